@@ -1,0 +1,83 @@
+//! Command-line interface.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// nta: network traffic analyzer and intrusion detector (eBPF/XDP).
+#[derive(Debug, Parser)]
+#[command(name = "nta-agent", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach the XDP sensor to an interface and report its traffic.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Interface to watch, e.g. eth0 or lo.
+    #[arg(long, short)]
+    pub iface: String,
+
+    /// How to attach: native (in the driver), skb (generic, any device), or
+    /// auto (native, falling back to skb where the driver lacks XDP).
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
+
+    /// How often the counters are read and a summary is logged, e.g. 1s, 500ms.
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XdpModeArg {
+    Auto,
+    Native,
+    Skb,
+}
+
+/// Shortest accepted interval: below it, reading 65 536 sources each tick
+/// would cost more than it tells.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 1s or 500ms: {e}"))?;
+    if interval < MIN_INTERVAL {
+        return Err(format!(
+            "`{text}` is too short: the interval must be at least {}",
+            humantime::format_duration(MIN_INTERVAL)
+        ));
+    }
+    Ok(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_accepts_human_durations() {
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn interval_rejects_garbage_and_too_short_values_naming_them() {
+        let err = parse_interval("soon").unwrap_err();
+        assert!(err.contains("`soon`"), "{err}");
+        let err = parse_interval("1ms").unwrap_err();
+        assert!(err.contains("too short"), "{err}");
+    }
+
+    #[test]
+    fn run_requires_an_interface() {
+        let err = Cli::try_parse_from(["nta-agent", "run"]).unwrap_err();
+        assert!(err.to_string().contains("--iface"), "{err}");
+    }
+}

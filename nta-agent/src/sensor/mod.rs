@@ -1,0 +1,174 @@
+//! The kernel side, seen from user space: load the embedded XDP program,
+//! attach it to an interface, read its maps, detach.
+
+mod attach;
+mod error;
+mod read;
+
+use aya::{Ebpf, EbpfLoader, programs::Xdp, programs::xdp::XdpLinkId};
+use nta_common::maps::{PROGRAM_NAME, names};
+use tracing::{debug, warn};
+
+pub use attach::AttachedMode;
+pub use error::SensorError;
+
+use crate::{cli::XdpModeArg, traffic::Snapshot};
+
+/// The XDP program, built by `build.rs` for the BPF target.
+///
+/// Empty when the agent was built without bpf-linker (see `build.rs`).
+static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/nta"));
+
+/// The embedded eBPF object, or an error if this binary was built without it.
+pub fn program() -> Result<&'static [u8], SensorError> {
+    if PROGRAM.is_empty() {
+        return Err(SensorError::NoProgram);
+    }
+    Ok(PROGRAM)
+}
+
+/// Oldest kernel nta supports: BPF links for XDP (5.9), atomic fetch-and-op
+/// map updates (5.12) and `bpf_ktime_get_coarse_ns` (5.11); 5.15 is the first
+/// long-term release with all of them.
+pub const MIN_KERNEL: (u32, u32) = (5, 15);
+
+/// Load-time settings of the XDP program.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Length of the per-source port-scan window.
+    pub port_window_ns: u64,
+    /// Most verbose level of the program's own log records (aya-log).
+    pub log_level: log::LevelFilter,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            port_window_ns: nta_common::maps::DEFAULT_PORT_WINDOW_NS,
+            log_level: log::LevelFilter::Info,
+        }
+    }
+}
+
+/// A loaded XDP program and its maps, attached to at most one interface.
+pub struct Sensor {
+    ebpf: Ebpf,
+    link: Option<XdpLinkId>,
+    attached: Option<(String, AttachedMode)>,
+    /// Reads the program's log ring; dropping it would close the ring's fd.
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+impl Sensor {
+    /// Loads the embedded program into the kernel without attaching it.
+    pub fn load(options: &LoadOptions) -> Result<Self, SensorError> {
+        let object = program()?;
+        check_kernel()?;
+        raise_memlock_limit();
+        let level = aya_log_level(options.log_level);
+        let mut ebpf = EbpfLoader::new()
+            .override_global(names::PORT_WINDOW_NS, &options.port_window_ns, true)
+            .override_global(aya_log::LEVEL, &level, false)
+            .load(object)
+            .map_err(SensorError::from_load)?;
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(logger) => Some(logger),
+            Err(error) => {
+                warn!(message = "Kernel-side logging unavailable", %error);
+                None
+            }
+        };
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(SensorError::MissingProgram(PROGRAM_NAME))?
+            .try_into()?;
+        program.load().map_err(SensorError::from_program_load)?;
+        debug!("XDP program loaded");
+        Ok(Self {
+            ebpf,
+            link: None,
+            attached: None,
+            logger,
+        })
+    }
+
+    /// Attaches to `iface`; see [`attach::attach`] for the fallback rules.
+    pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<AttachedMode, SensorError> {
+        let program = self.xdp()?;
+        let (link, attached) = attach::attach(program, iface, mode)?;
+        self.link = Some(link);
+        self.attached = Some((iface.to_owned(), attached));
+        Ok(attached)
+    }
+
+    /// Detaches from the interface, if attached. Dropping the sensor does the
+    /// same; this makes the moment explicit and reports errors.
+    pub fn detach(&mut self) -> Result<(), SensorError> {
+        if let Some(link) = self.link.take() {
+            self.attached = None;
+            self.xdp()?.detach(link)?;
+        }
+        Ok(())
+    }
+
+    /// Interface and mode, while attached.
+    pub fn attached(&self) -> Option<(&str, AttachedMode)> {
+        self.attached.as_ref().map(|(i, m)| (i.as_str(), *m))
+    }
+
+    /// The loaded program, e.g. to run it on crafted frames.
+    pub fn xdp(&mut self) -> Result<&mut Xdp, SensorError> {
+        Ok(self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(SensorError::MissingProgram(PROGRAM_NAME))?
+            .try_into()?)
+    }
+
+    /// Reads every counter map.
+    pub fn snapshot(&self) -> Result<Snapshot, SensorError> {
+        read::snapshot(&self.ebpf)
+    }
+
+    /// Takes the program's log reader, to be polled by its own task.
+    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        self.logger.take()
+    }
+}
+
+fn aya_log_level(level: log::LevelFilter) -> u8 {
+    // aya-log-ebpf: Error = 1 ... Trace = 5; 0 silences every record.
+    match level {
+        log::LevelFilter::Off => 0,
+        log::LevelFilter::Error => 1,
+        log::LevelFilter::Warn => 2,
+        log::LevelFilter::Info => 3,
+        log::LevelFilter::Debug => 4,
+        log::LevelFilter::Trace => 5,
+    }
+}
+
+fn check_kernel() -> Result<(), SensorError> {
+    let current = aya::util::KernelVersion::current()
+        .map_err(|e| SensorError::KernelVersion(e.to_string()))?;
+    let (major, minor) = MIN_KERNEL;
+    if current < aya::util::KernelVersion::new(major as u8, minor as u8, 0) {
+        return Err(SensorError::KernelTooOld {
+            found: format!("{current:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it so the maps
+/// fit. Newer kernels account maps to the cgroup and ignore this.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        debug!("could not lift RLIMIT_MEMLOCK; fine on Linux 5.11+");
+    }
+}

@@ -1,0 +1,87 @@
+//! Reading the counter maps into a [`Snapshot`].
+
+use std::{collections::HashMap, time::Instant};
+
+use aya::{
+    Ebpf,
+    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray},
+};
+use nta_common::{
+    GlobalCounters, IpKey, PortSynCounts,
+    maps::{
+        DST_HOSTS_MAX_ENTRIES, PORT_CHUNKS, PORT_COUNT, PORTS_PER_CHUNK, SOURCES_MAX_ENTRIES, names,
+    },
+};
+
+use super::SensorError;
+use crate::traffic::Snapshot;
+
+fn map<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Map, SensorError> {
+    ebpf.map(name).ok_or(SensorError::MissingMap(name))
+}
+
+fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError {
+    move |source| SensorError::Map { name, source }
+}
+
+pub(super) fn snapshot(ebpf: &Ebpf) -> Result<Snapshot, SensorError> {
+    let at = Instant::now();
+    Ok(Snapshot {
+        at,
+        global: global(ebpf)?,
+        sources: lru(ebpf, names::SOURCES, SOURCES_MAX_ENTRIES)?,
+        dst_hosts: lru(ebpf, names::DST_HOSTS, DST_HOSTS_MAX_ENTRIES)?,
+        syn_ports: syn_ports(ebpf)?,
+    })
+}
+
+fn global(ebpf: &Ebpf) -> Result<GlobalCounters, SensorError> {
+    let name = names::GLOBAL;
+    let array: PerCpuArray<&MapData, GlobalCounters> =
+        PerCpuArray::try_from(map(ebpf, name)?).map_err(map_error(name))?;
+    let per_cpu = array.get(&0, 0).map_err(map_error(name))?;
+    let mut total = GlobalCounters::ZERO;
+    for cpu in per_cpu.iter() {
+        total += cpu;
+    }
+    Ok(total)
+}
+
+/// Every entry of an LRU map. Entries evicted while we walk are skipped; the
+/// walk is capped at the map's size because a key evicted under the cursor
+/// makes the kernel restart from the first key.
+fn lru<V: aya::Pod>(
+    ebpf: &Ebpf,
+    name: &'static str,
+    max_entries: u32,
+) -> Result<HashMap<IpKey, V>, SensorError> {
+    let hash: BpfHashMap<&MapData, IpKey, V> =
+        BpfHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
+    let mut entries = HashMap::new();
+    entries.extend(
+        hash.iter()
+            .take(max_entries as usize)
+            .filter_map(Result::ok),
+    );
+    Ok(entries)
+}
+
+fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
+    let name = names::SYN_PORTS;
+    let array: PerCpuArray<&MapData, PortSynCounts> =
+        PerCpuArray::try_from(map(ebpf, name)?).map_err(map_error(name))?;
+    let mut ports = vec![0u64; PORT_COUNT];
+    for chunk in 0..PORT_CHUNKS {
+        let per_cpu = array.get(&chunk, 0).map_err(map_error(name))?;
+        let base = chunk as usize * PORTS_PER_CHUNK;
+        for cpu in per_cpu.iter() {
+            for (total, n) in ports[base..base + PORTS_PER_CHUNK]
+                .iter_mut()
+                .zip(cpu.syns.iter())
+            {
+                *total += n;
+            }
+        }
+    }
+    Ok(ports)
+}

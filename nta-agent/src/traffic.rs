@@ -1,0 +1,239 @@
+//! Rates and top talkers from two snapshots of the kernel counters.
+//!
+//! Pure functions of counter values: rates come from deltas over the
+//! measured time between snapshots, not from an assumed tick length.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use nta_common::{Counter, DstHostStats, GlobalCounters, IpKey, SourceStats};
+
+/// Every kernel counter at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: Instant,
+    pub global: GlobalCounters,
+    pub sources: HashMap<IpKey, SourceStats>,
+    pub dst_hosts: HashMap<IpKey, DstHostStats>,
+    /// SYNs per destination port, indexed by port.
+    pub syn_ports: Vec<u64>,
+}
+
+/// What happened between two snapshots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub elapsed: Duration,
+    pub packets: u64,
+    pub bytes: u64,
+    pub syns: u64,
+    pub packets_per_sec: f64,
+    pub bits_per_sec: f64,
+    pub syns_per_sec: f64,
+    /// Source that sent the most packets in the interval, and how many.
+    pub top_source: Option<(IpAddr, u64)>,
+    /// Destination port that received the most SYNs in the interval, and how many.
+    pub top_syn_port: Option<(u16, u64)>,
+}
+
+/// Counter growth from `before` to `after`. A counter that went backwards
+/// belongs to an entry that was evicted and re-created: all of it is new.
+fn growth(before: u64, after: u64) -> u64 {
+    if after >= before {
+        after - before
+    } else {
+        after
+    }
+}
+
+/// Summarises the traffic between two snapshots.
+pub fn summarize(before: &Snapshot, after: &Snapshot) -> Summary {
+    let elapsed = after.at.saturating_duration_since(before.at);
+    let delta = |c: Counter| growth(before.global.get(c), after.global.get(c));
+    let packets = delta(Counter::Packets);
+    let bytes = delta(Counter::Bytes);
+    let syns = delta(Counter::TcpSyn);
+    let per_sec = |n: u64| {
+        let secs = elapsed.as_secs_f64();
+        if secs > 0.0 { n as f64 / secs } else { 0.0 }
+    };
+
+    let top_source = after
+        .sources
+        .iter()
+        .map(|(key, now)| {
+            let then = before.sources.get(key).map_or(0, |s| s.packets);
+            (*key, growth(then, now.packets))
+        })
+        .filter(|(_, n)| *n > 0)
+        // Ties go to the lower address, so the report is deterministic.
+        .max_by(|(ka, a), (kb, b)| a.cmp(b).then(kb.cmp(ka)))
+        .map(|(key, n)| (IpAddr::from(key), n));
+
+    let top_syn_port = after
+        .syn_ports
+        .iter()
+        .enumerate()
+        .map(|(port, now)| {
+            let then = before.syn_ports.get(port).copied().unwrap_or(0);
+            (port, growth(then, *now))
+        })
+        .filter(|(_, n)| *n > 0)
+        .max_by(|(pa, a), (pb, b)| a.cmp(b).then(pb.cmp(pa)))
+        .and_then(|(port, n)| Some((u16::try_from(port).ok()?, n)));
+
+    Summary {
+        elapsed,
+        packets,
+        bytes,
+        syns,
+        packets_per_sec: per_sec(packets),
+        bits_per_sec: per_sec(bytes) * 8.0,
+        syns_per_sec: per_sec(syns),
+        top_source,
+        top_syn_port,
+    }
+}
+
+/// `1234567.0` → `1.23M`: rates a person reads at a glance.
+pub fn si(value: f64) -> String {
+    const UNITS: [(f64, &str); 3] = [(1e9, "G"), (1e6, "M"), (1e3, "k")];
+    for (scale, unit) in UNITS {
+        if value >= scale {
+            return format!("{:.2}{unit}", value / scale);
+        }
+    }
+    format!("{value:.0}")
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} pkt/s, {}bit/s, {} SYN/s ({} pkts, {} SYN in {:.2}s)",
+            si(self.packets_per_sec),
+            si(self.bits_per_sec),
+            si(self.syns_per_sec),
+            self.packets,
+            self.syns,
+            self.elapsed.as_secs_f64(),
+        )?;
+        if let Some((addr, n)) = self.top_source {
+            write!(f, "; top source {addr} ({n} pkts)")?;
+        }
+        if let Some((port, n)) = self.top_syn_port {
+            write!(f, "; top SYN port {port} ({n} SYN)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Totals since the program was loaded, one `name=value` per counter.
+pub fn totals(global: &GlobalCounters) -> String {
+    Counter::ALL
+        .iter()
+        .map(|c| format!("{}={}", c.name(), global.get(*c)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(at: Instant) -> Snapshot {
+        Snapshot {
+            at,
+            global: GlobalCounters::ZERO,
+            sources: HashMap::new(),
+            dst_hosts: HashMap::new(),
+            syn_ports: vec![0; nta_common::maps::PORT_COUNT],
+        }
+    }
+
+    fn source(packets: u64) -> SourceStats {
+        SourceStats {
+            packets,
+            ..SourceStats::default()
+        }
+    }
+
+    #[test]
+    fn rates_use_the_measured_interval() {
+        let t0 = Instant::now();
+        let before = snapshot(t0);
+        let mut after = snapshot(t0 + Duration::from_millis(500));
+        after.global.values[Counter::Packets as usize] = 1_000;
+        after.global.values[Counter::Bytes as usize] = 64_000;
+        after.global.values[Counter::TcpSyn as usize] = 200;
+        let s = summarize(&before, &after);
+        assert_eq!((s.packets, s.bytes, s.syns), (1_000, 64_000, 200));
+        assert_eq!(s.packets_per_sec, 2_000.0);
+        assert_eq!(s.bits_per_sec, 1_024_000.0);
+        assert_eq!(s.syns_per_sec, 400.0);
+    }
+
+    #[test]
+    fn top_source_is_the_busiest_in_the_interval_not_overall() {
+        let t0 = Instant::now();
+        let old: IpAddr = "198.18.0.1".parse().unwrap();
+        let new: IpAddr = "198.18.0.2".parse().unwrap();
+        let mut before = snapshot(t0);
+        before.sources.insert(old.into(), source(1_000_000));
+        let mut after = snapshot(t0 + Duration::from_secs(1));
+        after.sources.insert(old.into(), source(1_000_010));
+        after.sources.insert(new.into(), source(50));
+        assert_eq!(summarize(&before, &after).top_source, Some((new, 50)));
+    }
+
+    #[test]
+    fn an_evicted_and_recreated_source_counts_from_zero() {
+        let t0 = Instant::now();
+        let addr: IpAddr = "2001:db8::1".parse().unwrap();
+        let mut before = snapshot(t0);
+        before.sources.insert(addr.into(), source(500));
+        let mut after = snapshot(t0 + Duration::from_secs(1));
+        after.sources.insert(addr.into(), source(7));
+        assert_eq!(summarize(&before, &after).top_source, Some((addr, 7)));
+    }
+
+    #[test]
+    fn top_syn_port_and_quiet_intervals() {
+        let t0 = Instant::now();
+        let before = snapshot(t0);
+        let mut after = snapshot(t0 + Duration::from_secs(1));
+        let quiet = summarize(&before, &after);
+        assert_eq!((quiet.top_source, quiet.top_syn_port), (None, None));
+        after.syn_ports[80] = 200;
+        after.syn_ports[443] = 3;
+        assert_eq!(summarize(&before, &after).top_syn_port, Some((80, 200)));
+    }
+
+    #[test]
+    fn summary_line_reads_as_rates() {
+        let t0 = Instant::now();
+        let before = snapshot(t0);
+        let mut after = snapshot(t0 + Duration::from_secs(1));
+        after.global.values[Counter::Packets as usize] = 400;
+        after.global.values[Counter::Bytes as usize] = 24_000;
+        after.global.values[Counter::TcpSyn as usize] = 200;
+        after.syn_ports[80] = 200;
+        let line = summarize(&before, &after).to_string();
+        assert_eq!(
+            line,
+            "400 pkt/s, 192.00kbit/s, 200 SYN/s (400 pkts, 200 SYN in 1.00s); top SYN port 80 (200 SYN)"
+        );
+    }
+
+    #[test]
+    fn totals_name_every_counter() {
+        let mut g = GlobalCounters::ZERO;
+        g.values[Counter::TcpSyn as usize] = 200;
+        let line = totals(&g);
+        assert!(line.contains("tcp_syn=200"), "{line}");
+        assert_eq!(line.split(' ').count(), Counter::ALL.len());
+    }
+}

@@ -1,0 +1,14 @@
+//! Types that cross the kernel/user boundary, defined once for both sides.
+//!
+//! Everything here is `#[repr(C)]`, `Copy` and free of implicit padding, so the
+//! XDP program and the agent agree byte for byte on map keys and values.
+#![no_std]
+
+pub mod counters;
+pub mod maps;
+
+#[cfg(feature = "user")]
+mod user;
+
+pub use counters::{Counter, GlobalCounters};
+pub use maps::{DstHostStats, IpKey, PortSynCounts, SourceStats};

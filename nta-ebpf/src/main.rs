@@ -1,0 +1,62 @@
+//! nta's XDP program: parses every frame and counts what the detectors need.
+//!
+//! The kernel counts, user space decides: no thresholds here, only bounded
+//! counters. Every packet is passed.
+#![no_std]
+#![no_main]
+#![expect(internal_features, reason = "atomic intrinsics are unstable")]
+#![feature(core_intrinsics)]
+
+mod count;
+mod maps;
+mod parse;
+
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use nta_common::Counter;
+
+#[xdp]
+pub fn nta(ctx: XdpContext) -> u32 {
+    try_nta(&ctx).unwrap_or(xdp_action::XDP_PASS)
+}
+
+fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
+    let frame_len = (ctx.data_end() - ctx.data()) as u64;
+    let global = count::Global::get()?;
+    global.frame(frame_len);
+
+    let link = match parse::link(ctx) {
+        Ok(link) => link,
+        Err(parse::Unparsed(counter)) => {
+            global.add(counter, 1);
+            if counter == Counter::ErrVlanTooDeep {
+                // Rare and worth a look; compiled out below the agent's log level.
+                aya_log_ebpf::debug!(ctx, "frame with more than two VLAN tags passed unparsed");
+            }
+            return Ok(xdp_action::XDP_PASS);
+        }
+    };
+    if link.vlan_tags > 0 {
+        global.add(Counter::VlanTagged, 1);
+    }
+    if !parse::is_ip(&link) {
+        global.non_ip(frame_len);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    match parse::ip(ctx, &link) {
+        Ok(packet) => count::packet(&global, &packet, frame_len),
+        Err(parse::Unparsed(counter)) => global.add(counter, 1),
+    }
+    Ok(xdp_action::XDP_PASS)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // A reachable panic becomes an infinite loop, which the verifier rejects:
+    // the program then fails to load instead of shipping a crash path.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

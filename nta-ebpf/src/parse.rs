@@ -1,0 +1,306 @@
+//! Straight-line header parsing with the bounds checks the verifier needs.
+//!
+//! Multi-byte fields are assembled from single-byte loads: the verifier knows
+//! a byte is 0..=255, so a port built that way is provably below 65 536 and
+//! can index the per-port array without another check.
+
+use core::mem::size_of;
+
+use aya_ebpf::programs::XdpContext;
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    tcp::TcpHdr,
+    udp::UdpHdr,
+    vlan::VlanHdr,
+};
+use nta_common::{Counter, IpKey};
+
+const ETH_P_IPV4: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88A8;
+
+/// 802.1Q and 802.1ad (QinQ): a frame with a third tag is counted, not parsed.
+const MAX_VLAN_TAGS: usize = 2;
+
+/// IPv6 extension headers walked before giving up. RFC 8200 allows each of
+/// hop-by-hop, routing and fragment once and destination options twice, so a
+/// legitimate chain of those has at most five; the bound keeps the loop
+/// finite for the verifier.
+const MAX_IPV6_EXT_HEADERS: usize = 5;
+
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_ICMPV6: u8 = 58;
+const IPPROTO_DSTOPTS: u8 = 60;
+
+const ICMP_MIN_LEN: usize = 4;
+const IPV6_FRAG_HDR_LEN: usize = 8;
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+/// Why a frame was not parsed down to its network header.
+#[derive(Clone, Copy)]
+pub struct Unparsed(pub Counter);
+
+/// The Ethernet layer: where the network header starts and what it is.
+pub struct Link {
+    pub ether_type: u16,
+    pub l3_offset: usize,
+    pub vlan_tags: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// Transport protocol class, from the IP protocol / next-header number.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+    Other,
+}
+
+/// What was read of the transport header.
+#[derive(Clone, Copy)]
+pub enum Transport {
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        flags: u8,
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
+    /// ICMP, other protocols: nothing more to read.
+    Opaque,
+    /// A fragment after the first: its transport header is in another packet.
+    LaterFragment,
+    /// The transport header is cut short; the counter says which.
+    Truncated(Counter),
+}
+
+/// A parsed IPv4 or IPv6 packet.
+pub struct Packet {
+    pub family: Family,
+    pub src: IpKey,
+    pub dst: IpKey,
+    pub proto: Proto,
+    pub fragment: bool,
+    pub transport: Transport,
+}
+
+#[inline(always)]
+fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
+    let start = ctx.data();
+    if start + offset + size_of::<T>() > ctx.data_end() {
+        return None;
+    }
+    Some((start + offset) as *const T)
+}
+
+#[inline(always)]
+fn be16(bytes: &[u8; 2]) -> u16 {
+    ((bytes[0] as u16) << 8) | bytes[1] as u16
+}
+
+/// Reads the Ethernet header and up to two VLAN tags.
+#[inline(always)]
+pub fn link(ctx: &XdpContext) -> Result<Link, Unparsed> {
+    let eth: *const EthHdr = ptr_at(ctx, 0).ok_or(Unparsed(Counter::ErrEthTruncated))?;
+    // `ether_type` is stored as it is on the wire.
+    let mut ether_type = u16::from_be(unsafe { (*eth).ether_type });
+    let mut offset = EthHdr::LEN;
+    let mut vlan_tags = 0;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ether_type != ETH_P_8021Q && ether_type != ETH_P_8021AD {
+            break;
+        }
+        let tag: *const VlanHdr = ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrVlanTruncated))?;
+        ether_type = u16::from_be(unsafe { (*tag).ether_type });
+        offset += VlanHdr::LEN;
+        vlan_tags += 1;
+    }
+    if ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD {
+        return Err(Unparsed(Counter::ErrVlanTooDeep));
+    }
+    Ok(Link {
+        ether_type,
+        l3_offset: offset,
+        vlan_tags,
+    })
+}
+
+/// Whether the link layer carries IP at all.
+#[inline(always)]
+pub fn is_ip(link: &Link) -> bool {
+    link.ether_type == ETH_P_IPV4 || link.ether_type == ETH_P_IPV6
+}
+
+/// Parses the network and transport headers of an IP frame.
+#[inline(always)]
+pub fn ip(ctx: &XdpContext, link: &Link) -> Result<Packet, Unparsed> {
+    if link.ether_type == ETH_P_IPV4 {
+        ipv4(ctx, link.l3_offset)
+    } else {
+        ipv6(ctx, link.l3_offset)
+    }
+}
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
+    let hdr: *const Ipv4Hdr = ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv4Truncated))?;
+    let hdr = unsafe { &*hdr };
+    let version = hdr.vihl >> 4;
+    let header_len = ((hdr.vihl & 0x0f) as usize) * 4;
+    if version != 4 || header_len < Ipv4Hdr::LEN {
+        return Err(Unparsed(Counter::ErrIpv4Malformed));
+    }
+    // Options are part of the header: the whole of it must be in the frame.
+    if ctx.data() + offset + header_len > ctx.data_end() {
+        return Err(Unparsed(Counter::ErrIpv4Truncated));
+    }
+    let more_fragments = hdr.frags[0] & 0x20 != 0;
+    let fragment_offset = be16(&hdr.frags) & 0x1fff;
+    let proto = hdr.proto;
+    let transport = if fragment_offset != 0 {
+        Transport::LaterFragment
+    } else {
+        transport(ctx, offset + header_len, proto, IPPROTO_ICMP)
+    };
+    Ok(Packet {
+        family: Family::V4,
+        src: IpKey::from_v4(hdr.src_addr),
+        dst: IpKey::from_v4(hdr.dst_addr),
+        proto: classify(proto, IPPROTO_ICMP),
+        fragment: more_fragments || fragment_offset != 0,
+        transport,
+    })
+}
+
+#[inline(always)]
+fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
+    let hdr: *const Ipv6Hdr = ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6Truncated))?;
+    let hdr = unsafe { &*hdr };
+    if hdr.vcf[0] >> 4 != 6 {
+        return Err(Unparsed(Counter::ErrIpv6Truncated));
+    }
+    let src = IpKey::from_v6(hdr.src_addr);
+    let dst = IpKey::from_v6(hdr.dst_addr);
+    let mut next = hdr.next_hdr;
+    let mut offset = offset + Ipv6Hdr::LEN;
+    let mut fragment = false;
+    let mut later_fragment = false;
+    let mut walked = 0;
+    while walked < MAX_IPV6_EXT_HEADERS {
+        match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                // next header, length in 8-octet units not counting the first.
+                let ext: *const [u8; 2] =
+                    ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
+                let ext = unsafe { *ext };
+                next = ext[0];
+                offset += (ext[1] as usize + 1) * 8;
+            }
+            IPPROTO_FRAGMENT => {
+                let frag: *const [u8; IPV6_FRAG_HDR_LEN] =
+                    ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
+                let frag = unsafe { *frag };
+                next = frag[0];
+                fragment = true;
+                // 13-bit offset in the top of bytes 2..4.
+                later_fragment = be16(&[frag[2], frag[3]]) >> 3 != 0;
+                offset += IPV6_FRAG_HDR_LEN;
+                if later_fragment {
+                    break;
+                }
+            }
+            _ => break,
+        }
+        walked += 1;
+    }
+    if walked == MAX_IPV6_EXT_HEADERS && is_ipv6_ext_header(next) {
+        return Err(Unparsed(Counter::ErrIpv6ExtHeaders));
+    }
+    let transport = if later_fragment {
+        Transport::LaterFragment
+    } else {
+        transport(ctx, offset, next, IPPROTO_ICMPV6)
+    };
+    Ok(Packet {
+        family: Family::V6,
+        src,
+        dst,
+        proto: classify(next, IPPROTO_ICMPV6),
+        fragment,
+        transport,
+    })
+}
+
+#[inline(always)]
+fn is_ipv6_ext_header(next: u8) -> bool {
+    matches!(
+        next,
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_DSTOPTS
+    )
+}
+
+#[inline(always)]
+fn classify(proto: u8, icmp: u8) -> Proto {
+    match proto {
+        IPPROTO_TCP => Proto::Tcp,
+        IPPROTO_UDP => Proto::Udp,
+        p if p == icmp => Proto::Icmp,
+        _ => Proto::Other,
+    }
+}
+
+#[inline(always)]
+fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8) -> Transport {
+    match proto {
+        IPPROTO_TCP => {
+            let Some(tcp) = ptr_at::<TcpHdr>(ctx, offset) else {
+                return Transport::Truncated(Counter::ErrTcpTruncated);
+            };
+            let raw = tcp as *const [u8; TcpHdr::LEN];
+            let raw = unsafe { &*raw };
+            let data_offset = (raw[12] >> 4) as usize * 4;
+            if data_offset < TcpHdr::LEN || ctx.data() + offset + data_offset > ctx.data_end() {
+                return Transport::Truncated(Counter::ErrTcpTruncated);
+            }
+            Transport::Tcp {
+                src_port: be16(&[raw[0], raw[1]]),
+                dst_port: be16(&[raw[2], raw[3]]),
+                flags: raw[13],
+            }
+        }
+        IPPROTO_UDP => match ptr_at::<UdpHdr>(ctx, offset) {
+            Some(udp) => {
+                let udp = unsafe { &*udp };
+                Transport::Udp {
+                    src_port: be16(&udp.src),
+                    dst_port: be16(&udp.dst),
+                }
+            }
+            None => Transport::Truncated(Counter::ErrUdpTruncated),
+        },
+        p if p == icmp => match ptr_at::<[u8; ICMP_MIN_LEN]>(ctx, offset) {
+            Some(_) => Transport::Opaque,
+            None => Transport::Truncated(Counter::ErrIcmpTruncated),
+        },
+        _ => Transport::Opaque,
+    }
+}
