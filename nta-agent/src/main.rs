@@ -1,3 +1,5 @@
+use std::io::IsTerminal as _;
+
 use clap::Parser as _;
 use nta_agent::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
@@ -10,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     match cli.command {
         Command::Run(args) => nta_agent::run::run(args).await,

@@ -1,0 +1,146 @@
+//! The agent attached to a veth in a network namespace, watching real traffic
+//! sent by real tools from a second namespace.
+
+mod support;
+
+use std::time::Duration;
+
+use support::netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR};
+
+const ATTACH_LIMIT: Duration = Duration::from_secs(20);
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Sums the "N SYN in" figures of every per-interval summary line.
+fn syns_in_summaries(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("nta::summary"))
+        .filter_map(|l| {
+            let before = l.split(" SYN in ").next()?;
+            before.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// The value of `name=` in the totals line.
+fn total(log: &str, name: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains("totals since start:"))?;
+    let prefix = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix(&prefix)?.parse().ok())
+}
+
+#[test]
+fn agent_reports_exactly_the_syns_hping3_sent() {
+    let test = "agent_reports_exactly_the_syns_hping3_sent";
+    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+        return;
+    }
+    let net = Topology::new();
+    let mut agent = Agent::start(&net.victim, &net.victim_if, &["--interval", "200ms"]);
+    agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    assert!(net.xdp_attached(&net.victim, &net.victim_if));
+
+    let sent = net.exec(
+        &net.attacker,
+        Duration::from_secs(30),
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            "80",
+            "-c",
+            "200",
+            "-i",
+            "u1000",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&sent.stderr).contains("200 packets transmitted"),
+        "hping3 did not send 200 SYNs: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Let at least one interval report them before stopping.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let status = agent.stop(libc::SIGTERM, STOP_LIMIT);
+    let log = agent.log();
+    assert!(status.success(), "agent exited with {status}:\n{log}");
+    assert!(log.contains("Detached"), "{log}");
+    assert!(
+        !net.xdp_attached(&net.victim, &net.victim_if),
+        "XDP left attached"
+    );
+
+    assert_eq!(total(&log, "tcp_syn"), Some(200), "totals:\n{log}");
+    assert_eq!(syns_in_summaries(&log), 200, "summaries:\n{log}");
+    assert!(log.contains("top SYN port 80"), "{log}");
+    assert!(
+        log.contains(&format!("top source {ATTACKER_ADDR}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn agent_killed_with_sigkill_can_attach_again() {
+    let test = "agent_killed_with_sigkill_can_attach_again";
+    if !support::privileged(test) {
+        return;
+    }
+    let net = Topology::new();
+    let mut first = Agent::start(&net.victim, &net.victim_if, &[]);
+    first.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    first.stop(libc::SIGKILL, STOP_LIMIT);
+
+    let mut second = Agent::start(&net.victim, &net.victim_if, &[]);
+    second.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    assert!(net.xdp_attached(&net.victim, &net.victim_if));
+    let status = second.stop(libc::SIGINT, STOP_LIMIT);
+    assert!(status.success(), "{}", second.log());
+    assert!(
+        !net.xdp_attached(&net.victim, &net.victim_if),
+        "XDP left attached"
+    );
+}
+
+#[test]
+fn second_agent_on_the_same_interface_is_refused() {
+    let test = "second_agent_on_the_same_interface_is_refused";
+    if !support::privileged(test) {
+        return;
+    }
+    let net = Topology::new();
+    let mut first = Agent::start(&net.victim, &net.victim_if, &[]);
+    first.wait_for_log("Sensor attached", ATTACH_LIMIT);
+
+    let mut second = Agent::start(&net.victim, &net.victim_if, &[]);
+    let status = second.wait_exit(ATTACH_LIMIT);
+    assert!(!status.success());
+    let log = second.log();
+    assert!(
+        log.contains("another nta-agent is already attached"),
+        "{log}"
+    );
+
+    // The first agent is unharmed.
+    assert!(net.xdp_attached(&net.victim, &net.victim_if));
+    assert!(
+        first.stop(libc::SIGTERM, STOP_LIMIT).success(),
+        "{}",
+        first.log()
+    );
+}
+
+#[test]
+fn unknown_interface_is_named_in_the_error() {
+    let test = "unknown_interface_is_named_in_the_error";
+    if !support::privileged(test) {
+        return;
+    }
+    let net = Topology::new();
+    let mut agent = Agent::start(&net.victim, "nosuch0", &[]);
+    let status = agent.wait_exit(ATTACH_LIMIT);
+    assert!(!status.success());
+    let log = agent.log();
+    assert!(log.contains("no such interface: `nosuch0`"), "{log}");
+}

@@ -1,0 +1,237 @@
+//! Test hosts in network namespaces, joined by a veth pair, and the agent
+//! running in one of them. Everything made here is removed on drop, even
+//! when the test panics.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// The victim's address on the veth link (benchmarking range, RFC 2544).
+pub const VICTIM_ADDR: &str = "198.18.0.1";
+/// The attacker's address on the veth link.
+pub const ATTACKER_ADDR: &str = "198.18.0.2";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `program args...`, panicking with its output if it fails.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Two namespaces, `victim` and `attacker`, joined by a veth pair.
+pub struct Topology {
+    pub victim: String,
+    pub attacker: String,
+    /// The veth end inside the victim namespace: where the sensor attaches.
+    pub victim_if: String,
+    pub attacker_if: String,
+}
+
+impl Topology {
+    /// Creates the namespaces with names unique to this process and call.
+    pub fn new() -> Self {
+        let id = format!(
+            "{}{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let topology = Topology {
+            victim: format!("nta-test-{id}-victim"),
+            attacker: format!("nta-test-{id}-attacker"),
+            victim_if: format!("ntv{id}"),
+            attacker_if: format!("nta{id}"),
+        };
+        // From here on, Drop cleans up whatever was made.
+        run("ip", &["netns", "add", &topology.victim]);
+        run("ip", &["netns", "add", &topology.attacker]);
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                &topology.victim_if,
+                "netns",
+                &topology.victim,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &topology.attacker_if,
+                "netns",
+                &topology.attacker,
+            ],
+        );
+        for (ns, dev, addr) in [
+            (&topology.victim, &topology.victim_if, VICTIM_ADDR),
+            (&topology.attacker, &topology.attacker_if, ATTACKER_ADDR),
+        ] {
+            let cidr = format!("{addr}/24");
+            run("ip", &["-n", ns, "addr", "add", &cidr, "dev", dev]);
+            run("ip", &["-n", ns, "link", "set", dev, "up"]);
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+        }
+        topology
+    }
+
+    /// Runs a command in a namespace and waits for it, bounded by `limit`.
+    pub fn exec(&self, ns: &str, limit: Duration, args: &[&str]) -> Output {
+        let secs = limit.as_secs().max(1).to_string();
+        let mut full = vec!["netns", "exec", ns, "timeout", "-s", "KILL", &secs];
+        full.extend_from_slice(args);
+        Command::new("ip")
+            .args(&full)
+            .output()
+            .unwrap_or_else(|e| panic!("ip {full:?}: {e}"))
+    }
+
+    /// The XDP program attached to `dev` in `ns`, per `ip -d link`, if any.
+    pub fn xdp_attached(&self, ns: &str, dev: &str) -> bool {
+        let out = run("ip", &["-n", ns, "-d", "link", "show", "dev", dev]);
+        String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth end inside it, and with it the peer.
+        for ns in [&self.victim, &self.attacker] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// The agent binary under test, running in a namespace; killed on drop.
+pub struct Agent {
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts `nta-agent run --iface DEV ARGS...` inside `ns`.
+    pub fn start(ns: &str, dev: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("agent.log");
+        let file = fs::File::create(&log).expect("agent log");
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            ns,
+            env!("CARGO_BIN_EXE_nta-agent"),
+            "run",
+            "--iface",
+            dev,
+        ])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log fd"))
+        .stderr(file);
+        let child = cmd.spawn().expect("starting nta-agent");
+        Agent {
+            child: Some(child),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Everything the agent has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; panics with the log after `limit`.
+    /// Also fails fast if the agent exits first.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.log().contains(needle) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "agent exited ({status}) before logging `{needle}`:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "agent did not log `{needle}` within {limit:?}:\n{}",
+            self.log()
+        );
+    }
+
+    /// Sends `signal` and waits for the agent to exit, up to `limit`.
+    pub fn stop(&mut self, signal: i32, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("agent already stopped");
+        // `ip netns exec` execs the agent, so the child's pid is the agent's.
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the agent") {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "agent did not exit within {limit:?} of signal {signal}:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the agent to exit on its own, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("agent already stopped");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the agent") {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("agent still running after {limit:?}:\n{}", self.log());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
