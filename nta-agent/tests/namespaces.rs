@@ -144,3 +144,32 @@ fn unknown_interface_is_named_in_the_error() {
     let log = agent.log();
     assert!(log.contains("no such interface: `nosuch0`"), "{log}");
 }
+
+#[test]
+fn xdp_program_log_records_reach_the_agent_log() {
+    let test = "xdp_program_log_records_reach_the_agent_log";
+    if !support::privileged(test) || !support::have_tool(test, "python3") {
+        return;
+    }
+    let net = Topology::new();
+    let mut agent = Agent::start_with_log_level(&net.victim, &net.victim_if, &[], "debug");
+    agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
+
+    // Broadcast frame with three VLAN tags: the program logs that it passed it unparsed.
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+    for _ in 0..3 {
+        frame.extend_from_slice(&[0x81, 0x00, 0x00, 0x0a]);
+    }
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.resize(64, 0);
+    net.send_raw_frame(&net.attacker, &net.attacker_if, &frame);
+
+    agent.wait_for_log("more than two VLAN tags", Duration::from_secs(5));
+    assert!(agent.stop(libc::SIGTERM, STOP_LIMIT).success());
+    assert!(
+        total(&agent.log(), "err_vlan_too_deep").is_some_and(|n| n >= 1),
+        "{}",
+        agent.log()
+    );
+}

@@ -85,7 +85,26 @@ impl Topology {
             run("ip", &["-n", ns, "link", "set", dev, "up"]);
             run("ip", &["-n", ns, "link", "set", "lo", "up"]);
         }
+        for (ns, dev) in [
+            (&topology.victim, &topology.victim_if),
+            (&topology.attacker, &topology.attacker_if),
+        ] {
+            topology.wait_for_carrier(ns, dev);
+        }
         topology
+    }
+
+    /// Frames sent before a veth has carrier are dropped: wait for it.
+    fn wait_for_carrier(&self, ns: &str, dev: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let out = run("ip", &["-n", ns, "link", "show", "dev", dev]);
+            if String::from_utf8_lossy(&out.stdout).contains("LOWER_UP") {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{dev} in {ns} has no carrier after 10 s");
     }
 
     /// Runs a command in a namespace and waits for it, bounded by `limit`.
@@ -97,6 +116,21 @@ impl Topology {
             .args(&full)
             .output()
             .unwrap_or_else(|e| panic!("ip {full:?}: {e}"))
+    }
+
+    /// Sends one raw Ethernet frame out of `dev` in `ns` (AF_PACKET, via python3).
+    pub fn send_raw_frame(&self, ns: &str, dev: &str, frame: &[u8]) {
+        let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+        let script = format!(
+            "import socket; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); \
+             s.bind(('{dev}', 0)); s.send(bytes.fromhex('{hex}'))"
+        );
+        let out = self.exec(ns, Duration::from_secs(10), &["python3", "-c", &script]);
+        assert!(
+            out.status.success(),
+            "sending a raw frame: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The XDP program attached to `dev` in `ns`, per `ip -d link`, if any.
@@ -125,6 +159,11 @@ pub struct Agent {
 impl Agent {
     /// Starts `nta-agent run --iface DEV ARGS...` inside `ns`.
     pub fn start(ns: &str, dev: &str, args: &[&str]) -> Self {
+        Self::start_with_log_level(ns, dev, args, "info")
+    }
+
+    /// Like [`Agent::start`], with `RUST_LOG` set to `level`.
+    pub fn start_with_log_level(ns: &str, dev: &str, args: &[&str], level: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("agent.log");
         let file = fs::File::create(&log).expect("agent log");
@@ -139,7 +178,7 @@ impl Agent {
             dev,
         ])
         .args(args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("log fd"))
         .stderr(file);
