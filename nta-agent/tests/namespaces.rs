@@ -173,3 +173,75 @@ fn xdp_program_log_records_reach_the_agent_log() {
         agent.log()
     );
 }
+
+/// A bpffs mounted on a temporary directory, unmounted on drop.
+struct BpfFs {
+    dir: tempfile::TempDir,
+}
+
+impl BpfFs {
+    fn mount() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_str().expect("utf-8 temp path").to_owned();
+        support::netns::run("mount", &["-t", "bpf", "bpf", &path]);
+        BpfFs { dir }
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn stale_nta_program_attached_through_netlink_is_replaced() {
+    let test = "stale_nta_program_attached_through_netlink_is_replaced";
+    if !support::privileged(test) {
+        return;
+    }
+    let net = Topology::new();
+    let bpffs = BpfFs::mount();
+    let pinned = bpffs.dir.path().join("nta");
+    {
+        // What an older agent, or `ip link set ... xdp`, leaves behind: nta
+        // attached through netlink, which outlives the process that did it.
+        let mut sensor = nta_agent::sensor::Sensor::load(&Default::default()).expect("load");
+        sensor.xdp().expect("program").pin(&pinned).expect("pin");
+        let path = pinned.to_str().expect("utf-8 path");
+        support::netns::run(
+            "ip",
+            &[
+                "-n",
+                &net.victim,
+                "link",
+                "set",
+                "dev",
+                &net.victim_if,
+                "xdpgeneric",
+                "pinned",
+                path,
+            ],
+        );
+    }
+    assert!(net.xdp_attached(&net.victim, &net.victim_if));
+
+    let mut agent = Agent::start(&net.victim, &net.victim_if, &[]);
+    agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    assert!(
+        agent.log().contains("Replaced a stale nta program"),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.stop(libc::SIGTERM, STOP_LIMIT).success(),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        !net.xdp_attached(&net.victim, &net.victim_if),
+        "stale program still attached"
+    );
+}
