@@ -1,1 +1,88 @@
-fn main() {}
+//! nta's developer tasks, run as `cargo xtask <task>` (an alias in
+//! .cargo/config.toml): the one place that knows how to get a machine from a
+//! fresh clone to a built, running and tested agent.
+
+mod bpf_linker;
+mod build;
+mod cmd;
+mod packages;
+mod paths;
+mod privilege;
+mod run;
+mod setup;
+mod test;
+
+use std::{ffi::OsString, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "nta's developer tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Make this machine ready to build nta: nightly Rust with rust-src, and a
+    /// bpf-linker matching its LLVM. Safe to run again: it skips what is there.
+    Setup {
+        /// Also install the Debian packages the integration tests use.
+        #[arg(long)]
+        test_tools: bool,
+    },
+    /// Set up, then build the agent with its XDP program.
+    Build {
+        /// Optimized, into target/release.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then run the agent on an interface, as root (through `sudo -E`
+    /// when needed). Ctrl-C stops it and detaches the program.
+    Run {
+        /// Interface to watch, e.g. eth0 or lo.
+        #[arg(long, short)]
+        iface: String,
+        /// Build and run the optimized agent.
+        #[arg(long)]
+        release: bool,
+        /// More arguments for `nta-agent run`, after `--`.
+        #[arg(last = true)]
+        agent_args: Vec<OsString>,
+    },
+    /// Set up (with the test tools), build, then run the whole test suite as
+    /// root, one test at a time.
+    Test {
+        /// Arguments for the test binaries, after `--`, e.g. a test-name filter.
+        #[arg(last = true)]
+        test_args: Vec<OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.task {
+        Task::Setup { test_tools } => setup::setup(test_tools).map(|()| ExitCode::SUCCESS),
+        Task::Build { release } => build::build(release).map(|()| ExitCode::SUCCESS),
+        Task::Run {
+            iface,
+            release,
+            agent_args,
+        } => run::run(&iface, release, &agent_args),
+        Task::Test { test_args } => test::test(&test_args),
+    };
+    outcome.unwrap_or_else(|error| {
+        // Not anyhow's Debug form: it appends a backtrace whenever
+        // RUST_BACKTRACE is set, which buries the advice.
+        eprintln!("error: {error}");
+        for cause in error.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        ExitCode::FAILURE
+    })
+}
