@@ -32,7 +32,8 @@ counters! {
     Packets => "packets",
     /// Bytes of every frame, from the Ethernet header on.
     Bytes => "bytes",
-    /// Frames carrying at least one VLAN tag (802.1Q or 802.1ad).
+    /// Frames with one or two VLAN tags (802.1Q or 802.1ad) that parsed; a
+    /// frame whose tags fail to parse counts only as that failure.
     VlanTagged => "vlan_tagged",
     /// Frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...).
     NonIpPackets => "non_ip_packets",

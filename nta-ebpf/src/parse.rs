@@ -212,8 +212,13 @@ fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
                 let ext: *const [u8; 2] =
                     ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
                 let ext = unsafe { *ext };
+                let len = (ext[1] as usize + 1) * 8;
+                // The whole header must be in the frame, as for IPv4 options.
+                if ctx.data() + offset + len > ctx.data_end() {
+                    return Err(Unparsed(Counter::ErrIpv6ExtHeaders));
+                }
                 next = ext[0];
-                offset += (ext[1] as usize + 1) * 8;
+                offset += len;
             }
             IPPROTO_FRAGMENT => {
                 let frag: *const [u8; IPV6_FRAG_HDR_LEN] =
