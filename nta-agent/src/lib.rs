@@ -1,12 +1,16 @@
 //! nta's agent: loads the XDP sensor, reads its kernel counters and reports
 //! what they show.
 //!
+//! - [`alert`]: incidents as stored, served and notified.
 //! - [`cli`]: command-line interface.
 //! - [`sensor`]: load and attach the XDP program, read its maps.
+//! - [`stats`]: the live view served by the API.
 //! - [`traffic`]: rates and top talkers from two counter snapshots.
 //! - [`run`]: the `run` command's loop and shutdown.
 
+pub mod alert;
 pub mod cli;
 pub mod run;
 pub mod sensor;
+pub mod stats;
 pub mod traffic;

@@ -1,0 +1,257 @@
+//! Alerts: incidents with a life (opened, updated while the condition lasts,
+//! closed after a quiet period), as stored, served and notified.
+
+use std::{fmt, net::IpAddr, str::FromStr};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Which detector raised an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// One source sends SYNs to many destination ports.
+    PortScan,
+    /// One destination host (or port) receives SYNs above the threshold.
+    SynFlood,
+    /// One source sends more packets of one class than the threshold.
+    Volumetric,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [Self::PortScan, Self::SynFlood, Self::Volumetric];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PortScan => "port_scan",
+            Self::SynFlood => "syn_flood",
+            Self::Volumetric => "volumetric",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AlertKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown alert kind `{s}` (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// How far past its threshold the condition went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Up to 2× the threshold.
+    Low,
+    /// 2× to 5×.
+    Medium,
+    /// 5× to 20×.
+    High,
+    /// Beyond 20×.
+    Critical,
+}
+
+impl Severity {
+    /// Severity of a value `ratio` times its threshold.
+    pub fn from_ratio(ratio: f64) -> Self {
+        if ratio >= 20.0 {
+            Self::Critical
+        } else if ratio >= 5.0 {
+            Self::High
+        } else if ratio >= 2.0 {
+            Self::Medium
+        } else {
+            Self::Low
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the condition still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Closed,
+}
+
+impl AlertState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl FromStr for AlertState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(format!(
+                "unknown alert state `{s}` (expected open or closed)"
+            )),
+        }
+    }
+}
+
+/// One port or address and how many packets it accounts for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count<T> {
+    pub value: T,
+    pub packets: u64,
+}
+
+/// What the detector saw: enough for an engineer to judge the alert.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The threshold that was crossed, in `unit`.
+    pub threshold: f64,
+    /// Unit of `threshold` and of the alert's `peak_rate`, e.g. `SYN/s`, `ports`.
+    pub unit: String,
+    /// Length of the window the threshold applies to, in seconds.
+    pub window_secs: f64,
+    /// Traffic class of a volumetric alert: syn, udp, icmp, rst, ack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Distinct destination ports seen (port scans), estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_ports: Option<u64>,
+    /// Busiest destination ports, most packets first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_ports: Vec<Count<u16>>,
+    /// Busiest sources, most packets first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_sources: Vec<Count<IpAddr>>,
+    /// `kernel` when the XDP program signalled the crossing, `poll` when the
+    /// periodic read of the counters found it.
+    pub detected_by: String,
+}
+
+/// How many ports or sources an alert's evidence keeps.
+pub const EVIDENCE_TOP_N: usize = 10;
+
+/// An incident, as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Unique, increasing with the time the alert was opened.
+    pub id: u64,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub state: AlertState,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub dst_port: Option<u16>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Timestamp>,
+    /// Packets attributed to the incident so far.
+    pub packets: u64,
+    /// Highest rate seen, in `evidence.unit`.
+    pub peak_rate: f64,
+    /// One line a person reads first.
+    pub message: String,
+    pub evidence: Evidence,
+}
+
+/// A change in an incident's life, as sent to the store and notifiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "alert", rename_all = "snake_case")]
+pub enum AlertEvent {
+    Opened(Alert),
+    Updated(Alert),
+    Closed(Alert),
+}
+
+impl AlertEvent {
+    pub fn alert(&self) -> &Alert {
+        match self {
+            Self::Opened(a) | Self::Updated(a) | Self::Closed(a) => a,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_follows_the_ratio_to_the_threshold() {
+        assert_eq!(Severity::from_ratio(1.01), Severity::Low);
+        assert_eq!(Severity::from_ratio(3.0), Severity::Medium);
+        assert_eq!(Severity::from_ratio(10.0), Severity::High);
+        assert_eq!(Severity::from_ratio(300.0), Severity::Critical);
+    }
+
+    #[test]
+    fn kinds_parse_from_their_api_names_and_reject_others() {
+        assert_eq!("syn_flood".parse::<AlertKind>(), Ok(AlertKind::SynFlood));
+        let err = "flood".parse::<AlertKind>().unwrap_err();
+        assert!(
+            err.contains("`flood`") && err.contains("port_scan"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn alerts_serialize_with_the_api_field_names() {
+        let alert = Alert {
+            id: 7,
+            kind: AlertKind::PortScan,
+            severity: Severity::High,
+            state: AlertState::Open,
+            src: Some("198.18.0.2".parse().unwrap()),
+            dst: None,
+            dst_port: None,
+            first_seen: "2026-11-25T07:00:00Z".parse().unwrap(),
+            last_seen: "2026-11-25T07:00:01Z".parse().unwrap(),
+            closed_at: None,
+            packets: 1000,
+            peak_rate: 990.0,
+            message: "port scan".into(),
+            evidence: Evidence::default(),
+        };
+        let json = serde_json::to_value(&alert).unwrap();
+        assert_eq!(json["kind"], "port_scan");
+        assert_eq!(json["severity"], "high");
+        assert_eq!(json["state"], "open");
+        assert_eq!(json["src"], "198.18.0.2");
+        assert_eq!(json["first_seen"], "2026-11-25T07:00:00Z");
+        let back: Alert = serde_json::from_value(json).unwrap();
+        assert_eq!(back, alert);
+    }
+}
