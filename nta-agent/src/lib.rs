@@ -2,15 +2,21 @@
 //! what they show.
 //!
 //! - [`alert`]: incidents as stored, served and notified.
+//! - [`api`]: the HTTP JSON API (warp).
 //! - [`cli`]: command-line interface.
+//! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
+//! - [`store`]: alerts and traffic history in redb.
 //! - [`sensor`]: load and attach the XDP program, read its maps.
 //! - [`stats`]: the live view served by the API.
 //! - [`traffic`]: rates and top talkers from two counter snapshots.
 //! - [`run`]: the `run` command's loop and shutdown.
 
 pub mod alert;
+pub mod api;
 pub mod cli;
+pub mod config;
 pub mod run;
 pub mod sensor;
 pub mod stats;
+pub mod store;
 pub mod traffic;
