@@ -150,6 +150,12 @@ pub struct Evidence {
     /// Distinct destination ports seen (port scans), estimated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_ports: Option<u64>,
+    /// Distinct sources seen (SYN floods): many means spoofed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_sources: Option<u64>,
+    /// Which of the detector's rules held, e.g. `fast`, `weighted`, `slow`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
     /// Busiest destination ports, most packets first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_ports: Vec<Count<u16>>,

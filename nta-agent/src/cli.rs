@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use std::time::Duration;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -14,8 +14,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Attach the XDP sensor to an interface and report its traffic.
+    /// Attach the XDP sensor to an interface, detect attacks, serve the API.
     Run(RunArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file without running; prints the effective
+    /// settings, or every error with its line.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -32,6 +45,20 @@ pub struct RunArgs {
     /// How often the counters are read and a summary is logged, e.g. 1s, 500ms.
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
+
+    /// Configuration file (TOML): thresholds, windows, allowlist, overrides.
+    /// Without one, the defaults apply (see nta.example.toml).
+    #[arg(long, short, env = "NTA_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Where alerts and traffic history are kept
+    /// [default: ~/.local/share/nta/nta.redb].
+    #[arg(long, env = "NTA_DB")]
+    pub db: Option<PathBuf>,
+
+    /// Address of the HTTP API.
+    #[arg(long, env = "NTA_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,7 @@
 //! - [`alert`]: incidents as stored, served and notified.
 //! - [`api`]: the HTTP JSON API (warp).
 //! - [`cli`]: command-line interface.
+//! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`store`]: alerts and traffic history in redb.
 //! - [`sensor`]: load and attach the XDP program, read its maps.
@@ -15,6 +16,7 @@ pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod run;
 pub mod sensor;
 pub mod stats;

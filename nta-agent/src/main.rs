@@ -1,7 +1,7 @@
 use std::io::IsTerminal as _;
 
 use clap::Parser as _;
-use nta_agent::cli::{Cli, Command};
+use nta_agent::cli::{Cli, Command, ConfigCommand};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -16,5 +16,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Run(args) => nta_agent::run::run(args).await,
+        Command::Config(ConfigCommand::Check { file }) => {
+            let summary = nta_agent::config::check(&file)?;
+            println!("{summary}");
+            Ok(())
+        }
     }
 }

@@ -1,27 +1,80 @@
-//! `nta-agent run`: attach, report every interval, detach on a signal.
+//! `nta-agent run`: attach, detect, store, serve; detach on a signal.
+
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
 
 use anyhow::Context as _;
+use jiff::Timestamp;
+use nta_common::{
+    Counter, GlobalCounters,
+    maps::{EventKind, ThresholdEvent},
+};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
+    sync::mpsc,
     time::{MissedTickBehavior, interval},
 };
 use tracing::{info, warn};
 
 use crate::{
+    alert::AlertEvent,
+    api::{self, ApiState},
     cli::RunArgs,
-    sensor::{LoadOptions, Sensor},
+    config::Config,
+    detect::{self, Detector, EventContext, Tick},
+    sensor::{LoadOptions, Sensor, events},
+    stats::LiveStats,
+    store::{Retention, Store},
     traffic::{self, Snapshot},
 };
 
+/// Ticks between two prunes of old history.
+const PRUNE_EVERY_TICKS: u64 = 60;
+
 /// Runs the sensor on `args.iface` until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let db = match &args.db {
+        Some(path) => path.clone(),
+        None => Store::default_path()
+            .context("no --db given and no home directory for the default store; pass --db PATH")?,
+    };
+    let store = Arc::new(Store::open(&db)?);
+    let left_open = store.close_open_alerts(Timestamp::now())?;
+    if !left_open.is_empty() {
+        info!(
+            message = "Closed incidents left open by the previous run",
+            count = left_open.len()
+        );
+    }
+
     let options = LoadOptions {
         log_level: tracing_log_level(),
-        ..LoadOptions::default()
     };
     let mut sensor = Sensor::load(&options).context("loading the XDP sensor")?;
+    sensor
+        .set_thresholds(&detect::thresholds::for_kernel(&config))
+        .context("configuring the XDP sensor's thresholds")?;
     let logger = sensor.take_logger().map(spawn_logger).transpose()?;
+    let (event_tx, mut event_rx) = mpsc::channel(events::EVENT_QUEUE);
+    let dropped_events = Arc::new(AtomicU64::new(0));
+    let event_reader = events::spawn_reader(
+        sensor
+            .take_events()
+            .context("opening the threshold event ring")?,
+        event_tx,
+        dropped_events.clone(),
+    )?;
     let mode = sensor
         .attach(&args.iface, args.xdp_mode)
         .with_context(|| format!("attaching to {}", args.iface))?;
@@ -32,16 +85,60 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         interval = %humantime::format_duration(args.interval),
     );
 
+    let live = Arc::new(RwLock::new(LiveStats {
+        iface: args.iface.clone(),
+        xdp_mode: mode.to_string(),
+        started_at: Some(Timestamp::now()),
+        ..LiveStats::default()
+    }));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {} (--listen)", args.listen))?;
+    let api_addr = listener.local_addr().context("reading the API's address")?;
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_state = ApiState {
+        store: store.clone(),
+        live: live.clone(),
+        started: Instant::now(),
+    };
+    let api = tokio::spawn(api::serve(listener, api_state, async {
+        let _ = api_stopped.await;
+    }));
+    info!(message = "API listening", addr = %api_addr);
+
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut ticker = interval(args.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker.tick().await;
 
-    let mut previous = sensor.snapshot().context("reading the sensor's counters")?;
+    let retention = Retention {
+        seconds: config.store.retention_seconds,
+        minutes: config.store.retention_minutes,
+    };
+    let mut detector = Detector::new(config);
+    let mut agent = Agent {
+        sensor: &sensor,
+        store: &store,
+        live: &live,
+        detector: &mut detector,
+        dropped_events: &dropped_events,
+    };
+    let mut previous = agent
+        .sensor
+        .snapshot()
+        .context("reading the sensor's counters")?;
+    let mut ticks = 0u64;
     let signal_name = loop {
         tokio::select! {
-            _ = ticker.tick() => report(&sensor, &mut previous),
+            Some(event) = event_rx.recv() => agent.on_event(event).await,
+            _ = ticker.tick() => {
+                agent.on_tick(&mut previous).await;
+                ticks += 1;
+                if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
+                    agent.prune(&retention).await;
+                }
+            }
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
         }
@@ -49,8 +146,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     info!(message = "Stopping", signal = signal_name);
     // The last partial interval, so that nothing counted goes unreported.
-    report(&sensor, &mut previous);
+    agent.on_tick(&mut previous).await;
+    let closing = agent.detector.close_all(Timestamp::now());
+    agent.persist(closing).await;
     info!(target: "nta::totals", "totals since start: {}", traffic::totals(&previous.global));
+    let _ = stop_api.send(());
+    if let Err(error) = api.await {
+        warn!(message = "API server task failed", error = %error);
+    }
+    event_reader.abort();
     sensor.detach().context("detaching the XDP program")?;
     if let Some(logger) = logger {
         logger.abort();
@@ -59,18 +163,154 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs one summary line for the traffic since `previous`, then moves it on.
-fn report(sensor: &Sensor, previous: &mut Snapshot) {
-    match sensor.snapshot() {
-        Ok(current) => {
-            let summary = traffic::summarize(previous, &current);
-            info!(target: "nta::summary", "{summary}");
-            *previous = current;
+/// What the loop works with.
+struct Agent<'a> {
+    sensor: &'a Sensor,
+    store: &'a Arc<Store>,
+    live: &'a Arc<RwLock<LiveStats>>,
+    detector: &'a mut Detector,
+    dropped_events: &'a AtomicU64,
+}
+
+impl Agent<'_> {
+    /// A threshold crossing: detect now rather than at the next tick.
+    async fn on_event(&mut self, event: ThresholdEvent) {
+        let source_event = matches!(
+            EventKind::from_u32(event.kind),
+            Some(
+                EventKind::ScanFast
+                    | EventKind::ScanWeighted
+                    | EventKind::ScanSlow
+                    | EventKind::SourceRate
+            )
+        );
+        let source = if source_event {
+            self.sensor.source(IpAddr::from(event.key)).ok().flatten()
+        } else {
+            None
+        };
+        let ctx = EventContext {
+            event,
+            source,
+            now: Timestamp::now(),
+            now_ns: monotonic_ns(),
+        };
+        let store = self.store.clone();
+        let events = self
+            .detector
+            .on_event(&ctx, &mut || store.allocate_alert_id());
+        self.persist(events).await;
+    }
+
+    /// One interval: read everything, detect, record, report.
+    async fn on_tick(&mut self, previous: &mut Snapshot) {
+        let current = match self.sensor.snapshot() {
+            Ok(current) => current,
+            Err(error) => {
+                warn!(message = "Failed to read the sensor's counters", error = %anyhow::Error::from(error));
+                return;
+            }
+        };
+        let now = Timestamp::now();
+        info!(target: "nta::summary", "{}", traffic::summarize(previous, &current));
+        let tick = Tick {
+            before: previous,
+            after: &current,
+            now,
+            now_ns: monotonic_ns(),
+        };
+        let store = self.store.clone();
+        let events = self
+            .detector
+            .on_tick(&tick, &mut || store.allocate_alert_id());
+        self.persist(events).await;
+
+        let deltas = deltas(&previous.global, &current.global);
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.record_history(now, &deltas)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(message = "Failed to record traffic history", error = %error),
+            Err(error) => warn!(message = "History writer panicked", error = %error),
         }
-        Err(error) => {
-            warn!(message = "Failed to read the sensor's counters", error = %anyhow::Error::from(error))
+        if let Ok(mut live) = self.live.write() {
+            live.refresh(previous, &current);
+            live.open_incidents = self.detector.incidents().len();
+            live.events_lost = current.global.get(Counter::EventsLost)
+                + self.dropped_events.load(Ordering::Relaxed);
+        }
+        *previous = current;
+    }
+
+    /// Logs alert events and commits them to the store.
+    async fn persist(&self, events: Vec<AlertEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            log_event(event);
+        }
+        let alerts: Vec<_> = events.into_iter().map(|e| e.alert().clone()).collect();
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.put_alerts(&alerts)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(message = "Failed to store alerts", error = %error),
+            Err(error) => warn!(message = "Alert writer panicked", error = %error),
         }
     }
+
+    async fn prune(&self, retention: &Retention) {
+        let store = self.store.clone();
+        let retention = retention.clone();
+        match tokio::task::spawn_blocking(move || store.prune(Timestamp::now(), &retention)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(message = "Failed to prune history", error = %error),
+            Err(error) => warn!(message = "History pruner panicked", error = %error),
+        }
+    }
+}
+
+fn log_event(event: &AlertEvent) {
+    match event {
+        AlertEvent::Opened(a) => warn!(
+            target: "nta::alert",
+            "opened #{} {} [{}] {}", a.id, a.kind, a.severity, a.message
+        ),
+        AlertEvent::Closed(a) => info!(
+            target: "nta::alert",
+            "closed #{} {} after {:.1}s, {} packets, peak {:.0} {}",
+            a.id,
+            a.kind,
+            a.last_seen.duration_since(a.first_seen).as_secs_f64(),
+            a.packets,
+            a.peak_rate,
+            a.evidence.unit
+        ),
+        AlertEvent::Updated(a) => {
+            tracing::debug!(target: "nta::alert", "updated #{} {}", a.id, a.message)
+        }
+    }
+}
+
+/// Counter growth between two readings of the global counters.
+fn deltas(before: &GlobalCounters, after: &GlobalCounters) -> GlobalCounters {
+    let mut d = GlobalCounters::ZERO;
+    for (i, (b, a)) in before.values.iter().zip(after.values.iter()).enumerate() {
+        d.values[i] = a.saturating_sub(*b);
+    }
+    d
+}
+
+/// CLOCK_MONOTONIC in ns: the clock the XDP program's timestamps use.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// Forwards the XDP program's log records (aya-log) to our logger as they come.

@@ -3,7 +3,10 @@
 use std::{collections::BTreeMap, net::IpAddr};
 
 use jiff::Timestamp;
+use nta_common::Counter;
 use serde::Serialize;
+
+use crate::traffic::Snapshot;
 
 /// Rates over the last tick, per second.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -48,4 +51,159 @@ pub struct LiveStats {
     pub open_incidents: usize,
     /// Threshold events the kernel could not queue (ring full).
     pub events_lost: u64,
+}
+
+/// Sources and ports listed in the live view.
+pub const LIVE_TOP_N: usize = 10;
+
+impl LiveStats {
+    /// Refreshes rates, totals and top lists from two snapshots.
+    pub fn refresh(&mut self, before: &Snapshot, after: &Snapshot) {
+        let secs = after.at.saturating_duration_since(before.at).as_secs_f64();
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let delta = |c: Counter| growth(before.global.get(c), after.global.get(c));
+
+        let packets = delta(Counter::Packets);
+        let syns = delta(Counter::TcpSyn);
+        self.rates = Rates {
+            packets_per_sec: per_sec(packets),
+            bits_per_sec: per_sec(delta(Counter::Bytes)) * 8.0,
+            syns_per_sec: per_sec(syns),
+            protocols: [
+                ("ipv4", Counter::Ipv4Packets),
+                ("ipv6", Counter::Ipv6Packets),
+                ("tcp", Counter::TcpPackets),
+                ("udp", Counter::UdpPackets),
+                ("icmp", Counter::IcmpPackets),
+                ("other", Counter::OtherL4Packets),
+                ("non_ip", Counter::NonIpPackets),
+            ]
+            .into_iter()
+            .map(|(name, c)| (name.to_owned(), per_sec(delta(c))))
+            .collect(),
+        };
+        self.totals = Counter::ALL
+            .iter()
+            .map(|c| (c.name().to_owned(), after.global.get(*c)))
+            .collect();
+        self.events_lost = after.global.get(Counter::EventsLost);
+
+        let mut sources: Vec<(IpAddr, u64)> = after
+            .sources
+            .iter()
+            .map(|(key, s)| {
+                let then = before.sources.get(key).map_or(0, |b| b.packets);
+                (IpAddr::from(*key), growth(then, s.packets))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        sources.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+        self.top_sources = sources
+            .into_iter()
+            .take(LIVE_TOP_N)
+            .map(|(addr, n)| TopSource {
+                addr,
+                packets_per_sec: per_sec(n),
+                share: if packets > 0 {
+                    n as f64 / packets as f64
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+
+        let mut ports: Vec<(u16, u64)> = after
+            .syn_ports
+            .iter()
+            .enumerate()
+            .filter_map(|(port, &now)| {
+                let n = growth(before.syn_ports.get(port).copied().unwrap_or(0), now);
+                Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
+            })
+            .collect();
+        ports.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+        self.top_syn_ports = ports
+            .into_iter()
+            .take(LIVE_TOP_N)
+            .map(|(port, n)| TopPort {
+                port,
+                syns_per_sec: per_sec(n),
+                share: if syns > 0 {
+                    n as f64 / syns as f64
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+    }
+}
+
+/// Counter growth; a counter that went backwards was evicted and re-created.
+fn growth(before: u64, after: u64) -> u64 {
+    if after >= before {
+        after - before
+    } else {
+        after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        time::{Duration, Instant},
+    };
+
+    use nta_common::{GlobalCounters, SourceStats};
+
+    use super::*;
+
+    fn snapshot(at: Instant) -> Snapshot {
+        Snapshot {
+            at,
+            global: GlobalCounters::ZERO,
+            sources: HashMap::new(),
+            dst_hosts: HashMap::new(),
+            syn_ports: vec![0; nta_common::maps::PORT_COUNT],
+        }
+    }
+
+    #[test]
+    fn refresh_reports_rates_shares_and_totals() {
+        let t0 = Instant::now();
+        let before = snapshot(t0);
+        let mut after = snapshot(t0 + Duration::from_secs(2));
+        after.global.values[Counter::Packets as usize] = 1000;
+        after.global.values[Counter::TcpPackets as usize] = 800;
+        after.global.values[Counter::TcpSyn as usize] = 400;
+        let a: IpAddr = "198.18.0.2".parse().unwrap();
+        let b: IpAddr = "198.18.0.3".parse().unwrap();
+        after.sources.insert(
+            a.into(),
+            SourceStats {
+                packets: 750,
+                ..Default::default()
+            },
+        );
+        after.sources.insert(
+            b.into(),
+            SourceStats {
+                packets: 250,
+                ..Default::default()
+            },
+        );
+        after.syn_ports[80] = 300;
+        after.syn_ports[22] = 100;
+
+        let mut live = LiveStats::default();
+        live.refresh(&before, &after);
+        assert_eq!(live.rates.packets_per_sec, 500.0);
+        assert_eq!(live.rates.syns_per_sec, 200.0);
+        assert_eq!(live.rates.protocols["tcp"], 400.0);
+        assert_eq!(live.totals["tcp_syn"], 400);
+        assert_eq!(live.top_sources[0].addr, a);
+        assert_eq!(live.top_sources[0].share, 0.75);
+        assert_eq!(live.top_syn_ports[0].port, 80);
+        assert_eq!(live.top_syn_ports[1].share, 0.25);
+    }
 }

@@ -7,6 +7,11 @@
 //! sweeps reuse one program and compare successive snapshots instead; each
 //! truncated frame uses its own addresses, so its map entries are new.
 //!
+//! Every program is given windows far longer than a test and thresholds that
+//! never fire ([`quiet`]), so each window counter equals its cumulative
+//! counter, and the event ring, drained with every snapshot, must stay empty.
+//! Threshold events are tested in `xdp_events.rs`.
+//!
 //! Needs root (BPF); run with `cargo test -p nta-agent --test xdp_counters`.
 
 mod support;
@@ -18,6 +23,7 @@ use std::{
 
 use aya::{
     TestRunOptions,
+    maps::{MapData, RingBuf},
     programs::{ProgramError, TestRun as _},
     sys::SyscallError,
 };
@@ -27,7 +33,10 @@ use nta_agent::{
 };
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
-    maps::{PORT_COUNT, PORT_SKETCH_WORDS, port_sketch_bit},
+    maps::{
+        PORT_COUNT, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds,
+        port_sketch_bit, port_weight,
+    },
 };
 use support::frames::{
     self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, IPPROTO_GRE, IPPROTO_ICMP,
@@ -52,23 +61,63 @@ fn coarse_now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A window far longer than any test, yet not longer than the time since
+/// boot: a new entry's window starts at 0 (boot), so a window longer than the
+/// uptime would not restart at a source's first packet but run on from boot.
+fn long_window_ns() -> u64 {
+    const HOUR_NS: u64 = 3_600_000_000_000;
+    HOUR_NS.min(coarse_now_ns() / 2)
+}
+
+/// Long windows and thresholds that never fire: every window counter equals
+/// its cumulative counter, and no event is sent.
+fn quiet() -> Thresholds {
+    let long = long_window_ns();
+    Thresholds {
+        rate_window_ns: long,
+        fast_window_ns: long,
+        weighted_window_ns: long,
+        slow_window_ns: long,
+        ..Thresholds::DISABLED
+    }
+}
+
+/// Every event waiting in the ring, oldest first.
+fn drain(ring: &mut RingBuf<MapData>) -> Vec<ThresholdEvent> {
+    let mut events = Vec::new();
+    while let Some(item) = ring.next() {
+        assert_eq!(item.len(), size_of::<ThresholdEvent>(), "event size");
+        // SAFETY: the program writes whole `ThresholdEvent`s (size checked);
+        // the ring gives no alignment guarantee beyond 8, hence unaligned.
+        events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<ThresholdEvent>()) });
+    }
+    events
+}
+
 /// The loaded program and the counters as last looked at.
 struct Xdp {
     sensor: Sensor,
+    events: RingBuf<MapData>,
     loaded_ns: u64,
     baseline: Snapshot,
     baseline_ns: u64,
 }
 
 impl Xdp {
+    /// Loads the program with [`quiet`] thresholds.
     fn load() -> Self {
-        Self::load_with(&LoadOptions::default())
+        Self::load_with(&quiet())
     }
 
-    fn load_with(options: &LoadOptions) -> Self {
+    fn load_with(thresholds: &Thresholds) -> Self {
         let loaded_ns = coarse_now_ns();
-        let sensor = Sensor::load(options)
+        let mut sensor = Sensor::load(&LoadOptions::default())
             .unwrap_or_else(|e| panic!("loading the XDP program (built with bpf-linker?): {e}"));
+        sensor
+            .set_thresholds(thresholds)
+            .expect("writing THRESHOLDS");
+        let mut events = sensor.take_events().expect("the EVENTS ring");
+        assert_eq!(drain(&mut events), [], "fresh EVENTS");
         let baseline = sensor.snapshot().expect("reading the maps");
         assert_eq!(baseline.global, GlobalCounters::ZERO, "fresh GLOBAL");
         assert!(baseline.sources.is_empty(), "fresh SOURCES");
@@ -79,6 +128,7 @@ impl Xdp {
         );
         Self {
             sensor,
+            events,
             loaded_ns,
             baseline,
             baseline_ns: loaded_ns,
@@ -124,14 +174,16 @@ impl Xdp {
         self.sensor.snapshot().expect("reading the maps")
     }
 
-    /// Everything counted since the program was loaded.
-    fn totals(&self) -> Counts {
+    /// Everything counted since the program was loaded (and the events not
+    /// yet drained).
+    fn totals(&mut self) -> Counts {
         let snapshot = self.snapshot();
         Counts {
             global: snapshot.global,
             sources: snapshot.sources,
             dst_hosts: snapshot.dst_hosts,
             syn_ports: snapshot.syn_ports,
+            events: drain(&mut self.events),
             since_ns: self.loaded_ns,
             until_ns: coarse_now_ns(),
         }
@@ -158,6 +210,7 @@ impl Xdp {
                 .zip(&before.syn_ports)
                 .map(|(now, then)| now - then)
                 .collect(),
+            events: drain(&mut self.events),
             since_ns: self.baseline_ns,
             until_ns,
         };
@@ -184,6 +237,8 @@ struct Counts {
     sources: HashMap<IpKey, SourceStats>,
     dst_hosts: HashMap<IpKey, DstHostStats>,
     syn_ports: Vec<u64>,
+    /// Threshold events sent in the span.
+    events: Vec<ThresholdEvent>,
     since_ns: u64,
     until_ns: u64,
 }
@@ -206,6 +261,11 @@ fn is_einval(error: &ProgramError) -> bool {
 // -------------------------------------------------------------- Expectations
 
 /// Expected `SOURCES` value, timestamps aside.
+///
+/// The window fields follow from the rest under [`quiet`]'s long windows:
+/// `window_counts` are the class counters (`syns`, `udp`, `icmp`, `rsts`,
+/// `bare_acks`), and the sketch, `slow_bits`, `fast_ports` and
+/// `weighted_score` follow from `window`.
 #[derive(Clone, Debug, Default)]
 struct Src {
     packets: u64,
@@ -213,15 +273,25 @@ struct Src {
     tcp: u64,
     udp: u64,
     icmp: u64,
+    /// SYN without ACK, and without RST (a SYN-RST is of class RST).
     syns: u64,
     rsts: u64,
-    /// Destination ports of the SYNs in the current port-scan window, in
-    /// order; `window_syns`, `window_ports` and the sketch follow from them.
+    bare_acks: u64,
+    /// Destination of the latest packet; every expectation must name it.
+    last_dst: Option<IpAddr>,
+    /// Destination port of the latest packet if it was TCP or UDP with a
+    /// readable header, else 0.
+    last_dst_port: u16,
+    /// Destination ports of the SYNs in the current port-scan windows, in
+    /// order; the sketch and the three scan counters follow from them.
     window: Vec<u16>,
+    /// The rate-window counts by [`RateClass`], when a short window makes
+    /// them differ from the class counters.
+    window_counts: Option<[u64; RATE_CLASSES]>,
 }
 
 impl Src {
-    /// One packet of `len` bytes of `class`.
+    /// One packet of `len` bytes of `class`, not a SYN, RST or bare ACK.
     fn one(class: Class, len: usize) -> Self {
         Self {
             packets: 1,
@@ -233,22 +303,67 @@ impl Src {
         }
     }
 
-    /// One SYN of `len` bytes to `port`.
-    fn syn(len: usize, port: u16) -> Self {
+    /// One SYN of `len` bytes to `dst`, `port`.
+    fn syn(len: usize, dst: impl Into<IpAddr>, port: u16) -> Self {
         Self {
             syns: 1,
             window: vec![port],
-            ..Self::one(Class::Tcp, len)
+            ..Self::one(Class::Tcp, len).to(dst, port)
         }
+    }
+
+    /// The latest packet went to `dst`, `port` (0 if it had no port).
+    fn to(self, dst: impl Into<IpAddr>, port: u16) -> Self {
+        Self {
+            last_dst: Some(dst.into()),
+            last_dst_port: port,
+            ..self
+        }
+    }
+
+    /// `window_counts` as the program must have them.
+    fn window_counts(&self) -> [u64; RATE_CLASSES] {
+        self.window_counts.unwrap_or_else(|| {
+            let mut counts = [0; RATE_CLASSES];
+            for (class, n) in [
+                (RateClass::Syn, self.syns),
+                (RateClass::Udp, self.udp),
+                (RateClass::Icmp, self.icmp),
+                (RateClass::Rst, self.rsts),
+                (RateClass::BareAck, self.bare_acks),
+            ] {
+                counts[class as usize] = n;
+            }
+            counts
+        })
     }
 }
 
-/// Expected `DST_HOSTS` value, timestamp aside.
+/// The port sketch, distinct bits, and weighted score of SYNs to `ports`
+/// in one window: a port weighs only if it set its bit.
+fn sketch(ports: &[u16]) -> ([u64; PORT_SKETCH_WORDS], u64, u64) {
+    let mut bitmap = [0u64; PORT_SKETCH_WORDS];
+    let mut bits = BTreeSet::new();
+    let mut score = 0;
+    for port in ports {
+        let bit = port_sketch_bit(*port);
+        bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
+        if bits.insert(bit) {
+            score += port_weight(*port);
+        }
+    }
+    (bitmap, bits.len() as u64, score)
+}
+
+/// Expected `DST_HOSTS` value, timestamps aside.
 #[derive(Clone, Copy, Debug, Default)]
 struct Dst {
     packets: u64,
     bytes: u64,
     syns: u64,
+    /// SYNs in the rate window when a short window makes it differ from
+    /// `syns`.
+    window_syns: Option<u64>,
 }
 
 impl Dst {
@@ -256,7 +371,7 @@ impl Dst {
         Self {
             packets: 1,
             bytes: len as u64,
-            syns: 0,
+            ..Self::default()
         }
     }
 
@@ -350,7 +465,8 @@ impl Expect {
         self
     }
 
-    /// One parsed IP packet from `src` to `dst` that is not a SYN.
+    /// One parsed IP packet from `src` to `dst` that is not a SYN, RST or
+    /// bare ACK, and has no port (see [`Expect::dst_port`]).
     fn ip_packet(
         family: Family,
         class: Class,
@@ -358,10 +474,21 @@ impl Expect {
         src: impl Into<IpAddr>,
         dst: impl Into<IpAddr>,
     ) -> Self {
+        let dst = dst.into();
         Self::nothing()
             .counters(&ip_frame(family, class, len))
-            .source(src, Src::one(class, len))
+            .source(src, Src::one(class, len).to(dst, 0))
             .dst_host(dst, Dst::one(len))
+    }
+
+    /// The one expected source's latest packet went to destination port
+    /// `port`.
+    fn dst_port(mut self, port: u16) -> Self {
+        assert_eq!(self.sources.len(), 1, "dst_port needs exactly one source");
+        for src in self.sources.values_mut() {
+            src.last_dst_port = port;
+        }
+        self
     }
 
     /// One TCP SYN from `src` to `dst`, port `dst_port`.
@@ -372,10 +499,11 @@ impl Expect {
         dst: impl Into<IpAddr>,
         dst_port: u16,
     ) -> Self {
+        let dst = dst.into();
         Self::nothing()
             .counters(&ip_frame(family, Class::Tcp, len))
             .counters(&[(Counter::TcpSyn, 1)])
-            .source(src, Src::syn(len, dst_port))
+            .source(src, Src::syn(len, dst, dst_port))
             .dst_host(dst, Dst::syn(len))
             .syn_port(dst_port, 1)
     }
@@ -399,6 +527,7 @@ impl Expect {
             "{what}: SYN_PORTS length"
         );
         assert_eq!(syn_ports, self.syn_ports, "{what}: SYN_PORTS (port → SYNs)");
+        assert_eq!(counts.events, [], "{what}: no threshold may fire");
     }
 
     #[track_caller]
@@ -412,24 +541,44 @@ impl Expect {
             let got = counts.sources[key];
             let addr = IpAddr::from(*key);
             let (since, until) = (counts.since_ns, counts.until_ns);
+            let (first, last) = (got.first_seen_ns, got.last_seen_ns);
             assert!(
-                since <= got.first_seen_ns
-                    && got.first_seen_ns <= got.window_start_ns
-                    && got.window_start_ns <= got.last_seen_ns
-                    && got.last_seen_ns <= until,
-                "{what}: SOURCES[{addr}] timestamps out of order or outside [{since}, {until}]: \
-                 first_seen {}, window_start {}, last_seen {}",
-                got.first_seen_ns,
-                got.window_start_ns,
-                got.last_seen_ns,
+                since <= first && first <= last && last <= until,
+                "{what}: SOURCES[{addr}] first_seen {first}, last_seen {last} out of order \
+                 or outside [{since}, {until}]"
             );
-            let mut port_bitmap = [0u64; PORT_SKETCH_WORDS];
-            let mut bits = BTreeSet::new();
-            for port in &want.window {
-                let bit = port_sketch_bit(*port);
-                port_bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
-                bits.insert(bit);
+            // A new source's windows start with it (not at boot), and these
+            // tests' windows are too long to restart.
+            check_window_start(
+                got.rate_window_start_ns,
+                (first, last),
+                true,
+                true,
+                &format!("{what}: SOURCES[{addr}] rate window"),
+            );
+            let scan_starts = [
+                got.slow_window_start_ns,
+                got.fast_window_start_ns,
+                got.weighted_window_start_ns,
+            ];
+            for start in scan_starts {
+                check_window_start(
+                    start,
+                    (first, last),
+                    true,
+                    true,
+                    &format!("{what}: SOURCES[{addr}] port-scan windows {scan_starts:?}"),
+                );
             }
+            assert!(
+                scan_starts.iter().all(|s| *s == scan_starts[0]),
+                "{what}: SOURCES[{addr}] the first packet opens all three port-scan windows: \
+                 {scan_starts:?}"
+            );
+            let (port_bitmap, bits, weighted_score) = sketch(&want.window);
+            let last_dst = want
+                .last_dst
+                .unwrap_or_else(|| panic!("{what}: the expectation for {addr} has no last_dst"));
             let expected = SourceStats {
                 packets: want.packets,
                 bytes: want.bytes,
@@ -438,12 +587,21 @@ impl Expect {
                 icmp_packets: want.icmp,
                 syns: want.syns,
                 rsts: want.rsts,
-                first_seen_ns: got.first_seen_ns,
-                last_seen_ns: got.last_seen_ns,
-                window_start_ns: got.window_start_ns,
-                window_ports: bits.len() as u32,
-                window_syns: want.window.len() as u32,
+                bare_acks: want.bare_acks,
+                first_seen_ns: first,
+                last_seen_ns: last,
+                last_dst: IpKey::from(last_dst),
+                last_dst_port: want.last_dst_port,
+                _pad: [0; 6],
+                rate_window_start_ns: got.rate_window_start_ns,
+                window_counts: want.window_counts(),
                 port_bitmap,
+                slow_window_start_ns: got.slow_window_start_ns,
+                slow_bits: bits,
+                fast_ports: bits,
+                fast_window_start_ns: got.fast_window_start_ns,
+                weighted_window_start_ns: got.weighted_window_start_ns,
+                weighted_score,
             };
             assert_eq!(got, expected, "{what}: SOURCES[{addr}]");
         }
@@ -459,21 +617,54 @@ impl Expect {
         for (key, want) in &self.dst_hosts {
             let got = counts.dst_hosts[key];
             let addr = IpAddr::from(*key);
+            let (since, until) = (counts.since_ns, counts.until_ns);
+            let last = got.last_seen_ns;
             assert!(
-                counts.since_ns <= got.last_seen_ns && got.last_seen_ns <= counts.until_ns,
-                "{what}: DST_HOSTS[{addr}] last_seen {} outside [{}, {}]",
-                got.last_seen_ns,
-                counts.since_ns,
-                counts.until_ns,
+                since <= last && last <= until,
+                "{what}: DST_HOSTS[{addr}] last_seen {last} outside [{since}, {until}]"
+            );
+            // The rate window counts SYNs only: the first one opens it.
+            check_window_start(
+                got.rate_window_start_ns,
+                (since, last),
+                want.syns > 0,
+                false,
+                &format!("{what}: DST_HOSTS[{addr}] rate window"),
             );
             let expected = DstHostStats {
                 packets: want.packets,
                 bytes: want.bytes,
                 syns: want.syns,
-                last_seen_ns: got.last_seen_ns,
+                last_seen_ns: last,
+                rate_window_start_ns: got.rate_window_start_ns,
+                window_syns: want.window_syns.unwrap_or(want.syns),
             };
             assert_eq!(got, expected, "{what}: DST_HOSTS[{addr}]");
         }
+    }
+}
+
+/// Checks a window's start: 0 while nothing it counts was seen, else within
+/// `span` (first and last packet), and at the first packet if that one was
+/// counted in the window (`opened_by_first`).
+#[track_caller]
+fn check_window_start(
+    start: u64,
+    span: (u64, u64),
+    opened: bool,
+    opened_by_first: bool,
+    what: &str,
+) {
+    let (first, last) = span;
+    if !opened {
+        assert_eq!(start, 0, "{what}: never opened, must start at 0");
+    } else if opened_by_first {
+        assert_eq!(start, first, "{what}: opened by the first packet");
+    } else {
+        assert!(
+            first <= start && start <= last,
+            "{what}: start {start} outside [{first}, {last}]"
+        );
     }
 }
 
@@ -650,6 +841,8 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
     let bit = port_sketch_bit(443);
     let mut port_bitmap = [0u64; PORT_SKETCH_WORDS];
     port_bitmap[(bit / 64) as usize] = 1 << (bit % 64);
+    let mut window_counts = [0; RATE_CLASSES];
+    window_counts[RateClass::Syn as usize] = 1;
     assert_eq!(
         s,
         SourceStats {
@@ -660,13 +853,23 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
             icmp_packets: 0,
             syns: 1,
             rsts: 0,
+            bare_acks: 0,
             first_seen_ns: s.first_seen_ns,
             last_seen_ns: s.last_seen_ns,
-            // The source's first packet opens its window.
-            window_start_ns: s.first_seen_ns,
-            window_ports: 1,
-            window_syns: 1,
+            last_dst: IpKey::from(IpAddr::V4(DST_V4)),
+            last_dst_port: 443,
+            _pad: [0; 6],
+            // The source's first packet opens every window.
+            rate_window_start_ns: s.first_seen_ns,
+            window_counts,
             port_bitmap,
+            slow_window_start_ns: s.first_seen_ns,
+            slow_bits: 1,
+            fast_ports: 1,
+            fast_window_start_ns: s.first_seen_ns,
+            weighted_window_start_ns: s.first_seen_ns,
+            // A port below 1024 weighs 3.
+            weighted_score: 3,
         }
     );
     assert_eq!(s.port_bitmap.iter().map(|w| w.count_ones()).sum::<u32>(), 1);
@@ -681,7 +884,10 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
             packets: 1,
             bytes: 54,
             syns: 1,
-            last_seen_ns: d.last_seen_ns
+            last_seen_ns: d.last_seen_ns,
+            // The SYN opens the destination's window too.
+            rate_window_start_ns: d.last_seen_ns,
+            window_syns: 1,
         }
     );
 
@@ -717,7 +923,12 @@ fn ipv6_tcp_syn_is_counted_in_every_map() {
     let src = IpKey::from(IpAddr::V6(SRC_V6));
     let s = counts.sources[&src];
     assert_eq!((s.packets, s.bytes, s.tcp_packets, s.syns), (1, 74, 1, 1));
-    assert_eq!((s.window_ports, s.window_syns), (1, 1));
+    assert_eq!((s.slow_bits, s.fast_ports, s.weighted_score), (1, 1, 3));
+    assert_eq!(s.window_counts[RateClass::Syn as usize], 1);
+    assert_eq!(
+        (IpAddr::from(s.last_dst), s.last_dst_port),
+        (IpAddr::V6(DST_V6), 22)
+    );
     let bit = port_sketch_bit(22);
     assert_eq!(s.port_bitmap[(bit / 64) as usize], 1 << (bit % 64));
     assert!(s.first_seen_ns > 0 && s.last_seen_ns >= s.first_seen_ns);
@@ -738,6 +949,7 @@ fn syn_ack_is_counted_as_syn_ack_and_not_as_a_syn() {
     let syn_ack = Tcp::new(443, 40_000, tcp_flags::SYN | tcp_flags::ACK);
     let counts = run_once(&frames::tcp_v4(DST_V4, SRC_V4, &syn_ack));
     Expect::ip_packet(Family::V4, Class::Tcp, 54, DST_V4, SRC_V4)
+        .dst_port(40_000)
         .counters(&[(Counter::TcpSynAck, 1)])
         .check(&counts, "SYN-ACK");
 }
@@ -766,14 +978,14 @@ fn rst_is_counted_globally_and_for_its_source() {
             DST_V4,
             Src {
                 rsts: 1,
-                ..Src::one(Class::Tcp, 54)
+                ..Src::one(Class::Tcp, 54).to(SRC_V4, 40_000)
             },
         )
         .source(
             DST_V6,
             Src {
                 rsts: 1,
-                ..Src::one(Class::Tcp, 74)
+                ..Src::one(Class::Tcp, 74).to(SRC_V6, 40_001)
             },
         )
         .dst_host(SRC_V4, Dst::one(54))
@@ -789,6 +1001,7 @@ fn fin_is_counted() {
     let fin_ack = Tcp::new(40_000, 443, tcp_flags::FIN | tcp_flags::ACK);
     let counts = run_once(&frames::tcp_v4(SRC_V4, DST_V4, &fin_ack));
     Expect::ip_packet(Family::V4, Class::Tcp, 54, SRC_V4, DST_V4)
+        .dst_port(443)
         .counters(&[(Counter::TcpFin, 1)])
         .check(&counts, "FIN-ACK");
 }
@@ -800,7 +1013,10 @@ fn plain_ack_with_data_counts_only_as_tcp() {
     }
     let segment = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[0x17; 100]);
     let counts = run_once(&frames::tcp_v4(SRC_V4, DST_V4, &segment));
-    Expect::ip_packet(Family::V4, Class::Tcp, 154, SRC_V4, DST_V4).check(&counts, "PSH-ACK");
+    // Not a bare ACK: it carries data.
+    Expect::ip_packet(Family::V4, Class::Tcp, 154, SRC_V4, DST_V4)
+        .dst_port(443)
+        .check(&counts, "PSH-ACK");
 }
 
 #[test]
@@ -836,7 +1052,7 @@ fn every_flag_of_a_christmas_tree_segment_is_counted() {
                 syns: 1,
                 rsts: 1,
                 window: vec![8080],
-                ..Src::default()
+                ..Src::default().to(DST_V4, 8081)
             },
         )
         .dst_host(
@@ -845,10 +1061,404 @@ fn every_flag_of_a_christmas_tree_segment_is_counted() {
                 packets: 2,
                 bytes: 108,
                 syns: 1,
+                ..Dst::default()
             },
         )
         .syn_port(8080, 1)
         .check(&xdp.totals(), "SYN-FIN then SYN-ACK-RST-FIN-PSH");
+}
+
+/// One TCP segment from `src` to `dst`, port `dst_port`, that the program
+/// takes for a bare ACK.
+fn bare_ack(
+    family: Family,
+    len: usize,
+    src: impl Into<IpAddr>,
+    dst: impl Into<IpAddr>,
+    dst_port: u16,
+) -> Expect {
+    let dst = dst.into();
+    Expect::nothing()
+        .counters(&ip_frame(family, Class::Tcp, len))
+        .source(
+            src,
+            Src {
+                bare_acks: 1,
+                ..Src::one(Class::Tcp, len).to(dst, dst_port)
+            },
+        )
+        .dst_host(dst, Dst::one(len))
+}
+
+#[test]
+fn bare_ack_without_payload_counts_as_a_bare_ack() {
+    if !support::privileged("bare_ack_without_payload_counts_as_a_bare_ack") {
+        return;
+    }
+    let mut xdp = Xdp::load();
+
+    let (src, dst) = sweep_v4(1);
+    xdp.run(&frames::tcp_v4(src, dst, &Tcp::ack(40_000, 443)));
+    let counts = xdp.delta();
+    let s = counts.sources[&IpKey::from(IpAddr::V4(src))];
+    assert_eq!((s.bare_acks, s.window_counts), (1, [0, 0, 0, 0, 1]));
+    assert_eq!(RateClass::BareAck as usize, 4);
+    bare_ack(Family::V4, 54, src, dst, 443).check(&counts, "ACK");
+
+    // Ethernet padding follows the IP packet: the IP length says no payload.
+    let (src, dst) = sweep_v4(2);
+    let padded = frames::pad_to_minimum(frames::tcp_v4(src, dst, &Tcp::ack(40_000, 443)));
+    assert_eq!(padded.len(), frames::ETH_ZLEN);
+    xdp.run(&padded);
+    bare_ack(Family::V4, 60, src, dst, 443).check(&xdp.delta(), "ACK padded to 60 bytes");
+
+    // Options are header, not payload: what Linux sends (timestamps).
+    let (src, dst) = sweep_v4(3);
+    let ack = Tcp::ack(40_000, 443).timestamps();
+    assert_eq!(ack.header_len(), 32);
+    xdp.run(&frames::tcp_v4(src, dst, &ack));
+    bare_ack(Family::V4, 66, src, dst, 443).check(&xdp.delta(), "ACK with timestamps");
+
+    // PSH (and URG, ECE, CWR) do not matter: only SYN, RST, FIN and ACK do.
+    let (src, dst) = sweep_v4(4);
+    let flags = tcp_flags::ACK | tcp_flags::PSH | 0x20 | 0x40 | 0x80;
+    xdp.run(&frames::tcp_v4(src, dst, &Tcp::new(40_000, 443, flags)));
+    bare_ack(Family::V4, 54, src, dst, 443).check(&xdp.delta(), "ACK-PSH-URG-ECE-CWR");
+
+    // IPv6: the payload length covers the extension headers too.
+    let (src, dst) = sweep_v6(5);
+    let frame = Ipv6::new(src, dst, IPPROTO_TCP)
+        .ext(ExtHeader::hop_by_hop(1))
+        .frame(&Tcp::ack(40_000, 22).timestamps().bytes());
+    assert_eq!(frame.len(), 14 + 40 + 16 + 32);
+    xdp.run(&frame);
+    bare_ack(Family::V6, 102, src, dst, 22).check(&xdp.delta(), "IPv6 ACK behind hop-by-hop");
+}
+
+#[test]
+fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
+    if !support::privileged("ack_with_payload_or_other_flags_is_not_a_bare_ack") {
+        return;
+    }
+    let mut xdp = Xdp::load();
+
+    // One byte of data is data.
+    let (src, dst) = sweep_v4(1);
+    xdp.run(&frames::tcp_v4(
+        src,
+        dst,
+        &Tcp::ack(40_000, 443).payload(&[0]),
+    ));
+    Expect::ip_packet(Family::V4, Class::Tcp, 55, src, dst)
+        .dst_port(443)
+        .check(&xdp.delta(), "ACK with 1 byte");
+
+    let (src, dst) = sweep_v4(2);
+    let segment = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[0x17; 100]);
+    xdp.run(&frames::tcp_v4(src, dst, &segment));
+    Expect::ip_packet(Family::V4, Class::Tcp, 154, src, dst)
+        .dst_port(443)
+        .check(&xdp.delta(), "PSH-ACK with 100 bytes");
+
+    // The payload is what the IP header says, even when the frame holds
+    // less of it (a frame cut short by a capture length).
+    let (src, dst) = sweep_v4(3);
+    let frame = frames::tcp_v4(src, dst, &Tcp::ack(40_000, 443).payload(&[0; 10]));
+    xdp.run(&frame[..54]);
+    Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
+        .dst_port(443)
+        .check(&xdp.delta(), "ACK whose 10 bytes of data are cut off");
+
+    // ACK with FIN closes; with RST it is a RST; with SYN a SYN-ACK.
+    let (src, dst) = sweep_v4(4);
+    xdp.run(&frames::tcp_v4(
+        src,
+        dst,
+        &Tcp::new(40_000, 443, tcp_flags::ACK | tcp_flags::FIN),
+    ));
+    Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
+        .dst_port(443)
+        .counters(&[(Counter::TcpFin, 1)])
+        .check(&xdp.delta(), "FIN-ACK");
+    let (src, dst) = sweep_v4(5);
+    xdp.run(&frames::tcp_v4(
+        src,
+        dst,
+        &Tcp::new(40_000, 443, tcp_flags::ACK | tcp_flags::RST),
+    ));
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpRst, 1)])
+        .source(
+            src,
+            Src {
+                rsts: 1,
+                ..Src::one(Class::Tcp, 54).to(dst, 443)
+            },
+        )
+        .dst_host(dst, Dst::one(54))
+        .check(&xdp.delta(), "RST-ACK");
+    let (src, dst) = sweep_v4(6);
+    xdp.run(&frames::tcp_v4(
+        src,
+        dst,
+        &Tcp::new(40_000, 443, tcp_flags::ACK | tcp_flags::SYN),
+    ));
+    Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
+        .dst_port(443)
+        .counters(&[(Counter::TcpSynAck, 1)])
+        .check(&xdp.delta(), "SYN-ACK");
+
+    // No flags at all (a null scan) is not an ACK.
+    let (src, dst) = sweep_v4(7);
+    xdp.run(&frames::tcp_v4(src, dst, &Tcp::new(40_000, 443, 0)));
+    Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
+        .dst_port(443)
+        .check(&xdp.delta(), "no flags");
+
+    let (src, dst) = sweep_v6(8);
+    xdp.run(&frames::tcp_v6(
+        src,
+        dst,
+        &Tcp::ack(40_000, 22).payload(&[0]),
+    ));
+    Expect::ip_packet(Family::V6, Class::Tcp, 75, src, dst)
+        .dst_port(22)
+        .check(&xdp.delta(), "IPv6 ACK with 1 byte");
+}
+
+#[test]
+fn packets_in_no_class_leave_the_rate_window_alone() {
+    if !support::privileged("packets_in_no_class_leave_the_rate_window_alone") {
+        return;
+    }
+    // Only SYN, UDP, ICMP, RST and bare ACK are rate classes: anything else
+    // from a source must neither open its rate window nor count in it.
+    let mut xdp = Xdp::load();
+    let data = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[1; 10]);
+    let frames: [(&str, Vec<u8>); 6] = [
+        (
+            "SYN-ACK",
+            frames::tcp_v4(
+                SRC_V4,
+                DST_V4,
+                &Tcp::new(443, 40_000, tcp_flags::SYN | tcp_flags::ACK),
+            ),
+        ),
+        (
+            "FIN-ACK",
+            frames::tcp_v4(
+                SRC_V4,
+                DST_V4,
+                &Tcp::new(443, 40_000, tcp_flags::FIN | tcp_flags::ACK),
+            ),
+        ),
+        ("ACK with data", frames::tcp_v4(SRC_V4, DST_V4, &data)),
+        (
+            "GRE",
+            Ipv4::new(SRC_V4, DST_V4, IPPROTO_GRE).frame(&[0, 0, 8, 0]),
+        ),
+        (
+            "TCP later fragment",
+            Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+                .fragment(false, 8)
+                .frame(&Tcp::syn(40_000, 80).bytes()),
+        ),
+        (
+            "TCP header cut short",
+            frames::syn_v4(SRC_V4, DST_V4, 40_000, 80)[..40].to_vec(),
+        ),
+    ];
+    for (what, frame) in &frames {
+        xdp.run(frame);
+        let s = xdp
+            .sensor
+            .source(IpAddr::V4(SRC_V4))
+            .expect("SOURCES")
+            .expect("the source");
+        assert_eq!(
+            (s.window_counts, s.rate_window_start_ns),
+            ([0; RATE_CLASSES], s.first_seen_ns),
+            "after {what}: window_counts [syn, udp, icmp, rst, ack] and window start"
+        );
+    }
+    assert_eq!(xdp.totals().events, []);
+}
+
+#[test]
+fn syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere() {
+    if !support::privileged("syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere") {
+        return;
+    }
+    // SYN and RST without ACK: a SYN everywhere (the source's `syns`, the
+    // global `tcp_syn`, the destination's SYNs, the per-port SYNs and the
+    // port sketch), but its rate class is RST (RST wins).
+    let frame = frames::tcp_v4(
+        SRC_V4,
+        DST_V4,
+        &Tcp::new(40_000, 80, tcp_flags::SYN | tcp_flags::RST),
+    );
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpSyn, 1), (Counter::TcpRst, 1)])
+        .source(
+            SRC_V4,
+            Src {
+                syns: 1,
+                rsts: 1,
+                // Counted once in the rate windows, as the RST it also is.
+                window_counts: Some([0, 0, 0, 1, 0]),
+                window: vec![80],
+                ..Src::one(Class::Tcp, 54).to(DST_V4, 80)
+            },
+        )
+        .dst_host(DST_V4, Dst::syn(54))
+        .syn_port(80, 1)
+        .check(&run_once(&frame), "SYN-RST");
+}
+
+#[test]
+fn last_dst_and_last_dst_port_follow_the_latest_packet() {
+    if !support::privileged("last_dst_and_last_dst_port_follow_the_latest_packet") {
+        return;
+    }
+    let mut xdp = Xdp::load();
+    let d = |i: u8| Ipv4Addr::new(198, 19, 3, i);
+    let src = IpAddr::V4(SRC_V4);
+    let steps: Vec<(&str, Vec<u8>, Ipv4Addr, u16)> = vec![
+        (
+            "UDP",
+            frames::udp_v4(SRC_V4, d(1), 33_333, 123, &[0; 8]),
+            d(1),
+            123,
+        ),
+        ("SYN", frames::syn_v4(SRC_V4, d(2), 40_000, 443), d(2), 443),
+        ("ICMP: no port", frames::ping_v4(SRC_V4, d(3)), d(3), 0),
+        (
+            "bare ACK",
+            frames::tcp_v4(SRC_V4, d(1), &Tcp::ack(40_000, 22)),
+            d(1),
+            22,
+        ),
+        (
+            "GRE: no port",
+            Ipv4::new(SRC_V4, d(4), IPPROTO_GRE).frame(&[0, 0, 0x08, 0x00]),
+            d(4),
+            0,
+        ),
+        (
+            "later fragment: no header, no port",
+            Ipv4::new(SRC_V4, d(2), IPPROTO_TCP)
+                .fragment(false, 10)
+                .frame(&Tcp::syn(1, 80).bytes()),
+            d(2),
+            0,
+        ),
+        (
+            "UDP header cut short: no port",
+            frames::udp_v4(SRC_V4, d(3), 1_000, 2_000, &[])[..38].to_vec(),
+            d(3),
+            0,
+        ),
+        (
+            "SYN-ACK",
+            frames::tcp_v4(
+                SRC_V4,
+                d(1),
+                &Tcp::new(8443, 8443, tcp_flags::SYN | tcp_flags::ACK),
+            ),
+            d(1),
+            8443,
+        ),
+    ];
+    for (what, frame, dst, port) in &steps {
+        xdp.run(frame);
+        let s = xdp
+            .sensor
+            .source(src)
+            .expect("SOURCES")
+            .expect("the source");
+        assert_eq!(
+            (IpAddr::from(s.last_dst), s.last_dst_port),
+            (IpAddr::V4(*dst), *port),
+            "after {what}"
+        );
+    }
+    let lens: Vec<usize> = steps.iter().map(|(_, frame, ..)| frame.len()).collect();
+    assert_eq!(lens, [50, 54, 50, 54, 38, 54, 38, 54]);
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Udp, 50))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Icmp, 50))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Other, 38))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Udp, 38))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[
+            (Counter::TcpSyn, 1),
+            (Counter::TcpSynAck, 1),
+            (Counter::Fragments, 1),
+            (Counter::NonFirstFragments, 1),
+            (Counter::ErrUdpTruncated, 1),
+        ])
+        .source(
+            SRC_V4,
+            Src {
+                packets: 8,
+                bytes: 392,
+                tcp: 4,
+                udp: 2,
+                icmp: 1,
+                syns: 1,
+                bare_acks: 1,
+                window: vec![443],
+                ..Src::default().to(d(1), 8443)
+            },
+        )
+        .dst_host(
+            d(1),
+            Dst {
+                packets: 3,
+                bytes: 158,
+                ..Dst::default()
+            },
+        )
+        .dst_host(
+            d(2),
+            Dst {
+                packets: 2,
+                bytes: 108,
+                syns: 1,
+                ..Dst::default()
+            },
+        )
+        .dst_host(
+            d(3),
+            Dst {
+                packets: 2,
+                bytes: 88,
+                ..Dst::default()
+            },
+        )
+        .dst_host(d(4), Dst::one(38))
+        .syn_port(443, 1)
+        .check(&xdp.totals(), "eight packets to four destinations");
+
+    // IPv6 the same way.
+    xdp.run(&frames::udp_v6(SRC_V6, DST_V6, 33_333, 123, &[]));
+    let s = xdp.sensor.source(IpAddr::V6(SRC_V6)).unwrap().unwrap();
+    assert_eq!(
+        (IpAddr::from(s.last_dst), s.last_dst_port),
+        (IpAddr::V6(DST_V6), 123)
+    );
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 9);
+    xdp.run(&frames::ping_v6(SRC_V6, other));
+    let s = xdp.sensor.source(IpAddr::V6(SRC_V6)).unwrap().unwrap();
+    assert_eq!(
+        (IpAddr::from(s.last_dst), s.last_dst_port),
+        (IpAddr::V6(other), 0)
+    );
 }
 
 // --- 4: UDP and DNS ---
@@ -867,8 +1477,8 @@ fn udp_dns_query_and_response_count_as_dns() {
         .counters(&ip_frame(Family::V4, Class::Udp, len))
         .counters(&ip_frame(Family::V4, Class::Udp, len))
         .counters(&[(Counter::Dns, 2)])
-        .source(SRC_V4, Src::one(Class::Udp, len))
-        .source(DST_V4, Src::one(Class::Udp, len))
+        .source(SRC_V4, Src::one(Class::Udp, len).to(DST_V4, 53))
+        .source(DST_V4, Src::one(Class::Udp, len).to(SRC_V4, 33_333))
         .dst_host(DST_V4, Dst::one(len))
         .dst_host(SRC_V4, Dst::one(len))
         .check(&xdp.totals(), "DNS query and response");
@@ -883,6 +1493,7 @@ fn udp_dns_over_ipv6_counts_as_dns() {
     let len = ETH_HLEN + IPV6_HLEN + 8 + query.len();
     let counts = run_once(&frames::udp_v6(SRC_V6, DST_V6, 33_333, 53, &query));
     Expect::ip_packet(Family::V6, Class::Udp, len, SRC_V6, DST_V6)
+        .dst_port(53)
         .counters(&[(Counter::Dns, 1)])
         .check(&counts, "DNS query over IPv6");
 }
@@ -894,6 +1505,7 @@ fn udp_on_other_ports_is_not_dns() {
     }
     let counts = run_once(&frames::udp_v4(SRC_V4, DST_V4, 5353, 123, &[0; 48]));
     Expect::ip_packet(Family::V4, Class::Udp, 14 + 20 + 8 + 48, SRC_V4, DST_V4)
+        .dst_port(123)
         .check(&counts, "NTP");
 }
 
@@ -946,8 +1558,8 @@ fn icmp_numbers_of_the_other_family_are_other_transports() {
     Expect::nothing()
         .counters(&ip_frame(Family::V4, Class::Other, 42))
         .counters(&ip_frame(Family::V6, Class::Other, 62))
-        .source(SRC_V4, Src::one(Class::Other, 42))
-        .source(SRC_V6, Src::one(Class::Other, 62))
+        .source(SRC_V4, Src::one(Class::Other, 42).to(DST_V4, 0))
+        .source(SRC_V6, Src::one(Class::Other, 62).to(DST_V6, 0))
         .dst_host(DST_V4, Dst::one(42))
         .dst_host(DST_V6, Dst::one(62))
         .check(&xdp.totals(), "ICMP numbers swapped");
@@ -964,8 +1576,8 @@ fn gre_and_no_next_header_are_other_transports() {
     Expect::nothing()
         .counters(&ip_frame(Family::V4, Class::Other, 38))
         .counters(&ip_frame(Family::V6, Class::Other, 54))
-        .source(SRC_V4, Src::one(Class::Other, 38))
-        .source(SRC_V6, Src::one(Class::Other, 54))
+        .source(SRC_V4, Src::one(Class::Other, 38).to(DST_V4, 0))
+        .source(SRC_V6, Src::one(Class::Other, 54).to(DST_V6, 0))
         .dst_host(DST_V4, Dst::one(38))
         .dst_host(DST_V6, Dst::one(54))
         .check(&xdp.totals(), "GRE, IPv6 no next header");
@@ -1003,8 +1615,8 @@ fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
         .counters(&ip_frame(Family::V4, Class::Tcp, 62))
         .counters(&ip_frame(Family::V6, Class::Tcp, 82))
         .counters(&[(Counter::TcpSyn, 2), (Counter::VlanTagged, 2)])
-        .source(SRC_V4, Src::syn(62, 80))
-        .source(SRC_V6, Src::syn(82, 8443))
+        .source(SRC_V4, Src::syn(62, DST_V4, 80))
+        .source(SRC_V6, Src::syn(82, DST_V6, 8443))
         .dst_host(DST_V4, Dst::syn(62))
         .dst_host(DST_V6, Dst::syn(82))
         .syn_port(80, 1)
@@ -1522,6 +2134,7 @@ fn every_truncation_of_a_udp_dns_query_counts_exactly_one_outcome() {
                 // Ports are all the program reads: a cut payload is still DNS.
                 _ if (42..=full).contains(&len) => {
                     Expect::ip_packet(Family::V4, Class::Udp, len, src, dst)
+                        .dst_port(53)
                         .counters(&[(Counter::Dns, 1)])
                 }
                 _ => unreachable!("length {len}"),
@@ -1666,7 +2279,7 @@ fn syns_from_many_sources_get_one_entry_each() {
         expect = expect
             .counters(&ip_frame(Family::V4, Class::Tcp, 54))
             .counters(&[(Counter::TcpSyn, 1)])
-            .source(src, Src::syn(54, port))
+            .source(src, Src::syn(54, DST_V4, port))
             .syn_port(port, 1);
     }
     let n = u64::from(N);
@@ -1679,6 +2292,7 @@ fn syns_from_many_sources_get_one_entry_each() {
                 packets: n,
                 bytes: 54 * n,
                 syns: n,
+                ..Dst::default()
             },
         )
         .check(&counts, "SYNs from many sources");
@@ -1689,11 +2303,8 @@ fn port_scan_window_counts_distinct_sketch_bits() {
     if !support::privileged("port_scan_window_counts_distinct_sketch_bits") {
         return;
     }
-    // A window far longer than the test, so all SYNs fall in one.
-    let mut xdp = Xdp::load_with(&LoadOptions {
-        port_window_ns: 3_600_000_000_000,
-        ..LoadOptions::default()
-    });
+    // quiet(): windows far longer than the test, so all SYNs fall in one.
+    let mut xdp = Xdp::load();
     let ports: Vec<u16> = (0..100).map(|i| 20_000 + i * 7).collect();
     let mut expect = Expect::nothing();
     for port in &ports {
@@ -1706,17 +2317,32 @@ fn port_scan_window_counts_distinct_sketch_bits() {
     let counts = xdp.totals();
     let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
     let bits: BTreeSet<u32> = ports.iter().map(|p| port_sketch_bit(*p)).collect();
+    let bits = bits.len() as u64;
+    // Fibonacci hashing spreads an arithmetic run of ports: no two of these
+    // share a bit.
+    assert_eq!(bits, 100);
+    // Every port is above 1023: each new bit weighs 1 in all three windows.
     assert_eq!(
-        s.window_ports as usize,
-        bits.len(),
-        "window_ports = distinct sketch bits"
+        (s.slow_bits, s.fast_ports, s.weighted_score),
+        (bits, bits, bits),
+        "slow_bits, fast_ports, weighted_score = distinct sketch bits"
     );
     assert_eq!(
-        s.port_bitmap.iter().map(|w| w.count_ones()).sum::<u32>() as usize,
-        bits.len()
+        s.port_bitmap.iter().map(|w| w.count_ones()).sum::<u32>() as u64,
+        bits
     );
-    assert_eq!((s.window_syns, s.syns), (100, 100));
-    assert_eq!(s.window_start_ns, s.first_seen_ns, "one window");
+    assert_eq!(
+        (s.window_counts[RateClass::Syn as usize], s.syns),
+        (100, 100)
+    );
+    for start in [
+        s.rate_window_start_ns,
+        s.slow_window_start_ns,
+        s.fast_window_start_ns,
+        s.weighted_window_start_ns,
+    ] {
+        assert_eq!(start, s.first_seen_ns, "one window of each kind");
+    }
     expect
         .source(
             SRC_V4,
@@ -1726,7 +2352,7 @@ fn port_scan_window_counts_distinct_sketch_bits() {
                 tcp: 100,
                 syns: 100,
                 window: ports.clone(),
-                ..Src::default()
+                ..Src::default().to(DST_V4, 20_693)
             },
         )
         .dst_host(
@@ -1735,6 +2361,7 @@ fn port_scan_window_counts_distinct_sketch_bits() {
                 packets: 100,
                 bytes: 5400,
                 syns: 100,
+                ..Dst::default()
             },
         )
         .check(&counts, "100 ports");
@@ -1745,26 +2372,39 @@ fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
     if !support::privileged("ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port") {
         return;
     }
-    // Two ports that hash to the same bit of the sketch.
+    // A privileged port and an unprivileged one that hash to the same bit.
     let first = 443u16;
-    let twin = (0..=u16::MAX)
-        .find(|p| *p != first && port_sketch_bit(*p) == port_sketch_bit(first))
+    let twin = (1024..=u16::MAX)
+        .find(|p| port_sketch_bit(*p) == port_sketch_bit(first))
         .expect("512 bits for 65 536 ports: every bit is shared");
-    let mut xdp = Xdp::load_with(&LoadOptions {
-        port_window_ns: 3_600_000_000_000,
-        ..LoadOptions::default()
-    });
+    let other_src = Ipv4Addr::new(198, 18, 0, 9);
+    let mut xdp = Xdp::load();
     for port in [first, twin, first] {
         xdp.run(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
     }
+    // The same ports the other way round: the port that sets the bit is the
+    // one that weighs, so here the score is 1, not 3.
+    for port in [twin, first] {
+        xdp.run(&frames::syn_v4(other_src, DST_V4, 40_000, port));
+    }
     let counts = xdp.totals();
     let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
-    assert_eq!((s.window_ports, s.window_syns), (1, 3));
+    assert_eq!(
+        (s.slow_bits, s.fast_ports, s.weighted_score, s.syns),
+        (1, 1, 3, 3)
+    );
+    let o = counts.sources[&IpKey::from(IpAddr::V4(other_src))];
+    assert_eq!(
+        (o.slow_bits, o.fast_ports, o.weighted_score, o.syns),
+        (1, 1, 1, 2)
+    );
     Expect::nothing()
         .counters(&ip_frame(Family::V4, Class::Tcp, 54))
         .counters(&ip_frame(Family::V4, Class::Tcp, 54))
         .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&[(Counter::TcpSyn, 3)])
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpSyn, 5)])
         .source(
             SRC_V4,
             Src {
@@ -1773,19 +2413,31 @@ fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
                 tcp: 3,
                 syns: 3,
                 window: vec![first, twin, first],
-                ..Src::default()
+                ..Src::default().to(DST_V4, first)
+            },
+        )
+        .source(
+            other_src,
+            Src {
+                packets: 2,
+                bytes: 108,
+                tcp: 2,
+                syns: 2,
+                window: vec![twin, first],
+                ..Src::default().to(DST_V4, first)
             },
         )
         .dst_host(
             DST_V4,
             Dst {
-                packets: 3,
-                bytes: 162,
-                syns: 3,
+                packets: 5,
+                bytes: 270,
+                syns: 5,
+                ..Dst::default()
             },
         )
-        .syn_port(first, 2)
-        .syn_port(twin, 1)
+        .syn_port(first, 3)
+        .syn_port(twin, 2)
         .check(&counts, "ports sharing a sketch bit");
 }
 
@@ -1794,20 +2446,35 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
     if !support::privileged("port_scan_window_restarts_when_it_has_elapsed") {
         return;
     }
-    // A zero-length window has always elapsed: each SYN starts a new one.
-    let mut xdp = Xdp::load_with(&LoadOptions {
-        port_window_ns: 0,
-        ..LoadOptions::default()
+    // A zero-length window has always elapsed: each SYN starts a new one of
+    // every kind, so only the last SYN is in any window.
+    let mut xdp = Xdp::load_with(&Thresholds {
+        rate_window_ns: 0,
+        fast_window_ns: 0,
+        weighted_window_ns: 0,
+        slow_window_ns: 0,
+        ..Thresholds::DISABLED
     });
     for port in [1u16, 2, 3] {
         xdp.run(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
     }
     let counts = xdp.totals();
     let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
+    for start in [
+        s.rate_window_start_ns,
+        s.slow_window_start_ns,
+        s.fast_window_start_ns,
+        s.weighted_window_start_ns,
+    ] {
+        assert_eq!(start, s.last_seen_ns, "the last SYN opened every window");
+    }
+    let d = counts.dst_hosts[&IpKey::from(IpAddr::V4(DST_V4))];
     assert_eq!(
-        s.window_start_ns, s.last_seen_ns,
-        "the last SYN opened the window"
+        d.rate_window_start_ns, d.last_seen_ns,
+        "the last SYN opened the destination's window"
     );
+    let mut window_counts = [0; RATE_CLASSES];
+    window_counts[RateClass::Syn as usize] = 1;
     Expect::nothing()
         .counters(&ip_frame(Family::V4, Class::Tcp, 54))
         .counters(&ip_frame(Family::V4, Class::Tcp, 54))
@@ -1821,7 +2488,8 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
                 tcp: 3,
                 syns: 3,
                 window: vec![3],
-                ..Src::default()
+                window_counts: Some(window_counts),
+                ..Src::default().to(DST_V4, 3)
             },
         )
         .dst_host(
@@ -1830,12 +2498,79 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
                 packets: 3,
                 bytes: 162,
                 syns: 3,
+                window_syns: Some(1),
             },
         )
         .syn_port(1, 1)
         .syn_port(2, 1)
         .syn_port(3, 1)
-        .check(&counts, "window of 0 ns");
+        .check(&counts, "windows of 0 ns");
+}
+
+#[test]
+fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
+    if !support::privileged("fast_and_weighted_windows_count_only_ports_new_to_the_slow_window") {
+        return;
+    }
+    // The fast and weighted windows restart at every SYN; the slow window,
+    // and so the bitmap, lasts. A port is new only when it sets its bit, so
+    // a port seen in an earlier fast window is not new in a later one.
+    let long = long_window_ns();
+    let mut xdp = Xdp::load_with(&Thresholds {
+        rate_window_ns: long,
+        slow_window_ns: long,
+        fast_window_ns: 0,
+        weighted_window_ns: 0,
+        ..Thresholds::DISABLED
+    });
+    let src = IpAddr::V4(SRC_V4);
+    let (a, b) = (22u16, 8080u16);
+    assert_ne!(port_sketch_bit(a), port_sketch_bit(b));
+    let mut stats = |port: u16| {
+        xdp.run(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
+        let s = xdp
+            .sensor
+            .source(src)
+            .expect("SOURCES")
+            .expect("the source");
+        (s.slow_bits, s.fast_ports, s.weighted_score)
+    };
+    assert_eq!(stats(a), (1, 1, 3), "{a}: new");
+    assert_eq!(stats(a), (1, 0, 0), "{a} again: not new");
+    assert_eq!(stats(b), (2, 1, 1), "{b}: new");
+    assert_eq!(stats(a), (2, 0, 0), "{a} a third time: still not new");
+    let counts = xdp.totals();
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpSyn, 4)])
+        .syn_port(a, 3)
+        .syn_port(b, 1)
+        .dst_host(
+            DST_V4,
+            Dst {
+                packets: 4,
+                bytes: 216,
+                syns: 4,
+                ..Dst::default()
+            },
+        )
+        .check_dst_hosts(&counts, "fast window of 0 ns");
+    let s = counts.sources[&IpKey::from(src)];
+    let (bitmap, bits, _) = sketch(&[a, b]);
+    assert_eq!((s.port_bitmap, s.slow_bits), (bitmap, bits));
+    assert_eq!(s.slow_window_start_ns, s.first_seen_ns, "one slow window");
+    assert_eq!(
+        s.fast_window_start_ns, s.last_seen_ns,
+        "fast window per SYN"
+    );
+    assert_eq!(
+        s.weighted_window_start_ns, s.last_seen_ns,
+        "weighted window per SYN"
+    );
+    assert_eq!(counts.events, []);
 }
 
 #[test]
@@ -1843,11 +2578,9 @@ fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
     if !support::privileged("syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges") {
         return;
     }
-    let mut xdp = Xdp::load_with(&LoadOptions {
-        port_window_ns: 3_600_000_000_000,
-        ..LoadOptions::default()
-    });
-    // Ports 1023/1024 straddle the first SYN_PORTS chunk boundary.
+    let mut xdp = Xdp::load();
+    // Ports 1023/1024 straddle the first SYN_PORTS chunk boundary, and the
+    // weight of a port in the weighted score.
     let ports = [0u16, 1023, 1024, 65_535];
     let mut expect = Expect::nothing();
     for port in ports {
@@ -1866,7 +2599,7 @@ fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
                 tcp: 4,
                 syns: 4,
                 window: ports.to_vec(),
-                ..Src::default()
+                ..Src::default().to(DST_V6, 65_535)
             },
         )
         .dst_host(
@@ -1875,6 +2608,7 @@ fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
                 packets: 4,
                 bytes: 296,
                 syns: 4,
+                ..Dst::default()
             },
         )
         .check(&xdp.totals(), "edge ports");

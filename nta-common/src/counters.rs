@@ -81,6 +81,8 @@ counters! {
     ErrTcpTruncated => "err_tcp_truncated",
     ErrUdpTruncated => "err_udp_truncated",
     ErrIcmpTruncated => "err_icmp_truncated",
+    /// Threshold events the agent could not be told about (event ring full).
+    EventsLost => "events_lost",
 }
 
 /// Value of the per-CPU `GLOBAL` map's single entry; user space sums it over CPUs.

@@ -11,8 +11,8 @@ pub mod names {
     pub const SOURCES: &str = "SOURCES";
     pub const DST_HOSTS: &str = "DST_HOSTS";
     pub const SYN_PORTS: &str = "SYN_PORTS";
-    /// Load-time global: length of the per-source port-scan window, in ns.
-    pub const PORT_WINDOW_NS: &str = "PORT_WINDOW_NS";
+    pub const THRESHOLDS: &str = "THRESHOLDS";
+    pub const EVENTS: &str = "EVENTS";
 }
 
 /// Entries in the per-source LRU map.
@@ -34,9 +34,11 @@ pub const PORTS_PER_CHUNK: usize = 1_024;
 /// `SYN_PORTS` entries: the agent reads all ports in 64 lookups per tick.
 pub const PORT_CHUNKS: u32 = (PORT_COUNT / PORTS_PER_CHUNK) as u32;
 
-/// Default port-scan window: the original tool's threshold is "SYNs to more
-/// than 15 ports per second".
-pub const DEFAULT_PORT_WINDOW_NS: u64 = 1_000_000_000;
+/// Bytes in the threshold-event ring: 4 681 events of 48 bytes plus the
+/// ring's 8-byte record header. Events are
+/// rare (one per key, kind and window at most), so this absorbs bursts while
+/// the agent is busy; what does not fit is counted as `events_lost`.
+pub const EVENTS_RING_BYTES: u32 = 256 * 1024;
 
 /// Words in the per-source port sketch (see [`SourceStats::port_bitmap`]).
 pub const PORT_SKETCH_WORDS: usize = 8;
@@ -80,7 +82,10 @@ impl IpKey {
 /// What the kernel knows about one source address.
 ///
 /// Counters are updated with atomic adds because one LRU entry is shared by
-/// all CPUs. Timestamps are `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC).
+/// all CPUs. Timestamps are `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC, a
+/// few ms of resolution). Window resets are plain stores: two CPUs may both
+/// restart a window at its boundary, which can drop a packet or two from the
+/// new window's count — harmless for thresholds in the hundreds.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SourceStats {
@@ -93,26 +98,82 @@ pub struct SourceStats {
     pub syns: u64,
     /// TCP RST sent by this source.
     pub rsts: u64,
+    /// TCP segments with only ACK set (no SYN, RST or FIN) and no payload.
+    pub bare_acks: u64,
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
-    /// Start of the current port-scan window.
-    pub window_start_ns: u64,
-    /// Bits set in `port_bitmap` in the current window (see below).
-    pub window_ports: u32,
-    /// SYNs sent in the current window.
-    pub window_syns: u32,
+    /// Destination of this source's latest packet.
+    pub last_dst: IpKey,
+    /// Destination port of the latest TCP or UDP packet.
+    pub last_dst_port: u16,
+    pub _pad: [u8; 6],
+
+    /// Start of the rate window (`Thresholds::rate_window_ns`).
+    pub rate_window_start_ns: u64,
+    /// Packets of each class in the rate window, indexed by [`RateClass`].
+    pub window_counts: [u64; RATE_CLASSES],
+
     /// Port-scan sketch: a 512-bit linear-counting bitmap of the destination
-    /// ports this source sent SYNs to in the current window.
+    /// ports this source sent SYNs to in the slow window.
     ///
-    /// Each SYN sets bit [`port_sketch_bit`]`(dst_port)`; the first SYN to set a
-    /// bit also increments `window_ports`, so the kernel knows the number of set
-    /// bits without a popcount. With `z` bits still clear out of `m = 512`, the
-    /// number of distinct ports is estimated as `-m·ln(z/m)` (linear counting):
-    /// exact enough (±2 % at 100 ports, ±5 % at 1 000) for thresholds of 15 and
-    /// 100 ports, in 64 bytes instead of an 8 KiB bitmap of all ports. The
-    /// window restarts when a SYN arrives more than `PORT_WINDOW_NS` after it
-    /// began.
+    /// Each SYN sets bit [`port_sketch_bit`]`(dst_port)`; the SYN that sets a
+    /// bit (fetch-or tells which) counts it as a new port in all three scan
+    /// windows. With `z` bits still clear out of `m = 512`, the number of
+    /// distinct ports is estimated as `-m·ln(z/m)` (linear counting): within
+    /// a few percent at the 15 to 1 000 ports that matter, in 64 bytes
+    /// instead of an 8 KiB bitmap of all ports.
     pub port_bitmap: [u64; PORT_SKETCH_WORDS],
+    /// Start of the slow window, which also clears the bitmap.
+    pub slow_window_start_ns: u64,
+    /// Bits set in `port_bitmap`.
+    pub slow_bits: u64,
+    /// New ports in the fast window.
+    pub fast_ports: u64,
+    pub fast_window_start_ns: u64,
+    pub weighted_window_start_ns: u64,
+    /// scanlogd's score in the weighted window: each new port below 1024
+    /// weighs 3, any other 1.
+    pub weighted_score: u64,
+}
+
+/// Traffic classes a single source can flood with; index into
+/// [`SourceStats::window_counts`] and [`Thresholds::source`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateClass {
+    /// TCP SYN without ACK.
+    Syn = 0,
+    Udp = 1,
+    /// ICMP and ICMPv6.
+    Icmp = 2,
+    /// TCP RST.
+    Rst = 3,
+    /// TCP with only ACK set and no payload: not a data segment.
+    BareAck = 4,
+}
+
+/// Number of [`RateClass`]es.
+pub const RATE_CLASSES: usize = 5;
+
+impl RateClass {
+    pub const ALL: [RateClass; RATE_CLASSES] =
+        [Self::Syn, Self::Udp, Self::Icmp, Self::Rst, Self::BareAck];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Syn => "syn",
+            Self::Udp => "udp",
+            Self::Icmp => "icmp",
+            Self::Rst => "rst",
+            Self::BareAck => "ack",
+        }
+    }
+}
+
+/// Weight of a new port in the weighted (scanlogd) score.
+#[inline(always)]
+pub const fn port_weight(port: u16) -> u64 {
+    if port < 1024 { 3 } else { 1 }
 }
 
 /// What the kernel knows about one destination address: the view that still
@@ -125,6 +186,104 @@ pub struct DstHostStats {
     /// TCP SYN without ACK received.
     pub syns: u64,
     pub last_seen_ns: u64,
+    /// Start of the rate window.
+    pub rate_window_start_ns: u64,
+    /// SYNs received in the rate window.
+    pub window_syns: u64,
+}
+
+/// Value of the single-entry `THRESHOLDS` array: when the XDP program tells
+/// the agent, through the `EVENTS` ring, that a window counter crossed a
+/// threshold. The agent writes it at start (from its configuration) and may
+/// rewrite it at any time; the program reads it for every packet.
+///
+/// A count threshold `t` fires when a counter reaches `t + 1` ("more than
+/// t"); `u32::MAX` disables it. The fetch-and-add that returns exactly
+/// `t + 1` is unique across CPUs, so each crossing is signalled once per
+/// window.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Window of the per-source and per-destination rate counters.
+    pub rate_window_ns: u64,
+    pub fast_window_ns: u64,
+    pub weighted_window_ns: u64,
+    pub slow_window_ns: u64,
+    /// Per-source class counts in the rate window, indexed by [`RateClass`].
+    pub source: [u32; RATE_CLASSES],
+    /// SYNs to one destination host in the rate window.
+    pub dst_syns: u32,
+    /// New ports in the fast window.
+    pub fast_ports: u32,
+    /// Weighted score: fires when it reaches this value (scanlogd's rule).
+    pub weighted_score: u32,
+    /// Bits set in the port sketch (the agent converts its port threshold).
+    pub slow_bits: u32,
+    /// 1 once the agent has written the entry; 0 (never written) turns
+    /// window counting and events off.
+    pub configured: u32,
+}
+
+impl Thresholds {
+    /// Windows counted, nothing signalled.
+    pub const DISABLED: Self = Self {
+        rate_window_ns: 1_000_000_000,
+        fast_window_ns: 1_000_000_000,
+        weighted_window_ns: 3_000_000_000,
+        slow_window_ns: 60_000_000_000,
+        source: [u32::MAX; RATE_CLASSES],
+        dst_syns: u32::MAX,
+        fast_ports: u32::MAX,
+        weighted_score: u32::MAX,
+        slow_bits: u32::MAX,
+        configured: 1,
+    };
+}
+
+/// What crossed a threshold, in a [`ThresholdEvent`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A source's new ports in the fast window (`key` = source).
+    ScanFast = 1,
+    /// A source's weighted port score (`key` = source).
+    ScanWeighted = 2,
+    /// A source's distinct ports in the slow window (`key` = source).
+    ScanSlow = 3,
+    /// A source's packets of one class (`class`) in the rate window.
+    SourceRate = 4,
+    /// A destination's SYNs in the rate window (`key` = destination).
+    DstSyns = 5,
+}
+
+impl EventKind {
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::ScanFast,
+            2 => Self::ScanWeighted,
+            3 => Self::ScanSlow,
+            4 => Self::SourceRate,
+            5 => Self::DstSyns,
+            _ => return None,
+        })
+    }
+}
+
+/// One threshold crossing, sent on the `EVENTS` ring the agent waits on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdEvent {
+    /// An [`EventKind`].
+    pub kind: u32,
+    /// A [`RateClass`] for `SourceRate`, else 0.
+    pub class: u32,
+    /// The source or destination the counter belongs to.
+    pub key: IpKey,
+    /// The counter's value when it crossed.
+    pub count: u64,
+    /// When the counter's window started and when it crossed (kernel clock).
+    pub window_start_ns: u64,
+    pub at_ns: u64,
 }
 
 /// Value of one `SYN_PORTS` entry: SYNs to ports `i*1024 .. (i+1)*1024`.
@@ -145,3 +304,10 @@ pub const fn port_slot(port: u16) -> (u32, usize) {
         port as usize % PORTS_PER_CHUNK,
     )
 }
+
+// The kernel and the agent must agree on these layouts byte for byte; a
+// field added without its padding would shift everything after it.
+const _: () = assert!(core::mem::size_of::<SourceStats>() == 264);
+const _: () = assert!(core::mem::size_of::<DstHostStats>() == 48);
+const _: () = assert!(core::mem::size_of::<Thresholds>() == 72);
+const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);

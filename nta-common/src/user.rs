@@ -2,7 +2,10 @@
 
 use core::net::{IpAddr, Ipv6Addr};
 
-use crate::{DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats};
+use crate::{
+    DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
+    maps::{ThresholdEvent, Thresholds},
+};
 
 // SAFETY: all of these are `#[repr(C)]`, `Copy`, built only of integers and
 // arrays of integers, with no padding, so any byte pattern is a valid value.
@@ -11,6 +14,8 @@ unsafe impl aya::Pod for SourceStats {}
 unsafe impl aya::Pod for DstHostStats {}
 unsafe impl aya::Pod for GlobalCounters {}
 unsafe impl aya::Pod for PortSynCounts {}
+unsafe impl aya::Pod for Thresholds {}
+unsafe impl aya::Pod for ThresholdEvent {}
 
 impl From<IpKey> for IpAddr {
     fn from(key: IpKey) -> Self {

@@ -1,13 +1,14 @@
 //! The program's maps and load-time globals; sizes come from nta-common.
 
 use aya_ebpf::{
-    Global,
     macros::map,
-    maps::{LruHashMap, PerCpuArray},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
 use nta_common::{
     DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
-    maps::{DEFAULT_PORT_WINDOW_NS, DST_HOSTS_MAX_ENTRIES, PORT_CHUNKS, SOURCES_MAX_ENTRIES},
+    maps::{
+        DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, SOURCES_MAX_ENTRIES, Thresholds,
+    },
 };
 
 /// Totals by protocol, flag and parse failure; per CPU, so no atomics.
@@ -29,6 +30,13 @@ pub static DST_HOSTS: LruHashMap<IpKey, DstHostStats> =
 #[map]
 pub static SYN_PORTS: PerCpuArray<PortSynCounts> = PerCpuArray::with_max_entries(PORT_CHUNKS, 0);
 
-/// Length of the per-source port-scan window in ns; set by the agent at load.
-#[unsafe(no_mangle)]
-pub static PORT_WINDOW_NS: Global<u64> = Global::new(DEFAULT_PORT_WINDOW_NS);
+/// Windows and thresholds, written by the agent (see `Thresholds`). Until it
+/// does, the entry is all zeros, which the program reads as "not configured"
+/// (`configured == 0`): no window counting and no events.
+#[map]
+pub static THRESHOLDS: Array<Thresholds> = Array::with_max_entries(1, 0);
+
+/// Threshold crossings, for the agent to act on at once rather than at its
+/// next poll.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);

@@ -73,24 +73,58 @@ pub enum Proto {
     Other,
 }
 
-/// What was read of the transport header.
-#[derive(Clone, Copy)]
-pub enum Transport {
-    Tcp {
-        src_port: u16,
-        dst_port: u16,
-        flags: u8,
-    },
-    Udp {
-        src_port: u16,
-        dst_port: u16,
-    },
+/// What kind of transport header was read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    Tcp,
+    Udp,
     /// ICMP, other protocols: nothing more to read.
     Opaque,
     /// A fragment after the first: its transport header is in another packet.
     LaterFragment,
-    /// The transport header is cut short; the counter says which.
-    Truncated(Counter),
+    /// The transport header is cut short; `Transport::error` says which.
+    Truncated,
+}
+
+/// What was read of the transport header.
+///
+/// A struct with every field always written, not an enum with per-variant
+/// fields: LLVM fills the unused bytes of an enum variant with whatever a
+/// register holds, and when that is a packet pointer the verifier rejects
+/// the partial spill.
+#[derive(Clone, Copy)]
+pub struct Transport {
+    pub kind: TransportKind,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// TCP flags byte.
+    pub flags: u8,
+    /// Bytes after the TCP header, per the IP header's length fields.
+    pub payload_len: u32,
+    /// For `Truncated`: the counter to increment.
+    pub error: Counter,
+}
+
+impl Transport {
+    #[inline(always)]
+    const fn of(kind: TransportKind) -> Self {
+        Self {
+            kind,
+            src_port: 0,
+            dst_port: 0,
+            flags: 0,
+            payload_len: 0,
+            error: Counter::Packets,
+        }
+    }
+
+    #[inline(always)]
+    const fn truncated(error: Counter) -> Self {
+        Self {
+            error,
+            ..Self::of(TransportKind::Truncated)
+        }
+    }
 }
 
 /// A parsed IPv4 or IPv6 packet.
@@ -176,10 +210,11 @@ fn ipv4(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
     let more_fragments = hdr.frags[0] & 0x20 != 0;
     let fragment_offset = be16(&hdr.frags) & 0x1fff;
     let proto = hdr.proto;
+    let l4_len = (be16(&hdr.tot_len) as usize).saturating_sub(header_len);
     let transport = if fragment_offset != 0 {
-        Transport::LaterFragment
+        Transport::of(TransportKind::LaterFragment)
     } else {
-        transport(ctx, offset + header_len, proto, IPPROTO_ICMP)
+        transport(ctx, offset + header_len, proto, IPPROTO_ICMP, l4_len)
     };
     Ok(Packet {
         family: Family::V4,
@@ -201,6 +236,7 @@ fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
     let src = IpKey::from_v6(hdr.src_addr);
     let dst = IpKey::from_v6(hdr.dst_addr);
     let mut next = hdr.next_hdr;
+    let payload_end = offset + Ipv6Hdr::LEN + be16(&hdr.payload_len) as usize;
     let mut offset = offset + Ipv6Hdr::LEN;
     let mut fragment = false;
     let mut later_fragment = false;
@@ -241,9 +277,15 @@ fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
         return Err(Unparsed(Counter::ErrIpv6ExtHeaders));
     }
     let transport = if later_fragment {
-        Transport::LaterFragment
+        Transport::of(TransportKind::LaterFragment)
     } else {
-        transport(ctx, offset, next, IPPROTO_ICMPV6)
+        transport(
+            ctx,
+            offset,
+            next,
+            IPPROTO_ICMPV6,
+            payload_end.saturating_sub(offset),
+        )
     };
     Ok(Packet {
         family: Family::V6,
@@ -274,38 +316,43 @@ fn classify(proto: u8, icmp: u8) -> Proto {
 }
 
 #[inline(always)]
-fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8) -> Transport {
+fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8, l4_len: usize) -> Transport {
     match proto {
         IPPROTO_TCP => {
             let Some(tcp) = ptr_at::<TcpHdr>(ctx, offset) else {
-                return Transport::Truncated(Counter::ErrTcpTruncated);
+                return Transport::truncated(Counter::ErrTcpTruncated);
             };
             let raw = tcp as *const [u8; TcpHdr::LEN];
             let raw = unsafe { &*raw };
             let data_offset = (raw[12] >> 4) as usize * 4;
             if data_offset < TcpHdr::LEN || ctx.data() + offset + data_offset > ctx.data_end() {
-                return Transport::Truncated(Counter::ErrTcpTruncated);
+                return Transport::truncated(Counter::ErrTcpTruncated);
             }
-            Transport::Tcp {
+            Transport {
+                kind: TransportKind::Tcp,
                 src_port: be16(&[raw[0], raw[1]]),
                 dst_port: be16(&[raw[2], raw[3]]),
                 flags: raw[13],
+                payload_len: l4_len.saturating_sub(data_offset) as u32,
+                error: Counter::Packets,
             }
         }
         IPPROTO_UDP => match ptr_at::<UdpHdr>(ctx, offset) {
             Some(udp) => {
                 let udp = unsafe { &*udp };
-                Transport::Udp {
+                Transport {
+                    kind: TransportKind::Udp,
                     src_port: be16(&udp.src),
                     dst_port: be16(&udp.dst),
+                    ..Transport::of(TransportKind::Udp)
                 }
             }
-            None => Transport::Truncated(Counter::ErrUdpTruncated),
+            None => Transport::truncated(Counter::ErrUdpTruncated),
         },
         p if p == icmp => match ptr_at::<[u8; ICMP_MIN_LEN]>(ctx, offset) {
-            Some(_) => Transport::Opaque,
-            None => Transport::Truncated(Counter::ErrIcmpTruncated),
+            Some(_) => Transport::of(TransportKind::Opaque),
+            None => Transport::truncated(Counter::ErrIcmpTruncated),
         },
-        _ => Transport::Opaque,
+        _ => Transport::of(TransportKind::Opaque),
     }
 }

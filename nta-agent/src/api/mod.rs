@@ -1,1 +1,395 @@
-//! (being written)
+//! The HTTP JSON API (warp): alerts, live stats, traffic history, health.
+//!
+//! - [`alerts`]: `GET /api/alerts`, `GET /api/alerts/{id}`.
+//! - [`stats`]: `GET /api/stats`.
+//! - [`history`]: `GET /api/history`.
+//! - [`health`]: `GET /healthz`.
+//!
+//! Every response is JSON, errors included: `{"error": "..."}`, plus
+//! `"parameter"` naming the query parameter a 400 is about.
+
+mod alerts;
+mod health;
+mod history;
+mod stats;
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+    time::Instant,
+};
+
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::warn;
+use warp::{
+    Filter, Rejection, Reply,
+    http::StatusCode,
+    reject::{InvalidQuery, MethodNotAllowed},
+    reply::Response,
+};
+
+use crate::{
+    stats::LiveStats,
+    store::{Store, StoreError},
+};
+
+/// What the handlers read: the store, the live view and the start time.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<Store>,
+    pub live: Arc<RwLock<LiveStats>>,
+    pub started: Instant,
+}
+
+/// Errors of starting the API server.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "cannot listen on {addr} for the API: {source}; choose another address or stop the program using it"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Binds the API's listening socket. Separate from [`serve`] so that a bind
+/// failure is an error at startup, and so that tests can bind port 0 and read
+/// the address with `local_addr()`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ApiError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ApiError::Bind { addr, source })
+}
+
+/// Serves [`routes`] on `listener` until `shutdown` completes, then lets the
+/// requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    warp::serve(routes(state))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}
+
+/// All routes: `GET /api/alerts`, `GET /api/alerts/{id}`, `GET /api/stats`,
+/// `GET /api/history`, `GET /healthz`; JSON 404 and 405 for anything else.
+pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    alerts::alerts_handler(state.clone())
+        .or(alerts::alert_handler(state.clone()))
+        .or(stats::stats_handler(state.clone()))
+        .or(history::history_handler(state))
+        .or(health::health_handler())
+        .recover(recover)
+}
+
+/// Passes a clone of `arg` to the handler.
+fn with_arg<T: Clone + Send>(arg: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || arg.clone())
+}
+
+/// Turns warp's rejections (no route matched) into JSON errors.
+async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
+    // Method first: a path that exists with another method is combined with
+    // the other routes' "not found".
+    let reply = if rejection.find::<MethodNotAllowed>().is_some() {
+        error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", None)
+    } else if rejection.is_not_found() {
+        error_reply(StatusCode::NOT_FOUND, "not found", None)
+    } else if rejection.find::<InvalidQuery>().is_some() {
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "the query string cannot be decoded",
+            None,
+        )
+    } else {
+        warn!(message = "Unhandled API rejection", ?rejection);
+        error_reply(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None)
+    };
+    Ok(reply)
+}
+
+/// Why a request failed, as the handlers report it.
+#[derive(Debug, thiserror::Error)]
+enum HandlerError {
+    /// A query or path parameter is missing, unknown or malformed.
+    #[error("{message}")]
+    BadParameter { parameter: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl HandlerError {
+    fn bad(parameter: &str, message: impl Into<String>) -> Self {
+        Self::BadParameter {
+            parameter: parameter.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadParameter { parameter, message } => {
+                error_reply(StatusCode::BAD_REQUEST, &message, Some(&parameter))
+            }
+            Self::NotFound(message) => error_reply(StatusCode::NOT_FOUND, &message, None),
+            Self::Store(error) => {
+                warn!(message = "API request failed in the store", %error);
+                error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None)
+            }
+            Self::Internal(error) => {
+                warn!(message = "API request failed", %error);
+                error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error, None)
+            }
+        }
+    }
+}
+
+/// The response for a handler's result.
+fn respond<T: Reply>(result: Result<T, HandlerError>) -> Response {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn error_reply(status: StatusCode, message: &str, parameter: Option<&str>) -> Response {
+    let body = match parameter {
+        Some(parameter) => json!({ "error": message, "parameter": parameter }),
+        None => json!({ "error": message }),
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
+/// Runs a store call on tokio's blocking pool: redb reads and writes are
+/// synchronous file I/O and would otherwise stall the server's workers.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, HandlerError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| HandlerError::Internal(format!("store task failed: {e}")))?
+        .map_err(HandlerError::from)
+}
+
+/// A request's query parameters, checked against the ones its endpoint knows.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Refuses unknown and repeated parameters, so that a typo (`?lmit=5`)
+    /// is an error rather than silently ignored.
+    fn new(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Self, HandlerError> {
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !known.contains(&name.as_str()) {
+                return Err(HandlerError::bad(
+                    name,
+                    format!(
+                        "unknown parameter {name} (expected one of {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(HandlerError::bad(
+                    name,
+                    format!("parameter {name} is given more than once"),
+                ));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    /// Parses parameter `name` if present; `parse`'s message becomes the 400.
+    fn get<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, HandlerError> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| parse(value).map_err(|message| HandlerError::bad(name, message)))
+            .transpose()
+    }
+}
+
+/// Parses an RFC 3339 time parameter.
+fn parse_time(name: &str) -> impl FnOnce(&str) -> Result<jiff::Timestamp, String> + '_ {
+    move |value| {
+        value.parse().map_err(|e| {
+            format!("{name} is not an RFC 3339 time (like 2026-01-01T12:00:00Z): `{value}`: {e}")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        alert::{Alert, AlertKind, AlertState, Evidence, Severity},
+        store::tests::temp_store,
+    };
+
+    /// A store holding five alerts and an API over it.
+    ///
+    /// Alerts 1..=5 open a minute apart from 2026-01-01T00:01:00Z and last
+    /// 30 s; odd ids are SYN floods from 198.18.0.3 to 10.0.0.1, even ids
+    /// port scans from 198.18.0.2 to 10.0.0.2; 1 and 2 are closed.
+    pub(super) fn test_state() -> (tempfile::TempDir, ApiState) {
+        let (dir, store) = temp_store();
+        let alerts: Vec<Alert> = (1..=5u64)
+            .map(|id| {
+                let (kind, src, dst) = if id % 2 == 0 {
+                    (AlertKind::PortScan, "198.18.0.2", "10.0.0.2")
+                } else {
+                    (AlertKind::SynFlood, "198.18.0.3", "10.0.0.1")
+                };
+                Alert {
+                    id,
+                    kind,
+                    severity: Severity::High,
+                    state: if id <= 2 {
+                        AlertState::Closed
+                    } else {
+                        AlertState::Open
+                    },
+                    src: Some(src.parse().unwrap()),
+                    dst: Some(dst.parse().unwrap()),
+                    dst_port: Some(80),
+                    first_seen: format!("2026-01-01T00:{id:02}:00Z").parse().unwrap(),
+                    last_seen: format!("2026-01-01T00:{id:02}:30Z").parse().unwrap(),
+                    closed_at: None,
+                    packets: 1000,
+                    peak_rate: 500.0,
+                    message: format!("alert {id}"),
+                    evidence: Evidence {
+                        threshold: 100.0,
+                        unit: "SYN/s".into(),
+                        window_secs: 1.0,
+                        detected_by: "poll".into(),
+                        ..Evidence::default()
+                    },
+                }
+            })
+            .collect();
+        store.put_alerts(&alerts).unwrap();
+        let live = LiveStats {
+            iface: "eth0".into(),
+            xdp_mode: "native".into(),
+            ..LiveStats::default()
+        };
+        let state = ApiState {
+            store: Arc::new(store),
+            live: Arc::new(RwLock::new(live)),
+            started: Instant::now(),
+        };
+        (dir, state)
+    }
+
+    /// Status and JSON body of a request against [`routes`].
+    pub(super) async fn get(
+        state: &ApiState,
+        method: &str,
+        path: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let response = warp::test::request()
+            .method(method)
+            .path(path)
+            .reply(&routes(state.clone()))
+            .await;
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "{method} {path}"
+        );
+        let body = serde_json::from_slice(response.body())
+            .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON: {e}"));
+        (response.status(), body)
+    }
+
+    #[tokio::test]
+    async fn healthz_says_ok() {
+        let (_dir, state) = test_state();
+        let (status, body) = get(&state, "GET", "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"status": "ok"}));
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_are_a_json_404() {
+        let (_dir, state) = test_state();
+        for path in ["/", "/api", "/api/alert", "/api/alerts/1/extra"] {
+            let (status, body) = get(&state, "GET", path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(body, json!({"error": "not found"}), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_methods_are_a_json_405() {
+        let (_dir, state) = test_state();
+        for path in [
+            "/api/alerts",
+            "/api/alerts/1",
+            "/api/stats",
+            "/api/history",
+            "/healthz",
+        ] {
+            let (status, body) = get(&state, "POST", path).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(body, json!({"error": "method not allowed"}), "{path}");
+        }
+        let (status, _) = get(&state, "POST", "/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn serve_answers_on_the_bound_port_and_stops_on_shutdown() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (_dir, state) = test_state();
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: nta\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), server)
+            .await
+            .expect("server stops after shutdown")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn binding_a_used_address_names_it() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let err = bind(addr).await.expect_err("address in use");
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+}

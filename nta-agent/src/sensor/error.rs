@@ -61,6 +61,9 @@ pub enum SensorError {
     #[error("XDP program")]
     Program(#[from] ProgramError),
 
+    #[error("watching the threshold event ring")]
+    EventRing(#[source] std::io::Error),
+
     #[error("reading map {name}")]
     Map {
         name: &'static str,

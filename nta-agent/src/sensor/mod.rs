@@ -3,10 +3,20 @@
 
 mod attach;
 mod error;
+pub mod events;
 mod read;
 
-use aya::{Ebpf, EbpfLoader, programs::Xdp, programs::xdp::XdpLinkId};
-use nta_common::maps::{PROGRAM_NAME, names};
+use std::net::IpAddr;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, RingBuf},
+    programs::{Xdp, xdp::XdpLinkId},
+};
+use nta_common::{
+    DstHostStats, SourceStats,
+    maps::{PROGRAM_NAME, Thresholds, names},
+};
 use tracing::{debug, warn};
 
 pub use attach::AttachedMode;
@@ -35,8 +45,6 @@ pub const MIN_KERNEL: (u32, u32) = (5, 15);
 /// Load-time settings of the XDP program.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// Length of the per-source port-scan window.
-    pub port_window_ns: u64,
     /// Most verbose level of the program's own log records (aya-log).
     pub log_level: log::LevelFilter,
 }
@@ -44,7 +52,6 @@ pub struct LoadOptions {
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
-            port_window_ns: nta_common::maps::DEFAULT_PORT_WINDOW_NS,
             log_level: log::LevelFilter::Info,
         }
     }
@@ -67,7 +74,6 @@ impl Sensor {
         raise_memlock_limit();
         let level = aya_log_level(options.log_level);
         let mut ebpf = EbpfLoader::new()
-            .override_global(names::PORT_WINDOW_NS, &options.port_window_ns, true)
             .override_global(aya_log::LEVEL, &level, false)
             .load(object)
             .map_err(SensorError::from_load)?;
@@ -128,6 +134,40 @@ impl Sensor {
     /// Reads every counter map.
     pub fn snapshot(&self) -> Result<Snapshot, SensorError> {
         read::snapshot(&self.ebpf)
+    }
+
+    /// One source's counters, if the kernel has them.
+    pub fn source(&self, addr: IpAddr) -> Result<Option<SourceStats>, SensorError> {
+        read::lookup(&self.ebpf, names::SOURCES, addr)
+    }
+
+    /// One destination's counters, if the kernel has them.
+    pub fn dst_host(&self, addr: IpAddr) -> Result<Option<DstHostStats>, SensorError> {
+        read::lookup(&self.ebpf, names::DST_HOSTS, addr)
+    }
+
+    /// Sets the windows and thresholds the program signals crossings of.
+    pub fn set_thresholds(&mut self, thresholds: &Thresholds) -> Result<(), SensorError> {
+        let name = names::THRESHOLDS;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(SensorError::MissingMap(name))?;
+        let mut array: Array<&mut MapData, Thresholds> =
+            Array::try_from(map).map_err(|source| SensorError::Map { name, source })?;
+        array
+            .set(0, thresholds, 0)
+            .map_err(|source| SensorError::Map { name, source })
+    }
+
+    /// Takes the ring of threshold events, to be read by its own task.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, SensorError> {
+        let name = names::EVENTS;
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(SensorError::MissingMap(name))?;
+        RingBuf::try_from(map).map_err(|source| SensorError::Map { name, source })
     }
 
     /// Takes the program's log reader, to be polled by its own task.

@@ -1,6 +1,6 @@
 //! Reading the counter maps into a [`Snapshot`].
 
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, net::IpAddr, time::Instant};
 
 use aya::{
     Ebpf,
@@ -84,4 +84,19 @@ fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
         }
     }
     Ok(ports)
+}
+
+/// One entry of an LRU map, or `None` if the kernel has none (or evicted it).
+pub(super) fn lookup<V: aya::Pod>(
+    ebpf: &Ebpf,
+    name: &'static str,
+    addr: IpAddr,
+) -> Result<Option<V>, SensorError> {
+    let hash: BpfHashMap<&MapData, IpKey, V> =
+        BpfHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
+    match hash.get(&IpKey::from(addr), 0) {
+        Ok(value) => Ok(Some(value)),
+        Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+        Err(source) => Err(SensorError::Map { name, source }),
+    }
 }

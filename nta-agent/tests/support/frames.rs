@@ -15,6 +15,8 @@ pub const SRC_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 pub const DST_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
 
 pub const ETH_HLEN: usize = 14;
+/// Shortest Ethernet frame without FCS: shorter ones are padded to it.
+pub const ETH_ZLEN: usize = 60;
 pub const VLAN_HLEN: usize = 4;
 pub const IPV4_HLEN: usize = 20;
 pub const IPV6_HLEN: usize = 40;
@@ -98,6 +100,15 @@ pub fn ethernet_tagged(tags: &[VlanTag], ether_type: u16, payload: &[u8]) -> Vec
     }
     frame.extend_from_slice(&ether_type.to_be_bytes());
     frame.extend_from_slice(payload);
+    frame
+}
+
+/// `frame` padded with zeros to the Ethernet minimum, as a NIC sends a short
+/// frame: the padding is after the IP packet, outside its length fields.
+pub fn pad_to_minimum(mut frame: Vec<u8>) -> Vec<u8> {
+    if frame.len() < ETH_ZLEN {
+        frame.resize(ETH_ZLEN, 0);
+    }
     frame
 }
 
@@ -418,6 +429,23 @@ impl Tcp {
         Self::new(src_port, dst_port, tcp_flags::SYN)
     }
 
+    /// An acknowledgement: ACK only, no payload unless one is added.
+    pub fn ack(src_port: u16, dst_port: u16) -> Self {
+        Self::new(src_port, dst_port, tcp_flags::ACK)
+    }
+
+    /// A reset without ACK, as sent to a stray segment.
+    pub fn rst(src_port: u16, dst_port: u16) -> Self {
+        Self::new(src_port, dst_port, tcp_flags::RST)
+    }
+
+    /// The options a Linux ACK carries: two NOPs and timestamps (12 bytes,
+    /// data offset 8).
+    pub fn timestamps(mut self) -> Self {
+        self.options = vec![1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1];
+        self
+    }
+
     /// The options a Linux SYN carries: MSS, SACK permitted, timestamps,
     /// window scale (20 bytes, data offset 10).
     pub fn syn_options(mut self) -> Self {
@@ -522,6 +550,8 @@ pub fn tcp_v6(src: Ipv6Addr, dst: Ipv6Addr, tcp: &Tcp) -> Vec<u8> {
 }
 
 /// A bare SYN (no options) over IPv4: 14 + 20 + 20 = 54 bytes.
+///
+/// Not padded to [`ETH_ZLEN`]: the program counts the frame as it gets it.
 pub fn syn_v4(src: Ipv4Addr, dst: Ipv4Addr, src_port: u16, dst_port: u16) -> Vec<u8> {
     tcp_v4(src, dst, &Tcp::syn(src_port, dst_port))
 }
@@ -551,4 +581,14 @@ pub fn udp_v6(
     payload: &[u8],
 ) -> Vec<u8> {
     Ipv6::new(src, dst, IPPROTO_UDP).frame(&udp(src_port, dst_port, payload))
+}
+
+/// An ICMP echo request with 8 bytes of data over IPv4: 14 + 20 + 16 = 50 bytes.
+pub fn ping_v4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    Ipv4::new(src, dst, IPPROTO_ICMP).frame(&icmpv4_echo_request(1, 1, &[0xab; 8]))
+}
+
+/// An ICMPv6 echo request with 8 bytes of data: 14 + 40 + 16 = 70 bytes.
+pub fn ping_v6(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+    Ipv6::new(src, dst, IPPROTO_ICMPV6).frame(&icmpv6_echo_request(1, 1, &[0xab; 8]))
 }

@@ -1,0 +1,267 @@
+//! `GET /api/alerts` (filtered, paginated list) and `GET /api/alerts/{id}`.
+
+use std::net::IpAddr;
+
+use serde_json::json;
+use warp::{Filter, Rejection, Reply, reply::Response};
+
+use super::{ApiState, HandlerError, Params, blocking, parse_time, respond, with_arg};
+use crate::{
+    alert::{AlertKind, AlertState},
+    store::{AlertQuery, MAX_ALERT_LIMIT},
+};
+
+/// Query parameters of `GET /api/alerts`.
+const PARAMS: [&str; 8] = [
+    "kind", "src", "dst", "since", "until", "state", "limit", "cursor",
+];
+
+/// `GET /api/alerts?kind=&src=&dst=&since=&until=&state=&limit=&cursor=`
+/// → `{"alerts": [...], "next": cursor or null}`, newest first; see
+/// [`AlertQuery`] for what each filter matches.
+pub(super) fn alerts_handler(
+    state: ApiState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "alerts")
+        .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(with_arg(state))
+        .then(|params, state| async move { respond(list_alerts(params, state).await) })
+}
+
+/// `GET /api/alerts/{id}` → the alert, or 404.
+pub(super) fn alert_handler(
+    state: ApiState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "alerts" / String)
+        .and(warp::get())
+        .and(with_arg(state))
+        .then(|id, state| async move { respond(get_alert(id, state).await) })
+}
+
+async fn list_alerts(
+    params: Vec<(String, String)>,
+    state: ApiState,
+) -> Result<Response, HandlerError> {
+    let query = alert_query(&Params::new(params, &PARAMS)?)?;
+    let store = state.store.clone();
+    let page = blocking(move || store.alerts(&query)).await?;
+    Ok(warp::reply::json(&json!({ "alerts": page.alerts, "next": page.next })).into_response())
+}
+
+async fn get_alert(id: String, state: ApiState) -> Result<Response, HandlerError> {
+    let id: u64 = id.parse().map_err(|_| {
+        HandlerError::bad(
+            "id",
+            format!("alert id must be a non-negative integer, got `{id}`"),
+        )
+    })?;
+    let store = state.store.clone();
+    match blocking(move || store.alert(id)).await? {
+        Some(alert) => Ok(warp::reply::json(&alert).into_response()),
+        None => Err(HandlerError::NotFound(format!("no alert with id {id}"))),
+    }
+}
+
+/// The store query for the request's parameters; each bad one is a 400
+/// naming it.
+fn alert_query(params: &Params) -> Result<AlertQuery, HandlerError> {
+    let ip = |name: &'static str| {
+        move |value: &str| {
+            value
+                .parse::<IpAddr>()
+                .map_err(|_| format!("{name} is not an IP address: `{value}`"))
+        }
+    };
+    let query = AlertQuery {
+        kind: params.get("kind", str::parse::<AlertKind>)?,
+        src: params.get("src", ip("src"))?,
+        dst: params.get("dst", ip("dst"))?,
+        since: params.get("since", parse_time("since"))?,
+        until: params.get("until", parse_time("until"))?,
+        state: params.get("state", str::parse::<AlertState>)?,
+        limit: params.get("limit", parse_limit)?.unwrap_or(100),
+        cursor: params.get("cursor", |value| {
+            value.parse().map_err(|_| {
+                format!(
+                    "cursor must be an alert id (the `next` of the previous page), got `{value}`"
+                )
+            })
+        })?,
+    };
+    if let (Some(since), Some(until)) = (query.since, query.until)
+        && until < since
+    {
+        return Err(HandlerError::bad(
+            "until",
+            format!("until ({until}) is before since ({since})"),
+        ));
+    }
+    Ok(query)
+}
+
+fn parse_limit(value: &str) -> Result<usize, String> {
+    let out_of_range = || format!("limit must be between 1 and {MAX_ALERT_LIMIT}, got {value}");
+    // Parsed as u128 so that a huge number is reported as out of range, not
+    // as "not a number".
+    let limit: u128 = value.parse().map_err(|_| out_of_range())?;
+    usize::try_from(limit)
+        .ok()
+        .filter(|l| (1..=MAX_ALERT_LIMIT).contains(l))
+        .ok_or_else(out_of_range)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use warp::http::StatusCode;
+
+    use crate::api::tests::{get, test_state};
+
+    fn ids(body: &Value) -> Vec<u64> {
+        body["alerts"]
+            .as_array()
+            .expect("alerts array")
+            .iter()
+            .map(|a| a["id"].as_u64().expect("id"))
+            .collect()
+    }
+
+    async fn list(path: &str) -> (StatusCode, Value) {
+        let (_dir, state) = test_state();
+        get(&state, "GET", path).await
+    }
+
+    #[tokio::test]
+    async fn alerts_are_listed_newest_first() {
+        let (status, body) = list("/api/alerts").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(ids(&body), [5, 4, 3, 2, 1]);
+        assert_eq!(body["next"], Value::Null);
+        let newest = &body["alerts"][0];
+        assert_eq!(newest["kind"], "syn_flood");
+        assert_eq!(newest["src"], "198.18.0.3");
+        assert_eq!(newest["first_seen"], "2026-01-01T00:05:00Z");
+    }
+
+    #[tokio::test]
+    async fn pages_follow_next() {
+        let (_dir, state) = test_state();
+        let mut path = "/api/alerts?limit=2".to_owned();
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let (status, body) = get(&state, "GET", &path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            seen.extend(ids(&body));
+            pages += 1;
+            match body["next"].as_u64() {
+                Some(next) => path = format!("/api/alerts?limit=2&cursor={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, [5, 4, 3, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn each_filter_narrows_the_list() {
+        let cases = [
+            ("kind=port_scan", vec![4, 2]),
+            ("src=198.18.0.3", vec![5, 3, 1]),
+            ("dst=10.0.0.2", vec![4, 2]),
+            ("since=2026-01-01T00:04:10Z", vec![5, 4]),
+            ("until=2026-01-01T00:02:00Z", vec![2, 1]),
+            (
+                "since=2026-01-01T00:02:15%2B00:00&until=2026-01-01T00:03:00Z",
+                vec![3, 2],
+            ),
+            ("state=open", vec![5, 4, 3]),
+            ("state=closed", vec![2, 1]),
+            ("kind=syn_flood&state=open", vec![5, 3]),
+            ("src=2001:db8::1", vec![]),
+            ("cursor=3", vec![2, 1]),
+            ("limit=1", vec![5]),
+        ];
+        let (_dir, state) = test_state();
+        for (query, expected) in cases {
+            let (status, body) = get(&state, "GET", &format!("/api/alerts?{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(ids(&body), expected, "{query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_bad_parameter_is_a_400_naming_it() {
+        let cases = [
+            (
+                "limit=5000",
+                "limit",
+                "limit must be between 1 and 1000, got 5000",
+            ),
+            ("limit=0", "limit", "between 1 and 1000"),
+            ("limit=-1", "limit", "between 1 and 1000"),
+            ("limit=ten", "limit", "got ten"),
+            (
+                "limit=99999999999999999999999",
+                "limit",
+                "between 1 and 1000",
+            ),
+            ("since=yesterday", "since", "since is not an RFC 3339 time"),
+            (
+                "until=2026-13-01T00:00:00Z",
+                "until",
+                "until is not an RFC 3339 time",
+            ),
+            ("kind=flood", "kind", "unknown alert kind `flood`"),
+            ("state=maybe", "state", "unknown alert state `maybe`"),
+            ("src=10.0.0", "src", "src is not an IP address"),
+            ("dst=host.example", "dst", "dst is not an IP address"),
+            ("cursor=abc", "cursor", "cursor must be an alert id"),
+            ("cursor=-4", "cursor", "cursor must be an alert id"),
+            ("foo=1", "foo", "unknown parameter foo"),
+            ("limit=1&limit=2", "limit", "more than once"),
+            (
+                "since=2026-01-01T00:05:00Z&until=2026-01-01T00:01:00Z",
+                "until",
+                "before since",
+            ),
+        ];
+        let (_dir, state) = test_state();
+        for (query, parameter, message) in cases {
+            let (status, body) = get(&state, "GET", &format!("/api/alerts?{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert_eq!(body["parameter"], parameter, "{query}: {body}");
+            let error = body["error"].as_str().expect("error string");
+            assert!(error.contains(message), "{query}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_alert_by_id() {
+        let (_dir, state) = test_state();
+        let (status, body) = get(&state, "GET", "/api/alerts/3").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["id"], 3);
+        assert_eq!(body["message"], "alert 3");
+        assert_eq!(body["evidence"]["unit"], "SYN/s");
+    }
+
+    #[tokio::test]
+    async fn a_missing_alert_is_a_404() {
+        let (status, body) = list("/api/alerts/42").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "no alert with id 42");
+    }
+
+    #[tokio::test]
+    async fn a_non_numeric_id_is_a_400() {
+        let (status, body) = list("/api/alerts/latest").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["parameter"], "id");
+        assert!(
+            body["error"].as_str().unwrap().contains("`latest`"),
+            "{body}"
+        );
+    }
+}

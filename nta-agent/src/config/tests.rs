@@ -1,0 +1,327 @@
+use std::{io::Write as _, net::IpAddr, path::Path, time::Duration};
+
+use super::*;
+
+fn parse(text: &str) -> Config {
+    match Config::parse(text, Path::new("nta.toml")) {
+        Ok(config) => config,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn parse_err(text: &str) -> String {
+    match Config::parse(text, Path::new("nta.toml")) {
+        Ok(config) => panic!("accepted {text:?} as {config:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn defaults_are_the_documented_thresholds() {
+    let c = Config::default();
+    assert!(c.port_scan.enabled && c.syn_flood.enabled && c.volumetric.enabled);
+    assert_eq!(c.port_scan.fast_ports, 15);
+    assert_eq!(c.port_scan.fast_window, Duration::from_secs(1));
+    assert_eq!(c.port_scan.weighted_score, 21);
+    assert_eq!(c.port_scan.weighted_window, Duration::from_secs(3));
+    assert_eq!(c.port_scan.slow_ports, 100);
+    assert_eq!(c.port_scan.slow_window, Duration::from_secs(60));
+    assert_eq!(c.syn_flood.dst_host_syn_rate, 1000.0);
+    assert_eq!(c.syn_flood.dst_port_syn_rate, 1000.0);
+    let v = &c.volumetric;
+    assert_eq!(
+        [v.syn_rate, v.udp_rate, v.icmp_rate, v.rst_rate, v.ack_rate],
+        [1000.0, 1000.0, 1000.0, 1000.0, 50_000.0]
+    );
+    assert_eq!(c.incidents.quiet_period, Duration::from_secs(10));
+    assert_eq!(c.store.retention_seconds, Duration::from_secs(3600));
+    assert_eq!(c.store.retention_minutes, Duration::from_secs(30 * 86_400));
+    assert!(c.allowlist.is_empty() && c.overrides.is_empty());
+    // The defaults must pass their own validation.
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn an_empty_file_is_the_defaults() {
+    assert_eq!(parse(""), Config::default());
+    assert_eq!(parse("# nothing to change\n"), Config::default());
+}
+
+#[test]
+fn the_shipped_example_is_the_defaults() {
+    let text = include_str!("../../../nta.example.toml");
+    assert_eq!(parse(text), Config::default());
+}
+
+#[test]
+fn keys_left_out_of_a_section_keep_their_defaults() {
+    let c = parse("[port_scan]\nfast_ports = 30\n[store]\nretention_minutes = \"7d\"\n");
+    assert_eq!(c.port_scan.fast_ports, 30);
+    assert_eq!(c.port_scan.fast_window, Duration::from_secs(1));
+    assert_eq!(c.port_scan.slow_ports, 100);
+    assert_eq!(c.store.retention_minutes, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.store.retention_seconds, Duration::from_secs(3600));
+    assert_eq!(c.volumetric, Volumetric::default());
+}
+
+#[test]
+fn rates_may_be_written_as_integers_or_floats() {
+    let c = parse("[volumetric]\nudp_rate = 2500\nack_rate = 1e5\nicmp_rate = 12.5\n");
+    assert_eq!(c.volumetric.udp_rate, 2500.0);
+    assert_eq!(c.volumetric.ack_rate, 100_000.0);
+    assert_eq!(c.volumetric.icmp_rate, 12.5);
+}
+
+#[test]
+fn durations_take_humantime_units_and_the_range_ends_are_accepted() {
+    let c = parse(
+        "[port_scan]\nfast_window = \"100ms\"\nweighted_window = \"2s 500ms\"\n\
+         slow_window = \"1h\"\n[incidents]\nquiet_period = \"1s\"\n\
+         [store]\nretention_seconds = \"1d\"\nretention_minutes = \"400d\"\n",
+    );
+    assert_eq!(c.port_scan.fast_window, Duration::from_millis(100));
+    assert_eq!(c.port_scan.weighted_window, Duration::from_millis(2500));
+    assert_eq!(c.port_scan.slow_window, Duration::from_secs(3600));
+    assert_eq!(c.incidents.quiet_period, Duration::from_secs(1));
+    assert_eq!(c.store.retention_seconds, Duration::from_secs(86_400));
+    assert_eq!(c.store.retention_minutes, Duration::from_secs(400 * 86_400));
+}
+
+#[test]
+fn allowlist_takes_networks_and_bare_addresses_as_single_hosts() {
+    let c = parse(r#"allowlist = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "fe80::1"]"#);
+    assert_eq!(c.allowlist.len(), 4);
+    assert_eq!(c.allowlist[1].prefix_len(), 32);
+    assert_eq!(c.allowlist[3].prefix_len(), 128);
+    for listed in [
+        "10.0.0.1",
+        "10.255.255.255",
+        "192.0.2.7",
+        "2001:db8::42",
+        "fe80::1",
+    ] {
+        assert!(c.allowlisted(ip(listed)), "{listed} should be allowlisted");
+    }
+    for unlisted in [
+        "11.0.0.1",
+        "192.0.2.8",
+        "2001:db9::1",
+        "fe80::2",
+        "::ffff:10.0.0.1",
+    ] {
+        assert!(!c.allowlisted(ip(unlisted)), "{unlisted} should not be");
+    }
+    assert!(!Config::default().allowlisted(ip("10.0.0.1")));
+}
+
+const NESTED_OVERRIDES: &str = r#"
+[syn_flood]
+dst_host_syn_rate = 500
+
+[[override]]
+network = "198.18.0.0/16"
+syn_flood = { dst_host_syn_rate = 5000, dst_port_syn_rate = 4000 }
+
+[[override]]
+network = "198.18.7.0/24"
+syn_flood = { dst_host_syn_rate = 20000 }
+
+[[override]]
+network = "198.18.7.9"
+syn_flood = { enabled = false }
+
+[[override]]
+network = "2001:db8::/32"
+syn_flood = { dst_host_syn_rate = 7000 }
+
+[[override]]
+network = "2001:db8:1::/48"
+syn_flood = { dst_host_syn_rate = 9000 }
+volumetric = { udp_rate = 30000 }
+"#;
+
+#[test]
+fn the_longest_matching_override_prefix_wins_ipv4() {
+    let c = parse(NESTED_OVERRIDES);
+    // Written in the order /16, /24, /32, and also when listed the other way.
+    let mut reversed = c.clone();
+    reversed.overrides.reverse();
+    for c in [c, reversed] {
+        assert_eq!(
+            c.syn_flood_for(ip("198.18.200.1")).dst_host_syn_rate,
+            5000.0
+        );
+        assert_eq!(c.syn_flood_for(ip("198.18.7.1")).dst_host_syn_rate, 20000.0);
+        let host = c.syn_flood_for(ip("198.18.7.9"));
+        assert!(!host.enabled);
+        assert_eq!(host.dst_host_syn_rate, 20000.0);
+        // Outside every override: the global section.
+        assert_eq!(c.syn_flood_for(ip("203.0.113.1")).dst_host_syn_rate, 500.0);
+    }
+}
+
+#[test]
+fn the_longest_matching_override_prefix_wins_ipv6() {
+    let c = parse(NESTED_OVERRIDES);
+    assert_eq!(
+        c.syn_flood_for(ip("2001:db8:2::1")).dst_host_syn_rate,
+        7000.0
+    );
+    assert_eq!(
+        c.syn_flood_for(ip("2001:db8:1::1")).dst_host_syn_rate,
+        9000.0
+    );
+    assert_eq!(c.syn_flood_for(ip("2001:db9::1")).dst_host_syn_rate, 500.0);
+    // An IPv4 address never matches an IPv6 override, nor the reverse.
+    assert_eq!(
+        c.syn_flood_for(ip("::ffff:198.18.7.1")).dst_host_syn_rate,
+        500.0
+    );
+}
+
+#[test]
+fn keys_an_override_leaves_out_come_from_wider_overrides_then_the_globals() {
+    let c = parse(NESTED_OVERRIDES);
+    let s = c.syn_flood_for(ip("198.18.7.1"));
+    assert_eq!(s.dst_port_syn_rate, 4000.0); // from the /16
+    assert!(s.enabled); // global
+    let v = c.volumetric_for(ip("2001:db8:1::5"));
+    assert_eq!(v.udp_rate, 30000.0);
+    assert_eq!(v.syn_rate, 1000.0);
+    assert_eq!(v.ack_rate, 50_000.0);
+    // Overrides without a volumetric table leave volumetric alone.
+    assert_eq!(c.volumetric_for(ip("198.18.7.9")), Volumetric::default());
+}
+
+#[test]
+fn override_tables_may_be_written_as_sections() {
+    let c =
+        parse("[[override]]\nnetwork = \"10.1.0.0/16\"\n[override.volumetric]\nenabled = false\n");
+    assert!(!c.volumetric_for(ip("10.1.2.3")).enabled);
+    assert!(c.volumetric_for(ip("10.2.0.1")).enabled);
+    assert_eq!(c.overrides[0].syn_flood, None);
+}
+
+#[test]
+fn syntax_and_type_errors_say_file_line_column_and_key() {
+    let e = parse_err("[port_scan]\nfast_ports = 15\nfast_window = 1\n");
+    assert!(
+        e.starts_with("nta.toml:3:15: port_scan.fast_window: invalid type: integer `1`"),
+        "{e}"
+    );
+    let e = parse_err("[volumetric]\n  udp_rte = 5\n");
+    assert!(
+        e.starts_with("nta.toml:2:3: volumetric: unknown field `udp_rte`, expected one of"),
+        "{e}"
+    );
+    let e = parse_err("allowlist = [\"10.0.0.0/8\",\n  \"10.0.0.0/40\"]\n");
+    assert!(
+        e.starts_with("nta.toml:2:3: allowlist[1]: invalid network \"10.0.0.0/40\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let e = parse_err("# réseau élevé\n[store] # «historique»\nretention_seconds = \"1 jour\"\n");
+    assert!(
+        e.starts_with("nta.toml:3:21: store.retention_seconds:"),
+        "{e}"
+    );
+    let e = parse_err("[store] # «historique» ünknown = 1\nretention = \"1h\"\n");
+    assert!(
+        e.starts_with("nta.toml:2:1: store: unknown field `retention`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn validation_errors_name_the_key_and_point_at_its_value() {
+    let e = parse_err("[port_scan]\nfast_window = \"50ms\"\n");
+    assert_eq!(
+        e,
+        "nta.toml:2:15: port_scan.fast_window: must be between 100ms and 1h, got 50ms"
+    );
+    let e = parse_err(
+        "[[override]]\nnetwork = \"10.0.0.0/8\"\nsyn_flood = { dst_host_syn_rate = 9 }\n\n\
+         [[override]]\nnetwork = \"10.0.0.0/8\"\nvolumetric = { udp_rate = 9 }\n",
+    );
+    assert_eq!(
+        e,
+        "nta.toml:6:11: override[1].network: 10.0.0.0/8 is already overridden by override[0]; \
+         merge the two"
+    );
+}
+
+#[test]
+fn a_validation_error_without_a_location_still_names_file_and_key() {
+    let e = ConfigError::Invalid {
+        path: "nta.toml".into(),
+        location: None,
+        key: "store.retention_seconds".into(),
+        message: "must be between 1m and 1d, got 2d".into(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "nta.toml: store.retention_seconds: must be between 1m and 1d, got 2d"
+    );
+    assert_eq!(e.location(), None);
+}
+
+#[test]
+fn load_reads_the_file_and_names_it_when_it_cannot() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[incidents]\nquiet_period = \"30s\"").unwrap();
+    let c = Config::load(file.path()).unwrap();
+    assert_eq!(c.incidents.quiet_period, Duration::from_secs(30));
+
+    let missing = file.path().with_extension("missing");
+    let e = Config::load(&missing).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(
+        e.to_string()
+            .starts_with(&format!("cannot read config file {}: ", missing.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn check_summarises_the_effective_config_in_one_line() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        file,
+        "allowlist = [\"10.0.0.0/8\", \"192.0.2.7\"]\n[volumetric]\nenabled = false\n\
+         [[override]]\nnetwork = \"198.18.0.0/24\"\nsyn_flood = {{ dst_host_syn_rate = 20000 }}\n"
+    )
+    .unwrap();
+    let summary = check(file.path()).unwrap();
+    assert_eq!(
+        summary,
+        format!(
+            "{}: OK — port_scan: >15 ports/1s, weighted 21/3s, >100 ports/1m; \
+             syn_flood: 1000 SYN/s host, 1000 SYN/s port; volumetric: off; \
+             incidents close after 10s quiet; history: 1h per-second, 30d per-minute; \
+             2 allowlist entries; 1 override",
+            file.path().display()
+        )
+    );
+    assert!(
+        Config::default()
+            .summary()
+            .contains("volumetric: 1000 SYN/s, 1000 UDP/s, 1000 ICMP/s, 1000 RST/s, 50000 ACK/s")
+    );
+}
+
+#[test]
+fn durations_are_shown_as_they_would_be_written() {
+    assert_eq!(show(Duration::from_millis(100)), "100ms");
+    assert_eq!(show(Duration::from_millis(2500)), "2500ms");
+    assert_eq!(show(Duration::from_secs(90)), "90s");
+    assert_eq!(show(Duration::from_secs(400 * 86_400)), "400d");
+    assert_eq!(show(Duration::from_nanos(1500)), "1us 500ns");
+    assert_eq!(show(Duration::ZERO), "0s");
+}

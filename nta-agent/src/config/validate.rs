@@ -1,0 +1,205 @@
+//! Ranges and consistency checks that serde cannot express. Each bound is a
+//! named constant saying why it is there.
+
+use std::{path::Path, time::Duration};
+
+use super::{Config, ConfigError, Override, PortScan, StoreSettings, SynFlood, Volumetric, locate};
+
+/// Shortest detection window. The agent reads the kernel's counters at most
+/// every 100 ms (`--interval`), so a shorter window could not be measured.
+const MIN_WINDOW: Duration = Duration::from_millis(100);
+/// Longest detection window. A window is how long a source's ports are
+/// remembered; past an hour that memory grows with every passing scanner,
+/// and scans that slow are a job for log analysis.
+const MAX_WINDOW: Duration = Duration::from_secs(3600);
+/// Shortest quiet period: below one second, one late counter read would split
+/// an ongoing attack into several incidents.
+const MIN_QUIET: Duration = Duration::from_secs(1);
+/// Longest quiet period: an hour-long silence is a new attack, not a pause.
+const MAX_QUIET: Duration = Duration::from_secs(3600);
+/// Per-second history range: under a minute there is nothing to look back on,
+/// over a day (86 400 rows a series) the per-minute history serves better.
+const RETENTION_SECONDS: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(86_400));
+/// Per-minute history range: at least as long as an incident may plausibly be
+/// investigated, at most a year plus a month for year-on-year comparisons
+/// (576 000 rows a series).
+const RETENTION_MINUTES: (Duration, Duration) =
+    (Duration::from_secs(3600), Duration::from_secs(400 * 86_400));
+/// Most distinct ports a source can reach (0 to 65 535).
+const MAX_PORTS: u32 = 65_536;
+
+/// A value that failed validation, before it is located in the text.
+#[derive(Debug)]
+pub(super) struct Problem {
+    key: String,
+    message: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn into_error(self, text: &str, path: &Path) -> ConfigError {
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            location: locate::value_of(text, &self.key),
+            key: self.key,
+            message: self.message,
+        }
+    }
+}
+
+impl Config {
+    /// Checks what parsing cannot: ranges, and overrides that clash.
+    pub(super) fn validate(&self) -> Result<(), Problem> {
+        validate_port_scan(&self.port_scan)?;
+        validate_syn_flood("syn_flood", &self.syn_flood)?;
+        validate_volumetric("volumetric", &self.volumetric)?;
+        duration_in(
+            "incidents.quiet_period",
+            self.incidents.quiet_period,
+            MIN_QUIET,
+            MAX_QUIET,
+        )?;
+        validate_store(&self.store)?;
+        for (i, o) in self.overrides.iter().enumerate() {
+            validate_override(i, o, &self.overrides[..i])?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_port_scan(p: &PortScan) -> Result<(), Problem> {
+    ports("port_scan.fast_ports", p.fast_ports)?;
+    duration_in(
+        "port_scan.fast_window",
+        p.fast_window,
+        MIN_WINDOW,
+        MAX_WINDOW,
+    )?;
+    if p.weighted_score == 0 {
+        return Err(Problem::new(
+            "port_scan.weighted_score",
+            "must be at least 1 (0 would flag every packet)",
+        ));
+    }
+    duration_in(
+        "port_scan.weighted_window",
+        p.weighted_window,
+        MIN_WINDOW,
+        MAX_WINDOW,
+    )?;
+    ports("port_scan.slow_ports", p.slow_ports)?;
+    duration_in(
+        "port_scan.slow_window",
+        p.slow_window,
+        MIN_WINDOW,
+        MAX_WINDOW,
+    )
+}
+
+fn validate_syn_flood(at: &str, f: &SynFlood) -> Result<(), Problem> {
+    rate(&format!("{at}.dst_host_syn_rate"), f.dst_host_syn_rate)?;
+    rate(&format!("{at}.dst_port_syn_rate"), f.dst_port_syn_rate)
+}
+
+fn validate_volumetric(at: &str, v: &Volumetric) -> Result<(), Problem> {
+    rate(&format!("{at}.syn_rate"), v.syn_rate)?;
+    rate(&format!("{at}.udp_rate"), v.udp_rate)?;
+    rate(&format!("{at}.icmp_rate"), v.icmp_rate)?;
+    rate(&format!("{at}.rst_rate"), v.rst_rate)?;
+    rate(&format!("{at}.ack_rate"), v.ack_rate)
+}
+
+fn validate_store(s: &StoreSettings) -> Result<(), Problem> {
+    let (min, max) = RETENTION_SECONDS;
+    duration_in("store.retention_seconds", s.retention_seconds, min, max)?;
+    let (min, max) = RETENTION_MINUTES;
+    duration_in("store.retention_minutes", s.retention_minutes, min, max)
+}
+
+fn validate_override(i: usize, o: &Override, earlier: &[Override]) -> Result<(), Problem> {
+    let at = format!("override[{i}]");
+    if let Some(first) = earlier.iter().position(|e| e.network == o.network) {
+        return Err(Problem::new(
+            format!("{at}.network"),
+            format!(
+                "{} is already overridden by override[{first}]; merge the two",
+                o.network
+            ),
+        ));
+    }
+    if o.syn_flood.is_none() && o.volumetric.is_none() {
+        return Err(Problem::new(
+            at,
+            format!(
+                "the override for {} changes nothing: give it a syn_flood or volumetric table",
+                o.network
+            ),
+        ));
+    }
+    if let Some(f) = &o.syn_flood {
+        let at = format!("{at}.syn_flood");
+        optional_rate(&format!("{at}.dst_host_syn_rate"), f.dst_host_syn_rate)?;
+        optional_rate(&format!("{at}.dst_port_syn_rate"), f.dst_port_syn_rate)?;
+    }
+    if let Some(v) = &o.volumetric {
+        let at = format!("{at}.volumetric");
+        optional_rate(&format!("{at}.syn_rate"), v.syn_rate)?;
+        optional_rate(&format!("{at}.udp_rate"), v.udp_rate)?;
+        optional_rate(&format!("{at}.icmp_rate"), v.icmp_rate)?;
+        optional_rate(&format!("{at}.rst_rate"), v.rst_rate)?;
+        optional_rate(&format!("{at}.ack_rate"), v.ack_rate)?;
+    }
+    Ok(())
+}
+
+fn rate(key: &str, value: f64) -> Result<(), Problem> {
+    // TOML allows `nan` and `inf`: NaN compares false with everything, so it
+    // would silently never fire, and `inf` never fires by design, which is
+    // what `enabled` is for.
+    if !value.is_finite() || value <= 0.0 {
+        return Err(Problem::new(
+            key,
+            format!(
+                "must be a number of packets per second greater than 0, got {value} \
+                 (to turn the detector off, set enabled = false)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn optional_rate(key: &str, value: Option<f64>) -> Result<(), Problem> {
+    value.map_or(Ok(()), |value| rate(key, value))
+}
+
+fn ports(key: &str, value: u32) -> Result<(), Problem> {
+    if value == 0 || value > MAX_PORTS {
+        return Err(Problem::new(
+            key,
+            format!("must be between 1 and {MAX_PORTS} ports, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn duration_in(key: &str, value: Duration, min: Duration, max: Duration) -> Result<(), Problem> {
+    if value < min || value > max {
+        return Err(Problem::new(
+            key,
+            format!(
+                "must be between {} and {}, got {}",
+                super::show(min),
+                super::show(max),
+                super::show(value)
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! The detector: runs every rule over a tick's counter deltas or a kernel
+//! threshold event, and keeps the incident table.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use jiff::Timestamp;
+use nta_common::{
+    SourceStats,
+    maps::{EventKind, RateClass, ThresholdEvent},
+};
+
+use super::{
+    Finding, IncidentKey, Incidents, Subject, port_scan, syn_flood,
+    volumetric::{self, SourceRate},
+};
+use crate::{
+    alert::{AlertEvent, AlertKind, Count, EVIDENCE_TOP_N},
+    config::Config,
+    traffic::Snapshot,
+};
+
+/// Two snapshots of the kernel counters and the time at the second.
+pub struct Tick<'a> {
+    pub before: &'a Snapshot,
+    pub after: &'a Snapshot,
+    /// Wall clock, for the alerts.
+    pub now: Timestamp,
+    /// Kernel clock (CLOCK_MONOTONIC), to tell which windows are current.
+    pub now_ns: u64,
+}
+
+/// A kernel threshold event and what the agent read right after it.
+pub struct EventContext {
+    pub event: ThresholdEvent,
+    /// The source's counters, for source events.
+    pub source: Option<SourceStats>,
+    pub now: Timestamp,
+    pub now_ns: u64,
+}
+
+/// All detectors and their incidents.
+pub struct Detector {
+    config: Config,
+    incidents: Incidents,
+}
+
+/// Counter growth; a counter that went backwards was evicted and re-created.
+fn growth(before: u64, after: u64) -> u64 {
+    if after >= before {
+        after - before
+    } else {
+        after
+    }
+}
+
+fn class_count(s: &SourceStats, class: RateClass) -> u64 {
+    match class {
+        RateClass::Syn => s.syns,
+        RateClass::Udp => s.udp_packets,
+        RateClass::Icmp => s.icmp_packets,
+        RateClass::Rst => s.rsts,
+        RateClass::BareAck => s.bare_acks,
+    }
+}
+
+fn top<T: Copy + Ord>(mut counts: Vec<(T, u64)>) -> Vec<Count<T>> {
+    counts.sort_by(|(va, a), (vb, b)| b.cmp(a).then(va.cmp(vb)));
+    counts
+        .into_iter()
+        .take(EVIDENCE_TOP_N)
+        .map(|(value, packets)| Count { value, packets })
+        .collect()
+}
+
+impl Detector {
+    pub fn new(config: Config) -> Self {
+        let incidents = Incidents::new(config.incidents.quiet_period);
+        Self { config, incidents }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn incidents(&self) -> &Incidents {
+        &self.incidents
+    }
+
+    fn scanning(&self, src: IpAddr) -> bool {
+        self.incidents.is_open(&IncidentKey {
+            kind: AlertKind::PortScan,
+            subject: Subject::Source(src),
+        })
+    }
+
+    /// Whether an open port scan targets `dst`: its SYNs are the scan's.
+    fn scanned(&self, dst: IpAddr) -> bool {
+        self.incidents
+            .iter()
+            .any(|(k, a)| k.kind == AlertKind::PortScan && a.dst == Some(dst))
+    }
+
+    fn apply(
+        &mut self,
+        findings: Vec<Finding>,
+        now: Timestamp,
+        from_event: bool,
+        next_id: &mut dyn FnMut() -> u64,
+    ) -> Vec<AlertEvent> {
+        findings
+            .into_iter()
+            .map(|f| self.incidents.observe(f, now, from_event, next_id))
+            .collect()
+    }
+
+    /// Acts on a threshold crossing the XDP program signalled, at once.
+    pub fn on_event(
+        &mut self,
+        ctx: &EventContext,
+        next_id: &mut dyn FnMut() -> u64,
+    ) -> Vec<AlertEvent> {
+        let e = &ctx.event;
+        let key = IpAddr::from(e.key);
+        let Some(kind) = EventKind::from_u32(e.kind) else {
+            return Vec::new();
+        };
+        let finding = match kind {
+            EventKind::ScanFast | EventKind::ScanWeighted | EventKind::ScanSlow => {
+                self.scan_event(kind, key, e, ctx)
+            }
+            EventKind::SourceRate => self.source_rate_event(key, e, ctx),
+            EventKind::DstSyns => self.dst_syns_event(key, e),
+        };
+        self.apply(finding.into_iter().collect(), ctx.now, true, next_id)
+    }
+
+    fn scan_event(
+        &self,
+        kind: EventKind,
+        src: IpAddr,
+        e: &ThresholdEvent,
+        ctx: &EventContext,
+    ) -> Option<Finding> {
+        if self.config.allowlisted(src) {
+            return None;
+        }
+        let cfg = &self.config.port_scan;
+        let stats = ctx.source.unwrap_or_default();
+        // The map may have moved on (or lost the entry); the event's own
+        // count is what crossed.
+        let mut w = port_scan::Windows::current(cfg, &stats, ctx.now_ns);
+        match kind {
+            EventKind::ScanFast => w.fast_ports = w.fast_ports.max(e.count),
+            EventKind::ScanWeighted => w.weighted_score = w.weighted_score.max(e.count),
+            _ => w.slow_bits = w.slow_bits.max(e.count),
+        }
+        let dst = port_scan::addr_of(&stats.last_dst);
+        port_scan::evaluate(cfg, src, w, dst, w.fast_ports, "kernel")
+    }
+
+    fn source_rate_event(
+        &self,
+        src: IpAddr,
+        e: &ThresholdEvent,
+        ctx: &EventContext,
+    ) -> Option<Finding> {
+        let class = *RateClass::ALL.get(e.class as usize)?;
+        if self.config.allowlisted(src) || (class == RateClass::Syn && self.scanning(src)) {
+            return None;
+        }
+        let stats = ctx.source.unwrap_or_default();
+        let dst = port_scan::addr_of(&stats.last_dst);
+        let cfg = dst.map_or_else(
+            || self.config.volumetric.clone(),
+            |d| self.config.volumetric_for(d),
+        );
+        volumetric::evaluate(
+            &cfg,
+            SourceRate {
+                src,
+                class,
+                // More than this many in one second: a rate of at least this.
+                rate: e.count as f64,
+                packets: e.count,
+                dst,
+                dst_port: (stats.last_dst_port != 0).then_some(stats.last_dst_port),
+                detected_by: "kernel",
+            },
+        )
+    }
+
+    fn dst_syns_event(&self, dst: IpAddr, e: &ThresholdEvent) -> Option<Finding> {
+        // A scanner's SYNs cross this threshold too; the next tick weighs
+        // them against the scanner's own counts.
+        if self.scanned(dst) {
+            return None;
+        }
+        syn_flood::host(
+            &self.config.syn_flood_for(dst),
+            syn_flood::HostSyns {
+                dst,
+                rate: e.count as f64,
+                packets: e.count,
+                top_ports: Vec::new(),
+                top_sources: Vec::new(),
+                distinct_sources: None,
+                from_scanners: 0.0,
+                detected_by: "kernel",
+            },
+        )
+    }
+
+    /// Runs every rule over the counters' growth between two snapshots,
+    /// then closes incidents that have been quiet long enough.
+    pub fn on_tick(&mut self, tick: &Tick, next_id: &mut dyn FnMut() -> u64) -> Vec<AlertEvent> {
+        let secs = tick
+            .after
+            .at
+            .saturating_duration_since(tick.before.at)
+            .as_secs_f64();
+        if secs <= 0.0 {
+            return Vec::new();
+        }
+        let mut findings = Vec::new();
+
+        // Per source: scans and single-source floods; remember SYN growth
+        // by destination for the SYN-flood evidence.
+        let mut syns_by_dst: HashMap<IpAddr, Vec<(IpAddr, u64)>> = HashMap::new();
+        for (key, s) in &tick.after.sources {
+            let src = IpAddr::from(*key);
+            let before = tick.before.sources.get(key);
+            let delta = |class| {
+                growth(
+                    before.map_or(0, |b| class_count(b, class)),
+                    class_count(s, class),
+                )
+            };
+            let syns = delta(RateClass::Syn);
+            let dst = port_scan::addr_of(&s.last_dst);
+            if syns > 0
+                && let Some(d) = dst
+            {
+                syns_by_dst.entry(d).or_default().push((src, syns));
+            }
+            if self.config.allowlisted(src) {
+                continue;
+            }
+            if syns > 0 {
+                let w = port_scan::Windows::current(&self.config.port_scan, s, tick.now_ns);
+                findings.extend(port_scan::evaluate(
+                    &self.config.port_scan,
+                    src,
+                    w,
+                    dst,
+                    syns,
+                    "poll",
+                ));
+            }
+            let cfg = dst.map_or_else(
+                || self.config.volumetric.clone(),
+                |d| self.config.volumetric_for(d),
+            );
+            for class in RateClass::ALL {
+                let packets = delta(class);
+                if packets == 0 || (class == RateClass::Syn && self.scanning(src)) {
+                    continue;
+                }
+                let scan_now = class == RateClass::Syn
+                    && findings
+                        .iter()
+                        .any(|f| f.key.subject == Subject::Source(src));
+                if scan_now {
+                    continue;
+                }
+                findings.extend(volumetric::evaluate(
+                    &cfg,
+                    SourceRate {
+                        src,
+                        class,
+                        rate: packets as f64 / secs,
+                        packets,
+                        dst,
+                        dst_port: (s.last_dst_port != 0).then_some(s.last_dst_port),
+                        detected_by: "poll",
+                    },
+                ));
+            }
+        }
+
+        // Ports: SYN growth, for evidence and the per-port rule.
+        let port_syns: Vec<(u16, u64)> = tick
+            .after
+            .syn_ports
+            .iter()
+            .enumerate()
+            .filter_map(|(port, &after)| {
+                let before = tick.before.syn_ports.get(port).copied().unwrap_or(0);
+                let n = growth(before, after);
+                Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
+            })
+            .collect();
+        let top_ports = top(port_syns.clone());
+
+        // Scanners reported now or before.
+        let scanners: Vec<IpAddr> = findings
+            .iter()
+            .filter(|f| f.key.kind == AlertKind::PortScan)
+            .filter_map(|f| f.src)
+            .chain(
+                self.incidents
+                    .iter()
+                    .filter(|(k, _)| k.kind == AlertKind::PortScan)
+                    .filter_map(|(_, a)| a.src),
+            )
+            .collect();
+
+        let mut flooded_ports = Vec::new();
+        for (key, d) in &tick.after.dst_hosts {
+            let dst = IpAddr::from(*key);
+            let syns = growth(tick.before.dst_hosts.get(key).map_or(0, |b| b.syns), d.syns);
+            if syns == 0 {
+                continue;
+            }
+            let senders = syns_by_dst.remove(&dst).unwrap_or_default();
+            let from_scanners = senders
+                .iter()
+                .filter(|(s, _)| scanners.contains(s))
+                .map(|(_, n)| *n)
+                .sum::<u64>() as f64
+                / syns as f64;
+            let finding = syn_flood::host(
+                &self.config.syn_flood_for(dst),
+                syn_flood::HostSyns {
+                    dst,
+                    rate: syns as f64 / secs,
+                    packets: syns,
+                    top_ports: top_ports.clone(),
+                    distinct_sources: Some(senders.len() as u64),
+                    top_sources: top(senders),
+                    from_scanners,
+                    detected_by: "poll",
+                },
+            );
+            if let Some(f) = finding {
+                flooded_ports.extend(f.dst_port);
+                findings.push(f);
+            }
+        }
+        // A port flooded across hosts, not explained by one host's flood.
+        for (port, syns) in port_syns {
+            let explained = flooded_ports.contains(&port)
+                || self.incidents.iter().any(|(k, a)| {
+                    matches!(k.subject, Subject::DstHost(_)) && a.dst_port == Some(port)
+                });
+            if !explained {
+                findings.extend(syn_flood::port(
+                    &self.config.syn_flood,
+                    port,
+                    syns as f64 / secs,
+                    syns,
+                ));
+            }
+        }
+
+        let mut events = self.apply(findings, tick.now, false, next_id);
+        events.extend(self.incidents.close_quiet(tick.now));
+        events
+    }
+
+    /// Closes every open incident: the agent is stopping.
+    pub fn close_all(&mut self, now: Timestamp) -> Vec<AlertEvent> {
+        self.incidents.close_all(now)
+    }
+}

@@ -1,0 +1,59 @@
+//! Detectors: pure functions of kernel counters and threshold events that
+//! say whether an attack's condition holds, and the incident table that turns
+//! those findings into alerts with a life (opened, updated, closed).
+//!
+//! No I/O here: the run loop reads the kernel and the clock and passes them
+//! in, so every rule is unit-tested without a kernel.
+
+mod engine;
+mod incidents;
+pub mod port_scan;
+pub mod sketch;
+pub mod syn_flood;
+pub mod thresholds;
+pub mod volumetric;
+
+use std::net::IpAddr;
+
+pub use engine::{Detector, EventContext, Tick};
+pub use incidents::Incidents;
+
+use crate::alert::{AlertKind, Evidence};
+
+/// What an incident is about: the same attack keeps the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A source (port scans).
+    Source(IpAddr),
+    /// A source flooding with one traffic class (`RateClass::name()`).
+    SourceClass(IpAddr, &'static str),
+    /// A destination host (SYN floods).
+    DstHost(IpAddr),
+    /// A destination port across hosts (SYN floods spread over many hosts).
+    DstPort(u16),
+}
+
+/// Identity of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentKey {
+    pub kind: AlertKind,
+    pub subject: Subject,
+}
+
+/// A detector's verdict that its condition holds now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub key: IncidentKey,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub dst_port: Option<u16>,
+    /// Current value, in `evidence.unit`.
+    pub rate: f64,
+    /// How far past its threshold the condition is (rate / threshold, or the
+    /// largest such ratio over several rules).
+    pub ratio: f64,
+    /// Packets attributed to the incident since the previous finding.
+    pub packets: u64,
+    pub message: String,
+    pub evidence: Evidence,
+}

@@ -1,0 +1,635 @@
+//! Alerts by id: insert or replace, look up, list newest first.
+//!
+//! Alerts are stored as JSON (the same shape the API serves) so that a field
+//! added to [`Alert`] with a serde default still reads old rows. Their size is
+//! bounded by the detectors: evidence keeps at most
+//! [`EVIDENCE_TOP_N`](crate::alert::EVIDENCE_TOP_N) ports and sources.
+
+use std::{net::IpAddr, sync::atomic::Ordering};
+
+use jiff::Timestamp;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Store, StoreError};
+use crate::alert::{Alert, AlertKind, AlertState};
+
+/// Alert id → the alert as JSON.
+pub(super) const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+
+/// Most alerts one query returns: keeps one API response (and the time the
+/// read transaction stays open) bounded.
+pub const MAX_ALERT_LIMIT: usize = 1000;
+
+/// Which alerts to list and where to resume.
+///
+/// Alerts are listed newest first (descending id; ids increase with the time
+/// an alert was opened). Every filter that is set must match:
+///
+/// - `kind`, `state`: equal.
+/// - `src`, `dst`: the alert's address is exactly this one (an alert without
+///   that address never matches).
+/// - `since`, `until`: the alert's active period `first_seen..=last_seen`
+///   overlaps the queried period: it matches `since` if `last_seen >= since`
+///   and `until` if `first_seen <= until`. An alert still open at `since`
+///   therefore matches even if it started long before.
+///
+/// `limit` (1..=[`MAX_ALERT_LIMIT`]) caps the page; `cursor` resumes after a
+/// previous page: only alerts with an id below it are listed. Pass the
+/// previous page's [`AlertPage::next`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertQuery {
+    pub kind: Option<AlertKind>,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub state: Option<AlertState>,
+    pub limit: usize,
+    /// Exclusive upper bound on the ids listed.
+    pub cursor: Option<u64>,
+}
+
+impl Default for AlertQuery {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            src: None,
+            dst: None,
+            since: None,
+            until: None,
+            state: None,
+            limit: 100,
+            cursor: None,
+        }
+    }
+}
+
+impl AlertQuery {
+    /// Whether `alert` passes every filter (the cursor and limit aside).
+    pub fn matches(&self, alert: &Alert) -> bool {
+        self.kind.is_none_or(|k| alert.kind == k)
+            && self.state.is_none_or(|s| alert.state == s)
+            && self.src.is_none_or(|a| alert.src == Some(a))
+            && self.dst.is_none_or(|a| alert.dst == Some(a))
+            && self.since.is_none_or(|t| alert.last_seen >= t)
+            && self.until.is_none_or(|t| alert.first_seen <= t)
+    }
+}
+
+/// One page of alerts, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertPage {
+    pub alerts: Vec<Alert>,
+    /// Cursor for the next page (the last returned id) when more alerts
+    /// match; `None` on the last page.
+    pub next: Option<u64>,
+}
+
+impl Store {
+    /// Next unused alert id. Ids increase and continue after the largest
+    /// stored id across restarts; an id handed out but never stored may be
+    /// handed out again after a restart, which is harmless.
+    pub fn allocate_alert_id(&self) -> u64 {
+        self.next_alert_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Inserts or replaces `alerts` (by id) in one transaction, committed
+    /// durably: once this returns they survive a crash or `kill -9`.
+    pub fn put_alerts(&self, alerts: &[Alert]) -> Result<(), StoreError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(self.db_err("writing alerts"))?;
+        // redb's default, stated because the guarantee above depends on it.
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(self.db_err("writing alerts"))?;
+        {
+            let mut table = txn
+                .open_table(ALERTS)
+                .map_err(self.db_err("writing alerts"))?;
+            for alert in alerts {
+                let json =
+                    serde_json::to_vec(alert).map_err(|source| StoreError::CorruptAlert {
+                        path: self.path.clone(),
+                        id: alert.id,
+                        source,
+                    })?;
+                table
+                    .insert(alert.id, json.as_slice())
+                    .map_err(self.db_err("writing alerts"))?;
+            }
+        }
+        txn.commit().map_err(self.db_err("writing alerts"))?;
+        // An alert stored with an id this store did not hand out (e.g. by a
+        // caller that allocated elsewhere) must not be reused either.
+        if let Some(max) = alerts.iter().map(|a| a.id).max() {
+            self.next_alert_id
+                .fetch_max(max.saturating_add(1), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The alert with this id, if stored.
+    pub fn alert(&self, id: u64) -> Result<Option<Alert>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(self.db_err("reading alerts"))?;
+        let table = txn
+            .open_table(ALERTS)
+            .map_err(self.db_err("reading alerts"))?;
+        let row = table.get(id).map_err(self.db_err("reading alerts"))?;
+        row.map(|v| self.decode_alert(id, v.value())).transpose()
+    }
+
+    /// One page of the alerts matching `query`, newest first; see
+    /// [`AlertQuery`] for the semantics of each filter and the cursor.
+    ///
+    /// Walks the table backwards from the cursor and stops once it has one
+    /// match more than `limit` (which tells whether another page follows), so
+    /// a page costs at most the rows between the cursor and its last match.
+    pub fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
+        if !(1..=MAX_ALERT_LIMIT).contains(&query.limit) {
+            return Err(StoreError::InvalidLimit { limit: query.limit });
+        }
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(self.db_err("reading alerts"))?;
+        let table = txn
+            .open_table(ALERTS)
+            .map_err(self.db_err("reading alerts"))?;
+        let rows = match query.cursor {
+            Some(cursor) => table.range(..cursor),
+            None => table.range::<u64>(..),
+        }
+        .map_err(self.db_err("reading alerts"))?;
+        let mut alerts = Vec::new();
+        let mut more = false;
+        for row in rows.rev() {
+            let (id, json) = row.map_err(self.db_err("reading alerts"))?;
+            let alert = self.decode_alert(id.value(), json.value())?;
+            if !query.matches(&alert) {
+                continue;
+            }
+            if alerts.len() == query.limit {
+                more = true;
+                break;
+            }
+            alerts.push(alert);
+        }
+        let next = if more {
+            alerts.last().map(|a| a.id)
+        } else {
+            None
+        };
+        Ok(AlertPage { alerts, next })
+    }
+
+    /// Closes the alerts a previous run left open (it cannot tell when their
+    /// condition ended): state `Closed`, `closed_at = at`. Returns them, so
+    /// the caller can notify. Meant for startup; it reads the whole table.
+    pub fn close_open_alerts(&self, at: Timestamp) -> Result<Vec<Alert>, StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(self.db_err("closing alerts"))?;
+        let mut closed = Vec::new();
+        {
+            let mut table = txn
+                .open_table(ALERTS)
+                .map_err(self.db_err("closing alerts"))?;
+            for row in table.iter().map_err(self.db_err("closing alerts"))? {
+                let (id, json) = row.map_err(self.db_err("closing alerts"))?;
+                let mut alert = self.decode_alert(id.value(), json.value())?;
+                if alert.state == AlertState::Open {
+                    alert.state = AlertState::Closed;
+                    alert.closed_at = Some(at);
+                    closed.push(alert);
+                }
+            }
+            for alert in &closed {
+                let json =
+                    serde_json::to_vec(alert).map_err(|source| StoreError::CorruptAlert {
+                        path: self.path.clone(),
+                        id: alert.id,
+                        source,
+                    })?;
+                table
+                    .insert(alert.id, json.as_slice())
+                    .map_err(self.db_err("closing alerts"))?;
+            }
+        }
+        txn.commit().map_err(self.db_err("closing alerts"))?;
+        Ok(closed)
+    }
+
+    fn decode_alert(&self, id: u64, json: &[u8]) -> Result<Alert, StoreError> {
+        serde_json::from_slice(json).map_err(|source| StoreError::CorruptAlert {
+            path: self.path.clone(),
+            id,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        alert::{Evidence, Severity},
+        store::tests::temp_store,
+    };
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn alert(id: u64, kind: AlertKind, src: &str, first: &str, last: &str) -> Alert {
+        Alert {
+            id,
+            kind,
+            severity: Severity::Medium,
+            state: AlertState::Open,
+            src: Some(src.parse().unwrap()),
+            dst: Some("10.0.0.1".parse().unwrap()),
+            dst_port: Some(22),
+            first_seen: ts(first),
+            last_seen: ts(last),
+            closed_at: None,
+            packets: 100 * id,
+            peak_rate: 12.5,
+            message: format!("alert {id}"),
+            evidence: Evidence {
+                threshold: 10.0,
+                unit: "SYN/s".into(),
+                window_secs: 1.0,
+                detected_by: "poll".into(),
+                ..Evidence::default()
+            },
+        }
+    }
+
+    /// Ten alerts, ids 1..=10, one minute apart, each lasting 30 s; even ids
+    /// are port scans from .2, odd ids SYN floods from .3.
+    fn ten_alerts() -> Vec<Alert> {
+        (1..=10)
+            .map(|id| {
+                let (kind, src) = if id % 2 == 0 {
+                    (AlertKind::PortScan, "198.18.0.2")
+                } else {
+                    (AlertKind::SynFlood, "198.18.0.3")
+                };
+                let first = format!("2026-01-01T00:{id:02}:00Z");
+                let last = format!("2026-01-01T00:{id:02}:30Z");
+                alert(id, kind, src, &first, &last)
+            })
+            .collect()
+    }
+
+    fn ids(page: &AlertPage) -> Vec<u64> {
+        page.alerts.iter().map(|a| a.id).collect()
+    }
+
+    #[test]
+    fn alerts_round_trip() {
+        let (_dir, store) = temp_store();
+        let a = alert(
+            1,
+            AlertKind::PortScan,
+            "198.18.0.2",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:05Z",
+        );
+        store.put_alerts(std::slice::from_ref(&a)).unwrap();
+        assert_eq!(store.alert(1).unwrap(), Some(a));
+        assert_eq!(store.alert(2).unwrap(), None);
+    }
+
+    #[test]
+    fn put_replaces_an_alert_with_the_same_id() {
+        let (_dir, store) = temp_store();
+        let mut a = alert(
+            1,
+            AlertKind::PortScan,
+            "198.18.0.2",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:05Z",
+        );
+        store.put_alerts(std::slice::from_ref(&a)).unwrap();
+        a.packets = 999;
+        a.last_seen = ts("2026-01-01T00:01:00Z");
+        store.put_alerts(std::slice::from_ref(&a)).unwrap();
+        assert_eq!(store.alert(1).unwrap(), Some(a));
+        assert_eq!(
+            store.alerts(&AlertQuery::default()).unwrap().alerts.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn alerts_are_listed_newest_first_and_paginate_with_the_cursor() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+
+        let mut query = AlertQuery {
+            limit: 4,
+            ..AlertQuery::default()
+        };
+        let first = store.alerts(&query).unwrap();
+        assert_eq!(ids(&first), [10, 9, 8, 7]);
+        assert_eq!(first.next, Some(7));
+
+        query.cursor = first.next;
+        let second = store.alerts(&query).unwrap();
+        assert_eq!(ids(&second), [6, 5, 4, 3]);
+        assert_eq!(second.next, Some(3));
+
+        query.cursor = second.next;
+        let last = store.alerts(&query).unwrap();
+        assert_eq!(ids(&last), [2, 1]);
+        assert_eq!(last.next, None);
+    }
+
+    #[test]
+    fn a_page_that_exactly_exhausts_the_matches_has_no_next() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+        let page = store
+            .alerts(&AlertQuery {
+                limit: 10,
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(page.alerts.len(), 10);
+        assert_eq!(page.next, None);
+    }
+
+    #[test]
+    fn pagination_with_a_filter_skips_non_matching_alerts() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+        let mut query = AlertQuery {
+            kind: Some(AlertKind::PortScan),
+            limit: 3,
+            ..AlertQuery::default()
+        };
+        let first = store.alerts(&query).unwrap();
+        assert_eq!(ids(&first), [10, 8, 6]);
+        query.cursor = first.next;
+        let second = store.alerts(&query).unwrap();
+        assert_eq!(ids(&second), [4, 2]);
+        assert_eq!(second.next, None);
+    }
+
+    #[test]
+    fn kind_filter() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+        let page = store
+            .alerts(&AlertQuery {
+                kind: Some(AlertKind::SynFlood),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&page), [9, 7, 5, 3, 1]);
+        let none = store
+            .alerts(&AlertQuery {
+                kind: Some(AlertKind::Volumetric),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert!(none.alerts.is_empty());
+    }
+
+    #[test]
+    fn src_and_dst_filters_match_exact_addresses() {
+        let (_dir, store) = temp_store();
+        let mut alerts = ten_alerts();
+        alerts[0].dst = Some("2001:db8::1".parse().unwrap());
+        alerts[1].dst = None;
+        store.put_alerts(&alerts).unwrap();
+
+        let by_src = store
+            .alerts(&AlertQuery {
+                src: Some("198.18.0.2".parse().unwrap()),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&by_src), [10, 8, 6, 4, 2]);
+
+        let by_dst = store
+            .alerts(&AlertQuery {
+                dst: Some("2001:db8::1".parse().unwrap()),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&by_dst), [1]);
+
+        let by_other_dst = store
+            .alerts(&AlertQuery {
+                dst: Some("10.0.0.1".parse().unwrap()),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&by_other_dst), [10, 9, 8, 7, 6, 5, 4, 3]);
+    }
+
+    #[test]
+    fn since_and_until_select_alerts_active_in_the_period() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+
+        // Alert 3 ran 00:03:00..00:03:30: still active at 00:03:15.
+        let since = store
+            .alerts(&AlertQuery {
+                since: Some(ts("2026-01-01T00:03:15Z")),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&since), [10, 9, 8, 7, 6, 5, 4, 3]);
+
+        let until = store
+            .alerts(&AlertQuery {
+                until: Some(ts("2026-01-01T00:02:00Z")),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&until), [2, 1]);
+
+        let between = store
+            .alerts(&AlertQuery {
+                since: Some(ts("2026-01-01T00:04:45Z")),
+                until: Some(ts("2026-01-01T00:06:10Z")),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&between), [6, 5]);
+    }
+
+    #[test]
+    fn state_filter() {
+        let (_dir, store) = temp_store();
+        let mut alerts = ten_alerts();
+        for a in alerts.iter_mut().take(3) {
+            a.state = AlertState::Closed;
+        }
+        store.put_alerts(&alerts).unwrap();
+        let closed = store
+            .alerts(&AlertQuery {
+                state: Some(AlertState::Closed),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(ids(&closed), [3, 2, 1]);
+        let open = store
+            .alerts(&AlertQuery {
+                state: Some(AlertState::Open),
+                ..AlertQuery::default()
+            })
+            .unwrap();
+        assert_eq!(open.alerts.len(), 7);
+    }
+
+    #[test]
+    fn limit_must_be_between_1_and_1000() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+        for limit in [0, MAX_ALERT_LIMIT + 1] {
+            let err = store
+                .alerts(&AlertQuery {
+                    limit,
+                    ..AlertQuery::default()
+                })
+                .expect_err("limit out of range");
+            assert!(err.to_string().contains(&format!("got {limit}")), "{err}");
+        }
+        for limit in [1, MAX_ALERT_LIMIT] {
+            let page = store
+                .alerts(&AlertQuery {
+                    limit,
+                    ..AlertQuery::default()
+                })
+                .unwrap();
+            assert_eq!(page.alerts.len(), limit.min(10));
+        }
+    }
+
+    #[test]
+    fn close_open_alerts_closes_only_open_ones() {
+        let (_dir, store) = temp_store();
+        let mut alerts = ten_alerts();
+        alerts[0].state = AlertState::Closed;
+        alerts[0].closed_at = Some(ts("2026-01-01T00:01:40Z"));
+        store.put_alerts(&alerts).unwrap();
+        let at = ts("2026-01-02T00:00:00Z");
+
+        let closed = store.close_open_alerts(at).unwrap();
+
+        assert_eq!(closed.len(), 9);
+        assert!(
+            closed
+                .iter()
+                .all(|a| a.state == AlertState::Closed && a.closed_at == Some(at))
+        );
+        let stored = store.alert(5).unwrap().unwrap();
+        assert_eq!(stored.state, AlertState::Closed);
+        assert_eq!(stored.closed_at, Some(at));
+        assert_eq!(
+            store.alert(1).unwrap().unwrap().closed_at,
+            Some(ts("2026-01-01T00:01:40Z"))
+        );
+        assert!(store.close_open_alerts(at).unwrap().is_empty());
+    }
+
+    #[test]
+    fn ids_increase_and_continue_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nta.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.allocate_alert_id(), 1);
+            assert_eq!(store.allocate_alert_id(), 2);
+            store
+                .put_alerts(&[alert(
+                    2,
+                    AlertKind::PortScan,
+                    "198.18.0.2",
+                    "2026-01-01T00:00:00Z",
+                    "2026-01-01T00:00:01Z",
+                )])
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.allocate_alert_id(), 3);
+        assert_eq!(store.allocate_alert_id(), 4);
+    }
+
+    #[test]
+    fn ids_skip_past_alerts_stored_with_larger_ids() {
+        let (_dir, store) = temp_store();
+        store
+            .put_alerts(&[alert(
+                41,
+                AlertKind::PortScan,
+                "198.18.0.2",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:00:01Z",
+            )])
+            .unwrap();
+        assert_eq!(store.allocate_alert_id(), 42);
+    }
+
+    /// Set in the child process of [`alerts_survive_the_process_being_killed`]:
+    /// the store path it writes to before aborting.
+    const KILLED_CHILD_ENV: &str = "NTA_TEST_STORE_KILLED_CHILD";
+
+    #[test]
+    fn alerts_survive_the_process_being_killed() {
+        if let Some(path) = std::env::var_os(KILLED_CHILD_ENV) {
+            let store = Store::open(std::path::Path::new(&path)).unwrap();
+            store.put_alerts(&ten_alerts()).unwrap();
+            // No destructors, no clean close of the database: what `kill -9`
+            // right after `put_alerts` returns leaves behind.
+            std::process::abort();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nta.redb");
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::alerts::tests::alerts_survive_the_process_being_killed",
+                "--test-threads=1",
+            ])
+            .env(KILLED_CHILD_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child should have aborted");
+
+        let store = Store::open(&path).expect("reopen after a crash");
+        let page = store.alerts(&AlertQuery::default()).unwrap();
+        assert_eq!(page.alerts.len(), 10);
+        assert_eq!(store.allocate_alert_id(), 11);
+    }
+
+    #[test]
+    fn alerts_survive_closing_and_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nta.redb");
+        let alerts = ten_alerts();
+        {
+            let store = Store::open(&path).unwrap();
+            store.put_alerts(&alerts).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let page = store.alerts(&AlertQuery::default()).unwrap();
+        let mut newest_first = alerts;
+        newest_first.reverse();
+        assert_eq!(page.alerts, newest_first);
+    }
+}
