@@ -131,7 +131,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut ticks = 0u64;
     let signal_name = loop {
         tokio::select! {
-            Some(event) = event_rx.recv() => agent.on_event(event).await,
+            Some(event) = event_rx.recv() => agent.on_event(event, &previous).await,
             _ = ticker.tick() => {
                 agent.on_tick(&mut previous).await;
                 ticks += 1;
@@ -174,7 +174,7 @@ struct Agent<'a> {
 
 impl Agent<'_> {
     /// A threshold crossing: detect now rather than at the next tick.
-    async fn on_event(&mut self, event: ThresholdEvent) {
+    async fn on_event(&mut self, event: ThresholdEvent, previous: &Snapshot) {
         let source_event = matches!(
             EventKind::from_u32(event.kind),
             Some(
@@ -189,9 +189,18 @@ impl Agent<'_> {
         } else {
             None
         };
+        let port_syns = if EventKind::from_u32(event.kind) == Some(EventKind::DstSyns) {
+            match self.sensor.syn_ports() {
+                Ok(now) => detect::port_growth(&previous.syn_ports, &now),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
         let ctx = EventContext {
             event,
             source,
+            port_syns,
             now: Timestamp::now(),
             now_ns: monotonic_ns(),
         };

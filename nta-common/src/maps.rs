@@ -118,10 +118,10 @@ pub struct SourceStats {
     ///
     /// Each SYN sets bit [`port_sketch_bit`]`(dst_port)`; the SYN that sets a
     /// bit (fetch-or tells which) counts it as a new port in all three scan
-    /// windows. With `z` bits still clear out of `m = 512`, the number of
-    /// distinct ports is estimated as `-m·ln(z/m)` (linear counting): within
-    /// a few percent at the 15 to 1 000 ports that matter, in 64 bytes
-    /// instead of an 8 KiB bitmap of all ports.
+    /// windows. Set bits are a lower bound on distinct ports, exact for the
+    /// contiguous ranges scanners sweep until the sketch fills (512 ports),
+    /// a few percent low for scattered ports: 64 bytes instead of an 8 KiB
+    /// bitmap of all ports, and thresholds (15, 21, 100) far below its size.
     pub port_bitmap: [u64; PORT_SKETCH_WORDS],
     /// Start of the slow window, which also clears the bitmap.
     pub slow_window_start_ns: u64,

@@ -26,8 +26,10 @@ const RETENTION_SECONDS: (Duration, Duration) =
 /// (576 000 rows a series).
 const RETENTION_MINUTES: (Duration, Duration) =
     (Duration::from_secs(3600), Duration::from_secs(400 * 86_400));
-/// Most distinct ports a source can reach (0 to 65 535).
-const MAX_PORTS: u32 = 65_536;
+/// Most distinct ports a port-scan rule can count to: the kernel's sketch
+/// has 512 bits and a threshold must sit below its saturation, with room for
+/// hash collisions among the ports before it.
+const MAX_PORTS: u32 = 400;
 
 /// A value that failed validation, before it is located in the text.
 #[derive(Debug)]

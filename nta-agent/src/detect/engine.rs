@@ -10,7 +10,7 @@ use nta_common::{
 };
 
 use super::{
-    Finding, IncidentKey, Incidents, Subject, port_scan, syn_flood,
+    Finding, Incidents, Subject, port_scan, syn_flood,
     volumetric::{self, SourceRate},
 };
 use crate::{
@@ -34,8 +34,30 @@ pub struct EventContext {
     pub event: ThresholdEvent,
     /// The source's counters, for source events.
     pub source: Option<SourceStats>,
+    /// For destination events: SYNs per port since the last tick, busiest
+    /// first (see [`port_growth`]).
+    pub port_syns: Vec<(u16, u64)>,
     pub now: Timestamp,
     pub now_ns: u64,
+}
+
+/// Share of new SYNs the busiest port must have for a destination's SYN
+/// burst to read as a flood at once; SYNs spread over many ports look like
+/// a scan, and the next tick weighs them against the scanners' own counts.
+const FLOOD_PORT_SHARE: f64 = 0.5;
+
+/// SYN growth per port from `before` to `after`, busiest first.
+pub fn port_growth(before: &[u64], after: &[u64]) -> Vec<(u16, u64)> {
+    let mut ports: Vec<(u16, u64)> = after
+        .iter()
+        .enumerate()
+        .filter_map(|(port, &now)| {
+            let n = growth(before.get(port).copied().unwrap_or(0), now);
+            Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
+        })
+        .collect();
+    ports.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
+    ports
 }
 
 /// All detectors and their incidents.
@@ -86,18 +108,12 @@ impl Detector {
         &self.incidents
     }
 
-    fn scanning(&self, src: IpAddr) -> bool {
-        self.incidents.is_open(&IncidentKey {
-            kind: AlertKind::PortScan,
-            subject: Subject::Source(src),
-        })
-    }
-
-    /// Whether an open port scan targets `dst`: its SYNs are the scan's.
-    fn scanned(&self, dst: IpAddr) -> bool {
-        self.incidents
-            .iter()
-            .any(|(k, a)| k.kind == AlertKind::PortScan && a.dst == Some(dst))
+    /// Whether `s` is reaching new ports fast right now: its SYNs are a
+    /// scan's, not a flood's.
+    fn scanning(&self, s: &SourceStats, now_ns: u64) -> bool {
+        let cfg = &self.config.port_scan;
+        cfg.enabled
+            && port_scan::Windows::current(cfg, s, now_ns).fast_ports > u64::from(cfg.fast_ports)
     }
 
     fn apply(
@@ -129,7 +145,7 @@ impl Detector {
                 self.scan_event(kind, key, e, ctx)
             }
             EventKind::SourceRate => self.source_rate_event(key, e, ctx),
-            EventKind::DstSyns => self.dst_syns_event(key, e),
+            EventKind::DstSyns => self.dst_syns_event(key, e, &ctx.port_syns),
         };
         self.apply(finding.into_iter().collect(), ctx.now, true, next_id)
     }
@@ -165,10 +181,12 @@ impl Detector {
         ctx: &EventContext,
     ) -> Option<Finding> {
         let class = *RateClass::ALL.get(e.class as usize)?;
-        if self.config.allowlisted(src) || (class == RateClass::Syn && self.scanning(src)) {
+        let stats = ctx.source.unwrap_or_default();
+        if self.config.allowlisted(src)
+            || (class == RateClass::Syn && self.scanning(&stats, ctx.now_ns))
+        {
             return None;
         }
-        let stats = ctx.source.unwrap_or_default();
         let dst = port_scan::addr_of(&stats.last_dst);
         let cfg = dst.map_or_else(
             || self.config.volumetric.clone(),
@@ -189,10 +207,16 @@ impl Detector {
         )
     }
 
-    fn dst_syns_event(&self, dst: IpAddr, e: &ThresholdEvent) -> Option<Finding> {
-        // A scanner's SYNs cross this threshold too; the next tick weighs
-        // them against the scanner's own counts.
-        if self.scanned(dst) {
+    fn dst_syns_event(
+        &self,
+        dst: IpAddr,
+        e: &ThresholdEvent,
+        port_syns: &[(u16, u64)],
+    ) -> Option<Finding> {
+        // A scanner's SYNs cross this threshold too, spread over its ports.
+        let total: u64 = port_syns.iter().map(|(_, n)| n).sum();
+        let busiest = port_syns.first().map_or(0, |(_, n)| *n);
+        if total == 0 || (busiest as f64) < FLOOD_PORT_SHARE * total as f64 {
             return None;
         }
         syn_flood::host(
@@ -201,7 +225,7 @@ impl Detector {
                 dst,
                 rate: e.count as f64,
                 packets: e.count,
-                top_ports: Vec::new(),
+                top_ports: top(port_syns.to_vec()),
                 top_sources: Vec::new(),
                 distinct_sources: None,
                 from_scanners: 0.0,
@@ -245,7 +269,13 @@ impl Detector {
             if self.config.allowlisted(src) {
                 continue;
             }
-            if syns > 0 {
+            // A scan goes on while it reaches new ports; SYNs to ports it has
+            // already seen (a flood from the same host) are not its.
+            let new_ports = s.slow_bits > 0
+                && before.is_none_or(|b| {
+                    s.slow_bits > b.slow_bits || s.slow_window_start_ns != b.slow_window_start_ns
+                });
+            if syns > 0 && new_ports {
                 let w = port_scan::Windows::current(&self.config.port_scan, s, tick.now_ns);
                 findings.extend(port_scan::evaluate(
                     &self.config.port_scan,
@@ -262,7 +292,7 @@ impl Detector {
             );
             for class in RateClass::ALL {
                 let packets = delta(class);
-                if packets == 0 || (class == RateClass::Syn && self.scanning(src)) {
+                if packets == 0 {
                     continue;
                 }
                 let scan_now = class == RateClass::Syn
@@ -288,30 +318,14 @@ impl Detector {
         }
 
         // Ports: SYN growth, for evidence and the per-port rule.
-        let port_syns: Vec<(u16, u64)> = tick
-            .after
-            .syn_ports
-            .iter()
-            .enumerate()
-            .filter_map(|(port, &after)| {
-                let before = tick.before.syn_ports.get(port).copied().unwrap_or(0);
-                let n = growth(before, after);
-                Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
-            })
-            .collect();
+        let port_syns = port_growth(&tick.before.syn_ports, &tick.after.syn_ports);
         let top_ports = top(port_syns.clone());
 
-        // Scanners reported now or before.
+        // Sources still scanning in this tick.
         let scanners: Vec<IpAddr> = findings
             .iter()
             .filter(|f| f.key.kind == AlertKind::PortScan)
             .filter_map(|f| f.src)
-            .chain(
-                self.incidents
-                    .iter()
-                    .filter(|(k, _)| k.kind == AlertKind::PortScan)
-                    .filter_map(|(_, a)| a.src),
-            )
             .collect();
 
         let mut flooded_ports = Vec::new();

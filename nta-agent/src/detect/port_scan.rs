@@ -6,7 +6,8 @@
 //! 1024 weighs 3, others 1) reaching `weighted_score` within
 //! `weighted_window`, which catches `nmap -T2` after 7 probes; and more than
 //! `slow_ports` distinct ports within `slow_window`, for scans spread over
-//! minutes.
+//! minutes. Ports are counted by the kernel's sketch, as a lower bound (see
+//! [`sketch`]).
 
 use std::net::IpAddr;
 
@@ -68,7 +69,7 @@ pub fn evaluate(
     if !cfg.enabled {
         return None;
     }
-    let distinct = sketch::estimate(w.slow_bits);
+    let distinct = sketch::at_least(w.slow_bits) as f64;
     let fast_ratio = w.fast_ports as f64 / f64::from(cfg.fast_ports.max(1));
     let weighted_ratio = w.weighted_score as f64 / f64::from(cfg.weighted_score.max(1));
     let slow_ratio = distinct / f64::from(cfg.slow_ports.max(1));
@@ -89,8 +90,12 @@ pub fn evaluate(
         return None;
     }
     // At least as many ports as the rule that fired has seen.
-    // Rounded up, so a count past the threshold never reads as the threshold.
-    let ports = distinct.max(w.fast_ports as f64).ceil();
+    let ports = distinct.max(w.fast_ports as f64);
+    let about = if sketch::saturated(w.slow_bits) {
+        "at least "
+    } else {
+        ""
+    };
     let target = last_dst.map_or_else(String::new, |d| format!(" on {d}"));
     let (rule, threshold, window) = match fired[0] {
         "fast" => ("more than", cfg.fast_ports, cfg.fast_window),
@@ -109,7 +114,7 @@ pub fn evaluate(
         ratio: fast_ratio.max(weighted_ratio).max(slow_ratio),
         packets,
         message: format!(
-            "Port scan from {src}{target}: SYNs to ~{ports} ports ({rule} {threshold} within {})",
+            "Port scan from {src}{target}: SYNs to {about}{ports} ports ({rule} {threshold} within {})",
             humantime::format_duration(window)
         ),
         evidence: Evidence {
@@ -176,7 +181,7 @@ mod tests {
     #[test]
     fn a_slow_scan_is_caught_by_its_distinct_ports() {
         let src = SRC.parse().unwrap();
-        let bits = u64::from(sketch::bits_for_more_than(100));
+        let bits = 101;
         let f = evaluate(
             &cfg(),
             src,

@@ -1,50 +1,54 @@
-//! Linear counting over the kernel's 512-bit port sketch.
+//! What the kernel's 512-bit port sketch says about distinct ports.
+//!
+//! Every set bit stands for at least one port, so the number of set bits is
+//! a lower bound on the distinct ports a source reached. It is (nearly)
+//! exact for the port ranges scanners sweep (`-p 1-1000`): Fibonacci hashing
+//! spreads a contiguous range evenly — 100 ports set 100 bits, 300 set 298 —
+//! until the sketch fills. For
+//! scattered ports a few collide (100 random ports set about 91 bits), so a
+//! threshold on bits fires a little later than one on ports — never sooner,
+//! which is the side to err on for an alert. Linear counting would estimate
+//! random sets better but overshoots badly on ranges (1 000 sequential ports
+//! fill all 512 bits, which it reads as 3 200).
 
 use nta_common::maps::PORT_SKETCH_BITS;
 
-/// Distinct ports estimated from `bits` set out of 512: `-m·ln(z/m)`.
-/// A full sketch estimates its saturation point, `m·ln(m)` (about 3 200).
-pub fn estimate(bits: u64) -> f64 {
-    let m = f64::from(PORT_SKETCH_BITS);
-    let bits = bits.min(u64::from(PORT_SKETCH_BITS)) as f64;
-    let zeros = (m - bits).max(1.0);
-    -m * (zeros / m).ln()
+/// Distinct ports a source reached, at least, given `bits` set.
+pub fn at_least(bits: u64) -> u64 {
+    bits.min(u64::from(PORT_SKETCH_BITS))
 }
 
-/// Fewest set bits whose estimate exceeds `ports`: the bit count at which the
-/// kernel should signal "more than `ports` distinct ports".
-pub fn bits_for_more_than(ports: u32) -> u32 {
-    (1..=PORT_SKETCH_BITS)
-        .find(|&b| estimate(u64::from(b)) > f64::from(ports))
-        .unwrap_or(PORT_SKETCH_BITS)
+/// Whether the sketch is full: the count is then a floor, not a figure.
+pub fn saturated(bits: u64) -> bool {
+    bits >= u64::from(PORT_SKETCH_BITS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nta_common::maps::port_sketch_bit;
+    use std::collections::BTreeSet;
 
-    #[test]
-    fn small_counts_are_nearly_exact() {
-        assert!((estimate(16) - 16.25).abs() < 0.1, "{}", estimate(16));
-        assert_eq!(estimate(0), 0.0);
+    fn bits(ports: impl Iterator<Item = u16>) -> u64 {
+        ports.map(port_sketch_bit).collect::<BTreeSet<_>>().len() as u64
     }
 
     #[test]
-    fn estimates_match_expected_bits_for_known_port_counts() {
-        // n ports set, on average, m(1 - e^(-n/m)) bits.
-        for n in [15.0, 100.0, 1000.0f64] {
-            let bits = 512.0 * (1.0 - (-n / 512.0).exp());
-            let est = estimate(bits.round() as u64);
-            assert!((est - n).abs() / n < 0.05, "n={n} bits={bits} est={est}");
-        }
+    fn contiguous_ranges_are_counted_almost_exactly_until_the_sketch_fills() {
+        assert_eq!(at_least(bits(1..=100)), 100);
+        assert!(at_least(bits(20_000..=20_300)) >= 295);
+        assert!(at_least(bits(1..=400)) >= 380);
+        assert!(saturated(bits(1..=1000)));
     }
 
     #[test]
-    fn threshold_bits_are_the_first_past_the_port_count() {
-        let b = bits_for_more_than(100);
-        let b = u64::from(b);
-        assert!(estimate(b) > 100.0 && estimate(b - 1) <= 100.0);
-        // 15 bits already estimate 15.2 ports.
-        assert_eq!(bits_for_more_than(15), 15);
+    fn never_more_than_the_real_count() {
+        // nmap's default top ports are scattered, not a range.
+        let top = [
+            80u16, 23, 443, 21, 22, 25, 3389, 110, 445, 139, 143, 53, 135, 3306, 8080, 1723, 111,
+            995, 993, 5900,
+        ];
+        let b = bits(top.into_iter());
+        assert!(b <= 20 && b >= 18, "{b}");
     }
 }

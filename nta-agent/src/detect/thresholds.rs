@@ -2,7 +2,6 @@
 
 use nta_common::maps::{RATE_CLASSES, RateClass, Thresholds};
 
-use super::sketch;
 use crate::config::{Config, Volumetric};
 
 /// The kernel's rate window: rates in the config are per second.
@@ -62,8 +61,8 @@ pub fn for_kernel(config: &Config) -> Thresholds {
         fast_ports: scan_count(scan.fast_ports),
         // The kernel fires when the score reaches this value.
         weighted_score: scan_count(scan.weighted_score),
-        // ...and when the bit count reaches this + 1.
-        slow_bits: scan_count(sketch::bits_for_more_than(scan.slow_ports).saturating_sub(1)),
+        // ...and when the bit count (a lower bound on ports) passes this.
+        slow_bits: scan_count(scan.slow_ports),
         configured: 1,
     }
 }
@@ -88,9 +87,7 @@ mod tests {
         assert_eq!(t.fast_window_ns, 1_000_000_000);
         assert_eq!(t.weighted_window_ns, 3_000_000_000);
         assert_eq!(t.slow_window_ns, 60_000_000_000);
-        // The kernel signals at bits + 1: the estimate there exceeds 100.
-        assert!(sketch::estimate(u64::from(t.slow_bits) + 1) > 100.0);
-        assert!(sketch::estimate(u64::from(t.slow_bits)) <= 100.0);
+        assert_eq!(t.slow_bits, 100);
     }
 
     #[test]

@@ -136,6 +136,11 @@ impl Sensor {
         read::snapshot(&self.ebpf)
     }
 
+    /// SYNs per destination port since the program was loaded, by port.
+    pub fn syn_ports(&self) -> Result<Vec<u64>, SensorError> {
+        read::syn_ports(&self.ebpf)
+    }
+
     /// One source's counters, if the kernel has them.
     pub fn source(&self, addr: IpAddr) -> Result<Option<SourceStats>, SensorError> {
         read::lookup(&self.ebpf, names::SOURCES, addr)

@@ -66,7 +66,7 @@ fn lru<V: aya::Pod>(
     Ok(entries)
 }
 
-fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
+pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
     let name = names::SYN_PORTS;
     let array: PerCpuArray<&MapData, PortSynCounts> =
         PerCpuArray::try_from(map(ebpf, name)?).map_err(map_error(name))?;
