@@ -49,6 +49,6 @@ mod tests {
             995, 993, 5900,
         ];
         let b = bits(top.into_iter());
-        assert!(b <= 20 && b >= 18, "{b}");
+        assert!((18..=20).contains(&b), "{b}");
     }
 }
