@@ -165,7 +165,25 @@ impl Agent {
     /// Like [`Agent::start`], with `RUST_LOG` set to `level`.
     pub fn start_with_log_level(ns: &str, dev: &str, args: &[&str], level: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, ns, dev, args, level)
+    }
+
+    /// Starts the agent with its log in `dir`, and its store there too
+    /// unless `args` names one with `--db`.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        ns: &str,
+        dev: &str,
+        args: &[&str],
+        level: &str,
+    ) -> Self {
         let log = dir.path().join("agent.log");
+        let db = dir.path().join("nta.redb");
+        let db_args: Vec<&std::ffi::OsStr> = if args.contains(&"--db") {
+            Vec::new()
+        } else {
+            vec!["--db".as_ref(), db.as_os_str()]
+        };
         let file = fs::File::create(&log).expect("agent log");
         let mut cmd = Command::new("ip");
         cmd.args([
@@ -178,6 +196,7 @@ impl Agent {
             dev,
         ])
         .args(args)
+        .args(db_args)
         .env("RUST_LOG", level)
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("log fd"))
