@@ -1,6 +1,7 @@
 //! Shared by the integration tests: privilege checks that fail under CI.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub mod api;
 pub mod frames;
 pub mod netns;
 

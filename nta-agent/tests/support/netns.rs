@@ -209,6 +209,11 @@ impl Agent {
         }
     }
 
+    /// The agent's process id, while it runs (`ip netns exec` execs it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }
