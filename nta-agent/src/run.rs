@@ -32,7 +32,7 @@ use crate::{
     sensor::{LoadOptions, Sensor, events},
     stats::LiveStats,
     store::{Retention, Store},
-    traffic::{self, Snapshot},
+    traffic::{self, Snapshot, SourceView},
 };
 
 /// Ticks between two prunes of old history.
@@ -185,7 +185,11 @@ impl Agent<'_> {
             )
         );
         let source = if source_event {
-            self.sensor.source(IpAddr::from(event.key)).ok().flatten()
+            self.sensor
+                .source(IpAddr::from(event.key))
+                .ok()
+                .flatten()
+                .map(|s| SourceView::from(&s))
         } else {
             None
         };

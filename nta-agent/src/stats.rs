@@ -150,11 +150,13 @@ fn growth(before: u64, after: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use std::{
-        collections::HashMap,
+        collections::{BTreeMap, HashMap},
         time::{Duration, Instant},
     };
 
-    use nta_common::{GlobalCounters, SourceStats};
+    use nta_common::GlobalCounters;
+
+    use crate::traffic::SourceView;
 
     use super::*;
 
@@ -162,7 +164,7 @@ mod tests {
         Snapshot {
             at,
             global: GlobalCounters::ZERO,
-            sources: HashMap::new(),
+            sources: BTreeMap::new(),
             dst_hosts: HashMap::new(),
             syn_ports: vec![0; nta_common::maps::PORT_COUNT],
         }
@@ -180,14 +182,14 @@ mod tests {
         let b: IpAddr = "198.18.0.3".parse().unwrap();
         after.sources.insert(
             a.into(),
-            SourceStats {
+            SourceView {
                 packets: 750,
                 ..Default::default()
             },
         );
         after.sources.insert(
             b.into(),
-            SourceStats {
+            SourceView {
                 packets: 250,
                 ..Default::default()
             },

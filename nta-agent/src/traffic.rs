@@ -4,7 +4,7 @@
 //! measured time between snapshots, not from an assumed tick length.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     net::IpAddr,
     time::{Duration, Instant},
@@ -12,12 +12,57 @@ use std::{
 
 use nta_common::{Counter, DstHostStats, GlobalCounters, IpKey, SourceStats};
 
+/// What the agent keeps of a source between two reads: the counters its
+/// rules take deltas of and the windows they read — 144 bytes instead of
+/// the kernel's 264, which matters with 65 536 sources in two snapshots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceView {
+    pub packets: u64,
+    pub syns: u64,
+    pub udp_packets: u64,
+    pub icmp_packets: u64,
+    pub rsts: u64,
+    pub bare_acks: u64,
+    pub last_dst: IpKey,
+    pub last_dst_port: u16,
+    pub slow_bits: u64,
+    pub slow_window_start_ns: u64,
+    pub fast_ports: u64,
+    pub fast_window_start_ns: u64,
+    pub weighted_score: u64,
+    pub weighted_window_start_ns: u64,
+}
+
+impl From<&SourceStats> for SourceView {
+    fn from(s: &SourceStats) -> Self {
+        Self {
+            packets: s.packets,
+            syns: s.syns,
+            udp_packets: s.udp_packets,
+            icmp_packets: s.icmp_packets,
+            rsts: s.rsts,
+            bare_acks: s.bare_acks,
+            last_dst: s.last_dst,
+            last_dst_port: s.last_dst_port,
+            slow_bits: s.slow_bits,
+            slow_window_start_ns: s.slow_window_start_ns,
+            fast_ports: s.fast_ports,
+            fast_window_start_ns: s.fast_window_start_ns,
+            weighted_score: s.weighted_score,
+            weighted_window_start_ns: s.weighted_window_start_ns,
+        }
+    }
+}
+
 /// Every kernel counter at one instant.
+///
+/// Sources sit in a `BTreeMap`: a `HashMap` of 65 536 entries allocates
+/// 131 072 slots, twice the memory for the same data.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub at: Instant,
     pub global: GlobalCounters,
-    pub sources: HashMap<IpKey, SourceStats>,
+    pub sources: BTreeMap<IpKey, SourceView>,
     pub dst_hosts: HashMap<IpKey, DstHostStats>,
     /// SYNs per destination port, indexed by port.
     pub syn_ports: Vec<u64>,
@@ -148,16 +193,16 @@ mod tests {
         Snapshot {
             at,
             global: GlobalCounters::ZERO,
-            sources: HashMap::new(),
+            sources: BTreeMap::new(),
             dst_hosts: HashMap::new(),
             syn_ports: vec![0; nta_common::maps::PORT_COUNT],
         }
     }
 
-    fn source(packets: u64) -> SourceStats {
-        SourceStats {
+    fn source(packets: u64) -> SourceView {
+        SourceView {
             packets,
-            ..SourceStats::default()
+            ..SourceView::default()
         }
     }
 

@@ -4,10 +4,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use jiff::Timestamp;
-use nta_common::{
-    SourceStats,
-    maps::{EventKind, RateClass, ThresholdEvent},
-};
+use nta_common::maps::{EventKind, RateClass, ThresholdEvent};
 
 use super::{
     Finding, Incidents, Subject, port_scan, syn_flood,
@@ -16,7 +13,7 @@ use super::{
 use crate::{
     alert::{AlertEvent, AlertKind, Count, EVIDENCE_TOP_N},
     config::Config,
-    traffic::Snapshot,
+    traffic::{Snapshot, SourceView},
 };
 
 /// Two snapshots of the kernel counters and the time at the second.
@@ -33,7 +30,7 @@ pub struct Tick<'a> {
 pub struct EventContext {
     pub event: ThresholdEvent,
     /// The source's counters, for source events.
-    pub source: Option<SourceStats>,
+    pub source: Option<SourceView>,
     /// For destination events: SYNs per port since the last tick, busiest
     /// first (see [`port_growth`]).
     pub port_syns: Vec<(u16, u64)>,
@@ -75,7 +72,7 @@ fn growth(before: u64, after: u64) -> u64 {
     }
 }
 
-fn class_count(s: &SourceStats, class: RateClass) -> u64 {
+fn class_count(s: &SourceView, class: RateClass) -> u64 {
     match class {
         RateClass::Syn => s.syns,
         RateClass::Udp => s.udp_packets,
@@ -110,7 +107,7 @@ impl Detector {
 
     /// Whether `s` is reaching new ports fast right now: its SYNs are a
     /// scan's, not a flood's.
-    fn scanning(&self, s: &SourceStats, now_ns: u64) -> bool {
+    fn scanning(&self, s: &SourceView, now_ns: u64) -> bool {
         let cfg = &self.config.port_scan;
         cfg.enabled
             && port_scan::Windows::current(cfg, s, now_ns).fast_ports > u64::from(cfg.fast_ports)

@@ -11,7 +11,9 @@
 
 use std::net::IpAddr;
 
-use nta_common::{IpKey, SourceStats};
+use nta_common::IpKey;
+
+use crate::traffic::SourceView;
 
 use super::{Finding, IncidentKey, Subject, sketch};
 use crate::{
@@ -31,7 +33,7 @@ impl Windows {
     /// The counters of `s` whose window is still open at `now_ns` (kernel
     /// clock); a window that has ended counts as zero until the next SYN
     /// restarts it.
-    pub fn current(cfg: &PortScan, s: &SourceStats, now_ns: u64) -> Self {
+    pub fn current(cfg: &PortScan, s: &SourceView, now_ns: u64) -> Self {
         let open = |start: u64, len: std::time::Duration| {
             now_ns.saturating_sub(start) < len.as_nanos() as u64
         };
@@ -221,14 +223,14 @@ mod tests {
     #[test]
     fn ended_windows_count_as_zero() {
         let c = cfg();
-        let s = SourceStats {
+        let s = SourceView {
             fast_ports: 40,
             fast_window_start_ns: 1_000_000_000,
             weighted_score: 60,
             weighted_window_start_ns: 1_000_000_000,
             slow_bits: 30,
             slow_window_start_ns: 1_000_000_000,
-            ..SourceStats::default()
+            ..SourceView::default()
         };
         let during = Windows::current(&c, &s, 1_500_000_000);
         assert_eq!(

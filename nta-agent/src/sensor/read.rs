@@ -1,20 +1,20 @@
 //! Reading the counter maps into a [`Snapshot`].
 
-use std::{collections::HashMap, net::IpAddr, time::Instant};
+use std::{net::IpAddr, time::Instant};
 
 use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray},
 };
 use nta_common::{
-    GlobalCounters, IpKey, PortSynCounts,
+    DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
     maps::{
         DST_HOSTS_MAX_ENTRIES, PORT_CHUNKS, PORT_COUNT, PORTS_PER_CHUNK, SOURCES_MAX_ENTRIES, names,
     },
 };
 
 use super::SensorError;
-use crate::traffic::Snapshot;
+use crate::traffic::{Snapshot, SourceView};
 
 fn map<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Map, SensorError> {
     ebpf.map(name).ok_or(SensorError::MissingMap(name))
@@ -25,13 +25,30 @@ fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError 
 }
 
 pub(super) fn snapshot(ebpf: &Ebpf) -> Result<Snapshot, SensorError> {
+    // The totals and the per-port counters first, close together and to
+    // the timestamp: the LRU maps take longest to walk, and rates come from
+    // the totals.
     let at = Instant::now();
+    let global = global(ebpf)?;
+    let syn_ports = syn_ports(ebpf)?;
+    let sources = lru(
+        ebpf,
+        names::SOURCES,
+        SOURCES_MAX_ENTRIES,
+        |s: &SourceStats| SourceView::from(s),
+    )?;
+    let dst_hosts = lru(
+        ebpf,
+        names::DST_HOSTS,
+        DST_HOSTS_MAX_ENTRIES,
+        |d: &DstHostStats| *d,
+    )?;
     Ok(Snapshot {
         at,
-        global: global(ebpf)?,
-        sources: lru(ebpf, names::SOURCES, SOURCES_MAX_ENTRIES)?,
-        dst_hosts: lru(ebpf, names::DST_HOSTS, DST_HOSTS_MAX_ENTRIES)?,
-        syn_ports: syn_ports(ebpf)?,
+        global,
+        sources,
+        dst_hosts,
+        syn_ports,
     })
 }
 
@@ -50,20 +67,20 @@ fn global(ebpf: &Ebpf) -> Result<GlobalCounters, SensorError> {
 /// Every entry of an LRU map. Entries evicted while we walk are skipped; the
 /// walk is capped at the map's size because a key evicted under the cursor
 /// makes the kernel restart from the first key.
-fn lru<V: aya::Pod>(
+fn lru<V: aya::Pod, T, C: FromIterator<(IpKey, T)>>(
     ebpf: &Ebpf,
     name: &'static str,
     max_entries: u32,
-) -> Result<HashMap<IpKey, V>, SensorError> {
+    keep: impl Fn(&V) -> T,
+) -> Result<C, SensorError> {
     let hash: BpfHashMap<&MapData, IpKey, V> =
         BpfHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
-    let mut entries = HashMap::new();
-    entries.extend(
-        hash.iter()
-            .take(max_entries as usize)
-            .filter_map(Result::ok),
-    );
-    Ok(entries)
+    Ok(hash
+        .iter()
+        .take(max_entries as usize)
+        .filter_map(Result::ok)
+        .map(|(key, value)| (key, keep(&value)))
+        .collect())
 }
 
 pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
