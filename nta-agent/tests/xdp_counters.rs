@@ -100,6 +100,9 @@ struct Xdp {
     events: RingBuf<MapData>,
     loaded_ns: u64,
     baseline: Snapshot,
+    /// Every source's full kernel entry at the baseline (the snapshot keeps
+    /// only what the agent's rules read).
+    baseline_sources: HashMap<IpKey, SourceStats>,
     baseline_ns: u64,
 }
 
@@ -131,6 +134,7 @@ impl Xdp {
             events,
             loaded_ns,
             baseline,
+            baseline_sources: HashMap::new(),
             baseline_ns: loaded_ns,
         }
     }
@@ -174,13 +178,29 @@ impl Xdp {
         self.sensor.snapshot().expect("reading the maps")
     }
 
+    /// The full kernel entry of every source in `snapshot`.
+    fn full_sources(&self, snapshot: &Snapshot) -> HashMap<IpKey, SourceStats> {
+        snapshot
+            .sources
+            .keys()
+            .map(|key| {
+                let stats = self
+                    .sensor
+                    .source(IpAddr::from(*key))
+                    .expect("SOURCES")
+                    .expect("a source the snapshot listed");
+                (*key, stats)
+            })
+            .collect()
+    }
+
     /// Everything counted since the program was loaded (and the events not
     /// yet drained).
     fn totals(&mut self) -> Counts {
         let snapshot = self.snapshot();
         Counts {
             global: snapshot.global,
-            sources: snapshot.sources,
+            sources: self.full_sources(&snapshot),
             dst_hosts: snapshot.dst_hosts,
             syn_ports: snapshot.syn_ports,
             events: drain(&mut self.events),
@@ -194,6 +214,7 @@ impl Xdp {
     /// their whole value.
     fn delta(&mut self) -> Counts {
         let after = self.snapshot();
+        let after_sources = self.full_sources(&after);
         let until_ns = coarse_now_ns();
         let before = &self.baseline;
         let mut global = GlobalCounters::ZERO;
@@ -202,7 +223,7 @@ impl Xdp {
         }
         let counts = Counts {
             global,
-            sources: changed(&after.sources, &before.sources),
+            sources: changed(&after_sources, &self.baseline_sources),
             dst_hosts: changed(&after.dst_hosts, &before.dst_hosts),
             syn_ports: after
                 .syn_ports
@@ -215,6 +236,7 @@ impl Xdp {
             until_ns,
         };
         self.baseline = after;
+        self.baseline_sources = after_sources;
         self.baseline_ns = until_ns;
         counts
     }

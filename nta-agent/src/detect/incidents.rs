@@ -47,7 +47,11 @@ impl Incidents {
         if let Some(open) = self.open.get_mut(&finding.key) {
             let a = &mut open.alert;
             a.last_seen = now;
-            if open.overlapping && !from_event {
+            if from_event {
+                // The kernel signals once per window; the next tick's delta
+                // counts these packets, so adding them here would count
+                // them twice.
+            } else if open.overlapping {
                 a.packets = a.packets.max(finding.packets);
                 open.overlapping = false;
             } else {
@@ -62,7 +66,11 @@ impl Incidents {
             a.dst = a.dst.or(finding.dst);
             a.dst_port = a.dst_port.or(finding.dst_port);
             a.message = finding.message;
+            // How it was first detected stays: that is the figure people
+            // compare (kernel event or poll).
+            let detected_by = std::mem::take(&mut a.evidence.detected_by);
             a.evidence = finding.evidence;
+            a.evidence.detected_by = detected_by;
             return AlertEvent::Updated(a.clone());
         }
         let alert = Alert {
@@ -229,6 +237,32 @@ mod tests {
         assert_eq!(e.alert().packets, 40_000);
         let e = table.observe(finding(40_000.0, 40.0, 40_000), at(2), false, &mut next);
         assert_eq!(e.alert().packets, 80_000);
+    }
+
+    #[test]
+    fn later_kernel_events_do_not_add_packets_the_ticks_count() {
+        let mut next = || 1;
+        let mut table = Incidents::new(Duration::from_secs(10));
+        table.observe(finding(1001.0, 1.0, 1001), at(0), true, &mut next);
+        table.observe(finding(50_000.0, 50.0, 50_000), at(1), false, &mut next);
+        // Next window: the kernel signals again; the tick after counts it all.
+        table.observe(finding(1001.0, 1.0, 1001), at(1), true, &mut next);
+        let e = table.observe(finding(50_000.0, 50.0, 50_000), at(2), false, &mut next);
+        assert_eq!(e.alert().packets, 100_000);
+    }
+
+    #[test]
+    fn how_an_incident_was_first_detected_is_kept() {
+        let mut next = || 1;
+        let mut table = Incidents::new(Duration::from_secs(10));
+        let mut by = |how: &str| {
+            let mut f = finding(5000.0, 5.0, 1);
+            f.evidence.detected_by = how.into();
+            f
+        };
+        table.observe(by("kernel"), at(0), true, &mut next);
+        let e = table.observe(by("poll"), at(1), false, &mut next);
+        assert_eq!(e.alert().evidence.detected_by, "kernel");
     }
 
     #[test]
