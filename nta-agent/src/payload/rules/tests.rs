@@ -1,0 +1,451 @@
+use std::{io::Write as _, net::IpAddr};
+
+use super::*;
+
+fn one(rule: &str) -> Rule {
+    let set = parse_rules(rule, "t.rules");
+    assert_eq!(set.errors, vec![], "{rule}");
+    assert_eq!(set.rules.len(), 1);
+    set.rules.into_iter().next().unwrap()
+}
+
+/// The single error for `rule`, as displayed.
+fn error(rule: &str) -> String {
+    let set = parse_rules(rule, "local.rules");
+    assert!(set.rules.is_empty(), "accepted: {rule}");
+    assert_eq!(set.errors.len(), 1, "{rule}");
+    set.errors[0].to_string()
+}
+
+fn with_options(options: &str) -> String {
+    format!("alert http any any -> any any ({options})")
+}
+
+#[test]
+fn a_rule_using_every_supported_feature_parses() {
+    let rule = one(
+        r#"alert http [10.0.0.0/8,!10.1.0.0/16] ![22,1024:] <> 2001:db8::1 [80,8000:8100] (msg:"it \"works\"\; really"; content:"GET"; depth:3; http.uri; content:"/a|2e 2E|b"; offset:1; http.user_agent; content:"CURL"; nocase; pkt_data; content:"x\\y"; sid:7; rev:3; classtype:web-application-attack; priority:2;)"#,
+    );
+    assert_eq!(rule.sid, 7);
+    assert_eq!(rule.rev, 3);
+    assert_eq!(rule.msg, r#"it "works"; really"#);
+    assert_eq!(rule.classtype.as_deref(), Some("web-application-attack"));
+    assert_eq!(rule.priority, 2);
+    assert_eq!(rule.protocol, Protocol::Http);
+    assert_eq!(rule.direction, Direction::Both);
+    assert!(rule.src.matches("10.2.3.4".parse::<IpAddr>().unwrap()));
+    assert!(!rule.src.matches("10.1.3.4".parse::<IpAddr>().unwrap()));
+    assert!(rule.src_ports.matches(80u16) && !rule.src_ports.matches(2000u16));
+    assert!(rule.dst.matches("2001:db8::1".parse::<IpAddr>().unwrap()));
+    assert!(rule.dst_ports.matches(8080u16));
+    let contents: Vec<_> = rule
+        .contents
+        .iter()
+        .map(|c| (c.buffer, c.bytes.as_slice(), c.nocase, c.offset, c.depth))
+        .collect();
+    assert_eq!(
+        contents,
+        vec![
+            (Buffer::PktData, &b"GET"[..], false, 0, Some(3)),
+            (Buffer::HttpUri, &b"/a..b"[..], false, 1, None),
+            (Buffer::HttpUserAgent, &b"CURL"[..], true, 0, None),
+            (Buffer::PktData, &b"x\\y"[..], false, 0, None),
+        ]
+    );
+    assert_eq!((rule.origin.as_str(), rule.line), ("t.rules", 1));
+}
+
+#[test]
+fn defaults_for_rev_msg_and_priority() {
+    let rule = one(&with_options(r#"content:"x"; sid:9;"#));
+    assert_eq!(
+        (rule.rev, rule.msg.as_str(), rule.priority),
+        (1, "rule 9", 3)
+    );
+    assert_eq!(rule.classtype, None);
+    let rule = one(&with_options(
+        r#"content:"x"; sid:9; classtype:attempted-recon"#,
+    ));
+    // The classtype's priority; the last `;` is optional.
+    assert_eq!(rule.priority, 2);
+}
+
+#[test]
+fn every_sticky_buffer_is_accepted_where_it_fits() {
+    for buffer in [
+        "http.method",
+        "http.uri",
+        "http.uri.raw",
+        "http.header",
+        "http.user_agent",
+        "http.host",
+    ] {
+        for protocol in ["http", "tcp"] {
+            let rule = one(&format!(
+                r#"alert {protocol} any any -> any any ({buffer}; content:"x"; sid:1;)"#
+            ));
+            assert_eq!(rule.contents[0].buffer.name(), buffer);
+        }
+    }
+    for protocol in ["dns", "udp", "tcp"] {
+        one(&format!(
+            r#"alert {protocol} any any -> any any (dns.query; content:"x"; sid:1;)"#
+        ));
+    }
+}
+
+#[test]
+fn comments_blank_lines_and_multiline_rules() {
+    let text = "# a comment\n\n   # indented comment\n\
+alert http any any -> any any (msg:\"split\"; \\\n    http.uri; content:\"/x\"; \\\n    sid:1;)\n\
+\n# alert tcp any any -> any any (content:\"disabled\"; sid:2;)\n\
+alert tcp any any -> any any (content:\"y\"; sid:3;)\n";
+    let set = parse_rules(text, "t.rules");
+    assert_eq!(set.errors, vec![]);
+    let lines: Vec<_> = set.rules.iter().map(|r| (r.sid, r.line)).collect();
+    assert_eq!(lines, vec![(1, 4), (3, 9)]);
+    assert_eq!(set.rules[0].msg, "split");
+}
+
+#[test]
+fn an_error_in_a_multiline_rule_names_its_first_line() {
+    let text = "\n\nalert http any any -> any any (msg:\"x\"; \\\n  pcre:\"/a/\"; \\\n  sid:1;)\n";
+    let set = parse_rules(text, "local.rules");
+    assert_eq!(
+        set.errors[0].to_string(),
+        "local.rules:3: unsupported option `pcre` (regular expressions are not supported; use `content`)"
+    );
+}
+
+#[test]
+fn unsupported_options_are_named() {
+    for option in [
+        "pcre:\"/x/\"",
+        "flow:established,to_server",
+        "byte_test:1,>,2,0",
+        "dsize:>100",
+        "reference:url,x",
+        "metadata:a b",
+        "distance:2",
+        "threshold:type limit",
+    ] {
+        let name = option.split(':').next().unwrap();
+        let err = error(&with_options(&format!(r#"content:"x"; {option}; sid:1;"#)));
+        assert!(
+            err.starts_with(&format!("local.rules:1: unsupported option `{name}`")),
+            "{err}"
+        );
+    }
+    let err = error(&with_options(r#"content:"x"; http_uri; sid:1;"#));
+    assert!(
+        err.contains("put the sticky buffer `http.uri` before the content"),
+        "{err}"
+    );
+    let err = error(&with_options(r#"content:"x"; frobnicate; sid:1;"#));
+    assert_eq!(err, "local.rules:1: unsupported option `frobnicate`");
+}
+
+#[test]
+fn header_errors_say_which_field() {
+    let cases = [
+        (
+            "drop tcp any any -> any any (content:\"x\"; sid:1;)",
+            "unsupported action `drop`",
+        ),
+        (
+            "alert icmp any any -> any any (content:\"x\"; sid:1;)",
+            "unsupported protocol `icmp`",
+        ),
+        (
+            "alert tcp 10.0.0.300 any -> any any (content:\"x\"; sid:1;)",
+            "bad source address `10.0.0.300`",
+        ),
+        (
+            "alert tcp $HOME_NET any -> any any (content:\"x\"; sid:1;)",
+            "`$HOME_NET` are not supported",
+        ),
+        (
+            "alert tcp any any -> any 70000 (content:\"x\"; sid:1;)",
+            "bad destination port `70000`",
+        ),
+        (
+            "alert tcp any any <- any any (content:\"x\"; sid:1;)",
+            "bad direction `<-`",
+        ),
+        (
+            "alert tcp any any => any any (content:\"x\"; sid:1;)",
+            "bad direction `=>`",
+        ),
+        (
+            "alert tcp any any -> any (content:\"x\"; sid:1;)",
+            "found 6 fields",
+        ),
+        (
+            "alert tcp [1.2.3.4 any -> any any (content:\"x\"; sid:1;)",
+            "`[` without `]`",
+        ),
+        (
+            "alert tcp any any -> any any content:\"x\"; sid:1;",
+            "missing `(`",
+        ),
+        (
+            "alert tcp any any -> any any (content:\"x\"; sid:1;",
+            "missing `)`",
+        ),
+    ];
+    for (rule, expected) in cases {
+        let err = error(rule);
+        assert!(err.starts_with("local.rules:1: "), "{err}");
+        assert!(
+            err.contains(expected),
+            "{rule}\n  gave: {err}\n  want: {expected}"
+        );
+    }
+}
+
+#[test]
+fn option_errors_say_which_option() {
+    let cases = [
+        (r#"content:"x";"#, "missing `sid`"),
+        (r#"msg:"no content"; sid:1;"#, "has no `content`"),
+        (
+            r#"content:"abc; sid:1;"#,
+            "unterminated string in `content`",
+        ),
+        (r#"msg:"abc; content:"x"; sid:1;"#, "unexpected `x"),
+        (r#"content:!"x"; sid:1;"#, "negated content"),
+        (r#"content:x; sid:1;"#, "`content`: needs a quoted string"),
+        (r#"content:""; sid:1;"#, "`content`: empty content"),
+        (
+            r#"content:"|4g|"; sid:1;"#,
+            "`content`: `g` is not a hex digit",
+        ),
+        (r#"content:"|414|"; sid:1;"#, "odd number of hex digits"),
+        (r#"content:"|41"; sid:1;"#, "hex segment is not closed"),
+        (r#"content:"a\x"; sid:1;"#, "unknown escape `\\x`"),
+        (
+            r#"nocase; content:"x"; sid:1;"#,
+            "`nocase` must follow a `content`",
+        ),
+        (
+            r#"content:"x"; nocase; nocase; sid:1;"#,
+            "`nocase` is given twice for the same content",
+        ),
+        (
+            r#"content:"abcd"; depth:3; sid:1;"#,
+            "`depth`: 3 is shorter than its content",
+        ),
+        (
+            r#"content:"x"; depth:0; sid:1;"#,
+            "`depth`: must be at least 1",
+        ),
+        (
+            r#"content:"x"; offset:-1; sid:1;"#,
+            "`offset`: `-1` is not a number",
+        ),
+        (
+            r#"content:"x"; offset:var; sid:1;"#,
+            "`offset`: `var` is not a number",
+        ),
+        (
+            r#"content:"x"; nocase:1; sid:1;"#,
+            "`nocase`: takes no value",
+        ),
+        (r#"content:"x"; sid:0;"#, "`sid`: must be at least 1"),
+        (r#"content:"x"; sid:abc;"#, "`sid`: `abc` is not a number"),
+        (r#"content:"x"; sid:1; sid:2;"#, "`sid` is given twice"),
+        (
+            r#"content:"x"; sid:1; classtype:web-app-attack;"#,
+            "unknown classtype `web-app-attack`",
+        ),
+        (
+            r#"content:"x"; sid:1; priority:0;"#,
+            "`priority`: must be 1",
+        ),
+        (
+            r#"dns.query; content:"x"; sid:1;"#,
+            "`dns.query` does not apply to http rules",
+        ),
+        (
+            r#"http.uri; sid:1;"#,
+            "`http.uri` is not followed by a `content`",
+        ),
+        (
+            r#"http.uri; http.header; content:"x"; sid:1;"#,
+            "`http.uri` is not followed by a `content`",
+        ),
+        (
+            r#"http.host; content:"Example.com"; sid:1;"#,
+            "`http.host` is lower-cased",
+        ),
+        (r#"content:"x";; sid:1;"#, "empty option"),
+        (
+            r#"content:"x" sid:1;"#,
+            "unexpected `sid:1;` after the quoted value of `content`",
+        ),
+    ];
+    for (options, expected) in cases {
+        let err = error(&with_options(options));
+        assert!(err.starts_with("local.rules:1: "), "{err}");
+        assert!(
+            err.contains(expected),
+            "{options}\n  gave: {err}\n  want: {expected}"
+        );
+    }
+    let err = error(r#"alert udp any any -> any any (http.uri; content:"x"; sid:1;)"#);
+    assert!(
+        err.contains("`http.uri` does not apply to udp rules"),
+        "{err}"
+    );
+}
+
+#[test]
+fn content_escapes_and_hex() {
+    let rule = one(&with_options(r#"content:"a|0d 0A|b\"\;\\|00 ff|"; sid:1;"#));
+    assert_eq!(rule.contents[0].bytes, b"a\r\nb\";\\\x00\xff");
+    let rule = one(&with_options(
+        r#"http.host; content:"EXAMPLE.com"; nocase; sid:1;"#,
+    ));
+    assert_eq!(rule.contents[0].bytes, b"EXAMPLE.com");
+}
+
+#[test]
+fn bad_rules_do_not_stop_the_others_and_every_error_is_reported() {
+    let text = r#"alert tcp any any -> any any (content:"a"; sid:1;)
+alert tcp any any -> any any (content:"b"; pcre:"/b/"; sid:2;)
+alert tcp any any -> any any (content:"c"; sid:3;)
+alert tcp any any -> any any (content:"d"; sid:1;)
+alert tcp $HOME_NET any -> any any (content:"e"; sid:5;)
+alert tcp any any -> any any (content:"f";)
+alert tcp any any -> any any (content:"g"; sid:7;)
+"#;
+    let set = parse_rules(text, "local.rules");
+    let sids: Vec<_> = set.rules.iter().map(|r| r.sid).collect();
+    assert_eq!(sids, vec![1, 3, 7]);
+    let errors: Vec<_> = set.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(errors[0].starts_with("local.rules:2: unsupported option `pcre`"));
+    assert_eq!(
+        errors[1],
+        "local.rules:4: duplicate sid 1 (first used at local.rules:1)"
+    );
+    assert!(errors[2].starts_with("local.rules:5: bad source address `$HOME_NET`"));
+    assert_eq!(errors[3], "local.rules:6: missing `sid`");
+}
+
+#[test]
+fn merging_rule_sets_rejects_sids_already_used() {
+    let mut set = default_rules();
+    let before = set.rules.len();
+    set.merge(parse_rules(
+        "alert tcp any any -> any any (content:\"x\"; sid:1000001;)\n\
+         alert tcp any any -> any any (content:\"y\"; sid:2000000;)",
+        "local.rules",
+    ));
+    assert_eq!(set.rules.len(), before + 1);
+    assert_eq!(set.errors.len(), 1);
+    let err = set.errors[0].to_string();
+    assert!(
+        err.starts_with("local.rules:1: duplicate sid 1000001 (first used at default.rules:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_runaway_continuation_is_bounded() {
+    let mut text = String::from("alert tcp any any -> any any (content:\"x\"; \\\n");
+    for _ in 0..(MAX_RULE_LEN / 8) {
+        text.push_str("#########\\\n");
+    }
+    text.push_str("sid:1;)\nalert tcp any any -> any any (content:\"y\"; sid:2;)\n");
+    let set = parse_rules(&text, "big.rules");
+    assert_eq!(set.rules.len(), 1);
+    assert_eq!(
+        set.errors[0].to_string(),
+        format!("big.rules:1: rule is longer than {MAX_RULE_LEN} bytes")
+    );
+}
+
+#[test]
+fn the_default_rules_parse_without_errors() {
+    let set = default_rules();
+    assert_eq!(set.errors, vec![], "{:#?}", set.errors);
+    assert!(set.rules.len() >= 20);
+    let ua = set.rules.iter().find(|r| r.sid == 1000001).unwrap();
+    assert_eq!(ua.contents[0].buffer, Buffer::HttpUserAgent);
+    assert_eq!(ua.contents[0].bytes, b"cmd.exe");
+    for rule in &set.rules {
+        assert!(
+            rule.classtype.is_some(),
+            "sid {} has no classtype",
+            rule.sid
+        );
+        assert!(
+            !rule.msg.starts_with("rule "),
+            "sid {} has no msg",
+            rule.sid
+        );
+        assert!((1_000_001..2_000_000).contains(&rule.sid));
+    }
+}
+
+#[test]
+fn check_reports_a_summary_and_every_error() {
+    let mut file = tempfile::Builder::new()
+        .suffix(".rules")
+        .tempfile()
+        .unwrap();
+    writeln!(
+        file,
+        "alert http any any -> any any (http.uri; content:\"/x\"; sid:1;)\n\
+         alert http any any -> any any (content:\"x\"; byte_test:1,=,1,0; sid:2;)\n\
+         alert dns any any -> any any (dns.query; content:\"evil\"; sid:3;)\n\
+         alert http any any -> any any (content:\"x\" sid:4;)"
+    )
+    .unwrap();
+    let (summary, errors) = check(file.path()).unwrap();
+    assert!(
+        summary.ends_with("2 rules loaded, 2 rejected; buffers used: http.uri, dns.query"),
+        "{summary}"
+    );
+    assert_eq!(errors.len(), 2);
+    let path = file.path().display().to_string();
+    assert!(
+        errors[0]
+            .to_string()
+            .starts_with(&format!("{path}:2: unsupported option `byte_test`"))
+    );
+    assert!(
+        errors[1]
+            .to_string()
+            .starts_with(&format!("{path}:4: unexpected"))
+    );
+
+    let err = check(Path::new("/nonexistent/local.rules")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot read rules file /nonexistent/local.rules: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn any_prefix_or_mangling_of_a_rule_is_an_error_not_a_panic() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for line in DEFAULT_RULES.lines().filter(|l| l.starts_with("alert")) {
+        let chars: Vec<(usize, char)> = line.char_indices().collect();
+        for &(cut, _) in &chars {
+            let _ = parse_rules(&line[..cut], "t.rules");
+        }
+        for _ in 0..50 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut mangled: Vec<char> = line.chars().collect();
+            let at = (x as usize) % mangled.len();
+            mangled[at] =
+                ['\\', '"', ';', '|', ':', '(', ')', '[', '!', 'é'][(x >> 32) as usize % 10];
+            let _ = parse_rules(&mangled.into_iter().collect::<String>(), "t.rules");
+        }
+    }
+}
