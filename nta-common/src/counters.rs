@@ -83,6 +83,12 @@ counters! {
     ErrIcmpTruncated => "err_icmp_truncated",
     /// Threshold events the agent could not be told about (event ring full).
     EventsLost => "events_lost",
+    /// Payload samples put on the sample ring.
+    SamplesTaken => "samples_taken",
+    /// Samples the ring had no room for: the agent is behind.
+    SamplesLost => "samples_lost",
+    /// Samples skipped by the per-CPU rate cap.
+    SamplesCapped => "samples_capped",
 }
 
 /// Value of the per-CPU `GLOBAL` map's single entry; user space sums it over CPUs.

@@ -13,6 +13,9 @@ pub mod names {
     pub const SYN_PORTS: &str = "SYN_PORTS";
     pub const THRESHOLDS: &str = "THRESHOLDS";
     pub const EVENTS: &str = "EVENTS";
+    pub const SAMPLING: &str = "SAMPLING";
+    pub const SAMPLE_PORTS: &str = "SAMPLE_PORTS";
+    pub const SAMPLES: &str = "SAMPLES";
 }
 
 /// Entries in the per-source LRU map.
@@ -311,3 +314,64 @@ const _: () = assert!(core::mem::size_of::<SourceStats>() == 264);
 const _: () = assert!(core::mem::size_of::<DstHostStats>() == 48);
 const _: () = assert!(core::mem::size_of::<Thresholds>() == 72);
 const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);
+
+/// Most payload bytes one sample carries: an HTTP request line and its
+/// headers, or a whole DNS message, fit in most cases.
+pub const SAMPLE_BYTES: usize = 512;
+
+/// Bytes in the sample ring: ~3 690 samples of 568 bytes, a second of a
+/// busy web server's requests at the default rate cap, so the agent can
+/// fall behind briefly without losing any.
+pub const SAMPLES_RING_BYTES: u32 = 2 * 1024 * 1024;
+
+/// `SAMPLE_PORTS` flags: which transports to sample on a port (either end).
+pub mod sample_port {
+    pub const TCP: u8 = 1;
+    pub const UDP: u8 = 2;
+}
+
+/// What was sampled, ahead of the payload bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleHeader {
+    pub src: IpKey,
+    pub dst: IpKey,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// IP protocol number: 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// TCP flags byte (0 for UDP).
+    pub tcp_flags: u8,
+    pub _pad: [u8; 2],
+    /// Payload length per the IP header (may exceed what was captured).
+    pub payload_len: u32,
+    /// Bytes of payload in the sample (at most `SAMPLE_BYTES`).
+    pub captured: u32,
+    /// When the packet was seen (kernel clock, CLOCK_MONOTONIC).
+    pub at_ns: u64,
+}
+
+/// One payload sample on the `SAMPLES` ring.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub header: SampleHeader,
+    pub data: [u8; SAMPLE_BYTES],
+}
+
+/// Value of the single-entry `SAMPLING` array, written by the agent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Sampling {
+    /// 0 (never written) samples nothing.
+    pub enabled: u32,
+    /// Most samples per CPU per second; past it they are counted as capped.
+    pub max_per_sec: u32,
+    /// Sample 1 in N packets with payload on other ports; 0 is off.
+    pub one_in: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<SampleHeader>() == 56);
+const _: () = assert!(core::mem::size_of::<Sample>() == 56 + SAMPLE_BYTES);
+const _: () = assert!(core::mem::size_of::<Sampling>() == 16);

@@ -4,7 +4,7 @@ use core::net::{IpAddr, Ipv6Addr};
 
 use crate::{
     DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
-    maps::{ThresholdEvent, Thresholds},
+    maps::{Sample, SampleHeader, Sampling, ThresholdEvent, Thresholds},
 };
 
 // SAFETY: all of these are `#[repr(C)]`, `Copy`, built only of integers and
@@ -16,6 +16,9 @@ unsafe impl aya::Pod for GlobalCounters {}
 unsafe impl aya::Pod for PortSynCounts {}
 unsafe impl aya::Pod for Thresholds {}
 unsafe impl aya::Pod for ThresholdEvent {}
+unsafe impl aya::Pod for Sampling {}
+unsafe impl aya::Pod for SampleHeader {}
+unsafe impl aya::Pod for Sample {}
 
 impl From<IpKey> for IpAddr {
     fn from(key: IpKey) -> Self {

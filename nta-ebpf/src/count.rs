@@ -70,9 +70,10 @@ fn crossing(t: u32) -> u64 {
     u64::from(t) + 1
 }
 
-/// Counts one parsed IP packet everywhere it belongs.
+/// Counts one parsed IP packet everywhere it belongs; returns the time it
+/// was seen.
 #[inline(always)]
-pub fn packet(global: &Global, packet: &Packet, len: u64) {
+pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
     match packet.family {
         Family::V4 => {
             global.add(Counter::Ipv4Packets, 1);
@@ -162,6 +163,7 @@ pub fn packet(global: &Global, packet: &Packet, len: u64) {
             unsafe { (*ports).syns[slot] += 1 };
         }
     }
+    now
 }
 
 /// `Seen::class` of a packet in no rate class (a SYN-ACK, a data segment).

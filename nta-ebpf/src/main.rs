@@ -10,6 +10,7 @@
 mod count;
 mod maps;
 mod parse;
+mod sample;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use nta_common::Counter;
@@ -43,7 +44,10 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
         return Ok(xdp_action::XDP_PASS);
     }
     match parse::ip(ctx, &link) {
-        Ok(packet) => count::packet(&global, &packet, frame_len),
+        Ok(packet) => {
+            let now = count::packet(&global, &packet, frame_len);
+            sample::payload(ctx, &global, &packet, now);
+        }
         Err(parse::Unparsed(counter)) => global.add(counter, 1),
     }
     Ok(xdp_action::XDP_PASS)

@@ -7,7 +7,8 @@ use aya_ebpf::{
 use nta_common::{
     DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
     maps::{
-        DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, SOURCES_MAX_ENTRIES, Thresholds,
+        DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT, SAMPLES_RING_BYTES,
+        SOURCES_MAX_ENTRIES, Sampling, Thresholds,
     },
 };
 
@@ -40,3 +41,21 @@ pub static THRESHOLDS: Array<Thresholds> = Array::with_max_entries(1, 0);
 /// next poll.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
+
+/// What to sample, written by the agent; all zeros (never written) samples
+/// nothing.
+#[map]
+pub static SAMPLING: Array<Sampling> = Array::with_max_entries(1, 0);
+
+/// Per port, which transports to sample (`sample_port` flags): one byte per
+/// port, so the check is one array lookup.
+#[map]
+pub static SAMPLE_PORTS: Array<u8> = Array::with_max_entries(PORT_COUNT as u32, 0);
+
+/// Payload samples for the agent's payload pipeline.
+#[map]
+pub static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_RING_BYTES, 0);
+
+/// This CPU's rate-cap window: [start ns, samples in it].
+#[map]
+pub static SAMPLE_RATE: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);

@@ -99,8 +99,10 @@ pub struct Transport {
     pub dst_port: u16,
     /// TCP flags byte.
     pub flags: u8,
-    /// Bytes after the TCP header, per the IP header's length fields.
+    /// Bytes after the TCP or UDP header, per the IP header's length fields.
     pub payload_len: u32,
+    /// Offset of those bytes from the start of the frame.
+    pub payload_offset: u32,
     /// For `Truncated`: the counter to increment.
     pub error: Counter,
 }
@@ -114,6 +116,7 @@ impl Transport {
             dst_port: 0,
             flags: 0,
             payload_len: 0,
+            payload_offset: 0,
             error: Counter::Packets,
         }
     }
@@ -334,6 +337,7 @@ fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8, l4_len: usize
                 dst_port: be16(&[raw[2], raw[3]]),
                 flags: raw[13],
                 payload_len: l4_len.saturating_sub(data_offset) as u32,
+                payload_offset: (offset + data_offset) as u32,
                 error: Counter::Packets,
             }
         }
@@ -344,6 +348,8 @@ fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8, l4_len: usize
                     kind: TransportKind::Udp,
                     src_port: be16(&udp.src),
                     dst_port: be16(&udp.dst),
+                    payload_len: l4_len.saturating_sub(UdpHdr::LEN) as u32,
+                    payload_offset: (offset + UdpHdr::LEN) as u32,
                     ..Transport::of(TransportKind::Udp)
                 }
             }

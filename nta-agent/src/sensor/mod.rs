@@ -5,6 +5,7 @@ mod attach;
 mod error;
 pub mod events;
 mod read;
+pub mod samples;
 
 use std::net::IpAddr;
 
@@ -15,7 +16,7 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, SourceStats,
-    maps::{PROGRAM_NAME, Thresholds, names},
+    maps::{PROGRAM_NAME, Sampling, Thresholds, names},
 };
 use tracing::{debug, warn};
 
@@ -163,6 +164,47 @@ impl Sensor {
         array
             .set(0, thresholds, 0)
             .map_err(|source| SensorError::Map { name, source })
+    }
+
+    /// Sets what the program samples: the switches and rate cap, and the
+    /// ports (with `sample_port` flags) whose payloads are always sampled.
+    pub fn set_sampling(
+        &mut self,
+        sampling: &Sampling,
+        ports: &[(u16, u8)],
+    ) -> Result<(), SensorError> {
+        let name = names::SAMPLE_PORTS;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(SensorError::MissingMap(name))?;
+        let mut flags: Array<&mut MapData, u8> =
+            Array::try_from(map).map_err(|source| SensorError::Map { name, source })?;
+        for (port, flag) in ports {
+            flags
+                .set(u32::from(*port), flag, 0)
+                .map_err(|source| SensorError::Map { name, source })?;
+        }
+        let name = names::SAMPLING;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(SensorError::MissingMap(name))?;
+        let mut array: Array<&mut MapData, Sampling> =
+            Array::try_from(map).map_err(|source| SensorError::Map { name, source })?;
+        array
+            .set(0, sampling, 0)
+            .map_err(|source| SensorError::Map { name, source })
+    }
+
+    /// Takes the ring of payload samples, to be read by its own task.
+    pub fn take_samples(&mut self) -> Result<RingBuf<MapData>, SensorError> {
+        let name = names::SAMPLES;
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(SensorError::MissingMap(name))?;
+        RingBuf::try_from(map).map_err(|source| SensorError::Map { name, source })
     }
 
     /// Takes the ring of threshold events, to be read by its own task.
