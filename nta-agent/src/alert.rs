@@ -16,16 +16,28 @@ pub enum AlertKind {
     SynFlood,
     /// One source sends more packets of one class than the threshold.
     Volumetric,
+    /// A payload matched a content rule.
+    Signature,
+    /// DNS queries that look like data tunnelled through names.
+    DnsTunnel,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 3] = [Self::PortScan, Self::SynFlood, Self::Volumetric];
+    pub const ALL: [AlertKind; 5] = [
+        Self::PortScan,
+        Self::SynFlood,
+        Self::Volumetric,
+        Self::Signature,
+        Self::DnsTunnel,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::PortScan => "port_scan",
             Self::SynFlood => "syn_flood",
             Self::Volumetric => "volumetric",
+            Self::Signature => "signature",
+            Self::DnsTunnel => "dns_tunnel",
         }
     }
 }
@@ -163,8 +175,39 @@ pub struct Evidence {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_sources: Vec<Count<IpAddr>>,
     /// `kernel` when the XDP program signalled the crossing, `poll` when the
-    /// periodic read of the counters found it.
+    /// periodic read of the counters found it, `payload` for a sample.
     pub detected_by: String,
+    /// Signature: the rule's sid, rev, msg, classtype and priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classtype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// Signature: the buffer the content matched in (`http.user_agent`, ...)
+    /// and a bounded, escaped excerpt of it around the match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+    /// DNS tunnel: the registered domain, distinct subdomains, longest
+    /// label, highest label entropy, TXT/NULL queries and an example name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_subdomains: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_label: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entropy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txt_null: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 /// How many ports or sources an alert's evidence keeps.

@@ -19,6 +19,18 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with rules files (the Suricata/Snort content-matching subset).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Parse a rules file and report every rejected rule with its line.
+    Check {
+        /// The rules file to check.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +67,11 @@ pub struct RunArgs {
     /// [default: ~/.local/share/nta/nta.redb].
     #[arg(long, env = "NTA_DB")]
     pub db: Option<PathBuf>,
+
+    /// Extra rules file(s) loaded after the embedded defaults; repeatable.
+    /// Rules that do not parse are reported with their line and skipped.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
 
     /// Address of the HTTP API.
     #[arg(long, env = "NTA_LISTEN", default_value = "127.0.0.1:3000")]

@@ -5,6 +5,7 @@
 //! - [`api`]: the HTTP JSON API (warp).
 //! - [`cli`]: command-line interface.
 //! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
+//! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`store`]: alerts and traffic history in redb.
 //! - [`sensor`]: load and attach the XDP program, read its maps.
@@ -17,6 +18,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod inspect;
 pub mod payload;
 pub mod run;
 pub mod sensor;

@@ -1,7 +1,7 @@
 use std::io::IsTerminal as _;
 
 use clap::Parser as _;
-use nta_agent::cli::{Cli, Command, ConfigCommand};
+use nta_agent::cli::{Cli, Command, ConfigCommand, RulesCommand};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -20,6 +20,18 @@ async fn main() -> anyhow::Result<()> {
             let summary = nta_agent::config::check(&file)?;
             println!("{summary}");
             Ok(())
+        }
+        Command::Rules(RulesCommand::Check { file }) => {
+            let (summary, errors) = nta_agent::payload::rules::check(&file)?;
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            println!("{summary}");
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} rule(s) rejected in {}", errors.len(), file.display())
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use nta_common::{
     Counter, GlobalCounters,
-    maps::{EventKind, ThresholdEvent},
+    maps::{EventKind, Sampling, ThresholdEvent, sample_port},
 };
 use tokio::{
     io::unix::AsyncFd,
@@ -29,7 +29,8 @@ use crate::{
     cli::RunArgs,
     config::Config,
     detect::{self, Detector, EventContext, Tick},
-    sensor::{LoadOptions, Sensor, events},
+    inspect,
+    sensor::{LoadOptions, Sensor, events, samples},
     stats::LiveStats,
     store::{Retention, Store},
     traffic::{self, Snapshot, SourceView},
@@ -66,6 +67,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .set_thresholds(&detect::thresholds::for_kernel(&config))
         .context("configuring the XDP sensor's thresholds")?;
     let logger = sensor.take_logger().map(spawn_logger).transpose()?;
+
+    let rules = inspect::load_rules(&args.rules)?;
+    for error in &rules.errors {
+        warn!(message = "Rule rejected", %error);
+    }
+    info!(
+        message = "Rules loaded",
+        rules = rules.rules.len(),
+        rejected = rules.errors.len()
+    );
+    let (ports, sampling) = sampling_of(&config);
+    sensor
+        .set_sampling(&sampling, &ports)
+        .context("configuring the XDP sensor's payload sampling")?;
+    let (sample_tx, sample_rx) = mpsc::channel(samples::SAMPLE_QUEUE);
+    let dropped_samples = Arc::new(AtomicU64::new(0));
+    let sample_reader = samples::spawn_reader(
+        sensor
+            .take_samples()
+            .context("opening the payload sample ring")?,
+        sample_tx,
+        dropped_samples.clone(),
+    )?;
+    let (finding_tx, mut finding_rx) = mpsc::channel(inspect::FINDING_QUEUE);
+    let pipeline = inspect::spawn(&rules, config.dns_tunnel.detector(), sample_rx, finding_tx)
+        .context("building the rule matcher")?;
     let (event_tx, mut event_rx) = mpsc::channel(events::EVENT_QUEUE);
     let dropped_events = Arc::new(AtomicU64::new(0));
     let event_reader = events::spawn_reader(
@@ -123,6 +150,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         live: &live,
         detector: &mut detector,
         dropped_events: &dropped_events,
+        dropped_samples: &dropped_samples,
     };
     let mut previous = agent
         .sensor
@@ -132,6 +160,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let signal_name = loop {
         tokio::select! {
             Some(event) = event_rx.recv() => agent.on_event(event, &previous).await,
+            Some(finding) = finding_rx.recv() => agent.on_finding(finding).await,
             _ = ticker.tick() => {
                 agent.on_tick(&mut previous).await;
                 ticks += 1;
@@ -155,6 +184,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         warn!(message = "API server task failed", error = %error);
     }
     event_reader.abort();
+    sample_reader.abort();
+    pipeline.abort();
     sensor.detach().context("detaching the XDP program")?;
     if let Some(logger) = logger {
         logger.abort();
@@ -170,6 +201,7 @@ struct Agent<'a> {
     live: &'a Arc<RwLock<LiveStats>>,
     detector: &'a mut Detector,
     dropped_events: &'a AtomicU64,
+    dropped_samples: &'a AtomicU64,
 }
 
 impl Agent<'_> {
@@ -215,6 +247,21 @@ impl Agent<'_> {
         self.persist(events).await;
     }
 
+    /// A payload finding (rule match, DNS tunnel).
+    async fn on_finding(&mut self, finding: detect::Finding) {
+        if finding
+            .src
+            .is_some_and(|src| self.detector.config().allowlisted(src))
+        {
+            return;
+        }
+        let store = self.store.clone();
+        let event = self
+            .detector
+            .observe(finding, Timestamp::now(), &mut || store.allocate_alert_id());
+        self.persist(vec![event]).await;
+    }
+
     /// One interval: read everything, detect, record, report.
     async fn on_tick(&mut self, previous: &mut Snapshot) {
         let current = match self.sensor.snapshot() {
@@ -250,6 +297,8 @@ impl Agent<'_> {
             live.open_incidents = self.detector.incidents().len();
             live.events_lost = current.global.get(Counter::EventsLost)
                 + self.dropped_events.load(Ordering::Relaxed);
+            live.samples_lost = current.global.get(Counter::SamplesLost)
+                + self.dropped_samples.load(Ordering::Relaxed);
         }
         *previous = current;
     }
@@ -302,6 +351,25 @@ fn log_event(event: &AlertEvent) {
             tracing::debug!(target: "nta::alert", "updated #{} {}", a.id, a.message)
         }
     }
+}
+
+/// The kernel's sampling switches and port flags from the configuration.
+fn sampling_of(config: &Config) -> (Vec<(u16, u8)>, Sampling) {
+    let s = &config.sampling;
+    let mut flags: std::collections::BTreeMap<u16, u8> = std::collections::BTreeMap::new();
+    for port in &s.tcp_ports {
+        *flags.entry(*port).or_default() |= sample_port::TCP;
+    }
+    for port in &s.udp_ports {
+        *flags.entry(*port).or_default() |= sample_port::UDP;
+    }
+    let sampling = Sampling {
+        enabled: u32::from(s.enabled),
+        max_per_sec: s.max_per_sec,
+        one_in: s.one_in,
+        _pad: 0,
+    };
+    (flags.into_iter().collect(), sampling)
 }
 
 /// Counter growth between two readings of the global counters.

@@ -51,6 +51,9 @@ pub struct LiveStats {
     pub open_incidents: usize,
     /// Threshold events the kernel could not queue (ring full).
     pub events_lost: u64,
+    /// Payload samples lost: the kernel's ring was full, or the agent's
+    /// queue (samples skipped by the rate cap are `samples_capped` in totals).
+    pub samples_lost: u64,
 }
 
 /// Sources and ports listed in the live view.

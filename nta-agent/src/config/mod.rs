@@ -37,6 +37,10 @@ pub struct Config {
     pub volumetric: Volumetric,
     /// When an incident is over.
     pub incidents: Incidents,
+    /// Which payloads the kernel copies for inspection.
+    pub sampling: Sampling,
+    /// DNS queries that look like tunnelled data.
+    pub dns_tunnel: DnsTunnel,
     /// How long traffic history is kept.
     pub store: StoreSettings,
     /// Sources never alerted on.
@@ -157,6 +161,83 @@ impl Default for Volumetric {
             // (delayed ACK) gives about 41 000/s. 50 000 stays quiet for any
             // single transfer up to ~1 Gbit/s; on faster links raise it.
             ack_rate: 50_000.0,
+        }
+    }
+}
+
+/// Payload sampling: which packets the XDP program copies (up to 512 bytes
+/// of payload each) for HTTP, DNS and rule inspection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sampling {
+    pub enabled: bool,
+    /// TCP ports (either end) whose payloads are always sampled.
+    pub tcp_ports: Vec<u16>,
+    /// UDP ports (either end) whose payloads are always sampled.
+    pub udp_ports: Vec<u16>,
+    /// Most samples per CPU per second; past it they are counted, not copied.
+    pub max_per_sec: u32,
+    /// Also sample 1 in N packets with payload on other ports; 0 is off.
+    pub one_in: u32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        // Web and DNS: where the default rules and the tunnel detector look.
+        // 5 000 samples/s per CPU keeps the agent's inspection well under
+        // a core (it handles ~500k samples/s) while a busy web server's
+        // requests are all seen.
+        Sampling {
+            enabled: true,
+            tcp_ports: vec![80, 8080, 8000, 53],
+            udp_ports: vec![53],
+            max_per_sec: 5_000,
+            one_in: 0,
+        }
+    }
+}
+
+/// DNS tunnel detection (see `payload::dns_tunnel`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsTunnel {
+    pub enabled: bool,
+    /// Distinct subdomains of one domain from one source within `window`.
+    pub unique_subdomains: u32,
+    #[serde(deserialize_with = "de::duration")]
+    pub window: Duration,
+    /// Longest ordinary label; DNS allows 63, tunnels fill them.
+    pub max_label_len: usize,
+    /// Bits per character from which a long label looks random.
+    pub entropy_bits: f64,
+    /// TXT and NULL queries for one domain from one source within `window`.
+    pub txt_null_per_window: u32,
+}
+
+impl Default for DnsTunnel {
+    fn default() -> Self {
+        let d = crate::payload::dns_tunnel::DnsTunnelConfig::default();
+        DnsTunnel {
+            enabled: d.enabled,
+            unique_subdomains: d.unique_subdomains,
+            window: d.window,
+            max_label_len: d.max_label_len,
+            entropy_bits: d.entropy_bits,
+            txt_null_per_window: d.txt_null_per_window,
+        }
+    }
+}
+
+impl DnsTunnel {
+    /// The detector's own settings.
+    pub fn detector(&self) -> crate::payload::dns_tunnel::DnsTunnelConfig {
+        crate::payload::dns_tunnel::DnsTunnelConfig {
+            enabled: self.enabled,
+            unique_subdomains: self.unique_subdomains,
+            window: self.window,
+            max_label_len: self.max_label_len,
+            entropy_bits: self.entropy_bits,
+            txt_null_per_window: self.txt_null_per_window,
         }
     }
 }

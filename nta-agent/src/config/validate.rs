@@ -69,6 +69,16 @@ impl Config {
             MAX_QUIET,
         )?;
         validate_store(&self.store)?;
+        if self.sampling.max_per_sec == 0 && self.sampling.enabled {
+            return Err(Problem::new(
+                "sampling.max_per_sec",
+                "must be at least 1 (to sample nothing, set enabled = false)",
+            ));
+        }
+        self.dns_tunnel
+            .detector()
+            .validate()
+            .map_err(|message| Problem::new("dns_tunnel", message))?;
         for (i, o) in self.overrides.iter().enumerate() {
             validate_override(i, o, &self.overrides[..i])?;
         }

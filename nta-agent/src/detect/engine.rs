@@ -378,6 +378,17 @@ impl Detector {
         events
     }
 
+    /// Opens or updates the incident of a finding made outside the counters
+    /// (payload inspection); each finding is one more packet.
+    pub fn observe(
+        &mut self,
+        finding: Finding,
+        now: Timestamp,
+        next_id: &mut dyn FnMut() -> u64,
+    ) -> AlertEvent {
+        self.incidents.observe(finding, now, false, next_id)
+    }
+
     /// Closes every open incident: the agent is stopping.
     pub fn close_all(&mut self, now: Timestamp) -> Vec<AlertEvent> {
         self.incidents.close_all(now)

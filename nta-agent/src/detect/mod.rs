@@ -7,6 +7,7 @@
 
 mod engine;
 mod incidents;
+pub mod payload;
 pub mod port_scan;
 pub mod sketch;
 pub mod syn_flood;
@@ -31,6 +32,11 @@ pub enum Subject {
     DstHost(IpAddr),
     /// A destination port across hosts (SYN floods spread over many hosts).
     DstPort(u16),
+    /// One rule (sid) matching one source's payloads.
+    Signature(IpAddr, u32),
+    /// One source tunnelling through one domain (the domain's hash: the
+    /// alert carries the name).
+    DnsTunnel(IpAddr, u64),
 }
 
 /// Identity of an incident.
