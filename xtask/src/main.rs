@@ -2,6 +2,7 @@
 //! .cargo/config.toml): the one place that knows how to get a machine from a
 //! fresh clone to a built, running and tested agent.
 
+mod bench;
 mod bpf_linker;
 mod build;
 mod cmd;
@@ -55,6 +56,9 @@ enum Task {
         #[arg(last = true)]
         agent_args: Vec<OsString>,
     },
+    /// Print the benchmark figures: payload pipeline throughput and time to
+    /// detect attacks end to end (as root).
+    Bench,
     /// Set up (with the test tools), build, then run the whole test suite as
     /// root, one test at a time.
     Test {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             agent_args,
         } => run::run(&iface, release, &agent_args),
         Task::Test { test_args } => test::test(&test_args),
+        Task::Bench => bench::bench().map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|error| {
         // Not anyhow's Debug form: it appends a backtrace whenever
