@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use nta_common::Counter;
 use serde::Serialize;
 
-use crate::traffic::Snapshot;
+use crate::traffic::{Snapshot, growth};
 
 /// Rates over the last tick, per second.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -138,15 +138,6 @@ impl LiveStats {
                 },
             })
             .collect();
-    }
-}
-
-/// Counter growth; a counter that went backwards was evicted and re-created.
-fn growth(before: u64, after: u64) -> u64 {
-    if after >= before {
-        after - before
-    } else {
-        after
     }
 }
 

@@ -86,7 +86,7 @@ pub struct Summary {
 
 /// Counter growth from `before` to `after`. A counter that went backwards
 /// belongs to an entry that was evicted and re-created: all of it is new.
-fn growth(before: u64, after: u64) -> u64 {
+pub fn growth(before: u64, after: u64) -> u64 {
     if after >= before {
         after - before
     } else {

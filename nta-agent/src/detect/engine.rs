@@ -13,7 +13,7 @@ use super::{
 use crate::{
     alert::{AlertEvent, AlertKind, Count, EVIDENCE_TOP_N},
     config::Config,
-    traffic::{Snapshot, SourceView},
+    traffic::{Snapshot, SourceView, growth},
 };
 
 /// Two snapshots of the kernel counters and the time at the second.
@@ -61,15 +61,6 @@ pub fn port_growth(before: &[u64], after: &[u64]) -> Vec<(u16, u64)> {
 pub struct Detector {
     config: Config,
     incidents: Incidents,
-}
-
-/// Counter growth; a counter that went backwards was evicted and re-created.
-fn growth(before: u64, after: u64) -> u64 {
-    if after >= before {
-        after - before
-    } else {
-        after
-    }
 }
 
 fn class_count(s: &SourceView, class: RateClass) -> u64 {

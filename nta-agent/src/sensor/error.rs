@@ -61,8 +61,8 @@ pub enum SensorError {
     #[error("XDP program")]
     Program(#[from] ProgramError),
 
-    #[error("watching the threshold event ring")]
-    EventRing(#[source] std::io::Error),
+    #[error("watching the {0} ring buffer")]
+    Ring(&'static str, #[source] std::io::Error),
 
     #[error("reading map {name}")]
     Map {

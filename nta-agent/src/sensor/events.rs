@@ -1,14 +1,10 @@
 //! The ring of threshold events, read as the kernel fills it.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::{Arc, atomic::AtomicU64};
 
 use aya::maps::{MapData, RingBuf};
 use nta_common::maps::ThresholdEvent;
-use tokio::{io::unix::AsyncFd, sync::mpsc, task::JoinHandle};
-use tracing::warn;
+use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::SensorError;
 
@@ -25,31 +21,7 @@ pub fn spawn_reader(
     events: mpsc::Sender<ThresholdEvent>,
     dropped: Arc<AtomicU64>,
 ) -> Result<JoinHandle<()>, SensorError> {
-    // SAFETY: the fd is the ring map's, owned by `ring`, which the AsyncFd
-    // owns until the task ends: it stays open and refers to the same map.
-    let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-        .map_err(|e| SensorError::EventRing(e.into_parts().1))?;
-    Ok(tokio::spawn(async move {
-        loop {
-            let Ok(mut guard) = fd.readable_mut().await else {
-                return;
-            };
-            let ring = guard.get_inner_mut();
-            while let Some(item) = ring.next() {
-                let Some(event) = parse(&item) else {
-                    warn!(
-                        message = "Ignoring a malformed threshold event",
-                        len = item.len()
-                    );
-                    continue;
-                };
-                if events.try_send(event).is_err() {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            guard.clear_ready();
-        }
-    }))
+    super::ring::spawn_reader(ring, "EVENTS", parse, events, dropped)
 }
 
 fn parse(bytes: &[u8]) -> Option<ThresholdEvent> {

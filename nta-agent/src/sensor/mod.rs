@@ -5,6 +5,7 @@ mod attach;
 mod error;
 pub mod events;
 mod read;
+mod ring;
 pub mod samples;
 
 use std::net::IpAddr;

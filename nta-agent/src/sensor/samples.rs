@@ -1,14 +1,10 @@
 //! The ring of payload samples, read as the kernel fills it.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::{Arc, atomic::AtomicU64};
 
 use aya::maps::{MapData, RingBuf};
 use nta_common::maps::{SAMPLE_BYTES, SampleHeader};
-use tokio::{io::unix::AsyncFd, sync::mpsc, task::JoinHandle};
-use tracing::warn;
+use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::SensorError;
 
@@ -32,31 +28,7 @@ pub fn spawn_reader(
     samples: mpsc::Sender<PayloadSample>,
     dropped: Arc<AtomicU64>,
 ) -> Result<JoinHandle<()>, SensorError> {
-    // SAFETY: the fd is the ring map's, owned by `ring`, which the AsyncFd
-    // owns until the task ends: it stays open and refers to the same map.
-    let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-        .map_err(|e| SensorError::EventRing(e.into_parts().1))?;
-    Ok(tokio::spawn(async move {
-        loop {
-            let Ok(mut guard) = fd.readable_mut().await else {
-                return;
-            };
-            let ring = guard.get_inner_mut();
-            while let Some(item) = ring.next() {
-                let Some(sample) = parse(&item) else {
-                    warn!(
-                        message = "Ignoring a malformed payload sample",
-                        len = item.len()
-                    );
-                    continue;
-                };
-                if samples.try_send(sample).is_err() {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            guard.clear_ready();
-        }
-    }))
+    super::ring::spawn_reader(ring, "SAMPLES", parse, samples, dropped)
 }
 
 /// A sample from its ring record; `None` if the record is too short or
