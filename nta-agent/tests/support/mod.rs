@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod frames;
+pub mod lab;
 pub mod netns;
 
 /// Whether the tests run in CI, where anything that cannot run is a failure.

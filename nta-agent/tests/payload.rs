@@ -1,0 +1,685 @@
+//! Payload inspection end to end: curl and dig run in the attacker's
+//! namespace against a web server and a DNS responder in the victim's, the
+//! agent samples the payloads on the victim's veth, and the tests read the
+//! resulting `signature` and `dns_tunnel` alerts through the HTTP API.
+//!
+//! Times printed run from starting the tool (its startup included) to the
+//! first API poll that listed the alert, polled every 5 ms.
+
+mod support;
+
+use std::{
+    fs,
+    hash::{BuildHasher, RandomState},
+    path::Path,
+    process::{Command, Output},
+    thread,
+    time::{Duration, Instant},
+};
+
+use nta_agent::payload::{dns_tunnel::DnsTunnelConfig, excerpt::MAX_EXCERPT};
+use serde_json::Value;
+use support::{
+    api::{AlertWatch, Api},
+    lab::{Lab, Spawned, alert_log, ms, poll_note, pretty, wait_for_http},
+    netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
+};
+
+/// Longest any poller runs.
+const WATCH_LIMIT: Duration = Duration::from_secs(60);
+/// Longest a server in the victim's namespace lives.
+const SERVER_LIMIT: Duration = Duration::from_secs(120);
+/// Longest one curl or dig run may take.
+const TOOL_LIMIT: Duration = Duration::from_secs(20);
+/// Longest the tests wait for an alert that should already be there.
+const ALERT_LIMIT: Duration = Duration::from_secs(5);
+/// After benign traffic: findings go to the store at once, and one tick
+/// (1 s) would show anything the counters raise.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// nta's rule "cmd.exe in User-Agent" (default.rules).
+const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
+/// nta's rule "cmd.exe in HTTP headers" (default.rules).
+const SID_CMD_EXE_HEADER: u64 = 1_000_002;
+
+/// A DNS server for the victim's address: an A record (the victim) for A
+/// queries, NXDOMAIN for anything else. Prints `ready` once bound.
+const DNS_RESPONDER: &str = "
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('198.18.0.1', 53))
+print('ready', flush=True)
+while True:
+    q, peer = s.recvfrom(4096)
+    i = 12
+    while i < len(q) and q[i] != 0:
+        i += 1 + q[i]
+    if len(q) < 12 or i + 5 > len(q):
+        continue
+    qid, = struct.unpack('!H', q[:2])
+    qtype, = struct.unpack('!H', q[i + 1:i + 3])
+    question = q[12:i + 5]
+    if qtype == 1:
+        head = struct.pack('!6H', qid, 0x8580, 1, 1, 0, 0)
+        answer = struct.pack('!HHHIH', 0xc00c, 1, 1, 60, 4) + socket.inet_aton('198.18.0.1')
+        s.sendto(head + question + answer, peer)
+    else:
+        s.sendto(struct.pack('!6H', qid, 0x8583, 1, 0, 0, 0) + question, peer)
+";
+
+/// `python3 -m http.server 80` on the victim's address, serving `dir`,
+/// answering from the attacker's side before this returns.
+fn web_server(net: &Topology, dir: &Path) -> Spawned {
+    fs::write(
+        dir.join("index.html"),
+        "<html><body>nta test page</body></html>\n",
+    )
+    .expect("writing index.html");
+    let server = Spawned::start_in(
+        &net.victim,
+        Some(dir),
+        SERVER_LIMIT,
+        &["python3", "-m", "http.server", "80", "--bind", VICTIM_ADDR],
+    );
+    wait_for_http(net, &net.attacker, &format!("http://{VICTIM_ADDR}/"));
+    server
+}
+
+/// [`DNS_RESPONDER`] in the victim's namespace, bound before this returns.
+fn dns_responder(net: &Topology) -> Spawned {
+    let mut responder =
+        Spawned::start(&net.victim, SERVER_LIMIT, &["python3", "-c", DNS_RESPONDER]);
+    responder.wait_for_output("ready", Duration::from_secs(10));
+    responder
+}
+
+/// Runs curl in the attacker's namespace with `args`; panics unless it
+/// succeeds.
+fn curl(net: &Topology, args: &[&str]) -> Output {
+    let mut all = vec!["curl", "-sS", "--max-time", "5"];
+    all.extend_from_slice(args);
+    let out = net.exec(&net.attacker, TOOL_LIMIT, &all);
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `dig -f` in the attacker's namespace: one query per line of `queries`
+/// ("name type"), each tried once for at most 1 s, against the victim.
+fn dig_batch(net: &Topology, dir: &Path, queries: &[String]) -> Spawned {
+    let file = dir.join("queries.txt");
+    fs::write(&file, queries.join("\n") + "\n").expect("writing the dig batch file");
+    let file = file.to_str().expect("utf-8 temp path");
+    let server = format!("@{VICTIM_ADDR}");
+    Spawned::start(
+        &net.attacker,
+        TOOL_LIMIT,
+        &[
+            "dig",
+            &server,
+            "+tries=1",
+            "+time=1",
+            "+noall",
+            "+comments",
+            "-f",
+            file,
+        ],
+    )
+}
+
+/// Waits for a `dig -f` run; panics unless every query was answered.
+fn check_dig(dig: &mut Spawned, queries: usize) {
+    let (status, out) = dig.wait(TOOL_LIMIT + Duration::from_secs(5));
+    let answered = out.matches("status: ").count();
+    assert!(
+        status.success() && answered == queries,
+        "dig ({status}): {answered} of {queries} queries answered:\n{out}"
+    );
+}
+
+/// The signature alerts for `sid`.
+fn with_sid(alerts: &[Value], sid: u64) -> Vec<Value> {
+    alerts
+        .iter()
+        .filter(|a| a["kind"] == "signature" && a["evidence"]["sid"] == sid)
+        .cloned()
+        .collect()
+}
+
+/// Polls `GET /api/alerts` until `done` holds for the list, up to `limit`;
+/// returns the last list either way.
+fn poll_alerts(api: &Api, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let alerts = api.alerts("");
+        if done(&alerts) || start.elapsed() >= limit {
+            return alerts;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The alerts as JSON and the agent's alert and warning lines.
+fn context(alerts: &[Value], lab: &Lab) -> String {
+    format!(
+        "alerts:\n{}\nagent:\n{}",
+        pretty(alerts),
+        alert_log(&lab.agent)
+    )
+}
+
+/// The bytes an excerpt stands for: `\\` and `\xNN` undone. Panics on any
+/// byte outside printable ASCII and on a cut or unknown escape.
+fn unescape(excerpt: &str) -> Vec<u8> {
+    let bytes = excerpt.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        assert!(
+            (0x20..=0x7e).contains(&b),
+            "byte {b:#04x} at {i} of excerpt {excerpt:?} is not printable ASCII"
+        );
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'\\') => {
+                out.push(b'\\');
+                i += 2;
+            }
+            Some(b'x') => {
+                let hex = excerpt
+                    .get(i + 2..i + 4)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .unwrap_or_else(|| panic!("cut \\x escape at {i} of {excerpt:?}"));
+                out.push(hex);
+                i += 4;
+            }
+            _ => panic!("unknown escape at {i} of {excerpt:?}"),
+        }
+    }
+    out
+}
+
+/// `count` names `<32 random hex digits>.t.exfil.example`, all different.
+fn tunnel_names(count: usize) -> Vec<String> {
+    let random = RandomState::new();
+    (0..count as u64)
+        .map(|i| {
+            format!(
+                "{:016x}{:016x}.t.exfil.example",
+                random.hash_one(2 * i),
+                random.hash_one(2 * i + 1)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
+    let test = "curl_with_cmd_exe_user_agent_raises_a_signature_alert";
+    if !support::privileged(test)
+        || !support::have_tool(test, "curl")
+        || !support::have_tool(test, "python3")
+    {
+        return;
+    }
+    let lab = Lab::start();
+    let site = tempfile::tempdir().expect("temp dir");
+    let _web = web_server(&lab.net, site.path());
+    let url = format!("http://{VICTIM_ADDR}/");
+    let attack = ["-o", "/dev/null", "-H", "User-Agent: cmd.exe", url.as_str()];
+
+    let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
+    let start = Instant::now();
+    curl(&lab.net, &attack);
+    let curl_took = start.elapsed();
+    let seen = watch.wait_for("signature", start + ALERT_LIMIT);
+    let alerts = poll_alerts(&lab.api, ALERT_LIMIT, |all| {
+        !with_sid(all, SID_CMD_EXE_USER_AGENT).is_empty()
+    });
+    let found = with_sid(&alerts, SID_CMD_EXE_USER_AGENT);
+    assert_eq!(
+        found.len(),
+        1,
+        "one request, one alert for sid {SID_CMD_EXE_USER_AGENT}; {}",
+        context(&alerts, &lab)
+    );
+    let alert = &found[0];
+    assert_eq!(alert["evidence"]["buffer"], "http.user_agent", "{alert}");
+    assert_eq!(alert["src"], ATTACKER_ADDR, "{alert}");
+    assert_eq!(alert["dst"], VICTIM_ADDR, "{alert}");
+    assert_eq!(alert["dst_port"], 80, "{alert}");
+    let at = seen.unwrap_or_else(|| {
+        panic!(
+            "the poller saw no signature alert ({:?}); {}",
+            watch.error(),
+            context(&alerts, &lab)
+        )
+    }) - start;
+    println!(
+        "curl -H 'User-Agent: cmd.exe': signature alert (sid {}, {:?}) in the API {} after \
+         starting curl (curl ran {}); {}",
+        alert["evidence"]["sid"],
+        alert["evidence"]["signature"],
+        ms(at),
+        ms(curl_took),
+        poll_note(&watch)
+    );
+    assert!(
+        at <= Duration::from_secs(1),
+        "signature alert {} after starting curl, more than 1 s",
+        ms(at)
+    );
+
+    // Repeats from the same source update the one incident.
+    for _ in 0..5 {
+        curl(&lab.net, &attack);
+    }
+    let alerts = poll_alerts(&lab.api, ALERT_LIMIT, |all| {
+        with_sid(all, SID_CMD_EXE_USER_AGENT)
+            .iter()
+            .any(|a| a["packets"].as_u64().is_some_and(|n| n >= 6))
+    });
+    let found = with_sid(&alerts, SID_CMD_EXE_USER_AGENT);
+    assert_eq!(
+        found.len(),
+        1,
+        "six requests from one source, still one alert for sid {SID_CMD_EXE_USER_AGENT}; {}",
+        context(&alerts, &lab)
+    );
+    let packets = found[0]["packets"].as_u64().unwrap_or(0);
+    assert!(
+        packets >= 6,
+        "the incident counts {packets} packets after six requests; {}",
+        context(&alerts, &lab)
+    );
+    assert_eq!(found[0]["id"], alert["id"], "{}", context(&alerts, &lab));
+    println!(
+        "after 6 requests: one alert for sid {SID_CMD_EXE_USER_AGENT}, packets {packets}, state {}",
+        found[0]["state"]
+    );
+}
+
+#[test]
+fn attacker_data_is_stored_as_bounded_escaped_text() {
+    let test = "attacker_data_is_stored_as_bounded_escaped_text";
+    if !support::privileged(test)
+        || !support::have_tool(test, "curl")
+        || !support::have_tool(test, "python3")
+    {
+        return;
+    }
+    let lab = Lab::start();
+    let site = tempfile::tempdir().expect("temp dir");
+    let _web = web_server(&lab.net, site.path());
+
+    let user_agent = "cmd.exe <script>alert(1)</script> <img src=x onerror=alert(2)>";
+    // Within the sampled bytes and after the match: backslashes, quotes, a
+    // tab, UTF-8 and a right-to-left override, whose escapes (2 to 4 bytes
+    // per byte) push the excerpt to its bound.
+    let junk = "\"\\\t\u{e9}\u{202e}<b>'&;".repeat(16);
+    // Far past the sampled bytes: the request spans several segments.
+    let pad = "A".repeat(3000);
+    let headers = [
+        format!("User-Agent: {user_agent}"),
+        format!("X-Junk: {junk}"),
+        format!("X-Pad: {pad}"),
+    ];
+    let url = format!("http://{VICTIM_ADDR}/");
+    curl(
+        &lab.net,
+        &[
+            "-o",
+            "/dev/null",
+            "-H",
+            &headers[0],
+            "-H",
+            &headers[1],
+            "-H",
+            &headers[2],
+            &url,
+        ],
+    );
+    // What curl sends after the request line (checked by hand with curl
+    // 7.88: its own Host and Accept, then the -H headers in order).
+    let sent = format!(
+        "Host: {VICTIM_ADDR}\r\nAccept: */*\r\n{}\r\n{}\r\n{}\r\n\r\n",
+        headers[0], headers[1], headers[2]
+    );
+
+    let alerts = poll_alerts(&lab.api, ALERT_LIMIT, |all| {
+        !with_sid(all, SID_CMD_EXE_USER_AGENT).is_empty()
+            && !with_sid(all, SID_CMD_EXE_HEADER).is_empty()
+    });
+    let context = || context(&alerts, &lab);
+    let signatures: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "signature").collect();
+    assert!(!signatures.is_empty(), "no signature alert; {}", context());
+    for alert in &signatures {
+        let excerpt = alert["evidence"]["excerpt"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no excerpt in {alert}"));
+        assert!(
+            excerpt.len() <= MAX_EXCERPT,
+            "sid {}: excerpt of {} bytes, more than {MAX_EXCERPT}: {excerpt:?}",
+            alert["evidence"]["sid"],
+            excerpt.len()
+        );
+        // Printable ASCII only, every escape complete; and undone, the
+        // excerpt is exactly bytes the attacker sent.
+        let bytes = unescape(excerpt);
+        assert!(
+            sent.as_bytes().windows(bytes.len()).any(|w| w == bytes),
+            "sid {}: excerpt {excerpt:?} is not a part of the request",
+            alert["evidence"]["sid"]
+        );
+        // What a client of the API reads back is what was stored.
+        let text = serde_json::to_string(alert).expect("serializing an alert");
+        let back: Value = serde_json::from_str(&text).expect("re-reading an alert");
+        assert_eq!(&back, *alert);
+        let one = lab.api.get(&format!("/api/alerts/{}", alert["id"]));
+        assert_eq!(&one, *alert);
+    }
+
+    let by_user_agent = with_sid(&alerts, SID_CMD_EXE_USER_AGENT);
+    let ua_excerpt = by_user_agent
+        .first()
+        .and_then(|a| a["evidence"]["excerpt"].as_str())
+        .unwrap_or_else(|| panic!("no alert for sid {SID_CMD_EXE_USER_AGENT}; {}", context()));
+    // Markup stays readable text: escaping it for HTML is the dashboard's job.
+    assert_eq!(ua_excerpt, user_agent, "{}", context());
+
+    let by_header = with_sid(&alerts, SID_CMD_EXE_HEADER);
+    let header_excerpt = by_header
+        .first()
+        .and_then(|a| a["evidence"]["excerpt"].as_str())
+        .unwrap_or_else(|| panic!("no alert for sid {SID_CMD_EXE_HEADER}; {}", context()));
+    assert_eq!(by_header[0]["evidence"]["buffer"], "http.header");
+    assert!(
+        header_excerpt.contains(&format!(
+            "{user_agent}\\x0d\\x0aX-Junk: \"\\\\\\x09\\xc3\\xa9"
+        )),
+        "line ends and the junk header not shown escaped: {header_excerpt:?}"
+    );
+    assert!(
+        header_excerpt.len() > MAX_EXCERPT - 4,
+        "the junk header should fill the excerpt to its bound: {} bytes, {header_excerpt:?}",
+        header_excerpt.len()
+    );
+    println!(
+        "hostile request of {} header bytes: {} signature alerts; excerpt of sid \
+         {SID_CMD_EXE_HEADER} is {} bytes (bound {MAX_EXCERPT}): {header_excerpt}",
+        sent.len(),
+        signatures.len(),
+        header_excerpt.len()
+    );
+}
+
+#[test]
+fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
+    let test = "a_users_rules_file_loads_and_its_bad_lines_are_reported";
+    if !support::privileged(test)
+        || !support::have_tool(test, "curl")
+        || !support::have_tool(test, "python3")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("local.rules");
+    fs::write(
+        &rules,
+        "alert http any any -> any any (msg:\"secret path\"; http.uri; content:\"/very-secret\"; sid:9000001; rev:1;)\n\
+         alert http any any -> any any (msg:\"regex\"; http.uri; content:\"/x\"; pcre:\"/x/\"; sid:9000002; rev:1;)\n\
+         alert http any any -> any any (msg:\"no sid\"; http.uri; content:\"/nosid\"; rev:1;)\n",
+    )
+    .expect("writing the rules file");
+    let file = rules.to_str().expect("utf-8 temp path");
+
+    let check = Command::new("timeout")
+        .args([
+            "-s",
+            "KILL",
+            "10",
+            env!("CARGO_BIN_EXE_nta-agent"),
+            "rules",
+            "check",
+            file,
+        ])
+        // As a user runs it: anyhow would add a backtrace to the error
+        // when the test runner's RUST_BACKTRACE=1 leaks through.
+        .env("RUST_LIB_BACKTRACE", "0")
+        .output()
+        .expect("running nta-agent rules check");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        !check.status.success(),
+        "rules check accepted a file with two bad rules:\n{said}"
+    );
+    assert_ne!(check.status.code(), Some(137), "rules check timed out");
+    for line in [2, 3] {
+        assert!(
+            said.contains(&format!("{file}:{line}:")),
+            "rules check does not name {file}:{line}:\n{said}"
+        );
+    }
+    assert!(
+        !said.contains(&format!("{file}:1:")),
+        "line 1 is fine:\n{said}"
+    );
+    println!("nta-agent rules check ({}):\n{said}", check.status);
+
+    let lab = Lab::start_with(&["--rules", file]);
+    let site = tempfile::tempdir().expect("temp dir");
+    let _web = web_server(&lab.net, site.path());
+    let url = format!("http://{VICTIM_ADDR}/very-secret");
+    curl(&lab.net, &["-o", "/dev/null", &url]);
+    let alerts = poll_alerts(&lab.api, ALERT_LIMIT, |all| {
+        !with_sid(all, 9_000_001).is_empty()
+    });
+    let found = with_sid(&alerts, 9_000_001);
+    assert_eq!(found.len(), 1, "{}", context(&alerts, &lab));
+    assert_eq!(found[0]["evidence"]["signature"], "secret path");
+    assert_eq!(found[0]["evidence"]["buffer"], "http.uri");
+    assert_eq!(found[0]["src"], ATTACKER_ADDR);
+
+    let log = lab.agent.log();
+    let rejected: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Rule rejected"))
+        .collect();
+    for line in [2, 3] {
+        assert!(
+            rejected
+                .iter()
+                .any(|l| l.contains(&format!("{file}:{line}:"))),
+            "the agent does not report {file}:{line}:\n{log}"
+        );
+    }
+    assert_eq!(rejected.len(), 2, "{log}");
+    println!("agent log:\n{}", rejected.join("\n"));
+}
+
+#[test]
+fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
+    let test = "dns_tunnelling_with_dig_raises_a_dns_tunnel_alert";
+    if !support::privileged(test)
+        || !support::have_tool(test, "dig")
+        || !support::have_tool(test, "python3")
+    {
+        return;
+    }
+    let lab = Lab::start();
+    let _dns = dns_responder(&lab.net);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The registered domain is approximated as the last two labels
+    // (`example` is no two-letter country code): exfil.example.
+    let queries: Vec<String> = tunnel_names(200)
+        .into_iter()
+        .map(|name| format!("{name} TXT"))
+        .collect();
+
+    let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
+    let start = Instant::now();
+    let mut dig = dig_batch(&lab.net, dir.path(), &queries);
+    let seen = watch.wait_for("dns_tunnel", start + Duration::from_secs(10));
+    check_dig(&mut dig, queries.len());
+    let dig_took = start.elapsed();
+
+    let alerts = poll_alerts(&lab.api, ALERT_LIMIT, |all| {
+        all.iter().any(|a| a["kind"] == "dns_tunnel")
+    });
+    let tunnels: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "dns_tunnel")
+        .collect();
+    assert_eq!(
+        tunnels.len(),
+        1,
+        "one tunnel, one alert; {}",
+        context(&alerts, &lab)
+    );
+    let tunnel = tunnels[0];
+    let evidence = &tunnel["evidence"];
+    assert_eq!(tunnel["src"], ATTACKER_ADDR, "{tunnel}");
+    assert_eq!(tunnel["dst"], VICTIM_ADDR, "{tunnel}");
+    assert_eq!(tunnel["dst_port"], 53, "{tunnel}");
+    assert_eq!(evidence["domain"], "exfil.example", "{tunnel}");
+    let threshold = u64::from(DnsTunnelConfig::default().unique_subdomains);
+    assert!(
+        evidence["unique_subdomains"]
+            .as_u64()
+            .is_some_and(|n| n >= threshold),
+        "{tunnel}"
+    );
+    assert!(
+        evidence["query"]
+            .as_str()
+            .is_some_and(|q| q.ends_with(".t.exfil.example")),
+        "{tunnel}"
+    );
+    assert!(
+        tunnel["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("distinct subdomains of exfil.example")),
+        "{tunnel}"
+    );
+    let others: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["kind"] != "dns_tunnel")
+        .collect();
+    assert!(
+        others.is_empty(),
+        "only the tunnel should alert; {}",
+        context(&alerts, &lab)
+    );
+    let at = seen.unwrap_or_else(|| {
+        panic!(
+            "the poller saw no dns_tunnel alert ({:?}); {}",
+            watch.error(),
+            context(&alerts, &lab)
+        )
+    }) - start;
+    println!(
+        "dig -f, {} TXT queries for random names under exfil.example: dns_tunnel alert in the \
+         API {} after starting dig (dig ran {}); unique_subdomains {}, longest_label {}, \
+         max_entropy {:.2}, txt_null {}, packets {}; {}",
+        queries.len(),
+        ms(at),
+        ms(dig_took),
+        evidence["unique_subdomains"],
+        evidence["longest_label"],
+        evidence["max_entropy"].as_f64().unwrap_or(0.0),
+        evidence["txt_null"],
+        tunnel["packets"],
+        poll_note(&watch)
+    );
+    println!("message: {}", tunnel["message"]);
+}
+
+#[test]
+fn ordinary_curl_and_dig_raise_no_alert() {
+    let test = "ordinary_curl_and_dig_raise_no_alert";
+    if !support::privileged(test)
+        || !support::have_tool(test, "curl")
+        || !support::have_tool(test, "dig")
+        || !support::have_tool(test, "python3")
+    {
+        return;
+    }
+    let lab = Lab::start();
+    let site = tempfile::tempdir().expect("temp dir");
+    let _web = web_server(&lab.net, site.path());
+    let _dns = dns_responder(&lab.net);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let taken_before = lab.api.get("/api/stats")["totals"]["samples_taken"]
+        .as_u64()
+        .unwrap_or(0);
+
+    let urls: Vec<String> = (0..50)
+        .map(|i| match i % 3 {
+            0 => format!("http://{VICTIM_ADDR}/index.html"),
+            1 => format!("http://{VICTIM_ADDR}/"),
+            _ => format!("http://{VICTIM_ADDR}/index.html?page={i}"),
+        })
+        .collect();
+    let mut args = vec!["-w", "%{http_code}\\n"];
+    for url in &urls {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let out = curl(&lab.net, &args);
+    let codes = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        codes.lines().filter(|c| *c == "200").count(),
+        urls.len(),
+        "{codes}"
+    );
+
+    let names = [
+        ("www.example.com", "A"),
+        ("mail.example.com", "MX"),
+        ("www.example.org", "AAAA"),
+        ("api.example.com", "A"),
+        ("ns1.example.net", "A"),
+    ];
+    let queries: Vec<String> = (0..50)
+        .map(|i| {
+            let (name, qtype) = names[i % names.len()];
+            format!("{name} {qtype}")
+        })
+        .collect();
+    let mut dig = dig_batch(&lab.net, dir.path(), &queries);
+    check_dig(&mut dig, queries.len());
+    thread::sleep(SETTLE);
+
+    let taken = lab.api.get("/api/stats")["totals"]["samples_taken"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(taken_before);
+    let alerts = lab.api.alerts("");
+    println!(
+        "{} HTTP requests and {} DNS queries: {taken} payload samples taken, {} alerts",
+        urls.len(),
+        queries.len(),
+        alerts.len()
+    );
+    assert!(
+        taken >= (urls.len() + queries.len()) as u64,
+        "only {taken} samples taken: the traffic was not inspected"
+    );
+    assert!(
+        alerts.is_empty(),
+        "ordinary traffic raised alerts; {}",
+        context(&alerts, &lab)
+    );
+}

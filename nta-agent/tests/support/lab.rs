@@ -1,0 +1,240 @@
+//! A lab for end-to-end tests: the agent on the victim's veth with a client
+//! for its API, tools run in either namespace under a guard, and the small
+//! helpers the tests use to print and explain what they saw.
+
+use std::{
+    fs::File,
+    io::{Read, Seek},
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Child, Command, ExitStatus, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use super::{
+    api::{AlertWatch, Api, LISTEN, WATCH_PERIOD},
+    netns::{Agent, Topology},
+};
+
+/// Longest the agent may take to attach and serve its API.
+pub const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// The agent watching the victim's veth, and a client for its API.
+///
+/// Fields drop in order: the agent is killed before its namespace goes.
+pub struct Lab {
+    pub agent: Agent,
+    pub api: Api,
+    pub net: Topology,
+}
+
+impl Lab {
+    /// A fresh topology and an agent with its default settings.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A fresh topology and an agent started with the extra `args`.
+    pub fn start_with(args: &[&str]) -> Self {
+        let net = Topology::new();
+        let agent = start_agent(&net, args);
+        let api = Api::new(&net.victim);
+        Lab { agent, api, net }
+    }
+}
+
+/// Starts the agent on the victim's veth and waits until it watches and serves.
+pub fn start_agent(net: &Topology, args: &[&str]) -> Agent {
+    let mut all = vec!["--listen", LISTEN];
+    all.extend_from_slice(args);
+    let mut agent = Agent::start(&net.victim, &net.victim_if, &all);
+    agent.wait_for_log("Sensor attached", START_LIMIT);
+    agent.wait_for_log("API listening", START_LIMIT);
+    agent
+}
+
+/// A tool running in a namespace under `timeout`, in a process group of its
+/// own: on drop the whole group is killed and reaped, even when the test
+/// fails half-way.
+pub struct Spawned {
+    what: String,
+    child: Option<Child>,
+    /// Its stdout and stderr, interleaved (a file: a pipe nobody reads
+    /// would stall a chatty tool).
+    out: File,
+}
+
+impl Spawned {
+    /// Runs `args` in `ns`; `timeout` sends SIGTERM after `limit`, SIGKILL
+    /// 2 s later.
+    pub fn start(ns: &str, limit: Duration, args: &[&str]) -> Self {
+        Self::start_in(ns, None, limit, args)
+    }
+
+    /// Like [`Spawned::start`], in working directory `dir`.
+    pub fn start_in(ns: &str, dir: Option<&Path>, limit: Duration, args: &[&str]) -> Self {
+        let secs = limit.as_secs().max(1).to_string();
+        let out = tempfile::tempfile().expect("output file");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "timeout", "-k", "2", &secs])
+            .args(args)
+            // `ip netns exec` execs `timeout`, which runs the tool as its
+            // child: one group holds both.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("output fd"))
+            .stderr(out.try_clone().expect("output fd"));
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        let what = args.join(" ");
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting `{what}` in {ns}: {e}"));
+        Spawned {
+            what,
+            child: Some(child),
+            out,
+        }
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        let mut file = &self.out;
+        let mut text = String::new();
+        let _ = file.rewind();
+        let _ = file.read_to_string(&mut text);
+        text
+    }
+
+    /// Waits until its output contains `needle`; panics with the output
+    /// after `limit`, or as soon as it exits without printing it.
+    pub fn wait_for_output(&mut self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.output().contains(needle) {
+                return;
+            }
+            if !self.running() {
+                panic!(
+                    "`{}` ended before printing `{needle}`:\n{}",
+                    self.what,
+                    self.output()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "`{}` did not print `{needle}` within {limit:?}:\n{}",
+            self.what,
+            self.output()
+        );
+    }
+
+    /// Waits for it to end, up to `limit`; its status and output.
+    pub fn wait(&mut self, limit: Duration) -> (ExitStatus, String) {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("`{}` already waited for", self.what));
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for a tool") {
+                return (status, self.output());
+            }
+            if start.elapsed() > limit {
+                kill_group(&mut child);
+                panic!(
+                    "`{}` still running after {limit:?}:\n{}",
+                    self.what,
+                    self.output()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    // SAFETY: killpg has no memory preconditions; the group is the child's
+    // own (process_group(0)) and the child is not yet reaped, so the id
+    // cannot have been reused.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
+    }
+}
+
+/// Waits until `url` answers 200 to curl run in `ns`, for up to 10 s.
+pub fn wait_for_http(net: &Topology, ns: &str, url: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let out = net.exec(
+            ns,
+            Duration::from_secs(3),
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "1",
+                url,
+            ],
+        );
+        if String::from_utf8_lossy(&out.stdout) == "200" {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{url} did not answer from {ns} within 10 s");
+}
+
+/// Milliseconds, for printing.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// One line on how precise the printed times are.
+pub fn poll_note(watch: &AlertWatch) -> String {
+    let (median, worst, polls) = watch.round_trips();
+    format!(
+        "API polled every {} ({polls} polls, round trip median {}, worst {})",
+        ms(WATCH_PERIOD),
+        ms(median),
+        ms(worst)
+    )
+}
+
+/// Alerts as pretty JSON, for failure messages.
+pub fn pretty(alerts: &[Value]) -> String {
+    serde_json::to_string_pretty(alerts).unwrap_or_default()
+}
+
+/// The agent's alert lines, for failure messages.
+pub fn alert_log(agent: &Agent) -> String {
+    agent
+        .log()
+        .lines()
+        .filter(|l| l.contains("nta::alert") || l.contains("WARN") || l.contains("ERROR"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
