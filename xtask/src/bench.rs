@@ -23,14 +23,28 @@ pub fn bench() -> anyhow::Result<()> {
 
     step("payload pipeline throughput (default rules + 1 000 content rules)");
     cargo_seeing_bpf_linker()?
-        .args(["test", "--release", "-p", "nta-agent", "--lib", "matcher_throughput"])
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "nta-agent",
+            "--lib",
+            "matcher_throughput",
+        ])
         .args(["--", "--ignored", "--nocapture", "--test-threads=1"])
         .run()
         .context("the throughput benchmark failed")?;
 
     step("time to detect, end to end (namespaces, real nmap and hping3)");
     let mut cargo = cargo_seeing_bpf_linker()?;
-    cargo.args(["test", "--release", "-p", "nta-agent", "--test", "detection"]);
+    cargo.args([
+        "test",
+        "--release",
+        "-p",
+        "nta-agent",
+        "--test",
+        "detection",
+    ]);
     let sudo = root_prefix(&["-E"], "the end-to-end benchmark")?;
     if !sudo.is_empty() {
         let runner: Vec<String> = sudo.iter().map(|word| format!("\"{word}\"")).collect();
@@ -40,7 +54,12 @@ pub fn bench() -> anyhow::Result<()> {
         ));
     }
     cargo
-        .args(["detection_times_over_ten_runs", "--", "--ignored", "--nocapture"])
+        .args([
+            "detection_times_over_ten_runs",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
         .arg("--test-threads=1")
         .run()
         .context("the detection-time benchmark failed")
