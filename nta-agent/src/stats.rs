@@ -144,7 +144,7 @@ impl LiveStats {
 #[cfg(test)]
 mod tests {
     use std::{
-        collections::{BTreeMap, HashMap},
+        collections::HashMap,
         time::{Duration, Instant},
     };
 
@@ -158,7 +158,7 @@ mod tests {
         Snapshot {
             at,
             global: GlobalCounters::ZERO,
-            sources: BTreeMap::new(),
+            sources: Default::default(),
             dst_hosts: HashMap::new(),
             syn_ports: vec![0; nta_common::maps::PORT_COUNT],
         }
