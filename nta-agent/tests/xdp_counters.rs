@@ -44,43 +44,7 @@ use support::frames::{
     SRC_V4, SRC_V6, TCP_HLEN, Tcp, VlanTag, tcp_flags,
 };
 
-/// What the program must return for every frame: it only counts.
-const XDP_PASS: u32 = 2;
-
-// ------------------------------------------------------------------ Harness
-
-/// `CLOCK_MONOTONIC_COARSE`, the clock behind `bpf_ktime_get_coarse_ns`.
-fn coarse_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes a timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC_COARSE)");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// A window far longer than any test, yet not longer than the time since
-/// boot: a new entry's window starts at 0 (boot), so a window longer than the
-/// uptime would not restart at a source's first packet but run on from boot.
-fn long_window_ns() -> u64 {
-    const HOUR_NS: u64 = 3_600_000_000_000;
-    HOUR_NS.min(coarse_now_ns() / 2)
-}
-
-/// Long windows and thresholds that never fire: every window counter equals
-/// its cumulative counter, and no event is sent.
-fn quiet() -> Thresholds {
-    let long = long_window_ns();
-    Thresholds {
-        rate_window_ns: long,
-        fast_window_ns: long,
-        weighted_window_ns: long,
-        slow_window_ns: long,
-        ..Thresholds::DISABLED
-    }
-}
+use support::xdp::{XDP_PASS, coarse_now_ns, long_window_ns, quiet};
 
 /// Every event waiting in the ring, oldest first.
 fn drain(ring: &mut RingBuf<MapData>) -> Vec<ThresholdEvent> {

@@ -21,7 +21,7 @@ use nta_common::{
 };
 use support::frames::{self, DST_V4, DST_V6, SRC_V4, SRC_V6, Tcp, tcp_flags};
 
-const XDP_PASS: u32 = 2;
+use support::xdp::XDP_PASS;
 const HTTP_GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: victim\r\nUser-Agent: cmd.exe\r\n\r\n";
 
 struct Xdp {
