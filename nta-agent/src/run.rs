@@ -311,6 +311,13 @@ impl Agent<'_> {
         for event in &events {
             log_event(event);
         }
+        if let Ok(mut live) = self.live.write() {
+            for event in &events {
+                if let AlertEvent::Opened(a) = event {
+                    *live.alerts_opened.entry((a.kind, a.severity)).or_default() += 1;
+                }
+            }
+        }
         let alerts: Vec<_> = events.into_iter().map(|e| e.alert().clone()).collect();
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.put_alerts(&alerts)).await {

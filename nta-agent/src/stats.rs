@@ -6,7 +6,10 @@ use jiff::Timestamp;
 use nta_common::Counter;
 use serde::Serialize;
 
-use crate::traffic::{Snapshot, growth};
+use crate::{
+    alert::{AlertKind, Severity},
+    traffic::{Snapshot, growth},
+};
 
 /// Rates over the last tick, per second.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -54,6 +57,9 @@ pub struct LiveStats {
     /// Payload samples lost: the kernel's ring was full, or the agent's
     /// queue (samples skipped by the rate cap are `samples_capped` in totals).
     pub samples_lost: u64,
+    /// Alerts opened since start, by kind and severity (for `/metrics`).
+    #[serde(skip)]
+    pub alerts_opened: BTreeMap<(AlertKind, Severity), u64>,
 }
 
 /// Sources and ports listed in the live view.

@@ -11,6 +11,7 @@
 mod alerts;
 mod health;
 mod history;
+mod metrics;
 mod stats;
 
 use std::{
@@ -85,7 +86,8 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
     alerts::alerts_handler(state.clone())
         .or(alerts::alert_handler(state.clone()))
         .or(stats::stats_handler(state.clone()))
-        .or(history::history_handler(state))
+        .or(history::history_handler(state.clone()))
+        .or(metrics::metrics_handler(state))
         .or(health::health_handler())
         .recover(recover)
 }

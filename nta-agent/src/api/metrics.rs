@@ -1,0 +1,202 @@
+//! `GET /metrics`: the live view in the Prometheus text format.
+//!
+//! Built per scrape from the kernel totals and the agent's counts, which
+//! are monotonic already; the registry only formats them.
+
+use std::sync::{
+    PoisonError,
+    atomic::{AtomicI64, AtomicU64},
+};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+use warp::{Filter, Rejection, Reply, http::StatusCode};
+
+use super::{ApiState, with_arg};
+use crate::alert::{AlertKind, Severity};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CounterLabel {
+    counter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabels {
+    kind: String,
+    severity: String,
+}
+
+pub(super) fn metrics_handler(
+    state: ApiState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_arg(state))
+        .map(|state: ApiState| match render(&state) {
+            Ok(text) => warp::reply::with_header(
+                text,
+                "content-type",
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .into_response(),
+            Err(e) => warp::reply::with_status(
+                format!("cannot encode metrics: {e}"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+            .into_response(),
+        })
+}
+
+fn counter(value: u64) -> Counter<u64, AtomicU64> {
+    let c = Counter::<u64, AtomicU64>::default();
+    c.inc_by(value);
+    c
+}
+
+fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
+    let live = state.live.read().unwrap_or_else(PoisonError::into_inner);
+    let mut registry = Registry::with_prefix("nta");
+
+    let kernel = Family::<CounterLabel, Counter<u64, AtomicU64>>::default();
+    for (name, value) in &live.totals {
+        kernel
+            .get_or_create(&CounterLabel {
+                counter: name.clone(),
+            })
+            .inc_by(*value);
+    }
+    registry.register(
+        "kernel",
+        "Every XDP program counter since load: packets and bytes by protocol, TCP flags, DNS, fragments, parse failures, events and samples",
+        kernel,
+    );
+
+    let alerts = Family::<AlertLabels, Counter<u64, AtomicU64>>::default();
+    for kind in AlertKind::ALL {
+        for severity in [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
+            let n = live
+                .alerts_opened
+                .get(&(kind, severity))
+                .copied()
+                .unwrap_or(0);
+            alerts
+                .get_or_create(&AlertLabels {
+                    kind: kind.as_str().into(),
+                    severity: severity.as_str().into(),
+                })
+                .inc_by(n);
+        }
+    }
+    registry.register(
+        "alerts_opened",
+        "Alerts opened since the agent started",
+        alerts,
+    );
+
+    let open = Gauge::<i64, AtomicI64>::default();
+    open.set(i64::try_from(live.open_incidents).unwrap_or(i64::MAX));
+    registry.register("open_incidents", "Incidents open now", open);
+    registry.register(
+        "events_lost",
+        "Threshold events lost (kernel ring full or agent queue full)",
+        counter(live.events_lost),
+    );
+    registry.register(
+        "samples_lost",
+        "Payload samples lost (kernel ring full or agent queue full)",
+        counter(live.samples_lost),
+    );
+    let uptime = Gauge::<i64, AtomicI64>::default();
+    uptime.set(i64::try_from(state.started.elapsed().as_secs()).unwrap_or(i64::MAX));
+    registry.register("uptime_seconds", "Seconds since the agent started", uptime);
+    let store = Gauge::<i64, AtomicI64>::default();
+    store.set(i64::try_from(state.store.size_bytes()).unwrap_or(i64::MAX));
+    registry.register("store_bytes", "Size of the redb store on disk", store);
+    drop(live);
+
+    let mut text = String::new();
+    encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{routes, tests::test_state};
+
+    #[tokio::test]
+    async fn metrics_parse_as_prometheus_text_with_the_live_values() {
+        let (_dir, state) = test_state();
+        {
+            let mut live = state.live.write().unwrap();
+            live.totals.insert("tcp_syn".into(), 200);
+            live.totals.insert("packets".into(), 400);
+            live.alerts_opened
+                .insert((AlertKind::SynFlood, Severity::Critical), 2);
+            live.open_incidents = 3;
+        }
+        let response = warp::test::request()
+            .path("/metrics")
+            .reply(&routes(state.clone()))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let ct = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .unwrap_or_else(|e| panic!("not Prometheus text: {e}\n{text}"));
+        // prometheus-parse predates the `_total` suffix convention: it reads
+        // those samples as untyped, which is fine for checking values.
+        let number = |v: &prometheus_parse::Value| match v {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(*v),
+            _ => None,
+        };
+        let value = |name: &str, labels: &[(&str, &str)]| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| {
+                    s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+                })
+                .and_then(|s| number(&s.value))
+        };
+        assert_eq!(
+            value("nta_kernel_total", &[("counter", "tcp_syn")]),
+            Some(200.0),
+            "{text}"
+        );
+        assert_eq!(
+            value("nta_kernel_total", &[("counter", "packets")]),
+            Some(400.0)
+        );
+        assert_eq!(
+            value(
+                "nta_alerts_opened_total",
+                &[("kind", "syn_flood"), ("severity", "critical")]
+            ),
+            Some(2.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(
+                "nta_alerts_opened_total",
+                &[("kind", "port_scan"), ("severity", "low")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(value("nta_open_incidents", &[]), Some(3.0), "{text}");
+    }
+}
