@@ -227,7 +227,7 @@ impl Agent<'_> {
         };
         let port_syns = if EventKind::from_u32(event.kind) == Some(EventKind::DstSyns) {
             match self.sensor.syn_ports() {
-                Ok(now) => detect::port_growth(&previous.syn_ports, &now),
+                Ok(now) => traffic::port_growth(&previous.syn_ports, &now),
                 Err(_) => Vec::new(),
             }
         } else {

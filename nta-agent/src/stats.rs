@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{
     alert::{AlertKind, Severity},
-    traffic::{Snapshot, growth},
+    traffic::{Snapshot, growth, port_growth, source_growth},
 };
 
 /// Rates over the last tick, per second.
@@ -97,16 +97,7 @@ impl LiveStats {
             .collect();
         self.events_lost = after.global.get(Counter::EventsLost);
 
-        let mut sources: Vec<(IpAddr, u64)> = after
-            .sources
-            .iter()
-            .map(|(key, s)| {
-                let then = before.sources.get(key).map_or(0, |b| b.packets);
-                (IpAddr::from(*key), growth(then, s.packets))
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        sources.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+        let sources = source_growth(before, after);
         self.top_sources = sources
             .into_iter()
             .take(LIVE_TOP_N)
@@ -121,16 +112,7 @@ impl LiveStats {
             })
             .collect();
 
-        let mut ports: Vec<(u16, u64)> = after
-            .syn_ports
-            .iter()
-            .enumerate()
-            .filter_map(|(port, &now)| {
-                let n = growth(before.syn_ports.get(port).copied().unwrap_or(0), now);
-                Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
-            })
-            .collect();
-        ports.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+        let ports = port_growth(&before.syn_ports, &after.syn_ports);
         self.top_syn_ports = ports
             .into_iter()
             .take(LIVE_TOP_N)

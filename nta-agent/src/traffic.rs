@@ -159,6 +159,37 @@ pub fn growth(before: u64, after: u64) -> u64 {
     }
 }
 
+/// Packets each source sent from `before` to `after`, busiest first (ties
+/// to the lower address, so reports are deterministic).
+pub fn source_growth(before: &Snapshot, after: &Snapshot) -> Vec<(IpAddr, u64)> {
+    let mut sources: Vec<(IpAddr, u64)> = after
+        .sources
+        .iter()
+        .map(|(key, now)| {
+            let then = before.sources.get(key).map_or(0, |s| s.packets);
+            (IpAddr::from(*key), growth(then, now.packets))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    sources.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+    sources
+}
+
+/// SYN growth per destination port from `before` to `after` (counters
+/// indexed by port), busiest first, ties to the lower port.
+pub fn port_growth(before: &[u64], after: &[u64]) -> Vec<(u16, u64)> {
+    let mut ports: Vec<(u16, u64)> = after
+        .iter()
+        .enumerate()
+        .filter_map(|(port, &now)| {
+            let n = growth(before.get(port).copied().unwrap_or(0), now);
+            Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
+        })
+        .collect();
+    ports.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
+    ports
+}
+
 /// Summarises the traffic between two snapshots.
 pub fn summarize(before: &Snapshot, after: &Snapshot) -> Summary {
     let elapsed = after.at.saturating_duration_since(before.at);
@@ -171,29 +202,10 @@ pub fn summarize(before: &Snapshot, after: &Snapshot) -> Summary {
         if secs > 0.0 { n as f64 / secs } else { 0.0 }
     };
 
-    let top_source = after
-        .sources
-        .iter()
-        .map(|(key, now)| {
-            let then = before.sources.get(key).map_or(0, |s| s.packets);
-            (*key, growth(then, now.packets))
-        })
-        .filter(|(_, n)| *n > 0)
-        // Ties go to the lower address, so the report is deterministic.
-        .max_by(|(ka, a), (kb, b)| a.cmp(b).then(kb.cmp(ka)))
-        .map(|(key, n)| (IpAddr::from(key), n));
-
-    let top_syn_port = after
-        .syn_ports
-        .iter()
-        .enumerate()
-        .map(|(port, now)| {
-            let then = before.syn_ports.get(port).copied().unwrap_or(0);
-            (port, growth(then, *now))
-        })
-        .filter(|(_, n)| *n > 0)
-        .max_by(|(pa, a), (pb, b)| a.cmp(b).then(pb.cmp(pa)))
-        .and_then(|(port, n)| Some((u16::try_from(port).ok()?, n)));
+    let top_source = source_growth(before, after).first().copied();
+    let top_syn_port = port_growth(&before.syn_ports, &after.syn_ports)
+        .first()
+        .copied();
 
     Summary {
         elapsed,

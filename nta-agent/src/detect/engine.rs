@@ -13,7 +13,7 @@ use super::{
 use crate::{
     alert::{AlertEvent, AlertKind, Count, EVIDENCE_TOP_N},
     config::Config,
-    traffic::{Snapshot, SourceView, growth},
+    traffic::{Snapshot, SourceView, growth, port_growth},
 };
 
 /// Two snapshots of the kernel counters and the time at the second.
@@ -32,7 +32,7 @@ pub struct EventContext {
     /// The source's counters, for source events.
     pub source: Option<SourceView>,
     /// For destination events: SYNs per port since the last tick, busiest
-    /// first (see [`port_growth`]).
+    /// first (see [`crate::traffic::port_growth`]).
     pub port_syns: Vec<(u16, u64)>,
     pub now: Timestamp,
     pub now_ns: u64,
@@ -42,20 +42,6 @@ pub struct EventContext {
 /// burst to read as a flood at once; SYNs spread over many ports look like
 /// a scan, and the next tick weighs them against the scanners' own counts.
 const FLOOD_PORT_SHARE: f64 = 0.5;
-
-/// SYN growth per port from `before` to `after`, busiest first.
-pub fn port_growth(before: &[u64], after: &[u64]) -> Vec<(u16, u64)> {
-    let mut ports: Vec<(u16, u64)> = after
-        .iter()
-        .enumerate()
-        .filter_map(|(port, &now)| {
-            let n = growth(before.get(port).copied().unwrap_or(0), now);
-            Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
-        })
-        .collect();
-    ports.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
-    ports
-}
 
 /// All detectors and their incidents.
 pub struct Detector {

@@ -16,7 +16,7 @@ pub mod volumetric;
 
 use std::net::IpAddr;
 
-pub use engine::{Detector, EventContext, Tick, port_growth};
+pub use engine::{Detector, EventContext, Tick};
 pub use incidents::Incidents;
 
 use crate::alert::{AlertKind, Evidence};

@@ -111,15 +111,7 @@ impl Store {
                 .open_table(ALERTS)
                 .map_err(self.db_err("writing alerts"))?;
             for alert in alerts {
-                let json =
-                    serde_json::to_vec(alert).map_err(|source| StoreError::CorruptAlert {
-                        path: self.path.clone(),
-                        id: alert.id,
-                        source,
-                    })?;
-                table
-                    .insert(alert.id, json.as_slice())
-                    .map_err(self.db_err("writing alerts"))?;
+                self.write_alert(&mut table, alert, "writing alerts")?;
             }
         }
         txn.commit().map_err(self.db_err("writing alerts"))?;
@@ -212,19 +204,29 @@ impl Store {
                 }
             }
             for alert in &closed {
-                let json =
-                    serde_json::to_vec(alert).map_err(|source| StoreError::CorruptAlert {
-                        path: self.path.clone(),
-                        id: alert.id,
-                        source,
-                    })?;
-                table
-                    .insert(alert.id, json.as_slice())
-                    .map_err(self.db_err("closing alerts"))?;
+                self.write_alert(&mut table, alert, "closing alerts")?;
             }
         }
         txn.commit().map_err(self.db_err("closing alerts"))?;
         Ok(closed)
+    }
+
+    /// Stores `alert` as JSON under its id, in a transaction's table.
+    fn write_alert(
+        &self,
+        table: &mut redb::Table<'_, u64, &'static [u8]>,
+        alert: &Alert,
+        doing: &'static str,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(alert).map_err(|source| StoreError::CorruptAlert {
+            path: self.path.clone(),
+            id: alert.id,
+            source,
+        })?;
+        table
+            .insert(alert.id, json.as_slice())
+            .map_err(self.db_err(doing))?;
+        Ok(())
     }
 
     fn decode_alert(&self, id: u64, json: &[u8]) -> Result<Alert, StoreError> {
