@@ -73,9 +73,15 @@ pub struct RunArgs {
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
 
-    /// Address of the HTTP API.
+    /// Address of the HTTP API and dashboard.
     #[arg(long, env = "NTA_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+
+    /// Token that API requests must carry (`Authorization: Bearer TOKEN`);
+    /// required when --listen is not a loopback address. At least 16
+    /// characters. Prefer NTA_TOKEN: arguments show in `ps`.
+    #[arg(long, env = "NTA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

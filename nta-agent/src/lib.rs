@@ -10,6 +10,7 @@
 //! - [`store`]: alerts and traffic history in redb.
 //! - [`sensor`]: load and attach the XDP program, read its maps.
 //! - [`stats`]: the live view served by the API.
+//! - [`timings`]: latency histograms of detection and store writes.
 //! - [`traffic`]: rates and top talkers from two counter snapshots.
 //! - [`run`]: the `run` command's loop and shutdown.
 
@@ -24,4 +25,5 @@ pub mod run;
 pub mod sensor;
 pub mod stats;
 pub mod store;
+pub mod timings;
 pub mod traffic;

@@ -25,14 +25,15 @@ use tracing::{info, warn};
 
 use crate::{
     alert::AlertEvent,
-    api::{self, ApiState},
+    api::{self, ApiState, auth::Auth},
     cli::RunArgs,
     config::Config,
     detect::{self, Detector, EventContext, Tick},
     inspect,
     sensor::{LoadOptions, Sensor, events, samples},
-    stats::LiveStats,
+    stats::{LiveStats, ThresholdView},
     store::{Retention, Store},
+    timings,
     traffic::{self, Snapshot, SourceView},
 };
 
@@ -45,6 +46,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    // Before anything is attached: a refused token is a usage error.
+    let auth = Auth::for_listen(args.listen, args.token.as_deref())?;
     let db = match &args.db {
         Some(path) => path.clone(),
         None => Store::default_path()
@@ -116,6 +119,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         iface: args.iface.clone(),
         xdp_mode: mode.to_string(),
         started_at: Some(Timestamp::now()),
+        thresholds: ThresholdView::from(&config),
         ..LiveStats::default()
     }));
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -123,15 +127,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {} (--listen)", args.listen))?;
     let api_addr = listener.local_addr().context("reading the API's address")?;
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api_state = ApiState {
-        store: store.clone(),
-        live: live.clone(),
-        started: Instant::now(),
-    };
-    let api = tokio::spawn(api::serve(listener, api_state, async {
+    let api_state = ApiState::new(store.clone(), live, auth);
+    let api = tokio::spawn(api::serve(listener, api_state.clone(), async {
         let _ = api_stopped.await;
     }));
-    info!(message = "API listening", addr = %api_addr);
+    info!(
+        message = "API listening",
+        addr = %api_addr,
+        dashboard = %format!("http://{api_addr}/"),
+        token = if api_state.auth.required() { "required" } else { "none" },
+    );
 
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -146,8 +151,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut detector = Detector::new(config);
     let mut agent = Agent {
         sensor: &sensor,
-        store: &store,
-        live: &live,
+        api: &api_state,
         detector: &mut detector,
         dropped_events: &dropped_events,
         dropped_samples: &dropped_samples,
@@ -179,6 +183,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let closing = agent.detector.close_all(Timestamp::now());
     agent.persist(closing).await;
     info!(target: "nta::totals", "totals since start: {}", traffic::totals(&previous.global));
+    api_state.feed.close();
     let _ = stop_api.send(());
     if let Err(error) = api.await {
         warn!(message = "API server task failed", error = %error);
@@ -197,8 +202,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// What the loop works with.
 struct Agent<'a> {
     sensor: &'a Sensor,
-    store: &'a Arc<Store>,
-    live: &'a Arc<RwLock<LiveStats>>,
+    /// The store, live view, feed and timings, shared with the API.
+    api: &'a ApiState,
     detector: &'a mut Detector,
     dropped_events: &'a AtomicU64,
     dropped_samples: &'a AtomicU64,
@@ -240,10 +245,12 @@ impl Agent<'_> {
             now: Timestamp::now(),
             now_ns: monotonic_ns(),
         };
-        let store = self.store.clone();
+        let store = self.api.store.clone();
+        let start = Instant::now();
         let events = self
             .detector
             .on_event(&ctx, &mut || store.allocate_alert_id());
+        timings::observe(&self.api.timings.detect, &timings::DETECT_EVENT, start);
         self.persist(events).await;
     }
 
@@ -255,10 +262,12 @@ impl Agent<'_> {
         {
             return;
         }
-        let store = self.store.clone();
+        let store = self.api.store.clone();
+        let start = Instant::now();
         let event = self
             .detector
             .observe(finding, Timestamp::now(), &mut || store.allocate_alert_id());
+        timings::observe(&self.api.timings.detect, &timings::DETECT_FINDING, start);
         self.persist(vec![event]).await;
     }
 
@@ -279,31 +288,38 @@ impl Agent<'_> {
             now,
             now_ns: monotonic_ns(),
         };
-        let store = self.store.clone();
+        let store = self.api.store.clone();
+        let start = Instant::now();
         let events = self
             .detector
             .on_tick(&tick, &mut || store.allocate_alert_id());
+        timings::observe(&self.api.timings.detect, &timings::DETECT_TICK, start);
         self.persist(events).await;
 
         let deltas = deltas(&previous.global, &current.global);
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.record_history(now, &deltas)).await {
+        let store = self.api.store.clone();
+        let start = Instant::now();
+        let written = tokio::task::spawn_blocking(move || store.record_history(now, &deltas)).await;
+        timings::observe(&self.api.timings.store, &timings::STORE_HISTORY, start);
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(error)) => warn!(message = "Failed to record traffic history", error = %error),
             Err(error) => warn!(message = "History writer panicked", error = %error),
         }
-        if let Ok(mut live) = self.live.write() {
-            live.refresh(previous, &current);
+        if let Ok(mut live) = self.api.live.write() {
+            live.refresh(previous, &current, now);
             live.open_incidents = self.detector.incidents().len();
             live.events_lost = current.global.get(Counter::EventsLost)
                 + self.dropped_events.load(Ordering::Relaxed);
             live.samples_lost = current.global.get(Counter::SamplesLost)
                 + self.dropped_samples.load(Ordering::Relaxed);
         }
+        self.api.feed.stats(self.api);
         *previous = current;
     }
 
-    /// Logs alert events and commits them to the store.
+    /// Logs alert events, sends them to the live feed and commits them to
+    /// the store.
     async fn persist(&self, events: Vec<AlertEvent>) {
         if events.is_empty() {
             return;
@@ -311,7 +327,10 @@ impl Agent<'_> {
         for event in &events {
             log_event(event);
         }
-        if let Ok(mut live) = self.live.write() {
+        // The feed first: a browser learns of an alert as soon as it is
+        // known, and re-reads the store should it miss any.
+        self.api.feed.alerts(&events);
+        if let Ok(mut live) = self.api.live.write() {
             for event in &events {
                 if let AlertEvent::Opened(a) = event {
                     *live.alerts_opened.entry((a.kind, a.severity)).or_default() += 1;
@@ -319,8 +338,11 @@ impl Agent<'_> {
             }
         }
         let alerts: Vec<_> = events.into_iter().map(|e| e.alert().clone()).collect();
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.put_alerts(&alerts)).await {
+        let store = self.api.store.clone();
+        let start = Instant::now();
+        let written = tokio::task::spawn_blocking(move || store.put_alerts(&alerts)).await;
+        timings::observe(&self.api.timings.store, &timings::STORE_ALERTS, start);
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(error)) => warn!(message = "Failed to store alerts", error = %error),
             Err(error) => warn!(message = "Alert writer panicked", error = %error),
@@ -328,7 +350,7 @@ impl Agent<'_> {
     }
 
     async fn prune(&self, retention: &Retention) {
-        let store = self.store.clone();
+        let store = self.api.store.clone();
         let retention = retention.clone();
         match tokio::task::spawn_blocking(move || store.prune(Timestamp::now(), &retention)).await {
             Ok(Ok(())) => {}

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::{
     alert::{AlertKind, Severity},
+    config::Config,
     traffic::{Snapshot, growth, port_growth, source_growth},
 };
 
@@ -17,8 +18,11 @@ pub struct Rates {
     pub packets_per_sec: f64,
     pub bits_per_sec: f64,
     pub syns_per_sec: f64,
-    /// Packets per second by protocol: ipv4, ipv6, tcp, udp, icmp, other.
+    /// Packets per second by protocol: ipv4, ipv6, tcp, udp, icmp, other,
+    /// non_ip.
     pub protocols: BTreeMap<String, f64>,
+    /// Bits per second by protocol: tcp, udp, icmp, other, non_ip.
+    pub protocol_bits: BTreeMap<String, f64>,
 }
 
 /// A busy source in the last tick.
@@ -46,6 +50,8 @@ pub struct LiveStats {
     /// `native` or `skb`.
     pub xdp_mode: String,
     pub started_at: Option<Timestamp>,
+    /// When the rates were last computed (the end of the last tick).
+    pub updated_at: Option<Timestamp>,
     pub rates: Rates,
     /// Every kernel counter since the sensor was loaded, by name.
     pub totals: BTreeMap<String, u64>,
@@ -57,17 +63,81 @@ pub struct LiveStats {
     /// Payload samples lost: the kernel's ring was full, or the agent's
     /// queue (samples skipped by the rate cap are `samples_capped` in totals).
     pub samples_lost: u64,
+    /// The detectors' rate thresholds, for drawing on charts.
+    pub thresholds: ThresholdView,
     /// Alerts opened since start, by kind and severity (for `/metrics`).
     #[serde(skip)]
     pub alerts_opened: BTreeMap<(AlertKind, Severity), u64>,
+}
+
+/// The thresholds a chart of aggregate rates can show. They apply per
+/// destination host or port (`syn_flood`) and per source (`volumetric`),
+/// so an aggregate line above them is a hint, not a verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ThresholdView {
+    pub syn_flood: SynFloodThresholds,
+    pub volumetric: VolumetricThresholds,
+    pub port_scan: PortScanThresholds,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SynFloodThresholds {
+    pub enabled: bool,
+    pub dst_host_syn_rate: f64,
+    pub dst_port_syn_rate: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VolumetricThresholds {
+    pub enabled: bool,
+    pub syn_rate: f64,
+    pub udp_rate: f64,
+    pub icmp_rate: f64,
+    pub rst_rate: f64,
+    pub ack_rate: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PortScanThresholds {
+    pub enabled: bool,
+    pub fast_ports: u32,
+    pub fast_window_secs: f64,
+}
+
+impl From<&Config> for ThresholdView {
+    fn from(config: &Config) -> Self {
+        let (s, v, p) = (&config.syn_flood, &config.volumetric, &config.port_scan);
+        Self {
+            syn_flood: SynFloodThresholds {
+                enabled: s.enabled,
+                dst_host_syn_rate: s.dst_host_syn_rate,
+                dst_port_syn_rate: s.dst_port_syn_rate,
+            },
+            volumetric: VolumetricThresholds {
+                enabled: v.enabled,
+                syn_rate: v.syn_rate,
+                udp_rate: v.udp_rate,
+                icmp_rate: v.icmp_rate,
+                rst_rate: v.rst_rate,
+                ack_rate: v.ack_rate,
+            },
+            port_scan: PortScanThresholds {
+                enabled: p.enabled,
+                fast_ports: p.fast_ports,
+                fast_window_secs: p.fast_window.as_secs_f64(),
+            },
+        }
+    }
 }
 
 /// Sources and ports listed in the live view.
 pub const LIVE_TOP_N: usize = 10;
 
 impl LiveStats {
-    /// Refreshes rates, totals and top lists from two snapshots.
-    pub fn refresh(&mut self, before: &Snapshot, after: &Snapshot) {
+    /// Refreshes rates, totals and top lists from two snapshots; `now` is
+    /// when `after` was read.
+    pub fn refresh(&mut self, before: &Snapshot, after: &Snapshot, now: Timestamp) {
+        self.updated_at = Some(now);
         let secs = after.at.saturating_duration_since(before.at).as_secs_f64();
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let delta = |c: Counter| growth(before.global.get(c), after.global.get(c));
@@ -89,6 +159,16 @@ impl LiveStats {
             ]
             .into_iter()
             .map(|(name, c)| (name.to_owned(), per_sec(delta(c))))
+            .collect(),
+            protocol_bits: [
+                ("tcp", Counter::TcpBytes),
+                ("udp", Counter::UdpBytes),
+                ("icmp", Counter::IcmpBytes),
+                ("other", Counter::OtherL4Bytes),
+                ("non_ip", Counter::NonIpBytes),
+            ]
+            .into_iter()
+            .map(|(name, c)| (name.to_owned(), per_sec(delta(c)) * 8.0))
             .collect(),
         };
         self.totals = Counter::ALL
@@ -160,6 +240,7 @@ mod tests {
         after.global.values[Counter::Packets as usize] = 1000;
         after.global.values[Counter::TcpPackets as usize] = 800;
         after.global.values[Counter::TcpSyn as usize] = 400;
+        after.global.values[Counter::TcpBytes as usize] = 50_000;
         let a: IpAddr = "198.18.0.2".parse().unwrap();
         let b: IpAddr = "198.18.0.3".parse().unwrap();
         after.sources.insert(
@@ -180,8 +261,11 @@ mod tests {
         after.syn_ports[22] = 100;
 
         let mut live = LiveStats::default();
-        live.refresh(&before, &after);
+        let now = Timestamp::now();
+        live.refresh(&before, &after, now);
+        assert_eq!(live.updated_at, Some(now));
         assert_eq!(live.rates.packets_per_sec, 500.0);
+        assert_eq!(live.rates.protocol_bits["tcp"], 200_000.0);
         assert_eq!(live.rates.syns_per_sec, 200.0);
         assert_eq!(live.rates.protocols["tcp"], 400.0);
         assert_eq!(live.totals["tcp_syn"], 400);

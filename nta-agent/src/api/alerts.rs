@@ -12,11 +12,11 @@ use crate::{
 };
 
 /// Query parameters of `GET /api/alerts`.
-const PARAMS: [&str; 8] = [
-    "kind", "src", "dst", "since", "until", "state", "limit", "cursor",
+const PARAMS: [&str; 9] = [
+    "kind", "src", "dst", "dst_port", "since", "until", "state", "limit", "cursor",
 ];
 
-/// `GET /api/alerts?kind=&src=&dst=&since=&until=&state=&limit=&cursor=`
+/// `GET /api/alerts?kind=&src=&dst=&dst_port=&since=&until=&state=&limit=&cursor=`
 /// → `{"alerts": [...], "next": cursor or null}`, newest first; see
 /// [`AlertQuery`] for what each filter matches.
 pub(super) fn alerts_handler(
@@ -77,6 +77,11 @@ fn alert_query(params: &Params) -> Result<AlertQuery, HandlerError> {
         kind: params.get("kind", str::parse::<AlertKind>)?,
         src: params.get("src", ip("src"))?,
         dst: params.get("dst", ip("dst"))?,
+        dst_port: params.get("dst_port", |value| {
+            value
+                .parse::<u16>()
+                .map_err(|_| format!("dst_port is not a port number (0-65535): `{value}`"))
+        })?,
         since: params.get("since", parse_time("since"))?,
         until: params.get("until", parse_time("until"))?,
         state: params.get("state", str::parse::<AlertState>)?,
@@ -170,6 +175,9 @@ mod tests {
             ("kind=port_scan", vec![4, 2]),
             ("src=198.18.0.3", vec![5, 3, 1]),
             ("dst=10.0.0.2", vec![4, 2]),
+            ("dst_port=80", vec![5, 4, 3, 2, 1]),
+            ("dst_port=22", vec![4, 2]),
+            ("dst_port=8080", vec![]),
             ("since=2026-01-01T00:04:10Z", vec![5, 4]),
             ("until=2026-01-01T00:02:00Z", vec![2, 1]),
             (
@@ -217,6 +225,11 @@ mod tests {
             ("state=maybe", "state", "unknown alert state `maybe`"),
             ("src=10.0.0", "src", "src is not an IP address"),
             ("dst=host.example", "dst", "dst is not an IP address"),
+            (
+                "dst_port=70000",
+                "dst_port",
+                "dst_port is not a port number",
+            ),
             ("cursor=abc", "cursor", "cursor must be an alert id"),
             ("cursor=-4", "cursor", "cursor must be an alert id"),
             ("foo=1", "foo", "unknown parameter foo"),

@@ -121,6 +121,23 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
     store.set(i64::try_from(state.store.size_bytes()).unwrap_or(i64::MAX));
     registry.register("store_bytes", "Size of the redb store on disk", store);
     drop(live);
+    registry.register(
+        "detect_seconds",
+        "Time the detectors took on a kernel event, a payload finding or a tick",
+        state.timings.detect.clone(),
+    );
+    registry.register(
+        "store_write_seconds",
+        "Time a durable store write took: a batch of alerts, or a tick's history",
+        state.timings.store.clone(),
+    );
+    let clients = Gauge::<i64, AtomicI64>::default();
+    clients.set(i64::try_from(state.feed.clients()).unwrap_or(i64::MAX));
+    registry.register(
+        "stream_clients",
+        "Clients connected to the live feed (/api/stream)",
+        clients,
+    );
 
     let mut text = String::new();
     encode(&mut text, &registry)?;
@@ -143,6 +160,9 @@ mod tests {
                 .insert((AlertKind::SynFlood, Severity::Critical), 2);
             live.open_incidents = 3;
         }
+        let start = std::time::Instant::now();
+        crate::timings::observe(&state.timings.detect, &crate::timings::DETECT_TICK, start);
+        crate::timings::observe(&state.timings.store, &crate::timings::STORE_ALERTS, start);
         let response = warp::test::request()
             .path("/metrics")
             .reply(&routes(state.clone()))
@@ -198,5 +218,12 @@ mod tests {
             Some(0.0)
         );
         assert_eq!(value("nta_open_incidents", &[]), Some(3.0), "{text}");
+        for line in [
+            r#"nta_detect_seconds_count{stage="tick"} 1"#,
+            r#"nta_store_write_seconds_count{stage="alerts"} 1"#,
+            "nta_stream_clients 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
     }
 }

@@ -1,18 +1,26 @@
-//! The HTTP JSON API (warp): alerts, live stats, traffic history, health.
+//! The HTTP API (warp): alerts, live stats and feed, traffic history,
+//! metrics, health, and the dashboard.
 //!
 //! - [`alerts`]: `GET /api/alerts`, `GET /api/alerts/{id}`.
 //! - [`stats`]: `GET /api/stats`.
+//! - [`stream`]: `GET /api/stream` (Server-Sent Events).
 //! - [`history`]: `GET /api/history`.
+//! - [`metrics`]: `GET /metrics` (Prometheus text).
 //! - [`health`]: `GET /healthz`.
+//! - [`dashboard`]: `GET /` and the page's files.
+//! - [`auth`]: the token that `/api/*` and `/metrics` require when set.
 //!
-//! Every response is JSON, errors included: `{"error": "..."}`, plus
+//! Every API response is JSON, errors included: `{"error": "..."}`, plus
 //! `"parameter"` naming the query parameter a 400 is about.
 
 mod alerts;
+pub mod auth;
+mod dashboard;
 mod health;
 mod history;
 mod metrics;
 mod stats;
+pub mod stream;
 
 use std::{
     convert::Infallible,
@@ -32,17 +40,37 @@ use warp::{
     reply::Response,
 };
 
+use self::{auth::Auth, stream::Feed};
 use crate::{
     stats::LiveStats,
     store::{Store, StoreError},
+    timings::Timings,
 };
 
-/// What the handlers read: the store, the live view and the start time.
+/// What the handlers read: the store, the live view, the feed, the token
+/// and the start time.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<Store>,
     pub live: Arc<RwLock<LiveStats>>,
+    pub feed: Feed,
+    pub auth: Auth,
+    pub timings: Timings,
     pub started: Instant,
+}
+
+impl ApiState {
+    /// State with a new feed, started now.
+    pub fn new(store: Arc<Store>, live: Arc<RwLock<LiveStats>>, auth: Auth) -> Self {
+        Self {
+            store,
+            live,
+            feed: Feed::new(),
+            auth,
+            timings: Timings::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// Errors of starting the API server.
@@ -80,16 +108,25 @@ pub async fn serve(
         .await;
 }
 
-/// All routes: `GET /api/alerts`, `GET /api/alerts/{id}`, `GET /api/stats`,
-/// `GET /api/history`, `GET /healthz`; JSON 404 and 405 for anything else.
+/// All routes: the API and `/metrics` behind the token (when one is set),
+/// the dashboard and `/healthz` open; JSON 401, 404 and 405 for the rest.
 pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    alerts::alerts_handler(state.clone())
+    let data = alerts::alerts_handler(state.clone())
         .or(alerts::alert_handler(state.clone()))
         .or(stats::stats_handler(state.clone()))
         .or(history::history_handler(state.clone()))
-        .or(metrics::metrics_handler(state))
+        .or(metrics::metrics_handler(state.clone()));
+    // The stream checks its own token: it also accepts one in the query.
+    stream::stream_handler(state.clone())
+        .or(auth::authorized(state.auth.clone()).and(data))
         .or(health::health_handler())
+        .or(dashboard::dashboard_handler())
         .recover(recover)
+        // Browsers must not guess a type for attacker-influenced JSON.
+        .with(warp::reply::with::header(
+            "x-content-type-options",
+            "nosniff",
+        ))
 }
 
 /// Passes a clone of `arg` to the handler.
@@ -101,7 +138,14 @@ fn with_arg<T: Clone + Send>(arg: T) -> impl Filter<Extract = (T,), Error = Infa
 async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
     // Method first: a path that exists with another method is combined with
     // the other routes' "not found".
-    let reply = if rejection.find::<MethodNotAllowed>().is_some() {
+    let reply = if rejection.find::<auth::Unauthorized>().is_some() {
+        let reply = error_reply(
+            StatusCode::UNAUTHORIZED,
+            "this API needs its token: send `Authorization: Bearer <token>` (the stream also takes `?token=`)",
+            None,
+        );
+        warp::reply::with_header(reply, "www-authenticate", r#"Bearer realm="nta""#).into_response()
+    } else if rejection.find::<MethodNotAllowed>().is_some() {
         error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", None)
     } else if rejection.is_not_found() {
         error_reply(StatusCode::NOT_FOUND, "not found", None)
@@ -239,7 +283,7 @@ fn parse_time(name: &str) -> impl FnOnce(&str) -> Result<jiff::Timestamp, String
 mod tests {
     use super::*;
     use crate::{
-        alert::{Alert, AlertKind, AlertState, Evidence, Severity},
+        alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
         store::tests::temp_store,
     };
 
@@ -247,7 +291,8 @@ mod tests {
     ///
     /// Alerts 1..=5 open a minute apart from 2026-01-01T00:01:00Z and last
     /// 30 s; odd ids are SYN floods from 198.18.0.3 to 10.0.0.1, even ids
-    /// port scans from 198.18.0.2 to 10.0.0.2; 1 and 2 are closed.
+    /// port scans from 198.18.0.2 to 10.0.0.2 whose evidence names ports 22
+    /// and 443; all have destination port 80; 1 and 2 are closed.
     pub(super) fn test_state() -> (tempfile::TempDir, ApiState) {
         let (dir, store) = temp_store();
         let alerts: Vec<Alert> = (1..=5u64)
@@ -280,6 +325,20 @@ mod tests {
                         unit: "SYN/s".into(),
                         window_secs: 1.0,
                         detected_by: "poll".into(),
+                        top_ports: if kind == AlertKind::PortScan {
+                            vec![
+                                Count {
+                                    value: 22,
+                                    packets: 10,
+                                },
+                                Count {
+                                    value: 443,
+                                    packets: 5,
+                                },
+                            ]
+                        } else {
+                            Vec::new()
+                        },
                         ..Evidence::default()
                     },
                 }
@@ -291,11 +350,7 @@ mod tests {
             xdp_mode: "native".into(),
             ..LiveStats::default()
         };
-        let state = ApiState {
-            store: Arc::new(store),
-            live: Arc::new(RwLock::new(live)),
-            started: Instant::now(),
-        };
+        let state = ApiState::new(Arc::new(store), Arc::new(RwLock::new(live)), Auth::open());
         (dir, state)
     }
 
@@ -334,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_paths_are_a_json_404() {
         let (_dir, state) = test_state();
-        for path in ["/", "/api", "/api/alert", "/api/alerts/1/extra"] {
+        for path in ["/api", "/api/alert", "/api/alerts/1/extra"] {
             let (status, body) = get(&state, "GET", path).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
             assert_eq!(body, json!({"error": "not found"}), "{path}");

@@ -28,6 +28,8 @@ pub const MAX_ALERT_LIMIT: usize = 1000;
 /// - `kind`, `state`: equal.
 /// - `src`, `dst`: the alert's address is exactly this one (an alert without
 ///   that address never matches).
+/// - `dst_port`: the alert names this destination port, as its own
+///   `dst_port` or among its evidence's busiest ports (a port scan's).
 /// - `since`, `until`: the alert's active period `first_seen..=last_seen`
 ///   overlaps the queried period: it matches `since` if `last_seen >= since`
 ///   and `until` if `first_seen <= until`. An alert still open at `since`
@@ -41,6 +43,7 @@ pub struct AlertQuery {
     pub kind: Option<AlertKind>,
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
+    pub dst_port: Option<u16>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub state: Option<AlertState>,
@@ -55,6 +58,7 @@ impl Default for AlertQuery {
             kind: None,
             src: None,
             dst: None,
+            dst_port: None,
             since: None,
             until: None,
             state: None,
@@ -71,6 +75,9 @@ impl AlertQuery {
             && self.state.is_none_or(|s| alert.state == s)
             && self.src.is_none_or(|a| alert.src == Some(a))
             && self.dst.is_none_or(|a| alert.dst == Some(a))
+            && self.dst_port.is_none_or(|p| {
+                alert.dst_port == Some(p) || alert.evidence.top_ports.iter().any(|c| c.value == p)
+            })
             && self.since.is_none_or(|t| alert.last_seen >= t)
             && self.until.is_none_or(|t| alert.first_seen <= t)
     }
