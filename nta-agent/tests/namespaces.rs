@@ -5,7 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR};
+use support::{
+    api::Api,
+    netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
+};
 
 const ATTACH_LIMIT: Duration = Duration::from_secs(20);
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -79,6 +82,94 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
         log.contains(&format!("top source {ATTACKER_ADDR}")),
         "{log}"
     );
+}
+
+/// `/metrics`, read with a token, parsed as Prometheus text: the kernel
+/// counters equal what hping3 sent, and the agent's own timings are there.
+#[test]
+fn metrics_count_the_syns_hping3_sent() {
+    let test = "metrics_count_the_syns_hping3_sent";
+    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+        return;
+    }
+    const TOKEN: &str = "metrics-test-token-0123456789";
+    let net = Topology::new();
+    let mut agent = Agent::start(&net.victim, &net.victim_if, &["--token", TOKEN]);
+    agent.wait_for_log("API listening", ATTACH_LIMIT);
+    let api = Api::with_token(&net.victim, Some(TOKEN));
+    let anonymous = Api::new(&net.victim);
+    let refused = anonymous.try_get("/metrics").expect("an answer");
+    assert_eq!(refused.status, 401, "{}", refused.body);
+
+    let sent = net.exec(
+        &net.attacker,
+        Duration::from_secs(30),
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            "443",
+            "-c",
+            "150",
+            "-i",
+            "u2000",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&sent.stderr).contains("150 packets transmitted"),
+        "hping3 did not send 150 SYNs: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Two ticks: the totals are read once per second.
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let text = api.get_text("/metrics");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("/metrics is not Prometheus text: {e}\n{text}"));
+    let value = |name: &str, label: Option<(&str, &str)>| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+    };
+    let kernel = |counter| value("nta_kernel_total", Some(("counter", counter)));
+    assert_eq!(kernel("tcp_syn"), Some(150.0), "{text}");
+    assert_eq!(kernel("tcp_packets"), Some(150.0), "{text}");
+    assert_eq!(kernel("udp_packets"), Some(0.0), "{text}");
+    assert!(
+        kernel("bytes").is_some_and(|b| b >= 150.0 * 54.0),
+        "150 frames of at least 54 bytes: {text}"
+    );
+    // prometheus-parse folds a histogram's lines into one value: read
+    // the count line itself.
+    let ticks_timed: Option<f64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"nta_detect_seconds_count{stage="tick"} "#))
+        .and_then(|n| n.parse().ok());
+    assert!(
+        ticks_timed.is_some_and(|n| n >= 2.0),
+        "fewer than two timed ticks: {text}"
+    );
+    assert!(
+        value("nta_uptime_seconds", None).is_some_and(|s| s >= 2.0),
+        "{text}"
+    );
+
+    // /api/stats agrees, and tells where the sensor runs.
+    let stats = api.get("/api/stats");
+    assert_eq!(stats["totals"]["tcp_syn"], 150, "{stats}");
+    assert_eq!(stats["iface"], net.victim_if.as_str(), "{stats}");
+    assert_eq!(stats["xdp_mode"], "native", "{stats}");
+
+    let status = agent.stop(libc::SIGTERM, STOP_LIMIT);
+    assert!(status.success(), "{}", agent.log());
 }
 
 #[test]

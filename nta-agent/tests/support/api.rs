@@ -34,7 +34,10 @@ pub struct Response {
     pub body: Value,
 }
 
-type Reply = mpsc::Sender<Result<Response, String>>;
+/// Status and body bytes, as the worker reads them.
+type Raw = (u16, Vec<u8>);
+
+type Reply = mpsc::Sender<Result<Raw, String>>;
 
 /// An HTTP client for the agent's API in namespace `ns`.
 ///
@@ -51,6 +54,12 @@ pub struct Api {
 impl Api {
     /// A client for the API at [`LISTEN`] inside `ns`.
     pub fn new(ns: &str) -> Self {
+        Self::with_token(ns, None)
+    }
+
+    /// Like [`Api::new`], sending `Authorization: Bearer <token>`.
+    pub fn with_token(ns: &str, token: Option<&str>) -> Self {
+        let token = token.map(str::to_owned);
         let addr: SocketAddr = LISTEN.parse().expect("LISTEN is an address");
         let (jobs, queue) = mpsc::channel::<(String, Reply)>();
         let (ready, entered) = mpsc::channel();
@@ -65,7 +74,7 @@ impl Api {
                     return;
                 }
                 for (path, reply) in queue {
-                    let _ = reply.send(request(addr, &path));
+                    let _ = reply.send(request(addr, &path, token.as_deref()));
                 }
             })
             .expect("spawning the API client thread");
@@ -83,6 +92,30 @@ impl Api {
 
     /// `GET path`, or why it failed (refused, timed out, not JSON...).
     pub fn try_get(&self, path: &str) -> Result<Response, String> {
+        let (status, body) = self.try_get_raw(path)?;
+        let body = serde_json::from_slice(&body).map_err(|e| {
+            format!(
+                "GET {path}: body is not JSON: {e}: {}",
+                String::from_utf8_lossy(&body)
+            )
+        })?;
+        Ok(Response { status, body })
+    }
+
+    /// `GET path` for a text body (`/metrics`); panics unless 200.
+    pub fn get_text(&self, path: &str) -> String {
+        match self.try_get_raw(path) {
+            Ok((200, body)) => String::from_utf8(body).expect("a UTF-8 body"),
+            Ok((status, body)) => panic!(
+                "GET {path} in {}: status {status}: {}",
+                self.ns,
+                String::from_utf8_lossy(&body)
+            ),
+            Err(e) => panic!("GET {path} from {} in {}: {e}", self.addr, self.ns),
+        }
+    }
+
+    fn try_get_raw(&self, path: &str) -> Result<Raw, String> {
         let (reply, answer) = mpsc::channel();
         self.jobs
             .send((path.to_owned(), reply))
@@ -138,7 +171,7 @@ fn enter(ns: &str) -> Result<(), String> {
 }
 
 /// One HTTP/1.1 GET with `Connection: close`, read to the end.
-fn request(addr: SocketAddr, path: &str) -> Result<Response, String> {
+fn request(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<Raw, String> {
     let io = |what: &'static str| move |e: io::Error| format!("{what} {addr}: {e}");
     let mut stream =
         TcpStream::connect_timeout(&addr, REQUEST_LIMIT).map_err(io("connecting to"))?;
@@ -147,9 +180,12 @@ fn request(addr: SocketAddr, path: &str) -> Result<Response, String> {
         .and_then(|()| stream.set_write_timeout(Some(REQUEST_LIMIT)))
         .and_then(|()| stream.set_nodelay(true))
         .map_err(io("configuring the connection to"))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes(),
         )
         .map_err(io("sending to"))?;
     let mut raw = Vec::new();
@@ -157,8 +193,8 @@ fn request(addr: SocketAddr, path: &str) -> Result<Response, String> {
     parse(&raw).map_err(|e| format!("GET {path}: {e}: {}", String::from_utf8_lossy(&raw)))
 }
 
-/// Status and JSON body of a raw HTTP/1.1 response.
-fn parse(raw: &[u8]) -> Result<Response, String> {
+/// Status and body of a raw HTTP/1.1 response.
+fn parse(raw: &[u8]) -> Result<Raw, String> {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -180,8 +216,7 @@ fn parse(raw: &[u8]) -> Result<Response, String> {
     } else {
         body.to_vec()
     };
-    let body = serde_json::from_slice(&body).map_err(|e| format!("body is not JSON: {e}"))?;
-    Ok(Response { status, body })
+    Ok((status, body))
 }
 
 /// The payload of a chunked body.
