@@ -21,7 +21,7 @@ use nta_agent::payload::{dns_tunnel::DnsTunnelConfig, excerpt::MAX_EXCERPT};
 use serde_json::Value;
 use support::{
     api::{AlertWatch, Api},
-    lab::{Lab, Spawned, alert_log, ms, poll_note, pretty, wait_for_http},
+    lab::{Lab, Spawned, alert_log, ms, poll_note, pretty, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -66,24 +66,6 @@ while True:
     else:
         s.sendto(struct.pack('!6H', qid, 0x8583, 1, 0, 0, 0) + question, peer)
 ";
-
-/// `python3 -m http.server 80` on the victim's address, serving `dir`,
-/// answering from the attacker's side before this returns.
-fn web_server(net: &Topology, dir: &Path) -> Spawned {
-    fs::write(
-        dir.join("index.html"),
-        "<html><body>nta test page</body></html>\n",
-    )
-    .expect("writing index.html");
-    let server = Spawned::start_in(
-        &net.victim,
-        Some(dir),
-        SERVER_LIMIT,
-        &["python3", "-m", "http.server", "80", "--bind", VICTIM_ADDR],
-    );
-    wait_for_http(net, &net.attacker, &format!("http://{VICTIM_ADDR}/"));
-    server
-}
 
 /// [`DNS_RESPONDER`] in the victim's namespace, bound before this returns.
 fn dns_responder(net: &Topology) -> Spawned {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bpf_linker;
+mod browser;
 mod build;
 mod cmd;
 mod packages;

@@ -1,5 +1,6 @@
 //! The Debian packages the integration tests drive: traffic generators and
-//! scanners, and the tools that set up and inspect network namespaces.
+//! scanners, the tools that set up and inspect network namespaces, and the
+//! browser (and Node.js, for Playwright) that the dashboard test drives.
 
 use anyhow::{Context as _, bail};
 
@@ -17,7 +18,13 @@ const PACKAGES: &[&str] = &[
     "dnsutils",
     "tcpdump",
     "bpftool",
+    "chromium",
 ];
+
+/// Installed only where no `node`/`npm` is on PATH: a machine may have a
+/// newer Node.js from elsewhere (NodeSource), which Debian's would conflict
+/// with.
+const NODE_PACKAGES: &[(&str, &str)] = &[("node", "nodejs"), ("npm", "npm")];
 
 pub fn ensure() -> anyhow::Result<()> {
     let mut missing = Vec::new();
@@ -26,6 +33,14 @@ pub fn ensure() -> anyhow::Result<()> {
             note(format!("{package}: already installed"));
         } else {
             note(format!("{package}: missing"));
+            missing.push(package);
+        }
+    }
+    for &(command, package) in NODE_PACKAGES {
+        if which::which(command).is_ok() {
+            note(format!("{command}: already on PATH"));
+        } else {
+            note(format!("{command}: missing"));
             missing.push(package);
         }
     }

@@ -4,7 +4,7 @@
 use anyhow::{Context as _, bail};
 
 use crate::{
-    bpf_linker,
+    bpf_linker, browser,
     cmd::{Cmd, note, step},
     packages,
 };
@@ -17,6 +17,7 @@ pub fn setup(test_tools: bool) -> anyhow::Result<()> {
     bpf_linker::ensure()?;
     if test_tools {
         packages::ensure()?;
+        browser::ensure()?;
     }
     step("setup: done");
     Ok(())

@@ -443,6 +443,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn shutdown_ends_open_streams_once_the_feed_closes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (_dir, state) = test_state();
+        let feed = state.feed.clone();
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /api/stream HTTP/1.1\r\nHost: nta\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = vec![0; 4096];
+        let n = conn.read(&mut head).await.unwrap();
+        let head = String::from_utf8_lossy(&head[..n]);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("text/event-stream"), "{head}");
+
+        // As `run` does: close the feed, then stop the server, which waits
+        // for requests in flight: the stream must not be one forever.
+        feed.close();
+        stop.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), server)
+            .await
+            .expect("server stops with a stream open")
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn binding_a_used_address_names_it() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -3,7 +3,7 @@
 //! helpers the tests use to print and explain what they saw.
 
 use std::{
-    fs::File,
+    fs::{self, File},
     io::{Read, Seek},
     os::unix::process::CommandExt,
     path::Path,
@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{
     api::{AlertWatch, Api, LISTEN, WATCH_PERIOD},
-    netns::{Agent, Topology},
+    netns::{Agent, Topology, VICTIM_ADDR},
 };
 
 /// Longest the agent may take to attach and serve its API.
@@ -179,6 +179,27 @@ impl Drop for Spawned {
             kill_group(&mut child);
         }
     }
+}
+
+/// Longest a web server started by [`web_server`] lives.
+pub const WEB_SERVER_LIMIT: Duration = Duration::from_secs(120);
+
+/// `python3 -m http.server 80` on the victim's address, serving `dir`,
+/// answering from the attacker's side before this returns.
+pub fn web_server(net: &Topology, dir: &Path) -> Spawned {
+    fs::write(
+        dir.join("index.html"),
+        "<html><body>nta test page</body></html>\n",
+    )
+    .expect("writing index.html");
+    let server = Spawned::start_in(
+        &net.victim,
+        Some(dir),
+        WEB_SERVER_LIMIT,
+        &["python3", "-m", "http.server", "80", "--bind", VICTIM_ADDR],
+    );
+    wait_for_http(net, &net.attacker, &format!("http://{VICTIM_ADDR}/"));
+    server
 }
 
 /// Waits until `url` answers 200 to curl run in `ns`, for up to 10 s.

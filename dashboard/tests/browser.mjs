@@ -1,0 +1,155 @@
+// Drives headless Chromium through nta's dashboard for the end-to-end test
+// in nta-agent/tests/dashboard.rs, which starts the agent, runs this script
+// in the victim's network namespace, and attacks once it prints `ready`.
+//
+//   node browser.mjs --url http://127.0.0.1:3000/ --out DIR [--token T]
+//                    [--chromium /usr/bin/chromium] [--timeout-ms 60000]
+//
+// Prints `ready` once the page is live on the stream, then one line per
+// check passed, and `result {json}` at the end; exits 1 with `error: ...`
+// on the first check that fails. Screenshots go to DIR.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    out: { type: 'string' },
+    token: { type: 'string' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    'timeout-ms': { type: 'string', default: '60000' },
+  },
+});
+if (!args.url || !args.out) {
+  console.error('usage: node browser.mjs --url URL --out DIR [--token T]');
+  process.exit(2);
+}
+const timeout = Number(args['timeout-ms']);
+mkdirSync(args.out, { recursive: true });
+
+// The flags this machine's closed network needs: without the
+// background-networking ones Chromium keeps trying to reach Google.
+const browser = await chromium.launch({
+  executablePath: args.chromium,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+  timeout,
+});
+
+const problems = [];   // console errors, page errors, CSP violations
+const dialogs = [];    // alert()/confirm(): an injected script ran
+const result = {};
+
+async function main() {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('dialog', async (dialog) => {
+    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+
+  const url = args.token ? `${args.url}#token=${encodeURIComponent(args.token)}` : args.url;
+  await page.goto(url);
+  await page.locator('#conn[data-state="live"]').waitFor();
+  const loadedAt = Date.now();
+  console.log('ready');
+
+  // The attack runs now. Rows must arrive through the stream: no reload.
+  await page.locator('#alerts tr[data-kind="port_scan"]').first().waitFor();
+  result.port_scan_row_ms = Date.now() - loadedAt;
+  console.log(`port_scan row after ${result.port_scan_row_ms} ms`);
+
+  const signature = page.locator('#alerts tr[data-kind="signature"]').first();
+  await signature.waitFor();
+  result.signature_row_ms = Date.now() - loadedAt;
+  console.log(`signature row after ${result.signature_row_ms} ms`);
+
+  // Live charts: points appended per tick, and traffic seen.
+  await page.waitForFunction(
+    () => ['#chart-packets', '#chart-bits', '#chart-syn'].every(
+      (id) => Number(document.querySelector(id)?.dataset.points ?? 0) >= 3),
+  );
+  result.chart_points = await page.evaluate(() => Object.fromEntries(
+    ['chart-packets', 'chart-bits', 'chart-syn'].map(
+      (id) => [id, Number(document.getElementById(id).dataset.points)])));
+  console.log(`charts have data: ${JSON.stringify(result.chart_points)}`);
+
+  // The hostile User-Agent, shown as text in the detail view.
+  await signature.click();
+  const excerpt = page.locator('#alert-detail #detail-excerpt');
+  await excerpt.waitFor({ state: 'visible' });
+  const shown = await excerpt.textContent();
+  for (const needle of ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>']) {
+    if (!shown.includes(needle)) fail(`the excerpt does not show ${needle} as text: ${shown}`);
+  }
+  result.excerpt = shown;
+  await page.screenshot({ path: join(args.out, 'dashboard-detail.png') });
+  await page.keyboard.press('Escape');
+  await excerpt.waitFor({ state: 'hidden' });
+  console.log('excerpt shown as text; Escape closes the detail');
+
+  // Nothing the attacker sent became markup or ran.
+  const injected = await page.evaluate(() => ({
+    images: document.querySelectorAll('img[src="x"]').length,
+    scripts: [...document.scripts].filter((s) => !s.src).length,
+  }));
+  if (injected.images || injected.scripts) fail(`attacker markup in the page: ${JSON.stringify(injected)}`);
+  if (dialogs.length) fail(`injected script ran: ${dialogs.join('; ')}`);
+
+  // A filter narrows the list to one kind, and back.
+  await page.selectOption('#filter-kind', 'port_scan');
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#alerts tr[data-alert-id]')];
+    return rows.length > 0 && rows.every((r) => r.dataset.kind === 'port_scan');
+  });
+  result.filtered_rows = await page.locator('#alerts tr[data-alert-id]').count();
+  await page.selectOption('#filter-kind', '');
+  await page.locator('#alerts tr[data-kind="signature"]').first().waitFor();
+  console.log(`kind filter: ${result.filtered_rows} port_scan rows, then all again`);
+
+  // Screenshots in both themes, and on a phone.
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(args.out, `dashboard-${scheme}.png`), fullPage: true });
+    const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    result[`${scheme}_background`] = background;
+  }
+  if (result.light_background === result.dark_background) {
+    fail(`light and dark mode share the background ${result.light_background}`);
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(args.out, 'dashboard-phone-dark.png'), fullPage: true });
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 1) fail(`the phone layout scrolls sideways by ${overflow}px`);
+  console.log('screenshots saved');
+
+  if (problems.length) fail(`browser errors:\n${problems.join('\n')}`);
+  console.log(`result ${JSON.stringify(result)}`);
+}
+
+function fail(message) {
+  throw new Error(message);
+}
+
+try {
+  await main();
+  await browser.close();
+} catch (err) {
+  console.log(`error: ${err.message}`);
+  if (problems.length) console.log(`browser errors:\n${problems.join('\n')}`);
+  await browser.close().catch(() => {});
+  process.exit(1);
+}

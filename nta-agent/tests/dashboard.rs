@@ -1,0 +1,194 @@
+//! The dashboard in a real browser while a real attack runs.
+//!
+//! The agent watches the victim's veth with a token; headless Chromium
+//! (Debian's, driven by Playwright through `dashboard/tests/browser.mjs`)
+//! opens the dashboard inside the victim's namespace. Once the page is live
+//! on the stream, nmap scans from the attacker's namespace and curl sends a
+//! request whose User-Agent carries `cmd.exe` with HTML and script. The
+//! browser script then checks, without reloading: the port-scan and
+//! signature rows appear, the charts have points, the hostile text is shown
+//! as text and nothing ran, a kind filter works; and it saves screenshots
+//! in light and dark mode under `target/nta-test-artifacts/dashboard/`.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use support::{
+    api::{Api, LISTEN},
+    lab::{Spawned, alert_log, pretty, start_agent, web_server},
+    netns::{Topology, VICTIM_ADDR},
+};
+
+const TOKEN: &str = "dashboard-test-token-0123456789";
+/// What curl sends: the default rule's `cmd.exe`, then markup that would
+/// raise a dialog if the page ever rendered it as HTML.
+const HOSTILE_USER_AGENT: &str = "cmd.exe <img src=x onerror=alert(1)><script>alert(2)</script>";
+/// Longest the page may take to load and connect to the stream (Chromium's
+/// first start on a cold disk is slow).
+const READY_LIMIT: Duration = Duration::from_secs(60);
+/// Longest the whole browser run may take.
+const BROWSER_LIMIT: Duration = Duration::from_secs(150);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the agent crate sits in the workspace")
+        .to_owned()
+}
+
+/// Where screenshots are kept after the test.
+fn artefacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("nta-test-artifacts").join("dashboard")
+}
+
+/// Whether Playwright is installed beside the browser script (by `cargo
+/// xtask setup --test-tools`); like `have_tool`, a failure under CI.
+fn have_playwright(test: &str, scripts: &Path) -> bool {
+    if scripts
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return true;
+    }
+    let why = format!(
+        "playwright-core is not installed in {} (`cargo xtask setup --test-tools` runs npm ci there)",
+        scripts.display()
+    );
+    if support::in_ci() {
+        panic!("{test}: {why}, and CI=true forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+#[test]
+fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
+    let test = "dashboard_shows_a_live_attack_and_renders_attacker_data_as_text";
+    let scripts = workspace().join("dashboard/tests");
+    if !support::privileged(test)
+        || !["nmap", "curl", "python3", "node", "chromium"]
+            .iter()
+            .all(|tool| support::have_tool(test, tool))
+        || !have_playwright(test, &scripts)
+    {
+        return;
+    }
+    let out = artefacts();
+    let _ = std::fs::remove_dir_all(&out);
+
+    let net = Topology::new();
+    let mut agent = start_agent(&net, &["--token", TOKEN]);
+    let api = Api::with_token(&net.victim, Some(TOKEN));
+    let site = tempfile::tempdir().expect("temp dir");
+    let _web = web_server(&net, site.path());
+
+    let script = scripts.join("browser.mjs");
+    let url = format!("http://{LISTEN}/");
+    let mut browser = Spawned::start(
+        &net.victim,
+        BROWSER_LIMIT,
+        &[
+            "node",
+            script.to_str().expect("UTF-8 path"),
+            "--url",
+            &url,
+            "--out",
+            out.to_str().expect("UTF-8 path"),
+            "--token",
+            TOKEN,
+        ],
+    );
+    browser.wait_for_output("ready", READY_LIMIT);
+
+    let nmap = net.exec(
+        &net.attacker,
+        Duration::from_secs(60),
+        &[
+            "nmap",
+            "-sS",
+            "-n",
+            "-Pn",
+            "-T4",
+            "-p",
+            "1-1000",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(
+        nmap.status.success(),
+        "nmap failed: {}",
+        String::from_utf8_lossy(&nmap.stderr)
+    );
+    let page = format!("http://{VICTIM_ADDR}/");
+    let curl = net.exec(
+        &net.attacker,
+        Duration::from_secs(20),
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-H",
+            &format!("User-Agent: {HOSTILE_USER_AGENT}"),
+            &page,
+        ],
+    );
+    assert!(
+        curl.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+
+    let (status, output) = browser.wait(BROWSER_LIMIT);
+    let context = || {
+        format!(
+            "browser:\n{output}\nalerts:\n{}\nagent:\n{}",
+            pretty(&api.alerts("")),
+            alert_log(&agent)
+        )
+    };
+    assert!(
+        status.success(),
+        "the browser checks failed ({status})\n{}",
+        context()
+    );
+    let result = output
+        .lines()
+        .find_map(|l| l.strip_prefix("result "))
+        .unwrap_or_else(|| panic!("no result line\n{}", context()));
+    let result: serde_json::Value = serde_json::from_str(result).expect("result is JSON");
+    let excerpt = result["excerpt"].as_str().unwrap_or_default();
+    assert!(excerpt.contains(HOSTILE_USER_AGENT), "{result}");
+    for shot in [
+        "dashboard-light.png",
+        "dashboard-dark.png",
+        "dashboard-phone-dark.png",
+    ] {
+        let path = out.join(shot);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "{} is missing or blank ({size} bytes)",
+            path.display()
+        );
+    }
+    println!(
+        "dashboard: port_scan row {} ms and signature row {} ms after the page went live; \
+         chart points {}; screenshots in {}",
+        result["port_scan_row_ms"],
+        result["signature_row_ms"],
+        result["chart_points"],
+        out.display()
+    );
+    let status = agent.stop(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.success(), "{}", agent.log());
+}
