@@ -125,6 +125,7 @@ export function refresh() {
       const known = state.alerts.get(alert.id);
       if (!known || JSON.stringify(known) !== JSON.stringify(alert)) upsert(alert, { highlight: known != null });
     }
+    showQueryError(null); // the agent answers again
     updateFooter();
   });
 }

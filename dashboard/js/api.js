@@ -28,7 +28,7 @@ export function takeTokenFromUrl() {
   history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
 }
 
-export const currentToken = () => sessionStorage.getItem(TOKEN_KEY);
+const currentToken = () => sessionStorage.getItem(TOKEN_KEY);
 
 /** `/api/stream`, with the token in the query as EventSource sends no headers. */
 export function streamUrl() {

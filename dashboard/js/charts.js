@@ -218,11 +218,8 @@ function plotOptions(chart, width) {
     cursor: { sync: { key: 'nta-traffic' }, points: { size: 6 } },
     legend: { live: true },
     scales: {
-      // The whole selected range, so the live chart slides steadily.
-      x: { time: true, range: (u, min, max) => {
-        const end = max ?? Date.now() / 1000;
-        return [Math.min(min ?? end, end - RANGES[state.range].secs), end];
-      } },
+      // chartData() starts every chart at the start of the selected range.
+      x: { time: true },
       y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [
@@ -237,9 +234,15 @@ function legendValue(u, value, seriesIdx, idx) {
   return formatRate(idx == null ? u.data[seriesIdx].findLast((v) => v != null) : value);
 }
 
-/** uPlot's columns for a chart: times, its series, then the constant threshold lines. */
+/**
+ * uPlot's columns for a chart: times, its series, then the constant
+ * threshold lines. An empty row at the start of the range lets the lines
+ * span the whole chart even when the data starts later.
+ */
 function chartData(chart) {
-  const rows = state.rows;
+  const end = state.rows.at(-1)?.t ?? Date.now() / 1000;
+  const start = end - RANGES[state.range].secs;
+  const rows = state.rows[0]?.t <= start ? state.rows : [{ t: start }, ...state.rows];
   const columns = [rows.map((row) => row.t), ...chart.series.map((s) => rows.map((row) => row[s.key] ?? null))];
   if (chart.withThresholds) {
     for (const line of state.thresholds) columns.push(rows.map(() => line.value));

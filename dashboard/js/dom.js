@@ -19,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 /** Appends nodes as they are and anything else as text; skips null/false. */
-export function append(node, children) {
+function append(node, children) {
   for (const child of children.flat()) {
     if (child == null || child === false) continue;
     node.append(child instanceof Node ? child : String(child));

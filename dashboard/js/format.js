@@ -78,7 +78,7 @@ export function formatFullTime(ts) {
 }
 
 /** Seconds from `from` to `to` (timestamps or Dates). */
-export function secondsBetween(from, to) {
+function secondsBetween(from, to) {
   return (new Date(to).getTime() - new Date(from).getTime()) / 1000;
 }
 
@@ -98,7 +98,7 @@ export function formatEndpoints(alert) {
   return dst == null ? src : `${src} → ${dst}`;
 }
 
-export const KIND_LABELS = {
+const KIND_LABELS = {
   port_scan: 'port scan',
   syn_flood: 'SYN flood',
   volumetric: 'volumetric',

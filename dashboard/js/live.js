@@ -14,8 +14,10 @@ const STATS_POLL_MS = 1000;
 const ALERTS_POLL_MS = 2000;
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 30_000;
-// Ticks come every second; this long without one means a stalled connection.
+// This long without a message (or four tick intervals, for agents with a
+// long --interval) means a stalled connection, e.g. after the laptop slept.
 const SILENCE_LIMIT_MS = 15_000;
+const SILENT_TICKS = 4;
 
 const CONN_TEXT = {
   live: 'Live',
@@ -36,6 +38,8 @@ export function startLive(handlers) {
     retryTimer: null,
     fallbackTimer: null,
     watchdog: null,
+    lastStatsAt: null, // to learn the agent's tick interval
+    tickMs: 1000,
     polling: null, // token of the running poll loops; null when not polling
   };
   onTokenChange(() => reconnect(live));
@@ -49,6 +53,9 @@ function connect(live) {
   source.addEventListener('open', () => opened(live));
   source.addEventListener('error', () => failed(live));
   source.addEventListener('stats', (event) => {
+    const now = Date.now();
+    if (live.lastStatsAt != null) live.tickMs = now - live.lastStatsAt;
+    live.lastStatsAt = now;
     heard(live);
     withJson(event, live.handlers.onStats);
   });
@@ -93,6 +100,7 @@ function reconnect(live) {
 
 function closeStream(live) {
   clearTimeout(live.watchdog);
+  live.lastStatsAt = null;
   live.source?.close();
   live.source = null;
 }
@@ -108,7 +116,7 @@ function waitThenPoll(live) {
 /** Any message proves the stream alive; a long silence counts as a failure. */
 function heard(live) {
   clearTimeout(live.watchdog);
-  live.watchdog = setTimeout(() => failed(live), SILENCE_LIMIT_MS);
+  live.watchdog = setTimeout(() => failed(live), Math.max(SILENCE_LIMIT_MS, SILENT_TICKS * live.tickMs));
 }
 
 function startPolling(live) {
