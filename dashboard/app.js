@@ -6,7 +6,7 @@
 import { getJson, takeTokenFromUrl } from './js/api.js';
 import { handleAlertEvent, initAlerts, refresh, reload, setFilter } from './js/alerts.js';
 import { initCharts, pushStats, recolorCharts } from './js/charts.js';
-import { initDetail } from './js/detail.js';
+import { initDetail, showDetail } from './js/detail.js';
 import { startLive } from './js/live.js';
 import { renderStatus, renderTops } from './js/overview.js';
 import { initTheme } from './js/theme.js';
@@ -18,6 +18,20 @@ function onStats(stats) {
   pushStats(stats);
 }
 
+/**
+ * `#alert=ID` (the link in notifications) opens that alert's detail. The
+ * fragment stays in the address bar, so the link can be shared as is.
+ */
+async function openLinkedAlert() {
+  const id = new URLSearchParams(location.hash.slice(1)).get('alert');
+  if (!id || !/^[0-9]+$/.test(id)) return;
+  try {
+    showDetail(await getJson(`/api/alerts/${id}`), null);
+  } catch {
+    // A link to an alert since pruned or never stored: the list still shows.
+  }
+}
+
 takeTokenFromUrl();
 initTheme(recolorCharts);
 initDetail();
@@ -26,3 +40,5 @@ initCharts();
 getJson('/api/stats').then(onStats, () => {});
 reload();
 startLive({ onStats, onAlertEvent: handleAlertEvent, refreshAlerts: refresh });
+openLinkedAlert();
+window.addEventListener('hashchange', openLinkedAlert);

@@ -117,6 +117,14 @@ async function main() {
   await page.locator('#alerts tr[data-kind="signature"]').first().waitFor();
   console.log(`kind filter: ${result.filtered_rows} port_scan rows, then all again`);
 
+  // A notification's link (#alert=ID) opens that alert.
+  const linked = await signature.getAttribute('data-alert-id');
+  await page.evaluate((id) => { location.hash = `alert=${id}`; }, linked);
+  await page.locator('#alert-detail #detail-title').filter({ hasText: `#${linked}` }).waitFor();
+  await page.keyboard.press('Escape');
+  await page.locator('#alert-detail').waitFor({ state: 'hidden' });
+  console.log(`#alert=${linked} opens its detail`);
+
   // Screenshots in both themes, and on a phone.
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
@@ -135,6 +143,29 @@ async function main() {
     () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   if (overflow > 1) fail(`the phone layout scrolls sideways by ${overflow}px`);
   console.log('screenshots saved');
+
+  // Without the stream, the page polls (the uptime keeps moving), and
+  // goes back to live by itself once the stream is reachable again.
+  const polling = await context.newPage();
+  polling.setDefaultTimeout(timeout);
+  polling.on('pageerror', (err) => problems.push(`page error (polling): ${err.message}`));
+  const blocked = (route) => route.abort();
+  await polling.route('**/api/stream*', blocked);
+  const started = Date.now();
+  await polling.goto(url);
+  await polling.locator('#conn[data-state="polling"]').waitFor();
+  result.polling_after_ms = Date.now() - started;
+  const uptime = await polling.locator('#stat-uptime').textContent();
+  await polling.waitForFunction(
+    (before) => document.getElementById('stat-uptime').textContent !== before, uptime);
+  await polling.locator('#alerts tr[data-kind="port_scan"]').first().waitFor();
+  await polling.unroute('**/api/stream*', blocked);
+  const unblocked = Date.now();
+  await polling.locator('#conn[data-state="live"]').waitFor();
+  result.live_again_ms = Date.now() - unblocked;
+  console.log(`stream blocked: polling after ${result.polling_after_ms} ms; `
+    + `live again ${result.live_again_ms} ms after unblocking`);
+  await polling.close();
 
   if (problems.length) fail(`browser errors:\n${problems.join('\n')}`);
   console.log(`result ${JSON.stringify(result)}`);

@@ -7,8 +7,10 @@
 //! request whose User-Agent carries `cmd.exe` with HTML and script. The
 //! browser script then checks, without reloading: the port-scan and
 //! signature rows appear, the charts have points, the hostile text is shown
-//! as text and nothing ran, a kind filter works; and it saves screenshots
-//! in light and dark mode under `target/nta-test-artifacts/dashboard/`.
+//! as text and nothing ran, a kind filter works, a `#alert=ID` link opens
+//! that alert; with the stream blocked the page polls, and goes live again
+//! once unblocked. It saves screenshots in light and dark mode and on a
+//! phone under `target/nta-test-artifacts/dashboard/`.
 
 mod support;
 
@@ -183,10 +185,13 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     }
     println!(
         "dashboard: port_scan row {} ms and signature row {} ms after the page went live; \
-         chart points {}; screenshots in {}",
+         chart points {}; stream blocked: polling after {} ms, live {} ms after unblocking; \
+         screenshots in {}",
         result["port_scan_row_ms"],
         result["signature_row_ms"],
         result["chart_points"],
+        result["polling_after_ms"],
+        result["live_again_ms"],
         out.display()
     );
     let status = agent.stop(libc::SIGTERM, Duration::from_secs(10));
