@@ -5,6 +5,7 @@
 //! - [`api`]: the HTTP JSON API (warp).
 //! - [`cli`]: command-line interface.
 //! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
+//! - [`notify`]: email, SMS and webhook notifications, with storm control.
 //! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`store`]: alerts and traffic history in redb.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod inspect;
+pub mod notify;
 pub mod payload;
 pub mod run;
 pub mod sensor;

@@ -32,6 +32,13 @@ pub(super) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Dur
     deserializer.deserialize_str(DurationVisitor)
 }
 
+/// An optional [`duration`], for keys whose default depends on others.
+pub(super) fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
+}
+
 /// One network: CIDR (`"10.0.0.0/8"`, `"2001:db8::/32"`) or a bare address,
 /// which stands for itself alone (/32 or /128).
 pub(super) fn network<'de, D: Deserializer<'de>>(deserializer: D) -> Result<IpNet, D::Error> {

@@ -12,6 +12,7 @@
 mod de;
 mod error;
 mod locate;
+mod notify;
 mod validate;
 
 #[cfg(test)]
@@ -23,6 +24,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use error::{ConfigError, Location};
+pub use notify::{EmailFile, Notify, SmsFile, WebhookFile};
 
 /// Everything the agent can be told by its config file; the default is what
 /// runs without one.
@@ -49,6 +51,8 @@ pub struct Config {
     /// Per-destination-network thresholds, most specific (longest prefix) wins.
     #[serde(rename = "override")]
     pub overrides: Vec<Override>,
+    /// Where alerts are sent (email, SMS, webhook) and how often.
+    pub notify: Notify,
 }
 
 /// Port-scan detection: three rules, any of which raises the alert, so that

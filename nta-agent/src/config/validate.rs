@@ -3,7 +3,9 @@
 
 use std::{path::Path, time::Duration};
 
-use super::{Config, ConfigError, Override, PortScan, StoreSettings, SynFlood, Volumetric, locate};
+use super::{
+    Config, ConfigError, Notify, Override, PortScan, StoreSettings, SynFlood, Volumetric, locate,
+};
 
 /// Shortest detection window. The agent reads the kernel's counters at most
 /// every 100 ms (`--interval`), so a shorter window could not be measured.
@@ -30,6 +32,17 @@ const RETENTION_MINUTES: (Duration, Duration) =
 /// has 512 bits and a threshold must sit below its saturation, with room for
 /// hash collisions among the ports before it.
 const MAX_PORTS: u32 = 400;
+/// Messages per channel per minute: at least one (a digest must get
+/// through), at most one a second, past which a channel is a firehose.
+const MAX_PER_MINUTE: (u32, u32) = (1, 60);
+/// Attempts per message: one (no retry) to ten; with the doubling backoff,
+/// ten attempts already span minutes.
+const ATTEMPTS: (u32, u32) = (1, 10);
+/// Wait before a retry: long enough for a server to recover from a blip,
+/// short enough that an alert is not late by an hour after a few doublings.
+const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(300));
+/// A channel's timeout per attempt.
+const NOTIFY_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
 
 /// A value that failed validation, before it is located in the text.
 #[derive(Debug)]
@@ -82,8 +95,36 @@ impl Config {
         for (i, o) in self.overrides.iter().enumerate() {
             validate_override(i, o, &self.overrides[..i])?;
         }
-        Ok(())
+        validate_notify(&self.notify)
     }
+}
+
+fn validate_notify(n: &Notify) -> Result<(), Problem> {
+    let in_range = |key: &str, value: u32, (min, max): (u32, u32)| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                key,
+                format!("must be between {min} and {max}, got {value}"),
+            ))
+        }
+    };
+    in_range("notify.max_per_minute", n.max_per_minute, MAX_PER_MINUTE)?;
+    in_range("notify.attempts", n.attempts, ATTEMPTS)?;
+    let (min, max) = RETRY_BACKOFF;
+    duration_in("notify.retry_backoff", n.retry_backoff, min, max)?;
+    let (min, max) = NOTIFY_TIMEOUT;
+    for (key, timeout) in [
+        ("notify.email.timeout", n.email.timeout),
+        ("notify.sms.timeout", n.sms.timeout),
+        ("notify.webhook.timeout", n.webhook.timeout),
+    ] {
+        if let Some(timeout) = timeout {
+            duration_in(key, timeout, min, max)?;
+        }
+    }
+    Ok(())
 }
 
 fn validate_port_scan(p: &PortScan) -> Result<(), Problem> {

@@ -1,0 +1,505 @@
+//! What a notification says, whatever the channel carries it.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use serde::Serialize;
+
+use crate::alert::{Alert, AlertKind, AlertState, Severity};
+
+/// Why a message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A new incident.
+    Opened,
+    /// An incident closed, with its totals.
+    Closed,
+    /// Messages held back by storm control, summed up in one.
+    Digest,
+    /// `nta-agent notify test`.
+    Test,
+}
+
+/// One notification, rendered once for every channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub purpose: Purpose,
+    /// The highest severity it reports (the alert's, or a digest's worst).
+    pub severity: Severity,
+    /// One line: severity, kind, source, e.g.
+    /// `[nta] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80`.
+    pub subject: String,
+    /// Plain text, several lines: what happened, the evidence, and a link
+    /// to the alert in the dashboard.
+    pub body: String,
+    /// The same in at most [`SHORT_MAX`] characters, for SMS.
+    pub short: String,
+    /// The alert it is about (none for digests and tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<Alert>,
+    /// Link to the alert (or to the alert list, for a digest) in the
+    /// dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Longest [`Message::short`]: one SMS segment of GSM-7 text.
+pub const SHORT_MAX: usize = 160;
+
+impl Message {
+    /// A new incident: what, how bad, the evidence and where to look.
+    pub fn opened(alert: &Alert, dashboard: &str) -> Self {
+        let subject = format!(
+            "[nta] {} {} {}",
+            alert.severity.as_str().to_uppercase(),
+            alert.kind,
+            route_of(alert)
+        );
+        let url = alert_url(dashboard, alert.id);
+        let mut body = format!("{}\n\n", alert.message);
+        facts(&mut body, alert);
+        let _ = write!(body, "\nDashboard: {url}\n");
+        let short = shorten(&format!(
+            "nta {} {} {}: {}",
+            alert.severity.as_str().to_uppercase(),
+            alert.kind,
+            route_of(alert),
+            alert.message
+        ));
+        Message {
+            purpose: Purpose::Opened,
+            severity: alert.severity,
+            subject,
+            body,
+            short,
+            alert: Some(alert.clone()),
+            url: Some(url),
+        }
+    }
+
+    /// An incident closed: how long it lasted and its totals.
+    pub fn closed(alert: &Alert, dashboard: &str) -> Self {
+        let lasted = duration_text(alert);
+        let subject = format!(
+            "[nta] closed: {} {} after {lasted}",
+            alert.kind,
+            route_of(alert)
+        );
+        let url = alert_url(dashboard, alert.id);
+        let mut body = format!(
+            "Incident #{} is over: no sign of it for the quiet period.\n\n{}\n\n",
+            alert.id, alert.message
+        );
+        facts(&mut body, alert);
+        let _ = write!(body, "\nDashboard: {url}\n");
+        let short = shorten(&format!(
+            "nta closed #{} {} {} after {lasted}, {} packets, peak {}",
+            alert.id,
+            alert.kind,
+            route_of(alert),
+            alert.packets,
+            rate(alert.peak_rate, &alert.evidence.unit)
+        ));
+        Message {
+            purpose: Purpose::Closed,
+            severity: alert.severity,
+            subject,
+            body,
+            short,
+            alert: Some(alert.clone()),
+            url: Some(url),
+        }
+    }
+
+    /// Messages storm control held back, summed up: how many, of which
+    /// kinds and severities, and the first few.
+    pub fn digest(held: &Held, dashboard: &str) -> Self {
+        let worst = held.worst.unwrap_or(Severity::Low);
+        let subject = format!(
+            "[nta] {} more notification{} held back: {}",
+            held.count,
+            if held.count == 1 { "" } else { "s" },
+            held.kinds_text()
+        );
+        let mut body = format!(
+            "To keep this channel readable, {} message{} past the rate limit {} not sent one by one.\n\n",
+            held.count,
+            if held.count == 1 { "" } else { "s" },
+            if held.count == 1 { "was" } else { "were" },
+        );
+        for ((kind, severity), n) in &held.by_kind {
+            let _ = writeln!(body, "  {n:>7} × {kind} ({severity})");
+        }
+        if !held.first.is_empty() {
+            body.push_str("\nThe first of them:\n");
+            for line in &held.first {
+                let _ = writeln!(body, "  - {line}");
+            }
+            if held.count > held.first.len() as u64 {
+                let _ = writeln!(
+                    body,
+                    "  ... and {} more",
+                    held.count - held.first.len() as u64
+                );
+            }
+        }
+        let url = format!("{dashboard}/");
+        let _ = write!(body, "\nAll alerts: {url}\n");
+        let short = shorten(&format!(
+            "nta: {} more alerts held back ({}); see the dashboard",
+            held.count,
+            held.kinds_text()
+        ));
+        Message {
+            purpose: Purpose::Digest,
+            severity: worst,
+            subject,
+            body,
+            short,
+            alert: None,
+            url: Some(url),
+        }
+    }
+
+    /// `nta-agent notify test`.
+    pub fn test(dashboard: &str) -> Self {
+        let host = hostname();
+        Message {
+            purpose: Purpose::Test,
+            severity: Severity::Low,
+            subject: format!("[nta] test notification from {host}"),
+            body: format!(
+                "This is a test message from nta on {host} (`nta-agent notify test`).\n\
+                 If you can read it, this channel works.\n\nDashboard: {dashboard}/\n"
+            ),
+            short: shorten(&format!("nta test message from {host}: this channel works")),
+            alert: None,
+            url: Some(format!("{dashboard}/")),
+        }
+    }
+
+    /// One line for a digest's list.
+    pub fn line(&self) -> String {
+        self.subject
+            .strip_prefix("[nta] ")
+            .unwrap_or(&self.subject)
+            .to_owned()
+    }
+}
+
+/// What storm control held back, for the digest: counts and the first few
+/// subjects, bounded however many there were.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Held {
+    pub count: u64,
+    pub by_kind: BTreeMap<(String, Severity), u64>,
+    pub first: Vec<String>,
+    pub worst: Option<Severity>,
+}
+
+/// Subjects a digest lists one by one.
+pub const DIGEST_LINES: usize = 20;
+
+impl Held {
+    pub fn add(&mut self, message: &Message) {
+        self.count += 1;
+        let kind = message
+            .alert
+            .as_ref()
+            .map_or_else(|| "digest".to_owned(), |a| a.kind.to_string());
+        let kind = match message.purpose {
+            Purpose::Closed => format!("{kind} closed"),
+            _ => kind,
+        };
+        *self.by_kind.entry((kind, message.severity)).or_default() += 1;
+        if self.first.len() < DIGEST_LINES {
+            self.first.push(message.line());
+        }
+        self.worst = self.worst.max(Some(message.severity));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `9994 port_scan, 6 syn_flood`, most first.
+    fn kinds_text(&self) -> String {
+        let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((kind, _), n) in &self.by_kind {
+            *kinds.entry(kind).or_default() += n;
+        }
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        kinds
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `from A to B:port`, with what the alert has.
+fn route_of(alert: &Alert) -> String {
+    let mut text = String::new();
+    if let Some(src) = alert.src {
+        let _ = write!(text, "from {src}");
+    }
+    if let Some(dst) = alert.dst {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let _ = write!(text, "to {dst}");
+        if let Some(port) = alert.dst_port
+            && alert.kind != AlertKind::PortScan
+        {
+            let _ = write!(text, ":{port}");
+        }
+    }
+    text
+}
+
+/// The alert's facts and evidence, one per line.
+fn facts(body: &mut String, alert: &Alert) {
+    let e = &alert.evidence;
+    let state = match alert.state {
+        AlertState::Open => "open",
+        AlertState::Closed => "closed",
+    };
+    let mut line = |name: &str, value: String| {
+        let _ = writeln!(body, "{name:<13}{value}");
+    };
+    line(
+        "Alert:",
+        format!(
+            "#{} {}, severity {}, {state}",
+            alert.id, alert.kind, alert.severity
+        ),
+    );
+    if let Some(src) = alert.src {
+        line("Source:", src.to_string());
+    }
+    if let Some(dst) = alert.dst {
+        line(
+            "Target:",
+            match alert.dst_port {
+                Some(port) => format!("{dst} port {port}"),
+                None => dst.to_string(),
+            },
+        );
+    }
+    line("First seen:", alert.first_seen.to_string());
+    line("Last seen:", alert.last_seen.to_string());
+    if alert.state == AlertState::Closed {
+        line("Lasted:", duration_text(alert));
+    }
+    line(
+        "Peak:",
+        format!(
+            "{} (threshold {} in {}s)",
+            rate(alert.peak_rate, &e.unit),
+            rate(e.threshold, &e.unit),
+            e.window_secs
+        ),
+    );
+    line("Packets:", alert.packets.to_string());
+    line("Detected by:", e.detected_by.clone());
+    if let Some(class) = &e.class {
+        line("Class:", class.clone());
+    }
+    if !e.rules.is_empty() {
+        line("Rules:", e.rules.join(", "));
+    }
+    if let Some(n) = e.distinct_ports {
+        line("Ports:", format!("{n} distinct"));
+    }
+    if let Some(n) = e.distinct_sources {
+        line("Sources:", format!("{n} distinct"));
+    }
+    if !e.top_ports.is_empty() {
+        let ports: Vec<_> = e
+            .top_ports
+            .iter()
+            .map(|c| format!("{} ({})", c.value, c.packets))
+            .collect();
+        line("Top ports:", ports.join(", "));
+    }
+    if !e.top_sources.is_empty() {
+        let sources: Vec<_> = e
+            .top_sources
+            .iter()
+            .map(|c| format!("{} ({})", c.value, c.packets))
+            .collect();
+        line("Top sources:", sources.join(", "));
+    }
+    if let (Some(sid), Some(signature)) = (e.sid, &e.signature) {
+        line("Rule:", format!("sid {sid}: {signature}"));
+    }
+    if let Some(buffer) = &e.buffer {
+        line("Matched in:", buffer.clone());
+    }
+    // Attacker bytes, already escaped to printable ASCII and bounded.
+    if let Some(excerpt) = &e.excerpt {
+        line("Excerpt:", excerpt.clone());
+    }
+    if let Some(domain) = &e.domain {
+        line("Domain:", domain.clone());
+    }
+    if let Some(query) = &e.query {
+        line("Example:", query.clone());
+    }
+}
+
+/// How long the incident lasted, e.g. `42s`, `3m 5s`.
+fn duration_text(alert: &Alert) -> String {
+    let secs = alert
+        .last_seen
+        .duration_since(alert.first_seen)
+        .as_secs_f64()
+        .max(0.0)
+        .round() as u64;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// `82641 SYN/s`: a rate without the decimals nobody reads.
+fn rate(value: f64, unit: &str) -> String {
+    format!("{value:.0} {unit}")
+}
+
+fn alert_url(dashboard: &str, id: u64) -> String {
+    format!("{dashboard}/#alert={id}")
+}
+
+/// At most [`SHORT_MAX`] characters, cut with an ellipsis.
+fn shorten(text: &str) -> String {
+    if text.chars().count() <= SHORT_MAX {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(SHORT_MAX - 1).collect();
+    short.push('…');
+    short
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this host".to_owned())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::alert::{Count, Evidence};
+
+    const DASHBOARD: &str = "http://127.0.0.1:3000";
+
+    pub(crate) fn alert(id: u64, kind: AlertKind, severity: Severity) -> Alert {
+        Alert {
+            id,
+            kind,
+            severity,
+            state: AlertState::Open,
+            src: Some("198.18.0.2".parse().unwrap()),
+            dst: Some("198.18.0.1".parse().unwrap()),
+            dst_port: Some(80),
+            first_seen: "2026-11-25T10:00:00Z".parse::<Timestamp>().unwrap(),
+            last_seen: "2026-11-25T10:01:05Z".parse::<Timestamp>().unwrap(),
+            closed_at: None,
+            packets: 123_456,
+            peak_rate: 82_641.4,
+            message: "SYN flood on 198.18.0.1 (mostly port 80): 82641 SYN/s".into(),
+            evidence: Evidence {
+                threshold: 1000.0,
+                unit: "SYN/s".into(),
+                window_secs: 1.0,
+                detected_by: "kernel".into(),
+                top_sources: vec![Count {
+                    value: "198.18.0.2".parse().unwrap(),
+                    packets: 100_000,
+                }],
+                excerpt: Some("GET / HTTP/1.1\\r\\nUser-Agent: cmd.exe".into()),
+                ..Evidence::default()
+            },
+        }
+    }
+
+    #[test]
+    fn an_opened_incident_says_severity_kind_source_and_links_to_it() {
+        let m = Message::opened(
+            &alert(7, AlertKind::SynFlood, Severity::Critical),
+            DASHBOARD,
+        );
+        assert_eq!(m.purpose, Purpose::Opened);
+        assert_eq!(
+            m.subject,
+            "[nta] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80"
+        );
+        assert!(m.body.starts_with("SYN flood on 198.18.0.1"), "{}", m.body);
+        for needle in [
+            "Peak:        82641 SYN/s (threshold 1000 SYN/s in 1s)",
+            "Top sources: 198.18.0.2 (100000)",
+            "Detected by: kernel",
+            "Excerpt:",
+            "Dashboard: http://127.0.0.1:3000/#alert=7",
+        ] {
+            assert!(m.body.contains(needle), "no `{needle}` in\n{}", m.body);
+        }
+        assert_eq!(m.url.as_deref(), Some("http://127.0.0.1:3000/#alert=7"));
+        assert!(m.short.chars().count() <= SHORT_MAX, "{}", m.short);
+    }
+
+    #[test]
+    fn a_closed_incident_gives_its_duration_and_totals() {
+        let mut a = alert(7, AlertKind::SynFlood, Severity::High);
+        a.state = AlertState::Closed;
+        let m = Message::closed(&a, DASHBOARD);
+        assert_eq!(
+            m.subject,
+            "[nta] closed: syn_flood from 198.18.0.2 to 198.18.0.1:80 after 1m 5s"
+        );
+        assert!(m.body.contains("Lasted:      1m 5s"), "{}", m.body);
+        assert!(m.body.contains("Packets:     123456"), "{}", m.body);
+        assert!(m.short.contains("123456 packets"), "{}", m.short);
+    }
+
+    #[test]
+    fn a_digest_counts_everything_but_lists_a_bounded_few() {
+        let mut held = Held::default();
+        for id in 0..9_994 {
+            held.add(&Message::opened(
+                &alert(id, AlertKind::PortScan, Severity::High),
+                DASHBOARD,
+            ));
+        }
+        held.add(&Message::opened(
+            &alert(1, AlertKind::SynFlood, Severity::Critical),
+            DASHBOARD,
+        ));
+        let m = Message::digest(&held, DASHBOARD);
+        assert_eq!(m.purpose, Purpose::Digest);
+        assert_eq!(m.severity, Severity::Critical);
+        assert_eq!(
+            m.subject,
+            "[nta] 9995 more notifications held back: 9994 port_scan, 1 syn_flood"
+        );
+        assert!(m.body.contains("   9994 × port_scan (high)"), "{}", m.body);
+        assert!(m.body.contains("... and 9975 more"), "{}", m.body);
+        assert_eq!(m.body.matches("\n  - ").count(), DIGEST_LINES);
+    }
+
+    #[test]
+    fn long_texts_are_cut_for_sms() {
+        let mut a = alert(7, AlertKind::Signature, Severity::High);
+        a.message = "x".repeat(500);
+        let m = Message::opened(&a, DASHBOARD);
+        assert_eq!(m.short.chars().count(), SHORT_MAX);
+        assert!(m.short.ends_with('…'));
+    }
+}
