@@ -10,6 +10,7 @@ mod cmd;
 mod packages;
 mod paths;
 mod privilege;
+mod python;
 mod run;
 mod setup;
 mod test;

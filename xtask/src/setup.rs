@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use crate::{
     bpf_linker, browser,
     cmd::{Cmd, note, step},
-    packages,
+    packages, python,
 };
 
 pub fn setup(test_tools: bool) -> anyhow::Result<()> {
@@ -18,6 +18,7 @@ pub fn setup(test_tools: bool) -> anyhow::Result<()> {
     if test_tools {
         packages::ensure()?;
         browser::ensure()?;
+        python::ensure()?;
     }
     step("setup: done");
     Ok(())

@@ -1,7 +1,7 @@
 //! Email over SMTP with lettre: plain, STARTTLS or implicit TLS (rustls),
 //! an optional login, one plain-text UTF-8 message to every recipient.
 
-use std::{error::Error as _, fs, path::Path, time::Duration};
+use std::{fs, path::Path, time::Duration};
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 use super::{
     channel::{Deliver, SendError},
-    error::ChannelError,
+    error::{ChannelError, caused_by_tls, chain},
     message::Message,
     settings::{EmailSettings, Secret, SmtpTls},
 };
@@ -74,10 +74,8 @@ impl Email {
         .timeout(Some(settings.timeout));
         match (&settings.user, &settings.password) {
             (Some(user), Some(password)) => {
-                builder = builder.credentials(Credentials::new(
-                    user.clone(),
-                    password.expose().to_owned(),
-                ));
+                builder = builder
+                    .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
             }
             (None, None) => {}
             _ => return Err(ChannelError::HalfLogin),
@@ -117,20 +115,12 @@ impl Email {
     /// `error` as the notifier sees it: worth a retry or not, with a text
     /// that names the server and never the password.
     fn send_error(&self, error: &smtp::Error) -> SendError {
-        let mut text = format!("{}: {error}", self.server);
-        // lettre's Display stops at its own source; the deeper causes (the
-        // certificate problem, the refused connection) are what tell a user
-        // what to fix.
-        let mut source = error.source().and_then(|s| s.source());
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
+        let mut text = format!("{}: {}", self.server, chain(error));
         let permanent = if error.is_permanent() {
             true
         } else if error.is_transient() || error.is_timeout() {
             false
-        } else if is_tls_failure(error) {
+        } else if error.is_tls() || caused_by_tls(error) {
             text.push_str(" (is the server's certificate trusted? see NTA_SMTP_CA_FILE)");
             true
         } else {
@@ -179,14 +169,13 @@ impl Deliver for Email {
 
 /// `address` as a mailbox, or an error naming `var`.
 fn mailbox(var: &'static str, address: &str) -> Result<Mailbox, ChannelError> {
-    address
-        .trim()
-        .parse()
-        .map_err(|e: lettre::address::AddressError| ChannelError::BadAddress {
+    address.trim().parse().map_err(
+        |e: lettre::address::AddressError| ChannelError::BadAddress {
             var,
             value: address.to_owned(),
             reason: e.to_string(),
-        })
+        },
+    )
 }
 
 /// TLS for `host`: the webpki roots (Mozilla's, built in), plus the
@@ -226,8 +215,8 @@ fn ca_certificates(path: &Path) -> Result<Vec<Certificate>, ChannelError> {
     let mut certificates = Vec::new();
     for der in CertificateDer::pem_slice_iter(&pem) {
         let der = der.map_err(|e| bad(format!("not a PEM certificate file: {e}")))?;
-        let certificate =
-            Certificate::from_der(der.to_vec()).map_err(|e| bad(format!("bad certificate: {e}")))?;
+        let certificate = Certificate::from_der(der.to_vec())
+            .map_err(|e| bad(format!("bad certificate: {e}")))?;
         certificates.push(certificate);
     }
     if certificates.is_empty() {
@@ -236,22 +225,6 @@ fn ca_certificates(path: &Path) -> Result<Vec<Certificate>, ChannelError> {
         ));
     }
     Ok(certificates)
-}
-
-/// Whether the handshake failed: rustls reports an untrusted certificate
-/// or a protocol mismatch as its own error inside lettre's connection error.
-fn is_tls_failure(error: &smtp::Error) -> bool {
-    if error.is_tls() {
-        return true;
-    }
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// `text` with the password, if any, replaced.
@@ -346,7 +319,11 @@ mod tests {
             ..settings()
         })
         .unwrap();
-        assert!(plain.describe().ends_with("via smtp.example.com:25 (plain)"));
+        assert!(
+            plain
+                .describe()
+                .ends_with("via smtp.example.com:25 (plain)")
+        );
     }
 
     #[test]
@@ -363,7 +340,10 @@ mod tests {
             from: "nta at example".into(),
             ..settings()
         });
-        assert!(message.starts_with("NTA_MAIL_FROM: `nta at example`"), "{message}");
+        assert!(
+            message.starts_with("NTA_MAIL_FROM: `nta at example`"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -398,7 +378,10 @@ mod tests {
             host: "smtp example".into(),
             ..settings()
         });
-        assert!(message.starts_with("NTA_SMTP_HOST: `smtp example`"), "{message}");
+        assert!(
+            message.starts_with("NTA_SMTP_HOST: `smtp example`"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -420,7 +403,10 @@ mod tests {
             ..settings()
         });
         assert!(
-            message.starts_with(&format!("NTA_SMTP_CA_FILE {}: no certificate", path.display())),
+            message.starts_with(&format!(
+                "NTA_SMTP_CA_FILE {}: no certificate",
+                path.display()
+            )),
             "{message}"
         );
     }

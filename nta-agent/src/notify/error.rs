@@ -1,7 +1,7 @@
 //! Why a channel cannot be set up from its settings: each error names the
 //! setting (by its environment variable) and the value that is wrong, so
 //! that the fix is obvious from the message alone. Secrets are never part
-//! of one.
+//! of one. Also how the channels put a failed delivery into words.
 
 use std::{io, path::PathBuf};
 
@@ -69,4 +69,79 @@ pub enum ChannelError {
         channel: &'static str,
         reason: String,
     },
+}
+
+/// `error` and its causes, `: `-separated, each said once: the outer texts
+/// ("Connection error", "error sending request") say little, the inner
+/// ones ("connection refused", "invalid peer certificate") say what to fix.
+/// Libraries often repeat their cause in their own text; it is not repeated.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether a TLS handshake failed (an untrusted certificate, mostly):
+/// rustls's own error among the causes. `io::Error` hides the error it
+/// wraps from `source()` (it returns that error's source instead), and
+/// hyper wraps rustls's io::Error in another, so wrapped errors are
+/// unwrapped here by hand.
+pub(crate) fn caused_by_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        let mut wrapped = Some(cause);
+        while let Some(inner) = wrapped {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+            wrapped = inner
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        source = cause.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] io::Error);
+
+    #[test]
+    fn chains_causes_once_each() {
+        let error = Repeats(io::Error::other("refused"));
+        assert_eq!(chain(&error), "outer: refused");
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Quiet(#[source] io::Error);
+        assert_eq!(chain(&Quiet(io::Error::other("refused"))), "outer: refused");
+    }
+
+    #[test]
+    fn finds_rustls_errors_inside_io_errors() {
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(caused_by_tls(&Repeats(tls)));
+        let twice = io::Error::other(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert!(caused_by_tls(&Repeats(twice)));
+        assert!(!caused_by_tls(&Repeats(io::Error::other("refused"))));
+    }
 }

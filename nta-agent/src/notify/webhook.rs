@@ -3,14 +3,14 @@
 //! message's parts and the alert itself, for receivers that want structure.
 //! Also the HTTP plumbing it shares with [`super::sms`].
 
-use std::{error::Error as _, time::Duration};
+use std::time::Duration;
 
 use reqwest::{Client, Response, StatusCode, Url};
 use serde_json::json;
 
 use super::{
     channel::{Deliver, SendError},
-    error::ChannelError,
+    error::{ChannelError, caused_by_tls, chain},
     message::Message,
     settings::WebhookSettings,
 };
@@ -74,7 +74,10 @@ impl Deliver for Webhook {
 
 /// The HTTP client both HTTP channels use: `timeout` bounds a whole
 /// request, connect to last byte; redirects are errors, not followed.
-pub(crate) fn http_client(channel: &'static str, timeout: Duration) -> Result<Client, ChannelError> {
+pub(crate) fn http_client(
+    channel: &'static str,
+    timeout: Duration,
+) -> Result<Client, ChannelError> {
     // reqwest is built without a crypto provider of its own (its default,
     // aws-lc, needs cmake to build) and takes the process default: ring,
     // unless something installed another first (Err), which serves as well.
@@ -117,7 +120,7 @@ pub(crate) fn origin(url: &Url) -> String {
 
 /// A request that got no answer, from `peer` (`Twilio`, `webhook`).
 pub(crate) fn request_error(peer: &str, error: reqwest::Error) -> SendError {
-    let tls = is_tls_failure(&error);
+    let tls = caused_by_tls(&error);
     // The URL may carry a webhook's secret: never part of the text.
     let error = error.without_url();
     let mut text = format!("{peer}: {}", chain(&error));
@@ -199,31 +202,6 @@ fn explanation(body: &[u8]) -> String {
     line
 }
 
-/// `error` and its causes, `: `-separated: reqwest's own text ("error
-/// sending request") says little; the causes say "connection refused".
-fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
-/// Whether the TLS handshake failed (an untrusted certificate, mostly):
-/// rustls's own error somewhere among the causes.
-fn is_tls_failure(error: &reqwest::Error) -> bool {
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +224,10 @@ mod tests {
     fn describes_the_origin_only_since_the_path_is_a_secret() {
         let webhook =
             Webhook::new(&settings("https://hooks.example.com/services/T0/B0/s3cr3t")).unwrap();
-        assert_eq!(webhook.describe(), "POST JSON to https://hooks.example.com/…");
+        assert_eq!(
+            webhook.describe(),
+            "POST JSON to https://hooks.example.com/…"
+        );
         assert_eq!(webhook.name(), "webhook");
         let webhook = Webhook::new(&settings("http://127.0.0.1:8065/hooks/abc")).unwrap();
         assert_eq!(webhook.describe(), "POST JSON to http://127.0.0.1:8065/…");
@@ -259,9 +240,8 @@ mod tests {
             "NTA_WEBHOOK_URL: `ftp://x` must be an http or https URL"
         );
         assert!(
-            error("hooks.example.com/x").starts_with(
-                "NTA_WEBHOOK_URL: `hooks.example.com/x` is not a URL: "
-            ),
+            error("hooks.example.com/x")
+                .starts_with("NTA_WEBHOOK_URL: `hooks.example.com/x` is not a URL: "),
             "{}",
             error("hooks.example.com/x")
         );
@@ -283,7 +263,10 @@ mod tests {
         let twilio = br#"{"code": 20003, "message": "Authenticate", "status": 401}"#;
         assert_eq!(explanation(twilio), "Authenticate");
         assert_eq!(explanation(b"invalid_payload\n"), "invalid_payload");
-        assert_eq!(explanation(b"line one\r\nline\x07 two"), "line one line two");
+        assert_eq!(
+            explanation(b"line one\r\nline\x07 two"),
+            "line one line two"
+        );
         assert_eq!(explanation(b""), "");
         let long = "x".repeat(1000);
         let explained = explanation(long.as_bytes());
