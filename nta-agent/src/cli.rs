@@ -22,6 +22,33 @@ pub enum Command {
     /// Work with rules files (the Suricata/Snort content-matching subset).
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Work with notification channels (email, SMS, webhook).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through every configured channel and report
+    /// each result; exits 1 if any fails or none is configured.
+    Test(NotifyArgs),
+}
+
+/// Where the notification settings come from.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Configuration file (TOML) with a [notify] section.
+    #[arg(long, short, env = "NTA_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// File of NTA_SMTP_*, TWILIO_*, NTA_WEBHOOK_URL variables; variables
+    /// already set in the environment win over it. A missing file is fine.
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
+
+    /// The API's address, the default base of dashboard links in messages.
+    #[arg(long, env = "NTA_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +109,12 @@ pub struct RunArgs {
     /// characters. Prefer NTA_TOKEN: arguments show in `ps`.
     #[arg(long, env = "NTA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// File of notification variables (NTA_SMTP_*, TWILIO_*,
+    /// NTA_WEBHOOK_URL; see .env.example); variables already set in the
+    /// environment win over it. A missing file is fine.
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

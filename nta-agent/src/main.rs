@@ -1,7 +1,7 @@
 use std::io::IsTerminal as _;
 
 use clap::Parser as _;
-use nta_agent::cli::{Cli, Command, ConfigCommand, RulesCommand};
+use nta_agent::cli::{Cli, Command, ConfigCommand, NotifyCommand, RulesCommand};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -26,6 +26,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check { file }) => {
             let summary = nta_agent::config::check(&file)?;
             println!("{summary}");
+            Ok(())
+        }
+        Command::Notify(NotifyCommand::Test(args)) => {
+            let ok = nta_agent::notify::cli::test(&args).await?;
+            if !ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Rules(RulesCommand::Check { file }) => {

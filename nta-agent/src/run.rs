@@ -30,12 +30,16 @@ use crate::{
     config::Config,
     detect::{self, Detector, EventContext, Tick},
     inspect,
+    notify::{self, Notifier, env::Environment},
     sensor::{LoadOptions, Sensor, events, samples},
     stats::{LiveStats, ThresholdView},
     store::{Retention, Store},
     timings,
     traffic::{self, Snapshot, SourceView},
 };
+
+/// How long pending notifications may take to go out at shutdown.
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ticks between two prunes of old history.
 const PRUNE_EVERY_TICKS: u64 = 60;
@@ -46,8 +50,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    // Before anything is attached: a refused token is a usage error.
+    // Before anything is attached: a refused token or notification setting
+    // is a usage error.
     let auth = Auth::for_listen(args.listen, args.token.as_deref())?;
+    let env = Environment::load(&args.env_file)?;
+    let notify_settings = notify::settings::resolve(&config.notify, &env, args.listen)
+        .context("reading the notification settings")?;
     let db = match &args.db {
         Some(path) => path.clone(),
         None => Store::default_path()
@@ -60,6 +68,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             message = "Closed incidents left open by the previous run",
             count = left_open.len()
         );
+    }
+
+    let notifier = if notify_settings.any() {
+        Some(notify::start(&notify_settings).context("setting up notifications")?)
+    } else {
+        info!(
+            message = "No notification channel configured",
+            hint = "set NTA_SMTP_HOST, TWILIO_SID or NTA_WEBHOOK_URL (see .env.example)"
+        );
+        None
+    };
+    if let Some(path) = env.dotenv_path() {
+        info!(message = "Notification variables read", file = %path.display());
     }
 
     let options = LoadOptions {
@@ -127,7 +148,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {} (--listen)", args.listen))?;
     let api_addr = listener.local_addr().context("reading the API's address")?;
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api_state = ApiState::new(store.clone(), live, auth);
+    let mut api_state = ApiState::new(store.clone(), live, auth);
+    if let Some(notifier) = &notifier {
+        api_state.notify = notifier.stats();
+    }
     let api = tokio::spawn(api::serve(listener, api_state.clone(), async {
         let _ = api_stopped.await;
     }));
@@ -152,6 +176,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut agent = Agent {
         sensor: &sensor,
         api: &api_state,
+        notifier: notifier.as_ref(),
         detector: &mut detector,
         dropped_events: &dropped_events,
         dropped_samples: &dropped_samples,
@@ -182,6 +207,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     agent.on_tick(&mut previous).await;
     let closing = agent.detector.close_all(Timestamp::now());
     agent.persist(closing).await;
+    if let Some(notifier) = notifier {
+        // The closing messages, and digests of anything held back.
+        notifier.shutdown(NOTIFY_GRACE).await;
+    }
     info!(target: "nta::totals", "totals since start: {}", traffic::totals(&previous.global));
     api_state.feed.close();
     let _ = stop_api.send(());
@@ -204,6 +233,7 @@ struct Agent<'a> {
     sensor: &'a Sensor,
     /// The store, live view, feed and timings, shared with the API.
     api: &'a ApiState,
+    notifier: Option<&'a Notifier>,
     detector: &'a mut Detector,
     dropped_events: &'a AtomicU64,
     dropped_samples: &'a AtomicU64,
@@ -330,6 +360,9 @@ impl Agent<'_> {
         // The feed first: a browser learns of an alert as soon as it is
         // known, and re-reads the store should it miss any.
         self.api.feed.alerts(&events);
+        if let Some(notifier) = self.notifier {
+            notifier.notify(&events);
+        }
         if let Ok(mut live) = self.api.live.write() {
             for event in &events {
                 if let AlertEvent::Opened(a) = event {

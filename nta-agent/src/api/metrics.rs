@@ -16,11 +16,19 @@ use prometheus_client::{
 use warp::{Filter, Rejection, Reply, http::StatusCode};
 
 use super::{ApiState, with_arg};
-use crate::alert::{AlertKind, Severity};
+use crate::{
+    alert::{AlertKind, Severity},
+    notify::ChannelReport,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CounterLabel {
     counter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -130,6 +138,50 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
         "store_write_seconds",
         "Time a durable store write took: a batch of alerts, or a tick's history",
         state.timings.store.clone(),
+    );
+    let channels = state.notify.report();
+    let per_channel: [(&str, &str, fn(&ChannelReport) -> u64); 4] = [
+        (
+            "notifications_sent",
+            "Notifications delivered, by channel",
+            |r| r.sent,
+        ),
+        (
+            "notifications_failed",
+            "Notifications that failed after every attempt, by channel",
+            |r| r.failed,
+        ),
+        (
+            "notifications_retries",
+            "Delivery attempts retried after a transient failure, by channel",
+            |r| r.retries,
+        ),
+        (
+            "notifications_held",
+            "Notifications held back by storm control (or a full queue) and sent as digests, by channel",
+            |r| r.held,
+        ),
+    ];
+    for (name, help, value) in per_channel {
+        let family = Family::<ChannelLabel, Counter<u64, AtomicU64>>::default();
+        for report in &channels {
+            family
+                .get_or_create(&ChannelLabel {
+                    channel: report.channel.into(),
+                })
+                .inc_by(value(report));
+        }
+        registry.register(name, help, family);
+    }
+    registry.register(
+        "notifications_dropped",
+        "Alert events the notifier's queue had no room for",
+        counter(
+            state
+                .notify
+                .dropped_events
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
     );
     let clients = Gauge::<i64, AtomicI64>::default();
     clients.set(i64::try_from(state.feed.clients()).unwrap_or(i64::MAX));

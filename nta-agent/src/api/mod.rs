@@ -42,6 +42,7 @@ use warp::{
 
 use self::{auth::Auth, stream::Feed};
 use crate::{
+    notify::NotifyStats,
     stats::LiveStats,
     store::{Store, StoreError},
     timings::Timings,
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub feed: Feed,
     pub auth: Auth,
     pub timings: Timings,
+    /// Notification counts by channel (none configured: empty).
+    pub notify: Arc<NotifyStats>,
     pub started: Instant,
 }
 
@@ -68,6 +71,7 @@ impl ApiState {
             feed: Feed::new(),
             auth,
             timings: Timings::default(),
+            notify: Arc::default(),
             started: Instant::now(),
         }
     }

@@ -41,6 +41,11 @@ pub(super) fn stats_body(state: &ApiState) -> Value {
         state.started.elapsed().as_secs().into(),
     );
     body.insert("store_bytes".into(), state.store.size_bytes().into());
+    body.insert(
+        "notifications".into(),
+        serde_json::to_value(state.notify.report()).unwrap_or_default(),
+    );
+    body.insert("notifications_failed".into(), state.notify.failed().into());
     Value::Object(body)
 }
 
@@ -68,6 +73,8 @@ mod tests {
             "samples_lost",
             "updated_at",
             "thresholds",
+            "notifications",
+            "notifications_failed",
         ] {
             assert!(body.get(field).is_some(), "missing {field}: {body}");
         }

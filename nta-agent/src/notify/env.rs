@@ -8,7 +8,7 @@ use std::{
 };
 
 /// Every variable the notifier reads, for `.env.example` and the tests.
-pub const VARIABLES: [&str; 13] = [
+pub const VARIABLES: [&str; 14] = [
     "NTA_SMTP_HOST",
     "NTA_SMTP_PORT",
     "NTA_SMTP_TLS",
@@ -16,6 +16,7 @@ pub const VARIABLES: [&str; 13] = [
     "NTA_SMTP_PASSWORD",
     "NTA_MAIL_FROM",
     "NTA_MAIL_TO",
+    "NTA_SMTP_CA_FILE",
     "TWILIO_SID",
     "TWILIO_TOKEN",
     "TWILIO_PHONE",
@@ -179,6 +180,30 @@ mod tests {
         let err = Environment::load(&path).unwrap_err().to_string();
         assert!(err.contains(".env"), "{err}");
         assert!(err.contains("this is not a variable"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_example_names_every_variable_and_turns_nothing_on() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.env.example");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for name in VARIABLES {
+            assert!(
+                text.contains(&format!("\n{name}=\n")),
+                "{name} is not in .env.example"
+            );
+        }
+        let env = Environment {
+            file: read_dotenv(&path).unwrap(),
+            file_path: Some(path),
+            ..Environment::default()
+        };
+        let settings = crate::notify::settings::resolve(
+            &crate::config::Notify::default(),
+            &env,
+            "127.0.0.1:3000".parse().unwrap(),
+        )
+        .unwrap();
+        assert!(!settings.any());
     }
 
     #[test]

@@ -399,7 +399,7 @@ async fn send_loop<C: Deliver>(
 }
 
 /// `text` with every secret blanked out.
-fn redact(text: &str, secrets: &[String]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
     secrets.iter().fold(text.to_owned(), |text, secret| {
         text.replace(secret, "<redacted>")
     })

@@ -308,7 +308,10 @@ fn email(
         password: password.map(|(p, _)| Secret::new(p)),
         from,
         to,
-        ca_file: file.ca_file.clone(),
+        ca_file: env
+            .get("NTA_SMTP_CA_FILE")
+            .map(|(path, _)| PathBuf::from(path))
+            .or_else(|| file.ca_file.clone()),
         timeout: file.timeout.unwrap_or(DEFAULT_TIMEOUT),
     };
     Ok(Some((
