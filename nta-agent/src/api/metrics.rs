@@ -26,6 +26,9 @@ struct CounterLabel {
     counter: String,
 }
 
+/// One of a channel's counts, read from its report.
+type ChannelCount = fn(&ChannelReport) -> u64;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelLabel {
     channel: String,
@@ -140,7 +143,7 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
         state.timings.store.clone(),
     );
     let channels = state.notify.report();
-    let per_channel: [(&str, &str, fn(&ChannelReport) -> u64); 4] = [
+    let per_channel: [(&str, &str, ChannelCount); 4] = [
         (
             "notifications_sent",
             "Notifications delivered, by channel",
