@@ -9,11 +9,9 @@ mod support;
 
 use std::{
     collections::HashMap,
-    io::{BufRead as _, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
-    sync::{Arc, Mutex, PoisonError, mpsc},
+    sync::{Arc, Mutex, PoisonError},
     thread,
     time::{Duration, Instant},
 };
@@ -36,6 +34,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 use serde_json::Value;
+use support::smtp::{RECORD_LIMIT, SmtpServer, have_aiosmtpd};
 use tokio::{io::AsyncWriteExt as _, sync::oneshot};
 use warp::{
     Filter as _,
@@ -43,12 +42,6 @@ use warp::{
     hyper::body::Bytes,
     path::FullPath,
 };
-
-/// Longest the SMTP server script may take to start (Python, imports).
-const SERVER_START_LIMIT: Duration = Duration::from_secs(20);
-
-/// Longest a delivered message may take to show up in the server's record.
-const RECORD_LIMIT: Duration = Duration::from_secs(10);
 
 /// The timeout the channels get where the server is expected to answer:
 /// generous, so that a loaded machine does not fail a test.
@@ -161,7 +154,7 @@ async fn email_over_starttls_with_a_private_ca_logs_in_and_delivers() {
         return;
     }
     let pki = Pki::new();
-    let server = SmtpServer::start_tls(&pki);
+    let server = smtp_tls(&pki);
     let email = Email::new(&email_settings_tls(server.port, &pki, PASSWORD)).unwrap();
     assert_eq!(
         email.describe(),
@@ -187,7 +180,7 @@ async fn email_with_a_wrong_password_fails_permanently() {
         return;
     }
     let pki = Pki::new();
-    let server = SmtpServer::start_tls(&pki);
+    let server = smtp_tls(&pki);
     let wrong = "not-the-password";
     let email = Email::new(&email_settings_tls(server.port, &pki, wrong)).unwrap();
 
@@ -211,7 +204,7 @@ async fn email_to_a_server_with_an_untrusted_certificate_fails_permanently() {
         return;
     }
     let pki = Pki::new();
-    let server = SmtpServer::start_tls(&pki);
+    let server = smtp_tls(&pki);
     // The system's roots only: the server's private CA is unknown.
     let email = Email::new(&EmailSettings {
         ca_file: None,
@@ -685,149 +678,21 @@ impl Pki {
 
 // ------------------------------------------------------ the SMTP server --
 
-/// Whether python3 with aiosmtpd is there; like the support helpers, a
-/// missing one is a failure under CI and a skip elsewhere.
-fn have_aiosmtpd(test: &str) -> bool {
-    if !support::have_tool(test, "python3") {
-        return false;
-    }
-    let imported = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if imported {
-        return true;
-    }
-    if support::in_ci() {
-        panic!("{test}: Python's aiosmtpd is not installed, and CI=true forbids skipping");
-    }
-    eprintln!(
-        "SKIPPED {test}: Python's aiosmtpd is not installed (`cargo xtask setup --test-tools`)"
-    );
-    false
-}
-
-/// One message as the SMTP server received it.
-#[derive(Debug)]
-struct Received {
-    mail_from: String,
-    rcpt_tos: Vec<String>,
-    /// The message as it came after DATA.
-    data: Vec<u8>,
-    tls: bool,
-    login: Option<String>,
-}
-
-/// `tests/notify/smtp_server.py`, running; killed when dropped.
-struct SmtpServer {
-    child: Child,
-    /// Held open: the script exits when it closes, should we die unclean.
-    _stdin: ChildStdin,
-    port: u16,
-    lines: mpsc::Receiver<String>,
-}
-
-impl SmtpServer {
-    /// Plain SMTP, no login.
-    fn start(args: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notify/smtp_server.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting python3 {}: {e}", script.display()));
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = mpsc::channel();
-        // A thread, so that every wait on the server can have a time limit.
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = SmtpServer {
-            child,
-            _stdin: stdin,
-            port: 0,
-            lines,
-        };
-        let ready = server
-            .lines
-            .recv_timeout(SERVER_START_LIMIT)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the SMTP server did not say `ready PORT` within {SERVER_START_LIMIT:?}: {e}"
-                )
-            });
-        server.port = ready
-            .strip_prefix("ready ")
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("the SMTP server said {ready:?}, not `ready PORT`"));
-        server
-    }
-
-    /// STARTTLS required, with the certificate of `pki`, and a login.
-    fn start_tls(pki: &Pki) -> Self {
-        let path = |p: &Path| p.to_str().expect("a UTF-8 temp path").to_owned();
-        let (cert, key) = (path(&pki.cert), path(&pki.key));
-        Self::start(&[
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-            "--user",
-            USER,
-            "--password",
-            PASSWORD,
-        ])
-    }
-
-    /// The next message the server accepted.
-    fn next_message(&self) -> Received {
-        let line = self.lines.recv_timeout(RECORD_LIMIT).unwrap_or_else(|e| {
-            panic!("the SMTP server recorded no message within {RECORD_LIMIT:?}: {e}")
-        });
-        let record: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("the SMTP server printed {line:?}: {e}"));
-        let text = |key: &str| record[key].as_str().unwrap_or_default().to_owned();
-        Received {
-            mail_from: text("mail_from"),
-            rcpt_tos: record["rcpt_tos"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|to| to.as_str().map(str::to_owned))
-                .collect(),
-            data: base64::engine::general_purpose::STANDARD
-                .decode(text("data"))
-                .expect("base64 data"),
-            tls: record["tls"] == true,
-            login: record["login"].as_str().map(str::to_owned),
-        }
-    }
-
-    /// Fails if the server accepted any message (it prints one line each,
-    /// right when it accepts it, so none by now means none at all).
-    fn assert_nothing_received(&self) {
-        if let Ok(line) = self.lines.try_recv() {
-            panic!("the SMTP server accepted a message: {line}");
-        }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The SMTP server with STARTTLS required, with the certificate of `pki`,
+/// and a login.
+fn smtp_tls(pki: &Pki) -> SmtpServer {
+    let path = |p: &Path| p.to_str().expect("a UTF-8 temp path").to_owned();
+    let (cert, key) = (path(&pki.cert), path(&pki.key));
+    SmtpServer::start(&[
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--user",
+        USER,
+        "--password",
+        PASSWORD,
+    ])
 }
 
 // ------------------------------------------------------ the HTTP server --

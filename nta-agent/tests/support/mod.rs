@@ -5,6 +5,7 @@ pub mod api;
 pub mod frames;
 pub mod lab;
 pub mod netns;
+pub mod smtp;
 pub mod xdp;
 
 /// Whether the tests run in CI, where anything that cannot run is a failure.
