@@ -30,17 +30,18 @@ pub async fn test(args: &NotifyArgs) -> anyhow::Result<bool> {
     for result in &results {
         match &result.outcome {
             Ok(took) => println!(
-                "{}: ok, sent to {} in {} ms",
+                "{}: ok — {}, {} ms",
                 result.channel,
                 result.target,
                 took.as_millis()
             ),
             Err(error) => {
                 ok = false;
-                println!(
-                    "{}: FAILED sending to {}: {error}",
-                    result.channel, result.target
-                );
+                // Channel errors may start with the channel's name already.
+                let error = error
+                    .strip_prefix(&format!("{}: ", result.channel))
+                    .unwrap_or(error);
+                println!("{}: FAILED — {}: {error}", result.channel, result.target);
             }
         }
     }
