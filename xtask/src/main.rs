@@ -35,7 +35,9 @@ enum Task {
     /// Make this machine ready to build nta: nightly Rust with rust-src, and a
     /// bpf-linker matching its LLVM. Safe to run again: it skips what is there.
     Setup {
-        /// Also install the Debian packages the integration tests use.
+        /// Also install what the integration tests use: Debian packages
+        /// (hping3, nmap, chromium, ...), Playwright from npm for the browser
+        /// test, and Python's aiosmtpd for the email tests.
         #[arg(long)]
         test_tools: bool,
     },
