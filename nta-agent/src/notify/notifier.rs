@@ -12,6 +12,7 @@
 //! nothing is dropped silently.
 
 use std::{
+    collections::BTreeSet,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -29,7 +30,7 @@ use tracing::{debug, info, warn};
 
 use super::{
     channel::{Deliver, SendError},
-    message::{Held, Message},
+    message::{Held, Message, Purpose},
     settings::Route,
     storm::Storm,
 };
@@ -175,6 +176,7 @@ impl Builder {
             route,
             storm: Storm::new(self.policy.max_per_window, self.policy.window),
             held: Held::default(),
+            told: BTreeSet::new(),
             queue,
             counters,
         });
@@ -204,14 +206,12 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Queues the events worth a message (opened and closed incidents)
-    /// without ever waiting.
+    /// Queues alert events without ever waiting. Updates matter too: an
+    /// incident that opens at `low` and grows to `critical` is told to the
+    /// channels that only take `critical` when it gets there.
     pub fn notify(&self, events: &[AlertEvent]) {
         let Some(tx) = &self.tx else { return };
         for event in events {
-            if matches!(event, AlertEvent::Updated(_)) {
-                continue;
-            }
             if tx.try_send(event.clone()).is_err() {
                 let dropped = self.stats.dropped_events.fetch_add(1, Ordering::Relaxed);
                 if dropped.is_power_of_two() {
@@ -251,17 +251,45 @@ impl Notifier {
     }
 }
 
+/// Incidents a channel remembers having told about, until they close; the
+/// oldest are forgotten past this (their closing message is then not sent),
+/// which bounds memory should closing events ever go missing.
+const REMEMBERED: usize = 65_536;
+
 /// One channel as the dispatcher sees it.
 struct Gate {
     name: &'static str,
     route: Route,
     storm: Storm,
     held: Held,
+    /// Open incidents this channel was told about (sent or held), by id.
+    told: BTreeSet<u64>,
     queue: mpsc::Sender<Message>,
     counters: Arc<ChannelCounters>,
 }
 
 impl Gate {
+    /// What this channel should hear of `event`: an incident once, as soon
+    /// as its route takes it (when it opens, or when an update raises its
+    /// severity enough), and its end if it heard of it.
+    fn wants(&mut self, event: &AlertEvent) -> Option<Purpose> {
+        let alert = event.alert();
+        match event {
+            AlertEvent::Opened(_) | AlertEvent::Updated(_) => {
+                if self.told.contains(&alert.id) || !self.route.accepts(alert.kind, alert.severity)
+                {
+                    return None;
+                }
+                self.told.insert(alert.id);
+                if self.told.len() > REMEMBERED {
+                    self.told.pop_first();
+                }
+                Some(Purpose::Opened)
+            }
+            AlertEvent::Closed(_) => self.told.remove(&alert.id).then_some(Purpose::Closed),
+        }
+    }
+
     /// Sends `message` now if storm control and the queue allow, else
     /// holds it for the digest. Once something is held, later messages
     /// wait behind it, so that a digest never reports older news after
@@ -319,17 +347,19 @@ async fn dispatch(mut rx: mpsc::Receiver<AlertEvent>, mut gates: Vec<Gate>, dash
         tokio::select! {
             event = rx.recv() => {
                 let Some(event) = event else { break };
-                let message = match &event {
-                    AlertEvent::Opened(alert) => Message::opened(alert, &dashboard),
-                    AlertEvent::Closed(alert) => Message::closed(alert, &dashboard),
-                    AlertEvent::Updated(_) => continue,
-                };
-                let alert = event.alert();
                 let now = Instant::now();
+                // Rendered at most once per purpose, and only if wanted:
+                // most updates interest no channel.
+                let (mut opened, mut closed) = (None, None);
                 for gate in &mut gates {
-                    if gate.route.accepts(alert.kind, alert.severity) {
-                        gate.offer(&message, now);
-                    }
+                    let message = match gate.wants(&event) {
+                        Some(Purpose::Opened) => opened
+                            .get_or_insert_with(|| Message::opened(event.alert(), &dashboard)),
+                        Some(_) => closed
+                            .get_or_insert_with(|| Message::closed(event.alert(), &dashboard)),
+                        None => continue,
+                    };
+                    gate.offer(message, now);
                 }
             }
             _ = check.tick() => {
@@ -412,7 +442,7 @@ mod tests {
     use super::*;
     use crate::{
         alert::{AlertKind, AlertState, Severity},
-        notify::message::{Purpose, tests::alert},
+        notify::message::tests::alert,
     };
 
     /// A channel that records what it is given and fails as told.
@@ -622,15 +652,26 @@ mod tests {
             },
         );
         let notifier = builder.start();
+        let closed = |id, severity| {
+            AlertEvent::Closed(crate::alert::Alert {
+                state: AlertState::Closed,
+                ..alert(id, AlertKind::SynFlood, severity)
+            })
+        };
         notifier.notify(&[
             AlertEvent::Opened(alert(1, AlertKind::SynFlood, Severity::High)),
             AlertEvent::Opened(alert(2, AlertKind::PortScan, Severity::Critical)),
             AlertEvent::Opened(alert(3, AlertKind::SynFlood, Severity::Critical)),
             AlertEvent::Updated(alert(3, AlertKind::SynFlood, Severity::Critical)),
-            AlertEvent::Closed(crate::alert::Alert {
-                state: AlertState::Closed,
-                ..alert(3, AlertKind::SynFlood, Severity::Critical)
-            }),
+            closed(3, Severity::Critical),
+            // Grows into the route: told once, when it gets there.
+            AlertEvent::Updated(alert(1, AlertKind::SynFlood, Severity::High)),
+            AlertEvent::Updated(alert(1, AlertKind::SynFlood, Severity::Critical)),
+            AlertEvent::Updated(alert(1, AlertKind::SynFlood, Severity::Critical)),
+            closed(1, Severity::Critical),
+            // Never in the route: its end is not news either.
+            AlertEvent::Opened(alert(4, AlertKind::SynFlood, Severity::Low)),
+            closed(4, Severity::Low),
         ]);
         settle().await;
         sleep(Duration::from_millis(10)).await;
@@ -641,8 +682,14 @@ mod tests {
             .collect();
         assert_eq!(
             seen,
-            [(Purpose::Opened, Some(3)), (Purpose::Closed, Some(3))]
+            [
+                (Purpose::Opened, Some(3)),
+                (Purpose::Closed, Some(3)),
+                (Purpose::Opened, Some(1)),
+                (Purpose::Closed, Some(1)),
+            ]
         );
+        assert_eq!(got[2].severity, Severity::Critical);
         notifier.shutdown(Duration::from_secs(5)).await;
     }
 
