@@ -5,6 +5,7 @@
 //! - [`api`]: the HTTP JSON API (warp).
 //! - [`cli`]: command-line interface.
 //! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
+//! - [`mitigate`]: the XDP blocklist, by hand and automatic.
 //! - [`notify`]: email, SMS and webhook notifications, with storm control.
 //! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod inspect;
+pub mod mitigate;
 pub mod notify;
 pub mod payload;
 pub mod run;

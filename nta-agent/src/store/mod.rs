@@ -2,6 +2,7 @@
 //!
 //! - [`alerts`]: incidents by id, queried newest first.
 //! - [`history`]: counter deltas per second and per minute, served as rates.
+//! - [`blocks`]: the blocklist, restored on restart.
 //!
 //! The file carries a schema marker (table `nta_meta`) written when nta creates
 //! it. Opening checks the marker before touching anything else, so a path that
@@ -9,6 +10,7 @@
 //! reset: the store is the only record of past incidents.
 
 mod alerts;
+mod blocks;
 mod history;
 
 use std::{
@@ -81,6 +83,12 @@ pub enum StoreError {
     CorruptAlert {
         path: PathBuf,
         id: u64,
+        source: serde_json::Error,
+    },
+    #[error("store {}: block {cidr} cannot be encoded or decoded: {source}; the file may be damaged", path.display())]
+    CorruptBlock {
+        path: PathBuf,
+        cidr: String,
         source: serde_json::Error,
     },
     #[error("alert query limit must be between 1 and {MAX_ALERT_LIMIT}, got {limit}")]
@@ -225,6 +233,10 @@ impl Store {
             txn.open_table(history::HISTORY_SEC)
                 .map_err(self.db_err("creating tables"))?;
             txn.open_table(history::HISTORY_MIN)
+                .map_err(self.db_err("creating tables"))?;
+            // Added after schema version 1 was released: a new table, so
+            // older stores gain it here without a version change.
+            txn.open_table(blocks::BLOCKS)
                 .map_err(self.db_err("creating tables"))?;
         }
         txn.commit().map_err(self.db_err("creating tables"))

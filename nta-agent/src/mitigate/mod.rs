@@ -1,0 +1,14 @@
+//! Inline mitigation: sources dropped in XDP, by hand or automatically.
+//!
+//! - [`block`]: one entry and how users write it.
+//! - [`blocklist`]: the entries, kept in the kernel map and the store.
+//! - [`protect`]: addresses never blocked (loopback, the agent's own, the
+//!   API's clients, the allowlist).
+//! - [`auto`]: which incidents block their source, for how long.
+//! - [`token`]: the token that mutating API calls always need.
+
+pub mod auto;
+pub mod block;
+pub mod blocklist;
+pub mod protect;
+pub mod token;
