@@ -96,7 +96,7 @@ pub fn parse_ttl(text: &str) -> Result<SignedDuration, InvalidBlock> {
         )
     })?;
     let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    if secs < 1 || secs > MAX_TTL_SECS {
+    if !(1..=MAX_TTL_SECS).contains(&secs) {
         return Err(invalid(
             "ttl",
             format!("`{text}` must be between 1s and 366d (leave ttl out to block until removed)"),
