@@ -53,6 +53,46 @@ pub struct Config {
     pub overrides: Vec<Override>,
     /// Where alerts are sent (email, SMS, webhook) and how often.
     pub notify: Notify,
+    /// Automatic blocking of attackers' sources in XDP.
+    pub mitigate: Mitigate,
+}
+
+/// Automatic mitigation (`--mitigate`, `--dry-run` switch it on too).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mitigate {
+    /// Block the sources of new incidents of `kinds`.
+    pub enabled: bool,
+    /// Only report what would be blocked.
+    pub dry_run: bool,
+    /// How long an automatic entry lasts.
+    #[serde(deserialize_with = "de::duration")]
+    pub ttl: Duration,
+    /// Most automatic entries at once.
+    pub max_entries: u32,
+    /// Incident kinds whose source is blocked.
+    pub kinds: Vec<crate::alert::AlertKind>,
+}
+
+impl Default for Mitigate {
+    fn default() -> Self {
+        use crate::alert::AlertKind;
+        Mitigate {
+            enabled: false,
+            dry_run: false,
+            // Long enough to outlast a flood or a scan, short enough that an
+            // address reassigned to someone else is not shut out for long.
+            ttl: Duration::from_secs(600),
+            max_entries: 1024,
+            // The kinds whose source is the attacker; a SYN flood's sources
+            // may be spoofed, a DNS tunnel's is usually a resolver.
+            kinds: vec![
+                AlertKind::Volumetric,
+                AlertKind::PortScan,
+                AlertKind::Signature,
+            ],
+        }
+    }
 }
 
 /// Port-scan detection: three rules, any of which raises the alert, so that

@@ -4,7 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use super::{
-    Config, ConfigError, Notify, Override, PortScan, StoreSettings, SynFlood, Volumetric, locate,
+    Config, ConfigError, Mitigate, Notify, Override, PortScan, StoreSettings, SynFlood, Volumetric, locate,
 };
 
 /// Shortest detection window. The agent reads the kernel's counters at most
@@ -95,8 +95,40 @@ impl Config {
         for (i, o) in self.overrides.iter().enumerate() {
             validate_override(i, o, &self.overrides[..i])?;
         }
-        validate_notify(&self.notify)
+        validate_notify(&self.notify)?;
+        validate_mitigate(&self.mitigate)
     }
+}
+
+/// Automatic entries: at least one, and at most half the kernel's
+/// blocklist, so that there is always room for blocks made by hand.
+const MAX_AUTO_ENTRIES: u32 = nta_common::maps::BLOCKLIST_MAX_ENTRIES / 2;
+/// How long an automatic block may last.
+const MITIGATE_TTL: (Duration, Duration) =
+    (Duration::from_secs(10), Duration::from_secs(30 * 86_400));
+
+fn validate_mitigate(m: &Mitigate) -> Result<(), Problem> {
+    use crate::alert::AlertKind;
+    if !(1..=MAX_AUTO_ENTRIES).contains(&m.max_entries) {
+        return Err(Problem::new(
+            "mitigate.max_entries",
+            format!("must be between 1 and {MAX_AUTO_ENTRIES}, got {}", m.max_entries),
+        ));
+    }
+    let (min, max) = MITIGATE_TTL;
+    duration_in("mitigate.ttl", m.ttl, min, max)?;
+    for kind in &m.kinds {
+        let why = match kind {
+            AlertKind::SynFlood => "a SYN flood's sources may be spoofed: blocking them would block innocent addresses",
+            AlertKind::DnsTunnel => "a DNS tunnel's source is usually a resolver that serves everyone",
+            _ => continue,
+        };
+        return Err(Problem::new(
+            "mitigate.kinds",
+            format!("cannot block the source of {kind}: {why}"),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_notify(n: &Notify) -> Result<(), Problem> {
