@@ -136,7 +136,11 @@ fn notify_test_reports_each_channel_and_fails_on_any_failure() {
 
     // A broken setting is named.
     let bad = dir.path().join("bad.env");
-    fs::write(&bad, "NTA_SMTP_HOST=127.0.0.1\nNTA_MAIL_FROM=nta@example.org\n").unwrap();
+    fs::write(
+        &bad,
+        "NTA_SMTP_HOST=127.0.0.1\nNTA_MAIL_FROM=nta@example.org\n",
+    )
+    .unwrap();
     let (status, _, stderr) = run(bad.to_str().unwrap());
     assert!(!status.success());
     assert!(stderr.contains("NTA_MAIL_TO"), "{stderr}");
@@ -145,8 +149,7 @@ fn notify_test_reports_each_channel_and_fails_on_any_failure() {
 #[test]
 fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
     let test = "a_scan_sends_one_email_when_it_opens_and_one_when_it_closes";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") || !have_aiosmtpd(test)
-    {
+    if !support::privileged(test) || !support::have_tool(test, "nmap") || !have_aiosmtpd(test) {
         return;
     }
     let net = Topology::new();
@@ -165,7 +168,16 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
     let nmap = net.exec(
         &net.attacker,
         Duration::from_secs(60),
-        &["nmap", "-sS", "-n", "-Pn", "-T4", "-p", "1-1000", VICTIM_ADDR],
+        &[
+            "nmap",
+            "-sS",
+            "-n",
+            "-Pn",
+            "-T4",
+            "-p",
+            "1-1000",
+            VICTIM_ADDR,
+        ],
     );
     assert!(nmap.status.success(), "nmap failed");
     let opened = smtp
@@ -242,7 +254,16 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
     let nmap = net.exec(
         &net.attacker,
         Duration::from_secs(60),
-        &["nmap", "-sS", "-n", "-Pn", "-T4", "-p", "1-1000", VICTIM_ADDR],
+        &[
+            "nmap",
+            "-sS",
+            "-n",
+            "-Pn",
+            "-T4",
+            "-p",
+            "1-1000",
+            VICTIM_ADDR,
+        ],
     );
     assert!(nmap.status.success(), "nmap failed");
     // nmap has finished: the alert is there already, mail or no mail.
@@ -267,10 +288,9 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
     assert!(!reason.is_empty(), "{stats}");
     let metrics = api.get_text("/metrics");
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with(r#"nta_notifications_failed_total{channel="email"} "#)
-                && !l.ends_with(" 0")),
+        metrics.lines().any(|l| l
+            .starts_with(r#"nta_notifications_failed_total{channel="email"} "#)
+            && !l.ends_with(" 0")),
         "{metrics}"
     );
     assert!(
