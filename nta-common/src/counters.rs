@@ -33,7 +33,8 @@ counters! {
     /// Bytes of every frame, from the Ethernet header on.
     Bytes => "bytes",
     /// Frames with one or two VLAN tags (802.1Q or 802.1ad) that parsed; a
-    /// frame whose tags fail to parse counts only as that failure.
+    /// frame whose tags fail to parse counts only as that failure, a blocked
+    /// one only as blocked.
     VlanTagged => "vlan_tagged",
     /// Frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...).
     NonIpPackets => "non_ip_packets",
@@ -89,6 +90,13 @@ counters! {
     SamplesLost => "samples_lost",
     /// Samples skipped by the per-CPU rate cap.
     SamplesCapped => "samples_capped",
+    // Appended, not grouped with the packet counters: the agent stores
+    // history rows in index order, and older rows must keep their layout.
+    /// IP packets dropped because their source is in the blocklist. They
+    /// count in `packets` and `bytes` and nowhere else.
+    BlockedPackets => "blocked_packets",
+    /// Bytes of those frames, from the Ethernet header on.
+    BlockedBytes => "blocked_bytes",
 }
 
 /// Value of the per-CPU `GLOBAL` map's single entry; user space sums it over CPUs.

@@ -11,4 +11,4 @@ pub mod maps;
 mod user;
 
 pub use counters::{Counter, GlobalCounters};
-pub use maps::{DstHostStats, IpKey, PortSynCounts, SourceStats};
+pub use maps::{BlockKey, BlockStats, DstHostStats, IpKey, PortSynCounts, SourceStats};

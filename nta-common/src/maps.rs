@@ -16,6 +16,7 @@ pub mod names {
     pub const SAMPLING: &str = "SAMPLING";
     pub const SAMPLE_PORTS: &str = "SAMPLE_PORTS";
     pub const SAMPLES: &str = "SAMPLES";
+    pub const BLOCKLIST: &str = "BLOCKLIST";
 }
 
 /// Entries in the per-source LRU map.
@@ -314,6 +315,90 @@ const _: () = assert!(core::mem::size_of::<SourceStats>() == 264);
 const _: () = assert!(core::mem::size_of::<DstHostStats>() == 48);
 const _: () = assert!(core::mem::size_of::<Thresholds>() == 72);
 const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);
+
+/// Entries (CIDRs) in the `BLOCKLIST` trie.
+///
+/// Room for a published drop list (Spamhaus DROP is ~1 500 prefixes,
+/// FireHOL level 1 ~4 500) several times over, plus what the agent blocks
+/// itself. The trie is not preallocated: it holds ~100–200 bytes per entry,
+/// counting its intermediate nodes, so ~3 MiB when full. Bounded so that a
+/// runaway feed or auto-block fails with an error instead of growing kernel
+/// memory; a lookup walks at most one node per prefix bit (129), whatever
+/// the count.
+pub const BLOCKLIST_MAX_ENTRIES: u32 = 16_384;
+
+/// Prefix length of one address in a [`BlockKey`]: an exact lookup.
+pub const ADDR_BITS: u32 = 128;
+
+/// Prefix length of `::ffff:0:0/96`, under which [`IpKey`] stores IPv4: an
+/// IPv4 `/n` is a `BlockKey` of prefix `96 + n`.
+pub const IPV4_MAPPED_BITS: u32 = 96;
+
+/// Key of the `BLOCKLIST` longest-prefix-match trie: the kernel's
+/// `bpf_lpm_trie_key_u8` with a 16-byte address, in network byte order.
+///
+/// IPv4 CIDRs are stored IPv4-mapped, like [`IpKey`]. An IPv6 prefix of 96
+/// bits or fewer can still cover `::ffff:0:0/96` (`::/0` does), so an entry
+/// says in [`BlockStats::family`] which packets it applies to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct BlockKey {
+    /// Leading bits of `addr` that must match, 0..=128 (host byte order).
+    pub prefix_len: u32,
+    pub addr: IpKey,
+}
+
+impl BlockKey {
+    /// The key that looks up one address.
+    #[inline(always)]
+    pub const fn addr(addr: IpKey) -> Self {
+        Self {
+            prefix_len: ADDR_BITS,
+            addr,
+        }
+    }
+}
+
+/// `BlockStats::family`: the IP version an entry blocks.
+pub mod block_family {
+    pub const IPV4: u32 = 4;
+    pub const IPV6: u32 = 6;
+}
+
+/// Value of one `BLOCKLIST` entry: what it dropped.
+///
+/// One entry is shared by all CPUs, so the program adds atomically; the
+/// agent writes an entry once, with zero counts, and never overwrites it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BlockStats {
+    /// Packets dropped because of this entry (the longest matching prefix).
+    pub packets: u64,
+    /// Bytes of those frames, from the Ethernet header on.
+    pub bytes: u64,
+    /// [`block_family`]: the entry drops only packets of that IP version, so
+    /// IPv6 `::/0` does not cover IPv4 sources and an IPv4 entry does not
+    /// cover an IPv6 packet with an IPv4-mapped source. Any other value
+    /// drops nothing.
+    pub family: u32,
+    pub _pad: u32,
+}
+
+impl BlockStats {
+    /// A new entry for `family`, nothing dropped yet.
+    pub const fn new(family: u32) -> Self {
+        Self {
+            packets: 0,
+            bytes: 0,
+            family,
+            _pad: 0,
+        }
+    }
+}
+
+// The kernel checks the key size against its own layout: 4 + 16 bytes.
+const _: () = assert!(core::mem::size_of::<BlockKey>() == 20);
+const _: () = assert!(core::mem::size_of::<BlockStats>() == 24);
 
 /// Most payload bytes one sample carries: an HTTP request line and its
 /// headers, or a whole DNS message, fit in most cases.

@@ -48,9 +48,11 @@ impl Global {
     }
 }
 
+/// Adds `n` to a counter in a map entry that all CPUs share (an LRU or
+/// blocklist entry), where a plain `+=` would lose updates. The old value
+/// is not needed, so relaxed is right: a plain atomic add.
 #[inline(always)]
-fn atomic_add(target: *mut u64, n: u64) {
-    // One LRU entry is shared by all CPUs: a plain `+=` would lose updates.
+pub fn atomic_add(target: *mut u64, n: u64) {
     unsafe { atomic_xadd::<u64, u64, { Relaxed }>(target, n) };
 }
 

@@ -1,12 +1,14 @@
 //! nta's XDP program: parses every frame and counts what the detectors need.
 //!
 //! The kernel counts, user space decides: no thresholds here, only bounded
-//! counters. Every packet is passed.
+//! counters. Every packet is passed, except IP packets from a source the
+//! agent put in the blocklist.
 #![no_std]
 #![no_main]
 #![expect(internal_features, reason = "atomic intrinsics are unstable")]
 #![feature(core_intrinsics)]
 
+mod block;
 mod count;
 mod maps;
 mod parse;
@@ -36,14 +38,27 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
             return Ok(xdp_action::XDP_PASS);
         }
     };
-    if link.vlan_tags > 0 {
-        global.add(Counter::VlanTagged, 1);
-    }
     if !parse::is_ip(&link) {
+        tagged(&global, &link);
         global.non_ip(frame_len);
         return Ok(xdp_action::XDP_PASS);
     }
-    match parse::ip(ctx, &link) {
+    let network = match parse::network(ctx, &link) {
+        Ok(network) => network,
+        Err(parse::Unparsed(counter)) => {
+            // Never dropped: without a header there is no source to block.
+            tagged(&global, &link);
+            global.add(counter, 1);
+            return Ok(xdp_action::XDP_PASS);
+        }
+    };
+    // First, so that a blocked flood costs one lookup and leaves no trace
+    // in the per-source and per-destination maps the detectors read.
+    if block::drops(&global, &network, frame_len) {
+        return Ok(xdp_action::XDP_DROP);
+    }
+    tagged(&global, &link);
+    match parse::packet(ctx, &network) {
         Ok(packet) => {
             let now = count::packet(&global, &packet, frame_len);
             sample::payload(ctx, &global, &packet, now);
@@ -51,6 +66,14 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
         Err(parse::Unparsed(counter)) => global.add(counter, 1),
     }
     Ok(xdp_action::XDP_PASS)
+}
+
+/// Counts a frame whose VLAN tags parsed, unless it is dropped.
+#[inline(always)]
+fn tagged(global: &count::Global, link: &parse::Link) {
+    if link.vlan_tags > 0 {
+        global.add(Counter::VlanTagged, 1);
+    }
 }
 
 #[cfg(not(test))]

@@ -2,13 +2,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use nta_common::{
-    DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
+    BlockStats, DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
     maps::{
-        DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT, SAMPLES_RING_BYTES,
-        SOURCES_MAX_ENTRIES, Sampling, Thresholds,
+        BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
+        SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
     },
 };
 
@@ -59,3 +59,10 @@ pub static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_RING_BYTES, 0);
 /// This CPU's rate-cap window: [start ns, samples in it].
 #[map]
 pub static SAMPLE_RATE: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Source prefixes to drop, written by the agent; keys are `BlockKey`s
+/// (aya-ebpf's `Key<IpKey>` has the same layout). aya-ebpf adds the
+/// `BPF_F_NO_PREALLOC` flag the kernel requires of an LPM trie.
+#[map]
+pub static BLOCKLIST: LpmTrie<IpKey, BlockStats> =
+    LpmTrie::with_max_entries(BLOCKLIST_MAX_ENTRIES, 0);

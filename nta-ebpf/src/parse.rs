@@ -4,7 +4,7 @@
 //! a byte is 0..=255, so a port built that way is provably below 65 536 and
 //! can index the per-port array without another check.
 
-use core::mem::size_of;
+use core::{mem::size_of, ptr::read_volatile};
 
 use aya_ebpf::programs::XdpContext;
 use network_types::{
@@ -130,6 +130,26 @@ impl Transport {
     }
 }
 
+/// The fixed IP header, read before anything else: the blocklist looks up
+/// the source here, so a blocked packet costs no more parsing, and a broken
+/// extension-header chain cannot hide a blocked source.
+pub struct Network {
+    pub family: Family,
+    pub src: IpKey,
+    pub dst: IpKey,
+    /// IPv4 protocol, or the next header after IPv6's fixed header.
+    next: u8,
+    /// Where the header ends (IPv4 options included).
+    offset: usize,
+    /// Where the IP payload ends, per the header's length field (may lie
+    /// beyond the frame).
+    end: usize,
+    /// IPv4: MF set or a fragment offset. IPv6 finds out in its chain.
+    fragment: bool,
+    /// IPv4: a fragment offset, so the transport header is elsewhere.
+    later_fragment: bool,
+}
+
 /// A parsed IPv4 or IPv6 packet.
 pub struct Packet {
     pub family: Family,
@@ -142,11 +162,32 @@ pub struct Packet {
 
 #[inline(always)]
 fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
-    let start = ctx.data();
-    if start + offset + size_of::<T>() > ctx.data_end() {
+    ptr_in(ctx.data(), ctx.data_end(), offset)
+}
+
+/// `ptr_at` within bounds from [`fresh_bounds`].
+#[inline(always)]
+fn ptr_in<T>(start: usize, end: usize, offset: usize) -> Option<*const T> {
+    if start + offset + size_of::<T>() > end {
         return None;
     }
     Some((start + offset) as *const T)
+}
+
+/// The frame's start and end, loaded from the context anew.
+///
+/// For a loop, LLVM 22 keeps `data` in a 32-bit register across iterations
+/// and widens it with a 32-bit move, which the verifier takes for turning
+/// the packet pointer into a plain number ("invalid mem access 'scalar'").
+/// A volatile load in each iteration stays a packet pointer.
+#[inline(always)]
+fn fresh_bounds(ctx: &XdpContext) -> (usize, usize) {
+    unsafe {
+        (
+            read_volatile(&raw const (*ctx.ctx).data) as usize,
+            read_volatile(&raw const (*ctx.ctx).data_end) as usize,
+        )
+    }
 }
 
 #[inline(always)]
@@ -187,9 +228,9 @@ pub fn is_ip(link: &Link) -> bool {
     link.ether_type == ETH_P_IPV4 || link.ether_type == ETH_P_IPV6
 }
 
-/// Parses the network and transport headers of an IP frame.
+/// Reads the fixed network header of an IP frame.
 #[inline(always)]
-pub fn ip(ctx: &XdpContext, link: &Link) -> Result<Packet, Unparsed> {
+pub fn network(ctx: &XdpContext, link: &Link) -> Result<Network, Unparsed> {
     if link.ether_type == ETH_P_IPV4 {
         ipv4(ctx, link.l3_offset)
     } else {
@@ -197,8 +238,17 @@ pub fn ip(ctx: &XdpContext, link: &Link) -> Result<Packet, Unparsed> {
     }
 }
 
+/// Reads the rest: IPv6 extension headers, then the transport header.
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
+pub fn packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> {
+    match network.family {
+        Family::V4 => Ok(ipv4_packet(ctx, network)),
+        Family::V6 => ipv6_packet(ctx, network),
+    }
+}
+
+#[inline(always)]
+fn ipv4(ctx: &XdpContext, offset: usize) -> Result<Network, Unparsed> {
     let hdr: *const Ipv4Hdr = ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv4Truncated))?;
     let hdr = unsafe { &*hdr };
     let version = hdr.vihl >> 4;
@@ -212,48 +262,74 @@ fn ipv4(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
     }
     let more_fragments = hdr.frags[0] & 0x20 != 0;
     let fragment_offset = be16(&hdr.frags) & 0x1fff;
-    let proto = hdr.proto;
-    let l4_len = (be16(&hdr.tot_len) as usize).saturating_sub(header_len);
-    let transport = if fragment_offset != 0 {
-        Transport::of(TransportKind::LaterFragment)
-    } else {
-        transport(ctx, offset + header_len, proto, IPPROTO_ICMP, l4_len)
-    };
-    Ok(Packet {
+    Ok(Network {
         family: Family::V4,
         src: IpKey::from_v4(hdr.src_addr),
         dst: IpKey::from_v4(hdr.dst_addr),
-        proto: classify(proto, IPPROTO_ICMP),
+        next: hdr.proto,
+        offset: offset + header_len,
+        end: offset + be16(&hdr.tot_len) as usize,
         fragment: more_fragments || fragment_offset != 0,
-        transport,
+        later_fragment: fragment_offset != 0,
     })
 }
 
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
+fn ipv4_packet(ctx: &XdpContext, network: &Network) -> Packet {
+    let proto = network.next;
+    let transport = if network.later_fragment {
+        Transport::of(TransportKind::LaterFragment)
+    } else {
+        let l4_len = network.end.saturating_sub(network.offset);
+        transport(ctx, network.offset, proto, IPPROTO_ICMP, l4_len)
+    };
+    Packet {
+        family: Family::V4,
+        src: network.src,
+        dst: network.dst,
+        proto: classify(proto, IPPROTO_ICMP),
+        fragment: network.fragment,
+        transport,
+    }
+}
+
+#[inline(always)]
+fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Network, Unparsed> {
     let hdr: *const Ipv6Hdr = ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6Truncated))?;
     let hdr = unsafe { &*hdr };
     if hdr.vcf[0] >> 4 != 6 {
         return Err(Unparsed(Counter::ErrIpv6Truncated));
     }
-    let src = IpKey::from_v6(hdr.src_addr);
-    let dst = IpKey::from_v6(hdr.dst_addr);
-    let mut next = hdr.next_hdr;
-    let payload_end = offset + Ipv6Hdr::LEN + be16(&hdr.payload_len) as usize;
-    let mut offset = offset + Ipv6Hdr::LEN;
+    Ok(Network {
+        family: Family::V6,
+        src: IpKey::from_v6(hdr.src_addr),
+        dst: IpKey::from_v6(hdr.dst_addr),
+        next: hdr.next_hdr,
+        offset: offset + Ipv6Hdr::LEN,
+        end: offset + Ipv6Hdr::LEN + be16(&hdr.payload_len) as usize,
+        fragment: false,
+        later_fragment: false,
+    })
+}
+
+#[inline(always)]
+fn ipv6_packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> {
+    let mut next = network.next;
+    let mut offset = network.offset;
     let mut fragment = false;
     let mut later_fragment = false;
     let mut walked = 0;
     while walked < MAX_IPV6_EXT_HEADERS {
+        let (start, end) = fresh_bounds(ctx);
         match next {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
                 // next header, length in 8-octet units not counting the first.
                 let ext: *const [u8; 2] =
-                    ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
+                    ptr_in(start, end, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
                 let ext = unsafe { *ext };
                 let len = (ext[1] as usize + 1) * 8;
                 // The whole header must be in the frame, as for IPv4 options.
-                if ctx.data() + offset + len > ctx.data_end() {
+                if start + offset + len > end {
                     return Err(Unparsed(Counter::ErrIpv6ExtHeaders));
                 }
                 next = ext[0];
@@ -261,7 +337,7 @@ fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
             }
             IPPROTO_FRAGMENT => {
                 let frag: *const [u8; IPV6_FRAG_HDR_LEN] =
-                    ptr_at(ctx, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
+                    ptr_in(start, end, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
                 let frag = unsafe { *frag };
                 next = frag[0];
                 fragment = true;
@@ -287,13 +363,13 @@ fn ipv6(ctx: &XdpContext, offset: usize) -> Result<Packet, Unparsed> {
             offset,
             next,
             IPPROTO_ICMPV6,
-            payload_end.saturating_sub(offset),
+            network.end.saturating_sub(offset),
         )
     };
     Ok(Packet {
         family: Family::V6,
-        src,
-        dst,
+        src: network.src,
+        dst: network.dst,
         proto: classify(next, IPPROTO_ICMPV6),
         fragment,
         transport,
