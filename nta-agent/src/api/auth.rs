@@ -15,10 +15,14 @@ use warp::{Filter, Rejection, reject::Reject};
 /// reach of guessing over HTTP.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// The configured token, if any.
+/// The configured token, if any, and the admin token that changes (to the
+/// blocklist) always need.
 #[derive(Clone, Default)]
 pub struct Auth {
     token: Option<Arc<str>>,
+    admin: Option<Arc<str>>,
+    /// Where the admin token can be read, for the 401 message.
+    admin_hint: Option<Arc<str>>,
 }
 
 // Not derived: the token must never reach a log line through `{:?}`.
@@ -26,6 +30,7 @@ impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("admin", &self.admin.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -70,7 +75,23 @@ impl Auth {
         }
         Ok(Self {
             token: Some(token.into()),
+            ..Self::default()
         })
+    }
+
+    /// With `admin` as the token that changes need; `hint` says where an
+    /// operator finds it (the token file).
+    pub fn with_admin(self, admin: String, hint: Option<String>) -> Self {
+        Self {
+            admin: Some(admin.into()),
+            admin_hint: hint.map(Into::into),
+            ..self
+        }
+    }
+
+    /// The read token, if one is required.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// Whether requests must carry a token.
@@ -92,7 +113,30 @@ impl Auth {
 
 /// A request without the right token.
 #[derive(Debug)]
-pub(super) struct Unauthorized;
+pub(super) struct Unauthorized {
+    /// Where the admin token is, when that is the one missing.
+    admin_hint: Option<Arc<str>>,
+    admin: bool,
+}
+
+impl Unauthorized {
+    fn read() -> Self {
+        Unauthorized {
+            admin_hint: None,
+            admin: false,
+        }
+    }
+
+    pub(super) fn message(&self) -> String {
+        match (self.admin, &self.admin_hint) {
+            (false, _) => "this API needs its token: send `Authorization: Bearer <token>` (the stream also takes `?token=`)".into(),
+            (true, Some(hint)) => format!(
+                "changing the blocklist needs the API token, always: send `Authorization: Bearer <token>` (the agent keeps it in {hint}; `nta-agent block` reads it there)"
+            ),
+            (true, None) => "changing the blocklist needs the API token, always: send `Authorization: Bearer <token>`".into(),
+        }
+    }
+}
 
 impl Reject for Unauthorized {}
 
@@ -106,7 +150,7 @@ pub(super) fn authorized(auth: Auth) -> impl Filter<Extract = (), Error = Reject
                 if ok {
                     Ok(())
                 } else {
-                    Err(warp::reject::custom(Unauthorized))
+                    Err(warp::reject::custom(Unauthorized::read()))
                 }
             }
         })
@@ -131,11 +175,37 @@ pub(super) fn authorized_or_query(
                     if ok {
                         Ok(())
                     } else {
-                        Err(warp::reject::custom(Unauthorized))
+                        Err(warp::reject::custom(Unauthorized::read()))
                     }
                 }
             },
         )
+        .untuple_one()
+}
+
+/// Passes requests whose `Authorization: Bearer` header holds the admin
+/// token; without one configured, nothing passes.
+pub(super) fn admin(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and_then(move |header: Option<String>| {
+            let ok = match (&auth.admin, header.as_deref().and_then(bearer)) {
+                (Some(admin), Some(presented)) => {
+                    constant_time_eq(admin.as_bytes(), presented.as_bytes())
+                }
+                _ => false,
+            };
+            let hint = auth.admin_hint.clone();
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(warp::reject::custom(Unauthorized {
+                        admin_hint: hint,
+                        admin: true,
+                    }))
+                }
+            }
+        })
         .untuple_one()
 }
 

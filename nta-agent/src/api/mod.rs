@@ -2,6 +2,7 @@
 //! metrics, health, and the dashboard.
 //!
 //! - [`alerts`]: `GET /api/alerts`, `GET /api/alerts/{id}`.
+//! - [`blocks`]: `GET`, `POST /api/blocks`, `DELETE /api/blocks/{cidr}`.
 //! - [`stats`]: `GET /api/stats`.
 //! - [`stream`]: `GET /api/stream` (Server-Sent Events).
 //! - [`history`]: `GET /api/history`.
@@ -15,6 +16,7 @@
 
 mod alerts;
 pub mod auth;
+mod blocks;
 mod dashboard;
 mod health;
 mod history;
@@ -42,6 +44,7 @@ use warp::{
 
 use self::{auth::Auth, stream::Feed};
 use crate::{
+    mitigate::{blocklist::SharedBlocklist, protect::ApiClients},
     notify::NotifyStats,
     stats::LiveStats,
     store::{Store, StoreError},
@@ -59,7 +62,22 @@ pub struct ApiState {
     pub timings: Timings,
     /// Notification counts by channel (none configured: empty).
     pub notify: Arc<NotifyStats>,
+    /// The XDP blocklist (none when no sensor is loaded, as in some tests).
+    pub blocks: Option<SharedBlocklist>,
+    /// Automatic mitigation's settings, as `/api/blocks` shows them.
+    pub auto: AutoView,
+    /// Recent authenticated clients, never blocked automatically.
+    pub clients: Arc<ApiClients>,
     pub started: Instant,
+}
+
+/// Automatic mitigation's settings.
+#[derive(Debug, Clone, Default)]
+pub struct AutoView {
+    pub enabled: bool,
+    pub dry_run: bool,
+    pub ttl: std::time::Duration,
+    pub max_entries: usize,
 }
 
 impl ApiState {
@@ -72,6 +90,9 @@ impl ApiState {
             auth,
             timings: Timings::default(),
             notify: Arc::default(),
+            blocks: None,
+            auto: AutoView::default(),
+            clients: Arc::default(),
             started: Instant::now(),
         }
     }
@@ -119,10 +140,15 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
         .or(alerts::alert_handler(state.clone()))
         .or(stats::stats_handler(state.clone()))
         .or(history::history_handler(state.clone()))
+        .or(blocks::list_handler(state.clone()))
         .or(metrics::metrics_handler(state.clone()));
     // The stream checks its own token: it also accepts one in the query.
+    // Changes to the blocklist need the admin token, always.
     stream::stream_handler(state.clone())
-        .or(auth::authorized(state.auth.clone()).and(data))
+        .or(blocks::change_handlers(state.clone()))
+        .or(auth::authorized(state.auth.clone())
+            .and(record_client(state.clone()))
+            .and(data))
         .or(health::health_handler())
         .or(dashboard::dashboard_handler())
         .recover(recover)
@@ -131,6 +157,18 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
             "x-content-type-options",
             "nosniff",
         ))
+}
+
+/// Notes the address of a client that passed the token check, so that
+/// automatic mitigation never locks it out.
+fn record_client(state: ApiState) -> impl Filter<Extract = (), Error = Infallible> + Clone {
+    warp::addr::remote()
+        .map(move |addr: Option<SocketAddr>| {
+            if let Some(addr) = addr {
+                state.clients.saw(addr.ip());
+            }
+        })
+        .untuple_one()
 }
 
 /// Passes a clone of `arg` to the handler.
@@ -142,13 +180,15 @@ fn with_arg<T: Clone + Send>(arg: T) -> impl Filter<Extract = (T,), Error = Infa
 async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
     // Method first: a path that exists with another method is combined with
     // the other routes' "not found".
-    let reply = if rejection.find::<auth::Unauthorized>().is_some() {
-        let reply = error_reply(
-            StatusCode::UNAUTHORIZED,
-            "this API needs its token: send `Authorization: Bearer <token>` (the stream also takes `?token=`)",
-            None,
-        );
+    let reply = if let Some(unauthorized) = rejection.find::<auth::Unauthorized>() {
+        let reply = error_reply(StatusCode::UNAUTHORIZED, &unauthorized.message(), None);
         warp::reply::with_header(reply, "www-authenticate", r#"Bearer realm="nta""#).into_response()
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+            None,
+        )
     } else if rejection.find::<MethodNotAllowed>().is_some() {
         error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", None)
     } else if rejection.is_not_found() {
@@ -178,6 +218,8 @@ enum HandlerError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl HandlerError {
@@ -201,6 +243,9 @@ impl HandlerError {
             Self::Internal(error) => {
                 warn!(message = "API request failed", %error);
                 error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error, None)
+            }
+            Self::Unavailable(message) => {
+                error_reply(StatusCode::SERVICE_UNAVAILABLE, &message, None)
             }
         }
     }

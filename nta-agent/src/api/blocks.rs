@@ -1,0 +1,383 @@
+//! The blocklist: `GET /api/blocks`, `POST /api/blocks`,
+//! `DELETE /api/blocks/{cidr}`. Changes always need the admin token.
+
+use std::sync::PoisonError;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+use warp::{Filter, Rejection, Reply, http::StatusCode, path::Tail, reply::Response};
+
+use super::{ApiState, HandlerError, auth, respond, with_arg};
+use crate::mitigate::{
+    block::{Block, InvalidBlock, Origin, check_reason, parse_cidr, parse_ttl},
+    blocklist::{BlockError, SharedBlocklist},
+};
+
+/// Largest request body: a CIDR, a duration and a short reason.
+const MAX_BODY: u64 = 4096;
+
+/// `POST /api/blocks` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockRequest {
+    cidr: String,
+    /// `10m`, `2h`...; absent: until removed.
+    ttl: Option<String>,
+    reason: Option<String>,
+}
+
+/// `GET /api/blocks` → `{"blocks": [...], "decisions": [...], "auto": {...}}`.
+pub(super) fn list_handler(
+    state: ApiState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "blocks")
+        .and(warp::get())
+        .and(with_arg(state))
+        .then(|state: ApiState| async move { respond(list(state).await) })
+}
+
+/// `POST /api/blocks` and `DELETE /api/blocks/{cidr}`, behind the admin
+/// token.
+pub(super) fn change_handlers(
+    state: ApiState,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let add = warp::path!("api" / "blocks")
+        .and(warp::post())
+        .and(auth::admin(state.auth.clone()))
+        .and(super::record_client(state.clone()))
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .and(with_arg(state.clone()))
+        .then(
+            |body: warp::hyper::body::Bytes, state: ApiState| async move {
+                respond(add(&body, state).await)
+            },
+        );
+    let remove = warp::path("api")
+        .and(warp::path("blocks"))
+        .and(warp::path::tail())
+        .and(warp::delete())
+        .and(auth::admin(state.auth.clone()))
+        .and(super::record_client(state.clone()))
+        .and(with_arg(state))
+        .then(|tail: Tail, state: ApiState| async move { respond(remove(tail, state).await) });
+    add.or(remove)
+}
+
+fn blocklist(state: &ApiState) -> Result<SharedBlocklist, HandlerError> {
+    state.blocks.clone().ok_or_else(|| {
+        HandlerError::Unavailable(
+            "this agent has no blocklist (its XDP program is not loaded)".into(),
+        )
+    })
+}
+
+/// Runs `call` on the blocklist on the blocking pool: it writes the kernel
+/// map and commits to the store.
+async fn with_blocklist<T: Send + 'static>(
+    state: &ApiState,
+    call: impl FnOnce(&mut crate::mitigate::blocklist::Blocklist) -> Result<T, BlockError>
+    + Send
+    + 'static,
+) -> Result<T, HandlerError> {
+    let list = blocklist(state)?;
+    tokio::task::spawn_blocking(move || {
+        let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
+        call(&mut list)
+    })
+    .await
+    .map_err(|e| HandlerError::Internal(format!("blocklist task failed: {e}")))?
+    .map_err(HandlerError::from)
+}
+
+async fn list(state: ApiState) -> Result<Response, HandlerError> {
+    let auto = state.auto.clone();
+    let (blocks, decisions, auto_entries) = with_blocklist(&state, |list| {
+        Ok((list.list()?, list.decisions(), list.auto_entries()))
+    })
+    .await?;
+    Ok(warp::reply::json(&json!({
+        "blocks": blocks,
+        "decisions": decisions,
+        "auto": {
+            "enabled": auto.enabled,
+            "dry_run": auto.dry_run,
+            "ttl_secs": auto.ttl.as_secs(),
+            "max_entries": auto.max_entries,
+            "entries": auto_entries,
+        },
+    }))
+    .into_response())
+}
+
+async fn add(body: &[u8], state: ApiState) -> Result<Response, HandlerError> {
+    let request: BlockRequest = serde_json::from_slice(body).map_err(|e| {
+        HandlerError::bad(
+            "body",
+            format!(r#"expected JSON like {{"cidr": "198.51.100.7", "ttl": "10m", "reason": "..."}}: {e}"#),
+        )
+    })?;
+    let cidr = parse_cidr(&request.cidr)?;
+    let now = Timestamp::now();
+    let expires = request
+        .ttl
+        .as_deref()
+        .map(parse_ttl)
+        .transpose()?
+        .map(|ttl| now + ttl);
+    let reason = check_reason(request.reason.as_deref().unwrap_or("blocked by hand"))?;
+    let block = Block {
+        cidr,
+        reason,
+        origin: Origin::Manual,
+        alert_id: None,
+        created: now,
+        expires,
+    };
+    let stored = block.clone();
+    let new = with_blocklist(&state, move |list| list.add(stored)).await?;
+    tracing::warn!(target: "nta::mitigate", "blocked {} by hand: {}", block.cidr, block.reason);
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(
+        warp::reply::with_status(warp::reply::json(&json!({ "block": block })), status)
+            .into_response(),
+    )
+}
+
+async fn remove(tail: Tail, state: ApiState) -> Result<Response, HandlerError> {
+    let text = percent_decode(tail.as_str());
+    let cidr = parse_cidr(&text)?;
+    let block = with_blocklist(&state, move |list| list.remove(&cidr)).await?;
+    tracing::warn!(target: "nta::mitigate", "unblocked {} by hand", block.cidr);
+    Ok(warp::reply::json(&json!({ "removed": block })).into_response())
+}
+
+/// `%2F` → `/` and the like: a CIDR in a path is written either way.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl From<InvalidBlock> for HandlerError {
+    fn from(e: InvalidBlock) -> Self {
+        HandlerError::bad(e.field, e.message)
+    }
+}
+
+impl From<BlockError> for HandlerError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            BlockError::Invalid(e) => e.into(),
+            BlockError::Protected { .. } => HandlerError::bad("cidr", e.to_string()),
+            BlockError::NotFound(_) => HandlerError::NotFound(e.to_string()),
+            BlockError::Kernel(_) => HandlerError::Internal(e.to_string()),
+            BlockError::Store(e) => HandlerError::Store(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::{
+        api::{auth::Auth, routes, tests::test_state},
+        mitigate::blocklist::{Blocklist, Protected, tests::FakeKernel},
+    };
+
+    const ADMIN: &str = "admin-token-0123456789abcdef";
+
+    /// The test API with a blocklist over a fake kernel map, the admin
+    /// token set and reads open (as on loopback without --token).
+    fn state() -> (tempfile::TempDir, ApiState, FakeKernel) {
+        let (dir, mut state) = test_state();
+        let kernel = FakeKernel::default();
+        let (list, _) = Blocklist::restore(
+            Box::new(kernel.clone()),
+            state.store.clone(),
+            Protected {
+                clients: state.clients.clone(),
+                ..Protected::default()
+            },
+            Timestamp::now(),
+        )
+        .unwrap();
+        state.blocks = Some(Arc::new(Mutex::new(list)));
+        state.auth = Auth::open().with_admin(ADMIN.into(), None);
+        (dir, state, kernel)
+    }
+
+    async fn call(
+        state: &ApiState,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = warp::test::request().method(method).path(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_owned());
+        }
+        let response = request.reply(&routes(state.clone())).await;
+        let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        (response.status(), body)
+    }
+
+    #[tokio::test]
+    async fn add_list_and_remove_with_the_admin_token() {
+        let (_dir, state, kernel) = state();
+        let (status, body) = call(
+            &state,
+            "POST",
+            "/api/blocks",
+            Some(r#"{"cidr": "198.18.0.0/24", "ttl": "10m", "reason": "scanner farm"}"#),
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["block"]["cidr"], "198.18.0.0/24");
+        assert_eq!(body["block"]["origin"], "manual");
+        assert!(body["block"]["expires"].is_string(), "{body}");
+        kernel
+            .map
+            .lock()
+            .unwrap()
+            .insert("198.18.0.0/24".parse().unwrap(), (42, 2520));
+
+        // Reads need no token here (loopback, no --token).
+        let (status, body) = call(&state, "GET", "/api/blocks", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["blocks"][0]["packets"], 42, "{body}");
+        assert_eq!(body["blocks"][0]["reason"], "scanner farm");
+        assert_eq!(body["auto"]["enabled"], false);
+
+        // Both ways of writing a CIDR in a path.
+        let (status, body) = call(
+            &state,
+            "DELETE",
+            "/api/blocks/198.18.0.0%2F24",
+            None,
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["removed"]["cidr"], "198.18.0.0/24");
+        assert!(kernel.map.lock().unwrap().is_empty());
+        let (status, _) = call(
+            &state,
+            "POST",
+            "/api/blocks",
+            Some(r#"{"cidr":"2001:db8::/48"}"#),
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = call(
+            &state,
+            "DELETE",
+            "/api/blocks/2001:db8::/48",
+            None,
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = call(
+            &state,
+            "DELETE",
+            "/api/blocks/2001:db8::/48",
+            None,
+            Some(ADMIN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+
+    #[tokio::test]
+    async fn changes_always_need_the_admin_token() {
+        let (_dir, state, kernel) = state();
+        for token in [None, Some("wrong-token-wrong-token")] {
+            let (status, body) = call(
+                &state,
+                "POST",
+                "/api/blocks",
+                Some(r#"{"cidr": "198.18.0.2"}"#),
+                token,
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            let (status, _) = call(&state, "DELETE", "/api/blocks/198.18.0.2", None, token).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        assert!(kernel.map.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bad_requests_name_the_field() {
+        let (_dir, state, _) = state();
+        let cases = [
+            (r#"{"cidr": "10.1.2.3/16"}"#, "cidr", "host bits"),
+            (r#"{"cidr": "nope"}"#, "cidr", "`nope`"),
+            (r#"{"cidr": "127.0.0.1"}"#, "cidr", "loopback"),
+            (
+                r#"{"cidr": "198.18.0.2", "ttl": "forever"}"#,
+                "ttl",
+                "`forever`",
+            ),
+            (
+                r#"{"cidr": "198.18.0.2", "colour": "red"}"#,
+                "body",
+                "unknown field",
+            ),
+            (r#"not json"#, "body", "expected JSON"),
+        ];
+        for (body, parameter, needle) in cases {
+            let (status, answer) =
+                call(&state, "POST", "/api/blocks", Some(body), Some(ADMIN)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            assert_eq!(answer["parameter"], parameter, "{body}: {answer}");
+            assert!(
+                answer["error"].as_str().unwrap().contains(needle),
+                "{body}: {answer}"
+            );
+        }
+        let big = format!(
+            r#"{{"cidr": "198.18.0.2", "reason": "{}"}}"#,
+            "x".repeat(5000)
+        );
+        let (status, _) = call(&state, "POST", "/api/blocks", Some(&big), Some(ADMIN)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("198.18.0.0%2F24"), "198.18.0.0/24");
+        assert_eq!(percent_decode("2001%3Adb8%3A%3A%2f48"), "2001:db8::/48");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}
