@@ -242,7 +242,7 @@ mod tests {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         if let Some(body) = body {
-            request = request.body(body.to_owned());
+            request = request.body(body);
         }
         let response = request.reply(&routes(state.clone())).await;
         let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
