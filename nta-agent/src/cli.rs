@@ -25,6 +25,53 @@ pub enum Command {
     /// Work with notification channels (email, SMS, webhook).
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Block or unblock sources in the running agent's XDP program.
+    #[command(subcommand)]
+    Block(BlockCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlockCommand {
+    /// Drop every packet from a network (CIDR) or an address.
+    Add {
+        /// e.g. 198.51.100.7 or 198.51.100.0/24 or 2001:db8::/48.
+        cidr: String,
+        /// How long, e.g. 10m, 2h, 7d; without it, until removed.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Why, shown in the list and the dashboard.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        common: BlockArgs,
+    },
+    /// Let a blocked network through again.
+    Del {
+        cidr: String,
+        #[command(flatten)]
+        common: BlockArgs,
+    },
+    /// List the blocks with what each has dropped.
+    List {
+        #[command(flatten)]
+        common: BlockArgs,
+    },
+}
+
+/// How `nta-agent block` reaches the agent.
+#[derive(Debug, Clone, Args)]
+pub struct BlockArgs {
+    /// The agent's API.
+    #[arg(long, env = "NTA_API", default_value = "http://127.0.0.1:3000")]
+    pub api: String,
+    /// The API token; by default read from the file the agent keeps beside
+    /// its store (root only).
+    #[arg(long, env = "NTA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The agent's store, to find its token file
+    /// [default: ~/.local/share/nta/nta.redb].
+    #[arg(long, env = "NTA_DB")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +162,15 @@ pub struct RunArgs {
     /// environment win over it. A missing file is fine.
     #[arg(long, default_value = ".env")]
     pub env_file: PathBuf,
+
+    /// Block the sources of new volumetric, port-scan and signature
+    /// incidents in XDP for a while ([mitigate] in the config).
+    #[arg(long)]
+    pub mitigate: bool,
+
+    /// Say what automatic mitigation would block, without blocking.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
+        Command::Block(command) => nta_agent::mitigate::client::run(&command).await,
         Command::Notify(NotifyCommand::Test(args)) => {
             let ok = nta_agent::notify::cli::test(&args).await?;
             if !ok {

@@ -3,14 +3,14 @@
 use std::{
     net::IpAddr,
     sync::{
-        Arc, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Instant,
 };
 
 use anyhow::Context as _;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use nta_common::{
     Counter, GlobalCounters,
     maps::{EventKind, Sampling, ThresholdEvent, sample_port},
@@ -25,11 +25,17 @@ use tracing::{info, warn};
 
 use crate::{
     alert::AlertEvent,
-    api::{self, ApiState, auth::Auth},
+    api::{self, ApiState, AutoView, auth::Auth},
     cli::RunArgs,
     config::Config,
     detect::{self, Detector, EventContext, Tick},
     inspect,
+    mitigate::{
+        auto::{self, AutoPolicy},
+        blocklist::{Blocklist, Protected, SharedBlocklist},
+        protect::ApiClients,
+        token,
+    },
     notify::{self, Notifier, env::Environment},
     sensor::{LoadOptions, Sensor, events, samples},
     stats::{LiveStats, ThresholdView},
@@ -92,6 +98,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("configuring the XDP sensor's thresholds")?;
     let logger = sensor.take_logger().map(spawn_logger).transpose()?;
 
+    // The blocklist before the program is attached, so that what was
+    // blocked stays blocked from the first packet.
+    let auth = admin_token(auth, &db)?;
+    let clients = Arc::new(ApiClients::default());
+    let (blocklist, restored) = Blocklist::restore(
+        Box::new(sensor.blocklist().context("opening the XDP blocklist")?),
+        store.clone(),
+        Protected {
+            allowlist: config.allowlist.clone(),
+            clients: clients.clone(),
+        },
+        Timestamp::now(),
+    )
+    .context("restoring the blocklist")?;
+    let blocks = Arc::new(Mutex::new(blocklist));
+    let policy = AutoPolicy {
+        enabled: args.mitigate || config.mitigate.enabled,
+        dry_run: args.dry_run || config.mitigate.dry_run,
+        ttl: SignedDuration::try_from(config.mitigate.ttl)
+            .context("the mitigation ttl is out of range")?,
+        max_entries: usize::try_from(config.mitigate.max_entries).unwrap_or(usize::MAX),
+        kinds: config.mitigate.kinds.clone(),
+    };
+    info!(
+        message = "Blocklist ready",
+        restored,
+        automatic = if policy.dry_run {
+            "dry run"
+        } else if policy.enabled {
+            "on"
+        } else {
+            "off"
+        },
+    );
+
     let rules = inspect::load_rules(&args.rules)?;
     for error in &rules.errors {
         warn!(message = "Rule rejected", %error);
@@ -152,6 +193,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(notifier) = &notifier {
         api_state.notify = notifier.stats();
     }
+    api_state.blocks = Some(blocks.clone());
+    api_state.clients = clients;
+    api_state.auto = AutoView {
+        enabled: policy.enabled,
+        dry_run: policy.dry_run,
+        ttl: policy.ttl.unsigned_abs(),
+        max_entries: policy.max_entries,
+    };
     let api = tokio::spawn(api::serve(listener, api_state.clone(), async {
         let _ = api_stopped.await;
     }));
@@ -177,6 +226,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sensor: &sensor,
         api: &api_state,
         notifier: notifier.as_ref(),
+        blocks: &blocks,
+        policy: &policy,
         detector: &mut detector,
         dropped_events: &dropped_events,
         dropped_samples: &dropped_samples,
@@ -192,6 +243,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Some(finding) = finding_rx.recv() => agent.on_finding(finding).await,
             _ = ticker.tick() => {
                 agent.on_tick(&mut previous).await;
+                agent.expire_blocks().await;
                 ticks += 1;
                 if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
                     agent.prune(&retention).await;
@@ -234,6 +286,8 @@ struct Agent<'a> {
     /// The store, live view, feed and timings, shared with the API.
     api: &'a ApiState,
     notifier: Option<&'a Notifier>,
+    blocks: &'a SharedBlocklist,
+    policy: &'a AutoPolicy,
     detector: &'a mut Detector,
     dropped_events: &'a AtomicU64,
     dropped_samples: &'a AtomicU64,
@@ -370,6 +424,9 @@ impl Agent<'_> {
                 }
             }
         }
+        if self.policy.active() {
+            self.mitigate(&events).await;
+        }
         let alerts: Vec<_> = events.into_iter().map(|e| e.alert().clone()).collect();
         let store = self.api.store.clone();
         let start = Instant::now();
@@ -379,6 +436,50 @@ impl Agent<'_> {
             Ok(Ok(())) => {}
             Ok(Err(error)) => warn!(message = "Failed to store alerts", error = %error),
             Err(error) => warn!(message = "Alert writer panicked", error = %error),
+        }
+    }
+
+    /// Blocks the sources of new incidents, if the policy says so. On the
+    /// blocking pool: it writes the kernel map and commits to the store.
+    async fn mitigate(&self, events: &[AlertEvent]) {
+        let opened: Vec<AlertEvent> = events
+            .iter()
+            .filter(|e| matches!(e, AlertEvent::Opened(a) if self.policy.kinds.contains(&a.kind)))
+            .cloned()
+            .collect();
+        if opened.is_empty() {
+            return;
+        }
+        let (blocks, policy) = (self.blocks.clone(), self.policy.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let mut list = blocks.lock().unwrap_or_else(PoisonError::into_inner);
+            auto::on_events(&policy, &opened, &mut list, Timestamp::now());
+        })
+        .await;
+        if let Err(error) = done {
+            warn!(message = "Automatic mitigation panicked", error = %error);
+        }
+    }
+
+    /// Lifts the blocks whose time is up.
+    async fn expire_blocks(&self) {
+        let blocks = self.blocks.clone();
+        let expired = tokio::task::spawn_blocking(move || {
+            blocks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .expire(Timestamp::now())
+        })
+        .await;
+        for result in expired.into_iter().flatten() {
+            match result {
+                Ok(block) => {
+                    info!(target: "nta::mitigate", "unblocked {}: its time is up ({})", block.cidr, block.reason)
+                }
+                Err(error) => {
+                    warn!(target: "nta::mitigate", "could not lift an expired block: {error}")
+                }
+            }
         }
     }
 
@@ -454,6 +555,18 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
+}
+
+/// The token changes to the blocklist need: `--token` if given, else a new
+/// one in a root-only file beside the store, for `nta-agent block`.
+fn admin_token(auth: Auth, db: &std::path::Path) -> anyhow::Result<Auth> {
+    if let Some(token) = auth.token().map(str::to_owned) {
+        return Ok(auth.with_admin(token, None));
+    }
+    let path = token::path_for(db);
+    let admin = token::create(&path)?;
+    info!(message = "API token for changes written", file = %path.display());
+    Ok(auth.with_admin(admin, Some(path.display().to_string())))
 }
 
 /// Forwards the XDP program's log records (aya-log) to our logger as they come.
