@@ -1,10 +1,11 @@
 // nta dashboard: wires the modules under js/ together.
 //
-// Startup: take the token from the URL, show the theme, load stats, charts
-// and alerts, then follow the live stream (falling back to polling).
+// Startup: take the token from the URL, show the theme, load stats, charts,
+// blocks and alerts, then follow the live stream (falling back to polling).
 
 import { getJson, takeTokenFromUrl } from './js/api.js';
 import { handleAlertEvent, initAlerts, refresh, reload, setFilter } from './js/alerts.js';
+import { initBlocks, renderBlockedTotals } from './js/blocks.js';
 import { initCharts, pushStats, recolorCharts } from './js/charts.js';
 import { initDetail, showDetail } from './js/detail.js';
 import { startLive } from './js/live.js';
@@ -15,21 +16,35 @@ import { initTheme } from './js/theme.js';
 function onStats(stats) {
   renderStatus(stats);
   renderTops(stats, setFilter);
+  renderBlockedTotals(stats);
   pushStats(stats);
 }
+
+// The link in the page that opened an alert, to focus again on closing it.
+let linkOrigin = null;
 
 /**
  * `#alert=ID` (the link in notifications) opens that alert's detail. The
  * fragment stays in the address bar, so the link can be shared as is.
  */
 async function openLinkedAlert() {
+  const returnFocus = linkOrigin;
+  linkOrigin = null;
   const id = new URLSearchParams(location.hash.slice(1)).get('alert');
   if (!id || !/^[0-9]+$/.test(id)) return;
   try {
-    showDetail(await getJson(`/api/alerts/${id}`), null);
+    showDetail(await getJson(`/api/alerts/${id}`), returnFocus);
   } catch {
     // A link to an alert since pruned or never stored: the list still shows.
   }
+}
+
+/** Opens alert `id`, also when the fragment names it already (no hashchange then). */
+function openAlert(id) {
+  linkOrigin = document.activeElement;
+  const hash = `alert=${id}`;
+  if (location.hash.slice(1) === hash) openLinkedAlert();
+  else location.hash = hash;
 }
 
 takeTokenFromUrl();
@@ -37,6 +52,7 @@ initTheme(recolorCharts);
 initDetail();
 initAlerts();
 initCharts();
+initBlocks({ openAlert });
 getJson('/api/stats').then(onStats, () => {});
 reload();
 startLive({ onStats, onAlertEvent: handleAlertEvent, refreshAlerts: refresh });
