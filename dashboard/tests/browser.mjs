@@ -3,11 +3,16 @@
 // in the victim's network namespace, and attacks once it prints `ready`.
 //
 //   node browser.mjs --url http://127.0.0.1:3000/ --out DIR [--token T]
+//                    [--scenario attack|unblock] [--cidr CIDR]
 //                    [--chromium /usr/bin/chromium] [--timeout-ms 60000]
 //
 // Prints `ready` once the page is live on the stream, then one line per
 // check passed, and `result {json}` at the end; exits 1 with `error: ...`
 // on the first check that fails. Screenshots go to DIR.
+//
+// Scenarios: `attack` (default) follows a scan and a hostile request;
+// `unblock` waits for CIDR in the blocks panel, checks its drop counter
+// climbs, and presses its Unblock button.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -20,6 +25,8 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     token: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
+    scenario: { type: 'string', default: 'attack' },
+    cidr: { type: 'string' },
     'timeout-ms': { type: 'string', default: '60000' },
   },
 });
@@ -44,6 +51,52 @@ const browser = await chromium.launch({
 const problems = [];   // console errors, page errors, CSP violations
 const dialogs = [];    // alert()/confirm(): an injected script ran
 const result = {};
+
+/** A page on the dashboard, with the token, live on the stream. */
+async function openDashboard(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('dialog', async (dialog) => {
+    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  const url = args.token ? `${args.url}#token=${encodeURIComponent(args.token)}` : args.url;
+  await page.goto(url);
+  await page.locator('#conn[data-state="live"]').waitFor();
+  return page;
+}
+
+/** The blocks panel: the entry's counter climbs; Unblock removes it. */
+async function unblock() {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+  const page = await openDashboard(context);
+  console.log('ready');
+  const row = page.locator(`#blocks-table tr[data-cidr="${args.cidr}"]`);
+  await row.waitFor();
+  const count = async () => Number((await row.locator('.packets .count').textContent()).replace(/[^0-9]/g, ''));
+  const first = await count();
+  await page.waitForFunction(
+    ([cidr, before]) => {
+      const cell = document.querySelector(`#blocks-table tr[data-cidr="${cidr}"] .packets .count`);
+      return cell && Number(cell.textContent.replace(/[^0-9]/g, '')) > before;
+    },
+    [args.cidr, first],
+  );
+  result.dropped_first = first;
+  result.dropped_then = await count();
+  console.log(`drop counter climbs: ${result.dropped_first} then ${result.dropped_then}`);
+  await page.locator('#blocks').screenshot({ path: join(args.out, 'blocks-panel.png') });
+  await page.locator(`button[data-unblock="${args.cidr}"]`).click();
+  await row.waitFor({ state: 'detached' });
+  result.unblocked_at = Date.now();
+  console.log(`unblocked ${args.cidr} from the dashboard`);
+  if (problems.length) fail(`browser errors:\n${problems.join('\n')}`);
+  console.log(`result ${JSON.stringify(result)}`);
+}
 
 async function main() {
   const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
@@ -176,7 +229,8 @@ function fail(message) {
 }
 
 try {
-  await main();
+  if (args.scenario === 'unblock') await unblock();
+  else await main();
   await browser.close();
 } catch (err) {
   console.log(`error: ${err.message}`);

@@ -22,7 +22,7 @@ use std::{
 use support::{
     api::{Api, LISTEN},
     lab::{Spawned, alert_log, pretty, start_agent, web_server},
-    netns::{Topology, VICTIM_ADDR},
+    netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
 const TOKEN: &str = "dashboard-test-token-0123456789";
@@ -195,5 +195,103 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
         out.display()
     );
     let status = agent.stop(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.success(), "{}", agent.log());
+}
+
+/// The blocks panel during a flood that `--mitigate` blocked: the entry's
+/// drop counter climbs on screen, and its Unblock button lifts the block,
+/// after which the attacker's packets get through again.
+#[test]
+fn dashboard_unblock_button_lets_the_attacker_through_again() {
+    let test = "dashboard_unblock_button_lets_the_attacker_through_again";
+    let scripts = workspace().join("dashboard/tests");
+    if !support::privileged(test)
+        || !["hping3", "node", "chromium", "ping"]
+            .iter()
+            .all(|tool| support::have_tool(test, tool))
+        || !have_playwright(test, &scripts)
+    {
+        return;
+    }
+    let out = artefacts().join("unblock");
+    let _ = std::fs::remove_dir_all(&out);
+    let net = Topology::new();
+    let mut agent = start_agent(&net, &["--token", TOKEN, "--mitigate"]);
+    let api = Api::with_token(&net.victim, Some(TOKEN));
+    let attacker = format!("{ATTACKER_ADDR}/32");
+
+    let flood = Spawned::start(
+        &net.attacker,
+        Duration::from_secs(60),
+        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
+    );
+    let script = scripts.join("browser.mjs");
+    let url = format!("http://{LISTEN}/");
+    let mut browser = Spawned::start(
+        &net.victim,
+        BROWSER_LIMIT,
+        &[
+            "node",
+            script.to_str().expect("UTF-8 path"),
+            "--scenario",
+            "unblock",
+            "--cidr",
+            &attacker,
+            "--url",
+            &url,
+            "--out",
+            out.to_str().expect("UTF-8 path"),
+            "--token",
+            TOKEN,
+        ],
+    );
+    let (status, output) = browser.wait(BROWSER_LIMIT);
+    assert!(
+        status.success(),
+        "the browser checks failed ({status})\nbrowser:\n{output}\nagent:\n{}",
+        alert_log(&agent)
+    );
+    let blocks = api.get("/api/blocks");
+    assert_eq!(blocks["blocks"], serde_json::json!([]), "{blocks}");
+    assert!(
+        agent
+            .log()
+            .contains(&format!("unblocked {attacker} by hand")),
+        "{}",
+        agent.log()
+    );
+    // The flood's incident is still the same one: it is not blocked again,
+    // and the attacker's packets reach the victim.
+    drop(flood);
+    let ping = net.exec(
+        &net.attacker,
+        Duration::from_secs(15),
+        &[
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&ping.stdout).contains("3 received"),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    println!(
+        "{}",
+        output
+            .lines()
+            .filter(|l| l.starts_with("drop counter") || l.starts_with("unblocked"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
     assert!(status.success(), "{}", agent.log());
 }
