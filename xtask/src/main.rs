@@ -60,9 +60,14 @@ enum Task {
         #[arg(last = true)]
         agent_args: Vec<OsString>,
     },
-    /// Print the benchmark figures: payload pipeline throughput and time to
-    /// detect attacks end to end (as root).
-    Bench,
+    /// Measure and print the benchmark figures (XDP cost per packet, time
+    /// to detect, floods, memory, store and API) as a table, and write them
+    /// as JSON under target/nta-bench/ (as root).
+    Bench {
+        /// Also run FastNetMon and scanlogd side by side on the same flood.
+        #[arg(long)]
+        peers: bool,
+    },
     /// Set up (with the test tools), build, then run the whole test suite as
     /// root, one test at a time.
     Test {
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
             agent_args,
         } => run::run(&iface, release, &agent_args),
         Task::Test { test_args } => test::test(&test_args),
-        Task::Bench => bench::bench().map(|()| ExitCode::SUCCESS),
+        Task::Bench { peers } => bench::bench(peers).map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|error| {
         // Not anyhow's Debug form: it appends a backtrace whenever

@@ -2,6 +2,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod api;
+pub mod figures;
 pub mod frames;
 pub mod lab;
 pub mod netns;

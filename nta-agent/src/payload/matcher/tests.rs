@@ -391,6 +391,11 @@ fn a_thousand_rules_match_exactly_in_one_pass() {
     assert_eq!(sids(&m, &pkt), vec![2_000_003, 2_000_998]);
 }
 
+/// Benchmark figures, in the format `cargo xtask bench` collects.
+#[path = "../../../tests/support/figures.rs"]
+#[allow(dead_code, reason = "shared with the integration tests, which use all of it")]
+mod figures;
+
 /// Run with `cargo test -p nta-agent --lib matcher_throughput -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
@@ -455,6 +460,23 @@ fn matcher_throughput() {
         m.rules().len(),
         samples.len(),
         m.automata_bytes() / 1024
+    );
+    let rules = m.rules().len();
+    figures::record(
+        "payload pipeline",
+        &format!("parse + match, {rules} rules"),
+        with_parse,
+        "samples/s",
+        None,
+        "HTTP and DNS parsing and one Aho-Corasick pass per buffer, one core",
+    );
+    figures::record(
+        "payload pipeline",
+        &format!("match only, {rules} rules"),
+        match_only,
+        "samples/s",
+        None,
+        "",
     );
     let big = Matcher::new(&parse_rules(&generated_rules(25_000), "big.rules").rules).unwrap();
     println!(
