@@ -365,7 +365,7 @@ pub mod block_family {
     pub const IPV6: u32 = 6;
 }
 
-/// Value of one `BLOCKLIST` entry: what it dropped.
+/// Value of one `BLOCKLIST` entry: what it dropped, and what it is.
 ///
 /// One entry is shared by all CPUs, so the program adds atomically; the
 /// agent writes an entry once, with zero counts, and never overwrites it.
@@ -381,17 +381,21 @@ pub struct BlockStats {
     /// cover an IPv6 packet with an IPv4-mapped source. Any other value
     /// drops nothing.
     pub family: u32,
-    pub _pad: u32,
+    /// The entry's own [`BlockKey::prefix_len`]. A lookup returns the
+    /// longest match, not the key that matched: this tells the agent whether
+    /// a lookup found the entry itself (kernels before 6.13 ignore
+    /// `BPF_NOEXIST` on this map, so the agent checks before it inserts).
+    pub prefix_len: u32,
 }
 
 impl BlockStats {
-    /// A new entry for `family`, nothing dropped yet.
-    pub const fn new(family: u32) -> Self {
+    /// A new entry, nothing dropped yet.
+    pub const fn new(family: u32, prefix_len: u32) -> Self {
         Self {
             packets: 0,
             bytes: 0,
             family,
-            _pad: 0,
+            prefix_len,
         }
     }
 }

@@ -99,12 +99,13 @@ impl From<Key<IpKey>> for BlockKey {
 }
 
 impl BlockStats {
-    /// A new, empty entry blocking `net`'s IP version.
+    /// A new, empty entry for `net` (host bits ignored).
     pub fn for_net(net: &IpNet) -> Self {
-        Self::new(match net {
+        let family = match net {
             IpNet::V4(_) => block_family::IPV4,
             IpNet::V6(_) => block_family::IPV6,
-        })
+        };
+        Self::new(family, BlockKey::from(*net).prefix_len)
     }
 }
 
@@ -220,19 +221,17 @@ mod tests {
     }
 
     #[test]
-    fn new_entries_know_their_family() {
+    fn new_entries_know_their_family_and_prefix() {
         assert_eq!(
-            BlockStats::for_net(&net("198.18.0.0/15")).family,
-            block_family::IPV4
+            BlockStats::for_net(&net("198.18.0.0/15")),
+            BlockStats::new(block_family::IPV4, 111)
         );
-        assert_eq!(BlockStats::for_net(&net("::/0")).family, block_family::IPV6);
         assert_eq!(
-            (
-                BlockStats::for_net(&net("::/0")).packets,
-                BlockStats::for_net(&net("::/0")).bytes
-            ),
-            (0, 0)
+            BlockStats::for_net(&net("::/0")),
+            BlockStats::new(block_family::IPV6, 0)
         );
+        let fresh = BlockStats::for_net(&net("2001:db8::1/128"));
+        assert_eq!((fresh.packets, fresh.bytes, fresh.prefix_len), (0, 0, 128));
     }
 
     #[test]

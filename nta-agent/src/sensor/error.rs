@@ -3,6 +3,8 @@
 use std::io;
 
 use aya::{EbpfError, maps::MapError, programs::ProgramError};
+use ipnet::IpNet;
+use nta_common::maps::BLOCKLIST_MAX_ENTRIES;
 
 use super::MIN_KERNEL;
 
@@ -67,6 +69,29 @@ pub enum SensorError {
     #[error("reading map {name}")]
     Map {
         name: &'static str,
+        #[source]
+        source: MapError,
+    },
+
+    #[error("the kernel blocklist is full ({BLOCKLIST_MAX_ENTRIES} entries): cannot block {cidr}")]
+    BlocklistFull { cidr: IpNet },
+
+    #[error(
+        "{cidr} is an IPv4-mapped IPv6 prefix, which the kernel blocklist keeps for IPv4 \
+         sources; block {ipv4} instead"
+    )]
+    BlockIpv4Mapped { cidr: IpNet, ipv4: IpNet },
+
+    #[error("blocking {cidr} in the kernel blocklist")]
+    Block {
+        cidr: IpNet,
+        #[source]
+        source: MapError,
+    },
+
+    #[error("unblocking {cidr} in the kernel blocklist")]
+    Unblock {
+        cidr: IpNet,
         #[source]
         source: MapError,
     },

@@ -2,6 +2,7 @@
 //! attach it to an interface, read its maps, detach.
 
 mod attach;
+mod blocklist;
 mod error;
 pub mod events;
 mod read;
@@ -22,6 +23,7 @@ use nta_common::{
 use tracing::{debug, warn};
 
 pub use attach::AttachedMode;
+pub use blocklist::{BlockEntry, Blocklist};
 pub use error::SensorError;
 
 use crate::{cli::XdpModeArg, traffic::Snapshot};
@@ -196,6 +198,13 @@ impl Sensor {
         array
             .set(0, sampling, 0)
             .map_err(|source| SensorError::Map { name, source })
+    }
+
+    /// A handle on the kernel blocklist, to block and unblock sources and
+    /// read what each entry dropped; each call opens another handle on the
+    /// same map.
+    pub fn blocklist(&self) -> Result<Blocklist, SensorError> {
+        Blocklist::open(&self.ebpf)
     }
 
     /// Takes the ring of payload samples, to be read by its own task.

@@ -2,8 +2,10 @@
 
 use nta_common::maps::Thresholds;
 
-/// What the program must return for every frame: it only counts.
+/// What the program returns for every frame but a blocked one: it counts.
 pub const XDP_PASS: u32 = 2;
+/// What it returns for an IP packet whose source is in the blocklist.
+pub const XDP_DROP: u32 = 1;
 
 /// `CLOCK_MONOTONIC_COARSE`, the clock behind `bpf_ktime_get_coarse_ns`.
 pub fn coarse_now_ns() -> u64 {
