@@ -383,8 +383,9 @@ pub struct BlockStats {
     pub family: u32,
     /// The entry's own [`BlockKey::prefix_len`]. A lookup returns the
     /// longest match, not the key that matched: this tells the agent whether
-    /// a lookup found the entry itself (kernels before 6.13 ignore
-    /// `BPF_NOEXIST` on this map, so the agent checks before it inserts).
+    /// a lookup found the entry itself (kernels before 6.13 and its stable
+    /// backports ignore `BPF_NOEXIST` on this map, so the agent checks
+    /// before it inserts).
     pub prefix_len: u32,
 }
 

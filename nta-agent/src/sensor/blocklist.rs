@@ -63,7 +63,8 @@ impl Blocklist {
     /// blocked, in which case its counters go on from where they were.
     pub fn insert(&mut self, cidr: IpNet) -> Result<bool, SensorError> {
         let (cidr, key) = kernel_key(cidr)?;
-        // Kernels before 6.13 ignore BPF_NOEXIST on an LPM trie and would
+        // Kernels without upstream eae6a075e953 (6.13, December 2024
+        // stable updates) ignore BPF_NOEXIST on an LPM trie and would
         // replace the entry, zeroing its counters: look first.
         if self.entry(key).map_err(read_error)?.is_some() {
             return Ok(false);
