@@ -7,6 +7,7 @@ mod bpf_linker;
 mod browser;
 mod build;
 mod cmd;
+mod fuzz;
 mod packages;
 mod paths;
 mod privilege;
@@ -75,6 +76,15 @@ enum Task {
         #[arg(last = true)]
         test_args: Vec<OsString>,
     },
+    /// Run the libFuzzer targets in fuzz/ (cargo-fuzz, installed if
+    /// missing, on nightly) for a while each, and print what they found.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        secs: u32,
+        /// Targets to run (default: all): http, dns, rules, config, api_query.
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,6 +99,7 @@ fn main() -> ExitCode {
         } => run::run(&iface, release, &agent_args),
         Task::Test { test_args } => test::test(&test_args),
         Task::Bench { peers } => bench::bench(peers).map(|()| ExitCode::SUCCESS),
+        Task::Fuzz { secs, targets } => fuzz::fuzz(secs, &targets),
     };
     outcome.unwrap_or_else(|error| {
         // Not anyhow's Debug form: it appends a backtrace whenever

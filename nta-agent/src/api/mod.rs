@@ -38,7 +38,7 @@ use tracing::warn;
 use warp::{
     Filter, Rejection, Reply,
     http::StatusCode,
-    reject::{InvalidQuery, MethodNotAllowed},
+    reject::{InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed},
     reply::Response,
 };
 
@@ -187,6 +187,26 @@ async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
         error_reply(
             StatusCode::PAYLOAD_TOO_LARGE,
             "the request body is too large",
+            None,
+        )
+    } else if rejection.find::<LengthRequired>().is_some() {
+        // Before the method: a chunked POST to /api/blocks is also rejected
+        // by the route's GET, and "method not allowed" would mislead.
+        error_reply(
+            StatusCode::LENGTH_REQUIRED,
+            "the request body needs a Content-Length (chunked bodies are not accepted)",
+            None,
+        )
+    } else if let Some(header) = rejection.find::<InvalidHeader>() {
+        // A header a route reads (Authorization) that is not visible ASCII:
+        // the client's mistake, not the server's. Found by the hostile API
+        // tests: it used to fall through to a 500.
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the {} header cannot be read (only printable ASCII is accepted)",
+                header.name()
+            ),
             None,
         )
     } else if rejection.find::<MethodNotAllowed>().is_some() {
@@ -461,6 +481,61 @@ mod tests {
         }
         let (status, _) = get(&state, "POST", "/nowhere").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    /// Found by `tests/api_hostile.rs`: an Authorization header that is not
+    /// visible ASCII was an unhandled rejection, answered 500.
+    #[tokio::test]
+    async fn an_unreadable_authorization_header_is_a_400_not_a_500() {
+        let (_dir, state) = test_state();
+        for (path, value) in [
+            ("/api/alerts", &b"Bearer \xff\xfe\xfd"[..]),
+            ("/nowhere", b"\xc3\x28"),
+        ] {
+            let response = warp::test::request()
+                .path(path)
+                .header(
+                    "authorization",
+                    warp::http::HeaderValue::from_bytes(value).unwrap(),
+                )
+                .reply(&routes(state.clone()))
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("authorization header"),
+                "{body}"
+            );
+        }
+        // A header the API does not read may hold anything.
+        let response = warp::test::request()
+            .path("/api/alerts")
+            .header(
+                "x-note",
+                warp::http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+            )
+            .reply(&routes(state))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// Found by `tests/api_hostile.rs`: a POST without Content-Length
+    /// (chunked) was answered "method not allowed".
+    #[tokio::test]
+    async fn a_post_without_content_length_is_a_411() {
+        let (_dir, mut state) = test_state();
+        state.auth = Auth::open().with_admin("admin-token-0123456789abcdef".into(), None);
+        let response = warp::test::request()
+            .method("POST")
+            .path("/api/blocks")
+            .header("authorization", "Bearer admin-token-0123456789abcdef")
+            .header("transfer-encoding", "chunked")
+            .reply(&routes(state))
+            .await;
+        assert_eq!(response.status(), StatusCode::LENGTH_REQUIRED);
     }
 
     #[tokio::test]

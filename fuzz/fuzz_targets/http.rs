@@ -1,0 +1,80 @@
+//! The HTTP request parser on arbitrary bytes, as a sampled TCP segment
+//! reaches it: `payload::http::parse_request` alone, then through
+//! `Inspected::parse` and the default rules, as the agent runs them.
+//!
+//! Asserts: no panic; at most `MAX_HEADERS` headers; every field borrows the
+//! input; header values are trimmed; `decode_uri` never grows the target;
+//! `normalize_host` never grows the host; every match's excerpt is printable
+//! ASCII of at most `MAX_EXCERPT` bytes.
+
+#![no_main]
+
+use std::{net::SocketAddr, sync::OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use nta_agent::payload::{
+    Inspected, Matcher, Transport, default_rules,
+    excerpt::{self, MAX_EXCERPT},
+    http::{MAX_HEADERS, decode_uri, normalize_host, parse_request},
+};
+
+fn matcher() -> &'static Matcher {
+    static MATCHER: OnceLock<Matcher> = OnceLock::new();
+    MATCHER.get_or_init(|| Matcher::new(&default_rules().rules).expect("default rules compile"))
+}
+
+/// Whether `part` lies inside `whole` (the parser borrows, never copies).
+fn within(whole: &[u8], part: &[u8]) -> bool {
+    let range = whole.as_ptr_range();
+    part.is_empty() || (range.start <= part.as_ptr() && part.as_ptr_range().end <= range.end)
+}
+
+fn printable(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(req) = parse_request(data) {
+        assert!(!req.method.is_empty());
+        assert!(within(data, req.method.as_bytes()));
+        assert!(
+            req.headers.len() <= MAX_HEADERS,
+            "{} headers",
+            req.headers.len()
+        );
+        if let Some(uri) = req.uri {
+            assert!(within(data, uri));
+            assert!(decode_uri(uri).len() <= uri.len());
+        }
+        for header in &req.headers {
+            assert!(!header.name.is_empty());
+            assert!(within(data, header.name.as_bytes()) && within(data, header.value));
+            let ws = |b: &u8| *b == b' ' || *b == b'\t';
+            assert!(!header.value.first().is_some_and(ws), "{header:?}");
+            assert!(!header.value.last().is_some_and(ws), "{header:?}");
+        }
+        if let Some(host) = req.host() {
+            assert!(normalize_host(host).len() <= host.len());
+        }
+    }
+    // The excerpt helpers on attacker bytes, at every kind of position.
+    let at = data
+        .first()
+        .map_or(0, |&b| usize::from(b) * data.len() / 256);
+    let shown = excerpt::around(data, at);
+    assert!(shown.len() <= MAX_EXCERPT && printable(&shown), "{shown:?}");
+    let shown = excerpt::escape(data, MAX_EXCERPT / 2);
+    assert!(
+        shown.len() <= MAX_EXCERPT / 2 && printable(&shown),
+        "{shown:?}"
+    );
+
+    let client: SocketAddr = "198.51.100.7:40000".parse().expect("address");
+    let server: SocketAddr = "192.0.2.10:80".parse().expect("address");
+    let pkt = Inspected::parse(Transport::Tcp, client, server, data);
+    assert!(pkt.dns.is_none(), "DNS parsed on port 80");
+    for m in matcher().matches(&pkt) {
+        assert!(m.excerpt.len() <= MAX_EXCERPT, "{m:?}");
+        assert!(printable(&m.excerpt), "{m:?}");
+    }
+});
