@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::{
     alert::{AlertKind, Severity},
     config::Config,
+    store::StoreHealth,
     traffic::{Snapshot, growth, port_growth, source_growth},
 };
 
@@ -65,6 +66,8 @@ pub struct LiveStats {
     pub samples_lost: u64,
     /// The detectors' rate thresholds, for drawing on charts.
     pub thresholds: ThresholdView,
+    /// Whether alerts and history can be written, and what waits if not.
+    pub store: StoreHealth,
     /// Alerts opened since start, by kind and severity (for `/metrics`).
     #[serde(skip)]
     pub alerts_opened: BTreeMap<(AlertKind, Severity), u64>,

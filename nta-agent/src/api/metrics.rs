@@ -131,6 +131,18 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
     let store = Gauge::<i64, AtomicI64>::default();
     store.set(i64::try_from(state.store.size_bytes()).unwrap_or(i64::MAX));
     registry.register("store_bytes", "Size of the redb store on disk", store);
+    registry.register(
+        "store_write_failures",
+        "Store writes (alerts or history) that failed, e.g. on a full or read-only disk",
+        counter(live.store.failed_writes),
+    );
+    let backlog = Gauge::<i64, AtomicI64>::default();
+    backlog.set(i64::try_from(live.store.backlog).unwrap_or(i64::MAX));
+    registry.register(
+        "store_backlog",
+        "Alerts waiting in memory for the store to be writable again",
+        backlog,
+    );
     drop(live);
     registry.register(
         "detect_seconds",
@@ -214,6 +226,8 @@ mod tests {
             live.alerts_opened
                 .insert((AlertKind::SynFlood, Severity::Critical), 2);
             live.open_incidents = 3;
+            live.store.failed_writes = 4;
+            live.store.backlog = 2;
         }
         let start = std::time::Instant::now();
         crate::timings::observe(&state.timings.detect, &crate::timings::DETECT_TICK, start);
@@ -277,6 +291,8 @@ mod tests {
             r#"nta_detect_seconds_count{stage="tick"} 1"#,
             r#"nta_store_write_seconds_count{stage="alerts"} 1"#,
             "nta_stream_clients 0",
+            "nta_store_write_failures_total 4",
+            "nta_store_backlog 2",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }

@@ -75,11 +75,14 @@ mod tests {
             "thresholds",
             "notifications",
             "notifications_failed",
+            "store",
         ] {
             assert!(body.get(field).is_some(), "missing {field}: {body}");
         }
         assert!(body["rates"]["packets_per_sec"].is_number(), "{body}");
         assert!(body["uptime_secs"].is_u64(), "{body}");
         assert!(body["store_bytes"].as_u64().unwrap() > 0, "{body}");
+        assert_eq!(body["store"]["ok"], true, "{body}");
+        assert_eq!(body["store"]["failed_writes"], 0, "{body}");
     }
 }

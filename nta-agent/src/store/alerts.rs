@@ -8,7 +8,7 @@
 use std::{net::IpAddr, sync::atomic::Ordering};
 
 use jiff::Timestamp;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use super::{Store, StoreError};
 use crate::alert::{Alert, AlertKind, AlertState};
@@ -624,6 +624,93 @@ mod tests {
         let page = store.alerts(&AlertQuery::default()).unwrap();
         assert_eq!(page.alerts.len(), 10);
         assert_eq!(store.allocate_alert_id(), 11);
+    }
+
+    /// Set in the child process of
+    /// [`writes_resume_once_the_file_can_grow_again`]: the store path.
+    const FULL_CHILD_ENV: &str = "NTA_TEST_STORE_FULL_CHILD";
+
+    /// Limits how large this process may make a file (RLIMIT_FSIZE); a
+    /// write past it fails with EFBIG, as a write to a full disk fails
+    /// with ENOSPC.
+    fn limit_file_size(bytes: u64) {
+        let limit = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: plain system calls on this process's own settings.
+        unsafe {
+            // A write past the limit then fails instead of killing us.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+    }
+
+    /// A batch of 100 alerts from `first`.
+    fn hundred(first: u64) -> Vec<Alert> {
+        (first..first + 100)
+            .map(|id| {
+                alert(
+                    id,
+                    AlertKind::Volumetric,
+                    "198.18.0.2",
+                    "2026-01-01T00:00:00Z",
+                    "2026-01-01T00:00:01Z",
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn writes_resume_once_the_file_can_grow_again() {
+        let Some(path) = std::env::var_os(FULL_CHILD_ENV) else {
+            // In a child process: the file size limit is process-wide and
+            // would fail the other tests' writes.
+            let dir = tempfile::tempdir().unwrap();
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "store::alerts::tests::writes_resume_once_the_file_can_grow_again",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(FULL_CHILD_ENV, dir.path().join("nta.redb"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "child failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        };
+        let store = Store::open(std::path::Path::new(&path)).unwrap();
+        store.put_alerts(&hundred(1)).unwrap();
+        limit_file_size(store.size_bytes());
+
+        // Bounded: the file has a few MB of free pages at most.
+        let mut next = 101;
+        let error = loop {
+            assert!(next < 1_000_000, "the file never had to grow");
+            match store.with_recovery(|s| s.put_alerts(&hundred(next))) {
+                Ok(()) => next += 100,
+                Err(error) => break error,
+            }
+        };
+        assert!(error.to_string().contains("writing alerts"), "{error}");
+        // What was committed is still served.
+        assert_eq!(store.alert(1).unwrap().map(|a| a.id), Some(1));
+        assert_eq!(store.alert(next - 1).unwrap().map(|a| a.id), Some(next - 1));
+
+        limit_file_size(libc::RLIM_INFINITY);
+        store
+            .with_recovery(|s| s.put_alerts(&hundred(next)))
+            .expect("writes resume");
+        for id in [1, next - 1, next, next + 99] {
+            assert_eq!(store.alert(id).unwrap().map(|a| a.id), Some(id));
+        }
+        assert_eq!(store.allocate_alert_id(), next + 100);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Blocklist entries, kept so that a restart restores them.
 
 use ipnet::IpNet;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use super::{Store, StoreError};
 use crate::mitigate::block::Block;

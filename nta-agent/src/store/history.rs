@@ -9,7 +9,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 
 use jiff::Timestamp;
 use nta_common::{Counter, GlobalCounters, counters::COUNTER_COUNT};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
 
 use super::{META, Store, StoreError};

@@ -3,6 +3,7 @@
 //! - [`alerts`]: incidents by id, queried newest first.
 //! - [`history`]: counter deltas per second and per minute, served as rates.
 //! - [`blocks`]: the blocklist, restored on restart.
+//! - [`health`]: failed writes, retries and the alerts waiting for them.
 //!
 //! The file carries a schema marker (table `nta_meta`) written when nta creates
 //! it. Opening checks the marker before touching anything else, so a path that
@@ -11,6 +12,7 @@
 
 mod alerts;
 mod blocks;
+pub mod health;
 mod history;
 
 use std::{
@@ -18,16 +20,20 @@ use std::{
     fs,
     io::{self, Read},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicI64, AtomicU64, Ordering},
+    sync::{
+        PoisonError, RwLock,
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
+    },
 };
 
 use jiff::Timestamp;
 use redb::{
-    Builder, Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError,
-    TableDefinition, TableHandle,
+    Builder, Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable,
+    StorageError, TableDefinition, TableHandle, TransactionError, WriteTransaction,
 };
 
 pub use alerts::{AlertPage, AlertQuery, MAX_ALERT_LIMIT};
+pub use health::StoreHealth;
 pub use history::{HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention};
 
 /// Schema marker and small settings that must survive restarts.
@@ -108,7 +114,11 @@ pub enum StoreError {
 /// nta's persistent state: alerts and traffic history. Cheap to share behind
 /// an `Arc`; redb serializes writers and lets readers see committed snapshots.
 pub struct Store {
-    db: Database,
+    db: Handle,
+    /// Set by any error that leaves redb's handle failed (an I/O error, and
+    /// every later operation's `PreviousIo`): [`Store::with_recovery`] then
+    /// reopens the file.
+    failed: AtomicBool,
     path: PathBuf,
     /// Next alert id to hand out; starts after the largest stored id.
     next_alert_id: AtomicU64,
@@ -171,7 +181,8 @@ impl Store {
             .create(path)
             .map_err(|e| open_error(path, e))?;
         let store = Store {
-            db,
+            db: Handle(RwLock::new(Some(db))),
+            failed: AtomicBool::new(false),
             path: path.to_owned(),
             next_alert_id: AtomicU64::new(1),
             sec_floor: AtomicI64::new(i64::MIN),
@@ -266,10 +277,92 @@ impl Store {
         Ok(())
     }
 
-    /// Maps a redb error to [`StoreError::Database`] for this file.
-    fn db_err<E: Into<redb::Error>>(&self, action: &'static str) -> impl Fn(E) -> StoreError {
-        db_error(&self.path, action)
+    /// Runs `write`, reopening the file before it if an earlier I/O error
+    /// left redb's handle failed, and again after it if it fails that way.
+    ///
+    /// After an I/O error (a full disk, a read-only or failing filesystem)
+    /// redb fails every later operation, reads included, until the file is
+    /// closed and opened again; opening repairs what the failed commit left.
+    /// Reopening right after a failure keeps reads (the API) working while
+    /// the disk stays full; the caller bounds how often it retries.
+    pub fn with_recovery<T>(
+        &self,
+        write: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.recover()?;
+        let result = write(self);
+        if result.is_err() {
+            // Best effort: if this fails the flag stays set, and the
+            // caller's next attempt tries again.
+            let _ = self.recover();
+        }
+        result
     }
+
+    /// Reopens the file if an I/O error left the handle failed.
+    fn recover(&self) -> Result<(), StoreError> {
+        if !self.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut slot = self.db.0.write().unwrap_or_else(PoisonError::into_inner);
+        // The old handle must close first: the file is locked while open.
+        // Its error is the failure already reported; a write transaction
+        // still running keeps it open, and the open below then fails with
+        // `AlreadyOpen` until a later attempt.
+        if let Some(old) = slot.take() {
+            let _ = old.close();
+        }
+        let db = Builder::new()
+            .create(&self.path)
+            .map_err(|e| open_error(&self.path, e))?;
+        *slot = Some(db);
+        self.failed.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Maps a redb error to [`StoreError::Database`] for this file, noting
+    /// errors that leave the handle failed.
+    fn db_err<E: Into<redb::Error>>(&self, action: &'static str) -> impl Fn(E) -> StoreError {
+        let to_error = db_error(&self.path, action);
+        move |e| {
+            let error = to_error(e);
+            if error.failed_handle() {
+                self.failed.store(true, Ordering::Relaxed);
+            }
+            error
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether redb reported an I/O error, or refuses to work after one.
+    fn failed_handle(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database { source, .. }
+                if matches!(**source, redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed)
+        )
+    }
+}
+
+/// The open database, or none after a reopen failed.
+struct Handle(RwLock<Option<Database>>);
+
+impl Handle {
+    fn begin_write(&self) -> Result<WriteTransaction, TransactionError> {
+        let db = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        db.as_ref().ok_or_else(closed)?.begin_write()
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, TransactionError> {
+        let db = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        db.as_ref().ok_or_else(closed)?.begin_read()
+    }
+}
+
+/// redb's own error for a closed database: what an empty slot reports.
+fn closed() -> TransactionError {
+    TransactionError::Storage(StorageError::DatabaseClosed)
 }
 
 /// Maps a redb error to [`StoreError::Database`] for the file at `path`.
