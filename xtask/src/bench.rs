@@ -36,7 +36,14 @@ pub fn bench(peers: bool) -> anyhow::Result<()> {
     step("payload pipeline throughput (default rules + 1 000 content rules)");
     let ok = cargo_seeing_bpf_linker()?
         .env("NTA_BENCH_OUT", &figures)
-        .args(["test", "--release", "-p", "nta-agent", "--lib", "matcher_throughput"])
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "nta-agent",
+            "--lib",
+            "matcher_throughput",
+        ])
         .args(["--", "--ignored", "--nocapture", "--test-threads=1"])
         .status()?
         .success();
@@ -57,7 +64,13 @@ pub fn bench(peers: bool) -> anyhow::Result<()> {
             runner.join(", ")
         ));
     }
-    cargo.args(["bench_", "--", "--ignored", "--nocapture", "--test-threads=1"]);
+    cargo.args([
+        "bench_",
+        "--",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     if !peers {
         cargo.args(["--skip", "bench_peers"]);
     }
@@ -110,7 +123,10 @@ fn machine() -> Value {
         .find_map(|l| l.strip_prefix("model name"))
         .and_then(|l| l.split_once(':'))
         .map(|(_, model)| model.trim().to_owned());
-    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     let memory_kib: Option<u64> = read("/proc/meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -128,7 +144,10 @@ fn print_table(figures: &Value) {
         return;
     };
     println!();
-    println!("{:<22} {:<58} {:>16} {:<10} {}", "group", "figure", "value", "unit", "target");
+    println!(
+        "{:<22} {:<58} {:>16} {:<10} target",
+        "group", "figure", "value", "unit"
+    );
     for f in figures {
         let text = |k: &str| f[k].as_str().unwrap_or("").to_owned();
         let value = f["value"].as_f64().unwrap_or(f64::NAN);

@@ -19,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "tcpdump",
     "bpftool",
     "chromium",
+    "netsniff-ng",
 ];
 
 /// Installed only where no `node`/`npm` is on PATH: a machine may have a
