@@ -109,14 +109,15 @@ export function refresh() {
     const page = await getJson('/api/alerts', state.params);
     if (generation !== state.generation) return;
     const newestShown = Math.max(-1, ...state.alerts.keys());
-    const oldestInPage = page.alerts.at(-1)?.id ?? -1;
-    if (page.next != null && oldestInPage > newestShown && state.alerts.size > 0) {
+    // The page covers every id down to its `next`: a filter that matches
+    // rarely may stop the store's scan early, with a short or empty page.
+    if (page.next != null && page.next > newestShown && state.alerts.size > 0) {
       await reload();
       return;
     }
     // Alerts in the page's id range that it does not list no longer match.
     const listed = new Set(page.alerts.map((alert) => alert.id));
-    const lowest = page.next == null ? -Infinity : oldestInPage;
+    const lowest = page.next == null ? -Infinity : page.next;
     for (const id of [...state.alerts.keys()]) {
       if (id >= lowest && !listed.has(id)) removeRow(id);
     }
