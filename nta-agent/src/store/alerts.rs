@@ -186,10 +186,9 @@ impl Store {
         }
         .map_err(self.db_err("reading alerts"))?;
         let mut alerts = Vec::new();
-        let mut examined = 0;
         let mut last_examined = None;
         let mut next = None;
-        for row in rows.rev() {
+        for (examined, row) in rows.rev().enumerate() {
             let (id, json) = row.map_err(self.db_err("reading alerts"))?;
             if examined == max_rows {
                 // Rows remain unexamined: the next page goes on below the
@@ -197,7 +196,6 @@ impl Store {
                 next = last_examined;
                 break;
             }
-            examined += 1;
             let id = id.value();
             let alert = self.decode_alert(id, json.value())?;
             if !query.matches(&alert) {
