@@ -31,6 +31,7 @@ use nta_agent::{
     stats::LiveStats,
     store::Store,
 };
+use nta_common::{Counter, GlobalCounters};
 use warp::http::{HeaderValue, StatusCode, Uri};
 
 const ADMIN: &str = "fuzz-admin-token-0123456789abcdef";
@@ -104,6 +105,15 @@ fn env() -> &'static Env {
         // however libFuzzer exits.
         let _ = std::fs::remove_file(&path);
         store.put_alerts(&alerts()).expect("storing alerts");
+        // 20 seconds of traffic from 2026-01-01T00:00:00Z, for /api/history.
+        let start = jiff::Timestamp::from_second(1_767_225_600).expect("time");
+        for s in 0..20 {
+            let mut deltas = GlobalCounters::ZERO;
+            deltas.values[Counter::Packets as usize] = s;
+            deltas.values[Counter::TcpSyn as usize] = 2;
+            let at = start + jiff::SignedDuration::from_secs(s as i64);
+            store.record_history(at, &deltas).expect("storing history");
+        }
         let mut open = ApiState::new(
             store.clone(),
             Arc::new(RwLock::new(LiveStats::default())),

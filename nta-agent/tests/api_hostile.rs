@@ -664,8 +664,10 @@ fn a_slowloris_client_does_not_hold_up_others() {
         if sent % 10 == 0 {
             let before = Instant::now();
             server.assert_still_serving("slowloris bytes so far");
+            // Generous for a loaded machine; waiting behind the slow client
+            // would take until its 3 s are over.
             assert!(
-                before.elapsed() < Duration::from_secs(1),
+                before.elapsed() < Duration::from_secs(2),
                 "others waited {:?} behind the slow client",
                 before.elapsed()
             );

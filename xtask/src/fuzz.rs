@@ -5,7 +5,8 @@
 //! The checked-in seeds (`fuzz/corpus/<target>/`) are read but never written:
 //! libFuzzer adds what it finds to its first corpus folder, so that is a
 //! working copy under `target/nta-fuzz/`, kept between runs so that each
-//! run starts where the last one stopped.
+//! run starts where the last one stopped. `fuzz/dict/<target>.dict`, when
+//! there is one, gives libFuzzer the keywords of the target's language.
 
 use std::{
     fs,
@@ -72,11 +73,16 @@ pub fn fuzz(secs: u32, targets: &[String]) -> anyhow::Result<ExitCode> {
         fs::create_dir_all(&corpus).with_context(|| format!("creating {}", corpus.display()))?;
         let seeds = fuzz_dir.join("corpus").join(target);
         let log = work.join(format!("{target}.log"));
-        let fuzzer_args = [
+        let mut fuzzer_args = vec![
             format!("-max_total_time={secs}"),
             format!("-timeout={UNIT_TIMEOUT_SECS}"),
             "-print_final_stats=1".to_owned(),
         ];
+        // Keywords of the input's language, which random bytes rarely spell.
+        let dict = fuzz_dir.join("dict").join(format!("{target}.dict"));
+        if dict.is_file() {
+            fuzzer_args.push(format!("-dict={}", dict.display()));
+        }
         // Std's `Command` rather than `Cmd`: libFuzzer reports on stderr,
         // which is read here line by line. Shown as `Cmd` would show it.
         step(format!(
