@@ -1,0 +1,348 @@
+//! Store and API benchmarks: how fast alerts go into redb, and how fast
+//! `GET /api/alerts` answers over a million of them under concurrent load.
+//! Ignored tests named `bench_`; `cargo xtask bench` runs them in release.
+//! They need no privileges: files in a temp dir, HTTP on loopback.
+
+mod support;
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::{Arc, RwLock},
+    thread,
+    time::{Duration, Instant},
+};
+
+use jiff::{SignedDuration, Timestamp};
+use nta_agent::{
+    alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
+    api::{self, ApiState, auth::Auth},
+    stats::LiveStats,
+    store::Store,
+};
+use support::figures::{Target, record};
+
+/// Alerts the API benchmark's store holds.
+const MILLION: u64 = 1_000_000;
+/// One alert in this many is a DNS tunnel: a filter that matches rarely.
+const RARE_EVERY: u64 = 100_000;
+
+/// A realistic alert: the kinds in the proportions a busy sensor sees
+/// (mostly volumetric and port scans), with evidence as the detectors fill
+/// it (top ports of a scan, top sources of a flood), ~0.5–1 KB of JSON.
+fn alert(id: u64) -> Alert {
+    let at = Timestamp::from_second(1_767_225_600 + id as i64).unwrap_or(Timestamp::UNIX_EPOCH);
+    let src = format!("198.18.{}.{}", (id >> 8) % 256, id % 256)
+        .parse()
+        .expect("an address");
+    let (kind, evidence) = if id.is_multiple_of(RARE_EVERY) {
+        (
+            AlertKind::DnsTunnel,
+            Evidence {
+                unit: "subdomains".into(),
+                detected_by: "payload".into(),
+                domain: Some("tunnel.example".into()),
+                unique_subdomains: Some(80),
+                query: Some("aGVsbG8gd29ybGQgaGVsbG8.tunnel.example".into()),
+                ..Evidence::default()
+            },
+        )
+    } else {
+        match id % 4 {
+            0 => (
+                AlertKind::PortScan,
+                Evidence {
+                    threshold: 15.0,
+                    unit: "ports".into(),
+                    window_secs: 1.0,
+                    distinct_ports: Some(1000),
+                    rules: vec!["fast".into(), "weighted".into()],
+                    top_ports: (0..10)
+                        .map(|p| Count {
+                            value: 20 + p,
+                            packets: 3,
+                        })
+                        .collect(),
+                    detected_by: "kernel".into(),
+                    ..Evidence::default()
+                },
+            ),
+            1 => (
+                AlertKind::SynFlood,
+                Evidence {
+                    threshold: 1000.0,
+                    unit: "SYN/s".into(),
+                    window_secs: 1.0,
+                    distinct_sources: Some(5000),
+                    top_ports: vec![Count {
+                        value: 80,
+                        packets: 90_000,
+                    }],
+                    top_sources: (0..10)
+                        .map(|i| Count {
+                            value: format!("198.19.0.{i}").parse().expect("an address"),
+                            packets: 900,
+                        })
+                        .collect(),
+                    detected_by: "kernel".into(),
+                    ..Evidence::default()
+                },
+            ),
+            _ => (
+                AlertKind::Volumetric,
+                Evidence {
+                    threshold: 1000.0,
+                    unit: "UDP packets/s".into(),
+                    window_secs: 1.0,
+                    class: Some("udp".into()),
+                    detected_by: "kernel".into(),
+                    ..Evidence::default()
+                },
+            ),
+        }
+    };
+    Alert {
+        id,
+        kind,
+        severity: Severity::High,
+        state: AlertState::Closed,
+        src: Some(src),
+        dst: Some("198.18.0.1".parse().expect("an address")),
+        dst_port: Some(80),
+        first_seen: at,
+        last_seen: at + SignedDuration::from_secs(30),
+        closed_at: Some(at + SignedDuration::from_secs(40)),
+        packets: 120_000,
+        peak_rate: 4000.0,
+        message: format!("{kind} from {src}: 4000 packets/s (threshold 1000)"),
+        evidence,
+    }
+}
+
+/// Stores `total` alerts from id 1, `batch` per transaction, stopping early
+/// after `limit`; the alerts stored and the rate.
+fn insert(store: &Store, total: u64, batch: u64, limit: Duration) -> (u64, f64) {
+    let start = Instant::now();
+    let mut next = 1;
+    while next <= total && start.elapsed() < limit {
+        let alerts: Vec<Alert> = (next..(next + batch).min(total + 1)).map(alert).collect();
+        store.put_alerts(&alerts).expect("storing alerts");
+        next += alerts.len() as u64;
+    }
+    let stored = next - 1;
+    (stored, stored as f64 / start.elapsed().as_secs_f64())
+}
+
+#[test]
+#[ignore = "benchmark: about 20 s; cargo xtask bench runs it"]
+fn bench_store_inserts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let limit = Duration::from_secs(10);
+    for (batch, total, name) in [
+        (1, 5_000, "one alert per transaction"),
+        (100, 200_000, "100 alerts per transaction"),
+    ] {
+        let store = Store::open(&dir.path().join(format!("batch-{batch}.redb"))).expect("store");
+        let (stored, rate) = insert(&store, total, batch, limit);
+        record(
+            "store",
+            &format!("inserts, {name}"),
+            rate,
+            "alerts/s",
+            None,
+            &format!(
+                "Store::put_alerts, durable commit (fsync) per transaction, {stored} alerts into \
+                 a new file on the test machine's disk ({} MB after)",
+                store.size_bytes() / 1_000_000
+            ),
+        );
+    }
+}
+
+/// Latencies of `GET path` from `clients` threads, each on its own
+/// keep-alive connection, for `period`.
+fn load(addr: SocketAddr, path: &str, clients: usize, period: Duration) -> Vec<Duration> {
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let path = path.to_owned();
+            thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                let start = Instant::now();
+                let mut times = Vec::new();
+                while start.elapsed() < period {
+                    let asked = Instant::now();
+                    let (status, body) = client.get(&path);
+                    times.push(asked.elapsed());
+                    assert_eq!(
+                        status,
+                        200,
+                        "GET {path}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                times
+            })
+        })
+        .collect();
+    let mut all: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("a client thread"))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The `q` quantile of sorted latencies, in ms.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// A minimal HTTP/1.1 client on one keep-alive connection (warp's JSON
+/// replies carry a content-length).
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connecting to the API");
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Client {
+            reader: BufReader::new(stream.try_clone().expect("a second handle")),
+            writer: stream,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> (u16, Vec<u8>) {
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: nta\r\n\r\n").expect("sending");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("a status");
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("a header");
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().expect("a length");
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).expect("the body");
+        (status, body)
+    }
+}
+
+#[test]
+#[ignore = "benchmark: about 2 minutes (fills a store with a million alerts); cargo xtask bench runs it"]
+fn bench_api_alerts_with_a_million() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("nta.redb")).expect("store");
+    let start = Instant::now();
+    let (stored, rate) = insert(&store, MILLION, 10_000, Duration::from_secs(600));
+    let filled_in = start.elapsed();
+    assert_eq!(stored, MILLION, "the fill ran out of time");
+    let fill_note = format!(
+        "{MILLION} alerts in batches of 10 000 in {:.1} s ({rate:.0} alerts/s), file {} MB",
+        filled_in.as_secs_f64(),
+        store.size_bytes() / 1_000_000
+    );
+    println!("{fill_note}");
+    record(
+        "store",
+        "fill, 10 000 alerts per transaction",
+        rate,
+        "alerts/s",
+        None,
+        &fill_note,
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let state = ApiState::new(
+        Arc::new(store),
+        Arc::new(RwLock::new(LiveStats::default())),
+        Auth::open(),
+    );
+    let listener = runtime
+        .block_on(api::bind("127.0.0.1:0".parse().expect("an address")))
+        .expect("binding");
+    let addr = listener.local_addr().expect("the address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(api::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    let clients = 8;
+    let period = Duration::from_secs(10);
+    let cases = [
+        ("default page (100 newest)", "/api/alerts".to_owned()),
+        (
+            "kind=port_scan (1 in 4)",
+            "/api/alerts?kind=port_scan".to_owned(),
+        ),
+        (
+            "kind=dns_tunnel (1 in 100 000)",
+            "/api/alerts?kind=dns_tunnel".to_owned(),
+        ),
+        (
+            "cursor=500000 (deep page)",
+            "/api/alerts?cursor=500000".to_owned(),
+        ),
+    ];
+    for (name, path) in cases {
+        let mut client = Client::connect(addr);
+        let (status, body) = client.get(&path);
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        let page: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let listed = page["alerts"].as_array().map_or(0, Vec::len);
+        // One client alone: the request's own cost, without queueing.
+        let alone = load(addr, &path, 1, Duration::from_secs(2));
+        let times = load(addr, &path, clients, period);
+        let note = format!(
+            "GET {path}: {listed} alerts a page ({} KB), next {}; {clients} clients on \
+             keep-alive connections for {} s, {} requests ({:.0}/s) on {} CPUs; one client \
+             alone: median {:.2} ms; store of {MILLION} alerts",
+            body.len() / 1000,
+            page["next"],
+            period.as_secs(),
+            times.len(),
+            times.len() as f64 / period.as_secs_f64(),
+            thread::available_parallelism().map_or(0, |n| n.get()),
+            quantile_ms(&alone, 0.5),
+        );
+        record(
+            "api",
+            &format!("/api/alerts {name}, median"),
+            quantile_ms(&times, 0.5),
+            "ms",
+            None,
+            &note,
+        );
+        record(
+            "api",
+            &format!("/api/alerts {name}, p99"),
+            quantile_ms(&times, 0.99),
+            "ms",
+            Some(Target::AtMost(10.0)),
+            &note,
+        );
+    }
+    let _ = stop.send(());
+    let _ = runtime.block_on(server);
+}
