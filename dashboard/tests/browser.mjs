@@ -64,10 +64,14 @@ async function openDashboard(context) {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`);
     await dialog.dismiss();
   });
-  const url = args.token ? `${args.url}#token=${encodeURIComponent(args.token)}` : args.url;
-  await page.goto(url);
+  await page.goto(dashboardUrl());
   await page.locator('#conn[data-state="live"]').waitFor();
   return page;
+}
+
+/** The dashboard's address, with the token in its fragment. */
+function dashboardUrl() {
+  return args.token ? `${args.url}#token=${encodeURIComponent(args.token)}` : args.url;
 }
 
 /** The blocks panel: the entry's counter climbs; Unblock removes it. */
@@ -100,20 +104,8 @@ async function unblock() {
 
 async function main() {
   const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(timeout);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('dialog', async (dialog) => {
-    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    await dialog.dismiss();
-  });
-
-  const url = args.token ? `${args.url}#token=${encodeURIComponent(args.token)}` : args.url;
-  await page.goto(url);
-  await page.locator('#conn[data-state="live"]').waitFor();
+  const page = await openDashboard(context);
+  const url = dashboardUrl();
   const loadedAt = Date.now();
   console.log('ready');
 
