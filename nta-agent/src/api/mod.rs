@@ -483,14 +483,18 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
-    /// Found by `tests/api_hostile.rs`: an Authorization header that is not
-    /// visible ASCII was an unhandled rejection, answered 500.
+    /// Found by `tests/api_hostile.rs` and by the `api_query` fuzz target:
+    /// an Authorization header that is not visible ASCII was an unhandled
+    /// rejection, answered 500.
     #[tokio::test]
     async fn an_unreadable_authorization_header_is_a_400_not_a_500() {
         let (_dir, state) = test_state();
         for (path, value) in [
             ("/api/alerts", &b"Bearer \xff\xfe\xfd"[..]),
             ("/nowhere", b"\xc3\x28"),
+            // The fuzzer's input, `\x1fhealrtez\nahBer \xff\xfe`: route `/`,
+            // the bytes after `\n` as the header.
+            ("/healrtez", b"ahBer \xff\xfe"),
         ] {
             let response = warp::test::request()
                 .path(path)
