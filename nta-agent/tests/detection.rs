@@ -679,7 +679,10 @@ fn summary(what: &str, times: &[Duration], target: (f64, f64)) {
         times.len(),
         all.join(", ")
     );
-    let note = format!("{} runs, from starting the tool (its startup included)", times.len());
+    let note = format!(
+        "{} runs, from starting the tool (its startup included)",
+        times.len()
+    );
     let to_ms = |d: Duration| d.as_secs_f64() * 1000.0;
     support::figures::record(
         "time to detect",

@@ -4,7 +4,8 @@
 use std::{path::Path, time::Duration};
 
 use super::{
-    Config, ConfigError, Mitigate, Notify, Override, PortScan, StoreSettings, SynFlood, Volumetric, locate,
+    Config, ConfigError, Mitigate, Notify, Override, PortScan, StoreSettings, SynFlood, Volumetric,
+    locate,
 };
 
 /// Shortest detection window. The agent reads the kernel's counters at most
@@ -112,15 +113,22 @@ fn validate_mitigate(m: &Mitigate) -> Result<(), Problem> {
     if !(1..=MAX_AUTO_ENTRIES).contains(&m.max_entries) {
         return Err(Problem::new(
             "mitigate.max_entries",
-            format!("must be between 1 and {MAX_AUTO_ENTRIES}, got {}", m.max_entries),
+            format!(
+                "must be between 1 and {MAX_AUTO_ENTRIES}, got {}",
+                m.max_entries
+            ),
         ));
     }
     let (min, max) = MITIGATE_TTL;
     duration_in("mitigate.ttl", m.ttl, min, max)?;
     for kind in &m.kinds {
         let why = match kind {
-            AlertKind::SynFlood => "a SYN flood's sources may be spoofed: blocking them would block innocent addresses",
-            AlertKind::DnsTunnel => "a DNS tunnel's source is usually a resolver that serves everyone",
+            AlertKind::SynFlood => {
+                "a SYN flood's sources may be spoofed: blocking them would block innocent addresses"
+            }
+            AlertKind::DnsTunnel => {
+                "a DNS tunnel's source is usually a resolver that serves everyone"
+            }
             _ => continue,
         };
         return Err(Problem::new(

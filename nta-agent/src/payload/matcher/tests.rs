@@ -393,7 +393,10 @@ fn a_thousand_rules_match_exactly_in_one_pass() {
 
 /// Benchmark figures, in the format `cargo xtask bench` collects.
 #[path = "../../../tests/support/figures.rs"]
-#[allow(dead_code, reason = "shared with the integration tests, which use all of it")]
+#[allow(
+    dead_code,
+    reason = "shared with the integration tests, which use all of it"
+)]
 mod figures;
 
 /// Run with `cargo test -p nta-agent --lib matcher_throughput -- --ignored --nocapture`.
