@@ -21,7 +21,7 @@ use std::{
 
 use support::{
     api::{Api, LISTEN},
-    lab::{Spawned, alert_log, pretty, start_agent, web_server},
+    lab::{Spawned, alert_log, nmap_fast_scan, pretty, start_agent, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -109,25 +109,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     );
     browser.wait_for_output("ready", READY_LIMIT);
 
-    let nmap = net.exec(
-        &net.attacker,
-        Duration::from_secs(60),
-        &[
-            "nmap",
-            "-sS",
-            "-n",
-            "-Pn",
-            "-T4",
-            "-p",
-            "1-1000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        nmap.status.success(),
-        "nmap failed: {}",
-        String::from_utf8_lossy(&nmap.stderr)
-    );
+    nmap_fast_scan(&net, "1-1000");
     let page = format!("http://{VICTIM_ADDR}/");
     let curl = net.exec(
         &net.attacker,

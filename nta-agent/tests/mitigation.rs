@@ -14,7 +14,7 @@ use std::{
 use serde_json::Value;
 use support::{
     api::Api,
-    lab::{Spawned, alert_log, start_agent},
+    lab::{Spawned, alert_log, nmap_fast_scan, start_agent},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -312,21 +312,7 @@ fn a_dry_run_says_what_it_would_block_and_blocks_nothing() {
     let net = Topology::new();
     let mut agent = start_agent(&net, &["--dry-run"]);
     let api = Api::new(&net.victim);
-    let nmap = net.exec(
-        &net.attacker,
-        Duration::from_secs(60),
-        &[
-            "nmap",
-            "-sS",
-            "-n",
-            "-Pn",
-            "-T4",
-            "-p",
-            "1-200",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(nmap.status.success());
+    nmap_fast_scan(&net, "1-200");
     let answer = api.get("/api/blocks");
     assert_eq!(answer["blocks"], serde_json::json!([]), "{answer}");
     assert_eq!(answer["auto"]["dry_run"], true);

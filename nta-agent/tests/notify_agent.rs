@@ -16,7 +16,7 @@ use std::{
 use serde_json::Value;
 use support::{
     api::Api,
-    lab::{Spawned, alert_log, start_agent},
+    lab::{Spawned, alert_log, nmap_fast_scan, start_agent},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
     smtp::{Received, SmtpServer, have_aiosmtpd},
 };
@@ -165,21 +165,7 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
     let api = Api::new(&net.victim);
 
     let start = Instant::now();
-    let nmap = net.exec(
-        &net.attacker,
-        Duration::from_secs(60),
-        &[
-            "nmap",
-            "-sS",
-            "-n",
-            "-Pn",
-            "-T4",
-            "-p",
-            "1-1000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(nmap.status.success(), "nmap failed");
+    nmap_fast_scan(&net, "1-1000");
     let opened = smtp
         .next_message_within(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no email for the scan\n{}", alert_log(&agent)));
@@ -251,21 +237,7 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
     let api = Api::new(&net.victim);
 
     let start = Instant::now();
-    let nmap = net.exec(
-        &net.attacker,
-        Duration::from_secs(60),
-        &[
-            "nmap",
-            "-sS",
-            "-n",
-            "-Pn",
-            "-T4",
-            "-p",
-            "1-1000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(nmap.status.success(), "nmap failed");
+    nmap_fast_scan(&net, "1-1000");
     // nmap has finished: the alert is there already, mail or no mail.
     let alerts = api.alerts("kind=port_scan");
     let in_api_after = start.elapsed();

@@ -202,6 +202,21 @@ pub fn web_server(net: &Topology, dir: &Path) -> Spawned {
     server
 }
 
+/// `nmap -sS -T4 -p PORTS` from the attacker's namespace against the
+/// victim, run to its end; panics unless it succeeds.
+pub fn nmap_fast_scan(net: &Topology, ports: &str) {
+    let out = net.exec(
+        &net.attacker,
+        Duration::from_secs(60),
+        &["nmap", "-sS", "-n", "-Pn", "-T4", "-p", ports, VICTIM_ADDR],
+    );
+    assert!(
+        out.status.success(),
+        "nmap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Waits until `url` answers 200 to curl run in `ns`, for up to 10 s.
 pub fn wait_for_http(net: &Topology, ns: &str, url: &str) {
     let start = Instant::now();
