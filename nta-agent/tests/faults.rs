@@ -1,7 +1,8 @@
 //! Faults end to end: the agent killed with SIGKILL in an alert storm and
-//! started again on the same store, its store's disk filling up under
-//! attack, and the payload-sample ring overrun by a flood. What is checked
-//! is what a user would see through the API and the log.
+//! started again on the same store, its store's disk filling up or turning
+//! read-only (an ext4 error) under attack, and the payload-sample ring
+//! overrun by a flood. What is checked is what a user would see through the
+//! API and the log.
 //!
 //! The alert storms come from one python3 process in the attacker's
 //! namespace that sends UDP from many spoofed sources (198.19.0.0/16, never
@@ -25,8 +26,9 @@ use std::{
 
 use serde_json::Value;
 use support::{
+    api::LISTEN,
     lab::{Spawned, alert_log, ms, start_agent},
-    netns::{Topology, VICTIM_ADDR},
+    netns::{Agent, Topology, VICTIM_ADDR},
 };
 
 /// Low thresholds: each storm source (10 UDP packets at once) opens one
@@ -296,23 +298,324 @@ fn a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed() {
     // the tmpfs, the tmpfs before the namespaces.
     let disk = Tmpfs::mount("16m");
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = disk.path().join("nta.redb");
-    let config = config_file(dir.path(), STORM_CONFIG);
-    let mut agent = start_agent(
-        &net,
+    let mut agent = storm_agent(&net, &disk.path().join("nta.redb"), dir.path());
+    let api = support::api::Api::new(&net.victim);
+    alerts_stored_before_the_fault(&net, &api);
+
+    // The disk fills up; a storm goes on: new alerts need new pages.
+    let filled = disk.fill("filler");
+    let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
+    let failing_after = failure_reported(&api, "No space left on device", Instant::now());
+    let outage = outage_reported(&api, &agent, Duration::from_secs(5), StoredAlerts::Served);
+    let opened_while_full: BTreeSet<u64> = logged_openings(&agent.log())
+        .into_iter()
+        .filter(|id| {
+            api.try_get(&format!("/api/alerts/{id}"))
+                .is_ok_and(|r| r.status == 404)
+        })
+        .collect();
+    assert!(
+        !opened_while_full.is_empty(),
+        "no alert waits for the disk:\n{}",
+        alert_log(&agent)
+    );
+    println!(
+        "disk full ({} KiB filler): failure reported {} after, {} failed writes, {} alerts \
+         waiting, {} detected meanwhile and not yet stored; slowest API answer {}",
+        filled / 1024,
+        ms(failing_after),
+        outage.store["failed_writes"],
+        outage.store["backlog"],
+        opened_while_full.len(),
+        ms(outage.slowest)
+    );
+
+    // Space freed: the backlog is written, the log says so.
+    fs::remove_file(disk.path().join("filler")).expect("removing the filler");
+    let (resumed_after, store) =
+        backlog_written(&api, &mut agent, &opened_while_full, Instant::now());
+    let (status, _) = attack.wait(Duration::from_secs(30));
+    assert!(status.success());
+    println!(
+        "space freed: writing again {} later; all {} alerts of the outage stored; store {store}",
+        ms(resumed_after),
+        opened_while_full.len(),
+    );
+}
+
+/// An ext4 filesystem in an image file, loop-mounted with
+/// `errors=remount-ro` as a data disk would be. On drop it is unmounted,
+/// its loop device detached and the image deleted, even when the test
+/// fails.
+///
+/// It is mounted under a shared bind mount of its own: `ip netns exec`
+/// gives the agent (and every tool) a copy of the mount table, a slave of
+/// this one once shared, so that unmounting and mounting the disk again
+/// here happens in the agent's copy too. With the private mounts of a
+/// container, the agent's copy would keep the old, failed filesystem.
+struct Ext4Disk {
+    /// Holds the image and the shared directory.
+    dir: tempfile::TempDir,
+    device: Option<String>,
+    shared: bool,
+    mounted: bool,
+}
+
+impl Ext4Disk {
+    /// Makes and mounts a filesystem of `bytes` (a sparse image).
+    fn mount(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the disk");
+        let image = dir.path().join("disk.img");
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(bytes))
+            .expect("creating the disk image");
+        let image = image.to_str().expect("UTF-8 path").to_owned();
+        support::netns::run("mkfs.ext4", &["-q", "-F", &image]);
+        // From here on, Drop undoes each step that was done.
+        let mut disk = Ext4Disk {
+            dir,
+            device: None,
+            shared: false,
+            mounted: false,
+        };
+        let shared = disk.shared_dir();
+        let shared = shared.to_str().expect("UTF-8 path");
+        fs::create_dir_all(disk.path()).expect("mount point");
+        support::netns::run("mount", &["--bind", shared, shared]);
+        disk.shared = true;
+        support::netns::run("mount", &["--make-shared", shared]);
+        let out = support::netns::run("losetup", &["--find", "--show", &image]);
+        disk.device = Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        disk.mount_again();
+        disk
+    }
+
+    fn shared_dir(&self) -> PathBuf {
+        self.dir.path().join("shared")
+    }
+
+    /// Where the filesystem is mounted.
+    fn path(&self) -> PathBuf {
+        self.shared_dir().join("mnt")
+    }
+
+    fn device(&self) -> &str {
+        self.device.as_deref().expect("a loop device")
+    }
+
+    fn mount_again(&mut self) {
+        let mount_point = self.path();
+        support::netns::run(
+            "mount",
+            &[
+                "-t",
+                "ext4",
+                "-o",
+                "errors=remount-ro",
+                self.device(),
+                mount_point.to_str().expect("UTF-8 path"),
+            ],
+        );
+        self.mounted = true;
+    }
+
+    /// Fails the way a disk error does: ext4 records an error and, as
+    /// `errors=remount-ro` asks, stops all writes at once, to files
+    /// already open for writing too (which `mount -o remount,ro` refuses
+    /// with EBUSY).
+    fn fail(&self) {
+        let name = self.device().trim_start_matches("/dev/");
+        let knob = format!("/sys/fs/ext4/{name}/trigger_fs_error");
+        fs::write(&knob, "1\n").unwrap_or_else(|e| panic!("writing {knob}: {e}"));
+    }
+
+    /// Makes the filesystem writable again, as after a real disk error:
+    /// unmount, `e2fsck`, mount. `mount -o remount,rw` is not enough:
+    /// ext4 aborted its journal on the error and keeps refusing writes
+    /// until it is unmounted (on Linux 6.18 the remount succeeds, but the
+    /// mount stays `emergency_ro` and every write is still EROFS).
+    /// Unmounting works while the agent runs because the agent no longer
+    /// holds the file: its retries closed the failed handle and cannot
+    /// reopen it for writing.
+    fn repair(&mut self) {
+        let mount_point = self.path();
+        support::netns::run("umount", &[mount_point.to_str().expect("UTF-8 path")]);
+        self.mounted = false;
+        // 0: clean, 1: errors corrected; anything else is a real problem
+        // (8 with "in use": a mount left somewhere, see the type's doc).
+        let fsck = Command::new("e2fsck")
+            .args(["-f", "-y", self.device()])
+            .output()
+            .expect("running e2fsck");
+        assert!(
+            matches!(fsck.status.code(), Some(0 | 1)),
+            "e2fsck {} ({}): {}{}",
+            self.device(),
+            fsck.status,
+            String::from_utf8_lossy(&fsck.stdout),
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        self.mount_again();
+    }
+}
+
+impl Drop for Ext4Disk {
+    fn drop(&mut self) {
+        let unmount = |path: &Path| {
+            let unmounted = Command::new("umount")
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !unmounted {
+                // Busy: detach it now, gone once the last user closes it.
+                let _ = Command::new("umount").arg("-l").arg(path).status();
+            }
+        };
+        if self.mounted {
+            unmount(&self.path());
+        }
+        if self.shared {
+            unmount(&self.shared_dir());
+        }
+        if let Some(device) = &self.device {
+            // A device still in use is detached when its last user goes.
+            let _ = Command::new("losetup").args(["-d", device]).status();
+        }
+    }
+}
+
+#[test]
+fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable() {
+    let test = "a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable";
+    if !support::privileged(test)
+        || !support::have_tool(test, "python3")
+        || !support::have_tool(test, "mkfs.ext4")
+        || !support::have_tool(test, "curl")
+    {
+        return;
+    }
+    let net = Topology::new();
+    // Locals drop in reverse order: the agent before the disk, the disk
+    // before the namespaces.
+    let mut disk = Ext4Disk::mount(64 << 20);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A directory of the disk's own: while the disk is unmounted for its
+    // repair, the agent's retries find no directory instead of creating a
+    // new, empty store in the mount point underneath.
+    let db_dir = disk.path().join("nta");
+    fs::create_dir(&db_dir).expect("store directory");
+    let mut agent = storm_agent(&net, &db_dir.join("nta.redb"), dir.path());
+    let api = support::api::Api::new(&net.victim);
+    alerts_stored_before_the_fault(&net, &api);
+
+    let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
+    disk.fail();
+    let failing_after = failure_reported(&api, "Read-only file system", Instant::now());
+
+    // Detection goes on: the live feed announces new incidents.
+    let live = opened_live(&net, Duration::from_secs(3));
+    assert!(
+        !live.is_empty(),
+        "no alert on the live feed while the disk is read-only:\n{}",
+        alert_log(&agent)
+    );
+    let outage = outage_reported(
+        &api,
+        &agent,
+        Duration::from_secs(5),
+        StoredAlerts::Unavailable,
+    );
+    println!(
+        "disk read-only: failure reported {} after, {} failed writes, {} alerts waiting, {} \
+         opened on the live feed in 3 s; slowest API answer {}",
+        ms(failing_after),
+        outage.store["failed_writes"],
+        outage.store["backlog"],
+        live.len(),
+        ms(outage.slowest)
+    );
+
+    // Writable again: what the feed served is written, and every alert the
+    // log says was opened, before and during the outage.
+    disk.repair();
+    let (resumed_after, store) = backlog_written(&api, &mut agent, &live, Instant::now());
+    let logged = logged_openings(&agent.log());
+    for id in &logged {
+        let alert = api
+            .try_get(&format!("/api/alerts/{id}"))
+            .unwrap_or_else(|e| panic!("alert {id}: {e}"));
+        assert_eq!(alert.status, 200, "alert {id}: {}", alert.body);
+    }
+    let (status, _) = attack.wait(Duration::from_secs(30));
+    assert!(status.success());
+    println!(
+        "unmounted, checked and mounted again: writing again {} later; the {} alerts of the \
+         live feed and all {} logged openings stored; store {store}",
+        ms(resumed_after),
+        live.len(),
+        logged.len()
+    );
+}
+
+/// Alert ids that `/api/stream` announces as opened during `period`.
+fn opened_live(net: &Topology, period: Duration) -> BTreeSet<u64> {
+    let secs = period.as_secs().to_string();
+    let url = format!("http://{LISTEN}/api/stream");
+    let out = net.exec(
+        &net.victim,
+        period + Duration::from_secs(5),
+        &["curl", "-sN", "--max-time", &secs, &url],
+    );
+    // 28: the time was up, as it always is for a stream that never ends.
+    assert_eq!(
+        out.status.code(),
+        Some(28),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut opened = BTreeSet::new();
+    let mut event = "";
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("event:") {
+            event = name.trim();
+        } else if let Some(data) = line.strip_prefix("data:")
+            && event == "alert"
+        {
+            let message: Value = serde_json::from_str(data.trim()).unwrap_or_default();
+            if message["event"] == "opened"
+                && let Some(id) = message["alert"]["id"].as_u64()
+            {
+                opened.insert(id);
+            }
+        } else if line.is_empty() {
+            event = "";
+        }
+    }
+    opened
+}
+
+/// The agent on the victim's veth with the storm config (written in
+/// `dir`) and its store at `db`.
+fn storm_agent(net: &Topology, db: &Path, dir: &Path) -> Agent {
+    let config = config_file(dir, STORM_CONFIG);
+    start_agent(
+        net,
         &[
             "--db",
             db.to_str().expect("UTF-8 path"),
             "--config",
             config.to_str().expect("UTF-8 path"),
         ],
-    );
-    let api = support::api::Api::new(&net.victim);
+    )
+}
 
-    // Before: a few alerts, written.
-    let (status, _) = storm(&net, 0, 50, 100, Duration::from_secs(5)).wait(Duration::from_secs(15));
+/// The state before a fault: a short storm's 50 alerts stored, and no
+/// failed write.
+fn alerts_stored_before_the_fault(net: &Topology, api: &support::api::Api) {
+    let (status, _) = storm(net, 0, 50, 100, Duration::from_secs(5)).wait(Duration::from_secs(15));
     assert!(status.success());
-    let stats = wait_for_stats(&api, "50 alerts stored", Duration::from_secs(10), |s| {
+    let stats = wait_for_stats(api, "50 alerts stored", Duration::from_secs(10), |s| {
         s["store"]["ok"] == true
             && api.get("/api/alerts?limit=1000")["alerts"]
                 .as_array()
@@ -320,51 +623,86 @@ fn a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed() {
                 >= 50
     });
     assert_eq!(stats["store"]["failed_writes"], 0, "{}", stats["store"]);
+}
 
-    // The disk fills up; a storm goes on: new alerts need new pages.
-    let filled = disk.fill("filler");
-    let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
-    let full_at = Instant::now();
-    let stats = wait_for_stats(
-        &api,
-        "reporting the failure",
-        Duration::from_secs(20),
-        |s| s["store"]["ok"] == false,
-    );
-    let failing_after = full_at.elapsed();
-    let error = stats["store"]["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+/// Waits until `/api/stats` reports the store failing because of `cause`;
+/// returns how long after `since`.
+fn failure_reported(api: &support::api::Api, cause: &str, since: Instant) -> Duration {
+    let stats = wait_for_stats(api, "reporting the failure", Duration::from_secs(20), |s| {
+        s["store"]["ok"] == false
+    });
+    let after = since.elapsed();
+    let store = &stats["store"];
     assert!(
-        error.contains("No space left on device"),
-        "{}",
-        stats["store"]
+        store["error"].as_str().unwrap_or_default().contains(cause),
+        "expected `{cause}`: {store}"
     );
-    assert!(stats["store"]["since"].is_string(), "{}", stats["store"]);
+    assert!(store["since"].is_string(), "{store}");
+    after
+}
 
-    // Meanwhile: detection goes on, the API answers, the log says it once.
+/// What a user saw while the store could not be written.
+struct Outage {
+    /// `store` of `/api/stats` at the end.
+    store: Value,
+    /// The slowest API answer.
+    slowest: Duration,
+}
+
+/// What `/api/alerts` answers while the store cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoredAlerts {
+    /// The stored alerts, as usual: the agent reopened the file after the
+    /// failed write and reads it (a full disk).
+    Served,
+    /// 500, naming the store: the agent cannot reopen the file for writing
+    /// (a read-only filesystem) and holds no handle on it, so none to read
+    /// with either. Holding one open read-only would keep the filesystem
+    /// busy, and it could not be unmounted and repaired while the agent
+    /// runs (see [`Ext4Disk::repair`]).
+    Unavailable,
+}
+
+/// For `period`, while the store cannot be written: the live views
+/// (`/api/stats`, `/metrics`) answer, `/api/alerts` as `stored` says, the
+/// store stays failing with retries, a backlog and nothing dropped, the
+/// failures show in `/metrics`, and the log says it once.
+fn outage_reported(
+    api: &support::api::Api,
+    agent: &Agent,
+    period: Duration,
+    stored: StoredAlerts,
+) -> Outage {
     let mut slowest = Duration::ZERO;
     let watch = Instant::now();
-    while watch.elapsed() < Duration::from_secs(5) {
-        for path in [
-            "/api/stats",
-            "/api/alerts?limit=100",
-            "/api/alerts?kind=volumetric",
-        ] {
+    while watch.elapsed() < period {
+        let asked = Instant::now();
+        api.get("/api/stats");
+        slowest = slowest.max(asked.elapsed());
+        let asked = Instant::now();
+        api.get_text("/metrics");
+        slowest = slowest.max(asked.elapsed());
+        for path in ["/api/alerts?limit=100", "/api/alerts?kind=volumetric"] {
             let asked = Instant::now();
             let answer = api.try_get(path).unwrap_or_else(|e| panic!("{path}: {e}"));
             slowest = slowest.max(asked.elapsed());
+            let expected = match stored {
+                StoredAlerts::Served => 200,
+                StoredAlerts::Unavailable => 500,
+            };
             assert_eq!(
-                answer.status, 200,
-                "GET {path} while the disk is full: {}",
+                answer.status, expected,
+                "GET {path} while the store cannot be written: {}",
                 answer.body
             );
+            if stored == StoredAlerts::Unavailable {
+                let error = answer.body["error"].as_str().unwrap_or_default();
+                assert!(error.starts_with("store "), "{}", answer.body);
+            }
         }
         thread::sleep(Duration::from_millis(100));
     }
-    let during = api.get("/api/stats");
-    let store = &during["store"];
+    let store = api.get("/api/stats")["store"].clone();
     assert_eq!(store["ok"], false, "{store}");
     assert!(
         store["failed_writes"].as_u64().unwrap_or(0) >= 2,
@@ -382,63 +720,41 @@ fn a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed() {
             .any(|l| l.starts_with("nta_store_write_failures_total ") && !l.ends_with(" 0")),
         "{metrics}"
     );
-    let log = agent.log();
-    let reports = log.matches("Failed to write to the store").count();
+    let reports = agent.log().matches("Failed to write to the store").count();
     assert_eq!(
         reports,
         1,
         "once per run of failures:\n{}",
-        alert_log(&agent)
+        alert_log(agent)
     );
-    let opened_while_full: BTreeSet<u64> = logged_openings(&log)
-        .into_iter()
-        .filter(|id| {
-            api.try_get(&format!("/api/alerts/{id}"))
-                .is_ok_and(|r| r.status == 404)
-        })
-        .collect();
-    assert!(
-        !opened_while_full.is_empty(),
-        "no alert waits for the disk:\n{}",
-        alert_log(&agent)
-    );
-    println!(
-        "disk full ({} KiB filler): failure reported {} after, {} failed writes, {} alerts \
-         waiting, {} detected meanwhile and not yet stored; slowest API answer {}",
-        filled / 1024,
-        ms(failing_after),
-        store["failed_writes"],
-        store["backlog"],
-        opened_while_full.len(),
-        ms(slowest)
-    );
+    Outage { store, slowest }
+}
 
-    // Space freed: the backlog is written, the log says so.
-    fs::remove_file(disk.path().join("filler")).expect("removing the filler");
-    let freed = Instant::now();
-    let stats = wait_for_stats(&api, "writing again", Duration::from_secs(10), |s| {
+/// Once the store can be written again (from `since`): the backlog is
+/// written, the log says so, and each of `waiting` can be read. Returns
+/// how long it took and the final `store` of `/api/stats`.
+fn backlog_written(
+    api: &support::api::Api,
+    agent: &mut Agent,
+    waiting: &BTreeSet<u64>,
+    since: Instant,
+) -> (Duration, Value) {
+    let stats = wait_for_stats(api, "writing again", Duration::from_secs(10), |s| {
         s["store"]["ok"] == true && s["store"]["backlog"] == 0
     });
-    let resumed_after = freed.elapsed();
+    let after = since.elapsed();
     agent.wait_for_log("Store writable again", Duration::from_secs(5));
-    for id in &opened_while_full {
+    for id in waiting {
         let alert = api
             .try_get(&format!("/api/alerts/{id}"))
             .unwrap_or_else(|e| panic!("alert {id}: {e}"));
         assert_eq!(
             alert.status, 200,
-            "alert {id} opened while the disk was full: {}",
+            "alert {id} opened during the outage: {}",
             alert.body
         );
     }
-    let (status, _) = attack.wait(Duration::from_secs(30));
-    assert!(status.success());
-    println!(
-        "space freed: writing again {} later; all {} alerts of the outage stored; store {}",
-        ms(resumed_after),
-        opened_while_full.len(),
-        stats["store"]
-    );
+    (after, stats["store"].clone())
 }
 
 /// GETs `/api/stats` and `/api/alerts` every 100 ms for `period`; each
