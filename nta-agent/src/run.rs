@@ -94,6 +94,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let options = LoadOptions {
         log_level: tracing_log_level(),
+        ..LoadOptions::default()
     };
     let mut sensor = Sensor::load(&options).context("loading the XDP sensor")?;
     sensor

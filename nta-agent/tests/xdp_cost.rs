@@ -16,7 +16,7 @@ use nta_agent::{
     detect::thresholds::for_kernel,
     sensor::{LoadOptions, Sensor},
 };
-use nta_common::maps::{Sampling, sample_port};
+use nta_common::maps::{Sampling, feature, sample_port};
 use support::{
     figures::{self, Target},
     frames::{
@@ -42,8 +42,17 @@ struct Xdp {
 
 impl Xdp {
     fn load() -> Self {
+        Self::load_parts(feature::ALL)
+    }
+
+    /// The program with only `parts` ([`feature`] bits) switched on.
+    fn load_parts(parts: u32) -> Self {
         let config = Config::default();
-        let mut sensor = Sensor::load(&LoadOptions::default())
+        let options = LoadOptions {
+            features: parts,
+            ..LoadOptions::default()
+        };
+        let mut sensor = Sensor::load(&options)
             .unwrap_or_else(|e| panic!("loading the XDP program (built with bpf-linker?): {e}"));
         sensor
             .set_thresholds(&for_kernel(&config))
@@ -126,6 +135,57 @@ fn ip_packet(frame: &[u8]) -> &[u8] {
     &frame[ETH_HLEN..]
 }
 
+/// A kind of packet timed by repeating one frame.
+struct Class {
+    name: &'static str,
+    frame: Vec<u8>,
+    /// What the figure's note adds to how it was measured.
+    note: &'static str,
+}
+
+/// The classes whose every run is alike once the source is known.
+fn repeated_classes() -> Vec<Class> {
+    let known = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
+    let body: Vec<u8> = (0..400u32)
+        .map(|i| b"GET /x HTTP/1.1\r\n"[i as usize % 17])
+        .collect();
+    let data = frames::tcp_v4(
+        SRC_V4,
+        DST_V4,
+        &Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(&body),
+    );
+    let mut cut = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+        .option_words(2)
+        .frame(&[]);
+    cut.truncate(ETH_HLEN + IPV4_HLEN + 2);
+    let class = |name, frame, note| Class { name, frame, note };
+    vec![
+        class("IPv4 SYN, known source", known.clone(), ""),
+        class("IPv6 SYN", frames::syn_v6(SRC_V6, DST_V6, 40_000, 80), ""),
+        class(
+            "TCP ACK with 400-byte payload to sampled port 80",
+            data,
+            "the agent's default sampling (5 000/s per CPU): the first runs copy a sample, the rest meet the rate cap, and a full ring counts samples_lost",
+        ),
+        class(
+            "UDP DNS query",
+            frames::udp_v4(SRC_V4, DST_V4, 5353, 53, &frames::dns_query()),
+            "port 53 is sampled for UDP too",
+        ),
+        class("ICMP echo request", frames::ping_v4(SRC_V4, DST_V4), ""),
+        class(
+            "VLAN-tagged (802.1Q) IPv4 SYN",
+            frames::ethernet_tagged(&[VlanTag::dot1q(7)], ETH_P_IPV4, ip_packet(&known)),
+            "",
+        ),
+        class(
+            "truncated IPv4 header (options cut short)",
+            cut,
+            "counted as err_ipv4_truncated",
+        ),
+    ]
+}
+
 /// Prints and records the time per packet of every class of packet. The
 /// target (30 ns) is reported, not asserted.
 #[test]
@@ -161,15 +221,16 @@ fn bench_xdp_cost_per_class() {
         ),
     );
 
-    let known = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
-    xdp.test_run(&known, 1);
-    let ns = xdp.repeated(XDP_PASS, |_| known.clone());
-    add("IPv4 SYN, known source", ns, repeated.clone());
-
-    let v6 = frames::syn_v6(SRC_V6, DST_V6, 40_000, 80);
-    let ns = xdp.repeated(XDP_PASS, |_| v6.clone());
-    add("IPv6 SYN", ns, repeated.clone());
-
+    for class in repeated_classes() {
+        // One run first, so that the repeated runs meet a known source.
+        xdp.test_run(&class.frame, 1);
+        let ns = xdp.repeated(XDP_PASS, |_| class.frame.clone());
+        let note = match class.note {
+            "" => repeated.clone(),
+            more => format!("{repeated}; {more}"),
+        };
+        add(class.name, ns, note);
+    }
     // A new destination port: the port sketch's bit is new only on the
     // first run, as for new sources; the single runs each set a new bit.
     let port_src = Ipv4Addr::new(198, 18, 7, 7);
@@ -189,50 +250,6 @@ fn bench_xdp_cost_per_class() {
         format!(
             "BPF_PROG_TEST_RUN, median of {SINGLES} single runs from one source, each to a new port (crosses the agent's scan thresholds once)"
         ),
-    );
-
-    let body: Vec<u8> = (0..400u32)
-        .map(|i| b"GET /x HTTP/1.1\r\n"[i as usize % 17])
-        .collect();
-    let data = frames::tcp_v4(
-        SRC_V4,
-        DST_V4,
-        &Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(&body),
-    );
-    let ns = xdp.repeated(XDP_PASS, |_| data.clone());
-    add(
-        "TCP ACK with 400-byte payload to sampled port 80",
-        ns,
-        format!(
-            "{repeated}; the agent's default sampling (5 000/s per CPU): the first runs copy a sample, the rest meet the rate cap, and a full ring counts samples_lost"
-        ),
-    );
-
-    let dns = frames::udp_v4(SRC_V4, DST_V4, 5353, 53, &frames::dns_query());
-    let ns = xdp.repeated(XDP_PASS, |_| dns.clone());
-    add(
-        "UDP DNS query",
-        ns,
-        format!("{repeated}; port 53 is sampled for UDP too"),
-    );
-
-    let ping = frames::ping_v4(SRC_V4, DST_V4);
-    let ns = xdp.repeated(XDP_PASS, |_| ping.clone());
-    add("ICMP echo request", ns, repeated.clone());
-
-    let tagged = frames::ethernet_tagged(&[VlanTag::dot1q(7)], ETH_P_IPV4, ip_packet(&known));
-    let ns = xdp.repeated(XDP_PASS, |_| tagged.clone());
-    add("VLAN-tagged (802.1Q) IPv4 SYN", ns, repeated.clone());
-
-    let mut cut = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
-        .option_words(2)
-        .frame(&[]);
-    cut.truncate(ETH_HLEN + IPV4_HLEN + 2);
-    let ns = xdp.repeated(XDP_PASS, |_| cut.clone());
-    add(
-        "truncated IPv4 header (options cut short)",
-        ns,
-        format!("{repeated}; counted as err_ipv4_truncated"),
     );
 
     // Last, so no other class runs with a non-empty blocklist.
@@ -261,4 +278,94 @@ fn bench_xdp_cost_per_class() {
             note,
         );
     }
+}
+
+/// The program's parts timed one by one: every class through the program
+/// stripped to parse-and-pass, then through parse-and-pass plus one part,
+/// so that each part's cost per packet shows on its own. The full
+/// program's figures are `bench_xdp_cost_per_class`'s.
+#[test]
+#[ignore = "benchmark: the XDP program's cost part by part; cargo xtask bench runs it"]
+fn bench_xdp_cost_by_part() {
+    if !support::privileged("bench_xdp_cost_by_part") {
+        return;
+    }
+    let classes = repeated_classes();
+    let mut loads: Vec<(&str, u32)> = vec![("parse-and-pass", feature::NONE)];
+    loads.extend(feature::NAMED);
+    loads.push(("everything", feature::ALL));
+
+    // times[load][class], in ns.
+    let mut times: Vec<Vec<f64>> = Vec::new();
+    for (_, parts) in &loads {
+        let mut xdp = Xdp::load_parts(*parts);
+        times.push(
+            classes
+                .iter()
+                .map(|class| {
+                    xdp.test_run(&class.frame, 1);
+                    xdp.repeated(XDP_PASS, |_| class.frame.clone())
+                })
+                .collect(),
+        );
+    }
+
+    println!("ns per packet; a part's column is parse-and-pass plus that part alone");
+    print!("{:<50}", "class");
+    for (name, _) in &loads {
+        print!(" {name:>14}");
+    }
+    println!();
+    for (c, class) in classes.iter().enumerate() {
+        print!("{:<50}", class.name);
+        for row in &times {
+            print!(" {:>14.1}", row[c]);
+        }
+        println!();
+    }
+
+    let repeated = format!("BPF_PROG_TEST_RUN, median of {ROUNDS} rounds of {RUNS} runs");
+    for (c, class) in classes.iter().enumerate() {
+        figures::record(
+            GROUP,
+            &format!("parse-and-pass only: {}", class.name),
+            times[0][c],
+            "ns",
+            Some(Target::AtMost(TARGET_NS)),
+            &format!("{repeated}; the program loaded with every part switched off"),
+        );
+    }
+    // Each part's cost on the class it works hardest for.
+    let syn = 0;
+    let payload = classes
+        .iter()
+        .position(|c| c.name.starts_with("TCP ACK with"))
+        .expect("the payload class");
+    for (l, (name, parts)) in loads.iter().enumerate() {
+        if *parts == feature::NONE || *parts == feature::ALL {
+            continue;
+        }
+        let c = if *parts == feature::SAMPLING {
+            payload
+        } else {
+            syn
+        };
+        figures::record(
+            GROUP,
+            &format!("cost of {name}, on {}", classes[c].name),
+            times[l][c] - times[0][c],
+            "ns",
+            None,
+            &format!("{repeated}; parse-and-pass plus {name} alone, less parse-and-pass"),
+        );
+    }
+    // A switch that changed nothing would show as equal times.
+    let full = loads.len() - 1;
+    assert!(
+        times[full][syn] > times[0][syn],
+        "the full program ({:.1} ns) is no slower than parse-and-pass ({:.1} ns) on a SYN: \
+         the feature switch has no effect",
+        times[full][syn],
+        times[0][syn]
+    );
 }

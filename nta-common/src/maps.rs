@@ -5,6 +5,45 @@
 /// The agent uses it to recognise a stale copy of itself left on an interface.
 pub const PROGRAM_NAME: &str = "nta";
 
+/// Name of the load-time global holding [`feature`] bits: which parts of
+/// the program run on each packet.
+pub const FEATURES_GLOBAL: &str = "NTA_FEATURES";
+
+/// Parts of the XDP program that can be switched off at load time.
+///
+/// The agent always loads [`feature::ALL`]; the benchmarks load subsets to
+/// show what each part costs per packet against the bare parse-and-pass
+/// ([`feature::NONE`]). The value is a global in the program's read-only
+/// data, which the verifier knows, so a switched-off part is pruned from
+/// the program rather than skipped by a branch per packet.
+pub mod feature {
+    /// Per-CPU totals by protocol, flag and parse failure (`GLOBAL`).
+    pub const TOTALS: u32 = 1 << 0;
+    /// The `BLOCKLIST` lookup, and dropping what it lists.
+    pub const BLOCKLIST: u32 = 1 << 1;
+    /// Per-source counters, rate windows, port sketch and their events.
+    pub const SOURCES: u32 = 1 << 2;
+    /// Per-destination-host counters and SYN window.
+    pub const DST_HOSTS: u32 = 1 << 3;
+    /// SYNs per destination port.
+    pub const SYN_PORTS: u32 = 1 << 4;
+    /// Payload samples for the agent's inspection.
+    pub const SAMPLING: u32 = 1 << 5;
+    /// Everything: what the agent loads.
+    pub const ALL: u32 = TOTALS | BLOCKLIST | SOURCES | DST_HOSTS | SYN_PORTS | SAMPLING;
+    /// Parse the frame and pass it, counting nothing: the baseline.
+    pub const NONE: u32 = 0;
+    /// Each part by name, for reports.
+    pub const NAMED: [(&str, u32); 6] = [
+        ("totals", TOTALS),
+        ("blocklist", BLOCKLIST),
+        ("sources", SOURCES),
+        ("dst_hosts", DST_HOSTS),
+        ("syn_ports", SYN_PORTS),
+        ("sampling", SAMPLING),
+    ];
+}
+
 /// Map and global names; the agent looks them up by these strings.
 pub mod names {
     pub const GLOBAL: &str = "GLOBAL";

@@ -10,12 +10,13 @@ use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_n
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     maps::{
-        EventKind, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds,
+        EventKind, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds, feature,
         port_sketch_bit, port_slot, port_weight,
     },
 };
 
 use crate::{
+    features,
     maps::{DST_HOSTS, EVENTS, GLOBAL, SOURCES, SYN_PORTS, THRESHOLDS},
     parse::{Family, Packet, Proto, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TransportKind},
 };
@@ -32,7 +33,9 @@ impl Global {
     /// Per-CPU value: a plain add cannot race.
     #[inline(always)]
     pub fn add(&self, counter: Counter, n: u64) {
-        unsafe { (*self.0).values[counter as usize] += n }
+        if features::on(feature::TOTALS) {
+            unsafe { (*self.0).values[counter as usize] += n }
+        }
     }
 
     #[inline(always)]
@@ -156,9 +159,13 @@ pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
         now,
         thresholds,
     };
-    source(&seen);
-    destination(&seen);
-    if let Some(port) = syn_port {
+    if features::on(feature::SOURCES) {
+        source(&seen);
+    }
+    if features::on(feature::DST_HOSTS) {
+        destination(&seen);
+    }
+    if let Some(port) = syn_port.filter(|_| features::on(feature::SYN_PORTS)) {
         let (chunk, slot) = port_slot(port);
         if let Some(ports) = SYN_PORTS.get_ptr_mut(chunk) {
             // Per-CPU value: a plain add cannot race.

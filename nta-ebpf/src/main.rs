@@ -10,12 +10,13 @@
 
 mod block;
 mod count;
+mod features;
 mod maps;
 mod parse;
 mod sample;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use nta_common::Counter;
+use nta_common::{Counter, maps::feature};
 
 #[xdp]
 pub fn nta(ctx: XdpContext) -> u32 {
@@ -54,14 +55,16 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
     };
     // First, so that a blocked flood costs one lookup and leaves no trace
     // in the per-source and per-destination maps the detectors read.
-    if block::drops(&global, &network, frame_len) {
+    if features::on(feature::BLOCKLIST) && block::drops(&global, &network, frame_len) {
         return Ok(xdp_action::XDP_DROP);
     }
     tagged(&global, &link);
     match parse::packet(ctx, &network) {
         Ok(packet) => {
             let now = count::packet(&global, &packet, frame_len);
-            sample::payload(ctx, &global, &packet, now);
+            if features::on(feature::SAMPLING) {
+                sample::payload(ctx, &global, &packet, now);
+            }
         }
         Err(parse::Unparsed(counter)) => global.add(counter, 1),
     }

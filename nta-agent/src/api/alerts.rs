@@ -2,13 +2,12 @@
 
 use std::net::IpAddr;
 
-use serde_json::json;
 use warp::{Filter, Rejection, Reply, reply::Response};
 
 use super::{ApiState, HandlerError, Params, blocking, parse_time, respond, with_arg};
 use crate::{
     alert::{AlertKind, AlertState},
-    store::{AlertQuery, MAX_ALERT_LIMIT},
+    store::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT},
 };
 
 /// Query parameters of `GET /api/alerts`.
@@ -45,8 +44,32 @@ async fn list_alerts(
 ) -> Result<Response, HandlerError> {
     let query = alert_query(&Params::new(params, &PARAMS)?)?;
     let store = state.store.clone();
-    let page = blocking(move || store.alerts(&query)).await?;
-    Ok(warp::reply::json(&json!({ "alerts": page.alerts, "next": page.next })).into_response())
+    let page = blocking(move || store.alerts_json(&query)).await?;
+    Ok(json_reply(page_body(&page)))
+}
+
+/// `{"alerts": [...], "next": ...}` around the alerts as stored.
+fn page_body(page: &AlertPage<AlertJson>) -> Vec<u8> {
+    let size: usize = page.alerts.iter().map(|a| a.as_bytes().len() + 1).sum();
+    let mut body = Vec::with_capacity(size + 40);
+    body.extend_from_slice(b"{\"alerts\":[");
+    for (i, alert) in page.alerts.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(alert.as_bytes());
+    }
+    body.extend_from_slice(b"],\"next\":");
+    match page.next {
+        Some(next) => body.extend_from_slice(next.to_string().as_bytes()),
+        None => body.extend_from_slice(b"null"),
+    }
+    body.push(b'}');
+    body
+}
+
+fn json_reply(body: Vec<u8>) -> Response {
+    warp::reply::with_header(body, "content-type", "application/json").into_response()
 }
 
 async fn get_alert(id: String, state: ApiState) -> Result<Response, HandlerError> {
@@ -57,8 +80,8 @@ async fn get_alert(id: String, state: ApiState) -> Result<Response, HandlerError
         )
     })?;
     let store = state.store.clone();
-    match blocking(move || store.alert(id)).await? {
-        Some(alert) => Ok(warp::reply::json(&alert).into_response()),
+    match blocking(move || store.alert_json(id)).await? {
+        Some(alert) => Ok(json_reply(alert.into_bytes())),
         None => Err(HandlerError::NotFound(format!("no alert with id {id}"))),
     }
 }

@@ -18,7 +18,7 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, SourceStats,
-    maps::{PROGRAM_NAME, Sampling, Thresholds, names},
+    maps::{FEATURES_GLOBAL, PROGRAM_NAME, Sampling, Thresholds, feature, names},
 };
 use tracing::{debug, warn};
 
@@ -51,12 +51,16 @@ pub const MIN_KERNEL: (u32, u32) = (5, 15);
 pub struct LoadOptions {
     /// Most verbose level of the program's own log records (aya-log).
     pub log_level: log::LevelFilter,
+    /// Parts of the program that run ([`feature`] bits): all of them, but
+    /// for benchmarks that time the parts one by one.
+    pub features: u32,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             log_level: log::LevelFilter::Info,
+            features: feature::ALL,
         }
     }
 }
@@ -79,6 +83,7 @@ impl Sensor {
         let level = aya_log_level(options.log_level);
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &level, false)
+            .override_global(FEATURES_GLOBAL, &options.features, true)
             .load(object)
             .map_err(SensorError::from_load)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {

@@ -4,11 +4,18 @@
 //! added to [`Alert`] with a serde default still reads old rows. Their size is
 //! bounded by the detectors: evidence keeps at most
 //! [`EVIDENCE_TOP_N`](crate::alert::EVIDENCE_TOP_N) ports and sources.
+//!
+//! Listing reads only the fields the filters need ([`AlertHead`]) and the
+//! API serves the stored JSON as it is: decoding every alert of a page and
+//! encoding it again was most of a request's time. So a field added to
+//! [`Alert`] later must be one the API may leave out of old rows (an
+//! optional one, skipped when absent), as every field added so far is.
 
 use std::{net::IpAddr, sync::atomic::Ordering};
 
 use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition};
+use serde::Deserialize;
 
 use super::{Store, StoreError};
 use crate::alert::{Alert, AlertKind, AlertState};
@@ -77,8 +84,8 @@ impl Default for AlertQuery {
 }
 
 impl AlertQuery {
-    /// Whether `alert` passes every filter (the cursor and limit aside).
-    pub fn matches(&self, alert: &Alert) -> bool {
+    /// Whether an alert passes every filter (the cursor and limit aside).
+    fn matches(&self, alert: &AlertHead) -> bool {
         self.kind.is_none_or(|k| alert.kind == k)
             && self.state.is_none_or(|s| alert.state == s)
             && self.src.is_none_or(|a| alert.src == Some(a))
@@ -91,15 +98,54 @@ impl AlertQuery {
     }
 }
 
+/// The fields of a stored alert that [`AlertQuery`] filters on. Decoding
+/// only these skips the rest of the row without allocating for it.
+#[derive(Debug, Deserialize)]
+struct AlertHead {
+    kind: AlertKind,
+    state: AlertState,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    dst_port: Option<u16>,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    evidence: EvidenceHead,
+}
+
+#[derive(Debug, Deserialize)]
+struct EvidenceHead {
+    #[serde(default)]
+    top_ports: Vec<PortHead>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PortHead {
+    value: u16,
+}
+
 /// One page of alerts, newest first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AlertPage {
-    pub alerts: Vec<Alert>,
+pub struct AlertPage<T = Alert> {
+    pub alerts: Vec<T>,
     /// Cursor for the next page when more alerts may match: the last
     /// returned id, or the last id examined when the page stopped at its
     /// scan bound (then it may be short, even empty). Every id at or above
     /// it has been looked at. `None` on the last page.
     pub next: Option<u64>,
+}
+
+/// A stored alert as JSON, checked to be one (its filter fields decode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertJson(Vec<u8>);
+
+impl AlertJson {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
 }
 
 impl Store {
@@ -154,6 +200,24 @@ impl Store {
         row.map(|v| self.decode_alert(id, v.value())).transpose()
     }
 
+    /// The alert with this id as stored, in JSON, if stored.
+    pub fn alert_json(&self, id: u64) -> Result<Option<AlertJson>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(self.db_err("reading alerts"))?;
+        let table = txn
+            .open_table(ALERTS)
+            .map_err(self.db_err("reading alerts"))?;
+        let row = table.get(id).map_err(self.db_err("reading alerts"))?;
+        row.map(|v| {
+            let json = v.value();
+            self.decode_head(id, json)?;
+            Ok(AlertJson(json.to_vec()))
+        })
+        .transpose()
+    }
+
     /// One page of the alerts matching `query`, newest first; see
     /// [`AlertQuery`] for the semantics of each filter and the cursor.
     ///
@@ -161,15 +225,31 @@ impl Store {
     /// match more than `limit` (which tells whether another page follows),
     /// or once it has examined `limit` × [`SCAN_ROWS_PER_ALERT`] rows.
     pub fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
-        self.alerts_scanning(query, query.limit.saturating_mul(SCAN_ROWS_PER_ALERT))
+        self.alerts_scanning(
+            query,
+            query.limit.saturating_mul(SCAN_ROWS_PER_ALERT),
+            |id, json| self.decode_alert(id, json),
+        )
     }
 
-    /// [`Store::alerts`], examining at most `max_rows` rows.
-    fn alerts_scanning(
+    /// [`Store::alerts`], each alert as its stored JSON: what the API
+    /// serves, without decoding and encoding each alert again.
+    pub fn alerts_json(&self, query: &AlertQuery) -> Result<AlertPage<AlertJson>, StoreError> {
+        self.alerts_scanning(
+            query,
+            query.limit.saturating_mul(SCAN_ROWS_PER_ALERT),
+            |_, json| Ok(AlertJson(json.to_vec())),
+        )
+    }
+
+    /// One page, examining at most `max_rows` rows; `keep` turns each
+    /// matching row (id, JSON) into what the page holds.
+    fn alerts_scanning<T>(
         &self,
         query: &AlertQuery,
         max_rows: usize,
-    ) -> Result<AlertPage, StoreError> {
+        keep: impl Fn(u64, &[u8]) -> Result<T, StoreError>,
+    ) -> Result<AlertPage<T>, StoreError> {
         if !(1..=MAX_ALERT_LIMIT).contains(&query.limit) {
             return Err(StoreError::InvalidLimit { limit: query.limit });
         }
@@ -187,6 +267,7 @@ impl Store {
         .map_err(self.db_err("reading alerts"))?;
         let mut alerts = Vec::new();
         let mut last_examined = None;
+        let mut last_kept = None;
         let mut next = None;
         for (examined, row) in rows.rev().enumerate() {
             let (id, json) = row.map_err(self.db_err("reading alerts"))?;
@@ -197,17 +278,18 @@ impl Store {
                 break;
             }
             let id = id.value();
-            let alert = self.decode_alert(id, json.value())?;
-            if !query.matches(&alert) {
+            let json = json.value();
+            if !query.matches(&self.decode_head(id, json)?) {
                 last_examined = Some(id);
                 continue;
             }
             if alerts.len() == query.limit {
-                next = alerts.last().map(|a: &Alert| a.id);
+                next = last_kept;
                 break;
             }
-            alerts.push(alert);
+            alerts.push(keep(id, json)?);
             last_examined = Some(id);
+            last_kept = Some(id);
         }
         Ok(AlertPage { alerts, next })
     }
@@ -258,6 +340,14 @@ impl Store {
             .insert(alert.id, json.as_slice())
             .map_err(self.db_err(doing))?;
         Ok(())
+    }
+
+    fn decode_head(&self, id: u64, json: &[u8]) -> Result<AlertHead, StoreError> {
+        serde_json::from_slice(json).map_err(|source| StoreError::CorruptAlert {
+            path: self.path.clone(),
+            id,
+            source,
+        })
     }
 
     fn decode_alert(&self, id: u64, json: &[u8]) -> Result<Alert, StoreError> {
@@ -433,7 +523,9 @@ mod tests {
         // Three rows a page: 10 9 8 | 7 6 5 | 4 3 2 | 1.
         let mut pages = Vec::new();
         loop {
-            let page = store.alerts_scanning(&query, 3).unwrap();
+            let page = store
+                .alerts_scanning(&query, 3, |id, json| store.decode_alert(id, json))
+                .unwrap();
             pages.push((ids(&page), page.next));
             match page.next {
                 Some(next) => query.cursor = Some(next),
@@ -466,10 +558,58 @@ mod tests {
             limit: 5,
             ..AlertQuery::default()
         };
-        let page = store.alerts_scanning(&query, 5).unwrap();
+        let page = store
+            .alerts_scanning(&query, 5, |id, json| store.decode_alert(id, json))
+            .unwrap();
         assert_eq!((ids(&page), page.next), (vec![10, 8, 6], Some(6)));
-        let page = store.alerts_scanning(&query, 6).unwrap();
+        let page = store
+            .alerts_scanning(&query, 6, |id, json| store.decode_alert(id, json))
+            .unwrap();
         assert_eq!((ids(&page), page.next), (vec![10, 8, 6], Some(5)));
+    }
+
+    #[test]
+    fn the_json_page_is_the_same_page_with_each_alert_as_stored() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+        let query = AlertQuery {
+            kind: Some(AlertKind::SynFlood),
+            limit: 3,
+            ..AlertQuery::default()
+        };
+        let page = store.alerts(&query).unwrap();
+        let json = store.alerts_json(&query).unwrap();
+        assert_eq!(json.next, page.next);
+        let decoded: Vec<Alert> = json
+            .alerts
+            .iter()
+            .map(|a| serde_json::from_slice(a.as_bytes()).unwrap())
+            .collect();
+        assert_eq!(decoded, page.alerts);
+        let one = store.alert_json(9).unwrap().unwrap();
+        assert_eq!(one.as_bytes(), json.alerts[0].as_bytes());
+        assert_eq!(store.alert_json(11).unwrap(), None);
+    }
+
+    #[test]
+    fn a_row_that_is_not_an_alert_is_reported_not_served() {
+        let (_dir, store) = temp_store();
+        store.put_alerts(&ten_alerts()).unwrap();
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(ALERTS)
+            .unwrap()
+            .insert(11, br#"{"id": 11}"#.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let error = store.alerts_json(&AlertQuery::default()).unwrap_err();
+        assert!(
+            matches!(error, StoreError::CorruptAlert { id: 11, .. }),
+            "{error}"
+        );
+        assert!(matches!(
+            store.alert_json(11),
+            Err(StoreError::CorruptAlert { id: 11, .. })
+        ));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use redb::{
     StorageError, TableDefinition, TableHandle, TransactionError, WriteTransaction,
 };
 
-pub use alerts::{AlertPage, AlertQuery, MAX_ALERT_LIMIT};
+pub use alerts::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT};
 pub use health::StoreHealth;
 pub use history::{HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention};
 

@@ -1,0 +1,128 @@
+//! The load-time part switches (`nta_common::maps::feature`): a part
+//! switched off leaves no trace, a part switched on alone fills only its
+//! own map, and the agent's default loads every part. The benchmark
+//! `bench_xdp_cost_by_part` relies on this to price each part.
+//!
+//! Needs root (BPF): BPF_PROG_TEST_RUN on crafted frames.
+
+mod support;
+
+use std::net::Ipv4Addr;
+
+use aya::{TestRunOptions, programs::TestRun as _};
+use nta_agent::{
+    sensor::{LoadOptions, Sensor},
+    traffic::Snapshot,
+};
+use nta_common::{Counter, GlobalCounters, maps::feature};
+use support::{
+    frames::{self, DST_V4, SRC_V4},
+    xdp::{XDP_DROP, XDP_PASS, quiet},
+};
+
+/// Loads the program with only `parts`, runs it once on `frame`, and
+/// returns its action and every counter map afterwards.
+fn run_with(parts: u32, frame: &[u8]) -> (u32, Snapshot) {
+    let mut sensor = load(parts);
+    let action = run(&mut sensor, frame);
+    (action, sensor.snapshot().expect("reading the maps"))
+}
+
+fn load(parts: u32) -> Sensor {
+    let options = LoadOptions {
+        features: parts,
+        ..LoadOptions::default()
+    };
+    let mut sensor = Sensor::load(&options)
+        .unwrap_or_else(|e| panic!("loading with parts {parts:#x} (built with bpf-linker?): {e}"));
+    sensor.set_thresholds(&quiet()).expect("writing THRESHOLDS");
+    sensor
+}
+
+fn run(sensor: &mut Sensor, frame: &[u8]) -> u32 {
+    let mut out = vec![0u8; frame.len() + 256];
+    sensor
+        .xdp()
+        .expect("the loaded XDP program")
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("test run failed: {e:?}"))
+        .return_value
+}
+
+/// Which maps a snapshot shows anything in, by part name.
+fn touched(s: &Snapshot) -> Vec<&'static str> {
+    let mut maps = Vec::new();
+    if s.global != GlobalCounters::ZERO {
+        maps.push("totals");
+    }
+    if !s.sources.is_empty() {
+        maps.push("sources");
+    }
+    if !s.dst_hosts.is_empty() {
+        maps.push("dst_hosts");
+    }
+    if s.syn_ports.iter().any(|n| *n > 0) {
+        maps.push("syn_ports");
+    }
+    maps
+}
+
+#[test]
+fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
+    if !support::privileged("parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map")
+    {
+        return;
+    }
+    let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 443);
+
+    let (action, stripped) = run_with(feature::NONE, &syn);
+    assert_eq!(action, XDP_PASS);
+    assert_eq!(touched(&stripped), Vec::<&str>::new(), "parse-and-pass");
+
+    for (name, part) in [
+        ("totals", feature::TOTALS),
+        ("sources", feature::SOURCES),
+        ("dst_hosts", feature::DST_HOSTS),
+        ("syn_ports", feature::SYN_PORTS),
+    ] {
+        let (action, counts) = run_with(part, &syn);
+        assert_eq!(action, XDP_PASS, "{name} alone");
+        assert_eq!(touched(&counts), [name], "{name} alone");
+    }
+    let (_, totals) = run_with(feature::TOTALS, &syn);
+    assert_eq!(totals.global.values[Counter::TcpSyn as usize], 1);
+    assert_eq!(totals.global.values[Counter::Packets as usize], 1);
+
+    let (_, everything) = run_with(LoadOptions::default().features, &syn);
+    assert_eq!(
+        touched(&everything),
+        ["totals", "sources", "dst_hosts", "syn_ports"],
+        "the default load"
+    );
+}
+
+#[test]
+fn a_blocked_source_passes_when_the_blocklist_is_switched_off() {
+    if !support::privileged("a_blocked_source_passes_when_the_blocklist_is_switched_off") {
+        return;
+    }
+    let attacker = Ipv4Addr::new(203, 0, 113, 9);
+    let frame = frames::syn_v4(attacker, DST_V4, 40_000, 80);
+    for (parts, expected) in [
+        (feature::ALL, XDP_DROP),
+        (feature::ALL & !feature::BLOCKLIST, XDP_PASS),
+    ] {
+        let mut sensor = load(parts);
+        let mut blocklist = sensor.blocklist().expect("the BLOCKLIST map");
+        assert!(
+            blocklist
+                .insert("203.0.113.0/24".parse().expect("a CIDR"))
+                .expect("blocking")
+        );
+        assert_eq!(run(&mut sensor, &frame), expected, "parts {parts:#x}");
+    }
+}
