@@ -14,7 +14,7 @@ use std::{
     fs::{self, File},
     process::ExitStatus,
     thread,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::Value;
@@ -22,6 +22,7 @@ use support::{
     api::{AlertWatch, Api, LISTEN},
     lab::{
         Lab, START_LIMIT, Spawned, alert_log, ms, poll_note, pretty, start_agent, wait_for_http,
+        web_server,
     },
     netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
 };
@@ -34,6 +35,9 @@ const SETTLE: Duration = Duration::from_secs(2);
 const WATCH_LIMIT: Duration = Duration::from_secs(120);
 /// How long each flood lasts (`timeout 5 hping3 ... --flood`).
 const FLOOD_SECS: u64 = 5;
+/// nta's rule "cmd.exe in User-Agent" (default.rules; payload.rs tests the
+/// payload rules in detail).
+const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
 
 /// `timeout` exits 124 when it had to stop the tool: how a flood ends.
 fn ended_by_timeout(status: ExitStatus) -> bool {
@@ -76,12 +80,64 @@ fn hping3_flood(net: &Topology, extra: &[&str]) -> Spawned {
     Spawned::start(&net.attacker, Duration::from_secs(FLOOD_SECS), &args)
 }
 
-/// Scenario 1: `nmap -sS -T4` over 1000 ports. Returns the time from
-/// starting nmap to the port-scan alert in the API.
-fn syn_scan_scenario() -> Duration {
+/// `tcpdump` on the victim's veth, stopping at the first SYN from the
+/// attacker; listening before this returns.
+fn first_syn_capture(net: &Topology) -> Spawned {
+    let filter =
+        format!("src host {ATTACKER_ADDR} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn");
+    let mut tcpdump = Spawned::start(
+        &net.victim,
+        Duration::from_secs(120),
+        &[
+            "tcpdump",
+            "-i",
+            &net.victim_if,
+            "-n",
+            "-tt",
+            "-l",
+            "-c",
+            "1",
+            &filter,
+        ],
+    );
+    tcpdump.wait_for_output("listening on", Duration::from_secs(10));
+    tcpdump
+}
+
+/// When the SYN [`first_syn_capture`] caught arrived, by the wall clock
+/// (tcpdump's `-tt` timestamp: `1764000000.123456 IP ...`).
+fn first_syn_at(capture: &mut Spawned) -> SystemTime {
+    let (status, out) = capture.wait(Duration::from_secs(10));
+    assert!(status.success(), "tcpdump ({status}):\n{out}");
+    out.lines()
+        .filter(|l| l.contains("Flags [S]"))
+        .find_map(|l| {
+            let (secs, micros) = l.split_whitespace().next()?.split_once('.')?;
+            Some(
+                UNIX_EPOCH
+                    + Duration::from_secs(secs.parse().ok()?)
+                    + Duration::from_micros(micros.parse().ok()?),
+            )
+        })
+        .unwrap_or_else(|| panic!("no SYN in tcpdump's output:\n{out}"))
+}
+
+/// How long a fast scan took to show in the API.
+struct ScanTimes {
+    /// From starting nmap: its startup (100–130 ms) included.
+    from_start: Duration,
+    /// From nmap's first SYN reaching the victim's veth.
+    from_first_syn: Duration,
+}
+
+/// Scenario 1: `nmap -sS -T4` over 1000 ports. Returns the times from
+/// starting nmap and from its first SYN to the port-scan alert in the API.
+fn syn_scan_scenario() -> ScanTimes {
     let lab = Lab::start();
+    let mut capture = first_syn_capture(&lab.net);
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
+    let start_wall = SystemTime::now();
     let mut nmap = nmap_syn_scan(&lab.net, "1-1000", "-T4");
     let (status, out) = nmap.wait(Duration::from_secs(90));
     assert!(status.success(), "nmap failed ({status}):\n{out}");
@@ -118,17 +174,36 @@ fn syn_scan_scenario() -> Duration {
         .first("port_scan")
         .expect("the poller saw the port-scan alert")
         - start;
+    // Wall clock against the monotonic one: both read together at the
+    // start, a few µs apart; only a clock step during the scan (seconds,
+    // then the assertion below fails) would skew this.
+    let syn_after = first_syn_at(&mut capture)
+        .duration_since(start_wall)
+        .unwrap_or_else(|e| panic!("nmap's first SYN before nmap started: {e}"));
+    assert!(
+        syn_after < at,
+        "nmap's first SYN {} after starting nmap, the alert {}: clocks disagree",
+        ms(syn_after),
+        ms(at)
+    );
+    let from_first_syn = at - syn_after;
     println!(
         "nmap -sS -T4 -p 1-1000: port_scan alert in the API {} after starting nmap \
-         (includes nmap's startup; nmap ran {}); distinct_ports {ports}, detected_by {}; \
+         (includes nmap's startup; its first SYN reached the victim {} after starting it), \
+         {} after that SYN; nmap ran {}; distinct_ports {ports}, detected_by {}; \
          alerts by kind {:?}; {}",
         ms(at),
+        ms(syn_after),
+        ms(from_first_syn),
         ms(scanned),
         scan["evidence"]["detected_by"],
         count_by_kind(&all),
         poll_note(&watch)
     );
-    at
+    ScanTimes {
+        from_start: at,
+        from_first_syn,
+    }
 }
 
 /// Scenario 3: a SYN flood from one source. Returns the times from starting
@@ -227,7 +302,10 @@ fn syn_flood_scenario() -> (Duration, Duration) {
 #[test]
 fn nmap_syn_scan_raises_exactly_one_port_scan_alert() {
     let test = "nmap_syn_scan_raises_exactly_one_port_scan_alert";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") {
+    if !support::privileged(test)
+        || !support::have_tool(test, "nmap")
+        || !support::have_tool(test, "tcpdump")
+    {
         return;
     }
     syn_scan_scenario();
@@ -337,6 +415,13 @@ fn random_source_flood_raises_syn_flood_with_bounded_memory() {
     if !support::privileged(test) || !support::have_tool(test, "hping3") {
         return;
     }
+    random_source_flood_scenario();
+}
+
+/// Scenario 4: a SYN flood from random spoofed sources, one SYN each: no
+/// source stands out, so only the victim's own counters show it. Returns
+/// the time from starting hping3 to the syn_flood alert in the API.
+fn random_source_flood_scenario() -> Duration {
     let lab = Lab::start();
     let pid = lab.agent.pid().expect("agent running");
     let rss_before = rss_kib(pid);
@@ -361,31 +446,32 @@ fn random_source_flood_raises_syn_flood_with_bounded_memory() {
             alert_log(&lab.agent)
         )
     };
-    let floods = lab.api.alerts(&format!("kind=syn_flood&dst={VICTIM_ADDR}"));
-    let spread = |a: &&Value| {
-        a["evidence"]["distinct_sources"]
-            .as_u64()
-            .is_some_and(|n| n > 1000)
-            || a["src"].is_null()
-    };
-    let flood = floods.iter().find(spread).unwrap_or_else(|| {
-        panic!(
-            "no SYN flood from many sources on {VICTIM_ADDR}; {}",
-            context()
-        )
-    });
+    // One incident for the victim host: spoofed sources name no source
+    // (syn_flood::host), and its port is the one flooded.
+    let floods = lab.api.alerts("kind=syn_flood");
+    assert_eq!(
+        floods.len(),
+        1,
+        "one flood, one syn_flood alert; {}",
+        context()
+    );
+    let flood = &floods[0];
+    assert_eq!(flood["dst"], VICTIM_ADDR, "{}", context());
+    assert!(flood["src"].is_null(), "{}", context());
+    assert_eq!(flood["dst_port"], 80, "{}", context());
+    let sources = flood["evidence"]["distinct_sources"].as_u64().unwrap_or(0);
+    assert!(sources > 1000, "distinct_sources {sources}; {}", context());
     let to_flood = watch
         .first("syn_flood")
         .expect("the poller saw the syn_flood")
         - start;
     println!(
         "hping3 -S --flood --rand-source: syn_flood alert in the API {} after starting hping3 \
-         (includes hping3's startup); src {}, distinct_sources {}, peak {:.0} SYN/s; \
+         (includes hping3's startup); distinct_sources {sources}, peak {:.0} SYN/s by {}; \
          alerts by kind {:?}; {}",
         ms(to_flood),
-        flood["src"],
-        flood["evidence"]["distinct_sources"],
         flood["peak_rate"].as_f64().unwrap_or(0.0),
+        flood["evidence"]["detected_by"],
         count_by_kind(&all),
         poll_note(&watch)
     );
@@ -397,6 +483,96 @@ fn random_source_flood_raises_syn_flood_with_bounded_memory() {
         rss_end < 200 * 1024,
         "agent RSS {rss_end} KiB at the end of the flood (at 1 s: {rss_1s} KiB)"
     );
+    to_flood
+}
+
+/// Scenario 5: one HTTP request with `User-Agent: cmd.exe` to a web server
+/// on the victim. Returns the time from starting curl to the signature
+/// alert in the API.
+fn signature_scenario() -> Duration {
+    let lab = Lab::start();
+    let site = tempfile::tempdir().expect("temp dir");
+    let _web = web_server(&lab.net, site.path());
+    let url = format!("http://{VICTIM_ADDR}/");
+    let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
+    let start = Instant::now();
+    let out = lab.net.exec(
+        &lab.net.attacker,
+        Duration::from_secs(20),
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "User-Agent: cmd.exe",
+            &url,
+        ],
+    );
+    let curl_took = start.elapsed();
+    assert!(
+        out.status.success() && out.stdout == b"200",
+        "curl ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = watch.wait_for("signature", start + Duration::from_secs(5));
+    thread::sleep(SETTLE);
+
+    let all = lab.api.alerts("");
+    let context = || {
+        format!(
+            "alerts:\n{}\nagent:\n{}",
+            pretty(&all),
+            alert_log(&lab.agent)
+        )
+    };
+    assert!(
+        all.iter().all(|a| a["kind"] == "signature"),
+        "one request raises signature alerts only; {}",
+        context()
+    );
+    let hits: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["evidence"]["sid"] == SID_CMD_EXE_USER_AGENT)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "one request, one alert for sid {SID_CMD_EXE_USER_AGENT}; {}",
+        context()
+    );
+    let hit = hits[0];
+    assert_eq!(
+        hit["evidence"]["buffer"],
+        "http.user_agent",
+        "{}",
+        context()
+    );
+    assert_eq!(hit["src"], ATTACKER_ADDR, "{}", context());
+    assert_eq!(hit["dst"], VICTIM_ADDR, "{}", context());
+    assert_eq!(hit["dst_port"], 80, "{}", context());
+    let at = seen.unwrap_or_else(|| {
+        panic!(
+            "the poller saw no signature alert within 5 s ({:?}); {}",
+            watch.error(),
+            context()
+        )
+    }) - start;
+    println!(
+        "curl -H 'User-Agent: cmd.exe': signature alert in the API {} after starting curl \
+         (includes curl's startup; curl ran {}); alerts by kind {:?}; {}",
+        ms(at),
+        ms(curl_took),
+        count_by_kind(&all),
+        poll_note(&watch)
+    );
+    at
 }
 
 /// The Python one-liner: 500 DNS queries of 60 bytes to the victim, 50 a second.
@@ -666,7 +842,9 @@ fn median_worst(times: &[Duration]) -> (Duration, Duration) {
     )
 }
 
-fn summary(what: &str, times: &[Duration], target: (f64, f64)) {
+/// Prints and records the median and worst of `times`, measured `from`
+/// (for the note), against `target` (median, worst) in ms.
+fn summary(what: &str, times: &[Duration], target: (f64, f64), from: &str) {
     let (median, worst) = median_worst(times);
     let all: Vec<String> = times
         .iter()
@@ -679,10 +857,7 @@ fn summary(what: &str, times: &[Duration], target: (f64, f64)) {
         times.len(),
         all.join(", ")
     );
-    let note = format!(
-        "{} runs, from starting the tool (its startup included)",
-        times.len()
-    );
+    let note = format!("{} runs, {from}", times.len());
     let to_ms = |d: Duration| d.as_secs_f64() * 1000.0;
     support::figures::record(
         "time to detect",
@@ -702,15 +877,19 @@ fn summary(what: &str, times: &[Duration], target: (f64, f64)) {
     );
 }
 
-/// Detection times of scenarios 1 and 3 over several runs (10, or
+/// Detection times of the fast scan, the SYN flood from one source and
+/// from random sources, and a signature hit, over several runs (10, or
 /// `NTA_DETECT_RUNS`), each on a fresh topology and agent.
 #[test]
-#[ignore = "benchmark: about two minutes; cargo xtask bench runs it"]
+#[ignore = "benchmark: about five minutes; cargo xtask bench runs it"]
 fn bench_detection_times() {
     let test = "bench_detection_times";
     if !support::privileged(test)
         || !support::have_tool(test, "nmap")
+        || !support::have_tool(test, "tcpdump")
         || !support::have_tool(test, "hping3")
+        || !support::have_tool(test, "curl")
+        || !support::have_tool(test, "python3")
     {
         return;
     }
@@ -719,7 +898,7 @@ fn bench_detection_times() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10)
         .clamp(1, 100);
-    let scans: Vec<Duration> = (0..runs).map(|_| syn_scan_scenario()).collect();
+    let scans: Vec<ScanTimes> = (0..runs).map(|_| syn_scan_scenario()).collect();
     let mut floods = Vec::new();
     let mut volumetric = Vec::new();
     for _ in 0..runs {
@@ -727,9 +906,46 @@ fn bench_detection_times() {
         floods.push(flood);
         volumetric.push(vol);
     }
-    println!("detection times, from starting the tool (its startup included):");
-    // The targets: flood or fast scan to alert, median 50 ms, worst 150 ms.
-    summary("nmap -T4 -p 1-1000 → port_scan", &scans, (50.0, 150.0));
-    summary("hping3 --flood → syn_flood", &floods, (50.0, 150.0));
-    summary("hping3 --flood → volumetric", &volumetric, (50.0, 150.0));
+    let spoofed: Vec<Duration> = (0..runs).map(|_| random_source_flood_scenario()).collect();
+    let signatures: Vec<Duration> = (0..runs).map(|_| signature_scenario()).collect();
+
+    let from_start = "from starting the tool (its startup included)";
+    println!("detection times:");
+    // The targets: flood, fast scan or signature hit to alert, median
+    // 50 ms, worst 150 ms.
+    let target = (50.0, 150.0);
+    let from_scan_start: Vec<Duration> = scans.iter().map(|s| s.from_start).collect();
+    summary(
+        "nmap -T4 -p 1-1000 → port_scan",
+        &from_scan_start,
+        target,
+        from_start,
+    );
+    let from_first_syn: Vec<Duration> = scans.iter().map(|s| s.from_first_syn).collect();
+    summary(
+        "nmap -T4 -p 1-1000 → port_scan, from its first SYN",
+        &from_first_syn,
+        target,
+        "from nmap's first SYN reaching the victim's veth (tcpdump's timestamp there), \
+         without nmap's startup",
+    );
+    summary("hping3 --flood → syn_flood", &floods, target, from_start);
+    summary(
+        "hping3 --flood → volumetric",
+        &volumetric,
+        target,
+        from_start,
+    );
+    summary(
+        "hping3 --flood --rand-source → syn_flood",
+        &spoofed,
+        target,
+        from_start,
+    );
+    summary(
+        "curl -H 'User-Agent: cmd.exe' → signature",
+        &signatures,
+        target,
+        from_start,
+    );
 }
