@@ -250,6 +250,7 @@ impl Store {
             txn.open_table(blocks::BLOCKS)
                 .map_err(self.db_err("creating tables"))?;
         }
+        self.index_alerts_by_kind(&txn)?;
         txn.commit().map_err(self.db_err("creating tables"))
     }
 
