@@ -23,6 +23,7 @@ use support::{
     figures::{Target, record},
     lab::start_agent,
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
+    usage::{BpfStats, cpu_secs, map_memory_mib, memory_mib},
 };
 
 /// Frames per measured burst.
@@ -77,30 +78,6 @@ fn link_counter(net: &Topology, ns: &str, dev: &str, name: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no {path} in {ns}"))
 }
 
-/// CPU seconds the process has used (user + system).
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("the agent's stat");
-    // Fields after the command name, which is in parentheses.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
-/// VmRSS and VmHWM of the process, in MiB.
-fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("the agent's status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// The XDP programs' total run time (ns) and runs, from BPF statistics.
 fn xdp_runs() -> (u64, u64) {
     nta_programs().iter().fold((0, 0), |(t, n), p| {
@@ -134,38 +111,6 @@ fn agent_maps(before: &[u64]) -> Vec<u64> {
         .flat_map(|p| p["map_ids"].as_array().cloned().unwrap_or_default())
         .filter_map(|id| id.as_u64())
         .collect()
-}
-
-/// Kernel memory of these maps (`bytes_memlock`), in MiB.
-fn map_memory_mib(ids: &[u64]) -> f64 {
-    let bytes: u64 = ids
-        .iter()
-        .filter_map(|id| {
-            let out = std::process::Command::new("bpftool")
-                .args(["-j", "map", "show", "id", &id.to_string()])
-                .output()
-                .ok()?;
-            serde_json::from_slice::<Value>(&out.stdout).ok()?["bytes_memlock"].as_u64()
-        })
-        .sum();
-    bytes as f64 / 1024.0 / 1024.0
-}
-
-/// Kernel BPF statistics on for the guard's life.
-struct BpfStats(String);
-
-impl BpfStats {
-    fn on() -> Self {
-        let before = fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
-        fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").expect("enabling BPF statistics");
-        BpfStats(before.trim().to_owned())
-    }
-}
-
-impl Drop for BpfStats {
-    fn drop(&mut self) {
-        let _ = fs::write("/proc/sys/kernel/bpf_stats_enabled", &self.0);
-    }
 }
 
 /// Runs trafgen in the attacker's namespace; its wall time.

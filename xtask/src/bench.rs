@@ -19,13 +19,45 @@ use serde_json::{Value, json};
 use crate::{
     build::{cargo_build, cargo_seeing_bpf_linker},
     cmd::{Cmd, note, step},
+    packages,
     paths::workspace_root,
     privilege::root_prefix,
     setup,
 };
 
+/// The peers `--peers` runs beside nta: the Debian package, the daemon it
+/// ships, and the benchmark that runs it.
+const PEERS: &[(&str, &str, &str)] = &[
+    (
+        "fastnetmon",
+        "/usr/sbin/fastnetmon",
+        "bench_peers_syn_flood_fastnetmon",
+    ),
+    (
+        "scanlogd",
+        "/usr/sbin/scanlogd",
+        "bench_peers_port_scan_scanlogd",
+    ),
+];
+
 pub fn bench(peers: bool) -> anyhow::Result<()> {
     setup::setup(true)?;
+    // Benchmarks left out, and why, for the report.
+    let mut skip = Vec::new();
+    let mut notes = Vec::new();
+    if peers {
+        step("peers: FastNetMon and scanlogd");
+        for &(package, binary, test) in PEERS {
+            if let Err(error) = packages::ensure_daemon(package, binary) {
+                let text = format!("{test} skipped: {package} cannot be installed: {error:#}");
+                note(&text);
+                notes.push(text);
+                skip.push(test);
+            }
+        }
+    } else {
+        skip.push("bench_peers");
+    }
     cargo_build(true)?;
     let dir = workspace_root().join("target").join("nta-bench");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -71,15 +103,18 @@ pub fn bench(peers: bool) -> anyhow::Result<()> {
         "--nocapture",
         "--test-threads=1",
     ]);
-    if !peers {
-        cargo.args(["--skip", "bench_peers"]);
+    for test in skip {
+        cargo.args(["--skip", test]);
     }
     if !cargo.status()?.success() {
         failed.push("kernel and namespace benchmarks");
     }
 
-    let report = report(&figures)?;
+    let report = report(&figures, &notes)?;
     print_table(&report["figures"]);
+    for text in &notes {
+        println!("note: {text}");
+    }
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -99,8 +134,9 @@ pub fn bench(peers: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The figures recorded, with where and when they were measured.
-fn report(figures: &Path) -> anyhow::Result<Value> {
+/// The figures recorded, with where and when they were measured, and
+/// `notes` on what did not run.
+fn report(figures: &Path, notes: &[String]) -> anyhow::Result<Value> {
     let text = fs::read_to_string(figures).unwrap_or_default();
     let figures: Vec<Value> = text
         .lines()
@@ -111,6 +147,7 @@ fn report(figures: &Path) -> anyhow::Result<Value> {
         "commit": Cmd::new("git").args(["rev-parse", "HEAD"]).read().map(|s| s.trim().to_owned()).ok(),
         "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "figures": figures,
+        "notes": notes,
     }))
 }
 

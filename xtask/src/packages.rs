@@ -1,6 +1,9 @@
 //! The Debian packages the integration tests drive: traffic generators and
 //! scanners, the tools that set up and inspect network namespaces, and the
-//! browser (and Node.js, for Playwright) that the dashboard test drives.
+//! browser (and Node.js, for Playwright) that the dashboard test drives;
+//! and the peers `cargo xtask bench --peers` runs beside nta.
+
+use std::{path::Path, thread, time::Duration};
 
 use anyhow::{Context as _, bail};
 
@@ -81,6 +84,104 @@ pub fn ensure() -> anyhow::Result<()> {
         note(format!("{package}: installed"));
     }
     Ok(())
+}
+
+/// Installs `package`, which ships the daemon `binary`, unless it is there,
+/// and stops any daemon the install started: Debian's maintainer scripts
+/// start the service they ship (through systemd, or through the init script
+/// where no policy-rc.d forbids it), and the benchmarks start their peer
+/// themselves, in a test namespace.
+pub fn ensure_daemon(package: &str, binary: &str) -> anyhow::Result<()> {
+    if is_installed(package) && Path::new(binary).is_file() {
+        note(format!("{package}: already installed"));
+        return Ok(());
+    }
+    note(format!("{package}: missing"));
+    if which::which("apt-get").is_err() {
+        bail!("apt-get is not available (is this Debian or Ubuntu?): install {package} by hand");
+    }
+    let name = Path::new(binary)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{binary}: no file name"))?;
+    let why = format!("installing {package}");
+    let before = daemons(name, &why)?;
+    root_cmd("apt-get", &[], &[], &why)?
+        .arg("update")
+        .run()
+        .context("apt-get update failed (the network may be refused here)")?;
+    let installed = root_cmd(
+        "apt-get",
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+        &[],
+        &why,
+    )?
+    .args(["install", "-y", "--no-install-recommends", package])
+    .run();
+    // Even a failed install may have started it.
+    stop_started(package, name, &before)?;
+    installed.with_context(|| format!("apt-get install {package} failed"))?;
+    note(format!("{package}: installed"));
+    Ok(())
+}
+
+/// Stops the daemon `name` that an install of `package` started: its
+/// systemd unit, if systemd runs, and the processes named `name` in this
+/// network namespace that were not running `before`, by their ids (a
+/// benchmark's own peer runs in a namespace of its own and is left alone).
+fn stop_started(package: &str, name: &str, before: &[u32]) -> anyhow::Result<()> {
+    let why = format!("stopping the {package} daemon its install started");
+    if Path::new("/run/systemd/system").is_dir() {
+        // Disabled too: it would start again at the next boot.
+        let unit = format!("{package}.service");
+        if let Err(error) = root_cmd("systemctl", &[], &[], &why)?
+            .args(["disable", "--now", &unit])
+            .run()
+        {
+            note(format!("{unit}: {error:#}"));
+        }
+    }
+    for pid in daemons(name, &why)? {
+        if before.contains(&pid) {
+            continue;
+        }
+        root_cmd("kill", &[], &[], &why)?
+            .arg(pid.to_string())
+            .run()?;
+        note(format!(
+            "{package}: stopped process {pid}, which its install started"
+        ));
+    }
+    // SIGTERM ends both; give them a moment, then say if one is left.
+    for _ in 0..50 {
+        let left: Vec<u32> = daemons(name, &why)?
+            .into_iter()
+            .filter(|pid| !before.contains(pid))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "{name} started by the install of {package} is still running after SIGTERM: stop it by hand"
+    )
+}
+
+/// The processes named exactly `name` in xtask's own network namespace.
+fn daemons(name: &str, why: &str) -> anyhow::Result<Vec<u32>> {
+    which::which("pgrep")
+        .context("pgrep (Debian's procps) is needed to find a daemon an install started")?;
+    let own = std::process::id().to_string();
+    // pgrep exits 1 when nothing matches, the usual case: no list, no daemon.
+    let listed = root_cmd("pgrep", &[], &[], why)?
+        .args(["-x", "--ns", &own, "--nslist", "net", name])
+        .read()
+        .unwrap_or_default();
+    Ok(listed
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect())
 }
 
 /// Whether dpkg knows `package` as installed; a package dpkg has never heard

@@ -7,6 +7,7 @@ pub mod frames;
 pub mod lab;
 pub mod netns;
 pub mod smtp;
+pub mod usage;
 pub mod xdp;
 
 /// Whether the tests run in CI, where anything that cannot run is a failure.
