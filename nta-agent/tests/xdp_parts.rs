@@ -79,9 +79,14 @@ fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
     }
     let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 443);
 
-    let (action, stripped) = run_with(feature::NONE, &syn);
-    assert_eq!(action, XDP_PASS);
-    assert_eq!(touched(&stripped), Vec::<&str>::new(), "parse-and-pass");
+    for (what, parts) in [
+        ("nothing", feature::NONE),
+        ("parse-and-pass", feature::PARSE),
+    ] {
+        let (action, stripped) = run_with(parts, &syn);
+        assert_eq!(action, XDP_PASS, "{what}");
+        assert_eq!(touched(&stripped), Vec::<&str>::new(), "{what}");
+    }
 
     for (name, part) in [
         ("totals", feature::TOTALS),
@@ -89,11 +94,18 @@ fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
         ("dst_hosts", feature::DST_HOSTS),
         ("syn_ports", feature::SYN_PORTS),
     ] {
-        let (action, counts) = run_with(part, &syn);
+        let (action, counts) = run_with(feature::PARSE | part, &syn);
         assert_eq!(action, XDP_PASS, "{name} alone");
         assert_eq!(touched(&counts), [name], "{name} alone");
+        // Parsing is what the parts count from: without it, none counts.
+        let (_, unparsed) = run_with(part, &syn);
+        assert_eq!(
+            touched(&unparsed),
+            Vec::<&str>::new(),
+            "{name} without parsing"
+        );
     }
-    let (_, totals) = run_with(feature::TOTALS, &syn);
+    let (_, totals) = run_with(feature::PARSE | feature::TOTALS, &syn);
     assert_eq!(totals.global.values[Counter::TcpSyn as usize], 1);
     assert_eq!(totals.global.values[Counter::Packets as usize], 1);
 

@@ -13,10 +13,14 @@ pub const FEATURES_GLOBAL: &str = "NTA_FEATURES";
 ///
 /// The agent always loads [`feature::ALL`]; the benchmarks load subsets to
 /// show what each part costs per packet against the bare parse-and-pass
+/// ([`feature::PARSE`] alone), and what running any program at all costs
 /// ([`feature::NONE`]). The value is a global in the program's read-only
 /// data, which the verifier knows, so a switched-off part is pruned from
 /// the program rather than skipped by a branch per packet.
 pub mod feature {
+    /// Parsing the headers. Without it the program passes every frame at
+    /// once, which measures the cost of running a program at all.
+    pub const PARSE: u32 = 1 << 6;
     /// Per-CPU totals by protocol, flag and parse failure (`GLOBAL`).
     pub const TOTALS: u32 = 1 << 0;
     /// The `BLOCKLIST` lookup, and dropping what it lists.
@@ -30,10 +34,10 @@ pub mod feature {
     /// Payload samples for the agent's inspection.
     pub const SAMPLING: u32 = 1 << 5;
     /// Everything: what the agent loads.
-    pub const ALL: u32 = TOTALS | BLOCKLIST | SOURCES | DST_HOSTS | SYN_PORTS | SAMPLING;
-    /// Parse the frame and pass it, counting nothing: the baseline.
+    pub const ALL: u32 = PARSE | TOTALS | BLOCKLIST | SOURCES | DST_HOSTS | SYN_PORTS | SAMPLING;
+    /// Pass every frame at once, looking at nothing.
     pub const NONE: u32 = 0;
-    /// Each part by name, for reports.
+    /// Each part after parsing, by name, for reports.
     pub const NAMED: [(&str, u32); 6] = [
         ("totals", TOTALS),
         ("blocklist", BLOCKLIST),

@@ -24,6 +24,9 @@ pub fn nta(ctx: XdpContext) -> u32 {
 }
 
 fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
+    if !features::on(feature::PARSE) {
+        return Ok(xdp_action::XDP_PASS);
+    }
     let frame_len = (ctx.data_end() - ctx.data()) as u64;
     let global = count::Global::get()?;
     global.frame(frame_len);
