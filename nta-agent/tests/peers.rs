@@ -382,16 +382,20 @@ impl Syslog {
         }
     }
 
-    /// Whether scanlogd has logged a scan from the attacker.
+    /// Whether scanlogd has logged a scan from the attacker: a line
+    /// `scanlogd: SRC[:PORT] to DST ports ...` (the port when it did not
+    /// change during the scan).
     fn scan_logged(&mut self) -> bool {
         let mut buf = [0u8; 2048];
         while let Ok(n) = self.socket.recv(&mut buf) {
             self.messages
                 .push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
-        self.messages
-            .iter()
-            .any(|m| m.contains("scanlogd: ") && m.contains(&format!("{ATTACKER_ADDR}:")))
+        let from = format!("scanlogd: {ATTACKER_ADDR}");
+        self.messages.iter().any(|m| {
+            m.split_once(&from)
+                .is_some_and(|(_, rest)| rest.starts_with([':', ' ']))
+        })
     }
 }
 
@@ -635,6 +639,15 @@ fn port_scan_run() -> Measured {
     assert!(
         out.contains("1 host up"),
         "nmap did not reach the victim:\n{out}"
+    );
+    let scans = nta
+        .lab
+        .api
+        .alerts(&format!("kind=port_scan&src={ATTACKER_ADDR}"));
+    assert!(
+        !scans.is_empty(),
+        "the stream showed a port_scan but /api/alerts lists none from {ATTACKER_ADDR}:\n{}",
+        alert_log(&nta.lab.agent)
     );
     println!(
         "nmap -T4 -p 1-500: nta port_scan {} after starting nmap, scanlogd {} ({}); \
