@@ -15,6 +15,7 @@
 //! - [`timings`]: latency histograms of detection and store writes.
 //! - [`traffic`]: rates and top talkers from two counter snapshots.
 //! - [`run`]: the `run` command's loop and shutdown.
+//! - [`writer`]: the task that commits alerts and history to the store.
 
 pub mod alert;
 pub mod api;
@@ -31,3 +32,4 @@ pub mod stats;
 pub mod store;
 pub mod timings;
 pub mod traffic;
+pub mod writer;

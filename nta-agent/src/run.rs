@@ -24,7 +24,7 @@ use tokio::{
 use tracing::{info, warn};
 
 use crate::{
-    alert::{Alert, AlertEvent},
+    alert::AlertEvent,
     api::{self, ApiState, AutoView, auth::Auth},
     cli::RunArgs,
     config::Config,
@@ -39,16 +39,17 @@ use crate::{
     notify::{self, Notifier, env::Environment},
     sensor::{LoadOptions, Sensor, events, samples},
     stats::{LiveStats, ThresholdView},
-    store::{
-        self, Retention, Store, StoreError,
-        health::{Backlog, Failure, WriteState},
-    },
+    store::{Retention, Store},
     timings,
     traffic::{self, Snapshot, SourceView},
+    writer::StoreWriter,
 };
 
 /// How long pending notifications may take to go out at shutdown.
 const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the store may take to write what is left at shutdown.
+const STORE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ticks between two prunes of old history.
 const PRUNE_EVERY_TICKS: u64 = 60;
@@ -226,6 +227,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         minutes: config.store.retention_minutes,
     };
     let mut detector = Detector::new(config);
+    let writer = StoreWriter::start(&api_state);
     let mut agent = Agent {
         sensor: &sensor,
         api: &api_state,
@@ -235,8 +237,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         detector: &mut detector,
         dropped_events: &dropped_events,
         dropped_samples: &dropped_samples,
-        backlog: Backlog::default(),
-        writes: WriteState::default(),
+        writer: &writer,
     };
     let mut previous = agent
         .sensor
@@ -252,7 +253,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 agent.expire_blocks().await;
                 ticks += 1;
                 if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
-                    agent.prune(&retention).await;
+                    agent.writer.prune(&retention);
                 }
             }
             _ = sigint.recv() => break "SIGINT",
@@ -265,7 +266,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     agent.on_tick(&mut previous).await;
     let closing = agent.detector.close_all(Timestamp::now());
     agent.persist(closing).await;
-    agent.flush_at_exit().await;
+    writer.close(STORE_GRACE).await;
     if let Some(notifier) = notifier {
         // The closing messages, and digests of anything held back.
         notifier.shutdown(NOTIFY_GRACE).await;
@@ -298,10 +299,8 @@ struct Agent<'a> {
     detector: &'a mut Detector,
     dropped_events: &'a AtomicU64,
     dropped_samples: &'a AtomicU64,
-    /// Alerts not yet written because the store failed.
-    backlog: Backlog,
-    /// Outcomes of store writes: health, retry timing.
-    writes: WriteState,
+    /// Commits alerts and history without holding up detection.
+    writer: &'a StoreWriter,
 }
 
 impl Agent<'_> {
@@ -390,10 +389,8 @@ impl Agent<'_> {
             .on_tick(&tick, &mut || store.allocate_alert_id());
         timings::observe(&self.api.timings.detect, &timings::DETECT_TICK, start);
         self.persist(events).await;
-        // Retries what a failed write left, even in a quiet tick.
-        self.write_alerts(Vec::new()).await;
-        self.record_history(deltas(&previous.global, &current.global), now)
-            .await;
+        self.writer
+            .history(now, deltas(&previous.global, &current.global));
         if let Ok(mut live) = self.api.live.write() {
             live.refresh(previous, &current, now);
             live.open_incidents = self.detector.incidents().len();
@@ -406,8 +403,8 @@ impl Agent<'_> {
         *previous = current;
     }
 
-    /// Logs alert events, sends them to the live feed and commits them to
-    /// the store.
+    /// Logs alert events, sends them to the live feed and notifiers, and
+    /// hands them to the store writer.
     async fn persist(&mut self, events: Vec<AlertEvent>) {
         if events.is_empty() {
             return;
@@ -432,117 +429,7 @@ impl Agent<'_> {
             self.mitigate(&events).await;
         }
         let alerts: Vec<_> = events.into_iter().map(|e| e.alert().clone()).collect();
-        self.write_alerts(alerts).await;
-    }
-
-    /// Commits `alerts`, and any left by earlier failed writes, in one
-    /// transaction. While the store fails, they wait in the backlog and a
-    /// write is tried once per retry interval: a storm's alerts then cost
-    /// no disk work at all until the store is back.
-    async fn write_alerts(&mut self, alerts: Vec<Alert>) {
-        let dropped = self.backlog.add(alerts);
-        if dropped > 0 && self.writes.first_drop_of_run() {
-            warn!(
-                message = "Store backlog full: dropping the oldest unwritten alerts",
-                cap = store::health::BACKLOG_MAX,
-            );
-        }
-        if self.backlog.is_empty() || !self.writes.due(Instant::now()) {
-            self.report_store();
-            return;
-        }
-        let batch = self.backlog.take();
-        let store = self.api.store.clone();
-        let start = Instant::now();
-        let written = tokio::task::spawn_blocking(move || {
-            match store.with_recovery(|store| store.put_alerts(&batch)) {
-                Ok(()) => Ok(batch.len()),
-                Err(error) => Err((error, batch)),
-            }
-        })
-        .await;
-        timings::observe(&self.api.timings.store, &timings::STORE_ALERTS, start);
-        match written {
-            Ok(Ok(written)) => self.write_succeeded(written),
-            Ok(Err((error, batch))) => {
-                let waiting = batch.len();
-                // Back in, behind nothing: no newer state arrived while the
-                // write ran (this loop was waiting for it).
-                self.backlog.add(batch);
-                self.write_failed(&error, "alerts", waiting);
-            }
-            Err(error) => warn!(message = "Alert writer panicked", error = %error),
-        }
-        self.report_store();
-    }
-
-    /// One last try for alerts still waiting for the store; says what is
-    /// lost if it fails too.
-    async fn flush_at_exit(&mut self) {
-        if self.backlog.is_empty() {
-            return;
-        }
-        self.writes.retry_now();
-        self.write_alerts(Vec::new()).await;
-        if !self.backlog.is_empty() {
-            warn!(
-                message = "Alerts not written: the store still fails",
-                lost = self.backlog.len()
-            );
-        }
-    }
-
-    /// Records the tick's counter growth. While the store fails, only the
-    /// ticks that fall on a retry try: the others' history is not kept.
-    async fn record_history(&mut self, deltas: GlobalCounters, now: Timestamp) {
-        if !self.writes.due(Instant::now()) {
-            return;
-        }
-        let store = self.api.store.clone();
-        let start = Instant::now();
-        let written = tokio::task::spawn_blocking(move || {
-            store.with_recovery(|store| store.record_history(now, &deltas))
-        })
-        .await;
-        timings::observe(&self.api.timings.store, &timings::STORE_HISTORY, start);
-        match written {
-            Ok(Ok(())) => self.write_succeeded(0),
-            Ok(Err(error)) => self.write_failed(&error, "history", self.backlog.len()),
-            Err(error) => warn!(message = "History writer panicked", error = %error),
-        }
-        self.report_store();
-    }
-
-    fn write_succeeded(&mut self, alerts: usize) {
-        if let Some(run) = self.writes.succeeded() {
-            info!(
-                message = "Store writable again",
-                failed_writes = run.failed_writes,
-                failing_since = %run.since,
-                alerts_written = alerts,
-                alerts_dropped = self.backlog.dropped(),
-            );
-        }
-    }
-
-    /// Logs the first failure of a run; the rest show in `/api/stats`.
-    fn write_failed(&mut self, error: &StoreError, what: &'static str, waiting: usize) {
-        if self.writes.failed(error, Timestamp::now(), Instant::now()) == Failure::Began {
-            warn!(
-                message = "Failed to write to the store; detection goes on, alerts wait in memory and are written when it recovers",
-                writing = what,
-                %error,
-                waiting,
-                retry_every = %humantime::format_duration(store::health::RETRY_INTERVAL),
-            );
-        }
-    }
-
-    /// Publishes the store's health to `/api/stats` and `/metrics`.
-    fn report_store(&self) {
-        if let Ok(mut live) = self.api.live.write() {
-            live.store = self.writes.health(&self.backlog);
-        }
+        self.writer.alerts(alerts);
     }
 
     /// Blocks the sources of new incidents, if the policy says so. On the
@@ -586,23 +473,6 @@ impl Agent<'_> {
                     warn!(target: "nta::mitigate", "could not lift an expired block: {error}")
                 }
             }
-        }
-    }
-
-    async fn prune(&self, retention: &Retention) {
-        if !self.writes.due(Instant::now()) {
-            return;
-        }
-        let store = self.api.store.clone();
-        let retention = retention.clone();
-        match tokio::task::spawn_blocking(move || {
-            store.with_recovery(|store| store.prune(Timestamp::now(), &retention))
-        })
-        .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => warn!(message = "Failed to prune history", error = %error),
-            Err(error) => warn!(message = "History pruner panicked", error = %error),
         }
     }
 }

@@ -333,7 +333,7 @@ fn a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed() {
     // Space freed: the backlog is written, the log says so.
     fs::remove_file(disk.path().join("filler")).expect("removing the filler");
     let (resumed_after, store) =
-        backlog_written(&api, &mut agent, &opened_while_full, Instant::now());
+        backlog_written(&api, &mut agent, &opened_while_full, Instant::now(), true);
     let (status, _) = attack.wait(Duration::from_secs(30));
     assert!(status.success());
     println!(
@@ -359,6 +359,8 @@ struct Ext4Disk {
     device: Option<String>,
     shared: bool,
     mounted: bool,
+    /// Frozen with `fsfreeze`: must be thawed before it can be unmounted.
+    frozen: bool,
 }
 
 impl Ext4Disk {
@@ -377,6 +379,7 @@ impl Ext4Disk {
             device: None,
             shared: false,
             mounted: false,
+            frozen: false,
         };
         let shared = disk.shared_dir();
         let shared = shared.to_str().expect("UTF-8 path");
@@ -429,6 +432,25 @@ impl Ext4Disk {
         fs::write(&knob, "1\n").unwrap_or_else(|e| panic!("writing {knob}: {e}"));
     }
 
+    /// Hangs the disk as a stalled device does: `fsfreeze` suspends every
+    /// write to the filesystem (a write or fsync waits, it does not fail)
+    /// until [`Ext4Disk::thaw`].
+    fn freeze(&mut self) {
+        support::netns::run(
+            "fsfreeze",
+            &["-f", self.path().to_str().expect("UTF-8 path")],
+        );
+        self.frozen = true;
+    }
+
+    fn thaw(&mut self) {
+        support::netns::run(
+            "fsfreeze",
+            &["-u", self.path().to_str().expect("UTF-8 path")],
+        );
+        self.frozen = false;
+    }
+
     /// Makes the filesystem writable again, as after a real disk error:
     /// unmount, `e2fsck`, mount. `mount -o remount,rw` is not enough:
     /// ext4 aborted its journal on the error and keeps refusing writes
@@ -471,6 +493,9 @@ impl Drop for Ext4Disk {
                 let _ = Command::new("umount").arg("-l").arg(path).status();
             }
         };
+        if self.frozen {
+            let _ = Command::new("fsfreeze").arg("-u").arg(self.path()).status();
+        }
         if self.mounted {
             unmount(&self.path());
         }
@@ -538,7 +563,7 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
     // Writable again: what the feed served is written, and every alert the
     // log says was opened, before and during the outage.
     disk.repair();
-    let (resumed_after, store) = backlog_written(&api, &mut agent, &live, Instant::now());
+    let (resumed_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), true);
     let logged = logged_openings(&agent.log());
     for id in &logged {
         let alert = api
@@ -552,6 +577,78 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
         "unmounted, checked and mounted again: writing again {} later; the {} alerts of the \
          live feed and all {} logged openings stored; store {store}",
         ms(resumed_after),
+        live.len(),
+        logged.len()
+    );
+}
+
+/// A store whose disk stops answering (frozen, as a stalled device or a
+/// hung network volume): the detection loop never waits for it, and what
+/// queued meanwhile is written once the disk answers again.
+#[test]
+fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_resumes() {
+    let test = "a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_resumes";
+    if !support::privileged(test)
+        || !support::have_tool(test, "python3")
+        || !support::have_tool(test, "mkfs.ext4")
+        || !support::have_tool(test, "fsfreeze")
+        || !support::have_tool(test, "curl")
+    {
+        return;
+    }
+    let net = Topology::new();
+    let mut disk = Ext4Disk::mount(64 << 20);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_dir = disk.path().join("nta");
+    fs::create_dir(&db_dir).expect("store directory");
+    let mut agent = storm_agent(&net, &db_dir.join("nta.redb"), dir.path());
+    let api = support::api::Api::new(&net.victim);
+    alerts_stored_before_the_fault(&net, &api);
+
+    let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
+    disk.freeze();
+    // The first write after the freeze hangs; everything after it queues.
+    let updated = |api: &support::api::Api| api.get("/api/stats")["updated_at"].clone();
+    let before = updated(&api);
+    let live = opened_live(&net, Duration::from_secs(3));
+    assert!(
+        !live.is_empty(),
+        "no alert on the live feed while the disk hangs:\n{}",
+        alert_log(&agent)
+    );
+    let asked = Instant::now();
+    let after = updated(&api);
+    let answered = asked.elapsed();
+    assert_ne!(
+        before, after,
+        "the live view stopped being refreshed while the disk hangs"
+    );
+    let store = api.get("/api/stats")["store"].clone();
+    assert_eq!(
+        store["failed_writes"], 0,
+        "a hung write is not a failed one: {store}"
+    );
+    println!(
+        "disk frozen: {} alerts opened on the live feed in 3 s, /api/stats answered in {}, store {store}",
+        live.len(),
+        ms(answered)
+    );
+
+    disk.thaw();
+    let (written_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), false);
+    let logged = logged_openings(&agent.log());
+    for id in &logged {
+        let alert = api
+            .try_get(&format!("/api/alerts/{id}"))
+            .unwrap_or_else(|e| panic!("alert {id}: {e}"));
+        assert_eq!(alert.status, 200, "alert {id}: {}", alert.body);
+    }
+    let (status, _) = attack.wait(Duration::from_secs(30));
+    assert!(status.success());
+    println!(
+        "thawed: everything written {} later; the {} alerts of the live feed and all {} \
+         logged openings stored; store {store}",
+        ms(written_after),
         live.len(),
         logged.len()
     );
@@ -731,19 +828,23 @@ fn outage_reported(
 }
 
 /// Once the store can be written again (from `since`): the backlog is
-/// written, the log says so, and each of `waiting` can be read. Returns
-/// how long it took and the final `store` of `/api/stats`.
+/// written, the log says so if writes had `failed` (a hung write is not a
+/// failure), and each of `waiting` can be read. Returns how long it took
+/// and the final `store` of `/api/stats`.
 fn backlog_written(
     api: &support::api::Api,
     agent: &mut Agent,
     waiting: &BTreeSet<u64>,
     since: Instant,
+    failed: bool,
 ) -> (Duration, Value) {
     let stats = wait_for_stats(api, "writing again", Duration::from_secs(10), |s| {
         s["store"]["ok"] == true && s["store"]["backlog"] == 0
     });
     let after = since.elapsed();
-    agent.wait_for_log("Store writable again", Duration::from_secs(5));
+    if failed {
+        agent.wait_for_log("Store writable again", Duration::from_secs(5));
+    }
     for id in waiting {
         let alert = api
             .try_get(&format!("/api/alerts/{id}"))

@@ -101,6 +101,26 @@ impl Backlog {
         dropped
     }
 
+    /// Puts back alerts taken for a write that failed. States that arrived
+    /// since they were taken are newer and stay; the rest count against
+    /// the cap as [`Backlog::add`]'s do. Returns how many were dropped.
+    pub fn restore(&mut self, taken: impl IntoIterator<Item = Alert>) -> u64 {
+        let older: Vec<Alert> = taken
+            .into_iter()
+            .filter(|a| !self.alerts.contains_key(&a.id))
+            .collect();
+        let mut dropped = 0;
+        for alert in older {
+            self.alerts.insert(alert.id, alert);
+            if self.alerts.len() > self.cap {
+                self.alerts.pop_first();
+                dropped += 1;
+            }
+        }
+        self.dropped += dropped;
+        dropped
+    }
+
     /// Everything waiting, oldest id first; the backlog is left empty.
     pub fn take(&mut self) -> Vec<Alert> {
         std::mem::take(&mut self.alerts).into_values().collect()
@@ -249,6 +269,26 @@ mod tests {
             [(1, 1), (2, 5)]
         );
         assert!(backlog.is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_is_put_back_beneath_the_states_that_arrived_since() {
+        let mut backlog = Backlog::with_cap(3);
+        backlog.add([alert(1, 1), alert(2, 1)]);
+        let taken = backlog.take();
+        backlog.add([alert(2, 7), alert(3, 1)]);
+        assert_eq!(backlog.restore(taken), 0);
+        let kept: Vec<(u64, u64)> = backlog.take().iter().map(|a| (a.id, a.packets)).collect();
+        assert_eq!(
+            kept,
+            [(1, 1), (2, 7), (3, 1)],
+            "alert 2's newer state stays"
+        );
+
+        backlog.add([alert(4, 1), alert(5, 1), alert(6, 1)]);
+        assert_eq!(backlog.restore([alert(1, 1)]), 1, "over the cap");
+        assert_eq!(backlog.len(), 3);
+        assert_eq!(backlog.dropped(), 1);
     }
 
     #[test]

@@ -313,8 +313,11 @@ impl Store {
         if let Some(old) = slot.take() {
             let _ = old.close();
         }
+        // The file as it is, never a new one: if its disk was unmounted,
+        // the path may now lead into the empty directory underneath, and a
+        // store created there would take the backlog out of sight.
         let db = Builder::new()
-            .create(&self.path)
+            .open(&self.path)
             .map_err(|e| open_error(&self.path, e))?;
         *slot = Some(db);
         self.failed.store(false, Ordering::Relaxed);

@@ -1,0 +1,347 @@
+//! The store writer: one task that commits alert states and traffic
+//! history, so that detection never waits for the disk.
+//!
+//! The detection loop hands alerts and history over and goes on; the writer
+//! commits whatever has gathered in one transaction, so a storm's alerts
+//! cost one durable commit per write rather than one each. While the store
+//! fails, everything waits in bounded memory and a write is retried once per
+//! [`RETRY_INTERVAL`]. A disk that hangs (a frozen or stalled filesystem)
+//! holds up this task alone: alerts still reach the log, the live feed and
+//! notifications at once.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
+
+use jiff::Timestamp;
+use nta_common::GlobalCounters;
+use tokio::{sync::Notify, task::JoinHandle};
+use tracing::{info, warn};
+
+use crate::{
+    alert::Alert,
+    api::ApiState,
+    store::{
+        Retention, Store, StoreError,
+        health::{BACKLOG_MAX, Backlog, Failure, RETRY_INTERVAL, WriteState},
+    },
+    timings,
+};
+
+/// Ticks of history kept while the store cannot be written: an hour at
+/// the default 1 s interval, 320 bytes each (~1.2 MB). Older ones go first.
+pub const HISTORY_QUEUE_MAX: usize = 3_600;
+
+/// How often a failing writer looks whether its retry is due.
+const RETRY_POLL: Duration = Duration::from_millis(100);
+
+/// The handle the detection loop writes through.
+pub struct StoreWriter {
+    shared: Arc<Shared>,
+    task: JoinHandle<usize>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Something to write, or shutdown.
+    wake: Notify,
+    api: ApiState,
+}
+
+/// What waits for the writer, and how its writes went.
+#[derive(Default)]
+struct Pending {
+    backlog: Backlog,
+    history: VecDeque<(Timestamp, GlobalCounters)>,
+    prune: Option<Retention>,
+    writes: WriteState,
+    closing: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the store's health to `/api/stats` and `/metrics`.
+    fn report(&self, pending: &Pending) {
+        if let Ok(mut live) = self.api.live.write() {
+            live.store = pending.writes.health(&pending.backlog);
+        }
+    }
+}
+
+impl StoreWriter {
+    /// Starts the writer on the store behind `api`, reporting to its live
+    /// view and timings.
+    pub fn start(api: &ApiState) -> Self {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            api: api.clone(),
+        });
+        let task = tokio::spawn(write_loop(shared.clone()));
+        Self { shared, task }
+    }
+
+    /// Queues the latest states of `alerts`; never waits.
+    pub fn alerts(&self, alerts: Vec<Alert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        let mut pending = self.shared.lock();
+        let dropped = pending.backlog.add(alerts);
+        if dropped > 0 && pending.writes.first_drop_of_run() {
+            warn!(
+                message = "Store backlog full: dropping the oldest unwritten alerts",
+                cap = BACKLOG_MAX,
+            );
+        }
+        self.shared.report(&pending);
+        drop(pending);
+        self.shared.wake.notify_one();
+    }
+
+    /// Queues one tick's counter growth; never waits.
+    pub fn history(&self, at: Timestamp, deltas: GlobalCounters) {
+        let mut pending = self.shared.lock();
+        if pending.history.len() == HISTORY_QUEUE_MAX {
+            pending.history.pop_front();
+        }
+        pending.history.push_back((at, deltas));
+        drop(pending);
+        self.shared.wake.notify_one();
+    }
+
+    /// Asks for old history to be pruned at the next write.
+    pub fn prune(&self, retention: &Retention) {
+        self.shared.lock().prune = Some(retention.clone());
+        self.shared.wake.notify_one();
+    }
+
+    /// Writes what is left, trying once more at once even if the store is
+    /// failing, and stops; gives up after `limit` (a hung disk). Returns
+    /// the alerts that could not be written.
+    pub async fn close(self, limit: Duration) -> usize {
+        {
+            let mut pending = self.shared.lock();
+            pending.closing = true;
+            pending.writes.retry_now();
+        }
+        self.shared.wake.notify_one();
+        match tokio::time::timeout(limit, self.task).await {
+            Ok(Ok(lost)) => lost,
+            Ok(Err(error)) => {
+                warn!(message = "Store writer panicked", error = %error);
+                self.shared.lock().backlog.len()
+            }
+            Err(_) => {
+                let lost = self.shared.lock().backlog.len();
+                warn!(
+                    message = "The store did not finish writing in time; giving up",
+                    limit = %humantime::format_duration(limit),
+                    waiting = lost,
+                );
+                lost
+            }
+        }
+    }
+}
+
+/// What one round of the writer takes from [`Pending`].
+struct Round {
+    alerts: Vec<Alert>,
+    history: Vec<(Timestamp, GlobalCounters)>,
+    prune: Option<Retention>,
+    closing: bool,
+}
+
+/// Waits for work (or, while the store fails, for the next retry), writes
+/// it, and reports; after a shutdown request, one last round. Returns the
+/// alerts left unwritten.
+async fn write_loop(shared: Arc<Shared>) -> usize {
+    loop {
+        let (round, waiting) = {
+            let mut pending = shared.lock();
+            let has_work = !pending.backlog.is_empty()
+                || !pending.history.is_empty()
+                || pending.prune.is_some();
+            if pending.closing || (has_work && pending.writes.due(Instant::now())) {
+                let round = Round {
+                    alerts: pending.backlog.take(),
+                    history: pending.history.drain(..).collect(),
+                    prune: pending.prune.take(),
+                    closing: pending.closing,
+                };
+                (Some(round), has_work)
+            } else {
+                (None, has_work)
+            }
+        };
+        let Some(round) = round else {
+            let woken = shared.wake.notified();
+            if waiting {
+                // Failing, and the retry not yet due: look again soon.
+                let _ = tokio::time::timeout(RETRY_POLL, woken).await;
+            } else {
+                woken.await;
+            }
+            continue;
+        };
+        let closing = round.closing;
+        write_round(&shared, round).await;
+        if closing {
+            let pending = shared.lock();
+            if !pending.backlog.is_empty() {
+                warn!(
+                    message = "Alerts not written: the store still fails",
+                    lost = pending.backlog.len()
+                );
+            }
+            return pending.backlog.len();
+        }
+    }
+}
+
+/// Commits one round: the alerts in one transaction, then the history in
+/// order, then a prune; what fails goes back to wait.
+async fn write_round(shared: &Shared, round: Round) {
+    let store = shared.api.store.clone();
+    let Round {
+        alerts,
+        history,
+        prune,
+        ..
+    } = round;
+    if !alerts.is_empty() {
+        let start = Instant::now();
+        let written = blocking(&store, move |store| {
+            // With recovery: a handle that an I/O error left failed is
+            // reopened before the write and again after one.
+            match store.with_recovery(|store| store.put_alerts(&alerts)) {
+                Ok(()) => Ok(alerts.len()),
+                Err(error) => Err((error, alerts)),
+            }
+        })
+        .await;
+        timings::observe(&shared.api.timings.store, &timings::STORE_ALERTS, start);
+        let mut pending = shared.lock();
+        match written {
+            Some(Ok(written)) => succeeded(&mut pending, written),
+            Some(Err((error, alerts))) => {
+                pending.backlog.restore(alerts);
+                let waiting = pending.backlog.len();
+                failed(&mut pending, &error, "alerts", waiting);
+            }
+            None => {}
+        }
+        shared.report(&pending);
+        if !pending.writes.due(Instant::now()) {
+            // Failed: the history waits for the next retry too.
+            for tick in history.into_iter().rev() {
+                if pending.history.len() < HISTORY_QUEUE_MAX {
+                    pending.history.push_front(tick);
+                }
+            }
+            if prune.is_some() && pending.prune.is_none() {
+                pending.prune = prune;
+            }
+            return;
+        }
+    }
+
+    if !history.is_empty() {
+        let start = Instant::now();
+        let written = blocking(&store, move |store| {
+            let mut done = 0;
+            let outcome = store.with_recovery(|store| {
+                for (at, deltas) in &history[done..] {
+                    store.record_history(*at, deltas)?;
+                    done += 1;
+                }
+                Ok(())
+            });
+            outcome.map_err(|error| (error, history[done..].to_vec()))
+        })
+        .await;
+        timings::observe(&shared.api.timings.store, &timings::STORE_HISTORY, start);
+        let mut pending = shared.lock();
+        match written {
+            Some(Ok(())) => succeeded(&mut pending, 0),
+            Some(Err((error, left))) => {
+                for tick in left.into_iter().rev() {
+                    if pending.history.len() < HISTORY_QUEUE_MAX {
+                        pending.history.push_front(tick);
+                    }
+                }
+                let waiting = pending.backlog.len();
+                failed(&mut pending, &error, "history", waiting);
+            }
+            None => {}
+        }
+        shared.report(&pending);
+        if !pending.writes.due(Instant::now()) {
+            if prune.is_some() && pending.prune.is_none() {
+                pending.prune = prune;
+            }
+            return;
+        }
+    }
+
+    if let Some(retention) = prune {
+        let pruned = blocking(&store, move |store| {
+            store.with_recovery(|store| store.prune(Timestamp::now(), &retention))
+        })
+        .await;
+        if let Some(Err(error)) = pruned {
+            warn!(message = "Failed to prune history", %error);
+        }
+    }
+}
+
+/// Runs `write` on the blocking pool; `None` if it panicked, which is
+/// logged.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    write: impl FnOnce(&Store) -> T + Send + 'static,
+) -> Option<T> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || write(&store)).await {
+        Ok(outcome) => Some(outcome),
+        Err(error) => {
+            warn!(message = "Store writer panicked", %error);
+            None
+        }
+    }
+}
+
+fn succeeded(pending: &mut Pending, alerts: usize) {
+    if let Some(run) = pending.writes.succeeded() {
+        info!(
+            message = "Store writable again",
+            failed_writes = run.failed_writes,
+            failing_since = %run.since,
+            alerts_written = alerts,
+            alerts_dropped = pending.backlog.dropped(),
+        );
+    }
+}
+
+/// Logs the first failure of a run; the rest show in `/api/stats`.
+fn failed(pending: &mut Pending, error: &StoreError, what: &'static str, waiting: usize) {
+    if pending
+        .writes
+        .failed(error, Timestamp::now(), Instant::now())
+        == Failure::Began
+    {
+        warn!(
+            message = "Failed to write to the store; detection goes on, alerts wait in memory and are written when it recovers",
+            writing = what,
+            %error,
+            waiting,
+            retry_every = %humantime::format_duration(RETRY_INTERVAL),
+        );
+    }
+}
