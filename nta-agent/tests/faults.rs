@@ -752,7 +752,7 @@ enum StoredAlerts {
     /// The stored alerts, as usual: the agent reopened the file after the
     /// failed write and reads it (a full disk).
     Served,
-    /// 500, naming the store: the agent cannot reopen the file for writing
+    /// 503, naming the store: the agent cannot reopen the file for writing
     /// (a read-only filesystem) and holds no handle on it, so none to read
     /// with either. Holding one open read-only would keep the filesystem
     /// busy, and it could not be unmounted and repaired while the agent
@@ -785,7 +785,7 @@ fn outage_reported(
             slowest = slowest.max(asked.elapsed());
             let expected = match stored {
                 StoredAlerts::Served => 200,
-                StoredAlerts::Unavailable => 500,
+                StoredAlerts::Unavailable => 503,
             };
             assert_eq!(
                 answer.status, expected,
@@ -794,7 +794,11 @@ fn outage_reported(
             );
             if stored == StoredAlerts::Unavailable {
                 let error = answer.body["error"].as_str().unwrap_or_default();
-                assert!(error.starts_with("store "), "{}", answer.body);
+                assert!(
+                    error.starts_with("store ") && error.contains("/api/stream"),
+                    "{}",
+                    answer.body
+                );
             }
         }
         thread::sleep(Duration::from_millis(100));
@@ -817,7 +821,13 @@ fn outage_reported(
             .any(|l| l.starts_with("nta_store_write_failures_total ") && !l.ends_with(" 0")),
         "{metrics}"
     );
-    let reports = agent.log().matches("Failed to write to the store").count();
+    let log = agent.log();
+    assert!(
+        !log.contains("API request failed in the store"),
+        "each refused read logged again:\n{}",
+        alert_log(agent)
+    );
+    let reports = log.matches("Failed to write to the store").count();
     assert_eq!(
         reports,
         1,

@@ -256,6 +256,15 @@ impl HandlerError {
                 error_reply(StatusCode::BAD_REQUEST, &message, Some(&parameter))
             }
             Self::NotFound(message) => error_reply(StatusCode::NOT_FOUND, &message, None),
+            // The disk failed: the store writer has logged it once and
+            // retries; each request saying so again would flood the log.
+            Self::Store(error) if error.failed_handle() => error_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "{error}; detection goes on: new alerts are on /api/stream, the store's state in /api/stats"
+                ),
+                None,
+            ),
             Self::Store(error) => {
                 warn!(message = "API request failed in the store", %error);
                 error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None)

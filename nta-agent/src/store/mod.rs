@@ -339,8 +339,10 @@ impl Store {
 }
 
 impl StoreError {
-    /// Whether redb reported an I/O error, or refuses to work after one.
-    fn failed_handle(&self) -> bool {
+    /// Whether redb reported an I/O error, or refuses to work after one:
+    /// the store is unavailable until the file can be opened again (a
+    /// failing or read-only disk), which the store writer retries.
+    pub fn failed_handle(&self) -> bool {
         matches!(
             self,
             StoreError::Database { source, .. }
