@@ -85,9 +85,16 @@ pub fn bench(peers: bool) -> anyhow::Result<()> {
 
     step("benchmarks in the kernel and in network namespaces (as root)");
     let mut cargo = cargo_seeing_bpf_linker()?;
-    cargo
-        .env("NTA_BENCH_OUT", &figures)
-        .args(["test", "--release", "-p", "nta-agent", "--tests"]);
+    // --no-fail-fast: one benchmark failing must not keep the later test
+    // binaries (the peers' among them) from running.
+    cargo.env("NTA_BENCH_OUT", &figures).args([
+        "test",
+        "--release",
+        "--no-fail-fast",
+        "-p",
+        "nta-agent",
+        "--tests",
+    ]);
     let sudo = root_prefix(&["-E"], "the benchmarks")?;
     if !sudo.is_empty() {
         let runner: Vec<String> = sudo.iter().map(|word| format!("\"{word}\"")).collect();
