@@ -3,7 +3,7 @@
 //! browser (and Node.js, for Playwright) that the dashboard test drives;
 //! and the peers `cargo xtask bench --peers` runs beside nta.
 
-use std::{path::Path, thread, time::Duration};
+use std::{fs, path::Path, thread, time::Duration};
 
 use anyhow::{Context as _, bail};
 
@@ -145,12 +145,13 @@ fn stop_started(package: &str, name: &str, before: &[u32]) -> anyhow::Result<()>
         if before.contains(&pid) {
             continue;
         }
-        root_cmd("kill", &[], &[], &why)?
-            .arg(pid.to_string())
-            .run()?;
-        note(format!(
-            "{package}: stopped process {pid}, which its install started"
-        ));
+        // It may have ended by itself meanwhile: the check below says.
+        match root_cmd("kill", &[], &[], &why)?.arg(pid.to_string()).run() {
+            Ok(()) => note(format!(
+                "{package}: stopped process {pid}, which its install started"
+            )),
+            Err(error) => note(format!("{package}: {error:#}")),
+        }
     }
     // SIGTERM ends both; give them a moment, then say if one is left.
     for _ in 0..50 {
@@ -168,7 +169,8 @@ fn stop_started(package: &str, name: &str, before: &[u32]) -> anyhow::Result<()>
     )
 }
 
-/// The processes named exactly `name` in xtask's own network namespace.
+/// The live processes named exactly `name` in xtask's own network
+/// namespace (a zombie has ended, even while nobody has reaped it).
 fn daemons(name: &str, why: &str) -> anyhow::Result<Vec<u32>> {
     which::which("pgrep")
         .context("pgrep (Debian's procps) is needed to find a daemon an install started")?;
@@ -178,9 +180,17 @@ fn daemons(name: &str, why: &str) -> anyhow::Result<Vec<u32>> {
         .args(["-x", "--ns", &own, "--nslist", "net", name])
         .read()
         .unwrap_or_default();
+    let zombie = |pid: &u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            // The state follows the command name, which is in parentheses.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    };
     Ok(listed
         .lines()
         .filter_map(|l| l.trim().parse().ok())
+        .filter(|pid| !zombie(pid))
         .collect())
 }
 
