@@ -39,17 +39,17 @@ impl Windows {
         };
         Self {
             fast_ports: if open(s.fast_window_start_ns, cfg.fast_window) {
-                s.fast_ports
+                u64::from(s.fast_ports)
             } else {
                 0
             },
             weighted_score: if open(s.weighted_window_start_ns, cfg.weighted_window) {
-                s.weighted_score
+                u64::from(s.weighted_score)
             } else {
                 0
             },
             slow_bits: if open(s.slow_window_start_ns, cfg.slow_window) {
-                s.slow_bits
+                u64::from(s.slow_bits)
             } else {
                 0
             },
