@@ -65,7 +65,8 @@ enum Task {
     /// to detect, floods, memory, store and API) as a table, and write them
     /// as JSON under target/nta-bench/ (as root).
     Bench {
-        /// Also run FastNetMon and scanlogd side by side on the same flood.
+        /// Also run the peers beside nta on the same attacks (installed if
+        /// missing): FastNetMon on a SYN flood, scanlogd on a port scan.
         #[arg(long)]
         peers: bool,
     },
