@@ -519,19 +519,13 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
     {
         return;
     }
-    let net = Topology::new();
-    // Locals drop in reverse order: the agent before the disk, the disk
-    // before the namespaces.
-    let mut disk = Ext4Disk::mount(64 << 20);
-    let dir = tempfile::tempdir().expect("temp dir");
-    // A directory of the disk's own: while the disk is unmounted for its
-    // repair, the agent's retries find no directory instead of creating a
-    // new, empty store in the mount point underneath.
-    let db_dir = disk.path().join("nta");
-    fs::create_dir(&db_dir).expect("store directory");
-    let mut agent = storm_agent(&net, &db_dir.join("nta.redb"), dir.path());
-    let api = support::api::Api::new(&net.victim);
-    alerts_stored_before_the_fault(&net, &api);
+    let DiskLab {
+        mut agent,
+        api,
+        mut disk,
+        net,
+        ..
+    } = DiskLab::start();
 
     let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
     disk.fail();
@@ -564,13 +558,7 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
     // log says was opened, before and during the outage.
     disk.repair();
     let (resumed_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), true);
-    let logged = logged_openings(&agent.log());
-    for id in &logged {
-        let alert = api
-            .try_get(&format!("/api/alerts/{id}"))
-            .unwrap_or_else(|e| panic!("alert {id}: {e}"));
-        assert_eq!(alert.status, 200, "alert {id}: {}", alert.body);
-    }
+    let logged = logged_openings_stored(&api, &agent);
     let (status, _) = attack.wait(Duration::from_secs(30));
     assert!(status.success());
     println!(
@@ -578,7 +566,7 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
          live feed and all {} logged openings stored; store {store}",
         ms(resumed_after),
         live.len(),
-        logged.len()
+        logged
     );
 }
 
@@ -596,14 +584,13 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
     {
         return;
     }
-    let net = Topology::new();
-    let mut disk = Ext4Disk::mount(64 << 20);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_dir = disk.path().join("nta");
-    fs::create_dir(&db_dir).expect("store directory");
-    let mut agent = storm_agent(&net, &db_dir.join("nta.redb"), dir.path());
-    let api = support::api::Api::new(&net.victim);
-    alerts_stored_before_the_fault(&net, &api);
+    let DiskLab {
+        mut agent,
+        api,
+        mut disk,
+        net,
+        ..
+    } = DiskLab::start();
 
     let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
     disk.freeze();
@@ -636,13 +623,7 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
 
     disk.thaw();
     let (written_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), false);
-    let logged = logged_openings(&agent.log());
-    for id in &logged {
-        let alert = api
-            .try_get(&format!("/api/alerts/{id}"))
-            .unwrap_or_else(|e| panic!("alert {id}: {e}"));
-        assert_eq!(alert.status, 200, "alert {id}: {}", alert.body);
-    }
+    let logged = logged_openings_stored(&api, &agent);
     let (status, _) = attack.wait(Duration::from_secs(30));
     assert!(status.success());
     println!(
@@ -650,8 +631,55 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
          logged openings stored; store {store}",
         ms(written_after),
         live.len(),
-        logged.len()
+        logged
     );
+}
+
+/// An agent whose store is on an ext4 disk of its own, with 50 alerts
+/// stored. Fields drop in order: the agent before the disk, the disk
+/// before the namespaces.
+struct DiskLab {
+    agent: Agent,
+    api: support::api::Api,
+    _dir: tempfile::TempDir,
+    disk: Ext4Disk,
+    net: Topology,
+}
+
+impl DiskLab {
+    fn start() -> Self {
+        let net = Topology::new();
+        let disk = Ext4Disk::mount(64 << 20);
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A directory of the disk's own: while the disk is unmounted for a
+        // repair, the store's path leads nowhere rather than into the
+        // mount point underneath.
+        let db_dir = disk.path().join("nta");
+        fs::create_dir(&db_dir).expect("store directory");
+        let agent = storm_agent(&net, &db_dir.join("nta.redb"), dir.path());
+        let api = support::api::Api::new(&net.victim);
+        alerts_stored_before_the_fault(&net, &api);
+        Self {
+            agent,
+            api,
+            _dir: dir,
+            disk,
+            net,
+        }
+    }
+}
+
+/// Checks that every alert the log says was opened is stored; returns
+/// how many.
+fn logged_openings_stored(api: &support::api::Api, agent: &Agent) -> usize {
+    let logged = logged_openings(&agent.log());
+    for id in &logged {
+        let alert = api
+            .try_get(&format!("/api/alerts/{id}"))
+            .unwrap_or_else(|e| panic!("alert {id}: {e}"));
+        assert_eq!(alert.status, 200, "alert {id}: {}", alert.body);
+    }
+    logged.len()
 }
 
 /// Alert ids that `/api/stream` announces as opened during `period`.

@@ -256,19 +256,23 @@ impl Store {
 
     /// The alert with this id, if stored.
     pub fn alert(&self, id: u64) -> Result<Option<Alert>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(self.db_err("reading alerts"))?;
-        let table = txn
-            .open_table(ALERTS)
-            .map_err(self.db_err("reading alerts"))?;
-        let row = table.get(id).map_err(self.db_err("reading alerts"))?;
-        row.map(|v| self.decode_alert(id, v.value())).transpose()
+        self.alert_row(id, |json| self.decode_alert(id, json))
     }
 
     /// The alert with this id as stored, in JSON, if stored.
     pub fn alert_json(&self, id: u64) -> Result<Option<AlertJson>, StoreError> {
+        self.alert_row(id, |json| {
+            self.decode_head(id, json)?;
+            Ok(AlertJson(json.to_vec()))
+        })
+    }
+
+    /// The row of alert `id`, if stored, through `read`.
+    fn alert_row<T>(
+        &self,
+        id: u64,
+        read: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         let txn = self
             .db
             .begin_read()
@@ -277,12 +281,7 @@ impl Store {
             .open_table(ALERTS)
             .map_err(self.db_err("reading alerts"))?;
         let row = table.get(id).map_err(self.db_err("reading alerts"))?;
-        row.map(|v| {
-            let json = v.value();
-            self.decode_head(id, json)?;
-            Ok(AlertJson(json.to_vec()))
-        })
-        .transpose()
+        row.map(|v| read(v.value())).transpose()
     }
 
     /// One page of the alerts matching `query`, newest first; see

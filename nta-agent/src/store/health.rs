@@ -109,16 +109,7 @@ impl Backlog {
             .into_iter()
             .filter(|a| !self.alerts.contains_key(&a.id))
             .collect();
-        let mut dropped = 0;
-        for alert in older {
-            self.alerts.insert(alert.id, alert);
-            if self.alerts.len() > self.cap {
-                self.alerts.pop_first();
-                dropped += 1;
-            }
-        }
-        self.dropped += dropped;
-        dropped
+        self.add(older)
     }
 
     /// Everything waiting, oldest id first; the backlog is left empty.
