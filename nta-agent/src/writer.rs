@@ -68,7 +68,7 @@ impl Shared {
     /// Publishes the store's health to `/api/stats` and `/metrics`.
     fn report(&self, pending: &Pending) {
         if let Ok(mut live) = self.api.live.write() {
-            live.store = pending.writes.health(&pending.backlog);
+            live.store = pending.writes.health(&pending.backlog, Instant::now());
         }
     }
 }
@@ -111,6 +111,9 @@ impl StoreWriter {
             pending.history.pop_front();
         }
         pending.history.push_back((at, deltas));
+        // Once a tick, so a write that hangs shows as stalled even when no
+        // alert arrives.
+        self.shared.report(&pending);
         drop(pending);
         self.shared.wake.notify_one();
     }
@@ -169,6 +172,7 @@ async fn write_loop(shared: Arc<Shared>) -> usize {
                 || !pending.history.is_empty()
                 || pending.prune.is_some();
             if pending.closing || (has_work && pending.writes.due(Instant::now())) {
+                pending.writes.began(Instant::now(), Timestamp::now());
                 let round = Round {
                     alerts: pending.backlog.take(),
                     history: pending.history.drain(..).collect(),
@@ -192,6 +196,11 @@ async fn write_loop(shared: Arc<Shared>) -> usize {
         };
         let closing = round.closing;
         write_round(&shared, round).await;
+        {
+            let mut pending = shared.lock();
+            pending.writes.ended();
+            shared.report(&pending);
+        }
         if closing {
             let pending = shared.lock();
             if !pending.backlog.is_empty() {

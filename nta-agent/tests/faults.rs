@@ -519,12 +519,13 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
     {
         return;
     }
+    // Bindings drop in reverse order: the agent first, the namespaces last.
     let DiskLab {
-        mut agent,
-        api,
-        mut disk,
         net,
-        ..
+        mut disk,
+        _dir,
+        api,
+        mut agent,
     } = DiskLab::start();
 
     let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
@@ -584,12 +585,13 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
     {
         return;
     }
+    // Bindings drop in reverse order: the agent first, the namespaces last.
     let DiskLab {
-        mut agent,
-        api,
-        mut disk,
         net,
-        ..
+        mut disk,
+        _dir,
+        api,
+        mut agent,
     } = DiskLab::start();
 
     let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
@@ -615,6 +617,10 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
         store["failed_writes"], 0,
         "a hung write is not a failed one: {store}"
     );
+    assert!(
+        store["stalled_since"].is_string(),
+        "the hung write is reported: {store}"
+    );
     println!(
         "disk frozen: {} alerts opened on the live feed in 3 s, /api/stats answered in {}, store {store}",
         live.len(),
@@ -623,6 +629,7 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
 
     disk.thaw();
     let (written_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), false);
+    assert!(store["stalled_since"].is_null(), "{store}");
     let logged = logged_openings_stored(&api, &agent);
     let (status, _) = attack.wait(Duration::from_secs(30));
     assert!(status.success());
@@ -637,7 +644,7 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
 
 /// An agent whose store is on an ext4 disk of its own, with 50 alerts
 /// stored. Fields drop in order: the agent before the disk, the disk
-/// before the namespaces.
+/// before the namespaces (bind them in the reverse order for the same).
 struct DiskLab {
     agent: Agent,
     api: support::api::Api,

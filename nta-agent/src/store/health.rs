@@ -29,6 +29,11 @@ pub const BACKLOG_MAX: usize = 10_000;
 /// (1 s), so that every tick retries even when it fires a little early.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(900);
 
+/// How long a write may run before the report calls it stalled: a durable
+/// commit takes milliseconds, so a second means the disk is not answering
+/// (frozen, a stalled device or a hung network volume).
+pub const STALLED_AFTER: Duration = Duration::from_secs(1);
+
 /// The store's health, as `/api/stats` shows it under `store`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreHealth {
@@ -44,6 +49,9 @@ pub struct StoreHealth {
     pub backlog: usize,
     /// Alert states dropped since start because the backlog was full.
     pub dropped: u64,
+    /// When the write still running began, once it has run for
+    /// [`STALLED_AFTER`]: the disk hangs rather than fails.
+    pub stalled_since: Option<Timestamp>,
 }
 
 impl Default for StoreHealth {
@@ -55,6 +63,7 @@ impl Default for StoreHealth {
             failed_writes: 0,
             backlog: 0,
             dropped: 0,
+            stalled_since: None,
         }
     }
 }
@@ -156,6 +165,8 @@ pub struct WriteState {
     last_failure: Option<Instant>,
     /// Whether the backlog dropped alerts during the current run.
     dropped_in_run: bool,
+    /// The write running now, if any: when it began.
+    writing: Option<(Instant, Timestamp)>,
 }
 
 impl WriteState {
@@ -192,6 +203,16 @@ impl WriteState {
         !std::mem::replace(&mut self.dropped_in_run, true)
     }
 
+    /// Notes that a write began at `now` (monotonic) / `at` (wall clock).
+    pub fn began(&mut self, now: Instant, at: Timestamp) {
+        self.writing = Some((now, at));
+    }
+
+    /// Notes that the write running has ended, however it went.
+    pub fn ended(&mut self) {
+        self.writing = None;
+    }
+
     /// Lets the next write try at once, e.g. the last one at shutdown.
     pub fn retry_now(&mut self) {
         self.last_failure = None;
@@ -212,11 +233,16 @@ impl WriteState {
         })
     }
 
-    /// The report, with the backlog's current size and drops.
-    pub fn health(&self, backlog: &Backlog) -> StoreHealth {
+    /// The report at `now`, with the backlog's current size and drops.
+    pub fn health(&self, backlog: &Backlog, now: Instant) -> StoreHealth {
+        let stalled_since = self
+            .writing
+            .filter(|(began, _)| now.saturating_duration_since(*began) >= STALLED_AFTER)
+            .map(|(_, at)| at);
         StoreHealth {
             backlog: backlog.len(),
             dropped: backlog.dropped(),
+            stalled_since,
             ..self.health.clone()
         }
     }
@@ -313,7 +339,7 @@ mod tests {
 
         let mut backlog = Backlog::default();
         backlog.add([alert(1, 0)]);
-        let health = state.health(&backlog);
+        let health = state.health(&backlog, t0);
         assert!(!health.ok);
         assert_eq!(health.since, Some(at), "the run began at the first failure");
         assert_eq!(health.failed_writes, 2);
@@ -328,7 +354,7 @@ mod tests {
             })
         );
         assert!(state.due(t0));
-        let health = state.health(&Backlog::default());
+        let health = state.health(&Backlog::default(), t0);
         assert!(health.ok && health.error.is_none() && health.since.is_none());
         assert_eq!(health.failed_writes, 2, "a total since start");
 
@@ -340,13 +366,34 @@ mod tests {
     }
 
     #[test]
+    fn a_write_running_past_a_second_is_reported_stalled_from_its_start() {
+        let mut state = WriteState::default();
+        let t0 = Instant::now();
+        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let backlog = Backlog::default();
+        state.began(t0, at);
+        assert_eq!(
+            state.health(&backlog, t0 + STALLED_AFTER / 2).stalled_since,
+            None
+        );
+        let health = state.health(&backlog, t0 + STALLED_AFTER);
+        assert_eq!(health.stalled_since, Some(at));
+        assert!(health.ok, "slow, not failed");
+        state.ended();
+        assert_eq!(
+            state.health(&backlog, t0 + STALLED_AFTER * 5).stalled_since,
+            None
+        );
+    }
+
+    #[test]
     fn the_report_serializes_as_documented() {
         let json = serde_json::to_value(StoreHealth::default()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "ok": true, "error": null, "since": null,
-                "failed_writes": 0, "backlog": 0, "dropped": 0
+                "failed_writes": 0, "backlog": 0, "dropped": 0, "stalled_since": null
             })
         );
     }
