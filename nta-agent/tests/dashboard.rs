@@ -21,7 +21,7 @@ use std::{
 
 use support::{
     api::{Api, LISTEN},
-    lab::{Spawned, alert_log, nmap_fast_scan, pretty, start_agent, web_server},
+    lab::{Spawned, alert_log, curl, nmap_fast_scan, pretty, start_agent, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -111,25 +111,15 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
 
     nmap_fast_scan(&net, "1-1000");
     let page = format!("http://{VICTIM_ADDR}/");
-    let curl = net.exec(
-        &net.attacker,
-        Duration::from_secs(20),
+    curl(
+        &net,
         &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "5",
             "-o",
             "/dev/null",
             "-H",
             &format!("User-Agent: {HOSTILE_USER_AGENT}"),
             &page,
         ],
-    );
-    assert!(
-        curl.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&curl.stderr)
     );
 
     let (status, output) = browser.wait(BROWSER_LIMIT);

@@ -21,8 +21,8 @@ use serde_json::Value;
 use support::{
     api::{AlertWatch, Api, LISTEN},
     lab::{
-        Lab, START_LIMIT, Spawned, alert_log, ms, poll_note, pretty, start_agent, wait_for_http,
-        web_server,
+        Lab, START_LIMIT, Spawned, alert_log, curl, ms, poll_note, pretty, start_agent,
+        wait_for_http, web_server,
     },
     netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
 };
@@ -228,16 +228,7 @@ fn syn_flood_scenario() -> (Duration, Duration) {
             alert_log(&lab.agent)
         )
     };
-    let floods = lab.api.alerts("kind=syn_flood");
-    assert_eq!(
-        floods.len(),
-        1,
-        "one flood, one syn_flood alert; {}",
-        context()
-    );
-    let flood = &floods[0];
-    assert_eq!(flood["dst"], VICTIM_ADDR, "{}", context());
-    assert_eq!(flood["dst_port"], 80, "{}", context());
+    let flood = &one_syn_flood_on_port_80(&lab.api, &context);
     let evidence = &flood["evidence"];
     assert!(
         evidence["top_ports"]
@@ -448,17 +439,8 @@ fn random_source_flood_scenario() -> Duration {
     };
     // One incident for the victim host: spoofed sources name no source
     // (syn_flood::host), and its port is the one flooded.
-    let floods = lab.api.alerts("kind=syn_flood");
-    assert_eq!(
-        floods.len(),
-        1,
-        "one flood, one syn_flood alert; {}",
-        context()
-    );
-    let flood = &floods[0];
-    assert_eq!(flood["dst"], VICTIM_ADDR, "{}", context());
+    let flood = &one_syn_flood_on_port_80(&lab.api, &context);
     assert!(flood["src"].is_null(), "{}", context());
-    assert_eq!(flood["dst_port"], 80, "{}", context());
     let sources = flood["evidence"]["distinct_sources"].as_u64().unwrap_or(0);
     assert!(sources > 1000, "distinct_sources {sources}; {}", context());
     let to_flood = watch
@@ -496,14 +478,9 @@ fn signature_scenario() -> Duration {
     let url = format!("http://{VICTIM_ADDR}/");
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
-    let out = lab.net.exec(
-        &lab.net.attacker,
-        Duration::from_secs(20),
+    let out = curl(
+        &lab.net,
         &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "5",
             "-o",
             "/dev/null",
             "-w",
@@ -514,12 +491,11 @@ fn signature_scenario() -> Duration {
         ],
     );
     let curl_took = start.elapsed();
-    assert!(
-        out.status.success() && out.stdout == b"200",
-        "curl ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    assert_eq!(
+        out.stdout,
+        b"200",
+        "curl: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let seen = watch.wait_for("signature", start + Duration::from_secs(5));
     thread::sleep(SETTLE);
@@ -745,6 +721,22 @@ fn benign_traffic_raises_no_alert() {
         pretty(&alerts),
         alert_log(&lab.agent)
     );
+}
+
+/// The one `syn_flood` alert a flood of the victim's port 80 raises;
+/// `context` explains a failure.
+fn one_syn_flood_on_port_80(api: &Api, context: &dyn Fn() -> String) -> Value {
+    let floods = api.alerts("kind=syn_flood");
+    assert_eq!(
+        floods.len(),
+        1,
+        "one flood, one syn_flood alert; {}",
+        context()
+    );
+    let flood = floods.into_iter().next().unwrap_or_default();
+    assert_eq!(flood["dst"], VICTIM_ADDR, "{}", context());
+    assert_eq!(flood["dst_port"], 80, "{}", context());
+    flood
 }
 
 /// Polls `GET /api/alerts?query` until it lists something, for up to `limit`.

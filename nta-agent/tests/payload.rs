@@ -12,7 +12,7 @@ use std::{
     fs,
     hash::{BuildHasher, RandomState},
     path::Path,
-    process::{Command, Output},
+    process::Command,
     thread,
     time::{Duration, Instant},
 };
@@ -21,7 +21,7 @@ use nta_agent::payload::{dns_tunnel::DnsTunnelConfig, excerpt::MAX_EXCERPT};
 use serde_json::Value;
 use support::{
     api::{AlertWatch, Api},
-    lab::{Lab, Spawned, alert_log, ms, poll_note, pretty, web_server},
+    lab::{Lab, Spawned, alert_log, curl, ms, poll_note, pretty, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -73,21 +73,6 @@ fn dns_responder(net: &Topology) -> Spawned {
         Spawned::start(&net.victim, SERVER_LIMIT, &["python3", "-c", DNS_RESPONDER]);
     responder.wait_for_output("ready", Duration::from_secs(10));
     responder
-}
-
-/// Runs curl in the attacker's namespace with `args`; panics unless it
-/// succeeds.
-fn curl(net: &Topology, args: &[&str]) -> Output {
-    let mut all = vec!["curl", "-sS", "--max-time", "5"];
-    all.extend_from_slice(args);
-    let out = net.exec(&net.attacker, TOOL_LIMIT, &all);
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// `dig -f` in the attacker's namespace: one query per line of `queries`

@@ -7,7 +7,7 @@ use std::{
     io::{Read, Seek},
     os::unix::process::CommandExt,
     path::Path,
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -215,6 +215,21 @@ pub fn nmap_fast_scan(net: &Topology, ports: &str) {
         "nmap failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs curl in the attacker's namespace with `args` (silent but for
+/// errors, 5 s at most); panics unless it succeeds.
+pub fn curl(net: &Topology, args: &[&str]) -> Output {
+    let mut all = vec!["curl", "-sS", "--max-time", "5"];
+    all.extend_from_slice(args);
+    let out = net.exec(&net.attacker, Duration::from_secs(20), &all);
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Waits until `url` answers 200 to curl run in `ns`, for up to 10 s.
