@@ -60,6 +60,21 @@ struct Pending {
     closing: bool,
 }
 
+impl Pending {
+    /// Puts back what a failed round did not write, ahead of what queued
+    /// since (it is older); past the cap, the oldest ticks go.
+    fn put_back(&mut self, history: Vec<(Timestamp, GlobalCounters)>, prune: Option<Retention>) {
+        for tick in history.into_iter().rev() {
+            if self.history.len() < HISTORY_QUEUE_MAX {
+                self.history.push_front(tick);
+            }
+        }
+        if self.prune.is_none() {
+            self.prune = prune;
+        }
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
@@ -249,14 +264,7 @@ async fn write_round(shared: &Shared, round: Round) {
         shared.report(&pending);
         if !pending.writes.due(Instant::now()) {
             // Failed: the history waits for the next retry too.
-            for tick in history.into_iter().rev() {
-                if pending.history.len() < HISTORY_QUEUE_MAX {
-                    pending.history.push_front(tick);
-                }
-            }
-            if prune.is_some() && pending.prune.is_none() {
-                pending.prune = prune;
-            }
+            pending.put_back(history, prune);
             return;
         }
     }
@@ -280,11 +288,7 @@ async fn write_round(shared: &Shared, round: Round) {
         match written {
             Some(Ok(())) => succeeded(&mut pending, 0),
             Some(Err((error, left))) => {
-                for tick in left.into_iter().rev() {
-                    if pending.history.len() < HISTORY_QUEUE_MAX {
-                        pending.history.push_front(tick);
-                    }
-                }
+                pending.put_back(left, None);
                 let waiting = pending.backlog.len();
                 failed(&mut pending, &error, "history", waiting);
             }
@@ -292,9 +296,7 @@ async fn write_round(shared: &Shared, round: Round) {
         }
         shared.report(&pending);
         if !pending.writes.due(Instant::now()) {
-            if prune.is_some() && pending.prune.is_none() {
-                pending.prune = prune;
-            }
+            pending.put_back(Vec::new(), prune);
             return;
         }
     }
