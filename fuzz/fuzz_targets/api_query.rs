@@ -19,16 +19,19 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex, OnceLock, RwLock},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
 use nta_agent::{
     alert::{Alert, AlertKind, AlertState, Evidence, Severity},
-    api::{self, ApiState, auth::Auth},
-    mitigate::blocklist::{Blocklist, Kernel, Protected},
-    stats::LiveStats,
+    api::{self, ApiState, Mitigation, auth::Auth},
+    mitigate::{
+        blocklist::{Blocklist, Kernel, Protected},
+        protect::ApiClients,
+    },
+    stats::LiveView,
     store::Store,
 };
 use nta_common::{Counter, GlobalCounters};
@@ -114,28 +117,37 @@ fn env() -> &'static Env {
             let at = start + jiff::SignedDuration::from_secs(s as i64);
             store.record_history(at, &deltas).expect("storing history");
         }
-        let mut open = ApiState::new(
-            store.clone(),
-            Arc::new(RwLock::new(LiveStats::default())),
-            Auth::open().with_admin(ADMIN.into(), Some("/nowhere/token".into())),
-        );
+        let clients = Arc::<ApiClients>::default();
         let (list, _) = Blocklist::restore(
             Box::new(FakeKernel::default()),
-            store,
+            store.clone(),
             Protected {
-                clients: open.clients.clone(),
+                clients: clients.clone(),
                 ..Protected::default()
             },
             jiff::Timestamp::now(),
         )
         .expect("blocklist");
-        open.blocks = Some(Arc::new(Mutex::new(list)));
+        let open = ApiState {
+            mitigation: Mitigation {
+                blocklist: Some(Arc::new(Mutex::new(list))),
+                clients,
+                ..Mitigation::default()
+            },
+            ..ApiState::new(
+                store,
+                LiveView::default(),
+                Auth::open().with_admin(ADMIN.into(), Some("/nowhere/token".into())),
+            )
+        };
         // Streams end after their first event, instead of never.
         open.feed.close();
-        let mut guarded = open.clone();
-        guarded.auth = Auth::for_listen("0.0.0.0:3000".parse().expect("address"), Some(READ))
-            .expect("token")
-            .with_admin(ADMIN.into(), None);
+        let guarded = ApiState {
+            auth: Auth::for_listen("0.0.0.0:3000".parse().expect("address"), Some(READ))
+                .expect("token")
+                .with_admin(ADMIN.into(), None),
+            ..open.clone()
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

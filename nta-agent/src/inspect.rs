@@ -70,32 +70,54 @@ pub fn inspect(
     findings
 }
 
-/// Runs the pipeline until the sample channel closes.
-pub fn spawn(
-    rules: &RuleSet,
-    tunnel: DnsTunnelConfig,
-    mut samples: mpsc::Receiver<PayloadSample>,
-    findings: mpsc::Sender<Finding>,
-) -> Result<JoinHandle<()>, MatcherError> {
-    let matcher = Matcher::new(&rules.rules)?;
-    let threshold = tunnel.unique_subdomains;
-    let mut tunnels = DnsTunnel::new(tunnel);
-    Ok(tokio::spawn(async move {
-        let mut dropped = 0u64;
-        while let Some(sample) = samples.recv().await {
-            for finding in inspect(&sample, &matcher, &mut tunnels, threshold, Instant::now()) {
-                if findings.try_send(finding).is_err() {
-                    dropped += 1;
-                    if dropped.is_power_of_two() {
-                        warn!(
-                            message = "Payload findings dropped: the run loop is behind",
-                            dropped
-                        );
+/// The pipeline, its rules compiled, ready to start.
+pub struct Payload {
+    matcher: Matcher,
+    tunnels: DnsTunnel,
+    tunnel_threshold: u32,
+}
+
+impl Payload {
+    /// Compiles `rules` into one matcher; sets up the tunnel detector.
+    pub fn new(rules: &RuleSet, tunnel: DnsTunnelConfig) -> Result<Self, MatcherError> {
+        Ok(Self {
+            matcher: Matcher::new(&rules.rules)?,
+            tunnel_threshold: tunnel.unique_subdomains,
+            tunnels: DnsTunnel::new(tunnel),
+        })
+    }
+
+    /// Inspects `samples` until their channel closes; returns the findings'
+    /// queue and the task.
+    pub fn spawn(
+        mut self,
+        mut samples: mpsc::Receiver<PayloadSample>,
+    ) -> (mpsc::Receiver<Finding>, JoinHandle<()>) {
+        let (findings, found) = mpsc::channel(FINDING_QUEUE);
+        let task = tokio::spawn(async move {
+            let mut dropped = 0u64;
+            while let Some(sample) = samples.recv().await {
+                let now = Instant::now();
+                let Self {
+                    matcher,
+                    tunnels,
+                    tunnel_threshold,
+                } = &mut self;
+                for finding in inspect(&sample, matcher, tunnels, *tunnel_threshold, now) {
+                    if findings.try_send(finding).is_err() {
+                        dropped += 1;
+                        if dropped.is_power_of_two() {
+                            warn!(
+                                message = "Payload findings dropped: the run loop is behind",
+                                dropped
+                            );
+                        }
                     }
                 }
             }
-        }
-    }))
+        });
+        (found, task)
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,114 @@
 //! What `/api/stats` reports: the live view, refreshed every tick.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::{Duration, Instant},
+};
 
 use jiff::Timestamp;
 use nta_common::Counter;
 use serde::Serialize;
 
 use crate::{
-    alert::{AlertKind, Severity},
+    alert::{AlertEvent, AlertKind, Severity},
     config::Config,
+    sensor::AttachedMode,
+    source::Dropped,
     store::StoreHealth,
     traffic::{Snapshot, growth, port_growth, source_growth},
 };
+
+/// The one handle on the live view: the run loop writes it through methods
+/// named for what happened, the API and the store writer read it.
+///
+/// A panic while the lock was held leaves at worst a mix of two ticks'
+/// values; every access recovers the lock, since showing those beats
+/// failing every later request or silently skipping updates.
+#[derive(Debug, Clone)]
+pub struct LiveView {
+    stats: Arc<RwLock<LiveStats>>,
+    started: Instant,
+}
+
+impl Default for LiveView {
+    fn default() -> Self {
+        Self::new(LiveStats::default())
+    }
+}
+
+impl LiveView {
+    /// A view starting from `stats`, the agent started now.
+    pub fn new(stats: LiveStats) -> Self {
+        Self {
+            stats: Arc::new(RwLock::new(stats)),
+            started: Instant::now(),
+        }
+    }
+
+    /// The view of a sensor attached to `iface` in `xdp_mode`, started now,
+    /// showing the detectors' thresholds.
+    pub fn attached(iface: &str, xdp_mode: AttachedMode, thresholds: ThresholdView) -> Self {
+        Self::new(LiveStats {
+            iface: iface.to_owned(),
+            xdp_mode: Some(xdp_mode),
+            started_at: Some(Timestamp::now()),
+            thresholds,
+            ..LiveStats::default()
+        })
+    }
+
+    /// A tick: rates, totals and top lists from two snapshots, with the
+    /// incidents open and what the source's queues dropped.
+    pub fn tick(&self, before: &Snapshot, after: &Snapshot, now: Timestamp, agent: TickCounts) {
+        self.write().refresh(before, after, now, agent);
+    }
+
+    /// Counts the incidents that `events` open.
+    pub fn alerts_opened(&self, events: &[AlertEvent]) {
+        let mut live = self.write();
+        for event in events {
+            if let AlertEvent::Opened(a) = event {
+                *live.alerts_opened.entry((a.kind, a.severity)).or_default() += 1;
+            }
+        }
+    }
+
+    /// The store's health, as the writer found it.
+    pub fn store_health(&self, health: StoreHealth) {
+        self.write().store = health;
+    }
+
+    /// The view as it is now.
+    pub fn read(&self) -> RwLockReadGuard<'_, LiveStats> {
+        self.stats.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Time since the agent started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, LiveStats> {
+        self.stats.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets any field, for tests of what reads the view.
+    #[cfg(test)]
+    pub(crate) fn edit(&self, edit: impl FnOnce(&mut LiveStats)) {
+        edit(&mut self.write());
+    }
+}
+
+/// The agent's own counts a tick reports beside the kernel's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickCounts {
+    /// Incidents open after the tick.
+    pub open_incidents: usize,
+    /// What the source's queues dropped since start.
+    pub dropped: Dropped,
+}
 
 /// Rates over the last tick, per second.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -48,8 +145,8 @@ pub struct TopPort {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LiveStats {
     pub iface: String,
-    /// `native` or `skb`.
-    pub xdp_mode: String,
+    /// Where the XDP program runs, while attached.
+    pub xdp_mode: Option<AttachedMode>,
     pub started_at: Option<Timestamp>,
     /// When the rates were last computed (the end of the last tick).
     pub updated_at: Option<Timestamp>,
@@ -137,9 +234,15 @@ impl From<&Config> for ThresholdView {
 pub const LIVE_TOP_N: usize = 10;
 
 impl LiveStats {
-    /// Refreshes rates, totals and top lists from two snapshots; `now` is
-    /// when `after` was read.
-    pub fn refresh(&mut self, before: &Snapshot, after: &Snapshot, now: Timestamp) {
+    /// Refreshes rates, totals, top lists and losses from two snapshots;
+    /// `now` is when `after` was read.
+    pub fn refresh(
+        &mut self,
+        before: &Snapshot,
+        after: &Snapshot,
+        now: Timestamp,
+        agent: TickCounts,
+    ) {
         self.updated_at = Some(now);
         let secs = after.at.saturating_duration_since(before.at).as_secs_f64();
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
@@ -178,7 +281,10 @@ impl LiveStats {
             .iter()
             .map(|c| (c.name().to_owned(), after.global.get(*c)))
             .collect();
-        self.events_lost = after.global.get(Counter::EventsLost);
+        self.open_incidents = agent.open_incidents;
+        // Lost in the kernel (ring full) or in the agent (queue full).
+        self.events_lost = after.global.get(Counter::EventsLost) + agent.dropped.events;
+        self.samples_lost = after.global.get(Counter::SamplesLost) + agent.dropped.samples;
 
         let sources = source_growth(before, after);
         self.top_sources = sources
@@ -263,9 +369,22 @@ mod tests {
         after.syn_ports[80] = 300;
         after.syn_ports[22] = 100;
 
+        after.global.values[Counter::EventsLost as usize] = 3;
+        after.global.values[Counter::SamplesLost as usize] = 5;
+
         let mut live = LiveStats::default();
         let now = Timestamp::now();
-        live.refresh(&before, &after, now);
+        let agent = TickCounts {
+            open_incidents: 2,
+            dropped: Dropped {
+                events: 1,
+                samples: 10,
+            },
+        };
+        live.refresh(&before, &after, now, agent);
+        assert_eq!(live.open_incidents, 2);
+        assert_eq!(live.events_lost, 4, "the kernel's 3 and the agent's 1");
+        assert_eq!(live.samples_lost, 15, "the kernel's 5 and the agent's 10");
         assert_eq!(live.updated_at, Some(now));
         assert_eq!(live.rates.packets_per_sec, 500.0);
         assert_eq!(live.rates.protocol_bits["tcp"], 200_000.0);

@@ -14,7 +14,7 @@ use std::{
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpStream},
     sync::{
-        Arc, Mutex, Once, RwLock,
+        Arc, Mutex, Once,
         atomic::{AtomicUsize, Ordering},
         mpsc,
     },
@@ -24,9 +24,12 @@ use std::{
 
 use ipnet::IpNet;
 use nta_agent::{
-    api::{self, ApiState, auth::Auth},
-    mitigate::blocklist::{Blocklist, Kernel, Protected},
-    stats::LiveStats,
+    api::{self, ApiState, Mitigation, auth::Auth},
+    mitigate::{
+        blocklist::{Blocklist, Kernel, Protected},
+        protect::ApiClients,
+    },
+    stats::LiveView,
     store::Store,
 };
 
@@ -95,22 +98,29 @@ impl Server {
         count_server_panics();
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Arc::new(Store::open(&dir.path().join("nta.redb")).expect("store"));
-        let mut state = ApiState::new(
-            store.clone(),
-            Arc::new(RwLock::new(LiveStats::default())),
-            Auth::open().with_admin(ADMIN.into(), None),
-        );
+        let clients = Arc::<ApiClients>::default();
         let (list, _) = Blocklist::restore(
             Box::new(MemoryKernel::default()),
-            store,
+            store.clone(),
             Protected {
-                clients: state.clients.clone(),
+                clients: clients.clone(),
                 ..Protected::default()
             },
             jiff::Timestamp::now(),
         )
         .expect("blocklist");
-        state.blocks = Some(Arc::new(Mutex::new(list)));
+        let state = ApiState {
+            mitigation: Mitigation {
+                blocklist: Some(Arc::new(Mutex::new(list))),
+                clients,
+                ..Mitigation::default()
+            },
+            ..ApiState::new(
+                store,
+                LiveView::default(),
+                Auth::open().with_admin(ADMIN.into(), None),
+            )
+        };
 
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (bound, addr_rx) = mpsc::channel();

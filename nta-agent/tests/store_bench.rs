@@ -8,7 +8,7 @@ mod support;
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
-    sync::{Arc, RwLock},
+    sync::Arc,
     thread,
     time::{Duration, Instant},
 };
@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use nta_agent::{
     alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
     api::{self, ApiState, auth::Auth},
-    stats::LiveStats,
+    stats::LiveView,
     store::Store,
 };
 use support::figures::{Target, record};
@@ -274,11 +274,7 @@ fn bench_api_alerts_with_a_million() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let state = ApiState::new(
-        Arc::new(store),
-        Arc::new(RwLock::new(LiveStats::default())),
-        Auth::open(),
-    );
+    let state = ApiState::new(Arc::new(store), LiveView::default(), Auth::open());
     let listener = runtime
         .block_on(api::bind("127.0.0.1:0".parse().expect("an address")))
         .expect("binding");

@@ -1,13 +1,13 @@
 //! `GET /api/alerts` (filtered, paginated list) and `GET /api/alerts/{id}`.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use warp::{Filter, Rejection, Reply, reply::Response};
 
-use super::{ApiState, HandlerError, Params, blocking, parse_time, respond, with_arg};
+use super::{HandlerError, Params, blocking, parse_time, respond, with_arg};
 use crate::{
     alert::{AlertKind, AlertState},
-    store::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT},
+    store::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT, Store},
 };
 
 /// Query parameters of `GET /api/alerts`.
@@ -19,31 +19,30 @@ const PARAMS: [&str; 9] = [
 /// → `{"alerts": [...], "next": cursor or null}`, newest first; see
 /// [`AlertQuery`] for what each filter matches.
 pub(super) fn alerts_handler(
-    state: ApiState,
+    store: Arc<Store>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "alerts")
         .and(warp::get())
         .and(warp::query::<Vec<(String, String)>>())
-        .and(with_arg(state))
-        .then(|params, state| async move { respond(list_alerts(params, state).await) })
+        .and(with_arg(store))
+        .then(|params, store| async move { respond(list_alerts(params, store).await) })
 }
 
 /// `GET /api/alerts/{id}` → the alert, or 404.
 pub(super) fn alert_handler(
-    state: ApiState,
+    store: Arc<Store>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "alerts" / String)
         .and(warp::get())
-        .and(with_arg(state))
-        .then(|id, state| async move { respond(get_alert(id, state).await) })
+        .and(with_arg(store))
+        .then(|id, store| async move { respond(get_alert(id, store).await) })
 }
 
 async fn list_alerts(
     params: Vec<(String, String)>,
-    state: ApiState,
+    store: Arc<Store>,
 ) -> Result<Response, HandlerError> {
     let query = alert_query(&Params::new(params, &PARAMS)?)?;
-    let store = state.store.clone();
     let page = blocking(move || store.alerts_json(&query)).await?;
     Ok(json_reply(page_body(&page)))
 }
@@ -72,14 +71,13 @@ fn json_reply(body: Vec<u8>) -> Response {
     warp::reply::with_header(body, "content-type", "application/json").into_response()
 }
 
-async fn get_alert(id: String, state: ApiState) -> Result<Response, HandlerError> {
+async fn get_alert(id: String, store: Arc<Store>) -> Result<Response, HandlerError> {
     let id: u64 = id.parse().map_err(|_| {
         HandlerError::bad(
             "id",
             format!("alert id must be a non-negative integer, got `{id}`"),
         )
     })?;
-    let store = state.store.clone();
     match blocking(move || store.alert_json(id)).await? {
         Some(alert) => Ok(json_reply(alert.into_bytes())),
         None => Err(HandlerError::NotFound(format!("no alert with id {id}"))),

@@ -287,8 +287,11 @@ mod tests {
         tempfile::TempDir,
         impl Filter<Extract = (impl warp::Reply,), Error = Rejection> + Clone,
     ) {
-        let (dir, mut state) = crate::api::tests::test_state();
-        state.auth = Auth::for_listen("0.0.0.0:3000".parse().unwrap(), Some(TOKEN)).unwrap();
+        let (dir, state) = crate::api::tests::test_state();
+        let state = crate::api::ApiState {
+            auth: Auth::for_listen("0.0.0.0:3000".parse().unwrap(), Some(TOKEN)).unwrap(),
+            ..state
+        };
         (dir, crate::api::routes(state))
     }
 

@@ -1,18 +1,39 @@
 //! The blocklist: `GET /api/blocks`, `POST /api/blocks`,
 //! `DELETE /api/blocks/{cidr}`. Changes always need the admin token.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 use warp::{Filter, Rejection, Reply, http::StatusCode, path::Tail, reply::Response};
 
-use super::{ApiState, HandlerError, auth, respond, with_arg};
+use super::{HandlerError, auth, auth::Auth, respond, with_arg};
 use crate::mitigate::{
     block::{Block, InvalidBlock, Origin, check_reason, parse_cidr, parse_ttl},
     blocklist::{BlockError, SharedBlocklist},
+    protect::ApiClients,
 };
+
+/// What the blocklist endpoints read and change.
+#[derive(Clone, Default)]
+pub struct Mitigation {
+    /// The XDP blocklist (none when no sensor is loaded, as in some tests).
+    pub blocklist: Option<SharedBlocklist>,
+    /// Automatic mitigation's settings, as `/api/blocks` shows them.
+    pub auto: AutoView,
+    /// Recent authenticated clients, never blocked automatically.
+    pub clients: Arc<ApiClients>,
+}
+
+/// Automatic mitigation's settings.
+#[derive(Debug, Clone, Default)]
+pub struct AutoView {
+    pub enabled: bool,
+    pub dry_run: bool,
+    pub ttl: std::time::Duration,
+    pub max_entries: usize,
+}
 
 /// Largest request body: a CIDR, a duration and a short reason.
 const MAX_BODY: u64 = 4096;
@@ -29,28 +50,29 @@ struct BlockRequest {
 
 /// `GET /api/blocks` → `{"blocks": [...], "decisions": [...], "auto": {...}}`.
 pub(super) fn list_handler(
-    state: ApiState,
+    mitigation: Mitigation,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "blocks")
         .and(warp::get())
-        .and(with_arg(state))
-        .then(|state: ApiState| async move { respond(list(state).await) })
+        .and(with_arg(mitigation))
+        .then(|state: Mitigation| async move { respond(list(state).await) })
 }
 
 /// `POST /api/blocks` and `DELETE /api/blocks/{cidr}`, behind the admin
 /// token.
 pub(super) fn change_handlers(
-    state: ApiState,
+    mitigation: Mitigation,
+    auth: Auth,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let add = warp::path!("api" / "blocks")
         .and(warp::post())
-        .and(auth::admin(state.auth.clone()))
-        .and(super::record_client(state.clone()))
+        .and(auth::admin(auth.clone()))
+        .and(super::record_client(mitigation.clients.clone()))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .and(with_arg(state.clone()))
+        .and(with_arg(mitigation.clone()))
         .then(
-            |body: warp::hyper::body::Bytes, state: ApiState| async move {
+            |body: warp::hyper::body::Bytes, state: Mitigation| async move {
                 respond(add(&body, state).await)
             },
         );
@@ -58,15 +80,15 @@ pub(super) fn change_handlers(
         .and(warp::path("blocks"))
         .and(warp::path::tail())
         .and(warp::delete())
-        .and(auth::admin(state.auth.clone()))
-        .and(super::record_client(state.clone()))
-        .and(with_arg(state))
-        .then(|tail: Tail, state: ApiState| async move { respond(remove(tail, state).await) });
+        .and(auth::admin(auth))
+        .and(super::record_client(mitigation.clients.clone()))
+        .and(with_arg(mitigation))
+        .then(|tail: Tail, state: Mitigation| async move { respond(remove(tail, state).await) });
     add.or(remove)
 }
 
-fn blocklist(state: &ApiState) -> Result<SharedBlocklist, HandlerError> {
-    state.blocks.clone().ok_or_else(|| {
+fn blocklist(state: &Mitigation) -> Result<SharedBlocklist, HandlerError> {
+    state.blocklist.clone().ok_or_else(|| {
         HandlerError::Unavailable(
             "this agent has no blocklist (its XDP program is not loaded)".into(),
         )
@@ -76,7 +98,7 @@ fn blocklist(state: &ApiState) -> Result<SharedBlocklist, HandlerError> {
 /// Runs `call` on the blocklist on the blocking pool: it writes the kernel
 /// map and commits to the store.
 async fn with_blocklist<T: Send + 'static>(
-    state: &ApiState,
+    state: &Mitigation,
     call: impl FnOnce(&mut crate::mitigate::blocklist::Blocklist) -> Result<T, BlockError>
     + Send
     + 'static,
@@ -91,7 +113,7 @@ async fn with_blocklist<T: Send + 'static>(
     .map_err(HandlerError::from)
 }
 
-async fn list(state: ApiState) -> Result<Response, HandlerError> {
+async fn list(state: Mitigation) -> Result<Response, HandlerError> {
     let auto = state.auto.clone();
     let (blocks, decisions, auto_entries) = with_blocklist(&state, |list| {
         Ok((list.list()?, list.decisions(), list.auto_entries()))
@@ -111,7 +133,7 @@ async fn list(state: ApiState) -> Result<Response, HandlerError> {
     .into_response())
 }
 
-async fn add(body: &[u8], state: ApiState) -> Result<Response, HandlerError> {
+async fn add(body: &[u8], state: Mitigation) -> Result<Response, HandlerError> {
     let request: BlockRequest = serde_json::from_slice(body).map_err(|e| {
         HandlerError::bad(
             "body",
@@ -149,7 +171,7 @@ async fn add(body: &[u8], state: ApiState) -> Result<Response, HandlerError> {
     )
 }
 
-async fn remove(tail: Tail, state: ApiState) -> Result<Response, HandlerError> {
+async fn remove(tail: Tail, state: Mitigation) -> Result<Response, HandlerError> {
     let text = percent_decode(tail.as_str());
     let cidr = parse_cidr(&text)?;
     let block = with_blocklist(&state, move |list| list.remove(&cidr)).await?;
@@ -198,13 +220,13 @@ impl From<BlockError> for HandlerError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use serde_json::Value;
 
     use super::*;
     use crate::{
-        api::{auth::Auth, routes, tests::test_state},
+        api::{ApiState, routes, tests::test_state},
         mitigate::blocklist::{Blocklist, Protected, tests::FakeKernel},
     };
 
@@ -213,20 +235,28 @@ mod tests {
     /// The test API with a blocklist over a fake kernel map, the admin
     /// token set and reads open (as on loopback without --token).
     fn state() -> (tempfile::TempDir, ApiState, FakeKernel) {
-        let (dir, mut state) = test_state();
+        let (dir, state) = test_state();
         let kernel = FakeKernel::default();
+        let clients = Arc::<ApiClients>::default();
         let (list, _) = Blocklist::restore(
             Box::new(kernel.clone()),
             state.store.clone(),
             Protected {
-                clients: state.clients.clone(),
+                clients: clients.clone(),
                 ..Protected::default()
             },
             Timestamp::now(),
         )
         .unwrap();
-        state.blocks = Some(Arc::new(Mutex::new(list)));
-        state.auth = Auth::open().with_admin(ADMIN.into(), None);
+        let state = ApiState {
+            mitigation: Mitigation {
+                blocklist: Some(Arc::new(Mutex::new(list))),
+                clients,
+                ..Mitigation::default()
+            },
+            auth: Auth::open().with_admin(ADMIN.into(), None),
+            ..state
+        };
         (dir, state, kernel)
     }
 

@@ -1,11 +1,13 @@
 //! `GET /api/history`: one metric's rate over time, for charts.
 
+use std::sync::Arc;
+
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use warp::{Filter, Rejection, Reply, reply::Response};
 
-use super::{ApiState, HandlerError, Params, blocking, parse_time, respond, with_arg};
-use crate::store::{HistoryQuery, Metric, StoreError};
+use super::{HandlerError, Params, blocking, parse_time, respond, with_arg};
+use crate::store::{HistoryQuery, Metric, Store, StoreError};
 
 /// Query parameters of `GET /api/history`.
 const PARAMS: [&str; 4] = ["metric", "since", "until", "step"];
@@ -19,16 +21,19 @@ const DEFAULT_RANGE: SignedDuration = SignedDuration::from_mins(5);
 /// `metric` defaults to `packets`, `until` to now, `since` to five minutes
 /// before `until`, `step` to 1 second.
 pub(super) fn history_handler(
-    state: ApiState,
+    store: Arc<Store>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "history")
         .and(warp::get())
         .and(warp::query::<Vec<(String, String)>>())
-        .and(with_arg(state))
-        .then(|params, state| async move { respond(history(params, state).await) })
+        .and(with_arg(store))
+        .then(|params, store| async move { respond(history(params, store).await) })
 }
 
-async fn history(params: Vec<(String, String)>, state: ApiState) -> Result<Response, HandlerError> {
+async fn history(
+    params: Vec<(String, String)>,
+    store: Arc<Store>,
+) -> Result<Response, HandlerError> {
     let params = Params::new(params, &PARAMS)?;
     let metric = params
         .get("metric", |value| {
@@ -63,8 +68,7 @@ async fn history(params: Vec<(String, String)>, state: ApiState) -> Result<Respo
         until,
         step_secs,
     };
-    let step = state.store.history_step(&query);
-    let store = state.store.clone();
+    let step = store.history_step(&query);
     let metric = query.metric.clone();
     let points = blocking(move || store.history(&query))
         .await
@@ -120,7 +124,7 @@ mod tests {
 
     /// An API whose store holds 20 seconds of traffic from
     /// 2026-01-01T00:00:00Z: second `s` saw `s` packets, 100 bytes and 2 SYNs.
-    fn state_with_history() -> (tempfile::TempDir, ApiState) {
+    fn state_with_history() -> (tempfile::TempDir, crate::api::ApiState) {
         let (dir, state) = test_state();
         let start = Timestamp::from_second(1_767_225_600).unwrap();
         assert_eq!(start.to_string(), "2026-01-01T00:00:00Z");

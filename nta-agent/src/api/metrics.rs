@@ -3,10 +3,7 @@
 //! Built per scrape from the kernel totals and the agent's counts, which
 //! are monotonic already; the registry only formats them.
 
-use std::sync::{
-    PoisonError,
-    atomic::{AtomicI64, AtomicU64},
-};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -15,10 +12,11 @@ use prometheus_client::{
 };
 use warp::{Filter, Rejection, Reply, http::StatusCode};
 
-use super::{ApiState, with_arg};
+use super::{Report, stream::Feed, with_arg};
 use crate::{
     alert::{AlertKind, Severity},
     notify::ChannelReport,
+    timings::Timings,
 };
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,13 +38,29 @@ struct AlertLabels {
     severity: String,
 }
 
+/// What a scrape reads: the report, the latency histograms and the feed's
+/// client count.
+#[derive(Clone)]
+struct Scraped {
+    report: Report,
+    timings: Timings,
+    feed: Feed,
+}
+
 pub(super) fn metrics_handler(
-    state: ApiState,
+    report: Report,
+    timings: Timings,
+    feed: Feed,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let scraped = Scraped {
+        report,
+        timings,
+        feed,
+    };
     warp::path!("metrics")
         .and(warp::get())
-        .and(with_arg(state))
-        .map(|state: ApiState| match render(&state) {
+        .and(with_arg(scraped))
+        .map(|scraped: Scraped| match render(&scraped) {
             Ok(text) => warp::reply::with_header(
                 text,
                 "content-type",
@@ -67,8 +81,8 @@ fn counter(value: u64) -> Counter<u64, AtomicU64> {
     c
 }
 
-fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
-    let live = state.live.read().unwrap_or_else(PoisonError::into_inner);
+fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
+    let live = state.report.live.read();
     let mut registry = Registry::with_prefix("nta");
 
     let kernel = Family::<CounterLabel, Counter<u64, AtomicU64>>::default();
@@ -126,10 +140,10 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
         counter(live.samples_lost),
     );
     let uptime = Gauge::<i64, AtomicI64>::default();
-    uptime.set(i64::try_from(state.started.elapsed().as_secs()).unwrap_or(i64::MAX));
+    uptime.set(i64::try_from(state.report.live.uptime().as_secs()).unwrap_or(i64::MAX));
     registry.register("uptime_seconds", "Seconds since the agent started", uptime);
     let store = Gauge::<i64, AtomicI64>::default();
-    store.set(i64::try_from(state.store.size_bytes()).unwrap_or(i64::MAX));
+    store.set(i64::try_from(state.report.store.size_bytes()).unwrap_or(i64::MAX));
     registry.register("store_bytes", "Size of the redb store on disk", store);
     registry.register(
         "store_write_failures",
@@ -154,7 +168,7 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
         "Time a durable store write took: a batch of alerts, or a tick's history",
         state.timings.store.clone(),
     );
-    let channels = state.notify.report();
+    let channels = state.report.notify.report();
     let per_channel: [(&str, &str, ChannelCount); 4] = [
         (
             "notifications_sent",
@@ -193,6 +207,7 @@ fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
         "Alert events the notifier's queue had no room for",
         counter(
             state
+                .report
                 .notify
                 .dropped_events
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -219,8 +234,7 @@ mod tests {
     #[tokio::test]
     async fn metrics_parse_as_prometheus_text_with_the_live_values() {
         let (_dir, state) = test_state();
-        {
-            let mut live = state.live.write().unwrap();
+        state.live.edit(|live| {
             live.totals.insert("tcp_syn".into(), 200);
             live.totals.insert("packets".into(), 400);
             live.alerts_opened
@@ -228,7 +242,7 @@ mod tests {
             live.open_incidents = 3;
             live.store.failed_writes = 4;
             live.store.backlog = 2;
-        }
+        });
         let start = std::time::Instant::now();
         crate::timings::observe(&state.timings.detect, &crate::timings::DETECT_TICK, start);
         crate::timings::observe(&state.timings.store, &crate::timings::STORE_ALERTS, start);

@@ -24,13 +24,7 @@ mod metrics;
 mod stats;
 pub mod stream;
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    net::SocketAddr,
-    sync::{Arc, RwLock},
-    time::Instant,
-};
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc};
 
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -43,46 +37,37 @@ use warp::{
 };
 
 use self::{auth::Auth, stream::Feed};
+pub use self::{
+    blocks::{AutoView, Mitigation},
+    stats::Report,
+};
 use crate::{
-    mitigate::{blocklist::SharedBlocklist, protect::ApiClients},
+    mitigate::protect::ApiClients,
     notify::NotifyStats,
-    stats::LiveStats,
+    stats::LiveView,
     store::{Store, StoreError},
     timings::Timings,
 };
 
-/// What the handlers read: the store, the live view, the feed, the token
-/// and the start time.
+/// Everything the API serves, built in one expression by whoever starts
+/// it; [`routes`] hands each handler only the parts it reads.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<Store>,
-    pub live: Arc<RwLock<LiveStats>>,
+    pub live: LiveView,
     pub feed: Feed,
     pub auth: Auth,
     pub timings: Timings,
     /// Notification counts by channel (none configured: empty).
     pub notify: Arc<NotifyStats>,
-    /// The XDP blocklist (none when no sensor is loaded, as in some tests).
-    pub blocks: Option<SharedBlocklist>,
-    /// Automatic mitigation's settings, as `/api/blocks` shows them.
-    pub auto: AutoView,
-    /// Recent authenticated clients, never blocked automatically.
-    pub clients: Arc<ApiClients>,
-    pub started: Instant,
-}
-
-/// Automatic mitigation's settings.
-#[derive(Debug, Clone, Default)]
-pub struct AutoView {
-    pub enabled: bool,
-    pub dry_run: bool,
-    pub ttl: std::time::Duration,
-    pub max_entries: usize,
+    pub mitigation: Mitigation,
 }
 
 impl ApiState {
-    /// State with a new feed, started now.
-    pub fn new(store: Arc<Store>, live: Arc<RwLock<LiveStats>>, auth: Auth) -> Self {
+    /// The API over `store` and `live`, with a new feed and timings, no
+    /// notification channel and no blocklist: what tests of the read-only
+    /// endpoints need. The agent sets every field.
+    pub fn new(store: Arc<Store>, live: LiveView, auth: Auth) -> Self {
         Self {
             store,
             live,
@@ -90,10 +75,16 @@ impl ApiState {
             auth,
             timings: Timings::default(),
             notify: Arc::default(),
-            blocks: None,
-            auto: AutoView::default(),
-            clients: Arc::default(),
-            started: Instant::now(),
+            mitigation: Mitigation::default(),
+        }
+    }
+
+    /// What `/api/stats`, `/metrics` and the feed's `stats` events report.
+    pub fn report(&self) -> Report {
+        Report {
+            live: self.live.clone(),
+            store: self.store.clone(),
+            notify: self.notify.clone(),
         }
     }
 }
@@ -136,19 +127,31 @@ pub async fn serve(
 /// All routes: the API and `/metrics` behind the token (when one is set),
 /// the dashboard and `/healthz` open; JSON 401, 404 and 405 for the rest.
 pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let data = alerts::alerts_handler(state.clone())
-        .or(alerts::alert_handler(state.clone()))
-        .or(stats::stats_handler(state.clone()))
-        .or(history::history_handler(state.clone()))
-        .or(blocks::list_handler(state.clone()))
-        .or(metrics::metrics_handler(state.clone()));
+    let report = state.report();
+    let ApiState {
+        store,
+        feed,
+        auth,
+        timings,
+        mitigation,
+        ..
+    } = state;
+    let clients = mitigation.clients.clone();
+    let data = alerts::alerts_handler(store.clone())
+        .or(alerts::alert_handler(store.clone()))
+        .or(stats::stats_handler(report.clone()))
+        .or(history::history_handler(store))
+        .or(blocks::list_handler(mitigation.clone()))
+        .or(metrics::metrics_handler(
+            report.clone(),
+            timings,
+            feed.clone(),
+        ));
     // The stream checks its own token: it also accepts one in the query.
     // Changes to the blocklist need the admin token, always.
-    stream::stream_handler(state.clone())
-        .or(blocks::change_handlers(state.clone()))
-        .or(auth::authorized(state.auth.clone())
-            .and(record_client(state.clone()))
-            .and(data))
+    stream::stream_handler(feed, report, auth.clone())
+        .or(blocks::change_handlers(mitigation, auth.clone()))
+        .or(auth::authorized(auth).and(record_client(clients)).and(data))
         .or(health::health_handler())
         .or(dashboard::dashboard_handler())
         .recover(recover)
@@ -161,11 +164,13 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
 
 /// Notes the address of a client that passed the token check, so that
 /// automatic mitigation never locks it out.
-fn record_client(state: ApiState) -> impl Filter<Extract = (), Error = Infallible> + Clone {
+fn record_client(
+    clients: Arc<ApiClients>,
+) -> impl Filter<Extract = (), Error = Infallible> + Clone {
     warp::addr::remote()
         .map(move |addr: Option<SocketAddr>| {
             if let Some(addr) = addr {
-                state.clients.saw(addr.ip());
+                clients.saw(addr.ip());
             }
         })
         .untuple_one()
@@ -362,6 +367,8 @@ mod tests {
     use super::*;
     use crate::{
         alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
+        sensor::AttachedMode,
+        stats::LiveStats,
         store::tests::temp_store,
     };
 
@@ -423,12 +430,12 @@ mod tests {
             })
             .collect();
         store.put_alerts(&alerts).unwrap();
-        let live = LiveStats {
+        let live = LiveView::new(LiveStats {
             iface: "eth0".into(),
-            xdp_mode: "native".into(),
+            xdp_mode: Some(AttachedMode::Native),
             ..LiveStats::default()
-        };
-        let state = ApiState::new(Arc::new(store), Arc::new(RwLock::new(live)), Auth::open());
+        });
+        let state = ApiState::new(Arc::new(store), live, Auth::open());
         (dir, state)
     }
 
@@ -539,8 +546,11 @@ mod tests {
     /// (chunked) was answered "method not allowed".
     #[tokio::test]
     async fn a_post_without_content_length_is_a_411() {
-        let (_dir, mut state) = test_state();
-        state.auth = Auth::open().with_admin("admin-token-0123456789abcdef".into(), None);
+        let (_dir, state) = test_state();
+        let state = ApiState {
+            auth: Auth::open().with_admin("admin-token-0123456789abcdef".into(), None),
+            ..state
+        };
         let response = warp::test::request()
             .method("POST")
             .path("/api/blocks")

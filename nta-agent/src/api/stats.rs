@@ -1,52 +1,53 @@
 //! `GET /api/stats`: the live view plus the agent's uptime and store size.
 
-use std::sync::PoisonError;
+use std::sync::Arc;
 
 use serde_json::Value;
-use warp::{Filter, Rejection, Reply, reply::Response};
+use warp::{Filter, Rejection, Reply};
 
-use super::{ApiState, HandlerError, respond, with_arg};
+use super::with_arg;
+use crate::{notify::NotifyStats, stats::LiveView, store::Store};
+
+/// What a report of the agent's state reads: `/api/stats`, `/metrics` and
+/// the feed's `stats` events.
+#[derive(Clone)]
+pub struct Report {
+    pub live: LiveView,
+    pub store: Arc<Store>,
+    pub notify: Arc<NotifyStats>,
+}
 
 /// `GET /api/stats` → [`LiveStats`](crate::stats::LiveStats) as JSON, plus
-/// `uptime_secs` and `store_bytes`.
+/// `uptime_secs`, `store_bytes` and the notification counts.
 pub(super) fn stats_handler(
-    state: ApiState,
+    report: Report,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "stats")
         .and(warp::get())
-        .and(with_arg(state))
-        .map(|state| respond(stats(&state)))
+        .and(with_arg(report))
+        .map(|report: Report| warp::reply::json(&report.body()))
 }
 
-fn stats(state: &ApiState) -> Result<Response, HandlerError> {
-    Ok(warp::reply::json(&stats_body(state)).into_response())
-}
-
-/// The live view plus `uptime_secs` and `store_bytes`: the body of
-/// `/api/stats` and of the stream's `stats` events.
-pub(super) fn stats_body(state: &ApiState) -> Value {
-    let mut body = {
-        // A writer that panicked mid-tick leaves at worst a mix of two
-        // ticks' values; showing them beats failing every later request.
-        let live = state.live.read().unwrap_or_else(PoisonError::into_inner);
-        match serde_json::to_value(&*live) {
+impl Report {
+    /// The live view plus `uptime_secs`, `store_bytes` and the
+    /// notification counts: the body of `/api/stats` and of the stream's
+    /// `stats` events.
+    pub fn body(&self) -> Value {
+        let mut body = match serde_json::to_value(&*self.live.read()) {
             Ok(Value::Object(body)) => body,
             // LiveStats is a struct of plain fields: it always serializes
             // to an object.
             _ => serde_json::Map::new(),
-        }
-    };
-    body.insert(
-        "uptime_secs".into(),
-        state.started.elapsed().as_secs().into(),
-    );
-    body.insert("store_bytes".into(), state.store.size_bytes().into());
-    body.insert(
-        "notifications".into(),
-        serde_json::to_value(state.notify.report()).unwrap_or_default(),
-    );
-    body.insert("notifications_failed".into(), state.notify.failed().into());
-    Value::Object(body)
+        };
+        body.insert("uptime_secs".into(), self.live.uptime().as_secs().into());
+        body.insert("store_bytes".into(), self.store.size_bytes().into());
+        body.insert(
+            "notifications".into(),
+            serde_json::to_value(self.notify.report()).unwrap_or_default(),
+        );
+        body.insert("notifications_failed".into(), self.notify.failed().into());
+        Value::Object(body)
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::warn;
 use warp::{Filter, Rejection, Reply, sse::Event};
 
-use super::{ApiState, auth::authorized_or_query, stats::stats_body, with_arg};
+use super::{Report, auth::Auth, auth::authorized_or_query, with_arg};
 use crate::alert::AlertEvent;
 
 /// Messages kept for the slowest client: about 15 minutes of ticks, or a
@@ -63,11 +63,11 @@ impl Feed {
     }
 
     /// Publishes the current stats to every client.
-    pub fn stats(&self, state: &ApiState) {
+    pub fn stats(&self, report: &Report) {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        match serde_json::to_string(&stats_body(state)) {
+        match serde_json::to_string(&report.body()) {
             // No receivers between the check and the send is fine: nobody
             // was listening.
             Ok(json) => drop(self.tx.send(Message::Stats(json.into()))),
@@ -102,25 +102,30 @@ impl Feed {
 
 /// `GET /api/stream` → `text/event-stream`.
 pub(super) fn stream_handler(
-    state: ApiState,
+    feed: Feed,
+    report: Report,
+    auth: Auth,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "stream")
         .and(warp::get())
-        .and(authorized_or_query(state.auth.clone()))
-        .and(with_arg(state))
-        .map(|state: ApiState| {
-            let events = events(&state);
+        .and(authorized_or_query(auth))
+        .and(with_arg((feed, report)))
+        .map(|(feed, report): (Feed, Report)| {
+            let events = events(&feed, &report);
             warp::sse::reply(warp::sse::keep_alive().interval(KEEP_ALIVE).stream(events))
         })
 }
 
 /// One client's events: the stats now, then the feed until it closes.
-fn events(state: &ApiState) -> impl Stream<Item = Result<Event, Infallible>> + Send + use<> {
+fn events(
+    feed: &Feed,
+    report: &Report,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + use<> {
     // Subscribe before reading the current stats, so that nothing published
     // in between is missed.
-    let rx = state.feed.tx.subscribe();
-    let closing = state.feed.closing.subscribe();
-    let first = serde_json::to_string(&stats_body(state))
+    let rx = feed.tx.subscribe();
+    let closing = feed.closing.subscribe();
+    let first = serde_json::to_string(&report.body())
         .ok()
         .map(|json| Event::default().event("stats").retry(RETRY).data(json));
     // `wait_for` sees a feed closed before this client connected, too.
@@ -199,7 +204,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_gets_the_stats_then_alerts_and_ticks_in_order() {
         let (_dir, state) = test_state();
-        let mut events = Box::pin(events(&state));
+        let mut events = Box::pin(events(&state.feed, &state.report()));
         let (name, data) = next(&mut events).await;
         assert_eq!(name, "stats");
         assert_eq!(data["iface"], "eth0");
@@ -212,7 +217,7 @@ mod tests {
                 ..alert(7)
             }),
         ]);
-        state.feed.stats(&state);
+        state.feed.stats(&state.report());
         let (name, data) = next(&mut events).await;
         assert_eq!(name, "alert");
         assert_eq!(data["event"], "opened");
@@ -228,7 +233,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_falls_behind_is_told_how_much_it_missed() {
         let (_dir, state) = test_state();
-        let mut events = Box::pin(events(&state));
+        let mut events = Box::pin(events(&state.feed, &state.report()));
         next(&mut events).await;
         let burst: Vec<_> = (0..FEED_CAPACITY as u64 + 10)
             .map(|id| AlertEvent::Opened(alert(id)))
@@ -245,7 +250,7 @@ mod tests {
     #[tokio::test]
     async fn closing_the_feed_ends_open_streams() {
         let (_dir, state) = test_state();
-        let mut events = Box::pin(events(&state));
+        let mut events = Box::pin(events(&state.feed, &state.report()));
         next(&mut events).await;
         assert_eq!(state.feed.clients(), 1);
         state.feed.close();

@@ -4,14 +4,15 @@ use std::{fmt, process::Command};
 
 use aya::programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId};
 use nta_common::maps::PROGRAM_NAME;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{SensorError, error::os_error};
 use crate::cli::XdpModeArg;
 
 /// Where the program runs once attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AttachedMode {
     /// In the driver, before an skb is allocated.
     Native,

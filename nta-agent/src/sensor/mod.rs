@@ -5,6 +5,7 @@ mod attach;
 mod blocklist;
 mod error;
 pub mod events;
+mod live;
 mod read;
 mod ring;
 pub mod samples;
@@ -25,6 +26,7 @@ use tracing::{debug, warn};
 pub use attach::AttachedMode;
 pub use blocklist::{BlockEntry, Blocklist};
 pub use error::SensorError;
+pub use live::{LiveSensor, LoadedSensor, SensorSettings};
 
 use crate::{cli::XdpModeArg, traffic::Snapshot};
 

@@ -12,8 +12,9 @@
 
 mod alerts;
 mod blocks;
-pub mod health;
+mod health;
 mod history;
+mod writer;
 
 use std::{
     ffi::OsString,
@@ -35,6 +36,7 @@ use redb::{
 pub use alerts::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT};
 pub use health::StoreHealth;
 pub use history::{HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention};
+pub use writer::{HISTORY_QUEUE_MAX, HealthReport, StoreWriter};
 
 /// Schema marker and small settings that must survive restarts.
 const META: TableDefinition<&str, u64> = TableDefinition::new("nta_meta");

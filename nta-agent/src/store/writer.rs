@@ -20,15 +20,18 @@ use nta_common::GlobalCounters;
 use tokio::{sync::Notify, task::JoinHandle};
 use tracing::{info, warn};
 
+use super::{
+    Retention, Store, StoreError, StoreHealth,
+    health::{BACKLOG_MAX, Backlog, Failure, RETRY_INTERVAL, WriteState},
+};
 use crate::{
     alert::Alert,
-    api::ApiState,
-    store::{
-        Retention, Store, StoreError,
-        health::{BACKLOG_MAX, Backlog, Failure, RETRY_INTERVAL, WriteState},
-    },
-    timings,
+    timings::{self, Timings},
 };
+
+/// Where the writer publishes the store's health (the live view, which
+/// `/api/stats` and `/metrics` serve).
+pub type HealthReport = Box<dyn Fn(StoreHealth) + Send + Sync>;
 
 /// Ticks of history kept while the store cannot be written: an hour at
 /// the default 1 s interval, 320 bytes each (~1.2 MB). Older ones go first.
@@ -47,7 +50,9 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Something to write, or shutdown.
     wake: Notify,
-    api: ApiState,
+    store: Arc<Store>,
+    report: HealthReport,
+    timings: Timings,
 }
 
 /// What waits for the writer, and how its writes went.
@@ -82,20 +87,20 @@ impl Shared {
 
     /// Publishes the store's health to `/api/stats` and `/metrics`.
     fn report(&self, pending: &Pending) {
-        if let Ok(mut live) = self.api.live.write() {
-            live.store = pending.writes.health(&pending.backlog, Instant::now());
-        }
+        (self.report)(pending.writes.health(&pending.backlog, Instant::now()));
     }
 }
 
 impl StoreWriter {
-    /// Starts the writer on the store behind `api`, reporting to its live
-    /// view and timings.
-    pub fn start(api: &ApiState) -> Self {
+    /// Starts the writer on `store`, publishing its health through
+    /// `report` and the time of its writes to `timings`.
+    pub fn start(store: Arc<Store>, report: HealthReport, timings: Timings) -> Self {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
-            api: api.clone(),
+            store,
+            report,
+            timings,
         });
         let task = tokio::spawn(write_loop(shared.clone()));
         Self { shared, task }
@@ -232,7 +237,7 @@ async fn write_loop(shared: Arc<Shared>) -> usize {
 /// Commits one round: the alerts in one transaction, then the history in
 /// order, then a prune; what fails goes back to wait.
 async fn write_round(shared: &Shared, round: Round) {
-    let store = shared.api.store.clone();
+    let store = shared.store.clone();
     let Round {
         alerts,
         history,
@@ -250,7 +255,7 @@ async fn write_round(shared: &Shared, round: Round) {
             }
         })
         .await;
-        timings::observe(&shared.api.timings.store, &timings::STORE_ALERTS, start);
+        timings::observe(&shared.timings.store, &timings::STORE_ALERTS, start);
         let mut pending = shared.lock();
         match written {
             Some(Ok(written)) => succeeded(&mut pending, written),
@@ -283,7 +288,7 @@ async fn write_round(shared: &Shared, round: Round) {
             outcome.map_err(|error| (error, history[done..].to_vec()))
         })
         .await;
-        timings::observe(&shared.api.timings.store, &timings::STORE_HISTORY, start);
+        timings::observe(&shared.timings.store, &timings::STORE_HISTORY, start);
         let mut pending = shared.lock();
         match written {
             Some(Ok(())) => succeeded(&mut pending, 0),

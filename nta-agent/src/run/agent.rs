@@ -1,0 +1,381 @@
+//! The running agent: the loop that turns a packet source's counters,
+//! events and findings into incidents, and its shutdown.
+
+use std::{
+    sync::{Arc, PoisonError},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use nta_common::{
+    GlobalCounters,
+    maps::{EventKind, ThresholdEvent},
+};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+    time::{MissedTickBehavior, interval},
+};
+use tracing::{debug, info, warn};
+
+use super::start::{Blocking, RunningApi, Settings};
+use crate::{
+    alert::AlertEvent,
+    api::{Report, stream::Feed},
+    detect::{self, Detector, EventContext, Tick},
+    mitigate::{auto, blocklist::SharedBlocklist},
+    notify::Notifier,
+    source::PacketSource,
+    stats::{LiveView, TickCounts},
+    store::{Retention, Store, StoreWriter},
+    throttle::Throttle,
+    timings::{self, Timings},
+    traffic::{self, Snapshot},
+};
+
+/// How long pending notifications may take to go out at shutdown.
+const NOTIFY_GRACE: Duration = Duration::from_secs(10);
+
+/// How long the store may take to write what is left at shutdown.
+const STORE_GRACE: Duration = Duration::from_secs(10);
+
+/// Ticks between two prunes of old history.
+const PRUNE_EVERY_TICKS: u64 = 60;
+
+/// The loop's state: the source, the detectors, and where alerts go.
+pub(super) struct Agent<S> {
+    source: S,
+    detector: Detector,
+    /// Commits alerts and history without holding up detection.
+    writer: StoreWriter,
+    notifier: Option<Notifier>,
+    /// Allocates alert ids.
+    store: Arc<Store>,
+    live: LiveView,
+    feed: Feed,
+    report: Report,
+    timings: Timings,
+    blocks: SharedBlocklist,
+    policy: auto::AutoPolicy,
+    interval: Duration,
+    retention: Retention,
+    /// The counters at the end of the last tick.
+    previous: Option<Snapshot>,
+    ticks: u64,
+    /// Failed reads of the source, logged once in a while.
+    read_failures: Throttle,
+}
+
+impl<S: PacketSource> Agent<S> {
+    /// The agent over `source`, its store writer started.
+    pub fn new(
+        source: S,
+        settings: Settings,
+        store: Arc<Store>,
+        notifier: Option<Notifier>,
+        blocking: Blocking,
+        api: &RunningApi,
+    ) -> Self {
+        let live = api.state.live.clone();
+        let timings = api.state.timings.clone();
+        let health = live.clone();
+        let writer = StoreWriter::start(
+            store.clone(),
+            Box::new(move |report| health.store_health(report)),
+            timings.clone(),
+        );
+        Self {
+            source,
+            detector: Detector::new(settings.config),
+            writer,
+            notifier,
+            store,
+            live,
+            feed: api.state.feed.clone(),
+            report: api.state.report(),
+            timings,
+            blocks: blocking.list,
+            policy: blocking.policy,
+            interval: settings.interval,
+            retention: settings.retention,
+            previous: None,
+            ticks: 0,
+            read_failures: Throttle::default(),
+        }
+    }
+
+    /// Detects on every event, finding and tick until SIGINT or SIGTERM;
+    /// returns the signal's name.
+    pub async fn run_until_signal(
+        &mut self,
+        mut events: mpsc::Receiver<ThresholdEvent>,
+        mut findings: mpsc::Receiver<detect::Finding>,
+    ) -> anyhow::Result<&'static str> {
+        let mut sigint =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut sigterm =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut ticker = interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ticker.tick().await;
+        self.previous = Some(
+            self.source
+                .snapshot()
+                .context("reading the sensor's counters")?,
+        );
+        Ok(loop {
+            tokio::select! {
+                Some(event) = events.recv() => self.on_event(event).await,
+                Some(finding) = findings.recv() => self.on_finding(finding).await,
+                _ = ticker.tick() => {
+                    self.on_tick().await;
+                    self.expire_blocks().await;
+                    self.ticks += 1;
+                    if self.ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
+                        self.writer.prune(&self.retention);
+                    }
+                }
+                _ = sigint.recv() => break "SIGINT",
+                _ = sigterm.recv() => break "SIGTERM",
+            }
+        })
+    }
+
+    /// Reports the last partial interval, closes every incident, and waits
+    /// (a bounded time) for the store and the notifications; returns the
+    /// source, to be stopped.
+    pub async fn shutdown(mut self) -> S {
+        self.on_tick().await;
+        let closing = self.detector.close_all(self.source.now().wall);
+        self.persist(closing).await;
+        self.writer.close(STORE_GRACE).await;
+        if let Some(notifier) = self.notifier {
+            // The closing messages, and digests of anything held back.
+            notifier.shutdown(NOTIFY_GRACE).await;
+        }
+        if let Some(last) = &self.previous {
+            info!(target: "nta::totals", "totals since start: {}", traffic::totals(&last.global));
+        }
+        self.source
+    }
+
+    /// A threshold crossing: detect now rather than at the next tick.
+    async fn on_event(&mut self, event: ThresholdEvent) {
+        let kind = EventKind::from_u32(event.kind);
+        let about_a_source = matches!(
+            kind,
+            Some(
+                EventKind::ScanFast
+                    | EventKind::ScanWeighted
+                    | EventKind::ScanSlow
+                    | EventKind::SourceRate
+            )
+        );
+        let source = if about_a_source {
+            let read = self.source.source(event.key.into());
+            self.read_or_log(read, "a source's counters").flatten()
+        } else {
+            None
+        };
+        let port_syns = if kind == Some(EventKind::DstSyns) {
+            let read = self.source.syn_ports();
+            match (
+                self.read_or_log(read, "the SYN counts by port"),
+                &self.previous,
+            ) {
+                (Some(now), Some(previous)) => traffic::port_growth(&previous.syn_ports, &now),
+                _ => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        let time = self.source.now();
+        let ctx = EventContext {
+            event,
+            source,
+            port_syns,
+            now: time.wall,
+            now_ns: time.mono_ns,
+        };
+        let store = self.store.clone();
+        let start = Instant::now();
+        let events = self
+            .detector
+            .on_event(&ctx, &mut || store.allocate_alert_id());
+        timings::observe(&self.timings.detect, &timings::DETECT_EVENT, start);
+        self.persist(events).await;
+    }
+
+    /// A payload finding (rule match, DNS tunnel).
+    async fn on_finding(&mut self, finding: detect::Finding) {
+        if finding
+            .src
+            .is_some_and(|src| self.detector.config().allowlisted(src))
+        {
+            return;
+        }
+        let store = self.store.clone();
+        let start = Instant::now();
+        let event = self
+            .detector
+            .observe(finding, self.source.now().wall, &mut || {
+                store.allocate_alert_id()
+            });
+        timings::observe(&self.timings.detect, &timings::DETECT_FINDING, start);
+        self.persist(vec![event]).await;
+    }
+
+    /// One interval: read everything, detect, record, report.
+    async fn on_tick(&mut self) {
+        let read = self.source.snapshot();
+        let Some(current) = self.read_or_log(read, "the counters") else {
+            return;
+        };
+        let Some(previous) = self.previous.take() else {
+            self.previous = Some(current);
+            return;
+        };
+        let time = self.source.now();
+        info!(target: "nta::summary", "{}", traffic::summarize(&previous, &current));
+        let tick = Tick {
+            before: &previous,
+            after: &current,
+            now: time.wall,
+            now_ns: time.mono_ns,
+        };
+        let store = self.store.clone();
+        let start = Instant::now();
+        let events = self
+            .detector
+            .on_tick(&tick, &mut || store.allocate_alert_id());
+        timings::observe(&self.timings.detect, &timings::DETECT_TICK, start);
+        self.persist(events).await;
+        self.writer
+            .history(time.wall, deltas(&previous.global, &current.global));
+        let counts = TickCounts {
+            open_incidents: self.detector.incidents().len(),
+            dropped: self.source.dropped(),
+        };
+        self.live.tick(&previous, &current, time.wall, counts);
+        self.feed.stats(&self.report);
+        self.previous = Some(current);
+    }
+
+    /// The value of a read of the source, or `None` with a log line (at
+    /// most one a minute: a map that cannot be read fails every tick).
+    fn read_or_log<T>(&mut self, read: Result<T, S::Error>, what: &'static str) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(error) => {
+                if let Some(suppressed) = self.read_failures.allow(Instant::now()) {
+                    warn!(
+                        message = "Failed to read the sensor",
+                        reading = what,
+                        error = %anyhow::Error::from(error),
+                        suppressed,
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Logs alert events, sends them to the live feed and notifiers, and
+    /// hands them to the store writer.
+    async fn persist(&mut self, events: Vec<AlertEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            log_event(event);
+        }
+        // The feed first: a browser learns of an alert as soon as it is
+        // known, and re-reads the store should it miss any.
+        self.feed.alerts(&events);
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(&events);
+        }
+        self.live.alerts_opened(&events);
+        if self.policy.active() {
+            self.mitigate(&events).await;
+        }
+        let alerts: Vec<_> = events.into_iter().map(|e| e.alert().clone()).collect();
+        self.writer.alerts(alerts);
+    }
+
+    /// Blocks the sources of new incidents, if the policy says so. On the
+    /// blocking pool: it writes the kernel map and commits to the store.
+    async fn mitigate(&self, events: &[AlertEvent]) {
+        let opened: Vec<AlertEvent> = events
+            .iter()
+            .filter(|e| matches!(e, AlertEvent::Opened(a) if self.policy.kinds.contains(&a.kind)))
+            .cloned()
+            .collect();
+        if opened.is_empty() {
+            return;
+        }
+        let (blocks, policy) = (self.blocks.clone(), self.policy.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let mut list = blocks.lock().unwrap_or_else(PoisonError::into_inner);
+            auto::on_events(&policy, &opened, &mut list, Timestamp::now());
+        })
+        .await;
+        if let Err(error) = done {
+            warn!(message = "Automatic mitigation panicked", %error);
+        }
+    }
+
+    /// Lifts the blocks whose time is up.
+    async fn expire_blocks(&self) {
+        let blocks = self.blocks.clone();
+        let expired = tokio::task::spawn_blocking(move || {
+            blocks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .expire(Timestamp::now())
+        })
+        .await;
+        for result in expired.into_iter().flatten() {
+            match result {
+                Ok(block) => {
+                    info!(target: "nta::mitigate", "unblocked {}: its time is up ({})", block.cidr, block.reason)
+                }
+                Err(error) => {
+                    warn!(target: "nta::mitigate", "could not lift an expired block: {error}")
+                }
+            }
+        }
+    }
+}
+
+fn log_event(event: &AlertEvent) {
+    match event {
+        AlertEvent::Opened(a) => warn!(
+            target: "nta::alert",
+            "opened #{} {} [{}] {}", a.id, a.kind, a.severity, a.message
+        ),
+        AlertEvent::Closed(a) => info!(
+            target: "nta::alert",
+            "closed #{} {} after {:.1}s, {} packets, peak {:.0} {}",
+            a.id,
+            a.kind,
+            a.last_seen.duration_since(a.first_seen).as_secs_f64(),
+            a.packets,
+            a.peak_rate,
+            a.evidence.unit
+        ),
+        AlertEvent::Updated(a) => {
+            debug!(target: "nta::alert", "updated #{} {}", a.id, a.message)
+        }
+    }
+}
+
+/// Counter growth between two readings of the global counters.
+fn deltas(before: &GlobalCounters, after: &GlobalCounters) -> GlobalCounters {
+    let mut d = GlobalCounters::ZERO;
+    for (i, (b, a)) in before.values.iter().zip(after.values.iter()).enumerate() {
+        d.values[i] = a.saturating_sub(*b);
+    }
+    d
+}

@@ -1,0 +1,43 @@
+//! `nta-agent run`: attach, detect, store, serve; detach on a signal.
+//!
+//! [`run`] reads as the start-up order, each phase a function of
+//! [`start`] returning what the next ones need; the loop and the shutdown
+//! are the [`Agent`]'s.
+
+mod agent;
+mod start;
+
+use anyhow::Context as _;
+use tracing::info;
+
+use self::{agent::Agent, start::Settings};
+use crate::{cli::RunArgs, sensor::LoadedSensor};
+
+/// Runs the sensor on `args.iface` until SIGINT or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // What can be refused (a token, a notification setting) is refused
+    // before anything is attached.
+    let settings = Settings::read(&args)?;
+    let store = start::open_store(&settings.db)?;
+    let notifier = start::notifier(&settings)?;
+    let loaded = LoadedSensor::load(&start::sensor_settings(&settings.config))
+        .context("loading the XDP sensor")?;
+    // The blocklist before the program is attached, so that what was
+    // blocked stays blocked from the first packet.
+    let blocking = start::blocklist(&loaded, &store, &settings)?;
+    let payload = start::payload(&args.rules, &settings.config)?;
+    let (sensor, streams) = start::attach(loaded, &args)?;
+    let (findings, inspecting) = payload.spawn(streams.samples);
+    let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
+
+    let mut agent = Agent::new(sensor, settings, store, notifier, blocking, &api);
+    let signal = agent.run_until_signal(streams.events, findings).await?;
+    info!(message = "Stopping", signal);
+    let sensor = agent.shutdown().await;
+    api.stop().await;
+    inspecting.abort();
+    let iface = sensor.iface().to_owned();
+    sensor.detach().context("detaching the XDP program")?;
+    info!(message = "Detached", %iface);
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The phases of start-up, in the order [`super::run`] calls them.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use jiff::{SignedDuration, Timestamp};
+use nta_common::maps::{Sampling, sample_port};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tracing::{info, warn};
+
+use crate::{
+    api::{self, ApiState, AutoView, Mitigation, auth::Auth, stream::Feed},
+    cli::RunArgs,
+    config::Config,
+    detect,
+    inspect::{self, Payload},
+    mitigate::{
+        auto::AutoPolicy,
+        blocklist::{Blocklist, Protected, SharedBlocklist},
+        protect::ApiClients,
+        token,
+    },
+    notify::{self, Notifier, env::Environment, settings::NotifySettings},
+    sensor::{LiveSensor, LoadedSensor, SensorSettings},
+    source::Streams,
+    stats::{LiveView, ThresholdView},
+    store::{Retention, Store},
+    timings::Timings,
+};
+
+/// What the command line, the config file and the environment say.
+pub(super) struct Settings {
+    pub config: Config,
+    /// The API's token for reads, if any (the admin token comes with the
+    /// blocklist).
+    pub auth: Auth,
+    pub notify: NotifySettings,
+    /// The store's file.
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    /// How often counters are read.
+    pub interval: Duration,
+    pub policy: AutoPolicy,
+    pub retention: Retention,
+}
+
+impl Settings {
+    /// Reads and checks every setting; a refused one is a usage error.
+    pub fn read(args: &RunArgs) -> anyhow::Result<Self> {
+        let config = match &args.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let auth = Auth::for_listen(args.listen, args.token.as_deref())?;
+        let env = Environment::load(&args.env_file)?;
+        let notify = notify::settings::resolve(&config.notify, &env, args.listen)
+            .context("reading the notification settings")?;
+        if let Some(path) = env.dotenv_path() {
+            info!(message = "Notification variables read", file = %path.display());
+        }
+        let db = match &args.db {
+            Some(path) => path.clone(),
+            None => Store::default_path().context(
+                "no --db given and no home directory for the default store; pass --db PATH",
+            )?,
+        };
+        let policy = AutoPolicy {
+            enabled: args.mitigate || config.mitigate.enabled,
+            dry_run: args.dry_run || config.mitigate.dry_run,
+            ttl: SignedDuration::try_from(config.mitigate.ttl)
+                .context("the mitigation ttl is out of range")?,
+            max_entries: usize::try_from(config.mitigate.max_entries).unwrap_or(usize::MAX),
+            kinds: config.mitigate.kinds.clone(),
+        };
+        let retention = Retention {
+            seconds: config.store.retention_seconds,
+            minutes: config.store.retention_minutes,
+        };
+        Ok(Self {
+            config,
+            auth,
+            notify,
+            db,
+            listen: args.listen,
+            interval: args.interval,
+            policy,
+            retention,
+        })
+    }
+}
+
+/// Opens the store and closes the incidents a previous run left open.
+pub(super) fn open_store(db: &Path) -> anyhow::Result<Arc<Store>> {
+    let store = Store::open(db)?;
+    let left_open = store.close_open_alerts(Timestamp::now())?;
+    if !left_open.is_empty() {
+        info!(
+            message = "Closed incidents left open by the previous run",
+            count = left_open.len()
+        );
+    }
+    Ok(Arc::new(store))
+}
+
+/// Starts the notification channels, if any is configured.
+pub(super) fn notifier(settings: &Settings) -> anyhow::Result<Option<Notifier>> {
+    if !settings.notify.any() {
+        info!(
+            message = "No notification channel configured",
+            hint = "set NTA_SMTP_HOST, TWILIO_SID or NTA_WEBHOOK_URL (see .env.example)"
+        );
+        return Ok(None);
+    }
+    let notifier = notify::start(&settings.notify).context("setting up notifications")?;
+    Ok(Some(notifier))
+}
+
+/// What the XDP program is told before it sees a packet.
+pub(super) fn sensor_settings(config: &Config) -> SensorSettings {
+    let s = &config.sampling;
+    let mut flags = std::collections::BTreeMap::<u16, u8>::new();
+    for port in &s.tcp_ports {
+        *flags.entry(*port).or_default() |= sample_port::TCP;
+    }
+    for port in &s.udp_ports {
+        *flags.entry(*port).or_default() |= sample_port::UDP;
+    }
+    SensorSettings {
+        log_level: tracing_log_level(),
+        thresholds: detect::thresholds::for_kernel(config),
+        sampling: Sampling {
+            enabled: u32::from(s.enabled),
+            max_per_sec: s.max_per_sec,
+            one_in: s.one_in,
+            _pad: 0,
+        },
+        sample_ports: flags.into_iter().collect(),
+    }
+}
+
+/// The blocklist, automatic mitigation and the token that changes them.
+pub(super) struct Blocking {
+    pub list: SharedBlocklist,
+    pub policy: AutoPolicy,
+    /// Recent authenticated API clients, never blocked automatically.
+    pub clients: Arc<ApiClients>,
+    /// The API's token, with the admin token for changes.
+    pub auth: Auth,
+}
+
+/// Restores the stored blocks into the kernel's blocklist.
+pub(super) fn blocklist(
+    sensor: &LoadedSensor,
+    store: &Arc<Store>,
+    settings: &Settings,
+) -> anyhow::Result<Blocking> {
+    let auth = admin_token(settings.auth.clone(), &settings.db)?;
+    let clients = Arc::new(ApiClients::default());
+    let (list, restored) = Blocklist::restore(
+        Box::new(sensor.blocklist().context("opening the XDP blocklist")?),
+        store.clone(),
+        Protected {
+            allowlist: settings.config.allowlist.clone(),
+            clients: clients.clone(),
+        },
+        Timestamp::now(),
+    )
+    .context("restoring the blocklist")?;
+    let policy = settings.policy.clone();
+    info!(
+        message = "Blocklist ready",
+        restored,
+        automatic = if policy.dry_run {
+            "dry run"
+        } else if policy.enabled {
+            "on"
+        } else {
+            "off"
+        },
+    );
+    Ok(Blocking {
+        list: Arc::new(Mutex::new(list)),
+        policy,
+        clients,
+        auth,
+    })
+}
+
+/// The token changes to the blocklist need: `--token` if given, else a new
+/// one in a root-only file beside the store, for `nta-agent block`.
+fn admin_token(auth: Auth, db: &Path) -> anyhow::Result<Auth> {
+    if let Some(token) = auth.token().map(str::to_owned) {
+        return Ok(auth.with_admin(token, None));
+    }
+    let path = token::path_for(db);
+    let admin = token::create(&path)?;
+    info!(message = "API token for changes written", file = %path.display());
+    Ok(auth.with_admin(admin, Some(path.display().to_string())))
+}
+
+/// The rules (the embedded defaults and `--rules` files) compiled, and
+/// the DNS tunnel detector: the payload pipeline, ready to start.
+pub(super) fn payload(rules: &[PathBuf], config: &Config) -> anyhow::Result<Payload> {
+    let rules = inspect::load_rules(rules)?;
+    for error in &rules.errors {
+        warn!(message = "Rule rejected", %error);
+    }
+    info!(
+        message = "Rules loaded",
+        rules = rules.rules.len(),
+        rejected = rules.errors.len()
+    );
+    Payload::new(&rules, config.dns_tunnel.detector()).context("building the rule matcher")
+}
+
+/// Attaches the sensor: from here on packets are counted.
+pub(super) fn attach(
+    sensor: LoadedSensor,
+    args: &RunArgs,
+) -> anyhow::Result<(LiveSensor, Streams)> {
+    let (sensor, streams) = sensor
+        .attach(&args.iface, args.xdp_mode)
+        .with_context(|| format!("attaching to {}", args.iface))?;
+    info!(
+        message = "Sensor attached",
+        iface = %sensor.iface(),
+        mode = %sensor.mode(),
+        interval = %humantime::format_duration(args.interval),
+    );
+    Ok((sensor, streams))
+}
+
+/// The API server, running.
+pub(super) struct RunningApi {
+    pub state: ApiState,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl RunningApi {
+    /// Ends the live streams, then stops the server once the requests in
+    /// flight are answered.
+    pub async fn stop(self) {
+        self.state.feed.close();
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            warn!(message = "API server task failed", %error);
+        }
+    }
+}
+
+/// Starts the API on `settings.listen`.
+pub(super) async fn api(
+    settings: &Settings,
+    store: Arc<Store>,
+    sensor: &LiveSensor,
+    notifier: &Option<Notifier>,
+    blocking: &Blocking,
+) -> anyhow::Result<RunningApi> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {} (--listen)", settings.listen))?;
+    let addr = listener.local_addr().context("reading the API's address")?;
+    let policy = &blocking.policy;
+    let state = ApiState {
+        store,
+        live: LiveView::attached(
+            sensor.iface(),
+            sensor.mode(),
+            ThresholdView::from(&settings.config),
+        ),
+        feed: Feed::new(),
+        auth: blocking.auth.clone(),
+        timings: Timings::default(),
+        notify: notifier.as_ref().map(Notifier::stats).unwrap_or_default(),
+        mitigation: Mitigation {
+            blocklist: Some(blocking.list.clone()),
+            auto: AutoView {
+                enabled: policy.enabled,
+                dry_run: policy.dry_run,
+                ttl: policy.ttl.unsigned_abs(),
+                max_entries: policy.max_entries,
+            },
+            clients: blocking.clients.clone(),
+        },
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(api::serve(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+    info!(
+        message = "API listening",
+        %addr,
+        dashboard = %format!("http://{addr}/"),
+        token = if state.auth.required() { "required" } else { "none" },
+    );
+    Ok(RunningApi { state, stop, task })
+}
+
+/// The most verbose level our subscriber records, so the kernel does not
+/// emit records that would be discarded.
+fn tracing_log_level() -> log::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match LevelFilter::current() {
+        LevelFilter::OFF => log::LevelFilter::Off,
+        LevelFilter::ERROR => log::LevelFilter::Error,
+        LevelFilter::WARN => log::LevelFilter::Warn,
+        LevelFilter::INFO => log::LevelFilter::Info,
+        LevelFilter::DEBUG => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
+}

@@ -1,0 +1,194 @@
+//! The live packet source: the XDP program on an interface, its rings read
+//! by tasks of their own.
+
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use jiff::Timestamp;
+use nta_common::maps::{Sampling, Thresholds};
+use tokio::{io::unix::AsyncFd, sync::mpsc, task::JoinHandle};
+
+use super::{
+    AttachedMode, Blocklist, LoadOptions, Sensor, SensorError, XdpModeArg, events, samples,
+};
+use crate::{
+    source::{Dropped, PacketSource, SourceTime, Streams},
+    traffic::{Snapshot, SourceView},
+};
+
+/// What the program is told before it sees a packet.
+#[derive(Debug, Clone)]
+pub struct SensorSettings {
+    /// Most verbose level of the program's own log records.
+    pub log_level: log::LevelFilter,
+    /// The windows and thresholds it signals crossings of.
+    pub thresholds: Thresholds,
+    /// Its payload sampling switches and rate cap.
+    pub sampling: Sampling,
+    /// Ports whose payloads are always sampled, with `sample_port` flags.
+    pub sample_ports: Vec<(u16, u8)>,
+}
+
+/// The program loaded and configured, not yet attached: what must be in
+/// place from the first packet (the blocklist) goes in now.
+pub struct LoadedSensor {
+    sensor: Sensor,
+}
+
+impl LoadedSensor {
+    /// Loads the embedded program and configures it.
+    pub fn load(settings: &SensorSettings) -> Result<Self, SensorError> {
+        let options = LoadOptions {
+            log_level: settings.log_level,
+            ..LoadOptions::default()
+        };
+        let mut sensor = Sensor::load(&options)?;
+        sensor.set_thresholds(&settings.thresholds)?;
+        sensor.set_sampling(&settings.sampling, &settings.sample_ports)?;
+        Ok(Self { sensor })
+    }
+
+    /// A handle on the kernel blocklist.
+    pub fn blocklist(&self) -> Result<Blocklist, SensorError> {
+        self.sensor.blocklist()
+    }
+
+    /// Starts reading the program's rings and log, then attaches it to
+    /// `iface`: from here on packets are counted.
+    pub fn attach(
+        mut self,
+        iface: &str,
+        mode: XdpModeArg,
+    ) -> Result<(LiveSensor, Streams), SensorError> {
+        let mut tasks = Vec::new();
+        if let Some(logger) = self.sensor.take_logger() {
+            tasks.push(spawn_logger(logger)?);
+        }
+        let dropped_samples = Arc::new(AtomicU64::new(0));
+        let (sample_tx, sample_rx) = mpsc::channel(samples::SAMPLE_QUEUE);
+        tasks.push(samples::spawn_reader(
+            self.sensor.take_samples()?,
+            sample_tx,
+            dropped_samples.clone(),
+        )?);
+        let dropped_events = Arc::new(AtomicU64::new(0));
+        let (event_tx, event_rx) = mpsc::channel(events::EVENT_QUEUE);
+        tasks.push(events::spawn_reader(
+            self.sensor.take_events()?,
+            event_tx,
+            dropped_events.clone(),
+        )?);
+        let mode = self.sensor.attach(iface, mode)?;
+        let live = LiveSensor {
+            sensor: self.sensor,
+            iface: iface.to_owned(),
+            mode,
+            tasks,
+            dropped_events,
+            dropped_samples,
+        };
+        let streams = Streams {
+            events: event_rx,
+            samples: sample_rx,
+        };
+        Ok((live, streams))
+    }
+}
+
+/// The program attached to an interface, counting.
+pub struct LiveSensor {
+    sensor: Sensor,
+    iface: String,
+    mode: AttachedMode,
+    /// The ring and log readers.
+    tasks: Vec<JoinHandle<()>>,
+    dropped_events: Arc<AtomicU64>,
+    dropped_samples: Arc<AtomicU64>,
+}
+
+impl LiveSensor {
+    /// The interface watched.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// Where the program runs.
+    pub fn mode(&self) -> AttachedMode {
+        self.mode
+    }
+
+    /// Stops reading the rings and detaches the program.
+    pub fn detach(mut self) -> Result<(), SensorError> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.sensor.detach()
+    }
+}
+
+impl PacketSource for LiveSensor {
+    type Error = SensorError;
+
+    fn snapshot(&self) -> Result<Snapshot, SensorError> {
+        self.sensor.snapshot()
+    }
+
+    fn source(&self, addr: IpAddr) -> Result<Option<SourceView>, SensorError> {
+        Ok(self.sensor.source(addr)?.map(|s| SourceView::from(&s)))
+    }
+
+    fn syn_ports(&self) -> Result<Vec<u64>, SensorError> {
+        self.sensor.syn_ports()
+    }
+
+    fn dropped(&self) -> Dropped {
+        Dropped {
+            events: self.dropped_events.load(Ordering::Relaxed),
+            samples: self.dropped_samples.load(Ordering::Relaxed),
+        }
+    }
+
+    fn now(&self) -> SourceTime {
+        SourceTime {
+            wall: Timestamp::now(),
+            mono_ns: monotonic_ns(),
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock the XDP program's timestamps use.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Forwards the XDP program's log records (aya-log) to our logger as they come.
+fn spawn_logger(
+    logger: aya_log::EbpfLogger<&'static dyn log::Log>,
+) -> Result<JoinHandle<()>, SensorError> {
+    // SAFETY: the fd is the ring buffer map's, owned by `logger`, which the
+    // AsyncFd owns until the task ends: it stays open and the same file.
+    let mut fd = unsafe { AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) }
+        .map_err(|e| SensorError::Ring("AYA_LOGS", e.into_parts().1))?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok(mut guard) = fd.readable_mut().await else {
+                return;
+            };
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    }))
+}
