@@ -15,7 +15,8 @@ use warp::{Filter, Rejection, Reply, http::StatusCode};
 use super::{Report, stream::Feed, with_arg};
 use crate::{
     alert::{AlertKind, Severity},
-    notify::ChannelReport,
+    notify::{ChannelReport, NotifyStats},
+    stats::LiveStats,
     timings::Timings,
 };
 
@@ -81,10 +82,24 @@ fn counter(value: u64) -> Counter<u64, AtomicU64> {
     c
 }
 
-fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
-    let live = state.report.live.read();
-    let mut registry = Registry::with_prefix("nta");
+fn gauge(value: usize) -> Gauge<i64, AtomicI64> {
+    let g = Gauge::<i64, AtomicI64>::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    g
+}
 
+fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("nta");
+    register_live(&mut registry, &state.report.live.read());
+    register_agent(&mut registry, state);
+    register_notifications(&mut registry, &state.report.notify);
+    let mut text = String::new();
+    encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+/// The kernel's counters and what the live view counts.
+fn register_live(registry: &mut Registry, live: &LiveStats) {
     let kernel = Family::<CounterLabel, Counter<u64, AtomicU64>>::default();
     for (name, value) in &live.totals {
         kernel
@@ -126,9 +141,11 @@ fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
         alerts,
     );
 
-    let open = Gauge::<i64, AtomicI64>::default();
-    open.set(i64::try_from(live.open_incidents).unwrap_or(i64::MAX));
-    registry.register("open_incidents", "Incidents open now", open);
+    registry.register(
+        "open_incidents",
+        "Incidents open now",
+        gauge(live.open_incidents),
+    );
     registry.register(
         "events_lost",
         "Threshold events lost (kernel ring full or agent queue full)",
@@ -139,25 +156,26 @@ fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
         "Payload samples lost (kernel ring full or agent queue full)",
         counter(live.samples_lost),
     );
+    registry.register(
+        "store_write_failures",
+        "Store writes (alerts or history) that failed, e.g. on a full or read-only disk",
+        counter(live.store.failed_writes),
+    );
+    registry.register(
+        "store_backlog",
+        "Alerts waiting in memory for the store to be writable again",
+        gauge(live.store.backlog),
+    );
+}
+
+/// The agent's uptime, store size, latencies and stream clients.
+fn register_agent(registry: &mut Registry, state: &Scraped) {
     let uptime = Gauge::<i64, AtomicI64>::default();
     uptime.set(i64::try_from(state.report.live.uptime().as_secs()).unwrap_or(i64::MAX));
     registry.register("uptime_seconds", "Seconds since the agent started", uptime);
     let store = Gauge::<i64, AtomicI64>::default();
     store.set(i64::try_from(state.report.store.size_bytes()).unwrap_or(i64::MAX));
     registry.register("store_bytes", "Size of the redb store on disk", store);
-    registry.register(
-        "store_write_failures",
-        "Store writes (alerts or history) that failed, e.g. on a full or read-only disk",
-        counter(live.store.failed_writes),
-    );
-    let backlog = Gauge::<i64, AtomicI64>::default();
-    backlog.set(i64::try_from(live.store.backlog).unwrap_or(i64::MAX));
-    registry.register(
-        "store_backlog",
-        "Alerts waiting in memory for the store to be writable again",
-        backlog,
-    );
-    drop(live);
     registry.register(
         "detect_seconds",
         "Time the detectors took on a kernel event, a payload finding or a tick",
@@ -168,7 +186,16 @@ fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
         "Time a durable store write took: a batch of alerts, or a tick's history",
         state.timings.store.clone(),
     );
-    let channels = state.report.notify.report();
+    registry.register(
+        "stream_clients",
+        "Clients connected to the live feed (/api/stream)",
+        gauge(state.feed.clients()),
+    );
+}
+
+/// Each notification channel's counts.
+fn register_notifications(registry: &mut Registry, notify: &NotifyStats) {
+    let channels = notify.report();
     let per_channel: [(&str, &str, ChannelCount); 4] = [
         (
             "notifications_sent",
@@ -206,24 +233,11 @@ fn render(state: &Scraped) -> Result<String, std::fmt::Error> {
         "notifications_dropped",
         "Alert events the notifier's queue had no room for",
         counter(
-            state
-                .report
-                .notify
+            notify
                 .dropped_events
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),
     );
-    let clients = Gauge::<i64, AtomicI64>::default();
-    clients.set(i64::try_from(state.feed.clients()).unwrap_or(i64::MAX));
-    registry.register(
-        "stream_clients",
-        "Clients connected to the live feed (/api/stream)",
-        clients,
-    );
-
-    let mut text = String::new();
-    encode(&mut text, &registry)?;
-    Ok(text)
 }
 
 #[cfg(test)]

@@ -225,35 +225,8 @@ fn email(
     let Some((host, _)) = pick(env, "NTA_SMTP_HOST", file.host.clone(), "email.host") else {
         return Ok(None);
     };
-    let tls = match pick(env, "NTA_SMTP_TLS", file.tls.clone(), "email.tls") {
-        None => SmtpTls::StartTls,
-        Some((value, name)) => match value.to_ascii_lowercase().as_str() {
-            "none" => SmtpTls::None,
-            "starttls" => SmtpTls::StartTls,
-            "tls" => SmtpTls::Tls,
-            _ => {
-                return Err(SettingsError::new(
-                    name,
-                    format!("`{value}` is not one of none, starttls, tls"),
-                ));
-            }
-        },
-    };
-    let port = match env.get("NTA_SMTP_PORT") {
-        Some((value, name)) => value
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| {
-                SettingsError::new(name, format!("`{value}` is not a port number (1-65535)"))
-            })?,
-        None => file.port.unwrap_or(match tls {
-            // The ports each mode is registered for.
-            SmtpTls::None => 25,
-            SmtpTls::StartTls => 587,
-            SmtpTls::Tls => 465,
-        }),
-    };
+    let tls = smtp_tls(file, env)?;
+    let port = smtp_port(file, env, tls)?;
     let user = pick(env, "NTA_SMTP_USER", file.user.clone(), "email.user");
     let password = pick(
         env,
@@ -318,6 +291,47 @@ fn email(
         settings,
         route(file.min_severity, file.kinds.as_ref(), Severity::Low),
     )))
+}
+
+/// `NTA_SMTP_TLS` or `email.tls`; STARTTLS unless told otherwise.
+fn smtp_tls(
+    file: &crate::config::EmailFile,
+    env: &super::env::Environment,
+) -> Result<SmtpTls, SettingsError> {
+    Ok(
+        match pick(env, "NTA_SMTP_TLS", file.tls.clone(), "email.tls") {
+            None => SmtpTls::StartTls,
+            Some((value, name)) => match value.to_ascii_lowercase().as_str() {
+                "none" => SmtpTls::None,
+                "starttls" => SmtpTls::StartTls,
+                "tls" => SmtpTls::Tls,
+                _ => {
+                    return Err(SettingsError::new(
+                        name,
+                        format!("`{value}` is not one of none, starttls, tls"),
+                    ));
+                }
+            },
+        },
+    )
+}
+
+/// `NTA_SMTP_PORT` or `email.port`; else the port `tls` is registered for.
+fn smtp_port(
+    file: &crate::config::EmailFile,
+    env: &super::env::Environment,
+    tls: SmtpTls,
+) -> Result<u16, SettingsError> {
+    match env.get("NTA_SMTP_PORT") {
+        Some((value, name)) => value.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            SettingsError::new(name, format!("`{value}` is not a port number (1-65535)"))
+        }),
+        None => Ok(file.port.unwrap_or(match tls {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        })),
+    }
 }
 
 fn sms(

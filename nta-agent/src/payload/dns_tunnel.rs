@@ -216,26 +216,48 @@ impl DnsTunnel {
         if !self.config.enabled {
             return None;
         }
-        let name = query.name.trim_end_matches('.').to_ascii_lowercase();
-        let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
-        if labels.last() == Some(&"arpa") {
+        let name = QueryName::split(&query.name)?;
+        let sub_hash = (!name.subdomain.is_empty()).then(|| self.hasher.hash_one(&name.subdomain));
+        // A copy (a few numbers), so the window can be borrowed beside it.
+        let config = self.config.clone();
+        let threshold = config.unique_subdomains.min(MAX_UNIQUE_SUBDOMAINS);
+        let window = self.window(src, &name.domain, now);
+        if now.saturating_duration_since(window.start) >= config.window {
+            *window = Window::new(now);
+        }
+        window.last_seen = now;
+        if let Some(h) = sub_hash
+            && window.subdomains.len() < threshold as usize
+        {
+            window.subdomains.insert(h);
+        }
+        window.longest_label = window.longest_label.max(name.longest_label);
+        window.max_entropy = window.max_entropy.max(name.max_entropy);
+        if query.qtype == QTYPE_TXT || query.qtype == QTYPE_NULL {
+            window.txt_null = window.txt_null.saturating_add(1);
+        }
+        if window.reported {
             return None;
         }
-        let keep = registered_labels(&labels);
-        if labels.len() < keep || keep < 2 {
+        let reasons = reasons(&config, window, &name.domain, threshold);
+        if reasons.is_empty() {
             return None;
         }
-        let split = labels.len() - keep;
-        let domain = labels[split..].join(".");
-        let subdomain = labels[..split].join(".");
-        let longest = labels[..split].iter().map(|l| l.len()).max().unwrap_or(0);
-        let entropy = labels[..split]
-            .iter()
-            .filter(|l| l.len() >= MIN_ENTROPY_LABEL_LEN)
-            .map(|l| shannon_entropy(l.as_bytes()))
-            .fold(0.0, f64::max);
-        let sub_hash = (!subdomain.is_empty()).then(|| self.hasher.hash_one(&subdomain));
+        window.reported = true;
+        Some(TunnelFinding {
+            src,
+            unique_subdomains: window.subdomains.len() as u32,
+            longest_label: window.longest_label,
+            max_entropy: window.max_entropy,
+            txt_null: window.txt_null,
+            reason: reasons.join("; "),
+            example: query.name.clone(),
+            domain: name.domain,
+        })
+    }
 
+    /// The window of (`src`, `domain`), made room for and created if new.
+    fn window(&mut self, src: IpAddr, domain: &str, now: Instant) -> &mut Window {
         if !self.sources.contains_key(&src) && self.sources.len() >= MAX_SOURCES {
             self.evict_sources();
         }
@@ -244,7 +266,7 @@ impl DnsTunnel {
             domains: HashMap::new(),
         });
         source.last_seen = now;
-        if !source.domains.contains_key(&domain) && source.domains.len() >= MAX_DOMAINS_PER_SOURCE {
+        if !source.domains.contains_key(domain) && source.domains.len() >= MAX_DOMAINS_PER_SOURCE {
             let oldest = source
                 .domains
                 .iter()
@@ -254,70 +276,10 @@ impl DnsTunnel {
                 source.domains.remove(&oldest);
             }
         }
-        let window = source
+        source
             .domains
-            .entry(domain.clone())
-            .or_insert_with(|| Window::new(now));
-        if now.saturating_duration_since(window.start) >= self.config.window {
-            *window = Window::new(now);
-        }
-        window.last_seen = now;
-
-        let threshold = self.config.unique_subdomains.min(MAX_UNIQUE_SUBDOMAINS);
-        if let Some(h) = sub_hash
-            && window.subdomains.len() < threshold as usize
-        {
-            window.subdomains.insert(h);
-        }
-        window.longest_label = window.longest_label.max(longest);
-        window.max_entropy = window.max_entropy.max(entropy);
-        if query.qtype == QTYPE_TXT || query.qtype == QTYPE_NULL {
-            window.txt_null = window.txt_null.saturating_add(1);
-        }
-
-        if window.reported {
-            return None;
-        }
-        let unique = window.subdomains.len() as u32;
-        let secs = self.config.window.as_secs_f64();
-        let mut reasons = Vec::new();
-        if unique >= threshold {
-            reasons.push(format!(
-                "{unique} distinct subdomains of {domain} within {secs}s (threshold {threshold})"
-            ));
-        }
-        if window.longest_label > self.config.max_label_len {
-            reasons.push(format!(
-                "{}-character label (longest ordinary: {})",
-                window.longest_label, self.config.max_label_len
-            ));
-        }
-        if window.max_entropy >= self.config.entropy_bits {
-            reasons.push(format!(
-                "random-looking label: {:.2} bits/char (threshold {})",
-                window.max_entropy, self.config.entropy_bits
-            ));
-        }
-        if window.txt_null >= self.config.txt_null_per_window {
-            reasons.push(format!(
-                "{} TXT/NULL queries within {secs}s (threshold {})",
-                window.txt_null, self.config.txt_null_per_window
-            ));
-        }
-        if reasons.is_empty() {
-            return None;
-        }
-        window.reported = true;
-        Some(TunnelFinding {
-            src,
-            domain,
-            unique_subdomains: unique,
-            longest_label: window.longest_label,
-            max_entropy: window.max_entropy,
-            txt_null: window.txt_null,
-            reason: reasons.join("; "),
-            example: query.name.clone(),
-        })
+            .entry(domain.to_owned())
+            .or_insert_with(|| Window::new(now))
     }
 
     /// Drops the least recently seen [`MAX_SOURCES`]` / EVICT_FRACTION` sources.
@@ -365,6 +327,75 @@ pub fn shannon_entropy(bytes: &[u8]) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// Why `window` looks like a tunnel: every threshold it crossed.
+fn reasons(config: &DnsTunnelConfig, window: &Window, domain: &str, threshold: u32) -> Vec<String> {
+    let unique = window.subdomains.len() as u32;
+    let secs = config.window.as_secs_f64();
+    let mut reasons = Vec::new();
+    if unique >= threshold {
+        reasons.push(format!(
+            "{unique} distinct subdomains of {domain} within {secs}s (threshold {threshold})"
+        ));
+    }
+    if window.longest_label > config.max_label_len {
+        reasons.push(format!(
+            "{}-character label (longest ordinary: {})",
+            window.longest_label, config.max_label_len
+        ));
+    }
+    if window.max_entropy >= config.entropy_bits {
+        reasons.push(format!(
+            "random-looking label: {:.2} bits/char (threshold {})",
+            window.max_entropy, config.entropy_bits
+        ));
+    }
+    if window.txt_null >= config.txt_null_per_window {
+        reasons.push(format!(
+            "{} TXT/NULL queries within {secs}s (threshold {})",
+            window.txt_null, config.txt_null_per_window
+        ));
+    }
+    reasons
+}
+
+/// A query's name split at its registered domain.
+struct QueryName {
+    /// The registered domain (`example.co.uk`).
+    domain: String,
+    /// What comes before it, dots and all.
+    subdomain: String,
+    longest_label: usize,
+    /// The highest entropy of a subdomain label long enough to measure.
+    max_entropy: f64,
+}
+
+impl QueryName {
+    /// `None` for reverse lookups and names with no registered domain.
+    fn split(name: &str) -> Option<Self> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
+        if labels.last() == Some(&"arpa") {
+            return None;
+        }
+        let keep = registered_labels(&labels);
+        if labels.len() < keep || keep < 2 {
+            return None;
+        }
+        let split = labels.len() - keep;
+        let sub = &labels[..split];
+        Some(Self {
+            domain: labels[split..].join("."),
+            subdomain: sub.join("."),
+            longest_label: sub.iter().map(|l| l.len()).max().unwrap_or(0),
+            max_entropy: sub
+                .iter()
+                .filter(|l| l.len() >= MIN_ENTROPY_LABEL_LEN)
+                .map(|l| shannon_entropy(l.as_bytes()))
+                .fold(0.0, f64::max),
+        })
+    }
 }
 
 #[cfg(test)]

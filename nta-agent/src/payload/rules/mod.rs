@@ -96,9 +96,10 @@ pub enum Direction {
 }
 
 /// Which part of a sample a content is matched against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Buffer {
     /// The raw L4 payload (`pkt_data`, the default).
+    #[default]
     PktData,
     HttpMethod,
     /// Percent-decoded request-target.
@@ -493,127 +494,69 @@ struct Given {
 }
 
 fn parse_options(body: &str) -> Result<Options, Problem> {
-    let mut sid = None;
-    let mut rev = None;
-    let mut msg = None;
-    let mut classtype = None;
-    let mut priority = None;
-    let mut contents: Vec<Content> = Vec::new();
-    let mut given: Vec<Given> = Vec::new();
-    let mut buffer = Buffer::PktData;
-    // A sticky buffer named but not yet used by a content.
-    let mut unused_buffer: Option<Buffer> = None;
-
+    let mut parsed = Parsing::default();
     for option in lex::options(body)? {
+        parsed.option(&option)?;
+    }
+    parsed.finish()
+}
+
+/// The options read so far, and the sticky buffer contents go to.
+#[derive(Default)]
+struct Parsing {
+    sid: Option<u32>,
+    rev: Option<u32>,
+    msg: Option<String>,
+    classtype: Option<String>,
+    priority: Option<u8>,
+    contents: Vec<Content>,
+    given: Vec<Given>,
+    buffer: Buffer,
+    /// A sticky buffer named but not yet used by a content.
+    unused_buffer: Option<Buffer>,
+}
+
+impl Parsing {
+    fn option(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let name = option.name;
         match name {
             "msg" => {
-                let v = value(&option)?;
-                set_once(&mut msg, name, lex::unescape(name, v.text)?)?;
+                let v = value(option)?;
+                set_once(&mut self.msg, name, lex::unescape(name, v.text)?)?;
             }
-            "content" => {
-                let v = value(&option)?;
-                if v.negated {
-                    return Err(Problem::NegatedContent);
-                }
-                if !v.quoted {
-                    return Err(bad(
-                        name,
-                        "needs a quoted string, e.g. `content:\"cmd.exe\";`",
-                    ));
-                }
-                let bytes = lex::content_bytes(v.text)?;
-                if bytes.is_empty() {
-                    return Err(bad(name, "empty content"));
-                }
-                if bytes.len() > MAX_CONTENT_LEN {
-                    return Err(bad(
-                        name,
-                        &format!("{} bytes, longer than {MAX_CONTENT_LEN}", bytes.len()),
-                    ));
-                }
-                if contents.len() == MAX_CONTENTS_PER_RULE {
-                    return Err(bad(
-                        name,
-                        &format!("more than {MAX_CONTENTS_PER_RULE} contents in one rule"),
-                    ));
-                }
-                contents.push(Content {
-                    buffer,
-                    bytes,
-                    nocase: false,
-                    offset: 0,
-                    depth: None,
-                });
-                given.push(Given::default());
-                unused_buffer = None;
-            }
-            "nocase" | "depth" | "offset" => {
-                let (Some(content), Some(given)) = (contents.last_mut(), given.last_mut()) else {
-                    return Err(Problem::NoPrecedingContent {
-                        option: name.to_owned(),
-                    });
-                };
-                let seen = match name {
-                    "nocase" => {
-                        no_value(&option)?;
-                        content.nocase = true;
-                        &mut given.nocase
-                    }
-                    "depth" => {
-                        let depth: usize = number(name, value(&option)?)?;
-                        if depth == 0 {
-                            return Err(bad(name, "must be at least 1"));
-                        }
-                        content.depth = Some(depth);
-                        &mut given.depth
-                    }
-                    _ => {
-                        content.offset = number(name, value(&option)?)?;
-                        &mut given.offset
-                    }
-                };
-                if std::mem::replace(seen, true) {
-                    return Err(Problem::RepeatedModifier {
-                        option: name.to_owned(),
-                    });
-                }
-            }
+            "content" => self.content(option)?,
+            "nocase" | "depth" | "offset" => self.modifier(option)?,
             "sid" => {
-                let v: u32 = number(name, value(&option)?)?;
+                let v: u32 = number(name, value(option)?)?;
                 if v == 0 {
                     return Err(bad(name, "must be at least 1"));
                 }
-                set_once(&mut sid, name, v)?;
+                set_once(&mut self.sid, name, v)?;
             }
-            "rev" => set_once(&mut rev, name, number(name, value(&option)?)?)?,
+            "rev" => set_once(&mut self.rev, name, number(name, value(option)?)?)?,
             "classtype" => {
-                let v = value(&option)?.text;
+                let v = value(option)?.text;
                 if !CLASSTYPES.iter().any(|(c, _)| *c == v) {
                     return Err(bad(
                         name,
                         &format!("unknown classtype `{v}` (see Suricata's classification.config)"),
                     ));
                 }
-                set_once(&mut classtype, name, v.to_owned())?;
+                set_once(&mut self.classtype, name, v.to_owned())?;
             }
             "priority" => {
-                let p: u8 = number(name, value(&option)?)?;
+                let p: u8 = number(name, value(option)?)?;
                 if p == 0 {
                     return Err(bad(name, "must be 1 (highest) to 255"));
                 }
-                set_once(&mut priority, name, p)?;
+                set_once(&mut self.priority, name, p)?;
             }
             _ => match Buffer::from_keyword(name) {
                 Some(sticky) => {
-                    no_value(&option)?;
-                    if let Some(unused) = unused_buffer {
-                        return Err(Problem::EmptyBuffer {
-                            buffer: unused.name(),
-                        });
-                    }
-                    buffer = sticky;
-                    unused_buffer = Some(sticky);
+                    no_value(option)?;
+                    self.use_nothing_unused()?;
+                    self.buffer = sticky;
+                    self.unused_buffer = Some(sticky);
                 }
                 None => {
                     return Err(Problem::UnsupportedOption {
@@ -623,24 +566,110 @@ fn parse_options(body: &str) -> Result<Options, Problem> {
                 }
             },
         }
+        Ok(())
     }
-    if let Some(unused) = unused_buffer {
-        return Err(Problem::EmptyBuffer {
-            buffer: unused.name(),
+
+    /// `content:"..."`, into the current buffer.
+    fn content(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
+        let name = option.name;
+        let v = value(option)?;
+        if v.negated {
+            return Err(Problem::NegatedContent);
+        }
+        if !v.quoted {
+            return Err(bad(
+                name,
+                "needs a quoted string, e.g. `content:\"cmd.exe\";`",
+            ));
+        }
+        let bytes = lex::content_bytes(v.text)?;
+        if bytes.is_empty() {
+            return Err(bad(name, "empty content"));
+        }
+        if bytes.len() > MAX_CONTENT_LEN {
+            return Err(bad(
+                name,
+                &format!("{} bytes, longer than {MAX_CONTENT_LEN}", bytes.len()),
+            ));
+        }
+        if self.contents.len() == MAX_CONTENTS_PER_RULE {
+            return Err(bad(
+                name,
+                &format!("more than {MAX_CONTENTS_PER_RULE} contents in one rule"),
+            ));
+        }
+        self.contents.push(Content {
+            buffer: self.buffer,
+            bytes,
+            nocase: false,
+            offset: 0,
+            depth: None,
         });
+        self.given.push(Given::default());
+        self.unused_buffer = None;
+        Ok(())
     }
-    let sid = sid.ok_or(Problem::MissingSid)?;
-    if contents.is_empty() {
-        return Err(Problem::NoContent);
+
+    /// `nocase`, `depth` or `offset`, on the content before it.
+    fn modifier(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
+        let name = option.name;
+        let (Some(content), Some(given)) = (self.contents.last_mut(), self.given.last_mut()) else {
+            return Err(Problem::NoPrecedingContent {
+                option: name.to_owned(),
+            });
+        };
+        let seen = match name {
+            "nocase" => {
+                no_value(option)?;
+                content.nocase = true;
+                &mut given.nocase
+            }
+            "depth" => {
+                let depth: usize = number(name, value(option)?)?;
+                if depth == 0 {
+                    return Err(bad(name, "must be at least 1"));
+                }
+                content.depth = Some(depth);
+                &mut given.depth
+            }
+            _ => {
+                content.offset = number(name, value(option)?)?;
+                &mut given.offset
+            }
+        };
+        if std::mem::replace(seen, true) {
+            return Err(Problem::RepeatedModifier {
+                option: name.to_owned(),
+            });
+        }
+        Ok(())
     }
-    Ok(Options {
-        sid,
-        rev,
-        msg,
-        classtype,
-        priority,
-        contents,
-    })
+
+    /// Refuses a sticky buffer that no content used.
+    fn use_nothing_unused(&self) -> Result<(), Problem> {
+        match self.unused_buffer {
+            Some(unused) => Err(Problem::EmptyBuffer {
+                buffer: unused.name(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(self) -> Result<Options, Problem> {
+        self.use_nothing_unused()?;
+        let sid = self.sid.ok_or(Problem::MissingSid)?;
+        if self.contents.is_empty() {
+            return Err(Problem::NoContent);
+        }
+        Ok(Options {
+            sid,
+            rev: self.rev,
+            msg: self.msg,
+            classtype: self.classtype,
+            priority: self.priority,
+            contents: self.contents,
+        })
+    }
 }
 
 /// Checks a content against its rule as a whole.
