@@ -21,7 +21,7 @@ use crate::{
         matcher::{Matcher, MatcherError},
         rules::{self, LoadError, RuleSet},
     },
-    sensor::samples::PayloadSample,
+    source::PayloadSample,
 };
 
 /// Findings waiting for the run loop; a burst of matches past it is

@@ -9,13 +9,10 @@
 use std::net::IpAddr;
 
 use jiff::Timestamp;
-use nta_common::maps::ThresholdEvent;
+use nta_common::maps::{SampleHeader, ThresholdEvent};
 use tokio::sync::mpsc;
 
-use crate::{
-    sensor::samples::PayloadSample,
-    traffic::{Snapshot, SourceView},
-};
+use crate::traffic::{Snapshot, SourceView};
 
 /// A source of counters, threshold events and payload samples.
 pub trait PacketSource {
@@ -62,4 +59,12 @@ pub struct Streams {
     pub events: mpsc::Receiver<ThresholdEvent>,
     /// Payload samples, for the payload pipeline.
     pub samples: mpsc::Receiver<PayloadSample>,
+}
+
+/// One payload sample: where it came from and the bytes captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadSample {
+    pub header: SampleHeader,
+    /// At most `SAMPLE_BYTES`, `header.captured` of them.
+    pub data: Vec<u8>,
 }

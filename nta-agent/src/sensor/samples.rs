@@ -7,19 +7,12 @@ use nta_common::maps::{SAMPLE_BYTES, SampleHeader};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::SensorError;
+pub use crate::source::PayloadSample;
 
 /// Samples waiting for the payload pipeline: a second of a busy web
 /// server's requests at the default rate cap. Past it, samples are counted
 /// as dropped rather than held: the kernel ring already buffers more.
 pub const SAMPLE_QUEUE: usize = 4096;
-
-/// One payload sample: where it came from and the bytes captured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayloadSample {
-    pub header: SampleHeader,
-    /// At most `SAMPLE_BYTES`, `header.captured` of them.
-    pub data: Vec<u8>,
-}
 
 /// Reads `ring` as it fills and forwards each sample; counts what the
 /// queue could not take in `dropped`.
