@@ -1,21 +1,26 @@
 //! nta's agent: loads the XDP sensor, reads its kernel counters and reports
 //! what they show.
 //!
+//! Modules from the packets up; each uses only those above it in this list
+//! (`tests/structure.rs` holds them to it):
+//!
 //! - [`alert`]: incidents as stored, served and notified.
-//! - [`api`]: the HTTP JSON API (warp).
+//! - [`throttle`]: log lines kept to one per period.
+//! - [`timings`]: latency histograms of detection and store writes.
+//! - [`traffic`]: counter snapshots, rates and top talkers.
+//! - [`payload`]: HTTP and DNS parsing, the rule language and matcher, DNS tunnels.
+//! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
+//! - [`source`]: the packet-source seam: snapshots, events and samples.
+//! - [`sensor`]: the live source: load and attach the XDP program, read its maps.
+//! - [`detect`]: port scans, SYN floods, volumetric floods, payload findings; incidents.
+//! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
+//! - [`store`]: alerts, blocks and traffic history in redb, and the writer task.
 //! - [`cli`]: command-line interface.
-//! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
 //! - [`mitigate`]: the XDP blocklist, by hand and automatic.
 //! - [`notify`]: email, SMS and webhook notifications, with storm control.
-//! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
-//! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
-//! - [`store`]: alerts and traffic history in redb.
-//! - [`sensor`]: load and attach the XDP program, read its maps.
 //! - [`stats`]: the live view served by the API.
-//! - [`timings`]: latency histograms of detection and store writes.
-//! - [`traffic`]: rates and top talkers from two counter snapshots.
-//! - [`run`]: the `run` command's loop and shutdown.
-//! - [`writer`]: the task that commits alerts and history to the store.
+//! - [`api`]: the HTTP JSON API (warp) and the dashboard.
+//! - [`run`]: the `run` command: start-up phases, the loop, shutdown.
 
 pub mod alert;
 pub mod api;

@@ -1,8 +1,16 @@
 //! nta's XDP program: parses every frame and counts what the detectors need.
 //!
-//! The kernel counts, user space decides: no thresholds here, only bounded
-//! counters. Every packet is passed, except IP packets from a source the
-//! agent put in the blocklist.
+//! - Counts, in bounded maps: global totals (`GLOBAL`), per source
+//!   (`SOURCES`), per destination host (`DST_HOSTS`) and SYNs per destination
+//!   port (`SYN_PORTS`), with the rate and port-scan windows of each.
+//! - Compares those windows with the thresholds the agent configured
+//!   (`THRESHOLDS`) and signals each crossing at once on the `EVENTS` ring,
+//!   once per key and window, so that detection does not wait for the
+//!   agent's next poll. The agent decides what a crossing means.
+//! - Samples the first bytes of payloads on the configured ports, under a
+//!   rate cap, into the `SAMPLES` ring for rule matching.
+//! - Passes every packet, except IP packets from a source the agent put in
+//!   the `BLOCKLIST`.
 #![no_std]
 #![no_main]
 #![expect(internal_features, reason = "atomic intrinsics are unstable")]

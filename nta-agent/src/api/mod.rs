@@ -204,8 +204,7 @@ async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
         )
     } else if let Some(header) = rejection.find::<InvalidHeader>() {
         // A header a route reads (Authorization) that is not visible ASCII:
-        // the client's mistake, not the server's. Found by the hostile API
-        // tests: it used to fall through to a 500.
+        // the client's mistake, not the server's, so a 400 and not a 500.
         error_reply(
             StatusCode::BAD_REQUEST,
             &format!(
@@ -499,9 +498,9 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
-    /// Found by `tests/api_hostile.rs` and by the `api_query` fuzz target:
-    /// an Authorization header that is not visible ASCII was an unhandled
-    /// rejection, answered 500.
+    /// An Authorization header that is not visible ASCII is the client's
+    /// error (`tests/api_hostile.rs` and the `api_query` fuzz target send
+    /// such headers).
     #[tokio::test]
     async fn an_unreadable_authorization_header_is_a_400_not_a_500() {
         let (_dir, state) = test_state();
@@ -542,8 +541,8 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
     }
 
-    /// Found by `tests/api_hostile.rs`: a POST without Content-Length
-    /// (chunked) was answered "method not allowed".
+    /// A POST without Content-Length (chunked) is told what is missing,
+    /// not "method not allowed" (`tests/api_hostile.rs` sends such posts).
     #[tokio::test]
     async fn a_post_without_content_length_is_a_411() {
         let (_dir, state) = test_state();

@@ -126,9 +126,9 @@ impl Default for PortScan {
     fn default() -> Self {
         PortScan {
             enabled: true,
-            // The original tool's ">15 SYN packets/sec to multiple closed
-            // ports", counted as distinct ports so a retrying client does not
-            // look like a scanner.
+            // The documented threshold, "more than 15 SYN packets/sec to
+            // multiple closed ports", counted as distinct ports so that a
+            // retrying client does not look like a scanner.
             fast_ports: 15,
             fast_window: Duration::from_secs(1),
             // scanlogd: 7 privileged ports (7 × 3) or 21 high ones, with at
@@ -161,9 +161,9 @@ pub struct SynFlood {
 
 impl Default for SynFlood {
     fn default() -> Self {
-        // The original tool's DDoS threshold, 1000 packets/s. A busy web
-        // server can accept more new connections than that: raise it for
-        // such destinations with an [[override]].
+        // The documented DDoS threshold, 1000 packets/s. A busy web server
+        // can accept more new connections than that: raise it for such
+        // destinations with an [[override]].
         SynFlood {
             enabled: true,
             dst_host_syn_rate: 1000.0,
@@ -194,8 +194,9 @@ impl Default for Volumetric {
     fn default() -> Self {
         Volumetric {
             enabled: true,
-            // The original tool's ">1000 packets/sec from a single IP", kept
-            // per packet kind so that one kind's rate is not diluted by another.
+            // The documented "more than 1000 packets/sec from a single IP",
+            // kept per packet kind so that one kind's rate is not diluted by
+            // another.
             syn_rate: 1000.0,
             udp_rate: 1000.0,
             icmp_rate: 1000.0,

@@ -1,7 +1,7 @@
 //! Port scans: one source sending SYNs to many destination ports.
 //!
 //! Three rules over the kernel's per-source windows, any of which is a scan:
-//! more than `fast_ports` new ports within `fast_window` (the original tool's
+//! more than `fast_ports` new ports within `fast_window` (the documented
 //! "more than 15 per second"); scanlogd's weighted score (a new port below
 //! 1024 weighs 3, others 1) reaching `weighted_score` within
 //! `weighted_window`, which catches `nmap -T2` after 7 probes; and more than

@@ -1,5 +1,5 @@
 //! Volumetric floods from one source, per traffic class: SYN, UDP and ICMP
-//! above the original tool's 1 000 packets/s, RST, and bare ACKs (no
+//! above the documented 1 000 packets/s, RST, and bare ACKs (no
 //! payload) well above what a bulk transfer's ACK stream looks like. Data
 //! segments are never counted, so a fast download or a speed test is not an
 //! attack.

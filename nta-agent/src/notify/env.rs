@@ -1,5 +1,5 @@
 //! The environment the notifier reads: process variables first, then a
-//! `.env` file (as the original tool used), never changing the process's
+//! `.env` file (where the documented `.env` variables live), never changing the process's
 //! own environment.
 
 use std::{
