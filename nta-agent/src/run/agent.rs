@@ -198,12 +198,9 @@ impl<S: PacketSource> Agent<S> {
             now: time.wall,
             now_ns: time.mono_ns,
         };
-        let store = self.store.clone();
-        let start = Instant::now();
-        let events = self
-            .detector
-            .on_event(&ctx, &mut || store.allocate_alert_id());
-        timings::observe(&self.timings.detect, &timings::DETECT_EVENT, start);
+        let events = self.detect(&timings::DETECT_EVENT, |detector, next_id| {
+            detector.on_event(&ctx, next_id)
+        });
         self.persist(events).await;
     }
 
@@ -215,14 +212,10 @@ impl<S: PacketSource> Agent<S> {
         {
             return;
         }
-        let store = self.store.clone();
-        let start = Instant::now();
-        let event = self
-            .detector
-            .observe(finding, self.source.now().wall, &mut || {
-                store.allocate_alert_id()
-            });
-        timings::observe(&self.timings.detect, &timings::DETECT_FINDING, start);
+        let now = self.source.now().wall;
+        let event = self.detect(&timings::DETECT_FINDING, |detector, next_id| {
+            detector.observe(finding, now, next_id)
+        });
         self.persist(vec![event]).await;
     }
 
@@ -244,12 +237,9 @@ impl<S: PacketSource> Agent<S> {
             now: time.wall,
             now_ns: time.mono_ns,
         };
-        let store = self.store.clone();
-        let start = Instant::now();
-        let events = self
-            .detector
-            .on_tick(&tick, &mut || store.allocate_alert_id());
-        timings::observe(&self.timings.detect, &timings::DETECT_TICK, start);
+        let events = self.detect(&timings::DETECT_TICK, |detector, next_id| {
+            detector.on_tick(&tick, next_id)
+        });
         self.persist(events).await;
         self.writer
             .history(time.wall, deltas(&previous.global, &current.global));
@@ -260,6 +250,19 @@ impl<S: PacketSource> Agent<S> {
         self.live.tick(&previous, &current, time.wall, counts);
         self.feed.stats(&self.report);
         self.previous = Some(current);
+    }
+
+    /// Runs a detector step, timed as `stage`, with alert ids from the store.
+    fn detect<T>(
+        &mut self,
+        stage: &timings::Stage,
+        step: impl FnOnce(&mut Detector, &mut dyn FnMut() -> u64) -> T,
+    ) -> T {
+        let store = &self.store;
+        let start = Instant::now();
+        let found = step(&mut self.detector, &mut || store.allocate_alert_id());
+        timings::observe(&self.timings.detect, stage, start);
+        found
     }
 
     /// The value of a read of the source, or `None` with a log line (at

@@ -11,10 +11,10 @@ use std::{
 
 use jiff::Timestamp;
 use nta_common::maps::{Sampling, Thresholds};
-use tokio::{io::unix::AsyncFd, sync::mpsc, task::JoinHandle};
+use tokio::{io::unix::AsyncFd, task::JoinHandle};
 
 use super::{
-    AttachedMode, Blocklist, LoadOptions, Sensor, SensorError, XdpModeArg, events, samples,
+    AttachedMode, Blocklist, LoadOptions, Sensor, SensorError, XdpModeArg, events, ring, samples,
 };
 use crate::{
     source::{Dropped, PacketSource, SourceTime, Streams},
@@ -69,32 +69,31 @@ impl LoadedSensor {
         if let Some(logger) = self.sensor.take_logger() {
             tasks.push(spawn_logger(logger)?);
         }
-        let dropped_samples = Arc::new(AtomicU64::new(0));
-        let (sample_tx, sample_rx) = mpsc::channel(samples::SAMPLE_QUEUE);
-        tasks.push(samples::spawn_reader(
+        let samples = ring::start(
             self.sensor.take_samples()?,
-            sample_tx,
-            dropped_samples.clone(),
-        )?);
-        let dropped_events = Arc::new(AtomicU64::new(0));
-        let (event_tx, event_rx) = mpsc::channel(events::EVENT_QUEUE);
-        tasks.push(events::spawn_reader(
+            "SAMPLES",
+            samples::parse,
+            samples::SAMPLE_QUEUE,
+        )?;
+        let events = ring::start(
             self.sensor.take_events()?,
-            event_tx,
-            dropped_events.clone(),
-        )?);
+            "EVENTS",
+            events::parse,
+            events::EVENT_QUEUE,
+        )?;
+        tasks.extend([samples.task, events.task]);
         let mode = self.sensor.attach(iface, mode)?;
         let live = LiveSensor {
             sensor: self.sensor,
             iface: iface.to_owned(),
             mode,
             tasks,
-            dropped_events,
-            dropped_samples,
+            dropped_events: events.dropped,
+            dropped_samples: samples.dropped,
         };
         let streams = Streams {
-            events: event_rx,
-            samples: sample_rx,
+            events: events.queue,
+            samples: samples.queue,
         };
         Ok((live, streams))
     }

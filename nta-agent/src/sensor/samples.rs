@@ -1,28 +1,13 @@
 //! The ring of payload samples, read as the kernel fills it.
 
-use std::sync::{Arc, atomic::AtomicU64};
-
-use aya::maps::{MapData, RingBuf};
 use nta_common::maps::{SAMPLE_BYTES, SampleHeader};
-use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::SensorError;
 pub use crate::source::PayloadSample;
 
 /// Samples waiting for the payload pipeline: a second of a busy web
 /// server's requests at the default rate cap. Past it, samples are counted
 /// as dropped rather than held: the kernel ring already buffers more.
 pub const SAMPLE_QUEUE: usize = 4096;
-
-/// Reads `ring` as it fills and forwards each sample; counts what the
-/// queue could not take in `dropped`.
-pub fn spawn_reader(
-    ring: RingBuf<MapData>,
-    samples: mpsc::Sender<PayloadSample>,
-    dropped: Arc<AtomicU64>,
-) -> Result<JoinHandle<()>, SensorError> {
-    super::ring::spawn_reader(ring, "SAMPLES", parse, samples, dropped)
-}
 
 /// A sample from its ring record; `None` if the record is too short or
 /// claims more bytes than it can hold.
