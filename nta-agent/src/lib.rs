@@ -3,6 +3,7 @@
 //!
 //! - [`alert`]: incidents as stored, served and notified.
 //! - [`api`]: the HTTP JSON API (warp).
+//! - [`block`]: one blocklist entry, how users write it, the API's answers about them.
 //! - [`cli`]: command-line interface.
 //! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
 //! - [`mitigate`]: the XDP blocklist, by hand and automatic.
@@ -19,6 +20,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod block;
 pub mod cli;
 pub mod config;
 pub mod detect;
