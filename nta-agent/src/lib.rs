@@ -7,6 +7,7 @@
 //! - [`cli`]: command-line interface.
 //! - [`detect`]: port scans, SYN floods, volumetric floods; incidents.
 //! - [`mitigate`]: the XDP blocklist, by hand and automatic.
+//! - [`http_client`]: the one HTTP client setup, for notifications and the `block` command.
 //! - [`notify`]: email, SMS and webhook notifications, with storm control.
 //! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
@@ -24,6 +25,7 @@ pub mod block;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod http_client;
 pub mod inspect;
 pub mod mitigate;
 pub mod notify;

@@ -11,6 +11,7 @@ use super::token;
 use crate::{
     block::{Added, Listing, Origin, Removed},
     cli::{BlockArgs, BlockCommand},
+    http_client,
     store::Store,
 };
 
@@ -128,7 +129,7 @@ async fn send<T: DeserializeOwned>(
             token::read(&token::path_for(&db))?
         }
     };
-    let client = crate::notify::webhook::http_client("api", TIMEOUT)?;
+    let client = http_client::build("api", TIMEOUT)?;
     let url = format!("{}{path}", args.api.trim_end_matches('/'));
     let mut request = client.request(method, &url).bearer_auth(token);
     if let Some(body) = body {
