@@ -173,7 +173,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         dropped_events.clone(),
     )?;
     let mode = sensor
-        .attach(&args.iface, args.xdp_mode)
+        .attach(&args.iface, args.xdp_mode.into())
         .with_context(|| format!("attaching to {}", args.iface))?;
     info!(
         message = "Sensor attached",

@@ -22,11 +22,11 @@ use nta_common::{
 };
 use tracing::{debug, warn};
 
-pub use attach::AttachedMode;
+pub use attach::{AttachedMode, XdpMode};
 pub use blocklist::{BlockEntry, Blocklist};
 pub use error::SensorError;
 
-use crate::{cli::XdpModeArg, traffic::Snapshot};
+use crate::traffic::Snapshot;
 
 /// The XDP program, built by `build.rs` for the BPF target.
 ///
@@ -108,7 +108,7 @@ impl Sensor {
     }
 
     /// Attaches to `iface`; see [`attach::attach`] for the fallback rules.
-    pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<AttachedMode, SensorError> {
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<AttachedMode, SensorError> {
         let program = self.xdp()?;
         let (link, attached) = attach::attach(program, iface, mode)?;
         self.link = Some(link);
