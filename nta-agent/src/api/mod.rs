@@ -251,15 +251,18 @@ impl HandlerError {
     }
 
     fn into_response(self) -> Response {
+        let status = self.status_code();
         match self {
             Self::BadParameter { parameter, message } => {
-                error_reply(StatusCode::BAD_REQUEST, &message, Some(&parameter))
+                error_reply(status, &message, Some(&parameter))
             }
-            Self::NotFound(message) => error_reply(StatusCode::NOT_FOUND, &message, None),
+            Self::Store(StoreError::Query(error)) => {
+                error_reply(status, &error.to_string(), Some(error.parameter()))
+            }
             // The disk failed: the store writer has logged it once and
             // retries; each request saying so again would flood the log.
             Self::Store(error) if error.failed_handle() => error_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 &format!(
                     "{error}; detection goes on: new alerts are on /api/stream, the store's state in /api/stats"
                 ),
@@ -267,15 +270,45 @@ impl HandlerError {
             ),
             Self::Store(error) => {
                 warn!(message = "API request failed in the store", %error);
-                error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None)
+                error_reply(status, &error.to_string(), None)
             }
             Self::Internal(error) => {
                 warn!(message = "API request failed", %error);
-                error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error, None)
+                error_reply(status, &error, None)
             }
-            Self::Unavailable(message) => {
-                error_reply(StatusCode::SERVICE_UNAVAILABLE, &message, None)
+            Self::NotFound(message) | Self::Unavailable(message) => {
+                error_reply(status, &message, None)
             }
+        }
+    }
+}
+
+/// The HTTP status an error answers with, decided once for each kind of
+/// error rather than by each handler that meets it.
+trait ErrorStatus {
+    fn status_code(&self) -> StatusCode;
+}
+
+impl ErrorStatus for HandlerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Store(error) => error.status_code(),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ErrorStatus for StoreError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Query(_) => StatusCode::BAD_REQUEST,
+            // A failed handle is reopened by the writer: unavailable for now,
+            // not broken.
+            error if error.failed_handle() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
