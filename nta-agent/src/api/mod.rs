@@ -394,7 +394,7 @@ fn parse_time(name: &str) -> impl FnOnce(&str) -> Result<jiff::Timestamp, String
 mod tests {
     use super::*;
     use crate::{
-        alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
+        alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, Severity},
         store::tests::temp_store,
     };
 
@@ -435,7 +435,7 @@ mod tests {
                         threshold: 100.0,
                         unit: "SYN/s".into(),
                         window_secs: 1.0,
-                        detected_by: "poll".into(),
+                        detected_by: DetectedBy::Poll,
                         top_ports: if kind == AlertKind::PortScan {
                             vec![
                                 Count {

@@ -482,7 +482,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::{
-        alert::{Evidence, Severity},
+        alert::{DetectedBy, Evidence, Severity},
         store::tests::temp_store,
     };
 
@@ -509,7 +509,7 @@ mod tests {
                 threshold: 10.0,
                 unit: "SYN/s".into(),
                 window_secs: 1.0,
-                detected_by: "poll".into(),
+                detected_by: DetectedBy::Poll,
                 ..Evidence::default()
             },
         }
