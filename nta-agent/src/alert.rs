@@ -140,6 +140,37 @@ impl FromStr for AlertState {
     }
 }
 
+/// How an incident was first found. The default is there for
+/// `Evidence::default()`; every detector names its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectedBy {
+    /// The XDP program signalled a threshold crossing at once.
+    Kernel,
+    /// The periodic read of the counters found it.
+    #[default]
+    Poll,
+    /// A payload sample.
+    Payload,
+}
+
+impl DetectedBy {
+    /// The name served and stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Kernel => "kernel",
+            Self::Poll => "poll",
+            Self::Payload => "payload",
+        }
+    }
+}
+
+impl fmt::Display for DetectedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One port or address and how many packets it accounts for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Count<T> {
@@ -174,9 +205,8 @@ pub struct Evidence {
     /// Busiest sources, most packets first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_sources: Vec<Count<IpAddr>>,
-    /// `kernel` when the XDP program signalled the crossing, `poll` when the
-    /// periodic read of the counters found it, `payload` for a sample.
-    pub detected_by: String,
+    /// How the incident was first found.
+    pub detected_by: DetectedBy,
     /// Signature: the rule's sid, rev, msg, classtype and priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<u32>,
@@ -302,5 +332,22 @@ mod tests {
         assert_eq!(json["first_seen"], "2026-11-25T07:00:00Z");
         let back: Alert = serde_json::from_value(json).unwrap();
         assert_eq!(back, alert);
+    }
+
+    #[test]
+    fn detected_by_reads_and_writes_its_stored_names() {
+        for (by, name) in [
+            (DetectedBy::Kernel, "kernel"),
+            (DetectedBy::Poll, "poll"),
+            (DetectedBy::Payload, "payload"),
+        ] {
+            assert_eq!(serde_json::to_value(by).unwrap(), name);
+            assert_eq!(by.to_string(), name);
+            let evidence: Evidence = serde_json::from_str(&format!(
+                r#"{{"threshold":1.0,"unit":"SYN/s","window_secs":1.0,"detected_by":"{name}"}}"#
+            ))
+            .unwrap();
+            assert_eq!(evidence.detected_by, by);
+        }
     }
 }

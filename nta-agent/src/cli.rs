@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::sensor::XdpMode;
+
 /// nta: network traffic analyzer and intrusion detector (eBPF/XDP).
 #[derive(Debug, Parser)]
 #[command(name = "nta-agent", version, about)]
@@ -173,11 +175,22 @@ pub struct RunArgs {
     pub dry_run: bool,
 }
 
+/// `--xdp-mode`, as clap reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum XdpModeArg {
     Auto,
     Native,
     Skb,
+}
+
+impl From<XdpModeArg> for XdpMode {
+    fn from(arg: XdpModeArg) -> Self {
+        match arg {
+            XdpModeArg::Auto => XdpMode::Auto,
+            XdpModeArg::Native => XdpMode::Native,
+            XdpModeArg::Skb => XdpMode::Skb,
+        }
+    }
 }
 
 /// Shortest accepted interval: below it, reading 65 536 sources each tick

@@ -5,6 +5,7 @@
 //! (`tests/structure.rs` holds them to it):
 //!
 //! - [`alert`]: incidents as stored, served and notified.
+//! - [`block`]: one blocklist entry, how users write it, the API's answers about them.
 //! - [`throttle`]: log lines kept to one per period.
 //! - [`timings`]: latency histograms of detection and store writes.
 //! - [`traffic`]: counter snapshots, rates and top talkers.
@@ -16,6 +17,7 @@
 //! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
 //! - [`store`]: alerts, blocks and traffic history in redb, and the writer task.
 //! - [`cli`]: command-line interface.
+//! - [`http_client`]: the one HTTP client setup, for notifications and the `block` command.
 //! - [`mitigate`]: the XDP blocklist, by hand and automatic.
 //! - [`notify`]: email, SMS and webhook notifications, with storm control.
 //! - [`stats`]: the live view served by the API.
@@ -24,9 +26,11 @@
 
 pub mod alert;
 pub mod api;
+pub mod block;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod http_client;
 pub mod inspect;
 pub mod mitigate;
 pub mod notify;

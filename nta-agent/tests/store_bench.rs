@@ -15,7 +15,7 @@ use std::{
 
 use jiff::{SignedDuration, Timestamp};
 use nta_agent::{
-    alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
+    alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, Severity},
     api::{self, ApiState, auth::Auth},
     stats::LiveView,
     store::Store,
@@ -40,7 +40,7 @@ fn alert(id: u64) -> Alert {
             AlertKind::DnsTunnel,
             Evidence {
                 unit: "subdomains".into(),
-                detected_by: "payload".into(),
+                detected_by: DetectedBy::Payload,
                 domain: Some("tunnel.example".into()),
                 unique_subdomains: Some(80),
                 query: Some("aGVsbG8gd29ybGQgaGVsbG8.tunnel.example".into()),
@@ -63,7 +63,7 @@ fn alert(id: u64) -> Alert {
                             packets: 3,
                         })
                         .collect(),
-                    detected_by: "kernel".into(),
+                    detected_by: DetectedBy::Kernel,
                     ..Evidence::default()
                 },
             ),
@@ -84,7 +84,7 @@ fn alert(id: u64) -> Alert {
                             packets: 900,
                         })
                         .collect(),
-                    detected_by: "kernel".into(),
+                    detected_by: DetectedBy::Kernel,
                     ..Evidence::default()
                 },
             ),
@@ -95,7 +95,7 @@ fn alert(id: u64) -> Alert {
                     unit: "UDP packets/s".into(),
                     window_secs: 1.0,
                     class: Some("udp".into()),
-                    detected_by: "kernel".into(),
+                    detected_by: DetectedBy::Kernel,
                     ..Evidence::default()
                 },
             ),

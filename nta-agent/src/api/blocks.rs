@@ -4,15 +4,20 @@
 use std::sync::{Arc, PoisonError};
 
 use jiff::Timestamp;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use warp::{Filter, Rejection, Reply, http::StatusCode, path::Tail, reply::Response};
 
 use super::{HandlerError, auth, auth::Auth, respond, with_arg};
-use crate::mitigate::{
-    block::{Block, InvalidBlock, Origin, check_reason, parse_cidr, parse_ttl},
-    blocklist::{BlockError, SharedBlocklist},
-    protect::ApiClients,
+use crate::{
+    block::{
+        Added, AutoView, Block, InvalidBlock, Listing, Origin, Removed, check_reason, parse_cidr,
+        parse_ttl,
+    },
+    mitigate::{
+        auto::AutoPolicy,
+        blocklist::{BlockError, SharedBlocklist},
+        protect::ApiClients,
+    },
 };
 
 /// What the blocklist endpoints read and change.
@@ -21,18 +26,9 @@ pub struct Mitigation {
     /// The XDP blocklist (none when no sensor is loaded, as in some tests).
     pub blocklist: Option<SharedBlocklist>,
     /// Automatic mitigation's settings, as `/api/blocks` shows them.
-    pub auto: AutoView,
+    pub policy: AutoPolicy,
     /// Recent authenticated clients, never blocked automatically.
     pub clients: Arc<ApiClients>,
-}
-
-/// Automatic mitigation's settings.
-#[derive(Debug, Clone, Default)]
-pub struct AutoView {
-    pub enabled: bool,
-    pub dry_run: bool,
-    pub ttl: std::time::Duration,
-    pub max_entries: usize,
 }
 
 /// Largest request body: a CIDR, a duration and a short reason.
@@ -114,22 +110,22 @@ async fn with_blocklist<T: Send + 'static>(
 }
 
 async fn list(state: Mitigation) -> Result<Response, HandlerError> {
-    let auto = state.auto.clone();
+    let auto = state.policy.clone();
     let (blocks, decisions, auto_entries) = with_blocklist(&state, |list| {
         Ok((list.list()?, list.decisions(), list.auto_entries()))
     })
     .await?;
-    Ok(warp::reply::json(&json!({
-        "blocks": blocks,
-        "decisions": decisions,
-        "auto": {
-            "enabled": auto.enabled,
-            "dry_run": auto.dry_run,
-            "ttl_secs": auto.ttl.as_secs(),
-            "max_entries": auto.max_entries,
-            "entries": auto_entries,
+    Ok(json(&Listing {
+        blocks,
+        decisions,
+        auto: AutoView {
+            enabled: auto.enabled,
+            dry_run: auto.dry_run,
+            ttl_secs: auto.ttl.unsigned_abs().as_secs(),
+            max_entries: auto.max_entries,
+            entries: auto_entries,
         },
-    }))
+    })?
     .into_response())
 }
 
@@ -165,10 +161,7 @@ async fn add(body: &[u8], state: Mitigation) -> Result<Response, HandlerError> {
     } else {
         StatusCode::OK
     };
-    Ok(
-        warp::reply::with_status(warp::reply::json(&json!({ "block": block })), status)
-            .into_response(),
-    )
+    Ok(warp::reply::with_status(json(&Added { block })?, status).into_response())
 }
 
 async fn remove(tail: Tail, state: Mitigation) -> Result<Response, HandlerError> {
@@ -176,7 +169,16 @@ async fn remove(tail: Tail, state: Mitigation) -> Result<Response, HandlerError>
     let cidr = parse_cidr(&text)?;
     let block = with_blocklist(&state, move |list| list.remove(&cidr)).await?;
     tracing::warn!(target: "nta::mitigate", "unblocked {} by hand", block.cidr);
-    Ok(warp::reply::json(&json!({ "removed": block })).into_response())
+    Ok(json(&Removed { removed: block })?.into_response())
+}
+
+/// `answer` with its keys in alphabetical order at every level, as these
+/// endpoints have always sent them: serde_json's `Value` keeps its objects
+/// sorted, where a struct is written in field order.
+fn json<T: Serialize>(answer: &T) -> Result<warp::reply::Json, HandlerError> {
+    let value = serde_json::to_value(answer)
+        .map_err(|e| HandlerError::Internal(format!("encoding the answer: {e}")))?;
+    Ok(warp::reply::json(&value))
 }
 
 /// `%2F` → `/` and the like: a CIDR in a path is written either way.
@@ -346,6 +348,48 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+
+    #[tokio::test]
+    async fn answers_read_back_as_the_block_commands_types_with_keys_sorted() {
+        let (_dir, state, _) = state();
+        let api = routes(state);
+        let reply = |method: &str, path: &str, body: &str| {
+            warp::test::request()
+                .method(method)
+                .path(path)
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .body(body)
+                .reply(&api)
+        };
+        let added = reply(
+            "POST",
+            "/api/blocks",
+            r#"{"cidr": "198.18.0.2", "reason": "r"}"#,
+        )
+        .await;
+        let text = String::from_utf8_lossy(added.body()).into_owned();
+        assert!(
+            text.starts_with(r#"{"block":{"cidr":"198.18.0.2/32","created":""#)
+                && text.ends_with(r#"","expires":null,"origin":"manual","reason":"r"}}"#),
+            "{text}"
+        );
+        let Added { block } = serde_json::from_slice(added.body()).unwrap();
+        assert_eq!(block.origin, Origin::Manual);
+
+        let listing = reply("GET", "/api/blocks", "").await;
+        let text = String::from_utf8_lossy(listing.body()).into_owned();
+        assert!(
+            text.starts_with(r#"{"auto":{"dry_run":false,"enabled":false,"entries":0,"#)
+                && text.contains(r#""blocks":[{"bytes":0,"cidr":"198.18.0.2/32","#),
+            "{text}"
+        );
+        let listing: Listing = serde_json::from_slice(listing.body()).unwrap();
+        assert_eq!(listing.blocks[0].block, block);
+
+        let removed = reply("DELETE", "/api/blocks/198.18.0.2", "").await;
+        let Removed { removed } = serde_json::from_slice(removed.body()).unwrap();
+        assert_eq!(removed, block);
     }
 
     #[tokio::test]

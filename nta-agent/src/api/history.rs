@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use nta_common::Counter;
 use serde_json::json;
 use warp::{Filter, Rejection, Reply, reply::Response};
 
 use super::{HandlerError, Params, blocking, parse_time, respond, with_arg};
-use crate::store::{HistoryQuery, Metric, Store, StoreError};
+use crate::store::{HistoryQuery, Metric, Store};
 
 /// Query parameters of `GET /api/history`.
 const PARAMS: [&str; 4] = ["metric", "since", "until", "step"];
@@ -35,14 +36,13 @@ async fn history(
     store: Arc<Store>,
 ) -> Result<Response, HandlerError> {
     let params = Params::new(params, &PARAMS)?;
-    let metric = params
+    // The name as asked (`syn`, not `tcp_syn`) is what the answer echoes.
+    let (name, metric) = params
         .get("metric", |value| {
-            value
-                .parse::<Metric>()
-                .map(|_| value.to_owned())
-                .map_err(|e| e.to_string())
+            let metric = value.parse::<Metric>().map_err(|e| e.to_string())?;
+            Ok((value.to_owned(), metric))
         })?
-        .unwrap_or_else(|| "packets".to_owned());
+        .unwrap_or_else(|| ("packets".to_owned(), Metric::Counter(Counter::Packets)));
     let until = params
         .get("until", parse_time("until"))?
         .unwrap_or_else(Timestamp::now);
@@ -69,23 +69,9 @@ async fn history(
         step_secs,
     };
     let step = store.history_step(&query);
-    let metric = query.metric.clone();
-    let points = blocking(move || store.history(&query))
-        .await
-        .map_err(|e| match e {
-            HandlerError::Store(e @ (StoreError::TooManyPoints { .. } | StoreError::ZeroStep)) => {
-                HandlerError::bad("step", e.to_string())
-            }
-            HandlerError::Store(e @ StoreError::UnknownMetric { .. }) => {
-                HandlerError::bad("metric", e.to_string())
-            }
-            HandlerError::Store(e @ StoreError::UntilBeforeSince { .. }) => {
-                HandlerError::bad("until", e.to_string())
-            }
-            other => other,
-        })?;
+    let points = blocking(move || store.history(&query)).await?;
     Ok(
-        warp::reply::json(&json!({ "metric": metric, "step": step, "points": points }))
+        warp::reply::json(&json!({ "metric": name, "step": step, "points": points }))
             .into_response(),
     )
 }
@@ -115,7 +101,7 @@ fn parse_step(value: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use nta_common::{Counter, GlobalCounters};
+    use nta_common::GlobalCounters;
     use serde_json::{Value, json};
     use warp::http::StatusCode;
 

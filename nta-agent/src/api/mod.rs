@@ -37,10 +37,7 @@ use warp::{
 };
 
 use self::{auth::Auth, stream::Feed};
-pub use self::{
-    blocks::{AutoView, Mitigation},
-    stats::Report,
-};
+pub use self::{blocks::Mitigation, stats::Report};
 use crate::{
     mitigate::protect::ApiClients,
     notify::NotifyStats,
@@ -255,15 +252,18 @@ impl HandlerError {
     }
 
     fn into_response(self) -> Response {
+        let status = self.status_code();
         match self {
             Self::BadParameter { parameter, message } => {
-                error_reply(StatusCode::BAD_REQUEST, &message, Some(&parameter))
+                error_reply(status, &message, Some(&parameter))
             }
-            Self::NotFound(message) => error_reply(StatusCode::NOT_FOUND, &message, None),
+            Self::Store(StoreError::Query(error)) => {
+                error_reply(status, &error.to_string(), Some(error.parameter()))
+            }
             // The disk failed: the store writer has logged it once and
             // retries; each request saying so again would flood the log.
             Self::Store(error) if error.failed_handle() => error_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 &format!(
                     "{error}; detection goes on: new alerts are on /api/stream, the store's state in /api/stats"
                 ),
@@ -271,15 +271,45 @@ impl HandlerError {
             ),
             Self::Store(error) => {
                 warn!(message = "API request failed in the store", %error);
-                error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None)
+                error_reply(status, &error.to_string(), None)
             }
             Self::Internal(error) => {
                 warn!(message = "API request failed", %error);
-                error_reply(StatusCode::INTERNAL_SERVER_ERROR, &error, None)
+                error_reply(status, &error, None)
             }
-            Self::Unavailable(message) => {
-                error_reply(StatusCode::SERVICE_UNAVAILABLE, &message, None)
+            Self::NotFound(message) | Self::Unavailable(message) => {
+                error_reply(status, &message, None)
             }
+        }
+    }
+}
+
+/// The HTTP status an error answers with, decided once for each kind of
+/// error rather than by each handler that meets it.
+trait ErrorStatus {
+    fn status_code(&self) -> StatusCode;
+}
+
+impl ErrorStatus for HandlerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Store(error) => error.status_code(),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ErrorStatus for StoreError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Query(_) => StatusCode::BAD_REQUEST,
+            // A failed handle is reopened by the writer: unavailable for now,
+            // not broken.
+            error if error.failed_handle() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -365,7 +395,7 @@ fn parse_time(name: &str) -> impl FnOnce(&str) -> Result<jiff::Timestamp, String
 mod tests {
     use super::*;
     use crate::{
-        alert::{Alert, AlertKind, AlertState, Count, Evidence, Severity},
+        alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, Severity},
         sensor::AttachedMode,
         stats::LiveStats,
         store::tests::temp_store,
@@ -408,7 +438,7 @@ mod tests {
                         threshold: 100.0,
                         unit: "SYN/s".into(),
                         window_secs: 1.0,
-                        detected_by: "poll".into(),
+                        detected_by: DetectedBy::Poll,
                         top_ports: if kind == AlertKind::PortScan {
                             vec![
                                 Count {

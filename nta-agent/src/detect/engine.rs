@@ -11,7 +11,7 @@ use super::{
     volumetric::{self, SourceRate},
 };
 use crate::{
-    alert::{AlertEvent, AlertKind, Count, EVIDENCE_TOP_N},
+    alert::{AlertEvent, AlertKind, Count, DetectedBy, EVIDENCE_TOP_N},
     config::Config,
     traffic::{Snapshot, SourceView, growth, port_growth},
 };
@@ -94,12 +94,11 @@ impl Detector {
         &mut self,
         findings: Vec<Finding>,
         now: Timestamp,
-        from_event: bool,
         next_id: &mut dyn FnMut() -> u64,
     ) -> Vec<AlertEvent> {
         findings
             .into_iter()
-            .map(|f| self.incidents.observe(f, now, from_event, next_id))
+            .map(|f| self.incidents.observe(f, now, next_id))
             .collect()
     }
 
@@ -121,7 +120,7 @@ impl Detector {
             EventKind::SourceRate => self.source_rate_event(key, e, ctx),
             EventKind::DstSyns => self.dst_syns_event(key, e, &ctx.port_syns),
         };
-        self.apply(finding.into_iter().collect(), ctx.now, true, next_id)
+        self.apply(finding.into_iter().collect(), ctx.now, next_id)
     }
 
     fn scan_event(
@@ -145,7 +144,7 @@ impl Detector {
             _ => w.slow_bits = w.slow_bits.max(e.count),
         }
         let dst = port_scan::addr_of(&stats.last_dst);
-        port_scan::evaluate(cfg, src, w, dst, w.fast_ports, "kernel")
+        port_scan::evaluate(cfg, src, w, dst, w.fast_ports, DetectedBy::Kernel)
     }
 
     fn source_rate_event(
@@ -176,7 +175,7 @@ impl Detector {
                 packets: e.count,
                 dst,
                 dst_port: (stats.last_dst_port != 0).then_some(stats.last_dst_port),
-                detected_by: "kernel",
+                detected_by: DetectedBy::Kernel,
             },
         )
     }
@@ -203,7 +202,7 @@ impl Detector {
                 top_sources: Vec::new(),
                 distinct_sources: None,
                 from_scanners: 0.0,
-                detected_by: "kernel",
+                detected_by: DetectedBy::Kernel,
             },
         )
     }
@@ -257,7 +256,7 @@ impl Detector {
                     w,
                     dst,
                     syns,
-                    "poll",
+                    DetectedBy::Poll,
                 ));
             }
             let cfg = dst.map_or_else(
@@ -285,7 +284,7 @@ impl Detector {
                         packets,
                         dst,
                         dst_port: (s.last_dst_port != 0).then_some(s.last_dst_port),
-                        detected_by: "poll",
+                        detected_by: DetectedBy::Poll,
                     },
                 ));
             }
@@ -326,7 +325,7 @@ impl Detector {
                     distinct_sources: Some(senders.len() as u64),
                     top_sources: top(senders),
                     from_scanners,
-                    detected_by: "poll",
+                    detected_by: DetectedBy::Poll,
                 },
             );
             if let Some(f) = finding {
@@ -350,7 +349,7 @@ impl Detector {
             }
         }
 
-        let mut events = self.apply(findings, tick.now, false, next_id);
+        let mut events = self.apply(findings, tick.now, next_id);
         events.extend(self.incidents.close_quiet(tick.now));
         events
     }
@@ -363,7 +362,7 @@ impl Detector {
         now: Timestamp,
         next_id: &mut dyn FnMut() -> u64,
     ) -> AlertEvent {
-        self.incidents.observe(finding, now, false, next_id)
+        self.incidents.observe(finding, now, next_id)
     }
 
     /// Closes every open incident: the agent is stopping.

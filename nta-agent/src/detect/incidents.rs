@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 use jiff::{SignedDuration, Timestamp};
 
 use super::{Finding, IncidentKey};
-use crate::alert::{Alert, AlertEvent, AlertState, Severity};
+use crate::alert::{Alert, AlertEvent, AlertState, DetectedBy, Severity};
 
 /// Open incidents, by key.
 #[derive(Debug, Default)]
@@ -34,16 +34,14 @@ impl Incidents {
     }
 
     /// Opens or updates the incident `finding` belongs to.
-    ///
-    /// `from_event`: the finding comes from a kernel threshold event rather
-    /// than a tick's counter deltas.
     pub fn observe(
         &mut self,
         finding: Finding,
         now: Timestamp,
-        from_event: bool,
         next_id: &mut dyn FnMut() -> u64,
     ) -> AlertEvent {
+        // A kernel threshold event rather than a tick's counter deltas.
+        let from_event = finding.evidence.detected_by == DetectedBy::Kernel;
         if let Some(open) = self.open.get_mut(&finding.key) {
             let a = &mut open.alert;
             a.last_seen = now;
@@ -68,7 +66,7 @@ impl Incidents {
             a.message = finding.message;
             // How it was first detected stays: that is the figure people
             // compare (kernel event or poll).
-            let detected_by = std::mem::take(&mut a.evidence.detected_by);
+            let detected_by = a.evidence.detected_by;
             a.evidence = finding.evidence;
             a.evidence.detected_by = detected_by;
             return AlertEvent::Updated(a.clone());
@@ -177,6 +175,12 @@ mod tests {
         }
     }
 
+    /// `f` as a kernel threshold event reports it.
+    fn kernel(mut f: Finding) -> Finding {
+        f.evidence.detected_by = DetectedBy::Kernel;
+        f
+    }
+
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + secs).unwrap()
     }
@@ -191,7 +195,7 @@ mod tests {
         let mut table = Incidents::new(Duration::from_secs(10));
         let mut events = Vec::new();
         for s in 0..60 {
-            events.push(table.observe(finding(5000.0, 5.0, 5000), at(s), false, &mut next));
+            events.push(table.observe(finding(5000.0, 5.0, 5000), at(s), &mut next));
             events.extend(table.close_quiet(at(s)));
         }
         assert!(matches!(events[0], AlertEvent::Opened(_)));
@@ -215,10 +219,9 @@ mod tests {
     fn peak_rate_and_severity_follow_the_worst_moment() {
         let mut next = || 7;
         let mut table = Incidents::new(Duration::from_secs(10));
-        table.observe(finding(1500.0, 1.5, 10), at(0), false, &mut next);
-        table.observe(finding(30_000.0, 30.0, 10), at(1), false, &mut next);
-        let AlertEvent::Updated(a) =
-            table.observe(finding(2000.0, 2.0, 10), at(2), false, &mut next)
+        table.observe(finding(1500.0, 1.5, 10), at(0), &mut next);
+        table.observe(finding(30_000.0, 30.0, 10), at(1), &mut next);
+        let AlertEvent::Updated(a) = table.observe(finding(2000.0, 2.0, 10), at(2), &mut next)
         else {
             panic!("expected an update");
         };
@@ -231,11 +234,11 @@ mod tests {
     fn an_event_count_is_not_added_twice_by_the_next_tick() {
         let mut next = || 1;
         let mut table = Incidents::new(Duration::from_secs(10));
-        table.observe(finding(1001.0, 1.0, 1001), at(0), true, &mut next);
+        table.observe(kernel(finding(1001.0, 1.0, 1001)), at(0), &mut next);
         // The tick's delta covers the same packets and more.
-        let e = table.observe(finding(40_000.0, 40.0, 40_000), at(1), false, &mut next);
+        let e = table.observe(finding(40_000.0, 40.0, 40_000), at(1), &mut next);
         assert_eq!(e.alert().packets, 40_000);
-        let e = table.observe(finding(40_000.0, 40.0, 40_000), at(2), false, &mut next);
+        let e = table.observe(finding(40_000.0, 40.0, 40_000), at(2), &mut next);
         assert_eq!(e.alert().packets, 80_000);
     }
 
@@ -243,11 +246,11 @@ mod tests {
     fn later_kernel_events_do_not_add_packets_the_ticks_count() {
         let mut next = || 1;
         let mut table = Incidents::new(Duration::from_secs(10));
-        table.observe(finding(1001.0, 1.0, 1001), at(0), true, &mut next);
-        table.observe(finding(50_000.0, 50.0, 50_000), at(1), false, &mut next);
+        table.observe(kernel(finding(1001.0, 1.0, 1001)), at(0), &mut next);
+        table.observe(finding(50_000.0, 50.0, 50_000), at(1), &mut next);
         // Next window: the kernel signals again; the tick after counts it all.
-        table.observe(finding(1001.0, 1.0, 1001), at(1), true, &mut next);
-        let e = table.observe(finding(50_000.0, 50.0, 50_000), at(2), false, &mut next);
+        table.observe(kernel(finding(1001.0, 1.0, 1001)), at(1), &mut next);
+        let e = table.observe(finding(50_000.0, 50.0, 50_000), at(2), &mut next);
         assert_eq!(e.alert().packets, 100_000);
     }
 
@@ -255,14 +258,9 @@ mod tests {
     fn how_an_incident_was_first_detected_is_kept() {
         let mut next = || 1;
         let mut table = Incidents::new(Duration::from_secs(10));
-        let by = |how: &str| {
-            let mut f = finding(5000.0, 5.0, 1);
-            f.evidence.detected_by = how.into();
-            f
-        };
-        table.observe(by("kernel"), at(0), true, &mut next);
-        let e = table.observe(by("poll"), at(1), false, &mut next);
-        assert_eq!(e.alert().evidence.detected_by, "kernel");
+        table.observe(kernel(finding(5000.0, 5.0, 1)), at(0), &mut next);
+        let e = table.observe(finding(5000.0, 5.0, 1), at(1), &mut next);
+        assert_eq!(e.alert().evidence.detected_by, DetectedBy::Kernel);
     }
 
     #[test]
@@ -273,9 +271,9 @@ mod tests {
             ids
         };
         let mut table = Incidents::new(Duration::from_secs(10));
-        table.observe(finding(5000.0, 5.0, 1), at(0), false, &mut next);
+        table.observe(finding(5000.0, 5.0, 1), at(0), &mut next);
         assert_eq!(table.close_quiet(at(10)).len(), 1);
-        let e = table.observe(finding(5000.0, 5.0, 1), at(20), false, &mut next);
+        let e = table.observe(finding(5000.0, 5.0, 1), at(20), &mut next);
         assert!(matches!(e, AlertEvent::Opened(ref a) if a.id == 2));
     }
 }

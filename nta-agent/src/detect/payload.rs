@@ -7,7 +7,7 @@ use std::{
 
 use super::{Finding, IncidentKey, Subject};
 use crate::{
-    alert::{AlertKind, Evidence},
+    alert::{AlertKind, DetectedBy, Evidence},
     payload::{dns_tunnel::TunnelFinding, matcher::Match},
 };
 
@@ -55,7 +55,7 @@ pub fn signature(m: &Match, src: SocketAddr, dst: SocketAddr, transport: &str) -
             priority: Some(m.priority),
             buffer: Some(m.buffer.into()),
             excerpt: Some(m.excerpt.clone()),
-            detected_by: "payload".into(),
+            detected_by: DetectedBy::Payload,
             ..Evidence::default()
         },
     }
@@ -94,7 +94,7 @@ pub fn dns_tunnel(f: &TunnelFinding, dst: SocketAddr, threshold: u32) -> Finding
             max_entropy: Some(f.max_entropy),
             txt_null: Some(f.txt_null),
             query: Some(f.example.clone()),
-            detected_by: "payload".into(),
+            detected_by: DetectedBy::Payload,
             ..Evidence::default()
         },
     }

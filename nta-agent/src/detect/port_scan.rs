@@ -17,7 +17,7 @@ use crate::traffic::SourceView;
 
 use super::{Finding, IncidentKey, Subject, sketch};
 use crate::{
-    alert::{AlertKind, Evidence},
+    alert::{AlertKind, DetectedBy, Evidence},
     config::PortScan,
 };
 
@@ -66,7 +66,7 @@ pub fn evaluate(
     w: Windows,
     last_dst: Option<IpAddr>,
     packets: u64,
-    detected_by: &str,
+    detected_by: DetectedBy,
 ) -> Option<Finding> {
     if !cfg.enabled {
         return None;
@@ -125,7 +125,7 @@ pub fn evaluate(
             window_secs: window.as_secs_f64(),
             distinct_ports: Some(ports as u64),
             rules: fired.iter().map(|s| (*s).to_owned()).collect(),
-            detected_by: detected_by.into(),
+            detected_by,
             ..Evidence::default()
         },
     })
@@ -155,8 +155,8 @@ mod tests {
             weighted_score: 0,
             slow_bits: fast,
         };
-        assert!(evaluate(&cfg(), src, w(15), None, 15, "kernel").is_none());
-        let f = evaluate(&cfg(), src, w(16), None, 16, "kernel").expect("scan");
+        assert!(evaluate(&cfg(), src, w(15), None, 15, DetectedBy::Kernel).is_none());
+        let f = evaluate(&cfg(), src, w(16), None, 16, DetectedBy::Kernel).expect("scan");
         assert_eq!(f.key.subject, Subject::Source(src));
         assert_eq!(f.evidence.rules, vec!["fast".to_owned()]);
         assert!(f.ratio > 1.0);
@@ -170,8 +170,8 @@ mod tests {
             weighted_score: score,
             slow_bits: 7,
         };
-        assert!(evaluate(&cfg(), src, w(20), None, 7, "poll").is_none());
-        let f = evaluate(&cfg(), src, w(21), None, 7, "poll").expect("scan");
+        assert!(evaluate(&cfg(), src, w(20), None, 7, DetectedBy::Poll).is_none());
+        let f = evaluate(&cfg(), src, w(21), None, 7, DetectedBy::Poll).expect("scan");
         assert_eq!(f.evidence.rules, vec!["weighted".to_owned()]);
         assert!(
             f.message.contains("weighted score of 21 within 3s"),
@@ -194,7 +194,7 @@ mod tests {
             },
             Some("198.18.0.1".parse().unwrap()),
             1,
-            "poll",
+            DetectedBy::Poll,
         )
         .expect("scan");
         assert_eq!(f.evidence.rules, vec!["slow".to_owned()]);
@@ -205,7 +205,7 @@ mod tests {
             weighted_score: 2,
             slow_bits: bits - 1,
         };
-        assert!(evaluate(&cfg(), src, below, None, 1, "poll").is_none());
+        assert!(evaluate(&cfg(), src, below, None, 1, DetectedBy::Poll).is_none());
     }
 
     #[test]
@@ -217,7 +217,7 @@ mod tests {
             weighted_score: 3000,
             slow_bits: 500,
         };
-        assert!(evaluate(&c, SRC.parse().unwrap(), w, None, 1, "poll").is_none());
+        assert!(evaluate(&c, SRC.parse().unwrap(), w, None, 1, DetectedBy::Poll).is_none());
     }
 
     #[test]

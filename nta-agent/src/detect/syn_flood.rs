@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::{Finding, IncidentKey, Subject};
 use crate::{
-    alert::{AlertKind, Count, Evidence},
+    alert::{AlertKind, Count, DetectedBy, Evidence},
     config::SynFlood,
 };
 
@@ -24,7 +24,8 @@ pub struct HostSyns {
     /// Share of these SYNs sent by sources already reported as port
     /// scanners, 0..=1: a fast scan is not also a flood.
     pub from_scanners: f64,
-    pub detected_by: &'static str,
+    /// How the rate was seen.
+    pub detected_by: DetectedBy,
 }
 
 /// Share of a destination's SYNs that, when they come from known scanners,
@@ -71,7 +72,7 @@ pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
             top_ports: v.top_ports,
             top_sources: v.top_sources,
             distinct_sources: v.distinct_sources,
-            detected_by: v.detected_by.into(),
+            detected_by: v.detected_by,
             ..Evidence::default()
         },
     })
@@ -101,7 +102,7 @@ pub fn port(cfg: &SynFlood, port: u16, rate: f64, packets: u64) -> Option<Findin
             threshold,
             unit: "SYN/s".into(),
             window_secs: 1.0,
-            detected_by: "poll".into(),
+            detected_by: DetectedBy::Poll,
             ..Evidence::default()
         },
     })
@@ -124,7 +125,7 @@ mod tests {
             top_sources: vec![],
             distinct_sources: Some(40_000),
             from_scanners: 0.0,
-            detected_by: "kernel",
+            detected_by: DetectedBy::Kernel,
         }
     }
 

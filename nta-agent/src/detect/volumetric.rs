@@ -10,7 +10,7 @@ use nta_common::maps::RateClass;
 
 use super::{Finding, IncidentKey, Subject, thresholds};
 use crate::{
-    alert::{AlertKind, Evidence},
+    alert::{AlertKind, DetectedBy, Evidence},
     config::Volumetric,
 };
 
@@ -26,7 +26,8 @@ pub struct SourceRate {
     /// Where the source's packets were going (its latest destination).
     pub dst: Option<IpAddr>,
     pub dst_port: Option<u16>,
-    pub detected_by: &'static str,
+    /// How the rate was seen.
+    pub detected_by: DetectedBy,
 }
 
 /// A volumetric finding if `cfg` (the destination's effective settings) says
@@ -67,7 +68,7 @@ pub fn evaluate(cfg: &Volumetric, v: SourceRate) -> Option<Finding> {
             unit: unit.into(),
             window_secs: 1.0,
             class: Some(class.into()),
-            detected_by: v.detected_by.into(),
+            detected_by: v.detected_by,
             ..Evidence::default()
         },
     })
@@ -86,7 +87,7 @@ mod tests {
             packets: rate as u64,
             dst: Some("198.18.0.1".parse().unwrap()),
             dst_port: Some(80),
-            detected_by: "poll",
+            detected_by: DetectedBy::Poll,
         }
     }
 

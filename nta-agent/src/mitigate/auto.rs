@@ -6,14 +6,14 @@ use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
-use super::{
-    block::{Block, Origin},
-    blocklist::{Blocklist, Decision},
+use super::blocklist::Blocklist;
+use crate::{
+    alert::{Alert, AlertEvent, AlertKind},
+    block::{Block, Decision, MAX_REASON, Origin, Outcome},
 };
-use crate::alert::{Alert, AlertEvent, AlertKind};
 
 /// What automatic mitigation does.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AutoPolicy {
     /// Block for real (`--mitigate`).
     pub enabled: bool,
@@ -67,7 +67,7 @@ pub fn on_events(policy: &AutoPolicy, events: &[AlertEvent], list: &mut Blocklis
                 }
                 Err(error) => {
                     warn!(target: "nta::mitigate", "could not block {cidr}: {error}");
-                    ("skipped", error.to_string())
+                    (Outcome::Skipped, error.to_string())
                 }
             },
             Err(skipped) => skipped,
@@ -84,15 +84,11 @@ pub fn on_events(policy: &AutoPolicy, events: &[AlertEvent], list: &mut Blocklis
 
 /// Whether `block` may be added: `Err((outcome, reason))` when it is
 /// refused, or only pretended (dry run).
-fn decide(
-    policy: &AutoPolicy,
-    list: &Blocklist,
-    block: &Block,
-) -> Result<(), (&'static str, String)> {
+fn decide(policy: &AutoPolicy, list: &Blocklist, block: &Block) -> Result<(), (Outcome, String)> {
     let cidr = block.cidr;
     if let Some(why) = list.protected().refusal(&cidr) {
         info!(target: "nta::mitigate", "not blocking {cidr}: {why}");
-        return Err(("skipped", why));
+        return Err((Outcome::Skipped, why));
     }
     if list.auto_entries() >= policy.max_entries {
         let why = format!(
@@ -100,19 +96,19 @@ fn decide(
             policy.max_entries
         );
         warn!(target: "nta::mitigate", "not blocking {cidr}: {why}");
-        return Err(("skipped", why));
+        return Err((Outcome::Skipped, why));
     }
     if policy.dry_run {
         let ttl = humantime::format_duration(policy.ttl.unsigned_abs());
         info!(target: "nta::mitigate", "dry run: would block {cidr} for {ttl}: {}", block.reason);
-        return Err(("would_block", format!("for {ttl}: {}", block.reason)));
+        return Err((Outcome::WouldBlock, format!("for {ttl}: {}", block.reason)));
     }
     Ok(())
 }
 
 /// The alert's message, cut to fit a reason.
 fn short(alert: &Alert) -> String {
-    let limit = super::block::MAX_REASON - 40;
+    let limit = MAX_REASON - 40;
     if alert.message.chars().count() <= limit {
         return alert.message.clone();
     }
@@ -223,7 +219,7 @@ mod tests {
         assert!(reasons[0].contains("allowlist"), "{}", reasons[0]);
         assert!(reasons[1].contains("loopback"), "{}", reasons[1]);
         assert!(reasons[2].contains("cap of 2"), "{}", reasons[2]);
-        assert!(decisions.iter().all(|d| d.outcome == "skipped"));
+        assert!(decisions.iter().all(|d| d.outcome == Outcome::Skipped));
     }
 
     #[test]
@@ -243,7 +239,7 @@ mod tests {
         assert!(kernel.map.lock().unwrap().is_empty());
         let decisions = list.decisions();
         assert_eq!(decisions.len(), 1);
-        assert_eq!(decisions[0].outcome, "would_block");
+        assert_eq!(decisions[0].outcome, Outcome::WouldBlock);
         assert!(
             decisions[0].reason.starts_with("for 10m: signature #7"),
             "{}",

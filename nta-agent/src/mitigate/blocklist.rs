@@ -10,13 +10,12 @@ use std::{
 
 use ipnet::IpNet;
 use jiff::Timestamp;
-use serde::Serialize;
 
-use super::{
-    block::{Block, InvalidBlock, Origin},
-    protect::{self, ApiClients},
+use super::protect::{self, ApiClients};
+use crate::{
+    block::{Block, BlockView, Decision, InvalidBlock, Origin},
+    store::{Store, StoreError},
 };
-use crate::store::{Store, StoreError};
 
 /// The kernel side: the XDP program's blocklist map.
 pub trait Kernel: Send + 'static {
@@ -46,29 +45,8 @@ pub enum BlockError {
     Store(#[from] StoreError),
 }
 
-/// An entry with what it dropped, as `/api/blocks` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BlockView {
-    #[serde(flatten)]
-    pub block: Block,
-    /// Packets and bytes dropped since the entry was (re)loaded into the
-    /// kernel.
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-/// What could not be blocked or was only pretended (dry run), for the API
-/// and the logs; the last [`RECENT`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    pub at: Timestamp,
-    pub cidr: IpNet,
-    pub alert_id: Option<u64>,
-    /// `would_block` (dry run) or `skipped`.
-    pub outcome: &'static str,
-    pub reason: String,
-}
-
+/// Automatic decisions kept for the API: the last hundred, enough to see
+/// what a burst of incidents did.
 const RECENT: usize = 100;
 
 /// Addresses never blocked: loopback, the host's own, recent API clients,
@@ -229,7 +207,7 @@ pub(crate) mod tests {
     use jiff::SignedDuration;
 
     use super::*;
-    use crate::{mitigate::block::parse_cidr, store::tests::temp_store};
+    use crate::{block::parse_cidr, store::tests::temp_store};
 
     /// The kernel map as a plain map, shared with the test.
     #[derive(Clone, Default)]

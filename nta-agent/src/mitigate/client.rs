@@ -4,11 +4,14 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use super::token;
 use crate::{
+    block::{Added, Listing, Origin, Removed},
     cli::{BlockArgs, BlockCommand},
+    http_client,
     store::Store,
 };
 
@@ -31,12 +34,12 @@ pub async fn run(command: &BlockCommand) -> anyhow::Result<()> {
             if let Some(reason) = reason {
                 body["reason"] = json!(reason);
             }
-            let answer = send(common, reqwest::Method::POST, "/api/blocks", Some(body)).await?;
-            let block = &answer["block"];
+            let Added { block } =
+                send(common, reqwest::Method::POST, "/api/blocks", Some(body)).await?;
             println!(
                 "blocked {} {}",
-                text(&block["cidr"]),
-                match block["expires"].as_str() {
+                block.cidr,
+                match block.expires {
                     Some(until) => format!("until {until}"),
                     None => "until removed".into(),
                 }
@@ -45,66 +48,76 @@ pub async fn run(command: &BlockCommand) -> anyhow::Result<()> {
         BlockCommand::Del { cidr, common } => {
             // Written into the path with its slash escaped.
             let path = format!("/api/blocks/{}", cidr.trim().replace('/', "%2F"));
-            let answer = send(common, reqwest::Method::DELETE, &path, None).await?;
-            println!("unblocked {}", text(&answer["removed"]["cidr"]));
+            let Removed { removed } = send(common, reqwest::Method::DELETE, &path, None).await?;
+            println!("unblocked {}", removed.cidr);
         }
         BlockCommand::List { common } => {
-            let answer = send(common, reqwest::Method::GET, "/api/blocks", None).await?;
-            print_list(&answer);
+            let listing = send(common, reqwest::Method::GET, "/api/blocks", None).await?;
+            print_list(&listing);
         }
     }
     Ok(())
 }
 
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_owned)
-}
-
-fn print_list(answer: &Value) {
-    let blocks = answer["blocks"].as_array().cloned().unwrap_or_default();
-    if blocks.is_empty() {
+fn print_list(listing: &Listing) {
+    if listing.blocks.is_empty() {
         println!("no blocks");
     } else {
         println!(
             "{:<20} {:>12} {:>14} {:<7} {:<22} reason",
             "cidr", "packets", "bytes", "origin", "expires"
         );
-        for b in &blocks {
+        for b in &listing.blocks {
             println!(
-                "{:<20} {:>12} {:>14} {:<7} {:<22} {}",
-                text(&b["cidr"]),
-                b["packets"],
-                b["bytes"],
-                text(&b["origin"]),
-                b["expires"]
-                    .as_str()
-                    .map_or("never".into(), |t| t.chars().take(19).collect::<String>()),
-                text(&b["reason"]),
+                "{:<20} {} {} {:<7} {:<22} {}",
+                b.block.cidr.to_string(),
+                b.packets,
+                b.bytes,
+                origin(b.block.origin),
+                b.block.expires.map_or("never".into(), |t| t
+                    .to_string()
+                    .chars()
+                    .take(19)
+                    .collect::<String>()),
+                b.block.reason,
             );
         }
     }
-    let auto = &answer["auto"];
-    let mode = match (auto["enabled"].as_bool(), auto["dry_run"].as_bool()) {
-        (_, Some(true)) => "dry run",
-        (Some(true), _) => "on",
-        _ => "off",
+    let auto = &listing.auto;
+    let mode = if auto.dry_run {
+        "dry run"
+    } else if auto.enabled {
+        "on"
+    } else {
+        "off"
     };
     println!(
         "automatic mitigation: {mode} ({} of at most {} entries)",
-        auto["entries"], auto["max_entries"]
+        auto.entries, auto.max_entries
     );
 }
 
-/// One request to the agent, with the token; the answer's JSON, or the
-/// agent's error message.
-async fn send(
+fn origin(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Manual => "manual",
+        Origin::Auto => "auto",
+    }
+}
+
+/// The body of a refusal: every error the API sends says why in `error`.
+#[derive(Deserialize)]
+struct Refusal {
+    error: Option<String>,
+}
+
+/// One request to the agent, with the token; its answer, or the agent's
+/// error message.
+async fn send<T: DeserializeOwned>(
     args: &BlockArgs,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<T> {
     let token = match &args.token {
         Some(token) => token.clone(),
         None => {
@@ -116,7 +129,7 @@ async fn send(
             token::read(&token::path_for(&db))?
         }
     };
-    let client = crate::notify::webhook::http_client("api", TIMEOUT)?;
+    let client = http_client::build("api", TIMEOUT)?;
     let url = format!("{}{path}", args.api.trim_end_matches('/'));
     let mut request = client.request(method, &url).bearer_auth(token);
     if let Some(body) = body {
@@ -126,15 +139,14 @@ async fn send(
         format!("cannot reach the agent at {url}: is it running? (--api, NTA_API)")
     })?;
     let status = response.status();
-    let answer: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} answered {status} without JSON: is that nta's API?"))?;
+    let not_nta = || format!("{url} answered {status} without JSON: is that nta's API?");
+    let body = response.bytes().await.with_context(not_nta)?;
     if !status.is_success() {
+        let refusal: Refusal = serde_json::from_slice(&body).with_context(not_nta)?;
         bail!(
             "the agent refused ({status}): {}",
-            answer["error"].as_str().unwrap_or("no reason given")
+            refusal.error.as_deref().unwrap_or("no reason given")
         );
     }
-    Ok(answer)
+    serde_json::from_slice(&body).with_context(not_nta)
 }

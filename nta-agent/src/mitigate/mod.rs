@@ -1,6 +1,5 @@
 //! Inline mitigation: sources dropped in XDP, by hand or automatically.
 //!
-//! - [`block`]: one entry and how users write it.
 //! - [`blocklist`]: the entries, kept in the kernel map and the store.
 //! - [`protect`]: addresses never blocked (loopback, the agent's own, the
 //!   API's clients, the allowlist).
@@ -9,7 +8,6 @@
 //! - [`token`]: the token that mutating API calls always need.
 
 pub mod auto;
-pub mod block;
 pub mod blocklist;
 pub mod client;
 mod kernel;

@@ -5,6 +5,8 @@
 
 use std::{io, path::PathBuf};
 
+use crate::http_client::ClientError;
+
 /// A channel's settings that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -69,6 +71,15 @@ pub enum ChannelError {
         channel: &'static str,
         reason: String,
     },
+}
+
+impl From<ClientError> for ChannelError {
+    fn from(e: ClientError) -> Self {
+        ChannelError::HttpClient {
+            channel: e.purpose,
+            reason: chain(&e.source),
+        }
+    }
 }
 
 /// `error` and its causes, `: `-separated, each said once: the outer texts

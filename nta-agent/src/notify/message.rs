@@ -302,7 +302,7 @@ fn facts(body: &mut String, alert: &Alert) {
         ),
     );
     line("Packets:", alert.packets.to_string());
-    line("Detected by:", e.detected_by.clone());
+    line("Detected by:", e.detected_by.to_string());
     if let Some(class) = &e.class {
         line("Class:", class.clone());
     }
@@ -396,7 +396,7 @@ pub(crate) mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::alert::{Count, Evidence};
+    use crate::alert::{Count, DetectedBy, Evidence};
 
     const DASHBOARD: &str = "http://127.0.0.1:3000";
 
@@ -419,7 +419,7 @@ pub(crate) mod tests {
                 threshold: 1000.0,
                 unit: "SYN/s".into(),
                 window_secs: 1.0,
-                detected_by: "kernel".into(),
+                detected_by: DetectedBy::Kernel,
                 top_sources: vec![Count {
                     value: "198.18.0.2".parse().unwrap(),
                     packets: 100_000,

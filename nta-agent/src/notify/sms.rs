@@ -8,8 +8,9 @@ use super::{
     error::ChannelError,
     message::Message,
     settings::{Secret, SmsSettings},
-    webhook::{check_answer, http_client, http_url, origin, request_error},
+    webhook::{check_answer, http_url, origin, request_error},
 };
+use crate::http_client;
 
 /// Sends notifications as text messages.
 pub struct Sms {
@@ -64,7 +65,7 @@ impl Sms {
         );
         let endpoint = http_url("TWILIO_API_BASE", &endpoint)?;
         Ok(Sms {
-            client: http_client("sms", settings.timeout)?,
+            client: http_client::build("sms", settings.timeout)?,
             endpoint,
             sid: sid.to_owned(),
             token: settings.token.clone(),

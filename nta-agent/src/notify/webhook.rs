@@ -3,8 +3,6 @@
 //! message's parts and the alert itself, for receivers that want structure.
 //! Also the HTTP plumbing it shares with [`super::sms`].
 
-use std::time::Duration;
-
 use reqwest::{Client, Response, StatusCode, Url};
 use serde_json::json;
 
@@ -14,6 +12,7 @@ use super::{
     message::Message,
     settings::WebhookSettings,
 };
+use crate::http_client;
 
 /// Most bytes of an error answer read to explain a failure: enough for
 /// Twilio's or Slack's error JSON, and a server cannot make us buffer more.
@@ -34,7 +33,7 @@ impl Webhook {
     pub fn new(settings: &WebhookSettings) -> Result<Self, ChannelError> {
         let url = http_url("NTA_WEBHOOK_URL", &settings.url)?;
         Ok(Webhook {
-            client: http_client("webhook", settings.timeout)?,
+            client: http_client::build("webhook", settings.timeout)?,
             url,
         })
     }
@@ -70,30 +69,6 @@ impl Deliver for Webhook {
             .map_err(|e| request_error("webhook", e))?;
         check_answer("webhook", response).await
     }
-}
-
-/// The HTTP client both HTTP channels use: `timeout` bounds a whole
-/// request, connect to last byte; redirects are errors, not followed.
-pub(crate) fn http_client(
-    channel: &'static str,
-    timeout: Duration,
-) -> Result<Client, ChannelError> {
-    // reqwest is built without a crypto provider of its own (its default,
-    // aws-lc, needs cmake to build) and takes the process default: ring,
-    // unless something installed another first (Err), which serves as well.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        // A redirected POST turns into a GET on the way: the message would
-        // be lost while the server answers 200.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("nta/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ChannelError::HttpClient {
-            channel,
-            reason: chain(&e),
-        })
 }
 
 /// `value` as an http or https URL with a host, or an error naming `var`.
@@ -204,6 +179,8 @@ fn explanation(body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn settings(url: &str) -> WebhookSettings {

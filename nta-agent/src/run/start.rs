@@ -14,7 +14,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
 use crate::{
-    api::{self, ApiState, AutoView, Mitigation, auth::Auth, stream::Feed},
+    api::{self, ApiState, Mitigation, auth::Auth, stream::Feed},
     cli::RunArgs,
     config::Config,
     detect,
@@ -224,7 +224,7 @@ pub(super) fn attach(
     args: &RunArgs,
 ) -> anyhow::Result<(LiveSensor, Streams)> {
     let (sensor, streams) = sensor
-        .attach(&args.iface, args.xdp_mode)
+        .attach(&args.iface, args.xdp_mode.into())
         .with_context(|| format!("attaching to {}", args.iface))?;
     info!(
         message = "Sensor attached",
@@ -266,7 +266,6 @@ pub(super) async fn api(
         .await
         .with_context(|| format!("listening on {} (--listen)", settings.listen))?;
     let addr = listener.local_addr().context("reading the API's address")?;
-    let policy = &blocking.policy;
     let state = ApiState {
         store,
         live: LiveView::attached(
@@ -280,12 +279,7 @@ pub(super) async fn api(
         notify: notifier.as_ref().map(Notifier::stats).unwrap_or_default(),
         mitigation: Mitigation {
             blocklist: Some(blocking.list.clone()),
-            auto: AutoView {
-                enabled: policy.enabled,
-                dry_run: policy.dry_run,
-                ttl: policy.ttl.unsigned_abs(),
-                max_entries: policy.max_entries,
-            },
+            policy: blocking.policy.clone(),
             clients: blocking.clients.clone(),
         },
     };

@@ -2,13 +2,23 @@
 
 use std::{fmt, process::Command};
 
-use aya::programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId};
+use aya::programs::{ProgramError, Xdp, xdp::XdpLinkId};
 use nta_common::maps::PROGRAM_NAME;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{SensorError, error::os_error};
-use crate::cli::XdpModeArg;
+
+/// How to attach: a mode, or the best one the interface has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native where the driver has it, else generic (skb).
+    Auto,
+    /// In the driver only; an error where the driver lacks XDP.
+    Native,
+    /// Generic XDP only.
+    Skb,
+}
 
 /// Where the program runs once attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,12 +47,12 @@ impl fmt::Display for AttachedMode {
 pub fn attach(
     program: &mut Xdp,
     iface: &str,
-    mode: XdpModeArg,
+    mode: XdpMode,
 ) -> Result<(XdpLinkId, AttachedMode), SensorError> {
     match mode {
-        XdpModeArg::Native => attach_as(program, iface, AttachedMode::Native),
-        XdpModeArg::Skb => attach_as(program, iface, AttachedMode::Skb),
-        XdpModeArg::Auto => match attach_as(program, iface, AttachedMode::Native) {
+        XdpMode::Native => attach_as(program, iface, AttachedMode::Native),
+        XdpMode::Skb => attach_as(program, iface, AttachedMode::Skb),
+        XdpMode::Auto => match attach_as(program, iface, AttachedMode::Native) {
             Err(SensorError::NativeUnsupported { source, .. }) => {
                 info!(
                     message = "Native XDP unavailable, falling back to generic (skb) mode",
@@ -62,8 +72,8 @@ fn attach_as(
     mode: AttachedMode,
 ) -> Result<(XdpLinkId, AttachedMode), SensorError> {
     let xdp_mode = match mode {
-        AttachedMode::Native => XdpMode::Driver,
-        AttachedMode::Skb => XdpMode::Skb,
+        AttachedMode::Native => aya::programs::XdpMode::Driver,
+        AttachedMode::Skb => aya::programs::XdpMode::Skb,
     };
     let error = match program.attach(iface, xdp_mode) {
         Ok(link) => return Ok((link, mode)),
@@ -204,6 +214,14 @@ mod tests {
         let json = br#"[{"ifname":"veth0","xdp":{"mode":4,"attached":[{"mode":2,"prog":{"id":7,"name":"xdp_fw"}}]}}]"#;
         let prog = parse_attached(json).expect("program");
         assert_eq!(prog.to_string(), "id 7 `xdp_fw`");
+    }
+
+    #[test]
+    fn attached_modes_read_and_serialize_as_lowercase_words() {
+        for (mode, word) in [(AttachedMode::Native, "native"), (AttachedMode::Skb, "skb")] {
+            assert_eq!(mode.to_string(), word);
+            assert_eq!(serde_json::to_value(mode).unwrap(), word);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use nta_common::maps::{Sampling, Thresholds};
 use tokio::{io::unix::AsyncFd, task::JoinHandle};
 
 use super::{
-    AttachedMode, Blocklist, LoadOptions, Sensor, SensorError, XdpModeArg, events, ring, samples,
+    AttachedMode, Blocklist, LoadOptions, Sensor, SensorError, XdpMode, events, ring, samples,
 };
 use crate::{
     source::{Dropped, PacketSource, SourceTime, Streams},
@@ -63,7 +63,7 @@ impl LoadedSensor {
     pub fn attach(
         mut self,
         iface: &str,
-        mode: XdpModeArg,
+        mode: XdpMode,
     ) -> Result<(LiveSensor, Streams), SensorError> {
         let mut tasks = Vec::new();
         if let Some(logger) = self.sensor.take_logger() {

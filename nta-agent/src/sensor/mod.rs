@@ -23,12 +23,12 @@ use nta_common::{
 };
 use tracing::{debug, warn};
 
-pub use attach::AttachedMode;
+pub use attach::{AttachedMode, XdpMode};
 pub use blocklist::{BlockEntry, Blocklist};
 pub use error::SensorError;
 pub use live::{LiveSensor, LoadedSensor, SensorSettings};
 
-use crate::{cli::XdpModeArg, traffic::Snapshot};
+use crate::traffic::Snapshot;
 
 /// The XDP program, built by `build.rs` for the BPF target.
 ///
@@ -110,7 +110,7 @@ impl Sensor {
     }
 
     /// Attaches to `iface`; see [`attach::attach`] for the fallback rules.
-    pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<AttachedMode, SensorError> {
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<AttachedMode, SensorError> {
         let program = self.xdp()?;
         let (link, attached) = attach::attach(program, iface, mode)?;
         self.link = Some(link);

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition};
 use serde::Deserialize;
 
-use super::{Store, StoreError};
+use super::{QueryError, Store, StoreError};
 use crate::alert::{Alert, AlertKind, AlertState};
 
 /// Alert id → the alert as JSON.
@@ -317,7 +317,7 @@ impl Store {
         keep: impl Fn(u64, &[u8]) -> Result<T, StoreError>,
     ) -> Result<AlertPage<T>, StoreError> {
         if !(1..=MAX_ALERT_LIMIT).contains(&query.limit) {
-            return Err(StoreError::InvalidLimit { limit: query.limit });
+            return Err(QueryError::InvalidLimit { limit: query.limit }.into());
         }
         let txn = self
             .db
@@ -482,7 +482,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::{
-        alert::{Evidence, Severity},
+        alert::{DetectedBy, Evidence, Severity},
         store::tests::temp_store,
     };
 
@@ -509,7 +509,7 @@ mod tests {
                 threshold: 10.0,
                 unit: "SYN/s".into(),
                 window_secs: 1.0,
-                detected_by: "poll".into(),
+                detected_by: DetectedBy::Poll,
                 ..Evidence::default()
             },
         }

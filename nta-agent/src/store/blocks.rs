@@ -4,7 +4,7 @@ use ipnet::IpNet;
 use redb::{ReadableTable, TableDefinition};
 
 use super::{Store, StoreError};
-use crate::mitigate::block::Block;
+use crate::block::Block;
 
 /// CIDR text → the entry as JSON.
 pub(super) const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
@@ -81,7 +81,7 @@ mod tests {
     use jiff::Timestamp;
 
     use crate::{
-        mitigate::block::{Origin, parse_cidr},
+        block::{Origin, parse_cidr},
         store::tests::temp_store,
     };
 

@@ -251,7 +251,10 @@ impl WriteState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertKind, AlertState, Evidence, Severity};
+    use crate::{
+        alert::{AlertKind, AlertState, Evidence, Severity},
+        store::QueryError,
+    };
 
     fn alert(id: u64, packets: u64) -> Alert {
         Alert {
@@ -273,7 +276,7 @@ mod tests {
     }
 
     fn failure() -> StoreError {
-        StoreError::InvalidLimit { limit: 0 }
+        QueryError::InvalidLimit { limit: 0 }.into()
     }
 
     #[test]

@@ -12,7 +12,7 @@ use nta_common::{Counter, GlobalCounters, counters::COUNTER_COUNT};
 use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
 
-use super::{META, Store, StoreError};
+use super::{META, QueryError, Store, StoreError};
 
 /// Unix second → that second's counter deltas, see [`encode`].
 pub(super) const HISTORY_SEC: TableDefinition<i64, &[u8]> = TableDefinition::new("history_sec");
@@ -54,8 +54,16 @@ impl Metric {
     }
 }
 
+/// A metric name that is none of [`Metric::names`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metric `{name}` (expected one of {})", Metric::names().join(", "))]
+pub struct UnknownMetric {
+    /// The name as given.
+    pub name: String,
+}
+
 impl std::str::FromStr for Metric {
-    type Err = StoreError;
+    type Err = UnknownMetric;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         match name {
@@ -65,8 +73,8 @@ impl std::str::FromStr for Metric {
                 .into_iter()
                 .find(|c| c.name() == name)
                 .map(Self::Counter)
-                .ok_or_else(|| StoreError::UnknownMetric {
-                    metric: name.to_owned(),
+                .ok_or_else(|| UnknownMetric {
+                    name: name.to_owned(),
                 }),
         }
     }
@@ -76,8 +84,8 @@ impl std::str::FromStr for Metric {
 /// buckets of `step_secs` seconds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryQuery {
-    /// A [`Counter`] name, `syn` (= `tcp_syn`) or `bits` (= `bytes` × 8).
-    pub metric: String,
+    /// What to read.
+    pub metric: Metric,
     pub since: Timestamp,
     pub until: Timestamp,
     pub step_secs: u64,
@@ -165,15 +173,15 @@ impl Store {
     /// answer, with the step rounded up to whole minutes (see
     /// [`Store::history_step`]).
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryPoint>, StoreError> {
-        let metric: Metric = query.metric.parse()?;
         if query.step_secs == 0 {
-            return Err(StoreError::ZeroStep);
+            return Err(QueryError::ZeroStep.into());
         }
         if query.until < query.since {
-            return Err(StoreError::UntilBeforeSince {
+            return Err(QueryError::UntilBeforeSince {
                 since: query.since,
                 until: query.until,
-            });
+            }
+            .into());
         }
         let (table, step, first_key) = match self.resolution(query) {
             Resolution::Second { step } => (HISTORY_SEC, step, query.since.as_second()),
@@ -186,10 +194,11 @@ impl Store {
         let last_key = query.until.as_second();
         let buckets = (last_key.div_euclid(step) - first_key.div_euclid(step)).unsigned_abs() + 1;
         if buckets > MAX_HISTORY_POINTS {
-            return Err(StoreError::TooManyPoints {
+            return Err(QueryError::TooManyPoints {
                 points: buckets,
                 step_secs: step.unsigned_abs(),
-            });
+            }
+            .into());
         }
 
         let txn = self
@@ -208,7 +217,7 @@ impl Store {
         {
             let (key, bytes) = row.map_err(self.db_err("reading history"))?;
             let bucket = key.value().div_euclid(step) * step;
-            let value = metric.value(&decode(bytes.value()));
+            let value = query.metric.value(&decode(bytes.value()));
             match &mut current {
                 Some((start, sum)) if *start == bucket => *sum += value,
                 _ => {
@@ -310,7 +319,7 @@ mod tests {
 
     fn query(metric: &str, since: &str, until: &str, step_secs: u64) -> HistoryQuery {
         HistoryQuery {
-            metric: metric.into(),
+            metric: metric.parse().unwrap(),
             since: ts(since),
             until: ts(until),
             step_secs,
@@ -439,16 +448,7 @@ mod tests {
 
     #[test]
     fn unknown_metric_is_an_error_naming_it() {
-        let (_dir, store) = temp_store();
-        let err = store
-            .history(&query(
-                "pakets",
-                "2026-01-01T00:00:00Z",
-                "2026-01-01T00:00:01Z",
-                1,
-            ))
-            .expect_err("unknown metric");
-        assert!(matches!(err, StoreError::UnknownMetric { .. }), "{err:?}");
+        let err = "pakets".parse::<Metric>().expect_err("unknown metric");
         let msg = err.to_string();
         assert!(msg.contains("`pakets`") && msg.contains("packets"), "{msg}");
     }
@@ -459,23 +459,23 @@ mod tests {
         let zero_step = query("packets", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", 0);
         assert!(matches!(
             store.history(&zero_step),
-            Err(StoreError::ZeroStep)
+            Err(StoreError::Query(QueryError::ZeroStep))
         ));
 
         let backwards = query("packets", "2026-01-01T00:00:02Z", "2026-01-01T00:00:01Z", 1);
         assert!(matches!(
             store.history(&backwards),
-            Err(StoreError::UntilBeforeSince { .. })
+            Err(StoreError::Query(QueryError::UntilBeforeSince { .. }))
         ));
 
         let three_hours_by_second =
             query("packets", "2026-01-01T00:00:00Z", "2026-01-01T03:00:00Z", 1);
         assert!(matches!(
             store.history(&three_hours_by_second),
-            Err(StoreError::TooManyPoints {
+            Err(StoreError::Query(QueryError::TooManyPoints {
                 points: 10_801,
                 step_secs: 1
-            })
+            }))
         ));
     }
 

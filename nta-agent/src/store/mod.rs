@@ -35,7 +35,9 @@ use redb::{
 
 pub use alerts::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT};
 pub use health::StoreHealth;
-pub use history::{HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention};
+pub use history::{
+    HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention, UnknownMetric,
+};
 pub use writer::{HISTORY_QUEUE_MAX, HealthReport, StoreWriter};
 
 /// Schema marker and small settings that must survive restarts.
@@ -99,10 +101,17 @@ pub enum StoreError {
         cidr: String,
         source: serde_json::Error,
     },
+    /// A query the store refuses as asked: the caller's to fix, not the
+    /// disk's.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+/// A query the store cannot answer as asked; each names what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
     #[error("alert query limit must be between 1 and {MAX_ALERT_LIMIT}, got {limit}")]
     InvalidLimit { limit: usize },
-    #[error("unknown metric `{metric}` (expected one of {})", Metric::names().join(", "))]
-    UnknownMetric { metric: String },
     #[error("history step must be at least 1 second")]
     ZeroStep,
     #[error("history range ends ({until}) before it starts ({since})")]
@@ -111,6 +120,17 @@ pub enum StoreError {
         "history query would return {points} points of {step_secs} s, at most {MAX_HISTORY_POINTS}; use a larger step or a shorter range"
     )]
     TooManyPoints { points: u64, step_secs: u64 },
+}
+
+impl QueryError {
+    /// The part of the query at fault, by the name the API gives it.
+    pub fn parameter(&self) -> &'static str {
+        match self {
+            Self::InvalidLimit { .. } => "limit",
+            Self::ZeroStep | Self::TooManyPoints { .. } => "step",
+            Self::UntilBeforeSince { .. } => "until",
+        }
+    }
 }
 
 /// nta's persistent state: alerts and traffic history. Cheap to share behind

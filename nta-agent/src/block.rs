@@ -1,4 +1,6 @@
-//! One blocklist entry: which sources, why, since when, until when.
+//! One blocklist entry: which sources, why, since when, until when; how
+//! users write one; the API's answers about them, which the `block` command
+//! reads back.
 
 use std::net::IpAddr;
 
@@ -21,20 +23,102 @@ pub enum Origin {
 pub struct Block {
     /// Normalised: no host bits set.
     pub cidr: IpNet,
+    /// Why, in a person's words or the incident's.
     pub reason: String,
+    /// Who added it.
     pub origin: Origin,
     /// The incident an automatic entry is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_id: Option<u64>,
+    /// When it was added.
     pub created: Timestamp,
     /// When the agent removes it; `None`: until removed by hand.
     pub expires: Option<Timestamp>,
 }
 
 impl Block {
+    /// Whether its time is up at `now`.
     pub fn expired(&self, now: Timestamp) -> bool {
         self.expires.is_some_and(|t| t <= now)
     }
+}
+
+/// An entry with what it dropped, as `GET /api/blocks` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockView {
+    /// The entry itself, its fields inline.
+    #[serde(flatten)]
+    pub block: Block,
+    /// Packets dropped since the entry was (re)loaded into the kernel.
+    pub packets: u64,
+    /// Bytes dropped, likewise.
+    pub bytes: u64,
+}
+
+/// What became of an automatic decision that did not block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Dry run: it would have been blocked.
+    WouldBlock,
+    /// Refused: protected, over the cap, or the kernel or store failed.
+    Skipped,
+}
+
+/// What automatic mitigation could not block or only pretended to (dry
+/// run), for the API and the logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// When it was decided.
+    pub at: Timestamp,
+    /// The network it was about.
+    pub cidr: IpNet,
+    /// The incident it was for.
+    pub alert_id: Option<u64>,
+    /// Pretended or refused.
+    pub outcome: Outcome,
+    /// Why, or what a dry run would have done.
+    pub reason: String,
+}
+
+/// Automatic mitigation's settings and use, as `GET /api/blocks` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoView {
+    /// Blocking for real (`--mitigate`).
+    pub enabled: bool,
+    /// Deciding without blocking (`--dry-run`).
+    pub dry_run: bool,
+    /// How long an automatic entry lasts.
+    pub ttl_secs: u64,
+    /// Most automatic entries at once.
+    pub max_entries: usize,
+    /// Automatic entries now.
+    pub entries: usize,
+}
+
+/// The answer to `GET /api/blocks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Every entry, most specific first within a family.
+    pub blocks: Vec<BlockView>,
+    /// Recent automatic decisions that did not block, newest first.
+    pub decisions: Vec<Decision>,
+    /// Automatic mitigation.
+    pub auto: AutoView,
+}
+
+/// The answer to `POST /api/blocks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Added {
+    /// The entry as kept.
+    pub block: Block,
+}
+
+/// The answer to `DELETE /api/blocks/{cidr}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Removed {
+    /// The entry that was removed.
+    pub removed: Block,
 }
 
 /// Longest reason kept: a sentence, not a document.
