@@ -171,6 +171,29 @@ impl fmt::Display for DetectedBy {
     }
 }
 
+/// A port-scan rule that held (see `detect::port_scan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanRule {
+    /// Many new ports within a short window.
+    Fast,
+    /// scanlogd's score, privileged ports weighing more.
+    Weighted,
+    /// Many distinct ports within a long window.
+    Slow,
+}
+
+impl ScanRule {
+    /// The name served and stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Fast => "fast",
+            Self::Weighted => "weighted",
+            Self::Slow => "slow",
+        }
+    }
+}
+
 /// One port or address and how many packets it accounts for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Count<T> {
@@ -196,9 +219,9 @@ pub struct Evidence {
     /// Distinct sources seen (SYN floods): many means spoofed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_sources: Option<u64>,
-    /// Which of the detector's rules held, e.g. `fast`, `weighted`, `slow`.
+    /// Which of the port-scan rules held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<String>,
+    pub rules: Vec<ScanRule>,
     /// Busiest destination ports, most packets first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_ports: Vec<Count<u16>>,
@@ -332,6 +355,21 @@ mod tests {
         assert_eq!(json["first_seen"], "2026-11-25T07:00:00Z");
         let back: Alert = serde_json::from_value(json).unwrap();
         assert_eq!(back, alert);
+    }
+
+    #[test]
+    fn scan_rules_read_and_write_their_stored_names() {
+        let evidence = Evidence {
+            rules: vec![ScanRule::Fast, ScanRule::Weighted, ScanRule::Slow],
+            ..Evidence::default()
+        };
+        let json = serde_json::to_value(&evidence).unwrap();
+        assert_eq!(
+            json["rules"],
+            serde_json::json!(["fast", "weighted", "slow"])
+        );
+        let back: Evidence = serde_json::from_value(json).unwrap();
+        assert_eq!(back.rules, evidence.rules);
     }
 
     #[test]

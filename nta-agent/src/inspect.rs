@@ -10,6 +10,7 @@ use std::{
     time::Instant,
 };
 
+use nta_common::maps::ip_proto;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::warn;
 
@@ -48,8 +49,8 @@ pub fn inspect(
 ) -> Vec<Finding> {
     let h = &sample.header;
     let (transport, name) = match h.proto {
-        6 => (Transport::Tcp, "tcp"),
-        17 => (Transport::Udp, "udp"),
+        ip_proto::TCP => (Transport::Tcp, "tcp"),
+        ip_proto::UDP => (Transport::Udp, "udp"),
         _ => return Vec::new(),
     };
     let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
@@ -154,7 +155,7 @@ mod tests {
         let req =
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cmd.exe\r\nAccept: */*\r\n\r\n";
         let found = inspect(
-            &sample(6, 80, req),
+            &sample(ip_proto::TCP, 80, req),
             &matcher,
             &mut tunnels,
             50,
@@ -184,7 +185,7 @@ mod tests {
             b"GET /index.html HTTP/1.1\r\nHost: example.org\r\nUser-Agent: curl/8.5.0\r\n\r\n";
         assert_eq!(
             inspect(
-                &sample(6, 80, req),
+                &sample(ip_proto::TCP, 80, req),
                 &matcher,
                 &mut tunnels,
                 50,
@@ -210,7 +211,7 @@ mod tests {
             }
             q.extend_from_slice(&[0, 0, 16, 0, 1]);
             found.extend(inspect(
-                &sample(17, 53, &q),
+                &sample(ip_proto::UDP, 53, &q),
                 &matcher,
                 &mut tunnels,
                 50,

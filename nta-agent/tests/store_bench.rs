@@ -15,7 +15,7 @@ use std::{
 
 use jiff::{SignedDuration, Timestamp};
 use nta_agent::{
-    alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, Severity},
+    alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, ScanRule, Severity},
     api::{self, ApiState, auth::Auth},
     stats::LiveView,
     store::Store,
@@ -56,7 +56,7 @@ fn alert(id: u64) -> Alert {
                     unit: "ports".into(),
                     window_secs: 1.0,
                     distinct_ports: Some(1000),
-                    rules: vec!["fast".into(), "weighted".into()],
+                    rules: vec![ScanRule::Fast, ScanRule::Weighted],
                     top_ports: (0..10)
                         .map(|p| Count {
                             value: 20 + p,

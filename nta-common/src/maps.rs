@@ -457,6 +457,27 @@ pub const SAMPLE_BYTES: usize = 512;
 /// fall behind briefly without losing any.
 pub const SAMPLES_RING_BYTES: u32 = 2 * 1024 * 1024;
 
+/// IP protocol numbers (IANA): the IPv4 protocol and IPv6 next-header
+/// values the program and the agent tell apart.
+pub mod ip_proto {
+    /// IPv6 hop-by-hop options header.
+    pub const HOPOPTS: u8 = 0;
+    /// ICMP (IPv4).
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// IPv6 routing header.
+    pub const ROUTING: u8 = 43;
+    /// IPv6 fragment header.
+    pub const FRAGMENT: u8 = 44;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// IPv6 destination options header.
+    pub const DSTOPTS: u8 = 60;
+}
+
 /// `SAMPLE_PORTS` flags: which transports to sample on a port (either end).
 pub mod sample_port {
     pub const TCP: u8 = 1;
@@ -471,7 +492,7 @@ pub struct SampleHeader {
     pub dst: IpKey,
     pub src_port: u16,
     pub dst_port: u16,
-    /// IP protocol number: 6 (TCP) or 17 (UDP).
+    /// IP protocol number: [`ip_proto::TCP`] or [`ip_proto::UDP`].
     pub proto: u8,
     /// TCP flags byte (0 for UDP).
     pub tcp_flags: u8,

@@ -14,7 +14,7 @@ use network_types::{
     udp::UdpHdr,
     vlan::VlanHdr,
 };
-use nta_common::{Counter, IpKey};
+use nta_common::{Counter, IpKey, maps::ip_proto};
 
 const ETH_P_IPV4: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
@@ -29,15 +29,6 @@ const MAX_VLAN_TAGS: usize = 2;
 /// legitimate chain of those has at most five; the bound keeps the loop
 /// finite for the verifier.
 const MAX_IPV6_EXT_HEADERS: usize = 5;
-
-const IPPROTO_HOPOPTS: u8 = 0;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ROUTING: u8 = 43;
-const IPPROTO_FRAGMENT: u8 = 44;
-const IPPROTO_ICMPV6: u8 = 58;
-const IPPROTO_DSTOPTS: u8 = 60;
 
 const ICMP_MIN_LEN: usize = 4;
 const IPV6_FRAG_HDR_LEN: usize = 8;
@@ -281,13 +272,13 @@ fn ipv4_packet(ctx: &XdpContext, network: &Network) -> Packet {
         Transport::of(TransportKind::LaterFragment)
     } else {
         let l4_len = network.end.saturating_sub(network.offset);
-        transport(ctx, network.offset, proto, IPPROTO_ICMP, l4_len)
+        transport(ctx, network.offset, proto, ip_proto::ICMP, l4_len)
     };
     Packet {
         family: Family::V4,
         src: network.src,
         dst: network.dst,
-        proto: classify(proto, IPPROTO_ICMP),
+        proto: classify(proto, ip_proto::ICMP),
         fragment: network.fragment,
         transport,
     }
@@ -322,7 +313,7 @@ fn ipv6_packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> 
     while walked < MAX_IPV6_EXT_HEADERS {
         let (start, end) = fresh_bounds(ctx);
         match next {
-            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+            ip_proto::HOPOPTS | ip_proto::ROUTING | ip_proto::DSTOPTS => {
                 // next header, length in 8-octet units not counting the first.
                 let ext: *const [u8; 2] =
                     ptr_in(start, end, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
@@ -335,7 +326,7 @@ fn ipv6_packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> 
                 next = ext[0];
                 offset += len;
             }
-            IPPROTO_FRAGMENT => {
+            ip_proto::FRAGMENT => {
                 let frag: *const [u8; IPV6_FRAG_HDR_LEN] =
                     ptr_in(start, end, offset).ok_or(Unparsed(Counter::ErrIpv6ExtHeaders))?;
                 let frag = unsafe { *frag };
@@ -362,7 +353,7 @@ fn ipv6_packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> 
             ctx,
             offset,
             next,
-            IPPROTO_ICMPV6,
+            ip_proto::ICMPV6,
             network.end.saturating_sub(offset),
         )
     };
@@ -370,7 +361,7 @@ fn ipv6_packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> 
         family: Family::V6,
         src: network.src,
         dst: network.dst,
-        proto: classify(next, IPPROTO_ICMPV6),
+        proto: classify(next, ip_proto::ICMPV6),
         fragment,
         transport,
     })
@@ -380,15 +371,15 @@ fn ipv6_packet(ctx: &XdpContext, network: &Network) -> Result<Packet, Unparsed> 
 fn is_ipv6_ext_header(next: u8) -> bool {
     matches!(
         next,
-        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_FRAGMENT | IPPROTO_DSTOPTS
+        ip_proto::HOPOPTS | ip_proto::ROUTING | ip_proto::FRAGMENT | ip_proto::DSTOPTS
     )
 }
 
 #[inline(always)]
 fn classify(proto: u8, icmp: u8) -> Proto {
     match proto {
-        IPPROTO_TCP => Proto::Tcp,
-        IPPROTO_UDP => Proto::Udp,
+        ip_proto::TCP => Proto::Tcp,
+        ip_proto::UDP => Proto::Udp,
         p if p == icmp => Proto::Icmp,
         _ => Proto::Other,
     }
@@ -397,7 +388,7 @@ fn classify(proto: u8, icmp: u8) -> Proto {
 #[inline(always)]
 fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8, l4_len: usize) -> Transport {
     match proto {
-        IPPROTO_TCP => {
+        ip_proto::TCP => {
             let Some(tcp) = ptr_at::<TcpHdr>(ctx, offset) else {
                 return Transport::truncated(Counter::ErrTcpTruncated);
             };
@@ -417,7 +408,7 @@ fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8, l4_len: usize
                 error: Counter::Packets,
             }
         }
-        IPPROTO_UDP => match ptr_at::<UdpHdr>(ctx, offset) {
+        ip_proto::UDP => match ptr_at::<UdpHdr>(ctx, offset) {
             Some(udp) => {
                 let udp = unsafe { &*udp };
                 Transport {

@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use nta_common::{
     Counter,
-    maps::{SAMPLE_BYTES, Sample, SampleHeader, sample_port},
+    maps::{SAMPLE_BYTES, Sample, SampleHeader, ip_proto, sample_port},
 };
 
 use crate::{
@@ -17,8 +17,6 @@ use crate::{
     parse::{Packet, TransportKind},
 };
 
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
 /// The per-CPU rate cap counts samples over this window.
 const RATE_WINDOW_NS: u64 = 1_000_000_000;
 
@@ -28,8 +26,8 @@ const RATE_WINDOW_NS: u64 = 1_000_000_000;
 pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64) {
     let t = &packet.transport;
     let (proto, flag) = match t.kind {
-        TransportKind::Tcp => (IPPROTO_TCP, sample_port::TCP),
-        TransportKind::Udp => (IPPROTO_UDP, sample_port::UDP),
+        TransportKind::Tcp => (ip_proto::TCP, sample_port::TCP),
+        TransportKind::Udp => (ip_proto::UDP, sample_port::UDP),
         _ => return,
     };
     if t.payload_len == 0 {

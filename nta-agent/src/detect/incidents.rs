@@ -55,8 +55,8 @@ impl Incidents {
             } else {
                 a.packets = a.packets.saturating_add(finding.packets);
             }
-            if finding.rate > a.peak_rate {
-                a.peak_rate = finding.rate;
+            if finding.measure > a.peak_rate {
+                a.peak_rate = finding.measure;
             }
             open.peak_ratio = open.peak_ratio.max(finding.ratio);
             a.severity = Severity::from_ratio(open.peak_ratio);
@@ -83,7 +83,7 @@ impl Incidents {
             last_seen: now,
             closed_at: None,
             packets: finding.packets,
-            peak_rate: finding.rate,
+            peak_rate: finding.measure,
             message: finding.message,
             evidence: finding.evidence,
         };
@@ -167,7 +167,7 @@ mod tests {
             src: None,
             dst: Some("198.18.0.1".parse().unwrap()),
             dst_port: Some(80),
-            rate,
+            measure: rate,
             ratio,
             packets,
             message: format!("{rate} SYN/s"),

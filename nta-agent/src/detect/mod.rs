@@ -53,10 +53,12 @@ pub struct Finding {
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
     pub dst_port: Option<u16>,
-    /// Current value, in `evidence.unit`.
-    pub rate: f64,
-    /// How far past its threshold the condition is (rate / threshold, or the
-    /// largest such ratio over several rules).
+    /// How much of the condition there is now, in `evidence.unit`: packets
+    /// per second for floods, a count of distinct ports for scans and of
+    /// subdomains for DNS tunnels, 1 for a signature match.
+    pub measure: f64,
+    /// How far past its threshold the condition is (measure / threshold, or
+    /// the largest such ratio over several rules).
     pub ratio: f64,
     /// Packets attributed to the incident since the previous finding.
     pub packets: u64,

@@ -32,7 +32,7 @@ pub fn signature(m: &Match, src: SocketAddr, dst: SocketAddr, transport: &str) -
         src: Some(src.ip()),
         dst: Some(dst.ip()),
         dst_port: Some(dst.port()),
-        rate: 1.0,
+        measure: 1.0,
         ratio: priority_ratio(m.priority),
         packets: 1,
         message: format!(
@@ -78,7 +78,7 @@ pub fn dns_tunnel(f: &TunnelFinding, dst: SocketAddr, threshold: u32) -> Finding
         src: Some(f.src),
         dst: Some(dst.ip()),
         dst_port: Some(dst.port()),
-        rate: unique,
+        measure: unique,
         ratio: (unique / f64::from(threshold.max(1))).max(1.0),
         packets: 1,
         message: format!(

@@ -17,7 +17,7 @@ use crate::traffic::SourceView;
 
 use super::{Finding, IncidentKey, Subject, sketch};
 use crate::{
-    alert::{AlertKind, DetectedBy, Evidence},
+    alert::{AlertKind, DetectedBy, Evidence, ScanRule},
     config::PortScan,
 };
 
@@ -76,21 +76,19 @@ pub fn evaluate(
     let weighted_ratio = w.weighted_score as f64 / f64::from(cfg.weighted_score.max(1));
     let slow_ratio = distinct / f64::from(cfg.slow_ports.max(1));
     let rules = [
-        (w.fast_ports > u64::from(cfg.fast_ports), "fast"),
+        (w.fast_ports > u64::from(cfg.fast_ports), ScanRule::Fast),
         (
             w.weighted_score >= u64::from(cfg.weighted_score),
-            "weighted",
+            ScanRule::Weighted,
         ),
-        (distinct > f64::from(cfg.slow_ports), "slow"),
+        (distinct > f64::from(cfg.slow_ports), ScanRule::Slow),
     ];
-    let fired: Vec<&str> = rules
+    let fired: Vec<ScanRule> = rules
         .iter()
         .filter(|(hit, _)| *hit)
-        .map(|(_, n)| *n)
+        .map(|(_, rule)| *rule)
         .collect();
-    if fired.is_empty() {
-        return None;
-    }
+    let first = *fired.first()?;
     // At least as many ports as the rule that fired has seen.
     let ports = distinct.max(w.fast_ports as f64);
     let about = if sketch::saturated(w.slow_bits) {
@@ -99,10 +97,10 @@ pub fn evaluate(
         ""
     };
     let target = last_dst.map_or_else(String::new, |d| format!(" on {d}"));
-    let (rule, threshold, window) = match fired[0] {
-        "fast" => ("more than", cfg.fast_ports, cfg.fast_window),
-        "weighted" => ("weighted score of", cfg.weighted_score, cfg.weighted_window),
-        _ => ("more than", cfg.slow_ports, cfg.slow_window),
+    let (rule, threshold, window) = match first {
+        ScanRule::Fast => ("more than", cfg.fast_ports, cfg.fast_window),
+        ScanRule::Weighted => ("weighted score of", cfg.weighted_score, cfg.weighted_window),
+        ScanRule::Slow => ("more than", cfg.slow_ports, cfg.slow_window),
     };
     Some(Finding {
         key: IncidentKey {
@@ -112,7 +110,7 @@ pub fn evaluate(
         src: Some(src),
         dst: last_dst,
         dst_port: None,
-        rate: ports,
+        measure: ports,
         ratio: fast_ratio.max(weighted_ratio).max(slow_ratio),
         packets,
         message: format!(
@@ -124,7 +122,7 @@ pub fn evaluate(
             unit: "ports".into(),
             window_secs: window.as_secs_f64(),
             distinct_ports: Some(ports as u64),
-            rules: fired.iter().map(|s| (*s).to_owned()).collect(),
+            rules: fired,
             detected_by,
             ..Evidence::default()
         },
@@ -158,7 +156,7 @@ mod tests {
         assert!(evaluate(&cfg(), src, w(15), None, 15, DetectedBy::Kernel).is_none());
         let f = evaluate(&cfg(), src, w(16), None, 16, DetectedBy::Kernel).expect("scan");
         assert_eq!(f.key.subject, Subject::Source(src));
-        assert_eq!(f.evidence.rules, vec!["fast".to_owned()]);
+        assert_eq!(f.evidence.rules, [ScanRule::Fast]);
         assert!(f.ratio > 1.0);
     }
 
@@ -172,7 +170,7 @@ mod tests {
         };
         assert!(evaluate(&cfg(), src, w(20), None, 7, DetectedBy::Poll).is_none());
         let f = evaluate(&cfg(), src, w(21), None, 7, DetectedBy::Poll).expect("scan");
-        assert_eq!(f.evidence.rules, vec!["weighted".to_owned()]);
+        assert_eq!(f.evidence.rules, [ScanRule::Weighted]);
         assert!(
             f.message.contains("weighted score of 21 within 3s"),
             "{}",
@@ -197,7 +195,7 @@ mod tests {
             DetectedBy::Poll,
         )
         .expect("scan");
-        assert_eq!(f.evidence.rules, vec!["slow".to_owned()]);
+        assert_eq!(f.evidence.rules, [ScanRule::Slow]);
         assert_eq!(f.dst, Some("198.18.0.1".parse().unwrap()));
         assert!(f.evidence.distinct_ports.is_some_and(|p| p > 100));
         let below = Windows {

@@ -58,7 +58,7 @@ pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
             .flatten(),
         dst: Some(v.dst),
         dst_port: port,
-        rate: v.rate,
+        measure: v.rate,
         ratio: v.rate / threshold,
         packets: v.packets,
         message: format!(
@@ -92,7 +92,7 @@ pub fn port(cfg: &SynFlood, port: u16, rate: f64, packets: u64) -> Option<Findin
         src: None,
         dst: None,
         dst_port: Some(port),
-        rate,
+        measure: rate,
         ratio: rate / threshold,
         packets,
         message: format!(

@@ -54,7 +54,7 @@ pub fn evaluate(cfg: &Volumetric, v: SourceRate) -> Option<Finding> {
         src: Some(v.src),
         dst: v.dst,
         dst_port: v.dst_port.filter(|_| !matches!(v.class, RateClass::Icmp)),
-        rate: v.rate,
+        measure: v.rate,
         ratio: v.rate / threshold,
         packets: v.packets,
         message: format!(

@@ -307,7 +307,8 @@ fn facts(body: &mut String, alert: &Alert) {
         line("Class:", class.clone());
     }
     if !e.rules.is_empty() {
-        line("Rules:", e.rules.join(", "));
+        let rules: Vec<_> = e.rules.iter().map(|r| r.as_str()).collect();
+        line("Rules:", rules.join(", "));
     }
     if let Some(n) = e.distinct_ports {
         line("Ports:", format!("{n} distinct"));

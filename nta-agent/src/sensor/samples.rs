@@ -30,7 +30,7 @@ pub fn parse(bytes: &[u8]) -> Option<PayloadSample> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nta_common::IpKey;
+    use nta_common::{IpKey, maps::ip_proto};
 
     fn record(captured: u32, payload: &[u8]) -> Vec<u8> {
         let header = SampleHeader {
@@ -38,7 +38,7 @@ mod tests {
             dst: IpKey::from_v4([198, 18, 0, 1]),
             src_port: 40_000,
             dst_port: 80,
-            proto: 6,
+            proto: ip_proto::TCP,
             tcp_flags: 0x18,
             _pad: [0; 2],
             payload_len: payload.len() as u32,
