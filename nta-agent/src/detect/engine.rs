@@ -16,6 +16,9 @@ use crate::{
     traffic::{Snapshot, SourceView, growth, port_growth},
 };
 
+/// SYNs a tick brought each destination, by source.
+type SynsByDst = HashMap<IpAddr, Vec<(IpAddr, u64)>>;
+
 /// Two snapshots of the kernel counters and the time at the second.
 pub struct Tick<'a> {
     pub before: &'a Snapshot,
@@ -218,11 +221,19 @@ impl Detector {
         if secs <= 0.0 {
             return Vec::new();
         }
-        let mut findings = Vec::new();
+        let (mut findings, syns_by_dst) = self.source_findings(tick, secs);
+        let floods = self.flood_findings(tick, secs, syns_by_dst, &findings);
+        findings.extend(floods);
+        let mut events = self.apply(findings, tick.now, next_id);
+        events.extend(self.incidents.close_quiet(tick.now));
+        events
+    }
 
-        // Per source: scans and single-source floods; remember SYN growth
-        // by destination for the SYN-flood evidence.
-        let mut syns_by_dst: HashMap<IpAddr, Vec<(IpAddr, u64)>> = HashMap::new();
+    /// Per source: scans and single-source floods; with the SYN growth of
+    /// each destination by source, for the SYN-flood evidence.
+    fn source_findings(&self, tick: &Tick, secs: f64) -> (Vec<Finding>, SynsByDst) {
+        let mut findings = Vec::new();
+        let mut syns_by_dst = SynsByDst::new();
         for (key, s) in &tick.after.sources {
             let src = IpAddr::from(*key);
             let before = tick.before.sources.get(key);
@@ -289,7 +300,19 @@ impl Detector {
                 ));
             }
         }
+        (findings, syns_by_dst)
+    }
 
+    /// Per destination host, then per port: SYN floods, with the scanners
+    /// among `findings` told apart.
+    fn flood_findings(
+        &self,
+        tick: &Tick,
+        secs: f64,
+        mut syns_by_dst: SynsByDst,
+        findings: &[Finding],
+    ) -> Vec<Finding> {
+        let mut floods = Vec::new();
         // Ports: SYN growth, for evidence and the per-port rule.
         let port_syns = port_growth(&tick.before.syn_ports, &tick.after.syn_ports);
         let top_ports = top(port_syns.clone());
@@ -330,7 +353,7 @@ impl Detector {
             );
             if let Some(f) = finding {
                 flooded_ports.extend(f.dst_port);
-                findings.push(f);
+                floods.push(f);
             }
         }
         // A port flooded across hosts, not explained by one host's flood.
@@ -340,7 +363,7 @@ impl Detector {
                     matches!(k.subject, Subject::DstHost(_)) && a.dst_port == Some(port)
                 });
             if !explained {
-                findings.extend(syn_flood::port(
+                floods.extend(syn_flood::port(
                     &self.config.syn_flood,
                     port,
                     syns as f64 / secs,
@@ -348,10 +371,7 @@ impl Detector {
                 ));
             }
         }
-
-        let mut events = self.apply(findings, tick.now, next_id);
-        events.extend(self.incidents.close_quiet(tick.now));
-        events
+        floods
     }
 
     /// Opens or updates the incident of a finding made outside the counters
