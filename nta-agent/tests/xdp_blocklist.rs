@@ -207,7 +207,7 @@ fn key(addr: impl Into<IpAddr>) -> IpKey {
 
 #[test]
 fn a_blocked_ipv4_address_is_dropped_and_counted_only_as_blocked() {
-    if !support::privileged("a_blocked_ipv4_address_is_dropped_and_counted_only_as_blocked") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -238,7 +238,7 @@ fn a_blocked_ipv4_address_is_dropped_and_counted_only_as_blocked() {
 
 #[test]
 fn a_blocked_ipv4_prefix_drops_every_address_inside_and_none_outside() {
-    if !support::privileged("a_blocked_ipv4_prefix_drops_every_address_inside_and_none_outside") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -267,7 +267,7 @@ fn a_blocked_ipv4_prefix_drops_every_address_inside_and_none_outside() {
 
 #[test]
 fn blocked_ipv4_is_dropped_whatever_it_carries() {
-    if !support::privileged("blocked_ipv4_is_dropped_whatever_it_carries") {
+    if !support::privileged() {
         return;
     }
     // UDP, ICMP, a fragment and a cut-short TCP header: the source decides.
@@ -308,7 +308,7 @@ fn blocked_ipv4_is_dropped_whatever_it_carries() {
 
 #[test]
 fn blocked_ipv6_addresses_and_prefixes_are_dropped_and_others_passed() {
-    if !support::privileged("blocked_ipv6_addresses_and_prefixes_are_dropped_and_others_passed") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -334,9 +334,7 @@ fn blocked_ipv6_addresses_and_prefixes_are_dropped_and_others_passed() {
 
 #[test]
 fn blocked_ipv6_is_dropped_even_when_its_extension_headers_cannot_be_walked() {
-    if !support::privileged(
-        "blocked_ipv6_is_dropped_even_when_its_extension_headers_cannot_be_walked",
-    ) {
+    if !support::privileged() {
         return;
     }
     // The source is in the fixed header: a chain longer than the program
@@ -373,7 +371,7 @@ fn blocked_ipv6_is_dropped_even_when_its_extension_headers_cannot_be_walked() {
 
 #[test]
 fn ipv4_sources_never_match_ipv6_entries() {
-    if !support::privileged("ipv4_sources_never_match_ipv6_entries") {
+    if !support::privileged() {
         return;
     }
     // IPv4 198.18.0.1 is stored as ::ffff:198.18.0.1. IPv6 entries that
@@ -412,7 +410,7 @@ fn ipv4_sources_never_match_ipv6_entries() {
 
 #[test]
 fn an_ipv4_entry_wins_over_ipv6_entries_covering_the_mapped_range() {
-    if !support::privileged("an_ipv4_entry_wins_over_ipv6_entries_covering_the_mapped_range") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -426,7 +424,7 @@ fn an_ipv4_entry_wins_over_ipv6_entries_covering_the_mapped_range() {
 
 #[test]
 fn ipv6_sources_never_match_ipv4_entries() {
-    if !support::privileged("ipv6_sources_never_match_ipv4_entries") {
+    if !support::privileged() {
         return;
     }
     // An IPv6 packet with an IPv4-mapped source (Linux drops those on
@@ -446,7 +444,7 @@ fn ipv6_sources_never_match_ipv4_entries() {
 
 #[test]
 fn vlan_tagged_frames_from_a_blocked_source_are_dropped() {
-    if !support::privileged("vlan_tagged_frames_from_a_blocked_source_are_dropped") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -482,7 +480,7 @@ fn vlan_tagged_frames_from_a_blocked_source_are_dropped() {
 
 #[test]
 fn non_ip_frames_are_never_dropped() {
-    if !support::privileged("non_ip_frames_are_never_dropped") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -514,7 +512,7 @@ fn non_ip_frames_are_never_dropped() {
 
 #[test]
 fn unparseable_ip_headers_are_never_dropped() {
-    if !support::privileged("unparseable_ip_headers_are_never_dropped") {
+    if !support::privileged() {
         return;
     }
     // Everything is blocked, yet a header the program cannot read has no
@@ -576,7 +574,7 @@ fn unparseable_ip_headers_are_never_dropped() {
 
 #[test]
 fn the_longest_matching_prefix_counts_the_drop() {
-    if !support::privileged("the_longest_matching_prefix_counts_the_drop") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -623,7 +621,7 @@ fn the_longest_matching_prefix_counts_the_drop() {
 
 #[test]
 fn removing_an_entry_passes_its_sources_again() {
-    if !support::privileged("removing_an_entry_passes_its_sources_again") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -668,7 +666,7 @@ fn removing_an_entry_passes_its_sources_again() {
 
 #[test]
 fn blocking_again_keeps_the_counters() {
-    if !support::privileged("blocking_again_keeps_the_counters") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -686,7 +684,7 @@ fn blocking_again_keeps_the_counters() {
 
 #[test]
 fn ipv4_mapped_ipv6_prefixes_are_refused() {
-    if !support::privileged("ipv4_mapped_ipv6_prefixes_are_refused") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -706,7 +704,7 @@ fn ipv4_mapped_ipv6_prefixes_are_refused() {
 
 #[test]
 fn a_full_blocklist_refuses_new_entries_naming_the_cidr() {
-    if !support::privileged("a_full_blocklist_refuses_new_entries_naming_the_cidr") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -753,7 +751,7 @@ fn a_full_blocklist_refuses_new_entries_naming_the_cidr() {
 #[test]
 #[ignore = "benchmark: the blocklist's cost per packet; cargo xtask bench runs it"]
 fn bench_blocklist_cost() {
-    if !support::privileged("bench_blocklist_cost") {
+    if !support::privileged() {
         return;
     }
     const RUNS: u32 = 1_000_000;

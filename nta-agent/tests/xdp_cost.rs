@@ -191,7 +191,7 @@ fn repeated_classes() -> Vec<Class> {
 #[test]
 #[ignore = "benchmark: the XDP program's time per packet by class; cargo xtask bench runs it"]
 fn bench_xdp_cost_per_class() {
-    if !support::privileged("bench_xdp_cost_per_class") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -287,7 +287,7 @@ fn bench_xdp_cost_per_class() {
 #[test]
 #[ignore = "benchmark: the XDP program's cost part by part; cargo xtask bench runs it"]
 fn bench_xdp_cost_by_part() {
-    if !support::privileged("bench_xdp_cost_by_part") {
+    if !support::privileged() {
         return;
     }
     let classes = repeated_classes();

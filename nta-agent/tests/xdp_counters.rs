@@ -797,7 +797,7 @@ fn frames_vlan_tags_come_outermost_first() {
 
 #[test]
 fn ipv4_tcp_syn_is_counted_in_every_map() {
-    if !support::privileged("ipv4_tcp_syn_is_counted_in_every_map") {
+    if !support::privileged() {
         return;
     }
     let frame = frames::syn_v4(SRC_V4, DST_V4, 40_000, 443);
@@ -886,7 +886,7 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
 
 #[test]
 fn ipv6_tcp_syn_is_counted_in_every_map() {
-    if !support::privileged("ipv6_tcp_syn_is_counted_in_every_map") {
+    if !support::privileged() {
         return;
     }
     let frame = frames::syn_v6(SRC_V6, DST_V6, 40_000, 22);
@@ -929,7 +929,7 @@ fn ipv6_tcp_syn_is_counted_in_every_map() {
 
 #[test]
 fn syn_ack_is_counted_as_syn_ack_and_not_as_a_syn() {
-    if !support::privileged("syn_ack_is_counted_as_syn_ack_and_not_as_a_syn") {
+    if !support::privileged() {
         return;
     }
     let syn_ack = Tcp::new(443, 40_000, tcp_flags::SYN | tcp_flags::ACK);
@@ -942,7 +942,7 @@ fn syn_ack_is_counted_as_syn_ack_and_not_as_a_syn() {
 
 #[test]
 fn rst_is_counted_globally_and_for_its_source() {
-    if !support::privileged("rst_is_counted_globally_and_for_its_source") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -981,7 +981,7 @@ fn rst_is_counted_globally_and_for_its_source() {
 
 #[test]
 fn fin_is_counted() {
-    if !support::privileged("fin_is_counted") {
+    if !support::privileged() {
         return;
     }
     let fin_ack = Tcp::new(40_000, 443, tcp_flags::FIN | tcp_flags::ACK);
@@ -994,7 +994,7 @@ fn fin_is_counted() {
 
 #[test]
 fn plain_ack_with_data_counts_only_as_tcp() {
-    if !support::privileged("plain_ack_with_data_counts_only_as_tcp") {
+    if !support::privileged() {
         return;
     }
     let segment = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[0x17; 100]);
@@ -1007,7 +1007,7 @@ fn plain_ack_with_data_counts_only_as_tcp() {
 
 #[test]
 fn every_flag_of_a_christmas_tree_segment_is_counted() {
-    if !support::privileged("every_flag_of_a_christmas_tree_segment_is_counted") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1078,7 +1078,7 @@ fn bare_ack(
 
 #[test]
 fn bare_ack_without_payload_counts_as_a_bare_ack() {
-    if !support::privileged("bare_ack_without_payload_counts_as_a_bare_ack") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1123,7 +1123,7 @@ fn bare_ack_without_payload_counts_as_a_bare_ack() {
 
 #[test]
 fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
-    if !support::privileged("ack_with_payload_or_other_flags_is_not_a_bare_ack") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1215,7 +1215,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
 
 #[test]
 fn packets_in_no_class_leave_the_rate_window_alone() {
-    if !support::privileged("packets_in_no_class_leave_the_rate_window_alone") {
+    if !support::privileged() {
         return;
     }
     // Only SYN, UDP, ICMP, RST and bare ACK are rate classes: anything else
@@ -1273,7 +1273,7 @@ fn packets_in_no_class_leave_the_rate_window_alone() {
 
 #[test]
 fn syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere() {
-    if !support::privileged("syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere") {
+    if !support::privileged() {
         return;
     }
     // SYN and RST without ACK: a SYN everywhere (the source's `syns`, the
@@ -1305,7 +1305,7 @@ fn syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere() {
 
 #[test]
 fn last_dst_and_last_dst_port_follow_the_latest_packet() {
-    if !support::privileged("last_dst_and_last_dst_port_follow_the_latest_packet") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1451,7 +1451,7 @@ fn last_dst_and_last_dst_port_follow_the_latest_packet() {
 
 #[test]
 fn udp_dns_query_and_response_count_as_dns() {
-    if !support::privileged("udp_dns_query_and_response_count_as_dns") {
+    if !support::privileged() {
         return;
     }
     let query = frames::dns_query();
@@ -1472,7 +1472,7 @@ fn udp_dns_query_and_response_count_as_dns() {
 
 #[test]
 fn udp_dns_over_ipv6_counts_as_dns() {
-    if !support::privileged("udp_dns_over_ipv6_counts_as_dns") {
+    if !support::privileged() {
         return;
     }
     let query = frames::dns_query();
@@ -1486,7 +1486,7 @@ fn udp_dns_over_ipv6_counts_as_dns() {
 
 #[test]
 fn udp_on_other_ports_is_not_dns() {
-    if !support::privileged("udp_on_other_ports_is_not_dns") {
+    if !support::privileged() {
         return;
     }
     let counts = run_once(&frames::udp_v4(SRC_V4, DST_V4, 5353, 123, &[0; 48]));
@@ -1497,7 +1497,7 @@ fn udp_on_other_ports_is_not_dns() {
 
 #[test]
 fn tcp_to_port_53_counts_as_dns() {
-    if !support::privileged("tcp_to_port_53_counts_as_dns") {
+    if !support::privileged() {
         return;
     }
     let counts = run_once(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 53));
@@ -1510,7 +1510,7 @@ fn tcp_to_port_53_counts_as_dns() {
 
 #[test]
 fn icmp_echo_counts_as_icmp() {
-    if !support::privileged("icmp_echo_counts_as_icmp") {
+    if !support::privileged() {
         return;
     }
     let echo = frames::icmpv4_echo_request(7, 1, &[0xab; 56]);
@@ -1521,7 +1521,7 @@ fn icmp_echo_counts_as_icmp() {
 
 #[test]
 fn icmpv6_echo_counts_as_icmp() {
-    if !support::privileged("icmpv6_echo_counts_as_icmp") {
+    if !support::privileged() {
         return;
     }
     let echo = frames::icmpv6_echo_request(7, 1, &[0xab; 56]);
@@ -1533,7 +1533,7 @@ fn icmpv6_echo_counts_as_icmp() {
 
 #[test]
 fn icmp_numbers_of_the_other_family_are_other_transports() {
-    if !support::privileged("icmp_numbers_of_the_other_family_are_other_transports") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1553,7 +1553,7 @@ fn icmp_numbers_of_the_other_family_are_other_transports() {
 
 #[test]
 fn gre_and_no_next_header_are_other_transports() {
-    if !support::privileged("gre_and_no_next_header_are_other_transports") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1573,7 +1573,7 @@ fn gre_and_no_next_header_are_other_transports() {
 
 #[test]
 fn dot1q_tagged_syn_is_counted_as_vlan_and_parsed() {
-    if !support::privileged("dot1q_tagged_syn_is_counted_as_vlan_and_parsed") {
+    if !support::privileged() {
         return;
     }
     let ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
@@ -1586,7 +1586,7 @@ fn dot1q_tagged_syn_is_counted_as_vlan_and_parsed() {
 
 #[test]
 fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
-    if !support::privileged("qinq_tagged_syns_are_counted_as_vlan_and_parsed") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1612,7 +1612,7 @@ fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
 
 #[test]
 fn three_vlan_tags_are_too_deep_and_not_parsed() {
-    if !support::privileged("three_vlan_tags_are_too_deep_and_not_parsed") {
+    if !support::privileged() {
         return;
     }
     let ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
@@ -1634,7 +1634,7 @@ fn frame_counters(len: usize, error: Counter) -> Vec<(Counter, u64)> {
 
 #[test]
 fn vlan_tagged_arp_is_vlan_and_non_ip() {
-    if !support::privileged("vlan_tagged_arp_is_vlan_and_non_ip") {
+    if !support::privileged() {
         return;
     }
     let arp = frames::arp_request_body(SRC_V4, DST_V4);
@@ -1654,7 +1654,7 @@ fn vlan_tagged_arp_is_vlan_and_non_ip() {
 
 #[test]
 fn ipv4_options_of_every_length_are_skipped() {
-    if !support::privileged("ipv4_options_of_every_length_are_skipped") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1674,7 +1674,7 @@ fn ipv4_options_of_every_length_are_skipped() {
 
 #[test]
 fn ipv4_ihl_below_5_is_malformed() {
-    if !support::privileged("ipv4_ihl_below_5_is_malformed") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1691,7 +1691,7 @@ fn ipv4_ihl_below_5_is_malformed() {
 
 #[test]
 fn ipv4_ethertype_with_another_version_is_malformed() {
-    if !support::privileged("ipv4_ethertype_with_another_version_is_malformed") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1717,7 +1717,7 @@ fn ipv4_ethertype_with_another_version_is_malformed() {
 
 #[test]
 fn tcp_options_are_skipped_and_the_syn_counted() {
-    if !support::privileged("tcp_options_are_skipped_and_the_syn_counted") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1736,7 +1736,7 @@ fn tcp_options_are_skipped_and_the_syn_counted() {
 
 #[test]
 fn tcp_data_offset_below_5_or_past_the_frame_is_truncated() {
-    if !support::privileged("tcp_data_offset_below_5_or_past_the_frame_is_truncated") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1755,7 +1755,7 @@ fn tcp_data_offset_below_5_or_past_the_frame_is_truncated() {
 
 #[test]
 fn ipv6_extension_headers_are_walked_to_the_tcp_header() {
-    if !support::privileged("ipv6_extension_headers_are_walked_to_the_tcp_header") {
+    if !support::privileged() {
         return;
     }
     let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
@@ -1770,7 +1770,7 @@ fn ipv6_extension_headers_are_walked_to_the_tcp_header() {
 
 #[test]
 fn ipv6_chain_of_five_extension_headers_is_walked() {
-    if !support::privileged("ipv6_chain_of_five_extension_headers_is_walked") {
+    if !support::privileged() {
         return;
     }
     // The longest chain RFC 8200 allows: every header once, destination
@@ -1791,7 +1791,7 @@ fn ipv6_chain_of_five_extension_headers_is_walked() {
 
 #[test]
 fn ipv6_chain_of_six_extension_headers_is_an_error() {
-    if !support::privileged("ipv6_chain_of_six_extension_headers_is_an_error") {
+    if !support::privileged() {
         return;
     }
     let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
@@ -1811,7 +1811,7 @@ fn ipv6_chain_of_six_extension_headers_is_an_error() {
 
 #[test]
 fn ipv6_extension_header_cut_before_its_length_is_an_error() {
-    if !support::privileged("ipv6_extension_header_cut_before_its_length_is_an_error") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1842,7 +1842,7 @@ fn ipv6_extension_header_cut_before_its_length_is_an_error() {
 
 #[test]
 fn ipv6_extension_header_longer_than_the_frame_is_an_error() {
-    if !support::privileged("ipv6_extension_header_longer_than_the_frame_is_an_error") {
+    if !support::privileged() {
         return;
     }
     // A 16-byte hop-by-hop header of which the frame holds 8: the header is
@@ -1861,7 +1861,7 @@ fn ipv6_extension_header_longer_than_the_frame_is_an_error() {
 
 #[test]
 fn ipv6_ethertype_with_another_version_is_an_ipv6_error() {
-    if !support::privileged("ipv6_ethertype_with_another_version_is_an_ipv6_error") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1881,7 +1881,7 @@ fn ipv6_ethertype_with_another_version_is_an_ipv6_error() {
 
 #[test]
 fn ipv4_first_fragment_is_a_fragment_and_its_syn_counts() {
-    if !support::privileged("ipv4_first_fragment_is_a_fragment_and_its_syn_counts") {
+    if !support::privileged() {
         return;
     }
     let syn = Tcp::syn(40_000, 80).payload(&[0; 64]);
@@ -1895,7 +1895,7 @@ fn ipv4_first_fragment_is_a_fragment_and_its_syn_counts() {
 
 #[test]
 fn ipv4_later_fragments_are_counted_but_not_parsed() {
-    if !support::privileged("ipv4_later_fragments_are_counted_but_not_parsed") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1927,7 +1927,7 @@ fn ipv4_later_fragments_are_counted_but_not_parsed() {
 
 #[test]
 fn ipv4_dont_fragment_flag_is_not_a_fragment() {
-    if !support::privileged("ipv4_dont_fragment_flag_is_not_a_fragment") {
+    if !support::privileged() {
         return;
     }
     let mut ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP);
@@ -1938,7 +1938,7 @@ fn ipv4_dont_fragment_flag_is_not_a_fragment() {
 
 #[test]
 fn ipv6_first_and_atomic_fragments_are_fragments_and_their_syns_count() {
-    if !support::privileged("ipv6_first_and_atomic_fragments_are_fragments_and_their_syns_count") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1956,7 +1956,7 @@ fn ipv6_first_and_atomic_fragments_are_fragments_and_their_syns_count() {
 
 #[test]
 fn ipv6_later_fragments_are_counted_but_not_parsed() {
-    if !support::privileged("ipv6_later_fragments_are_counted_but_not_parsed") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -1982,7 +1982,7 @@ fn ipv6_later_fragments_are_counted_but_not_parsed() {
 
 #[test]
 fn every_truncation_of_an_ipv4_syn_counts_exactly_one_outcome() {
-    if !support::privileged("every_truncation_of_an_ipv4_syn_counts_exactly_one_outcome") {
+    if !support::privileged() {
         return;
     }
     truncation_sweep(
@@ -2008,7 +2008,7 @@ fn every_truncation_of_an_ipv4_syn_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_an_ipv6_syn_counts_exactly_one_outcome() {
-    if !support::privileged("every_truncation_of_an_ipv6_syn_counts_exactly_one_outcome") {
+    if !support::privileged() {
         return;
     }
     truncation_sweep(
@@ -2034,9 +2034,7 @@ fn every_truncation_of_an_ipv6_syn_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_an_ipv4_syn_with_options_counts_exactly_one_outcome() {
-    if !support::privileged(
-        "every_truncation_of_an_ipv4_syn_with_options_counts_exactly_one_outcome",
-    ) {
+    if !support::privileged() {
         return;
     }
     // IHL 15: the options run to byte 74; cut inside them is a cut header.
@@ -2065,7 +2063,7 @@ fn every_truncation_of_an_ipv4_syn_with_options_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_a_qinq_syn_counts_exactly_one_outcome() {
-    if !support::privileged("every_truncation_of_a_qinq_syn_counts_exactly_one_outcome") {
+    if !support::privileged() {
         return;
     }
     truncation_sweep(
@@ -2098,7 +2096,7 @@ fn every_truncation_of_a_qinq_syn_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_a_udp_dns_query_counts_exactly_one_outcome() {
-    if !support::privileged("every_truncation_of_a_udp_dns_query_counts_exactly_one_outcome") {
+    if !support::privileged() {
         return;
     }
     let query = frames::dns_query();
@@ -2131,7 +2129,7 @@ fn every_truncation_of_a_udp_dns_query_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_an_icmp_echo_counts_exactly_one_outcome() {
-    if !support::privileged("every_truncation_of_an_icmp_echo_counts_exactly_one_outcome") {
+    if !support::privileged() {
         return;
     }
     truncation_sweep(
@@ -2157,7 +2155,7 @@ fn every_truncation_of_an_icmp_echo_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_an_icmpv6_echo_counts_exactly_one_outcome() {
-    if !support::privileged("every_truncation_of_an_icmpv6_echo_counts_exactly_one_outcome") {
+    if !support::privileged() {
         return;
     }
     truncation_sweep(
@@ -2183,9 +2181,7 @@ fn every_truncation_of_an_icmpv6_echo_counts_exactly_one_outcome() {
 
 #[test]
 fn every_truncation_of_an_ipv6_syn_behind_a_hop_by_hop_header_counts_exactly_one_outcome() {
-    if !support::privileged(
-        "every_truncation_of_an_ipv6_syn_behind_a_hop_by_hop_header_counts_exactly_one_outcome",
-    ) {
+    if !support::privileged() {
         return;
     }
     // 16-byte hop-by-hop header at bytes 54..70, TCP at 70..90.
@@ -2221,7 +2217,7 @@ fn every_truncation_of_an_ipv6_syn_behind_a_hop_by_hop_header_counts_exactly_one
 
 #[test]
 fn arp_and_other_non_ip_frames_count_as_non_ip() {
-    if !support::privileged("arp_and_other_non_ip_frames_count_as_non_ip") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -2252,7 +2248,7 @@ fn arp_and_other_non_ip_frames_count_as_non_ip() {
 
 #[test]
 fn syns_from_many_sources_get_one_entry_each() {
-    if !support::privileged("syns_from_many_sources_get_one_entry_each") {
+    if !support::privileged() {
         return;
     }
     const N: u16 = 200;
@@ -2286,7 +2282,7 @@ fn syns_from_many_sources_get_one_entry_each() {
 
 #[test]
 fn port_scan_window_counts_distinct_sketch_bits() {
-    if !support::privileged("port_scan_window_counts_distinct_sketch_bits") {
+    if !support::privileged() {
         return;
     }
     // quiet(): windows far longer than the test, so all SYNs fall in one.
@@ -2355,7 +2351,7 @@ fn port_scan_window_counts_distinct_sketch_bits() {
 
 #[test]
 fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
-    if !support::privileged("ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port") {
+    if !support::privileged() {
         return;
     }
     // A privileged port and an unprivileged one that hash to the same bit.
@@ -2429,7 +2425,7 @@ fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
 
 #[test]
 fn port_scan_window_restarts_when_it_has_elapsed() {
-    if !support::privileged("port_scan_window_restarts_when_it_has_elapsed") {
+    if !support::privileged() {
         return;
     }
     // A zero-length window has always elapsed: each SYN starts a new one of
@@ -2495,7 +2491,7 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
 
 #[test]
 fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
-    if !support::privileged("fast_and_weighted_windows_count_only_ports_new_to_the_slow_window") {
+    if !support::privileged() {
         return;
     }
     // The fast and weighted windows restart at every SYN; the slow window,
@@ -2561,7 +2557,7 @@ fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
 
 #[test]
 fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
-    if !support::privileged("syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load();
@@ -2604,7 +2600,7 @@ fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
 
 #[test]
 fn frames_shorter_than_an_ethernet_header_are_refused_by_the_kernel() {
-    if !support::privileged("frames_shorter_than_an_ethernet_header_are_refused_by_the_kernel") {
+    if !support::privileged() {
         return;
     }
     // BPF_PROG_TEST_RUN refuses XDP input shorter than ETH_HLEN (EINVAL), so
@@ -2625,7 +2621,7 @@ fn frames_shorter_than_an_ethernet_header_are_refused_by_the_kernel() {
 
 #[test]
 fn garbage_frames_are_passed_and_counted() {
-    if !support::privileged("garbage_frames_are_passed_and_counted") {
+    if !support::privileged() {
         return;
     }
     // Arbitrary bytes behind every ethertype the program parses: whatever

@@ -301,7 +301,7 @@ fn twin(port: u16, from: u16) -> u16 {
 
 #[test]
 fn zero_thresholds_signal_every_counted_packet() {
-    if !support::privileged("zero_thresholds_signal_every_counted_packet") {
+    if !support::privileged() {
         return;
     }
     // Zero-length windows restart at every packet they count, and a count
@@ -373,7 +373,7 @@ fn zero_thresholds_signal_every_counted_packet() {
 
 #[test]
 fn disabled_thresholds_signal_nothing() {
-    if !support::privileged("disabled_thresholds_signal_nothing") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(Some(&Thresholds::DISABLED));
@@ -394,7 +394,7 @@ fn disabled_thresholds_signal_nothing() {
 
 #[test]
 fn source_rate_fires_once_when_a_class_passes_its_threshold() {
-    if !support::privileged("source_rate_fires_once_when_a_class_passes_its_threshold") {
+    if !support::privileged() {
         return;
     }
     // Threshold 5 for every class: the 6th packet of a class sends one
@@ -443,7 +443,7 @@ fn source_rate_fires_once_when_a_class_passes_its_threshold() {
 
 #[test]
 fn source_rate_classes_are_counted_apart() {
-    if !support::privileged("source_rate_classes_are_counted_apart") {
+    if !support::privileged() {
         return;
     }
     // One source sends the five classes in turn: each class crosses its
@@ -494,9 +494,7 @@ fn source_rate_classes_are_counted_apart() {
 
 #[test]
 fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
-    if !support::privileged(
-        "dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold",
-    ) {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(Some(&Thresholds {
@@ -545,7 +543,7 @@ fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
 
 #[test]
 fn scan_fast_fires_once_at_the_sixteenth_new_port() {
-    if !support::privileged("scan_fast_fires_once_at_the_sixteenth_new_port") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(Some(&Thresholds {
@@ -583,7 +581,7 @@ fn scan_fast_fires_once_at_the_sixteenth_new_port() {
 
 #[test]
 fn scan_weighted_fires_when_the_score_reaches_its_threshold() {
-    if !support::privileged("scan_weighted_fires_when_the_score_reaches_its_threshold") {
+    if !support::privileged() {
         return;
     }
     // scanlogd's rule: fires when the score reaches 21 (7 privileged ports
@@ -639,7 +637,7 @@ fn scan_weighted_fires_when_the_score_reaches_its_threshold() {
 
 #[test]
 fn scan_slow_fires_once_at_the_tenth_new_bit() {
-    if !support::privileged("scan_slow_fires_once_at_the_tenth_new_bit") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(Some(&Thresholds {
@@ -670,7 +668,7 @@ fn scan_slow_fires_once_at_the_tenth_new_bit() {
 
 #[test]
 fn thresholds_crossed_by_one_syn_send_one_event_each_in_program_order() {
-    if !support::privileged("thresholds_crossed_by_one_syn_send_one_event_each_in_program_order") {
+    if !support::privileged() {
         return;
     }
     // Ten SYNs to ten high ports with distinct bits: the tenth passes every
@@ -715,7 +713,7 @@ fn thresholds_crossed_by_one_syn_send_one_event_each_in_program_order() {
 
 #[test]
 fn zero_length_windows_restart_at_every_packet() {
-    if !support::privileged("zero_length_windows_restart_at_every_packet") {
+    if !support::privileged() {
         return;
     }
     let (src, dst) = (IpAddr::V4(SRC_V4), IpAddr::V4(DST_V4));
@@ -822,7 +820,7 @@ fn zero_length_windows_restart_at_every_packet() {
 
 #[test]
 fn a_window_that_elapses_lets_its_threshold_fire_again() {
-    if !support::privileged("a_window_that_elapses_lets_its_threshold_fire_again") {
+    if !support::privileged() {
         return;
     }
     // The one test that waits: a 300 ms rate window. Each burst of 12 SYNs
@@ -866,7 +864,7 @@ fn a_window_that_elapses_lets_its_threshold_fire_again() {
 
 #[test]
 fn a_full_ring_counts_lost_events() {
-    if !support::privileged("a_full_ring_counts_lost_events") {
+    if !support::privileged() {
         return;
     }
     // Each record takes an 8-byte header plus the event, 8-byte aligned;
@@ -938,7 +936,7 @@ fn a_full_ring_counts_lost_events() {
 
 #[test]
 fn unwritten_thresholds_count_no_windows_and_signal_nothing() {
-    if !support::privileged("unwritten_thresholds_count_no_windows_and_signal_nothing") {
+    if !support::privileged() {
         return;
     }
     // Until the agent writes THRESHOLDS its entry is all zeros: the program

@@ -73,8 +73,7 @@ fn touched(s: &Snapshot) -> Vec<&'static str> {
 
 #[test]
 fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
-    if !support::privileged("parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map")
-    {
+    if !support::privileged() {
         return;
     }
     let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 443);
@@ -119,7 +118,7 @@ fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
 
 #[test]
 fn a_blocked_source_passes_when_the_blocklist_is_switched_off() {
-    if !support::privileged("a_blocked_source_passes_when_the_blocklist_is_switched_off") {
+    if !support::privileged() {
         return;
     }
     let attacker = Ipv4Addr::new(203, 0, 113, 9);

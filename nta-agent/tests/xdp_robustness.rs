@@ -439,7 +439,7 @@ impl Expected {
 
 #[test]
 fn random_and_mutated_frames_are_passed_and_counted_consistently() {
-    if !support::privileged("random_and_mutated_frames_are_passed_and_counted_consistently") {
+    if !support::privileged() {
         return;
     }
     let mut sensor = load();

@@ -98,7 +98,7 @@ fn http_to_80() -> Vec<u8> {
 
 #[test]
 fn an_http_request_to_a_watched_port_is_sampled_whole() {
-    if !support::privileged("an_http_request_to_a_watched_port_is_sampled_whole") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(on(1000), &web());
@@ -120,7 +120,7 @@ fn an_http_request_to_a_watched_port_is_sampled_whole() {
 
 #[test]
 fn replies_from_a_watched_port_and_ipv6_dns_are_sampled() {
-    if !support::privileged("replies_from_a_watched_port_and_ipv6_dns_are_sampled") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(on(1000), &web());
@@ -138,9 +138,7 @@ fn replies_from_a_watched_port_and_ipv6_dns_are_sampled() {
 
 #[test]
 fn unwatched_ports_empty_segments_and_udp_on_tcp_only_ports_are_not_sampled() {
-    if !support::privileged(
-        "unwatched_ports_empty_segments_and_udp_on_tcp_only_ports_are_not_sampled",
-    ) {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(on(1000), &web());
@@ -155,7 +153,7 @@ fn unwatched_ports_empty_segments_and_udp_on_tcp_only_ports_are_not_sampled() {
 
 #[test]
 fn nothing_is_sampled_until_the_agent_turns_it_on() {
-    if !support::privileged("nothing_is_sampled_until_the_agent_turns_it_on") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(Sampling::default(), &web());
@@ -165,7 +163,7 @@ fn nothing_is_sampled_until_the_agent_turns_it_on() {
 
 #[test]
 fn one_in_n_samples_other_traffic() {
-    if !support::privileged("one_in_n_samples_other_traffic") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(
@@ -182,7 +180,7 @@ fn one_in_n_samples_other_traffic() {
 
 #[test]
 fn long_payloads_are_cut_at_the_sample_size() {
-    if !support::privileged("long_payloads_are_cut_at_the_sample_size") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(on(1000), &web());
@@ -197,7 +195,7 @@ fn long_payloads_are_cut_at_the_sample_size() {
 
 #[test]
 fn the_rate_cap_counts_what_it_skips() {
-    if !support::privileged("the_rate_cap_counts_what_it_skips") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(on(5), &web());
@@ -209,7 +207,7 @@ fn the_rate_cap_counts_what_it_skips() {
 
 #[test]
 fn a_full_ring_counts_lost_samples_and_never_blocks() {
-    if !support::privileged("a_full_ring_counts_lost_samples_and_never_blocks") {
+    if !support::privileged() {
         return;
     }
     let mut xdp = Xdp::load(on(u32::MAX), &web());
