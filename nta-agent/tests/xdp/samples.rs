@@ -2,77 +2,26 @@
 //! BPF_PROG_TEST_RUN: what is sampled, what the sample holds, and what is
 //! counted when the cap or the ring says no.
 
-mod support;
-
 use std::net::IpAddr;
 
-use aya::{
-    TestRunOptions,
-    maps::{MapData, RingBuf},
-    programs::TestRun as _,
-};
-use nta_agent::sensor::{
-    LoadOptions, Sensor,
-    samples::{self, PayloadSample},
-};
 use nta_common::{
     Counter, IpKey,
-    maps::{SAMPLE_BYTES, Sampling, Thresholds, sample_port},
+    maps::{SAMPLE_BYTES, Sampling, Thresholds, feature, sample_port},
 };
-use support::frames::{self, DST_V4, DST_V6, SRC_V4, SRC_V6, Tcp, tcp_flags};
 
-use support::xdp::XDP_PASS;
+use crate::support::{
+    self,
+    frames::{self, DST_V4, DST_V6, SRC_V4, SRC_V6, Tcp, tcp_flags},
+    xdp::Xdp,
+};
+
 const HTTP_GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: victim\r\nUser-Agent: cmd.exe\r\n\r\n";
 
-struct Xdp {
-    sensor: Sensor,
-    ring: RingBuf<MapData>,
-}
-
-impl Xdp {
-    /// Loads the program with windows off and `sampling` on `ports`.
-    fn load(sampling: Sampling, ports: &[(u16, u8)]) -> Self {
-        let mut sensor = Sensor::load(&LoadOptions::default())
-            .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
-        sensor
-            .set_thresholds(&Thresholds::DISABLED)
-            .expect("THRESHOLDS");
-        sensor.set_sampling(&sampling, ports).expect("SAMPLING");
-        let ring = sensor.take_samples().expect("the SAMPLES ring");
-        Self { sensor, ring }
-    }
-
-    fn run_repeat(&mut self, frame: &[u8], repeat: u32) {
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = self
-            .sensor
-            .xdp()
-            .expect("program")
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                repeat,
-                ..TestRunOptions::default()
-            })
-            .expect("test run");
-        assert_eq!(result.return_value, XDP_PASS);
-    }
-
-    fn run(&mut self, frame: &[u8]) {
-        self.run_repeat(frame, 1);
-    }
-
-    fn samples(&mut self) -> Vec<PayloadSample> {
-        let mut out = Vec::new();
-        while let Some(item) = self.ring.next() {
-            out.push(samples::parse(&item).expect("a well-formed sample"));
-        }
-        out
-    }
-
-    fn counter(&self, counter: Counter) -> u64 {
-        self.sensor.snapshot().expect("maps").global.get(counter)
-    }
+/// Loads the program with windows off and `sampling` on `ports`.
+fn load(sampling: Sampling, ports: &[(u16, u8)]) -> Xdp {
+    let mut xdp = Xdp::load_with(feature::ALL, Some(&Thresholds::DISABLED));
+    xdp.sensor.set_sampling(&sampling, ports).expect("SAMPLING");
+    xdp
 }
 
 fn web() -> Vec<(u16, u8)> {
@@ -101,8 +50,8 @@ fn an_http_request_to_a_watched_port_is_sampled_whole() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(on(1000), &web());
-    xdp.run(&http_to_80());
+    let mut xdp = load(on(1000), &web());
+    xdp.pass(&http_to_80());
     let got = xdp.samples();
     assert_eq!(got.len(), 1, "{got:?}");
     let s = &got[0];
@@ -123,11 +72,11 @@ fn replies_from_a_watched_port_and_ipv6_dns_are_sampled() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(on(1000), &web());
+    let mut xdp = load(on(1000), &web());
     let reply = Tcp::new(80, 40_000, tcp_flags::ACK).payload(b"HTTP/1.1 200 OK\r\n\r\n");
-    xdp.run(&frames::tcp_v4(DST_V4, SRC_V4, &reply));
+    xdp.pass(&frames::tcp_v4(DST_V4, SRC_V4, &reply));
     let query = frames::dns_query();
-    xdp.run(&frames::udp_v6(SRC_V6, DST_V6, 5353, 53, &query));
+    xdp.pass(&frames::udp_v6(SRC_V6, DST_V6, 5353, 53, &query));
     let got = xdp.samples();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].data, b"HTTP/1.1 200 OK\r\n\r\n");
@@ -141,12 +90,12 @@ fn unwatched_ports_empty_segments_and_udp_on_tcp_only_ports_are_not_sampled() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(on(1000), &web());
+    let mut xdp = load(on(1000), &web());
     let other = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(HTTP_GET);
-    xdp.run(&frames::tcp_v4(SRC_V4, DST_V4, &other));
-    xdp.run(&frames::tcp_v4(SRC_V4, DST_V4, &Tcp::ack(40_000, 80)));
-    xdp.run(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 80));
-    xdp.run(&frames::udp_v4(SRC_V4, DST_V4, 40_000, 80, b"not tcp"));
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &other));
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &Tcp::ack(40_000, 80)));
+    xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 80));
+    xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 40_000, 80, b"not tcp"));
     assert_eq!(xdp.samples(), []);
     assert_eq!(xdp.counter(Counter::SamplesTaken), 0);
 }
@@ -156,8 +105,8 @@ fn nothing_is_sampled_until_the_agent_turns_it_on() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(Sampling::default(), &web());
-    xdp.run(&http_to_80());
+    let mut xdp = load(Sampling::default(), &web());
+    xdp.pass(&http_to_80());
     assert_eq!(xdp.samples(), []);
 }
 
@@ -166,7 +115,7 @@ fn one_in_n_samples_other_traffic() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(
+    let mut xdp = load(
         Sampling {
             one_in: 1,
             ..on(100_000)
@@ -174,7 +123,7 @@ fn one_in_n_samples_other_traffic() {
         &[],
     );
     let other = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(b"tls?");
-    xdp.run_repeat(&frames::tcp_v4(SRC_V4, DST_V4, &other), 10);
+    xdp.pass_repeat(&frames::tcp_v4(SRC_V4, DST_V4, &other), 10);
     assert_eq!(xdp.samples().len(), 10, "1 in 1 is every packet");
 }
 
@@ -183,10 +132,10 @@ fn long_payloads_are_cut_at_the_sample_size() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(on(1000), &web());
+    let mut xdp = load(on(1000), &web());
     let body: Vec<u8> = (0..1200u32).map(|i| (i % 251) as u8).collect();
     let tcp = Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(&body);
-    xdp.run(&frames::tcp_v4(SRC_V4, DST_V4, &tcp));
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &tcp));
     let got = xdp.samples();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].data, body[..SAMPLE_BYTES]);
@@ -198,8 +147,8 @@ fn the_rate_cap_counts_what_it_skips() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(on(5), &web());
-    xdp.run_repeat(&http_to_80(), 20);
+    let mut xdp = load(on(5), &web());
+    xdp.pass_repeat(&http_to_80(), 20);
     assert_eq!(xdp.samples().len(), 5);
     assert_eq!(xdp.counter(Counter::SamplesTaken), 5);
     assert_eq!(xdp.counter(Counter::SamplesCapped), 15);
@@ -210,9 +159,9 @@ fn a_full_ring_counts_lost_samples_and_never_blocks() {
     if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(on(u32::MAX), &web());
+    let mut xdp = load(on(u32::MAX), &web());
     const RUNS: u32 = 10_000;
-    xdp.run_repeat(&http_to_80(), RUNS);
+    xdp.pass_repeat(&http_to_80(), RUNS);
     let taken = xdp.samples().len() as u64;
     let lost = xdp.counter(Counter::SamplesLost);
     assert!(lost > 0, "a 2 MiB ring cannot hold 10 000 samples");
