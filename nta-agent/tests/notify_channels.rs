@@ -17,9 +17,8 @@ use std::{
 };
 
 use base64::Engine as _;
-use jiff::Timestamp;
 use nta_agent::{
-    alert::{Alert, AlertKind, AlertState, Evidence, Severity},
+    alert::{Alert, AlertKind, Severity, fixtures},
     notify::{
         channel::{Deliver, SendError},
         email::Email,
@@ -548,20 +547,11 @@ impl TlsRefusal {
 /// ASCII to show that it travels as UTF-8.
 fn message() -> Message {
     let alert = Alert {
-        id: 42,
-        kind: AlertKind::SynFlood,
         severity: Severity::Critical,
-        state: AlertState::Open,
-        src: Some("198.18.0.2".parse().unwrap()),
-        dst: Some("198.18.0.1".parse().unwrap()),
-        dst_port: Some(80),
-        first_seen: Timestamp::UNIX_EPOCH,
-        last_seen: Timestamp::UNIX_EPOCH,
-        closed_at: None,
         packets: 120_000,
         peak_rate: 12_000.0,
         message: "SYN flood: 12000 SYN/s".into(),
-        evidence: Evidence::default(),
+        ..fixtures::alert(42, AlertKind::SynFlood)
     };
     Message {
         purpose: Purpose::Opened,
