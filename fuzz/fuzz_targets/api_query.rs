@@ -25,7 +25,7 @@ use std::{
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
 use nta_agent::{
-    alert::{Alert, AlertKind, AlertState, Evidence, Severity},
+    alert::fixtures,
     api::{self, ApiState, Mitigation, auth::Auth},
     mitigate::{
         blocklist::{Blocklist, Kernel, Protected},
@@ -68,37 +68,6 @@ struct Env {
     guarded: ApiState,
 }
 
-/// Five alerts like the API's unit tests use: SYN floods and port scans a
-/// minute apart from 2026-01-01T00:01:00Z.
-fn alerts() -> Vec<Alert> {
-    (1..=5u64)
-        .map(|id| Alert {
-            id,
-            kind: if id % 2 == 0 {
-                AlertKind::PortScan
-            } else {
-                AlertKind::SynFlood
-            },
-            severity: Severity::High,
-            state: if id <= 2 {
-                AlertState::Closed
-            } else {
-                AlertState::Open
-            },
-            src: Some([198, 18, 0, (id % 2 + 2) as u8].into()),
-            dst: Some([10, 0, 0, 1].into()),
-            dst_port: Some(80),
-            first_seen: format!("2026-01-01T00:{id:02}:00Z").parse().expect("time"),
-            last_seen: format!("2026-01-01T00:{id:02}:30Z").parse().expect("time"),
-            closed_at: None,
-            packets: 1000,
-            peak_rate: 500.0,
-            message: format!("alert {id}"),
-            evidence: Evidence::default(),
-        })
-        .collect()
-}
-
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -107,7 +76,7 @@ fn env() -> &'static Env {
         // The open file is all the store needs: nothing is left behind
         // however libFuzzer exits.
         let _ = std::fs::remove_file(&path);
-        store.put_alerts(&alerts()).expect("storing alerts");
+        store.put_alerts(&fixtures::five_alerts()).expect("storing alerts");
         // 20 seconds of traffic from 2026-01-01T00:00:00Z, for /api/history.
         let start = jiff::Timestamp::from_second(1_767_225_600).expect("time");
         for s in 0..20 {

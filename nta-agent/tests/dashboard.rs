@@ -52,33 +52,21 @@ fn artefacts() -> PathBuf {
 
 /// Whether Playwright is installed beside the browser script (by `cargo
 /// xtask setup --test-tools`); like `have_tool`, a failure under CI.
-fn have_playwright(test: &str, scripts: &Path) -> bool {
-    if scripts
+fn have_playwright(scripts: &Path) -> bool {
+    scripts
         .join("node_modules/playwright-core/package.json")
         .is_file()
-    {
-        return true;
-    }
-    let why = format!(
-        "playwright-core is not installed in {} (`cargo xtask setup --test-tools` runs npm ci there)",
-        scripts.display()
-    );
-    if support::in_ci() {
-        panic!("{test}: {why}, and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-    false
+        || support::missing(
+            &format!("playwright-core is not installed in {}", scripts.display()),
+            "`cargo xtask setup --test-tools` runs npm ci there",
+        )
 }
 
 #[test]
 fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
-    let test = "dashboard_shows_a_live_attack_and_renders_attacker_data_as_text";
     let scripts = workspace().join("dashboard/tests");
-    if !support::privileged(test)
-        || !["nmap", "curl", "python3", "node", "chromium"]
-            .iter()
-            .all(|tool| support::have_tool(test, tool))
-        || !have_playwright(test, &scripts)
+    if !support::privileged_with(&["nmap", "curl", "python3", "node", "chromium"])
+        || !have_playwright(&scripts)
     {
         return;
     }
@@ -175,13 +163,9 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
 /// after which the attacker's packets get through again.
 #[test]
 fn dashboard_unblock_button_lets_the_attacker_through_again() {
-    let test = "dashboard_unblock_button_lets_the_attacker_through_again";
     let scripts = workspace().join("dashboard/tests");
-    if !support::privileged(test)
-        || !["hping3", "node", "chromium", "ping"]
-            .iter()
-            .all(|tool| support::have_tool(test, tool))
-        || !have_playwright(test, &scripts)
+    if !support::privileged_with(&["hping3", "node", "chromium", "ping"])
+        || !have_playwright(&scripts)
     {
         return;
     }

@@ -292,11 +292,7 @@ fn syn_flood_scenario() -> (Duration, Duration) {
 
 #[test]
 fn nmap_syn_scan_raises_exactly_one_port_scan_alert() {
-    let test = "nmap_syn_scan_raises_exactly_one_port_scan_alert";
-    if !support::privileged(test)
-        || !support::have_tool(test, "nmap")
-        || !support::have_tool(test, "tcpdump")
-    {
+    if !support::privileged_with(&["nmap", "tcpdump"]) {
         return;
     }
     syn_scan_scenario();
@@ -314,8 +310,7 @@ fn probe_times(nmap_output: &str) -> Vec<f64> {
 
 #[test]
 fn slow_nmap_scan_is_caught_within_three_seconds() {
-    let test = "slow_nmap_scan_is_caught_within_three_seconds";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") {
+    if !support::privileged_with(&["nmap"]) {
         return;
     }
     let lab = Lab::start();
@@ -393,8 +388,7 @@ fn slow_nmap_scan_is_caught_within_three_seconds() {
 
 #[test]
 fn hping3_syn_flood_raises_one_syn_flood_and_one_volumetric_alert() {
-    let test = "hping3_syn_flood_raises_one_syn_flood_and_one_volumetric_alert";
-    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+    if !support::privileged_with(&["hping3"]) {
         return;
     }
     syn_flood_scenario();
@@ -402,8 +396,7 @@ fn hping3_syn_flood_raises_one_syn_flood_and_one_volumetric_alert() {
 
 #[test]
 fn random_source_flood_raises_syn_flood_with_bounded_memory() {
-    let test = "random_source_flood_raises_syn_flood_with_bounded_memory";
-    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+    if !support::privileged_with(&["hping3"]) {
         return;
     }
     random_source_flood_scenario();
@@ -601,12 +594,7 @@ fn check_download(download: &mut Spawned) -> u64 {
 
 #[test]
 fn benign_traffic_raises_no_alert() {
-    let test = "benign_traffic_raises_no_alert";
-    if !support::privileged(test)
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "python3")
-        || !support::have_tool(test, "ping")
-    {
+    if !support::privileged_with(&["curl", "python3", "ping"]) {
         return;
     }
     let lab = Lab::start();
@@ -754,8 +742,7 @@ fn wait_for_alerts(api: &Api, query: &str, limit: Duration) -> Vec<Value> {
 
 #[test]
 fn restarted_agent_still_serves_earlier_alerts() {
-    let test = "restarted_agent_still_serves_earlier_alerts";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") {
+    if !support::privileged_with(&["nmap"]) {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
@@ -795,8 +782,7 @@ fn restarted_agent_still_serves_earlier_alerts() {
 
 #[test]
 fn bad_config_file_fails_at_start_naming_file_and_line() {
-    let test = "bad_config_file_fails_at_start_naming_file_and_line";
-    if !support::privileged(test) {
+    if !support::privileged() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -875,14 +861,7 @@ fn summary(what: &str, times: &[Duration], target: (f64, f64), from: &str) {
 #[test]
 #[ignore = "benchmark: about five minutes; cargo xtask bench runs it"]
 fn bench_detection_times() {
-    let test = "bench_detection_times";
-    if !support::privileged(test)
-        || !support::have_tool(test, "nmap")
-        || !support::have_tool(test, "tcpdump")
-        || !support::have_tool(test, "hping3")
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "python3")
-    {
+    if !support::privileged_with(&["nmap", "tcpdump", "hping3", "curl", "python3"]) {
         return;
     }
     let runs: usize = std::env::var("NTA_DETECT_RUNS")

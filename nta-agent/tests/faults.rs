@@ -137,8 +137,7 @@ fn wait_for_stats(
 
 #[test]
 fn agent_killed_in_an_alert_storm_restarts_with_every_served_alert_closed() {
-    let test = "agent_killed_in_an_alert_storm_restarts_with_every_served_alert_closed";
-    if !support::privileged(test) || !support::have_tool(test, "python3") {
+    if !support::privileged_with(&["python3"]) {
         return;
     }
     let net = Topology::new();
@@ -289,8 +288,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed() {
-    let test = "a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed";
-    if !support::privileged(test) || !support::have_tool(test, "python3") {
+    if !support::privileged_with(&["python3"]) {
         return;
     }
     let net = Topology::new();
@@ -511,12 +509,7 @@ impl Drop for Ext4Disk {
 
 #[test]
 fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable() {
-    let test = "a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable";
-    if !support::privileged(test)
-        || !support::have_tool(test, "python3")
-        || !support::have_tool(test, "mkfs.ext4")
-        || !support::have_tool(test, "curl")
-    {
+    if !support::privileged_with(&["python3", "mkfs.ext4", "curl"]) {
         return;
     }
     // Bindings drop in reverse order: the agent first, the namespaces last.
@@ -576,13 +569,7 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
 /// queued meanwhile is written once the disk answers again.
 #[test]
 fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_resumes() {
-    let test = "a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_resumes";
-    if !support::privileged(test)
-        || !support::have_tool(test, "python3")
-        || !support::have_tool(test, "mkfs.ext4")
-        || !support::have_tool(test, "fsfreeze")
-        || !support::have_tool(test, "curl")
-    {
+    if !support::privileged_with(&["python3", "mkfs.ext4", "fsfreeze", "curl"]) {
         return;
     }
     // Bindings drop in reverse order: the agent first, the namespaces last.
@@ -932,8 +919,7 @@ fn api_stays_responsive(api: &support::api::Api, period: Duration) -> (Duration,
 
 #[test]
 fn a_payload_flood_overruns_the_sample_ring_and_the_api_stays_responsive() {
-    let test = "a_payload_flood_overruns_the_sample_ring_and_the_api_stays_responsive";
-    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+    if !support::privileged_with(&["hping3"]) {
         return;
     }
     let net = Topology::new();

@@ -154,17 +154,10 @@ fn seen_packets(api: &Api) -> u64 {
         .expect("packets in totals")
 }
 
-fn ready(test: &str) -> bool {
-    support::privileged(test)
-        && support::have_tool(test, "trafgen")
-        && support::have_tool(test, "bpftool")
-}
-
 #[test]
 #[ignore = "benchmark: floods over veth; cargo xtask bench runs it"]
 fn bench_flood_over_veth() {
-    let test = "bench_flood_over_veth";
-    if !ready(test) {
+    if !support::privileged_with(&["trafgen", "bpftool"]) {
         return;
     }
     let net = Topology::new();
@@ -317,8 +310,7 @@ fn bench_flood_over_veth() {
 #[test]
 #[ignore = "benchmark: a 10-million-source spoofed flood; cargo xtask bench runs it"]
 fn bench_spoofed_flood_memory() {
-    let test = "bench_spoofed_flood_memory";
-    if !ready(test) {
+    if !support::privileged_with(&["trafgen", "bpftool"]) {
         return;
     }
     let net = Topology::new();

@@ -84,8 +84,7 @@ fn bystander(net: &Topology) {
 
 #[test]
 fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
-    let test = "mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl";
-    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+    if !support::privileged_with(&["hping3"]) {
         return;
     }
     let net = Topology::new();
@@ -188,8 +187,7 @@ fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
 
 #[test]
 fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
-    let test = "blocks_by_hand_need_the_token_survive_a_restart_and_unblock";
-    if !support::privileged(test) {
+    if !support::privileged() {
         return;
     }
     let net = Topology::new();
@@ -305,8 +303,7 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
 
 #[test]
 fn a_dry_run_says_what_it_would_block_and_blocks_nothing() {
-    let test = "a_dry_run_says_what_it_would_block_and_blocks_nothing";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") {
+    if !support::privileged_with(&["nmap"]) {
         return;
     }
     let net = Topology::new();

@@ -34,8 +34,7 @@ fn total(log: &str, name: &str) -> Option<u64> {
 
 #[test]
 fn agent_reports_exactly_the_syns_hping3_sent() {
-    let test = "agent_reports_exactly_the_syns_hping3_sent";
-    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+    if !support::privileged_with(&["hping3"]) {
         return;
     }
     let net = Topology::new();
@@ -88,8 +87,7 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
 /// counters equal what hping3 sent, and the agent's own timings are there.
 #[test]
 fn metrics_count_the_syns_hping3_sent() {
-    let test = "metrics_count_the_syns_hping3_sent";
-    if !support::privileged(test) || !support::have_tool(test, "hping3") {
+    if !support::privileged_with(&["hping3"]) {
         return;
     }
     const TOKEN: &str = "metrics-test-token-0123456789";
@@ -174,8 +172,7 @@ fn metrics_count_the_syns_hping3_sent() {
 
 #[test]
 fn agent_killed_with_sigkill_can_attach_again() {
-    let test = "agent_killed_with_sigkill_can_attach_again";
-    if !support::privileged(test) {
+    if !support::privileged() {
         return;
     }
     let net = Topology::new();
@@ -196,8 +193,7 @@ fn agent_killed_with_sigkill_can_attach_again() {
 
 #[test]
 fn second_agent_on_the_same_interface_is_refused() {
-    let test = "second_agent_on_the_same_interface_is_refused";
-    if !support::privileged(test) {
+    if !support::privileged() {
         return;
     }
     let net = Topology::new();
@@ -224,8 +220,7 @@ fn second_agent_on_the_same_interface_is_refused() {
 
 #[test]
 fn unknown_interface_is_named_in_the_error() {
-    let test = "unknown_interface_is_named_in_the_error";
-    if !support::privileged(test) {
+    if !support::privileged() {
         return;
     }
     let net = Topology::new();
@@ -238,8 +233,7 @@ fn unknown_interface_is_named_in_the_error() {
 
 #[test]
 fn xdp_program_log_records_reach_the_agent_log() {
-    let test = "xdp_program_log_records_reach_the_agent_log";
-    if !support::privileged(test) || !support::have_tool(test, "python3") {
+    if !support::privileged_with(&["python3"]) {
         return;
     }
     let net = Topology::new();
@@ -289,8 +283,7 @@ impl Drop for BpfFs {
 
 #[test]
 fn stale_nta_program_attached_through_netlink_is_replaced() {
-    let test = "stale_nta_program_attached_through_netlink_is_replaced";
-    if !support::privileged(test) {
+    if !support::privileged() {
         return;
     }
     let net = Topology::new();

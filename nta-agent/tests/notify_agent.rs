@@ -74,8 +74,7 @@ fn parse(message: &Received) -> (String, String) {
 
 #[test]
 fn notify_test_reports_each_channel_and_fails_on_any_failure() {
-    let test = "notify_test_reports_each_channel_and_fails_on_any_failure";
-    if !have_aiosmtpd(test) {
+    if !have_aiosmtpd() {
         return;
     }
     let smtp = SmtpServer::start(&[]);
@@ -148,8 +147,7 @@ fn notify_test_reports_each_channel_and_fails_on_any_failure() {
 
 #[test]
 fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
-    let test = "a_scan_sends_one_email_when_it_opens_and_one_when_it_closes";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") || !have_aiosmtpd(test) {
+    if !support::privileged_with(&["nmap"]) || !have_aiosmtpd() {
         return;
     }
     let net = Topology::new();
@@ -209,8 +207,7 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
 
 #[test]
 fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
-    let test = "a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted";
-    if !support::privileged(test) || !support::have_tool(test, "nmap") {
+    if !support::privileged_with(&["nmap"]) {
         return;
     }
     let net = Topology::new();

@@ -17,9 +17,8 @@ use std::{
 };
 
 use base64::Engine as _;
-use jiff::Timestamp;
 use nta_agent::{
-    alert::{Alert, AlertKind, AlertState, Evidence, Severity},
+    alert::{Alert, AlertKind, Severity, fixtures},
     notify::{
         channel::{Deliver, SendError},
         email::Email,
@@ -55,8 +54,7 @@ const PASSWORD: &str = "pw-123";
 
 #[tokio::test]
 async fn email_reaches_every_recipient_with_subject_body_and_headers() {
-    let test = "email_reaches_every_recipient_with_subject_body_and_headers";
-    if !have_aiosmtpd(test) {
+    if !have_aiosmtpd() {
         return;
     }
     let server = SmtpServer::start(&[]);
@@ -120,8 +118,7 @@ async fn email_reaches_every_recipient_with_subject_body_and_headers() {
 
 #[tokio::test]
 async fn email_without_an_alert_has_no_alert_id_header() {
-    let test = "email_without_an_alert_has_no_alert_id_header";
-    if !have_aiosmtpd(test) {
+    if !have_aiosmtpd() {
         return;
     }
     let server = SmtpServer::start(&[]);
@@ -149,8 +146,7 @@ async fn email_without_an_alert_has_no_alert_id_header() {
 
 #[tokio::test]
 async fn email_over_starttls_with_a_private_ca_logs_in_and_delivers() {
-    let test = "email_over_starttls_with_a_private_ca_logs_in_and_delivers";
-    if !have_aiosmtpd(test) {
+    if !have_aiosmtpd() {
         return;
     }
     let pki = Pki::new();
@@ -175,8 +171,7 @@ async fn email_over_starttls_with_a_private_ca_logs_in_and_delivers() {
 
 #[tokio::test]
 async fn email_with_a_wrong_password_fails_permanently() {
-    let test = "email_with_a_wrong_password_fails_permanently";
-    if !have_aiosmtpd(test) {
+    if !have_aiosmtpd() {
         return;
     }
     let pki = Pki::new();
@@ -199,8 +194,7 @@ async fn email_with_a_wrong_password_fails_permanently() {
 
 #[tokio::test]
 async fn email_to_a_server_with_an_untrusted_certificate_fails_permanently() {
-    let test = "email_to_a_server_with_an_untrusted_certificate_fails_permanently";
-    if !have_aiosmtpd(test) {
+    if !have_aiosmtpd() {
         return;
     }
     let pki = Pki::new();
@@ -553,20 +547,11 @@ impl TlsRefusal {
 /// ASCII to show that it travels as UTF-8.
 fn message() -> Message {
     let alert = Alert {
-        id: 42,
-        kind: AlertKind::SynFlood,
         severity: Severity::Critical,
-        state: AlertState::Open,
-        src: Some("198.18.0.2".parse().unwrap()),
-        dst: Some("198.18.0.1".parse().unwrap()),
-        dst_port: Some(80),
-        first_seen: Timestamp::UNIX_EPOCH,
-        last_seen: Timestamp::UNIX_EPOCH,
-        closed_at: None,
         packets: 120_000,
         peak_rate: 12_000.0,
         message: "SYN flood: 12000 SYN/s".into(),
-        evidence: Evidence::default(),
+        ..fixtures::alert(42, AlertKind::SynFlood)
     };
     Message {
         purpose: Purpose::Opened,

@@ -191,11 +191,7 @@ fn tunnel_names(count: usize) -> Vec<String> {
 
 #[test]
 fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
-    let test = "curl_with_cmd_exe_user_agent_raises_a_signature_alert";
-    if !support::privileged(test)
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "python3")
-    {
+    if !support::privileged_with(&["curl", "python3"]) {
         return;
     }
     let lab = Lab::start();
@@ -277,11 +273,7 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
 
 #[test]
 fn attacker_data_is_stored_as_bounded_escaped_text() {
-    let test = "attacker_data_is_stored_as_bounded_escaped_text";
-    if !support::privileged(test)
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "python3")
-    {
+    if !support::privileged_with(&["curl", "python3"]) {
         return;
     }
     let lab = Lab::start();
@@ -391,11 +383,7 @@ fn attacker_data_is_stored_as_bounded_escaped_text() {
 
 #[test]
 fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
-    let test = "a_users_rules_file_loads_and_its_bad_lines_are_reported";
-    if !support::privileged(test)
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "python3")
-    {
+    if !support::privileged_with(&["curl", "python3"]) {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -479,11 +467,7 @@ fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
 
 #[test]
 fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
-    let test = "dns_tunnelling_with_dig_raises_a_dns_tunnel_alert";
-    if !support::privileged(test)
-        || !support::have_tool(test, "dig")
-        || !support::have_tool(test, "python3")
-    {
+    if !support::privileged_with(&["dig", "python3"]) {
         return;
     }
     let lab = Lab::start();
@@ -576,12 +560,7 @@ fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
 
 #[test]
 fn ordinary_curl_and_dig_raise_no_alert() {
-    let test = "ordinary_curl_and_dig_raise_no_alert";
-    if !support::privileged(test)
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "dig")
-        || !support::have_tool(test, "python3")
-    {
+    if !support::privileged_with(&["curl", "dig", "python3"]) {
         return;
     }
     let lab = Lab::start();

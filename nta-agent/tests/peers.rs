@@ -84,15 +84,12 @@ fn runs() -> usize {
 
 /// Whether `peer` is installed; like `support::have_tool`, a skip outside
 /// CI and a failure under it (`cargo xtask bench --peers` installs both).
-fn peer_installed(test: &str, peer: &str) -> bool {
-    if Path::new(peer).is_file() {
-        return true;
-    }
-    if support::in_ci() {
-        panic!("{test}: {peer} is not installed, and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED {test}: {peer} is not installed (`cargo xtask bench --peers` installs it)");
-    false
+fn peer_installed(peer: &str) -> bool {
+    Path::new(peer).is_file()
+        || support::missing(
+            &format!("{peer} is not installed"),
+            "`cargo xtask bench --peers` installs it",
+        )
 }
 
 /// The process running `exe` in network namespace `ns`, if there is one:
@@ -803,13 +800,7 @@ fn report(notes: &Notes, runs: &[Measured]) {
 #[test]
 #[ignore = "benchmark: FastNetMon beside nta; cargo xtask bench --peers runs it"]
 fn bench_peers_syn_flood_fastnetmon() {
-    let test = "bench_peers_syn_flood_fastnetmon";
-    if !support::privileged(test)
-        || !support::have_tool(test, "hping3")
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "bpftool")
-        || !peer_installed(test, FASTNETMON)
-    {
+    if !support::privileged_with(&["hping3", "curl", "bpftool"]) || !peer_installed(FASTNETMON) {
         return;
     }
     let _stats = BpfStats::on();
@@ -832,13 +823,7 @@ fn bench_peers_syn_flood_fastnetmon() {
 #[test]
 #[ignore = "benchmark: scanlogd beside nta; cargo xtask bench --peers runs it"]
 fn bench_peers_port_scan_scanlogd() {
-    let test = "bench_peers_port_scan_scanlogd";
-    if !support::privileged(test)
-        || !support::have_tool(test, "nmap")
-        || !support::have_tool(test, "curl")
-        || !support::have_tool(test, "bpftool")
-        || !peer_installed(test, SCANLOGD)
-    {
+    if !support::privileged_with(&["nmap", "curl", "bpftool"]) || !peer_installed(SCANLOGD) {
         return;
     }
     let _stats = BpfStats::on();

@@ -15,7 +15,7 @@ use std::{
 
 use jiff::{SignedDuration, Timestamp};
 use nta_agent::{
-    alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, ScanRule, Severity},
+    alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, ScanRule, fixtures},
     api::{self, ApiState, auth::Auth},
     stats::LiveView,
     store::Store,
@@ -102,13 +102,8 @@ fn alert(id: u64) -> Alert {
         }
     };
     Alert {
-        id,
-        kind,
-        severity: Severity::High,
         state: AlertState::Closed,
         src: Some(src),
-        dst: Some("198.18.0.1".parse().expect("an address")),
-        dst_port: Some(80),
         first_seen: at,
         last_seen: at + SignedDuration::from_secs(30),
         closed_at: Some(at + SignedDuration::from_secs(40)),
@@ -116,6 +111,7 @@ fn alert(id: u64) -> Alert {
         peak_rate: 4000.0,
         message: format!("{kind} from {src}: 4000 packets/s (threshold 1000)"),
         evidence,
+        ..fixtures::alert(id, kind)
     }
 }
 

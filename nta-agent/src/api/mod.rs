@@ -395,70 +395,13 @@ fn parse_time(name: &str) -> impl FnOnce(&str) -> Result<jiff::Timestamp, String
 mod tests {
     use super::*;
     use crate::{
-        alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, Severity},
-        sensor::AttachedMode,
-        stats::LiveStats,
-        store::tests::temp_store,
+        alert::fixtures, sensor::AttachedMode, stats::LiveStats, store::tests::temp_store,
     };
 
-    /// A store holding five alerts and an API over it.
-    ///
-    /// Alerts 1..=5 open a minute apart from 2026-01-01T00:01:00Z and last
-    /// 30 s; odd ids are SYN floods from 198.18.0.3 to 10.0.0.1, even ids
-    /// port scans from 198.18.0.2 to 10.0.0.2 whose evidence names ports 22
-    /// and 443; all have destination port 80; 1 and 2 are closed.
+    /// A store holding [`fixtures::five_alerts`] and an API over it.
     pub(super) fn test_state() -> (tempfile::TempDir, ApiState) {
         let (dir, store) = temp_store();
-        let alerts: Vec<Alert> = (1..=5u64)
-            .map(|id| {
-                let (kind, src, dst) = if id % 2 == 0 {
-                    (AlertKind::PortScan, "198.18.0.2", "10.0.0.2")
-                } else {
-                    (AlertKind::SynFlood, "198.18.0.3", "10.0.0.1")
-                };
-                Alert {
-                    id,
-                    kind,
-                    severity: Severity::High,
-                    state: if id <= 2 {
-                        AlertState::Closed
-                    } else {
-                        AlertState::Open
-                    },
-                    src: Some(src.parse().unwrap()),
-                    dst: Some(dst.parse().unwrap()),
-                    dst_port: Some(80),
-                    first_seen: format!("2026-01-01T00:{id:02}:00Z").parse().unwrap(),
-                    last_seen: format!("2026-01-01T00:{id:02}:30Z").parse().unwrap(),
-                    closed_at: None,
-                    packets: 1000,
-                    peak_rate: 500.0,
-                    message: format!("alert {id}"),
-                    evidence: Evidence {
-                        threshold: 100.0,
-                        unit: "SYN/s".into(),
-                        window_secs: 1.0,
-                        detected_by: DetectedBy::Poll,
-                        top_ports: if kind == AlertKind::PortScan {
-                            vec![
-                                Count {
-                                    value: 22,
-                                    packets: 10,
-                                },
-                                Count {
-                                    value: 443,
-                                    packets: 5,
-                                },
-                            ]
-                        } else {
-                            Vec::new()
-                        },
-                        ..Evidence::default()
-                    },
-                }
-            })
-            .collect();
-        store.put_alerts(&alerts).unwrap();
+        store.put_alerts(&fixtures::five_alerts()).unwrap();
         let live = LiveView::new(LiveStats {
             iface: "eth0".into(),
             xdp_mode: Some(AttachedMode::Native),

@@ -151,30 +151,17 @@ mod tests {
     use std::time::Duration;
 
     use futures_util::StreamExt as _;
-    use jiff::Timestamp;
 
     use super::*;
     use crate::{
-        alert::{Alert, AlertKind, AlertState, Evidence, Severity},
+        alert::{Alert, AlertKind, AlertState, fixtures},
         api::tests::test_state,
     };
 
     fn alert(id: u64) -> Alert {
         Alert {
-            id,
-            kind: AlertKind::Signature,
-            severity: Severity::High,
-            state: AlertState::Open,
-            src: Some("198.18.0.2".parse().unwrap()),
-            dst: None,
-            dst_port: Some(80),
-            first_seen: Timestamp::UNIX_EPOCH,
-            last_seen: Timestamp::UNIX_EPOCH,
-            closed_at: None,
-            packets: 1,
-            peak_rate: 1.0,
             message: "<script>alert(1)</script>".into(),
-            evidence: Evidence::default(),
+            ..fixtures::alert(id, AlertKind::Signature)
         }
     }
 

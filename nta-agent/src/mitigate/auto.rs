@@ -123,12 +123,11 @@ mod tests {
 
     use super::*;
     use crate::{
-        alert::Severity,
+        alert::{Alert, fixtures},
         mitigate::blocklist::{
             Protected,
             tests::{FakeKernel, block},
         },
-        notify::message::tests::alert,
         store::tests::temp_store,
     };
 
@@ -160,9 +159,10 @@ mod tests {
     }
 
     fn opened(id: u64, kind: AlertKind, src: &str) -> AlertEvent {
-        let mut a = alert(id, kind, Severity::High);
-        a.src = Some(src.parse().unwrap());
-        AlertEvent::Opened(a)
+        AlertEvent::Opened(Alert {
+            src: Some(src.parse().unwrap()),
+            ..fixtures::alert(id, kind)
+        })
     }
 
     #[test]

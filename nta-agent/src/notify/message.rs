@@ -394,25 +394,16 @@ fn hostname() -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use jiff::Timestamp;
-
     use super::*;
-    use crate::alert::{Count, DetectedBy, Evidence};
+    use crate::alert::{Count, DetectedBy, Evidence, fixtures};
 
     const DASHBOARD: &str = "http://127.0.0.1:3000";
 
     pub(crate) fn alert(id: u64, kind: AlertKind, severity: Severity) -> Alert {
         Alert {
-            id,
-            kind,
             severity,
-            state: AlertState::Open,
-            src: Some("198.18.0.2".parse().unwrap()),
-            dst: Some("198.18.0.1".parse().unwrap()),
-            dst_port: Some(80),
-            first_seen: "2026-11-25T10:00:00Z".parse::<Timestamp>().unwrap(),
-            last_seen: "2026-11-25T10:01:05Z".parse::<Timestamp>().unwrap(),
-            closed_at: None,
+            first_seen: fixtures::at("2026-11-25T10:00:00Z"),
+            last_seen: fixtures::at("2026-11-25T10:01:05Z"),
             packets: 123_456,
             peak_rate: 82_641.4,
             message: "SYN flood on 198.18.0.1 (mostly port 80): 82641 SYN/s".into(),
@@ -428,6 +419,7 @@ pub(crate) mod tests {
                 excerpt: Some("GET / HTTP/1.1\\r\\nUser-Agent: cmd.exe".into()),
                 ..Evidence::default()
             },
+            ..fixtures::alert(id, kind)
         }
     }
 

@@ -481,10 +481,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        alert::{DetectedBy, Evidence, Severity},
-        store::tests::temp_store,
-    };
+    use crate::{alert::fixtures, store::tests::temp_store};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -492,26 +489,12 @@ mod tests {
 
     fn alert(id: u64, kind: AlertKind, src: &str, first: &str, last: &str) -> Alert {
         Alert {
-            id,
-            kind,
-            severity: Severity::Medium,
-            state: AlertState::Open,
             src: Some(src.parse().unwrap()),
             dst: Some("10.0.0.1".parse().unwrap()),
-            dst_port: Some(22),
             first_seen: ts(first),
             last_seen: ts(last),
-            closed_at: None,
             packets: 100 * id,
-            peak_rate: 12.5,
-            message: format!("alert {id}"),
-            evidence: Evidence {
-                threshold: 10.0,
-                unit: "SYN/s".into(),
-                window_secs: 1.0,
-                detected_by: DetectedBy::Poll,
-                ..Evidence::default()
-            },
+            ..fixtures::alert(id, kind)
         }
     }
 

@@ -252,26 +252,14 @@ impl WriteState {
 mod tests {
     use super::*;
     use crate::{
-        alert::{AlertKind, AlertState, Evidence, Severity},
+        alert::{AlertKind, fixtures},
         store::QueryError,
     };
 
     fn alert(id: u64, packets: u64) -> Alert {
         Alert {
-            id,
-            kind: AlertKind::Volumetric,
-            severity: Severity::Low,
-            state: AlertState::Open,
-            src: None,
-            dst: None,
-            dst_port: None,
-            first_seen: Timestamp::UNIX_EPOCH,
-            last_seen: Timestamp::UNIX_EPOCH,
-            closed_at: None,
             packets,
-            peak_rate: 0.0,
-            message: String::new(),
-            evidence: Evidence::default(),
+            ..fixtures::alert(id, AlertKind::Volumetric)
         }
     }
 

@@ -1,4 +1,5 @@
-//! Shared by the integration tests: privilege checks that fail under CI.
+//! Shared by the integration tests: privilege and tool checks that fail
+//! under CI, and the harnesses in the submodules.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod api;
@@ -15,32 +16,52 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Returns true if this test can touch BPF and the network (it runs as root).
-///
-/// Outside CI a test that cannot run says so and is skipped; with `CI=true`
-/// it panics, so a missing privilege can never pass as green.
-pub fn privileged(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
+/// The running test's name as libtest prints it: libtest runs every test
+/// on a thread named after it, with `--test-threads=1` too.
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .unwrap_or("this test")
+        .to_owned()
+}
+
+/// Returns false, having said why the running test cannot run: `what` is
+/// missing, and `fix` is how to get it. With `CI=true` it panics instead,
+/// so a missing prerequisite can never pass as green.
+pub fn missing(what: &str, fix: &str) -> bool {
+    let test = test_name();
     if in_ci() {
-        panic!("{test}: needs root for BPF and network namespaces, and CI=true forbids skipping");
+        panic!("{test}: {what}, and CI=true forbids skipping");
     }
-    eprintln!("SKIPPED {test}: needs root (run `cargo xtask test`, which uses sudo)");
+    eprintln!("SKIPPED {test}: {what} ({fix})");
     false
 }
 
+/// Returns true if this test can touch BPF and the network (it runs as
+/// root); see [`missing`] for what happens when it cannot.
+pub fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || missing(
+        "needs root for BPF and network namespaces",
+        "run `cargo xtask test`, which uses sudo",
+    )
+}
+
 /// Returns true if `tool` is on PATH; like [`privileged`], fails under CI.
-pub fn have_tool(test: &str, tool: &str) -> bool {
+pub fn have_tool(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
-    if found {
-        return true;
-    }
-    if in_ci() {
-        panic!("{test}: `{tool}` is not installed, and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED {test}: `{tool}` is not installed (`cargo xtask setup --test-tools`)");
-    false
+    found
+        || missing(
+            &format!("`{tool}` is not installed"),
+            "`cargo xtask setup --test-tools`",
+        )
+}
+
+/// [`privileged`], and every one of `tools` on PATH: what a test that runs
+/// real tools in network namespaces needs. Stops at the first one missing.
+pub fn privileged_with(tools: &[&str]) -> bool {
+    privileged() && tools.iter().all(|tool| have_tool(tool))
 }

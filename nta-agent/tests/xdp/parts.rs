@@ -5,52 +5,23 @@
 //!
 //! Needs root (BPF): BPF_PROG_TEST_RUN on crafted frames.
 
-mod support;
-
 use std::net::Ipv4Addr;
 
-use aya::{TestRunOptions, programs::TestRun as _};
-use nta_agent::{
-    sensor::{LoadOptions, Sensor},
-    traffic::Snapshot,
-};
+use nta_agent::{sensor::LoadOptions, traffic::Snapshot};
 use nta_common::{Counter, GlobalCounters, maps::feature};
-use support::{
+
+use crate::support::{
+    self,
     frames::{self, DST_V4, SRC_V4},
-    xdp::{XDP_DROP, XDP_PASS, quiet},
+    xdp::{XDP_DROP, XDP_PASS, Xdp, quiet},
 };
 
 /// Loads the program with only `parts`, runs it once on `frame`, and
 /// returns its action and every counter map afterwards.
 fn run_with(parts: u32, frame: &[u8]) -> (u32, Snapshot) {
-    let mut sensor = load(parts);
-    let action = run(&mut sensor, frame);
-    (action, sensor.snapshot().expect("reading the maps"))
-}
-
-fn load(parts: u32) -> Sensor {
-    let options = LoadOptions {
-        features: parts,
-        ..LoadOptions::default()
-    };
-    let mut sensor = Sensor::load(&options)
-        .unwrap_or_else(|e| panic!("loading with parts {parts:#x} (built with bpf-linker?): {e}"));
-    sensor.set_thresholds(&quiet()).expect("writing THRESHOLDS");
-    sensor
-}
-
-fn run(sensor: &mut Sensor, frame: &[u8]) -> u32 {
-    let mut out = vec![0u8; frame.len() + 256];
-    sensor
-        .xdp()
-        .expect("the loaded XDP program")
-        .test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..TestRunOptions::default()
-        })
-        .unwrap_or_else(|e| panic!("test run failed: {e:?}"))
-        .return_value
+    let mut xdp = Xdp::load_with(parts, Some(&quiet()));
+    let action = xdp.run(frame);
+    (action, xdp.snapshot())
 }
 
 /// Which maps a snapshot shows anything in, by part name.
@@ -73,8 +44,7 @@ fn touched(s: &Snapshot) -> Vec<&'static str> {
 
 #[test]
 fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
-    if !support::privileged("parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map")
-    {
+    if !support::privileged() {
         return;
     }
     let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 443);
@@ -119,7 +89,7 @@ fn parse_and_pass_counts_nothing_and_each_part_alone_fills_only_its_map() {
 
 #[test]
 fn a_blocked_source_passes_when_the_blocklist_is_switched_off() {
-    if !support::privileged("a_blocked_source_passes_when_the_blocklist_is_switched_off") {
+    if !support::privileged() {
         return;
     }
     let attacker = Ipv4Addr::new(203, 0, 113, 9);
@@ -128,13 +98,8 @@ fn a_blocked_source_passes_when_the_blocklist_is_switched_off() {
         (feature::ALL, XDP_DROP),
         (feature::ALL & !feature::BLOCKLIST, XDP_PASS),
     ] {
-        let mut sensor = load(parts);
-        let mut blocklist = sensor.blocklist().expect("the BLOCKLIST map");
-        assert!(
-            blocklist
-                .insert("203.0.113.0/24".parse().expect("a CIDR"))
-                .expect("blocking")
-        );
-        assert_eq!(run(&mut sensor, &frame), expected, "parts {parts:#x}");
+        let mut xdp = Xdp::load_with(parts, Some(&quiet()));
+        xdp.block("203.0.113.0/24");
+        assert_eq!(xdp.run(&frame), expected, "parts {parts:#x}");
     }
 }

@@ -10,10 +10,6 @@
 //! windows use zero-length windows, which restart at every packet whatever
 //! the clock says, so nothing here depends on timing except the one test
 //! that sleeps past a window on purpose.
-//!
-//! Needs root (BPF); run with `cargo test -p nta-agent --test xdp_events`.
-
-mod support;
 
 use std::{
     collections::BTreeSet,
@@ -21,25 +17,20 @@ use std::{
     time::Duration,
 };
 
-use aya::{
-    TestRunOptions,
-    maps::{MapData, RingBuf},
-    programs::TestRun as _,
-};
-use nta_agent::sensor::{LoadOptions, Sensor};
 use nta_common::{
-    Counter, DstHostStats, SourceStats,
+    Counter, SourceStats,
     maps::{
-        EVENTS_RING_BYTES, EventKind, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds,
+        EVENTS_RING_BYTES, EventKind, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds, feature,
         port_sketch_bit, port_weight,
     },
 };
-use support::frames::{self, DST_V4, DST_V6, IPPROTO_GRE, IPPROTO_TCP, Ipv4, SRC_V4, SRC_V6, Tcp};
 
-use support::xdp::{XDP_PASS, coarse_now_ns, long_window_ns, quiet};
+use crate::support::{
+    self,
+    frames::{self, DST_V4, DST_V6, IPPROTO_GRE, IPPROTO_TCP, Ipv4, SRC_V4, SRC_V6, Tcp},
+    xdp::{Xdp, long_window_ns, quiet, zero_windows},
+};
 
-/// Every window zero-length (restarted by every packet it counts), every
-/// threshold disabled.
 /// Zero-length windows and zero thresholds: every counted packet signals.
 fn every_packet() -> Thresholds {
     Thresholds {
@@ -53,16 +44,6 @@ fn every_packet() -> Thresholds {
         weighted_score: 0,
         slow_bits: 0,
         configured: 1,
-    }
-}
-
-fn zero_windows() -> Thresholds {
-    Thresholds {
-        rate_window_ns: 0,
-        fast_window_ns: 0,
-        weighted_window_ns: 0,
-        slow_window_ns: 0,
-        ..Thresholds::DISABLED
     }
 }
 
@@ -105,129 +86,12 @@ fn summaries(events: &[ThresholdEvent]) -> Vec<Ev> {
     events.iter().map(summary).collect()
 }
 
-/// A loaded program and its event ring.
-struct Xdp {
-    sensor: Sensor,
-    ring: RingBuf<MapData>,
-    loaded_ns: u64,
-}
-
-impl Xdp {
-    /// Loads the program and writes `thresholds`, or leaves `THRESHOLDS` as
-    /// the kernel creates it (all zeros) for `None`.
-    fn load(thresholds: Option<&Thresholds>) -> Self {
-        let loaded_ns = coarse_now_ns();
-        let mut sensor = Sensor::load(&LoadOptions::default())
-            .unwrap_or_else(|e| panic!("loading the XDP program (built with bpf-linker?): {e}"));
-        if let Some(thresholds) = thresholds {
-            sensor
-                .set_thresholds(thresholds)
-                .expect("writing THRESHOLDS");
-        }
-        let ring = sensor.take_events().expect("the EVENTS ring");
-        let mut xdp = Self {
-            sensor,
-            ring,
-            loaded_ns,
-        };
-        assert_eq!(xdp.events(), [], "fresh EVENTS");
-        xdp
-    }
-
-    /// Runs the program once on `frame`, which it must pass, unchanged.
-    #[track_caller]
-    fn run(&mut self, frame: &[u8]) {
-        self.run_repeat(frame, 1);
-    }
-
-    /// Runs the program `repeat` times on `frame` in one system call.
-    #[track_caller]
-    fn run_repeat(&mut self, frame: &[u8], repeat: u32) {
-        let mut out = vec![0u8; frame.len() + 256];
-        let program = self.sensor.xdp().expect("the loaded XDP program");
-        let result = program
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                repeat,
-                ..TestRunOptions::default()
-            })
-            .unwrap_or_else(|e| panic!("test run of a {}-byte frame failed: {e:?}", frame.len()));
-        assert_eq!(
-            result.return_value, XDP_PASS,
-            "the program must pass {frame:02x?}"
-        );
-        assert_eq!(
-            result.data_size_out as usize,
-            frame.len(),
-            "frame length out"
-        );
-        assert_eq!(
-            &out[..frame.len()],
-            frame,
-            "the program must not modify the frame"
-        );
-    }
-
-    /// Runs `frame` once and returns the events it sent.
-    #[track_caller]
-    fn send(&mut self, frame: &[u8]) -> Vec<ThresholdEvent> {
-        self.run(frame);
-        self.events()
-    }
-
-    /// Every event waiting in the ring, oldest first, with the fields no
-    /// test compares checked: padding zero, the window started no later
-    /// than the crossing, which happened since the load.
-    #[track_caller]
-    fn events(&mut self) -> Vec<ThresholdEvent> {
-        let mut events = Vec::new();
-        while let Some(item) = self.ring.next() {
-            assert_eq!(item.len(), size_of::<ThresholdEvent>(), "event size");
-            // SAFETY: the program writes whole `ThresholdEvent`s (size
-            // checked); read unaligned, as the ring promises only 8 bytes.
-            events
-                .push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<ThresholdEvent>()) });
-        }
-        let now = coarse_now_ns();
-        for event in &events {
-            assert!(
-                event.window_start_ns <= event.at_ns
-                    && self.loaded_ns <= event.at_ns
-                    && event.at_ns <= now,
-                "timestamps of {event:?}: loaded {}, now {now}",
-                self.loaded_ns
-            );
-            if EventKind::from_u32(event.kind) != Some(EventKind::SourceRate) {
-                assert_eq!(event.class, 0, "{event:?}");
-            }
-        }
-        events
-    }
-
-    fn source(&self, addr: impl Into<IpAddr>) -> SourceStats {
-        let addr = addr.into();
-        self.sensor
-            .source(addr)
-            .expect("reading SOURCES")
-            .unwrap_or_else(|| panic!("no SOURCES entry for {addr}"))
-    }
-
-    fn dst_host(&self, addr: impl Into<IpAddr>) -> DstHostStats {
-        let addr = addr.into();
-        self.sensor
-            .dst_host(addr)
-            .expect("reading DST_HOSTS")
-            .unwrap_or_else(|| panic!("no DST_HOSTS entry for {addr}"))
-    }
-
-    fn counter(&self, counter: Counter) -> u64 {
-        self.sensor
-            .snapshot()
-            .expect("reading the maps")
-            .global
-            .get(counter)
-    }
+/// Loads the program and writes `thresholds`, or leaves `THRESHOLDS` as
+/// the kernel creates it (all zeros) for `None`.
+fn load(thresholds: Option<&Thresholds>) -> Xdp {
+    let mut xdp = Xdp::load_with(feature::ALL, thresholds);
+    assert_eq!(xdp.events(), [], "fresh EVENTS");
+    xdp
 }
 
 /// Checks that `event`, sent by the packet just run from `src`, carries that
@@ -301,14 +165,14 @@ fn twin(port: u16, from: u16) -> u16 {
 
 #[test]
 fn zero_thresholds_signal_every_counted_packet() {
-    if !support::privileged("zero_thresholds_signal_every_counted_packet") {
+    if !support::privileged() {
         return;
     }
     // Zero-length windows restart at every packet they count, and a count
     // threshold of 0 is passed by a count of 1. The weighted score is the
     // exception: it fires when a new port lifts it from below the threshold
     // to at least it, and nothing is below 0.
-    let mut xdp = Xdp::load(Some(&every_packet()));
+    let mut xdp = load(Some(&every_packet()));
     let (src, dst) = (IpAddr::V4(SRC_V4), IpAddr::V4(DST_V4));
     for round in 0..3 {
         let syn = xdp.send(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 443));
@@ -373,17 +237,17 @@ fn zero_thresholds_signal_every_counted_packet() {
 
 #[test]
 fn disabled_thresholds_signal_nothing() {
-    if !support::privileged("disabled_thresholds_signal_nothing") {
+    if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(Some(&Thresholds::DISABLED));
+    let mut xdp = load(Some(&Thresholds::DISABLED));
     let (src, dst) = (IpAddr::V4(SRC_V4), IpAddr::V4(DST_V4));
     for port in 0..200u16 {
-        xdp.run(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
     }
     for class in RateClass::ALL {
         for _ in 0..50 {
-            xdp.run(&frame_of(class, src, dst));
+            xdp.pass(&frame_of(class, src, dst));
         }
     }
     assert_eq!(xdp.events(), []);
@@ -394,13 +258,13 @@ fn disabled_thresholds_signal_nothing() {
 
 #[test]
 fn source_rate_fires_once_when_a_class_passes_its_threshold() {
-    if !support::privileged("source_rate_fires_once_when_a_class_passes_its_threshold") {
+    if !support::privileged() {
         return;
     }
     // Threshold 5 for every class: the 6th packet of a class sends one
     // event, the 7th to the 20th none. Each (family, class) has its own
     // source, so their windows are apart.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         source: [5; RATE_CLASSES],
         ..quiet()
     }));
@@ -443,12 +307,12 @@ fn source_rate_fires_once_when_a_class_passes_its_threshold() {
 
 #[test]
 fn source_rate_classes_are_counted_apart() {
-    if !support::privileged("source_rate_classes_are_counted_apart") {
+    if !support::privileged() {
         return;
     }
     // One source sends the five classes in turn: each class crosses its
     // own threshold on its own 6th packet, in round 6.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         source: [5; RATE_CLASSES],
         ..quiet()
     }));
@@ -468,7 +332,7 @@ fn source_rate_classes_are_counted_apart() {
 
     // A threshold of 0 means "more than 0": the first packet passes it; a
     // class with u32::MAX never fires.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         source: [0, u32::MAX, 0, u32::MAX, 0],
         ..quiet()
     }));
@@ -494,12 +358,10 @@ fn source_rate_classes_are_counted_apart() {
 
 #[test]
 fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
-    if !support::privileged(
-        "dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold",
-    ) {
+    if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         dst_syns: 3,
         ..quiet()
     }));
@@ -545,10 +407,10 @@ fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
 
 #[test]
 fn scan_fast_fires_once_at_the_sixteenth_new_port() {
-    if !support::privileged("scan_fast_fires_once_at_the_sixteenth_new_port") {
+    if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         fast_ports: 15,
         ..quiet()
     }));
@@ -583,12 +445,12 @@ fn scan_fast_fires_once_at_the_sixteenth_new_port() {
 
 #[test]
 fn scan_weighted_fires_when_the_score_reaches_its_threshold() {
-    if !support::privileged("scan_weighted_fires_when_the_score_reaches_its_threshold") {
+    if !support::privileged() {
         return;
     }
     // scanlogd's rule: fires when the score reaches 21 (7 privileged ports
     // at 3, or 21 others at 1), once, whatever it jumps to.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         weighted_score: 21,
         ..quiet()
     }));
@@ -639,10 +501,10 @@ fn scan_weighted_fires_when_the_score_reaches_its_threshold() {
 
 #[test]
 fn scan_slow_fires_once_at_the_tenth_new_bit() {
-    if !support::privileged("scan_slow_fires_once_at_the_tenth_new_bit") {
+    if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         slow_bits: 9,
         ..quiet()
     }));
@@ -670,12 +532,12 @@ fn scan_slow_fires_once_at_the_tenth_new_bit() {
 
 #[test]
 fn thresholds_crossed_by_one_syn_send_one_event_each_in_program_order() {
-    if !support::privileged("thresholds_crossed_by_one_syn_send_one_event_each_in_program_order") {
+    if !support::privileged() {
         return;
     }
     // Ten SYNs to ten high ports with distinct bits: the tenth passes every
     // threshold at once. The weighted score *reaches* its threshold (10).
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         source: [9; RATE_CLASSES],
         dst_syns: 9,
         fast_ports: 9,
@@ -715,7 +577,7 @@ fn thresholds_crossed_by_one_syn_send_one_event_each_in_program_order() {
 
 #[test]
 fn zero_length_windows_restart_at_every_packet() {
-    if !support::privileged("zero_length_windows_restart_at_every_packet") {
+    if !support::privileged() {
         return;
     }
     let (src, dst) = (IpAddr::V4(SRC_V4), IpAddr::V4(DST_V4));
@@ -723,7 +585,7 @@ fn zero_length_windows_restart_at_every_packet() {
 
     // Rate window: a count never exceeds 1, so threshold 0 fires at every
     // packet and threshold 1 never. Any class restarts the window for all.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         source: [0, 1, 1, 1, 1],
         dst_syns: 0,
         ..zero_windows()
@@ -758,7 +620,7 @@ fn zero_length_windows_restart_at_every_packet() {
     assert_eq!(xdp.dst_host(dst).window_syns, 1);
 
     // Slow window: the bitmap restarts too, so the same port is new again.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         slow_bits: 0,
         ..zero_windows()
     }));
@@ -774,7 +636,7 @@ fn zero_length_windows_restart_at_every_packet() {
     // the bitmap count, so a repeated port never fires again.
     let long = long_window_ns();
     assert_ne!(port_sketch_bit(22), port_sketch_bit(8080));
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         fast_ports: 0,
         slow_window_ns: long,
         ..zero_windows()
@@ -796,7 +658,7 @@ fn zero_length_windows_restart_at_every_packet() {
 
     // Weighted window restarting, threshold 3: one new privileged port
     // reaches it, one new high port (1) does not, a repeat adds nothing.
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         weighted_score: 3,
         slow_window_ns: long,
         ..zero_windows()
@@ -822,14 +684,14 @@ fn zero_length_windows_restart_at_every_packet() {
 
 #[test]
 fn a_window_that_elapses_lets_its_threshold_fire_again() {
-    if !support::privileged("a_window_that_elapses_lets_its_threshold_fire_again") {
+    if !support::privileged() {
         return;
     }
     // The one test that waits: a 300 ms rate window. Each burst of 12 SYNs
     // takes well under a millisecond, so it falls in one window; the sleep
     // ends that window. The coarse clock moves in ticks of a few ms.
     const WINDOW_NS: u64 = 300_000_000;
-    let mut xdp = Xdp::load(Some(&Thresholds {
+    let mut xdp = load(Some(&Thresholds {
         source: [5, u32::MAX, u32::MAX, u32::MAX, u32::MAX],
         dst_syns: 5,
         rate_window_ns: WINDOW_NS,
@@ -866,7 +728,7 @@ fn a_window_that_elapses_lets_its_threshold_fire_again() {
 
 #[test]
 fn a_full_ring_counts_lost_events() {
-    if !support::privileged("a_full_ring_counts_lost_events") {
+    if !support::privileged() {
         return;
     }
     // Each record takes an 8-byte header plus the event, 8-byte aligned;
@@ -877,9 +739,9 @@ fn a_full_ring_counts_lost_events() {
     const RUNS: u32 = 20_000;
 
     // Zero thresholds: one SourceRate event per UDP datagram.
-    let mut xdp = Xdp::load(Some(&every_packet()));
+    let mut xdp = load(Some(&every_packet()));
     let (src, dst) = (IpAddr::V4(SRC_V4), IpAddr::V4(DST_V4));
-    xdp.run_repeat(&frame_of(RateClass::Udp, src, dst), RUNS);
+    xdp.pass_repeat(&frame_of(RateClass::Udp, src, dst), RUNS);
     let events = xdp.events();
     let lost = xdp.counter(Counter::EventsLost);
     assert_eq!(events.len(), capacity, "events that fit");
@@ -918,7 +780,7 @@ fn a_full_ring_counts_lost_events() {
         "nothing lost with room"
     );
 
-    xdp.run_repeat(&syn, RUNS);
+    xdp.pass_repeat(&syn, RUNS);
     let events = summaries(&xdp.events());
     assert_eq!(events.len(), capacity);
     for (i, event) in events.iter().enumerate() {
@@ -938,12 +800,12 @@ fn a_full_ring_counts_lost_events() {
 
 #[test]
 fn unwritten_thresholds_count_no_windows_and_signal_nothing() {
-    if !support::privileged("unwritten_thresholds_count_no_windows_and_signal_nothing") {
+    if !support::privileged() {
         return;
     }
     // Until the agent writes THRESHOLDS its entry is all zeros: the program
     // still counts every packet, but no window and no event.
-    let mut xdp = Xdp::load(None);
+    let mut xdp = load(None);
     let (src, dst) = (IpAddr::V4(SRC_V4), IpAddr::V4(DST_V4));
     let mut events = xdp.send(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 443));
     for class in RateClass::ALL {

@@ -2,28 +2,22 @@
 //! BPF_PROG_TEST_RUN: the agent's thresholds and sampling are loaded, so
 //! the window, event and sampling code runs as it does in production.
 //!
-//! Needs root (BPF). `bench_xdp_cost_per_class` is ignored (a benchmark);
-//! run it with `cargo test --release -p nta-agent --test xdp_cost --
-//! --test-threads=1 --ignored --nocapture`, or through `cargo xtask bench`.
-
-mod support;
+//! Needs root (BPF). The benchmarks are ignored; run them with `cargo test
+//! --release -p nta-agent --test xdp -- --test-threads=1 --ignored
+//! --nocapture cost::`, or through `cargo xtask bench`.
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use aya::{TestRunOptions, programs::TestRun as _};
-use nta_agent::{
-    config::Config,
-    detect::thresholds::for_kernel,
-    sensor::{LoadOptions, Sensor},
-};
-use nta_common::maps::{Sampling, feature, sample_port};
-use support::{
+use nta_common::maps::feature;
+
+use crate::support::{
+    self,
     figures::{self, Target},
     frames::{
         self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, IPPROTO_TCP, IPV4_HLEN, Ipv4, SRC_V4, SRC_V6,
         Tcp, VlanTag, tcp_flags,
     },
-    xdp::{XDP_DROP, XDP_PASS},
+    xdp::{XDP_DROP, XDP_PASS, Xdp},
 };
 
 const RUNS: u32 = 1_000_000;
@@ -33,96 +27,17 @@ const SINGLES: u32 = 10_001;
 const GROUP: &str = "XDP cost per packet";
 const TARGET_NS: f64 = 30.0;
 
-/// The program as the agent loads it: its default configuration's
-/// thresholds (`detect::thresholds::for_kernel`) and sampling (the same
-/// mapping as `run::sampling_of`), and an empty blocklist.
-struct Xdp {
-    sensor: Sensor,
-}
-
-impl Xdp {
-    fn load() -> Self {
-        Self::load_parts(feature::ALL)
-    }
-
-    /// The program with only `parts` ([`feature`] bits) switched on.
-    fn load_parts(parts: u32) -> Self {
-        let config = Config::default();
-        let options = LoadOptions {
-            features: parts,
-            ..LoadOptions::default()
-        };
-        let mut sensor = Sensor::load(&options)
-            .unwrap_or_else(|e| panic!("loading the XDP program (built with bpf-linker?): {e}"));
-        sensor
-            .set_thresholds(&for_kernel(&config))
-            .expect("writing THRESHOLDS");
-        let s = &config.sampling;
-        let mut ports = std::collections::BTreeMap::<u16, u8>::new();
-        for port in &s.tcp_ports {
-            *ports.entry(*port).or_default() |= sample_port::TCP;
-        }
-        for port in &s.udp_ports {
-            *ports.entry(*port).or_default() |= sample_port::UDP;
-        }
-        let sampling = Sampling {
-            enabled: u32::from(s.enabled),
-            max_per_sec: s.max_per_sec,
-            one_in: s.one_in,
-            _pad: 0,
-        };
-        assert!(s.enabled && ports.contains_key(&80), "sampling on port 80");
-        let ports: Vec<(u16, u8)> = ports.into_iter().collect();
-        sensor
-            .set_sampling(&sampling, &ports)
-            .expect("writing SAMPLING");
-        Self { sensor }
-    }
-
-    /// Action and mean time per run of `n` runs on `frame`.
-    #[track_caller]
-    fn test_run(&mut self, frame: &[u8], n: u32) -> (u32, Duration) {
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = self
-            .sensor
-            .xdp()
-            .expect("the loaded XDP program")
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                repeat: n,
-                ..TestRunOptions::default()
-            })
-            .unwrap_or_else(|e| panic!("test run of a {}-byte frame failed: {e:?}", frame.len()));
-        (result.return_value, result.duration)
-    }
-
-    /// Median over [`ROUNDS`] of the mean time of [`RUNS`] runs; round `r`
-    /// runs `frame(r)`.
-    fn repeated(&mut self, action: u32, frame: impl Fn(usize) -> Vec<u8>) -> f64 {
-        let mut rounds: Vec<Duration> = (0..ROUNDS)
-            .map(|r| {
-                let (got, mean) = self.test_run(&frame(r), RUNS);
-                assert_eq!(got, action, "round {r}");
-                mean
-            })
-            .collect();
-        rounds.sort();
-        rounds[ROUNDS / 2].as_nanos() as f64
-    }
-
-    /// Median of one run each of `frame(0)` .. `frame(SINGLES - 1)`.
-    fn singles(&mut self, frame: impl Fn(u32) -> Vec<u8>) -> f64 {
-        let mut times: Vec<Duration> = (0..SINGLES)
-            .map(|i| {
-                let (got, time) = self.test_run(&frame(i), 1);
-                assert_eq!(got, XDP_PASS, "single run {i}");
-                time
-            })
-            .collect();
-        times.sort();
-        times[times.len() / 2].as_nanos() as f64
-    }
+/// Median of one run each of `frame(0)` .. `frame(SINGLES - 1)`.
+fn median_of_singles(xdp: &mut Xdp, frame: impl Fn(u32) -> Vec<u8>) -> f64 {
+    let mut times: Vec<Duration> = (0..SINGLES)
+        .map(|i| {
+            let run = xdp.test_run(&frame(i), 1);
+            assert_eq!(run.action, XDP_PASS, "single run {i}");
+            run.mean
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2].as_nanos() as f64
 }
 
 /// A source in 10.0.0.0/8 (new to SOURCES), distinct for each `i` < 2^24.
@@ -191,10 +106,10 @@ fn repeated_classes() -> Vec<Class> {
 #[test]
 #[ignore = "benchmark: the XDP program's time per packet by class; cargo xtask bench runs it"]
 fn bench_xdp_cost_per_class() {
-    if !support::privileged("bench_xdp_cost_per_class") {
+    if !support::privileged() {
         return;
     }
-    let mut xdp = Xdp::load();
+    let mut xdp = Xdp::load_as_agent(feature::ALL);
     let repeated = format!("BPF_PROG_TEST_RUN, median of {ROUNDS} rounds of {RUNS} runs");
     let mut figures: Vec<(String, f64, String)> = Vec::new();
     let mut add = |name: &str, ns: f64, note: String| figures.push((name.to_owned(), ns, note));
@@ -204,7 +119,7 @@ fn bench_xdp_cost_per_class() {
     // 999 999 update it. Timed both ways: one round per new source, and one
     // run each of 10 001 new sources (single-run timings are the kernel's
     // ktime around one run, so coarser, but every one inserts).
-    let ns = xdp.repeated(XDP_PASS, |r| {
+    let ns = xdp.median_ns(ROUNDS, RUNS, XDP_PASS, |r| {
         frames::syn_v4(fresh_v4(0x10_0000, r as u32), DST_V4, 40_000, 80)
     });
     add(
@@ -212,7 +127,9 @@ fn bench_xdp_cost_per_class() {
         ns,
         format!("{repeated}; a new source per round, so 1 run in {RUNS} inserts into SOURCES"),
     );
-    let ns = xdp.singles(|i| frames::syn_v4(fresh_v4(0x20_0000, i), DST_V4, 40_000, 80));
+    let ns = median_of_singles(&mut xdp, |i| {
+        frames::syn_v4(fresh_v4(0x20_0000, i), DST_V4, 40_000, 80)
+    });
     add(
         "IPv4 SYN, new source (one run per source)",
         ns,
@@ -224,7 +141,7 @@ fn bench_xdp_cost_per_class() {
     for class in repeated_classes() {
         // One run first, so that the repeated runs meet a known source.
         xdp.test_run(&class.frame, 1);
-        let ns = xdp.repeated(XDP_PASS, |_| class.frame.clone());
+        let ns = xdp.median_ns(ROUNDS, RUNS, XDP_PASS, |_| class.frame.clone());
         let note = match class.note {
             "" => repeated.clone(),
             more => format!("{repeated}; {more}"),
@@ -234,7 +151,7 @@ fn bench_xdp_cost_per_class() {
     // A new destination port: the port sketch's bit is new only on the
     // first run, as for new sources; the single runs each set a new bit.
     let port_src = Ipv4Addr::new(198, 18, 7, 7);
-    let ns = xdp.repeated(XDP_PASS, |r| {
+    let ns = xdp.median_ns(ROUNDS, RUNS, XDP_PASS, |r| {
         frames::syn_v4(port_src, DST_V4, 40_000, 1000 + r as u16)
     });
     add(
@@ -243,7 +160,9 @@ fn bench_xdp_cost_per_class() {
         format!("{repeated}; a new port per round from one known source"),
     );
     let scan_src = Ipv4Addr::new(198, 18, 7, 8);
-    let ns = xdp.singles(|i| frames::syn_v4(scan_src, DST_V4, 40_000, 2000 + i as u16));
+    let ns = median_of_singles(&mut xdp, |i| {
+        frames::syn_v4(scan_src, DST_V4, 40_000, 2000 + i as u16)
+    });
     add(
         "SYN to a new destination port (one run per port)",
         ns,
@@ -254,14 +173,9 @@ fn bench_xdp_cost_per_class() {
 
     // Last, so no other class runs with a non-empty blocklist.
     let blocked_src = Ipv4Addr::new(203, 0, 113, 9);
-    let mut blocklist = xdp.sensor.blocklist().expect("the BLOCKLIST map");
-    assert!(
-        blocklist
-            .insert("203.0.113.0/24".parse().expect("a CIDR"))
-            .expect("blocking")
-    );
+    xdp.block("203.0.113.0/24");
     let blocked = frames::syn_v4(blocked_src, DST_V4, 40_000, 80);
-    let ns = xdp.repeated(XDP_DROP, |_| blocked.clone());
+    let ns = xdp.median_ns(ROUNDS, RUNS, XDP_DROP, |_| blocked.clone());
     add(
         "blocked IPv4 source (1 blocklist entry)",
         ns,
@@ -287,7 +201,7 @@ fn bench_xdp_cost_per_class() {
 #[test]
 #[ignore = "benchmark: the XDP program's cost part by part; cargo xtask bench runs it"]
 fn bench_xdp_cost_by_part() {
-    if !support::privileged("bench_xdp_cost_by_part") {
+    if !support::privileged() {
         return;
     }
     let classes = repeated_classes();
@@ -305,7 +219,7 @@ fn bench_xdp_cost_by_part() {
     // load on every class): a slow spell of the machine then lands in one
     // round of every cell, not in all rounds of one load, which would show
     // as a part costing less than nothing.
-    let mut programs: Vec<Xdp> = loads.iter().map(|(_, p)| Xdp::load_parts(*p)).collect();
+    let mut programs: Vec<Xdp> = loads.iter().map(|(_, p)| Xdp::load_as_agent(*p)).collect();
     for xdp in &mut programs {
         for class in &classes {
             xdp.test_run(&class.frame, 1);
@@ -315,9 +229,9 @@ fn bench_xdp_cost_by_part() {
     for _ in 0..ROUNDS {
         for (l, xdp) in programs.iter_mut().enumerate() {
             for (c, class) in classes.iter().enumerate() {
-                let (action, mean) = xdp.test_run(&class.frame, RUNS);
-                assert_eq!(action, XDP_PASS, "{} with {}", class.name, loads[l].0);
-                rounds[l][c].push(mean);
+                let run = xdp.test_run(&class.frame, RUNS);
+                assert_eq!(run.action, XDP_PASS, "{} with {}", class.name, loads[l].0);
+                rounds[l][c].push(run.mean);
             }
         }
     }

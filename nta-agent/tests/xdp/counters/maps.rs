@@ -1,0 +1,570 @@
+//! The per-source and per-port maps: one `SOURCES` entry a source with
+//! its latest destination and port, what the rate window counts, the
+//! port-scan windows and their sketch of ports, and the SYN counters of
+//! `SYN_PORTS`.
+
+use std::{
+    collections::BTreeSet,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use nta_common::{
+    Counter, IpKey,
+    maps::{RATE_CLASSES, RateClass, Thresholds, port_sketch_bit},
+};
+
+use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, sketch};
+use crate::support::{
+    self,
+    frames::{
+        self, DST_V4, DST_V6, IPPROTO_GRE, IPPROTO_TCP, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags,
+    },
+    xdp::long_window_ns,
+};
+
+// --------------------------------------------------------------------- Sources
+
+#[test]
+fn last_dst_and_last_dst_port_follow_the_latest_packet() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = Counting::load();
+    let d = |i: u8| Ipv4Addr::new(198, 19, 3, i);
+    let src = IpAddr::V4(SRC_V4);
+    let steps: Vec<(&str, Vec<u8>, Ipv4Addr, u16)> = vec![
+        (
+            "UDP",
+            frames::udp_v4(SRC_V4, d(1), 33_333, 123, &[0; 8]),
+            d(1),
+            123,
+        ),
+        ("SYN", frames::syn_v4(SRC_V4, d(2), 40_000, 443), d(2), 443),
+        ("ICMP: no port", frames::ping_v4(SRC_V4, d(3)), d(3), 0),
+        (
+            "bare ACK",
+            frames::tcp_v4(SRC_V4, d(1), &Tcp::ack(40_000, 22)),
+            d(1),
+            22,
+        ),
+        (
+            "GRE: no port",
+            Ipv4::new(SRC_V4, d(4), IPPROTO_GRE).frame(&[0, 0, 0x08, 0x00]),
+            d(4),
+            0,
+        ),
+        (
+            "later fragment: no header, no port",
+            Ipv4::new(SRC_V4, d(2), IPPROTO_TCP)
+                .fragment(false, 10)
+                .frame(&Tcp::syn(1, 80).bytes()),
+            d(2),
+            0,
+        ),
+        (
+            "UDP header cut short: no port",
+            frames::udp_v4(SRC_V4, d(3), 1_000, 2_000, &[])[..38].to_vec(),
+            d(3),
+            0,
+        ),
+        (
+            "SYN-ACK",
+            frames::tcp_v4(
+                SRC_V4,
+                d(1),
+                &Tcp::new(8443, 8443, tcp_flags::SYN | tcp_flags::ACK),
+            ),
+            d(1),
+            8443,
+        ),
+    ];
+    for (what, frame, dst, port) in &steps {
+        xdp.pass(frame);
+        let s = xdp.source(src);
+        assert_eq!(
+            (IpAddr::from(s.last_dst), s.last_dst_port),
+            (IpAddr::V4(*dst), *port),
+            "after {what}"
+        );
+    }
+    let lens: Vec<usize> = steps.iter().map(|(_, frame, ..)| frame.len()).collect();
+    assert_eq!(lens, [50, 54, 50, 54, 38, 54, 38, 54]);
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Udp, 50))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Icmp, 50))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Other, 38))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Udp, 38))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[
+            (Counter::TcpSyn, 1),
+            (Counter::TcpSynAck, 1),
+            (Counter::Fragments, 1),
+            (Counter::NonFirstFragments, 1),
+            (Counter::ErrUdpTruncated, 1),
+        ])
+        .source(
+            SRC_V4,
+            Src {
+                packets: 8,
+                bytes: 392,
+                tcp: 4,
+                udp: 2,
+                icmp: 1,
+                syns: 1,
+                bare_acks: 1,
+                window: vec![443],
+                ..Src::default().to(d(1), 8443)
+            },
+        )
+        .dst_host(
+            d(1),
+            Dst {
+                packets: 3,
+                bytes: 158,
+                ..Dst::default()
+            },
+        )
+        .dst_host(
+            d(2),
+            Dst {
+                packets: 2,
+                bytes: 108,
+                syns: 1,
+                ..Dst::default()
+            },
+        )
+        .dst_host(
+            d(3),
+            Dst {
+                packets: 2,
+                bytes: 88,
+                ..Dst::default()
+            },
+        )
+        .dst_host(d(4), Dst::one(38))
+        .syn_port(443, 1)
+        .check(&xdp.totals(), "eight packets to four destinations");
+
+    // IPv6 the same way.
+    xdp.pass(&frames::udp_v6(SRC_V6, DST_V6, 33_333, 123, &[]));
+    let s = xdp.source(IpAddr::V6(SRC_V6));
+    assert_eq!(
+        (IpAddr::from(s.last_dst), s.last_dst_port),
+        (IpAddr::V6(DST_V6), 123)
+    );
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 9);
+    xdp.pass(&frames::ping_v6(SRC_V6, other));
+    let s = xdp.source(IpAddr::V6(SRC_V6));
+    assert_eq!(
+        (IpAddr::from(s.last_dst), s.last_dst_port),
+        (IpAddr::V6(other), 0)
+    );
+}
+
+#[test]
+fn packets_in_no_class_leave_the_rate_window_alone() {
+    if !support::privileged() {
+        return;
+    }
+    // Only SYN, UDP, ICMP, RST and bare ACK are rate classes: anything else
+    // from a source must neither open its rate window nor count in it.
+    let mut xdp = Counting::load();
+    let data = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[1; 10]);
+    let frames: [(&str, Vec<u8>); 6] = [
+        (
+            "SYN-ACK",
+            frames::tcp_v4(
+                SRC_V4,
+                DST_V4,
+                &Tcp::new(443, 40_000, tcp_flags::SYN | tcp_flags::ACK),
+            ),
+        ),
+        (
+            "FIN-ACK",
+            frames::tcp_v4(
+                SRC_V4,
+                DST_V4,
+                &Tcp::new(443, 40_000, tcp_flags::FIN | tcp_flags::ACK),
+            ),
+        ),
+        ("ACK with data", frames::tcp_v4(SRC_V4, DST_V4, &data)),
+        (
+            "GRE",
+            Ipv4::new(SRC_V4, DST_V4, IPPROTO_GRE).frame(&[0, 0, 8, 0]),
+        ),
+        (
+            "TCP later fragment",
+            Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+                .fragment(false, 8)
+                .frame(&Tcp::syn(40_000, 80).bytes()),
+        ),
+        (
+            "TCP header cut short",
+            frames::syn_v4(SRC_V4, DST_V4, 40_000, 80)[..40].to_vec(),
+        ),
+    ];
+    for (what, frame) in &frames {
+        xdp.pass(frame);
+        let s = xdp
+            .sensor
+            .source(IpAddr::V4(SRC_V4))
+            .expect("SOURCES")
+            .expect("the source");
+        assert_eq!(
+            (s.window_counts, s.rate_window_start_ns),
+            ([0; RATE_CLASSES], s.first_seen_ns),
+            "after {what}: window_counts [syn, udp, icmp, rst, ack] and window start"
+        );
+    }
+    assert_eq!(xdp.totals().events, []);
+}
+
+#[test]
+fn syns_from_many_sources_get_one_entry_each() {
+    if !support::privileged() {
+        return;
+    }
+    const N: u16 = 200;
+    let mut xdp = Counting::load();
+    let mut expect = Expect::nothing();
+    for i in 0..N {
+        let src = Ipv4Addr::new(198, 18, 2 + (i / 256) as u8, (i % 256) as u8);
+        let port = 1000 + i;
+        xdp.pass(&frames::syn_v4(src, DST_V4, 40_000, port));
+        expect = expect
+            .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+            .counters(&[(Counter::TcpSyn, 1)])
+            .source(src, Src::syn(54, DST_V4, port))
+            .syn_port(port, 1);
+    }
+    let n = u64::from(N);
+    let counts = xdp.totals();
+    assert_eq!(counts.sources.len(), usize::from(N));
+    expect
+        .dst_host(
+            DST_V4,
+            Dst {
+                packets: n,
+                bytes: 54 * n,
+                syns: n,
+                ..Dst::default()
+            },
+        )
+        .check(&counts, "SYNs from many sources");
+}
+// --------------------------------------------- Port-scan windows and SYN ports
+
+#[test]
+fn port_scan_window_counts_distinct_sketch_bits() {
+    if !support::privileged() {
+        return;
+    }
+    // quiet(): windows far longer than the test, so all SYNs fall in one.
+    let mut xdp = Counting::load();
+    let ports: Vec<u16> = (0..100).map(|i| 20_000 + i * 7).collect();
+    let mut expect = Expect::nothing();
+    for port in &ports {
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, *port));
+        expect = expect
+            .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+            .counters(&[(Counter::TcpSyn, 1)])
+            .syn_port(*port, 1);
+    }
+    let counts = xdp.totals();
+    let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
+    let bits: BTreeSet<u32> = ports.iter().map(|p| port_sketch_bit(*p)).collect();
+    let bits = bits.len() as u64;
+    // Fibonacci hashing spreads an arithmetic run of ports: no two of these
+    // share a bit.
+    assert_eq!(bits, 100);
+    // Every port is above 1023: each new bit weighs 1 in all three windows.
+    assert_eq!(
+        (s.slow_bits, s.fast_ports, s.weighted_score),
+        (bits, bits, bits),
+        "slow_bits, fast_ports, weighted_score = distinct sketch bits"
+    );
+    assert_eq!(
+        s.port_bitmap.iter().map(|w| w.count_ones()).sum::<u32>() as u64,
+        bits
+    );
+    assert_eq!(
+        (s.window_counts[RateClass::Syn as usize], s.syns),
+        (100, 100)
+    );
+    for start in [
+        s.rate_window_start_ns,
+        s.slow_window_start_ns,
+        s.fast_window_start_ns,
+        s.weighted_window_start_ns,
+    ] {
+        assert_eq!(start, s.first_seen_ns, "one window of each kind");
+    }
+    expect
+        .source(
+            SRC_V4,
+            Src {
+                packets: 100,
+                bytes: 5400,
+                tcp: 100,
+                syns: 100,
+                window: ports.clone(),
+                ..Src::default().to(DST_V4, 20_693)
+            },
+        )
+        .dst_host(
+            DST_V4,
+            Dst {
+                packets: 100,
+                bytes: 5400,
+                syns: 100,
+                ..Dst::default()
+            },
+        )
+        .check(&counts, "100 ports");
+}
+
+#[test]
+fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
+    if !support::privileged() {
+        return;
+    }
+    // A privileged port and an unprivileged one that hash to the same bit.
+    let first = 443u16;
+    let twin = (1024..=u16::MAX)
+        .find(|p| port_sketch_bit(*p) == port_sketch_bit(first))
+        .expect("512 bits for 65 536 ports: every bit is shared");
+    let other_src = Ipv4Addr::new(198, 18, 0, 9);
+    let mut xdp = Counting::load();
+    for port in [first, twin, first] {
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
+    }
+    // The same ports the other way round: the port that sets the bit is the
+    // one that weighs, so here the score is 1, not 3.
+    for port in [twin, first] {
+        xdp.pass(&frames::syn_v4(other_src, DST_V4, 40_000, port));
+    }
+    let counts = xdp.totals();
+    let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
+    assert_eq!(
+        (s.slow_bits, s.fast_ports, s.weighted_score, s.syns),
+        (1, 1, 3, 3)
+    );
+    let o = counts.sources[&IpKey::from(IpAddr::V4(other_src))];
+    assert_eq!(
+        (o.slow_bits, o.fast_ports, o.weighted_score, o.syns),
+        (1, 1, 1, 2)
+    );
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpSyn, 5)])
+        .source(
+            SRC_V4,
+            Src {
+                packets: 3,
+                bytes: 162,
+                tcp: 3,
+                syns: 3,
+                window: vec![first, twin, first],
+                ..Src::default().to(DST_V4, first)
+            },
+        )
+        .source(
+            other_src,
+            Src {
+                packets: 2,
+                bytes: 108,
+                tcp: 2,
+                syns: 2,
+                window: vec![twin, first],
+                ..Src::default().to(DST_V4, first)
+            },
+        )
+        .dst_host(
+            DST_V4,
+            Dst {
+                packets: 5,
+                bytes: 270,
+                syns: 5,
+                ..Dst::default()
+            },
+        )
+        .syn_port(first, 3)
+        .syn_port(twin, 2)
+        .check(&counts, "ports sharing a sketch bit");
+}
+
+#[test]
+fn port_scan_window_restarts_when_it_has_elapsed() {
+    if !support::privileged() {
+        return;
+    }
+    // A zero-length window has always elapsed: each SYN starts a new one of
+    // every kind, so only the last SYN is in any window.
+    let mut xdp = Counting::load_with(&Thresholds {
+        rate_window_ns: 0,
+        fast_window_ns: 0,
+        weighted_window_ns: 0,
+        slow_window_ns: 0,
+        ..Thresholds::DISABLED
+    });
+    for port in [1u16, 2, 3] {
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
+    }
+    let counts = xdp.totals();
+    let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
+    for start in [
+        s.rate_window_start_ns,
+        s.slow_window_start_ns,
+        s.fast_window_start_ns,
+        s.weighted_window_start_ns,
+    ] {
+        assert_eq!(start, s.last_seen_ns, "the last SYN opened every window");
+    }
+    let d = counts.dst_hosts[&IpKey::from(IpAddr::V4(DST_V4))];
+    assert_eq!(
+        d.rate_window_start_ns, d.last_seen_ns,
+        "the last SYN opened the destination's window"
+    );
+    let mut window_counts = [0; RATE_CLASSES];
+    window_counts[RateClass::Syn as usize] = 1;
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpSyn, 3)])
+        .source(
+            SRC_V4,
+            Src {
+                packets: 3,
+                bytes: 162,
+                tcp: 3,
+                syns: 3,
+                window: vec![3],
+                window_counts: Some(window_counts),
+                ..Src::default().to(DST_V4, 3)
+            },
+        )
+        .dst_host(
+            DST_V4,
+            Dst {
+                packets: 3,
+                bytes: 162,
+                syns: 3,
+                window_syns: Some(1),
+            },
+        )
+        .syn_port(1, 1)
+        .syn_port(2, 1)
+        .syn_port(3, 1)
+        .check(&counts, "windows of 0 ns");
+}
+
+#[test]
+fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
+    if !support::privileged() {
+        return;
+    }
+    // The fast and weighted windows restart at every SYN; the slow window,
+    // and so the bitmap, lasts. A port is new only when it sets its bit, so
+    // a port seen in an earlier fast window is not new in a later one.
+    let long = long_window_ns();
+    let mut xdp = Counting::load_with(&Thresholds {
+        rate_window_ns: long,
+        slow_window_ns: long,
+        fast_window_ns: 0,
+        weighted_window_ns: 0,
+        ..Thresholds::DISABLED
+    });
+    let src = IpAddr::V4(SRC_V4);
+    let (a, b) = (22u16, 8080u16);
+    assert_ne!(port_sketch_bit(a), port_sketch_bit(b));
+    let mut stats = |port: u16| {
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
+        let s = xdp.source(src);
+        (s.slow_bits, s.fast_ports, s.weighted_score)
+    };
+    assert_eq!(stats(a), (1, 1, 3), "{a}: new");
+    assert_eq!(stats(a), (1, 0, 0), "{a} again: not new");
+    assert_eq!(stats(b), (2, 1, 1), "{b}: new");
+    assert_eq!(stats(a), (2, 0, 0), "{a} a third time: still not new");
+    let counts = xdp.totals();
+    Expect::nothing()
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&[(Counter::TcpSyn, 4)])
+        .syn_port(a, 3)
+        .syn_port(b, 1)
+        .dst_host(
+            DST_V4,
+            Dst {
+                packets: 4,
+                bytes: 216,
+                syns: 4,
+                ..Dst::default()
+            },
+        )
+        .check_dst_hosts(&counts, "fast window of 0 ns");
+    let s = counts.sources[&IpKey::from(src)];
+    let (bitmap, bits, _) = sketch(&[a, b]);
+    assert_eq!((s.port_bitmap, s.slow_bits), (bitmap, bits));
+    assert_eq!(s.slow_window_start_ns, s.first_seen_ns, "one slow window");
+    assert_eq!(
+        s.fast_window_start_ns, s.last_seen_ns,
+        "fast window per SYN"
+    );
+    assert_eq!(
+        s.weighted_window_start_ns, s.last_seen_ns,
+        "weighted window per SYN"
+    );
+    assert_eq!(counts.events, []);
+}
+
+#[test]
+fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = Counting::load();
+    // Ports 1023/1024 straddle the first SYN_PORTS chunk boundary, and the
+    // weight of a port in the weighted score.
+    let ports = [0u16, 1023, 1024, 65_535];
+    let mut expect = Expect::nothing();
+    for port in ports {
+        xdp.pass(&frames::syn_v6(SRC_V6, DST_V6, 40_000, port));
+        expect = expect
+            .counters(&ip_frame(Family::V6, Class::Tcp, 74))
+            .counters(&[(Counter::TcpSyn, 1)])
+            .syn_port(port, 1);
+    }
+    expect
+        .source(
+            SRC_V6,
+            Src {
+                packets: 4,
+                bytes: 296,
+                tcp: 4,
+                syns: 4,
+                window: ports.to_vec(),
+                ..Src::default().to(DST_V6, 65_535)
+            },
+        )
+        .dst_host(
+            DST_V6,
+            Dst {
+                packets: 4,
+                bytes: 296,
+                syns: 4,
+                ..Dst::default()
+            },
+        )
+        .check(&xdp.totals(), "edge ports");
+}

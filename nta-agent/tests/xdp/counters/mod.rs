@@ -1,0 +1,681 @@
+//! Runs the real XDP program on crafted frames (`BPF_PROG_TEST_RUN`) and
+//! checks every counter of every map afterwards: the global table in full
+//! (a counter not expected to move must still be zero), every `SOURCES` and
+//! `DST_HOSTS` entry field by field, and every per-port SYN counter. One
+//! module a layer; this one holds what they check with ([`Expect`]).
+//!
+//! Each test loads its own program, so the maps start at zero. Tests that
+//! run many frames through one program compare successive snapshots
+//! instead ([`Counting::delta`]); each such frame uses its own addresses
+//! ([`sweep_v4`], [`sweep_v6`]), so its map entries are new.
+//!
+//! Every program is given windows far longer than a test and thresholds that
+//! never fire ([`quiet`]), so each window counter equals its cumulative
+//! counter, and the event ring, drained with every snapshot, must stay empty.
+//! Threshold events are tested in `events`.
+
+mod ip;
+mod link;
+mod maps;
+mod tcp;
+mod transports;
+mod truncation;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    ops::{Deref, DerefMut},
+};
+
+use nta_agent::traffic::Snapshot;
+use nta_common::{
+    Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
+    maps::{
+        PORT_COUNT, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds,
+        feature, port_sketch_bit, port_weight,
+    },
+};
+
+use crate::support::{
+    frames::{
+        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, IPPROTO_TCP, IPV4_HLEN,
+        IPV6_HLEN, Ipv6, SRC_V4, SRC_V6, VlanTag, tcp_flags,
+    },
+    xdp::{Xdp, assert_counters, coarse_now_ns, growth, quiet},
+};
+
+/// The loaded program and the counters as last looked at.
+struct Counting {
+    xdp: Xdp,
+    baseline: Snapshot,
+    /// Every source's full kernel entry at the baseline (the snapshot keeps
+    /// only what the agent's rules read).
+    baseline_sources: HashMap<IpKey, SourceStats>,
+    baseline_ns: u64,
+}
+
+impl Counting {
+    /// Loads the program with [`quiet`] thresholds.
+    fn load() -> Self {
+        Self::load_with(&quiet())
+    }
+
+    fn load_with(thresholds: &Thresholds) -> Self {
+        let mut xdp = Xdp::load_with(feature::ALL, Some(thresholds));
+        assert_eq!(xdp.events(), [], "fresh EVENTS");
+        let baseline = xdp.snapshot();
+        assert_eq!(baseline.global, GlobalCounters::ZERO, "fresh GLOBAL");
+        assert!(baseline.sources.is_empty(), "fresh SOURCES");
+        assert!(baseline.dst_hosts.is_empty(), "fresh DST_HOSTS");
+        assert!(
+            baseline.syn_ports.iter().all(|n| *n == 0),
+            "fresh SYN_PORTS"
+        );
+        let baseline_ns = xdp.loaded_ns;
+        Self {
+            xdp,
+            baseline,
+            baseline_sources: HashMap::new(),
+            baseline_ns,
+        }
+    }
+
+    /// The full kernel entry of every source in `snapshot`.
+    fn full_sources(&self, snapshot: &Snapshot) -> HashMap<IpKey, SourceStats> {
+        snapshot
+            .sources
+            .keys()
+            .map(|key| (*key, self.source(IpAddr::from(*key))))
+            .collect()
+    }
+
+    /// Everything counted since the program was loaded (and the events not
+    /// yet drained).
+    fn totals(&mut self) -> Counts {
+        let snapshot = self.snapshot();
+        Counts {
+            global: snapshot.global,
+            sources: self.full_sources(&snapshot),
+            dst_hosts: snapshot.dst_hosts,
+            syn_ports: snapshot.syn_ports,
+            events: self.xdp.events(),
+            since_ns: self.xdp.loaded_ns,
+            until_ns: coarse_now_ns(),
+        }
+    }
+
+    /// What changed since the last call (or the load): global and per-port
+    /// counters as differences, map entries that are new or changed with
+    /// their whole value.
+    fn delta(&mut self) -> Counts {
+        let after = self.snapshot();
+        let after_sources = self.full_sources(&after);
+        let until_ns = coarse_now_ns();
+        let before = &self.baseline;
+        let counts = Counts {
+            global: growth(&before.global, &after.global),
+            sources: changed(&after_sources, &self.baseline_sources),
+            dst_hosts: changed(&after.dst_hosts, &before.dst_hosts),
+            syn_ports: after
+                .syn_ports
+                .iter()
+                .zip(&before.syn_ports)
+                .map(|(now, then)| now - then)
+                .collect(),
+            events: self.xdp.events(),
+            since_ns: self.baseline_ns,
+            until_ns,
+        };
+        self.baseline = after;
+        self.baseline_sources = after_sources;
+        self.baseline_ns = until_ns;
+        counts
+    }
+}
+
+impl Deref for Counting {
+    type Target = Xdp;
+
+    fn deref(&self) -> &Xdp {
+        &self.xdp
+    }
+}
+
+impl DerefMut for Counting {
+    fn deref_mut(&mut self) -> &mut Xdp {
+        &mut self.xdp
+    }
+}
+
+/// Entries of `now` that are not in `then`, or differ from it.
+fn changed<V: Copy + PartialEq>(
+    now: &HashMap<IpKey, V>,
+    then: &HashMap<IpKey, V>,
+) -> HashMap<IpKey, V> {
+    now.iter()
+        .filter(|(key, value)| then.get(*key) != Some(*value))
+        .map(|(key, value)| (*key, *value))
+        .collect()
+}
+
+/// Counter values to check, and the time span their timestamps must fall in.
+struct Counts {
+    global: GlobalCounters,
+    sources: HashMap<IpKey, SourceStats>,
+    dst_hosts: HashMap<IpKey, DstHostStats>,
+    syn_ports: Vec<u64>,
+    /// Threshold events sent in the span.
+    events: Vec<ThresholdEvent>,
+    since_ns: u64,
+    until_ns: u64,
+}
+
+/// Loads the program, runs it once on `frame` and returns every counter.
+fn run_once(frame: &[u8]) -> Counts {
+    let mut xdp = Counting::load();
+    xdp.pass(frame);
+    xdp.totals()
+}
+
+/// Expected `SOURCES` value, timestamps aside.
+///
+/// The window fields follow from the rest under [`quiet`]'s long windows:
+/// `window_counts` are the class counters (`syns`, `udp`, `icmp`, `rsts`,
+/// `bare_acks`), and the sketch, `slow_bits`, `fast_ports` and
+/// `weighted_score` follow from `window`.
+#[derive(Clone, Debug, Default)]
+struct Src {
+    packets: u64,
+    bytes: u64,
+    tcp: u64,
+    udp: u64,
+    icmp: u64,
+    /// SYN without ACK, and without RST (a SYN-RST is of class RST).
+    syns: u64,
+    rsts: u64,
+    bare_acks: u64,
+    /// Destination of the latest packet; every expectation must name it.
+    last_dst: Option<IpAddr>,
+    /// Destination port of the latest packet if it was TCP or UDP with a
+    /// readable header, else 0.
+    last_dst_port: u16,
+    /// Destination ports of the SYNs in the current port-scan windows, in
+    /// order; the sketch and the three scan counters follow from them.
+    window: Vec<u16>,
+    /// The rate-window counts by [`RateClass`], when a short window makes
+    /// them differ from the class counters.
+    window_counts: Option<[u64; RATE_CLASSES]>,
+}
+
+impl Src {
+    /// One packet of `len` bytes of `class`, not a SYN, RST or bare ACK.
+    fn one(class: Class, len: usize) -> Self {
+        Self {
+            packets: 1,
+            bytes: len as u64,
+            tcp: u64::from(class == Class::Tcp),
+            udp: u64::from(class == Class::Udp),
+            icmp: u64::from(class == Class::Icmp),
+            ..Self::default()
+        }
+    }
+
+    /// One SYN of `len` bytes to `dst`, `port`.
+    fn syn(len: usize, dst: impl Into<IpAddr>, port: u16) -> Self {
+        Self {
+            syns: 1,
+            window: vec![port],
+            ..Self::one(Class::Tcp, len).to(dst, port)
+        }
+    }
+
+    /// The latest packet went to `dst`, `port` (0 if it had no port).
+    fn to(self, dst: impl Into<IpAddr>, port: u16) -> Self {
+        Self {
+            last_dst: Some(dst.into()),
+            last_dst_port: port,
+            ..self
+        }
+    }
+
+    /// `window_counts` as the program must have them.
+    fn window_counts(&self) -> [u64; RATE_CLASSES] {
+        self.window_counts.unwrap_or_else(|| {
+            let mut counts = [0; RATE_CLASSES];
+            for (class, n) in [
+                (RateClass::Syn, self.syns),
+                (RateClass::Udp, self.udp),
+                (RateClass::Icmp, self.icmp),
+                (RateClass::Rst, self.rsts),
+                (RateClass::BareAck, self.bare_acks),
+            ] {
+                counts[class as usize] = n;
+            }
+            counts
+        })
+    }
+}
+
+/// The port sketch, distinct bits, and weighted score of SYNs to `ports`
+/// in one window: a port weighs only if it set its bit.
+fn sketch(ports: &[u16]) -> ([u64; PORT_SKETCH_WORDS], u64, u64) {
+    let mut bitmap = [0u64; PORT_SKETCH_WORDS];
+    let mut bits = BTreeSet::new();
+    let mut score = 0;
+    for port in ports {
+        let bit = port_sketch_bit(*port);
+        bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
+        if bits.insert(bit) {
+            score += port_weight(*port);
+        }
+    }
+    (bitmap, bits.len() as u64, score)
+}
+
+/// Expected `DST_HOSTS` value, timestamps aside.
+#[derive(Clone, Copy, Debug, Default)]
+struct Dst {
+    packets: u64,
+    bytes: u64,
+    syns: u64,
+    /// SYNs in the rate window when a short window makes it differ from
+    /// `syns`.
+    window_syns: Option<u64>,
+}
+
+impl Dst {
+    fn one(len: usize) -> Self {
+        Self {
+            packets: 1,
+            bytes: len as u64,
+            ..Self::default()
+        }
+    }
+
+    fn syn(len: usize) -> Self {
+        Self {
+            syns: 1,
+            ..Self::one(len)
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+/// Transport class, as the program derives it from the IP header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Tcp,
+    Udp,
+    Icmp,
+    Other,
+}
+
+/// `packets` and `bytes`: what every frame adds.
+fn eth_frame(len: usize) -> Vec<(Counter, u64)> {
+    vec![(Counter::Packets, 1), (Counter::Bytes, len as u64)]
+}
+
+/// What one parsed IP frame adds: `packets`, `bytes`, its family's and its
+/// transport class's packets and bytes.
+fn ip_frame(family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
+    let len = len as u64;
+    let (family_packets, family_bytes) = match family {
+        Family::V4 => (Counter::Ipv4Packets, Counter::Ipv4Bytes),
+        Family::V6 => (Counter::Ipv6Packets, Counter::Ipv6Bytes),
+    };
+    let (class_packets, class_bytes) = match class {
+        Class::Tcp => (Counter::TcpPackets, Counter::TcpBytes),
+        Class::Udp => (Counter::UdpPackets, Counter::UdpBytes),
+        Class::Icmp => (Counter::IcmpPackets, Counter::IcmpBytes),
+        Class::Other => (Counter::OtherL4Packets, Counter::OtherL4Bytes),
+    };
+    vec![
+        (Counter::Packets, 1),
+        (Counter::Bytes, len),
+        (family_packets, 1),
+        (family_bytes, len),
+        (class_packets, 1),
+        (class_bytes, len),
+    ]
+}
+
+/// Every counter of every map; anything not listed must be zero or absent.
+#[derive(Default)]
+struct Expect {
+    counters: Vec<(Counter, u64)>,
+    sources: BTreeMap<IpKey, Src>,
+    dst_hosts: BTreeMap<IpKey, Dst>,
+    syn_ports: BTreeMap<u16, u64>,
+}
+
+impl Expect {
+    /// Nothing counted at all.
+    fn nothing() -> Self {
+        Self::default()
+    }
+
+    /// Adds to global counters (a counter listed twice adds up).
+    fn counters(mut self, counters: &[(Counter, u64)]) -> Self {
+        self.counters.extend_from_slice(counters);
+        self
+    }
+
+    fn source(mut self, addr: impl Into<IpAddr>, src: Src) -> Self {
+        let previous = self.sources.insert(IpKey::from(addr.into()), src);
+        assert!(previous.is_none(), "source expected twice");
+        self
+    }
+
+    fn dst_host(mut self, addr: impl Into<IpAddr>, dst: Dst) -> Self {
+        let previous = self.dst_hosts.insert(IpKey::from(addr.into()), dst);
+        assert!(previous.is_none(), "destination expected twice");
+        self
+    }
+
+    fn syn_port(mut self, port: u16, syns: u64) -> Self {
+        *self.syn_ports.entry(port).or_default() += syns;
+        self
+    }
+
+    /// One parsed IP packet from `src` to `dst` that is not a SYN, RST or
+    /// bare ACK, and has no port (see [`Expect::dst_port`]).
+    fn ip_packet(
+        family: Family,
+        class: Class,
+        len: usize,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+    ) -> Self {
+        let dst = dst.into();
+        Self::nothing()
+            .counters(&ip_frame(family, class, len))
+            .source(src, Src::one(class, len).to(dst, 0))
+            .dst_host(dst, Dst::one(len))
+    }
+
+    /// The one expected source's latest packet went to destination port
+    /// `port`.
+    fn dst_port(self, port: u16) -> Self {
+        self.with_source(|src| src.last_dst_port = port)
+    }
+
+    /// The one expected source, changed by `change`.
+    fn with_source(mut self, change: impl FnOnce(&mut Src)) -> Self {
+        assert_eq!(self.sources.len(), 1, "expected exactly one source");
+        change(self.sources.values_mut().next().expect("one source"));
+        self
+    }
+
+    /// One TCP segment from `src` to `dst`, port `dst_port`, that the program
+    /// takes for a bare ACK.
+    fn bare_ack(
+        family: Family,
+        len: usize,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        dst_port: u16,
+    ) -> Self {
+        Self::ip_packet(family, Class::Tcp, len, src, dst).with_source(|src| {
+            src.last_dst_port = dst_port;
+            src.bare_acks = 1;
+        })
+    }
+
+    /// One TCP SYN from `src` to `dst`, port `dst_port`.
+    fn syn(
+        family: Family,
+        len: usize,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        dst_port: u16,
+    ) -> Self {
+        let dst = dst.into();
+        Self::nothing()
+            .counters(&ip_frame(family, Class::Tcp, len))
+            .counters(&[(Counter::TcpSyn, 1)])
+            .source(src, Src::syn(len, dst, dst_port))
+            .dst_host(dst, Dst::syn(len))
+            .syn_port(dst_port, 1)
+    }
+
+    /// Checks `counts` against this expectation; `what` names the case.
+    #[track_caller]
+    fn check(&self, counts: &Counts, what: &str) {
+        assert_counters(&counts.global, &self.counters, what);
+        self.check_sources(counts, what);
+        self.check_dst_hosts(counts, what);
+        let syn_ports: BTreeMap<u16, u64> = counts
+            .syn_ports
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n != 0)
+            .map(|(port, n)| (port as u16, *n))
+            .collect();
+        assert_eq!(
+            counts.syn_ports.len(),
+            PORT_COUNT,
+            "{what}: SYN_PORTS length"
+        );
+        assert_eq!(syn_ports, self.syn_ports, "{what}: SYN_PORTS (port → SYNs)");
+        assert_eq!(counts.events, [], "{what}: no threshold may fire");
+    }
+
+    #[track_caller]
+    fn check_sources(&self, counts: &Counts, what: &str) {
+        assert_eq!(
+            addresses(counts.sources.keys()),
+            addresses(self.sources.keys()),
+            "{what}: SOURCES keys"
+        );
+        for (key, want) in &self.sources {
+            let got = counts.sources[key];
+            let addr = IpAddr::from(*key);
+            let (since, until) = (counts.since_ns, counts.until_ns);
+            let (first, last) = (got.first_seen_ns, got.last_seen_ns);
+            assert!(
+                since <= first && first <= last && last <= until,
+                "{what}: SOURCES[{addr}] first_seen {first}, last_seen {last} out of order \
+                 or outside [{since}, {until}]"
+            );
+            // A new source's windows start with it (not at boot), and these
+            // tests' windows are too long to restart.
+            check_window_start(
+                got.rate_window_start_ns,
+                (first, last),
+                true,
+                true,
+                &format!("{what}: SOURCES[{addr}] rate window"),
+            );
+            let scan_starts = [
+                got.slow_window_start_ns,
+                got.fast_window_start_ns,
+                got.weighted_window_start_ns,
+            ];
+            for start in scan_starts {
+                check_window_start(
+                    start,
+                    (first, last),
+                    true,
+                    true,
+                    &format!("{what}: SOURCES[{addr}] port-scan windows {scan_starts:?}"),
+                );
+            }
+            assert!(
+                scan_starts.iter().all(|s| *s == scan_starts[0]),
+                "{what}: SOURCES[{addr}] the first packet opens all three port-scan windows: \
+                 {scan_starts:?}"
+            );
+            let (port_bitmap, bits, weighted_score) = sketch(&want.window);
+            let last_dst = want
+                .last_dst
+                .unwrap_or_else(|| panic!("{what}: the expectation for {addr} has no last_dst"));
+            let expected = SourceStats {
+                packets: want.packets,
+                bytes: want.bytes,
+                tcp_packets: want.tcp,
+                udp_packets: want.udp,
+                icmp_packets: want.icmp,
+                syns: want.syns,
+                rsts: want.rsts,
+                bare_acks: want.bare_acks,
+                first_seen_ns: first,
+                last_seen_ns: last,
+                last_dst: IpKey::from(last_dst),
+                last_dst_port: want.last_dst_port,
+                _pad: [0; 6],
+                rate_window_start_ns: got.rate_window_start_ns,
+                window_counts: want.window_counts(),
+                port_bitmap,
+                slow_window_start_ns: got.slow_window_start_ns,
+                slow_bits: bits,
+                fast_ports: bits,
+                fast_window_start_ns: got.fast_window_start_ns,
+                weighted_window_start_ns: got.weighted_window_start_ns,
+                weighted_score,
+            };
+            assert_eq!(got, expected, "{what}: SOURCES[{addr}]");
+        }
+    }
+
+    #[track_caller]
+    fn check_dst_hosts(&self, counts: &Counts, what: &str) {
+        assert_eq!(
+            addresses(counts.dst_hosts.keys()),
+            addresses(self.dst_hosts.keys()),
+            "{what}: DST_HOSTS keys"
+        );
+        for (key, want) in &self.dst_hosts {
+            let got = counts.dst_hosts[key];
+            let addr = IpAddr::from(*key);
+            let (since, until) = (counts.since_ns, counts.until_ns);
+            let last = got.last_seen_ns;
+            assert!(
+                since <= last && last <= until,
+                "{what}: DST_HOSTS[{addr}] last_seen {last} outside [{since}, {until}]"
+            );
+            // The rate window counts SYNs only: the first one opens it.
+            check_window_start(
+                got.rate_window_start_ns,
+                (since, last),
+                want.syns > 0,
+                false,
+                &format!("{what}: DST_HOSTS[{addr}] rate window"),
+            );
+            let expected = DstHostStats {
+                packets: want.packets,
+                bytes: want.bytes,
+                syns: want.syns,
+                last_seen_ns: last,
+                rate_window_start_ns: got.rate_window_start_ns,
+                window_syns: want.window_syns.unwrap_or(want.syns),
+            };
+            assert_eq!(got, expected, "{what}: DST_HOSTS[{addr}]");
+        }
+    }
+}
+
+/// Checks a window's start: 0 while nothing it counts was seen, else within
+/// `span` (first and last packet), and at the first packet if that one was
+/// counted in the window (`opened_by_first`).
+#[track_caller]
+fn check_window_start(
+    start: u64,
+    span: (u64, u64),
+    opened: bool,
+    opened_by_first: bool,
+    what: &str,
+) {
+    let (first, last) = span;
+    if !opened {
+        assert_eq!(start, 0, "{what}: never opened, must start at 0");
+    } else if opened_by_first {
+        assert_eq!(start, first, "{what}: opened by the first packet");
+    } else {
+        assert!(
+            first <= start && start <= last,
+            "{what}: start {start} outside [{first}, {last}]"
+        );
+    }
+}
+
+fn addresses<'a>(keys: impl Iterator<Item = &'a IpKey>) -> BTreeSet<IpAddr> {
+    keys.map(|key| IpAddr::from(*key)).collect()
+}
+
+/// Addresses of the `i`-th frame of many run through one program, so that
+/// each one gets new entries.
+fn sweep_v4(i: usize) -> (Ipv4Addr, Ipv4Addr) {
+    let i = u8::try_from(i).expect("sweep index");
+    (Ipv4Addr::new(198, 18, 1, i), Ipv4Addr::new(198, 19, 1, i))
+}
+
+fn sweep_v6(i: usize) -> (Ipv6Addr, Ipv6Addr) {
+    let i = u16::try_from(i).expect("sweep index");
+    (
+        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i),
+        Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, i),
+    )
+}
+
+/// `packets`, `bytes` and one error: what an unparsed frame adds.
+fn frame_counters(len: usize, error: Counter) -> Vec<(Counter, u64)> {
+    let mut counters = eth_frame(len);
+    counters.push((error, 1));
+    counters
+}
+
+// ---------------------------------------- The frame builders the tests rely on
+
+#[test]
+fn frames_bare_ipv4_syn_is_54_bytes_with_a_valid_header_checksum() {
+    let frame = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
+    assert_eq!(frame.len(), 54);
+    assert_eq!(&frame[12..14], &ETH_P_IPV4.to_be_bytes());
+    assert_eq!(frame[ETH_HLEN], 0x45);
+    assert_eq!(
+        frames::internet_checksum(&frame[ETH_HLEN..ETH_HLEN + IPV4_HLEN]),
+        0
+    );
+    let tcp = &frame[ETH_HLEN + IPV4_HLEN..];
+    assert_eq!(&tcp[0..4], &[0x9c, 0x40, 0x00, 0x50]);
+    assert_eq!(tcp[12], 0x50);
+    assert_eq!(tcp[13], tcp_flags::SYN);
+}
+
+#[test]
+fn frames_ipv6_extension_headers_chain_their_next_header_bytes() {
+    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+        .ext(ExtHeader::hop_by_hop(0))
+        .ext(ExtHeader::routing())
+        .ext(ExtHeader::fragment(0, true))
+        .ext(ExtHeader::destination_options(1));
+    let packet = ip.packet(&[]);
+    assert_eq!(ip.header_len(), IPV6_HLEN + 8 + 24 + 8 + 16);
+    assert_eq!(packet.len(), ip.header_len());
+    assert_eq!(&packet[4..6], &((8u16 + 24 + 8 + 16).to_be_bytes()));
+    assert_eq!(packet[6], frames::IPPROTO_HOPOPTS);
+    assert_eq!(packet[40], frames::IPPROTO_ROUTING);
+    assert_eq!(packet[48], frames::IPPROTO_FRAGMENT);
+    assert_eq!(packet[72], frames::IPPROTO_DSTOPTS);
+    assert_eq!(packet[80], IPPROTO_TCP);
+    assert_eq!(packet[81], 1, "Hdr Ext Len of the destination options");
+}
+
+#[test]
+fn frames_vlan_tags_come_outermost_first() {
+    let frame = frames::ethernet_tagged(
+        &[VlanTag::dot1ad(100), VlanTag::dot1q(200)],
+        ETH_P_IPV6,
+        &[],
+    );
+    assert_eq!(frame.len(), ETH_HLEN + 8);
+    assert_eq!(
+        &frame[12..],
+        &[0x88, 0xa8, 0x00, 100, 0x81, 0x00, 0x00, 200, 0x86, 0xdd]
+    );
+}

@@ -1,0 +1,29 @@
+//! The real XDP program run on crafted frames with `BPF_PROG_TEST_RUN`,
+//! through one harness (`support::xdp`), in one test binary with a module a
+//! suite, as aya's integration tests are (one link instead of seven):
+//!
+//! - `counters`: every counter of every map, layer by layer, and every
+//!   truncation of a frame;
+//! - `events`: the threshold events on the `EVENTS` ring;
+//! - `blocklist`: which sources the kernel blocklist drops, and what it
+//!   counts;
+//! - `samples`: the payload samples on the `SAMPLES` ring;
+//! - `parts`: the load-time part switches;
+//! - `robustness`: random and mutated frames against a model of the parse;
+//! - `cost`: benchmarks of the time per packet (ignored; `cargo xtask
+//!   bench` runs them).
+//!
+//! Needs root (BPF): `cargo test -p nta-agent --test xdp --
+//! --test-threads=1`, or one suite: `... --test xdp -- --test-threads=1
+//! counters::`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod blocklist;
+mod cost;
+mod counters;
+mod events;
+mod parts;
+mod robustness;
+mod samples;

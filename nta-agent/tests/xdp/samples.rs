@@ -1,0 +1,170 @@
+//! The XDP program's payload sampling, run on crafted frames with
+//! BPF_PROG_TEST_RUN: what is sampled, what the sample holds, and what is
+//! counted when the cap or the ring says no.
+
+use std::net::IpAddr;
+
+use nta_common::{
+    Counter, IpKey,
+    maps::{SAMPLE_BYTES, Sampling, Thresholds, feature, sample_port},
+};
+
+use crate::support::{
+    self,
+    frames::{self, DST_V4, DST_V6, SRC_V4, SRC_V6, Tcp, tcp_flags},
+    xdp::Xdp,
+};
+
+const HTTP_GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: victim\r\nUser-Agent: cmd.exe\r\n\r\n";
+
+/// Loads the program with windows off and `sampling` on `ports`.
+fn load(sampling: Sampling, ports: &[(u16, u8)]) -> Xdp {
+    let mut xdp = Xdp::load_with(feature::ALL, Some(&Thresholds::DISABLED));
+    xdp.sensor.set_sampling(&sampling, ports).expect("SAMPLING");
+    xdp
+}
+
+fn web() -> Vec<(u16, u8)> {
+    vec![
+        (80, sample_port::TCP),
+        (53, sample_port::TCP | sample_port::UDP),
+    ]
+}
+
+fn on(max_per_sec: u32) -> Sampling {
+    Sampling {
+        enabled: 1,
+        max_per_sec,
+        one_in: 0,
+        _pad: 0,
+    }
+}
+
+fn http_to_80() -> Vec<u8> {
+    let tcp = Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(HTTP_GET);
+    frames::tcp_v4(SRC_V4, DST_V4, &tcp)
+}
+
+#[test]
+fn an_http_request_to_a_watched_port_is_sampled_whole() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(on(1000), &web());
+    xdp.pass(&http_to_80());
+    let got = xdp.samples();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let s = &got[0];
+    assert_eq!(s.data, HTTP_GET);
+    assert_eq!(IpAddr::from(s.header.src), IpAddr::V4(SRC_V4));
+    assert_eq!(IpAddr::from(s.header.dst), IpAddr::V4(DST_V4));
+    assert_eq!((s.header.src_port, s.header.dst_port), (40_000, 80));
+    assert_eq!(
+        (s.header.proto, s.header.tcp_flags),
+        (6, tcp_flags::PSH | tcp_flags::ACK)
+    );
+    assert_eq!(s.header.payload_len as usize, HTTP_GET.len());
+    assert_eq!(xdp.counter(Counter::SamplesTaken), 1);
+}
+
+#[test]
+fn replies_from_a_watched_port_and_ipv6_dns_are_sampled() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(on(1000), &web());
+    let reply = Tcp::new(80, 40_000, tcp_flags::ACK).payload(b"HTTP/1.1 200 OK\r\n\r\n");
+    xdp.pass(&frames::tcp_v4(DST_V4, SRC_V4, &reply));
+    let query = frames::dns_query();
+    xdp.pass(&frames::udp_v6(SRC_V6, DST_V6, 5353, 53, &query));
+    let got = xdp.samples();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].data, b"HTTP/1.1 200 OK\r\n\r\n");
+    assert_eq!(got[1].data, query);
+    assert_eq!(got[1].header.proto, 17);
+    assert_eq!(got[1].header.src, IpKey::from(IpAddr::V6(SRC_V6)));
+}
+
+#[test]
+fn unwatched_ports_empty_segments_and_udp_on_tcp_only_ports_are_not_sampled() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(on(1000), &web());
+    let other = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(HTTP_GET);
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &other));
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &Tcp::ack(40_000, 80)));
+    xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 80));
+    xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 40_000, 80, b"not tcp"));
+    assert_eq!(xdp.samples(), []);
+    assert_eq!(xdp.counter(Counter::SamplesTaken), 0);
+}
+
+#[test]
+fn nothing_is_sampled_until_the_agent_turns_it_on() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(Sampling::default(), &web());
+    xdp.pass(&http_to_80());
+    assert_eq!(xdp.samples(), []);
+}
+
+#[test]
+fn one_in_n_samples_other_traffic() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(
+        Sampling {
+            one_in: 1,
+            ..on(100_000)
+        },
+        &[],
+    );
+    let other = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(b"tls?");
+    xdp.pass_repeat(&frames::tcp_v4(SRC_V4, DST_V4, &other), 10);
+    assert_eq!(xdp.samples().len(), 10, "1 in 1 is every packet");
+}
+
+#[test]
+fn long_payloads_are_cut_at_the_sample_size() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(on(1000), &web());
+    let body: Vec<u8> = (0..1200u32).map(|i| (i % 251) as u8).collect();
+    let tcp = Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(&body);
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &tcp));
+    let got = xdp.samples();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, body[..SAMPLE_BYTES]);
+    assert_eq!(got[0].header.payload_len, 1200);
+}
+
+#[test]
+fn the_rate_cap_counts_what_it_skips() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(on(5), &web());
+    xdp.pass_repeat(&http_to_80(), 20);
+    assert_eq!(xdp.samples().len(), 5);
+    assert_eq!(xdp.counter(Counter::SamplesTaken), 5);
+    assert_eq!(xdp.counter(Counter::SamplesCapped), 15);
+}
+
+#[test]
+fn a_full_ring_counts_lost_samples_and_never_blocks() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(on(u32::MAX), &web());
+    const RUNS: u32 = 10_000;
+    xdp.pass_repeat(&http_to_80(), RUNS);
+    let taken = xdp.samples().len() as u64;
+    let lost = xdp.counter(Counter::SamplesLost);
+    assert!(lost > 0, "a 2 MiB ring cannot hold 10 000 samples");
+    assert_eq!(taken + lost, u64::from(RUNS));
+    assert_eq!(xdp.counter(Counter::SamplesTaken), taken);
+}
