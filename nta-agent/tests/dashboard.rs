@@ -212,7 +212,7 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
     assert!(
         agent
             .log()
-            .contains(&format!("unblocked {attacker} by hand")),
+            .contains(&format!("Unblocked by hand cidr={attacker}")),
         "{}",
         agent.log()
     );

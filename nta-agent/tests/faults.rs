@@ -105,10 +105,17 @@ fn ids(body: &Value) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-/// Alert ids the agent logged as opened (`opened #N ...`).
+/// Alert ids the agent logged as opened (`Alert opened id=N ...`).
 fn logged_openings(log: &str) -> BTreeSet<u64> {
     log.lines()
-        .filter_map(|l| l.split("opened #").nth(1)?.split(' ').next()?.parse().ok())
+        .filter_map(|l| {
+            l.split("Alert opened id=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 

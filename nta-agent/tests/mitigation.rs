@@ -170,7 +170,9 @@ fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
     let lifted_after = start.elapsed();
     assert!(pings(&net, ATTACKER_ADDR, 3), "still blocked after the ttl");
     assert!(
-        agent.log().contains(&format!("blocked {attacker} for 10s")),
+        agent
+            .log()
+            .contains(&format!("Blocked cidr={attacker} ttl=10s")),
         "{}",
         agent.log()
     );
@@ -320,7 +322,7 @@ fn a_dry_run_says_what_it_would_block_and_blocks_nothing() {
     assert!(
         agent
             .log()
-            .contains(&format!("dry run: would block {ATTACKER_ADDR}/32")),
+            .contains(&format!("Dry run: would block cidr={ATTACKER_ADDR}/32")),
         "{}",
         agent.log()
     );

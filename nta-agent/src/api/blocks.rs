@@ -155,7 +155,12 @@ async fn add(body: &[u8], state: Mitigation) -> Result<Response, HandlerError> {
     };
     let stored = block.clone();
     let new = with_blocklist(&state, move |list| list.add(stored)).await?;
-    tracing::warn!(target: "nta::mitigate", "blocked {} by hand: {}", block.cidr, block.reason);
+    tracing::warn!(
+        target: "nta::mitigate",
+        message = "Blocked by hand",
+        cidr = %block.cidr,
+        reason = %block.reason,
+    );
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -168,7 +173,7 @@ async fn remove(tail: Tail, state: Mitigation) -> Result<Response, HandlerError>
     let text = percent_decode(tail.as_str());
     let cidr = parse_cidr(&text)?;
     let block = with_blocklist(&state, move |list| list.remove(&cidr)).await?;
-    tracing::warn!(target: "nta::mitigate", "unblocked {} by hand", block.cidr);
+    tracing::warn!(target: "nta::mitigate", message = "Unblocked by hand", cidr = %block.cidr);
     Ok(json(&Removed { removed: block })?.into_response())
 }
 

@@ -62,11 +62,17 @@ pub fn on_events(policy: &AutoPolicy, events: &[AlertEvent], list: &mut Blocklis
             Ok(()) => match list.add(block.clone()) {
                 Ok(_) => {
                     let ttl = humantime::format_duration(policy.ttl.unsigned_abs());
-                    warn!(target: "nta::mitigate", "blocked {cidr} for {ttl}: {}", block.reason);
+                    warn!(
+                        target: "nta::mitigate",
+                        message = "Blocked",
+                        %cidr,
+                        %ttl,
+                        reason = %block.reason,
+                    );
                     continue;
                 }
                 Err(error) => {
-                    warn!(target: "nta::mitigate", "could not block {cidr}: {error}");
+                    warn!(target: "nta::mitigate", message = "Could not block", %cidr, %error);
                     (Outcome::Skipped, error.to_string())
                 }
             },
@@ -87,7 +93,7 @@ pub fn on_events(policy: &AutoPolicy, events: &[AlertEvent], list: &mut Blocklis
 fn decide(policy: &AutoPolicy, list: &Blocklist, block: &Block) -> Result<(), (Outcome, String)> {
     let cidr = block.cidr;
     if let Some(why) = list.protected().refusal(&cidr) {
-        info!(target: "nta::mitigate", "not blocking {cidr}: {why}");
+        info!(target: "nta::mitigate", message = "Not blocking", %cidr, reason = %why);
         return Err((Outcome::Skipped, why));
     }
     if list.auto_entries() >= policy.max_entries {
@@ -95,12 +101,18 @@ fn decide(policy: &AutoPolicy, list: &Blocklist, block: &Block) -> Result<(), (O
             "the cap of {} automatic entries is reached",
             policy.max_entries
         );
-        warn!(target: "nta::mitigate", "not blocking {cidr}: {why}");
+        warn!(target: "nta::mitigate", message = "Not blocking", %cidr, reason = %why);
         return Err((Outcome::Skipped, why));
     }
     if policy.dry_run {
         let ttl = humantime::format_duration(policy.ttl.unsigned_abs());
-        info!(target: "nta::mitigate", "dry run: would block {cidr} for {ttl}: {}", block.reason);
+        info!(
+            target: "nta::mitigate",
+            message = "Dry run: would block",
+            %cidr,
+            %ttl,
+            reason = %block.reason,
+        );
         return Err((Outcome::WouldBlock, format!("for {ttl}: {}", block.reason)));
     }
     Ok(())

@@ -342,10 +342,15 @@ impl<S: PacketSource> Agent<S> {
         for result in expired.into_iter().flatten() {
             match result {
                 Ok(block) => {
-                    info!(target: "nta::mitigate", "unblocked {}: its time is up ({})", block.cidr, block.reason)
+                    info!(
+                        target: "nta::mitigate",
+                        message = "Unblocked: its time is up",
+                        cidr = %block.cidr,
+                        reason = %block.reason,
+                    )
                 }
                 Err(error) => {
-                    warn!(target: "nta::mitigate", "could not lift an expired block: {error}")
+                    warn!(target: "nta::mitigate", message = "Could not lift an expired block", %error)
                 }
             }
         }
@@ -356,21 +361,27 @@ fn log_event(event: &AlertEvent) {
     match event {
         AlertEvent::Opened(a) => warn!(
             target: "nta::alert",
-            "opened #{} {} [{}] {}", a.id, a.kind, a.severity, a.message
+            message = "Alert opened",
+            id = a.id,
+            kind = %a.kind,
+            severity = %a.severity,
+            summary = %a.message,
         ),
         AlertEvent::Closed(a) => info!(
             target: "nta::alert",
-            "closed #{} {} after {:.1}s, {} packets, peak {:.0} {}",
-            a.id,
-            a.kind,
-            a.last_seen.duration_since(a.first_seen).as_secs_f64(),
-            a.packets,
-            a.peak_rate,
-            a.evidence.unit
+            message = "Alert closed",
+            id = a.id,
+            kind = %a.kind,
+            lasted = %format_args!("{:.1}s", a.last_seen.duration_since(a.first_seen).as_secs_f64()),
+            packets = a.packets,
+            peak = %format_args!("{:.0} {}", a.peak_rate, a.evidence.unit),
         ),
-        AlertEvent::Updated(a) => {
-            debug!(target: "nta::alert", "updated #{} {}", a.id, a.message)
-        }
+        AlertEvent::Updated(a) => debug!(
+            target: "nta::alert",
+            message = "Alert updated",
+            id = a.id,
+            summary = %a.message,
+        ),
     }
 }
 

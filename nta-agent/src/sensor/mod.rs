@@ -100,7 +100,7 @@ impl Sensor {
             .ok_or(SensorError::MissingProgram(PROGRAM_NAME))?
             .try_into()?;
         program.load().map_err(SensorError::from_program_load)?;
-        debug!("XDP program loaded");
+        debug!(message = "XDP program loaded");
         Ok(Self {
             ebpf,
             link: None,
@@ -273,6 +273,6 @@ fn raise_memlock_limit() {
     };
     // SAFETY: setrlimit reads a valid rlimit struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        debug!("could not lift RLIMIT_MEMLOCK; fine on Linux 5.11+");
+        debug!(message = "Could not lift RLIMIT_MEMLOCK; fine on Linux 5.11+");
     }
 }
