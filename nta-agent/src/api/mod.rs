@@ -533,19 +533,31 @@ mod tests {
         assert_eq!(response.status(), StatusCode::LENGTH_REQUIRED);
     }
 
-    #[tokio::test]
-    async fn serve_answers_on_the_bound_port_and_stops_on_shutdown() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-        let (_dir, state) = test_state();
+    /// [`serve`] on a loopback port, a connection to it, the sender that
+    /// stops it and its task.
+    async fn serve_and_connect(
+        state: ApiState,
+    ) -> (
+        tokio::net::TcpStream,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, state, async {
             let _ = stopped.await;
         }));
+        let conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        (conn, stop, server)
+    }
 
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    #[tokio::test]
+    async fn serve_answers_on_the_bound_port_and_stops_on_shutdown() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (_dir, state) = test_state();
+        let (mut conn, stop, server) = serve_and_connect(state).await;
         conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: nta\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
@@ -567,14 +579,7 @@ mod tests {
 
         let (_dir, state) = test_state();
         let feed = state.feed.clone();
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut conn, stop, server) = serve_and_connect(state).await;
         conn.write_all(b"GET /api/stream HTTP/1.1\r\nHost: nta\r\n\r\n")
             .await
             .unwrap();

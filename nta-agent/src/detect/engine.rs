@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use nta_common::maps::{EventKind, RateClass, ThresholdEvent};
 
 use super::{
-    Finding, Incidents, Subject, port_scan, syn_flood,
+    Finding, Incidents, NextId, Subject, port_scan, syn_flood,
     volumetric::{self, SourceRate},
 };
 use crate::{
@@ -97,7 +97,7 @@ impl Detector {
         &mut self,
         findings: Vec<Finding>,
         now: Timestamp,
-        next_id: &mut dyn FnMut() -> u64,
+        next_id: NextId<'_>,
     ) -> Vec<AlertEvent> {
         findings
             .into_iter()
@@ -106,11 +106,7 @@ impl Detector {
     }
 
     /// Acts on a threshold crossing the XDP program signalled, at once.
-    pub fn on_event(
-        &mut self,
-        ctx: &EventContext,
-        next_id: &mut dyn FnMut() -> u64,
-    ) -> Vec<AlertEvent> {
+    pub fn on_event(&mut self, ctx: &EventContext, next_id: NextId<'_>) -> Vec<AlertEvent> {
         let e = &ctx.event;
         let key = IpAddr::from(e.key);
         let Some(kind) = EventKind::from_u32(e.kind) else {
@@ -212,7 +208,7 @@ impl Detector {
 
     /// Runs every rule over the counters' growth between two snapshots,
     /// then closes incidents that have been quiet long enough.
-    pub fn on_tick(&mut self, tick: &Tick, next_id: &mut dyn FnMut() -> u64) -> Vec<AlertEvent> {
+    pub fn on_tick(&mut self, tick: &Tick, next_id: NextId<'_>) -> Vec<AlertEvent> {
         let secs = tick
             .after
             .at
@@ -376,12 +372,7 @@ impl Detector {
 
     /// Opens or updates the incident of a finding made outside the counters
     /// (payload inspection); each finding is one more packet.
-    pub fn observe(
-        &mut self,
-        finding: Finding,
-        now: Timestamp,
-        next_id: &mut dyn FnMut() -> u64,
-    ) -> AlertEvent {
+    pub fn observe(&mut self, finding: Finding, now: Timestamp, next_id: NextId<'_>) -> AlertEvent {
         self.incidents.observe(finding, now, next_id)
     }
 

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Finding, IncidentKey};
+use super::{Finding, IncidentKey, NextId};
 use crate::alert::{Alert, AlertEvent, AlertState, DetectedBy, Severity};
 
 /// Open incidents, by key.
@@ -34,12 +34,7 @@ impl Incidents {
     }
 
     /// Opens or updates the incident `finding` belongs to.
-    pub fn observe(
-        &mut self,
-        finding: Finding,
-        now: Timestamp,
-        next_id: &mut dyn FnMut() -> u64,
-    ) -> AlertEvent {
+    pub fn observe(&mut self, finding: Finding, now: Timestamp, next_id: NextId<'_>) -> AlertEvent {
         // A kernel threshold event rather than a tick's counter deltas.
         let from_event = finding.evidence.detected_by == DetectedBy::Kernel;
         if let Some(open) = self.open.get_mut(&finding.key) {

@@ -21,6 +21,10 @@ pub use incidents::Incidents;
 
 use crate::alert::{AlertKind, Evidence};
 
+/// Where a new incident gets its alert id (the store allocates them, so
+/// that ids stay unique across restarts).
+pub type NextId<'a> = &'a mut dyn FnMut() -> u64;
+
 /// What an incident is about: the same attack keeps the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Subject {

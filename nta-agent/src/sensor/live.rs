@@ -10,7 +10,7 @@ use std::{
 };
 
 use jiff::Timestamp;
-use nta_common::maps::{Sampling, Thresholds};
+use nta_common::maps::{Sampling, Thresholds, names};
 use tokio::{io::unix::AsyncFd, task::JoinHandle};
 
 use super::{
@@ -69,18 +69,8 @@ impl LoadedSensor {
         if let Some(logger) = self.sensor.take_logger() {
             tasks.push(spawn_logger(logger)?);
         }
-        let samples = ring::start(
-            self.sensor.take_samples()?,
-            "SAMPLES",
-            samples::parse,
-            samples::SAMPLE_QUEUE,
-        )?;
-        let events = ring::start(
-            self.sensor.take_events()?,
-            "EVENTS",
-            events::parse,
-            events::EVENT_QUEUE,
-        )?;
+        let samples = self.read_ring(names::SAMPLES, samples::parse, samples::SAMPLE_QUEUE)?;
+        let events = self.read_ring(names::EVENTS, events::parse, events::EVENT_QUEUE)?;
         tasks.extend([samples.task, events.task]);
         let mode = self.sensor.attach(iface, mode)?;
         let live = LiveSensor {
@@ -96,6 +86,18 @@ impl LoadedSensor {
             samples: samples.queue,
         };
         Ok((live, streams))
+    }
+}
+
+impl LoadedSensor {
+    /// Starts a task reading the ring `name` into a queue of `capacity`.
+    fn read_ring<T: Send + 'static>(
+        &mut self,
+        name: &'static str,
+        parse: fn(&[u8]) -> Option<T>,
+        capacity: usize,
+    ) -> Result<ring::Reader<T>, SensorError> {
+        ring::start(self.sensor.take_ring(name)?, name, parse, capacity)
     }
 }
 

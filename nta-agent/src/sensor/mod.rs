@@ -164,16 +164,7 @@ impl Sensor {
 
     /// Sets the windows and thresholds the program signals crossings of.
     pub fn set_thresholds(&mut self, thresholds: &Thresholds) -> Result<(), SensorError> {
-        let name = names::THRESHOLDS;
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or(SensorError::MissingMap(name))?;
-        let mut array: Array<&mut MapData, Thresholds> =
-            Array::try_from(map).map_err(|source| SensorError::Map { name, source })?;
-        array
-            .set(0, thresholds, 0)
-            .map_err(|source| SensorError::Map { name, source })
+        self.set(names::THRESHOLDS, 0, thresholds)
     }
 
     /// Sets what the program samples: the switches and rate cap, and the
@@ -183,27 +174,27 @@ impl Sensor {
         sampling: &Sampling,
         ports: &[(u16, u8)],
     ) -> Result<(), SensorError> {
-        let name = names::SAMPLE_PORTS;
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or(SensorError::MissingMap(name))?;
-        let mut flags: Array<&mut MapData, u8> =
-            Array::try_from(map).map_err(|source| SensorError::Map { name, source })?;
         for (port, flag) in ports {
-            flags
-                .set(u32::from(*port), flag, 0)
-                .map_err(|source| SensorError::Map { name, source })?;
+            self.set(names::SAMPLE_PORTS, u32::from(*port), flag)?;
         }
-        let name = names::SAMPLING;
+        self.set(names::SAMPLING, 0, sampling)
+    }
+
+    /// Writes `value` at `index` of the array map `name`.
+    fn set<T: aya::Pod>(
+        &mut self,
+        name: &'static str,
+        index: u32,
+        value: &T,
+    ) -> Result<(), SensorError> {
         let map = self
             .ebpf
             .map_mut(name)
             .ok_or(SensorError::MissingMap(name))?;
-        let mut array: Array<&mut MapData, Sampling> =
+        let mut array: Array<&mut MapData, T> =
             Array::try_from(map).map_err(|source| SensorError::Map { name, source })?;
         array
-            .set(0, sampling, 0)
+            .set(index, value, 0)
             .map_err(|source| SensorError::Map { name, source })
     }
 
@@ -216,17 +207,16 @@ impl Sensor {
 
     /// Takes the ring of payload samples, to be read by its own task.
     pub fn take_samples(&mut self) -> Result<RingBuf<MapData>, SensorError> {
-        let name = names::SAMPLES;
-        let map = self
-            .ebpf
-            .take_map(name)
-            .ok_or(SensorError::MissingMap(name))?;
-        RingBuf::try_from(map).map_err(|source| SensorError::Map { name, source })
+        self.take_ring(names::SAMPLES)
     }
 
     /// Takes the ring of threshold events, to be read by its own task.
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, SensorError> {
-        let name = names::EVENTS;
+        self.take_ring(names::EVENTS)
+    }
+
+    /// Takes the ring buffer map `name`, to be read by its own task.
+    pub fn take_ring(&mut self, name: &'static str) -> Result<RingBuf<MapData>, SensorError> {
         let map = self
             .ebpf
             .take_map(name)
