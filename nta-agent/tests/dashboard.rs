@@ -21,7 +21,9 @@ use std::{
 
 use support::{
     api::{Api, LISTEN},
-    lab::{Spawned, alert_log, curl, nmap_fast_scan, pretty, start_agent, web_server},
+    lab::{
+        Spawned, alert_log, curl, explain, nmap_fast_scan, ping_victim, start_agent, web_server,
+    },
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -76,8 +78,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     let net = Topology::new();
     let mut agent = start_agent(&net, &["--token", TOKEN]);
     let api = Api::with_token(&net.victim, Some(TOKEN));
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&net, site.path());
+    let _web = web_server(&net);
 
     let script = scripts.join("browser.mjs");
     let url = format!("http://{LISTEN}/");
@@ -111,13 +112,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     );
 
     let (status, output) = browser.wait(BROWSER_LIMIT);
-    let context = || {
-        format!(
-            "browser:\n{output}\nalerts:\n{}\nagent:\n{}",
-            pretty(&api.alerts("")),
-            alert_log(&agent)
-        )
-    };
+    let context = || format!("browser:\n{output}\n{}", explain(&api.alerts(""), &agent));
     assert!(
         status.success(),
         "the browser checks failed ({status})\n{}",
@@ -154,8 +149,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
         result["live_again_ms"],
         out.display()
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(10));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(10));
 }
 
 /// The blocks panel during a flood that `--mitigate` blocked: the entry's
@@ -219,22 +213,7 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
     // The flood's incident is still the same one: it is not blocked again,
     // and the attacker's packets reach the victim.
     drop(flood);
-    let ping = net.exec(
-        &net.attacker,
-        Duration::from_secs(15),
-        &[
-            "ping",
-            "-n",
-            "-q",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            VICTIM_ADDR,
-        ],
-    );
+    let ping = ping_victim(&net, None, 3);
     assert!(
         String::from_utf8_lossy(&ping.stdout).contains("3 received"),
         "{}",
@@ -248,6 +227,5 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
             .collect::<Vec<_>>()
             .join("; ")
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }

@@ -207,8 +207,7 @@ fn bench_flood_over_veth() {
     let secs_rated = took_rated.as_secs_f64();
     let sensor_pct = ((cpu3 - cpu2) + (run_ns3 - run_ns2) as f64 / 1e9) / secs_rated * 100.0;
     let achieved = at_rate as f64 / secs_rated;
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 
     let group = "flood over veth";
     let note = format!("{BURST} SYN frames, trafgen on one CPU, native XDP on veth");
@@ -339,8 +338,7 @@ fn bench_spoofed_flood_memory() {
     let (rss_after, hwm) = memory_mib(pid);
     let maps_after = map_memory_mib(&maps);
     let floods: Vec<Value> = api.alerts("kind=syn_flood");
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
     assert!(
         !floods.is_empty(),
         "no syn_flood alert for the spoofed flood"

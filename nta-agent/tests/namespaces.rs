@@ -65,9 +65,8 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
     // Let at least one interval report them before stopping.
     std::thread::sleep(Duration::from_millis(500));
 
-    let status = agent.stop(libc::SIGTERM, STOP_LIMIT);
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     let log = agent.log();
-    assert!(status.success(), "agent exited with {status}:\n{log}");
     assert!(log.contains("Detached"), "{log}");
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),
@@ -166,8 +165,7 @@ fn metrics_count_the_syns_hping3_sent() {
     assert_eq!(stats["iface"], net.victim_if.as_str(), "{stats}");
     assert_eq!(stats["xdp_mode"], "native", "{stats}");
 
-    let status = agent.stop(libc::SIGTERM, STOP_LIMIT);
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
 }
 
 #[test]
@@ -183,8 +181,7 @@ fn agent_killed_with_sigkill_can_attach_again() {
     let mut second = Agent::start(&net.victim, &net.victim_if, &[]);
     second.wait_for_log("Sensor attached", ATTACH_LIMIT);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
-    let status = second.stop(libc::SIGINT, STOP_LIMIT);
-    assert!(status.success(), "{}", second.log());
+    second.stop_cleanly(libc::SIGINT, STOP_LIMIT);
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),
         "XDP left attached"
@@ -211,11 +208,7 @@ fn second_agent_on_the_same_interface_is_refused() {
 
     // The first agent is unharmed.
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
-    assert!(
-        first.stop(libc::SIGTERM, STOP_LIMIT).success(),
-        "{}",
-        first.log()
-    );
+    first.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
 }
 
 #[test]
@@ -251,7 +244,7 @@ fn xdp_program_log_records_reach_the_agent_log() {
     net.send_raw_frame(&net.attacker, &net.attacker_if, &frame);
 
     agent.wait_for_log("more than two VLAN tags", Duration::from_secs(5));
-    assert!(agent.stop(libc::SIGTERM, STOP_LIMIT).success());
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     assert!(
         total(&agent.log(), "err_vlan_too_deep").is_some_and(|n| n >= 1),
         "{}",
@@ -319,11 +312,7 @@ fn stale_nta_program_attached_through_netlink_is_replaced() {
         "{}",
         agent.log()
     );
-    assert!(
-        agent.stop(libc::SIGTERM, STOP_LIMIT).success(),
-        "{}",
-        agent.log()
-    );
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),
         "stale program still attached"
