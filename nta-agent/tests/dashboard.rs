@@ -44,6 +44,25 @@ fn workspace() -> PathBuf {
         .to_owned()
 }
 
+/// The browser script in `scripts` run in the victim's namespace against
+/// the dashboard with the token, with `args` before its URL, keeping its
+/// screenshots in `out`.
+fn browser(net: &Topology, scripts: &Path, out: &Path, args: &[&str]) -> Spawned {
+    let script = scripts.join("browser.mjs");
+    let url = format!("http://{LISTEN}/");
+    let mut all = vec!["node", script.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    all.extend([
+        "--url",
+        &url,
+        "--out",
+        out.to_str().expect("UTF-8 path"),
+        "--token",
+        TOKEN,
+    ]);
+    Spawned::start(&net.victim, BROWSER_LIMIT, &all)
+}
+
 /// Where screenshots are kept after the test.
 fn artefacts() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -80,22 +99,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     let api = Api::with_token(&net.victim, Some(TOKEN));
     let _web = web_server(&net);
 
-    let script = scripts.join("browser.mjs");
-    let url = format!("http://{LISTEN}/");
-    let mut browser = Spawned::start(
-        &net.victim,
-        BROWSER_LIMIT,
-        &[
-            "node",
-            script.to_str().expect("UTF-8 path"),
-            "--url",
-            &url,
-            "--out",
-            out.to_str().expect("UTF-8 path"),
-            "--token",
-            TOKEN,
-        ],
-    );
+    let mut browser = browser(&net, &scripts, &out, &[]);
     browser.wait_for_output("ready", READY_LIMIT);
 
     nmap_fast_scan(&net, "1-1000");
@@ -175,25 +179,11 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
         Duration::from_secs(60),
         &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
     );
-    let script = scripts.join("browser.mjs");
-    let url = format!("http://{LISTEN}/");
-    let mut browser = Spawned::start(
-        &net.victim,
-        BROWSER_LIMIT,
-        &[
-            "node",
-            script.to_str().expect("UTF-8 path"),
-            "--scenario",
-            "unblock",
-            "--cidr",
-            &attacker,
-            "--url",
-            &url,
-            "--out",
-            out.to_str().expect("UTF-8 path"),
-            "--token",
-            TOKEN,
-        ],
+    let mut browser = browser(
+        &net,
+        &scripts,
+        &out,
+        &["--scenario", "unblock", "--cidr", &attacker],
     );
     let (status, output) = browser.wait(BROWSER_LIMIT);
     assert!(

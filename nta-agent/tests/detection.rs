@@ -12,7 +12,6 @@ mod support;
 use std::{
     collections::BTreeMap,
     fs::{self, File},
-    process::ExitStatus,
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -39,9 +38,14 @@ const FLOOD_SECS: u64 = 5;
 /// payload rules in detail).
 const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
 
-/// `timeout` exits 124 when it had to stop the tool: how a flood ends.
-fn ended_by_timeout(status: ExitStatus) -> bool {
-    status.code() == Some(124)
+/// Waits for a flood of [`hping3_flood`] to end, which `timeout` must end
+/// (exit status 124): hping3 ending by itself would be a failure.
+fn flood_to_its_end(hping3: &mut Spawned) {
+    let (status, out) = hping3.wait(Duration::from_secs(FLOOD_SECS + 10));
+    assert!(
+        status.code() == Some(124),
+        "hping3 ended early ({status}):\n{out}"
+    );
 }
 
 /// How many alerts of each kind.
@@ -207,11 +211,7 @@ fn syn_flood_scenario() -> (Duration, Duration) {
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
     let mut hping3 = hping3_flood(&lab.net, &[]);
-    let (status, out) = hping3.wait(Duration::from_secs(FLOOD_SECS + 10));
-    assert!(
-        ended_by_timeout(status),
-        "hping3 ended early ({status}):\n{out}"
-    );
+    flood_to_its_end(&mut hping3);
     thread::sleep(SETTLE);
 
     let all = lab.api.alerts("");
@@ -396,12 +396,8 @@ fn random_source_flood_scenario() -> Duration {
     let mut hping3 = hping3_flood(&lab.net, &["--rand-source"]);
     thread::sleep(Duration::from_secs(1).saturating_sub(start.elapsed()));
     let rss_1s = rss_kib(pid);
-    let (status, out) = hping3.wait(Duration::from_secs(FLOOD_SECS + 10));
+    flood_to_its_end(&mut hping3);
     let rss_end = rss_kib(pid);
-    assert!(
-        ended_by_timeout(status),
-        "hping3 ended early ({status}):\n{out}"
-    );
     thread::sleep(SETTLE);
 
     let all = lab.api.alerts("");

@@ -32,6 +32,32 @@ fn total(log: &str, name: &str) -> Option<u64> {
         .find_map(|field| field.strip_prefix(&prefix)?.parse().ok())
 }
 
+/// Sends `count` SYNs to the victim's `port` with hping3, `interval`
+/// apart (`u1000`: 1000 µs), and checks they all went out.
+fn send_syns(net: &Topology, port: u16, count: u32, interval: &str) {
+    let (port, count) = (port.to_string(), count.to_string());
+    let sent = net.exec(
+        &net.attacker,
+        Duration::from_secs(30),
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            &port,
+            "-c",
+            &count,
+            "-i",
+            interval,
+            VICTIM_ADDR,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert!(
+        stderr.contains(&format!("{count} packets transmitted")),
+        "hping3 did not send {count} SYNs: {stderr}"
+    );
+}
+
 #[test]
 fn agent_reports_exactly_the_syns_hping3_sent() {
     if !support::privileged_with(&["hping3"]) {
@@ -42,26 +68,7 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
     agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
 
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            "80",
-            "-c",
-            "200",
-            "-i",
-            "u1000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("200 packets transmitted"),
-        "hping3 did not send 200 SYNs: {}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    send_syns(&net, 80, 200, "u1000");
     // Let at least one interval report them before stopping.
     std::thread::sleep(Duration::from_millis(500));
 
@@ -98,26 +105,7 @@ fn metrics_count_the_syns_hping3_sent() {
     let refused = anonymous.try_get("/metrics").expect("an answer");
     assert_eq!(refused.status, 401, "{}", refused.body);
 
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            "443",
-            "-c",
-            "150",
-            "-i",
-            "u2000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("150 packets transmitted"),
-        "hping3 did not send 150 SYNs: {}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    send_syns(&net, 443, 150, "u2000");
     // Two ticks: the totals are read once per second.
     std::thread::sleep(Duration::from_millis(2100));
 
