@@ -21,7 +21,9 @@ use std::{
 
 use support::{
     api::{Api, LISTEN},
-    lab::{Spawned, alert_log, curl, nmap_fast_scan, pretty, start_agent, web_server},
+    lab::{
+        Spawned, alert_log, curl, explain, nmap_fast_scan, ping_victim, start_agent, web_server,
+    },
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -40,6 +42,25 @@ fn workspace() -> PathBuf {
         .parent()
         .expect("the agent crate sits in the workspace")
         .to_owned()
+}
+
+/// The browser script in `scripts` run in the victim's namespace against
+/// the dashboard with the token, with `args` before its URL, keeping its
+/// screenshots in `out`.
+fn browser(net: &Topology, scripts: &Path, out: &Path, args: &[&str]) -> Spawned {
+    let script = scripts.join("browser.mjs");
+    let url = format!("http://{LISTEN}/");
+    let mut all = vec!["node", script.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    all.extend([
+        "--url",
+        &url,
+        "--out",
+        out.to_str().expect("UTF-8 path"),
+        "--token",
+        TOKEN,
+    ]);
+    Spawned::start(&net.victim, BROWSER_LIMIT, &all)
 }
 
 /// Where screenshots are kept after the test.
@@ -76,25 +97,9 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     let net = Topology::new();
     let mut agent = start_agent(&net, &["--token", TOKEN]);
     let api = Api::with_token(&net.victim, Some(TOKEN));
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&net, site.path());
+    let _web = web_server(&net);
 
-    let script = scripts.join("browser.mjs");
-    let url = format!("http://{LISTEN}/");
-    let mut browser = Spawned::start(
-        &net.victim,
-        BROWSER_LIMIT,
-        &[
-            "node",
-            script.to_str().expect("UTF-8 path"),
-            "--url",
-            &url,
-            "--out",
-            out.to_str().expect("UTF-8 path"),
-            "--token",
-            TOKEN,
-        ],
-    );
+    let mut browser = browser(&net, &scripts, &out, &[]);
     browser.wait_for_output("ready", READY_LIMIT);
 
     nmap_fast_scan(&net, "1-1000");
@@ -111,13 +116,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     );
 
     let (status, output) = browser.wait(BROWSER_LIMIT);
-    let context = || {
-        format!(
-            "browser:\n{output}\nalerts:\n{}\nagent:\n{}",
-            pretty(&api.alerts("")),
-            alert_log(&agent)
-        )
-    };
+    let context = || format!("browser:\n{output}\n{}", explain(&api.alerts(""), &agent));
     assert!(
         status.success(),
         "the browser checks failed ({status})\n{}",
@@ -154,8 +153,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
         result["live_again_ms"],
         out.display()
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(10));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(10));
 }
 
 /// The blocks panel during a flood that `--mitigate` blocked: the entry's
@@ -181,25 +179,11 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
         Duration::from_secs(60),
         &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
     );
-    let script = scripts.join("browser.mjs");
-    let url = format!("http://{LISTEN}/");
-    let mut browser = Spawned::start(
-        &net.victim,
-        BROWSER_LIMIT,
-        &[
-            "node",
-            script.to_str().expect("UTF-8 path"),
-            "--scenario",
-            "unblock",
-            "--cidr",
-            &attacker,
-            "--url",
-            &url,
-            "--out",
-            out.to_str().expect("UTF-8 path"),
-            "--token",
-            TOKEN,
-        ],
+    let mut browser = browser(
+        &net,
+        &scripts,
+        &out,
+        &["--scenario", "unblock", "--cidr", &attacker],
     );
     let (status, output) = browser.wait(BROWSER_LIMIT);
     assert!(
@@ -219,22 +203,7 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
     // The flood's incident is still the same one: it is not blocked again,
     // and the attacker's packets reach the victim.
     drop(flood);
-    let ping = net.exec(
-        &net.attacker,
-        Duration::from_secs(15),
-        &[
-            "ping",
-            "-n",
-            "-q",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            VICTIM_ADDR,
-        ],
-    );
+    let ping = ping_victim(&net, None, 3);
     assert!(
         String::from_utf8_lossy(&ping.stdout).contains("3 received"),
         "{}",
@@ -248,6 +217,5 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
             .collect::<Vec<_>>()
             .join("; ")
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }

@@ -12,7 +12,6 @@ mod support;
 use std::{
     collections::BTreeMap,
     fs::{self, File},
-    process::ExitStatus,
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -21,7 +20,7 @@ use serde_json::Value;
 use support::{
     api::{AlertWatch, Api, LISTEN},
     lab::{
-        Lab, START_LIMIT, Spawned, alert_log, curl, ms, poll_note, pretty, start_agent,
+        Lab, START_LIMIT, Spawned, curl, explain, ms, poll_note, pretty, start_agent,
         wait_for_http, web_server,
     },
     netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
@@ -39,9 +38,14 @@ const FLOOD_SECS: u64 = 5;
 /// payload rules in detail).
 const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
 
-/// `timeout` exits 124 when it had to stop the tool: how a flood ends.
-fn ended_by_timeout(status: ExitStatus) -> bool {
-    status.code() == Some(124)
+/// Waits for a flood of [`hping3_flood`] to end, which `timeout` must end
+/// (exit status 124): hping3 ending by itself would be a failure.
+fn flood_to_its_end(hping3: &mut Spawned) {
+    let (status, out) = hping3.wait(Duration::from_secs(FLOOD_SECS + 10));
+    assert!(
+        status.code() == Some(124),
+        "hping3 ended early ({status}):\n{out}"
+    );
 }
 
 /// How many alerts of each kind.
@@ -150,13 +154,7 @@ fn syn_scan_scenario() -> ScanTimes {
 
     let scans = lab.api.alerts("kind=port_scan");
     let all = lab.api.alerts("");
-    let context = || {
-        format!(
-            "alerts:\n{}\nagent:\n{}",
-            pretty(&all),
-            alert_log(&lab.agent)
-        )
-    };
+    let context = || explain(&all, &lab.agent);
     assert_eq!(scans.len(), 1, "one scan, one alert; {}", context());
     let scan = &scans[0];
     assert_eq!(scan["src"], ATTACKER_ADDR, "{}", context());
@@ -213,21 +211,11 @@ fn syn_flood_scenario() -> (Duration, Duration) {
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
     let mut hping3 = hping3_flood(&lab.net, &[]);
-    let (status, out) = hping3.wait(Duration::from_secs(FLOOD_SECS + 10));
-    assert!(
-        ended_by_timeout(status),
-        "hping3 ended early ({status}):\n{out}"
-    );
+    flood_to_its_end(&mut hping3);
     thread::sleep(SETTLE);
 
     let all = lab.api.alerts("");
-    let context = || {
-        format!(
-            "alerts:\n{}\nagent:\n{}",
-            pretty(&all),
-            alert_log(&lab.agent)
-        )
-    };
+    let context = || explain(&all, &lab.agent);
     let flood = &one_syn_flood_on_port_80(&lab.api, &context);
     let evidence = &flood["evidence"];
     assert!(
@@ -341,13 +329,7 @@ fn slow_nmap_scan_is_caught_within_three_seconds() {
     // nmap buffers its output: let it finish (about 9 s) to read the trace.
     let (status, out) = nmap.wait(Duration::from_secs(25));
     let alerts = lab.api.alerts("");
-    let context = || {
-        format!(
-            "alerts:\n{}\nagent:\n{}\nnmap:\n{out}",
-            pretty(&alerts),
-            alert_log(&lab.agent)
-        )
-    };
+    let context = || format!("{}\nnmap:\n{out}", explain(&alerts, &lab.agent));
     assert!(status.success(), "nmap failed ({status}); {}", context());
     let probes = probe_times(&out);
     assert!(
@@ -414,22 +396,12 @@ fn random_source_flood_scenario() -> Duration {
     let mut hping3 = hping3_flood(&lab.net, &["--rand-source"]);
     thread::sleep(Duration::from_secs(1).saturating_sub(start.elapsed()));
     let rss_1s = rss_kib(pid);
-    let (status, out) = hping3.wait(Duration::from_secs(FLOOD_SECS + 10));
+    flood_to_its_end(&mut hping3);
     let rss_end = rss_kib(pid);
-    assert!(
-        ended_by_timeout(status),
-        "hping3 ended early ({status}):\n{out}"
-    );
     thread::sleep(SETTLE);
 
     let all = lab.api.alerts("");
-    let context = || {
-        format!(
-            "alerts:\n{}\nagent:\n{}",
-            pretty(&all),
-            alert_log(&lab.agent)
-        )
-    };
+    let context = || explain(&all, &lab.agent);
     // One incident for the victim host: spoofed sources name no source
     // (syn_flood::host), and its port is the one flooded.
     let flood = &one_syn_flood_on_port_80(&lab.api, &context);
@@ -466,8 +438,7 @@ fn random_source_flood_scenario() -> Duration {
 /// alert in the API.
 fn signature_scenario() -> Duration {
     let lab = Lab::start();
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&lab.net, site.path());
+    let _web = web_server(&lab.net);
     let url = format!("http://{VICTIM_ADDR}/");
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
@@ -494,13 +465,7 @@ fn signature_scenario() -> Duration {
     thread::sleep(SETTLE);
 
     let all = lab.api.alerts("");
-    let context = || {
-        format!(
-            "alerts:\n{}\nagent:\n{}",
-            pretty(&all),
-            alert_log(&lab.agent)
-        )
-    };
+    let context = || explain(&all, &lab.agent);
     assert!(
         all.iter().all(|a| a["kind"] == "signature"),
         "one request raises signature alerts only; {}",
@@ -705,9 +670,8 @@ fn benign_traffic_raises_no_alert() {
     );
     assert!(
         alerts.is_empty(),
-        "benign traffic raised alerts:\n{}\nagent:\n{}",
-        pretty(&alerts),
-        alert_log(&lab.agent)
+        "benign traffic raised {}",
+        explain(&alerts, &lab.agent)
     );
 }
 
@@ -757,12 +721,7 @@ fn restarted_agent_still_serves_earlier_alerts() {
     assert_eq!(before.len(), 1, "{}", pretty(&before));
     let id = before[0]["id"].as_u64().expect("alert id");
 
-    let status = lab.agent.stop(libc::SIGTERM, STOP_LIMIT);
-    assert!(
-        status.success(),
-        "agent exited with {status}:\n{}",
-        lab.agent.log()
-    );
+    lab.agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     lab.agent = start_agent(&lab.net, &["--db", db]);
 
     let after = lab.api.alerts("");

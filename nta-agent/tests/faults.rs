@@ -519,29 +519,16 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
     if !support::privileged_with(&["python3", "mkfs.ext4", "curl"]) {
         return;
     }
-    // Bindings drop in reverse order: the agent first, the namespaces last.
-    let DiskLab {
-        net,
-        mut disk,
-        _dir,
-        api,
-        mut agent,
-    } = DiskLab::start();
-
-    let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
-    disk.fail();
-    let failing_after = failure_reported(&api, "Read-only file system", Instant::now());
+    let mut lab = DiskLab::start();
+    let mut attack = lab.storm();
+    lab.disk.fail();
+    let failing_after = failure_reported(&lab.api, "Read-only file system", Instant::now());
 
     // Detection goes on: the live feed announces new incidents.
-    let live = opened_live(&net, Duration::from_secs(3));
-    assert!(
-        !live.is_empty(),
-        "no alert on the live feed while the disk is read-only:\n{}",
-        alert_log(&agent)
-    );
+    let live = lab.opened_live("while the disk is read-only");
     let outage = outage_reported(
-        &api,
-        &agent,
+        &lab.api,
+        &lab.agent,
         Duration::from_secs(5),
         StoredAlerts::Unavailable,
     );
@@ -557,11 +544,10 @@ fn a_read_only_store_disk_loses_no_alert_and_writing_resumes_when_it_is_writable
 
     // Writable again: what the feed served is written, and every alert the
     // log says was opened, before and during the outage.
-    disk.repair();
-    let (resumed_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), true);
-    let logged = logged_openings_stored(&api, &agent);
-    let (status, _) = attack.wait(Duration::from_secs(30));
-    assert!(status.success());
+    lab.disk.repair();
+    let (resumed_after, store) =
+        backlog_written(&lab.api, &mut lab.agent, &live, Instant::now(), true);
+    let logged = lab.all_stored(&mut attack);
     println!(
         "unmounted, checked and mounted again: writing again {} later; the {} alerts of the \
          live feed and all {} logged openings stored; store {store}",
@@ -579,34 +565,21 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
     if !support::privileged_with(&["python3", "mkfs.ext4", "fsfreeze", "curl"]) {
         return;
     }
-    // Bindings drop in reverse order: the agent first, the namespaces last.
-    let DiskLab {
-        net,
-        mut disk,
-        _dir,
-        api,
-        mut agent,
-    } = DiskLab::start();
-
-    let mut attack = storm(&net, 1000, 3000, 150, Duration::from_secs(20));
-    disk.freeze();
+    let mut lab = DiskLab::start();
+    let mut attack = lab.storm();
+    lab.disk.freeze();
     // The first write after the freeze hangs; everything after it queues.
     let updated = |api: &support::api::Api| api.get("/api/stats")["updated_at"].clone();
-    let before = updated(&api);
-    let live = opened_live(&net, Duration::from_secs(3));
-    assert!(
-        !live.is_empty(),
-        "no alert on the live feed while the disk hangs:\n{}",
-        alert_log(&agent)
-    );
+    let before = updated(&lab.api);
+    let live = lab.opened_live("while the disk hangs");
     let asked = Instant::now();
-    let after = updated(&api);
+    let after = updated(&lab.api);
     let answered = asked.elapsed();
     assert_ne!(
         before, after,
         "the live view stopped being refreshed while the disk hangs"
     );
-    let store = api.get("/api/stats")["store"].clone();
+    let store = lab.api.get("/api/stats")["store"].clone();
     assert_eq!(
         store["failed_writes"], 0,
         "a hung write is not a failed one: {store}"
@@ -621,12 +594,11 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
         ms(answered)
     );
 
-    disk.thaw();
-    let (written_after, store) = backlog_written(&api, &mut agent, &live, Instant::now(), false);
+    lab.disk.thaw();
+    let (written_after, store) =
+        backlog_written(&lab.api, &mut lab.agent, &live, Instant::now(), false);
     assert!(store["stalled_since"].is_null(), "{store}");
-    let logged = logged_openings_stored(&api, &agent);
-    let (status, _) = attack.wait(Duration::from_secs(30));
-    assert!(status.success());
+    let logged = lab.all_stored(&mut attack);
     println!(
         "thawed: everything written {} later; the {} alerts of the live feed and all {} \
          logged openings stored; store {store}",
@@ -638,7 +610,7 @@ fn a_hung_store_disk_holds_up_no_detection_and_every_alert_is_written_when_it_re
 
 /// An agent whose store is on an ext4 disk of its own, with 50 alerts
 /// stored. Fields drop in order: the agent before the disk, the disk
-/// before the namespaces (bind them in the reverse order for the same).
+/// before the namespaces.
 struct DiskLab {
     agent: Agent,
     api: support::api::Api,
@@ -667,6 +639,35 @@ impl DiskLab {
             disk,
             net,
         }
+    }
+
+    /// The storm the disk tests run while the disk fails: 3000 sources
+    /// from source 1000 on, 150 a second, for up to 20 s.
+    fn storm(&self) -> Spawned {
+        storm(&self.net, 1000, 3000, 150, Duration::from_secs(20))
+    }
+
+    /// The incidents the live feed announces in 3 s, which must be some:
+    /// detection goes on `when` (while the disk fails).
+    #[track_caller]
+    fn opened_live(&self, when: &str) -> BTreeSet<u64> {
+        let live = opened_live(&self.net, Duration::from_secs(3));
+        assert!(
+            !live.is_empty(),
+            "no alert on the live feed {when}:\n{}",
+            alert_log(&self.agent)
+        );
+        live
+    }
+
+    /// Once the disk is back: checks that every alert the log says was
+    /// opened is stored and that `attack` ran to its end; returns how many
+    /// were logged.
+    fn all_stored(&self, attack: &mut Spawned) -> usize {
+        let logged = logged_openings_stored(&self.api, &self.agent);
+        let (status, _) = attack.wait(Duration::from_secs(30));
+        assert!(status.success());
+        logged
     }
 }
 

@@ -12,7 +12,7 @@ mod support;
 
 use std::{
     fs,
-    path::Path,
+    path::{Path, PathBuf},
     thread,
     time::{Duration, Instant},
 };
@@ -46,9 +46,12 @@ fn mac(net: &Topology, ns: &str, dev: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A trafgen configuration for one TCP SYN to the victim's port 80, from
-/// `src` or, with `None`, from a random source each frame.
-fn syn_conf(dst_mac: &str, src_mac: &str, src: Option<&str>) -> String {
+/// Writes to `path` a trafgen configuration for one TCP SYN from the
+/// attacker's veth to the victim's port 80, from `src` or, with `None`,
+/// from a random source each frame; returns `path`.
+fn write_syn_conf(net: &Topology, path: &Path, src: Option<&str>) -> PathBuf {
+    let dst_mac = mac(net, &net.victim, &net.victim_if);
+    let src_mac = mac(net, &net.attacker, &net.attacker_if);
     let bytes = |mac: &str| {
         mac.split(':')
             .map(|b| format!("0x{b}"))
@@ -57,15 +60,17 @@ fn syn_conf(dst_mac: &str, src_mac: &str, src: Option<&str>) -> String {
     };
     let octets = |ip: &str| ip.replace('.', ", ");
     let source = src.map_or_else(|| "drnd(4)".to_owned(), octets);
-    format!(
+    let conf = format!(
         "{{\n  {dst}, {srcm}, 0x08, 0x00,\n  \
          0x45, 0x00, const16(40), drnd(2), 0x40, 0x00, 64, 6, csumip(14, 33),\n  \
          {source},\n  {victim},\n  \
          drnd(2), const16(80), drnd(4), const32(0), 0x50, 0x02, const16(512), csumtcp(14, 34), const16(0),\n}}\n",
-        dst = bytes(dst_mac),
-        srcm = bytes(src_mac),
+        dst = bytes(&dst_mac),
+        srcm = bytes(&src_mac),
         victim = octets(VICTIM_ADDR),
-    )
+    );
+    fs::write(path, conf).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path.to_owned()
 }
 
 /// A counter of `dev` in `ns` (`/sys/class/net/DEV/statistics/NAME`).
@@ -162,16 +167,7 @@ fn bench_flood_over_veth() {
     }
     let net = Topology::new();
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("syn.cfg");
-    let (victim_mac, attacker_mac) = (
-        mac(&net, &net.victim, &net.victim_if),
-        mac(&net, &net.attacker, &net.attacker_if),
-    );
-    fs::write(
-        &conf,
-        syn_conf(&victim_mac, &attacker_mac, Some(ATTACKER_ADDR)),
-    )
-    .unwrap();
+    let conf = write_syn_conf(&net, &dir.path().join("syn.cfg"), Some(ATTACKER_ADDR));
 
     // Without the program: the pair's own rate.
     let tx0 = link_counter(&net, &net.attacker, &net.attacker_if, "tx_packets");
@@ -207,8 +203,7 @@ fn bench_flood_over_veth() {
     let secs_rated = took_rated.as_secs_f64();
     let sensor_pct = ((cpu3 - cpu2) + (run_ns3 - run_ns2) as f64 / 1e9) / secs_rated * 100.0;
     let achieved = at_rate as f64 / secs_rated;
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 
     let group = "flood over veth";
     let note = format!("{BURST} SYN frames, trafgen on one CPU, native XDP on veth");
@@ -315,12 +310,7 @@ fn bench_spoofed_flood_memory() {
     }
     let net = Topology::new();
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("spoofed.cfg");
-    let (victim_mac, attacker_mac) = (
-        mac(&net, &net.victim, &net.victim_if),
-        mac(&net, &net.attacker, &net.attacker_if),
-    );
-    fs::write(&conf, syn_conf(&victim_mac, &attacker_mac, None)).unwrap();
+    let conf = write_syn_conf(&net, &dir.path().join("spoofed.cfg"), None);
     let loaded: Vec<u64> = nta_programs()
         .iter()
         .filter_map(|p| p["id"].as_u64())
@@ -339,8 +329,7 @@ fn bench_spoofed_flood_memory() {
     let (rss_after, hwm) = memory_mib(pid);
     let maps_after = map_memory_mib(&maps);
     let floods: Vec<Value> = api.alerts("kind=syn_flood");
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
     assert!(
         !floods.is_empty(),
         "no syn_flood alert for the spoofed flood"

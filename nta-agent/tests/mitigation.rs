@@ -14,7 +14,7 @@ use std::{
 use serde_json::Value;
 use support::{
     api::Api,
-    lab::{Spawned, alert_log, nmap_fast_scan, start_agent},
+    lab::{Spawned, alert_log, http_code, nmap_fast_scan, ping_victim, start_agent},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -41,25 +41,7 @@ fn ip_in_receives(net: &Topology) -> u64 {
 
 /// Whether `count` pings from `from` to the victim are all answered.
 fn pings(net: &Topology, from: &str, count: u32) -> bool {
-    let count = count.to_string();
-    let out = net.exec(
-        &net.attacker,
-        Duration::from_secs(15),
-        &[
-            "ping",
-            "-n",
-            "-q",
-            "-c",
-            &count,
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "-I",
-            from,
-            VICTIM_ADDR,
-        ],
-    );
+    let out = ping_victim(net, Some(from), count);
     out.status.success()
         && String::from_utf8_lossy(&out.stdout).contains(&format!("{count} received"))
 }
@@ -183,8 +165,7 @@ fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
         blocked_after.as_millis(),
         lifted_after.as_secs_f64()
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }
 
 #[test]
@@ -213,16 +194,11 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
         net.exec(&net.victim, Duration::from_secs(15), &all)
     };
     // Without the token (curl, no header): refused, and nothing blocked.
-    let refused = net.exec(
+    let refused = http_code(
+        &net,
         &net.victim,
         Duration::from_secs(10),
         &[
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
             "-X",
             "POST",
             "-d",
@@ -230,7 +206,7 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
             "http://127.0.0.1:3000/api/blocks",
         ],
     );
-    assert_eq!(String::from_utf8_lossy(&refused.stdout), "401");
+    assert_eq!(refused, "401");
 
     let out = cli(&[
         "add",
@@ -260,8 +236,7 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
     );
 
     // A restart restores it (the kernel map is new; the store remembers).
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
     let mut agent = start_agent(&net, &["--db", &db]);
     assert!(agent.log().contains("restored=1"), "{}", agent.log());
     assert!(
@@ -299,8 +274,7 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
     assert!(stderr.contains("loopback"), "{stderr}");
     let out = cli(&["del", "198.18.0.99"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no block for 198.18.0.99/32"));
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }
 
 #[test]
@@ -326,6 +300,5 @@ fn a_dry_run_says_what_it_would_block_and_blocks_nothing() {
         "{}",
         agent.log()
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }

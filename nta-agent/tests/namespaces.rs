@@ -32,6 +32,32 @@ fn total(log: &str, name: &str) -> Option<u64> {
         .find_map(|field| field.strip_prefix(&prefix)?.parse().ok())
 }
 
+/// Sends `count` SYNs to the victim's `port` with hping3, `interval`
+/// apart (`u1000`: 1000 µs), and checks they all went out.
+fn send_syns(net: &Topology, port: u16, count: u32, interval: &str) {
+    let (port, count) = (port.to_string(), count.to_string());
+    let sent = net.exec(
+        &net.attacker,
+        Duration::from_secs(30),
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            &port,
+            "-c",
+            &count,
+            "-i",
+            interval,
+            VICTIM_ADDR,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert!(
+        stderr.contains(&format!("{count} packets transmitted")),
+        "hping3 did not send {count} SYNs: {stderr}"
+    );
+}
+
 #[test]
 fn agent_reports_exactly_the_syns_hping3_sent() {
     if !support::privileged_with(&["hping3"]) {
@@ -42,32 +68,12 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
     agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
 
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            "80",
-            "-c",
-            "200",
-            "-i",
-            "u1000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("200 packets transmitted"),
-        "hping3 did not send 200 SYNs: {}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    send_syns(&net, 80, 200, "u1000");
     // Let at least one interval report them before stopping.
     std::thread::sleep(Duration::from_millis(500));
 
-    let status = agent.stop(libc::SIGTERM, STOP_LIMIT);
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     let log = agent.log();
-    assert!(status.success(), "agent exited with {status}:\n{log}");
     assert!(log.contains("Detached"), "{log}");
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),
@@ -99,26 +105,7 @@ fn metrics_count_the_syns_hping3_sent() {
     let refused = anonymous.try_get("/metrics").expect("an answer");
     assert_eq!(refused.status, 401, "{}", refused.body);
 
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            "443",
-            "-c",
-            "150",
-            "-i",
-            "u2000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("150 packets transmitted"),
-        "hping3 did not send 150 SYNs: {}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    send_syns(&net, 443, 150, "u2000");
     // Two ticks: the totals are read once per second.
     std::thread::sleep(Duration::from_millis(2100));
 
@@ -166,8 +153,7 @@ fn metrics_count_the_syns_hping3_sent() {
     assert_eq!(stats["iface"], net.victim_if.as_str(), "{stats}");
     assert_eq!(stats["xdp_mode"], "native", "{stats}");
 
-    let status = agent.stop(libc::SIGTERM, STOP_LIMIT);
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
 }
 
 #[test]
@@ -183,8 +169,7 @@ fn agent_killed_with_sigkill_can_attach_again() {
     let mut second = Agent::start(&net.victim, &net.victim_if, &[]);
     second.wait_for_log("Sensor attached", ATTACH_LIMIT);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
-    let status = second.stop(libc::SIGINT, STOP_LIMIT);
-    assert!(status.success(), "{}", second.log());
+    second.stop_cleanly(libc::SIGINT, STOP_LIMIT);
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),
         "XDP left attached"
@@ -211,11 +196,7 @@ fn second_agent_on_the_same_interface_is_refused() {
 
     // The first agent is unharmed.
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
-    assert!(
-        first.stop(libc::SIGTERM, STOP_LIMIT).success(),
-        "{}",
-        first.log()
-    );
+    first.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
 }
 
 #[test]
@@ -251,7 +232,7 @@ fn xdp_program_log_records_reach_the_agent_log() {
     net.send_raw_frame(&net.attacker, &net.attacker_if, &frame);
 
     agent.wait_for_log("more than two VLAN tags", Duration::from_secs(5));
-    assert!(agent.stop(libc::SIGTERM, STOP_LIMIT).success());
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     assert!(
         total(&agent.log(), "err_vlan_too_deep").is_some_and(|n| n >= 1),
         "{}",
@@ -319,11 +300,7 @@ fn stale_nta_program_attached_through_netlink_is_replaced() {
         "{}",
         agent.log()
     );
-    assert!(
-        agent.stop(libc::SIGTERM, STOP_LIMIT).success(),
-        "{}",
-        agent.log()
-    );
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),
         "stale program still attached"

@@ -17,7 +17,7 @@ use serde_json::Value;
 use support::{
     api::Api,
     lab::{Spawned, alert_log, nmap_fast_scan, start_agent},
-    netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
+    netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
     smtp::{Received, SmtpServer, have_aiosmtpd},
 };
 
@@ -145,6 +145,19 @@ fn notify_test_reports_each_channel_and_fails_on_any_failure() {
     assert!(stderr.contains("NTA_MAIL_TO"), "{stderr}");
 }
 
+/// The agent on the victim's veth with [`CONFIG`], mailing through the
+/// SMTP server on `port`; its env file and configuration are written to
+/// `dir`.
+fn start_mailing_agent(net: &Topology, dir: &Path, port: u16) -> Agent {
+    let env = env_file(dir, port, "");
+    let config = dir.join("nta.toml");
+    fs::write(&config, CONFIG).unwrap();
+    start_agent(
+        net,
+        &["--env-file", &env, "--config", config.to_str().unwrap()],
+    )
+}
+
 #[test]
 fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
     if !support::privileged_with(&["nmap"]) || !have_aiosmtpd() {
@@ -153,13 +166,7 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
     let net = Topology::new();
     let smtp = SmtpServer::start_in(&net.victim, &[]);
     let dir = tempfile::tempdir().expect("temp dir");
-    let env = env_file(dir.path(), smtp.port, "");
-    let config = dir.path().join("nta.toml");
-    fs::write(&config, CONFIG).unwrap();
-    let mut agent = start_agent(
-        &net,
-        &["--env-file", &env, "--config", config.to_str().unwrap()],
-    );
+    let mut agent = start_mailing_agent(&net, dir.path(), smtp.port);
     let api = Api::new(&net.victim);
 
     let start = Instant::now();
@@ -201,8 +208,7 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
         "nmap -sS -T4: email for the port scan {} ms after starting nmap; closing email followed",
         mailed_after.as_millis()
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(15));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }
 
 #[test]
@@ -224,13 +230,7 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
         .and_then(|p| p.parse().ok())
         .expect("the hanging server's port");
     let dir = tempfile::tempdir().expect("temp dir");
-    let env = env_file(dir.path(), port, "");
-    let config = dir.path().join("nta.toml");
-    fs::write(&config, CONFIG).unwrap();
-    let mut agent = start_agent(
-        &net,
-        &["--env-file", &env, "--config", config.to_str().unwrap()],
-    );
+    let mut agent = start_mailing_agent(&net, dir.path(), port);
     let api = Api::new(&net.victim);
 
     let start = Instant::now();
@@ -273,6 +273,5 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
         in_api_after.as_millis(),
         1 + email["retries"].as_u64().unwrap_or(0)
     );
-    let status = agent.stop(libc::SIGTERM, Duration::from_secs(20));
-    assert!(status.success(), "{}", agent.log());
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(20));
 }

@@ -58,14 +58,7 @@ async fn email_reaches_every_recipient_with_subject_body_and_headers() {
         return;
     }
     let server = SmtpServer::start(&[]);
-    let email = Email::new(&EmailSettings {
-        tls: SmtpTls::None,
-        user: None,
-        password: None,
-        ca_file: None,
-        ..email_settings(server.port)
-    })
-    .expect("plain settings are valid");
+    let email = plain_email(server.port);
     assert_eq!(
         email.describe(),
         format!(
@@ -122,14 +115,7 @@ async fn email_without_an_alert_has_no_alert_id_header() {
         return;
     }
     let server = SmtpServer::start(&[]);
-    let email = Email::new(&EmailSettings {
-        tls: SmtpTls::None,
-        user: None,
-        password: None,
-        ca_file: None,
-        ..email_settings(server.port)
-    })
-    .unwrap();
+    let email = plain_email(server.port);
     let digest = Message {
         purpose: Purpose::Digest,
         alert: None,
@@ -225,14 +211,7 @@ async fn email_to_a_server_that_refuses_service_fails_permanently() {
             let _ = stream.shutdown().await;
         }
     });
-    let email = Email::new(&EmailSettings {
-        tls: SmtpTls::None,
-        user: None,
-        password: None,
-        ca_file: None,
-        ..email_settings(port)
-    })
-    .unwrap();
+    let email = plain_email(port);
 
     let error = email.send(&message()).await.expect_err("no service");
     refuser.abort();
@@ -251,10 +230,6 @@ async fn email_to_a_server_that_never_answers_times_out_as_transient() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let email = Email::new(&EmailSettings {
-        tls: SmtpTls::None,
-        user: None,
-        password: None,
-        ca_file: None,
         timeout: Duration::from_secs(1),
         ..email_settings(port)
     })
@@ -277,14 +252,7 @@ async fn email_to_a_server_that_never_answers_times_out_as_transient() {
 #[tokio::test]
 async fn email_to_a_closed_port_is_transient() {
     let port = closed_port();
-    let email = Email::new(&EmailSettings {
-        tls: SmtpTls::None,
-        user: None,
-        password: None,
-        ca_file: None,
-        ..email_settings(port)
-    })
-    .unwrap();
+    let email = plain_email(port);
     let error = email.send(&message()).await.expect_err("nobody listens");
     let SendError::Transient(text) = &error else {
         panic!("a refused connection may work later, got {error:?}");
@@ -583,6 +551,11 @@ fn email_settings(port: u16) -> EmailSettings {
         ca_file: None,
         timeout: TIMEOUT,
     }
+}
+
+/// Email over plain SMTP to `port` on loopback, without a login.
+fn plain_email(port: u16) -> Email {
+    Email::new(&email_settings(port)).expect("plain settings are valid")
 }
 
 /// STARTTLS with a login, trusting the test's CA.

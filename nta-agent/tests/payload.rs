@@ -21,7 +21,7 @@ use nta_agent::payload::{dns_tunnel::DnsTunnelConfig, excerpt::MAX_EXCERPT};
 use serde_json::Value;
 use support::{
     api::{AlertWatch, Api},
-    lab::{Lab, Spawned, alert_log, curl, ms, poll_note, pretty, web_server},
+    lab::{Lab, Spawned, curl, explain, ms, poll_note, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -130,15 +130,6 @@ fn poll_alerts(api: &Api, limit: Duration, done: impl Fn(&[Value]) -> bool) -> V
     }
 }
 
-/// The alerts as JSON and the agent's alert and warning lines.
-fn context(alerts: &[Value], lab: &Lab) -> String {
-    format!(
-        "alerts:\n{}\nagent:\n{}",
-        pretty(alerts),
-        alert_log(&lab.agent)
-    )
-}
-
 /// The bytes an excerpt stands for: `\\` and `\xNN` undone. Panics on any
 /// byte outside printable ASCII and on a cut or unknown escape.
 fn unescape(excerpt: &str) -> Vec<u8> {
@@ -195,8 +186,7 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
         return;
     }
     let lab = Lab::start();
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&lab.net, site.path());
+    let _web = web_server(&lab.net);
     let url = format!("http://{VICTIM_ADDR}/");
     let attack = ["-o", "/dev/null", "-H", "User-Agent: cmd.exe", url.as_str()];
 
@@ -213,7 +203,7 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
         found.len(),
         1,
         "one request, one alert for sid {SID_CMD_EXE_USER_AGENT}; {}",
-        context(&alerts, &lab)
+        explain(&alerts, &lab.agent)
     );
     let alert = &found[0];
     assert_eq!(alert["evidence"]["buffer"], "http.user_agent", "{alert}");
@@ -224,7 +214,7 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
         panic!(
             "the poller saw no signature alert ({:?}); {}",
             watch.error(),
-            context(&alerts, &lab)
+            explain(&alerts, &lab.agent)
         )
     }) - start;
     println!(
@@ -256,15 +246,20 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
         found.len(),
         1,
         "six requests from one source, still one alert for sid {SID_CMD_EXE_USER_AGENT}; {}",
-        context(&alerts, &lab)
+        explain(&alerts, &lab.agent)
     );
     let packets = found[0]["packets"].as_u64().unwrap_or(0);
     assert!(
         packets >= 6,
         "the incident counts {packets} packets after six requests; {}",
-        context(&alerts, &lab)
+        explain(&alerts, &lab.agent)
     );
-    assert_eq!(found[0]["id"], alert["id"], "{}", context(&alerts, &lab));
+    assert_eq!(
+        found[0]["id"],
+        alert["id"],
+        "{}",
+        explain(&alerts, &lab.agent)
+    );
     println!(
         "after 6 requests: one alert for sid {SID_CMD_EXE_USER_AGENT}, packets {packets}, state {}",
         found[0]["state"]
@@ -277,8 +272,7 @@ fn attacker_data_is_stored_as_bounded_escaped_text() {
         return;
     }
     let lab = Lab::start();
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&lab.net, site.path());
+    let _web = web_server(&lab.net);
 
     let user_agent = "cmd.exe <script>alert(1)</script> <img src=x onerror=alert(2)>";
     // Within the sampled bytes and after the match: backslashes, quotes, a
@@ -318,7 +312,7 @@ fn attacker_data_is_stored_as_bounded_escaped_text() {
         !with_sid(all, SID_CMD_EXE_USER_AGENT).is_empty()
             && !with_sid(all, SID_CMD_EXE_HEADER).is_empty()
     });
-    let context = || context(&alerts, &lab);
+    let context = || explain(&alerts, &lab.agent);
     let signatures: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "signature").collect();
     assert!(!signatures.is_empty(), "no signature alert; {}", context());
     for alert in &signatures {
@@ -435,15 +429,14 @@ fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
     println!("nta-agent rules check ({}):\n{said}", check.status);
 
     let lab = Lab::start_with(&["--rules", file]);
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&lab.net, site.path());
+    let _web = web_server(&lab.net);
     let url = format!("http://{VICTIM_ADDR}/very-secret");
     curl(&lab.net, &["-o", "/dev/null", &url]);
     let alerts = poll_alerts(&lab.api, ALERT_LIMIT, |all| {
         !with_sid(all, 9_000_001).is_empty()
     });
     let found = with_sid(&alerts, 9_000_001);
-    assert_eq!(found.len(), 1, "{}", context(&alerts, &lab));
+    assert_eq!(found.len(), 1, "{}", explain(&alerts, &lab.agent));
     assert_eq!(found[0]["evidence"]["signature"], "secret path");
     assert_eq!(found[0]["evidence"]["buffer"], "http.uri");
     assert_eq!(found[0]["src"], ATTACKER_ADDR);
@@ -498,7 +491,7 @@ fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
         tunnels.len(),
         1,
         "one tunnel, one alert; {}",
-        context(&alerts, &lab)
+        explain(&alerts, &lab.agent)
     );
     let tunnel = tunnels[0];
     let evidence = &tunnel["evidence"];
@@ -532,13 +525,13 @@ fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
     assert!(
         others.is_empty(),
         "only the tunnel should alert; {}",
-        context(&alerts, &lab)
+        explain(&alerts, &lab.agent)
     );
     let at = seen.unwrap_or_else(|| {
         panic!(
             "the poller saw no dns_tunnel alert ({:?}); {}",
             watch.error(),
-            context(&alerts, &lab)
+            explain(&alerts, &lab.agent)
         )
     }) - start;
     println!(
@@ -564,8 +557,7 @@ fn ordinary_curl_and_dig_raise_no_alert() {
         return;
     }
     let lab = Lab::start();
-    let site = tempfile::tempdir().expect("temp dir");
-    let _web = web_server(&lab.net, site.path());
+    let _web = web_server(&lab.net);
     let _dns = dns_responder(&lab.net);
     let dir = tempfile::tempdir().expect("temp dir");
     let taken_before = lab.api.get("/api/stats")["totals"]["samples_taken"]
@@ -626,6 +618,6 @@ fn ordinary_curl_and_dig_raise_no_alert() {
     assert!(
         alerts.is_empty(),
         "ordinary traffic raised alerts; {}",
-        context(&alerts, &lab)
+        explain(&alerts, &lab.agent)
     );
 }

@@ -797,15 +797,24 @@ fn report(notes: &Notes, runs: &[Measured]) {
     );
 }
 
-#[test]
-#[ignore = "benchmark: FastNetMon beside nta; cargo xtask bench --peers runs it"]
-fn bench_peers_syn_flood_fastnetmon() {
-    if !support::privileged_with(&["hping3", "curl", "bpftool"]) || !peer_installed(FASTNETMON) {
+/// Runs `run` [`runs`] times beside `peer`, which needs `tools`, and
+/// reports the runs as `notes` say.
+fn bench_beside(peer: &str, tools: &[&str], run: fn() -> Measured, notes: &Notes) {
+    if !support::privileged_with(tools) || !peer_installed(peer) {
         return;
     }
     let _stats = BpfStats::on();
-    let runs: Vec<Measured> = (0..runs()).map(|_| syn_flood_run()).collect();
-    report(
+    let runs: Vec<Measured> = (0..runs()).map(|_| run()).collect();
+    report(notes, &runs);
+}
+
+#[test]
+#[ignore = "benchmark: FastNetMon beside nta; cargo xtask bench --peers runs it"]
+fn bench_peers_syn_flood_fastnetmon() {
+    bench_beside(
+        FASTNETMON,
+        &["hping3", "curl", "bpftool"],
+        syn_flood_run,
         &Notes {
             group: "peers: SYN flood",
             peer: "FastNetMon",
@@ -816,19 +825,16 @@ fn bench_peers_syn_flood_fastnetmon() {
                 POLL.as_millis()
             ),
         },
-        &runs,
     );
 }
 
 #[test]
 #[ignore = "benchmark: scanlogd beside nta; cargo xtask bench --peers runs it"]
 fn bench_peers_port_scan_scanlogd() {
-    if !support::privileged_with(&["nmap", "curl", "bpftool"]) || !peer_installed(SCANLOGD) {
-        return;
-    }
-    let _stats = BpfStats::on();
-    let runs: Vec<Measured> = (0..runs()).map(|_| port_scan_run()).collect();
-    report(
+    bench_beside(
+        SCANLOGD,
+        &["nmap", "curl", "bpftool"],
+        port_scan_run,
         &Notes {
             group: "peers: port scan",
             peer: "scanlogd",
@@ -839,6 +845,5 @@ fn bench_peers_port_scan_scanlogd() {
                 POLL.as_millis()
             ),
         },
-        &runs,
     );
 }

@@ -184,22 +184,33 @@ impl Drop for Spawned {
 /// Longest a web server started by [`web_server`] lives.
 pub const WEB_SERVER_LIMIT: Duration = Duration::from_secs(120);
 
-/// `python3 -m http.server 80` on the victim's address, serving `dir`,
-/// answering from the attacker's side before this returns.
-pub fn web_server(net: &Topology, dir: &Path) -> Spawned {
+/// A web server on the victim, and the directory it serves; stopped, then
+/// removed, on drop.
+pub struct WebServer {
+    _server: Spawned,
+    _site: tempfile::TempDir,
+}
+
+/// `python3 -m http.server 80` on the victim's address, serving a test
+/// page, answering from the attacker's side before this returns.
+pub fn web_server(net: &Topology) -> WebServer {
+    let site = tempfile::tempdir().expect("temp dir");
     fs::write(
-        dir.join("index.html"),
+        site.path().join("index.html"),
         "<html><body>nta test page</body></html>\n",
     )
     .expect("writing index.html");
     let server = Spawned::start_in(
         &net.victim,
-        Some(dir),
+        Some(site.path()),
         WEB_SERVER_LIMIT,
         &["python3", "-m", "http.server", "80", "--bind", VICTIM_ADDR],
     );
     wait_for_http(net, &net.attacker, &format!("http://{VICTIM_ADDR}/"));
-    server
+    WebServer {
+        _server: server,
+        _site: site,
+    }
 }
 
 /// `nmap -sS -T4 -p PORTS` from the attacker's namespace against the
@@ -232,31 +243,37 @@ pub fn curl(net: &Topology, args: &[&str]) -> Output {
     out
 }
 
+/// The HTTP status code curl run in `ns` with `args` (the request) gets,
+/// or what curl printed instead; curl runs for `limit` at most.
+pub fn http_code(net: &Topology, ns: &str, limit: Duration, args: &[&str]) -> String {
+    let mut all = vec!["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    let out = net.exec(ns, limit, &all);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Waits until `url` answers 200 to curl run in `ns`, for up to 10 s.
 pub fn wait_for_http(net: &Topology, ns: &str, url: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
-        let out = net.exec(
-            ns,
-            Duration::from_secs(3),
-            &[
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "1",
-                url,
-            ],
-        );
-        if String::from_utf8_lossy(&out.stdout) == "200" {
+        if http_code(net, ns, Duration::from_secs(3), &["--max-time", "1", url]) == "200" {
             return;
         }
         thread::sleep(Duration::from_millis(50));
     }
     panic!("{url} did not answer from {ns} within 10 s");
+}
+
+/// `count` pings from the attacker's namespace to the victim, 0.2 s apart,
+/// from its address `from` (else its first); ping's output.
+pub fn ping_victim(net: &Topology, from: Option<&str>, count: u32) -> Output {
+    let count = count.to_string();
+    let mut args = vec!["ping", "-n", "-q", "-c", &count, "-i", "0.2", "-W", "1"];
+    if let Some(from) = from {
+        args.extend(["-I", from]);
+    }
+    args.push(VICTIM_ADDR);
+    net.exec(&net.attacker, Duration::from_secs(15), &args)
 }
 
 /// Milliseconds, for printing.
@@ -278,6 +295,12 @@ pub fn poll_note(watch: &AlertWatch) -> String {
 /// Alerts as pretty JSON, for failure messages.
 pub fn pretty(alerts: &[Value]) -> String {
     serde_json::to_string_pretty(alerts).unwrap_or_default()
+}
+
+/// The alerts as JSON and the agent's alert and warning lines, for failure
+/// messages.
+pub fn explain(alerts: &[Value], agent: &Agent) -> String {
+    format!("alerts:\n{}\nagent:\n{}", pretty(alerts), alert_log(agent))
 }
 
 /// The agent's alert lines, for failure messages.

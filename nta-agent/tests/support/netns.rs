@@ -251,29 +251,33 @@ impl Agent {
 
     /// Sends `signal` and waits for the agent to exit, up to `limit`.
     pub fn stop(&mut self, signal: i32, limit: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("agent already stopped");
+        let child = self.child.as_ref().expect("agent already stopped");
         // `ip netns exec` execs the agent, so the child's pid is the agent's.
         // SAFETY: kill has no memory preconditions.
         unsafe { libc::kill(child.id() as i32, signal) };
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for the agent") {
-                return status;
-            }
-            if start.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "agent did not exit within {limit:?} of signal {signal}:\n{}",
-                    self.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        self.reap(limit, &format!("within {limit:?} of signal {signal}"))
+    }
+
+    /// Sends `signal` and checks that the agent exits cleanly within
+    /// `limit`; its log explains a failure.
+    #[track_caller]
+    pub fn stop_cleanly(&mut self, signal: i32, limit: Duration) {
+        let status = self.stop(signal, limit);
+        assert!(
+            status.success(),
+            "agent exited with {status}:\n{}",
+            self.log()
+        );
     }
 
     /// Waits for the agent to exit on its own, up to `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        self.reap(limit, &format!("after {limit:?}"))
+    }
+
+    /// Waits for the agent to exit, up to `limit`; then kills it and panics
+    /// with its log, saying it did not exit `when`.
+    fn reap(&mut self, limit: Duration, when: &str) -> ExitStatus {
         let mut child = self.child.take().expect("agent already stopped");
         let start = Instant::now();
         loop {
@@ -283,7 +287,7 @@ impl Agent {
             if start.elapsed() > limit {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("agent still running after {limit:?}:\n{}", self.log());
+                panic!("agent did not exit {when}:\n{}", self.log());
             }
             thread::sleep(Duration::from_millis(20));
         }
