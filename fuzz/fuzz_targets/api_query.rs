@@ -17,18 +17,17 @@
 #![no_main]
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex, OnceLock},
 };
 
-use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
 use nta_agent::{
     alert::fixtures,
     api::{self, ApiState, Mitigation, auth::Auth},
     mitigate::{
-        blocklist::{Blocklist, Kernel, Protected},
+        blocklist::{Blocklist, Protected},
+        memory::MemoryKernel,
         protect::ApiClients,
     },
     stats::LiveView,
@@ -39,26 +38,6 @@ use warp::http::{HeaderValue, StatusCode, Uri};
 
 const ADMIN: &str = "fuzz-admin-token-0123456789abcdef";
 const READ: &str = "fuzz-read-token-0123456789abcdef";
-
-/// The blocklist's kernel map, in memory and never failing.
-#[derive(Default)]
-struct FakeKernel(HashMap<IpNet, (u64, u64)>);
-
-impl Kernel for FakeKernel {
-    fn insert(&mut self, net: IpNet) -> Result<(), String> {
-        self.0.entry(net).or_default();
-        Ok(())
-    }
-
-    fn remove(&mut self, net: IpNet) -> Result<(), String> {
-        self.0.remove(&net);
-        Ok(())
-    }
-
-    fn counters(&self) -> Result<HashMap<IpNet, (u64, u64)>, String> {
-        Ok(self.0.clone())
-    }
-}
 
 struct Env {
     runtime: tokio::runtime::Runtime,
@@ -88,7 +67,7 @@ fn env() -> &'static Env {
         }
         let clients = Arc::<ApiClients>::default();
         let (list, _) = Blocklist::restore(
-            Box::new(FakeKernel::default()),
+            Box::new(MemoryKernel::default()),
             store.clone(),
             Protected {
                 clients: clients.clone(),

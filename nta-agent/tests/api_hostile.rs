@@ -10,7 +10,6 @@
 //! thread has panicked.
 
 use std::{
-    collections::HashMap,
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpStream},
     sync::{
@@ -22,11 +21,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ipnet::IpNet;
 use nta_agent::{
     api::{self, ApiState, Mitigation, auth::Auth},
     mitigate::{
-        blocklist::{Blocklist, Kernel, Protected},
+        blocklist::{Blocklist, Protected},
+        memory::MemoryKernel,
         protect::ApiClients,
     },
     stats::LiveView,
@@ -63,26 +62,6 @@ fn count_server_panics() {
             default(info);
         }));
     });
-}
-
-/// The blocklist's kernel map, in memory.
-#[derive(Default)]
-struct MemoryKernel(HashMap<IpNet, (u64, u64)>);
-
-impl Kernel for MemoryKernel {
-    fn insert(&mut self, net: IpNet) -> Result<(), String> {
-        self.0.entry(net).or_default();
-        Ok(())
-    }
-
-    fn remove(&mut self, net: IpNet) -> Result<(), String> {
-        self.0.remove(&net);
-        Ok(())
-    }
-
-    fn counters(&self) -> Result<HashMap<IpNet, (u64, u64)>, String> {
-        Ok(self.0.clone())
-    }
 }
 
 /// The API server on its own runtime and thread; stopped on drop.

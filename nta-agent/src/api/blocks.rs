@@ -301,11 +301,7 @@ mod tests {
         assert_eq!(body["block"]["cidr"], "198.18.0.0/24");
         assert_eq!(body["block"]["origin"], "manual");
         assert!(body["block"]["expires"].is_string(), "{body}");
-        kernel
-            .map
-            .lock()
-            .unwrap()
-            .insert("198.18.0.0/24".parse().unwrap(), (42, 2520));
+        kernel.set_dropped("198.18.0.0/24".parse().unwrap(), 42, 2520);
 
         // Reads need no token here (loopback, no --token).
         let (status, body) = call(&state, "GET", "/api/blocks", None, None).await;
@@ -325,7 +321,7 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["removed"]["cidr"], "198.18.0.0/24");
-        assert!(kernel.map.lock().unwrap().is_empty());
+        assert!(kernel.entries().is_empty());
         let (status, _) = call(
             &state,
             "POST",
@@ -413,7 +409,7 @@ mod tests {
             let (status, _) = call(&state, "DELETE", "/api/blocks/198.18.0.2", None, token).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
-        assert!(kernel.map.lock().unwrap().is_empty());
+        assert!(kernel.entries().is_empty());
     }
 
     #[tokio::test]

@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(b.alert_id, Some(1));
         assert_eq!(b.expires, Some(now + SignedDuration::from_mins(10)));
         assert!(b.reason.starts_with("volumetric #1: "), "{}", b.reason);
-        assert_eq!(kernel.map.lock().unwrap().len(), 1);
+        assert_eq!(kernel.entries().len(), 1);
     }
 
     #[test]
@@ -248,7 +248,7 @@ mod tests {
             &mut list,
             Timestamp::UNIX_EPOCH,
         );
-        assert!(kernel.map.lock().unwrap().is_empty());
+        assert!(kernel.entries().is_empty());
         let decisions = list.decisions();
         assert_eq!(decisions.len(), 1);
         assert_eq!(decisions[0].outcome, Outcome::WouldBlock);
@@ -272,7 +272,7 @@ mod tests {
             &mut list,
             Timestamp::UNIX_EPOCH,
         );
-        assert!(kernel.map.lock().unwrap().is_empty());
+        assert!(kernel.entries().is_empty());
         assert!(list.decisions().is_empty());
     }
 }

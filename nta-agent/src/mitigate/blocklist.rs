@@ -202,34 +202,12 @@ impl Blocklist {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::sync::Mutex;
-
     use jiff::SignedDuration;
 
     use super::*;
     use crate::{block::parse_cidr, store::tests::temp_store};
 
-    /// The kernel map as a plain map, shared with the test.
-    #[derive(Clone, Default)]
-    pub(crate) struct FakeKernel {
-        pub map: Arc<Mutex<HashMap<IpNet, (u64, u64)>>>,
-    }
-
-    impl Kernel for FakeKernel {
-        fn insert(&mut self, net: IpNet) -> Result<(), String> {
-            self.map.lock().unwrap().entry(net).or_default();
-            Ok(())
-        }
-
-        fn remove(&mut self, net: IpNet) -> Result<(), String> {
-            self.map.lock().unwrap().remove(&net);
-            Ok(())
-        }
-
-        fn counters(&self) -> Result<HashMap<IpNet, (u64, u64)>, String> {
-            Ok(self.map.lock().unwrap().clone())
-        }
-    }
+    pub(crate) use crate::mitigate::memory::MemoryKernel as FakeKernel;
 
     pub(crate) fn block(cidr: &str, expires: Option<Timestamp>) -> Block {
         Block {
@@ -260,11 +238,7 @@ pub(crate) mod tests {
         let soon = now + SignedDuration::from_secs(60);
         assert!(list.add(block("2001:db8::/48", Some(soon))).unwrap());
         // Replacing keeps the kernel entry (and so its counters).
-        kernel
-            .map
-            .lock()
-            .unwrap()
-            .insert(parse_cidr("198.18.0.2").unwrap(), (5, 300));
+        kernel.set_dropped(parse_cidr("198.18.0.2").unwrap(), 5, 300);
         assert!(!list.add(block("198.18.0.2", Some(soon))).unwrap());
         let views = list.list().unwrap();
         assert_eq!(views.len(), 2);
@@ -280,7 +254,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(restored, 2);
-        assert_eq!(fresh.map.lock().unwrap().len(), 2);
+        assert_eq!(fresh.entries().len(), 2);
         drop(list);
 
         // After their expiry, a restart drops them from the store too.
@@ -319,7 +293,7 @@ pub(crate) mod tests {
             expired[0].as_ref().unwrap().cidr.to_string(),
             "198.18.0.2/32"
         );
-        assert_eq!(kernel.map.lock().unwrap().len(), 1);
+        assert_eq!(kernel.entries().len(), 1);
         assert_eq!(store.blocks().unwrap().len(), 1);
     }
 
@@ -343,7 +317,7 @@ pub(crate) mod tests {
             let err = list.add(block(cidr, None)).unwrap_err();
             assert!(matches!(err, BlockError::Protected { .. }), "{cidr}: {err}");
         }
-        assert!(kernel.map.lock().unwrap().is_empty());
+        assert!(kernel.entries().is_empty());
         let err = list.remove(&parse_cidr("198.18.0.9").unwrap()).unwrap_err();
         assert_eq!(err.to_string(), "no block for 198.18.0.9/32");
     }

@@ -5,11 +5,13 @@
 //!   API's clients, the allowlist).
 //! - [`auto`]: which incidents block their source, for how long.
 //! - [`client`]: `nta-agent block`, talking to the running agent.
+//! - [`memory`]: a blocklist in memory only, where no XDP program drops.
 //! - [`token`]: the token that mutating API calls always need.
 
 pub mod auto;
 pub mod blocklist;
 pub mod client;
 mod kernel;
+pub mod memory;
 pub mod protect;
 pub mod token;
