@@ -273,13 +273,7 @@ impl Store {
         id: u64,
         read: impl FnOnce(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(self.db_err("reading alerts"))?;
-        let table = txn
-            .open_table(ALERTS)
-            .map_err(self.db_err("reading alerts"))?;
+        let table = self.read_table(ALERTS, "reading alerts")?;
         let row = table.get(id).map_err(self.db_err("reading alerts"))?;
         row.map(|v| read(v.value())).transpose()
     }

@@ -346,6 +346,17 @@ impl Store {
         Ok(())
     }
 
+    /// `table` as it is now, for reading, in a transaction of its own;
+    /// failures are `action`'s.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+        action: &'static str,
+    ) -> Result<redb::ReadOnlyTable<K, V>, StoreError> {
+        let txn = self.db.begin_read().map_err(self.db_err(action))?;
+        txn.open_table(table).map_err(self.db_err(action))
+    }
+
     /// Maps a redb error to [`StoreError::Database`] for this file, noting
     /// errors that leave the handle failed.
     fn db_err<E: Into<redb::Error>>(&self, action: &'static str) -> impl Fn(E) -> StoreError {
