@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 use super::{
     channel::{Deliver, SendError},
-    error::{ChannelError, caused_by_tls, chain},
+    error::{ChannelError, caused_by_tls, chain, recipients, required},
     message::Message,
     settings::{EmailSettings, Secret, SmtpTls},
 };
@@ -42,25 +42,10 @@ impl Email {
     /// Checks `settings` and prepares the transport; nothing is sent and no
     /// connection is made until [`Deliver::send`].
     pub fn new(settings: &EmailSettings) -> Result<Self, ChannelError> {
-        if settings.host.trim().is_empty() {
-            return Err(ChannelError::Empty {
-                var: "NTA_SMTP_HOST",
-            });
-        }
+        let host = required("NTA_SMTP_HOST", settings.host.trim())?;
         let from = mailbox("NTA_MAIL_FROM", &settings.from)?;
-        if settings.to.is_empty() {
-            return Err(ChannelError::NoRecipient {
-                var: "NTA_MAIL_TO",
-                what: "address",
-            });
-        }
-        let to = settings
-            .to
-            .iter()
-            .map(|address| mailbox("NTA_MAIL_TO", address))
-            .collect::<Result<Vec<_>, _>>()?;
+        let to = recipients("NTA_MAIL_TO", "address", &settings.to, mailbox)?;
 
-        let host = settings.host.trim();
         let mut builder = match settings.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
             SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -278,6 +263,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::notify::error::refusal;
 
     fn settings() -> EmailSettings {
         EmailSettings {
@@ -290,13 +276,6 @@ mod tests {
             to: vec!["ops@example.com".into(), "Bob <bob@example.org>".into()],
             ca_file: None,
             timeout: Duration::from_secs(10),
-        }
-    }
-
-    fn error(settings: &EmailSettings) -> String {
-        match Email::new(settings) {
-            Ok(_) => panic!("{settings:?} was accepted"),
-            Err(e) => e.to_string(),
         }
     }
 
@@ -328,18 +307,24 @@ mod tests {
 
     #[test]
     fn rejects_a_bad_address_naming_the_setting_and_the_value() {
-        let message = error(&EmailSettings {
-            to: vec!["ops@example.com".into(), "bob".into()],
-            ..settings()
-        });
+        let message = refusal(
+            Email::new,
+            &EmailSettings {
+                to: vec!["ops@example.com".into(), "bob".into()],
+                ..settings()
+            },
+        );
         assert!(
             message.starts_with("NTA_MAIL_TO: `bob` is not an email address"),
             "{message}"
         );
-        let message = error(&EmailSettings {
-            from: "nta at example".into(),
-            ..settings()
-        });
+        let message = refusal(
+            Email::new,
+            &EmailSettings {
+                from: "nta at example".into(),
+                ..settings()
+            },
+        );
         assert!(
             message.starts_with("NTA_MAIL_FROM: `nta at example`"),
             "{message}"
@@ -349,23 +334,32 @@ mod tests {
     #[test]
     fn rejects_missing_recipients_host_and_half_logins() {
         assert_eq!(
-            error(&EmailSettings {
-                to: vec![],
-                ..settings()
-            }),
+            refusal(
+                Email::new,
+                &EmailSettings {
+                    to: vec![],
+                    ..settings()
+                }
+            ),
             "NTA_MAIL_TO: no address given (at least one is needed)"
         );
         assert_eq!(
-            error(&EmailSettings {
-                host: " ".into(),
-                ..settings()
-            }),
+            refusal(
+                Email::new,
+                &EmailSettings {
+                    host: " ".into(),
+                    ..settings()
+                }
+            ),
             "NTA_SMTP_HOST is empty"
         );
-        let message = error(&EmailSettings {
-            password: None,
-            ..settings()
-        });
+        let message = refusal(
+            Email::new,
+            &EmailSettings {
+                password: None,
+                ..settings()
+            },
+        );
         assert_eq!(
             message,
             "NTA_SMTP_USER and NTA_SMTP_PASSWORD: give both or neither"
@@ -374,10 +368,13 @@ mod tests {
 
     #[test]
     fn rejects_a_host_that_tls_cannot_verify() {
-        let message = error(&EmailSettings {
-            host: "smtp example".into(),
-            ..settings()
-        });
+        let message = refusal(
+            Email::new,
+            &EmailSettings {
+                host: "smtp example".into(),
+                ..settings()
+            },
+        );
         assert!(
             message.starts_with("NTA_SMTP_HOST: `smtp example`"),
             "{message}"
@@ -386,10 +383,13 @@ mod tests {
 
     #[test]
     fn rejects_unreadable_or_empty_ca_files_naming_the_path() {
-        let message = error(&EmailSettings {
-            ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
-            ..settings()
-        });
+        let message = refusal(
+            Email::new,
+            &EmailSettings {
+                ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+                ..settings()
+            },
+        );
         assert!(
             message.starts_with("NTA_SMTP_CA_FILE /nonexistent/ca.pem: cannot read: "),
             "{message}"
@@ -398,10 +398,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         fs::write(&path, "not a certificate\n").unwrap();
-        let message = error(&EmailSettings {
-            ca_file: Some(path.clone()),
-            ..settings()
-        });
+        let message = refusal(
+            Email::new,
+            &EmailSettings {
+                ca_file: Some(path.clone()),
+                ..settings()
+            },
+        );
         assert!(
             message.starts_with(&format!(
                 "NTA_SMTP_CA_FILE {}: no certificate",

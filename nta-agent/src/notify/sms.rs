@@ -5,7 +5,7 @@ use reqwest::{Client, Url};
 
 use super::{
     channel::{Deliver, SendError},
-    error::ChannelError,
+    error::{ChannelError, recipients, required},
     message::Message,
     settings::{Secret, SmsSettings},
     webhook::{check_answer, http_url, origin, request_error},
@@ -27,10 +27,7 @@ impl Sms {
     /// Checks `settings` and builds the HTTP client; nothing is sent until
     /// [`Deliver::send`].
     pub fn new(settings: &SmsSettings) -> Result<Self, ChannelError> {
-        let sid = settings.sid.trim();
-        if sid.is_empty() {
-            return Err(ChannelError::Empty { var: "TWILIO_SID" });
-        }
+        let sid = required("TWILIO_SID", settings.sid.trim())?;
         // The SID goes into the URL's path: only what an SID is made of
         // (`AC` and hex digits) can go there unescaped.
         if !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -40,23 +37,9 @@ impl Sms {
                 reason: "is not an account SID (letters and digits, `AC...`)",
             });
         }
-        if settings.token.expose().is_empty() {
-            return Err(ChannelError::Empty {
-                var: "TWILIO_TOKEN",
-            });
-        }
+        required("TWILIO_TOKEN", settings.token.expose())?;
         let from = phone("TWILIO_PHONE", &settings.from)?;
-        if settings.to.is_empty() {
-            return Err(ChannelError::NoRecipient {
-                var: "ALERT_PHONE",
-                what: "phone number",
-            });
-        }
-        let to = settings
-            .to
-            .iter()
-            .map(|number| phone("ALERT_PHONE", number))
-            .collect::<Result<Vec<_>, _>>()?;
+        let to = recipients("ALERT_PHONE", "phone number", &settings.to, phone)?;
 
         let base = http_url("TWILIO_API_BASE", &settings.api_base)?;
         let endpoint = format!(
@@ -155,6 +138,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::notify::error::refusal;
 
     fn settings() -> SmsSettings {
         SmsSettings {
@@ -164,13 +148,6 @@ mod tests {
             to: vec!["+15550000002".into(), "+447700900003".into()],
             api_base: "https://api.twilio.com".into(),
             timeout: Duration::from_secs(10),
-        }
-    }
-
-    fn error(settings: &SmsSettings) -> String {
-        match Sms::new(settings) {
-            Ok(_) => panic!("{settings:?} was accepted"),
-            Err(e) => e.to_string(),
         }
     }
 
@@ -206,17 +183,23 @@ mod tests {
     #[test]
     fn rejects_numbers_that_are_not_e164_naming_the_variable() {
         assert_eq!(
-            error(&SmsSettings {
-                to: vec!["+15550000002".into(), "5550000003".into()],
-                ..settings()
-            }),
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    to: vec!["+15550000002".into(), "5550000003".into()],
+                    ..settings()
+                }
+            ),
             "ALERT_PHONE: `5550000003` is not a phone number in E.164 form (`+` then 8 to 15 digits)"
         );
         assert!(
-            error(&SmsSettings {
-                from: "+1 555 000".into(),
-                ..settings()
-            })
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    from: "+1 555 000".into(),
+                    ..settings()
+                }
+            )
             .starts_with("TWILIO_PHONE: `+1 555 000`")
         );
         for bad in ["+1234567", "+1234567890123456", "+", "+12345678a"] {
@@ -226,10 +209,13 @@ mod tests {
             assert_eq!(phone("ALERT_PHONE", good).unwrap(), good);
         }
         assert_eq!(
-            error(&SmsSettings {
-                to: vec![],
-                ..settings()
-            }),
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    to: vec![],
+                    ..settings()
+                }
+            ),
             "ALERT_PHONE: no phone number given (at least one is needed)"
         );
     }
@@ -237,31 +223,43 @@ mod tests {
     #[test]
     fn rejects_bad_sid_token_and_api_base_naming_the_variable() {
         assert_eq!(
-            error(&SmsSettings {
-                sid: "".into(),
-                ..settings()
-            }),
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    sid: "".into(),
+                    ..settings()
+                }
+            ),
             "TWILIO_SID is empty"
         );
         assert!(
-            error(&SmsSettings {
-                sid: "AC../../x".into(),
-                ..settings()
-            })
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    sid: "AC../../x".into(),
+                    ..settings()
+                }
+            )
             .starts_with("TWILIO_SID: `AC../../x` is not an account SID")
         );
         assert_eq!(
-            error(&SmsSettings {
-                token: Secret::new(""),
-                ..settings()
-            }),
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    token: Secret::new(""),
+                    ..settings()
+                }
+            ),
             "TWILIO_TOKEN is empty"
         );
         assert_eq!(
-            error(&SmsSettings {
-                api_base: "ftp://api.twilio.com".into(),
-                ..settings()
-            }),
+            refusal(
+                Sms::new,
+                &SmsSettings {
+                    api_base: "ftp://api.twilio.com".into(),
+                    ..settings()
+                }
+            ),
             "TWILIO_API_BASE: `ftp://api.twilio.com` must be an http or https URL"
         );
     }
