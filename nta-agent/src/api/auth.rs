@@ -216,6 +216,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::tests::DATA_PATHS;
 
     const TOKEN: &str = "s3cret-token-0123456789";
 
@@ -288,15 +289,11 @@ mod tests {
     #[tokio::test]
     async fn with_a_token_every_data_path_needs_it() {
         let (_dir, routes) = guarded();
-        for path in [
-            "/api/alerts",
-            "/api/alerts/1",
-            "/api/stats",
-            "/api/history",
+        for path in DATA_PATHS.into_iter().chain([
             "/metrics",
             "/api/stream",
             "/api/stream?token=wrong-token-wrong-token",
-        ] {
+        ]) {
             let response = warp::test::request().path(path).reply(&routes).await;
             assert_eq!(response.status(), 401, "{path}");
             assert_eq!(
