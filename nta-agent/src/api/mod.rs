@@ -402,6 +402,19 @@ mod tests {
     pub(super) const DATA_PATHS: [&str; 4] =
         ["/api/alerts", "/api/alerts/1", "/api/stats", "/api/history"];
 
+    /// Each `(query, parameter, message)`: `GET {path}?{query}` is a 400
+    /// naming `parameter`, its error containing `message`.
+    pub(super) async fn assert_bad_parameters(path: &str, cases: &[(&str, &str, &str)]) {
+        let (_dir, state) = test_state();
+        for (query, parameter, message) in cases {
+            let (status, body) = get(&state, "GET", &format!("{path}?{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert_eq!(body["parameter"], *parameter, "{query}: {body}");
+            let error = body["error"].as_str().expect("error string");
+            assert!(error.contains(message), "{query}: {error}");
+        }
+    }
+
     /// A store holding [`fixtures::five_alerts`] and an API over it.
     pub(super) fn test_state() -> (tempfile::TempDir, ApiState) {
         let (dir, store) = temp_store();
