@@ -7,7 +7,7 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
     message::{
         Mailbox,
-        header::{ContentType, Header, HeaderName, HeaderValue},
+        header::{ContentType, HeaderName, HeaderValue},
     },
     transport::smtp::{
         self,
@@ -85,12 +85,16 @@ impl Email {
             .header(ContentType::TEXT_PLAIN)
             // Present on digests and tests too (their worst severity), so
             // that a mail filter can sort every message by it.
-            .header(NtaSeverity(message.severity.as_str().to_owned()));
+            .raw_header(nta_header(
+                "X-Nta-Severity",
+                message.severity.as_str().to_owned(),
+            ));
         for to in &self.to {
             builder = builder.to(to.clone());
         }
         if let Some(alert) = &message.alert {
-            builder = builder.header(NtaAlertId(alert.id));
+            // The alert's id in the API and the dashboard.
+            builder = builder.raw_header(nta_header("X-Nta-Alert-Id", alert.id.to_string()));
         }
         builder
             .body(message.body.clone())
@@ -222,40 +226,9 @@ fn scrub(text: String, password: Option<&Secret>) -> String {
     }
 }
 
-/// `X-Nta-Severity: high`, for mail filters.
-#[derive(Clone)]
-struct NtaSeverity(String);
-
-impl Header for NtaSeverity {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("X-Nta-Severity")
-    }
-
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(NtaSeverity(s.trim().to_owned()))
-    }
-
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.clone())
-    }
-}
-
-/// `X-Nta-Alert-Id: 42`, the alert's id in the API and the dashboard.
-#[derive(Clone)]
-struct NtaAlertId(u64);
-
-impl Header for NtaAlertId {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("X-Nta-Alert-Id")
-    }
-
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(NtaAlertId(s.trim().parse()?))
-    }
-
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.to_string())
-    }
+/// One of nta's own headers (`X-Nta-…`), for mail filters.
+fn nta_header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
 
 #[cfg(test)]
@@ -277,6 +250,10 @@ mod tests {
             ca_file: None,
             timeout: Duration::from_secs(10),
         }
+    }
+
+    fn error(settings: &EmailSettings) -> String {
+        refusal(Email::new(settings))
     }
 
     #[test]
@@ -307,24 +284,18 @@ mod tests {
 
     #[test]
     fn rejects_a_bad_address_naming_the_setting_and_the_value() {
-        let message = refusal(
-            Email::new,
-            &EmailSettings {
-                to: vec!["ops@example.com".into(), "bob".into()],
-                ..settings()
-            },
-        );
+        let message = error(&EmailSettings {
+            to: vec!["ops@example.com".into(), "bob".into()],
+            ..settings()
+        });
         assert!(
             message.starts_with("NTA_MAIL_TO: `bob` is not an email address"),
             "{message}"
         );
-        let message = refusal(
-            Email::new,
-            &EmailSettings {
-                from: "nta at example".into(),
-                ..settings()
-            },
-        );
+        let message = error(&EmailSettings {
+            from: "nta at example".into(),
+            ..settings()
+        });
         assert!(
             message.starts_with("NTA_MAIL_FROM: `nta at example`"),
             "{message}"
@@ -334,32 +305,23 @@ mod tests {
     #[test]
     fn rejects_missing_recipients_host_and_half_logins() {
         assert_eq!(
-            refusal(
-                Email::new,
-                &EmailSettings {
-                    to: vec![],
-                    ..settings()
-                }
-            ),
+            error(&EmailSettings {
+                to: vec![],
+                ..settings()
+            }),
             "NTA_MAIL_TO: no address given (at least one is needed)"
         );
         assert_eq!(
-            refusal(
-                Email::new,
-                &EmailSettings {
-                    host: " ".into(),
-                    ..settings()
-                }
-            ),
+            error(&EmailSettings {
+                host: " ".into(),
+                ..settings()
+            }),
             "NTA_SMTP_HOST is empty"
         );
-        let message = refusal(
-            Email::new,
-            &EmailSettings {
-                password: None,
-                ..settings()
-            },
-        );
+        let message = error(&EmailSettings {
+            password: None,
+            ..settings()
+        });
         assert_eq!(
             message,
             "NTA_SMTP_USER and NTA_SMTP_PASSWORD: give both or neither"
@@ -368,13 +330,10 @@ mod tests {
 
     #[test]
     fn rejects_a_host_that_tls_cannot_verify() {
-        let message = refusal(
-            Email::new,
-            &EmailSettings {
-                host: "smtp example".into(),
-                ..settings()
-            },
-        );
+        let message = error(&EmailSettings {
+            host: "smtp example".into(),
+            ..settings()
+        });
         assert!(
             message.starts_with("NTA_SMTP_HOST: `smtp example`"),
             "{message}"
@@ -383,13 +342,10 @@ mod tests {
 
     #[test]
     fn rejects_unreadable_or_empty_ca_files_naming_the_path() {
-        let message = refusal(
-            Email::new,
-            &EmailSettings {
-                ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
-                ..settings()
-            },
-        );
+        let message = error(&EmailSettings {
+            ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+            ..settings()
+        });
         assert!(
             message.starts_with("NTA_SMTP_CA_FILE /nonexistent/ca.pem: cannot read: "),
             "{message}"
@@ -398,13 +354,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         fs::write(&path, "not a certificate\n").unwrap();
-        let message = refusal(
-            Email::new,
-            &EmailSettings {
-                ca_file: Some(path.clone()),
-                ..settings()
-            },
-        );
+        let message = error(&EmailSettings {
+            ca_file: Some(path.clone()),
+            ..settings()
+        });
         assert!(
             message.starts_with(&format!(
                 "NTA_SMTP_CA_FILE {}: no certificate",

@@ -151,6 +151,10 @@ mod tests {
         }
     }
 
+    fn error(settings: &SmsSettings) -> String {
+        refusal(Sms::new(settings))
+    }
+
     #[test]
     fn posts_to_the_accounts_messages_endpoint() {
         let sms = Sms::new(&settings()).unwrap();
@@ -183,23 +187,17 @@ mod tests {
     #[test]
     fn rejects_numbers_that_are_not_e164_naming_the_variable() {
         assert_eq!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    to: vec!["+15550000002".into(), "5550000003".into()],
-                    ..settings()
-                }
-            ),
+            error(&SmsSettings {
+                to: vec!["+15550000002".into(), "5550000003".into()],
+                ..settings()
+            }),
             "ALERT_PHONE: `5550000003` is not a phone number in E.164 form (`+` then 8 to 15 digits)"
         );
         assert!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    from: "+1 555 000".into(),
-                    ..settings()
-                }
-            )
+            error(&SmsSettings {
+                from: "+1 555 000".into(),
+                ..settings()
+            })
             .starts_with("TWILIO_PHONE: `+1 555 000`")
         );
         for bad in ["+1234567", "+1234567890123456", "+", "+12345678a"] {
@@ -209,13 +207,10 @@ mod tests {
             assert_eq!(phone("ALERT_PHONE", good).unwrap(), good);
         }
         assert_eq!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    to: vec![],
-                    ..settings()
-                }
-            ),
+            error(&SmsSettings {
+                to: vec![],
+                ..settings()
+            }),
             "ALERT_PHONE: no phone number given (at least one is needed)"
         );
     }
@@ -223,43 +218,31 @@ mod tests {
     #[test]
     fn rejects_bad_sid_token_and_api_base_naming_the_variable() {
         assert_eq!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    sid: "".into(),
-                    ..settings()
-                }
-            ),
+            error(&SmsSettings {
+                sid: "".into(),
+                ..settings()
+            }),
             "TWILIO_SID is empty"
         );
         assert!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    sid: "AC../../x".into(),
-                    ..settings()
-                }
-            )
+            error(&SmsSettings {
+                sid: "AC../../x".into(),
+                ..settings()
+            })
             .starts_with("TWILIO_SID: `AC../../x` is not an account SID")
         );
         assert_eq!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    token: Secret::new(""),
-                    ..settings()
-                }
-            ),
+            error(&SmsSettings {
+                token: Secret::new(""),
+                ..settings()
+            }),
             "TWILIO_TOKEN is empty"
         );
         assert_eq!(
-            refusal(
-                Sms::new,
-                &SmsSettings {
-                    api_base: "ftp://api.twilio.com".into(),
-                    ..settings()
-                }
-            ),
+            error(&SmsSettings {
+                api_base: "ftp://api.twilio.com".into(),
+                ..settings()
+            }),
             "TWILIO_API_BASE: `ftp://api.twilio.com` must be an http or https URL"
         );
     }

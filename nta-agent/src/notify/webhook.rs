@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn error(url: &str) -> String {
-        refusal(Webhook::new, &settings(url))
+        refusal(Webhook::new(&settings(url)))
     }
 
     #[test]
