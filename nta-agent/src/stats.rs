@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::{
     alert::{AlertEvent, AlertKind, Severity},
-    config::Config,
+    config::{Config, SynFlood, Volumetric},
     sensor::AttachedMode,
     source::Dropped,
     store::StoreHealth,
-    traffic::{Snapshot, growth, port_growth, source_growth},
+    traffic::{Snapshot, per_sec, port_growth, share, source_growth},
 };
 
 /// The one handle on the live view: the run loop writes it through methods
@@ -175,28 +175,12 @@ pub struct LiveStats {
 /// so an aggregate line above them is a hint, not a verdict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ThresholdView {
-    pub syn_flood: SynFloodThresholds,
-    pub volumetric: VolumetricThresholds,
+    pub syn_flood: SynFlood,
+    pub volumetric: Volumetric,
     pub port_scan: PortScanThresholds,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SynFloodThresholds {
-    pub enabled: bool,
-    pub dst_host_syn_rate: f64,
-    pub dst_port_syn_rate: f64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct VolumetricThresholds {
-    pub enabled: bool,
-    pub syn_rate: f64,
-    pub udp_rate: f64,
-    pub icmp_rate: f64,
-    pub rst_rate: f64,
-    pub ack_rate: f64,
-}
-
+/// The fast port-scan rule, its window in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PortScanThresholds {
     pub enabled: bool,
@@ -206,21 +190,10 @@ pub struct PortScanThresholds {
 
 impl From<&Config> for ThresholdView {
     fn from(config: &Config) -> Self {
-        let (s, v, p) = (&config.syn_flood, &config.volumetric, &config.port_scan);
+        let p = &config.port_scan;
         Self {
-            syn_flood: SynFloodThresholds {
-                enabled: s.enabled,
-                dst_host_syn_rate: s.dst_host_syn_rate,
-                dst_port_syn_rate: s.dst_port_syn_rate,
-            },
-            volumetric: VolumetricThresholds {
-                enabled: v.enabled,
-                syn_rate: v.syn_rate,
-                udp_rate: v.udp_rate,
-                icmp_rate: v.icmp_rate,
-                rst_rate: v.rst_rate,
-                ack_rate: v.ack_rate,
-            },
+            syn_flood: config.syn_flood.clone(),
+            volumetric: config.volumetric.clone(),
             port_scan: PortScanThresholds {
                 enabled: p.enabled,
                 fast_ports: p.fast_ports,
@@ -229,6 +202,22 @@ impl From<&Config> for ThresholdView {
         }
     }
 }
+
+/// The protocols whose rates the live view reports: by name, the packets
+/// counter, and the bytes counter where the kernel keeps one.
+const PROTOCOLS: [(&str, Counter, Option<Counter>); 7] = [
+    ("ipv4", Counter::Ipv4Packets, None),
+    ("ipv6", Counter::Ipv6Packets, None),
+    ("tcp", Counter::TcpPackets, Some(Counter::TcpBytes)),
+    ("udp", Counter::UdpPackets, Some(Counter::UdpBytes)),
+    ("icmp", Counter::IcmpPackets, Some(Counter::IcmpBytes)),
+    (
+        "other",
+        Counter::OtherL4Packets,
+        Some(Counter::OtherL4Bytes),
+    ),
+    ("non_ip", Counter::NonIpPackets, Some(Counter::NonIpBytes)),
+];
 
 /// Sources and ports listed in the live view.
 pub const LIVE_TOP_N: usize = 10;
@@ -244,9 +233,9 @@ impl LiveStats {
         agent: TickCounts,
     ) {
         self.updated_at = Some(now);
-        let secs = after.at.saturating_duration_since(before.at).as_secs_f64();
-        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        let delta = |c: Counter| growth(before.global.get(c), after.global.get(c));
+        let elapsed = after.at.saturating_duration_since(before.at);
+        let per_sec = |n: u64| per_sec(n, elapsed);
+        let delta = |c: Counter| after.grown_since(before, c);
 
         let packets = delta(Counter::Packets);
         let syns = delta(Counter::TcpSyn);
@@ -254,28 +243,16 @@ impl LiveStats {
             packets_per_sec: per_sec(packets),
             bits_per_sec: per_sec(delta(Counter::Bytes)) * 8.0,
             syns_per_sec: per_sec(syns),
-            protocols: [
-                ("ipv4", Counter::Ipv4Packets),
-                ("ipv6", Counter::Ipv6Packets),
-                ("tcp", Counter::TcpPackets),
-                ("udp", Counter::UdpPackets),
-                ("icmp", Counter::IcmpPackets),
-                ("other", Counter::OtherL4Packets),
-                ("non_ip", Counter::NonIpPackets),
-            ]
-            .into_iter()
-            .map(|(name, c)| (name.to_owned(), per_sec(delta(c))))
-            .collect(),
-            protocol_bits: [
-                ("tcp", Counter::TcpBytes),
-                ("udp", Counter::UdpBytes),
-                ("icmp", Counter::IcmpBytes),
-                ("other", Counter::OtherL4Bytes),
-                ("non_ip", Counter::NonIpBytes),
-            ]
-            .into_iter()
-            .map(|(name, c)| (name.to_owned(), per_sec(delta(c)) * 8.0))
-            .collect(),
+            protocols: PROTOCOLS
+                .iter()
+                .map(|&(name, packets, _)| (name.to_owned(), per_sec(delta(packets))))
+                .collect(),
+            protocol_bits: PROTOCOLS
+                .iter()
+                .filter_map(|&(name, _, bytes)| {
+                    Some((name.to_owned(), per_sec(delta(bytes?)) * 8.0))
+                })
+                .collect(),
         };
         self.totals = Counter::ALL
             .iter()
@@ -287,65 +264,50 @@ impl LiveStats {
         self.samples_lost = after.global.get(Counter::SamplesLost) + agent.dropped.samples;
 
         let sources = source_growth(before, after);
-        self.top_sources = sources
-            .into_iter()
-            .take(LIVE_TOP_N)
-            .map(|(addr, n)| TopSource {
+        self.top_sources = top(sources, packets, per_sec, |addr, packets_per_sec, share| {
+            TopSource {
                 addr,
-                packets_per_sec: per_sec(n),
-                share: if packets > 0 {
-                    n as f64 / packets as f64
-                } else {
-                    0.0
-                },
-            })
-            .collect();
-
+                packets_per_sec,
+                share,
+            }
+        });
         let ports = port_growth(&before.syn_ports, &after.syn_ports);
-        self.top_syn_ports = ports
-            .into_iter()
-            .take(LIVE_TOP_N)
-            .map(|(port, n)| TopPort {
-                port,
-                syns_per_sec: per_sec(n),
-                share: if syns > 0 {
-                    n as f64 / syns as f64
-                } else {
-                    0.0
-                },
-            })
-            .collect();
+        self.top_syn_ports = top(ports, syns, per_sec, |port, syns_per_sec, share| TopPort {
+            port,
+            syns_per_sec,
+            share,
+        });
     }
+}
+
+/// The [`LIVE_TOP_N`] first of `growth` (busiest first), each made a `row`
+/// from its key, its rate and its share of `total`.
+fn top<K, T>(
+    growth: Vec<(K, u64)>,
+    total: u64,
+    per_sec: impl Fn(u64) -> f64,
+    row: impl Fn(K, f64, f64) -> T,
+) -> Vec<T> {
+    growth
+        .into_iter()
+        .take(LIVE_TOP_N)
+        .map(|(key, n)| row(key, per_sec(n), share(n, total)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        collections::HashMap,
-        time::{Duration, Instant},
-    };
-
-    use nta_common::GlobalCounters;
+    use std::time::{Duration, Instant};
 
     use crate::traffic::SourceView;
 
     use super::*;
 
-    fn snapshot(at: Instant) -> Snapshot {
-        Snapshot {
-            at,
-            global: GlobalCounters::ZERO,
-            sources: Default::default(),
-            dst_hosts: HashMap::new(),
-            syn_ports: vec![0; nta_common::maps::PORT_COUNT],
-        }
-    }
-
     #[test]
     fn refresh_reports_rates_shares_and_totals() {
         let t0 = Instant::now();
-        let before = snapshot(t0);
-        let mut after = snapshot(t0 + Duration::from_secs(2));
+        let before = Snapshot::empty(t0);
+        let mut after = Snapshot::empty(t0 + Duration::from_secs(2));
         after.global.values[Counter::Packets as usize] = 1000;
         after.global.values[Counter::TcpPackets as usize] = 800;
         after.global.values[Counter::TcpSyn as usize] = 400;

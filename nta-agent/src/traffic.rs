@@ -154,6 +154,24 @@ pub struct Snapshot {
     pub syn_ports: Vec<u64>,
 }
 
+impl Snapshot {
+    /// Nothing counted yet, at `at`.
+    pub fn empty(at: Instant) -> Self {
+        Snapshot {
+            at,
+            global: GlobalCounters::ZERO,
+            sources: Sources::default(),
+            dst_hosts: HashMap::new(),
+            syn_ports: vec![0; nta_common::maps::PORT_COUNT],
+        }
+    }
+
+    /// How much the global counter `c` grew since `before`.
+    pub fn grown_since(&self, before: &Snapshot, c: Counter) -> u64 {
+        growth(before.global.get(c), self.global.get(c))
+    }
+}
+
 /// What happened between two snapshots.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -177,6 +195,21 @@ pub fn growth(before: u64, after: u64) -> u64 {
         after - before
     } else {
         after
+    }
+}
+
+/// `n` over `elapsed`, per second; nothing over no time.
+pub fn per_sec(n: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
+}
+
+/// `part` as a fraction of `whole`, 0..=1; nothing of nothing.
+pub fn share(part: u64, whole: u64) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        0.0
     }
 }
 
@@ -214,14 +247,10 @@ pub fn port_growth(before: &[u64], after: &[u64]) -> Vec<(u16, u64)> {
 /// Summarises the traffic between two snapshots.
 pub fn summarize(before: &Snapshot, after: &Snapshot) -> Summary {
     let elapsed = after.at.saturating_duration_since(before.at);
-    let delta = |c: Counter| growth(before.global.get(c), after.global.get(c));
-    let packets = delta(Counter::Packets);
-    let bytes = delta(Counter::Bytes);
-    let syns = delta(Counter::TcpSyn);
-    let per_sec = |n: u64| {
-        let secs = elapsed.as_secs_f64();
-        if secs > 0.0 { n as f64 / secs } else { 0.0 }
-    };
+    let packets = after.grown_since(before, Counter::Packets);
+    let bytes = after.grown_since(before, Counter::Bytes);
+    let syns = after.grown_since(before, Counter::TcpSyn);
+    let per_sec = |n: u64| per_sec(n, elapsed);
 
     let top_source = source_growth(before, after).first().copied();
     let top_syn_port = port_growth(&before.syn_ports, &after.syn_ports)
@@ -287,16 +316,6 @@ pub fn totals(global: &GlobalCounters) -> String {
 mod tests {
     use super::*;
 
-    fn snapshot(at: Instant) -> Snapshot {
-        Snapshot {
-            at,
-            global: GlobalCounters::ZERO,
-            sources: Sources::default(),
-            dst_hosts: HashMap::new(),
-            syn_ports: vec![0; nta_common::maps::PORT_COUNT],
-        }
-    }
-
     fn source(packets: u64) -> SourceView {
         SourceView {
             packets,
@@ -334,8 +353,8 @@ mod tests {
     #[test]
     fn rates_use_the_measured_interval() {
         let t0 = Instant::now();
-        let before = snapshot(t0);
-        let mut after = snapshot(t0 + Duration::from_millis(500));
+        let before = Snapshot::empty(t0);
+        let mut after = Snapshot::empty(t0 + Duration::from_millis(500));
         after.global.values[Counter::Packets as usize] = 1_000;
         after.global.values[Counter::Bytes as usize] = 64_000;
         after.global.values[Counter::TcpSyn as usize] = 200;
@@ -351,9 +370,9 @@ mod tests {
         let t0 = Instant::now();
         let old: IpAddr = "198.18.0.1".parse().unwrap();
         let new: IpAddr = "198.18.0.2".parse().unwrap();
-        let mut before = snapshot(t0);
+        let mut before = Snapshot::empty(t0);
         before.sources.insert(old.into(), source(1_000_000));
-        let mut after = snapshot(t0 + Duration::from_secs(1));
+        let mut after = Snapshot::empty(t0 + Duration::from_secs(1));
         after.sources.insert(old.into(), source(1_000_010));
         after.sources.insert(new.into(), source(50));
         assert_eq!(summarize(&before, &after).top_source, Some((new, 50)));
@@ -363,9 +382,9 @@ mod tests {
     fn an_evicted_and_recreated_source_counts_from_zero() {
         let t0 = Instant::now();
         let addr: IpAddr = "2001:db8::1".parse().unwrap();
-        let mut before = snapshot(t0);
+        let mut before = Snapshot::empty(t0);
         before.sources.insert(addr.into(), source(500));
-        let mut after = snapshot(t0 + Duration::from_secs(1));
+        let mut after = Snapshot::empty(t0 + Duration::from_secs(1));
         after.sources.insert(addr.into(), source(7));
         assert_eq!(summarize(&before, &after).top_source, Some((addr, 7)));
     }
@@ -373,8 +392,8 @@ mod tests {
     #[test]
     fn top_syn_port_and_quiet_intervals() {
         let t0 = Instant::now();
-        let before = snapshot(t0);
-        let mut after = snapshot(t0 + Duration::from_secs(1));
+        let before = Snapshot::empty(t0);
+        let mut after = Snapshot::empty(t0 + Duration::from_secs(1));
         let quiet = summarize(&before, &after);
         assert_eq!((quiet.top_source, quiet.top_syn_port), (None, None));
         after.syn_ports[80] = 200;
@@ -385,8 +404,8 @@ mod tests {
     #[test]
     fn summary_line_reads_as_rates() {
         let t0 = Instant::now();
-        let before = snapshot(t0);
-        let mut after = snapshot(t0 + Duration::from_secs(1));
+        let before = Snapshot::empty(t0);
+        let mut after = Snapshot::empty(t0 + Duration::from_secs(1));
         after.global.values[Counter::Packets as usize] = 400;
         after.global.values[Counter::Bytes as usize] = 24_000;
         after.global.values[Counter::TcpSyn as usize] = 200;

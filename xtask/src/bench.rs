@@ -21,8 +21,8 @@ use crate::{
     cmd::{Cmd, note, step},
     packages,
     paths::workspace_root,
-    privilege::root_prefix,
     setup,
+    test::cargo_test_as_root,
 };
 
 /// The peers `--peers` runs beside nta: the Debian package, the daemon it
@@ -84,25 +84,13 @@ pub fn bench(peers: bool) -> anyhow::Result<()> {
     }
 
     step("benchmarks in the kernel and in network namespaces (as root)");
-    let mut cargo = cargo_seeing_bpf_linker()?;
     // --no-fail-fast: one benchmark failing must not keep the later test
     // binaries (the peers' among them) from running.
-    cargo.env("NTA_BENCH_OUT", &figures).args([
-        "test",
-        "--release",
-        "--no-fail-fast",
-        "-p",
-        "nta-agent",
-        "--tests",
-    ]);
-    let sudo = root_prefix(&["-E"], "the benchmarks")?;
-    if !sudo.is_empty() {
-        let runner: Vec<String> = sudo.iter().map(|word| format!("\"{word}\"")).collect();
-        cargo.arg("--config").arg(format!(
-            "target.'cfg(all())'.runner = [{}]",
-            runner.join(", ")
-        ));
-    }
+    let mut cargo = cargo_test_as_root(
+        &["--release", "--no-fail-fast", "-p", "nta-agent", "--tests"],
+        "the benchmarks",
+    )?;
+    cargo.env("NTA_BENCH_OUT", &figures);
     cargo.args([
         "bench_",
         "--",

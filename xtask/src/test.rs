@@ -6,27 +6,19 @@ use anyhow::Context as _;
 
 use crate::{
     build::{cargo_build, cargo_seeing_bpf_linker},
-    cmd::{exit_code, step, survive_sigint},
+    cmd::{Cmd, exit_code, step, survive_sigint},
     privilege::root_prefix,
     setup,
 };
 
-pub fn test(test_args: &[OsString]) -> anyhow::Result<ExitCode> {
-    setup::setup(true)?;
-    cargo_build(false)?;
-
+/// `cargo test` with `args`, its test binaries run as root (sudo asks for
+/// it `why`). Only they need root (they load XDP programs and create
+/// network namespaces): cargo itself stays the user, so target/ does not
+/// fill with files the user cannot overwrite.
+pub fn cargo_test_as_root(args: &[&str], why: &str) -> anyhow::Result<Cmd> {
     let mut cargo = cargo_seeing_bpf_linker()?;
-    cargo.args([
-        "test",
-        "--workspace",
-        "--exclude",
-        "nta-ebpf",
-        "--no-fail-fast",
-    ]);
-    // Only the test binaries need root (they load XDP programs and create
-    // network namespaces): cargo itself stays the user, so target/ does not
-    // fill with files the user cannot overwrite.
-    let sudo = root_prefix(&["-E"], "the integration tests")?;
+    cargo.arg("test").args(args);
+    let sudo = root_prefix(&["-E"], why)?;
     if !sudo.is_empty() {
         let runner: Vec<String> = sudo.iter().map(|word| format!("\"{word}\"")).collect();
         cargo.arg("--config").arg(format!(
@@ -34,6 +26,17 @@ pub fn test(test_args: &[OsString]) -> anyhow::Result<ExitCode> {
             runner.join(", ")
         ));
     }
+    Ok(cargo)
+}
+
+pub fn test(test_args: &[OsString]) -> anyhow::Result<ExitCode> {
+    setup::setup(true)?;
+    cargo_build(false)?;
+
+    let mut cargo = cargo_test_as_root(
+        &["--workspace", "--exclude", "nta-ebpf", "--no-fail-fast"],
+        "the integration tests",
+    )?;
     // The integration tests share interfaces, namespaces and XDP hooks.
     cargo.args(["--", "--test-threads=1"]).args(test_args);
 

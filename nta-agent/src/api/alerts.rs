@@ -142,7 +142,7 @@ mod tests {
     use serde_json::Value;
     use warp::http::StatusCode;
 
-    use crate::api::tests::{get, test_state};
+    use crate::api::tests::{assert_bad_parameters, get, test_state};
 
     fn ids(body: &Value) -> Vec<u64> {
         body["alerts"]
@@ -261,14 +261,7 @@ mod tests {
                 "before since",
             ),
         ];
-        let (_dir, state) = test_state();
-        for (query, parameter, message) in cases {
-            let (status, body) = get(&state, "GET", &format!("/api/alerts?{query}")).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-            assert_eq!(body["parameter"], parameter, "{query}: {body}");
-            let error = body["error"].as_str().expect("error string");
-            assert!(error.contains(message), "{query}: {error}");
-        }
+        assert_bad_parameters("/api/alerts", &cases).await;
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! The dashboard's files and `/healthz` hold no data and stay public, so a
 //! browser can load the page and then ask for the token.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{future::ready, net::SocketAddr, sync::Arc};
 
 use warp::{Filter, Rejection, reject::Reject};
 
@@ -146,13 +146,7 @@ pub(super) fn authorized(auth: Auth) -> impl Filter<Extract = (), Error = Reject
     warp::header::optional::<String>("authorization")
         .and_then(move |header: Option<String>| {
             let ok = auth.accepts(header.as_deref().and_then(bearer));
-            async move {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(warp::reject::custom(Unauthorized::read()))
-                }
-            }
+            ready(pass(ok, Unauthorized::read))
         })
         .untuple_one()
 }
@@ -171,13 +165,7 @@ pub(super) fn authorized_or_query(
                     .find(|(name, _)| name == "token")
                     .map(|(_, value)| value.as_str());
                 let ok = auth.accepts(header.as_deref().and_then(bearer).or(from_query));
-                async move {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(warp::reject::custom(Unauthorized::read()))
-                    }
-                }
+                ready(pass(ok, Unauthorized::read))
             },
         )
         .untuple_one()
@@ -194,19 +182,21 @@ pub(super) fn admin(auth: Auth) -> impl Filter<Extract = (), Error = Rejection> 
                 }
                 _ => false,
             };
-            let hint = auth.admin_hint.clone();
-            async move {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(warp::reject::custom(Unauthorized {
-                        admin_hint: hint,
-                        admin: true,
-                    }))
-                }
-            }
+            ready(pass(ok, || Unauthorized {
+                admin_hint: auth.admin_hint.clone(),
+                admin: true,
+            }))
         })
         .untuple_one()
+}
+
+/// Lets the request through if `ok`, else rejects it as `refused`.
+fn pass(ok: bool, refused: impl FnOnce() -> Unauthorized) -> Result<(), Rejection> {
+    if ok {
+        Ok(())
+    } else {
+        Err(warp::reject::custom(refused()))
+    }
 }
 
 /// The credentials of an `Authorization: Bearer <token>` header.
@@ -226,6 +216,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::tests::DATA_PATHS;
 
     const TOKEN: &str = "s3cret-token-0123456789";
 
@@ -298,15 +289,11 @@ mod tests {
     #[tokio::test]
     async fn with_a_token_every_data_path_needs_it() {
         let (_dir, routes) = guarded();
-        for path in [
-            "/api/alerts",
-            "/api/alerts/1",
-            "/api/stats",
-            "/api/history",
+        for path in DATA_PATHS.into_iter().chain([
             "/metrics",
             "/api/stream",
             "/api/stream?token=wrong-token-wrong-token",
-        ] {
+        ]) {
             let response = warp::test::request().path(path).reply(&routes).await;
             assert_eq!(response.status(), 401, "{path}");
             assert_eq!(

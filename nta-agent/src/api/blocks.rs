@@ -286,15 +286,23 @@ mod tests {
         (response.status(), body)
     }
 
+    /// `POST /api/blocks` with `body`, as the admin.
+    async fn add(state: &ApiState, body: &str) -> (StatusCode, Value) {
+        call(state, "POST", "/api/blocks", Some(body), Some(ADMIN)).await
+    }
+
+    /// `DELETE /api/blocks/{cidr}`, as the admin.
+    async fn remove(state: &ApiState, cidr: &str) -> (StatusCode, Value) {
+        let path = format!("/api/blocks/{cidr}");
+        call(state, "DELETE", &path, None, Some(ADMIN)).await
+    }
+
     #[tokio::test]
     async fn add_list_and_remove_with_the_admin_token() {
         let (_dir, state, kernel) = state();
-        let (status, body) = call(
+        let (status, body) = add(
             &state,
-            "POST",
-            "/api/blocks",
-            Some(r#"{"cidr": "198.18.0.0/24", "ttl": "10m", "reason": "scanner farm"}"#),
-            Some(ADMIN),
+            r#"{"cidr": "198.18.0.0/24", "ttl": "10m", "reason": "scanner farm"}"#,
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -311,43 +319,15 @@ mod tests {
         assert_eq!(body["auto"]["enabled"], false);
 
         // Both ways of writing a CIDR in a path.
-        let (status, body) = call(
-            &state,
-            "DELETE",
-            "/api/blocks/198.18.0.0%2F24",
-            None,
-            Some(ADMIN),
-        )
-        .await;
+        let (status, body) = remove(&state, "198.18.0.0%2F24").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["removed"]["cidr"], "198.18.0.0/24");
         assert!(kernel.entries().is_empty());
-        let (status, _) = call(
-            &state,
-            "POST",
-            "/api/blocks",
-            Some(r#"{"cidr":"2001:db8::/48"}"#),
-            Some(ADMIN),
-        )
-        .await;
+        let (status, _) = add(&state, r#"{"cidr":"2001:db8::/48"}"#).await;
         assert_eq!(status, StatusCode::CREATED);
-        let (status, _) = call(
-            &state,
-            "DELETE",
-            "/api/blocks/2001:db8::/48",
-            None,
-            Some(ADMIN),
-        )
-        .await;
+        let (status, _) = remove(&state, "2001:db8::/48").await;
         assert_eq!(status, StatusCode::OK);
-        let (status, body) = call(
-            &state,
-            "DELETE",
-            "/api/blocks/2001:db8::/48",
-            None,
-            Some(ADMIN),
-        )
-        .await;
+        let (status, body) = remove(&state, "2001:db8::/48").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
 
@@ -432,8 +412,7 @@ mod tests {
             (r#"not json"#, "body", "expected JSON"),
         ];
         for (body, parameter, needle) in cases {
-            let (status, answer) =
-                call(&state, "POST", "/api/blocks", Some(body), Some(ADMIN)).await;
+            let (status, answer) = add(&state, body).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
             assert_eq!(answer["parameter"], parameter, "{body}: {answer}");
             assert!(
@@ -445,7 +424,7 @@ mod tests {
             r#"{{"cidr": "198.18.0.2", "reason": "{}"}}"#,
             "x".repeat(5000)
         );
-        let (status, _) = call(&state, "POST", "/api/blocks", Some(&big), Some(ADMIN)).await;
+        let (status, _) = add(&state, &big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 

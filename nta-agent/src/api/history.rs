@@ -106,7 +106,7 @@ mod tests {
     use warp::http::StatusCode;
 
     use super::*;
-    use crate::api::tests::{get, test_state};
+    use crate::api::tests::{assert_bad_parameters, get, test_state};
 
     /// An API whose store holds 20 seconds of traffic from
     /// 2026-01-01T00:00:00Z: second `s` saw `s` packets, 100 bytes and 2 SYNs.
@@ -218,14 +218,7 @@ mod tests {
             ("metric=packets&metric=bytes", "metric", "more than once"),
             ("limit=5", "limit", "unknown parameter limit"),
         ];
-        let (_dir, state) = test_state();
-        for (query, parameter, message) in cases {
-            let (status, body) = get(&state, "GET", &format!("/api/history?{query}")).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-            assert_eq!(body["parameter"], parameter, "{query}: {body}");
-            let error = body["error"].as_str().expect("error string");
-            assert!(error.contains(message), "{query}: {error}");
-        }
+        assert_bad_parameters("/api/history", &cases).await;
     }
 
     #[test]

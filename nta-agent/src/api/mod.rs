@@ -398,6 +398,23 @@ mod tests {
         alert::fixtures, sensor::AttachedMode, stats::LiveStats, store::tests::temp_store,
     };
 
+    /// The paths that read data, one of each kind.
+    pub(super) const DATA_PATHS: [&str; 4] =
+        ["/api/alerts", "/api/alerts/1", "/api/stats", "/api/history"];
+
+    /// Each `(query, parameter, message)`: `GET {path}?{query}` is a 400
+    /// naming `parameter`, its error containing `message`.
+    pub(super) async fn assert_bad_parameters(path: &str, cases: &[(&str, &str, &str)]) {
+        let (_dir, state) = test_state();
+        for (query, parameter, message) in cases {
+            let (status, body) = get(&state, "GET", &format!("{path}?{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert_eq!(body["parameter"], *parameter, "{query}: {body}");
+            let error = body["error"].as_str().expect("error string");
+            assert!(error.contains(message), "{query}: {error}");
+        }
+    }
+
     /// A store holding [`fixtures::five_alerts`] and an API over it.
     pub(super) fn test_state() -> (tempfile::TempDir, ApiState) {
         let (dir, store) = temp_store();
@@ -456,13 +473,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_methods_are_a_json_405() {
         let (_dir, state) = test_state();
-        for path in [
-            "/api/alerts",
-            "/api/alerts/1",
-            "/api/stats",
-            "/api/history",
-            "/healthz",
-        ] {
+        for path in DATA_PATHS.into_iter().chain(["/healthz"]) {
             let (status, body) = get(&state, "POST", path).await;
             assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
             assert_eq!(body, json!({"error": "method not allowed"}), "{path}");
@@ -533,23 +544,34 @@ mod tests {
         assert_eq!(response.status(), StatusCode::LENGTH_REQUIRED);
     }
 
-    /// [`serve`] on a loopback port, a connection to it, the sender that
-    /// stops it and its task.
-    async fn serve_and_connect(
-        state: ApiState,
-    ) -> (
-        tokio::net::TcpStream,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    ) {
+    /// A [`serve`] task and the sender that shuts it down.
+    struct Running {
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Running {
+        /// Shuts the server down, which must stop within 5 s (`expected`
+        /// says why it should).
+        async fn stops(self, expected: &str) {
+            self.stop.send(()).unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
+                .await
+                .expect(expected)
+                .unwrap();
+        }
+    }
+
+    /// [`serve`] on a loopback port, and a connection to it.
+    async fn serve_and_connect(state: ApiState) -> (tokio::net::TcpStream, Running) {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, async {
+        let task = tokio::spawn(serve(listener, state, async {
             let _ = stopped.await;
         }));
         let conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        (conn, stop, server)
+        (conn, Running { stop, task })
     }
 
     #[tokio::test]
@@ -557,7 +579,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let (_dir, state) = test_state();
-        let (mut conn, stop, server) = serve_and_connect(state).await;
+        let (mut conn, server) = serve_and_connect(state).await;
         conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: nta\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
@@ -566,11 +588,7 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
 
-        stop.send(()).unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(5), server)
-            .await
-            .expect("server stops after shutdown")
-            .unwrap();
+        server.stops("server stops after shutdown").await;
     }
 
     #[tokio::test]
@@ -579,7 +597,7 @@ mod tests {
 
         let (_dir, state) = test_state();
         let feed = state.feed.clone();
-        let (mut conn, stop, server) = serve_and_connect(state).await;
+        let (mut conn, server) = serve_and_connect(state).await;
         conn.write_all(b"GET /api/stream HTTP/1.1\r\nHost: nta\r\n\r\n")
             .await
             .unwrap();
@@ -592,11 +610,7 @@ mod tests {
         // As `run` does: close the feed, then stop the server, which waits
         // for requests in flight: the stream must not be one forever.
         feed.close();
-        stop.send(()).unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(5), server)
-            .await
-            .expect("server stops with a stream open")
-            .unwrap();
+        server.stops("server stops with a stream open").await;
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ mod tests;
 use std::{fmt::Write as _, fs, net::IpAddr, path::Path, time::Duration};
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Location};
 pub use notify::{EmailFile, Notify, SmsFile, WebhookFile};
@@ -148,7 +148,7 @@ impl Default for PortScan {
 
 /// SYN-flood detection, per destination: catches floods from spoofed or
 /// many sources, which no per-source rule sees.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SynFlood {
     /// Whether SYN floods are detected at all.
@@ -173,7 +173,7 @@ impl Default for SynFlood {
 }
 
 /// Volumetric detection, per source and packet kind.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Volumetric {
     /// Whether volumetric floods are detected at all.

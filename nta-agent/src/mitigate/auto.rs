@@ -29,6 +29,25 @@ impl AutoPolicy {
     pub fn active(&self) -> bool {
         self.enabled || self.dry_run
     }
+
+    /// How long an automatic entry lasts, as the log lines and reasons say it.
+    fn ttl_text(&self) -> humantime::FormattedDuration {
+        humantime::format_duration(self.ttl.unsigned_abs())
+    }
+}
+
+/// The operator's line about blocking `block` for `ttl`, done or only
+/// pretended (dry run): the same fields either way.
+macro_rules! block_line {
+    ($level:ident, $message:literal, $block:expr, $ttl:expr) => {
+        $level!(
+            target: "nta::mitigate",
+            message = $message,
+            cidr = %$block.cidr,
+            ttl = %$ttl,
+            reason = %$block.reason,
+        )
+    };
 }
 
 /// Acts on newly opened incidents. Only their source is blocked, and only
@@ -61,14 +80,7 @@ pub fn on_events(policy: &AutoPolicy, events: &[AlertEvent], list: &mut Blocklis
         let skipped = match decide(policy, list, &block) {
             Ok(()) => match list.add(block.clone()) {
                 Ok(_) => {
-                    let ttl = humantime::format_duration(policy.ttl.unsigned_abs());
-                    warn!(
-                        target: "nta::mitigate",
-                        message = "Blocked",
-                        %cidr,
-                        %ttl,
-                        reason = %block.reason,
-                    );
+                    block_line!(warn, "Blocked", block, policy.ttl_text());
                     continue;
                 }
                 Err(error) => {
@@ -105,14 +117,8 @@ fn decide(policy: &AutoPolicy, list: &Blocklist, block: &Block) -> Result<(), (O
         return Err((Outcome::Skipped, why));
     }
     if policy.dry_run {
-        let ttl = humantime::format_duration(policy.ttl.unsigned_abs());
-        info!(
-            target: "nta::mitigate",
-            message = "Dry run: would block",
-            %cidr,
-            %ttl,
-            reason = %block.reason,
-        );
+        let ttl = policy.ttl_text();
+        block_line!(info, "Dry run: would block", block, ttl);
         return Err((Outcome::WouldBlock, format!("for {ttl}: {}", block.reason)));
     }
     Ok(())
@@ -234,22 +240,24 @@ mod tests {
         assert!(decisions.iter().all(|d| d.outcome == Outcome::Skipped));
     }
 
+    /// One incident opened under `policy`: how many entries reached the
+    /// kernel, and the decisions noted.
+    fn one_incident(policy: &AutoPolicy, event: AlertEvent) -> (usize, Vec<Decision>) {
+        let (_dir, mut list, kernel) = list(Protected::default());
+        on_events(policy, &[event], &mut list, Timestamp::UNIX_EPOCH);
+        (kernel.entries().len(), list.decisions())
+    }
+
     #[test]
     fn a_dry_run_blocks_nothing_and_says_what_it_would_do() {
-        let (_dir, mut list, kernel) = list(Protected::default());
         let policy = AutoPolicy {
             enabled: false,
             dry_run: true,
             ..policy()
         };
-        on_events(
-            &policy,
-            &[opened(7, AlertKind::Signature, "198.18.0.2")],
-            &mut list,
-            Timestamp::UNIX_EPOCH,
-        );
-        assert!(kernel.entries().is_empty());
-        let decisions = list.decisions();
+        let (entries, decisions) =
+            one_incident(&policy, opened(7, AlertKind::Signature, "198.18.0.2"));
+        assert_eq!(entries, 0);
         assert_eq!(decisions.len(), 1);
         assert_eq!(decisions[0].outcome, Outcome::WouldBlock);
         assert!(
@@ -261,18 +269,13 @@ mod tests {
 
     #[test]
     fn nothing_happens_when_off() {
-        let (_dir, mut list, kernel) = list(Protected::default());
         let policy = AutoPolicy {
             enabled: false,
             ..policy()
         };
-        on_events(
-            &policy,
-            &[opened(1, AlertKind::Volumetric, "198.18.0.2")],
-            &mut list,
-            Timestamp::UNIX_EPOCH,
-        );
-        assert!(kernel.entries().is_empty());
-        assert!(list.decisions().is_empty());
+        let (entries, decisions) =
+            one_incident(&policy, opened(1, AlertKind::Volumetric, "198.18.0.2"));
+        assert_eq!(entries, 0);
+        assert!(decisions.is_empty());
     }
 }

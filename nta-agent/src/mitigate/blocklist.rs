@@ -220,20 +220,32 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn entries_reach_the_kernel_and_the_store_and_come_back_after_a_restart() {
-        let (_dir, store) = temp_store();
-        let store = Arc::new(store);
-        let kernel = FakeKernel::default();
-        let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        let (mut list, restored) = Blocklist::restore(
+    /// What an agent starting at `now` restores from `store` into `kernel`,
+    /// nothing protected: the list and how many entries it restored.
+    fn restore(kernel: &FakeKernel, store: &Arc<Store>, now: Timestamp) -> (Blocklist, usize) {
+        Blocklist::restore(
             Box::new(kernel.clone()),
             store.clone(),
             Protected::default(),
             now,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A first start at `now`: a blocklist over an empty store and kernel map.
+    fn started(now: Timestamp) -> (tempfile::TempDir, Arc<Store>, FakeKernel, Blocklist) {
+        let (dir, store) = temp_store();
+        let store = Arc::new(store);
+        let kernel = FakeKernel::default();
+        let (list, restored) = restore(&kernel, &store, now);
         assert_eq!(restored, 0);
+        (dir, store, kernel, list)
+    }
+
+    #[test]
+    fn entries_reach_the_kernel_and_the_store_and_come_back_after_a_restart() {
+        let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let (_dir, store, kernel, mut list) = started(now);
         assert!(list.add(block("198.18.0.2", None)).unwrap());
         let soon = now + SignedDuration::from_secs(60);
         assert!(list.add(block("2001:db8::/48", Some(soon))).unwrap());
@@ -246,43 +258,22 @@ pub(crate) mod tests {
 
         // A new agent, a new (empty) kernel map: both restored.
         let fresh = FakeKernel::default();
-        let (list, restored) = Blocklist::restore(
-            Box::new(fresh.clone()),
-            store.clone(),
-            Protected::default(),
-            now,
-        )
-        .unwrap();
+        let (list, restored) = restore(&fresh, &store, now);
         assert_eq!(restored, 2);
         assert_eq!(fresh.entries().len(), 2);
         drop(list);
 
         // After their expiry, a restart drops them from the store too.
         let later = soon + SignedDuration::from_secs(1);
-        let (_, restored) = Blocklist::restore(
-            Box::new(FakeKernel::default()),
-            store.clone(),
-            Protected::default(),
-            later,
-        )
-        .unwrap();
+        let (_, restored) = restore(&FakeKernel::default(), &store, later);
         assert_eq!(restored, 0);
         assert!(store.blocks().unwrap().is_empty());
     }
 
     #[test]
     fn expiry_removes_from_kernel_and_store() {
-        let (_dir, store) = temp_store();
-        let store = Arc::new(store);
-        let kernel = FakeKernel::default();
         let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        let (mut list, _) = Blocklist::restore(
-            Box::new(kernel.clone()),
-            store.clone(),
-            Protected::default(),
-            now,
-        )
-        .unwrap();
+        let (_dir, store, kernel, mut list) = started(now);
         let soon = now + SignedDuration::from_secs(10);
         list.add(block("198.18.0.2", Some(soon))).unwrap();
         list.add(block("198.18.0.3", None)).unwrap();

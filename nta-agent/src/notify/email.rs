@@ -7,7 +7,7 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
     message::{
         Mailbox,
-        header::{ContentType, Header, HeaderName, HeaderValue},
+        header::{ContentType, HeaderName, HeaderValue},
     },
     transport::smtp::{
         self,
@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 use super::{
     channel::{Deliver, SendError},
-    error::{ChannelError, caused_by_tls, chain},
+    error::{ChannelError, caused_by_tls, chain, recipients, required},
     message::Message,
     settings::{EmailSettings, Secret, SmtpTls},
 };
@@ -42,25 +42,10 @@ impl Email {
     /// Checks `settings` and prepares the transport; nothing is sent and no
     /// connection is made until [`Deliver::send`].
     pub fn new(settings: &EmailSettings) -> Result<Self, ChannelError> {
-        if settings.host.trim().is_empty() {
-            return Err(ChannelError::Empty {
-                var: "NTA_SMTP_HOST",
-            });
-        }
+        let host = required("NTA_SMTP_HOST", settings.host.trim())?;
         let from = mailbox("NTA_MAIL_FROM", &settings.from)?;
-        if settings.to.is_empty() {
-            return Err(ChannelError::NoRecipient {
-                var: "NTA_MAIL_TO",
-                what: "address",
-            });
-        }
-        let to = settings
-            .to
-            .iter()
-            .map(|address| mailbox("NTA_MAIL_TO", address))
-            .collect::<Result<Vec<_>, _>>()?;
+        let to = recipients("NTA_MAIL_TO", "address", &settings.to, mailbox)?;
 
-        let host = settings.host.trim();
         let mut builder = match settings.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
             SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -100,12 +85,16 @@ impl Email {
             .header(ContentType::TEXT_PLAIN)
             // Present on digests and tests too (their worst severity), so
             // that a mail filter can sort every message by it.
-            .header(NtaSeverity(message.severity.as_str().to_owned()));
+            .raw_header(nta_header(
+                "X-Nta-Severity",
+                message.severity.as_str().to_owned(),
+            ));
         for to in &self.to {
             builder = builder.to(to.clone());
         }
         if let Some(alert) = &message.alert {
-            builder = builder.header(NtaAlertId(alert.id));
+            // The alert's id in the API and the dashboard.
+            builder = builder.raw_header(nta_header("X-Nta-Alert-Id", alert.id.to_string()));
         }
         builder
             .body(message.body.clone())
@@ -237,40 +226,9 @@ fn scrub(text: String, password: Option<&Secret>) -> String {
     }
 }
 
-/// `X-Nta-Severity: high`, for mail filters.
-#[derive(Clone)]
-struct NtaSeverity(String);
-
-impl Header for NtaSeverity {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("X-Nta-Severity")
-    }
-
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(NtaSeverity(s.trim().to_owned()))
-    }
-
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.clone())
-    }
-}
-
-/// `X-Nta-Alert-Id: 42`, the alert's id in the API and the dashboard.
-#[derive(Clone)]
-struct NtaAlertId(u64);
-
-impl Header for NtaAlertId {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("X-Nta-Alert-Id")
-    }
-
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(NtaAlertId(s.trim().parse()?))
-    }
-
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.to_string())
-    }
+/// One of nta's own headers (`X-Nta-…`), for mail filters.
+fn nta_header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
 
 #[cfg(test)]
@@ -278,6 +236,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::notify::error::refusal;
 
     fn settings() -> EmailSettings {
         EmailSettings {
@@ -294,10 +253,7 @@ mod tests {
     }
 
     fn error(settings: &EmailSettings) -> String {
-        match Email::new(settings) {
-            Ok(_) => panic!("{settings:?} was accepted"),
-            Err(e) => e.to_string(),
-        }
+        refusal(Email::new(settings))
     }
 
     #[test]

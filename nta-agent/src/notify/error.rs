@@ -7,6 +7,38 @@ use std::{io, path::PathBuf};
 
 use crate::http_client::ClientError;
 
+/// `value`, unless it is empty: setting `var` is required.
+pub(super) fn required<'a>(var: &'static str, value: &'a str) -> Result<&'a str, ChannelError> {
+    if value.is_empty() {
+        return Err(ChannelError::Empty { var });
+    }
+    Ok(value)
+}
+
+/// Each recipient in `to`, read by `parse`, for setting `var`; at least one
+/// (`what`: an address, a phone number) is needed.
+pub(super) fn recipients<T>(
+    var: &'static str,
+    what: &'static str,
+    to: &[String],
+    parse: impl Fn(&'static str, &str) -> Result<T, ChannelError>,
+) -> Result<Vec<T>, ChannelError> {
+    if to.is_empty() {
+        return Err(ChannelError::NoRecipient { var, what });
+    }
+    to.iter().map(|recipient| parse(var, recipient)).collect()
+}
+
+/// Why a channel refused its settings, as the user reads it (a panic if
+/// it did not): for the channels' tests.
+#[cfg(test)]
+pub(super) fn refusal<T>(new: Result<T, ChannelError>) -> String {
+    match new {
+        Ok(_) => panic!("the settings were accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// A channel's settings that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 
 use serde::Serialize;
 
-use crate::alert::{Alert, AlertKind, AlertState, Severity};
+use crate::alert::{Alert, AlertKind, AlertState, Count, Severity};
 
 /// Why a message is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,26 +55,15 @@ impl Message {
             alert.kind,
             route_of(alert)
         );
-        let url = alert_url(dashboard, alert.id);
-        let mut body = format!("{}\n\n", alert.message);
-        facts(&mut body, alert);
-        let _ = write!(body, "\nDashboard: {url}\n");
-        let short = shorten(&format!(
+        let short = format!(
             "nta {} {} {}: {}",
             alert.severity.as_str().to_uppercase(),
             alert.kind,
             route_of(alert),
             alert.message
-        ));
-        Message {
-            purpose: Purpose::Opened,
-            severity: alert.severity,
-            subject,
-            body,
-            short,
-            alert: Some(alert.clone()),
-            url: Some(url),
-        }
+        );
+        let intro = format!("{}\n\n", alert.message);
+        Self::about(alert, dashboard, Purpose::Opened, subject, intro, &short)
     }
 
     /// An incident closed: how long it lasted and its totals.
@@ -85,27 +74,41 @@ impl Message {
             alert.kind,
             route_of(alert)
         );
-        let url = alert_url(dashboard, alert.id);
-        let mut body = format!(
-            "Incident #{} is over: no sign of it for the quiet period.\n\n{}\n\n",
-            alert.id, alert.message
-        );
-        facts(&mut body, alert);
-        let _ = write!(body, "\nDashboard: {url}\n");
-        let short = shorten(&format!(
+        let short = format!(
             "nta closed #{} {} {} after {lasted}, {} packets, peak {}",
             alert.id,
             alert.kind,
             route_of(alert),
             alert.packets,
             rate(alert.peak_rate, &alert.evidence.unit)
-        ));
+        );
+        let intro = format!(
+            "Incident #{} is over: no sign of it for the quiet period.\n\n{}\n\n",
+            alert.id, alert.message
+        );
+        Self::about(alert, dashboard, Purpose::Closed, subject, intro, &short)
+    }
+
+    /// A message about `alert`: a body of `intro`, the alert's facts and
+    /// the link to it in the dashboard; `short` cut to fit an SMS.
+    fn about(
+        alert: &Alert,
+        dashboard: &str,
+        purpose: Purpose,
+        subject: String,
+        intro: String,
+        short: &str,
+    ) -> Self {
+        let url = alert_url(dashboard, alert.id);
+        let mut body = intro;
+        facts(&mut body, alert);
+        let _ = write!(body, "\nDashboard: {url}\n");
         Message {
-            purpose: Purpose::Closed,
+            purpose,
             severity: alert.severity,
             subject,
             body,
-            short,
+            short: shorten(short),
             alert: Some(alert.clone()),
             url: Some(url),
         }
@@ -258,6 +261,15 @@ fn route_of(alert: &Alert) -> String {
     text
 }
 
+/// `80 (1200), 443 (3)`: each value with its packets.
+fn counts<T: std::fmt::Display>(counts: &[Count<T>]) -> String {
+    let counts: Vec<_> = counts
+        .iter()
+        .map(|c| format!("{} ({})", c.value, c.packets))
+        .collect();
+    counts.join(", ")
+}
+
 /// The alert's facts and evidence, one per line.
 fn facts(body: &mut String, alert: &Alert) {
     let e = &alert.evidence;
@@ -317,20 +329,10 @@ fn facts(body: &mut String, alert: &Alert) {
         line("Sources:", format!("{n} distinct"));
     }
     if !e.top_ports.is_empty() {
-        let ports: Vec<_> = e
-            .top_ports
-            .iter()
-            .map(|c| format!("{} ({})", c.value, c.packets))
-            .collect();
-        line("Top ports:", ports.join(", "));
+        line("Top ports:", counts(&e.top_ports));
     }
     if !e.top_sources.is_empty() {
-        let sources: Vec<_> = e
-            .top_sources
-            .iter()
-            .map(|c| format!("{} ({})", c.value, c.packets))
-            .collect();
-        line("Top sources:", sources.join(", "));
+        line("Top sources:", counts(&e.top_sources));
     }
     if let (Some(sid), Some(signature)) = (e.sid, &e.signature) {
         line("Rule:", format!("sid {sid}: {signature}"));

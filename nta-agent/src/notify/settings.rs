@@ -218,6 +218,49 @@ fn route(
     }
 }
 
+/// What a switched-on channel then requires: each missing setting is an
+/// error saying it `is required when {when} ({what to give})`.
+struct Required<'a> {
+    env: &'a super::env::Environment,
+    /// What switched the channel on, e.g. `TWILIO_SID is set`.
+    when: &'static str,
+}
+
+impl Required<'_> {
+    /// [`pick`], which must find a value.
+    fn value(
+        &self,
+        var: &'static str,
+        file: Option<String>,
+        key: &str,
+        what: &str,
+    ) -> Result<String, SettingsError> {
+        pick(self.env, var, file, key)
+            .map(|(value, _)| value)
+            .ok_or_else(|| self.missing(var, what))
+    }
+
+    /// [`pick_list`], which must find a list naming at least one `item`.
+    fn list(
+        &self,
+        var: &'static str,
+        file: Option<&Vec<String>>,
+        key: &str,
+        item: &str,
+        what: &str,
+    ) -> Result<Vec<String>, SettingsError> {
+        match pick_list(self.env, var, file, key) {
+            Some((list, _)) if !list.is_empty() => Ok(list),
+            Some((_, name)) => Err(SettingsError::new(name, format!("lists no {item}"))),
+            None => Err(self.missing(var, what)),
+        }
+    }
+
+    fn missing(&self, var: &str, what: &str) -> SettingsError {
+        SettingsError::new(var, format!("is required when {} ({what})", self.when))
+    }
+}
+
 fn email(
     file: &crate::config::EmailFile,
     env: &super::env::Environment,
@@ -257,22 +300,23 @@ fn email(
             ),
         ));
     }
-    let Some((from, _)) = pick(env, "NTA_MAIL_FROM", file.from.clone(), "email.from") else {
-        return Err(SettingsError::new(
-            "NTA_MAIL_FROM",
-            "is required when an SMTP host is set (the sender address, e.g. nta@example.org)",
-        ));
+    let required = Required {
+        env,
+        when: "an SMTP host is set",
     };
-    let to = match pick_list(env, "NTA_MAIL_TO", file.to.as_ref(), "email.to") {
-        Some((to, _)) if !to.is_empty() => to,
-        Some((_, name)) => return Err(SettingsError::new(name, "lists no address")),
-        None => {
-            return Err(SettingsError::new(
-                "NTA_MAIL_TO",
-                "is required when an SMTP host is set (comma-separated addresses)",
-            ));
-        }
-    };
+    let from = required.value(
+        "NTA_MAIL_FROM",
+        file.from.clone(),
+        "email.from",
+        "the sender address, e.g. nta@example.org",
+    )?;
+    let to = required.list(
+        "NTA_MAIL_TO",
+        file.to.as_ref(),
+        "email.to",
+        "address",
+        "comma-separated addresses",
+    )?;
     let settings = EmailSettings {
         host,
         port,
@@ -341,31 +385,29 @@ fn sms(
     let Some((sid, _)) = pick(env, "TWILIO_SID", file.sid.clone(), "sms.sid") else {
         return Ok(None);
     };
-    let required = |found: Option<(String, String)>, var: &str, what: &str| {
-        found.map(|(v, _)| v).ok_or_else(|| {
-            SettingsError::new(var, format!("is required when TWILIO_SID is set ({what})"))
-        })
+    let required = Required {
+        env,
+        when: "TWILIO_SID is set",
     };
-    let token = required(
-        pick(env, "TWILIO_TOKEN", file.token.clone(), "sms.token"),
+    let token = required.value(
         "TWILIO_TOKEN",
+        file.token.clone(),
+        "sms.token",
         "the account's auth token",
     )?;
-    let from = required(
-        pick(env, "TWILIO_PHONE", file.from.clone(), "sms.from"),
+    let from = required.value(
         "TWILIO_PHONE",
+        file.from.clone(),
+        "sms.from",
         "the Twilio number to send from, like +1234567890",
     )?;
-    let to = match pick_list(env, "ALERT_PHONE", file.to.as_ref(), "sms.to") {
-        Some((to, _)) if !to.is_empty() => to,
-        Some((_, name)) => return Err(SettingsError::new(name, "lists no number")),
-        None => {
-            return Err(SettingsError::new(
-                "ALERT_PHONE",
-                "is required when TWILIO_SID is set (the numbers to alert, comma-separated)",
-            ));
-        }
-    };
+    let to = required.list(
+        "ALERT_PHONE",
+        file.to.as_ref(),
+        "sms.to",
+        "number",
+        "the numbers to alert, comma-separated",
+    )?;
     let api_base = pick(
         env,
         "TWILIO_API_BASE",

@@ -5,7 +5,7 @@ use reqwest::{Client, Url};
 
 use super::{
     channel::{Deliver, SendError},
-    error::ChannelError,
+    error::{ChannelError, recipients, required},
     message::Message,
     settings::{Secret, SmsSettings},
     webhook::{check_answer, http_url, origin, request_error},
@@ -27,10 +27,7 @@ impl Sms {
     /// Checks `settings` and builds the HTTP client; nothing is sent until
     /// [`Deliver::send`].
     pub fn new(settings: &SmsSettings) -> Result<Self, ChannelError> {
-        let sid = settings.sid.trim();
-        if sid.is_empty() {
-            return Err(ChannelError::Empty { var: "TWILIO_SID" });
-        }
+        let sid = required("TWILIO_SID", settings.sid.trim())?;
         // The SID goes into the URL's path: only what an SID is made of
         // (`AC` and hex digits) can go there unescaped.
         if !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -40,23 +37,9 @@ impl Sms {
                 reason: "is not an account SID (letters and digits, `AC...`)",
             });
         }
-        if settings.token.expose().is_empty() {
-            return Err(ChannelError::Empty {
-                var: "TWILIO_TOKEN",
-            });
-        }
+        required("TWILIO_TOKEN", settings.token.expose())?;
         let from = phone("TWILIO_PHONE", &settings.from)?;
-        if settings.to.is_empty() {
-            return Err(ChannelError::NoRecipient {
-                var: "ALERT_PHONE",
-                what: "phone number",
-            });
-        }
-        let to = settings
-            .to
-            .iter()
-            .map(|number| phone("ALERT_PHONE", number))
-            .collect::<Result<Vec<_>, _>>()?;
+        let to = recipients("ALERT_PHONE", "phone number", &settings.to, phone)?;
 
         let base = http_url("TWILIO_API_BASE", &settings.api_base)?;
         let endpoint = format!(
@@ -155,6 +138,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::notify::error::refusal;
 
     fn settings() -> SmsSettings {
         SmsSettings {
@@ -168,10 +152,7 @@ mod tests {
     }
 
     fn error(settings: &SmsSettings) -> String {
-        match Sms::new(settings) {
-            Ok(_) => panic!("{settings:?} was accepted"),
-            Err(e) => e.to_string(),
-        }
+        refusal(Sms::new(settings))
     }
 
     #[test]

@@ -182,6 +182,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::notify::error::refusal;
 
     fn settings(url: &str) -> WebhookSettings {
         WebhookSettings {
@@ -191,10 +192,7 @@ mod tests {
     }
 
     fn error(url: &str) -> String {
-        match Webhook::new(&settings(url)) {
-            Ok(_) => panic!("{url} was accepted"),
-            Err(e) => e.to_string(),
-        }
+        refusal(Webhook::new(&settings(url)))
     }
 
     #[test]

@@ -273,13 +273,7 @@ impl Store {
         id: u64,
         read: impl FnOnce(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(self.db_err("reading alerts"))?;
-        let table = txn
-            .open_table(ALERTS)
-            .map_err(self.db_err("reading alerts"))?;
+        let table = self.read_table(ALERTS, "reading alerts")?;
         let row = table.get(id).map_err(self.db_err("reading alerts"))?;
         row.map(|v| read(v.value())).transpose()
     }
@@ -519,6 +513,24 @@ mod tests {
         page.alerts.iter().map(|a| a.id).collect()
     }
 
+    /// Every page of `query` from `fetch`, following the cursor: each
+    /// page's ids and its `next`.
+    fn pages(
+        mut query: AlertQuery,
+        fetch: impl Fn(&AlertQuery) -> AlertPage,
+    ) -> Vec<(Vec<u64>, Option<u64>)> {
+        let mut pages = Vec::new();
+        loop {
+            let page = fetch(&query);
+            pages.push((ids(&page), page.next));
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => return pages,
+            }
+            assert!(pages.len() < 10, "{pages:?}");
+        }
+    }
+
     #[test]
     fn alerts_round_trip() {
         let (_dir, store) = temp_store();
@@ -560,23 +572,18 @@ mod tests {
         let (_dir, store) = temp_store();
         store.put_alerts(&ten_alerts()).unwrap();
 
-        let mut query = AlertQuery {
+        let query = AlertQuery {
             limit: 4,
             ..AlertQuery::default()
         };
-        let first = store.alerts(&query).unwrap();
-        assert_eq!(ids(&first), [10, 9, 8, 7]);
-        assert_eq!(first.next, Some(7));
-
-        query.cursor = first.next;
-        let second = store.alerts(&query).unwrap();
-        assert_eq!(ids(&second), [6, 5, 4, 3]);
-        assert_eq!(second.next, Some(3));
-
-        query.cursor = second.next;
-        let last = store.alerts(&query).unwrap();
-        assert_eq!(ids(&last), [2, 1]);
-        assert_eq!(last.next, None);
+        assert_eq!(
+            pages(query, |q| store.alerts(q).unwrap()),
+            [
+                (vec![10, 9, 8, 7], Some(7)),
+                (vec![6, 5, 4, 3], Some(3)),
+                (vec![2, 1], None),
+            ]
+        );
     }
 
     #[test]
@@ -597,17 +604,15 @@ mod tests {
     fn pagination_with_a_filter_skips_non_matching_alerts() {
         let (_dir, store) = temp_store();
         store.put_alerts(&ten_alerts()).unwrap();
-        let mut query = AlertQuery {
+        let query = AlertQuery {
             kind: Some(AlertKind::PortScan),
             limit: 3,
             ..AlertQuery::default()
         };
-        let first = store.alerts(&query).unwrap();
-        assert_eq!(ids(&first), [10, 8, 6]);
-        query.cursor = first.next;
-        let second = store.alerts(&query).unwrap();
-        assert_eq!(ids(&second), [4, 2]);
-        assert_eq!(second.next, None);
+        assert_eq!(
+            pages(query, |q| store.alerts(q).unwrap()),
+            [(vec![10, 8, 6], Some(6)), (vec![4, 2], None)]
+        );
     }
 
     #[test]
@@ -618,26 +623,19 @@ mod tests {
         alerts[0].src = Some(rare);
         alerts[6].src = Some(rare);
         store.put_alerts(&alerts).unwrap();
-        let mut query = AlertQuery {
+        let query = AlertQuery {
             src: Some(rare),
             limit: 1,
             ..AlertQuery::default()
         };
         // Three rows a page: 10 9 8 | 7 6 5 | 4 3 2 | 1.
-        let mut pages = Vec::new();
-        loop {
-            let page = store
-                .alerts_scanning(&query, 3, |id, json| store.decode_alert(id, json))
-                .unwrap();
-            pages.push((ids(&page), page.next));
-            match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => break,
-            }
-            assert!(pages.len() < 10, "{pages:?}");
-        }
+        let scan = |q: &AlertQuery| {
+            store
+                .alerts_scanning(q, 3, |id, json| store.decode_alert(id, json))
+                .unwrap()
+        };
         assert_eq!(
-            pages,
+            pages(query.clone(), scan),
             [
                 (vec![], Some(8)),
                 (vec![7], Some(5)),
@@ -647,7 +645,6 @@ mod tests {
         );
         // The public bound, ten rows per alert of the limit, reaches the
         // second match: the page is full and says so.
-        query.cursor = None;
         let page = store.alerts(&query).unwrap();
         assert_eq!((ids(&page), page.next), (vec![7], Some(7)));
     }
@@ -659,21 +656,18 @@ mod tests {
         alerts[0].kind = AlertKind::DnsTunnel;
         alerts[6].kind = AlertKind::DnsTunnel;
         store.put_alerts(&alerts).unwrap();
-        let mut query = AlertQuery {
+        let query = AlertQuery {
             kind: Some(AlertKind::DnsTunnel),
             limit: 1,
             ..AlertQuery::default()
         };
         // Two rows examined at most: a scan of the table would stop at 10 9.
-        let first = store
-            .alerts_scanning(&query, 2, |id, json| store.decode_alert(id, json))
-            .unwrap();
-        assert_eq!((ids(&first), first.next), (vec![7], Some(7)));
-        query.cursor = first.next;
-        let second = store
-            .alerts_scanning(&query, 2, |id, json| store.decode_alert(id, json))
-            .unwrap();
-        assert_eq!((ids(&second), second.next), (vec![1], None));
+        let scan = |q: &AlertQuery| {
+            store
+                .alerts_scanning(q, 2, |id, json| store.decode_alert(id, json))
+                .unwrap()
+        };
+        assert_eq!(pages(query, scan), [(vec![7], Some(7)), (vec![1], None)]);
     }
 
     #[test]

@@ -53,13 +53,7 @@ impl Store {
 
     /// Every entry.
     pub fn blocks(&self) -> Result<Vec<Block>, StoreError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(self.db_err("reading blocks"))?;
-        let table = txn
-            .open_table(BLOCKS)
-            .map_err(self.db_err("reading blocks"))?;
+        let table = self.read_table(BLOCKS, "reading blocks")?;
         let mut blocks = Vec::new();
         for row in table.iter().map_err(self.db_err("reading blocks"))? {
             let (cidr, json) = row.map_err(self.db_err("reading blocks"))?;

@@ -201,13 +201,7 @@ impl Store {
             .into());
         }
 
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(self.db_err("reading history"))?;
-        let table = txn
-            .open_table(table)
-            .map_err(self.db_err("reading history"))?;
+        let table = self.read_table(table, "reading history")?;
         let mut points = Vec::new();
         // (bucket start, sum) of the bucket being filled; rows come in key order.
         let mut current: Option<(i64, f64)> = None;

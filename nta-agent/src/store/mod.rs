@@ -346,6 +346,17 @@ impl Store {
         Ok(())
     }
 
+    /// `table` as it is now, for reading, in a transaction of its own;
+    /// failures are `action`'s.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+        action: &'static str,
+    ) -> Result<redb::ReadOnlyTable<K, V>, StoreError> {
+        let txn = self.db.begin_read().map_err(self.db_err(action))?;
+        txn.open_table(table).map_err(self.db_err(action))
+    }
+
     /// Maps a redb error to [`StoreError::Database`] for this file, noting
     /// errors that leave the handle failed.
     fn db_err<E: Into<redb::Error>>(&self, action: &'static str) -> impl Fn(E) -> StoreError {
@@ -534,37 +545,47 @@ pub(crate) mod tests {
         assert_eq!(store.path(), path);
     }
 
-    #[test]
-    fn garbage_file_is_refused_and_left_untouched() {
+    /// A store file holding `bytes`, in a fresh temporary directory.
+    fn file_holding(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nta.redb");
-        let garbage: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + 3) as u8).collect();
-        fs::write(&path, &garbage).unwrap();
-
-        let err = Store::open(&path).expect_err("garbage must not open");
-
-        assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
-        let msg = err.to_string();
-        assert!(msg.contains(&path.display().to_string()), "{msg}");
-        assert!(msg.contains("not an nta store"), "{msg}");
-        assert_eq!(fs::read(&path).unwrap(), garbage, "file was modified");
+        fs::write(&path, bytes).unwrap();
+        (dir, path)
     }
 
-    #[test]
-    fn garbage_starting_with_the_redb_magic_is_refused_and_left_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nta.redb");
-        let mut bytes = REDB_MAGIC.to_vec();
-        bytes.extend((0..8_000u32).map(|i| (i * 13 + 1) as u8));
-        fs::write(&path, &bytes).unwrap();
-
-        let err = Store::open(&path).expect_err("damaged file must not open");
-
+    /// Opening `path` fails (`expected` says why it should), naming the
+    /// file and leaving it as it was: the error.
+    fn refused(path: &Path, expected: &str) -> StoreError {
+        let before = fs::read(path).unwrap();
+        let err = Store::open(path).expect_err(expected);
         assert!(
             err.to_string().contains(&path.display().to_string()),
             "{err}"
         );
-        assert_eq!(fs::read(&path).unwrap(), bytes, "file was modified");
+        assert_eq!(fs::read(path).unwrap(), before, "file was modified");
+        err
+    }
+
+    /// [`refused`], as not an nta store, the error mentioning `mentions`.
+    fn refused_as_not_a_store(path: &Path, mentions: &str) {
+        let err = refused(path, "a file that is not an nta store must not open");
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+        assert!(err.to_string().contains(mentions), "{err}");
+    }
+
+    #[test]
+    fn garbage_file_is_refused_and_left_untouched() {
+        let garbage: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let (_dir, path) = file_holding(&garbage);
+        refused_as_not_a_store(&path, "not an nta store");
+    }
+
+    #[test]
+    fn garbage_starting_with_the_redb_magic_is_refused_and_left_untouched() {
+        let mut bytes = REDB_MAGIC.to_vec();
+        bytes.extend((0..8_000u32).map(|i| (i * 13 + 1) as u8));
+        let (_dir, path) = file_holding(&bytes);
+        refused(&path, "damaged file must not open");
     }
 
     #[test]
@@ -581,15 +602,8 @@ pub(crate) mod tests {
             }
             txn.commit().unwrap();
         }
-        let before = fs::read(&path).unwrap();
 
-        let err = Store::open(&path).expect_err("foreign file must not open");
-
-        let msg = err.to_string();
-        assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
-        assert!(msg.contains(&path.display().to_string()), "{msg}");
-        assert!(msg.contains("settings"), "{msg}");
-        assert_eq!(fs::read(&path).unwrap(), before, "file was modified");
+        refused_as_not_a_store(&path, "settings");
     }
 
     #[test]
@@ -607,8 +621,7 @@ pub(crate) mod tests {
             txn.commit().unwrap();
         }
 
-        let err = Store::open(&path).expect_err("newer schema must not open");
-
+        let err = refused(&path, "newer schema must not open");
         assert!(
             matches!(err, StoreError::SchemaVersion { found: 99, .. }),
             "{err:?}"
