@@ -1,7 +1,7 @@
 //! The link layer: VLAN tags, frames that are not IP, and frames the
 //! kernel will not run or that hold garbage.
 
-use nta_common::Counter;
+use nta_common::{Counter, maps::ip_proto};
 
 use super::{
     Class, Counting, Dst, Expect, Family, Src, eth_frame, frame_counters, ip_frame, run_once,
@@ -9,8 +9,8 @@ use super::{
 use crate::support::{
     self,
     frames::{
-        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, Ipv4, Ipv6, SRC_V4,
-        SRC_V6, Tcp, VlanTag,
+        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, Ipv4, Ipv6, SRC_V4, SRC_V6, Tcp,
+        VlanTag,
     },
     xdp::is_einval,
 };
@@ -22,7 +22,7 @@ fn dot1q_tagged_syn_is_counted_as_vlan_and_parsed() {
     if !support::privileged() {
         return;
     }
-    let ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
+    let ip = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
     let frame = frames::ethernet_tagged(&[VlanTag::dot1q(42)], ETH_P_IPV4, &ip);
     assert_eq!(frame.len(), 58);
     Expect::syn(Family::V4, 58, SRC_V4, DST_V4, 80)
@@ -36,8 +36,8 @@ fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
         return;
     }
     let mut xdp = Counting::load();
-    let v4 = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
-    let v6 = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP).packet(&Tcp::syn(40_000, 8443).bytes());
+    let v4 = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
+    let v6 = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).packet(&Tcp::syn(40_000, 8443).bytes());
     // 802.1ad outside 802.1Q, and two 802.1Q tags: both are two tags deep.
     let qinq = [VlanTag::dot1ad(100), VlanTag::dot1q(42)];
     let double_q = [VlanTag::dot1q(100), VlanTag::dot1q(42)];
@@ -61,7 +61,7 @@ fn three_vlan_tags_are_too_deep_and_not_parsed() {
     if !support::privileged() {
         return;
     }
-    let ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
+    let ip = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
     let tags = [VlanTag::dot1ad(1), VlanTag::dot1q(2), VlanTag::dot1q(3)];
     let frame = frames::ethernet_tagged(&tags, ETH_P_IPV4, &ip);
     assert_eq!(frame.len(), 66);

@@ -10,15 +10,13 @@ use std::{
 
 use nta_common::{
     Counter, IpKey,
-    maps::{RATE_CLASSES, RateClass, Thresholds, port_sketch_bit},
+    maps::{RATE_CLASSES, RateClass, Thresholds, ip_proto, port_sketch_bit},
 };
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, sketch};
 use crate::support::{
     self,
-    frames::{
-        self, DST_V4, DST_V6, IPPROTO_GRE, IPPROTO_TCP, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags,
-    },
+    frames::{self, DST_V4, DST_V6, IPPROTO_GRE, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags},
     xdp::long_window_ns,
 };
 
@@ -55,7 +53,7 @@ fn last_dst_and_last_dst_port_follow_the_latest_packet() {
         ),
         (
             "later fragment: no header, no port",
-            Ipv4::new(SRC_V4, d(2), IPPROTO_TCP)
+            Ipv4::new(SRC_V4, d(2), ip_proto::TCP)
                 .fragment(false, 10)
                 .frame(&Tcp::syn(1, 80).bytes()),
             d(2),
@@ -197,7 +195,7 @@ fn packets_in_no_class_leave_the_rate_window_alone() {
         ),
         (
             "TCP later fragment",
-            Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+            Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
                 .fragment(false, 8)
                 .frame(&Tcp::syn(40_000, 80).bytes()),
         ),

@@ -32,14 +32,14 @@ use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     maps::{
         PORT_COUNT, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds,
-        feature, port_sketch_bit, port_weight,
+        feature, ip_proto, port_sketch_bit, port_weight,
     },
 };
 
 use crate::support::{
     frames::{
-        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, IPPROTO_TCP, IPV4_HLEN,
-        IPV6_HLEN, Ipv6, SRC_V4, SRC_V6, VlanTag, tcp_flags,
+        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, IPV4_HLEN, IPV6_HLEN,
+        Ipv6, SRC_V4, SRC_V6, VlanTag, tcp_flags,
     },
     xdp::{Xdp, assert_counters, coarse_now_ns, growth, quiet},
 };
@@ -649,7 +649,7 @@ fn frames_bare_ipv4_syn_is_54_bytes_with_a_valid_header_checksum() {
 
 #[test]
 fn frames_ipv6_extension_headers_chain_their_next_header_bytes() {
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(0))
         .ext(ExtHeader::routing())
         .ext(ExtHeader::fragment(0, true))
@@ -658,11 +658,11 @@ fn frames_ipv6_extension_headers_chain_their_next_header_bytes() {
     assert_eq!(ip.header_len(), IPV6_HLEN + 8 + 24 + 8 + 16);
     assert_eq!(packet.len(), ip.header_len());
     assert_eq!(&packet[4..6], &((8u16 + 24 + 8 + 16).to_be_bytes()));
-    assert_eq!(packet[6], frames::IPPROTO_HOPOPTS);
-    assert_eq!(packet[40], frames::IPPROTO_ROUTING);
-    assert_eq!(packet[48], frames::IPPROTO_FRAGMENT);
-    assert_eq!(packet[72], frames::IPPROTO_DSTOPTS);
-    assert_eq!(packet[80], IPPROTO_TCP);
+    assert_eq!(packet[6], ip_proto::HOPOPTS);
+    assert_eq!(packet[40], ip_proto::ROUTING);
+    assert_eq!(packet[48], ip_proto::FRAGMENT);
+    assert_eq!(packet[72], ip_proto::DSTOPTS);
+    assert_eq!(packet[80], ip_proto::TCP);
     assert_eq!(packet[81], 1, "Hdr Ext Len of the destination options");
 }
 

@@ -5,13 +5,13 @@ use std::net::IpAddr;
 
 use nta_common::{
     Counter, DstHostStats, IpKey, SourceStats,
-    maps::{PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, port_sketch_bit},
+    maps::{PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ip_proto, port_sketch_bit},
 };
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, run_once, sweep_v4, sweep_v6};
 use crate::support::{
     self,
-    frames::{self, DST_V4, DST_V6, ExtHeader, IPPROTO_TCP, Ipv6, SRC_V4, SRC_V6, Tcp, tcp_flags},
+    frames::{self, DST_V4, DST_V6, ExtHeader, Ipv6, SRC_V4, SRC_V6, Tcp, tcp_flags},
     xdp::assert_counters,
 };
 
@@ -347,7 +347,7 @@ fn bare_ack_without_payload_counts_as_a_bare_ack() {
 
     // IPv6: the payload length covers the extension headers too.
     let (src, dst) = sweep_v6(5);
-    let frame = Ipv6::new(src, dst, IPPROTO_TCP)
+    let frame = Ipv6::new(src, dst, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(1))
         .frame(&Tcp::ack(40_000, 22).timestamps().bytes());
     assert_eq!(frame.len(), 14 + 40 + 16 + 32);

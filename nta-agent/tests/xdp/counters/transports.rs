@@ -1,14 +1,14 @@
 //! The transports besides TCP: UDP and DNS (on port 53 over UDP and TCP),
 //! ICMP and ICMPv6, and the protocols counted as other.
 
-use nta_common::Counter;
+use nta_common::{Counter, maps::ip_proto};
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, run_once};
 use crate::support::{
     self,
     frames::{
-        self, DST_V4, DST_V6, ETH_HLEN, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_NONE,
-        IPV4_HLEN, IPV6_HLEN, Ipv4, Ipv6, SRC_V4, SRC_V6,
+        self, DST_V4, DST_V6, ETH_HLEN, IPPROTO_GRE, IPPROTO_NONE, IPV4_HLEN, IPV6_HLEN, Ipv4,
+        Ipv6, SRC_V4, SRC_V6,
     },
 };
 
@@ -78,7 +78,7 @@ fn icmp_echo_counts_as_icmp() {
         return;
     }
     let echo = frames::icmpv4_echo_request(7, 1, &[0xab; 56]);
-    let frame = Ipv4::new(SRC_V4, DST_V4, IPPROTO_ICMP).frame(&echo);
+    let frame = Ipv4::new(SRC_V4, DST_V4, ip_proto::ICMP).frame(&echo);
     assert_eq!(frame.len(), 98);
     Expect::ip_packet(Family::V4, Class::Icmp, 98, SRC_V4, DST_V4).check(&run_once(&frame), "ping");
 }
@@ -89,7 +89,7 @@ fn icmpv6_echo_counts_as_icmp() {
         return;
     }
     let echo = frames::icmpv6_echo_request(7, 1, &[0xab; 56]);
-    let frame = Ipv6::new(SRC_V6, DST_V6, IPPROTO_ICMPV6).frame(&echo);
+    let frame = Ipv6::new(SRC_V6, DST_V6, ip_proto::ICMPV6).frame(&echo);
     assert_eq!(frame.len(), 118);
     Expect::ip_packet(Family::V6, Class::Icmp, 118, SRC_V6, DST_V6)
         .check(&run_once(&frame), "ping6");
@@ -103,8 +103,8 @@ fn icmp_numbers_of_the_other_family_are_other_transports() {
     let mut xdp = Counting::load();
     let echo = frames::icmpv4_echo_request(7, 1, &[]);
     // Protocol 58 in IPv4 and next header 1 in IPv6 are not ICMP.
-    xdp.pass(&Ipv4::new(SRC_V4, DST_V4, IPPROTO_ICMPV6).frame(&echo));
-    xdp.pass(&Ipv6::new(SRC_V6, DST_V6, IPPROTO_ICMP).frame(&echo));
+    xdp.pass(&Ipv4::new(SRC_V4, DST_V4, ip_proto::ICMPV6).frame(&echo));
+    xdp.pass(&Ipv6::new(SRC_V6, DST_V6, ip_proto::ICMP).frame(&echo));
     Expect::nothing()
         .counters(&ip_frame(Family::V4, Class::Other, 42))
         .counters(&ip_frame(Family::V6, Class::Other, 62))
