@@ -37,6 +37,7 @@ use nta_common::{
 };
 
 use crate::support::{
+    self,
     frames::{
         self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, IPV4_HLEN, IPV6_HLEN,
         Ipv6, SRC_V4, SRC_V6, VlanTag, tcp_flags,
@@ -58,6 +59,17 @@ impl Counting {
     /// Loads the program with [`quiet`] thresholds.
     fn load() -> Self {
         Self::load_with(&quiet())
+    }
+
+    /// [`Counting::load`], if this test may use BPF (see
+    /// [`support::privileged`]); `None` tells the test to return.
+    fn privileged() -> Option<Self> {
+        Self::privileged_with(&quiet())
+    }
+
+    /// [`Counting::load_with`], if this test may use BPF.
+    fn privileged_with(thresholds: &Thresholds) -> Option<Self> {
+        support::privileged().then(|| Self::load_with(thresholds))
     }
 
     fn load_with(thresholds: &Thresholds) -> Self {
@@ -170,11 +182,12 @@ struct Counts {
     until_ns: u64,
 }
 
-/// Loads the program, runs it once on `frame` and returns every counter.
-fn run_once(frame: &[u8]) -> Counts {
-    let mut xdp = Counting::load();
+/// Loads the program, runs it once on `frame` and returns every counter;
+/// `None` if this test may not use BPF (see [`Counting::privileged`]).
+fn run_once(frame: &[u8]) -> Option<Counts> {
+    let mut xdp = Counting::privileged()?;
     xdp.pass(frame);
-    xdp.totals()
+    Some(xdp.totals())
 }
 
 /// Expected `SOURCES` value, timestamps aside.
@@ -441,6 +454,15 @@ impl Expect {
             .source(src, Src::syn(len, dst, dst_port))
             .dst_host(dst, Dst::syn(len))
             .syn_port(dst_port, 1)
+    }
+
+    /// Runs the program once on `frame` ([`run_once`]) and checks what it
+    /// counted, if this test may use BPF.
+    #[track_caller]
+    fn check_once(&self, frame: &[u8], what: &str) {
+        if let Some(counts) = run_once(frame) {
+            self.check(&counts, what);
+        }
     }
 
     /// Checks `counts` against this expectation; `what` names the case.
