@@ -378,6 +378,12 @@ impl Expected {
         self.counters.push((counter, n));
     }
 
+    /// One packet of `len` bytes on a pair of packet and byte counters.
+    fn packet(&mut self, (packets, bytes): (Counter, Counter), len: u64) {
+        self.add(packets, 1);
+        self.add(bytes, len);
+    }
+
     fn global(&self) -> GlobalCounters {
         let mut g = GlobalCounters::ZERO;
         for (c, n) in &self.counters {
@@ -424,25 +430,15 @@ fn random_and_mutated_frames_are_passed_and_counted_consistently() {
         }
         match fate {
             Fate::LinkError(c) | Fate::NetworkError(c) => expected.add(c, 1),
-            Fate::NonIp => {
-                expected.add(Counter::NonIpPackets, 1);
-                expected.add(Counter::NonIpBytes, len);
-            }
-            Fate::Blocked => {
-                expected.add(Counter::BlockedPackets, 1);
-                expected.add(Counter::BlockedBytes, len);
-            }
-            Fate::Ipv4 => {
-                expected.add(Counter::Ipv4Packets, 1);
-                expected.add(Counter::Ipv4Bytes, len);
-            }
+            Fate::NonIp => expected.packet((Counter::NonIpPackets, Counter::NonIpBytes), len),
+            Fate::Blocked => expected.packet((Counter::BlockedPackets, Counter::BlockedBytes), len),
+            Fate::Ipv4 => expected.packet((Counter::Ipv4Packets, Counter::Ipv4Bytes), len),
             Fate::Ipv6 { ext_error } => {
                 ipv6_or_ext_error += 1;
                 if ext_error {
                     expected.add(Counter::ErrIpv6ExtHeaders, 1);
                 } else {
-                    expected.add(Counter::Ipv6Packets, 1);
-                    expected.add(Counter::Ipv6Bytes, len);
+                    expected.packet((Counter::Ipv6Packets, Counter::Ipv6Bytes), len);
                 }
             }
         }
@@ -540,22 +536,16 @@ fn random_and_mutated_frames_are_passed_and_counted_consistently() {
     // class, bytes too.
     let ip = c(Counter::Ipv4Packets) + c(Counter::Ipv6Packets);
     let ip_bytes = c(Counter::Ipv4Bytes) + c(Counter::Ipv6Bytes);
-    assert_eq!(
-        ip,
-        c(Counter::TcpPackets)
-            + c(Counter::UdpPackets)
-            + c(Counter::IcmpPackets)
-            + c(Counter::OtherL4Packets),
-        "transport classes; {ctx}"
-    );
-    assert_eq!(
-        ip_bytes,
-        c(Counter::TcpBytes)
-            + c(Counter::UdpBytes)
-            + c(Counter::IcmpBytes)
-            + c(Counter::OtherL4Bytes),
-        "transport bytes; {ctx}"
-    );
+    let classes = [
+        (Counter::TcpPackets, Counter::TcpBytes),
+        (Counter::UdpPackets, Counter::UdpBytes),
+        (Counter::IcmpPackets, Counter::IcmpBytes),
+        (Counter::OtherL4Packets, Counter::OtherL4Bytes),
+    ];
+    let class_packets: u64 = classes.iter().map(|(packets, _)| c(*packets)).sum();
+    let class_bytes: u64 = classes.iter().map(|(_, bytes)| c(*bytes)).sum();
+    assert_eq!(ip, class_packets, "transport classes; {ctx}");
+    assert_eq!(ip_bytes, class_bytes, "transport bytes; {ctx}");
     // ...and in at most one of: a later fragment, a cut transport header
     // (of its own protocol), or a parsed header.
     let tcp_err = c(Counter::ErrTcpTruncated);
