@@ -18,23 +18,21 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
 };
 
 use libfuzzer_sys::fuzz_target;
 use nta_agent::{
     alert::fixtures,
-    api::{self, ApiState, Mitigation, auth::Auth},
-    mitigate::{
-        blocklist::{Blocklist, Protected},
-        memory::MemoryKernel,
-        protect::ApiClients,
-    },
-    stats::LiveView,
+    api::{self, ApiState, auth::Auth},
     store::Store,
 };
 use nta_common::{Counter, GlobalCounters};
 use warp::http::{HeaderValue, StatusCode, Uri};
+
+/// The API state the hostile-API suite serves too.
+#[path = "../../nta-agent/tests/support/memory_api.rs"]
+mod memory_api;
 
 const ADMIN: &str = "fuzz-admin-token-0123456789abcdef";
 const READ: &str = "fuzz-read-token-0123456789abcdef";
@@ -65,29 +63,10 @@ fn env() -> &'static Env {
             let at = start + jiff::SignedDuration::from_secs(s as i64);
             store.record_history(at, &deltas).expect("storing history");
         }
-        let clients = Arc::<ApiClients>::default();
-        let (list, _) = Blocklist::restore(
-            Box::new(MemoryKernel::default()),
-            store.clone(),
-            Protected {
-                clients: clients.clone(),
-                ..Protected::default()
-            },
-            jiff::Timestamp::now(),
-        )
-        .expect("blocklist");
-        let open = ApiState {
-            mitigation: Mitigation {
-                blocklist: Some(Arc::new(Mutex::new(list))),
-                clients,
-                ..Mitigation::default()
-            },
-            ..ApiState::new(
-                store,
-                LiveView::default(),
-                Auth::open().with_admin(ADMIN.into(), Some("/nowhere/token".into())),
-            )
-        };
+        let open = memory_api::state(
+            store,
+            Auth::open().with_admin(ADMIN.into(), Some("/nowhere/token".into())),
+        );
         // Streams end after their first event, instead of never.
         open.feed.close();
         let guarded = ApiState {

@@ -9,11 +9,13 @@
 //! `GET /api/alerts` on new connections still answer 200, and no server
 //! thread has panicked.
 
+mod support;
+
 use std::{
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpStream},
     sync::{
-        Arc, Mutex, Once,
+        Arc, Once,
         atomic::{AtomicUsize, Ordering},
         mpsc,
     },
@@ -22,15 +24,11 @@ use std::{
 };
 
 use nta_agent::{
-    api::{self, ApiState, Mitigation, auth::Auth},
-    mitigate::{
-        blocklist::{Blocklist, Protected},
-        memory::MemoryKernel,
-        protect::ApiClients,
-    },
-    stats::LiveView,
+    api::{self, auth::Auth},
     store::Store,
 };
+
+use support::memory_api;
 
 /// The token that changes to the blocklist need.
 const ADMIN: &str = "hostile-admin-token-0123456789abcdef";
@@ -77,29 +75,7 @@ impl Server {
         count_server_panics();
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Arc::new(Store::open(&dir.path().join("nta.redb")).expect("store"));
-        let clients = Arc::<ApiClients>::default();
-        let (list, _) = Blocklist::restore(
-            Box::new(MemoryKernel::default()),
-            store.clone(),
-            Protected {
-                clients: clients.clone(),
-                ..Protected::default()
-            },
-            jiff::Timestamp::now(),
-        )
-        .expect("blocklist");
-        let state = ApiState {
-            mitigation: Mitigation {
-                blocklist: Some(Arc::new(Mutex::new(list))),
-                clients,
-                ..Mitigation::default()
-            },
-            ..ApiState::new(
-                store,
-                LiveView::default(),
-                Auth::open().with_admin(ADMIN.into(), None),
-            )
-        };
+        let state = memory_api::state(store, Auth::open().with_admin(ADMIN.into(), None));
 
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (bound, addr_rx) = mpsc::channel();
@@ -322,9 +298,10 @@ fn post_blocks(body: &[u8]) -> Vec<u8> {
     request
 }
 
-/// Asserts that one response came, with a 4xx status, and returns it.
+/// Asserts that one response came, with a 4xx status, and prints it (run
+/// with `--nocapture` to see); then that the server still serves.
 #[track_caller]
-fn assert_4xx(case: &str, answers: &[Answer]) -> u16 {
+fn assert_refused(server: &Server, case: &str, answers: &[Answer]) {
     let got = statuses(answers);
     assert_eq!(
         got.len(),
@@ -335,17 +312,15 @@ fn assert_4xx(case: &str, answers: &[Answer]) -> u16 {
         (400..500).contains(&got[0]),
         "{case}: expected a 4xx, got {answers:?}"
     );
-    got[0]
+    println!("{case}: {}", got[0]);
+    server.assert_still_serving(case);
 }
 
 /// Runs each case on a new connection, expecting a 4xx, and checks the
-/// server afterwards; prints each status (run with `--nocapture` to see).
+/// server afterwards.
 fn run_cases(server: &Server, cases: &[(&str, Vec<u8>)]) {
     for (case, request) in cases {
-        let answers = exchange(server.addr, request);
-        let status = assert_4xx(case, &answers);
-        println!("{case}: {status}");
-        server.assert_still_serving(case);
+        assert_refused(server, case, &exchange(server.addr, request));
     }
 }
 
@@ -600,9 +575,7 @@ fn a_10_mb_body_is_refused_without_being_read() {
         let answers = read_answers(&mut stream);
         let _ = stream.shutdown(Shutdown::Both);
         writer.join().expect("writer thread");
-        let status = assert_4xx(case, &answers);
-        println!("{case}: {status}");
-        server.assert_still_serving(case);
+        assert_refused(&server, case, &answers);
     }
 }
 

@@ -193,13 +193,7 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
     );
     let blocks = api.get("/api/blocks");
     assert_eq!(blocks["blocks"], serde_json::json!([]), "{blocks}");
-    assert!(
-        agent
-            .log()
-            .contains(&format!("Unblocked by hand cidr={attacker}")),
-        "{}",
-        agent.log()
-    );
+    agent.assert_logged(&format!("Unblocked by hand cidr={attacker}"));
     // The flood's incident is still the same one: it is not blocked again,
     // and the attacker's packets reach the victim.
     drop(flood);

@@ -795,23 +795,16 @@ fn summary(what: &str, times: &[Duration], target: (f64, f64), from: &str) {
         all.join(", ")
     );
     let note = format!("{} runs, {from}", times.len());
-    let to_ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    support::figures::record(
-        "time to detect",
-        &format!("{what}, median"),
-        to_ms(median),
-        "ms",
-        Some(support::figures::Target::AtMost(target.0)),
-        &note,
-    );
-    support::figures::record(
-        "time to detect",
-        &format!("{what}, worst"),
-        to_ms(worst),
-        "ms",
-        Some(support::figures::Target::AtMost(target.1)),
-        &note,
-    );
+    for (stat, time, at_most) in [("median", median, target.0), ("worst", worst, target.1)] {
+        support::figures::record(
+            "time to detect",
+            &format!("{what}, {stat}"),
+            time.as_secs_f64() * 1000.0,
+            "ms",
+            Some(support::figures::Target::AtMost(at_most)),
+            &note,
+        );
+    }
 }
 
 /// Detection times of the fast scan, the SYN flood from one source and

@@ -151,13 +151,7 @@ fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
     }
     let lifted_after = start.elapsed();
     assert!(pings(&net, ATTACKER_ADDR, 3), "still blocked after the ttl");
-    assert!(
-        agent
-            .log()
-            .contains(&format!("Blocked cidr={attacker} ttl=10s")),
-        "{}",
-        agent.log()
-    );
+    agent.assert_logged(&format!("Blocked cidr={attacker} ttl=10s"));
     println!(
         "hping3 --flood with --mitigate: {attacker} blocked {} ms after the flood started; \
          {dropped} packets dropped in 1 s while {reached} reached the victim's stack; \
@@ -238,7 +232,7 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
     // A restart restores it (the kernel map is new; the store remembers).
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
     let mut agent = start_agent(&net, &["--db", &db]);
-    assert!(agent.log().contains("restored=1"), "{}", agent.log());
+    agent.assert_logged("restored=1");
     assert!(
         !pings(&net, BYSTANDER_ADDR, 2),
         "the block did not survive a restart"
@@ -293,12 +287,6 @@ fn a_dry_run_says_what_it_would_block_and_blocks_nothing() {
     assert_eq!(decision["outcome"], "would_block", "{answer}");
     assert_eq!(decision["cidr"], format!("{ATTACKER_ADDR}/32"));
     assert!(pings(&net, ATTACKER_ADDR, 2));
-    assert!(
-        agent
-            .log()
-            .contains(&format!("Dry run: would block cidr={ATTACKER_ADDR}/32")),
-        "{}",
-        agent.log()
-    );
+    agent.assert_logged(&format!("Dry run: would block cidr={ATTACKER_ADDR}/32"));
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }

@@ -295,11 +295,7 @@ fn stale_nta_program_attached_through_netlink_is_replaced() {
 
     let mut agent = Agent::start(&net.victim, &net.victim_if, &[]);
     agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
-    assert!(
-        agent.log().contains("Replaced a stale nta program"),
-        "{}",
-        agent.log()
-    );
+    agent.assert_logged("Replaced a stale nta program");
     agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     assert!(
         !net.xdp_attached(&net.victim, &net.victim_if),

@@ -262,11 +262,7 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
             && !l.ends_with(" 0")),
         "{metrics}"
     );
-    assert!(
-        agent.log().contains("Notification failed"),
-        "{}",
-        agent.log()
-    );
+    agent.assert_logged("Notification failed");
     println!(
         "hanging SMTP server: port_scan in the API {} ms after starting nmap (nmap's own run \
          included); the email failed after {} attempts: {reason}",

@@ -165,10 +165,12 @@ async fn email_with_a_wrong_password_fails_permanently() {
     let wrong = "not-the-password";
     let email = Email::new(&email_settings_tls(server.port, &pki, wrong)).unwrap();
 
-    let error = email.send(&message()).await.expect_err("a wrong login");
-    let SendError::Permanent(text) = &error else {
-        panic!("a refused login is not worth retrying, got {error:?}");
-    };
+    let text = failure_text(
+        &email,
+        SendError::Permanent,
+        "a refused login is not worth retrying",
+    )
+    .await;
     assert!(text.contains("535"), "{text}");
     assert!(
         text.starts_with(&format!("127.0.0.1:{}: ", server.port)),
@@ -192,10 +194,12 @@ async fn email_to_a_server_with_an_untrusted_certificate_fails_permanently() {
     })
     .unwrap();
 
-    let error = email.send(&message()).await.expect_err("an untrusted CA");
-    let SendError::Permanent(text) = &error else {
-        panic!("an untrusted certificate will not change by itself, got {error:?}");
-    };
+    let text = failure_text(
+        &email,
+        SendError::Permanent,
+        "an untrusted certificate will not change by itself",
+    )
+    .await;
     assert!(text.contains("NTA_SMTP_CA_FILE"), "{text}");
     server.assert_nothing_received();
 }
@@ -213,11 +217,8 @@ async fn email_to_a_server_that_refuses_service_fails_permanently() {
     });
     let email = plain_email(port);
 
-    let error = email.send(&message()).await.expect_err("no service");
+    let text = failure_text(&email, SendError::Permanent, "554 is a permanent refusal").await;
     refuser.abort();
-    let SendError::Permanent(text) = &error else {
-        panic!("554 is a permanent refusal, got {error:?}");
-    };
     assert!(
         text.contains("554") && text.contains("no service"),
         "{text}"
@@ -236,12 +237,13 @@ async fn email_to_a_server_that_never_answers_times_out_as_transient() {
     .unwrap();
 
     let started = Instant::now();
-    let error = email.send(&message()).await.expect_err("no greeting");
+    failure_text(
+        &email,
+        SendError::Transient,
+        "a silent server may answer later",
+    )
+    .await;
     let took = started.elapsed();
-    assert!(
-        matches!(error, SendError::Transient(_)),
-        "a silent server may answer later: {error:?}"
-    );
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "a 1 s timeout took {took:?}"
@@ -253,10 +255,12 @@ async fn email_to_a_server_that_never_answers_times_out_as_transient() {
 async fn email_to_a_closed_port_is_transient() {
     let port = closed_port();
     let email = plain_email(port);
-    let error = email.send(&message()).await.expect_err("nobody listens");
-    let SendError::Transient(text) = &error else {
-        panic!("a refused connection may work later, got {error:?}");
-    };
+    let text = failure_text(
+        &email,
+        SendError::Transient,
+        "a refused connection may work later",
+    )
+    .await;
     assert!(text.to_lowercase().contains("refused"), "{text}");
 }
 
@@ -310,33 +314,35 @@ async fn sms_posts_one_twilio_form_per_recipient_with_basic_auth() {
 
 #[tokio::test]
 async fn sms_failures_are_transient_for_5xx_and_429_permanent_for_401() {
-    for (status, body, transient, expected) in [
-        (500, "oops", true, "Twilio answered 500: oops"),
+    let cases: [(u16, &str, FailureKind, &str); 3] = [
+        (
+            500,
+            "oops",
+            SendError::Transient,
+            "Twilio answered 500: oops",
+        ),
         (
             429,
             r#"{"message": "Too Many Requests"}"#,
-            true,
+            SendError::Transient,
             "Twilio answered 429: Too Many Requests",
         ),
         (
             401,
             r#"{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#,
-            false,
+            SendError::Permanent,
             "Twilio answered 401: Authenticate",
         ),
-    ] {
+    ];
+    for (status, body, kind, expected) in cases {
         let receiver = Receiver::start(status, body).await;
         let sms = Sms::new(&SmsSettings {
             to: vec!["+15550000002".into()],
             ..sms_settings(receiver.addr)
         })
         .unwrap();
-        let error = sms.send(&message()).await.expect_err("an error status");
-        let text = match (&error, transient) {
-            (SendError::Transient(text), true) | (SendError::Permanent(text), false) => text,
-            _ => panic!("{status}: wrong kind of failure: {error:?}"),
-        };
-        assert_eq!(text, &format!("+15550000002: {expected}"), "{status}");
+        let text = failure_text(&sms, kind, &format!("status {status}")).await;
+        assert_eq!(text, format!("+15550000002: {expected}"), "{status}");
         assert!(!text.contains("tok-secret"));
         receiver.stop().await;
     }
@@ -346,10 +352,12 @@ async fn sms_failures_are_transient_for_5xx_and_429_permanent_for_401() {
 async fn sms_to_a_closed_port_is_transient() {
     let addr: SocketAddr = ([127, 0, 0, 1], closed_port()).into();
     let sms = Sms::new(&sms_settings(addr)).unwrap();
-    let error = sms.send(&message()).await.expect_err("nobody listens");
-    let SendError::Transient(text) = &error else {
-        panic!("a refused connection may work later, got {error:?}");
-    };
+    let text = failure_text(
+        &sms,
+        SendError::Transient,
+        "a refused connection may work later",
+    )
+    .await;
     assert!(text.contains("+15550000002: Twilio: "), "{text}");
     assert!(text.contains("+447700900003: Twilio: "), "{text}");
 }
@@ -394,24 +402,21 @@ async fn webhook_posts_slack_compatible_json_with_the_alert() {
 
 #[tokio::test]
 async fn webhook_failures_are_transient_for_5xx_and_429_permanent_for_4xx() {
-    for (status, body, transient) in [
-        (500, "", true),
-        (503, "maintenance", true),
-        (429, "slow down", true),
-        (404, "no_service", false),
-        (401, r#"{"message": "Authenticate"}"#, false),
-    ] {
+    let cases: [(u16, &str, FailureKind); 5] = [
+        (500, "", SendError::Transient),
+        (503, "maintenance", SendError::Transient),
+        (429, "slow down", SendError::Transient),
+        (404, "no_service", SendError::Permanent),
+        (401, r#"{"message": "Authenticate"}"#, SendError::Permanent),
+    ];
+    for (status, body, kind) in cases {
         let receiver = Receiver::start(status, body).await;
         let webhook = Webhook::new(&WebhookSettings {
             url: format!("http://{}/hooks/s3cr3t-token", receiver.addr),
             timeout: TIMEOUT,
         })
         .unwrap();
-        let error = webhook.send(&message()).await.expect_err("an error status");
-        let text = match (&error, transient) {
-            (SendError::Transient(text), true) | (SendError::Permanent(text), false) => text,
-            _ => panic!("{status}: wrong kind of failure: {error:?}"),
-        };
+        let text = failure_text(&webhook, kind, &format!("status {status}")).await;
         assert!(
             text.starts_with(&format!("webhook answered {status}")),
             "{text}"
@@ -431,10 +436,12 @@ async fn webhook_to_a_closed_port_is_transient_and_keeps_the_url_secret() {
         timeout: TIMEOUT,
     })
     .unwrap();
-    let error = webhook.send(&message()).await.expect_err("nobody listens");
-    let SendError::Transient(text) = &error else {
-        panic!("a refused connection may work later, got {error:?}");
-    };
+    let text = failure_text(
+        &webhook,
+        SendError::Transient,
+        "a refused connection may work later",
+    )
+    .await;
     assert!(!text.contains("s3cr3t"), "{text}");
 }
 
@@ -447,10 +454,12 @@ async fn webhook_to_a_server_with_an_untrusted_certificate_fails_permanently() {
         timeout: TIMEOUT,
     })
     .unwrap();
-    let error = webhook.send(&message()).await.expect_err("an untrusted CA");
-    let SendError::Permanent(text) = &error else {
-        panic!("an untrusted certificate will not change by itself, got {error:?}");
-    };
+    let text = failure_text(
+        &webhook,
+        SendError::Permanent,
+        "an untrusted certificate will not change by itself",
+    )
+    .await;
     assert!(text.contains("certificate"), "{text}");
     assert!(!text.contains("s3cr3t"), "{text}");
     server.join();
@@ -510,6 +519,23 @@ impl TlsRefusal {
 }
 
 // ------------------------------------------------------------- fixtures --
+
+/// A kind of delivery failure: `SendError::Transient` or
+/// `SendError::Permanent`.
+type FailureKind = fn(String) -> SendError;
+
+/// Sends [`message`] on `channel`, which must fail with an error of `kind`;
+/// `why` says why, for a wrong outcome. Returns the error's text.
+async fn failure_text(channel: &impl Deliver, kind: FailureKind, why: &str) -> String {
+    let error = channel.send(&message()).await.expect_err(why);
+    let text = error.to_string();
+    assert_eq!(
+        error,
+        kind(text.clone()),
+        "{why}: the wrong kind of failure"
+    );
+    text
+}
 
 /// A notification about a SYN flood, every field filled, with text beyond
 /// ASCII to show that it travels as UTF-8.

@@ -494,6 +494,35 @@ struct Measured {
     nta_map_mib: f64,
 }
 
+impl Measured {
+    /// The CPU and memory of nta and of `peer` (the other tool's name), as
+    /// each run prints them.
+    fn usage(&self, peer: &str) -> String {
+        format!(
+            "CPU nta {:.1} % (agent {:.1} %, XDP {:.1} %), {peer} {:.1} % of a core; \
+             VmHWM nta {:.1} MiB (+{:.1} MiB of BPF maps), {peer} {:.1} MiB",
+            self.nta.cpu * 100.0,
+            self.nta_cpu.agent * 100.0,
+            self.nta_cpu.xdp * 100.0,
+            self.peer.cpu * 100.0,
+            self.nta.hwm_mib,
+            self.nta_map_mib,
+            self.peer.hwm_mib,
+        )
+    }
+}
+
+/// Asserts that `/api/alerts` lists a `kind` alert matching `filter` (a
+/// query string), as the stream showed one.
+fn assert_listed(nta: &Nta, kind: &str, filter: &str) {
+    let listed = nta.lab.api.alerts(&format!("kind={kind}&{filter}"));
+    assert!(
+        !listed.is_empty(),
+        "the stream showed a {kind} but /api/alerts lists none with {filter}:\n{}",
+        alert_log(&nta.lab.agent)
+    );
+}
+
 /// Starts `attack` in the attacker's namespace and measures nta and
 /// `peer` until it ends and both have reported it (`nta_kind`'s alert,
 /// `peer_saw`), or [`GRACE`] after; panics with their logs if either did
@@ -587,30 +616,14 @@ fn syn_flood_run() -> Measured {
         Some(124),
         "hping3 ended early ({status}):\n{out}"
     );
-    let floods = nta
-        .lab
-        .api
-        .alerts(&format!("kind=syn_flood&dst={VICTIM_ADDR}"));
-    assert!(
-        !floods.is_empty(),
-        "the stream showed a syn_flood but /api/alerts lists none for {VICTIM_ADDR}:\n{}",
-        alert_log(&nta.lab.agent)
-    );
+    assert_listed(&nta, "syn_flood", &format!("dst={VICTIM_ADDR}"));
     let ban = fs::read_to_string(fastnetmon.dir.path().join("notify.events")).unwrap_or_default();
     println!(
-        "hping3 --flood: nta syn_flood {} after starting hping3, FastNetMon ban {} ({}); \
-         CPU nta {:.1} % (agent {:.1} %, XDP {:.1} %), FastNetMon {:.1} % of a core; \
-         VmHWM nta {:.1} MiB (+{:.1} MiB of BPF maps), FastNetMon {:.1} MiB",
+        "hping3 --flood: nta syn_flood {} after starting hping3, FastNetMon ban {} ({}); {}",
         ms(measured.nta.detect),
         ms(measured.peer.detect),
         ban.lines().next().unwrap_or_default(),
-        measured.nta.cpu * 100.0,
-        measured.nta_cpu.agent * 100.0,
-        measured.nta_cpu.xdp * 100.0,
-        measured.peer.cpu * 100.0,
-        measured.nta.hwm_mib,
-        measured.nta_map_mib,
-        measured.peer.hwm_mib,
+        measured.usage("FastNetMon"),
     );
     measured
 }
@@ -637,19 +650,9 @@ fn port_scan_run() -> Measured {
         out.contains("1 host up"),
         "nmap did not reach the victim:\n{out}"
     );
-    let scans = nta
-        .lab
-        .api
-        .alerts(&format!("kind=port_scan&src={ATTACKER_ADDR}"));
-    assert!(
-        !scans.is_empty(),
-        "the stream showed a port_scan but /api/alerts lists none from {ATTACKER_ADDR}:\n{}",
-        alert_log(&nta.lab.agent)
-    );
+    assert_listed(&nta, "port_scan", &format!("src={ATTACKER_ADDR}"));
     println!(
-        "nmap -T4 -p 1-500: nta port_scan {} after starting nmap, scanlogd {} ({}); \
-         CPU nta {:.1} % (agent {:.1} %, XDP {:.1} %), scanlogd {:.1} % of a core; \
-         VmHWM nta {:.1} MiB (+{:.1} MiB of BPF maps), scanlogd {:.1} MiB",
+        "nmap -T4 -p 1-500: nta port_scan {} after starting nmap, scanlogd {} ({}); {}",
         ms(measured.nta.detect),
         ms(measured.peer.detect),
         syslog
@@ -657,13 +660,7 @@ fn port_scan_run() -> Measured {
             .first()
             .map(String::as_str)
             .unwrap_or_default(),
-        measured.nta.cpu * 100.0,
-        measured.nta_cpu.agent * 100.0,
-        measured.nta_cpu.xdp * 100.0,
-        measured.peer.cpu * 100.0,
-        measured.nta.hwm_mib,
-        measured.nta_map_mib,
-        measured.peer.hwm_mib,
+        measured.usage("scanlogd"),
     );
     measured
 }

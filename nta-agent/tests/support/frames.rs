@@ -11,6 +11,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use nta_common::maps::ip_proto;
+
 pub const SRC_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 pub const DST_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
 
@@ -31,16 +33,10 @@ pub const ETH_P_IPV6: u16 = 0x86DD;
 pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88A8;
 
-pub const IPPROTO_HOPOPTS: u8 = 0;
-pub const IPPROTO_ICMP: u8 = 1;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_ROUTING: u8 = 43;
-pub const IPPROTO_FRAGMENT: u8 = 44;
+/// Protocols the program does not tell apart (it counts them as other), so
+/// `nta_common::maps::ip_proto` does not name them.
 pub const IPPROTO_GRE: u8 = 47;
-pub const IPPROTO_ICMPV6: u8 = 58;
 pub const IPPROTO_NONE: u8 = 59;
-pub const IPPROTO_DSTOPTS: u8 = 60;
 
 /// TCP flag bits (byte 13 of the header).
 pub mod tcp_flags {
@@ -265,12 +261,12 @@ pub struct ExtHeader {
 impl ExtHeader {
     /// Hop-by-hop options, `units` × 8 octets beyond the first 8 (Hdr Ext Len).
     pub fn hop_by_hop(units: u8) -> Self {
-        Self::options(IPPROTO_HOPOPTS, units)
+        Self::options(ip_proto::HOPOPTS, units)
     }
 
     /// Destination options, `units` × 8 octets beyond the first 8.
     pub fn destination_options(units: u8) -> Self {
-        Self::options(IPPROTO_DSTOPTS, units)
+        Self::options(ip_proto::DSTOPTS, units)
     }
 
     /// A hop-by-hop or destination options header padded with one PadN option.
@@ -291,7 +287,7 @@ impl ExtHeader {
         let mut rest = vec![2, 4, 0, 0, 0, 0, 0];
         rest.extend_from_slice(&DST_V6.octets());
         Self {
-            kind: IPPROTO_ROUTING,
+            kind: ip_proto::ROUTING,
             rest,
         }
     }
@@ -303,7 +299,7 @@ impl ExtHeader {
         rest.extend_from_slice(&offset_flags.to_be_bytes());
         rest.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes()); // identification
         Self {
-            kind: IPPROTO_FRAGMENT,
+            kind: ip_proto::FRAGMENT,
             rest,
         }
     }
@@ -541,12 +537,12 @@ fn icmp_echo(kind: u8, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
 
 /// A TCP segment in IPv4 in an untagged frame.
 pub fn tcp_v4(src: Ipv4Addr, dst: Ipv4Addr, tcp: &Tcp) -> Vec<u8> {
-    Ipv4::new(src, dst, IPPROTO_TCP).frame(&tcp.bytes())
+    Ipv4::new(src, dst, ip_proto::TCP).frame(&tcp.bytes())
 }
 
 /// A TCP segment in IPv6 in an untagged frame.
 pub fn tcp_v6(src: Ipv6Addr, dst: Ipv6Addr, tcp: &Tcp) -> Vec<u8> {
-    Ipv6::new(src, dst, IPPROTO_TCP).frame(&tcp.bytes())
+    Ipv6::new(src, dst, ip_proto::TCP).frame(&tcp.bytes())
 }
 
 /// A bare SYN (no options) over IPv4: 14 + 20 + 20 = 54 bytes.
@@ -569,7 +565,7 @@ pub fn udp_v4(
     dst_port: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    Ipv4::new(src, dst, IPPROTO_UDP).frame(&udp(src_port, dst_port, payload))
+    Ipv4::new(src, dst, ip_proto::UDP).frame(&udp(src_port, dst_port, payload))
 }
 
 /// A UDP datagram in IPv6 in an untagged frame.
@@ -580,15 +576,15 @@ pub fn udp_v6(
     dst_port: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    Ipv6::new(src, dst, IPPROTO_UDP).frame(&udp(src_port, dst_port, payload))
+    Ipv6::new(src, dst, ip_proto::UDP).frame(&udp(src_port, dst_port, payload))
 }
 
 /// An ICMP echo request with 8 bytes of data over IPv4: 14 + 20 + 16 = 50 bytes.
 pub fn ping_v4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
-    Ipv4::new(src, dst, IPPROTO_ICMP).frame(&icmpv4_echo_request(1, 1, &[0xab; 8]))
+    Ipv4::new(src, dst, ip_proto::ICMP).frame(&icmpv4_echo_request(1, 1, &[0xab; 8]))
 }
 
 /// An ICMPv6 echo request with 8 bytes of data: 14 + 40 + 16 = 70 bytes.
 pub fn ping_v6(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
-    Ipv6::new(src, dst, IPPROTO_ICMPV6).frame(&icmpv6_echo_request(1, 1, &[0xab; 8]))
+    Ipv6::new(src, dst, ip_proto::ICMPV6).frame(&icmpv6_echo_request(1, 1, &[0xab; 8]))
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod figures;
 pub mod frames;
 pub mod lab;
+pub mod memory_api;
 pub mod netns;
 pub mod smtp;
 pub mod usage;

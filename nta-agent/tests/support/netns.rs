@@ -24,13 +24,20 @@ pub fn run(program: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
+    assert_succeeded(&format!("{program} {args:?}"), &output);
+    output
+}
+
+/// Asserts that `what`, a command that ran, succeeded; a failure shows its
+/// output.
+#[track_caller]
+pub fn assert_succeeded(what: &str, output: &Output) {
     assert!(
         output.status.success(),
-        "{program} {args:?} failed: {}{}",
+        "{what} failed: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    output
 }
 
 /// Two namespaces, `victim` and `attacker`, joined by a veth pair.
@@ -221,6 +228,16 @@ impl Agent {
     /// Everything the agent has logged so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Asserts that the agent has logged `needle`; a failure shows the log.
+    #[track_caller]
+    pub fn assert_logged(&self, needle: &str) {
+        let log = self.log();
+        assert!(
+            log.contains(needle),
+            "the agent did not log `{needle}`:\n{log}"
+        );
     }
 
     /// Waits until the log contains `needle`; panics with the log after `limit`.

@@ -14,14 +14,14 @@ use nta_agent::{
 };
 use nta_common::{
     BlockStats, Counter, IpKey,
-    maps::{BLOCKLIST_MAX_ENTRIES, block_family},
+    maps::{BLOCKLIST_MAX_ENTRIES, block_family, ip_proto},
 };
 
 use crate::support::{
     self, figures,
     frames::{
-        self, DST_V4, DST_V6, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, IPPROTO_TCP, Ipv4, Ipv6, SRC_V4,
-        SRC_V6, Tcp, VlanTag,
+        self, DST_V4, DST_V6, ETH_P_IPV4, ETH_P_IPV6, ExtHeader, Ipv4, Ipv6, SRC_V4, SRC_V6, Tcp,
+        VlanTag,
     },
     xdp::{XDP_DROP, XDP_PASS, Xdp, assert_counters, growth},
 };
@@ -195,7 +195,7 @@ fn blocked_ipv4_is_dropped_whatever_it_carries() {
     let frames = [
         frames::udp_v4(src, DST_V4, 5353, 53, &frames::dns_query()),
         frames::ping_v4(src, DST_V4),
-        Ipv4::new(src, DST_V4, IPPROTO_TCP)
+        Ipv4::new(src, DST_V4, ip_proto::TCP)
             .fragment(false, 100)
             .frame(&[0; 16]),
         cut_tcp,
@@ -260,12 +260,12 @@ fn blocked_ipv6_is_dropped_even_when_its_extension_headers_cannot_be_walked() {
     // walks (or cut short) must not get a blocked source through.
     let mut xdp = load();
     xdp.block("2001:db8::/32");
-    let mut long_chain = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP);
+    let mut long_chain = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP);
     for _ in 0..6 {
         long_chain = long_chain.ext(ExtHeader::destination_options(0));
     }
     let long_chain = long_chain.frame(&Tcp::syn(40_000, 80).bytes());
-    let mut cut_chain = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let mut cut_chain = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(1))
         .frame(&[]);
     cut_chain.truncate(14 + 40 + 8);
@@ -373,12 +373,12 @@ fn vlan_tagged_frames_from_a_blocked_source_are_dropped() {
     let one_tag = frames::ethernet_tagged(
         &[VlanTag::dot1q(10)],
         ETH_P_IPV4,
-        &Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&syn),
+        &Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&syn),
     );
     let two_tags = frames::ethernet_tagged(
         &[VlanTag::dot1ad(100), VlanTag::dot1q(10)],
         ETH_P_IPV6,
-        &Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP).packet(&syn),
+        &Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).packet(&syn),
     );
     assert_eq!(xdp.run(&one_tag), XDP_DROP);
     assert_eq!(xdp.run(&two_tags), XDP_DROP);
@@ -442,17 +442,17 @@ fn unparseable_ip_headers_are_never_dropped() {
     let syn = Tcp::syn(40_000, 80).bytes();
     let mut v4_cut = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
     v4_cut.truncate(14 + 19);
-    let mut v4_options_cut = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+    let mut v4_options_cut = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
         .option_words(2)
         .frame(&[]);
     v4_options_cut.truncate(14 + 24);
-    let v4_ihl_4 = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).ihl(4).frame(&syn);
-    let v4_version_6 = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+    let v4_ihl_4 = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).ihl(4).frame(&syn);
+    let v4_version_6 = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
         .version(6)
         .frame(&syn);
     let mut v6_cut = frames::syn_v6(SRC_V6, DST_V6, 40_000, 80);
     v6_cut.truncate(14 + 39);
-    let v6_version_4 = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let v6_version_4 = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .version(4)
         .frame(&syn);
     let cases = [

@@ -8,14 +8,14 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use nta_common::maps::feature;
+use nta_common::maps::{feature, ip_proto};
 
 use crate::support::{
     self,
     figures::{self, Target},
     frames::{
-        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, IPPROTO_TCP, IPV4_HLEN, Ipv4, SRC_V4, SRC_V6,
-        Tcp, VlanTag, tcp_flags,
+        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, IPV4_HLEN, Ipv4, SRC_V4, SRC_V6, Tcp, VlanTag,
+        tcp_flags,
     },
     xdp::{XDP_DROP, XDP_PASS, Xdp},
 };
@@ -69,7 +69,7 @@ fn repeated_classes() -> Vec<Class> {
         DST_V4,
         &Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(&body),
     );
-    let mut cut = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+    let mut cut = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
         .option_words(2)
         .frame(&[]);
     cut.truncate(ETH_HLEN + IPV4_HLEN + 2);

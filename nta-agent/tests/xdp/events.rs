@@ -21,13 +21,13 @@ use nta_common::{
     Counter, SourceStats,
     maps::{
         EVENTS_RING_BYTES, EventKind, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds, feature,
-        port_sketch_bit, port_weight,
+        ip_proto, port_sketch_bit, port_weight,
     },
 };
 
 use crate::support::{
     self,
-    frames::{self, DST_V4, DST_V6, IPPROTO_GRE, IPPROTO_TCP, Ipv4, SRC_V4, SRC_V6, Tcp},
+    frames::{self, DST_V4, DST_V6, IPPROTO_GRE, Ipv4, SRC_V4, SRC_V6, Tcp},
     xdp::{Xdp, long_window_ns, quiet, zero_windows},
 };
 
@@ -224,7 +224,7 @@ fn zero_thresholds_signal_every_counted_packet() {
         ),
         (
             "TCP later fragment",
-            Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+            Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
                 .fragment(false, 8)
                 .frame(&Tcp::syn(40_000, 80).bytes()),
         ),

@@ -5,14 +5,16 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use nta_agent::traffic::totals;
-use nta_common::{Counter, GlobalCounters, maps::feature};
+use nta_common::{
+    Counter, GlobalCounters,
+    maps::{feature, ip_proto},
+};
 
 use crate::support::{
     self,
     frames::{
         self, DST_V4, DST_V6, ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IPV4,
-        ETH_P_IPV6, ExtHeader, IPPROTO_FRAGMENT, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6,
-        IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP, Ipv4, Ipv6, Tcp, VlanTag,
+        ETH_P_IPV6, ExtHeader, IPPROTO_GRE, IPPROTO_NONE, Ipv4, Ipv6, Tcp, VlanTag,
     },
     xdp::{XDP_DROP, XDP_PASS, Xdp, is_einval},
 };
@@ -77,7 +79,7 @@ fn transport(rng: &mut Rng, icmp: u8) -> (u8, Vec<u8>) {
     let payload = rng.bytes(len);
     match rng.below(6) {
         0 => (
-            IPPROTO_TCP,
+            ip_proto::TCP,
             Tcp::syn(rng.next() as u16, rng.next() as u16).bytes(),
         ),
         1 => {
@@ -86,10 +88,10 @@ fn transport(rng: &mut Rng, icmp: u8) -> (u8, Vec<u8>) {
             if rng.chance(3) {
                 tcp = tcp.data_offset(rng.below(16) as u8);
             }
-            (IPPROTO_TCP, tcp.payload(&payload).bytes())
+            (ip_proto::TCP, tcp.payload(&payload).bytes())
         }
         2 => (
-            IPPROTO_UDP,
+            ip_proto::UDP,
             frames::udp(rng.next() as u16, rng.pick(&[53, 123, 5353]), &payload),
         ),
         3 => (icmp, frames::icmpv4_echo_request(1, 1, &payload)),
@@ -117,7 +119,7 @@ fn ext_header(rng: &mut Rng) -> ExtHeader {
 /// A well-formed IP packet (no Ethernet header), then maybe mutated.
 fn ip_packet(rng: &mut Rng) -> (u16, Vec<u8>) {
     if rng.chance(2) {
-        let (proto, l4) = transport(rng, IPPROTO_ICMP);
+        let (proto, l4) = transport(rng, ip_proto::ICMP);
         let mut ip = Ipv4::new(v4_source(rng), DST_V4, proto);
         if rng.chance(4) {
             ip = ip.option_words(rng.below(11));
@@ -147,7 +149,7 @@ fn ip_packet(rng: &mut Rng) -> (u16, Vec<u8>) {
         }
         (ETH_P_IPV4, packet)
     } else {
-        let (proto, l4) = transport(rng, IPPROTO_ICMPV6);
+        let (proto, l4) = transport(rng, ip_proto::ICMPV6);
         let mut ip = Ipv6::new(v6_source(rng), DST_V6, proto);
         for _ in 0..rng.below(8) {
             ip = ip.ext(ext_header(rng));
@@ -332,7 +334,7 @@ fn ipv6_chain_fails(ip: &[u8]) -> bool {
                 next = ip[offset];
                 offset += ext_len;
             }
-            IPPROTO_FRAGMENT => {
+            ip_proto::FRAGMENT => {
                 if offset + 8 > ip.len() {
                     return true;
                 }
@@ -374,6 +376,12 @@ struct Expected {
 impl Expected {
     fn add(&mut self, counter: Counter, n: u64) {
         self.counters.push((counter, n));
+    }
+
+    /// One packet of `len` bytes on a pair of packet and byte counters.
+    fn packet(&mut self, (packets, bytes): (Counter, Counter), len: u64) {
+        self.add(packets, 1);
+        self.add(bytes, len);
     }
 
     fn global(&self) -> GlobalCounters {
@@ -422,25 +430,15 @@ fn random_and_mutated_frames_are_passed_and_counted_consistently() {
         }
         match fate {
             Fate::LinkError(c) | Fate::NetworkError(c) => expected.add(c, 1),
-            Fate::NonIp => {
-                expected.add(Counter::NonIpPackets, 1);
-                expected.add(Counter::NonIpBytes, len);
-            }
-            Fate::Blocked => {
-                expected.add(Counter::BlockedPackets, 1);
-                expected.add(Counter::BlockedBytes, len);
-            }
-            Fate::Ipv4 => {
-                expected.add(Counter::Ipv4Packets, 1);
-                expected.add(Counter::Ipv4Bytes, len);
-            }
+            Fate::NonIp => expected.packet((Counter::NonIpPackets, Counter::NonIpBytes), len),
+            Fate::Blocked => expected.packet((Counter::BlockedPackets, Counter::BlockedBytes), len),
+            Fate::Ipv4 => expected.packet((Counter::Ipv4Packets, Counter::Ipv4Bytes), len),
             Fate::Ipv6 { ext_error } => {
                 ipv6_or_ext_error += 1;
                 if ext_error {
                     expected.add(Counter::ErrIpv6ExtHeaders, 1);
                 } else {
-                    expected.add(Counter::Ipv6Packets, 1);
-                    expected.add(Counter::Ipv6Bytes, len);
+                    expected.packet((Counter::Ipv6Packets, Counter::Ipv6Bytes), len);
                 }
             }
         }
@@ -538,22 +536,16 @@ fn random_and_mutated_frames_are_passed_and_counted_consistently() {
     // class, bytes too.
     let ip = c(Counter::Ipv4Packets) + c(Counter::Ipv6Packets);
     let ip_bytes = c(Counter::Ipv4Bytes) + c(Counter::Ipv6Bytes);
-    assert_eq!(
-        ip,
-        c(Counter::TcpPackets)
-            + c(Counter::UdpPackets)
-            + c(Counter::IcmpPackets)
-            + c(Counter::OtherL4Packets),
-        "transport classes; {ctx}"
-    );
-    assert_eq!(
-        ip_bytes,
-        c(Counter::TcpBytes)
-            + c(Counter::UdpBytes)
-            + c(Counter::IcmpBytes)
-            + c(Counter::OtherL4Bytes),
-        "transport bytes; {ctx}"
-    );
+    let classes = [
+        (Counter::TcpPackets, Counter::TcpBytes),
+        (Counter::UdpPackets, Counter::UdpBytes),
+        (Counter::IcmpPackets, Counter::IcmpBytes),
+        (Counter::OtherL4Packets, Counter::OtherL4Bytes),
+    ];
+    let class_packets: u64 = classes.iter().map(|(packets, _)| c(*packets)).sum();
+    let class_bytes: u64 = classes.iter().map(|(_, bytes)| c(*bytes)).sum();
+    assert_eq!(ip, class_packets, "transport classes; {ctx}");
+    assert_eq!(ip_bytes, class_bytes, "transport bytes; {ctx}");
     // ...and in at most one of: a later fragment, a cut transport header
     // (of its own protocol), or a parsed header.
     let tcp_err = c(Counter::ErrTcpTruncated);

@@ -1,29 +1,25 @@
 //! The network layer: the IPv4 header (options, IHL, version), the walk
 //! through IPv6 extension headers, and fragments of both.
 
-use nta_common::Counter;
+use nta_common::{Counter, maps::ip_proto};
 
-use super::{Class, Counting, Expect, Family, frame_counters, run_once, sweep_v4, sweep_v6};
-use crate::support::{
-    self,
-    frames::{
-        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ExtHeader, IPPROTO_TCP, IPPROTO_UDP, IPV6_HLEN,
-        Ipv4, Ipv6, SRC_V4, SRC_V6, TCP_HLEN, Tcp,
-    },
+use super::{Class, Counting, Expect, Family, frame_counters, sweep_v4, sweep_v6};
+use crate::support::frames::{
+    self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ExtHeader, IPV6_HLEN, Ipv4, Ipv6, SRC_V4, SRC_V6,
+    TCP_HLEN, Tcp,
 };
 
 // ----------------------------------------------------------------- IPv4 header
 
 #[test]
 fn ipv4_options_of_every_length_are_skipped() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     for ihl in 6..=15u8 {
         let (src, dst) = sweep_v4(usize::from(ihl));
         let port = 9000 + u16::from(ihl);
-        let ip = Ipv4::new(src, dst, IPPROTO_TCP).option_words(usize::from(ihl) - 5);
+        let ip = Ipv4::new(src, dst, ip_proto::TCP).option_words(usize::from(ihl) - 5);
         // Options not skipped would be read as ports: NOPs, port 257.
         let frame = ip.frame(&Tcp::syn(40_000, port).bytes());
         let len = ETH_HLEN + usize::from(ihl) * 4 + TCP_HLEN;
@@ -36,12 +32,11 @@ fn ipv4_options_of_every_length_are_skipped() {
 
 #[test]
 fn ipv4_ihl_below_5_is_malformed() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     for ihl in 0..=4u8 {
-        let frame = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+        let frame = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
             .ihl(ihl)
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
@@ -53,12 +48,11 @@ fn ipv4_ihl_below_5_is_malformed() {
 
 #[test]
 fn ipv4_ethertype_with_another_version_is_malformed() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     for version in [0u8, 5, 6, 15] {
-        let frame = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+        let frame = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
             .version(version)
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
@@ -79,27 +73,21 @@ fn ipv4_ethertype_with_another_version_is_malformed() {
 
 #[test]
 fn ipv6_extension_headers_are_walked_to_the_tcp_header() {
-    if !support::privileged() {
-        return;
-    }
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(0))
         .ext(ExtHeader::destination_options(2))
         .ext(ExtHeader::routing());
     let frame = ip.frame(&Tcp::syn(40_000, 993).bytes());
     let len = ETH_HLEN + IPV6_HLEN + 8 + 24 + 24 + TCP_HLEN;
     assert_eq!(frame.len(), len);
-    Expect::syn(Family::V6, len, SRC_V6, DST_V6, 993).check(&run_once(&frame), "hop, dst, rt");
+    Expect::syn(Family::V6, len, SRC_V6, DST_V6, 993).check_once(&frame, "hop, dst, rt");
 }
 
 #[test]
 fn ipv6_chain_of_five_extension_headers_is_walked() {
-    if !support::privileged() {
-        return;
-    }
     // The longest chain RFC 8200 allows: every header once, destination
     // options twice; the fragment header is a first fragment.
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(0))
         .ext(ExtHeader::destination_options(0))
         .ext(ExtHeader::routing())
@@ -110,15 +98,12 @@ fn ipv6_chain_of_five_extension_headers_is_walked() {
     assert_eq!(frame.len(), len);
     Expect::syn(Family::V6, len, SRC_V6, DST_V6, 25)
         .counters(&[(Counter::Fragments, 1)])
-        .check(&run_once(&frame), "five extension headers");
+        .check_once(&frame, "five extension headers");
 }
 
 #[test]
 fn ipv6_chain_of_six_extension_headers_is_an_error() {
-    if !support::privileged() {
-        return;
-    }
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(0))
         .ext(ExtHeader::destination_options(0))
         .ext(ExtHeader::routing())
@@ -130,24 +115,23 @@ fn ipv6_chain_of_six_extension_headers_is_an_error() {
     assert_eq!(frame.len(), len);
     Expect::nothing()
         .counters(&frame_counters(len, Counter::ErrIpv6ExtHeaders))
-        .check(&run_once(&frame), "six extension headers");
+        .check_once(&frame, "six extension headers");
 }
 
 #[test]
 fn ipv6_extension_header_cut_before_its_length_is_an_error() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     // The first header has only its next-header byte.
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP).ext(ExtHeader::hop_by_hop(0));
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).ext(ExtHeader::hop_by_hop(0));
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     xdp.pass(&frame[..ETH_HLEN + IPV6_HLEN + 1]);
     Expect::nothing()
         .counters(&frame_counters(55, Counter::ErrIpv6ExtHeaders))
         .check(&xdp.delta(), "hop-by-hop cut after 1 byte");
     // The second header is missing altogether.
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(0))
         .ext(ExtHeader::routing());
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
@@ -156,7 +140,7 @@ fn ipv6_extension_header_cut_before_its_length_is_an_error() {
         .counters(&frame_counters(62, Counter::ErrIpv6ExtHeaders))
         .check(&xdp.delta(), "routing header missing");
     // A fragment header needs all of its 8 bytes.
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP).ext(ExtHeader::fragment(0, true));
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).ext(ExtHeader::fragment(0, true));
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     xdp.pass(&frame[..ETH_HLEN + IPV6_HLEN + 7]);
     Expect::nothing()
@@ -166,31 +150,24 @@ fn ipv6_extension_header_cut_before_its_length_is_an_error() {
 
 #[test]
 fn ipv6_extension_header_longer_than_the_frame_is_an_error() {
-    if !support::privileged() {
-        return;
-    }
     // A 16-byte hop-by-hop header of which the frame holds 8: the header is
     // cut short, which `err_ipv6_ext_headers` is for; it is not a TCP
     // packet with a cut header.
-    let ip = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP).ext(ExtHeader::hop_by_hop(1));
+    let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).ext(ExtHeader::hop_by_hop(1));
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     let len = ETH_HLEN + IPV6_HLEN + 8;
     Expect::nothing()
         .counters(&frame_counters(len, Counter::ErrIpv6ExtHeaders))
-        .check(
-            &run_once(&frame[..len]),
-            "hop-by-hop header cut after 8 of 16 bytes",
-        );
+        .check_once(&frame[..len], "hop-by-hop header cut after 8 of 16 bytes");
 }
 
 #[test]
 fn ipv6_ethertype_with_another_version_is_an_ipv6_error() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     for version in [0u8, 4, 7, 15] {
-        let frame = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP)
+        let frame = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
             .version(version)
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
@@ -205,24 +182,20 @@ fn ipv6_ethertype_with_another_version_is_an_ipv6_error() {
 
 #[test]
 fn ipv4_first_fragment_is_a_fragment_and_its_syn_counts() {
-    if !support::privileged() {
-        return;
-    }
     let syn = Tcp::syn(40_000, 80).payload(&[0; 64]);
-    let frame = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+    let frame = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
         .fragment(true, 0)
         .frame(&syn.bytes());
     Expect::syn(Family::V4, 118, SRC_V4, DST_V4, 80)
         .counters(&[(Counter::Fragments, 1)])
-        .check(&run_once(&frame), "first fragment");
+        .check_once(&frame, "first fragment");
 }
 
 #[test]
 fn ipv4_later_fragments_are_counted_but_not_parsed() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     // The payload looks like a SYN to port 80, and a DNS datagram: a later
     // fragment holds no transport header, so neither may be counted.
     let fake_syn = Tcp::syn(53, 80).bytes();
@@ -231,7 +204,7 @@ fn ipv4_later_fragments_are_counted_but_not_parsed() {
         .enumerate()
     {
         let (src, dst) = sweep_v4(i);
-        let frame = Ipv4::new(src, dst, IPPROTO_TCP)
+        let frame = Ipv4::new(src, dst, ip_proto::TCP)
             .fragment(more, offset)
             .frame(&fake_syn);
         xdp.pass(&frame);
@@ -240,7 +213,7 @@ fn ipv4_later_fragments_are_counted_but_not_parsed() {
             .check(&xdp.delta(), &format!("MF {more}, offset {offset}"));
     }
     let (src, dst) = sweep_v4(10);
-    let frame = Ipv4::new(src, dst, IPPROTO_UDP)
+    let frame = Ipv4::new(src, dst, ip_proto::UDP)
         .fragment(false, 3)
         .frame(&frames::udp(53, 53, &[0; 8]));
     xdp.pass(&frame);
@@ -251,24 +224,20 @@ fn ipv4_later_fragments_are_counted_but_not_parsed() {
 
 #[test]
 fn ipv4_dont_fragment_flag_is_not_a_fragment() {
-    if !support::privileged() {
-        return;
-    }
-    let mut ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP);
+    let mut ip = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP);
     ip.dont_fragment = true;
     let frame = ip.frame(&Tcp::syn(40_000, 80).bytes());
-    Expect::syn(Family::V4, 54, SRC_V4, DST_V4, 80).check(&run_once(&frame), "DF set");
+    Expect::syn(Family::V4, 54, SRC_V4, DST_V4, 80).check_once(&frame, "DF set");
 }
 
 #[test]
 fn ipv6_first_and_atomic_fragments_are_fragments_and_their_syns_count() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     for (i, more) in [true, false].into_iter().enumerate() {
         let (src, dst) = sweep_v6(i);
-        let frame = Ipv6::new(src, dst, IPPROTO_TCP)
+        let frame = Ipv6::new(src, dst, ip_proto::TCP)
             .ext(ExtHeader::fragment(0, more))
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
@@ -280,10 +249,9 @@ fn ipv6_first_and_atomic_fragments_are_fragments_and_their_syns_count() {
 
 #[test]
 fn ipv6_later_fragments_are_counted_but_not_parsed() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     let fake_syn = Tcp::syn(53, 80).bytes();
     for (i, (more, offset)) in [(true, 1u16), (false, 181), (false, 0x1fff)]
         .into_iter()
@@ -291,7 +259,7 @@ fn ipv6_later_fragments_are_counted_but_not_parsed() {
     {
         let (src, dst) = sweep_v6(i);
         // Behind a hop-by-hop header, to show the walk reaches it.
-        let frame = Ipv6::new(src, dst, IPPROTO_TCP)
+        let frame = Ipv6::new(src, dst, ip_proto::TCP)
             .ext(ExtHeader::hop_by_hop(0))
             .ext(ExtHeader::fragment(offset, more))
             .frame(&fake_syn);

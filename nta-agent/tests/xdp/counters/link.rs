@@ -1,16 +1,13 @@
 //! The link layer: VLAN tags, frames that are not IP, and frames the
 //! kernel will not run or that hold garbage.
 
-use nta_common::Counter;
+use nta_common::{Counter, maps::ip_proto};
 
-use super::{
-    Class, Counting, Dst, Expect, Family, Src, eth_frame, frame_counters, ip_frame, run_once,
-};
+use super::{Class, Counting, Dst, Expect, Family, Src, eth_frame, frame_counters, ip_frame};
 use crate::support::{
-    self,
     frames::{
-        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, Ipv4, Ipv6, SRC_V4,
-        SRC_V6, Tcp, VlanTag,
+        self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, Ipv4, Ipv6, SRC_V4, SRC_V6, Tcp,
+        VlanTag,
     },
     xdp::is_einval,
 };
@@ -19,25 +16,21 @@ use crate::support::{
 
 #[test]
 fn dot1q_tagged_syn_is_counted_as_vlan_and_parsed() {
-    if !support::privileged() {
-        return;
-    }
-    let ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
+    let ip = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
     let frame = frames::ethernet_tagged(&[VlanTag::dot1q(42)], ETH_P_IPV4, &ip);
     assert_eq!(frame.len(), 58);
     Expect::syn(Family::V4, 58, SRC_V4, DST_V4, 80)
         .counters(&[(Counter::VlanTagged, 1)])
-        .check(&run_once(&frame), "802.1Q SYN");
+        .check_once(&frame, "802.1Q SYN");
 }
 
 #[test]
 fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
-    let v4 = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
-    let v6 = Ipv6::new(SRC_V6, DST_V6, IPPROTO_TCP).packet(&Tcp::syn(40_000, 8443).bytes());
+    };
+    let v4 = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
+    let v6 = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).packet(&Tcp::syn(40_000, 8443).bytes());
     // 802.1ad outside 802.1Q, and two 802.1Q tags: both are two tags deep.
     let qinq = [VlanTag::dot1ad(100), VlanTag::dot1q(42)];
     let double_q = [VlanTag::dot1q(100), VlanTag::dot1q(42)];
@@ -58,24 +51,18 @@ fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
 
 #[test]
 fn three_vlan_tags_are_too_deep_and_not_parsed() {
-    if !support::privileged() {
-        return;
-    }
-    let ip = Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
+    let ip = Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
     let tags = [VlanTag::dot1ad(1), VlanTag::dot1q(2), VlanTag::dot1q(3)];
     let frame = frames::ethernet_tagged(&tags, ETH_P_IPV4, &ip);
     assert_eq!(frame.len(), 66);
     // An unparsed frame counts only its error: not even `vlan_tagged`.
     Expect::nothing()
         .counters(&frame_counters(66, Counter::ErrVlanTooDeep))
-        .check(&run_once(&frame), "three VLAN tags");
+        .check_once(&frame, "three VLAN tags");
 }
 
 #[test]
 fn vlan_tagged_arp_is_vlan_and_non_ip() {
-    if !support::privileged() {
-        return;
-    }
     let arp = frames::arp_request_body(SRC_V4, DST_V4);
     let frame = frames::ethernet_tagged(&[VlanTag::dot1q(7)], frames::ETH_P_ARP, &arp);
     assert_eq!(frame.len(), 46);
@@ -86,17 +73,16 @@ fn vlan_tagged_arp_is_vlan_and_non_ip() {
             (Counter::NonIpPackets, 1),
             (Counter::NonIpBytes, 46),
         ])
-        .check(&run_once(&frame), "tagged ARP");
+        .check_once(&frame, "tagged ARP");
 }
 
 // ---------------------------------------------------------------------- Not IP
 
 #[test]
 fn arp_and_other_non_ip_frames_count_as_non_ip() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     let arp = frames::arp_request(SRC_V4, DST_V4);
     assert_eq!(arp.len(), 42);
     xdp.pass(&arp);
@@ -124,13 +110,12 @@ fn arp_and_other_non_ip_frames_count_as_non_ip() {
 
 #[test]
 fn frames_shorter_than_an_ethernet_header_are_refused_by_the_kernel() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
+    };
     // BPF_PROG_TEST_RUN refuses XDP input shorter than ETH_HLEN (EINVAL), so
     // the program's `err_eth_truncated` path cannot be exercised here; see
     // `truncation`. The refusal must leave every counter untouched.
-    let mut xdp = Counting::load();
     for len in 0..ETH_HLEN {
         let error = xdp
             .try_run(&vec![0xff; len], 1)
@@ -145,12 +130,11 @@ fn frames_shorter_than_an_ethernet_header_are_refused_by_the_kernel() {
 
 #[test]
 fn garbage_frames_are_passed_and_counted() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
+    };
     // Arbitrary bytes behind every ethertype the program parses: whatever
     // they hold, the program passes the frame and counts it once.
-    let mut xdp = Counting::load();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         seed ^= seed << 13;

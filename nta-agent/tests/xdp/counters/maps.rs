@@ -10,15 +10,12 @@ use std::{
 
 use nta_common::{
     Counter, IpKey,
-    maps::{RATE_CLASSES, RateClass, Thresholds, port_sketch_bit},
+    maps::{RATE_CLASSES, RateClass, Thresholds, ip_proto, port_sketch_bit},
 };
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, sketch};
 use crate::support::{
-    self,
-    frames::{
-        self, DST_V4, DST_V6, IPPROTO_GRE, IPPROTO_TCP, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags,
-    },
+    frames::{self, DST_V4, DST_V6, IPPROTO_GRE, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags},
     xdp::long_window_ns,
 };
 
@@ -26,10 +23,9 @@ use crate::support::{
 
 #[test]
 fn last_dst_and_last_dst_port_follow_the_latest_packet() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     let d = |i: u8| Ipv4Addr::new(198, 19, 3, i);
     let src = IpAddr::V4(SRC_V4);
     let steps: Vec<(&str, Vec<u8>, Ipv4Addr, u16)> = vec![
@@ -55,7 +51,7 @@ fn last_dst_and_last_dst_port_follow_the_latest_packet() {
         ),
         (
             "later fragment: no header, no port",
-            Ipv4::new(SRC_V4, d(2), IPPROTO_TCP)
+            Ipv4::new(SRC_V4, d(2), ip_proto::TCP)
                 .fragment(false, 10)
                 .frame(&Tcp::syn(1, 80).bytes()),
             d(2),
@@ -166,12 +162,11 @@ fn last_dst_and_last_dst_port_follow_the_latest_packet() {
 
 #[test]
 fn packets_in_no_class_leave_the_rate_window_alone() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
+    };
     // Only SYN, UDP, ICMP, RST and bare ACK are rate classes: anything else
     // from a source must neither open its rate window nor count in it.
-    let mut xdp = Counting::load();
     let data = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[1; 10]);
     let frames: [(&str, Vec<u8>); 6] = [
         (
@@ -197,7 +192,7 @@ fn packets_in_no_class_leave_the_rate_window_alone() {
         ),
         (
             "TCP later fragment",
-            Ipv4::new(SRC_V4, DST_V4, IPPROTO_TCP)
+            Ipv4::new(SRC_V4, DST_V4, ip_proto::TCP)
                 .fragment(false, 8)
                 .frame(&Tcp::syn(40_000, 80).bytes()),
         ),
@@ -224,11 +219,10 @@ fn packets_in_no_class_leave_the_rate_window_alone() {
 
 #[test]
 fn syns_from_many_sources_get_one_entry_each() {
-    if !support::privileged() {
-        return;
-    }
     const N: u16 = 200;
-    let mut xdp = Counting::load();
+    let Some(mut xdp) = Counting::privileged() else {
+        return;
+    };
     let mut expect = Expect::nothing();
     for i in 0..N {
         let src = Ipv4Addr::new(198, 18, 2 + (i / 256) as u8, (i % 256) as u8);
@@ -259,11 +253,10 @@ fn syns_from_many_sources_get_one_entry_each() {
 
 #[test]
 fn port_scan_window_counts_distinct_sketch_bits() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
+    };
     // quiet(): windows far longer than the test, so all SYNs fall in one.
-    let mut xdp = Counting::load();
     let ports: Vec<u16> = (0..100).map(|i| 20_000 + i * 7).collect();
     let mut expect = Expect::nothing();
     for port in &ports {
@@ -328,16 +321,15 @@ fn port_scan_window_counts_distinct_sketch_bits() {
 
 #[test]
 fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
+    };
     // A privileged port and an unprivileged one that hash to the same bit.
     let first = 443u16;
     let twin = (1024..=u16::MAX)
         .find(|p| port_sketch_bit(*p) == port_sketch_bit(first))
         .expect("512 bits for 65 536 ports: every bit is shared");
     let other_src = Ipv4Addr::new(198, 18, 0, 9);
-    let mut xdp = Counting::load();
     for port in [first, twin, first] {
         xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
     }
@@ -402,18 +394,17 @@ fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
 
 #[test]
 fn port_scan_window_restarts_when_it_has_elapsed() {
-    if !support::privileged() {
-        return;
-    }
     // A zero-length window has always elapsed: each SYN starts a new one of
     // every kind, so only the last SYN is in any window.
-    let mut xdp = Counting::load_with(&Thresholds {
+    let Some(mut xdp) = Counting::privileged_with(&Thresholds {
         rate_window_ns: 0,
         fast_window_ns: 0,
         weighted_window_ns: 0,
         slow_window_ns: 0,
         ..Thresholds::DISABLED
-    });
+    }) else {
+        return;
+    };
     for port in [1u16, 2, 3] {
         xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, port));
     }
@@ -468,20 +459,19 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
 
 #[test]
 fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
-    if !support::privileged() {
-        return;
-    }
     // The fast and weighted windows restart at every SYN; the slow window,
     // and so the bitmap, lasts. A port is new only when it sets its bit, so
     // a port seen in an earlier fast window is not new in a later one.
     let long = long_window_ns();
-    let mut xdp = Counting::load_with(&Thresholds {
+    let Some(mut xdp) = Counting::privileged_with(&Thresholds {
         rate_window_ns: long,
         slow_window_ns: long,
         fast_window_ns: 0,
         weighted_window_ns: 0,
         ..Thresholds::DISABLED
-    });
+    }) else {
+        return;
+    };
     let src = IpAddr::V4(SRC_V4);
     let (a, b) = (22u16, 8080u16);
     assert_ne!(port_sketch_bit(a), port_sketch_bit(b));
@@ -530,10 +520,9 @@ fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
 
 #[test]
 fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     // Ports 1023/1024 straddle the first SYN_PORTS chunk boundary, and the
     // weight of a port in the weighted score.
     let ports = [0u16, 1023, 1024, 65_535];

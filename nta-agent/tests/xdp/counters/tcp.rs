@@ -5,13 +5,12 @@ use std::net::IpAddr;
 
 use nta_common::{
     Counter, DstHostStats, IpKey, SourceStats,
-    maps::{PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, port_sketch_bit},
+    maps::{PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ip_proto, port_sketch_bit},
 };
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, run_once, sweep_v4, sweep_v6};
 use crate::support::{
-    self,
-    frames::{self, DST_V4, DST_V6, ExtHeader, IPPROTO_TCP, Ipv6, SRC_V4, SRC_V6, Tcp, tcp_flags},
+    frames::{self, DST_V4, DST_V6, ExtHeader, Ipv6, SRC_V4, SRC_V6, Tcp, tcp_flags},
     xdp::assert_counters,
 };
 
@@ -19,12 +18,11 @@ use crate::support::{
 
 #[test]
 fn ipv4_tcp_syn_is_counted_in_every_map() {
-    if !support::privileged() {
-        return;
-    }
     let frame = frames::syn_v4(SRC_V4, DST_V4, 40_000, 443);
     assert_eq!(frame.len(), 54);
-    let counts = run_once(&frame);
+    let Some(counts) = run_once(&frame) else {
+        return;
+    };
 
     // Spelled out here once; the other tests build the same from helpers.
     assert_counters(
@@ -108,12 +106,11 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
 
 #[test]
 fn ipv6_tcp_syn_is_counted_in_every_map() {
-    if !support::privileged() {
-        return;
-    }
     let frame = frames::syn_v6(SRC_V6, DST_V6, 40_000, 22);
     assert_eq!(frame.len(), 74);
-    let counts = run_once(&frame);
+    let Some(counts) = run_once(&frame) else {
+        return;
+    };
 
     assert_counters(
         &counts.global,
@@ -151,23 +148,18 @@ fn ipv6_tcp_syn_is_counted_in_every_map() {
 
 #[test]
 fn syn_ack_is_counted_as_syn_ack_and_not_as_a_syn() {
-    if !support::privileged() {
-        return;
-    }
     let syn_ack = Tcp::new(443, 40_000, tcp_flags::SYN | tcp_flags::ACK);
-    let counts = run_once(&frames::tcp_v4(DST_V4, SRC_V4, &syn_ack));
     Expect::ip_packet(Family::V4, Class::Tcp, 54, DST_V4, SRC_V4)
         .dst_port(40_000)
         .counters(&[(Counter::TcpSynAck, 1)])
-        .check(&counts, "SYN-ACK");
+        .check_once(&frames::tcp_v4(DST_V4, SRC_V4, &syn_ack), "SYN-ACK");
 }
 
 #[test]
 fn rst_is_counted_globally_and_for_its_source() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     xdp.pass(&frames::tcp_v4(
         DST_V4,
         SRC_V4,
@@ -203,36 +195,27 @@ fn rst_is_counted_globally_and_for_its_source() {
 
 #[test]
 fn fin_is_counted() {
-    if !support::privileged() {
-        return;
-    }
     let fin_ack = Tcp::new(40_000, 443, tcp_flags::FIN | tcp_flags::ACK);
-    let counts = run_once(&frames::tcp_v4(SRC_V4, DST_V4, &fin_ack));
     Expect::ip_packet(Family::V4, Class::Tcp, 54, SRC_V4, DST_V4)
         .dst_port(443)
         .counters(&[(Counter::TcpFin, 1)])
-        .check(&counts, "FIN-ACK");
+        .check_once(&frames::tcp_v4(SRC_V4, DST_V4, &fin_ack), "FIN-ACK");
 }
 
 #[test]
 fn plain_ack_with_data_counts_only_as_tcp() {
-    if !support::privileged() {
-        return;
-    }
     let segment = Tcp::new(40_000, 443, tcp_flags::PSH | tcp_flags::ACK).payload(&[0x17; 100]);
-    let counts = run_once(&frames::tcp_v4(SRC_V4, DST_V4, &segment));
     // Not a bare ACK: it carries data.
     Expect::ip_packet(Family::V4, Class::Tcp, 154, SRC_V4, DST_V4)
         .dst_port(443)
-        .check(&counts, "PSH-ACK");
+        .check_once(&frames::tcp_v4(SRC_V4, DST_V4, &segment), "PSH-ACK");
 }
 
 #[test]
 fn every_flag_of_a_christmas_tree_segment_is_counted() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     // SYN+FIN without ACK is still a SYN (and a FIN).
     xdp.pass(&frames::tcp_v4(
         SRC_V4,
@@ -278,9 +261,6 @@ fn every_flag_of_a_christmas_tree_segment_is_counted() {
 
 #[test]
 fn syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere() {
-    if !support::privileged() {
-        return;
-    }
     // SYN and RST without ACK: a SYN everywhere (the source's `syns`, the
     // global `tcp_syn`, the destination's SYNs, the per-port SYNs and the
     // port sketch), but its rate class is RST (RST wins).
@@ -305,17 +285,16 @@ fn syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere() {
         )
         .dst_host(DST_V4, Dst::syn(54))
         .syn_port(80, 1)
-        .check(&run_once(&frame), "SYN-RST");
+        .check_once(&frame, "SYN-RST");
 }
 
 // ------------------------------------------------------------------- Bare ACKs
 
 #[test]
 fn bare_ack_without_payload_counts_as_a_bare_ack() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
 
     let (src, dst) = sweep_v4(1);
     xdp.pass(&frames::tcp_v4(src, dst, &Tcp::ack(40_000, 443)));
@@ -347,7 +326,7 @@ fn bare_ack_without_payload_counts_as_a_bare_ack() {
 
     // IPv6: the payload length covers the extension headers too.
     let (src, dst) = sweep_v6(5);
-    let frame = Ipv6::new(src, dst, IPPROTO_TCP)
+    let frame = Ipv6::new(src, dst, ip_proto::TCP)
         .ext(ExtHeader::hop_by_hop(1))
         .frame(&Tcp::ack(40_000, 22).timestamps().bytes());
     assert_eq!(frame.len(), 14 + 40 + 16 + 32);
@@ -358,10 +337,9 @@ fn bare_ack_without_payload_counts_as_a_bare_ack() {
 
 #[test]
 fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
 
     // One byte of data is data.
     let (src, dst) = sweep_v4(1);
@@ -452,10 +430,9 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
 
 #[test]
 fn tcp_options_are_skipped_and_the_syn_counted() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     // What Linux sends: data offset 10.
     let (src, dst) = sweep_v4(1);
     let syn = Tcp::syn(40_000, 443).syn_options();
@@ -471,10 +448,9 @@ fn tcp_options_are_skipped_and_the_syn_counted() {
 
 #[test]
 fn tcp_data_offset_below_5_or_past_the_frame_is_truncated() {
-    if !support::privileged() {
+    let Some(mut xdp) = Counting::privileged() else {
         return;
-    }
-    let mut xdp = Counting::load();
+    };
     for (i, offset) in [0u8, 1, 4, 6, 15].into_iter().enumerate() {
         // 20 bytes of TCP header, whatever the data offset says.
         let (src, dst) = sweep_v4(i);

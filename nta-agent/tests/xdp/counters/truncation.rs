@@ -4,15 +4,12 @@
 
 use std::net::IpAddr;
 
-use nta_common::Counter;
+use nta_common::{Counter, maps::ip_proto};
 
 use super::{Class, Counting, Expect, Family, frame_counters, sweep_v4, sweep_v6};
 use crate::support::{
     self,
-    frames::{
-        self, ETH_HLEN, ETH_P_IPV4, ExtHeader, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, Ipv4,
-        Ipv6, Tcp, VlanTag,
-    },
+    frames::{self, ETH_HLEN, ETH_P_IPV4, ExtHeader, Ipv4, Ipv6, Tcp, VlanTag},
     xdp::is_einval,
 };
 
@@ -84,7 +81,7 @@ const CASES: &[Case] = &[
         tagged: false,
         build: |i| {
             let (src, dst) = sweep_v4(i);
-            Ipv4::new(src, dst, IPPROTO_TCP)
+            Ipv4::new(src, dst, ip_proto::TCP)
                 .option_words(10)
                 .frame(&Tcp::syn(40_000, 80).bytes())
         },
@@ -101,7 +98,7 @@ const CASES: &[Case] = &[
         tagged: true,
         build: |i| {
             let (src, dst) = sweep_v4(i);
-            let ip = Ipv4::new(src, dst, IPPROTO_TCP).packet(&Tcp::syn(40_000, 80).bytes());
+            let ip = Ipv4::new(src, dst, ip_proto::TCP).packet(&Tcp::syn(40_000, 80).bytes());
             frames::ethernet_tagged(&[VlanTag::dot1ad(100), VlanTag::dot1q(42)], ETH_P_IPV4, &ip)
         },
         outcomes: &[
@@ -133,7 +130,7 @@ const CASES: &[Case] = &[
         tagged: false,
         build: |i| {
             let (src, dst) = sweep_v4(i);
-            Ipv4::new(src, dst, IPPROTO_ICMP).frame(&frames::icmpv4_echo_request(1, 2, &[7; 8]))
+            Ipv4::new(src, dst, ip_proto::ICMP).frame(&frames::icmpv4_echo_request(1, 2, &[7; 8]))
         },
         outcomes: &[
             (33, IpCut(Counter::ErrIpv4Truncated)),
@@ -147,7 +144,7 @@ const CASES: &[Case] = &[
         tagged: false,
         build: |i| {
             let (src, dst) = sweep_v6(i);
-            Ipv6::new(src, dst, IPPROTO_ICMPV6).frame(&frames::icmpv6_echo_request(1, 2, &[7; 8]))
+            Ipv6::new(src, dst, ip_proto::ICMPV6).frame(&frames::icmpv6_echo_request(1, 2, &[7; 8]))
         },
         outcomes: &[
             (53, IpCut(Counter::ErrIpv6Truncated)),
@@ -164,7 +161,7 @@ const CASES: &[Case] = &[
         tagged: false,
         build: |i| {
             let (src, dst) = sweep_v6(i);
-            Ipv6::new(src, dst, IPPROTO_TCP)
+            Ipv6::new(src, dst, ip_proto::TCP)
                 .ext(ExtHeader::hop_by_hop(1))
                 .frame(&Tcp::syn(40_000, 80).bytes())
         },
