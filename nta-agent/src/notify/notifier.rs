@@ -503,6 +503,14 @@ mod tests {
         AlertEvent::Opened(alert(id, AlertKind::PortScan, Severity::High))
     }
 
+    /// A notifier under [`policy`] whose one channel, `fake`, takes every
+    /// alert.
+    fn notifying(fake: &Fake) -> Notifier {
+        let mut builder = Builder::new(policy(), vec![]);
+        builder.channel(fake.clone(), all());
+        builder.start()
+    }
+
     /// Lets the runtime run spawned tasks until they are all idle.
     async fn settle() {
         for _ in 0..50 {
@@ -513,9 +521,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ten_thousand_alerts_make_six_messages_and_one_digest() {
         let fake = Fake::default();
-        let mut builder = Builder::new(policy(), vec![]);
-        builder.channel(fake.clone(), all());
-        let notifier = builder.start();
+        let notifier = notifying(&fake);
         let stats = notifier.stats();
         for chunk in (0..10_000).collect::<Vec<u64>>().chunks(1000) {
             let events: Vec<_> = chunk.iter().map(|id| opened(*id)).collect();
@@ -550,9 +556,7 @@ mod tests {
     async fn transient_failures_are_retried_with_backoff() {
         let fake = Fake::default();
         fake.fail_first.store(2, Ordering::Relaxed);
-        let mut builder = Builder::new(policy(), vec![]);
-        builder.channel(fake.clone(), all());
-        let notifier = builder.start();
+        let notifier = notifying(&fake);
         let start = Instant::now();
         notifier.notify(&[opened(1)]);
         while fake.got.lock().unwrap().is_empty() {
@@ -696,9 +700,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_sends_what_storm_control_held() {
         let fake = Fake::default();
-        let mut builder = Builder::new(policy(), vec![]);
-        builder.channel(fake.clone(), all());
-        let notifier = builder.start();
+        let notifier = notifying(&fake);
         notifier.notify(&(0..20).map(opened).collect::<Vec<_>>());
         settle().await;
         notifier.shutdown(Duration::from_secs(5)).await;

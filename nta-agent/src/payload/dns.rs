@@ -320,16 +320,9 @@ mod tests {
         looping.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01");
         assert!(parse_udp(&looping).is_err());
 
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = crate::payload::xorshift(0x9e37_79b9_7f4a_7c15);
         for len in 0..3000 {
-            let bytes: Vec<u8> = (0..len % 200)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let bytes: Vec<u8> = (0..len % 200).map(|_| next() as u8).collect();
             let _ = parse_udp(&bytes);
             let _ = parse_tcp(&bytes);
         }

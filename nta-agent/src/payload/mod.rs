@@ -27,3 +27,15 @@ pub mod rules;
 pub use inspected::{Inspected, Transport};
 pub use matcher::{Match, Matcher};
 pub use rules::{Rule, RuleError, RuleSet, check, default_rules, load_file, parse_rules};
+
+/// A fixed stream of pseudo-random numbers (xorshift64 from `seed`), for
+/// the tests that feed the parsers noise.
+#[cfg(test)]
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -33,6 +33,10 @@ fn tcp<'a>(src: &str, dst: &str, payload: &'a [u8]) -> Inspected<'a> {
     Inspected::parse(Transport::Tcp, addr(src), addr(dst), payload)
 }
 
+fn udp<'a>(src: &str, dst: &str, payload: &'a [u8]) -> Inspected<'a> {
+    Inspected::parse(Transport::Udp, addr(src), addr(dst), payload)
+}
+
 fn http(payload: &[u8]) -> Inspected<'_> {
     tcp(CLIENT, SERVER, payload)
 }
@@ -199,12 +203,7 @@ alert dns any any -> any any (dns.query; content:"evil"; sid:9;)"#,
     );
 
     let query = dns_query("evil.example.com");
-    let pkt = Inspected::parse(
-        Transport::Udp,
-        addr("10.0.0.2:5353"),
-        addr("10.0.0.1:53"),
-        &query,
-    );
+    let pkt = udp("10.0.0.2:5353", "10.0.0.1:53", &query);
     let matches = m.matches(&pkt);
     let got: Vec<_> = matches
         .iter()
@@ -259,13 +258,7 @@ alert tcp 2001:db8::/32 any -> any any (content:"x"; sid:9;)"#,
         sids(&m, &tcp("203.0.113.1:5000", "192.0.2.10:8080", b"x")),
         vec![2, 4, 6]
     );
-    assert_eq!(
-        sids(
-            &m,
-            &Inspected::parse(Transport::Udp, addr(CLIENT), addr(SERVER), b"x")
-        ),
-        vec![7]
-    );
+    assert_eq!(sids(&m, &udp(CLIENT, SERVER, b"x")), vec![7]);
     assert_eq!(
         sids(&m, &http(b"GET /x HTTP/1.1\r\n\r\n")),
         vec![1, 3, 5, 8]
@@ -382,12 +375,7 @@ fn a_thousand_rules_match_exactly_in_one_pass() {
     assert_eq!(got, want);
 
     let query = dns_query("tok0003.tok0998.example.com");
-    let pkt = Inspected::parse(
-        Transport::Udp,
-        addr("10.0.0.2:40000"),
-        addr("10.0.0.1:53"),
-        &query,
-    );
+    let pkt = udp("10.0.0.2:40000", "10.0.0.1:53", &query);
     assert_eq!(sids(&m, &pkt), vec![2_000_003, 2_000_998]);
 }
 
