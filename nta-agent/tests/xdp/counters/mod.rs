@@ -372,6 +372,13 @@ impl Expect {
         Self::default()
     }
 
+    /// An unparsed frame of `len` bytes: `packets`, `bytes` and `error`.
+    fn error(len: usize, error: Counter) -> Self {
+        Self::nothing()
+            .counters(&eth_frame(len))
+            .counters(&[(error, 1)])
+    }
+
     /// Adds to global counters (a counter listed twice adds up).
     fn counters(mut self, counters: &[(Counter, u64)]) -> Self {
         self.counters.extend_from_slice(counters);
@@ -489,15 +496,8 @@ impl Expect {
 
     #[track_caller]
     fn check_sources(&self, counts: &Counts, what: &str) {
-        assert_eq!(
-            addresses(counts.sources.keys()),
-            addresses(self.sources.keys()),
-            "{what}: SOURCES keys"
-        );
-        for (key, want) in &self.sources {
-            let got = counts.sources[key];
-            let addr = IpAddr::from(*key);
-            let (since, until) = (counts.since_ns, counts.until_ns);
+        let (since, until) = (counts.since_ns, counts.until_ns);
+        for (addr, want, got) in entries(&counts.sources, &self.sources, "SOURCES", what) {
             let (first, last) = (got.first_seen_ns, got.last_seen_ns);
             assert!(
                 since <= first && first <= last && last <= until,
@@ -566,15 +566,8 @@ impl Expect {
 
     #[track_caller]
     fn check_dst_hosts(&self, counts: &Counts, what: &str) {
-        assert_eq!(
-            addresses(counts.dst_hosts.keys()),
-            addresses(self.dst_hosts.keys()),
-            "{what}: DST_HOSTS keys"
-        );
-        for (key, want) in &self.dst_hosts {
-            let got = counts.dst_hosts[key];
-            let addr = IpAddr::from(*key);
-            let (since, until) = (counts.since_ns, counts.until_ns);
+        let (since, until) = (counts.since_ns, counts.until_ns);
+        for (addr, want, got) in entries(&counts.dst_hosts, &self.dst_hosts, "DST_HOSTS", what) {
             let last = got.last_seen_ns;
             assert!(
                 since <= last && last <= until,
@@ -625,6 +618,25 @@ fn check_window_start(
     }
 }
 
+/// Checks that `got`, the entries of map `map`, has the addresses of `want`
+/// and no others; then each expected entry, with its address and the entry
+/// the map holds.
+#[track_caller]
+fn entries<'a, W, G: Copy>(
+    got: &'a HashMap<IpKey, G>,
+    want: &'a BTreeMap<IpKey, W>,
+    map: &str,
+    what: &str,
+) -> impl Iterator<Item = (IpAddr, &'a W, G)> {
+    assert_eq!(
+        addresses(got.keys()),
+        addresses(want.keys()),
+        "{what}: {map} keys"
+    );
+    want.iter()
+        .map(|(key, want)| (IpAddr::from(*key), want, got[key]))
+}
+
 fn addresses<'a>(keys: impl Iterator<Item = &'a IpKey>) -> BTreeSet<IpAddr> {
     keys.map(|key| IpAddr::from(*key)).collect()
 }
@@ -642,13 +654,6 @@ fn sweep_v6(i: usize) -> (Ipv6Addr, Ipv6Addr) {
         Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i),
         Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, i),
     )
-}
-
-/// `packets`, `bytes` and one error: what an unparsed frame adds.
-fn frame_counters(len: usize, error: Counter) -> Vec<(Counter, u64)> {
-    let mut counters = eth_frame(len);
-    counters.push((error, 1));
-    counters
 }
 
 // ---------------------------------------- The frame builders the tests rely on
