@@ -490,7 +490,7 @@ fn signature_scenario() -> Duration {
     assert_eq!(hit["src"], ATTACKER_ADDR, "{}", context());
     assert_eq!(hit["dst"], VICTIM_ADDR, "{}", context());
     assert_eq!(hit["dst_port"], 80, "{}", context());
-    let at = watch.time_to(seen, start, "signature alert within 5 s", &context);
+    let at = watch.time_to(seen, start, "signature alert within 5 s", context);
     println!(
         "curl -H 'User-Agent: cmd.exe': signature alert in the API {} after starting curl \
          (includes curl's startup; curl ran {}); alerts by kind {:?}; {}",
