@@ -235,10 +235,20 @@ impl Src {
 
     /// One SYN of `len` bytes to `dst`, `port`.
     fn syn(len: usize, dst: impl Into<IpAddr>, port: u16) -> Self {
+        Self::syns(len, dst, &[port])
+    }
+
+    /// SYNs of `len` bytes each to `dst`, one to each of `ports` in order.
+    fn syns(len: usize, dst: impl Into<IpAddr>, ports: &[u16]) -> Self {
+        let n = ports.len() as u64;
+        let last_port = *ports.last().expect("at least one port");
         Self {
-            syns: 1,
-            window: vec![port],
-            ..Self::one(Class::Tcp, len).to(dst, port)
+            packets: n,
+            bytes: n * len as u64,
+            tcp: n,
+            syns: n,
+            window: ports.to_vec(),
+            ..Self::default().to(dst, last_port)
         }
     }
 
@@ -306,9 +316,16 @@ impl Dst {
     }
 
     fn syn(len: usize) -> Self {
+        Self::syns(1, len)
+    }
+
+    /// `n` SYNs of `len` bytes each.
+    fn syns(n: u64, len: usize) -> Self {
         Self {
-            syns: 1,
-            ..Self::one(len)
+            packets: n,
+            bytes: n * len as u64,
+            syns: n,
+            window_syns: None,
         }
     }
 }
@@ -336,7 +353,12 @@ fn eth_frame(len: usize) -> Vec<(Counter, u64)> {
 /// What one parsed IP frame adds: `packets`, `bytes`, its family's and its
 /// transport class's packets and bytes.
 fn ip_frame(family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
-    let len = len as u64;
+    ip_frames(1, family, class, len)
+}
+
+/// What `n` parsed IP frames of `len` bytes each add.
+fn ip_frames(n: u64, family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
+    let bytes = n * len as u64;
     let (family_packets, family_bytes) = match family {
         Family::V4 => (Counter::Ipv4Packets, Counter::Ipv4Bytes),
         Family::V6 => (Counter::Ipv6Packets, Counter::Ipv6Bytes),
@@ -348,12 +370,12 @@ fn ip_frame(family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
         Class::Other => (Counter::OtherL4Packets, Counter::OtherL4Bytes),
     };
     vec![
-        (Counter::Packets, 1),
-        (Counter::Bytes, len),
-        (family_packets, 1),
-        (family_bytes, len),
-        (class_packets, 1),
-        (class_bytes, len),
+        (Counter::Packets, n),
+        (Counter::Bytes, bytes),
+        (family_packets, n),
+        (family_bytes, bytes),
+        (class_packets, n),
+        (class_bytes, bytes),
     ]
 }
 
@@ -454,13 +476,29 @@ impl Expect {
         dst: impl Into<IpAddr>,
         dst_port: u16,
     ) -> Self {
+        Self::syns(family, len, src, dst, &[dst_port])
+    }
+
+    /// TCP SYNs of `len` bytes from `src` to `dst`, one to each of `ports`
+    /// in order.
+    fn syns(
+        family: Family,
+        len: usize,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        ports: &[u16],
+    ) -> Self {
         let dst = dst.into();
-        Self::nothing()
-            .counters(&ip_frame(family, Class::Tcp, len))
-            .counters(&[(Counter::TcpSyn, 1)])
-            .source(src, Src::syn(len, dst, dst_port))
-            .dst_host(dst, Dst::syn(len))
-            .syn_port(dst_port, 1)
+        let n = ports.len() as u64;
+        let mut expect = Self::nothing()
+            .counters(&ip_frames(n, family, Class::Tcp, len))
+            .counters(&[(Counter::TcpSyn, n)])
+            .source(src, Src::syns(len, dst, ports))
+            .dst_host(dst, Dst::syns(n, len));
+        for port in ports {
+            expect = expect.syn_port(*port, 1);
+        }
+        expect
     }
 
     /// Runs the program once on `frame` ([`run_once`]) and checks what it
