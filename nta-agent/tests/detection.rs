@@ -298,10 +298,9 @@ fn probe_times(nmap_output: &str) -> Vec<f64> {
 
 #[test]
 fn slow_nmap_scan_is_caught_within_three_seconds() {
-    if !support::privileged_with(&["nmap"]) {
+    let Some(lab) = Lab::privileged(&["nmap"]) else {
         return;
-    }
-    let lab = Lab::start();
+    };
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
     // -T2 waits 0.4 s between probes: the weighted rule's 7 privileged ports
@@ -491,13 +490,7 @@ fn signature_scenario() -> Duration {
     assert_eq!(hit["src"], ATTACKER_ADDR, "{}", context());
     assert_eq!(hit["dst"], VICTIM_ADDR, "{}", context());
     assert_eq!(hit["dst_port"], 80, "{}", context());
-    let at = seen.unwrap_or_else(|| {
-        panic!(
-            "the poller saw no signature alert within 5 s ({:?}); {}",
-            watch.error(),
-            context()
-        )
-    }) - start;
+    let at = watch.time_to(seen, start, "signature alert within 5 s", context);
     println!(
         "curl -H 'User-Agent: cmd.exe': signature alert in the API {} after starting curl \
          (includes curl's startup; curl ran {}); alerts by kind {:?}; {}",
@@ -559,10 +552,9 @@ fn check_download(download: &mut Spawned) -> u64 {
 
 #[test]
 fn benign_traffic_raises_no_alert() {
-    if !support::privileged_with(&["curl", "python3", "ping"]) {
+    let Some(lab) = Lab::privileged(&["curl", "python3", "ping"]) else {
         return;
-    }
-    let lab = Lab::start();
+    };
     let net = &lab.net;
 
     // A web server on the victim, and one on the attacker's side serving a

@@ -144,10 +144,9 @@ fn wait_for_stats(
 
 #[test]
 fn agent_killed_in_an_alert_storm_restarts_with_every_served_alert_closed() {
-    if !support::privileged_with(&["python3"]) {
+    let Some(net) = Topology::privileged(&["python3"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("nta.redb");
     let config = config_file(dir.path(), STORM_CONFIG);
@@ -280,25 +279,27 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let path = self.dir.path();
-        let unmounted = Command::new("umount")
-            .arg(path)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            // Still busy (an agent not yet reaped): detach it now, gone once
-            // the last user closes it.
-            let _ = Command::new("umount").arg("-l").arg(path).status();
-        }
+        unmount(self.dir.path());
+    }
+}
+
+/// Unmounts `path`, for a guard's drop; if it is still busy (an agent not
+/// yet reaped), detaches it now, gone once the last user closes it.
+fn unmount(path: &Path) {
+    let unmounted = Command::new("umount")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !unmounted {
+        let _ = Command::new("umount").arg("-l").arg(path).status();
     }
 }
 
 #[test]
 fn a_full_store_disk_loses_no_alert_and_writing_resumes_when_space_is_freed() {
-    if !support::privileged_with(&["python3"]) {
+    let Some(net) = Topology::privileged(&["python3"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     // Locals drop in reverse order: the agent (and its open store) before
     // the tmpfs, the tmpfs before the namespaces.
     let disk = Tmpfs::mount("16m");
@@ -488,16 +489,6 @@ impl Ext4Disk {
 
 impl Drop for Ext4Disk {
     fn drop(&mut self) {
-        let unmount = |path: &Path| {
-            let unmounted = Command::new("umount")
-                .arg(path)
-                .status()
-                .is_ok_and(|s| s.success());
-            if !unmounted {
-                // Busy: detach it now, gone once the last user closes it.
-                let _ = Command::new("umount").arg("-l").arg(path).status();
-            }
-        };
         if self.frozen {
             let _ = Command::new("fsfreeze").arg("-u").arg(self.path()).status();
         }
@@ -927,10 +918,9 @@ fn api_stays_responsive(api: &support::api::Api, period: Duration) -> (Duration,
 
 #[test]
 fn a_payload_flood_overruns_the_sample_ring_and_the_api_stays_responsive() {
-    if !support::privileged_with(&["hping3"]) {
+    let Some(net) = Topology::privileged(&["hping3"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     // No rate cap to speak of: every payload to port 80 is copied, far
     // more than the agent's queue holds.

@@ -168,10 +168,7 @@ fn record_agent_memory(group: &str, (rss, hwm): (f64, f64), note: &str) {
 /// ([`write_syn_conf`]) in a temporary directory, if this benchmark can run
 /// (root, trafgen and bpftool).
 fn flood_bench(src: Option<&str>) -> Option<(Topology, tempfile::TempDir, PathBuf)> {
-    if !support::privileged_with(&["trafgen", "bpftool"]) {
-        return None;
-    }
-    let net = Topology::new();
+    let net = Topology::privileged(&["trafgen", "bpftool"])?;
     let dir = tempfile::tempdir().expect("temporary directory");
     let conf = write_syn_conf(&net, &dir.path().join("syn.cfg"), src);
     Some((net, dir, conf))

@@ -66,10 +66,9 @@ fn bystander(net: &Topology) {
 
 #[test]
 fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
-    if !support::privileged_with(&["hping3"]) {
+    let Some(net) = Topology::privileged(&["hping3"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     bystander(&net);
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("nta.toml");
@@ -164,10 +163,9 @@ fn mitigate_blocks_a_flood_within_two_seconds_and_lifts_it_after_the_ttl() {
 
 #[test]
 fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
-    if !support::privileged() {
+    let Some(net) = Topology::privileged(&[]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     bystander(&net);
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("nta.redb");
@@ -273,10 +271,9 @@ fn blocks_by_hand_need_the_token_survive_a_restart_and_unblock() {
 
 #[test]
 fn a_dry_run_says_what_it_would_block_and_blocks_nothing() {
-    if !support::privileged_with(&["nmap"]) {
+    let Some(net) = Topology::privileged(&["nmap"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let mut agent = start_agent(&net, &["--dry-run"]);
     let api = Api::new(&net.victim);
     nmap_fast_scan(&net, "1-200");

@@ -58,14 +58,20 @@ fn send_syns(net: &Topology, port: u16, count: u32, interval: &str) {
     );
 }
 
+/// Starts an agent on the victim's veth with `args` and waits until its
+/// sensor is attached.
+fn start_attached(net: &Topology, args: &[&str]) -> Agent {
+    let mut agent = Agent::start(&net.victim, &net.victim_if, args);
+    agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    agent
+}
+
 #[test]
 fn agent_reports_exactly_the_syns_hping3_sent() {
-    if !support::privileged_with(&["hping3"]) {
+    let Some(net) = Topology::privileged(&["hping3"]) else {
         return;
-    }
-    let net = Topology::new();
-    let mut agent = Agent::start(&net.victim, &net.victim_if, &["--interval", "200ms"]);
-    agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    };
+    let mut agent = start_attached(&net, &["--interval", "200ms"]);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
 
     send_syns(&net, 80, 200, "u1000");
@@ -158,16 +164,13 @@ fn metrics_count_the_syns_hping3_sent() {
 
 #[test]
 fn agent_killed_with_sigkill_can_attach_again() {
-    if !support::privileged() {
+    let Some(net) = Topology::privileged(&[]) else {
         return;
-    }
-    let net = Topology::new();
-    let mut first = Agent::start(&net.victim, &net.victim_if, &[]);
-    first.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    };
+    let mut first = start_attached(&net, &[]);
     first.stop(libc::SIGKILL, STOP_LIMIT);
 
-    let mut second = Agent::start(&net.victim, &net.victim_if, &[]);
-    second.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    let mut second = start_attached(&net, &[]);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
     second.stop_cleanly(libc::SIGINT, STOP_LIMIT);
     assert!(
@@ -178,12 +181,10 @@ fn agent_killed_with_sigkill_can_attach_again() {
 
 #[test]
 fn second_agent_on_the_same_interface_is_refused() {
-    if !support::privileged() {
+    let Some(net) = Topology::privileged(&[]) else {
         return;
-    }
-    let net = Topology::new();
-    let mut first = Agent::start(&net.victim, &net.victim_if, &[]);
-    first.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    };
+    let mut first = start_attached(&net, &[]);
 
     let mut second = Agent::start(&net.victim, &net.victim_if, &[]);
     let status = second.wait_exit(ATTACH_LIMIT);
@@ -201,10 +202,9 @@ fn second_agent_on_the_same_interface_is_refused() {
 
 #[test]
 fn unknown_interface_is_named_in_the_error() {
-    if !support::privileged() {
+    let Some(net) = Topology::privileged(&[]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let mut agent = Agent::start(&net.victim, "nosuch0", &[]);
     let status = agent.wait_exit(ATTACH_LIMIT);
     assert!(!status.success());
@@ -214,10 +214,9 @@ fn unknown_interface_is_named_in_the_error() {
 
 #[test]
 fn xdp_program_log_records_reach_the_agent_log() {
-    if !support::privileged_with(&["python3"]) {
+    let Some(net) = Topology::privileged(&["python3"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let mut agent = Agent::start_with_log_level(&net.victim, &net.victim_if, &[], "debug");
     agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
 
@@ -264,10 +263,9 @@ impl Drop for BpfFs {
 
 #[test]
 fn stale_nta_program_attached_through_netlink_is_replaced() {
-    if !support::privileged() {
+    let Some(net) = Topology::privileged(&[]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let bpffs = BpfFs::mount();
     let pinned = bpffs.dir.path().join("nta");
     {
@@ -293,8 +291,7 @@ fn stale_nta_program_attached_through_netlink_is_replaced() {
     }
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
 
-    let mut agent = Agent::start(&net.victim, &net.victim_if, &[]);
-    agent.wait_for_log("Sensor attached", ATTACH_LIMIT);
+    let mut agent = start_attached(&net, &[]);
     agent.assert_logged("Replaced a stale nta program");
     agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
     assert!(

@@ -213,10 +213,9 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
 
 #[test]
 fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
-    if !support::privileged_with(&["nmap"]) {
+    let Some(net) = Topology::privileged(&["nmap"]) else {
         return;
-    }
-    let net = Topology::new();
+    };
     let mut hanging = Spawned::start(
         &net.victim,
         Duration::from_secs(120),

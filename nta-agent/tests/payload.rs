@@ -182,10 +182,9 @@ fn tunnel_names(count: usize) -> Vec<String> {
 
 #[test]
 fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
-    if !support::privileged_with(&["curl", "python3"]) {
+    let Some(lab) = Lab::privileged(&["curl", "python3"]) else {
         return;
-    }
-    let lab = Lab::start();
+    };
     let _web = web_server(&lab.net);
     let url = format!("http://{VICTIM_ADDR}/");
     let attack = ["-o", "/dev/null", "-H", "User-Agent: cmd.exe", url.as_str()];
@@ -210,13 +209,9 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
     assert_eq!(alert["src"], ATTACKER_ADDR, "{alert}");
     assert_eq!(alert["dst"], VICTIM_ADDR, "{alert}");
     assert_eq!(alert["dst_port"], 80, "{alert}");
-    let at = seen.unwrap_or_else(|| {
-        panic!(
-            "the poller saw no signature alert ({:?}); {}",
-            watch.error(),
-            explain(&alerts, &lab.agent)
-        )
-    }) - start;
+    let at = watch.time_to(seen, start, "signature alert", || {
+        explain(&alerts, &lab.agent)
+    });
     println!(
         "curl -H 'User-Agent: cmd.exe': signature alert (sid {}, {:?}) in the API {} after \
          starting curl (curl ran {}); {}",
@@ -268,10 +263,9 @@ fn curl_with_cmd_exe_user_agent_raises_a_signature_alert() {
 
 #[test]
 fn attacker_data_is_stored_as_bounded_escaped_text() {
-    if !support::privileged_with(&["curl", "python3"]) {
+    let Some(lab) = Lab::privileged(&["curl", "python3"]) else {
         return;
-    }
-    let lab = Lab::start();
+    };
     let _web = web_server(&lab.net);
 
     let user_agent = "cmd.exe <script>alert(1)</script> <img src=x onerror=alert(2)>";
@@ -460,10 +454,9 @@ fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
 
 #[test]
 fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
-    if !support::privileged_with(&["dig", "python3"]) {
+    let Some(lab) = Lab::privileged(&["dig", "python3"]) else {
         return;
-    }
-    let lab = Lab::start();
+    };
     let _dns = dns_responder(&lab.net);
     let dir = tempfile::tempdir().expect("temp dir");
     // The registered domain is approximated as the last two labels
@@ -527,13 +520,9 @@ fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
         "only the tunnel should alert; {}",
         explain(&alerts, &lab.agent)
     );
-    let at = seen.unwrap_or_else(|| {
-        panic!(
-            "the poller saw no dns_tunnel alert ({:?}); {}",
-            watch.error(),
-            explain(&alerts, &lab.agent)
-        )
-    }) - start;
+    let at = watch.time_to(seen, start, "dns_tunnel alert", || {
+        explain(&alerts, &lab.agent)
+    });
     println!(
         "dig -f, {} TXT queries for random names under exfil.example: dns_tunnel alert in the \
          API {} after starting dig (dig ran {}); unique_subdomains {}, longest_label {}, \
@@ -553,10 +542,9 @@ fn dns_tunnelling_with_dig_raises_a_dns_tunnel_alert() {
 
 #[test]
 fn ordinary_curl_and_dig_raise_no_alert() {
-    if !support::privileged_with(&["curl", "dig", "python3"]) {
+    let Some(lab) = Lab::privileged(&["curl", "dig", "python3"]) else {
         return;
-    }
-    let lab = Lab::start();
+    };
     let _web = web_server(&lab.net);
     let _dns = dns_responder(&lab.net);
     let dir = tempfile::tempdir().expect("temp dir");

@@ -353,6 +353,27 @@ impl AlertWatch {
     pub fn error(&self) -> Option<String> {
         self.seen(|s| s.error.clone())
     }
+
+    /// How long after `start` the poller saw `what`: `seen`, as
+    /// [`AlertWatch::wait_for`] returned it. If it saw nothing in time,
+    /// panics with the last failed poll and `context()`.
+    #[track_caller]
+    pub fn time_to(
+        &self,
+        seen: Option<Instant>,
+        start: Instant,
+        what: &str,
+        context: impl FnOnce() -> String,
+    ) -> Duration {
+        match seen {
+            Some(at) => at - start,
+            None => panic!(
+                "the poller saw no {what} ({:?}); {}",
+                self.error(),
+                context()
+            ),
+        }
+    }
 }
 
 impl Drop for AlertWatch {

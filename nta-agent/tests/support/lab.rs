@@ -32,6 +32,12 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// [`Lab::start`], if this test can run: as root, with every one of
+    /// `tools` (see [`super::privileged_with`]); `None` tells it to return.
+    pub fn privileged(tools: &[&str]) -> Option<Self> {
+        super::privileged_with(tools).then(Self::start)
+    }
+
     /// A fresh topology and an agent with its default settings.
     pub fn start() -> Self {
         Self::start_with(&[])

@@ -50,6 +50,12 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// [`Topology::new`], if this test can run: as root, with every one of
+    /// `tools` (see [`super::privileged_with`]); `None` tells it to return.
+    pub fn privileged(tools: &[&str]) -> Option<Self> {
+        super::privileged_with(tools).then(Self::new)
+    }
+
     /// Creates the namespaces with names unique to this process and call.
     pub fn new() -> Self {
         let id = format!(

@@ -3,7 +3,7 @@
 
 use nta_common::{Counter, maps::ip_proto};
 
-use super::{Class, Counting, Expect, Family, frame_counters, sweep_v4, sweep_v6};
+use super::{Class, Counting, Expect, Family, sweep_v4, sweep_v6};
 use crate::support::frames::{
     self, DST_V4, DST_V6, ETH_HLEN, ETH_P_IPV4, ExtHeader, IPV6_HLEN, Ipv4, Ipv6, SRC_V4, SRC_V6,
     TCP_HLEN, Tcp,
@@ -40,9 +40,7 @@ fn ipv4_ihl_below_5_is_malformed() {
             .ihl(ihl)
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
-        Expect::nothing()
-            .counters(&frame_counters(54, Counter::ErrIpv4Malformed))
-            .check(&xdp.delta(), &format!("IHL {ihl}"));
+        Expect::error(54, Counter::ErrIpv4Malformed).check(&xdp.delta(), &format!("IHL {ihl}"));
     }
 }
 
@@ -56,16 +54,14 @@ fn ipv4_ethertype_with_another_version_is_malformed() {
             .version(version)
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
-        Expect::nothing()
-            .counters(&frame_counters(54, Counter::ErrIpv4Malformed))
+        Expect::error(54, Counter::ErrIpv4Malformed)
             .check(&xdp.delta(), &format!("version {version}"));
     }
     // A whole IPv6 packet behind the IPv4 ethertype is no better.
     let v6 = frames::syn_v6(SRC_V6, DST_V6, 40_000, 80);
     let mislabelled = frames::ethernet(ETH_P_IPV4, &v6[ETH_HLEN..]);
     xdp.pass(&mislabelled);
-    Expect::nothing()
-        .counters(&frame_counters(74, Counter::ErrIpv4Malformed))
+    Expect::error(74, Counter::ErrIpv4Malformed)
         .check(&xdp.delta(), "IPv6 packet as ethertype IPv4");
 }
 
@@ -113,9 +109,7 @@ fn ipv6_chain_of_six_extension_headers_is_an_error() {
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     let len = ETH_HLEN + IPV6_HLEN + 8 + 8 + 24 + 8 + 8 + 8 + TCP_HLEN;
     assert_eq!(frame.len(), len);
-    Expect::nothing()
-        .counters(&frame_counters(len, Counter::ErrIpv6ExtHeaders))
-        .check_once(&frame, "six extension headers");
+    Expect::error(len, Counter::ErrIpv6ExtHeaders).check_once(&frame, "six extension headers");
 }
 
 #[test]
@@ -127,8 +121,7 @@ fn ipv6_extension_header_cut_before_its_length_is_an_error() {
     let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).ext(ExtHeader::hop_by_hop(0));
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     xdp.pass(&frame[..ETH_HLEN + IPV6_HLEN + 1]);
-    Expect::nothing()
-        .counters(&frame_counters(55, Counter::ErrIpv6ExtHeaders))
+    Expect::error(55, Counter::ErrIpv6ExtHeaders)
         .check(&xdp.delta(), "hop-by-hop cut after 1 byte");
     // The second header is missing altogether.
     let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP)
@@ -136,15 +129,12 @@ fn ipv6_extension_header_cut_before_its_length_is_an_error() {
         .ext(ExtHeader::routing());
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     xdp.pass(&frame[..ETH_HLEN + IPV6_HLEN + 8]);
-    Expect::nothing()
-        .counters(&frame_counters(62, Counter::ErrIpv6ExtHeaders))
-        .check(&xdp.delta(), "routing header missing");
+    Expect::error(62, Counter::ErrIpv6ExtHeaders).check(&xdp.delta(), "routing header missing");
     // A fragment header needs all of its 8 bytes.
     let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).ext(ExtHeader::fragment(0, true));
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     xdp.pass(&frame[..ETH_HLEN + IPV6_HLEN + 7]);
-    Expect::nothing()
-        .counters(&frame_counters(61, Counter::ErrIpv6ExtHeaders))
+    Expect::error(61, Counter::ErrIpv6ExtHeaders)
         .check(&xdp.delta(), "fragment header cut after 7 bytes");
 }
 
@@ -156,8 +146,7 @@ fn ipv6_extension_header_longer_than_the_frame_is_an_error() {
     let ip = Ipv6::new(SRC_V6, DST_V6, ip_proto::TCP).ext(ExtHeader::hop_by_hop(1));
     let frame = ip.frame(&Tcp::syn(40_000, 25).bytes());
     let len = ETH_HLEN + IPV6_HLEN + 8;
-    Expect::nothing()
-        .counters(&frame_counters(len, Counter::ErrIpv6ExtHeaders))
+    Expect::error(len, Counter::ErrIpv6ExtHeaders)
         .check_once(&frame[..len], "hop-by-hop header cut after 8 of 16 bytes");
 }
 
@@ -172,8 +161,7 @@ fn ipv6_ethertype_with_another_version_is_an_ipv6_error() {
             .frame(&Tcp::syn(40_000, 80).bytes());
         xdp.pass(&frame);
         // `err_ipv6_truncated` covers a wrong version too.
-        Expect::nothing()
-            .counters(&frame_counters(74, Counter::ErrIpv6Truncated))
+        Expect::error(74, Counter::ErrIpv6Truncated)
             .check(&xdp.delta(), &format!("version {version}"));
     }
 }

@@ -9,11 +9,11 @@ use std::{
 };
 
 use nta_common::{
-    Counter, IpKey,
+    Counter, IpKey, SourceStats,
     maps::{RATE_CLASSES, RateClass, Thresholds, ip_proto, port_sketch_bit},
 };
 
-use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, sketch};
+use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, ip_frames, sketch};
 use crate::support::{
     frames::{self, DST_V4, DST_V6, IPPROTO_GRE, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags},
     xdp::long_window_ns,
@@ -238,18 +238,20 @@ fn syns_from_many_sources_get_one_entry_each() {
     let counts = xdp.totals();
     assert_eq!(counts.sources.len(), usize::from(N));
     expect
-        .dst_host(
-            DST_V4,
-            Dst {
-                packets: n,
-                bytes: 54 * n,
-                syns: n,
-                ..Dst::default()
-            },
-        )
+        .dst_host(DST_V4, Dst::syns(n, 54))
         .check(&counts, "SYNs from many sources");
 }
 // --------------------------------------------- Port-scan windows and SYN ports
+
+/// When each of a source's windows started: rate, slow, fast, weighted.
+fn window_starts(s: &SourceStats) -> [u64; 4] {
+    [
+        s.rate_window_start_ns,
+        s.slow_window_start_ns,
+        s.fast_window_start_ns,
+        s.weighted_window_start_ns,
+    ]
+}
 
 #[test]
 fn port_scan_window_counts_distinct_sketch_bits() {
@@ -258,13 +260,8 @@ fn port_scan_window_counts_distinct_sketch_bits() {
     };
     // quiet(): windows far longer than the test, so all SYNs fall in one.
     let ports: Vec<u16> = (0..100).map(|i| 20_000 + i * 7).collect();
-    let mut expect = Expect::nothing();
     for port in &ports {
         xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, *port));
-        expect = expect
-            .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-            .counters(&[(Counter::TcpSyn, 1)])
-            .syn_port(*port, 1);
     }
     let counts = xdp.totals();
     let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
@@ -287,36 +284,12 @@ fn port_scan_window_counts_distinct_sketch_bits() {
         (s.window_counts[RateClass::Syn as usize], s.syns),
         (100, 100)
     );
-    for start in [
-        s.rate_window_start_ns,
-        s.slow_window_start_ns,
-        s.fast_window_start_ns,
-        s.weighted_window_start_ns,
-    ] {
-        assert_eq!(start, s.first_seen_ns, "one window of each kind");
-    }
-    expect
-        .source(
-            SRC_V4,
-            Src {
-                packets: 100,
-                bytes: 5400,
-                tcp: 100,
-                syns: 100,
-                window: ports.clone(),
-                ..Src::default().to(DST_V4, 20_693)
-            },
-        )
-        .dst_host(
-            DST_V4,
-            Dst {
-                packets: 100,
-                bytes: 5400,
-                syns: 100,
-                ..Dst::default()
-            },
-        )
-        .check(&counts, "100 ports");
+    assert_eq!(
+        window_starts(&s),
+        [s.first_seen_ns; 4],
+        "one window of each kind"
+    );
+    Expect::syns(Family::V4, 54, SRC_V4, DST_V4, &ports).check(&counts, "100 ports");
 }
 
 #[test]
@@ -350,43 +323,11 @@ fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
         (1, 1, 1, 2)
     );
     Expect::nothing()
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frames(5, Family::V4, Class::Tcp, 54))
         .counters(&[(Counter::TcpSyn, 5)])
-        .source(
-            SRC_V4,
-            Src {
-                packets: 3,
-                bytes: 162,
-                tcp: 3,
-                syns: 3,
-                window: vec![first, twin, first],
-                ..Src::default().to(DST_V4, first)
-            },
-        )
-        .source(
-            other_src,
-            Src {
-                packets: 2,
-                bytes: 108,
-                tcp: 2,
-                syns: 2,
-                window: vec![twin, first],
-                ..Src::default().to(DST_V4, first)
-            },
-        )
-        .dst_host(
-            DST_V4,
-            Dst {
-                packets: 5,
-                bytes: 270,
-                syns: 5,
-                ..Dst::default()
-            },
-        )
+        .source(SRC_V4, Src::syns(54, DST_V4, &[first, twin, first]))
+        .source(other_src, Src::syns(54, DST_V4, &[twin, first]))
+        .dst_host(DST_V4, Dst::syns(5, 54))
         .syn_port(first, 3)
         .syn_port(twin, 2)
         .check(&counts, "ports sharing a sketch bit");
@@ -410,14 +351,11 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
     }
     let counts = xdp.totals();
     let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
-    for start in [
-        s.rate_window_start_ns,
-        s.slow_window_start_ns,
-        s.fast_window_start_ns,
-        s.weighted_window_start_ns,
-    ] {
-        assert_eq!(start, s.last_seen_ns, "the last SYN opened every window");
-    }
+    assert_eq!(
+        window_starts(&s),
+        [s.last_seen_ns; 4],
+        "the last SYN opened every window"
+    );
     let d = counts.dst_hosts[&IpKey::from(IpAddr::V4(DST_V4))];
     assert_eq!(
         d.rate_window_start_ns, d.last_seen_ns,
@@ -426,29 +364,21 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
     let mut window_counts = [0; RATE_CLASSES];
     window_counts[RateClass::Syn as usize] = 1;
     Expect::nothing()
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
+        .counters(&ip_frames(3, Family::V4, Class::Tcp, 54))
         .counters(&[(Counter::TcpSyn, 3)])
         .source(
             SRC_V4,
             Src {
-                packets: 3,
-                bytes: 162,
-                tcp: 3,
-                syns: 3,
                 window: vec![3],
                 window_counts: Some(window_counts),
-                ..Src::default().to(DST_V4, 3)
+                ..Src::syns(54, DST_V4, &[1, 2, 3])
             },
         )
         .dst_host(
             DST_V4,
             Dst {
-                packets: 3,
-                bytes: 162,
-                syns: 3,
                 window_syns: Some(1),
+                ..Dst::syns(3, 54)
             },
         )
         .syn_port(1, 1)
@@ -485,23 +415,7 @@ fn fast_and_weighted_windows_count_only_ports_new_to_the_slow_window() {
     assert_eq!(stats(b), (2, 1, 1), "{b}: new");
     assert_eq!(stats(a), (2, 0, 0), "{a} a third time: still not new");
     let counts = xdp.totals();
-    Expect::nothing()
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&ip_frame(Family::V4, Class::Tcp, 54))
-        .counters(&[(Counter::TcpSyn, 4)])
-        .syn_port(a, 3)
-        .syn_port(b, 1)
-        .dst_host(
-            DST_V4,
-            Dst {
-                packets: 4,
-                bytes: 216,
-                syns: 4,
-                ..Dst::default()
-            },
-        )
+    Expect::syns(Family::V4, 54, SRC_V4, DST_V4, &[a, a, b, a])
         .check_dst_hosts(&counts, "fast window of 0 ns");
     let s = counts.sources[&IpKey::from(src)];
     let (bitmap, bits, _) = sketch(&[a, b]);
@@ -526,34 +440,8 @@ fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
     // Ports 1023/1024 straddle the first SYN_PORTS chunk boundary, and the
     // weight of a port in the weighted score.
     let ports = [0u16, 1023, 1024, 65_535];
-    let mut expect = Expect::nothing();
     for port in ports {
         xdp.pass(&frames::syn_v6(SRC_V6, DST_V6, 40_000, port));
-        expect = expect
-            .counters(&ip_frame(Family::V6, Class::Tcp, 74))
-            .counters(&[(Counter::TcpSyn, 1)])
-            .syn_port(port, 1);
     }
-    expect
-        .source(
-            SRC_V6,
-            Src {
-                packets: 4,
-                bytes: 296,
-                tcp: 4,
-                syns: 4,
-                window: ports.to_vec(),
-                ..Src::default().to(DST_V6, 65_535)
-            },
-        )
-        .dst_host(
-            DST_V6,
-            Dst {
-                packets: 4,
-                bytes: 296,
-                syns: 4,
-                ..Dst::default()
-            },
-        )
-        .check(&xdp.totals(), "edge ports");
+    Expect::syns(Family::V6, 74, SRC_V6, DST_V6, &ports).check(&xdp.totals(), "edge ports");
 }

@@ -235,10 +235,20 @@ impl Src {
 
     /// One SYN of `len` bytes to `dst`, `port`.
     fn syn(len: usize, dst: impl Into<IpAddr>, port: u16) -> Self {
+        Self::syns(len, dst, &[port])
+    }
+
+    /// SYNs of `len` bytes each to `dst`, one to each of `ports` in order.
+    fn syns(len: usize, dst: impl Into<IpAddr>, ports: &[u16]) -> Self {
+        let n = ports.len() as u64;
+        let last_port = *ports.last().expect("at least one port");
         Self {
-            syns: 1,
-            window: vec![port],
-            ..Self::one(Class::Tcp, len).to(dst, port)
+            packets: n,
+            bytes: n * len as u64,
+            tcp: n,
+            syns: n,
+            window: ports.to_vec(),
+            ..Self::default().to(dst, last_port)
         }
     }
 
@@ -306,9 +316,16 @@ impl Dst {
     }
 
     fn syn(len: usize) -> Self {
+        Self::syns(1, len)
+    }
+
+    /// `n` SYNs of `len` bytes each.
+    fn syns(n: u64, len: usize) -> Self {
         Self {
-            syns: 1,
-            ..Self::one(len)
+            packets: n,
+            bytes: n * len as u64,
+            syns: n,
+            window_syns: None,
         }
     }
 }
@@ -336,7 +353,12 @@ fn eth_frame(len: usize) -> Vec<(Counter, u64)> {
 /// What one parsed IP frame adds: `packets`, `bytes`, its family's and its
 /// transport class's packets and bytes.
 fn ip_frame(family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
-    let len = len as u64;
+    ip_frames(1, family, class, len)
+}
+
+/// What `n` parsed IP frames of `len` bytes each add.
+fn ip_frames(n: u64, family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
+    let bytes = n * len as u64;
     let (family_packets, family_bytes) = match family {
         Family::V4 => (Counter::Ipv4Packets, Counter::Ipv4Bytes),
         Family::V6 => (Counter::Ipv6Packets, Counter::Ipv6Bytes),
@@ -348,12 +370,12 @@ fn ip_frame(family: Family, class: Class, len: usize) -> Vec<(Counter, u64)> {
         Class::Other => (Counter::OtherL4Packets, Counter::OtherL4Bytes),
     };
     vec![
-        (Counter::Packets, 1),
-        (Counter::Bytes, len),
-        (family_packets, 1),
-        (family_bytes, len),
-        (class_packets, 1),
-        (class_bytes, len),
+        (Counter::Packets, n),
+        (Counter::Bytes, bytes),
+        (family_packets, n),
+        (family_bytes, bytes),
+        (class_packets, n),
+        (class_bytes, bytes),
     ]
 }
 
@@ -370,6 +392,13 @@ impl Expect {
     /// Nothing counted at all.
     fn nothing() -> Self {
         Self::default()
+    }
+
+    /// An unparsed frame of `len` bytes: `packets`, `bytes` and `error`.
+    fn error(len: usize, error: Counter) -> Self {
+        Self::nothing()
+            .counters(&eth_frame(len))
+            .counters(&[(error, 1)])
     }
 
     /// Adds to global counters (a counter listed twice adds up).
@@ -447,13 +476,29 @@ impl Expect {
         dst: impl Into<IpAddr>,
         dst_port: u16,
     ) -> Self {
+        Self::syns(family, len, src, dst, &[dst_port])
+    }
+
+    /// TCP SYNs of `len` bytes from `src` to `dst`, one to each of `ports`
+    /// in order.
+    fn syns(
+        family: Family,
+        len: usize,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        ports: &[u16],
+    ) -> Self {
         let dst = dst.into();
-        Self::nothing()
-            .counters(&ip_frame(family, Class::Tcp, len))
-            .counters(&[(Counter::TcpSyn, 1)])
-            .source(src, Src::syn(len, dst, dst_port))
-            .dst_host(dst, Dst::syn(len))
-            .syn_port(dst_port, 1)
+        let n = ports.len() as u64;
+        let mut expect = Self::nothing()
+            .counters(&ip_frames(n, family, Class::Tcp, len))
+            .counters(&[(Counter::TcpSyn, n)])
+            .source(src, Src::syns(len, dst, ports))
+            .dst_host(dst, Dst::syns(n, len));
+        for port in ports {
+            expect = expect.syn_port(*port, 1);
+        }
+        expect
     }
 
     /// Runs the program once on `frame` ([`run_once`]) and checks what it
@@ -489,15 +534,8 @@ impl Expect {
 
     #[track_caller]
     fn check_sources(&self, counts: &Counts, what: &str) {
-        assert_eq!(
-            addresses(counts.sources.keys()),
-            addresses(self.sources.keys()),
-            "{what}: SOURCES keys"
-        );
-        for (key, want) in &self.sources {
-            let got = counts.sources[key];
-            let addr = IpAddr::from(*key);
-            let (since, until) = (counts.since_ns, counts.until_ns);
+        let (since, until) = (counts.since_ns, counts.until_ns);
+        for (addr, want, got) in entries(&counts.sources, &self.sources, "SOURCES", what) {
             let (first, last) = (got.first_seen_ns, got.last_seen_ns);
             assert!(
                 since <= first && first <= last && last <= until,
@@ -566,15 +604,8 @@ impl Expect {
 
     #[track_caller]
     fn check_dst_hosts(&self, counts: &Counts, what: &str) {
-        assert_eq!(
-            addresses(counts.dst_hosts.keys()),
-            addresses(self.dst_hosts.keys()),
-            "{what}: DST_HOSTS keys"
-        );
-        for (key, want) in &self.dst_hosts {
-            let got = counts.dst_hosts[key];
-            let addr = IpAddr::from(*key);
-            let (since, until) = (counts.since_ns, counts.until_ns);
+        let (since, until) = (counts.since_ns, counts.until_ns);
+        for (addr, want, got) in entries(&counts.dst_hosts, &self.dst_hosts, "DST_HOSTS", what) {
             let last = got.last_seen_ns;
             assert!(
                 since <= last && last <= until,
@@ -625,6 +656,25 @@ fn check_window_start(
     }
 }
 
+/// Checks that `got`, the entries of map `map`, has the addresses of `want`
+/// and no others; then each expected entry, with its address and the entry
+/// the map holds.
+#[track_caller]
+fn entries<'a, W, G: Copy>(
+    got: &'a HashMap<IpKey, G>,
+    want: &'a BTreeMap<IpKey, W>,
+    map: &str,
+    what: &str,
+) -> impl Iterator<Item = (IpAddr, &'a W, G)> {
+    assert_eq!(
+        addresses(got.keys()),
+        addresses(want.keys()),
+        "{what}: {map} keys"
+    );
+    want.iter()
+        .map(|(key, want)| (IpAddr::from(*key), want, got[key]))
+}
+
 fn addresses<'a>(keys: impl Iterator<Item = &'a IpKey>) -> BTreeSet<IpAddr> {
     keys.map(|key| IpAddr::from(*key)).collect()
 }
@@ -642,13 +692,6 @@ fn sweep_v6(i: usize) -> (Ipv6Addr, Ipv6Addr) {
         Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i),
         Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, i),
     )
-}
-
-/// `packets`, `bytes` and one error: what an unparsed frame adds.
-fn frame_counters(len: usize, error: Counter) -> Vec<(Counter, u64)> {
-    let mut counters = eth_frame(len);
-    counters.push((error, 1));
-    counters
 }
 
 // ---------------------------------------- The frame builders the tests rely on

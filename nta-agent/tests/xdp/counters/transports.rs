@@ -3,7 +3,7 @@
 
 use nta_common::{Counter, maps::ip_proto};
 
-use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame};
+use super::{Class, Counting, Dst, Expect, Family, Src, ip_frames};
 use crate::support::frames::{
     self, DST_V4, DST_V6, ETH_HLEN, IPPROTO_GRE, IPPROTO_NONE, IPV4_HLEN, IPV6_HLEN, Ipv4, Ipv6,
     SRC_V4, SRC_V6,
@@ -21,8 +21,7 @@ fn udp_dns_query_and_response_count_as_dns() {
     xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 33_333, 53, &query));
     xdp.pass(&frames::udp_v4(DST_V4, SRC_V4, 53, 33_333, &query));
     Expect::nothing()
-        .counters(&ip_frame(Family::V4, Class::Udp, len))
-        .counters(&ip_frame(Family::V4, Class::Udp, len))
+        .counters(&ip_frames(2, Family::V4, Class::Udp, len))
         .counters(&[(Counter::Dns, 2)])
         .source(SRC_V4, Src::one(Class::Udp, len).to(DST_V4, 53))
         .source(DST_V4, Src::one(Class::Udp, len).to(SRC_V4, 33_333))

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use nta_common::{Counter, maps::ip_proto};
 
-use super::{Class, Counting, Expect, Family, frame_counters, sweep_v4, sweep_v6};
+use super::{Class, Counting, Expect, Family, sweep_v4, sweep_v6};
 use crate::support::{
     self,
     frames::{self, ETH_HLEN, ETH_P_IPV4, ExtHeader, Ipv4, Ipv6, Tcp, VlanTag},
@@ -195,8 +195,8 @@ impl Case {
             .unwrap_or_else(|| panic!("{}: no outcome for length {len}", self.what));
         let family = self.family;
         let expect = match outcome {
-            LinkCut(error) => return Expect::nothing().counters(&frame_counters(len, error)),
-            IpCut(error) => Expect::nothing().counters(&frame_counters(len, error)),
+            LinkCut(error) => return Expect::error(len, error),
+            IpCut(error) => Expect::error(len, error),
             TransportCut(class, error) => {
                 Expect::ip_packet(family, class, len, src, dst).counters(&[(error, 1)])
             }
