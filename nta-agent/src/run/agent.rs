@@ -2,7 +2,7 @@
 //! events and findings into incidents, and its shutdown.
 
 use std::{
-    sync::{Arc, PoisonError},
+    sync::PoisonError,
     time::{Duration, Instant},
 };
 
@@ -27,8 +27,8 @@ use crate::{
     mitigate::{auto, blocklist::SharedBlocklist},
     notify::Notifier,
     source::PacketSource,
-    stats::{LiveView, TickCounts},
-    store::{Retention, Store, StoreWriter},
+    stats::TickCounts,
+    store::{Retention, StoreWriter},
     throttle::Throttle,
     timings::{self, Timings},
     traffic::{self, Snapshot},
@@ -50,11 +50,10 @@ pub(super) struct Agent<S> {
     /// Commits alerts and history without holding up detection.
     writer: StoreWriter,
     notifier: Option<Notifier>,
-    /// Allocates alert ids.
-    store: Arc<Store>,
-    live: LiveView,
-    feed: Feed,
+    /// The store (which allocates alert ids) and the live view, as the
+    /// API reports them.
     report: Report,
+    feed: Feed,
     timings: Timings,
     blocks: SharedBlocklist,
     policy: auto::AutoPolicy,
@@ -68,20 +67,19 @@ pub(super) struct Agent<S> {
 }
 
 impl<S: PacketSource> Agent<S> {
-    /// The agent over `source`, its store writer started.
+    /// The agent over `source`, its store writer started on the API's
+    /// store.
     pub fn new(
         source: S,
         settings: Settings,
-        store: Arc<Store>,
         notifier: Option<Notifier>,
         blocking: Blocking,
         api: &RunningApi,
     ) -> Self {
-        let live = api.state.live.clone();
         let timings = api.state.timings.clone();
-        let health = live.clone();
+        let health = api.state.live.clone();
         let writer = StoreWriter::start(
-            store.clone(),
+            api.state.store.clone(),
             Box::new(move |report| health.store_health(report)),
             timings.clone(),
         );
@@ -90,10 +88,8 @@ impl<S: PacketSource> Agent<S> {
             detector: Detector::new(settings.config),
             writer,
             notifier,
-            store,
-            live,
-            feed: api.state.feed.clone(),
             report: api.state.report(),
+            feed: api.state.feed.clone(),
             timings,
             blocks: blocking.list,
             policy: blocking.policy,
@@ -247,7 +243,9 @@ impl<S: PacketSource> Agent<S> {
             open_incidents: self.detector.incidents().len(),
             dropped: self.source.dropped(),
         };
-        self.live.tick(&previous, &current, time.wall, counts);
+        self.report
+            .live
+            .tick(&previous, &current, time.wall, counts);
         self.feed.stats(&self.report);
         self.previous = Some(current);
     }
@@ -258,7 +256,7 @@ impl<S: PacketSource> Agent<S> {
         stage: &timings::Stage,
         step: impl FnOnce(&mut Detector, &mut dyn FnMut() -> u64) -> T,
     ) -> T {
-        let store = &self.store;
+        let store = &self.report.store;
         let start = Instant::now();
         let found = step(&mut self.detector, &mut || store.allocate_alert_id());
         timings::observe(&self.timings.detect, stage, start);
@@ -299,7 +297,7 @@ impl<S: PacketSource> Agent<S> {
         if let Some(notifier) = &self.notifier {
             notifier.notify(&events);
         }
-        self.live.alerts_opened(&events);
+        self.report.live.alerts_opened(&events);
         if self.policy.active() {
             self.mitigate(&events).await;
         }

@@ -30,7 +30,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (findings, inspecting) = payload.spawn(streams.samples);
     let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
 
-    let mut agent = Agent::new(sensor, settings, store, notifier, blocking, &api);
+    let mut agent = Agent::new(sensor, settings, notifier, blocking, &api);
     let signal = agent.run_until_signal(streams.events, findings).await?;
     info!(message = "Stopping", signal);
     let sensor = agent.shutdown().await;

@@ -87,9 +87,7 @@ impl LoadedSensor {
         };
         Ok((live, streams))
     }
-}
 
-impl LoadedSensor {
     /// Starts a task reading the ring `name` into a queue of `capacity`.
     fn read_ring<T: Send + 'static>(
         &mut self,
