@@ -12,8 +12,25 @@ use serde::{Deserialize, Serialize};
 pub enum AlertKind {
     /// One source sends SYNs to many destination ports.
     PortScan,
+    /// One source probes many destination hosts (a horizontal scan), on
+    /// one port or by ping.
+    Sweep,
     /// One destination host (or port) receives SYNs above the threshold.
     SynFlood,
+    /// One destination host receives UDP above its packet or bit rate.
+    UdpFlood,
+    /// One destination host receives ICMP or ICMPv6 above its rates.
+    IcmpFlood,
+    /// One destination host receives TCP without SYN or payload (ACK, RST,
+    /// FIN, SYN-ACK floods) above its rates.
+    TcpFlood,
+    /// One destination host receives IP fragments above its rates.
+    FragmentFlood,
+    /// One destination host receives more traffic of all kinds than its rates.
+    TrafficFlood,
+    /// A UDP flood on one destination host coming mostly from one service's
+    /// port: replies the service was tricked into sending (amplification).
+    Reflection,
     /// One source sends more packets of one class than the threshold.
     Volumetric,
     /// A payload matched a content rule.
@@ -23,9 +40,16 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 12] = [
         Self::PortScan,
+        Self::Sweep,
         Self::SynFlood,
+        Self::UdpFlood,
+        Self::IcmpFlood,
+        Self::TcpFlood,
+        Self::FragmentFlood,
+        Self::TrafficFlood,
+        Self::Reflection,
         Self::Volumetric,
         Self::Signature,
         Self::DnsTunnel,
@@ -34,7 +58,14 @@ impl AlertKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::PortScan => "port_scan",
+            Self::Sweep => "sweep",
             Self::SynFlood => "syn_flood",
+            Self::UdpFlood => "udp_flood",
+            Self::IcmpFlood => "icmp_flood",
+            Self::TcpFlood => "tcp_flood",
+            Self::FragmentFlood => "fragment_flood",
+            Self::TrafficFlood => "traffic_flood",
+            Self::Reflection => "reflection",
             Self::Volumetric => "volumetric",
             Self::Signature => "signature",
             Self::DnsTunnel => "dns_tunnel",
@@ -210,15 +241,37 @@ pub struct Evidence {
     pub unit: String,
     /// Length of the window the threshold applies to, in seconds.
     pub window_secs: f64,
-    /// Traffic class of a volumetric alert: syn, udp, icmp, rst, ack.
+    /// Traffic class of a volumetric alert (syn, udp, icmp, rst, ack) or
+    /// of a flood on a destination (syn, tcp, udp, icmp, fragment, all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
-    /// Distinct destination ports seen (port scans), estimated.
+    /// What a scan or sweep probes with: syn, fin (FIN, NULL, Xmas), ack
+    /// (ACK, Maimon), udp or echo (ICMP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<String>,
+    /// Distinct destination ports seen (port scans).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_ports: Option<u64>,
-    /// Distinct sources seen (SYN floods): many means spoofed.
+    /// Distinct destination hosts seen (sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_hosts: Option<u64>,
+    /// Distinct sources seen (floods): many means spoofed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_sources: Option<u64>,
+    /// Whether the distinct counts above are a sketch's estimates rather
+    /// than exact counts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
+    /// Floods: the peak packet and bit rates seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bps: Option<f64>,
+    /// Reflection: the abused service and its UDP port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_port: Option<u16>,
     /// Which of the port-scan rules held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<ScanRule>,

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nta_common::{Counter, DstHostStats, GlobalCounters, IpKey, SourceStats};
+use nta_common::{Counter, DstHostStats, GlobalCounters, IpKey, SourceStats, maps::Probe};
 
 /// What the agent keeps of a source between two reads: the counters its
 /// rules take deltas of and the windows they read — 104 bytes instead of
@@ -49,7 +49,7 @@ impl From<&SourceStats> for SourceView {
     fn from(s: &SourceStats) -> Self {
         Self {
             packets: s.packets,
-            syns: s.syns,
+            syns: s.probes[Probe::Syn as usize],
             udp_packets: s.udp_packets,
             icmp_packets: s.icmp_packets,
             rsts: s.rsts,

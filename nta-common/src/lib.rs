@@ -4,8 +4,10 @@
 //! XDP program and the agent agree byte for byte on map keys and values.
 #![no_std]
 
+pub mod classify;
 pub mod counters;
 pub mod maps;
+pub mod sketch;
 
 #[cfg(feature = "user")]
 mod user;

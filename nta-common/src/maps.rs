@@ -48,6 +48,9 @@ pub mod feature {
     ];
 }
 
+pub use crate::classify::{DST_CLASSES, DstClass, PROBES, Probe, SERVICES};
+use crate::sketch::{BITMAP_WORDS, HLL_REGISTERS};
+
 /// Map and global names; the agent looks them up by these strings.
 pub mod names {
     pub const GLOBAL: &str = "GLOBAL";
@@ -64,13 +67,13 @@ pub mod names {
 
 /// Entries in the per-source LRU map.
 ///
-/// 65 536 sources × ~130 B ≈ 8.5 MiB of kernel memory: enough to track every
+/// 65 536 sources × 368 B ≈ 24 MiB of kernel memory: enough to track every
 /// active host of a busy /16, and bounded, so a flood of spoofed sources only
 /// evicts the least recently seen ones instead of growing without limit.
 pub const SOURCES_MAX_ENTRIES: u32 = 65_536;
 
 /// Entries in the per-destination-host LRU map: the hosts this sensor protects
-/// plus whatever spoofed destinations pass by; 16 384 × ~56 B ≈ 0.9 MiB.
+/// plus whatever spoofed destinations pass by; 16 384 × 472 B ≈ 7.4 MiB.
 pub const DST_HOSTS_MAX_ENTRIES: u32 = 16_384;
 
 /// Every TCP destination port has its own SYN counter.
@@ -86,20 +89,6 @@ pub const PORT_CHUNKS: u32 = (PORT_COUNT / PORTS_PER_CHUNK) as u32;
 /// rare (one per key, kind and window at most), so this absorbs bursts while
 /// the agent is busy; what does not fit is counted as `events_lost`.
 pub const EVENTS_RING_BYTES: u32 = 256 * 1024;
-
-/// Words in the per-source port sketch (see [`SourceStats::port_bitmap`]).
-pub const PORT_SKETCH_WORDS: usize = 8;
-/// Bits in the per-source port sketch.
-pub const PORT_SKETCH_BITS: u32 = (PORT_SKETCH_WORDS * 64) as u32;
-
-/// Bit of the port sketch that a destination port sets.
-///
-/// Fibonacci hashing spreads sequential ports (what scanners send) evenly over
-/// the 512 bits; the top 9 bits of the 32-bit product are the best mixed.
-#[inline(always)]
-pub const fn port_sketch_bit(port: u16) -> u32 {
-    (port as u32).wrapping_mul(0x9E37_79B9) >> (32 - 9)
-}
 
 /// An IPv4 or IPv6 address as one map key: IPv4 is stored IPv4-mapped
 /// (`::ffff:a.b.c.d`), so both families share the same maps.
@@ -132,7 +121,7 @@ impl IpKey {
 /// all CPUs. Timestamps are `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC, a
 /// few ms of resolution). Window resets are plain stores: two CPUs may both
 /// restart a window at its boundary, which can drop a packet or two from the
-/// new window's count — harmless for thresholds in the hundreds.
+/// new window's count — harmless for thresholds in the tens and hundreds.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SourceStats {
@@ -141,8 +130,9 @@ pub struct SourceStats {
     pub tcp_packets: u64,
     pub udp_packets: u64,
     pub icmp_packets: u64,
-    /// TCP SYN without ACK sent by this source.
-    pub syns: u64,
+    /// Probes sent, by [`Probe`](crate::classify::Probe): `probes[Syn]` is
+    /// every TCP SYN without ACK this source sent.
+    pub probes: [u64; PROBES],
     /// TCP RST sent by this source.
     pub rsts: u64,
     /// TCP segments with only ACK set (no SYN, RST or FIN) and no payload.
@@ -161,16 +151,14 @@ pub struct SourceStats {
     pub window_counts: [u64; RATE_CLASSES],
 
     /// Port-scan sketch: a 512-bit linear-counting bitmap of the destination
-    /// ports this source sent SYNs to in the slow window.
+    /// ports this source probed in the slow window.
     ///
-    /// Each SYN sets bit [`port_sketch_bit`]`(dst_port)`; the SYN that sets a
-    /// bit (fetch-or tells which) counts it as a new port in all three scan
-    /// windows. Set bits are a lower bound on distinct ports, exact for the
-    /// contiguous ranges scanners sweep until the sketch fills (512 ports),
-    /// a few percent low for scattered ports: 64 bytes instead of an 8 KiB
-    /// bitmap of all ports, and thresholds (15, 21, 100) far below its size.
-    pub port_bitmap: [u64; PORT_SKETCH_WORDS],
-    /// Start of the slow window, which also clears the bitmap.
+    /// Each probe to a port sets bit [`port_bit`](crate::sketch::port_bit);
+    /// the probe that sets a bit (fetch-or tells which) counts it as a new
+    /// port in all three scan windows. Set bits are a lower bound on
+    /// distinct ports; linear counting turns them into an estimate.
+    pub port_bitmap: [u64; BITMAP_WORDS],
+    /// Start of the slow window, which also clears both bitmaps.
     pub slow_window_start_ns: u64,
     /// Bits set in `port_bitmap`.
     pub slow_bits: u64,
@@ -181,6 +169,11 @@ pub struct SourceStats {
     /// scanlogd's score in the weighted window: each new port below 1024
     /// weighs 3, any other 1.
     pub weighted_score: u64,
+    /// Sweep sketch: the destination hosts this source probed in the slow
+    /// window, as [`host_bit`](crate::sketch::host_bit)s.
+    pub host_bitmap: [u64; BITMAP_WORDS],
+    /// Bits set in `host_bitmap`.
+    pub host_bits: u64,
 }
 
 /// Traffic classes a single source can flood with; index into
@@ -223,20 +216,52 @@ pub const fn port_weight(port: u16) -> u64 {
     if port < 1024 { 3 } else { 1 }
 }
 
-/// What the kernel knows about one destination address: the view that still
-/// sees a SYN flood whose sources are spoofed and random.
+/// What the kernel knows about one destination address: the view that
+/// still sees a flood whose sources are spoofed and random.
+///
+/// Class counters are totals since the entry was created, updated with
+/// atomic fetch-adds; a rate window's count is the total minus its value at
+/// the window's start (`window_*`), so the total and the window cost one
+/// add, not two.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DstHostStats {
-    pub packets: u64,
-    pub bytes: u64,
-    /// TCP SYN without ACK received.
-    pub syns: u64,
+    /// Packets received of each [`DstClass`]; `packets[All]` is every one.
+    pub packets: [u64; DST_CLASSES],
+    /// Bytes of those frames, from the Ethernet header on.
+    pub bytes: [u64; DST_CLASSES],
+    /// `packets` and `bytes` when the rate window started.
+    pub window_packets: [u64; DST_CLASSES],
+    pub window_bytes: [u64; DST_CLASSES],
     pub last_seen_ns: u64,
     /// Start of the rate window.
     pub rate_window_start_ns: u64,
-    /// SYNs received in the rate window.
-    pub window_syns: u64,
+    /// Start of the source sketch's window, which clears it.
+    pub sketch_window_start_ns: u64,
+    /// UDP packets received from each reflection service's port (see
+    /// [`REFLECTION_SERVICES`](crate::classify::REFLECTION_SERVICES)).
+    pub service_packets: [u64; SERVICES],
+    /// HyperLogLog registers of the sources seen in the sketch window (see
+    /// [`hll_slot`](crate::sketch::hll_slot)). Updated without atomics: two
+    /// CPUs racing on one register may keep the smaller rank, which only
+    /// lowers the estimate a little.
+    pub sources: [u8; HLL_REGISTERS],
+}
+
+impl Default for DstHostStats {
+    fn default() -> Self {
+        Self {
+            packets: [0; DST_CLASSES],
+            bytes: [0; DST_CLASSES],
+            window_packets: [0; DST_CLASSES],
+            window_bytes: [0; DST_CLASSES],
+            last_seen_ns: 0,
+            rate_window_start_ns: 0,
+            sketch_window_start_ns: 0,
+            service_packets: [0; SERVICES],
+            sources: [0; HLL_REGISTERS],
+        }
+    }
 }
 
 /// Value of the single-entry `THRESHOLDS` array: when the XDP program tells
@@ -256,10 +281,16 @@ pub struct Thresholds {
     pub fast_window_ns: u64,
     pub weighted_window_ns: u64,
     pub slow_window_ns: u64,
+    /// Window of the per-destination source sketch.
+    pub sketch_window_ns: u64,
+    /// Per-destination bytes in the rate window, by [`DstClass`].
+    pub dst_bytes: [u64; DST_CLASSES],
+    /// Per-destination packets in the rate window, by [`DstClass`].
+    pub dst_packets: [u32; DST_CLASSES],
     /// Per-source class counts in the rate window, indexed by [`RateClass`].
     pub source: [u32; RATE_CLASSES],
-    /// SYNs to one destination host in the rate window.
-    pub dst_syns: u32,
+    /// Hosts set in a source's host sketch in the slow window.
+    pub sweep_bits: u32,
     /// New ports in the fast window.
     pub fast_ports: u32,
     /// Weighted score: fires when it reaches this value (scanlogd's rule).
@@ -278,8 +309,11 @@ impl Thresholds {
         fast_window_ns: 1_000_000_000,
         weighted_window_ns: 3_000_000_000,
         slow_window_ns: 60_000_000_000,
+        sketch_window_ns: 10_000_000_000,
+        dst_bytes: [u64::MAX; DST_CLASSES],
+        dst_packets: [u32::MAX; DST_CLASSES],
         source: [u32::MAX; RATE_CLASSES],
-        dst_syns: u32::MAX,
+        sweep_bits: u32::MAX,
         fast_ports: u32::MAX,
         weighted_score: u32::MAX,
         slow_bits: u32::MAX,
@@ -299,8 +333,13 @@ pub enum EventKind {
     ScanSlow = 3,
     /// A source's packets of one class (`class`) in the rate window.
     SourceRate = 4,
-    /// A destination's SYNs in the rate window (`key` = destination).
-    DstSyns = 5,
+    /// A destination's packets of one [`DstClass`] (`class`) in the rate
+    /// window (`key` = destination).
+    DstPackets = 5,
+    /// A destination's bytes of one [`DstClass`] in the rate window.
+    DstBytes = 6,
+    /// A source's distinct destination hosts in the slow window.
+    Sweep = 7,
 }
 
 impl EventKind {
@@ -310,7 +349,9 @@ impl EventKind {
             2 => Self::ScanWeighted,
             3 => Self::ScanSlow,
             4 => Self::SourceRate,
-            5 => Self::DstSyns,
+            5 => Self::DstPackets,
+            6 => Self::DstBytes,
+            7 => Self::Sweep,
             _ => return None,
         })
     }
@@ -322,7 +363,8 @@ impl EventKind {
 pub struct ThresholdEvent {
     /// An [`EventKind`].
     pub kind: u32,
-    /// A [`RateClass`] for `SourceRate`, else 0.
+    /// A [`RateClass`] for `SourceRate`, a [`DstClass`] for `DstPackets`
+    /// and `DstBytes`, else 0.
     pub class: u32,
     /// The source or destination the counter belongs to.
     pub key: IpKey,
@@ -354,9 +396,9 @@ pub const fn port_slot(port: u16) -> (u32, usize) {
 
 // The kernel and the agent must agree on these layouts byte for byte; a
 // field added without its padding would shift everything after it.
-const _: () = assert!(core::mem::size_of::<SourceStats>() == 264);
-const _: () = assert!(core::mem::size_of::<DstHostStats>() == 48);
-const _: () = assert!(core::mem::size_of::<Thresholds>() == 72);
+const _: () = assert!(core::mem::size_of::<SourceStats>() == 368);
+const _: () = assert!(core::mem::size_of::<DstHostStats>() == 472);
+const _: () = assert!(core::mem::size_of::<Thresholds>() == 152);
 const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);
 
 /// Entries (CIDRs) in the `BLOCKLIST` trie.

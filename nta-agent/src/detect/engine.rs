@@ -4,7 +4,7 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use jiff::Timestamp;
-use nta_common::maps::{EventKind, RateClass, ThresholdEvent};
+use nta_common::maps::{DstClass, EventKind, RateClass, ThresholdEvent};
 
 use super::{
     Finding, Incidents, NextId, Subject, port_scan, syn_flood,
@@ -117,7 +117,10 @@ impl Detector {
                 self.scan_event(kind, key, e, ctx)
             }
             EventKind::SourceRate => self.source_rate_event(key, e, ctx),
-            EventKind::DstSyns => self.dst_syns_event(key, e, &ctx.port_syns),
+            EventKind::DstPackets if e.class == DstClass::Syn as u32 => {
+                self.dst_syns_event(key, e, &ctx.port_syns)
+            }
+            EventKind::DstPackets | EventKind::DstBytes | EventKind::Sweep => None,
         };
         self.apply(finding.into_iter().collect(), ctx.now, next_id)
     }
@@ -323,7 +326,11 @@ impl Detector {
         let mut flooded_ports = Vec::new();
         for (key, d) in &tick.after.dst_hosts {
             let dst = IpAddr::from(*key);
-            let syns = growth(tick.before.dst_hosts.get(key).map_or(0, |b| b.syns), d.syns);
+            let syn = DstClass::Syn as usize;
+            let syns = growth(
+                tick.before.dst_hosts.get(key).map_or(0, |b| b.packets[syn]),
+                d.packets[syn],
+            );
             if syns == 0 {
                 continue;
             }

@@ -11,7 +11,7 @@
 //! random sets better but overshoots badly on ranges (1 000 sequential ports
 //! fill all 512 bits, which it reads as 3 200).
 
-use nta_common::maps::PORT_SKETCH_BITS;
+use nta_common::sketch::BITMAP_BITS as PORT_SKETCH_BITS;
 
 /// Distinct ports a source reached, at least, given `bits` set.
 pub fn at_least(bits: u64) -> u64 {
@@ -26,7 +26,7 @@ pub fn saturated(bits: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nta_common::maps::port_sketch_bit;
+    use nta_common::sketch::port_bit as port_sketch_bit;
     use std::collections::BTreeSet;
 
     fn bits(ports: impl Iterator<Item = u16>) -> u64 {

@@ -1,11 +1,16 @@
 //! The configuration, as the XDP program's wake-up thresholds.
 
-use nta_common::maps::{RATE_CLASSES, RateClass, Thresholds};
+use nta_common::maps::{DST_CLASSES, DstClass, RATE_CLASSES, RateClass, Thresholds};
 
 use crate::config::{Config, Volumetric};
 
 /// The kernel's rate window: rates in the config are per second.
 const RATE_WINDOW_NS: u64 = 1_000_000_000;
+
+/// Window of each destination's distinct-source sketch: long enough to
+/// count a spoofed flood's sources over several seconds, short enough that
+/// a busy server's ordinary clients of minutes ago are not among them.
+const SKETCH_WINDOW_NS: u64 = 10_000_000_000;
 
 fn count(rate: f64, enabled: bool) -> u32 {
     if !enabled || !rate.is_finite() {
@@ -41,6 +46,8 @@ pub fn for_kernel(config: &Config) -> Thresholds {
         .map(|s| count(s.dst_host_syn_rate, s.enabled))
         .min()
         .unwrap_or(u32::MAX);
+    let mut dst_packets = [u32::MAX; DST_CLASSES];
+    dst_packets[DstClass::Syn as usize] = dst_syns;
     let mut source = [u32::MAX; RATE_CLASSES];
     for class in RateClass::ALL {
         source[class as usize] = volumetric
@@ -53,11 +60,14 @@ pub fn for_kernel(config: &Config) -> Thresholds {
     let scan_count = |n: u32| if scan.enabled { n } else { u32::MAX };
     Thresholds {
         rate_window_ns: RATE_WINDOW_NS,
+        sketch_window_ns: SKETCH_WINDOW_NS,
+        dst_bytes: [u64::MAX; DST_CLASSES],
+        dst_packets,
+        sweep_bits: u32::MAX,
         fast_window_ns: scan.fast_window.as_nanos() as u64,
         weighted_window_ns: scan.weighted_window.as_nanos() as u64,
         slow_window_ns: scan.slow_window.as_nanos() as u64,
         source,
-        dst_syns,
         fast_ports: scan_count(scan.fast_ports),
         // The kernel fires when the score reaches this value.
         weighted_score: scan_count(scan.weighted_score),
@@ -79,7 +89,7 @@ mod tests {
     #[test]
     fn defaults_become_the_original_tools_numbers() {
         let t = for_kernel(&Config::default());
-        assert_eq!(t.dst_syns, 1000);
+        assert_eq!(t.dst_packets[DstClass::Syn as usize], 1000);
         assert_eq!(t.source[RateClass::Syn as usize], 1000);
         assert_eq!(t.fast_ports, 15);
         assert_eq!(t.weighted_score, 21);
@@ -97,7 +107,7 @@ mod tests {
         c.syn_flood.enabled = false;
         c.volumetric.enabled = false;
         let t = for_kernel(&c);
-        assert_eq!(t.dst_syns, u32::MAX);
+        assert_eq!(t.dst_packets[DstClass::Syn as usize], u32::MAX);
         assert_eq!(t.fast_ports, u32::MAX);
         assert_eq!(t.slow_bits, u32::MAX);
         assert!(t.source.iter().all(|&s| s == u32::MAX));
@@ -108,6 +118,6 @@ mod tests {
         let text =
             "[[override]]\nnetwork = \"198.18.0.0/24\"\nsyn_flood = { dst_host_syn_rate = 200 }\n";
         let c = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
-        assert_eq!(for_kernel(&c).dst_syns, 200);
+        assert_eq!(for_kernel(&c).dst_packets[DstClass::Syn as usize], 200);
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use nta_common::{
     GlobalCounters,
-    maps::{EventKind, ThresholdEvent},
+    maps::{DstClass, EventKind, ThresholdEvent},
 };
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -174,7 +174,8 @@ impl<S: PacketSource> Agent<S> {
         } else {
             None
         };
-        let port_syns = if kind == Some(EventKind::DstSyns) {
+        let syn_class = event.class == DstClass::Syn as u32;
+        let port_syns = if kind == Some(EventKind::DstPackets) && syn_class {
             let read = self.source.syn_ports();
             match (
                 self.read_or_log(read, "the SYN counts by port"),

@@ -39,6 +39,13 @@ const fn kind_code(kind: AlertKind) -> u8 {
         AlertKind::Volumetric => 3,
         AlertKind::Signature => 4,
         AlertKind::DnsTunnel => 5,
+        AlertKind::Sweep => 6,
+        AlertKind::UdpFlood => 7,
+        AlertKind::IcmpFlood => 8,
+        AlertKind::TcpFlood => 9,
+        AlertKind::FragmentFlood => 10,
+        AlertKind::TrafficFlood => 11,
+        AlertKind::Reflection => 12,
     }
 }
 
