@@ -105,7 +105,7 @@ pub const fn tcp_class(flags: u8, payload_len: u32) -> u32 {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Probe {
-    /// TCP SYN without ACK (`nmap -sS`, `-sT`).
+    /// TCP SYN without ACK (`nmap -sS`, `-sT`), whatever else is set.
     Syn = 0,
     /// TCP without SYN, RST or ACK: FIN, NULL and Xmas scans (`-sF`, `-sN`,
     /// `-sX`). No connection ever carries such a segment.
@@ -154,19 +154,18 @@ impl Probe {
 /// connected to, which does not add up to a scan.
 #[inline(always)]
 pub const fn tcp_probe(flags: u8, src_port: u16, dst_port: u16, payload_len: u32) -> u32 {
-    use tcp_flags::{ACK, PSH, RST, SYN, URG};
-    if flags & (SYN | ACK | RST) == SYN {
+    use tcp_flags::{ACK, RST, SYN};
+    // With RST too, still a SYN: as for the destination's class and the
+    // per-port SYN counts.
+    if flags & (SYN | ACK) == SYN {
         return Probe::Syn as u32;
     }
     if flags & (SYN | ACK | RST) == 0 {
         return Probe::Fin as u32;
     }
-    if flags & (SYN | RST | PSH | URG) == 0
-        && flags & ACK != 0
-        && payload_len == 0
-        && dst_port < src_port
-    {
-        // Bare ACK or FIN+ACK (Maimon).
+    // Bare ACK or FIN+ACK (Maimon); PSH, URG, ECE and CWR do not matter,
+    // as for the bare-ACK rate class.
+    if flags & (SYN | RST) == 0 && flags & ACK != 0 && payload_len == 0 && dst_port < src_port {
         return Probe::Ack as u32;
     }
     NOT_A_PROBE
@@ -225,29 +224,67 @@ pub const SERVICES: usize = 16;
 /// `reflection_service` result for a port that is none of them.
 pub const NO_SERVICE: u32 = u32::MAX;
 
-/// Index in [`REFLECTION_SERVICES`] of the service on UDP port `port`, or
-/// [`NO_SERVICE`]. A `match` the compiler turns into a few compares, with no
-/// map lookup.
+/// Slots of [`SERVICE_TABLE`]: a power of two, four times the services, so
+/// that a multiplier placing every service in its own slot is found fast.
+const SERVICE_SLOTS: usize = 64;
+
+/// The multiplier that spreads the service ports over distinct slots.
+const SERVICE_HASH: u32 = service_hash();
+
 #[inline(always)]
-pub const fn reflection_service(port: u16) -> u32 {
-    match port {
-        17 => 0,
-        19 => 1,
-        53 => 2,
-        69 => 3,
-        111 => 4,
-        123 => 5,
-        137 => 6,
-        161 => 7,
-        389 => 8,
-        1434 => 9,
-        1900 => 10,
-        3283 => 11,
-        3702 => 12,
-        5353 => 13,
-        5683 => 14,
-        11211 => 15,
-        _ => NO_SERVICE,
+const fn service_slot(port: u16, multiplier: u32) -> usize {
+    ((port as u32).wrapping_mul(multiplier) >> 26) as usize & (SERVICE_SLOTS - 1)
+}
+
+/// The first odd multiplier under which no two service ports share a slot
+/// (found at compile time).
+const fn service_hash() -> u32 {
+    let mut multiplier: u32 = 0x9E37_79B9;
+    loop {
+        let mut used = [false; SERVICE_SLOTS];
+        let mut i = 0;
+        let mut clash = false;
+        while i < SERVICES {
+            let slot = service_slot(REFLECTION_SERVICES[i].0, multiplier);
+            if used[slot] {
+                clash = true;
+            }
+            used[slot] = true;
+            i += 1;
+        }
+        if !clash {
+            return multiplier;
+        }
+        // A large odd step: a small one barely moves small ports.
+        multiplier = multiplier.wrapping_add(0x6A09_E667) | 1;
+    }
+}
+
+/// Per slot, the service port there and its index, or port 0.
+const SERVICE_TABLE: [(u16, u8); SERVICE_SLOTS] = {
+    let mut table = [(0u16, 0u8); SERVICE_SLOTS];
+    let mut i = 0;
+    while i < SERVICES {
+        let port = REFLECTION_SERVICES[i].0;
+        table[service_slot(port, SERVICE_HASH)] = (port, i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// Index in [`REFLECTION_SERVICES`] of the service on UDP port `port`, or
+/// [`NO_SERVICE`].
+///
+/// One table load and one compare, no chain of branches: in the XDP program
+/// every branch that yields a different constant is a path the verifier
+/// walks separately, and sixteen of them multiply every path after.
+#[inline(always)]
+pub fn reflection_service(port: u16) -> u32 {
+    let (at, index) = SERVICE_TABLE[service_slot(port, SERVICE_HASH)];
+    if at == port && port != 0 {
+        index as u32
+    } else {
+        NO_SERVICE
     }
 }
 

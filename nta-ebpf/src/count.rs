@@ -9,16 +9,21 @@ use core::intrinsics::{
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_ns};
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
-    maps::{
-        EventKind, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds, feature,
-        port_sketch_bit, port_slot, port_weight,
+    classify::{
+        DstClass, NO_DST_CLASS, NO_SERVICE, NOT_A_PROBE, Probe, icmp_probe, reflection_service,
+        tcp_class, tcp_flags, tcp_probe, udp_probe,
     },
+    maps::{
+        DST_CLASSES, EventKind, PROBES, RATE_CLASSES, RateClass, SERVICES, ThresholdEvent,
+        Thresholds, feature, port_slot, port_weight,
+    },
+    sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
 };
 
 use crate::{
     features,
     maps::{DST_HOSTS, EVENTS, GLOBAL, SOURCES, SYN_PORTS, THRESHOLDS},
-    parse::{Family, Packet, Proto, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TransportKind},
+    parse::{Family, Packet, Proto, TransportKind},
 };
 
 /// This CPU's global counters.
@@ -79,6 +84,80 @@ fn crossing(t: u32) -> u64 {
 /// was seen.
 #[inline(always)]
 pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
+    totals(global, packet, len);
+    let t = &packet.transport;
+    // A source's UDP and ICMP rates count every such packet, later
+    // fragments and cut-short headers too.
+    let class = match packet.proto {
+        Proto::Udp => RateClass::Udp as u32,
+        Proto::Icmp => RateClass::Icmp as u32,
+        Proto::Tcp | Proto::Other => NO_CLASS,
+    };
+    let mut seen = Seen {
+        global,
+        packet,
+        len,
+        class,
+        dst_class: NO_DST_CLASS,
+        probe: NOT_A_PROBE,
+        service: NO_SERVICE,
+        syn_port: None,
+        dst_port: 0,
+        now: 0,
+        thresholds: None,
+    };
+    match t.kind {
+        TransportKind::Tcp => {
+            use tcp_flags::{ACK, FIN, RST, SYN};
+            seen.dst_port = t.dst_port;
+            let flags = t.flags;
+            if flags & (SYN | ACK) == SYN {
+                seen.class = RateClass::Syn as u32;
+                seen.syn_port = Some(t.dst_port);
+            }
+            if flags & RST != 0 {
+                seen.class = RateClass::Rst as u32;
+            }
+            if flags & (SYN | RST | FIN | ACK) == ACK && t.payload_len == 0 {
+                seen.class = RateClass::BareAck as u32;
+            }
+            seen.dst_class = tcp_class(flags, t.payload_len);
+            seen.probe = tcp_probe(flags, t.src_port, t.dst_port, t.payload_len);
+        }
+        TransportKind::Udp => {
+            seen.dst_port = t.dst_port;
+            seen.dst_class = DstClass::Udp as u32;
+            seen.probe = udp_probe(t.src_port, t.dst_port);
+            seen.service = reflection_service(t.src_port);
+        }
+        TransportKind::Opaque if packet.proto == Proto::Icmp => {
+            seen.dst_class = DstClass::Icmp as u32;
+            seen.probe = icmp_probe(t.flags);
+        }
+        TransportKind::Opaque | TransportKind::LaterFragment | TransportKind::Truncated => {}
+    }
+
+    seen.now = unsafe { bpf_ktime_get_coarse_ns() };
+    seen.thresholds = THRESHOLDS.get_ptr(0);
+    if features::on(feature::SOURCES) {
+        source(&seen);
+    }
+    if features::on(feature::DST_HOSTS) {
+        destination(&seen);
+    }
+    if let Some(port) = seen.syn_port.filter(|_| features::on(feature::SYN_PORTS)) {
+        let (chunk, slot) = port_slot(port);
+        if let Some(ports) = SYN_PORTS.get_ptr_mut(chunk) {
+            // Per-CPU value: a plain add cannot race.
+            unsafe { (*ports).syns[slot] += 1 };
+        }
+    }
+    seen.now
+}
+
+/// The global totals by family, protocol, flag and parse outcome.
+#[inline(always)]
+fn totals(global: &Global, packet: &Packet, len: u64) {
     match packet.family {
         Family::V4 => {
             global.add(Counter::Ipv4Packets, 1);
@@ -100,44 +179,28 @@ pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
     if packet.fragment {
         global.add(Counter::Fragments, 1);
     }
-
-    let mut class = match packet.proto {
-        Proto::Udp => RateClass::Udp as u32,
-        Proto::Icmp => RateClass::Icmp as u32,
-        Proto::Tcp | Proto::Other => NO_CLASS,
-    };
-    let mut syn_port = None;
-    let mut dst_port = 0;
     let t = &packet.transport;
     match t.kind {
         TransportKind::Tcp => {
-            dst_port = t.dst_port;
-            let flags = t.flags;
-            if flags & TCP_SYN != 0 {
-                if flags & TCP_ACK != 0 {
+            use tcp_flags::{ACK, FIN, RST, SYN};
+            if t.flags & SYN != 0 {
+                if t.flags & ACK != 0 {
                     global.add(Counter::TcpSynAck, 1);
                 } else {
                     global.add(Counter::TcpSyn, 1);
-                    class = RateClass::Syn as u32;
-                    syn_port = Some(t.dst_port);
                 }
             }
-            if flags & TCP_RST != 0 {
+            if t.flags & RST != 0 {
                 global.add(Counter::TcpRst, 1);
-                class = RateClass::Rst as u32;
             }
-            if flags & TCP_FIN != 0 {
+            if t.flags & FIN != 0 {
                 global.add(Counter::TcpFin, 1);
-            }
-            if flags & (TCP_SYN | TCP_RST | TCP_FIN | TCP_ACK) == TCP_ACK && t.payload_len == 0 {
-                class = RateClass::BareAck as u32;
             }
             if t.src_port == 53 || t.dst_port == 53 {
                 global.add(Counter::Dns, 1);
             }
         }
         TransportKind::Udp => {
-            dst_port = t.dst_port;
             if t.src_port == 53 || t.dst_port == 53 {
                 global.add(Counter::Dns, 1);
             }
@@ -146,33 +209,6 @@ pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
         TransportKind::Truncated => global.add(t.error, 1),
         TransportKind::Opaque => {}
     }
-
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let thresholds = THRESHOLDS.get_ptr(0);
-    let seen = Seen {
-        global,
-        packet,
-        len,
-        class,
-        syn_port,
-        dst_port,
-        now,
-        thresholds,
-    };
-    if features::on(feature::SOURCES) {
-        source(&seen);
-    }
-    if features::on(feature::DST_HOSTS) {
-        destination(&seen);
-    }
-    if let Some(port) = syn_port.filter(|_| features::on(feature::SYN_PORTS)) {
-        let (chunk, slot) = port_slot(port);
-        if let Some(ports) = SYN_PORTS.get_ptr_mut(chunk) {
-            // Per-CPU value: a plain add cannot race.
-            unsafe { (*ports).syns[slot] += 1 };
-        }
-    }
-    now
 }
 
 /// `Seen::class` of a packet in no rate class (a SYN-ACK, a data segment).
@@ -187,8 +223,16 @@ struct Seen<'a> {
     global: &'a Global,
     packet: &'a Packet,
     len: u64,
-    /// A `RateClass` as a number, or `NO_CLASS`.
+    /// The source's `RateClass` as a number, or `NO_CLASS`.
     class: u32,
+    /// The destination's `DstClass` (besides `All` and `Fragment`) as a
+    /// number, or `NO_DST_CLASS`.
+    dst_class: u32,
+    /// A `Probe` as a number, or `NOT_A_PROBE`.
+    probe: u32,
+    /// Index of the reflection service the UDP source port belongs to, or
+    /// `NO_SERVICE`.
+    service: u32,
     syn_port: Option<u16>,
     dst_port: u16,
     now: u64,
@@ -198,7 +242,7 @@ struct Seen<'a> {
     thresholds: Option<*const Thresholds>,
 }
 
-/// Initial values live in read-only data: building a 240-byte `SourceStats`
+/// Initial values live in read-only data: building a 368-byte `SourceStats`
 /// on the 512-byte BPF stack next to the parsed packet overflows it.
 static NEW_SOURCE: SourceStats = SourceStats {
     packets: 0,
@@ -206,7 +250,7 @@ static NEW_SOURCE: SourceStats = SourceStats {
     tcp_packets: 0,
     udp_packets: 0,
     icmp_packets: 0,
-    syns: 0,
+    probes: [0; PROBES],
     rsts: 0,
     bare_acks: 0,
     first_seen_ns: 0,
@@ -216,21 +260,26 @@ static NEW_SOURCE: SourceStats = SourceStats {
     _pad: [0; 6],
     rate_window_start_ns: 0,
     window_counts: [0; RATE_CLASSES],
-    port_bitmap: [0; PORT_SKETCH_WORDS],
+    port_bitmap: [0; BITMAP_WORDS],
     slow_window_start_ns: 0,
     slow_bits: 0,
     fast_ports: 0,
     fast_window_start_ns: 0,
     weighted_window_start_ns: 0,
     weighted_score: 0,
+    host_bitmap: [0; BITMAP_WORDS],
+    host_bits: 0,
 };
 static NEW_DST_HOST: DstHostStats = DstHostStats {
-    packets: 0,
-    bytes: 0,
-    syns: 0,
+    packets: [0; DST_CLASSES],
+    bytes: [0; DST_CLASSES],
+    window_packets: [0; DST_CLASSES],
+    window_bytes: [0; DST_CLASSES],
     last_seen_ns: 0,
     rate_window_start_ns: 0,
-    window_syns: 0,
+    sketch_window_start_ns: 0,
+    service_packets: [0; SERVICES],
+    sources: [0; HLL_REGISTERS],
 };
 
 /// Looks up `key`, inserting `initial` first if it is new. Another CPU may
@@ -246,6 +295,27 @@ macro_rules! entry {
             }
         }
     };
+}
+
+/// Zeroes an array of words in place, one store per word. Volatile, so
+/// that LLVM does not merge neighbouring arrays into a `memset` call, which
+/// for BPF becomes a byte loop the verifier walks a byte at a time.
+#[inline(always)]
+unsafe fn zero_words<const N: usize>(words: *mut [u64; N]) {
+    for i in 0..N {
+        unsafe { core::ptr::write_volatile(&raw mut (*words)[i], 0) };
+    }
+}
+
+/// Copies `from` into `to` word by word, for the same reason.
+#[inline(always)]
+unsafe fn copy_words<const N: usize>(to: *mut [u64; N], from: *const [u64; N]) {
+    for i in 0..N {
+        unsafe {
+            let word = core::ptr::read_volatile(&raw const (*from)[i]);
+            core::ptr::write_volatile(&raw mut (*to)[i], word);
+        }
+    }
 }
 
 /// Restarts a window that began `length` or more ago; true if it did.
@@ -288,6 +358,21 @@ fn signal(
     }
 }
 
+/// Sets `bit` in a bitmap; true if this call set it. A plain read first:
+/// during a flood the bit is almost always set already, and the atomic
+/// fetch-or that tells which CPU set it costs more than the read.
+#[inline(always)]
+unsafe fn set_bit(bitmap: *mut [u64; BITMAP_WORDS], bit: u32) -> bool {
+    let (word, mask) = bitmap_slot(bit);
+    unsafe {
+        let target = &raw mut (*bitmap)[word];
+        if *target & mask != 0 {
+            return false;
+        }
+        atomic_or::<u64, u64, { Relaxed }>(target, mask) & mask == 0
+    }
+}
+
 #[inline(always)]
 fn source(seen: &Seen) {
     let key = &seen.packet.src;
@@ -316,19 +401,29 @@ fn source(seen: &Seen) {
         (*s).last_dst = seen.packet.dst;
         (*s).last_dst_port = seen.dst_port;
 
-        if seen.syn_port.is_some() {
-            atomic_add(&raw mut (*s).syns, 1);
-        }
         if seen.class == RateClass::Rst as u32 {
             atomic_add(&raw mut (*s).rsts, 1);
         } else if seen.class == RateClass::BareAck as u32 {
             atomic_add(&raw mut (*s).bare_acks, 1);
         }
+        // One arm per index, a constant, so the verifier checks every
+        // array access against a known offset.
+        const SYN_PROBE: u32 = Probe::Syn as u32;
+        const FIN_PROBE: u32 = Probe::Fin as u32;
+        const ACK_PROBE: u32 = Probe::Ack as u32;
+        const UDP_PROBE: u32 = Probe::Udp as u32;
+        const ECHO_PROBE: u32 = Probe::Echo as u32;
+        match seen.probe {
+            SYN_PROBE => atomic_add(&raw mut (*s).probes[SYN_PROBE as usize], 1),
+            FIN_PROBE => atomic_add(&raw mut (*s).probes[FIN_PROBE as usize], 1),
+            ACK_PROBE => atomic_add(&raw mut (*s).probes[ACK_PROBE as usize], 1),
+            UDP_PROBE => atomic_add(&raw mut (*s).probes[UDP_PROBE as usize], 1),
+            ECHO_PROBE => atomic_add(&raw mut (*s).probes[ECHO_PROBE as usize], 1),
+            _ => {}
+        }
         let Some(t) = seen.thresholds.filter(|t| (**t).configured != 0) else {
             return;
         };
-        // One arm per class with its index a constant, so the verifier
-        // checks every array access against a known offset.
         const SYN: u32 = RateClass::Syn as u32;
         const UDP: u32 = RateClass::Udp as u32;
         const ICMP: u32 = RateClass::Icmp as u32;
@@ -342,8 +437,8 @@ fn source(seen: &Seen) {
             BARE_ACK => rate_window::<{ BARE_ACK as usize }>(seen, s, t),
             _ => {}
         }
-        if let Some(port) = seen.syn_port {
-            port_sketch(seen, s, t, port);
+        if seen.probe != NOT_A_PROBE {
+            probe_sketches(seen, s, t);
         }
     }
 }
@@ -354,7 +449,7 @@ unsafe fn rate_window<const CLASS: usize>(seen: &Seen, s: *mut SourceStats, t: *
     let now = seen.now;
     unsafe {
         if roll(&raw mut (*s).rate_window_start_ns, now, (*t).rate_window_ns) {
-            (*s).window_counts = [0; RATE_CLASSES];
+            zero_words(&raw mut (*s).window_counts);
         }
         let count = window_add(&raw mut (*s).window_counts[CLASS], 1);
         if count == crossing((*t).source[CLASS]) {
@@ -373,16 +468,38 @@ unsafe fn rate_window<const CLASS: usize>(seen: &Seen, s: *mut SourceStats, t: *
     }
 }
 
-/// Records a SYN to `port` in the source's three port-scan windows.
+/// Records a probe in the source's scan windows: its destination host in
+/// the sweep sketch, and its port, if it has one, in the port sketch.
+#[inline(always)]
+unsafe fn probe_sketches(seen: &Seen, s: *mut SourceStats, t: *const Thresholds) {
+    let now = seen.now;
+    let key = &seen.packet.src;
+    unsafe {
+        if roll(&raw mut (*s).slow_window_start_ns, now, (*t).slow_window_ns) {
+            zero_words(&raw mut (*s).port_bitmap);
+            (*s).slow_bits = 0;
+            zero_words(&raw mut (*s).host_bitmap);
+            (*s).host_bits = 0;
+        }
+        if set_bit(&raw mut (*s).host_bitmap, host_bit(&seen.packet.dst)) {
+            let hosts = window_add(&raw mut (*s).host_bits, 1);
+            if hosts == crossing((*t).sweep_bits) {
+                let start = (*s).slow_window_start_ns;
+                signal(seen.global, EventKind::Sweep, 0, key, hosts, start, now);
+            }
+        }
+        if seen.probe != Probe::Echo as u32 {
+            port_sketch(seen, s, t, seen.dst_port);
+        }
+    }
+}
+
+/// Records a probe to `port` in the source's three port-scan windows.
 #[inline(always)]
 unsafe fn port_sketch(seen: &Seen, s: *mut SourceStats, t: *const Thresholds, port: u16) {
     let now = seen.now;
     let key = &seen.packet.src;
     unsafe {
-        if roll(&raw mut (*s).slow_window_start_ns, now, (*t).slow_window_ns) {
-            (*s).port_bitmap = [0; PORT_SKETCH_WORDS];
-            (*s).slow_bits = 0;
-        }
         if roll(&raw mut (*s).fast_window_start_ns, now, (*t).fast_window_ns) {
             (*s).fast_ports = 0;
         }
@@ -393,12 +510,8 @@ unsafe fn port_sketch(seen: &Seen, s: *mut SourceStats, t: *const Thresholds, po
         ) {
             (*s).weighted_score = 0;
         }
-        let bit = port_sketch_bit(port);
-        let word = (bit >> 6) as usize & (PORT_SKETCH_WORDS - 1);
-        let mask = 1u64 << (bit & 63);
-        // fetch-or tells which SYN set the bit: a port is new exactly once.
-        let before = atomic_or::<u64, u64, { Relaxed }>(&raw mut (*s).port_bitmap[word], mask);
-        if before & mask != 0 {
+        // A port is new exactly once per slow window.
+        if !set_bit(&raw mut (*s).port_bitmap, port_bit(port)) {
             return;
         }
         let bits = window_add(&raw mut (*s).slow_bits, 1);
@@ -436,24 +549,107 @@ fn destination(seen: &Seen) {
         return;
     };
     let now = seen.now;
+    let t = seen.thresholds.filter(|t| unsafe { (**t).configured } != 0);
     unsafe {
-        atomic_add(&raw mut (*d).packets, 1);
-        atomic_add(&raw mut (*d).bytes, seen.len);
         (*d).last_seen_ns = now;
-        if seen.syn_port.is_none() {
-            return;
+        if let Some(t) = t
+            && roll(&raw mut (*d).rate_window_start_ns, now, (*t).rate_window_ns)
+        {
+            // The new window counts from here: see `DstHostStats`.
+            copy_words(&raw mut (*d).window_packets, &raw const (*d).packets);
+            copy_words(&raw mut (*d).window_bytes, &raw const (*d).bytes);
         }
-        atomic_add(&raw mut (*d).syns, 1);
-        let Some(t) = seen.thresholds.filter(|t| (**t).configured != 0) else {
+        const ALL: u32 = DstClass::All as u32;
+        const SYN: u32 = DstClass::Syn as u32;
+        const TCP: u32 = DstClass::Tcp as u32;
+        const UDP: u32 = DstClass::Udp as u32;
+        const ICMP: u32 = DstClass::Icmp as u32;
+        const FRAGMENT: u32 = DstClass::Fragment as u32;
+        dst_class::<{ ALL as usize }>(seen, d, t);
+        match seen.dst_class {
+            SYN => dst_class::<{ SYN as usize }>(seen, d, t),
+            TCP => dst_class::<{ TCP as usize }>(seen, d, t),
+            UDP => dst_class::<{ UDP as usize }>(seen, d, t),
+            ICMP => dst_class::<{ ICMP as usize }>(seen, d, t),
+            _ => {}
+        }
+        if seen.packet.fragment {
+            dst_class::<{ FRAGMENT as usize }>(seen, d, t);
+        }
+        if seen.service < SERVICES as u32 {
+            let i = seen.service as usize & (SERVICES - 1);
+            atomic_add(&raw mut (*d).service_packets[i], 1);
+        }
+        if let Some(t) = t {
+            source_sketch(seen, d, t);
+        }
+    }
+}
+
+/// Counts the packet in the destination's class `CLASS` and signals a
+/// crossing of its packet or byte threshold in the rate window.
+#[inline(always)]
+unsafe fn dst_class<const CLASS: usize>(
+    seen: &Seen,
+    d: *mut DstHostStats,
+    t: Option<*const Thresholds>,
+) {
+    unsafe {
+        let packets = window_add(&raw mut (*d).packets[CLASS], 1);
+        let bytes = window_add(&raw mut (*d).bytes[CLASS], seen.len);
+        let Some(t) = t else {
             return;
         };
-        if roll(&raw mut (*d).rate_window_start_ns, now, (*t).rate_window_ns) {
-            (*d).window_syns = 0;
+        // Wrapping: another CPU may have just moved the window's base past
+        // these totals; the huge difference then matches no threshold.
+        let in_window = packets.wrapping_sub((*d).window_packets[CLASS]);
+        let key = &seen.packet.dst;
+        let start = (*d).rate_window_start_ns;
+        if in_window == crossing((*t).dst_packets[CLASS]) {
+            signal(
+                seen.global,
+                EventKind::DstPackets,
+                CLASS as u32,
+                key,
+                in_window,
+                start,
+                seen.now,
+            );
         }
-        let count = window_add(&raw mut (*d).window_syns, 1);
-        if count == crossing((*t).dst_syns) {
-            let start = (*d).rate_window_start_ns;
-            signal(seen.global, EventKind::DstSyns, 0, key, count, start, now);
+        // The one packet that takes the window's bytes past the threshold.
+        let bytes_in_window = bytes.wrapping_sub((*d).window_bytes[CLASS]);
+        let limit = (*t).dst_bytes[CLASS];
+        if bytes_in_window > limit && bytes_in_window - seen.len <= limit {
+            signal(
+                seen.global,
+                EventKind::DstBytes,
+                CLASS as u32,
+                key,
+                bytes_in_window,
+                start,
+                seen.now,
+            );
+        }
+    }
+}
+
+/// Offers the packet's source to the destination's HyperLogLog registers.
+#[inline(always)]
+unsafe fn source_sketch(seen: &Seen, d: *mut DstHostStats, t: *const Thresholds) {
+    unsafe {
+        if roll(
+            &raw mut (*d).sketch_window_start_ns,
+            seen.now,
+            (*t).sketch_window_ns,
+        ) {
+            // As words: the registers start 8-byte aligned (see the layout
+            // assertions), and 16 stores beat 128.
+            zero_words(&raw mut (*d).sources as *mut [u64; HLL_REGISTERS / 8]);
+        }
+        let (index, rank) = hll_slot(&seen.packet.src);
+        let register = &raw mut (*d).sources[index & (HLL_REGISTERS - 1)];
+        if *register < rank {
+            *register = rank;
         }
     }
 }

@@ -33,11 +33,6 @@ const MAX_IPV6_EXT_HEADERS: usize = 5;
 const ICMP_MIN_LEN: usize = 4;
 const IPV6_FRAG_HDR_LEN: usize = 8;
 
-pub const TCP_FIN: u8 = 0x01;
-pub const TCP_SYN: u8 = 0x02;
-pub const TCP_RST: u8 = 0x04;
-pub const TCP_ACK: u8 = 0x10;
-
 /// Why a frame was not parsed down to its network header.
 #[derive(Clone, Copy)]
 pub struct Unparsed(pub Counter);
@@ -88,7 +83,7 @@ pub struct Transport {
     pub kind: TransportKind,
     pub src_port: u16,
     pub dst_port: u16,
-    /// TCP flags byte.
+    /// TCP flags byte; for ICMP and ICMPv6, the message type.
     pub flags: u8,
     /// Bytes after the TCP or UDP header, per the IP header's length fields.
     pub payload_len: u32,
@@ -423,7 +418,11 @@ fn transport(ctx: &XdpContext, offset: usize, proto: u8, icmp: u8, l4_len: usize
             None => Transport::truncated(Counter::ErrUdpTruncated),
         },
         p if p == icmp => match ptr_at::<[u8; ICMP_MIN_LEN]>(ctx, offset) {
-            Some(_) => Transport::of(TransportKind::Opaque),
+            // The type, in `flags`: an echo request is a sweep's probe.
+            Some(header) => Transport {
+                flags: unsafe { (*header)[0] },
+                ..Transport::of(TransportKind::Opaque)
+            },
             None => Transport::truncated(Counter::ErrIcmpTruncated),
         },
         _ => Transport::of(TransportKind::Opaque),

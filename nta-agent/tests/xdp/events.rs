@@ -18,11 +18,13 @@ use std::{
 };
 
 use nta_common::{
-    Counter, SourceStats,
+    Counter, DstHostStats, SourceStats,
+    classify::{DST_CLASSES, DstClass, Probe},
     maps::{
         EVENTS_RING_BYTES, EventKind, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds, feature,
-        ip_proto, port_sketch_bit, port_weight,
+        ip_proto, port_weight,
     },
+    sketch::port_bit as port_sketch_bit,
 };
 
 use crate::support::{
@@ -38,8 +40,12 @@ fn every_packet() -> Thresholds {
         fast_window_ns: 0,
         weighted_window_ns: 0,
         slow_window_ns: 0,
+        sketch_window_ns: 0,
         source: [0; RATE_CLASSES],
-        dst_syns: 0,
+        // The destination classes and sweeps have tests of their own.
+        dst_packets: syns_only(0),
+        dst_bytes: [u64::MAX; DST_CLASSES],
+        sweep_bits: u32::MAX,
         fast_ports: 0,
         weighted_score: 0,
         slow_bits: 0,
@@ -128,12 +134,14 @@ fn frame_of(class: RateClass, src: IpAddr, dst: IpAddr) -> Vec<u8> {
     match (class, src, dst) {
         (RateClass::Syn, ..) => tcp(&Tcp::syn(40_000, 80)),
         (RateClass::Rst, ..) => tcp(&Tcp::rst(80, 40_000)),
-        (RateClass::BareAck, ..) => tcp(&Tcp::ack(40_000, 80)),
+        // A server's ACK and a datagram to a higher port: no probes, so
+        // they signal only their rate.
+        (RateClass::BareAck, ..) => tcp(&Tcp::ack(80, 40_000)),
         (RateClass::Udp, IpAddr::V4(s), IpAddr::V4(d)) => {
-            frames::udp_v4(s, d, 40_000, 123, &[0; 8])
+            frames::udp_v4(s, d, 40_000, 50_000, &[0; 8])
         }
         (RateClass::Udp, IpAddr::V6(s), IpAddr::V6(d)) => {
-            frames::udp_v6(s, d, 40_000, 123, &[0; 8])
+            frames::udp_v6(s, d, 40_000, 50_000, &[0; 8])
         }
         (RateClass::Icmp, IpAddr::V4(s), IpAddr::V4(d)) => frames::ping_v4(s, d),
         (RateClass::Icmp, IpAddr::V6(s), IpAddr::V6(d)) => frames::ping_v6(s, d),
@@ -182,7 +190,7 @@ fn zero_thresholds_signal_every_counted_packet() {
                 rate(RateClass::Syn, src, 1),
                 ev(EventKind::ScanSlow, src, 1),
                 ev(EventKind::ScanFast, src, 1),
-                ev(EventKind::DstSyns, dst, 1),
+                ev(EventKind::DstPackets, dst, 1),
             ],
             "SYN, round {round}: the same port is new each time, as the bitmap restarts"
         );
@@ -252,7 +260,7 @@ fn disabled_thresholds_signal_nothing() {
     }
     assert_eq!(xdp.events(), []);
     let s = xdp.source(src);
-    assert_eq!(s.syns, 250);
+    assert_eq!(s.probes[Probe::Syn as usize], 250);
     assert_eq!(xdp.counter(Counter::EventsLost), 0);
 }
 
@@ -362,7 +370,7 @@ fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
         return;
     }
     let mut xdp = load(Some(&Thresholds {
-        dst_syns: 3,
+        dst_packets: syns_only(3),
         ..quiet()
     }));
     for (family, dst) in [("IPv4", IpAddr::V4(DST_V4)), ("IPv6", IpAddr::V6(DST_V6))] {
@@ -390,7 +398,7 @@ fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
             if n == 4 {
                 assert_eq!(
                     summaries(&events),
-                    [ev(EventKind::DstSyns, dst, 4)],
+                    [ev(EventKind::DstPackets, dst, 4)],
                     "{what}"
                 );
                 let d = xdp.dst_host(dst);
@@ -401,7 +409,7 @@ fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
             }
         }
         let d = xdp.dst_host(dst);
-        assert_eq!((d.syns, d.window_syns), (10, 10), "{family}");
+        assert_eq!((d.packets[DstClass::Syn as usize], window_syns(&d)), (10, 10), "{family}");
     }
 }
 
@@ -539,7 +547,7 @@ fn thresholds_crossed_by_one_syn_send_one_event_each_in_program_order() {
     // threshold at once. The weighted score *reaches* its threshold (10).
     let mut xdp = load(Some(&Thresholds {
         source: [9; RATE_CLASSES],
-        dst_syns: 9,
+        dst_packets: syns_only(9),
         fast_ports: 9,
         weighted_score: 10,
         slow_bits: 9,
@@ -560,7 +568,7 @@ fn thresholds_crossed_by_one_syn_send_one_event_each_in_program_order() {
                 ev(EventKind::ScanSlow, src, 10),
                 ev(EventKind::ScanFast, src, 10),
                 ev(EventKind::ScanWeighted, src, 10),
-                ev(EventKind::DstSyns, dst, 10),
+                ev(EventKind::DstPackets, dst, 10),
             ]
         );
         let (s, d) = (xdp.source(src), xdp.dst_host(dst));
@@ -587,13 +595,13 @@ fn zero_length_windows_restart_at_every_packet() {
     // packet and threshold 1 never. Any class restarts the window for all.
     let mut xdp = load(Some(&Thresholds {
         source: [0, 1, 1, 1, 1],
-        dst_syns: 0,
+        dst_packets: syns_only(0),
         ..zero_windows()
     }));
     for n in 1..=5 {
         assert_eq!(
             summaries(&xdp.send(&syn(80))),
-            [rate(RateClass::Syn, src, 1), ev(EventKind::DstSyns, dst, 1)],
+            [rate(RateClass::Syn, src, 1), ev(EventKind::DstPackets, dst, 1)],
             "SYN #{n}"
         );
         for class in [
@@ -617,7 +625,9 @@ fn zero_length_windows_restart_at_every_packet() {
         "the last packet, a bare ACK, restarted it"
     );
     assert_eq!(s.rate_window_start_ns, s.last_seen_ns);
-    assert_eq!(xdp.dst_host(dst).window_syns, 1);
+    // Every packet restarts the destination's window too: the SYN is no
+    // longer in it.
+    assert_eq!(window_syns(&xdp.dst_host(dst)), 0);
 
     // Slow window: the bitmap restarts too, so the same port is new again.
     let mut xdp = load(Some(&Thresholds {
@@ -693,7 +703,7 @@ fn a_window_that_elapses_lets_its_threshold_fire_again() {
     const WINDOW_NS: u64 = 300_000_000;
     let mut xdp = load(Some(&Thresholds {
         source: [5, u32::MAX, u32::MAX, u32::MAX, u32::MAX],
-        dst_syns: 5,
+        dst_packets: syns_only(5),
         rate_window_ns: WINDOW_NS,
         ..quiet()
     }));
@@ -713,7 +723,7 @@ fn a_window_that_elapses_lets_its_threshold_fire_again() {
         );
         assert_eq!(
             summaries(&events),
-            [rate(RateClass::Syn, src, 6), ev(EventKind::DstSyns, dst, 6)],
+            [rate(RateClass::Syn, src, 6), ev(EventKind::DstPackets, dst, 6)],
             "burst {burst}"
         );
         assert_eq!(events[0].window_start_ns, s.rate_window_start_ns);
@@ -770,7 +780,7 @@ fn a_full_ring_counts_lost_events() {
         rate(RateClass::Syn, src, 1),
         ev(EventKind::ScanSlow, src, 1),
         ev(EventKind::ScanFast, src, 1),
-        ev(EventKind::DstSyns, dst, 1),
+        ev(EventKind::DstPackets, dst, 1),
     ];
     let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
     assert_eq!(summaries(&xdp.send(&syn)), per_syn);
@@ -793,7 +803,7 @@ fn a_full_ring_counts_lost_events() {
     );
     let s = xdp.source(src);
     assert_eq!(
-        (s.syns, s.slow_bits, s.fast_ports),
+        (s.probes[Probe::Syn as usize], s.slow_bits, s.fast_ports),
         (u64::from(RUNS) + 1, 1, 1)
     );
 }
@@ -813,9 +823,22 @@ fn unwritten_thresholds_count_no_windows_and_signal_nothing() {
     }
     assert_eq!(summaries(&events), []);
     let s = xdp.source(src);
-    assert_eq!(s.syns, 2, "the SYN and the Syn-class frame");
+    assert_eq!(s.probes[Probe::Syn as usize], 2, "the SYN and the Syn-class frame");
     assert_eq!(s.window_counts, [0; RATE_CLASSES]);
     assert_eq!((s.slow_bits, s.fast_ports, s.weighted_score), (0, 0, 0));
-    assert_eq!(s.port_bitmap, [0; nta_common::maps::PORT_SKETCH_WORDS]);
+    assert_eq!(s.port_bitmap, [0; nta_common::sketch::BITMAP_WORDS]);
     assert_eq!(xdp.counter(Counter::EventsLost), 0);
+}
+
+/// Destination thresholds with only the SYN class's packet count set.
+fn syns_only(syns: u32) -> [u32; DST_CLASSES] {
+    let mut packets = [u32::MAX; DST_CLASSES];
+    packets[DstClass::Syn as usize] = syns;
+    packets
+}
+
+/// SYNs in a destination's current rate window.
+fn window_syns(d: &DstHostStats) -> u64 {
+    let syn = DstClass::Syn as usize;
+    d.packets[syn] - d.window_packets[syn]
 }

@@ -94,6 +94,7 @@ fn ipv6_chain_of_five_extension_headers_is_walked() {
     assert_eq!(frame.len(), len);
     Expect::syn(Family::V6, len, SRC_V6, DST_V6, 25)
         .counters(&[(Counter::Fragments, 1)])
+        .fragment(len)
         .check_once(&frame, "five extension headers");
 }
 
@@ -176,6 +177,7 @@ fn ipv4_first_fragment_is_a_fragment_and_its_syn_counts() {
         .frame(&syn.bytes());
     Expect::syn(Family::V4, 118, SRC_V4, DST_V4, 80)
         .counters(&[(Counter::Fragments, 1)])
+        .fragment(118)
         .check_once(&frame, "first fragment");
 }
 
@@ -198,6 +200,7 @@ fn ipv4_later_fragments_are_counted_but_not_parsed() {
         xdp.pass(&frame);
         Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
             .counters(&[(Counter::Fragments, 1), (Counter::NonFirstFragments, 1)])
+            .later_fragment(54)
             .check(&xdp.delta(), &format!("MF {more}, offset {offset}"));
     }
     let (src, dst) = sweep_v4(10);
@@ -207,6 +210,7 @@ fn ipv4_later_fragments_are_counted_but_not_parsed() {
     xdp.pass(&frame);
     Expect::ip_packet(Family::V4, Class::Udp, 50, src, dst)
         .counters(&[(Counter::Fragments, 1), (Counter::NonFirstFragments, 1)])
+        .later_fragment(50)
         .check(&xdp.delta(), "UDP later fragment");
 }
 
@@ -231,6 +235,7 @@ fn ipv6_first_and_atomic_fragments_are_fragments_and_their_syns_count() {
         xdp.pass(&frame);
         Expect::syn(Family::V6, 82, src, dst, 80)
             .counters(&[(Counter::Fragments, 1)])
+            .fragment(82)
             .check(&xdp.delta(), &format!("offset 0, M {more}"));
     }
 }
@@ -254,6 +259,7 @@ fn ipv6_later_fragments_are_counted_but_not_parsed() {
         xdp.pass(&frame);
         Expect::ip_packet(Family::V6, Class::Tcp, 90, src, dst)
             .counters(&[(Counter::Fragments, 1), (Counter::NonFirstFragments, 1)])
+            .later_fragment(90)
             .check(&xdp.delta(), &format!("M {more}, offset {offset}"));
     }
 }

@@ -42,8 +42,8 @@ fn qinq_tagged_syns_are_counted_as_vlan_and_parsed() {
         .counters(&[(Counter::TcpSyn, 2), (Counter::VlanTagged, 2)])
         .source(SRC_V4, Src::syn(62, DST_V4, 80))
         .source(SRC_V6, Src::syn(82, DST_V6, 8443))
-        .dst_host(DST_V4, Dst::syn(62))
-        .dst_host(DST_V6, Dst::syn(82))
+        .dst_host(DST_V4, Dst::syns(1, 62, SRC_V4))
+        .dst_host(DST_V6, Dst::syns(1, 82, SRC_V6))
         .syn_port(80, 1)
         .syn_port(8443, 1)
         .check(&xdp.totals(), "QinQ SYNs");

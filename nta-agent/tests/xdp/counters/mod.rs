@@ -30,10 +30,12 @@ use std::{
 use nta_agent::traffic::Snapshot;
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
+    classify::{DST_CLASSES, DstClass, PROBES, Probe, SERVICES, reflection_service},
     maps::{
-        PORT_COUNT, PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds,
-        feature, ip_proto, port_sketch_bit, port_weight,
+        PORT_COUNT, RATE_CLASSES, RateClass, ThresholdEvent, Thresholds, feature, ip_proto,
+        port_weight,
     },
+    sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
 };
 
 use crate::support::{
@@ -203,8 +205,12 @@ struct Src {
     tcp: u64,
     udp: u64,
     icmp: u64,
-    /// SYN without ACK, and without RST (a SYN-RST is of class RST).
+    /// SYN without ACK, and without RST (a SYN-RST is of class RST): the
+    /// SYN probes.
     syns: u64,
+    /// Probes of the other kinds, by [`Probe`]; the `Syn` slot stays 0
+    /// (`syns` holds it).
+    probes: [u64; PROBES],
     rsts: u64,
     bare_acks: u64,
     /// Destination of the latest packet; every expectation must name it.
@@ -212,9 +218,12 @@ struct Src {
     /// Destination port of the latest packet if it was TCP or UDP with a
     /// readable header, else 0.
     last_dst_port: u16,
-    /// Destination ports of the SYNs in the current port-scan windows, in
-    /// order; the sketch and the three scan counters follow from them.
+    /// Destination ports of the probes in the current port-scan windows, in
+    /// order; the port sketch and the three scan counters follow from them.
     window: Vec<u16>,
+    /// Destination hosts of the probes in the slow window; the host sketch
+    /// follows from them.
+    hosts: Vec<IpAddr>,
     /// The rate-window counts by [`RateClass`], when a short window makes
     /// them differ from the class counters.
     window_counts: Option<[u64; RATE_CLASSES]>,
@@ -242,14 +251,36 @@ impl Src {
     fn syns(len: usize, dst: impl Into<IpAddr>, ports: &[u16]) -> Self {
         let n = ports.len() as u64;
         let last_port = *ports.last().expect("at least one port");
+        let dst = dst.into();
         Self {
             packets: n,
             bytes: n * len as u64,
             tcp: n,
             syns: n,
             window: ports.to_vec(),
+            hosts: vec![dst; ports.len()],
             ..Self::default().to(dst, last_port)
         }
+    }
+
+    /// Also a probe of `kind` to the latest destination, on `port` if the
+    /// kind has one.
+    fn probe(mut self, kind: Probe, port: u16) -> Self {
+        assert_ne!(kind, Probe::Syn, "SYN probes are `syns`");
+        self.probes[kind as usize] += 1;
+        self.hosts
+            .push(self.last_dst.expect("a probe's destination is the latest"));
+        if kind.has_port() {
+            self.window.push(port);
+        }
+        self
+    }
+
+    /// The probes as the program counts them.
+    fn all_probes(&self) -> [u64; PROBES] {
+        let mut probes = self.probes;
+        probes[Probe::Syn as usize] = self.syns;
+        probes
     }
 
     /// The latest packet went to `dst`, `port` (0 if it had no port).
@@ -279,15 +310,25 @@ impl Src {
     }
 }
 
-/// The port sketch, distinct bits, and weighted score of SYNs to `ports`
+/// `Src::probes` with these counts.
+fn probes(counts: &[(Probe, u64)]) -> [u64; PROBES] {
+    let mut probes = [0; PROBES];
+    for (kind, n) in counts {
+        probes[*kind as usize] += n;
+    }
+    probes
+}
+
+/// The port sketch, distinct bits, and weighted score of probes to `ports`
 /// in one window: a port weighs only if it set its bit.
-fn sketch(ports: &[u16]) -> ([u64; PORT_SKETCH_WORDS], u64, u64) {
-    let mut bitmap = [0u64; PORT_SKETCH_WORDS];
+fn sketch(ports: &[u16]) -> ([u64; BITMAP_WORDS], u64, u64) {
+    let mut bitmap = [0u64; BITMAP_WORDS];
     let mut bits = BTreeSet::new();
     let mut score = 0;
     for port in ports {
-        let bit = port_sketch_bit(*port);
-        bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
+        let bit = port_bit(*port);
+        let (word, mask) = bitmap_slot(bit);
+        bitmap[word] |= mask;
         if bits.insert(bit) {
             score += port_weight(*port);
         }
@@ -295,39 +336,82 @@ fn sketch(ports: &[u16]) -> ([u64; PORT_SKETCH_WORDS], u64, u64) {
     (bitmap, bits.len() as u64, score)
 }
 
+/// The host sketch and its distinct bits for probes to `hosts`.
+fn host_sketch(hosts: &[IpAddr]) -> ([u64; BITMAP_WORDS], u64) {
+    let mut bitmap = [0u64; BITMAP_WORDS];
+    let mut bits = BTreeSet::new();
+    for host in hosts {
+        let bit = host_bit(&IpKey::from(*host));
+        let (word, mask) = bitmap_slot(bit);
+        bitmap[word] |= mask;
+        bits.insert(bit);
+    }
+    (bitmap, bits.len() as u64)
+}
+
+/// HyperLogLog registers after `sources`.
+fn source_registers(sources: &[IpAddr]) -> [u8; HLL_REGISTERS] {
+    let mut registers = [0u8; HLL_REGISTERS];
+    for source in sources {
+        let (index, rank) = hll_slot(&IpKey::from(*source));
+        registers[index] = registers[index].max(rank);
+    }
+    registers
+}
+
 /// Expected `DST_HOSTS` value, timestamps aside.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Dst {
-    packets: u64,
-    bytes: u64,
-    syns: u64,
-    /// SYNs in the rate window when a short window makes it differ from
-    /// `syns`.
-    window_syns: Option<u64>,
+    /// Packets and bytes by [`DstClass`]; every packet is in `All`.
+    classes: [(u64, u64); DST_CLASSES],
+    /// UDP packets by reflection service.
+    services: [u64; SERVICES],
+    /// Sources in the order their packets came; the registers follow.
+    sources: Vec<IpAddr>,
+    /// The classes' values at the rate window's start, when a short window
+    /// makes them differ from zero.
+    window: Option<[(u64, u64); DST_CLASSES]>,
 }
 
 impl Dst {
-    fn one(len: usize) -> Self {
-        Self {
-            packets: 1,
-            bytes: len as u64,
-            ..Self::default()
-        }
+    /// One packet of `len` bytes from `src`, in `class` besides `All`.
+    fn one(class: Option<DstClass>, len: usize, src: impl Into<IpAddr>) -> Self {
+        Self::default().add(class, 1, len, src)
     }
 
-    fn syn(len: usize) -> Self {
-        Self::syns(1, len)
+    /// `n` SYNs of `len` bytes each from `src`.
+    fn syns(n: u64, len: usize, src: impl Into<IpAddr>) -> Self {
+        Self::default().add(Some(DstClass::Syn), n, len, src)
     }
 
-    /// `n` SYNs of `len` bytes each.
-    fn syns(n: u64, len: usize) -> Self {
-        Self {
-            packets: n,
-            bytes: n * len as u64,
-            syns: n,
-            window_syns: None,
+    /// `n` more packets of `len` bytes from `src`, in `class` and `All`.
+    fn add(mut self, class: Option<DstClass>, n: u64, len: usize, src: impl Into<IpAddr>) -> Self {
+        let bytes = n * len as u64;
+        for c in class.into_iter().chain([DstClass::All]) {
+            self.classes[c as usize].0 += n;
+            self.classes[c as usize].1 += bytes;
         }
+        let src = src.into();
+        self.sources.extend((0..n).map(|_| src));
+        self
     }
+
+    /// The packets were also fragments.
+    fn fragments(mut self, n: u64, len: usize) -> Self {
+        let class = &mut self.classes[DstClass::Fragment as usize];
+        class.0 += n;
+        class.1 += n * len as u64;
+        self
+    }
+
+    /// `n` of the packets came from reflection service port `port`.
+    fn service(mut self, port: u16, n: u64) -> Self {
+        let i = reflection_service(port);
+        assert!((i as usize) < SERVICES, "port {port} is no reflection service");
+        self.services[i as usize] += n;
+        self
+    }
+
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -433,17 +517,63 @@ impl Expect {
         src: impl Into<IpAddr>,
         dst: impl Into<IpAddr>,
     ) -> Self {
-        let dst = dst.into();
+        let (src, dst) = (src.into(), dst.into());
+        let dst_class = match class {
+            Class::Tcp => Some(DstClass::Tcp),
+            Class::Udp => Some(DstClass::Udp),
+            Class::Icmp => Some(DstClass::Icmp),
+            Class::Other => None,
+        };
         Self::nothing()
             .counters(&ip_frame(family, class, len))
             .source(src, Src::one(class, len).to(dst, 0))
-            .dst_host(dst, Dst::one(len))
+            .dst_host(dst, Dst::one(dst_class, len, src))
     }
 
     /// The one expected source's latest packet went to destination port
     /// `port`.
     fn dst_port(self, port: u16) -> Self {
         self.with_source(|src| src.last_dst_port = port)
+    }
+
+    /// The one expected source also sent a probe of `kind` on `port`.
+    fn probe(self, kind: Probe, port: u16) -> Self {
+        self.with_source(|src| *src = std::mem::take(src).probe(kind, port))
+    }
+
+    /// The one expected destination, changed by `change`.
+    fn with_dst(mut self, change: impl FnOnce(Dst) -> Dst) -> Self {
+        assert_eq!(self.dst_hosts.len(), 1, "expected exactly one destination");
+        let dst = self.dst_hosts.values_mut().next().expect("one destination");
+        *dst = change(std::mem::take(dst));
+        self
+    }
+
+    /// The one expected destination's packet was a data segment: in no
+    /// class but `All`.
+    fn data_segment(self) -> Self {
+        self.no_dst_class()
+    }
+
+    /// The one expected destination's packet had no readable transport
+    /// header (a later fragment, a header cut short): no transport class.
+    fn no_dst_class(self) -> Self {
+        self.with_dst(|mut dst| {
+            for class in [DstClass::Syn, DstClass::Tcp, DstClass::Udp, DstClass::Icmp] {
+                dst.classes[class as usize] = (0, 0);
+            }
+            dst
+        })
+    }
+
+    /// The one expected destination's packet, `len` bytes, was a fragment.
+    fn fragment(self, len: usize) -> Self {
+        self.with_dst(|dst| dst.fragments(1, len))
+    }
+
+    /// A fragment after the first: a fragment with no transport class.
+    fn later_fragment(self, len: usize) -> Self {
+        self.no_dst_class().fragment(len)
     }
 
     /// The one expected source, changed by `change`.
@@ -462,10 +592,13 @@ impl Expect {
         dst: impl Into<IpAddr>,
         dst_port: u16,
     ) -> Self {
-        Self::ip_packet(family, Class::Tcp, len, src, dst).with_source(|src| {
-            src.last_dst_port = dst_port;
-            src.bare_acks = 1;
-        })
+        // From a higher port to a lower one: also an ACK probe.
+        Self::ip_packet(family, Class::Tcp, len, src, dst)
+            .with_source(|src| {
+                src.last_dst_port = dst_port;
+                src.bare_acks = 1;
+            })
+            .probe(Probe::Ack, dst_port)
     }
 
     /// One TCP SYN from `src` to `dst`, port `dst_port`.
@@ -488,13 +621,13 @@ impl Expect {
         dst: impl Into<IpAddr>,
         ports: &[u16],
     ) -> Self {
-        let dst = dst.into();
+        let (src, dst) = (src.into(), dst.into());
         let n = ports.len() as u64;
         let mut expect = Self::nothing()
             .counters(&ip_frames(n, family, Class::Tcp, len))
             .counters(&[(Counter::TcpSyn, n)])
             .source(src, Src::syns(len, dst, ports))
-            .dst_host(dst, Dst::syns(n, len));
+            .dst_host(dst, Dst::syns(n, len, src));
         for port in ports {
             expect = expect.syn_port(*port, 1);
         }
@@ -571,6 +704,7 @@ impl Expect {
                  {scan_starts:?}"
             );
             let (port_bitmap, bits, weighted_score) = sketch(&want.window);
+            let (host_bitmap, host_bits) = host_sketch(&want.hosts);
             let last_dst = want
                 .last_dst
                 .unwrap_or_else(|| panic!("{what}: the expectation for {addr} has no last_dst"));
@@ -580,7 +714,7 @@ impl Expect {
                 tcp_packets: want.tcp,
                 udp_packets: want.udp,
                 icmp_packets: want.icmp,
-                syns: want.syns,
+                probes: want.all_probes(),
                 rsts: want.rsts,
                 bare_acks: want.bare_acks,
                 first_seen_ns: first,
@@ -597,6 +731,8 @@ impl Expect {
                 fast_window_start_ns: got.fast_window_start_ns,
                 weighted_window_start_ns: got.weighted_window_start_ns,
                 weighted_score,
+                host_bitmap,
+                host_bits,
             };
             assert_eq!(got, expected, "{what}: SOURCES[{addr}]");
         }
@@ -611,21 +747,30 @@ impl Expect {
                 since <= last && last <= until,
                 "{what}: DST_HOSTS[{addr}] last_seen {last} outside [{since}, {until}]"
             );
-            // The rate window counts SYNs only: the first one opens it.
-            check_window_start(
-                got.rate_window_start_ns,
-                (since, last),
-                want.syns > 0,
-                false,
-                &format!("{what}: DST_HOSTS[{addr}] rate window"),
-            );
+            // Under the tests' long windows, the first packet opens both.
+            for (start, window) in [
+                (got.rate_window_start_ns, "rate"),
+                (got.sketch_window_start_ns, "source sketch"),
+            ] {
+                check_window_start(
+                    start,
+                    (since, last),
+                    true,
+                    false,
+                    &format!("{what}: DST_HOSTS[{addr}] {window} window"),
+                );
+            }
+            let base = want.window.unwrap_or_default();
             let expected = DstHostStats {
-                packets: want.packets,
-                bytes: want.bytes,
-                syns: want.syns,
+                packets: want.classes.map(|(packets, _)| packets),
+                bytes: want.classes.map(|(_, bytes)| bytes),
+                window_packets: base.map(|(packets, _)| packets),
+                window_bytes: base.map(|(_, bytes)| bytes),
                 last_seen_ns: last,
                 rate_window_start_ns: got.rate_window_start_ns,
-                window_syns: want.window_syns.unwrap_or(want.syns),
+                sketch_window_start_ns: got.sketch_window_start_ns,
+                service_packets: want.services,
+                sources: source_registers(&want.sources),
             };
             assert_eq!(got, expected, "{what}: DST_HOSTS[{addr}]");
         }

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use nta_common::{
     Counter, DstHostStats, IpKey, SourceStats,
-    maps::{PORT_SKETCH_WORDS, RATE_CLASSES, RateClass, ip_proto, port_sketch_bit},
+    classify::{DST_CLASSES, DstClass, PROBES, Probe},
+    maps::{RATE_CLASSES, RateClass, SERVICES, ip_proto},
+    sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
 };
 
 use super::{
@@ -46,9 +48,14 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
     let s = counts.sources[&src];
     assert!(s.first_seen_ns > 0);
     assert!(s.last_seen_ns >= s.first_seen_ns);
-    let bit = port_sketch_bit(443);
-    let mut port_bitmap = [0u64; PORT_SKETCH_WORDS];
-    port_bitmap[(bit / 64) as usize] = 1 << (bit % 64);
+    let (word, mask) = bitmap_slot(port_bit(443));
+    let mut port_bitmap = [0u64; BITMAP_WORDS];
+    port_bitmap[word] = mask;
+    let (word, mask) = bitmap_slot(host_bit(&IpKey::from(IpAddr::V4(DST_V4))));
+    let mut host_bitmap = [0u64; BITMAP_WORDS];
+    host_bitmap[word] = mask;
+    let mut probes = [0; PROBES];
+    probes[Probe::Syn as usize] = 1;
     let mut window_counts = [0; RATE_CLASSES];
     window_counts[RateClass::Syn as usize] = 1;
     assert_eq!(
@@ -59,7 +66,7 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
             tcp_packets: 1,
             udp_packets: 0,
             icmp_packets: 0,
-            syns: 1,
+            probes,
             rsts: 0,
             bare_acks: 0,
             first_seen_ns: s.first_seen_ns,
@@ -78,6 +85,9 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
             weighted_window_start_ns: s.first_seen_ns,
             // A port below 1024 weighs 3.
             weighted_score: 3,
+            // The SYN is a probe of the host too.
+            host_bitmap,
+            host_bits: 1,
         }
     );
     assert_eq!(s.port_bitmap.iter().map(|w| w.count_ones()).sum::<u32>(), 1);
@@ -86,16 +96,26 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
     assert_eq!(counts.dst_hosts.keys().collect::<Vec<_>>(), [&dst]);
     let d = counts.dst_hosts[&dst];
     assert!(d.last_seen_ns > 0);
+    let mut packets = [0; DST_CLASSES];
+    packets[DstClass::Syn as usize] = 1;
+    packets[DstClass::All as usize] = 1;
+    let (register, rank) = hll_slot(&IpKey::from(IpAddr::V4(SRC_V4)));
+    let mut sources = [0; HLL_REGISTERS];
+    sources[register] = rank;
     assert_eq!(
         d,
         DstHostStats {
-            packets: 1,
-            bytes: 54,
-            syns: 1,
+            packets,
+            bytes: packets.map(|n| n * 54),
+            // The windows count from zero: their bases are zero.
+            window_packets: [0; DST_CLASSES],
+            window_bytes: [0; DST_CLASSES],
             last_seen_ns: d.last_seen_ns,
-            // The SYN opens the destination's window too.
+            // The SYN opens the destination's windows.
             rate_window_start_ns: d.last_seen_ns,
-            window_syns: 1,
+            sketch_window_start_ns: d.last_seen_ns,
+            service_packets: [0; SERVICES],
+            sources,
         }
     );
 
@@ -129,17 +149,23 @@ fn ipv6_tcp_syn_is_counted_in_every_map() {
     );
     let src = IpKey::from(IpAddr::V6(SRC_V6));
     let s = counts.sources[&src];
-    assert_eq!((s.packets, s.bytes, s.tcp_packets, s.syns), (1, 74, 1, 1));
+    assert_eq!(
+        (s.packets, s.bytes, s.tcp_packets, s.probes[Probe::Syn as usize]),
+        (1, 74, 1, 1)
+    );
     assert_eq!((s.slow_bits, s.fast_ports, s.weighted_score), (1, 1, 3));
     assert_eq!(s.window_counts[RateClass::Syn as usize], 1);
     assert_eq!(
         (IpAddr::from(s.last_dst), s.last_dst_port),
         (IpAddr::V6(DST_V6), 22)
     );
-    let bit = port_sketch_bit(22);
-    assert_eq!(s.port_bitmap[(bit / 64) as usize], 1 << (bit % 64));
+    let (word, mask) = bitmap_slot(port_bit(22));
+    assert_eq!(s.port_bitmap[word], mask);
     assert!(s.first_seen_ns > 0 && s.last_seen_ns >= s.first_seen_ns);
-    assert_eq!(counts.dst_hosts[&IpKey::from(IpAddr::V6(DST_V6))].syns, 1);
+    assert_eq!(
+        counts.dst_hosts[&IpKey::from(IpAddr::V6(DST_V6))].packets[DstClass::Syn as usize],
+        1
+    );
     assert_eq!(counts.syn_ports[22], 1);
     assert_eq!(counts.syn_ports.iter().sum::<u64>(), 1);
 
@@ -190,8 +216,8 @@ fn rst_is_counted_globally_and_for_its_source() {
                 ..Src::one(Class::Tcp, 74).to(SRC_V6, 40_001)
             },
         )
-        .dst_host(SRC_V4, Dst::one(54))
-        .dst_host(SRC_V6, Dst::one(74))
+        .dst_host(SRC_V4, Dst::one(Some(DstClass::Tcp), 54, DST_V4))
+        .dst_host(SRC_V6, Dst::one(Some(DstClass::Tcp), 74, DST_V6))
         .check(&xdp.totals(), "RST and RST-ACK");
 }
 
@@ -200,6 +226,7 @@ fn fin_is_counted() {
     let fin_ack = Tcp::new(40_000, 443, tcp_flags::FIN | tcp_flags::ACK);
     Expect::ip_packet(Family::V4, Class::Tcp, 54, SRC_V4, DST_V4)
         .dst_port(443)
+        .probe(Probe::Ack, 443)
         .counters(&[(Counter::TcpFin, 1)])
         .check_once(&frames::tcp_v4(SRC_V4, DST_V4, &fin_ack), "FIN-ACK");
 }
@@ -210,6 +237,7 @@ fn plain_ack_with_data_counts_only_as_tcp() {
     // Not a bare ACK: it carries data.
     Expect::ip_packet(Family::V4, Class::Tcp, 154, SRC_V4, DST_V4)
         .dst_port(443)
+        .data_segment()
         .check_once(&frames::tcp_v4(SRC_V4, DST_V4, &segment), "PSH-ACK");
 }
 
@@ -244,17 +272,13 @@ fn every_flag_of_a_christmas_tree_segment_is_counted() {
                 syns: 1,
                 rsts: 1,
                 window: vec![8080],
+                hosts: vec![DST_V4.into()],
                 ..Src::default().to(DST_V4, 8081)
             },
         )
         .dst_host(
             DST_V4,
-            Dst {
-                packets: 2,
-                bytes: 108,
-                syns: 1,
-                ..Dst::default()
-            },
+            Dst::syns(1, 54, SRC_V4).add(Some(DstClass::Tcp), 1, 54, SRC_V4),
         )
         .syn_port(8080, 1)
         .check(&xdp.totals(), "SYN-FIN then SYN-ACK-RST-FIN-PSH");
@@ -281,10 +305,11 @@ fn syn_rst_counts_as_a_rst_for_its_source_and_as_a_syn_elsewhere() {
                 // Counted once in the rate windows, as the RST it also is.
                 window_counts: Some([0, 0, 0, 1, 0]),
                 window: vec![80],
+                hosts: vec![DST_V4.into()],
                 ..Src::one(Class::Tcp, 54).to(DST_V4, 80)
             },
         )
-        .dst_host(DST_V4, Dst::syn(54))
+        .dst_host(DST_V4, Dst::syns(1, 54, SRC_V4))
         .syn_port(80, 1)
         .check_once(&frame, "SYN-RST");
 }
@@ -351,6 +376,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
     ));
     Expect::ip_packet(Family::V4, Class::Tcp, 55, src, dst)
         .dst_port(443)
+        .data_segment()
         .check(&xdp.delta(), "ACK with 1 byte");
 
     let (src, dst) = sweep_v4(2);
@@ -358,6 +384,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
     xdp.pass(&frames::tcp_v4(src, dst, &segment));
     Expect::ip_packet(Family::V4, Class::Tcp, 154, src, dst)
         .dst_port(443)
+        .data_segment()
         .check(&xdp.delta(), "PSH-ACK with 100 bytes");
 
     // The payload is what the IP header says, even when the frame holds
@@ -367,6 +394,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
     xdp.pass(&frame[..54]);
     Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
         .dst_port(443)
+        .data_segment()
         .check(&xdp.delta(), "ACK whose 10 bytes of data are cut off");
 
     // ACK with FIN closes; with RST it is a RST; with SYN a SYN-ACK.
@@ -378,6 +406,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
     ));
     Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
         .dst_port(443)
+        .probe(Probe::Ack, 443)
         .counters(&[(Counter::TcpFin, 1)])
         .check(&xdp.delta(), "FIN-ACK");
     let (src, dst) = sweep_v4(5);
@@ -396,7 +425,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
                 ..Src::one(Class::Tcp, 54).to(dst, 443)
             },
         )
-        .dst_host(dst, Dst::one(54))
+        .dst_host(dst, Dst::one(Some(DstClass::Tcp), 54, src))
         .check(&xdp.delta(), "RST-ACK");
     let (src, dst) = sweep_v4(6);
     xdp.pass(&frames::tcp_v4(
@@ -414,6 +443,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
     xdp.pass(&frames::tcp_v4(src, dst, &Tcp::new(40_000, 443, 0)));
     Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
         .dst_port(443)
+        .probe(Probe::Fin, 443)
         .check(&xdp.delta(), "no flags");
 
     let (src, dst) = sweep_v6(8);
@@ -424,6 +454,7 @@ fn ack_with_payload_or_other_flags_is_not_a_bare_ack() {
     ));
     Expect::ip_packet(Family::V6, Class::Tcp, 75, src, dst)
         .dst_port(22)
+        .data_segment()
         .check(&xdp.delta(), "IPv6 ACK with 1 byte");
 }
 
@@ -459,6 +490,7 @@ fn tcp_data_offset_below_5_or_past_the_frame_is_truncated() {
         xdp.pass(&frames::tcp_v4(src, dst, &syn));
         Expect::ip_packet(Family::V4, Class::Tcp, 54, src, dst)
             .counters(&[(Counter::ErrTcpTruncated, 1)])
+            .no_dst_class()
             .check(&xdp.delta(), &format!("data offset {offset}"));
     }
 }

@@ -1,7 +1,11 @@
 //! The transports besides TCP: UDP and DNS (on port 53 over UDP and TCP),
 //! ICMP and ICMPv6, and the protocols counted as other.
 
-use nta_common::{Counter, maps::ip_proto};
+use nta_common::{
+    Counter,
+    classify::{DstClass, Probe},
+    maps::ip_proto,
+};
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frames};
 use crate::support::frames::{
@@ -23,10 +27,20 @@ fn udp_dns_query_and_response_count_as_dns() {
     Expect::nothing()
         .counters(&ip_frames(2, Family::V4, Class::Udp, len))
         .counters(&[(Counter::Dns, 2)])
-        .source(SRC_V4, Src::one(Class::Udp, len).to(DST_V4, 53))
+        .source(
+            SRC_V4,
+            Src::one(Class::Udp, len)
+                .to(DST_V4, 53)
+                .probe(Probe::Udp, 53),
+        )
         .source(DST_V4, Src::one(Class::Udp, len).to(SRC_V4, 33_333))
-        .dst_host(DST_V4, Dst::one(len))
-        .dst_host(SRC_V4, Dst::one(len))
+        // The query goes to a lower port: a UDP probe; the answer comes
+        // from DNS, a reflection service.
+        .dst_host(DST_V4, Dst::one(Some(DstClass::Udp), len, SRC_V4))
+        .dst_host(
+            SRC_V4,
+            Dst::one(Some(DstClass::Udp), len, DST_V4).service(53, 1),
+        )
         .check(&xdp.totals(), "DNS query and response");
 }
 
@@ -36,6 +50,7 @@ fn udp_dns_over_ipv6_counts_as_dns() {
     let len = ETH_HLEN + IPV6_HLEN + 8 + query.len();
     Expect::ip_packet(Family::V6, Class::Udp, len, SRC_V6, DST_V6)
         .dst_port(53)
+        .probe(Probe::Udp, 53)
         .counters(&[(Counter::Dns, 1)])
         .check_once(
             &frames::udp_v6(SRC_V6, DST_V6, 33_333, 53, &query),
@@ -47,6 +62,9 @@ fn udp_dns_over_ipv6_counts_as_dns() {
 fn udp_on_other_ports_is_not_dns() {
     Expect::ip_packet(Family::V4, Class::Udp, 14 + 20 + 8 + 48, SRC_V4, DST_V4)
         .dst_port(123)
+        .probe(Probe::Udp, 123)
+        // From mDNS's port: a reflection service's.
+        .with_dst(|dst| dst.service(5353, 1))
         .check_once(&frames::udp_v4(SRC_V4, DST_V4, 5353, 123, &[0; 48]), "NTP");
 }
 
@@ -62,13 +80,24 @@ fn tcp_to_port_53_counts_as_dns() {
 /// `SRC_V6` to `DST_V6`, each with its length, through a fresh program:
 /// each must count as one packet of `class`, with no port.
 fn check_v4_then_v6(class: Class, v4: (Vec<u8>, usize), v6: (Vec<u8>, usize), what: &str) {
+    check_v4_then_v6_with(class, v4, v6, what, |expect| expect);
+}
+
+/// [`check_v4_then_v6`], each expectation changed by `change`.
+fn check_v4_then_v6_with(
+    class: Class,
+    v4: (Vec<u8>, usize),
+    v6: (Vec<u8>, usize),
+    what: &str,
+    change: impl Fn(Expect) -> Expect,
+) {
     let Some(mut xdp) = Counting::privileged() else {
         return;
     };
     xdp.pass(&v4.0);
-    Expect::ip_packet(Family::V4, class, v4.1, SRC_V4, DST_V4).check(&xdp.delta(), what);
+    change(Expect::ip_packet(Family::V4, class, v4.1, SRC_V4, DST_V4)).check(&xdp.delta(), what);
     xdp.pass(&v6.0);
-    Expect::ip_packet(Family::V6, class, v6.1, SRC_V6, DST_V6).check(&xdp.delta(), what);
+    change(Expect::ip_packet(Family::V6, class, v6.1, SRC_V6, DST_V6)).check(&xdp.delta(), what);
 }
 
 #[test]
@@ -78,7 +107,10 @@ fn icmp_and_icmpv6_echoes_count_as_icmp() {
         Ipv4::new(SRC_V4, DST_V4, ip_proto::ICMP).frame(&frames::icmpv4_echo_request(7, 1, &data));
     let ping6 = Ipv6::new(SRC_V6, DST_V6, ip_proto::ICMPV6)
         .frame(&frames::icmpv6_echo_request(7, 1, &data));
-    check_v4_then_v6(Class::Icmp, (ping, 98), (ping6, 118), "ping, ping6");
+    // An echo request is a sweep's probe of the host.
+    check_v4_then_v6_with(Class::Icmp, (ping, 98), (ping6, 118), "ping, ping6", |expect| {
+        expect.probe(Probe::Echo, 0)
+    });
 }
 
 #[test]

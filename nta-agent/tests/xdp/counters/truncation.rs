@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use nta_common::{Counter, maps::ip_proto};
+use nta_common::{Counter, classify::Probe, maps::ip_proto};
 
 use super::{Class, Counting, Expect, Family, sweep_v4, sweep_v6};
 use crate::support::{
@@ -197,12 +197,18 @@ impl Case {
         let expect = match outcome {
             LinkCut(error) => return Expect::error(len, error),
             IpCut(error) => Expect::error(len, error),
-            TransportCut(class, error) => {
-                Expect::ip_packet(family, class, len, src, dst).counters(&[(error, 1)])
+            // No header, no transport class.
+            TransportCut(class, error) => Expect::ip_packet(family, class, len, src, dst)
+                .counters(&[(error, 1)])
+                .no_dst_class(),
+            // The ICMP cases are echo requests: a sweep's probes.
+            Ip(Class::Icmp) => {
+                Expect::ip_packet(family, Class::Icmp, len, src, dst).probe(Probe::Echo, 0)
             }
             Ip(class) => Expect::ip_packet(family, class, len, src, dst),
             Dns => Expect::ip_packet(family, Class::Udp, len, src, dst)
                 .dst_port(53)
+                .probe(Probe::Udp, 53)
                 .counters(&[(Counter::Dns, 1)]),
             Syn => Expect::syn(family, len, src, dst, 80),
         };
