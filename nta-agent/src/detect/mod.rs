@@ -6,6 +6,7 @@
 //! in, so every rule is unit-tested without a kernel.
 
 mod engine;
+pub mod hll;
 mod incidents;
 pub mod payload;
 pub mod port_scan;
