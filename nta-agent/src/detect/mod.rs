@@ -6,6 +6,7 @@
 //! in, so every rule is unit-tested without a kernel.
 
 mod engine;
+pub mod flood;
 pub mod hll;
 mod incidents;
 pub mod payload;
@@ -13,6 +14,7 @@ pub mod port_scan;
 pub mod sketch;
 pub mod syn_flood;
 pub mod thresholds;
+mod victims;
 pub mod volumetric;
 
 use std::net::IpAddr;
