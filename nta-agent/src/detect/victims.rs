@@ -274,3 +274,267 @@ fn window_traffic(
     v.service_packets = services;
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use jiff::Timestamp;
+    use nta_common::{IpKey, sketch::hll_slot};
+
+    use super::*;
+    use crate::{alert::AlertEvent, config::Config, traffic::Snapshot};
+
+    const VICTIM: &str = "198.18.0.1";
+    const ATTACKER: &str = "198.18.0.2";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A victim's counters after `n` packets of 600-byte frames of `class`
+    /// (and of `All`) from `sources` distinct sources, `from_port` the
+    /// service port they came from if any.
+    fn victim(class: DstClass, n: u64, sources: u32, from_service: Option<usize>) -> DstView {
+        let mut d = DstView::default();
+        for c in [class, DstClass::All] {
+            d.packets[c as usize] += n;
+            d.bytes[c as usize] += n * 600;
+        }
+        if let Some(s) = from_service {
+            d.service_packets[s] = n;
+        }
+        for i in 0..sources {
+            let (slot, rank) = hll_slot(&IpKey::from_v4((0x0a00_0000 + i).to_be_bytes()));
+            d.sources[slot] = d.sources[slot].max(rank);
+        }
+        d
+    }
+
+    fn source(dst: &str, udp: u64, port: u16) -> SourceView {
+        SourceView {
+            packets: udp,
+            udp_packets: udp,
+            last_dst: IpKey::from(ip(dst)),
+            last_dst_port: port,
+            ..SourceView::default()
+        }
+    }
+
+    struct Run {
+        detector: Detector,
+        id: u64,
+        t0: Instant,
+    }
+
+    impl Run {
+        fn new(config: Config) -> Self {
+            Self {
+                detector: Detector::new(config),
+                id: 0,
+                t0: Instant::now(),
+            }
+        }
+
+        /// One one-second tick from nothing to `after`.
+        fn tick(&mut self, after: Snapshot) -> Vec<AlertEvent> {
+            let before = Snapshot::empty(self.t0);
+            let tick = Tick {
+                before: &before,
+                after: &after,
+                now: Timestamp::now(),
+                now_ns: 5_000_000_000,
+            };
+            let id = &mut self.id;
+            self.detector.on_tick(&tick, &mut || {
+                *id += 1;
+                *id
+            })
+        }
+
+        fn snapshot(&self) -> Snapshot {
+            Snapshot::empty(self.t0 + Duration::from_secs(1))
+        }
+    }
+
+    fn kinds(events: &[AlertEvent]) -> Vec<AlertKind> {
+        events.iter().map(|e| e.alert().kind).collect()
+    }
+
+    #[test]
+    fn a_spoofed_udp_flood_raises_one_udp_flood_with_its_sources_estimated() {
+        let mut run = Run::new(Config::default());
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Udp, 85_000, 60_000, None),
+        );
+        for i in 0..200u32 {
+            let src = IpAddr::from((0x0b00_0000 + i).to_be_bytes());
+            after.sources.insert(src.into(), source(VICTIM, 400, 80));
+        }
+        let events = run.tick(after);
+        assert_eq!(kinds(&events), vec![AlertKind::UdpFlood]);
+        let a = events[0].alert();
+        assert_eq!(a.dst, Some(ip(VICTIM)));
+        assert_eq!(a.src, None);
+        assert_eq!(a.dst_port, Some(80));
+        let e = &a.evidence;
+        assert!(e.estimated);
+        let n = e.distinct_sources.unwrap_or(0) as f64;
+        assert!((n - 60_000.0).abs() < 0.28 * 60_000.0, "{n}");
+        assert_eq!(e.detected_by, DetectedBy::Poll);
+        assert_eq!(
+            run.detector.merged.len(),
+            1,
+            "one merged sketch per flooded victim"
+        );
+    }
+
+    #[test]
+    fn a_single_source_udp_flood_is_its_volumetric_alert_only() {
+        let mut run = Run::new(Config::default());
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Udp, 600_000, 1, None),
+        );
+        after
+            .sources
+            .insert(IpKey::from(ip(ATTACKER)), source(VICTIM, 600_000, 9));
+        let events = run.tick(after);
+        assert_eq!(
+            kinds(&events),
+            vec![AlertKind::Volumetric],
+            "not also udp_flood or traffic_flood"
+        );
+        assert_eq!(events[0].alert().src, Some(ip(ATTACKER)));
+    }
+
+    #[test]
+    fn an_ntp_reflection_is_one_alert_from_the_tick() {
+        let mut run = Run::new(Config::default());
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Udp, 85_000, 200, Some(5)),
+        );
+        let events = run.tick(after);
+        assert_eq!(kinds(&events), vec![AlertKind::Reflection]);
+        let a = events[0].alert();
+        assert!(
+            a.message.starts_with("NTP reflection on 198.18.0.1:"),
+            "{}",
+            a.message
+        );
+        assert_eq!(a.evidence.service_port, Some(123));
+    }
+
+    #[test]
+    fn a_gre_flood_is_a_traffic_flood() {
+        let mut run = Run::new(Config::default());
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::All, 900_000, 5_000, None),
+        );
+        assert_eq!(kinds(&run.tick(after)), vec![AlertKind::TrafficFlood]);
+    }
+
+    #[test]
+    fn a_kernel_event_raises_the_flood_at_once_and_the_tick_updates_it() {
+        let mut run = Run::new(Config::default());
+        let mut d = DstHostStats::default();
+        let udp = DstClass::Udp as usize;
+        d.packets[udp] = 20_001;
+        d.bytes[udp] = 20_001 * 600;
+        d.packets[DstClass::All as usize] = 20_001;
+        let event = ThresholdEvent {
+            kind: EventKind::DstPackets as u32,
+            class: DstClass::Udp as u32,
+            key: IpKey::from(ip(VICTIM)),
+            count: 20_001,
+            window_start_ns: 0,
+            at_ns: 1,
+        };
+        let ctx = EventContext {
+            event,
+            source: None,
+            port_syns: Vec::new(),
+            destination: Some(d),
+            previous_destination: None,
+            now: Timestamp::now(),
+            now_ns: 1,
+        };
+        let mut id = 0;
+        let events = run.detector.on_event(&ctx, &mut || {
+            id += 1;
+            id
+        });
+        assert_eq!(kinds(&events), vec![AlertKind::UdpFlood]);
+        let a = events[0].alert();
+        assert_eq!(a.evidence.detected_by, DetectedBy::Kernel);
+        assert_eq!(a.evidence.pps, Some(20_001.0));
+        // The tick's higher rate updates the same incident and its peak.
+        run.id = id;
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Udp, 85_000, 600, None),
+        );
+        let events = run.tick(after);
+        assert!(
+            matches!(events.as_slice(), [AlertEvent::Updated(_)]),
+            "{events:?}"
+        );
+        let a = events[0].alert();
+        assert_eq!((a.id, a.peak_rate), (1, 85_000.0));
+        assert_eq!(a.evidence.detected_by, DetectedBy::Kernel);
+    }
+
+    #[test]
+    fn a_byte_event_reports_the_bit_rate() {
+        let mut run = Run::new(Config::default());
+        let event = ThresholdEvent {
+            kind: EventKind::DstBytes as u32,
+            class: DstClass::Icmp as u32,
+            key: IpKey::from(ip(VICTIM)),
+            count: 12_500_001,
+            window_start_ns: 0,
+            at_ns: 1,
+        };
+        let ctx = EventContext {
+            event,
+            source: None,
+            port_syns: Vec::new(),
+            destination: None,
+            previous_destination: None,
+            now: Timestamp::now(),
+            now_ns: 1,
+        };
+        let events = run.detector.on_event(&ctx, &mut || 7);
+        assert_eq!(kinds(&events), vec![AlertKind::IcmpFlood]);
+        assert_eq!(events[0].alert().evidence.unit, "Mbit/s");
+    }
+
+    #[test]
+    fn merged_sketches_go_with_their_incidents() {
+        let mut config = Config::default();
+        config.incidents.quiet_period = Duration::from_secs(1);
+        let mut run = Run::new(config);
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Icmp, 9_000, 50, None),
+        );
+        run.tick(after);
+        assert_eq!(run.detector.merged.len(), 1);
+        std::thread::sleep(Duration::from_millis(1100));
+        let events = run.tick(run.snapshot());
+        assert!(
+            matches!(events.as_slice(), [AlertEvent::Closed(_)]),
+            "{events:?}"
+        );
+        assert!(run.detector.merged.is_empty());
+    }
+}
