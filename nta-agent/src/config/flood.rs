@@ -39,7 +39,7 @@ impl ClassRates {
 
 /// Victim-side flood detection for every class but SYN (which keeps its
 /// `[syn_flood]` section).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(from = "FloodOverride")]
 pub struct Flood {
     /// Whether these floods are detected at all.
