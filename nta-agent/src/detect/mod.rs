@@ -35,7 +35,7 @@ pub enum Subject {
     Source(IpAddr),
     /// A source flooding with one traffic class (`RateClass::name()`).
     SourceClass(IpAddr, &'static str),
-    /// A destination host (SYN floods).
+    /// A destination host (SYN floods, floods of every class, reflection).
     DstHost(IpAddr),
     /// A destination port across hosts (SYN floods spread over many hosts).
     DstPort(u16),
