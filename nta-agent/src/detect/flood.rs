@@ -183,7 +183,7 @@ pub fn evaluate(cfg: &Flood, v: &VictimTraffic) -> Vec<Finding> {
         // transport's class too; when fragments are as many, they are one
         // flood, reported as the fragment flood.
         let fragments = v.interval_packets[DstClass::Fragment as usize];
-        classes.retain(|c| fragments < v.interval_packets[*c as usize]);
+        classes.retain(|c| *c == DstClass::Tcp || fragments < v.interval_packets[*c as usize]);
         findings.push(finding(
             cfg.rates(DstClass::Fragment),
             v,
@@ -234,6 +234,15 @@ pub fn grouped(value: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A threshold as written in messages: grouped when whole, else as set.
+pub fn number(value: f64) -> String {
+    if value.fract() == 0.0 {
+        grouped(value)
+    } else {
+        value.to_string()
+    }
 }
 
 /// Megabits per second as written in messages: whole above 10, else one
@@ -293,7 +302,7 @@ fn finding(
     let service = service.and_then(|s| REFLECTION_SERVICES.get(s));
     let few = v.distinct_sources.is_none_or(|n| n <= FEW_SOURCES);
     let rates_text = format!("{} pkt/s, {} Mbit/s", grouped(pps), mbit(bps));
-    let threshold_text = format!("threshold {} {unit}", grouped(threshold));
+    let threshold_text = format!("threshold {} {unit}", number(threshold));
     let (kind, message) = match service {
         Some((service_port, name)) => (
             AlertKind::Reflection,
@@ -307,8 +316,12 @@ fn finding(
         None => {
             let to = port.map_or_else(String::new, |p| format!(" to port {p}"));
             let what = match class {
-                DstClass::All => "Traffic".to_owned(),
-                c => c.name().to_uppercase(),
+                DstClass::Syn => "SYN",
+                DstClass::Tcp => "TCP",
+                DstClass::Udp => "UDP",
+                DstClass::Icmp => "ICMP",
+                DstClass::Fragment => "Fragment",
+                DstClass::All => "Traffic",
             };
             (
                 kind_of(class),
@@ -414,12 +427,11 @@ mod tests {
                 AlertKind::FragmentFlood,
             ),
         ] {
-            let quiet_frames = traffic(class, quiet, 60_000);
-            // 600-byte frames at these rates stay under the bit rates... but
-            // ICMP's 100 Mbit/s is 20 000 of them: make the quiet one small.
-            let mut quiet_frames = quiet_frames;
-            quiet_frames.bps = [0.0; DST_CLASSES];
-            assert!(evaluate(&cfg, &quiet_frames).is_empty(), "{class:?}");
+            // At the packet rate exactly: not more than it. (The bit rates
+            // have a test of their own.)
+            let mut at_rate = traffic(class, quiet, 60_000);
+            at_rate.bps = [0.0; DST_CLASSES];
+            assert!(evaluate(&cfg, &at_rate).is_empty(), "{class:?}");
             let found = evaluate(&cfg, &traffic(class, flood, 60_000));
             assert_eq!(kinds(&found), vec![kind], "{class:?}");
             assert_eq!(found[0].evidence.unit, "pkt/s");
@@ -530,9 +542,20 @@ mod tests {
         // Each datagram in three fragments: 30 000 first fragments are UDP.
         let mut v = traffic(DstClass::Fragment, 90_000.0, 60_000);
         add(&mut v, DstClass::Udp, 30_000.0, 1_500.0);
+        let found = evaluate(&Flood::default(), &v);
+        assert_eq!(kinds(&found), vec![AlertKind::FragmentFlood]);
+        assert!(
+            found[0]
+                .message
+                .starts_with("Fragment flood on 198.18.0.1: 90 000 pkt/s"),
+            "{}",
+            found[0].message
+        );
+        // A TCP flood beside it is another attack: its own alert.
+        add(&mut v, DstClass::Tcp, 150_000.0, 60.0);
         assert_eq!(
             kinds(&evaluate(&Flood::default(), &v)),
-            vec![AlertKind::FragmentFlood]
+            vec![AlertKind::FragmentFlood, AlertKind::TcpFlood]
         );
     }
 
@@ -619,5 +642,7 @@ mod tests {
         assert_eq!(grouped(999.0), "999");
         assert_eq!(mbit(52e6), "52");
         assert_eq!(mbit(2.5e6), "2.5");
+        assert_eq!(number(20_000.0), "20 000");
+        assert_eq!(number(12.5), "12.5");
     }
 }

@@ -77,7 +77,7 @@ pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
             v.dst,
             flood::grouped(v.rate),
             flood::mbit(v.bps),
-            flood::grouped(threshold),
+            flood::number(threshold),
         ),
         evidence: Evidence {
             threshold,
