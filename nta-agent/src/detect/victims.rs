@@ -25,7 +25,8 @@ use crate::{
 };
 
 /// Share of a victim's packets of one class that one source must send for
-/// its own `volumetric` incident to be the flood's one alert.
+/// its own `volumetric` incident to be the flood's one alert (or, for an
+/// allowlisted source, for the flood to be no alert).
 pub const SINGLE_SOURCE_SHARE: f64 = 0.5;
 
 /// What a tick's sources sent one destination (each source counts towards
@@ -192,8 +193,10 @@ impl Detector {
             }
             if let Some(s) = senders.get(&dst) {
                 for (i, biggest) in s.biggest.iter().enumerate() {
+                    // An allowlisted source (a backup server, a load test)
+                    // raises nothing, on its victim either.
                     v.single_source[i] = biggest.is_some_and(|(src, n)| {
-                        volumetric.contains(&src)
+                        (volumetric.contains(&src) || self.config.allowlisted(src))
                             && n as f64 >= SINGLE_SOURCE_SHARE * packets[i] as f64
                     });
                 }
@@ -409,6 +412,23 @@ mod tests {
             "not also udp_flood or traffic_flood"
         );
         assert_eq!(events[0].alert().src, Some(ip(ATTACKER)));
+    }
+
+    #[test]
+    fn an_allowlisted_sources_flood_is_no_flood_on_its_victim() {
+        let mut run = Run::new(Config {
+            allowlist: vec!["198.18.0.2/32".parse().unwrap()],
+            ..Config::default()
+        });
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Udp, 600_000, 1, None),
+        );
+        after
+            .sources
+            .insert(IpKey::from(ip(ATTACKER)), source(VICTIM, 600_000, 9));
+        assert_eq!(run.tick(after), vec![]);
     }
 
     #[test]
