@@ -12,6 +12,10 @@ const EVIDENCE_LABELS = [
   ['class', 'Traffic class'],
   ['distinct_ports', 'Distinct ports'],
   ['distinct_sources', 'Distinct sources'],
+  ['pps', 'Peak packet rate'],
+  ['bps', 'Peak bit rate'],
+  ['service', 'Reflecting service'],
+  ['service_port', 'Service UDP port'],
   ['rules', 'Rules that held'],
   ['top_ports', 'Top ports'],
   ['top_sources', 'Top sources'],
@@ -27,8 +31,9 @@ const EVIDENCE_LABELS = [
   ['txt_null', 'TXT/NULL queries'],
   ['query', 'Example query'],
 ];
-// Shown elsewhere: the unit with the threshold, buffer and excerpt below.
-const SHOWN_ELSEWHERE = new Set(['unit', 'buffer', 'excerpt']);
+// Shown elsewhere: the unit with the threshold, buffer and excerpt below,
+// `estimated` as the "~" of the distinct counts.
+const SHOWN_ELSEWHERE = new Set(['unit', 'buffer', 'excerpt', 'estimated']);
 
 const dialog = () => byId('alert-detail');
 let current = null; // { id, returnFocus }
@@ -110,6 +115,11 @@ function evidenceValue(key, evidence) {
       return h('ol', { class: 'counts' }, value.map((c) =>
         h('li', {}, h('span', { class: 'mono' }, String(c.value)), ` ${formatCount(c.packets)} packets`)));
     case 'max_entropy': return `${Number(value).toFixed(2)} bits/char`;
+    // HyperLogLog estimates for floods: within about 9 %.
+    case 'distinct_sources': return `${evidence.estimated ? '~' : ''}${formatCount(value)}`;
+    case 'pps': return withUnit(value, 'pkt/s');
+    case 'bps': return withUnit(value, 'bit/s');
+    case 'service_port': return String(value);
     case 'sid':
     case 'rev':
     case 'priority':

@@ -101,6 +101,12 @@ export function formatEndpoints(alert) {
 const KIND_LABELS = {
   port_scan: 'port scan',
   syn_flood: 'SYN flood',
+  udp_flood: 'UDP flood',
+  icmp_flood: 'ICMP flood',
+  tcp_flood: 'TCP flood (ACK, RST, FIN)',
+  fragment_flood: 'fragment flood',
+  traffic_flood: 'traffic flood',
+  reflection: 'reflection',
   volumetric: 'volumetric',
   signature: 'signature',
   dns_tunnel: 'DNS tunnel',

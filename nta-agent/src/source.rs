@@ -9,7 +9,10 @@
 use std::net::IpAddr;
 
 use jiff::Timestamp;
-use nta_common::maps::{SampleHeader, ThresholdEvent};
+use nta_common::{
+    DstHostStats,
+    maps::{SampleHeader, ThresholdEvent},
+};
 use tokio::sync::mpsc;
 
 use crate::traffic::{Snapshot, SourceView};
@@ -25,6 +28,10 @@ pub trait PacketSource {
     /// One source address's counters, if counted: the context of a
     /// threshold event about it.
     fn source(&self, addr: IpAddr) -> Result<Option<SourceView>, Self::Error>;
+
+    /// One destination address's counters, if counted: the context of a
+    /// threshold event about it (its current rate window and sketch).
+    fn destination(&self, addr: IpAddr) -> Result<Option<DstHostStats>, Self::Error>;
 
     /// SYNs counted per destination port, indexed by port.
     fn syn_ports(&self) -> Result<Vec<u64>, Self::Error>;

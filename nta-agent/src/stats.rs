@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::{
     alert::{AlertEvent, AlertKind, Severity},
-    config::{Config, SynFlood, Volumetric},
+    config::{Config, Flood, SynFlood, Volumetric},
     sensor::AttachedMode,
     source::Dropped,
     store::StoreHealth,
@@ -171,12 +171,13 @@ pub struct LiveStats {
 }
 
 /// The thresholds a chart of aggregate rates can show. They apply per
-/// destination host or port (`syn_flood`) and per source (`volumetric`),
-/// so an aggregate line above them is a hint, not a verdict.
+/// destination host or port (`syn_flood`, `flood`) and per source
+/// (`volumetric`), so an aggregate line above them is a hint, not a verdict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ThresholdView {
     pub syn_flood: SynFlood,
     pub volumetric: Volumetric,
+    pub flood: Flood,
     pub port_scan: PortScanThresholds,
 }
 
@@ -194,6 +195,7 @@ impl From<&Config> for ThresholdView {
         Self {
             syn_flood: config.syn_flood.clone(),
             volumetric: config.volumetric.clone(),
+            flood: config.flood.clone(),
             port_scan: PortScanThresholds {
                 enabled: p.enabled,
                 fast_ports: p.fast_ports,

@@ -10,7 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nta_common::{Counter, DstHostStats, GlobalCounters, IpKey, SourceStats, maps::Probe};
+use nta_common::{
+    Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
+    maps::{DST_CLASSES, Probe, SERVICES},
+    sketch::HLL_REGISTERS,
+};
 
 /// What the agent keeps of a source between two reads: the counters its
 /// rules take deltas of and the windows they read — 104 bytes instead of
@@ -62,6 +66,45 @@ impl From<&SourceStats> for SourceView {
             fast_window_start_ns: s.fast_window_start_ns,
             weighted_score: narrow(s.weighted_score),
             weighted_window_start_ns: s.weighted_window_start_ns,
+        }
+    }
+}
+
+/// What the agent keeps of a destination between two reads: the totals
+/// its flood rules take deltas of and the source sketch — 352 bytes instead
+/// of the kernel's 472 (the window bases and timestamps are the kernel's
+/// business), with 16 384 destinations in each of two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DstView {
+    /// Packets and bytes received, by `DstClass`, since the entry was made.
+    pub packets: [u64; DST_CLASSES],
+    pub bytes: [u64; DST_CLASSES],
+    /// UDP packets from each reflection service's port.
+    pub service_packets: [u64; SERVICES],
+    /// HyperLogLog registers of the sources in the kernel's sketch window.
+    pub sources: [u8; HLL_REGISTERS],
+}
+
+const _: () = assert!(std::mem::size_of::<DstView>() == 352);
+
+impl Default for DstView {
+    fn default() -> Self {
+        Self {
+            packets: [0; DST_CLASSES],
+            bytes: [0; DST_CLASSES],
+            service_packets: [0; SERVICES],
+            sources: [0; HLL_REGISTERS],
+        }
+    }
+}
+
+impl From<&DstHostStats> for DstView {
+    fn from(d: &DstHostStats) -> Self {
+        Self {
+            packets: d.packets,
+            bytes: d.bytes,
+            service_packets: d.service_packets,
+            sources: d.sources,
         }
     }
 }
@@ -149,7 +192,7 @@ pub struct Snapshot {
     pub at: Instant,
     pub global: GlobalCounters,
     pub sources: Sources,
-    pub dst_hosts: HashMap<IpKey, DstHostStats>,
+    pub dst_hosts: HashMap<IpKey, DstView>,
     /// SYNs per destination port, indexed by port.
     pub syn_ports: Vec<u64>,
 }

@@ -45,6 +45,11 @@ fn the_examples_commented_out_in_the_shipped_example_are_valid() {
     let lab = "2001:db8:100::1".parse().unwrap();
     assert!(!config.syn_flood_for(lab).enabled);
     assert!(!config.volumetric_for(lab).enabled);
+    assert!(!config.flood_for(lab).enabled);
+    let web_flood = config.flood_for(web);
+    assert_eq!(web_flood.udp.pps, 100000.0);
+    assert_eq!(web_flood.udp.mbps, 1000.0, "the class's other rate is kept");
+    assert_eq!(web_flood.all.mbps, 40000.0);
     assert!(config.allowlisted("192.0.2.7".parse().unwrap()));
 }
 

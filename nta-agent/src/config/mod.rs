@@ -11,6 +11,7 @@
 
 mod de;
 mod error;
+mod flood;
 mod locate;
 mod notify;
 mod validate;
@@ -24,6 +25,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Location};
+pub use flood::{ClassRates, Flood, FloodOverride, RatesOverride};
 pub use notify::{EmailFile, Notify, SmsFile, WebhookFile};
 
 /// Everything the agent can be told by its config file; the default is what
@@ -37,6 +39,8 @@ pub struct Config {
     pub syn_flood: SynFlood,
     /// One source sending too many packets of one kind.
     pub volumetric: Volumetric,
+    /// One destination host receiving too much of one traffic class.
+    pub flood: Flood,
     /// When an incident is over.
     pub incidents: Incidents,
     /// Which payloads the kernel copies for inspection.
@@ -155,6 +159,9 @@ pub struct SynFlood {
     pub enabled: bool,
     /// Alert above this many SYNs per second to one destination host.
     pub dst_host_syn_rate: f64,
+    /// Alert above this many megabits per second of SYNs to one destination
+    /// host (SYNs padded with payload, to fill links); 0 is off.
+    pub dst_host_mbps: f64,
     /// Alert above this many SYNs per second to one destination port.
     pub dst_port_syn_rate: f64,
 }
@@ -167,6 +174,11 @@ impl Default for SynFlood {
         SynFlood {
             enabled: true,
             dst_host_syn_rate: 1000.0,
+            // Plain SYNs are 60-74 bytes: 1 Gbit/s of them is some 1.7 million
+            // a second, long past the packet rate. This catches SYNs padded
+            // with payload, a flood meant to fill the link rather than the
+            // connection table, with the same threshold as the TCP class.
+            dst_host_mbps: 1000.0,
             dst_port_syn_rate: 1000.0,
         }
     }
@@ -344,6 +356,9 @@ pub struct Override {
     /// Volumetric settings for floods towards these destinations.
     #[serde(default)]
     pub volumetric: Option<VolumetricOverride>,
+    /// Victim-side flood rates for these destinations.
+    #[serde(default)]
+    pub flood: Option<FloodOverride>,
 }
 
 /// [`SynFlood`] keys an override may set.
@@ -354,6 +369,8 @@ pub struct SynFloodOverride {
     pub enabled: Option<bool>,
     /// Replaces [`SynFlood::dst_host_syn_rate`].
     pub dst_host_syn_rate: Option<f64>,
+    /// Replaces [`SynFlood::dst_host_mbps`].
+    pub dst_host_mbps: Option<f64>,
     /// Replaces [`SynFlood::dst_port_syn_rate`].
     pub dst_port_syn_rate: Option<f64>,
 }
@@ -380,6 +397,7 @@ impl SynFloodOverride {
     fn apply(&self, to: &mut SynFlood) {
         set(&mut to.enabled, self.enabled);
         set(&mut to.dst_host_syn_rate, self.dst_host_syn_rate);
+        set(&mut to.dst_host_mbps, self.dst_host_mbps);
         set(&mut to.dst_port_syn_rate, self.dst_port_syn_rate);
     }
 }
@@ -451,6 +469,18 @@ impl Config {
         effective
     }
 
+    /// Effective victim-side flood settings for destination `dst`,
+    /// overridden as in [`Config::syn_flood_for`].
+    pub fn flood_for(&self, dst: IpAddr) -> Flood {
+        let mut effective = self.flood.clone();
+        for o in self.overrides_for(dst) {
+            if let Some(flood) = &o.flood {
+                flood.apply(&mut effective);
+            }
+        }
+        effective
+    }
+
     /// Overrides containing `dst`, shortest prefix first. Networks are
     /// distinct (validated), so two matching ones never share a length and
     /// the order is total.
@@ -489,6 +519,9 @@ impl Config {
                 "; syn_flood: {} SYN/s host, {} SYN/s port",
                 f.dst_host_syn_rate, f.dst_port_syn_rate
             );
+            if f.dst_host_mbps > 0.0 {
+                let _ = write!(s, ", {} Mbit/s host", f.dst_host_mbps);
+            }
         } else {
             s.push_str("; syn_flood: off");
         }
@@ -502,6 +535,7 @@ impl Config {
         } else {
             s.push_str("; volumetric: off");
         }
+        flood_summary(&mut s, &self.flood);
         let _ = write!(
             s,
             "; incidents close after {} quiet; history: {} per-second, {} per-minute; {}; {}",
@@ -579,6 +613,33 @@ fn show(d: Duration) -> String {
         }
     }
     humantime::format_duration(d).to_string()
+}
+
+/// `; flood: tcp 100000 pkt/s 1000 Mbit/s, ... per host`, rules that are
+/// off left out.
+fn flood_summary(s: &mut String, flood: &Flood) {
+    if !flood.enabled {
+        s.push_str("; flood: off");
+        return;
+    }
+    let classes: Vec<String> = flood
+        .classes()
+        .iter()
+        .map(|(class, r)| {
+            let mut rules = Vec::new();
+            if r.pps > 0.0 {
+                rules.push(format!("{} pkt/s", r.pps));
+            }
+            if r.mbps > 0.0 {
+                rules.push(format!("{} Mbit/s", r.mbps));
+            }
+            if rules.is_empty() {
+                rules.push("off".into());
+            }
+            format!("{} {}", class.name(), rules.join(" "))
+        })
+        .collect();
+    let _ = write!(s, "; flood: {} per host", classes.join(", "));
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {

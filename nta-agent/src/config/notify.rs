@@ -64,8 +64,8 @@ pub struct EmailFile {
     pub timeout: Option<Duration>,
     /// `low`, `medium`, `high` or `critical`.
     pub min_severity: Option<Severity>,
-    /// Only these kinds (`port_scan`, `syn_flood`, `volumetric`,
-    /// `signature`, `dns_tunnel`); unset or empty: all.
+    /// Only these kinds (any `AlertKind` name: `port_scan`, `syn_flood`,
+    /// `udp_flood`, `reflection`, `volumetric`, ...); unset or empty: all.
     pub kinds: Option<Vec<AlertKind>>,
 }
 
@@ -84,8 +84,8 @@ pub struct SmsFile {
     pub timeout: Option<Duration>,
     /// `low`, `medium`, `high` or `critical`.
     pub min_severity: Option<Severity>,
-    /// Only these kinds (`port_scan`, `syn_flood`, `volumetric`,
-    /// `signature`, `dns_tunnel`); unset or empty: all.
+    /// Only these kinds (any `AlertKind` name: `port_scan`, `syn_flood`,
+    /// `udp_flood`, `reflection`, `volumetric`, ...); unset or empty: all.
     pub kinds: Option<Vec<AlertKind>>,
 }
 
@@ -98,7 +98,7 @@ pub struct WebhookFile {
     pub timeout: Option<Duration>,
     /// `low`, `medium`, `high` or `critical`.
     pub min_severity: Option<Severity>,
-    /// Only these kinds (`port_scan`, `syn_flood`, `volumetric`,
-    /// `signature`, `dns_tunnel`); unset or empty: all.
+    /// Only these kinds (any `AlertKind` name: `port_scan`, `syn_flood`,
+    /// `udp_flood`, `reflection`, `volumetric`, ...); unset or empty: all.
     pub kinds: Option<Vec<AlertKind>>,
 }

@@ -303,7 +303,10 @@ fn check_summarises_the_effective_config_in_one_line() {
         summary,
         format!(
             "{}: OK — port_scan: >15 ports/1s, weighted 21/3s, >100 ports/1m; \
-             syn_flood: 1000 SYN/s host, 1000 SYN/s port; volumetric: off; \
+             syn_flood: 1000 SYN/s host, 1000 SYN/s port, 1000 Mbit/s host; volumetric: off; \
+             flood: tcp 100000 pkt/s 1000 Mbit/s, udp 20000 pkt/s 1000 Mbit/s, \
+             icmp 5000 pkt/s 100 Mbit/s, fragment 5000 pkt/s 500 Mbit/s, \
+             all 500000 pkt/s 10000 Mbit/s per host; \
              incidents close after 10s quiet; history: 1h per-second, 30d per-minute; \
              2 allowlist entries; 1 override",
             file.path().display()
@@ -324,4 +327,119 @@ fn durations_are_shown_as_they_would_be_written() {
     assert_eq!(show(Duration::from_secs(400 * 86_400)), "400d");
     assert_eq!(show(Duration::from_nanos(1500)), "1us 500ns");
     assert_eq!(show(Duration::ZERO), "0s");
+}
+
+#[test]
+fn flood_defaults_are_per_host_packet_and_bit_rates() {
+    let f = Config::default().flood;
+    assert!(f.enabled);
+    let rates = |r: ClassRates| (r.pps, r.mbps);
+    assert_eq!(rates(f.tcp), (100_000.0, 1_000.0));
+    assert_eq!(rates(f.udp), (20_000.0, 1_000.0));
+    assert_eq!(rates(f.icmp), (5_000.0, 100.0));
+    assert_eq!(rates(f.fragment), (5_000.0, 500.0));
+    assert_eq!(rates(f.all), (500_000.0, 10_000.0));
+    assert_eq!(Config::default().syn_flood.dst_host_mbps, 1_000.0);
+}
+
+#[test]
+fn a_flood_class_table_may_set_one_rate_and_keep_the_other() {
+    let c = parse("[flood]\nudp = { pps = 5000 }\n[flood.icmp]\nmbps = 10\n");
+    assert_eq!((c.flood.udp.pps, c.flood.udp.mbps), (5_000.0, 1_000.0));
+    assert_eq!((c.flood.icmp.pps, c.flood.icmp.mbps), (5_000.0, 10.0));
+    assert_eq!(c.flood.tcp, Flood::default().tcp);
+    assert!(c.flood.enabled);
+    let off = parse("[flood]\nenabled = false\nall = { pps = 0, mbps = 0 }\n");
+    assert!(!off.flood.enabled);
+    assert_eq!(off.flood.all, ClassRates::OFF);
+}
+
+#[test]
+fn flood_overrides_raise_and_lower_per_destination() {
+    let c = parse(
+        "[flood]\nudp = { pps = 10000 }\n\n\
+         [[override]]\nnetwork = \"198.18.0.0/16\"\nflood = { udp = { pps = 200000 }, icmp = { mbps = 5 } }\n\n\
+         [[override]]\nnetwork = \"198.18.7.0/24\"\nflood = { udp = { mbps = 20 } }\n\n\
+         [[override]]\nnetwork = \"198.18.9.9\"\nflood = { enabled = false }\n",
+    );
+    let wide = c.flood_for(ip("198.18.1.1"));
+    assert_eq!(
+        (wide.udp.pps, wide.udp.mbps),
+        (200_000.0, 1_000.0),
+        "raised"
+    );
+    assert_eq!((wide.icmp.pps, wide.icmp.mbps), (5_000.0, 5.0), "lowered");
+    let narrow = c.flood_for(ip("198.18.7.1"));
+    assert_eq!((narrow.udp.pps, narrow.udp.mbps), (200_000.0, 20.0));
+    assert!(!c.flood_for(ip("198.18.9.9")).enabled);
+    let outside = c.flood_for(ip("203.0.113.1"));
+    assert_eq!((outside.udp.pps, outside.udp.mbps), (10_000.0, 1_000.0));
+    // SYN's bit rate overrides like its packet rate.
+    let c = parse("[[override]]\nnetwork = \"10.0.0.0/8\"\nsyn_flood = { dst_host_mbps = 50 }\n");
+    assert_eq!(c.syn_flood_for(ip("10.1.1.1")).dst_host_mbps, 50.0);
+    assert_eq!(c.syn_flood_for(ip("10.1.1.1")).dst_host_syn_rate, 1000.0);
+}
+
+#[test]
+fn bad_flood_values_name_their_key() {
+    let e = parse_err("[flood]\nudp = { pps = -5 }\n");
+    assert_eq!(
+        e,
+        "nta.toml:2:15: flood.udp.pps: must be a number of packets per second greater than 0 \
+         (or 0 for off), got -5"
+    );
+    let e = parse_err("[flood]\nall = { mbps = inf }\n");
+    assert!(
+        e.contains("flood.all.mbps: must be a number of Mbit/s"),
+        "{e}"
+    );
+    let e = parse_err("[flood.fragment]\npps = nan\n");
+    assert!(e.contains("flood.fragment.pps:"), "{e}");
+    let e = parse_err("[[override]]\nnetwork = \"10.0.0.0/8\"\nflood = { icmp = { mbps = -1 } }\n");
+    assert!(
+        e.starts_with("nta.toml:3:") && e.contains("override[0].flood.icmp.mbps: must be"),
+        "{e}"
+    );
+    let e = parse_err("[syn_flood]\ndst_host_mbps = -1\n");
+    assert!(e.contains("syn_flood.dst_host_mbps: must be"), "{e}");
+    let e = parse_err("[flood]\nudp = { ppps = 5 }\n");
+    assert!(e.contains("unknown field `ppps`"), "{e}");
+    let e = parse_err("[flood]\ngre = { pps = 5 }\n");
+    assert!(e.contains("unknown field `gre`"), "{e}");
+}
+
+#[test]
+fn an_override_may_set_only_flood_rates() {
+    let c = parse("[[override]]\nnetwork = \"10.0.0.0/8\"\nflood = { all = { pps = 1e6 } }\n");
+    assert_eq!(c.flood_for(ip("10.0.0.1")).all.pps, 1e6);
+    let e = parse_err("[[override]]\nnetwork = \"10.0.0.0/8\"\n");
+    assert!(
+        e.contains("give it a syn_flood, volumetric or flood table"),
+        "{e}"
+    );
+}
+
+#[test]
+fn victim_side_floods_cannot_block_their_sources() {
+    for kind in [
+        "udp_flood",
+        "icmp_flood",
+        "tcp_flood",
+        "fragment_flood",
+        "traffic_flood",
+    ] {
+        let e = parse_err(&format!("[mitigate]\nkinds = [\"{kind}\"]\n"));
+        assert!(
+            e.contains(&format!(
+                "cannot block the source of {kind}: a flood on one host"
+            )),
+            "{e}"
+        );
+    }
+    assert!(
+        !Config::default()
+            .mitigate
+            .kinds
+            .contains(&crate::alert::AlertKind::Reflection)
+    );
 }

@@ -4,8 +4,8 @@
 use std::{path::Path, time::Duration};
 
 use super::{
-    Config, ConfigError, Mitigate, Notify, Override, PortScan, StoreSettings, SynFlood, Volumetric,
-    locate,
+    ClassRates, Config, ConfigError, Flood, Mitigate, Notify, Override, PortScan, RatesOverride,
+    StoreSettings, SynFlood, Volumetric, locate,
 };
 
 /// Shortest detection window. The agent reads the kernel's counters at most
@@ -76,6 +76,7 @@ impl Config {
         validate_port_scan(&self.port_scan)?;
         validate_syn_flood("syn_flood", &self.syn_flood)?;
         validate_volumetric("volumetric", &self.volumetric)?;
+        validate_flood(&self.flood)?;
         duration_in(
             "incidents.quiet_period",
             self.incidents.quiet_period,
@@ -128,6 +129,14 @@ fn validate_mitigate(m: &Mitigate) -> Result<(), Problem> {
             }
             AlertKind::DnsTunnel => {
                 "a DNS tunnel's source is usually a resolver that serves everyone"
+            }
+            AlertKind::UdpFlood
+            | AlertKind::IcmpFlood
+            | AlertKind::TcpFlood
+            | AlertKind::FragmentFlood
+            | AlertKind::TrafficFlood => {
+                "a flood on one host comes from sources that may be spoofed: blocking them \
+                 would block innocent addresses"
             }
             _ => continue,
         };
@@ -198,6 +207,7 @@ fn validate_port_scan(p: &PortScan) -> Result<(), Problem> {
 
 fn validate_syn_flood(at: &str, f: &SynFlood) -> Result<(), Problem> {
     rate(&format!("{at}.dst_host_syn_rate"), f.dst_host_syn_rate)?;
+    mbps(&format!("{at}.dst_host_mbps"), f.dst_host_mbps)?;
     rate(&format!("{at}.dst_port_syn_rate"), f.dst_port_syn_rate)
 }
 
@@ -207,6 +217,16 @@ fn validate_volumetric(at: &str, v: &Volumetric) -> Result<(), Problem> {
     rate(&format!("{at}.icmp_rate"), v.icmp_rate)?;
     rate(&format!("{at}.rst_rate"), v.rst_rate)?;
     rate(&format!("{at}.ack_rate"), v.ack_rate)
+}
+
+fn validate_flood(f: &Flood) -> Result<(), Problem> {
+    for (class, rates) in f.classes() {
+        let ClassRates { pps: p, mbps: m } = rates;
+        let at = format!("flood.{}", class.name());
+        pps(&format!("{at}.pps"), p)?;
+        mbps(&format!("{at}.mbps"), m)?;
+    }
+    Ok(())
 }
 
 fn validate_store(s: &StoreSettings) -> Result<(), Problem> {
@@ -227,11 +247,11 @@ fn validate_override(i: usize, o: &Override, earlier: &[Override]) -> Result<(),
             ),
         ));
     }
-    if o.syn_flood.is_none() && o.volumetric.is_none() {
+    if o.syn_flood.is_none() && o.volumetric.is_none() && o.flood.is_none() {
         return Err(Problem::new(
             at,
             format!(
-                "the override for {} changes nothing: give it a syn_flood or volumetric table",
+                "the override for {} changes nothing: give it a syn_flood, volumetric or flood table",
                 o.network
             ),
         ));
@@ -239,6 +259,9 @@ fn validate_override(i: usize, o: &Override, earlier: &[Override]) -> Result<(),
     if let Some(f) = &o.syn_flood {
         let at = format!("{at}.syn_flood");
         optional_rate(&format!("{at}.dst_host_syn_rate"), f.dst_host_syn_rate)?;
+        if let Some(m) = f.dst_host_mbps {
+            mbps(&format!("{at}.dst_host_mbps"), m)?;
+        }
         optional_rate(&format!("{at}.dst_port_syn_rate"), f.dst_port_syn_rate)?;
     }
     if let Some(v) = &o.volumetric {
@@ -248,6 +271,41 @@ fn validate_override(i: usize, o: &Override, earlier: &[Override]) -> Result<(),
         optional_rate(&format!("{at}.icmp_rate"), v.icmp_rate)?;
         optional_rate(&format!("{at}.rst_rate"), v.rst_rate)?;
         optional_rate(&format!("{at}.ack_rate"), v.ack_rate)?;
+    }
+    if let Some(f) = &o.flood {
+        for (class, rates) in f.classes() {
+            let Some(RatesOverride { pps: p, mbps: m }) = rates else {
+                continue;
+            };
+            let at = format!("{at}.flood.{class}");
+            p.map_or(Ok(()), |p| pps(&format!("{at}.pps"), p))?;
+            m.map_or(Ok(()), |m| mbps(&format!("{at}.mbps"), m))?;
+        }
+    }
+    Ok(())
+}
+
+/// A flood's packet rate: 0 turns its rule off; anything else must be a
+/// positive, finite number (NaN would never fire, and silently).
+fn pps(key: &str, value: f64) -> Result<(), Problem> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(Problem::new(
+            key,
+            format!(
+                "must be a number of packets per second greater than 0 (or 0 for off), got {value}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A flood's bit rate in Mbit/s, with the same rules as [`pps`].
+fn mbps(key: &str, value: f64) -> Result<(), Problem> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(Problem::new(
+            key,
+            format!("must be a number of Mbit/s greater than 0 (or 0 for off), got {value}"),
+        ));
     }
     Ok(())
 }

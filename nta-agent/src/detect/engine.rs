@@ -4,16 +4,19 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use jiff::Timestamp;
-use nta_common::maps::{DstClass, EventKind, RateClass, ThresholdEvent};
+use nta_common::{
+    DstHostStats,
+    maps::{DstClass, EventKind, RateClass, ThresholdEvent},
+};
 
 use super::{
-    Finding, Incidents, NextId, Subject, port_scan, syn_flood,
+    Finding, Incidents, NextId, Subject, hll, port_scan, syn_flood,
     volumetric::{self, SourceRate},
 };
 use crate::{
     alert::{AlertEvent, AlertKind, Count, DetectedBy, EVIDENCE_TOP_N},
     config::Config,
-    traffic::{Snapshot, SourceView, growth, port_growth},
+    traffic::{DstView, Snapshot, SourceView, growth, port_growth},
 };
 
 /// SYNs a tick brought each destination, by source.
@@ -34,9 +37,13 @@ pub struct EventContext {
     pub event: ThresholdEvent,
     /// The source's counters, for source events.
     pub source: Option<SourceView>,
-    /// For destination events: SYNs per port since the last tick, busiest
-    /// first (see [`crate::traffic::port_growth`]).
+    /// For SYN destination events: SYNs per port since the last tick,
+    /// busiest first (see [`crate::traffic::port_growth`]).
     pub port_syns: Vec<(u16, u64)>,
+    /// For destination events: the destination's counters now (its rate
+    /// window and source sketch), and as of the last snapshot.
+    pub destination: Option<DstHostStats>,
+    pub previous_destination: Option<DstView>,
     pub now: Timestamp,
     pub now_ns: u64,
 }
@@ -48,8 +55,10 @@ const FLOOD_PORT_SHARE: f64 = 0.5;
 
 /// All detectors and their incidents.
 pub struct Detector {
-    config: Config,
-    incidents: Incidents,
+    pub(super) config: Config,
+    pub(super) incidents: Incidents,
+    /// Each flooded victim's sources over its whole incident.
+    pub(super) merged: hll::Merged,
 }
 
 fn class_count(s: &SourceView, class: RateClass) -> u64 {
@@ -62,7 +71,7 @@ fn class_count(s: &SourceView, class: RateClass) -> u64 {
     }
 }
 
-fn top<T: Copy + Ord>(mut counts: Vec<(T, u64)>) -> Vec<Count<T>> {
+pub(super) fn top<T: Copy + Ord>(mut counts: Vec<(T, u64)>) -> Vec<Count<T>> {
     counts.sort_by(|(va, a), (vb, b)| b.cmp(a).then(va.cmp(vb)));
     counts
         .into_iter()
@@ -74,7 +83,11 @@ fn top<T: Copy + Ord>(mut counts: Vec<(T, u64)>) -> Vec<Count<T>> {
 impl Detector {
     pub fn new(config: Config) -> Self {
         let incidents = Incidents::new(config.incidents.quiet_period);
-        Self { config, incidents }
+        Self {
+            config,
+            incidents,
+            merged: hll::Merged::default(),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -112,17 +125,21 @@ impl Detector {
         let Some(kind) = EventKind::from_u32(e.kind) else {
             return Vec::new();
         };
-        let finding = match kind {
+        let syn = e.class == DstClass::Syn as u32;
+        let findings: Vec<Finding> = match kind {
             EventKind::ScanFast | EventKind::ScanWeighted | EventKind::ScanSlow => {
-                self.scan_event(kind, key, e, ctx)
+                self.scan_event(kind, key, e, ctx).into_iter().collect()
             }
-            EventKind::SourceRate => self.source_rate_event(key, e, ctx),
-            EventKind::DstPackets if e.class == DstClass::Syn as u32 => {
-                self.dst_syns_event(key, e, &ctx.port_syns)
+            EventKind::SourceRate => self.source_rate_event(key, e, ctx).into_iter().collect(),
+            EventKind::DstPackets | EventKind::DstBytes if syn => {
+                self.dst_syns_event(key, kind, e, ctx).into_iter().collect()
             }
-            EventKind::DstPackets | EventKind::DstBytes | EventKind::Sweep => None,
+            EventKind::DstPackets | EventKind::DstBytes => self.dst_event(key, e, ctx),
+            EventKind::Sweep => Vec::new(),
         };
-        self.apply(finding.into_iter().collect(), ctx.now, next_id)
+        let events = self.apply(findings, ctx.now, next_id);
+        self.prune_sketches();
+        events
     }
 
     fn scan_event(
@@ -183,26 +200,48 @@ impl Detector {
     }
 
     fn dst_syns_event(
-        &self,
+        &mut self,
         dst: IpAddr,
+        kind: EventKind,
         e: &ThresholdEvent,
-        port_syns: &[(u16, u64)],
+        ctx: &EventContext,
     ) -> Option<Finding> {
         // A scanner's SYNs cross this threshold too, spread over its ports.
+        let port_syns = &ctx.port_syns;
         let total: u64 = port_syns.iter().map(|(_, n)| n).sum();
         let busiest = port_syns.first().map_or(0, |(_, n)| *n);
         if total == 0 || (busiest as f64) < FLOOD_PORT_SHARE * total as f64 {
             return None;
         }
+        // The current window's SYNs and bytes (at most a second's: lower
+        // bounds of the rates), and the count that crossed.
+        let syn = DstClass::Syn as usize;
+        let window = |d: &DstHostStats| {
+            (
+                d.packets[syn].saturating_sub(d.window_packets[syn]),
+                d.bytes[syn].saturating_sub(d.window_bytes[syn]),
+            )
+        };
+        let (mut syns, mut bytes) = ctx.destination.as_ref().map_or((0, 0), window);
+        match kind {
+            EventKind::DstBytes => bytes = bytes.max(e.count),
+            _ => syns = syns.max(e.count),
+        }
+        let distinct_sources = ctx
+            .destination
+            .as_ref()
+            .map(|d| self.merged.add(dst, &d.sources));
         syn_flood::host(
             &self.config.syn_flood_for(dst),
             syn_flood::HostSyns {
                 dst,
-                rate: e.count as f64,
-                packets: e.count,
+                rate: syns as f64,
+                bps: bytes as f64 * 8.0,
+                packets: syns,
                 top_ports: top(port_syns.to_vec()),
                 top_sources: Vec::new(),
-                distinct_sources: None,
+                distinct_sources,
+                estimated: distinct_sources.is_some(),
                 from_scanners: 0.0,
                 detected_by: DetectedBy::Kernel,
             },
@@ -223,8 +262,11 @@ impl Detector {
         let (mut findings, syns_by_dst) = self.source_findings(tick, secs);
         let floods = self.flood_findings(tick, secs, syns_by_dst, &findings);
         findings.extend(floods);
+        let victims = self.victim_findings(tick, secs, &findings);
+        findings.extend(victims);
         let mut events = self.apply(findings, tick.now, next_id);
         events.extend(self.incidents.close_quiet(tick.now));
+        self.prune_sketches();
         events
     }
 
@@ -305,7 +347,7 @@ impl Detector {
     /// Per destination host, then per port: SYN floods, with the scanners
     /// among `findings` told apart.
     fn flood_findings(
-        &self,
+        &mut self,
         tick: &Tick,
         secs: f64,
         mut syns_by_dst: SynsByDst,
@@ -327,13 +369,12 @@ impl Detector {
         for (key, d) in &tick.after.dst_hosts {
             let dst = IpAddr::from(*key);
             let syn = DstClass::Syn as usize;
-            let syns = growth(
-                tick.before.dst_hosts.get(key).map_or(0, |b| b.packets[syn]),
-                d.packets[syn],
-            );
+            let before = tick.before.dst_hosts.get(key);
+            let syns = growth(before.map_or(0, |b| b.packets[syn]), d.packets[syn]);
             if syns == 0 {
                 continue;
             }
+            let bytes = growth(before.map_or(0, |b| b.bytes[syn]), d.bytes[syn]);
             let senders = syns_by_dst.remove(&dst).unwrap_or_default();
             let from_scanners = senders
                 .iter()
@@ -341,14 +382,26 @@ impl Detector {
                 .map(|(_, n)| *n)
                 .sum::<u64>() as f64
                 / syns as f64;
+            let cfg = self.config.syn_flood_for(dst);
+            let (rate, bps) = (syns as f64 / secs, bytes as f64 * 8.0 / secs);
+            // The sketch is merged only for a flood: a victim's 128 bytes.
+            let over = rate > cfg.dst_host_syn_rate
+                || (cfg.dst_host_mbps > 0.0 && bps > cfg.dst_host_mbps * 1e6);
+            let distinct_sources = if over {
+                self.merged.add(dst, &d.sources)
+            } else {
+                senders.len() as u64
+            };
             let finding = syn_flood::host(
-                &self.config.syn_flood_for(dst),
+                &cfg,
                 syn_flood::HostSyns {
                     dst,
-                    rate: syns as f64 / secs,
+                    rate,
+                    bps,
                     packets: syns,
                     top_ports: top_ports.clone(),
-                    distinct_sources: Some(senders.len() as u64),
+                    distinct_sources: Some(distinct_sources),
+                    estimated: over,
                     top_sources: top(senders),
                     from_scanners,
                     detected_by: DetectedBy::Poll,

@@ -24,6 +24,14 @@ struct Open {
     overlapping: bool,
 }
 
+/// The larger of two optional rates.
+fn peak(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Incidents {
     /// An incident closes once `quiet` passes without a finding.
     pub fn new(quiet: Duration) -> Self {
@@ -62,8 +70,12 @@ impl Incidents {
             // How it was first detected stays: that is the figure people
             // compare (kernel event or poll).
             let detected_by = a.evidence.detected_by;
+            // A flood's evidence keeps its peak rates, like `peak_rate`.
+            let (pps, bps) = (a.evidence.pps, a.evidence.bps);
             a.evidence = finding.evidence;
             a.evidence.detected_by = detected_by;
+            a.evidence.pps = peak(pps, a.evidence.pps);
+            a.evidence.bps = peak(bps, a.evidence.bps);
             return AlertEvent::Updated(a.clone());
         }
         let alert = Alert {

@@ -6,12 +6,15 @@
 //! in, so every rule is unit-tested without a kernel.
 
 mod engine;
+pub mod flood;
+pub mod hll;
 mod incidents;
 pub mod payload;
 pub mod port_scan;
 pub mod sketch;
 pub mod syn_flood;
 pub mod thresholds;
+mod victims;
 pub mod volumetric;
 
 use std::net::IpAddr;
@@ -32,7 +35,7 @@ pub enum Subject {
     Source(IpAddr),
     /// A source flooding with one traffic class (`RateClass::name()`).
     SourceClass(IpAddr, &'static str),
-    /// A destination host (SYN floods).
+    /// A destination host (SYN floods, floods of every class, reflection).
     DstHost(IpAddr),
     /// A destination port across hosts (SYN floods spread over many hosts).
     DstPort(u16),

@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use super::{Finding, IncidentKey, Subject};
+use nta_common::classify::DstClass;
+
+use super::{Finding, IncidentKey, Subject, flood};
 use crate::{
     alert::{AlertKind, Count, DetectedBy, Evidence},
     config::SynFlood,
@@ -16,11 +18,15 @@ pub struct HostSyns {
     pub dst: IpAddr,
     /// SYNs per second.
     pub rate: f64,
+    /// Bits per second of those SYNs' frames.
+    pub bps: f64,
     /// SYNs since the previous finding.
     pub packets: u64,
     pub top_ports: Vec<Count<u16>>,
     pub top_sources: Vec<Count<IpAddr>>,
     pub distinct_sources: Option<u64>,
+    /// Whether `distinct_sources` is a sketch's estimate.
+    pub estimated: bool,
     /// Share of these SYNs sent by sources already reported as port
     /// scanners, 0..=1: a fast scan is not also a flood.
     pub from_scanners: f64,
@@ -35,19 +41,24 @@ pub const SCAN_SHARE: f64 = 0.5;
 /// A SYN-flood finding for a destination host, if `cfg` (the destination's
 /// effective settings) says its rate is too high.
 pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
-    let threshold = cfg.dst_host_syn_rate;
-    if !cfg.enabled || v.rate <= threshold || v.from_scanners >= SCAN_SHARE {
+    let packets_over = v.rate > cfg.dst_host_syn_rate;
+    let bits_over = cfg.dst_host_mbps > 0.0 && v.bps > cfg.dst_host_mbps * 1e6;
+    if !cfg.enabled || !(packets_over || bits_over) || v.from_scanners >= SCAN_SHARE {
         return None;
+    }
+    // The crossed rate is the measure, packets first (see `flood.rs`).
+    let (measure, threshold, unit) = if packets_over {
+        (v.rate, cfg.dst_host_syn_rate, "SYN/s")
+    } else {
+        (v.bps / 1e6, cfg.dst_host_mbps, "Mbit/s")
+    };
+    let mut ratio = v.rate / cfg.dst_host_syn_rate;
+    if cfg.dst_host_mbps > 0.0 {
+        ratio = ratio.max(v.bps / 1e6 / cfg.dst_host_mbps);
     }
     let port = v.top_ports.first().map(|c| c.value);
     let via = port.map_or_else(String::new, |p| format!(" (mostly port {p})"));
-    let sources = match v.distinct_sources {
-        Some(n) if n > 1 => format!(" from {n} sources"),
-        _ => v
-            .top_sources
-            .first()
-            .map_or_else(String::new, |c| format!(" from {}", c.value)),
-    };
+    let sources = flood::from_whom(v.distinct_sources, v.estimated, &v.top_sources);
     Some(Finding {
         key: IncidentKey {
             kind: AlertKind::SynFlood,
@@ -58,20 +69,27 @@ pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
             .flatten(),
         dst: Some(v.dst),
         dst_port: port,
-        measure: v.rate,
-        ratio: v.rate / threshold,
+        measure,
+        ratio,
         packets: v.packets,
         message: format!(
-            "SYN flood on {}{via}: {:.0} SYN/s{sources} (threshold {threshold:.0} SYN/s)",
-            v.dst, v.rate
+            "SYN flood on {}{via}: {} SYN/s, {} Mbit/s{sources} (threshold {} {unit})",
+            v.dst,
+            flood::grouped(v.rate),
+            flood::mbit(v.bps),
+            flood::number(threshold),
         ),
         evidence: Evidence {
             threshold,
-            unit: "SYN/s".into(),
+            unit: unit.into(),
             window_secs: 1.0,
+            class: Some(DstClass::Syn.name().into()),
+            pps: Some(v.rate),
+            bps: Some(v.bps),
             top_ports: v.top_ports,
             top_sources: v.top_sources,
             distinct_sources: v.distinct_sources,
+            estimated: v.estimated,
             detected_by: v.detected_by,
             ..Evidence::default()
         },
@@ -117,6 +135,7 @@ mod tests {
         HostSyns {
             dst: "198.18.0.1".parse().unwrap(),
             rate,
+            bps: rate * 74.0 * 8.0,
             packets: rate as u64,
             top_ports: vec![Count {
                 value: 80,
@@ -124,6 +143,7 @@ mod tests {
             }],
             top_sources: vec![],
             distinct_sources: Some(40_000),
+            estimated: true,
             from_scanners: 0.0,
             detected_by: DetectedBy::Kernel,
         }
@@ -136,8 +156,36 @@ mod tests {
         let f = host(&cfg, view(50_000.0)).expect("flood");
         assert_eq!(f.dst_port, Some(80));
         assert_eq!(f.src, None, "spoofed sources name no single source");
-        assert!(f.message.contains("from 40000 sources"), "{}", f.message);
+        assert_eq!(
+            f.message,
+            "SYN flood on 198.18.0.1 (mostly port 80): 50 000 SYN/s, 30 Mbit/s from ~40 000 \
+             distinct sources (threshold 1 000 SYN/s)"
+        );
         assert_eq!(f.ratio, 50.0);
+        assert_eq!(
+            (f.evidence.distinct_sources, f.evidence.estimated),
+            (Some(40_000), true)
+        );
+        assert_eq!(f.evidence.pps, Some(50_000.0));
+    }
+
+    #[test]
+    fn syns_padded_to_fill_the_link_cross_the_bit_rate() {
+        let cfg = Config::default().syn_flood;
+        // 900 SYN/s under the packet rate, but 1 400 bytes each... at 100 000
+        // SYN/s-equivalent bits: 1.2 Gbit/s.
+        let mut v = view(900.0);
+        v.bps = 1.2e9;
+        let f = host(&cfg, v).expect("flood");
+        assert_eq!(f.evidence.unit, "Mbit/s");
+        assert_eq!((f.measure, f.evidence.threshold), (1200.0, 1000.0));
+        let off = SynFlood {
+            dst_host_mbps: 0.0,
+            ..cfg
+        };
+        let mut v = view(900.0);
+        v.bps = 1.2e9;
+        assert!(host(&off, v).is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use nta_common::maps::{DST_CLASSES, DstClass, RATE_CLASSES, RateClass, Thresholds};
 
-use crate::config::{Config, Volumetric};
+use crate::config::{ClassRates, Config, Volumetric};
 
 /// The kernel's rate window: rates in the config are per second.
 const RATE_WINDOW_NS: u64 = 1_000_000_000;
@@ -13,11 +13,38 @@ const RATE_WINDOW_NS: u64 = 1_000_000_000;
 const SKETCH_WINDOW_NS: u64 = 10_000_000_000;
 
 fn count(rate: f64, enabled: bool) -> u32 {
-    if !enabled || !rate.is_finite() {
+    // 0 is "off" for the flood rates (validation refuses it elsewhere).
+    if !enabled || !rate.is_finite() || rate <= 0.0 {
         return u32::MAX;
     }
     // "More than `rate` per second" is "more than floor(rate) in one second".
     rate.floor().clamp(0.0, f64::from(u32::MAX - 1)) as u32
+}
+
+/// Bytes in one rate window above `mbps` megabits per second; the kernel
+/// signals when a window's bytes first exceed it.
+fn bytes(mbps: f64, enabled: bool) -> u64 {
+    if !enabled || !mbps.is_finite() || mbps <= 0.0 {
+        return u64::MAX;
+    }
+    let per_window = mbps * 1e6 / 8.0 * (RATE_WINDOW_NS as f64 / 1e9);
+    per_window.floor().clamp(0.0, (u64::MAX - 1) as f64) as u64
+}
+
+/// A destination's rates for `class` under `config`, and whether the
+/// class is detected at all: SYN from `[syn_flood]`, the rest from `[flood]`.
+pub fn dst_rates(config: &Config, class: DstClass) -> (ClassRates, bool) {
+    match class {
+        DstClass::Syn => {
+            let s = &config.syn_flood;
+            let rates = ClassRates {
+                pps: s.dst_host_syn_rate,
+                mbps: s.dst_host_mbps,
+            };
+            (rates, s.enabled)
+        }
+        _ => (config.flood.rates(class), config.flood.enabled),
+    }
 }
 
 fn class_rate(v: &Volumetric, class: RateClass) -> f64 {
@@ -34,20 +61,29 @@ fn class_rate(v: &Volumetric, class: RateClass) -> f64 {
 /// wakes the agent: the kernel signals at the lowest threshold any
 /// destination has, and the agent applies each destination's own.
 pub fn for_kernel(config: &Config) -> Thresholds {
-    let mut syn_flood = vec![config.syn_flood.clone()];
+    // The settings of each overridden network, as one config each.
+    let mut effective = vec![config.clone()];
     let mut volumetric = vec![config.volumetric.clone()];
     for o in &config.overrides {
         let addr = o.network.network();
-        syn_flood.push(config.syn_flood_for(addr));
+        effective.push(Config {
+            syn_flood: config.syn_flood_for(addr),
+            flood: config.flood_for(addr),
+            overrides: Vec::new(),
+            ..Config::default()
+        });
         volumetric.push(config.volumetric_for(addr));
     }
-    let dst_syns = syn_flood
-        .iter()
-        .map(|s| count(s.dst_host_syn_rate, s.enabled))
-        .min()
-        .unwrap_or(u32::MAX);
     let mut dst_packets = [u32::MAX; DST_CLASSES];
-    dst_packets[DstClass::Syn as usize] = dst_syns;
+    let mut dst_bytes = [u64::MAX; DST_CLASSES];
+    for class in DstClass::ALL {
+        for c in &effective {
+            let (rates, enabled) = dst_rates(c, class);
+            let i = class as usize;
+            dst_packets[i] = dst_packets[i].min(count(rates.pps, enabled));
+            dst_bytes[i] = dst_bytes[i].min(bytes(rates.mbps, enabled));
+        }
+    }
     let mut source = [u32::MAX; RATE_CLASSES];
     for class in RateClass::ALL {
         source[class as usize] = volumetric
@@ -61,7 +97,7 @@ pub fn for_kernel(config: &Config) -> Thresholds {
     Thresholds {
         rate_window_ns: RATE_WINDOW_NS,
         sketch_window_ns: SKETCH_WINDOW_NS,
-        dst_bytes: [u64::MAX; DST_CLASSES],
+        dst_bytes,
         dst_packets,
         sweep_bits: u32::MAX,
         fast_window_ns: scan.fast_window.as_nanos() as u64,
@@ -111,6 +147,67 @@ mod tests {
         assert_eq!(t.fast_ports, u32::MAX);
         assert_eq!(t.slow_bits, u32::MAX);
         assert!(t.source.iter().all(|&s| s == u32::MAX));
+    }
+
+    #[test]
+    fn every_destination_class_gets_its_packet_and_byte_thresholds() {
+        let t = for_kernel(&Config::default());
+        let packets = |c: DstClass| t.dst_packets[c as usize];
+        let bytes = |c: DstClass| t.dst_bytes[c as usize];
+        assert_eq!(packets(DstClass::Tcp), 100_000);
+        assert_eq!(packets(DstClass::Udp), 20_000);
+        assert_eq!(packets(DstClass::Icmp), 5_000);
+        assert_eq!(packets(DstClass::Fragment), 5_000);
+        assert_eq!(packets(DstClass::All), 500_000);
+        // Mbit/s as bytes per one-second window.
+        assert_eq!(bytes(DstClass::Syn), 125_000_000);
+        assert_eq!(bytes(DstClass::Udp), 125_000_000);
+        assert_eq!(bytes(DstClass::Icmp), 12_500_000);
+        assert_eq!(bytes(DstClass::Fragment), 62_500_000);
+        assert_eq!(bytes(DstClass::All), 1_250_000_000);
+    }
+
+    #[test]
+    fn zero_or_a_disabled_flood_section_turns_classes_off() {
+        let text = "[flood]\nudp = { pps = 0 }\nicmp = { mbps = 0 }\n";
+        let c = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let t = for_kernel(&c);
+        assert_eq!(t.dst_packets[DstClass::Udp as usize], u32::MAX);
+        assert_eq!(t.dst_bytes[DstClass::Udp as usize], 125_000_000);
+        assert_eq!(t.dst_bytes[DstClass::Icmp as usize], u64::MAX);
+        assert_eq!(t.dst_packets[DstClass::Icmp as usize], 5_000);
+
+        let off = Config::parse("[flood]\nenabled = false\n", std::path::Path::new("t.toml"))
+            .expect("valid");
+        let t = for_kernel(&off);
+        for class in [
+            DstClass::Tcp,
+            DstClass::Udp,
+            DstClass::Icmp,
+            DstClass::Fragment,
+            DstClass::All,
+        ] {
+            assert_eq!(t.dst_packets[class as usize], u32::MAX, "{class:?}");
+            assert_eq!(t.dst_bytes[class as usize], u64::MAX, "{class:?}");
+        }
+        assert_eq!(
+            t.dst_packets[DstClass::Syn as usize],
+            1000,
+            "SYN has its own section"
+        );
+    }
+
+    #[test]
+    fn flood_overrides_lower_the_kernel_thresholds_but_never_raise_them() {
+        let text = "[[override]]\nnetwork = \"198.18.0.0/24\"\nflood = { udp = { pps = 800 }, all = { pps = 9000000, mbps = 90000 } }\n";
+        let c = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let t = for_kernel(&c);
+        assert_eq!(t.dst_packets[DstClass::Udp as usize], 800);
+        assert_eq!(t.dst_bytes[DstClass::Udp as usize], 125_000_000);
+        // A higher override is applied by the agent, per destination; the
+        // kernel still wakes it at the lowest.
+        assert_eq!(t.dst_packets[DstClass::All as usize], 500_000);
+        assert_eq!(t.dst_bytes[DstClass::All as usize], 1_250_000_000);
     }
 
     #[test]

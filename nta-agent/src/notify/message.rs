@@ -326,7 +326,18 @@ fn facts(body: &mut String, alert: &Alert) {
         line("Ports:", format!("{n} distinct"));
     }
     if let Some(n) = e.distinct_sources {
-        line("Sources:", format!("{n} distinct"));
+        // A HyperLogLog estimate for floods: within about 9 %.
+        let about = if e.estimated { "~" } else { "" };
+        line("Sources:", format!("{about}{n} distinct"));
+    }
+    if let (Some(pps), Some(bps)) = (e.pps, e.bps) {
+        line(
+            "Peak rates:",
+            format!("{pps:.0} pkt/s, {:.1} Mbit/s", bps / 1e6),
+        );
+    }
+    if let (Some(service), Some(port)) = (&e.service, e.service_port) {
+        line("Reflector:", format!("{service} (UDP source port {port})"));
     }
     if !e.top_ports.is_empty() {
         line("Top ports:", counts(&e.top_ports));
@@ -448,6 +459,38 @@ pub(crate) mod tests {
         }
         assert_eq!(m.url.as_deref(), Some("http://127.0.0.1:3000/#alert=7"));
         assert!(m.short.chars().count() <= SHORT_MAX, "{}", m.short);
+    }
+
+    #[test]
+    fn a_reflection_names_the_service_the_rates_and_the_estimated_sources() {
+        let mut a = alert(8, AlertKind::Reflection, Severity::High);
+        a.src = None;
+        a.message = "NTP reflection on 198.18.0.1: 85 000 pkt/s, 400 Mbit/s from UDP port 123 \
+                     of ~200 distinct sources (threshold 20 000 pkt/s)"
+            .into();
+        a.evidence = Evidence {
+            threshold: 20_000.0,
+            unit: "pkt/s".into(),
+            window_secs: 1.0,
+            class: Some("udp".into()),
+            distinct_sources: Some(200),
+            estimated: true,
+            pps: Some(85_000.0),
+            bps: Some(400e6),
+            service: Some("NTP".into()),
+            service_port: Some(123),
+            ..Evidence::default()
+        };
+        let m = Message::opened(&a, DASHBOARD);
+        assert_eq!(m.subject, "[nta] HIGH reflection to 198.18.0.1:80");
+        for needle in [
+            "Sources:     ~200 distinct",
+            "Peak rates:  85000 pkt/s, 400.0 Mbit/s",
+            "Reflector:   NTP (UDP source port 123)",
+            "Class:       udp",
+        ] {
+            assert!(m.body.contains(needle), "no `{needle}` in\n{}", m.body);
+        }
     }
 
     #[test]

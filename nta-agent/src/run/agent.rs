@@ -174,8 +174,20 @@ impl<S: PacketSource> Agent<S> {
         } else {
             None
         };
+        let about_a_destination = matches!(kind, Some(EventKind::DstPackets | EventKind::DstBytes));
+        let (destination, previous_destination) = if about_a_destination {
+            let read = self.source.destination(event.key.into());
+            let now = self.read_or_log(read, "a destination's counters").flatten();
+            let before = self
+                .previous
+                .as_ref()
+                .and_then(|p| p.dst_hosts.get(&event.key).copied());
+            (now, before)
+        } else {
+            (None, None)
+        };
         let syn_class = event.class == DstClass::Syn as u32;
-        let port_syns = if kind == Some(EventKind::DstPackets) && syn_class {
+        let port_syns = if about_a_destination && syn_class {
             let read = self.source.syn_ports();
             match (
                 self.read_or_log(read, "the SYN counts by port"),
@@ -192,6 +204,8 @@ impl<S: PacketSource> Agent<S> {
             event,
             source,
             port_syns,
+            destination,
+            previous_destination,
             now: time.wall,
             now_ns: time.mono_ns,
         };

@@ -10,7 +10,10 @@ use std::{
 };
 
 use jiff::Timestamp;
-use nta_common::maps::{Sampling, Thresholds, names};
+use nta_common::{
+    DstHostStats,
+    maps::{Sampling, Thresholds, names},
+};
 use tokio::{io::unix::AsyncFd, task::JoinHandle};
 
 use super::{
@@ -139,6 +142,10 @@ impl PacketSource for LiveSensor {
 
     fn source(&self, addr: IpAddr) -> Result<Option<SourceView>, SensorError> {
         Ok(self.sensor.source(addr)?.map(|s| SourceView::from(&s)))
+    }
+
+    fn destination(&self, addr: IpAddr) -> Result<Option<DstHostStats>, SensorError> {
+        self.sensor.dst_host(addr)
     }
 
     fn syn_ports(&self) -> Result<Vec<u64>, SensorError> {

@@ -14,7 +14,7 @@ use nta_common::{
 };
 
 use super::SensorError;
-use crate::traffic::{Snapshot, SourceView};
+use crate::traffic::{DstView, Snapshot, SourceView};
 
 fn map<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Map, SensorError> {
     ebpf.map(name).ok_or(SensorError::MissingMap(name))
@@ -41,7 +41,7 @@ pub(super) fn snapshot(ebpf: &Ebpf) -> Result<Snapshot, SensorError> {
         ebpf,
         names::DST_HOSTS,
         DST_HOSTS_MAX_ENTRIES,
-        |d: &DstHostStats| *d,
+        |d: &DstHostStats| DstView::from(d),
     )?;
     Ok(Snapshot {
         at,
