@@ -7,7 +7,9 @@ use jiff::Timestamp;
 use nta_common::maps::{DstClass, EventKind, RateClass, ThresholdEvent};
 
 use super::{
-    Finding, Incidents, NextId, Subject, port_scan, syn_flood,
+    Finding, Incidents, NextId, Subject, port_scan,
+    scans::{self, Fresh, Reading},
+    syn_flood,
     volumetric::{self, SourceRate},
 };
 use crate::{
@@ -34,6 +36,9 @@ pub struct EventContext {
     pub event: ThresholdEvent,
     /// The source's counters, for source events.
     pub source: Option<SourceView>,
+    /// The same source's counters at the last tick, when it had any: what
+    /// it sent since tells which kind of scan it runs.
+    pub source_before: Option<SourceView>,
     /// For destination events: SYNs per port since the last tick, busiest
     /// first (see [`crate::traffic::port_growth`]).
     pub port_syns: Vec<(u16, u64)>,
@@ -54,7 +59,7 @@ pub struct Detector {
 
 fn class_count(s: &SourceView, class: RateClass) -> u64 {
     match class {
-        RateClass::Syn => s.syns,
+        RateClass::Syn => s.syns(),
         RateClass::Udp => s.udp_packets,
         RateClass::Icmp => s.icmp_packets,
         RateClass::Rst => s.rsts,
@@ -116,11 +121,12 @@ impl Detector {
             EventKind::ScanFast | EventKind::ScanWeighted | EventKind::ScanSlow => {
                 self.scan_event(kind, key, e, ctx)
             }
+            EventKind::Sweep => self.scan_event(kind, key, e, ctx),
             EventKind::SourceRate => self.source_rate_event(key, e, ctx),
             EventKind::DstPackets if e.class == DstClass::Syn as u32 => {
                 self.dst_syns_event(key, e, &ctx.port_syns)
             }
-            EventKind::DstPackets | EventKind::DstBytes | EventKind::Sweep => None,
+            EventKind::DstPackets | EventKind::DstBytes => None,
         };
         self.apply(finding.into_iter().collect(), ctx.now, next_id)
     }
@@ -143,10 +149,16 @@ impl Detector {
         match kind {
             EventKind::ScanFast => w.fast_ports = w.fast_ports.max(e.count),
             EventKind::ScanWeighted => w.weighted_score = w.weighted_score.max(e.count),
-            _ => w.slow_bits = w.slow_bits.max(e.count),
+            EventKind::ScanSlow => w.slow_bits = w.slow_bits.max(e.count),
+            _ => w.host_bits = w.host_bits.max(e.count),
         }
-        let dst = port_scan::addr_of(&stats.last_dst);
-        port_scan::evaluate(cfg, src, w, dst, w.fast_ports, DetectedBy::Kernel)
+        let r = Reading {
+            src,
+            before: ctx.source_before.as_ref(),
+            after: &stats,
+            detected_by: DetectedBy::Kernel,
+        };
+        scans::evaluate(&self.config, &self.incidents, &r, w, Fresh::EVENT)
     }
 
     fn source_rate_event(
@@ -252,23 +264,15 @@ impl Detector {
             if self.config.allowlisted(src) {
                 continue;
             }
-            // A scan goes on while it reaches new ports; SYNs to ports it has
-            // already seen (a flood from the same host) are not its.
-            let new_ports = s.slow_bits > 0
-                && before.is_none_or(|b| {
-                    s.slow_bits > b.slow_bits || s.slow_window_start_ns != b.slow_window_start_ns
-                });
-            if syns > 0 && new_ports {
-                let w = port_scan::Windows::current(&self.config.port_scan, s, tick.now_ns);
-                findings.extend(port_scan::evaluate(
-                    &self.config.port_scan,
-                    src,
-                    w,
-                    dst,
-                    syns,
-                    DetectedBy::Poll,
-                ));
-            }
+            let r = Reading {
+                src,
+                before,
+                after: s,
+                detected_by: DetectedBy::Poll,
+            };
+            let w = port_scan::Windows::current(&self.config.port_scan, s, tick.now_ns);
+            let fresh = Fresh::between(&r);
+            findings.extend(scans::evaluate(&self.config, &self.incidents, &r, w, fresh));
             let cfg = dst.map_or_else(
                 || self.config.volumetric.clone(),
                 |d| self.config.volumetric_for(d),
@@ -319,7 +323,7 @@ impl Detector {
         // Sources still scanning in this tick.
         let scanners: Vec<IpAddr> = findings
             .iter()
-            .filter(|f| f.key.kind == AlertKind::PortScan)
+            .filter(|f| matches!(f.key.kind, AlertKind::PortScan | AlertKind::Sweep))
             .filter_map(|f| f.src)
             .collect();
 
