@@ -138,3 +138,396 @@ fn sweep_finding(config: &Config, r: &Reading, w: Windows) -> Option<Finding> {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use jiff::Timestamp;
+    use nta_common::{
+        IpKey,
+        maps::{EventKind, ThresholdEvent},
+    };
+
+    use super::*;
+    use crate::{
+        alert::{AlertEvent, ScanRule},
+        detect::{Detector, EventContext, Tick},
+        traffic::Snapshot,
+    };
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn attacker() -> IpAddr {
+        "198.18.0.2".parse().unwrap()
+    }
+
+    /// A source's counters: probes sent by kind, the rest set by `more`.
+    fn view(probes: &[(Probe, u64)], more: impl FnOnce(&mut SourceView)) -> SourceView {
+        let mut s = SourceView {
+            last_dst: IpKey::from(IpAddr::from([198, 18, 0, 1])),
+            ..SourceView::default()
+        };
+        for &(kind, n) in probes {
+            s.probes[kind as usize] = n;
+        }
+        more(&mut s);
+        s
+    }
+
+    /// The alerts one tick from nothing to `after` raises, at `at_ns` after
+    /// the windows started.
+    fn tick(d: &mut Detector, after: SourceView, at_ns: u64) -> Vec<AlertEvent> {
+        let t0 = Instant::now();
+        let before = Snapshot::empty(t0);
+        let mut now = Snapshot::empty(t0 + Duration::from_secs(1));
+        now.sources.insert(attacker().into(), after);
+        let mut n = 0;
+        let mut next_id = || {
+            n += 1;
+            n
+        };
+        let tick = Tick {
+            before: &before,
+            after: &now,
+            now: Timestamp::now(),
+            now_ns: at_ns,
+        };
+        d.on_tick(&tick, &mut next_id)
+    }
+
+    fn kinds(events: &[AlertEvent]) -> Vec<(AlertKind, String)> {
+        events
+            .iter()
+            .map(|e| (e.alert().kind, e.alert().message.clone()))
+            .collect()
+    }
+
+    fn detector() -> Detector {
+        Detector::new(Config::default())
+    }
+
+    /// nmap -sS -p22 across a /24: a SYN to each host, the kernel's RSTs
+    /// to the SYN-ACKs of the few that listen. 254 hosts set ~200 bits.
+    fn port_sweep() -> SourceView {
+        view(&[(Probe::Syn, 254)], |s| {
+            s.tcp_packets = 254 + 20;
+            s.rsts = 20;
+            s.host_bits = 200;
+            s.slow_bits = 1;
+            s.fast_ports = 1;
+            s.weighted_score = 3;
+            s.last_dst_port = 22;
+        })
+    }
+
+    #[test]
+    fn a_sweep_of_one_port_across_a_subnet_is_one_sweep_not_a_port_scan() {
+        let events = tick(&mut detector(), port_sweep(), SECOND);
+        assert_eq!(
+            kinds(&events),
+            [(
+                AlertKind::Sweep,
+                "SYN sweep from 198.18.0.2 of port 22: ~254 hosts (estimated; more than 25 \
+                 within 5m)"
+                    .to_owned()
+            )]
+        );
+        let alert = events[0].alert();
+        assert_eq!(alert.src, Some(attacker()));
+        assert_eq!(alert.dst_port, Some(22));
+        assert_eq!(alert.evidence.distinct_hosts, Some(254));
+        assert_eq!(alert.evidence.detected_by, DetectedBy::Poll);
+    }
+
+    #[test]
+    fn an_ipv6_sweep_is_seen_alike() {
+        let src: IpAddr = "2001:db8::66".parse().unwrap();
+        let mut d = detector();
+        let t0 = Instant::now();
+        let before = Snapshot::empty(t0);
+        let mut now = Snapshot::empty(t0 + Duration::from_secs(1));
+        now.sources.insert(src.into(), port_sweep());
+        let mut n = 0;
+        let mut next_id = || {
+            n += 1;
+            n
+        };
+        let events = d.on_tick(
+            &Tick {
+                before: &before,
+                after: &now,
+                now: Timestamp::now(),
+                now_ns: SECOND,
+            },
+            &mut next_id,
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].alert().kind, AlertKind::Sweep);
+        assert_eq!(events[0].alert().src, Some(src));
+    }
+
+    #[test]
+    fn nmap_host_discovery_is_one_ping_sweep() {
+        // nmap -sn on a /24: per host an echo, a SYN to 443, an ACK to 80
+        // and a timestamp request; two ports in all.
+        let discovery = view(
+            &[(Probe::Echo, 508), (Probe::Syn, 254), (Probe::Ack, 254)],
+            |s| {
+                s.tcp_packets = 508;
+                s.bare_acks = 254;
+                s.icmp_packets = 508;
+                s.host_bits = 200;
+                s.slow_bits = 2;
+                s.fast_ports = 2;
+                s.weighted_score = 6;
+                s.last_dst_port = 80;
+            },
+        );
+        let events = tick(&mut detector(), discovery, SECOND);
+        assert_eq!(events.len(), 1, "{:?}", kinds(&events));
+        let alert = events[0].alert();
+        assert_eq!(alert.kind, AlertKind::Sweep);
+        assert!(
+            alert
+                .message
+                .starts_with("Ping sweep from 198.18.0.2: ~254 hosts"),
+            "{}",
+            alert.message
+        );
+        assert_eq!(alert.dst_port, None);
+        assert_eq!(alert.evidence.scan.as_deref(), Some("echo"));
+    }
+
+    #[test]
+    fn a_port_scan_of_one_host_is_not_a_sweep() {
+        let scan = view(&[(Probe::Syn, 1000)], |s| {
+            s.tcp_packets = 1000;
+            s.host_bits = 1;
+            s.slow_bits = 445;
+            s.fast_ports = 445;
+            s.weighted_score = 1300;
+        });
+        let events = tick(&mut detector(), scan, SECOND);
+        assert_eq!(events.len(), 1);
+        let alert = events[0].alert();
+        assert_eq!(alert.kind, AlertKind::PortScan);
+        assert!(
+            alert
+                .message
+                .starts_with("SYN scan from 198.18.0.2 on 198.18.0.1: ~1 041 ports (estimated;"),
+            "{}",
+            alert.message
+        );
+    }
+
+    #[test]
+    fn many_ports_on_many_hosts_is_one_port_scan() {
+        // nmap -sS --top-ports 100 on a /24: both rules hold.
+        let scan = view(&[(Probe::Syn, 25_400)], |s| {
+            s.tcp_packets = 25_400;
+            s.host_bits = 200;
+            s.slow_bits = 93;
+            s.fast_ports = 93;
+            s.weighted_score = 200;
+        });
+        let events = tick(&mut detector(), scan, SECOND);
+        assert_eq!(events.len(), 1, "{:?}", kinds(&events));
+        assert_eq!(events[0].alert().kind, AlertKind::PortScan);
+    }
+
+    #[test]
+    fn a_sweep_that_moves_on_to_more_ports_stays_one_sweep() {
+        let mut d = detector();
+        let first = port_sweep();
+        assert_eq!(
+            tick(&mut d, first, SECOND)[0].alert().kind,
+            AlertKind::Sweep
+        );
+        // Next, the same hosts on 40 more ports: a port scan's numbers.
+        let later = view(&[(Probe::Syn, 254 * 41)], |s| {
+            s.host_bits = 201;
+            s.slow_bits = 41;
+            s.fast_ports = 40;
+            s.weighted_score = 120;
+            s.last_dst_port = 8080;
+        });
+        let events = tick(&mut d, later, 2 * SECOND);
+        assert_eq!(events.len(), 1, "{:?}", kinds(&events));
+        assert!(matches!(&events[0], AlertEvent::Updated(a) if a.kind == AlertKind::Sweep));
+        assert_eq!(events[0].alert().evidence.distinct_ports, Some(43));
+    }
+
+    #[test]
+    fn sixteen_ports_within_five_minutes_raise_a_slow_port_scan() {
+        // nmap -T1: one probe every 15 s, 16 ports after four minutes.
+        let slow = view(&[(Probe::Syn, 16)], |s| {
+            s.host_bits = 1;
+            s.slow_bits = 16;
+            s.fast_ports = 1;
+            s.fast_window_start_ns = 239 * SECOND;
+            s.weighted_score = 1;
+            s.weighted_window_start_ns = 239 * SECOND;
+        });
+        let events = tick(&mut detector(), slow, 240 * SECOND);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].alert().evidence.rules, [ScanRule::Slow]);
+    }
+
+    #[test]
+    fn a_monitoring_check_of_many_servers_raises_nothing() {
+        // 120 servers × 5 ports in a minute, each an HTTP-style check:
+        // SYN, ACK, request, ACK, FIN+ACK, ACK.
+        let checks = view(&[(Probe::Syn, 600), (Probe::Ack, 2400)], |s| {
+            s.tcp_packets = 3600;
+            s.bare_acks = 1800;
+            s.host_bits = 100;
+            s.slow_bits = 5;
+            s.fast_ports = 5;
+            s.weighted_score = 15;
+            s.last_dst_port = 443;
+        });
+        assert_eq!(kinds(&tick(&mut detector(), checks, SECOND)), []);
+    }
+
+    #[test]
+    fn a_browsing_client_raises_nothing() {
+        // Forty sites over TCP and QUIC, DNS and NTP (all in one tick: the
+        // rates stay under the volumetric rules).
+        let browser = view(
+            &[(Probe::Udp, 300), (Probe::Syn, 80), (Probe::Ack, 120)],
+            |s| {
+                s.udp_packets = 400;
+                s.tcp_packets = 400;
+                s.bare_acks = 100;
+                s.host_bits = 40;
+                s.slow_bits = 4;
+                s.fast_ports = 3;
+                s.weighted_score = 9;
+                s.last_dst_port = 443;
+            },
+        );
+        assert_eq!(kinds(&tick(&mut detector(), browser, SECOND)), []);
+    }
+
+    #[test]
+    fn servers_resolvers_and_bulk_transfers_raise_nothing() {
+        // A web server's and a resolver's replies, and a download's ACKs
+        // to the one port it uses: no new hosts or ports to speak of.
+        let server = view(&[], |s| {
+            s.tcp_packets = 90_000;
+            s.udp_packets = 900;
+        });
+        assert_eq!(kinds(&tick(&mut detector(), server, SECOND)), []);
+        let download = view(&[(Probe::Ack, 30_000)], |s| {
+            s.tcp_packets = 30_000;
+            s.bare_acks = 30_000;
+            s.host_bits = 1;
+            s.slow_bits = 1;
+            s.fast_ports = 1;
+            s.weighted_score = 3;
+            s.last_dst_port = 443;
+        });
+        assert_eq!(kinds(&tick(&mut detector(), download, SECOND)), []);
+    }
+
+    #[test]
+    fn the_kernels_sweep_event_raises_the_sweep_at_once_and_the_tick_updates_it() {
+        let mut d = detector();
+        let sweep = port_sweep();
+        let ctx = EventContext {
+            event: ThresholdEvent {
+                kind: EventKind::Sweep as u32,
+                class: 0,
+                key: attacker().into(),
+                count: 26,
+                window_start_ns: 0,
+                at_ns: SECOND / 2,
+            },
+            source: Some(sweep),
+            source_before: None,
+            port_syns: Vec::new(),
+            now: Timestamp::now(),
+            now_ns: SECOND / 2,
+        };
+        let mut n = 0;
+        let mut next_id = || {
+            n += 1;
+            n
+        };
+        let events = d.on_event(&ctx, &mut next_id);
+        assert_eq!(events.len(), 1);
+        assert!(matches!(&events[0], AlertEvent::Opened(a) if a.kind == AlertKind::Sweep));
+        assert_eq!(events[0].alert().evidence.detected_by, DetectedBy::Kernel);
+        let events = tick(&mut d, sweep, SECOND);
+        assert!(matches!(&events[..], [AlertEvent::Updated(a)] if a.kind == AlertKind::Sweep));
+    }
+
+    #[test]
+    fn a_clients_sweep_event_raises_nothing() {
+        let mut d = detector();
+        let checks = view(&[(Probe::Syn, 600), (Probe::Ack, 2400)], |s| {
+            s.tcp_packets = 3600;
+            s.bare_acks = 1800;
+            s.host_bits = 26;
+        });
+        let ctx = EventContext {
+            event: ThresholdEvent {
+                kind: EventKind::Sweep as u32,
+                class: 0,
+                key: attacker().into(),
+                count: 26,
+                window_start_ns: 0,
+                at_ns: SECOND,
+            },
+            source: Some(checks),
+            source_before: None,
+            port_syns: Vec::new(),
+            now: Timestamp::now(),
+            now_ns: SECOND,
+        };
+        let mut next_id = || 1;
+        assert!(d.on_event(&ctx, &mut next_id).is_empty());
+    }
+
+    #[test]
+    fn scans_are_named_by_what_the_source_sent_since_the_last_tick() {
+        let mut d = detector();
+        // A browsing host (many ACKs already) starts a UDP scan.
+        let before = view(&[(Probe::Ack, 5000), (Probe::Syn, 100)], |_| {});
+        let after = view(
+            &[(Probe::Ack, 5010), (Probe::Syn, 100), (Probe::Udp, 40)],
+            |s| {
+                s.slow_bits = 40;
+                s.fast_ports = 40;
+                s.weighted_score = 100;
+                s.host_bits = 1;
+            },
+        );
+        let ctx = EventContext {
+            event: ThresholdEvent {
+                kind: EventKind::ScanFast as u32,
+                class: 0,
+                key: attacker().into(),
+                count: 16,
+                window_start_ns: 0,
+                at_ns: SECOND,
+            },
+            source: Some(after),
+            source_before: Some(before),
+            port_syns: Vec::new(),
+            now: Timestamp::now(),
+            now_ns: SECOND,
+        };
+        let mut next_id = || 1;
+        let events = d.on_event(&ctx, &mut next_id);
+        assert_eq!(events.len(), 1);
+        let alert = events[0].alert();
+        assert!(
+            alert.message.starts_with("UDP scan from 198.18.0.2"),
+            "{}",
+            alert.message
+        );
+        assert_eq!(alert.evidence.scan.as_deref(), Some("udp"));
+    }
+}
