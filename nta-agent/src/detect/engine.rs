@@ -90,14 +90,6 @@ impl Detector {
         &self.incidents
     }
 
-    /// Whether `s` is reaching new ports fast right now: its SYNs are a
-    /// scan's, not a flood's.
-    fn scanning(&self, s: &SourceView, now_ns: u64) -> bool {
-        let cfg = &self.config.port_scan;
-        cfg.enabled
-            && port_scan::Windows::current(cfg, s, now_ns).fast_ports > u64::from(cfg.fast_ports)
-    }
-
     fn apply(
         &mut self,
         findings: Vec<Finding>,
@@ -169,9 +161,14 @@ impl Detector {
     ) -> Option<Finding> {
         let class = *RateClass::ALL.get(e.class as usize)?;
         let stats = ctx.source.unwrap_or_default();
-        if self.config.allowlisted(src)
-            || (class == RateClass::Syn && self.scanning(&stats, ctx.now_ns))
-        {
+        let r = Reading {
+            src,
+            before: ctx.source_before.as_ref(),
+            after: &stats,
+            detected_by: DetectedBy::Kernel,
+        };
+        let w = port_scan::Windows::current(&self.config.port_scan, &stats, ctx.now_ns);
+        if self.config.allowlisted(src) || scans::explains_rate(&self.config, &r, w, class) {
             return None;
         }
         let dst = port_scan::addr_of(&stats.last_dst);
@@ -282,11 +279,7 @@ impl Detector {
                 if packets == 0 {
                     continue;
                 }
-                let scan_now = class == RateClass::Syn
-                    && findings
-                        .iter()
-                        .any(|f| f.key.subject == Subject::Source(src));
-                if scan_now {
+                if scans::explains(&findings, src, class) {
                     continue;
                 }
                 findings.extend(volumetric::evaluate(

@@ -11,13 +11,13 @@
 
 use std::net::IpAddr;
 
-use nta_common::maps::Probe;
+use nta_common::maps::{Probe, RateClass};
 
 use super::{
     Finding, IncidentKey, Incidents, Subject,
     port_scan::{self, Scan, Windows},
     probes::{self, PORT_PROBES},
-    sketch::Estimate,
+    sketch::{self, Estimate},
     sweep::{self, Sweep},
 };
 use crate::{
@@ -106,6 +106,48 @@ pub fn evaluate(
         .or_else(|| fresh.hosts.then(|| sweep_finding(config, r, w)).flatten())
 }
 
+/// The probe a source's packets of `class` are made of, when a scan or
+/// sweep can explain their rate.
+fn probe_of(class: RateClass) -> Option<Probe> {
+    match class {
+        RateClass::Syn => Some(Probe::Syn),
+        RateClass::Udp => Some(Probe::Udp),
+        RateClass::Icmp => Some(Probe::Echo),
+        RateClass::BareAck => Some(Probe::Ack),
+        RateClass::Rst => None,
+    }
+}
+
+/// Whether a scan or sweep among this tick's `findings` explains `src`'s
+/// rate of `class`: its SYNs whatever it scans with (a scanner's SYN burst
+/// is its scan, as before sweeps), and its other probes when they are what
+/// the scan or sweep is made of. One attack, one alert: a fast ping sweep
+/// is not also an ICMP flood.
+pub fn explains(findings: &[Finding], src: IpAddr, class: RateClass) -> bool {
+    findings.iter().any(|f| {
+        f.key.subject == Subject::Source(src)
+            && matches!(f.key.kind, AlertKind::PortScan | AlertKind::Sweep)
+            && (class == RateClass::Syn
+                || probe_of(class).is_some_and(|p| f.evidence.scan.as_deref() == Some(p.name())))
+    })
+}
+
+/// The same for a kernel rate event, from the source's counters: it is
+/// reaching new ports fast (its SYNs are a scan's), or it is sweeping with
+/// the probes `class` counts.
+pub fn explains_rate(config: &Config, r: &Reading, w: Windows, class: RateClass) -> bool {
+    let scan = &config.port_scan;
+    let scanning = scan.enabled && w.fast_ports > u64::from(scan.fast_ports);
+    if class == RateClass::Syn && scanning {
+        return true;
+    }
+    let kind = probes::dominant(r.before, r.after, &Probe::ALL);
+    let sweeping = config.sweep.enabled
+        && sketch::more_than(w.host_bits, config.sweep.hosts)
+        && !sweep::is_client(r.after, kind, Estimate::of(w.host_bits));
+    (scanning || sweeping) && kind.is_some() && kind == probe_of(class)
+}
+
 fn scan_finding(config: &Config, r: &Reading, w: Windows) -> Option<Finding> {
     port_scan::evaluate(
         &config.port_scan,
@@ -146,7 +188,7 @@ mod tests {
     use jiff::Timestamp;
     use nta_common::{
         IpKey,
-        maps::{EventKind, ThresholdEvent},
+        maps::{EventKind, RateClass, ThresholdEvent},
     };
 
     use super::*;
@@ -529,5 +571,58 @@ mod tests {
             alert.message
         );
         assert_eq!(alert.evidence.scan.as_deref(), Some("udp"));
+    }
+
+    /// A ping sweep of a /16 at 2 000 echo requests a second: 2 000 hosts
+    /// in the tick fill most of the host sketch.
+    fn fast_ping_sweep() -> SourceView {
+        view(&[(Probe::Echo, 2000)], |s| {
+            s.icmp_packets = 2000;
+            s.host_bits = 500;
+        })
+    }
+
+    fn rate_event(class: RateClass, count: u64, source: SourceView) -> EventContext {
+        EventContext {
+            event: ThresholdEvent {
+                kind: EventKind::SourceRate as u32,
+                class: class as u32,
+                key: attacker().into(),
+                count,
+                window_start_ns: 0,
+                at_ns: SECOND,
+            },
+            source: Some(source),
+            source_before: None,
+            port_syns: Vec::new(),
+            now: Timestamp::now(),
+            now_ns: SECOND,
+        }
+    }
+
+    #[test]
+    fn a_fast_ping_sweep_is_a_sweep_not_also_an_icmp_flood() {
+        let events = tick(&mut detector(), fast_ping_sweep(), SECOND);
+        assert_eq!(events.len(), 1, "{:?}", kinds(&events));
+        assert_eq!(events[0].alert().kind, AlertKind::Sweep);
+        let mut next_id = || 1;
+        let ctx = rate_event(RateClass::Icmp, 1001, fast_ping_sweep());
+        assert!(detector().on_event(&ctx, &mut next_id).is_empty());
+    }
+
+    #[test]
+    fn an_icmp_flood_on_one_host_is_still_a_flood() {
+        let flood = view(&[(Probe::Echo, 2000)], |s| {
+            s.icmp_packets = 2000;
+            s.host_bits = 1;
+        });
+        let events = tick(&mut detector(), flood, SECOND);
+        assert_eq!(events.len(), 1, "{:?}", kinds(&events));
+        assert_eq!(events[0].alert().kind, AlertKind::Volumetric);
+        let mut next_id = || 1;
+        let ctx = rate_event(RateClass::Icmp, 1001, flood);
+        let events = detector().on_event(&ctx, &mut next_id);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].alert().kind, AlertKind::Volumetric);
     }
 }
