@@ -142,7 +142,8 @@ impl Detector {
             EventKind::ScanFast => w.fast_ports = w.fast_ports.max(e.count),
             EventKind::ScanWeighted => w.weighted_score = w.weighted_score.max(e.count),
             EventKind::ScanSlow => w.slow_bits = w.slow_bits.max(e.count),
-            _ => w.host_bits = w.host_bits.max(e.count),
+            EventKind::Sweep => w.host_bits = w.host_bits.max(e.count),
+            _ => {}
         }
         let r = Reading {
             src,
