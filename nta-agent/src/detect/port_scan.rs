@@ -9,6 +9,14 @@
 //! `slow_ports` distinct ports within `slow_window` (Zeek's 15 in 5 minutes),
 //! for scans at any pace. Distinct ports are the kernel sketch's estimate
 //! (see [`sketch`]), reported as one.
+//!
+//! The kernel counts every probe, a client's too: a workstation logging on
+//! to a domain reaches DNS, Kerberos, LDAP, SMB, RPC, NTP and the web, eight
+//! privileged ports, within seconds, and over minutes more RPC ports than
+//! 15. So the weighted and slow rules pass over a client (its connections
+//! carry data, see [`probes::is_client`]), and catch a talkative host's
+//! slow scan once its probes outnumber its conversations; the fast rule
+//! (16 new ports in a second) holds for everyone.
 
 use std::net::IpAddr;
 
@@ -74,6 +82,9 @@ pub struct Scan {
     /// What the scan probes with (see [`probes::dominant`]); `None` if the
     /// counters do not say.
     pub kind: Option<Probe>,
+    /// The source is a client (see [`probes::is_client`]): only the fast
+    /// rule applies.
+    pub client: bool,
     pub detected_by: DetectedBy,
 }
 
@@ -94,11 +105,11 @@ pub fn evaluate(cfg: &PortScan, scan: Scan) -> Option<Finding> {
     let fired: Vec<ScanRule> = [
         (w.fast_ports > u64::from(cfg.fast_ports), ScanRule::Fast),
         (
-            w.weighted_score >= u64::from(cfg.weighted_score),
+            !scan.client && w.weighted_score >= u64::from(cfg.weighted_score),
             ScanRule::Weighted,
         ),
         (
-            sketch::more_than(w.slow_bits, cfg.slow_ports),
+            !scan.client && sketch::more_than(w.slow_bits, cfg.slow_ports),
             ScanRule::Slow,
         ),
     ]
@@ -176,6 +187,7 @@ mod tests {
             dst: Some("198.18.0.1".parse().unwrap()),
             packets: windows.fast_ports,
             kind,
+            client: false,
             detected_by: DetectedBy::Kernel,
         }
     }
@@ -286,6 +298,17 @@ mod tests {
             );
             assert_eq!(f.evidence.scan.as_deref(), kind.map(|k| k.name()));
         }
+    }
+
+    #[test]
+    fn a_client_is_held_to_the_fast_rule_only() {
+        let client = |w| Scan {
+            client: true,
+            ..scan(w, Some(Probe::Syn))
+        };
+        assert!(evaluate(&cfg(), client(windows(8, 24, 16))).is_none());
+        let f = evaluate(&cfg(), client(windows(16, 48, 16))).expect("scan");
+        assert_eq!(f.evidence.rules, [ScanRule::Fast]);
     }
 
     #[test]

@@ -3,7 +3,14 @@
 
 use nta_common::maps::Probe;
 
+use super::sketch::Estimate;
 use crate::traffic::{SourceView, growth};
+
+/// UDP datagrams per host or port reached from which a UDP source is a
+/// client. `nmap -sU` sends one probe per host and port, and retries an
+/// unanswered one a few times; a QUIC page load alone exchanges dozens,
+/// and a resolver's client sends every query to the same port.
+const UDP_CLIENT_DATAGRAMS_PER_TARGET: f64 = 8.0;
 
 /// The probes that go to a port: what port scans are made of.
 pub const PORT_PROBES: [Probe; 4] = [Probe::Syn, Probe::Fin, Probe::Ack, Probe::Udp];
@@ -59,6 +66,18 @@ pub fn data_segments(s: &SourceView) -> u64 {
 pub fn tcp_client(s: &SourceView) -> bool {
     let data = data_segments(s);
     data > 0 && data.saturating_mul(2) >= s.syns()
+}
+
+/// Whether a source probing with `kind`, which reached `reached` distinct
+/// hosts (sweeps) or ports (scans), is a client: its TCP connections carry
+/// data ([`tcp_client`]), or it exchanges many UDP datagrams per target.
+/// Pings and unknown probes never are.
+pub fn is_client(s: &SourceView, kind: Option<Probe>, reached: Estimate) -> bool {
+    match kind {
+        Some(Probe::Syn | Probe::Fin | Probe::Ack) => tcp_client(s),
+        Some(Probe::Udp) => s.udp_packets as f64 >= UDP_CLIENT_DATAGRAMS_PER_TARGET * reached.value,
+        Some(Probe::Echo) | None => false,
+    }
 }
 
 #[cfg(test)]
@@ -126,5 +145,36 @@ mod tests {
         ack_scan.tcp_packets = 254;
         ack_scan.bare_acks = 254;
         assert!(!tcp_client(&ack_scan));
+    }
+
+    #[test]
+    fn a_quic_browser_is_a_client_a_udp_sweep_or_scan_is_not() {
+        let browser = SourceView {
+            udp_packets: 4_000,
+            ..SourceView::default()
+        };
+        assert!(is_client(&browser, Some(Probe::Udp), Estimate::of(40)));
+        let snmp_sweep = SourceView {
+            udp_packets: 80,
+            ..SourceView::default()
+        };
+        assert!(!is_client(&snmp_sweep, Some(Probe::Udp), Estimate::of(40)));
+        // nmap -sU -p 1-1000 on one host: a datagram or two per port.
+        let udp_scan = SourceView {
+            udp_packets: 1_500,
+            ..SourceView::default()
+        };
+        assert!(!is_client(&udp_scan, Some(Probe::Udp), Estimate::of(445)));
+    }
+
+    #[test]
+    fn pings_are_never_a_clients() {
+        let pinger = SourceView {
+            udp_packets: 1_000_000,
+            tcp_packets: 1_000_000,
+            ..SourceView::default()
+        };
+        assert!(!is_client(&pinger, Some(Probe::Echo), Estimate::of(40)));
+        assert!(!is_client(&pinger, None, Estimate::of(40)));
     }
 }

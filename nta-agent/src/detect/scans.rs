@@ -144,11 +144,12 @@ pub fn explains_rate(config: &Config, r: &Reading, w: Windows, class: RateClass)
     let kind = probes::dominant(r.before, r.after, &Probe::ALL);
     let sweeping = config.sweep.enabled
         && sketch::more_than(w.host_bits, config.sweep.hosts)
-        && !sweep::is_client(r.after, kind, Estimate::of(w.host_bits));
+        && !probes::is_client(r.after, kind, Estimate::of(w.host_bits));
     (scanning || sweeping) && kind.is_some() && kind == probe_of(class)
 }
 
 fn scan_finding(config: &Config, r: &Reading, w: Windows) -> Option<Finding> {
+    let kind = probes::dominant(r.before, r.after, &PORT_PROBES);
     port_scan::evaluate(
         &config.port_scan,
         Scan {
@@ -156,7 +157,8 @@ fn scan_finding(config: &Config, r: &Reading, w: Windows) -> Option<Finding> {
             windows: w,
             dst: port_scan::addr_of(&r.after.last_dst),
             packets: sent(r, &PORT_PROBES),
-            kind: probes::dominant(r.before, r.after, &PORT_PROBES),
+            kind,
+            client: probes::is_client(r.after, kind, Estimate::of(w.slow_bits)),
             detected_by: r.detected_by,
         },
     )
@@ -174,7 +176,7 @@ fn sweep_finding(config: &Config, r: &Reading, w: Windows) -> Option<Finding> {
             port_bits: w.slow_bits,
             port: (s.last_dst_port != 0).then_some(s.last_dst_port),
             kind,
-            client: sweep::is_client(s, kind, Estimate::of(w.host_bits)),
+            client: probes::is_client(s, kind, Estimate::of(w.host_bits)),
             packets: sent(r, &Probe::ALL),
             detected_by: r.detected_by,
         },
@@ -624,5 +626,44 @@ mod tests {
         let events = detector().on_event(&ctx, &mut next_id);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].alert().kind, AlertKind::Volumetric);
+    }
+
+    #[test]
+    fn a_domain_logon_touching_many_privileged_ports_raises_nothing() {
+        // DNS, Kerberos, LDAP, SMB, RPC, NTP, HTTP and HTTPS within 3 s:
+        // eight ports below 1024, a score of 24, over TCP connections that
+        // carry requests and UDP queries.
+        let logon = view(
+            &[(Probe::Syn, 20), (Probe::Udp, 30), (Probe::Ack, 100)],
+            |s| {
+                s.tcp_packets = 300;
+                s.bare_acks = 80;
+                s.udp_packets = 30;
+                s.host_bits = 4;
+                s.slow_bits = 9;
+                s.fast_ports = 8;
+                s.weighted_score = 24;
+            },
+        );
+        assert_eq!(kinds(&tick(&mut detector(), logon, SECOND)), []);
+    }
+
+    #[test]
+    fn a_talkative_hosts_slow_scan_is_caught_once_its_probes_outnumber_its_data() {
+        // Browsing: 40 connections, 100 data segments. Then nmap -T2.
+        let scanning = |ports: u64, bits: u32| {
+            view(&[(Probe::Syn, 40 + ports), (Probe::Ack, 200)], |s| {
+                s.tcp_packets = 40 + ports + 200 + 100;
+                s.bare_acks = 150;
+                s.host_bits = 12;
+                s.slow_bits = bits;
+                s.fast_ports = 2;
+                s.weighted_score = 4;
+            })
+        };
+        assert_eq!(kinds(&tick(&mut detector(), scanning(20, 20), SECOND)), []);
+        let events = tick(&mut detector(), scanning(300, 230), SECOND);
+        assert_eq!(events.len(), 1, "{:?}", kinds(&events));
+        assert_eq!(events[0].alert().evidence.rules, [ScanRule::Slow]);
     }
 }

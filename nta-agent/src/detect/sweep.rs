@@ -23,13 +23,7 @@ use super::{
 use crate::{
     alert::{AlertKind, DetectedBy, Evidence},
     config,
-    traffic::SourceView,
 };
-
-/// UDP datagrams per host reached from which a UDP source is a client.
-/// `nmap -sU` sends one probe per host and port, and retries an unanswered
-/// one a few times; a QUIC page load alone exchanges dozens.
-const UDP_CLIENT_DATAGRAMS_PER_HOST: f64 = 8.0;
 
 /// One source's sweep counters, as the rule reads them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,22 +37,11 @@ pub struct Sweep {
     pub port: Option<u16>,
     /// What the sweep probes with (see [`probes::dominant`]).
     pub kind: Option<Probe>,
-    /// The source is a client (see [`is_client`]), not a sweeper.
+    /// The source is a client (see [`probes::is_client`]), not a sweeper.
     pub client: bool,
     /// Probes since the previous finding.
     pub packets: u64,
     pub detected_by: DetectedBy,
-}
-
-/// Whether a source probing with `kind` that reached `hosts` is a client:
-/// its TCP connections carry data, or it exchanges many UDP datagrams per
-/// host. Pings and unknown probes never are.
-pub fn is_client(s: &SourceView, kind: Option<Probe>, hosts: Estimate) -> bool {
-    match kind {
-        Some(Probe::Syn | Probe::Fin | Probe::Ack) => probes::tcp_client(s),
-        Some(Probe::Udp) => s.udp_packets as f64 >= UDP_CLIENT_DATAGRAMS_PER_HOST * hosts.value,
-        Some(Probe::Echo) | None => false,
-    }
 }
 
 /// A sweep finding if the source probed more than `cfg.hosts` hosts within
@@ -112,7 +95,7 @@ pub fn evaluate(cfg: &config::Sweep, window: Duration, sweep: Sweep) -> Option<F
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::{config::Config, traffic::SourceView};
 
     const WINDOW: Duration = Duration::from_secs(300);
 
@@ -210,30 +193,15 @@ mod tests {
         // 120 servers × 5 ports in a minute, each an HTTP-style check:
         // SYN, ACK, request, ACK, FIN+ACK, ACK.
         let checks = source(3_600, 600, 2_400, 1_800, 0);
-        assert!(is_client(&checks, Some(Probe::Ack), hosts));
-        assert!(is_client(&checks, Some(Probe::Syn), hosts));
+        assert!(probes::is_client(&checks, Some(Probe::Ack), hosts));
+        assert!(probes::is_client(&checks, Some(Probe::Syn), hosts));
         // nmap -sS -p22 over a /24: SYNs and the kernel's RSTs.
         let syn_sweep = source(254 + 40, 254, 0, 0, 40);
-        assert!(!is_client(&syn_sweep, Some(Probe::Syn), hosts));
+        assert!(!probes::is_client(&syn_sweep, Some(Probe::Syn), hosts));
         // nmap -sn: per host echo, SYN 443, ACK 80, timestamp.
         let mut ping_sweep = source(508, 254, 254, 254, 0);
         ping_sweep.probes[Probe::Echo as usize] = 508;
-        assert!(!is_client(&ping_sweep, Some(Probe::Echo), hosts));
-        assert!(!is_client(&ping_sweep, Some(Probe::Syn), hosts));
-    }
-
-    #[test]
-    fn a_quic_browser_is_a_client_a_udp_sweep_is_not() {
-        let hosts = Estimate::of(40);
-        let browser = SourceView {
-            udp_packets: 4_000,
-            ..SourceView::default()
-        };
-        assert!(is_client(&browser, Some(Probe::Udp), hosts));
-        let snmp_sweep = SourceView {
-            udp_packets: 80,
-            ..SourceView::default()
-        };
-        assert!(!is_client(&snmp_sweep, Some(Probe::Udp), hosts));
+        assert!(!probes::is_client(&ping_sweep, Some(Probe::Echo), hosts));
+        assert!(!probes::is_client(&ping_sweep, Some(Probe::Syn), hosts));
     }
 }
