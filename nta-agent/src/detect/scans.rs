@@ -86,18 +86,21 @@ pub fn evaluate(
     w: Windows,
     fresh: Fresh,
 ) -> Option<Finding> {
+    // Most sources reach nothing new in a tick: done before any lookup.
+    if !fresh.ports && !fresh.hosts {
+        return None;
+    }
     let open = |kind| {
         incidents.is_open(&IncidentKey {
             kind,
             subject: Subject::Source(r.src),
         })
     };
-    let goes_on = fresh.ports || fresh.hosts;
     if open(AlertKind::Sweep) {
-        return goes_on.then(|| sweep_finding(config, r, w)).flatten();
+        return sweep_finding(config, r, w);
     }
     if open(AlertKind::PortScan) {
-        return goes_on.then(|| scan_finding(config, r, w)).flatten();
+        return scan_finding(config, r, w);
     }
     fresh
         .ports
