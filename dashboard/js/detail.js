@@ -10,7 +10,10 @@ const EVIDENCE_LABELS = [
   ['window_secs', 'Window'],
   ['detected_by', 'Detected by'],
   ['class', 'Traffic class'],
+  ['scan', 'Probes'],
   ['distinct_ports', 'Distinct ports'],
+  ['distinct_hosts', 'Distinct hosts'],
+  ['estimated', 'Counts estimated'],
   ['distinct_sources', 'Distinct sources'],
   ['pps', 'Peak packet rate'],
   ['bps', 'Peak bit rate'],
@@ -110,6 +113,8 @@ function evidenceValue(key, evidence) {
     case 'threshold': return withUnit(value, evidence.unit);
     case 'window_secs': return `${value} s`;
     case 'rules': return value.join(', ');
+    // Present only when true: the distinct counts are sketch estimates.
+    case 'estimated': return value ? 'yes (sketch estimates)' : 'no';
     case 'top_ports':
     case 'top_sources':
       return h('ol', { class: 'counts' }, value.map((c) =>

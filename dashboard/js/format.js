@@ -100,6 +100,7 @@ export function formatEndpoints(alert) {
 
 const KIND_LABELS = {
   port_scan: 'port scan',
+  sweep: 'sweep',
   syn_flood: 'SYN flood',
   udp_flood: 'UDP flood',
   icmp_flood: 'ICMP flood',

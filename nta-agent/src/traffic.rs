@@ -12,22 +12,25 @@ use std::{
 
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
-    maps::{DST_CLASSES, Probe, SERVICES},
+    maps::{DST_CLASSES, PROBES, Probe, SERVICES},
     sketch::HLL_REGISTERS,
 };
 
 /// What the agent keeps of a source between two reads: the counters its
-/// rules take deltas of and the windows they read — 104 bytes instead of
-/// the kernel's 264, which matters with 65 536 sources in two snapshots
-/// (the agent's peak of memory under a spoofed flood).
+/// rules take deltas of and the windows they read — 152 bytes instead of
+/// the kernel's 368 (the two 64-byte sketches stay in the kernel), which
+/// matters with 65 536 sources in two snapshots (the agent's peak of
+/// memory under a spoofed flood).
 ///
-/// The port-scan window counts are `u32`: each counts ports new to the
-/// source's 512-bit sketch (weighing at most 3 each), so they stay far
+/// The window counts are `u32`: each counts ports or hosts new to the
+/// source's 512-bit sketches (weighing at most 3 each), so they stay far
 /// below 2³².
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceView {
     pub packets: u64,
-    pub syns: u64,
+    pub tcp_packets: u64,
+    /// Probes sent, by [`Probe`]: `probes[Syn]` is every SYN without ACK.
+    pub probes: [u64; PROBES],
     pub udp_packets: u64,
     pub icmp_packets: u64,
     pub rsts: u64,
@@ -35,6 +38,8 @@ pub struct SourceView {
     pub last_dst: IpKey,
     pub last_dst_port: u16,
     pub slow_bits: u32,
+    /// Bits set in the host sketch, in the slow window.
+    pub host_bits: u32,
     pub fast_ports: u32,
     pub weighted_score: u32,
     pub slow_window_start_ns: u64,
@@ -42,7 +47,19 @@ pub struct SourceView {
     pub weighted_window_start_ns: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<SourceView>() == 104);
+impl SourceView {
+    /// Probes of one kind sent.
+    pub fn probe(&self, kind: Probe) -> u64 {
+        self.probes[kind as usize]
+    }
+
+    /// SYNs without ACK sent.
+    pub fn syns(&self) -> u64 {
+        self.probe(Probe::Syn)
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<SourceView>() == 152);
 
 /// A window count as `u32`, saturating (see [`SourceView`]).
 fn narrow(count: u64) -> u32 {
@@ -53,7 +70,8 @@ impl From<&SourceStats> for SourceView {
     fn from(s: &SourceStats) -> Self {
         Self {
             packets: s.packets,
-            syns: s.probes[Probe::Syn as usize],
+            tcp_packets: s.tcp_packets,
+            probes: s.probes,
             udp_packets: s.udp_packets,
             icmp_packets: s.icmp_packets,
             rsts: s.rsts,
@@ -61,6 +79,7 @@ impl From<&SourceStats> for SourceView {
             last_dst: s.last_dst,
             last_dst_port: s.last_dst_port,
             slow_bits: narrow(s.slow_bits),
+            host_bits: narrow(s.host_bits),
             slow_window_start_ns: s.slow_window_start_ns,
             fast_ports: narrow(s.fast_ports),
             fast_window_start_ns: s.fast_window_start_ns,

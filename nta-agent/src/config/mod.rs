@@ -35,6 +35,8 @@ pub use notify::{EmailFile, Notify, SmsFile, WebhookFile};
 pub struct Config {
     /// One source probing many ports.
     pub port_scan: PortScan,
+    /// One source probing many hosts (horizontal scans, ping sweeps).
+    pub sweep: Sweep,
     /// Many SYNs towards one destination, whoever sends them.
     pub syn_flood: SynFlood,
     /// One source sending too many packets of one kind.
@@ -118,10 +120,11 @@ pub struct PortScan {
     /// Window for `weighted_score`.
     #[serde(deserialize_with = "de::duration")]
     pub weighted_window: Duration,
-    /// Alert when one source reaches more than this many distinct ports of
-    /// one host within `slow_window`.
+    /// Alert when one source reaches more than this many distinct ports
+    /// within `slow_window`, whatever its pace.
     pub slow_ports: u32,
-    /// Window for `slow_ports`.
+    /// Window for `slow_ports`; also the window of the sweep rule's hosts
+    /// (one kernel window clears both sketches).
     #[serde(deserialize_with = "de::duration")]
     pub slow_window: Duration,
 }
@@ -140,12 +143,41 @@ impl Default for PortScan {
             // and similar protocols legitimately touch many of them.
             weighted_score: 21,
             weighted_window: Duration::from_secs(3),
-            // nmap's -T2 ("polite") waits 0.4 s between probes, about 150 a
-            // minute: this catches it and slower sweeps that stay under the
-            // fast rules, while no ordinary client opens 100 ports of one host
-            // in a minute.
-            slow_ports: 100,
-            slow_window: Duration::from_secs(60),
+            // Zeek's default: 15 distinct ports within 5 minutes is a scan,
+            // whatever its pace, so nmap -T2 on high ports (0.4 s apart,
+            // under the weighted rule) and -T1 (15 s apart) are caught;
+            // ordinary clients use a handful of service ports.
+            slow_ports: 15,
+            slow_window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Sweep detection: one source probing many hosts (the same port on each,
+/// or ICMP echo), counted in the kernel's host sketch over
+/// `port_scan.slow_window`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sweep {
+    /// Whether sweeps are detected at all.
+    pub enabled: bool,
+    /// Alert when one source probes more than this many distinct hosts
+    /// within `port_scan.slow_window`, unless it is a client (its
+    /// connections carry data).
+    pub hosts: u32,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        // Zeek's default, 25 hosts on one port within 5 minutes. Zeek counts
+        // only failed connections; nta sees attempts, and instead leaves out
+        // sources whose TCP connections carry data and UDP sources that
+        // exchange many datagrams per host (see `detect::sweep`), which is
+        // what the failure filter removes from a monitoring host's or a
+        // browser's traffic. A /24 sweep reaches 254.
+        Sweep {
+            enabled: true,
+            hosts: 25,
         }
     }
 }
@@ -511,6 +543,16 @@ impl Config {
             );
         } else {
             s.push_str("port_scan: off");
+        }
+        if self.sweep.enabled {
+            let _ = write!(
+                s,
+                "; sweep: >{} hosts/{}",
+                self.sweep.hosts,
+                show(p.slow_window)
+            );
+        } else {
+            s.push_str("; sweep: off");
         }
         let f = &self.syn_flood;
         if f.enabled {

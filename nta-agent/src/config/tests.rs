@@ -28,8 +28,10 @@ fn defaults_are_the_documented_thresholds() {
     assert_eq!(c.port_scan.fast_window, Duration::from_secs(1));
     assert_eq!(c.port_scan.weighted_score, 21);
     assert_eq!(c.port_scan.weighted_window, Duration::from_secs(3));
-    assert_eq!(c.port_scan.slow_ports, 100);
-    assert_eq!(c.port_scan.slow_window, Duration::from_secs(60));
+    assert_eq!(c.port_scan.slow_ports, 15);
+    assert_eq!(c.port_scan.slow_window, Duration::from_secs(300));
+    assert!(c.sweep.enabled);
+    assert_eq!(c.sweep.hosts, 25);
     assert_eq!(c.syn_flood.dst_host_syn_rate, 1000.0);
     assert_eq!(c.syn_flood.dst_port_syn_rate, 1000.0);
     let v = &c.volumetric;
@@ -62,7 +64,7 @@ fn keys_left_out_of_a_section_keep_their_defaults() {
     let c = parse("[port_scan]\nfast_ports = 30\n[store]\nretention_minutes = \"7d\"\n");
     assert_eq!(c.port_scan.fast_ports, 30);
     assert_eq!(c.port_scan.fast_window, Duration::from_secs(1));
-    assert_eq!(c.port_scan.slow_ports, 100);
+    assert_eq!(c.port_scan.slow_ports, 15);
     assert_eq!(c.store.retention_minutes, Duration::from_secs(7 * 86_400));
     assert_eq!(c.store.retention_seconds, Duration::from_secs(3600));
     assert_eq!(c.volumetric, Volumetric::default());
@@ -258,6 +260,42 @@ fn validation_errors_name_the_key_and_point_at_its_value() {
 }
 
 #[test]
+fn the_sweep_section_parses_and_shares_the_slow_window() {
+    let c = parse("[sweep]\nhosts = 100\n[port_scan]\nslow_window = \"10m\"\n");
+    assert_eq!(c.sweep.hosts, 100);
+    assert!(c.sweep.enabled);
+    assert!(
+        c.summary().contains("; sweep: >100 hosts/10m;"),
+        "{}",
+        c.summary()
+    );
+    let off = parse("[sweep]\nenabled = false\n");
+    assert_eq!(off.sweep.hosts, 25);
+    assert!(off.summary().contains("; sweep: off;"), "{}", off.summary());
+}
+
+#[test]
+fn sweep_hosts_out_of_range_or_misspelled_are_refused() {
+    for (hosts, got) in [("0", "0"), ("1001", "1001")] {
+        let e = parse_err(&format!("[sweep]\nhosts = {hosts}\n"));
+        assert_eq!(
+            e,
+            format!(
+                "nta.toml:2:9: sweep.hosts: must be between 1 and 1000 hosts, got {got} \
+                 (to turn sweeps off, set enabled = false)"
+            )
+        );
+    }
+    let e = parse_err("[sweep]\nhost = 30\n");
+    assert!(
+        e.starts_with("nta.toml:2:1: sweep: unknown field `host`"),
+        "{e}"
+    );
+    let e = parse_err("[sweep]\nhosts = -3\n");
+    assert!(e.contains("sweep.hosts"), "{e}");
+}
+
+#[test]
 fn a_validation_error_without_a_location_still_names_file_and_key() {
     let e = ConfigError::Invalid {
         path: "nta.toml".into(),
@@ -302,8 +340,8 @@ fn check_summarises_the_effective_config_in_one_line() {
     assert_eq!(
         summary,
         format!(
-            "{}: OK — port_scan: >15 ports/1s, weighted 21/3s, >100 ports/1m; \
-             syn_flood: 1000 SYN/s host, 1000 SYN/s port, 1000 Mbit/s host; volumetric: off; \
+            "{}: OK — port_scan: >15 ports/1s, weighted 21/3s, >15 ports/5m; \
+             sweep: >25 hosts/5m;              syn_flood: 1000 SYN/s host, 1000 SYN/s port, 1000 Mbit/s host; volumetric: off; \
              flood: tcp 100000 pkt/s 1000 Mbit/s, udp 20000 pkt/s 1000 Mbit/s, \
              icmp 5000 pkt/s 100 Mbit/s, fragment 5000 pkt/s 500 Mbit/s, \
              all 500000 pkt/s 10000 Mbit/s per host; \

@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 
 use super::{
     ClassRates, Config, ConfigError, Flood, Mitigate, Notify, Override, PortScan, RatesOverride,
-    StoreSettings, SynFlood, Volumetric, locate,
+    StoreSettings, Sweep, SynFlood, Volumetric, locate,
 };
 
 /// Shortest detection window. The agent reads the kernel's counters at most
@@ -30,9 +30,13 @@ const RETENTION_SECONDS: (Duration, Duration) =
 const RETENTION_MINUTES: (Duration, Duration) =
     (Duration::from_secs(3600), Duration::from_secs(400 * 86_400));
 /// Most distinct ports a port-scan rule can count to: the kernel's sketch
-/// has 512 bits and a threshold must sit below its saturation, with room for
-/// hash collisions among the ports before it.
+/// has 512 bits and a threshold must sit well below its saturation (~3 200),
+/// where the estimate is still within a few percent.
 const MAX_PORTS: u32 = 400;
+/// Most distinct hosts the sweep rule can count to: the same 512-bit
+/// sketch, whose estimate at 1 000 values (439 bits set) is still within
+/// about 5 %.
+const MAX_HOSTS: u32 = 1000;
 /// Messages per channel per minute: at least one (a digest must get
 /// through), at most one a second, past which a channel is a firehose.
 const MAX_PER_MINUTE: (u32, u32) = (1, 60);
@@ -74,6 +78,7 @@ impl Config {
     /// Checks what parsing cannot: ranges, and overrides that clash.
     pub(super) fn validate(&self) -> Result<(), Problem> {
         validate_port_scan(&self.port_scan)?;
+        validate_sweep(&self.sweep)?;
         validate_syn_flood("syn_flood", &self.syn_flood)?;
         validate_volumetric("volumetric", &self.volumetric)?;
         validate_flood(&self.flood)?;
@@ -203,6 +208,19 @@ fn validate_port_scan(p: &PortScan) -> Result<(), Problem> {
         MIN_WINDOW,
         MAX_WINDOW,
     )
+}
+
+fn validate_sweep(s: &Sweep) -> Result<(), Problem> {
+    if s.hosts == 0 || s.hosts > MAX_HOSTS {
+        return Err(Problem::new(
+            "sweep.hosts",
+            format!(
+                "must be between 1 and {MAX_HOSTS} hosts, got {} (to turn sweeps off, set enabled = false)",
+                s.hosts
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_syn_flood(at: &str, f: &SynFlood) -> Result<(), Problem> {

@@ -10,7 +10,9 @@ use nta_common::{
 };
 
 use super::{
-    Finding, Incidents, NextId, Subject, hll, port_scan, syn_flood,
+    Finding, Incidents, NextId, Subject, hll, port_scan,
+    scans::{self, Fresh, Reading},
+    syn_flood,
     volumetric::{self, SourceRate},
 };
 use crate::{
@@ -37,6 +39,9 @@ pub struct EventContext {
     pub event: ThresholdEvent,
     /// The source's counters, for source events.
     pub source: Option<SourceView>,
+    /// The same source's counters at the last tick, when it had any: what
+    /// it sent since tells which kind of scan it runs.
+    pub source_before: Option<SourceView>,
     /// For SYN destination events: SYNs per port since the last tick,
     /// busiest first (see [`crate::traffic::port_growth`]).
     pub port_syns: Vec<(u16, u64)>,
@@ -63,7 +68,7 @@ pub struct Detector {
 
 fn class_count(s: &SourceView, class: RateClass) -> u64 {
     match class {
-        RateClass::Syn => s.syns,
+        RateClass::Syn => s.syns(),
         RateClass::Udp => s.udp_packets,
         RateClass::Icmp => s.icmp_packets,
         RateClass::Rst => s.rsts,
@@ -98,14 +103,6 @@ impl Detector {
         &self.incidents
     }
 
-    /// Whether `s` is reaching new ports fast right now: its SYNs are a
-    /// scan's, not a flood's.
-    fn scanning(&self, s: &SourceView, now_ns: u64) -> bool {
-        let cfg = &self.config.port_scan;
-        cfg.enabled
-            && port_scan::Windows::current(cfg, s, now_ns).fast_ports > u64::from(cfg.fast_ports)
-    }
-
     fn apply(
         &mut self,
         findings: Vec<Finding>,
@@ -135,7 +132,7 @@ impl Detector {
                 self.dst_syns_event(key, kind, e, ctx).into_iter().collect()
             }
             EventKind::DstPackets | EventKind::DstBytes => self.dst_event(key, e, ctx),
-            EventKind::Sweep => Vec::new(),
+            EventKind::Sweep => self.scan_event(kind, key, e, ctx).into_iter().collect(),
         };
         let events = self.apply(findings, ctx.now, next_id);
         self.prune_sketches();
@@ -160,10 +157,17 @@ impl Detector {
         match kind {
             EventKind::ScanFast => w.fast_ports = w.fast_ports.max(e.count),
             EventKind::ScanWeighted => w.weighted_score = w.weighted_score.max(e.count),
-            _ => w.slow_bits = w.slow_bits.max(e.count),
+            EventKind::ScanSlow => w.slow_bits = w.slow_bits.max(e.count),
+            EventKind::Sweep => w.host_bits = w.host_bits.max(e.count),
+            _ => {}
         }
-        let dst = port_scan::addr_of(&stats.last_dst);
-        port_scan::evaluate(cfg, src, w, dst, w.fast_ports, DetectedBy::Kernel)
+        let r = Reading {
+            src,
+            before: ctx.source_before.as_ref(),
+            after: &stats,
+            detected_by: DetectedBy::Kernel,
+        };
+        scans::evaluate(&self.config, &self.incidents, &r, w, Fresh::EVENT)
     }
 
     fn source_rate_event(
@@ -174,9 +178,14 @@ impl Detector {
     ) -> Option<Finding> {
         let class = *RateClass::ALL.get(e.class as usize)?;
         let stats = ctx.source.unwrap_or_default();
-        if self.config.allowlisted(src)
-            || (class == RateClass::Syn && self.scanning(&stats, ctx.now_ns))
-        {
+        let r = Reading {
+            src,
+            before: ctx.source_before.as_ref(),
+            after: &stats,
+            detected_by: DetectedBy::Kernel,
+        };
+        let w = port_scan::Windows::current(&self.config.port_scan, &stats, ctx.now_ns);
+        if self.config.allowlisted(src) || scans::explains_rate(&self.config, &r, w, class) {
             return None;
         }
         let dst = port_scan::addr_of(&stats.last_dst);
@@ -294,23 +303,15 @@ impl Detector {
             if self.config.allowlisted(src) {
                 continue;
             }
-            // A scan goes on while it reaches new ports; SYNs to ports it has
-            // already seen (a flood from the same host) are not its.
-            let new_ports = s.slow_bits > 0
-                && before.is_none_or(|b| {
-                    s.slow_bits > b.slow_bits || s.slow_window_start_ns != b.slow_window_start_ns
-                });
-            if syns > 0 && new_ports {
-                let w = port_scan::Windows::current(&self.config.port_scan, s, tick.now_ns);
-                findings.extend(port_scan::evaluate(
-                    &self.config.port_scan,
-                    src,
-                    w,
-                    dst,
-                    syns,
-                    DetectedBy::Poll,
-                ));
-            }
+            let r = Reading {
+                src,
+                before,
+                after: s,
+                detected_by: DetectedBy::Poll,
+            };
+            let w = port_scan::Windows::current(&self.config.port_scan, s, tick.now_ns);
+            let fresh = Fresh::between(&r);
+            findings.extend(scans::evaluate(&self.config, &self.incidents, &r, w, fresh));
             let cfg = dst.map_or_else(
                 || self.config.volumetric.clone(),
                 |d| self.config.volumetric_for(d),
@@ -320,11 +321,7 @@ impl Detector {
                 if packets == 0 {
                     continue;
                 }
-                let scan_now = class == RateClass::Syn
-                    && findings
-                        .iter()
-                        .any(|f| f.key.subject == Subject::Source(src));
-                if scan_now {
+                if scans::explains(&findings, src, class) {
                     continue;
                 }
                 findings.extend(volumetric::evaluate(
@@ -361,7 +358,7 @@ impl Detector {
         // Sources still scanning in this tick.
         let scanners: Vec<IpAddr> = findings
             .iter()
-            .filter(|f| f.key.kind == AlertKind::PortScan)
+            .filter(|f| matches!(f.key.kind, AlertKind::PortScan | AlertKind::Sweep))
             .filter_map(|f| f.src)
             .collect();
 

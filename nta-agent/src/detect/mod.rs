@@ -11,7 +11,10 @@ pub mod hll;
 mod incidents;
 pub mod payload;
 pub mod port_scan;
+pub mod probes;
+mod scans;
 pub mod sketch;
+pub mod sweep;
 pub mod syn_flood;
 pub mod thresholds;
 mod victims;
@@ -31,7 +34,7 @@ pub type NextId<'a> = &'a mut dyn FnMut() -> u64;
 /// What an incident is about: the same attack keeps the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Subject {
-    /// A source (port scans).
+    /// A source (port scans, sweeps).
     Source(IpAddr),
     /// A source flooding with one traffic class (`RateClass::name()`).
     SourceClass(IpAddr, &'static str),

@@ -2,6 +2,7 @@
 
 use nta_common::maps::{DST_CLASSES, DstClass, RATE_CLASSES, RateClass, Thresholds};
 
+use super::sketch;
 use crate::config::{ClassRates, Config, Volumetric};
 
 /// The kernel's rate window: rates in the config are per second.
@@ -94,12 +95,19 @@ pub fn for_kernel(config: &Config) -> Thresholds {
     }
     let scan = &config.port_scan;
     let scan_count = |n: u32| if scan.enabled { n } else { u32::MAX };
+    let sweep = &config.sweep;
     Thresholds {
         rate_window_ns: RATE_WINDOW_NS,
         sketch_window_ns: SKETCH_WINDOW_NS,
         dst_bytes,
         dst_packets,
-        sweep_bits: u32::MAX,
+        // Hosts and slow ports are counted in 512-bit sketches: the kernel
+        // fires one bit past the most bits whose estimate is within them.
+        sweep_bits: if sweep.enabled {
+            sketch::bits_for(sweep.hosts)
+        } else {
+            u32::MAX
+        },
         fast_window_ns: scan.fast_window.as_nanos() as u64,
         weighted_window_ns: scan.weighted_window.as_nanos() as u64,
         slow_window_ns: scan.slow_window.as_nanos() as u64,
@@ -107,8 +115,7 @@ pub fn for_kernel(config: &Config) -> Thresholds {
         fast_ports: scan_count(scan.fast_ports),
         // The kernel fires when the score reaches this value.
         weighted_score: scan_count(scan.weighted_score),
-        // ...and when the bit count (a lower bound on ports) passes this.
-        slow_bits: scan_count(scan.slow_ports),
+        slow_bits: scan_count(sketch::bits_for(scan.slow_ports)),
         configured: 1,
     }
 }
@@ -132,8 +139,10 @@ mod tests {
         assert_eq!(t.rate_window_ns, 1_000_000_000);
         assert_eq!(t.fast_window_ns, 1_000_000_000);
         assert_eq!(t.weighted_window_ns, 3_000_000_000);
-        assert_eq!(t.slow_window_ns, 60_000_000_000);
-        assert_eq!(t.slow_bits, 100);
+        assert_eq!(t.slow_window_ns, 300_000_000_000);
+        // 16 ports set 16 bits (barring a collision): "more than 15".
+        assert_eq!(t.slow_bits, 15);
+        assert_eq!(t.sweep_bits, 25);
     }
 
     #[test]
@@ -142,7 +151,9 @@ mod tests {
         c.port_scan.enabled = false;
         c.syn_flood.enabled = false;
         c.volumetric.enabled = false;
+        c.sweep.enabled = false;
         let t = for_kernel(&c);
+        assert_eq!(t.sweep_bits, u32::MAX);
         assert_eq!(t.dst_packets[DstClass::Syn as usize], u32::MAX);
         assert_eq!(t.fast_ports, u32::MAX);
         assert_eq!(t.slow_bits, u32::MAX);
@@ -208,6 +219,16 @@ mod tests {
         // kernel still wakes it at the lowest.
         assert_eq!(t.dst_packets[DstClass::All as usize], 500_000);
         assert_eq!(t.dst_bytes[DstClass::All as usize], 1_250_000_000);
+    }
+
+    #[test]
+    fn larger_counts_become_fewer_bits() {
+        let mut c = Config::default();
+        c.port_scan.slow_ports = 100;
+        c.sweep.hosts = 254;
+        let t = for_kernel(&c);
+        assert!((88..=93).contains(&t.slow_bits), "{}", t.slow_bits);
+        assert!((190..=200).contains(&t.sweep_bits), "{}", t.sweep_bits);
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn by_class(before: Option<&SourceView>, s: &SourceView) -> [u64; DST_CLASSES] {
     let g = |f: fn(&SourceView) -> u64| growth(before.map_or(0, f), f(s));
     let all = g(|v| v.packets);
     let mut out = [0; DST_CLASSES];
-    out[DstClass::Syn as usize] = g(|v| v.syns);
+    out[DstClass::Syn as usize] = g(|v| v.syns());
     out[DstClass::Tcp as usize] = g(|v| v.rsts) + g(|v| v.bare_acks);
     out[DstClass::Udp as usize] = g(|v| v.udp_packets);
     out[DstClass::Icmp as usize] = g(|v| v.icmp_packets);
@@ -478,6 +478,7 @@ mod tests {
             at_ns: 1,
         };
         let ctx = EventContext {
+            source_before: None,
             event,
             source: None,
             port_syns: Vec::new(),
@@ -524,6 +525,7 @@ mod tests {
             at_ns: 1,
         };
         let ctx = EventContext {
+            source_before: None,
             event,
             source: None,
             port_syns: Vec::new(),

@@ -322,8 +322,16 @@ fn facts(body: &mut String, alert: &Alert) {
         let rules: Vec<_> = e.rules.iter().map(|r| r.as_str()).collect();
         line("Rules:", rules.join(", "));
     }
+    if let Some(scan) = &e.scan {
+        line("Probes:", scan.clone());
+    }
+    // Scans' and sweeps' distinct counts come from sketches: say so.
+    let about = if e.estimated { " (estimated)" } else { "" };
     if let Some(n) = e.distinct_ports {
-        line("Ports:", format!("{n} distinct"));
+        line("Ports:", format!("{n} distinct{about}"));
+    }
+    if let Some(n) = e.distinct_hosts {
+        line("Hosts:", format!("{n} distinct{about}"));
     }
     if let Some(n) = e.distinct_sources {
         // A HyperLogLog estimate for floods: within about 9 %.
@@ -488,6 +496,37 @@ pub(crate) mod tests {
             "Peak rates:  85000 pkt/s, 400.0 Mbit/s",
             "Reflector:   NTP (UDP source port 123)",
             "Class:       udp",
+        ] {
+            assert!(m.body.contains(needle), "no `{needle}` in\n{}", m.body);
+        }
+    }
+
+    #[test]
+    fn a_sweep_says_what_it_probes_with_and_that_its_counts_are_estimates() {
+        let a = Alert {
+            dst: None,
+            dst_port: Some(22),
+            message: "SYN sweep from 198.18.0.2 of port 22: ~254 hosts (estimated; more than 25 \
+                      within 5m)"
+                .into(),
+            evidence: Evidence {
+                threshold: 25.0,
+                unit: "hosts".into(),
+                window_secs: 300.0,
+                scan: Some("syn".into()),
+                distinct_hosts: Some(254),
+                distinct_ports: Some(1),
+                estimated: true,
+                ..Evidence::default()
+            },
+            ..alert(8, AlertKind::Sweep, Severity::High)
+        };
+        let m = Message::opened(&a, DASHBOARD);
+        assert_eq!(m.subject, "[nta] HIGH sweep from 198.18.0.2");
+        for needle in [
+            "Probes:      syn",
+            "Ports:       1 distinct (estimated)",
+            "Hosts:       254 distinct (estimated)",
         ] {
             assert!(m.body.contains(needle), "no `{needle}` in\n{}", m.body);
         }

@@ -165,6 +165,7 @@ impl<S: PacketSource> Agent<S> {
                 EventKind::ScanFast
                     | EventKind::ScanWeighted
                     | EventKind::ScanSlow
+                    | EventKind::Sweep
                     | EventKind::SourceRate
             )
         );
@@ -200,9 +201,16 @@ impl<S: PacketSource> Agent<S> {
             Vec::new()
         };
         let time = self.source.now();
+        let source_before = self
+            .previous
+            .as_ref()
+            .and_then(|p| p.sources.get(&event.key))
+            .copied()
+            .filter(|_| about_a_source);
         let ctx = EventContext {
             event,
             source,
+            source_before,
             port_syns,
             destination,
             previous_destination,

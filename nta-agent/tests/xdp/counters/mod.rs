@@ -54,6 +54,8 @@ struct Counting {
     /// Every source's full kernel entry at the baseline (the snapshot keeps
     /// only what the agent's rules read).
     baseline_sources: HashMap<IpKey, SourceStats>,
+    /// Likewise every destination's.
+    baseline_dst_hosts: HashMap<IpKey, DstHostStats>,
     baseline_ns: u64,
 }
 
@@ -90,6 +92,7 @@ impl Counting {
             xdp,
             baseline,
             baseline_sources: HashMap::new(),
+            baseline_dst_hosts: HashMap::new(),
             baseline_ns,
         }
     }
@@ -103,6 +106,15 @@ impl Counting {
             .collect()
     }
 
+    /// The full kernel entry of every destination in `snapshot`.
+    fn full_dst_hosts(&self, snapshot: &Snapshot) -> HashMap<IpKey, DstHostStats> {
+        snapshot
+            .dst_hosts
+            .keys()
+            .map(|key| (*key, self.dst_host(IpAddr::from(*key))))
+            .collect()
+    }
+
     /// Everything counted since the program was loaded (and the events not
     /// yet drained).
     fn totals(&mut self) -> Counts {
@@ -110,7 +122,7 @@ impl Counting {
         Counts {
             global: snapshot.global,
             sources: self.full_sources(&snapshot),
-            dst_hosts: snapshot.dst_hosts,
+            dst_hosts: self.full_dst_hosts(&snapshot),
             syn_ports: snapshot.syn_ports,
             events: self.xdp.events(),
             since_ns: self.xdp.loaded_ns,
@@ -124,12 +136,13 @@ impl Counting {
     fn delta(&mut self) -> Counts {
         let after = self.snapshot();
         let after_sources = self.full_sources(&after);
+        let after_dst_hosts = self.full_dst_hosts(&after);
         let until_ns = coarse_now_ns();
         let before = &self.baseline;
         let counts = Counts {
             global: growth(&before.global, &after.global),
             sources: changed(&after_sources, &self.baseline_sources),
-            dst_hosts: changed(&after.dst_hosts, &before.dst_hosts),
+            dst_hosts: changed(&after_dst_hosts, &self.baseline_dst_hosts),
             syn_ports: after
                 .syn_ports
                 .iter()
@@ -142,6 +155,7 @@ impl Counting {
         };
         self.baseline = after;
         self.baseline_sources = after_sources;
+        self.baseline_dst_hosts = after_dst_hosts;
         self.baseline_ns = until_ns;
         counts
     }
