@@ -30,13 +30,13 @@ use support::{
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
-const TCP_SERVER: &str = include_str!("support/py/tcp_server.py");
-const WEB_CLIENTS: &str = include_str!("support/py/web_clients.py");
-const DNS: &str = include_str!("support/py/dns.py");
-const NTP: &str = include_str!("support/py/ntp.py");
-const TCP_CHECKS: &str = include_str!("support/py/tcp_checks.py");
-const LATE_CLOSE: &str = include_str!("support/py/late_close.py");
-const BULK_HTTP: &str = include_str!("support/py/bulk_http.py");
+const TCP_SERVER: (&str, &str) = ("tcp_server.py", include_str!("support/py/tcp_server.py"));
+const WEB_CLIENTS: (&str, &str) = ("web_clients.py", include_str!("support/py/web_clients.py"));
+const DNS: (&str, &str) = ("dns.py", include_str!("support/py/dns.py"));
+const NTP: (&str, &str) = ("ntp.py", include_str!("support/py/ntp.py"));
+const TCP_CHECKS: (&str, &str) = ("tcp_checks.py", include_str!("support/py/tcp_checks.py"));
+const LATE_CLOSE: (&str, &str) = ("late_close.py", include_str!("support/py/late_close.py"));
+const BULK_HTTP: (&str, &str) = ("bulk_http.py", include_str!("support/py/bulk_http.py"));
 
 /// Longest a server lives.
 const SERVER_LIMIT: Duration = Duration::from_secs(120);
@@ -99,7 +99,12 @@ fn busy_web_server_within_its_override_raises_no_alert() {
     let Some(lab) = CoverageLab::privileged(&["python3", "ping", "tcpdump"], WEB_OVERRIDE) else {
         return;
     };
-    let net = &lab.net;
+    let what = busy_web_traffic(&lab.net);
+    no_alert(&lab, &what);
+}
+
+/// The traffic of [`busy_web_server_within_its_override_raises_no_alert`]; what it was.
+fn busy_web_traffic(net: &Topology) -> String {
     let clients = add_clients(net, 100).join(",");
     let _server = python_server(&net.victim, SERVER_LIMIT, TCP_SERVER, &["0.0.0.0", "80"]);
     let opened = tcp_counter(net, "PassiveOpens");
@@ -119,10 +124,10 @@ fn busy_web_server_within_its_override_raises_no_alert() {
         accepted >= floor,
         "the victim accepted {accepted} connections, fewer than {floor}: {out}"
     );
-    no_alert(
-        &lab,
-        &format!("web server, {accepted} connections in {WEB_SECS} s from 100 clients ({out})"),
-    );
+    format!(
+        "web server, {accepted} connections in {WEB_SECS} s from 100 clients ({})",
+        out.trim()
+    )
 }
 
 /// A recursive resolver on the victim: 100 clients ask it 500 names a
@@ -136,9 +141,19 @@ fn dns_resolver_traffic_raises_no_alert() {
     let Some(lab) = CoverageLab::privileged(&["python3", "dig", "ping", "tcpdump"], "") else {
         return;
     };
-    let net = &lab.net;
+    let what = dns_resolver_traffic(&lab.net);
+    no_alert(&lab, &what);
+}
+
+/// The traffic of [`dns_resolver_traffic_raises_no_alert`]; what it was.
+fn dns_resolver_traffic(net: &Topology) -> String {
     let servers = add_clients(net, 100);
-    let _auth = python_server(&net.attacker, SERVER_LIMIT, DNS, &["auth", "0.0.0.0"]);
+    let _auth = python_server(
+        &net.attacker,
+        SERVER_LIMIT,
+        DNS,
+        &["auth", &servers.join(",")],
+    );
     let _resolver = python_server(
         &net.victim,
         SERVER_LIMIT,
@@ -169,7 +184,7 @@ fn dns_resolver_traffic_raises_no_alert() {
         status.success() && answers == 100,
         "dig ({status}), {answers} answers:\n{dug}"
     );
-    no_alert(&lab, &format!("DNS resolver ({out}; dig: 100 answers)"));
+    format!("DNS resolver ({}; dig: 100 answers)", out.trim())
 }
 
 fn path(p: &Path) -> &str {
@@ -185,14 +200,19 @@ fn ntp_traffic_raises_no_alert() {
     let Some(lab) = CoverageLab::privileged(&["python3", "ping", "tcpdump"], "") else {
         return;
     };
-    let net = &lab.net;
+    let what = ntp_traffic(&lab.net);
+    no_alert(&lab, &what);
+}
+
+/// The traffic of [`ntp_traffic_raises_no_alert`]; what it was.
+fn ntp_traffic(net: &Topology) -> String {
     let clients = add_clients(net, 100);
     let peers = clients[..8].join(",");
     let _servers = python_server(
         &net.attacker,
         SERVER_LIMIT,
         NTP,
-        &["ntpd", "0.0.0.0", "-", "0", "0"],
+        &["ntpd", &clients[..8].join(","), "-", "0", "0"],
     );
     let mut ntpd = python_server(
         &net.victim,
@@ -217,15 +237,12 @@ fn ntp_traffic_raises_no_alert() {
     ntpd.wait_for_output("answered", Duration::from_secs(10));
     let polled = ntpd.output();
     assert!(!polled.contains("FAILED"), "the victim's ntpd: {polled}");
-    no_alert(
-        &lab,
-        &format!(
-            "NTP (victim's ntpd polling 8 servers: {}; its SNTP: {}; 100 clients: {})",
-            polled.lines().last().unwrap_or(""),
-            sntp.trim(),
-            asked.trim()
-        ),
-    );
+    format!(
+        "NTP (victim's ntpd polling 8 servers: {}; its SNTP: {}; 100 clients: {})",
+        polled.lines().last().unwrap_or(""),
+        sntp.trim(),
+        asked.trim()
+    )
 }
 
 /// A monitoring host checks 4 services (22, 80, 443, 5432) on each of 40
@@ -236,7 +253,12 @@ fn monitoring_checks_on_many_servers_raise_no_alert() {
     let Some(lab) = CoverageLab::privileged(&["python3", "ping", "tcpdump"], "") else {
         return;
     };
-    let net = &lab.net;
+    let what = monitoring_traffic(&lab.net);
+    no_alert(&lab, &what);
+}
+
+/// The traffic of [`monitoring_checks_on_many_servers_raise_no_alert`]; what it was.
+fn monitoring_traffic(net: &Topology) -> String {
     let _services = python_server(
         &net.victim,
         SERVER_LIMIT,
@@ -251,10 +273,7 @@ fn monitoring_checks_on_many_servers_raise_no_alert() {
         &[&hosts.join(","), "22,80,443,5432", "10"],
     );
     let out = finished(&mut checks, CLIENT_LIMIT, "the monitoring checks");
-    no_alert(
-        &lab,
-        &format!("monitoring, 4 ports on 40 servers in 10 s ({})", out.trim()),
-    );
+    format!("monitoring, 4 ports on 40 servers in 10 s ({})", out.trim())
 }
 
 /// Bytes each bulk transfer moves.
@@ -268,7 +287,12 @@ fn bulk_transfers_both_ways_raise_no_alert() {
     let Some(lab) = CoverageLab::privileged(&["python3", "curl", "ping", "tcpdump"], "") else {
         return;
     };
-    let net = &lab.net;
+    let what = bulk_traffic(&lab.net);
+    no_alert(&lab, &what);
+}
+
+/// The traffic of [`bulk_transfers_both_ways_raise_no_alert`]; what it was.
+fn bulk_traffic(net: &Topology) -> String {
     let _peer = python_server(
         &net.attacker,
         SERVER_LIMIT,
@@ -313,10 +337,7 @@ fn bulk_transfers_both_ways_raise_no_alert() {
             moved.push(format!("{what} {out} s"));
         }
     }
-    no_alert(
-        &lab,
-        &format!("bulk transfers, 300 MB each ({})", moved.join(", ")),
-    );
+    format!("bulk transfers, 300 MB each ({})", moved.join(", "))
 }
 
 /// A client's FINs and RSTs on connections the victim's servers (80, 443,
@@ -330,7 +351,12 @@ fn late_fins_and_rsts_of_a_client_raise_no_alert() {
     let Some(lab) = CoverageLab::privileged(&["python3", "ping", "tcpdump"], "") else {
         return;
     };
-    let net = &lab.net;
+    let what = late_close_traffic(&lab.net);
+    no_alert(&lab, &what);
+}
+
+/// The traffic of [`late_fins_and_rsts_of_a_client_raise_no_alert`]; what it was.
+fn late_close_traffic(net: &Topology) -> String {
     sysctl(net, &net.victim, "net.ipv4.tcp_fin_timeout", "1");
     let _servers = python_server(
         &net.victim,
@@ -353,11 +379,8 @@ fn late_fins_and_rsts_of_a_client_raise_no_alert() {
         "the victim sent {answered} RSTs, fewer than the 60 late FINs: were the \
          connections still there? {out}"
     );
-    no_alert(
-        &lab,
-        &format!(
-            "late FINs and RSTs on 3 ports ({}; the victim sent {answered} RSTs)",
-            out.trim()
-        ),
-    );
+    format!(
+        "late FINs and RSTs on 3 ports ({}; the victim sent {answered} RSTs)",
+        out.trim()
+    )
 }

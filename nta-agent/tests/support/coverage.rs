@@ -424,26 +424,58 @@ pub fn attack(
     }
 }
 
-/// The tcpdump filter for packets from the attacker's own address.
+/// The tcpdump filter for IP packets from the attacker's own address (ARP
+/// left out).
 pub fn from_attacker() -> String {
-    format!("src host {ATTACKER_ADDR}")
+    format!("ip and src host {ATTACKER_ADDR}")
 }
 
-/// The tcpdump filter for packets from the attacker's IPv6 address.
+/// The tcpdump filter for packets from the attacker's IPv6 address,
+/// neighbour discovery left out (ICMPv6 types 133–137).
 pub fn from_attacker6() -> String {
-    format!("ip6 and src host {ATTACKER_ADDR6}")
+    format!(
+        "ip6 and src host {ATTACKER_ADDR6} and not (icmp6 and ip6[40] >= 133 and ip6[40] <= 137)"
+    )
 }
 
-/// A Python script run in a namespace for up to `limit`: a server (waits
-/// for its `ready` line) or a client.
-pub fn python(ns: &str, limit: Duration, script: &str, args: &[&str]) -> Spawned {
-    let mut all = vec!["python3", "-u", "-c", script, "script"];
+/// A Python program run in a namespace, from a file of its own (so that
+/// failures name it, rather than quote it): a server or a client. Derefs to
+/// the [`Spawned`] process; the file goes on drop.
+pub struct Python {
+    process: Spawned,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Python {
+    type Target = Spawned;
+    fn deref(&self) -> &Spawned {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Python {
+    fn deref_mut(&mut self) -> &mut Spawned {
+        &mut self.process
+    }
+}
+
+/// Runs `script` (a `support/py/` program, given as `(name, text)`) with
+/// `args` in `ns` for up to `limit`.
+pub fn python(ns: &str, limit: Duration, (name, script): (&str, &str), args: &[&str]) -> Python {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(name);
+    fs::write(&file, script).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+    let file = file.to_str().expect("a UTF-8 temp path");
+    let mut all = vec!["python3", "-u", file];
     all.extend_from_slice(args);
-    Spawned::start(ns, limit, &all)
+    Python {
+        process: Spawned::start(ns, limit, &all),
+        _dir: dir,
+    }
 }
 
 /// Like [`python`], for a server: returns once it printed `ready`.
-pub fn python_server(ns: &str, limit: Duration, script: &str, args: &[&str]) -> Spawned {
+pub fn python_server(ns: &str, limit: Duration, script: (&str, &str), args: &[&str]) -> Python {
     let mut server = python(ns, limit, script, args);
     server.wait_for_output("ready", Duration::from_secs(10));
     server

@@ -1,9 +1,10 @@
 """DNS as a resolver sees it, for the coverage tests. Three roles:
 
-auth ADDR
-    Authoritative servers: answers every query to ADDR:53 (0.0.0.0: every
-    address of the namespace) with an A record, and a TXT record of
-    100-400 bytes for one query in four. Prints `ready`.
+auth ADDRS
+    Authoritative servers, one on each of ADDRS (comma-separated), port 53
+    (each its own socket, so that it answers from the address asked):
+    answers every query with an A record, and a TXT record of 100-400 bytes
+    for one query in four. Prints `ready`.
 resolver ADDR SERVERS
     A recursive resolver on ADDR:53: forwards each client query to one of
     SERVERS (comma-separated) from a fresh random port, as resolvers do
@@ -41,13 +42,18 @@ def answer(query):
     return head + question + b"".join(records)
 
 
-def auth(addr):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((addr, 53))
+def auth(addrs):
+    socks = []
+    for addr in addrs:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((addr, 53))
+        socks.append(s)
     print("ready", flush=True)
     while True:
-        query, peer = s.recvfrom(2048)
-        s.sendto(answer(query), peer)
+        ready, _, _ = select.select(socks, [], [])
+        for s in ready:
+            query, peer = s.recvfrom(2048)
+            s.sendto(answer(query), peer)
 
 
 def resolver(addr, servers):
@@ -109,7 +115,7 @@ def clients(resolver_addr, rate, secs, sources):
 
 role = sys.argv[1]
 if role == "auth":
-    auth(sys.argv[2])
+    auth(sys.argv[2].split(","))
 elif role == "resolver":
     resolver(sys.argv[2], sys.argv[3].split(","))
 else:

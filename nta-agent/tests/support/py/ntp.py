@@ -1,8 +1,8 @@
 """NTP for the coverage tests. Two roles:
 
-ntpd ADDR PEERS ROUNDS GAP
-    As ntpd does, one socket on ADDR:123 (0.0.0.0: every address of the
-    namespace) both answers every request with a mode-4 reply of 48 bytes
+ntpd ADDRS PEERS ROUNDS GAP
+    As ntpd does, one socket on port 123 of each of ADDRS (comma-separated;
+    each answers from its own address) both answers every request with a mode-4 reply of 48 bytes
     and asks each of PEERS (comma-separated, or `-` for none) ROUNDS times,
     GAP seconds apart, from port 123 to port 123 (ntpd's iburst sends 8
     requests 2 s apart; the tests shorten the gap). Prints `ready` when it
@@ -44,9 +44,13 @@ def report(answered, sent):
     return ok
 
 
-def ntpd(addr, peers, rounds, gap):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((addr, 123))
+def ntpd(addrs, peers, rounds, gap):
+    socks = []
+    for addr in addrs:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((addr, 123))
+        socks.append(sock)
+    s = socks[0]
     print("ready", flush=True)
     sent = answered = 0
     next_round, done = time.monotonic(), 0
@@ -60,16 +64,15 @@ def ntpd(addr, peers, rounds, gap):
         elif peers and done == rounds and time.monotonic() >= next_round:
             report(answered, sent)
             done += 1
-        ready, _, _ = select.select([s], [], [], 0.01)
-        if not ready:
-            continue
-        msg, peer = s.recvfrom(1024)
-        if len(msg) < 48:
-            continue
-        if msg[0] & 7 == 3:
-            s.sendto(reply(msg), peer)
-        elif msg[0] & 7 == 4:
-            answered += 1
+        ready, _, _ = select.select(socks, [], [], 0.01)
+        for sock in ready:
+            msg, peer = sock.recvfrom(1024)
+            if len(msg) < 48:
+                continue
+            if msg[0] & 7 == 3:
+                sock.sendto(reply(msg), peer)
+            elif msg[0] & 7 == 4:
+                answered += 1
 
 
 def sntp(servers, rounds, gap, sources):
@@ -95,6 +98,6 @@ def sntp(servers, rounds, gap, sources):
 
 if sys.argv[1] == "ntpd":
     peers = [] if sys.argv[3] == "-" else sys.argv[3].split(",")
-    ntpd(sys.argv[2], peers, int(sys.argv[4]), float(sys.argv[5]))
+    ntpd(sys.argv[2].split(","), peers, int(sys.argv[4]), float(sys.argv[5]))
 else:
     sntp(sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5].split(","))
