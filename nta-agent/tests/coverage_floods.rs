@@ -17,7 +17,8 @@
 //! - `--udp --rand-source --flood`: 197 000 packets/s, 66 Mbit/s.
 //! - `--icmp --rand-source --flood`: 207 000/s, 69 Mbit/s.
 //! - `--udp -s 123 -k --rand-source -p 40000 -d 400 --flood` (NTP-shaped
-//!   reflection, fixed source port): 166 000/s, 586 Mbit/s.
+//!   reflection, fixed source port): 166 000/s, 586 Mbit/s; DNS-shaped,
+//!   `-s 53 -d 1200`: 103 000/s, 1 018 Mbit/s.
 //! - `-A --flood` from the attacker's own address: 109 000/s (the victim's
 //!   RSTs compete for the CPU); `-A --rand-source --flood`: 178 000/s.
 //! - `-f --udp -d 1000 --flood` (16-byte fragments, 63 per datagram):
@@ -180,6 +181,30 @@ fn ntp_reflection_flood_raises_one_reflection_naming_ntp() {
     let context = || explain(&attacked.alerts, &lab.agent);
     assert_eq!(alert["evidence"]["service"], "NTP", "{}", context());
     assert_eq!(alert["evidence"]["service_port"], 123, "{}", context());
+}
+
+/// DNS answers of 1 200 bytes (an ANY or DNSSEC answer's size) from port
+/// 53 of many resolvers: the reflection the benign resolver test's
+/// ordinary answers must not be taken for.
+#[test]
+fn dns_reflection_flood_raises_one_reflection_naming_dns() {
+    let Some(lab) = lab() else { return };
+    let attacked = flood(
+        &lab,
+        &["--udp", "-s", "53", "-k", "-p", "40000", "-d", "1200"],
+        &format!("udp src port 53 and dst host {VICTIM_ADDR}"),
+        "reflection",
+    );
+    let alert = one_flood(
+        &lab,
+        &attacked,
+        "hping3 --udp -s 53 -k -d 1200 --rand-source --flood",
+        "reflection",
+        CLASS_PPS,
+    );
+    let context = || explain(&attacked.alerts, &lab.agent);
+    assert_eq!(alert["evidence"]["service"], "DNS", "{}", context());
+    assert_eq!(alert["evidence"]["service_port"], 53, "{}", context());
 }
 
 /// Bare ACKs to port 80 from random sources: no connection carries them.
