@@ -26,6 +26,12 @@
 //!   in 200-byte fragments. `-x` (more-fragments flag on whole datagrams):
 //!   175 000/s.
 //! - `-0 -H 47 --rand-source --flood` (raw IP, protocol GRE): 230 000/s.
+//!
+//! With the agent's XDP program attached (a debug build of the agent as it
+//! was before issue 14), the spoofed floods above reach the victim at
+//! 115 000–185 000 packets/s: UDP 139 000, ICMP 126 000, NTP-shaped 119 000,
+//! DNS-shaped 115 000 (1.1 Gbit/s), ACK 123 000, fragments 185 000, GRE
+//! 170 000. Eleven times the lab's class threshold at the least.
 
 mod support;
 
