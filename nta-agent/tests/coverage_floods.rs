@@ -5,8 +5,8 @@
 //!
 //! The agent runs with [`LAB_FLOODS`], thresholds of its own: the defaults
 //! may change, and a test machine's hping3 is slower or faster than a real
-//! attacker's. They sit far below what hping3 sends here (20 times and
-//! more) and far above anything else in the namespaces.
+//! attacker's. They sit far below what hping3 sends here (eleven times and
+//! more, see below) and far above anything else in the namespaces.
 //!
 //! Each test prints a `DETECTION` line: how long after the flood's first
 //! packet reached the victim's veth (tcpdump's timestamp there) its alert
@@ -46,9 +46,11 @@ use support::{
 };
 
 /// The lab's flood thresholds: 10 000 packets/s of each class to one host,
-/// 50 000 of everything together; bit rates stay at their defaults (none of
-/// these floods nears them). A flood of one class must raise that class's
-/// alert only: `all` is for traffic no class explains (GRE here).
+/// 50 000 of everything together; bit rates stay at their defaults (only
+/// the DNS-shaped reflection, at 1.1 Gbit/s, crosses one: UDP's 1 Gbit/s,
+/// the same flood). A flood of one class must raise that class's alert
+/// only, though every flood here crosses `all` too: `all` is for traffic
+/// no class explains (GRE here).
 const LAB_FLOODS: &str = "\
 [flood]
 tcp = { pps = 10000.0 }
