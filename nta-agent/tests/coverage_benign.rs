@@ -1,7 +1,8 @@
 //! Detection coverage, the benign side (issue 14): traffic that looks like
 //! an attack to a careless rule, sent by real clients and servers, must
 //! raise no alert at all with the agent's default settings (the busy web
-//! server: with the override its operator would set).
+//! server: with the override its operator would set; a control runs the
+//! same load without it and expects the one SYN flood it is then).
 //!
 //! The servers and clients are small Python programs in `support/py/`
 //! (the test machines have no DNS or NTP server packages), plus curl and
@@ -34,7 +35,7 @@ use std::{fs, path::Path, thread, time::Duration};
 use support::{
     coverage::{
         CoverageLab, SETTLE, add_clients, count_by_kind, finished, python, python_server,
-        sweep_host, sysctl,
+        sweep_host, sysctl, the_only_alert,
     },
     lab::{Lab, Spawned, explain},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
@@ -113,6 +114,25 @@ fn busy_web_server_within_its_override_raises_no_alert() {
     };
     let what = busy_web_traffic(&lab.net);
     no_alert(&lab, &what);
+}
+
+/// The control: the same clients without the override are a SYN flood on
+/// the web server (3 000 SYN/s against the default 1 000), one alert naming
+/// it. Shows the load really is past the default, and that the override is
+/// what keeps the test above quiet.
+#[test]
+fn busy_web_server_without_its_override_raises_one_syn_flood() {
+    let Some(lab) = CoverageLab::privileged(&["python3", "ping"], "") else {
+        return;
+    };
+    let what = busy_web_traffic(&lab.net);
+    thread::sleep(SETTLE);
+    let alerts = lab.api.alerts("");
+    println!("CONTROL {what}: alerts {:?}", count_by_kind(&alerts));
+    let flood = the_only_alert(&lab, &alerts, "syn_flood");
+    let context = || explain(&alerts, &lab.agent);
+    assert_eq!(flood["dst"], VICTIM_ADDR, "{}", context());
+    assert_eq!(flood["dst_port"], 80, "{}", context());
 }
 
 /// The traffic of [`busy_web_server_within_its_override_raises_no_alert`]; what it was.
