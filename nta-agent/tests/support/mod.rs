@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod api;
+pub mod coverage;
 pub mod figures;
 pub mod frames;
 pub mod lab;
