@@ -341,7 +341,7 @@ fn check_summarises_the_effective_config_in_one_line() {
         summary,
         format!(
             "{}: OK — port_scan: >15 ports/1s, weighted 21/3s, >15 ports/5m; \
-             sweep: >25 hosts/5m;              syn_flood: 1000 SYN/s host, 1000 SYN/s port, 1000 Mbit/s host; volumetric: off; \
+             sweep: >25 hosts/5m; syn_flood: 1000 SYN/s host, 1000 SYN/s port, 1000 Mbit/s host; volumetric: off; \
              flood: tcp 100000 pkt/s 1000 Mbit/s, udp 20000 pkt/s 1000 Mbit/s, \
              icmp 5000 pkt/s 100 Mbit/s, fragment 5000 pkt/s 500 Mbit/s, \
              all 500000 pkt/s 10000 Mbit/s per host; \
