@@ -363,6 +363,8 @@ impl Detector {
             .collect();
 
         let mut flooded_ports = Vec::new();
+        // SYNs to hosts whose override lets them take more than the default.
+        let mut allowed = 0;
         for (key, d) in &tick.after.dst_hosts {
             let dst = IpAddr::from(*key);
             let syn = DstClass::Syn as usize;
@@ -404,13 +406,23 @@ impl Detector {
                     detected_by: DetectedBy::Poll,
                 },
             );
-            if let Some(f) = finding {
-                flooded_ports.extend(f.dst_port);
-                floods.push(f);
+            match finding {
+                Some(f) => {
+                    flooded_ports.extend(f.dst_port);
+                    floods.push(f);
+                }
+                None if cfg.dst_host_syn_rate > self.config.syn_flood.dst_host_syn_rate => {
+                    allowed += syns;
+                }
+                None => {}
             }
         }
-        // A port flooded across hosts, not explained by one host's flood.
+        // A port flooded across hosts, not explained by one host's flood
+        // nor by hosts taking what their override allows (a busy web
+        // server's port 80). Per-port counts do not say which host a SYN
+        // went to, so those hosts' SYNs are taken off every port.
         for (port, syns) in port_syns {
+            let syns = syns.saturating_sub(allowed);
             let explained = flooded_ports.contains(&port)
                 || self.incidents.iter().any(|(k, a)| {
                     matches!(k.subject, Subject::DstHost(_)) && a.dst_port == Some(port)

@@ -144,7 +144,10 @@ fn a_blocked_ipv4_address_is_dropped_and_counted_only_as_blocked() {
     expected.extend(passed_syns(Family::V4, 1));
     assert_counters(&snapshot.global, &expected, "and one SYN passed");
     assert_eq!(sources(&snapshot), [IpAddr::V4(v4("198.18.0.2"))]);
-    assert_eq!(snapshot.dst_hosts[&key(DST_V4)].packets[DstClass::Syn as usize], 1);
+    assert_eq!(
+        snapshot.dst_hosts[&key(DST_V4)].packets[DstClass::Syn as usize],
+        1
+    );
     assert_eq!(snapshot.syn_ports[80], 1);
     assert_eq!(
         stats(&xdp, "198.18.0.1/32"),
@@ -249,7 +252,10 @@ fn blocked_ipv6_addresses_and_prefixes_are_dropped_and_others_passed() {
     assert_counters(&snapshot.global, &expected, "5 dropped, 3 passed");
     assert_eq!(snapshot.sources.len(), 3, "{:?}", sources(&snapshot));
     assert!(snapshot.sources.get(&key(v6("2001:db8::1"))).is_none());
-    assert_eq!(snapshot.dst_hosts[&key(DST_V6)].packets[DstClass::All as usize], 3);
+    assert_eq!(
+        snapshot.dst_hosts[&key(DST_V6)].packets[DstClass::All as usize],
+        3
+    );
 }
 
 #[test]

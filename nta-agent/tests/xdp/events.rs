@@ -409,7 +409,11 @@ fn dst_syns_fires_once_when_a_destination_gets_more_syns_than_its_threshold() {
             }
         }
         let d = xdp.dst_host(dst);
-        assert_eq!((d.packets[DstClass::Syn as usize], window_syns(&d)), (10, 10), "{family}");
+        assert_eq!(
+            (d.packets[DstClass::Syn as usize], window_syns(&d)),
+            (10, 10),
+            "{family}"
+        );
     }
 }
 
@@ -601,7 +605,10 @@ fn zero_length_windows_restart_at_every_packet() {
     for n in 1..=5 {
         assert_eq!(
             summaries(&xdp.send(&syn(80))),
-            [rate(RateClass::Syn, src, 1), ev(EventKind::DstPackets, dst, 1)],
+            [
+                rate(RateClass::Syn, src, 1),
+                ev(EventKind::DstPackets, dst, 1)
+            ],
             "SYN #{n}"
         );
         for class in [
@@ -723,7 +730,10 @@ fn a_window_that_elapses_lets_its_threshold_fire_again() {
         );
         assert_eq!(
             summaries(&events),
-            [rate(RateClass::Syn, src, 6), ev(EventKind::DstPackets, dst, 6)],
+            [
+                rate(RateClass::Syn, src, 6),
+                ev(EventKind::DstPackets, dst, 6)
+            ],
             "burst {burst}"
         );
         assert_eq!(events[0].window_start_ns, s.rate_window_start_ns);
@@ -823,7 +833,11 @@ fn unwritten_thresholds_count_no_windows_and_signal_nothing() {
     }
     assert_eq!(summaries(&events), []);
     let s = xdp.source(src);
-    assert_eq!(s.probes[Probe::Syn as usize], 2, "the SYN and the Syn-class frame");
+    assert_eq!(
+        s.probes[Probe::Syn as usize],
+        2,
+        "the SYN and the Syn-class frame"
+    );
     assert_eq!(s.window_counts, [0; RATE_CLASSES]);
     assert_eq!((s.slow_bits, s.fast_ports, s.weighted_score), (0, 0, 0));
     assert_eq!(s.port_bitmap, [0; nta_common::sketch::BITMAP_WORDS]);

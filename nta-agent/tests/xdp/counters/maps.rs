@@ -127,9 +127,7 @@ fn last_dst_and_last_dst_port_follow_the_latest_packet() {
         )
         .dst_host(
             d(2),
-            Dst::syns(1, 54, src)
-                .add(None, 1, 54, src)
-                .fragments(1, 54),
+            Dst::syns(1, 54, src).add(None, 1, 54, src).fragments(1, 54),
         )
         .dst_host(
             d(3),
@@ -276,7 +274,10 @@ fn port_scan_window_counts_distinct_sketch_bits() {
         bits
     );
     assert_eq!(
-        (s.window_counts[RateClass::Syn as usize], s.probes[Probe::Syn as usize]),
+        (
+            s.window_counts[RateClass::Syn as usize],
+            s.probes[Probe::Syn as usize]
+        ),
         (100, 100)
     );
     assert_eq!(
@@ -309,12 +310,22 @@ fn ports_sharing_a_sketch_bit_count_once_and_repeats_count_per_port() {
     let counts = xdp.totals();
     let s = counts.sources[&IpKey::from(IpAddr::V4(SRC_V4))];
     assert_eq!(
-        (s.slow_bits, s.fast_ports, s.weighted_score, s.probes[Probe::Syn as usize]),
+        (
+            s.slow_bits,
+            s.fast_ports,
+            s.weighted_score,
+            s.probes[Probe::Syn as usize]
+        ),
         (1, 1, 3, 3)
     );
     let o = counts.sources[&IpKey::from(IpAddr::V4(other_src))];
     assert_eq!(
-        (o.slow_bits, o.fast_ports, o.weighted_score, o.probes[Probe::Syn as usize]),
+        (
+            o.slow_bits,
+            o.fast_ports,
+            o.weighted_score,
+            o.probes[Probe::Syn as usize]
+        ),
         (1, 1, 1, 2)
     );
     Expect::nothing()

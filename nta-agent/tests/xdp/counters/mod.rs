@@ -421,11 +421,13 @@ impl Dst {
     /// `n` of the packets came from reflection service port `port`.
     fn service(mut self, port: u16, n: u64) -> Self {
         let i = reflection_service(port);
-        assert!((i as usize) < SERVICES, "port {port} is no reflection service");
+        assert!(
+            (i as usize) < SERVICES,
+            "port {port} is no reflection service"
+        );
         self.services[i as usize] += n;
         self
     }
-
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

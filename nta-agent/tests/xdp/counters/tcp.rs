@@ -150,7 +150,12 @@ fn ipv6_tcp_syn_is_counted_in_every_map() {
     let src = IpKey::from(IpAddr::V6(SRC_V6));
     let s = counts.sources[&src];
     assert_eq!(
-        (s.packets, s.bytes, s.tcp_packets, s.probes[Probe::Syn as usize]),
+        (
+            s.packets,
+            s.bytes,
+            s.tcp_packets,
+            s.probes[Probe::Syn as usize]
+        ),
         (1, 74, 1, 1)
     );
     assert_eq!((s.slow_bits, s.fast_ports, s.weighted_score), (1, 1, 3));

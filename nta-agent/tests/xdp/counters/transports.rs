@@ -108,9 +108,13 @@ fn icmp_and_icmpv6_echoes_count_as_icmp() {
     let ping6 = Ipv6::new(SRC_V6, DST_V6, ip_proto::ICMPV6)
         .frame(&frames::icmpv6_echo_request(7, 1, &data));
     // An echo request is a sweep's probe of the host.
-    check_v4_then_v6_with(Class::Icmp, (ping, 98), (ping6, 118), "ping, ping6", |expect| {
-        expect.probe(Probe::Echo, 0)
-    });
+    check_v4_then_v6_with(
+        Class::Icmp,
+        (ping, 98),
+        (ping6, 118),
+        "ping, ping6",
+        |expect| expect.probe(Probe::Echo, 0),
+    );
 }
 
 #[test]
