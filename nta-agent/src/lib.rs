@@ -13,8 +13,9 @@
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`source`]: the packet-source seam: snapshots, events and samples.
 //! - [`sensor`]: the live source: load and attach the XDP program, read its maps.
-//! - [`detect`]: port scans, floods on a host (SYN, TCP, UDP, ICMP, fragments,
-//!   all traffic) and reflection, volumetric floods, payload findings; incidents.
+//! - [`detect`]: port scans of every kind and sweeps, floods on a host (SYN,
+//!   TCP, UDP, ICMP, fragments, all traffic) and reflection, volumetric
+//!   floods, payload findings; incidents.
 //! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
 //! - [`store`]: alerts, blocks and traffic history in redb, and the writer task.
 //! - [`cli`]: command-line interface.

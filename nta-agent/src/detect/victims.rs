@@ -394,6 +394,30 @@ mod tests {
         );
     }
 
+    /// A web server taking 3 000 new connections a second on port 80 from
+    /// 100 clients, under `config`.
+    fn busy_web_server(config: Config) -> Vec<AlertEvent> {
+        let mut run = Run::new(config);
+        let mut after = run.snapshot();
+        after.dst_hosts.insert(
+            IpKey::from(ip(VICTIM)),
+            victim(DstClass::Syn, 3_000, 100, None),
+        );
+        after.syn_ports[80] = 3_000;
+        run.tick(after)
+    }
+
+    #[test]
+    fn a_web_server_within_its_override_raises_no_port_flood_either() {
+        let text = "[[override]]\nnetwork = \"198.18.0.1/32\"\nsyn_flood = { dst_host_syn_rate = 10000 }\n";
+        let config = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        assert_eq!(kinds(&busy_web_server(config)), vec![]);
+        // Without the override, the host's flood explains the port: one alert.
+        let events = busy_web_server(Config::default());
+        assert_eq!(kinds(&events), vec![AlertKind::SynFlood]);
+        assert_eq!(events[0].alert().dst, Some(ip(VICTIM)));
+    }
+
     #[test]
     fn a_single_source_udp_flood_is_its_volumetric_alert_only() {
         let mut run = Run::new(Config::default());

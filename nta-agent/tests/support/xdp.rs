@@ -21,7 +21,8 @@ use nta_agent::{
 };
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, SourceStats,
-    maps::{EventKind, Sampling, ThresholdEvent, Thresholds, feature, sample_port},
+    classify::DstClass,
+    maps::{EventKind, RATE_CLASSES, Sampling, ThresholdEvent, Thresholds, feature, sample_port},
 };
 
 /// What the program returns for every frame but a blocked one: it counts.
@@ -239,8 +240,15 @@ impl Xdp {
                 "timestamps of {event:?}: loaded {}, now {now}",
                 self.loaded_ns
             );
-            if EventKind::from_u32(event.kind) != Some(EventKind::SourceRate) {
-                assert_eq!(event.class, 0, "{event:?}");
+            // A class is a rate class, a destination class or nothing.
+            match EventKind::from_u32(event.kind) {
+                Some(EventKind::SourceRate) => {
+                    assert!((event.class as usize) < RATE_CLASSES, "{event:?}")
+                }
+                Some(EventKind::DstPackets | EventKind::DstBytes) => {
+                    assert!(DstClass::from_u32(event.class).is_some(), "{event:?}")
+                }
+                _ => assert_eq!(event.class, 0, "{event:?}"),
             }
         }
         events

@@ -8,6 +8,8 @@
 //! - `blocklist`: which sources the kernel blocklist drops, and what it
 //!   counts;
 //! - `samples`: the payload samples on the `SAMPLES` ring;
+//! - `victims`: per-destination classes, services and sources, and the
+//!   probes, host sketch and sweep events per source;
 //! - `parts`: the load-time part switches;
 //! - `robustness`: random and mutated frames against a model of the parse;
 //! - `cost`: benchmarks of the time per packet (ignored; `cargo xtask
@@ -27,3 +29,4 @@ mod events;
 mod parts;
 mod robustness;
 mod samples;
+mod victims;
