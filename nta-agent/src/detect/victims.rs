@@ -272,10 +272,24 @@ fn window_traffic(
         v.packets[i] = packets;
     }
     let (packets, bytes, services) = class_growth(previous, &DstView::from(d));
-    v.interval_packets = packets;
-    v.interval_bytes = bytes;
+    let all = DstClass::All as usize;
+    // Shares come from whichever saw more: the growth since the last
+    // snapshot, or the kernel's window when a snapshot was taken a moment
+    // ago and the growth is next to nothing.
+    if packets[all] >= v.packets[all] {
+        v.interval_packets = packets;
+        v.interval_bytes = bytes;
+    } else {
+        v.interval_packets = v.packets;
+        v.interval_bytes = bytes_in_window(d);
+    }
     v.service_packets = services;
     v
+}
+
+/// A destination's bytes per class in the kernel's current window.
+fn bytes_in_window(d: &DstHostStats) -> [u64; DST_CLASSES] {
+    std::array::from_fn(|i| d.bytes[i].saturating_sub(d.window_bytes[i]))
 }
 
 #[cfg(test)]
@@ -483,6 +497,62 @@ mod tests {
             victim(DstClass::All, 900_000, 5_000, None),
         );
         assert_eq!(kinds(&run.tick(after)), vec![AlertKind::TrafficFlood]);
+    }
+
+    /// A kernel event of `class` at `count` on the victim, whose counters
+    /// are `d`, the last snapshot's `previous`.
+    fn event_on(
+        class: DstClass,
+        count: u64,
+        d: DstHostStats,
+        previous: Option<DstView>,
+    ) -> EventContext {
+        EventContext {
+            source_before: None,
+            event: ThresholdEvent {
+                kind: EventKind::DstPackets as u32,
+                class: class as u32,
+                key: IpKey::from(ip(VICTIM)),
+                count,
+                window_start_ns: 0,
+                at_ns: 1,
+            },
+            source: None,
+            port_syns: Vec::new(),
+            destination: Some(d),
+            previous_destination: previous,
+            now: Timestamp::now(),
+            now_ns: 1,
+        }
+    }
+
+    #[test]
+    fn an_all_class_event_just_after_a_snapshot_is_still_explained_by_its_class_flood() {
+        let mut run = Run::new(Config::default());
+        let mut d = DstHostStats::default();
+        for class in [DstClass::Tcp, DstClass::All] {
+            d.packets[class as usize] = 500_001;
+            d.bytes[class as usize] = 500_001 * 60;
+        }
+        let mut id = 0;
+        let mut next = || {
+            id += 1;
+            id
+        };
+        let tcp = run
+            .detector
+            .on_event(&event_on(DstClass::Tcp, 100_001, d, None), &mut next);
+        assert_eq!(kinds(&tcp), vec![AlertKind::TcpFlood]);
+        // The snapshot was taken a moment ago: no growth since, but the
+        // kernel's window says it is all TCP.
+        let all = run.detector.on_event(
+            &event_on(DstClass::All, 500_001, d, Some(DstView::from(&d))),
+            &mut next,
+        );
+        assert!(
+            all.iter().all(|e| e.alert().kind == AlertKind::TcpFlood),
+            "{all:?}"
+        );
     }
 
     #[test]
