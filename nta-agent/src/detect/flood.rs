@@ -220,7 +220,11 @@ fn explained(v: &VictimTraffic, findings: &[Finding]) -> bool {
         // Fragments are counted in their transport's class as well.
         part.min(of[all]) as f64 / of[all].max(1) as f64
     };
-    share(&v.interval_packets) >= EXPLAINED_SHARE || share(&v.interval_bytes) >= EXPLAINED_SHARE
+    // The kernel's window too: on an event just after a snapshot the
+    // growth since it is next to nothing.
+    share(&v.interval_packets) >= EXPLAINED_SHARE
+        || share(&v.interval_bytes) >= EXPLAINED_SHARE
+        || share(&v.packets) >= EXPLAINED_SHARE
 }
 
 /// `85000.0` → `85 000`: rates read at a glance.

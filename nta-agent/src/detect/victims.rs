@@ -272,24 +272,10 @@ fn window_traffic(
         v.packets[i] = packets;
     }
     let (packets, bytes, services) = class_growth(previous, &DstView::from(d));
-    let all = DstClass::All as usize;
-    // Shares come from whichever saw more: the growth since the last
-    // snapshot, or the kernel's window when a snapshot was taken a moment
-    // ago and the growth is next to nothing.
-    if packets[all] >= v.packets[all] {
-        v.interval_packets = packets;
-        v.interval_bytes = bytes;
-    } else {
-        v.interval_packets = v.packets;
-        v.interval_bytes = bytes_in_window(d);
-    }
+    v.interval_packets = packets;
+    v.interval_bytes = bytes;
     v.service_packets = services;
     v
-}
-
-/// A destination's bytes per class in the kernel's current window.
-fn bytes_in_window(d: &DstHostStats) -> [u64; DST_CLASSES] {
-    std::array::from_fn(|i| d.bytes[i].saturating_sub(d.window_bytes[i]))
 }
 
 #[cfg(test)]
