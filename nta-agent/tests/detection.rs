@@ -13,14 +13,14 @@ use std::{
     collections::BTreeMap,
     fs::{self, File},
     thread,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde_json::Value;
 use support::{
     api::{AlertWatch, Api, LISTEN},
     lab::{
-        Lab, START_LIMIT, Spawned, curl, explain, ms, poll_note, pretty, start_agent,
+        FirstPacket, Lab, START_LIMIT, Spawned, curl, explain, ms, poll_note, pretty, start_agent,
         wait_for_http, web_server,
     },
     netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
@@ -84,48 +84,6 @@ fn hping3_flood(net: &Topology, extra: &[&str]) -> Spawned {
     Spawned::start(&net.attacker, Duration::from_secs(FLOOD_SECS), &args)
 }
 
-/// `tcpdump` on the victim's veth, stopping at the first SYN from the
-/// attacker; listening before this returns.
-fn first_syn_capture(net: &Topology) -> Spawned {
-    let filter =
-        format!("src host {ATTACKER_ADDR} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn");
-    let mut tcpdump = Spawned::start(
-        &net.victim,
-        Duration::from_secs(120),
-        &[
-            "tcpdump",
-            "-i",
-            &net.victim_if,
-            "-n",
-            "-tt",
-            "-l",
-            "-c",
-            "1",
-            &filter,
-        ],
-    );
-    tcpdump.wait_for_output("listening on", Duration::from_secs(10));
-    tcpdump
-}
-
-/// When the SYN [`first_syn_capture`] caught arrived, by the wall clock
-/// (tcpdump's `-tt` timestamp: `1764000000.123456 IP ...`).
-fn first_syn_at(capture: &mut Spawned) -> SystemTime {
-    let (status, out) = capture.wait(Duration::from_secs(10));
-    assert!(status.success(), "tcpdump ({status}):\n{out}");
-    out.lines()
-        .filter(|l| l.contains("Flags [S]"))
-        .find_map(|l| {
-            let (secs, micros) = l.split_whitespace().next()?.split_once('.')?;
-            Some(
-                UNIX_EPOCH
-                    + Duration::from_secs(secs.parse().ok()?)
-                    + Duration::from_micros(micros.parse().ok()?),
-            )
-        })
-        .unwrap_or_else(|| panic!("no SYN in tcpdump's output:\n{out}"))
-}
-
 /// How long a fast scan took to show in the API.
 struct ScanTimes {
     /// From starting nmap: its startup (100–130 ms) included.
@@ -138,7 +96,10 @@ struct ScanTimes {
 /// starting nmap and from its first SYN to the port-scan alert in the API.
 fn syn_scan_scenario() -> ScanTimes {
     let lab = Lab::start();
-    let mut capture = first_syn_capture(&lab.net);
+    let capture = FirstPacket::capture(
+        &lab.net,
+        &format!("src host {ATTACKER_ADDR} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"),
+    );
     let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
     let start = Instant::now();
     let start_wall = SystemTime::now();
@@ -175,7 +136,8 @@ fn syn_scan_scenario() -> ScanTimes {
     // Wall clock against the monotonic one: both read together at the
     // start, a few µs apart; only a clock step during the scan (seconds,
     // then the assertion below fails) would skew this.
-    let syn_after = first_syn_at(&mut capture)
+    let syn_after = capture
+        .at()
         .duration_since(start_wall)
         .unwrap_or_else(|e| panic!("nmap's first SYN before nmap started: {e}"));
     assert!(

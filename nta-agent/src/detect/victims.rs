@@ -549,24 +549,7 @@ mod tests {
         d.packets[udp] = 20_001;
         d.bytes[udp] = 20_001 * 600;
         d.packets[DstClass::All as usize] = 20_001;
-        let event = ThresholdEvent {
-            kind: EventKind::DstPackets as u32,
-            class: DstClass::Udp as u32,
-            key: IpKey::from(ip(VICTIM)),
-            count: 20_001,
-            window_start_ns: 0,
-            at_ns: 1,
-        };
-        let ctx = EventContext {
-            source_before: None,
-            event,
-            source: None,
-            port_syns: Vec::new(),
-            destination: Some(d),
-            previous_destination: None,
-            now: Timestamp::now(),
-            now_ns: 1,
-        };
+        let ctx = event_on(DstClass::Udp, 20_001, d, None);
         let mut id = 0;
         let events = run.detector.on_event(&ctx, &mut || {
             id += 1;

@@ -19,14 +19,14 @@ use std::{
     fs,
     path::PathBuf,
     thread,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde_json::Value;
 
 use super::{
     api::{AlertWatch, Api},
-    lab::{Lab, Spawned, explain, ms, poll_note, start_agent},
+    lab::{FirstPacket, Lab, Spawned, explain, ms, poll_note, start_agent},
     netns::{ATTACKER_ADDR, Topology, run},
 };
 
@@ -244,53 +244,6 @@ pub fn the_only_alert(lab: &Lab, alerts: &[Value], kind: &str) -> Value {
 /// A number in an alert's evidence, or 0 if it has none.
 pub fn evidence_u64(alert: &Value, key: &str) -> u64 {
     alert["evidence"][key].as_u64().unwrap_or(0)
-}
-
-/// tcpdump on the victim's veth, stopping at the first packet `filter`
-/// matches: when an attack's first packet reached the sensor's interface.
-/// Listening before this returns.
-pub struct FirstPacket {
-    tcpdump: Spawned,
-}
-
-impl FirstPacket {
-    pub fn capture(net: &Topology, filter: &str) -> Self {
-        let mut tcpdump = Spawned::start(
-            &net.victim,
-            Duration::from_secs(120),
-            &[
-                "tcpdump",
-                "-i",
-                &net.victim_if,
-                "-n",
-                "-tt",
-                "-l",
-                "-c",
-                "1",
-                filter,
-            ],
-        );
-        tcpdump.wait_for_output("listening on", Duration::from_secs(10));
-        FirstPacket { tcpdump }
-    }
-
-    /// When the packet arrived, by the wall clock (tcpdump's `-tt`
-    /// timestamp: `1764000000.123456 IP ...`).
-    pub fn at(mut self) -> SystemTime {
-        let (status, out) = self.tcpdump.wait(Duration::from_secs(10));
-        assert!(status.success(), "tcpdump ({status}):\n{out}");
-        out.lines()
-            .filter(|l| l.contains(" IP"))
-            .find_map(|l| {
-                let (secs, micros) = l.split_whitespace().next()?.split_once('.')?;
-                Some(
-                    UNIX_EPOCH
-                        + Duration::from_secs(secs.parse().ok()?)
-                        + Duration::from_micros(micros.parse().ok()?),
-                )
-            })
-            .unwrap_or_else(|| panic!("no packet in tcpdump's output:\n{out}"))
-    }
 }
 
 /// The requirement: an attack's alert is in `/api/alerts` well

@@ -38,14 +38,8 @@ pub const ETH_P_8021AD: u16 = 0x88A8;
 pub const IPPROTO_GRE: u8 = 47;
 pub const IPPROTO_NONE: u8 = 59;
 
-/// TCP flag bits (byte 13 of the header).
-pub mod tcp_flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
-}
+/// TCP flag bits (byte 13 of the header), as the program reads them.
+pub use nta_common::classify::tcp_flags;
 
 /// Sources and destinations the tests use unless they need many.
 pub const SRC_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);

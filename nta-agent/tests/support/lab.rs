@@ -9,7 +9,7 @@ use std::{
     path::Path,
     process::{Child, Command, ExitStatus, Output, Stdio},
     thread,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::Value;
@@ -317,4 +317,51 @@ pub fn alert_log(agent: &Agent) -> String {
         .filter(|l| l.contains("nta::alert") || l.contains("WARN") || l.contains("ERROR"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// tcpdump on the victim's veth, stopping at the first packet `filter`
+/// matches: when an attack's first packet reached the sensor's interface.
+/// Listening before this returns.
+pub struct FirstPacket {
+    tcpdump: Spawned,
+}
+
+impl FirstPacket {
+    pub fn capture(net: &Topology, filter: &str) -> Self {
+        let mut tcpdump = Spawned::start(
+            &net.victim,
+            Duration::from_secs(120),
+            &[
+                "tcpdump",
+                "-i",
+                &net.victim_if,
+                "-n",
+                "-tt",
+                "-l",
+                "-c",
+                "1",
+                filter,
+            ],
+        );
+        tcpdump.wait_for_output("listening on", Duration::from_secs(10));
+        FirstPacket { tcpdump }
+    }
+
+    /// When the packet arrived, by the wall clock (tcpdump's `-tt`
+    /// timestamp: `1764000000.123456 IP ...`).
+    pub fn at(mut self) -> SystemTime {
+        let (status, out) = self.tcpdump.wait(Duration::from_secs(10));
+        assert!(status.success(), "tcpdump ({status}):\n{out}");
+        out.lines()
+            .filter(|l| l.contains(" IP"))
+            .find_map(|l| {
+                let (secs, micros) = l.split_whitespace().next()?.split_once('.')?;
+                Some(
+                    UNIX_EPOCH
+                        + Duration::from_secs(secs.parse().ok()?)
+                        + Duration::from_micros(micros.parse().ok()?),
+                )
+            })
+            .unwrap_or_else(|| panic!("no packet in tcpdump's output:\n{out}"))
+    }
 }
