@@ -64,6 +64,18 @@ fn nmap(lab: &CoverageLab, args: &[&str], filter: &str, kind: &str) -> Attacked 
     attacked
 }
 
+/// nmap sweeping the routed hosts behind the victim, all 256 of which
+/// answer (so every probe crossed the sensor's veth).
+fn nmap_sweep(lab: &CoverageLab, args: &[&str], filter: &str) -> Attacked {
+    let attacked = nmap(lab, args, filter, "sweep");
+    assert!(
+        attacked.output.contains("(256 hosts up)"),
+        "{}",
+        attacked.output
+    );
+    attacked
+}
+
 /// The one `port_scan` alert a scan of the victim by the attacker raises,
 /// probing with `scan` (the evidence's name for it), at least `ports`
 /// distinct ports; prints the detection time, and checks it if the scan is
@@ -293,17 +305,7 @@ fn one_sweep(lab: &CoverageLab, attacked: &Attacked, what: &str, src: &str) -> s
 #[test]
 fn nmap_echo_sweep_of_a_routed_slash_24_raises_one_echo_sweep() {
     let Some(lab) = lab() else { return };
-    let attacked = nmap(
-        &lab,
-        &["-sn", "-PE", "-T4", SWEEP_NET],
-        &from_attacker(),
-        "sweep",
-    );
-    assert!(
-        attacked.output.contains("(256 hosts up)"),
-        "{}",
-        attacked.output
-    );
+    let attacked = nmap_sweep(&lab, &["-sn", "-PE", "-T4", SWEEP_NET], &from_attacker());
     let alert = one_sweep(&lab, &attacked, "nmap -sn -PE over a /24", ATTACKER_ADDR);
     let context = || explain(&attacked.alerts, &lab.agent);
     assert_eq!(alert["evidence"]["scan"], "echo", "{}", context());
@@ -320,12 +322,7 @@ fn nmap_echo_sweep_of_a_routed_slash_24_raises_one_echo_sweep() {
 #[test]
 fn nmap_default_host_discovery_of_a_routed_slash_24_raises_one_sweep() {
     let Some(lab) = lab() else { return };
-    let attacked = nmap(&lab, &["-sn", "-T4", SWEEP_NET], &from_attacker(), "sweep");
-    assert!(
-        attacked.output.contains("(256 hosts up)"),
-        "{}",
-        attacked.output
-    );
+    let attacked = nmap_sweep(&lab, &["-sn", "-T4", SWEEP_NET], &from_attacker());
     let alert = one_sweep(&lab, &attacked, "nmap -sn over a /24", ATTACKER_ADDR);
     println!(
         "nmap -sn: sweep reported as scan {}",
@@ -362,17 +359,7 @@ fn nmap_syn_sweep_of_port_22_raises_one_sweep_naming_the_port() {
 #[test]
 fn nmap_ipv6_sweep_raises_one_sweep() {
     let Some(lab) = lab() else { return };
-    let attacked = nmap(
-        &lab,
-        &["-6", "-sn", "-T4", SWEEP_RANGE6],
-        &from_attacker6(),
-        "sweep",
-    );
-    assert!(
-        attacked.output.contains("(256 hosts up)"),
-        "{}",
-        attacked.output
-    );
+    let attacked = nmap_sweep(&lab, &["-6", "-sn", "-T4", SWEEP_RANGE6], &from_attacker6());
     let alert = one_sweep(&lab, &attacked, "nmap -6 -sn over a /120", ATTACKER_ADDR6);
     println!(
         "nmap -6 -sn: sweep reported as scan {}",

@@ -176,6 +176,37 @@ pub struct SourceStats {
     pub host_bits: u64,
 }
 
+impl SourceStats {
+    /// A source not seen yet; a constant, so the XDP program can keep it in
+    /// read-only data (see `NEW_SOURCE` there).
+    pub const ZERO: Self = Self {
+        packets: 0,
+        bytes: 0,
+        tcp_packets: 0,
+        udp_packets: 0,
+        icmp_packets: 0,
+        probes: [0; PROBES],
+        rsts: 0,
+        bare_acks: 0,
+        first_seen_ns: 0,
+        last_seen_ns: 0,
+        last_dst: IpKey { addr: [0; 16] },
+        last_dst_port: 0,
+        _pad: [0; 6],
+        rate_window_start_ns: 0,
+        window_counts: [0; RATE_CLASSES],
+        port_bitmap: [0; BITMAP_WORDS],
+        slow_window_start_ns: 0,
+        slow_bits: 0,
+        fast_ports: 0,
+        fast_window_start_ns: 0,
+        weighted_window_start_ns: 0,
+        weighted_score: 0,
+        host_bitmap: [0; BITMAP_WORDS],
+        host_bits: 0,
+    };
+}
+
 /// Traffic classes a single source can flood with; index into
 /// [`SourceStats::window_counts`] and [`Thresholds::source`].
 #[repr(u32)]
@@ -248,19 +279,25 @@ pub struct DstHostStats {
     pub sources: [u8; HLL_REGISTERS],
 }
 
+impl DstHostStats {
+    /// A destination not seen yet; a constant, so the XDP program can keep
+    /// it in read-only data (see `NEW_DST_HOST` there).
+    pub const ZERO: Self = Self {
+        packets: [0; DST_CLASSES],
+        bytes: [0; DST_CLASSES],
+        window_packets: [0; DST_CLASSES],
+        window_bytes: [0; DST_CLASSES],
+        last_seen_ns: 0,
+        rate_window_start_ns: 0,
+        sketch_window_start_ns: 0,
+        service_packets: [0; SERVICES],
+        sources: [0; HLL_REGISTERS],
+    };
+}
+
 impl Default for DstHostStats {
     fn default() -> Self {
-        Self {
-            packets: [0; DST_CLASSES],
-            bytes: [0; DST_CLASSES],
-            window_packets: [0; DST_CLASSES],
-            window_bytes: [0; DST_CLASSES],
-            last_seen_ns: 0,
-            rate_window_start_ns: 0,
-            sketch_window_start_ns: 0,
-            service_packets: [0; SERVICES],
-            sources: [0; HLL_REGISTERS],
-        }
+        Self::ZERO
     }
 }
 

@@ -14,8 +14,7 @@ use nta_common::{
         tcp_class, tcp_flags, tcp_probe, udp_probe,
     },
     maps::{
-        DST_CLASSES, EventKind, PROBES, RATE_CLASSES, RateClass, SERVICES, ThresholdEvent,
-        Thresholds, feature, port_slot, port_weight,
+        EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, port_slot, port_weight,
     },
     sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
 };
@@ -244,43 +243,8 @@ struct Seen<'a> {
 
 /// Initial values live in read-only data: building a 368-byte `SourceStats`
 /// on the 512-byte BPF stack next to the parsed packet overflows it.
-static NEW_SOURCE: SourceStats = SourceStats {
-    packets: 0,
-    bytes: 0,
-    tcp_packets: 0,
-    udp_packets: 0,
-    icmp_packets: 0,
-    probes: [0; PROBES],
-    rsts: 0,
-    bare_acks: 0,
-    first_seen_ns: 0,
-    last_seen_ns: 0,
-    last_dst: IpKey { addr: [0; 16] },
-    last_dst_port: 0,
-    _pad: [0; 6],
-    rate_window_start_ns: 0,
-    window_counts: [0; RATE_CLASSES],
-    port_bitmap: [0; BITMAP_WORDS],
-    slow_window_start_ns: 0,
-    slow_bits: 0,
-    fast_ports: 0,
-    fast_window_start_ns: 0,
-    weighted_window_start_ns: 0,
-    weighted_score: 0,
-    host_bitmap: [0; BITMAP_WORDS],
-    host_bits: 0,
-};
-static NEW_DST_HOST: DstHostStats = DstHostStats {
-    packets: [0; DST_CLASSES],
-    bytes: [0; DST_CLASSES],
-    window_packets: [0; DST_CLASSES],
-    window_bytes: [0; DST_CLASSES],
-    last_seen_ns: 0,
-    rate_window_start_ns: 0,
-    sketch_window_start_ns: 0,
-    service_packets: [0; SERVICES],
-    sources: [0; HLL_REGISTERS],
-};
+static NEW_SOURCE: SourceStats = SourceStats::ZERO;
+static NEW_DST_HOST: DstHostStats = DstHostStats::ZERO;
 
 /// Looks up `key`, inserting `initial` first if it is new. Another CPU may
 /// insert the same key between the lookup and the insert: `BPF_NOEXIST` then

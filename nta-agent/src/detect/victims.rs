@@ -418,9 +418,8 @@ mod tests {
         assert_eq!(events[0].alert().dst, Some(ip(VICTIM)));
     }
 
-    #[test]
-    fn a_single_source_udp_flood_is_its_volumetric_alert_only() {
-        let mut run = Run::new(Config::default());
+    /// 600 000 UDP packets a second on the victim, all from the attacker.
+    fn single_source_udp_flood(run: &Run) -> Snapshot {
         let mut after = run.snapshot();
         after.dst_hosts.insert(
             IpKey::from(ip(VICTIM)),
@@ -429,6 +428,13 @@ mod tests {
         after
             .sources
             .insert(IpKey::from(ip(ATTACKER)), source(VICTIM, 600_000, 9));
+        after
+    }
+
+    #[test]
+    fn a_single_source_udp_flood_is_its_volumetric_alert_only() {
+        let mut run = Run::new(Config::default());
+        let after = single_source_udp_flood(&run);
         let events = run.tick(after);
         assert_eq!(
             kinds(&events),
@@ -444,14 +450,7 @@ mod tests {
             allowlist: vec!["198.18.0.2/32".parse().unwrap()],
             ..Config::default()
         });
-        let mut after = run.snapshot();
-        after.dst_hosts.insert(
-            IpKey::from(ip(VICTIM)),
-            victim(DstClass::Udp, 600_000, 1, None),
-        );
-        after
-            .sources
-            .insert(IpKey::from(ip(ATTACKER)), source(VICTIM, 600_000, 9));
+        let after = single_source_udp_flood(&run);
         assert_eq!(run.tick(after), vec![]);
     }
 
