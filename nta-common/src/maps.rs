@@ -277,6 +277,14 @@ pub struct DstHostStats {
     /// CPUs racing on one register may keep the smaller rank, which only
     /// lowers the estimate a little.
     pub sources: [u8; HLL_REGISTERS],
+    /// The low 32 bits of `packets` and `bytes` when the burst window
+    /// started: a tenth of a second holds far less than 2³² of either, so
+    /// wrapping differences of the low halves are its counts, at half the
+    /// memory of full bases.
+    pub burst_packets: [u32; DST_CLASSES],
+    pub burst_bytes: [u32; DST_CLASSES],
+    /// Start of the burst window (`Thresholds::burst_window_ns`).
+    pub burst_window_start_ns: u64,
 }
 
 impl DstHostStats {
@@ -292,6 +300,9 @@ impl DstHostStats {
         sketch_window_start_ns: 0,
         service_packets: [0; SERVICES],
         sources: [0; HLL_REGISTERS],
+        burst_packets: [0; DST_CLASSES],
+        burst_bytes: [0; DST_CLASSES],
+        burst_window_start_ns: 0,
     };
 }
 
@@ -320,10 +331,21 @@ pub struct Thresholds {
     pub slow_window_ns: u64,
     /// Window of the per-destination source sketch.
     pub sketch_window_ns: u64,
+    /// Window of the per-destination burst counters: a tenth of the rate
+    /// window, where only a flood several times a threshold crosses (see
+    /// `dst_burst_packets`).
+    pub burst_window_ns: u64,
     /// Per-destination bytes in the rate window, by [`DstClass`].
     pub dst_bytes: [u64; DST_CLASSES],
     /// Per-destination packets in the rate window, by [`DstClass`].
     pub dst_packets: [u32; DST_CLASSES],
+    /// Per-destination packets and bytes in the burst window, by
+    /// [`DstClass`]: the rate thresholds scaled to the window and
+    /// multiplied by the burst allowance, so that a tenth of a second of
+    /// ordinary burstiness (slow start, a client's connection burst) stays
+    /// under them while a strong flood is signalled a tenth of a second in.
+    pub dst_burst_packets: [u32; DST_CLASSES],
+    pub dst_burst_bytes: [u32; DST_CLASSES],
     /// Per-source class counts in the rate window, indexed by [`RateClass`].
     pub source: [u32; RATE_CLASSES],
     /// Hosts set in a source's host sketch in the slow window.
@@ -347,8 +369,11 @@ impl Thresholds {
         weighted_window_ns: 3_000_000_000,
         slow_window_ns: 60_000_000_000,
         sketch_window_ns: 10_000_000_000,
+        burst_window_ns: 100_000_000,
         dst_bytes: [u64::MAX; DST_CLASSES],
         dst_packets: [u32::MAX; DST_CLASSES],
+        dst_burst_packets: [u32::MAX; DST_CLASSES],
+        dst_burst_bytes: [u32::MAX; DST_CLASSES],
         source: [u32::MAX; RATE_CLASSES],
         sweep_bits: u32::MAX,
         fast_ports: u32::MAX,
@@ -377,6 +402,10 @@ pub enum EventKind {
     DstBytes = 6,
     /// A source's distinct destination hosts in the slow window.
     Sweep = 7,
+    /// A destination's packets of one [`DstClass`] in the burst window.
+    DstBurstPackets = 8,
+    /// A destination's bytes of one [`DstClass`] in the burst window.
+    DstBurstBytes = 9,
 }
 
 impl EventKind {
@@ -389,8 +418,29 @@ impl EventKind {
             5 => Self::DstPackets,
             6 => Self::DstBytes,
             7 => Self::Sweep,
+            8 => Self::DstBurstPackets,
+            9 => Self::DstBurstBytes,
             _ => return None,
         })
+    }
+
+    /// About a destination's class counters (`key` = destination, `class`
+    /// = a [`DstClass`]).
+    pub const fn of_destination(self) -> bool {
+        matches!(
+            self,
+            Self::DstPackets | Self::DstBytes | Self::DstBurstPackets | Self::DstBurstBytes
+        )
+    }
+
+    /// A count of bytes rather than packets.
+    pub const fn in_bytes(self) -> bool {
+        matches!(self, Self::DstBytes | Self::DstBurstBytes)
+    }
+
+    /// Counted in the burst window rather than the rate window.
+    pub const fn in_burst_window(self) -> bool {
+        matches!(self, Self::DstBurstPackets | Self::DstBurstBytes)
     }
 }
 
@@ -400,8 +450,8 @@ impl EventKind {
 pub struct ThresholdEvent {
     /// An [`EventKind`].
     pub kind: u32,
-    /// A [`RateClass`] for `SourceRate`, a [`DstClass`] for `DstPackets`
-    /// and `DstBytes`, else 0.
+    /// A [`RateClass`] for `SourceRate`, a [`DstClass`] for the
+    /// destination kinds, else 0.
     pub class: u32,
     /// The source or destination the counter belongs to.
     pub key: IpKey,
@@ -434,8 +484,8 @@ pub const fn port_slot(port: u16) -> (u32, usize) {
 // The kernel and the agent must agree on these layouts byte for byte; a
 // field added without its padding would shift everything after it.
 const _: () = assert!(core::mem::size_of::<SourceStats>() == 368);
-const _: () = assert!(core::mem::size_of::<DstHostStats>() == 472);
-const _: () = assert!(core::mem::size_of::<Thresholds>() == 152);
+const _: () = assert!(core::mem::size_of::<DstHostStats>() == 528);
+const _: () = assert!(core::mem::size_of::<Thresholds>() == 208);
 const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);
 
 /// Entries (CIDRs) in the `BLOCKLIST` trie.

@@ -117,9 +117,43 @@ impl core::ops::AddAssign<&GlobalCounters> for GlobalCounters {
     }
 }
 
+/// The kernel's windows as the agent reads them.
+impl DstHostStats {
+    /// Packets and bytes of class `i` in the current rate window.
+    pub fn in_rate_window(&self, i: usize) -> (u64, u64) {
+        (
+            self.packets[i].saturating_sub(self.window_packets[i]),
+            self.bytes[i].saturating_sub(self.window_bytes[i]),
+        )
+    }
+
+    /// Packets and bytes of class `i` in the current burst window.
+    pub fn in_burst_window(&self, i: usize) -> (u64, u64) {
+        (
+            u64::from((self.packets[i] as u32).wrapping_sub(self.burst_packets[i])),
+            u64::from((self.bytes[i] as u32).wrapping_sub(self.burst_bytes[i])),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burst_counts_survive_the_low_halves_wrapping() {
+        let mut d = DstHostStats::ZERO;
+        // 300 packets of 1 500 bytes since a burst window opened just
+        // before the totals' low halves wrapped.
+        d.packets[0] = (5 << 32) + 100;
+        d.bytes[0] = (7 << 32) + 400_000;
+        d.burst_packets[0] = u32::MAX - 199;
+        d.burst_bytes[0] = u32::MAX - 49_999;
+        assert_eq!(d.in_burst_window(0), (300, 450_000));
+        d.window_packets[0] = 5 << 32;
+        d.window_bytes[0] = 7 << 32;
+        assert_eq!(d.in_rate_window(0), (100, 400_000));
+    }
 
     #[test]
     fn ipv4_keys_round_trip_as_ipv4() {

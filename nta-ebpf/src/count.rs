@@ -282,6 +282,18 @@ unsafe fn copy_words<const N: usize>(to: *mut [u64; N], from: *const [u64; N]) {
     }
 }
 
+/// Copies the low 32 bits of each of `from`'s words into `to`, volatile
+/// like [`copy_words`].
+#[inline(always)]
+unsafe fn copy_low_halves<const N: usize>(to: *mut [u32; N], from: *const [u64; N]) {
+    for i in 0..N {
+        unsafe {
+            let word = core::ptr::read_volatile(&raw const (*from)[i]);
+            core::ptr::write_volatile(&raw mut (*to)[i], word as u32);
+        }
+    }
+}
+
 /// Restarts a window that began `length` or more ago; true if it did.
 #[inline(always)]
 fn roll(start: *mut u64, now: u64, length: u64) -> bool {
@@ -523,6 +535,16 @@ fn destination(seen: &Seen) {
             copy_words(&raw mut (*d).window_packets, &raw const (*d).packets);
             copy_words(&raw mut (*d).window_bytes, &raw const (*d).bytes);
         }
+        if let Some(t) = t
+            && roll(
+                &raw mut (*d).burst_window_start_ns,
+                now,
+                (*t).burst_window_ns,
+            )
+        {
+            copy_low_halves(&raw mut (*d).burst_packets, &raw const (*d).packets);
+            copy_low_halves(&raw mut (*d).burst_bytes, &raw const (*d).bytes);
+        }
         const ALL: u32 = DstClass::All as u32;
         const SYN: u32 = DstClass::Syn as u32;
         const TCP: u32 = DstClass::Tcp as u32;
@@ -590,6 +612,34 @@ unsafe fn dst_class<const CLASS: usize>(
                 CLASS as u32,
                 key,
                 bytes_in_window,
+                start,
+                seen.now,
+            );
+        }
+        // The burst window likewise, in the low halves of the counters.
+        let start = (*d).burst_window_start_ns;
+        let in_burst = (packets as u32).wrapping_sub((*d).burst_packets[CLASS]);
+        if u64::from(in_burst) == crossing((*t).dst_burst_packets[CLASS]) {
+            signal(
+                seen.global,
+                EventKind::DstBurstPackets,
+                CLASS as u32,
+                key,
+                u64::from(in_burst),
+                start,
+                seen.now,
+            );
+        }
+        let bytes_in_burst = (bytes as u32).wrapping_sub((*d).burst_bytes[CLASS]);
+        let limit = (*t).dst_burst_bytes[CLASS];
+        let len = seen.len as u32;
+        if bytes_in_burst > limit && bytes_in_burst.wrapping_sub(len) <= limit {
+            signal(
+                seen.global,
+                EventKind::DstBurstBytes,
+                CLASS as u32,
+                key,
+                u64::from(bytes_in_burst),
                 start,
                 seen.now,
             );

@@ -447,6 +447,27 @@ fn bad_flood_values_name_their_key() {
 }
 
 #[test]
+fn the_burst_allowance_is_a_multiple_of_at_least_one_or_off() {
+    assert_eq!(Config::default().flood.burst, 4.0);
+    assert_eq!(parse("[flood]\nburst = 0\n").flood.burst, 0.0);
+    let c = parse(
+        "[flood]\nburst = 2.5\n[[override]]\nnetwork = \"10.0.0.0/8\"\nflood = { burst = 8 }\n",
+    );
+    assert_eq!(c.flood.burst, 2.5);
+    assert_eq!(c.flood_for(ip("10.1.1.1")).burst, 8.0);
+    assert_eq!(c.flood_for(ip("192.0.2.1")).burst, 2.5);
+    let e = parse_err("[flood]\nburst = 0.5\n");
+    assert!(
+        e.contains(
+            "flood.burst: must be a multiple of the rates of at least 1 (or 0 for off), got 0.5"
+        ),
+        "{e}"
+    );
+    let e = parse_err("[[override]]\nnetwork = \"10.0.0.0/8\"\nflood = { burst = nan }\n");
+    assert!(e.contains("override[0].flood.burst: must be"), "{e}");
+}
+
+#[test]
 fn an_override_may_set_only_flood_rates() {
     let c = parse("[[override]]\nnetwork = \"10.0.0.0/8\"\nflood = { all = { pps = 1e6 } }\n");
     assert_eq!(c.flood_for(ip("10.0.0.1")).all.pps, 1e6);

@@ -244,6 +244,18 @@ fn validate_flood(f: &Flood) -> Result<(), Problem> {
         pps(&format!("{at}.pps"), p)?;
         mbps(&format!("{at}.mbps"), m)?;
     }
+    burst("flood.burst", f.burst)
+}
+
+/// A burst allowance: 0 (off) or a multiple of at least 1, since a burst
+/// window's count under its threshold's rate is no flood.
+fn burst(key: &str, value: f64) -> Result<(), Problem> {
+    if !value.is_finite() || (value != 0.0 && value < 1.0) {
+        return Err(Problem::new(
+            key,
+            format!("must be a multiple of the rates of at least 1 (or 0 for off), got {value}"),
+        ));
+    }
     Ok(())
 }
 
@@ -298,6 +310,9 @@ fn validate_override(i: usize, o: &Override, earlier: &[Override]) -> Result<(),
             let at = format!("{at}.flood.{class}");
             p.map_or(Ok(()), |p| pps(&format!("{at}.pps"), p))?;
             m.map_or(Ok(()), |m| mbps(&format!("{at}.mbps"), m))?;
+        }
+        if let Some(b) = f.burst {
+            burst(&format!("{at}.flood.burst"), b)?;
         }
     }
     Ok(())

@@ -10,7 +10,9 @@ use nta_common::{
 };
 
 use super::{
-    Finding, Incidents, NextId, Subject, hll, port_scan,
+    Finding, Incidents, NextId, Subject,
+    flood::RateWindow,
+    hll, port_scan,
     scans::{self, Fresh, Reading},
     syn_flood,
     volumetric::{self, SourceRate},
@@ -128,10 +130,18 @@ impl Detector {
                 self.scan_event(kind, key, e, ctx).into_iter().collect()
             }
             EventKind::SourceRate => self.source_rate_event(key, e, ctx).into_iter().collect(),
-            EventKind::DstPackets | EventKind::DstBytes if syn => {
+            EventKind::DstPackets
+            | EventKind::DstBytes
+            | EventKind::DstBurstPackets
+            | EventKind::DstBurstBytes
+                if syn =>
+            {
                 self.dst_syns_event(key, kind, e, ctx).into_iter().collect()
             }
-            EventKind::DstPackets | EventKind::DstBytes => self.dst_event(key, e, ctx),
+            EventKind::DstPackets
+            | EventKind::DstBytes
+            | EventKind::DstBurstPackets
+            | EventKind::DstBurstBytes => self.dst_event(key, kind, e, ctx),
             EventKind::Sweep => self.scan_event(kind, key, e, ctx).into_iter().collect(),
         };
         let events = self.apply(findings, ctx.now, next_id);
@@ -222,19 +232,18 @@ impl Detector {
         if total == 0 || (busiest as f64) < FLOOD_PORT_SHARE * total as f64 {
             return None;
         }
-        // The current window's SYNs and bytes (at most a second's: lower
+        // The current window's SYNs and bytes (at most its length's: lower
         // bounds of the rates), and the count that crossed.
         let syn = DstClass::Syn as usize;
-        let window = |d: &DstHostStats| {
-            (
-                d.packets[syn].saturating_sub(d.window_packets[syn]),
-                d.bytes[syn].saturating_sub(d.window_bytes[syn]),
-            )
+        let window = self.window_of(dst, kind);
+        let counts = |d: &DstHostStats| match kind.in_burst_window() {
+            true => d.in_burst_window(syn),
+            false => d.in_rate_window(syn),
         };
-        let (mut syns, mut bytes) = ctx.destination.as_ref().map_or((0, 0), window);
-        match kind {
-            EventKind::DstBytes => bytes = bytes.max(e.count),
-            _ => syns = syns.max(e.count),
+        let (mut syns, mut bytes) = ctx.destination.as_ref().map_or((0, 0), counts);
+        match kind.in_bytes() {
+            true => bytes = bytes.max(e.count),
+            false => syns = syns.max(e.count),
         }
         let distinct_sources = ctx
             .destination
@@ -244,8 +253,8 @@ impl Detector {
             &self.config.syn_flood_for(dst),
             syn_flood::HostSyns {
                 dst,
-                rate: syns as f64,
-                bps: bytes as f64 * 8.0,
+                rate: syns as f64 / window.secs,
+                bps: bytes as f64 * 8.0 / window.secs,
                 packets: syns,
                 top_ports: top(port_syns.to_vec()),
                 top_sources: Vec::new(),
@@ -253,8 +262,18 @@ impl Detector {
                 estimated: distinct_sources.is_some(),
                 from_scanners: 0.0,
                 detected_by: DetectedBy::Kernel,
+                window,
             },
         )
+    }
+
+    /// The window a destination event of `kind` counted in, with the
+    /// multiple of the thresholds a flood is there under `dst`'s settings.
+    pub(super) fn window_of(&self, dst: IpAddr, kind: EventKind) -> RateWindow {
+        match kind.in_burst_window() {
+            true => RateWindow::burst(self.config.flood_for(dst).burst),
+            false => RateWindow::RATE,
+        }
     }
 
     /// Runs every rule over the counters' growth between two snapshots,
@@ -384,8 +403,8 @@ impl Detector {
             let cfg = self.config.syn_flood_for(dst);
             let (rate, bps) = (syns as f64 / secs, bytes as f64 * 8.0 / secs);
             // The sketch is merged only for a flood: a victim's 128 bytes.
-            let over = rate > cfg.dst_host_syn_rate
-                || (cfg.dst_host_mbps > 0.0 && bps > cfg.dst_host_mbps * 1e6);
+            let over = RateWindow::RATE.over(rate, cfg.dst_host_syn_rate)
+                || RateWindow::RATE.over(bps, cfg.dst_host_mbps * 1e6);
             let distinct_sources = if over {
                 self.merged.add(dst, &d.sources)
             } else {
@@ -404,6 +423,7 @@ impl Detector {
                     top_sources: top(senders),
                     from_scanners,
                     detected_by: DetectedBy::Poll,
+                    window: RateWindow::RATE,
                 },
             );
             match finding {

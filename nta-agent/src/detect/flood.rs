@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use nta_common::classify::{DST_CLASSES, DstClass, REFLECTION_SERVICES, SERVICES};
 
-use super::{Finding, IncidentKey, Subject};
+use super::{Finding, IncidentKey, Subject, thresholds::BURST_WINDOW};
 use crate::{
     alert::{AlertKind, Count, DetectedBy, Evidence},
     config::{ClassRates, Flood},
@@ -30,6 +30,11 @@ pub const REFLECTION_SHARE: f64 = 0.5;
 /// unrelated fragment flood do not make it a DNS reflection.
 pub const REFLECTION_FRAGMENT_SHARE: f64 = 0.01;
 
+/// Fewest UDP packets over the interval for the service shares to say
+/// whether a flood is a reflection: an event just after a snapshot (or
+/// read after the flood stopped) has next to none.
+pub const MIN_SHARE_PACKETS: u64 = 100;
+
 /// Share of a victim's packets (or bytes) that the class floods must carry
 /// for them to explain the whole: past it there is no `traffic_flood` too.
 pub const EXPLAINED_SHARE: f64 = 0.5;
@@ -38,6 +43,37 @@ pub const EXPLAINED_SHARE: f64 = 0.5;
 /// spoofed and any list is noise (a reflection's are listed always: they
 /// are real servers an operator reports).
 pub const FEW_SOURCES: u64 = 50;
+
+/// The window a victim's rates were measured in, and how many times its
+/// thresholds they must be there to be a flood.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateWindow {
+    pub secs: f64,
+    pub multiple: f64,
+}
+
+impl RateWindow {
+    /// The kernel's rate window, or the interval between two snapshots:
+    /// the thresholds as set.
+    pub const RATE: Self = Self {
+        secs: 1.0,
+        multiple: 1.0,
+    };
+
+    /// The kernel's burst window, where a flood is `burst` times the
+    /// thresholds (see [`Flood::burst`]).
+    pub fn burst(burst: f64) -> Self {
+        Self {
+            secs: BURST_WINDOW.as_secs_f64(),
+            multiple: burst.max(1.0),
+        }
+    }
+
+    /// Whether `rate` is past `threshold` (an off rule, 0, never is).
+    pub fn over(&self, rate: f64, threshold: f64) -> bool {
+        threshold > 0.0 && rate > threshold * self.multiple
+    }
+}
 
 /// What one destination received, per [`DstClass`], and what else explains
 /// it.
@@ -66,6 +102,8 @@ pub struct VictimTraffic {
     /// incident, or this tick's SYN flood): they explain `All`.
     pub flooding: [bool; DST_CLASSES],
     pub detected_by: DetectedBy,
+    /// Where `pps` and `bps` were measured.
+    pub window: RateWindow,
 }
 
 impl VictimTraffic {
@@ -85,6 +123,7 @@ impl VictimTraffic {
             single_source: [false; DST_CLASSES],
             flooding: [false; DST_CLASSES],
             detected_by,
+            window: RateWindow::RATE,
         }
     }
 }
@@ -114,10 +153,10 @@ pub const fn class_of(kind: AlertKind) -> Option<DstClass> {
     })
 }
 
-/// Whether `class` is past `rates` in `v`.
+/// Whether `class` is past `rates` in `v`, in its window.
 fn crosses(rates: ClassRates, v: &VictimTraffic, class: DstClass) -> bool {
     let i = class as usize;
-    rates.packets_over(v.pps[i]) || rates.bits_over(v.bps[i])
+    v.window.over(v.pps[i], rates.pps) || v.window.over(v.bps[i], rates.mbps * 1e6)
 }
 
 /// The busiest reflection service, if it sent most of the victim's UDP
@@ -163,6 +202,12 @@ pub fn evaluate(cfg: &Flood, v: &VictimTraffic) -> Vec<Finding> {
         .into_iter()
         .filter(|c| over(*c))
         .collect();
+    let udp = DstClass::Udp as usize;
+    if v.flooding[udp] && v.interval_packets[udp] < MIN_SHARE_PACKETS {
+        // Already reported (as a reflection or not), and too little to
+        // tell which it is now: the open incident stands.
+        classes.retain(|c| *c != DstClass::Udp);
+    }
     let mut findings = Vec::new();
     let fragment = over(DstClass::Fragment);
     // Reflection first: it names the attack best, fragmented or not.
@@ -290,7 +335,7 @@ fn finding(
     let (pps, bps) = (v.pps[i], v.bps[i]);
     // The crossed rate is the measure; packets first, so that an incident
     // keeps one unit while its packet rate stays high.
-    let (measure, threshold, unit) = if rates.packets_over(pps) {
+    let (measure, threshold, unit) = if v.window.over(pps, rates.pps) {
         (pps, rates.pps, "pkt/s")
     } else {
         (bps / 1e6, rates.mbps, "Mbit/s")
@@ -355,7 +400,7 @@ fn finding(
         evidence: Evidence {
             threshold,
             unit: unit.into(),
-            window_secs: 1.0,
+            window_secs: v.window.secs,
             class: Some(class.name().into()),
             distinct_sources: v.distinct_sources,
             estimated: v.distinct_sources.is_some(),
@@ -528,6 +573,29 @@ mod tests {
         assert_eq!(f.evidence.service.as_deref(), Some("NTP"));
         assert_eq!(f.evidence.service_port, Some(123));
         assert_eq!(f.evidence.class.as_deref(), Some("udp"));
+    }
+
+    #[test]
+    fn a_reported_udp_flood_seen_without_an_interval_to_judge_is_left_as_reported() {
+        // A window past the threshold, read after a snapshot that the
+        // flood's last packets had already reached: no service shares.
+        let mut v = traffic(DstClass::Udp, 85_000.0, 200);
+        v.interval_packets = [0; DST_CLASSES];
+        v.interval_bytes = [0; DST_CLASSES];
+        assert_eq!(
+            kinds(&evaluate(&Flood::default(), &v)),
+            vec![AlertKind::UdpFlood],
+            "not reported yet: a UDP flood is all it can be said to be"
+        );
+        v.flooding[DstClass::Udp as usize] = true;
+        assert_eq!(kinds(&evaluate(&Flood::default(), &v)), vec![]);
+        // With an interval to judge, the open incident is updated.
+        v.interval_packets[DstClass::Udp as usize] = 8_500;
+        v.service_packets[5] = 8_000;
+        assert_eq!(
+            kinds(&evaluate(&Flood::default(), &v)),
+            vec![AlertKind::Reflection]
+        );
     }
 
     #[test]

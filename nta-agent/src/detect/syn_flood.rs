@@ -6,7 +6,10 @@ use std::net::IpAddr;
 
 use nta_common::classify::DstClass;
 
-use super::{Finding, IncidentKey, Subject, flood};
+use super::{
+    Finding, IncidentKey, Subject,
+    flood::{self, RateWindow},
+};
 use crate::{
     alert::{AlertKind, Count, DetectedBy, Evidence},
     config::SynFlood,
@@ -32,6 +35,8 @@ pub struct HostSyns {
     pub from_scanners: f64,
     /// How the rate was seen.
     pub detected_by: DetectedBy,
+    /// Where it was measured.
+    pub window: RateWindow,
 }
 
 /// Share of a destination's SYNs that, when they come from known scanners,
@@ -41,8 +46,8 @@ pub const SCAN_SHARE: f64 = 0.5;
 /// A SYN-flood finding for a destination host, if `cfg` (the destination's
 /// effective settings) says its rate is too high.
 pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
-    let packets_over = v.rate > cfg.dst_host_syn_rate;
-    let bits_over = cfg.dst_host_mbps > 0.0 && v.bps > cfg.dst_host_mbps * 1e6;
+    let packets_over = v.window.over(v.rate, cfg.dst_host_syn_rate);
+    let bits_over = v.window.over(v.bps, cfg.dst_host_mbps * 1e6);
     if !cfg.enabled || !(packets_over || bits_over) || v.from_scanners >= SCAN_SHARE {
         return None;
     }
@@ -82,7 +87,7 @@ pub fn host(cfg: &SynFlood, v: HostSyns) -> Option<Finding> {
         evidence: Evidence {
             threshold,
             unit: unit.into(),
-            window_secs: 1.0,
+            window_secs: v.window.secs,
             class: Some(DstClass::Syn.name().into()),
             pps: Some(v.rate),
             bps: Some(v.bps),
@@ -146,6 +151,7 @@ mod tests {
             estimated: true,
             from_scanners: 0.0,
             detected_by: DetectedBy::Kernel,
+            window: RateWindow::RATE,
         }
     }
 

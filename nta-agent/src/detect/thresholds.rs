@@ -8,6 +8,11 @@ use crate::config::{ClassRates, Config, Volumetric};
 /// The kernel's rate window: rates in the config are per second.
 const RATE_WINDOW_NS: u64 = 1_000_000_000;
 
+/// The kernel's burst window for destinations: a tenth of the rate window,
+/// where only a flood of [`Flood::burst`](crate::config::Flood::burst)
+/// times a threshold crosses.
+pub const BURST_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Window of each destination's distinct-source sketch: long enough to
 /// count a spoofed flood's sources over several seconds, short enough that
 /// a busy server's ordinary clients of minutes ago are not among them.
@@ -30,6 +35,26 @@ fn bytes(mbps: f64, enabled: bool) -> u64 {
     }
     let per_window = mbps * 1e6 / 8.0 * (RATE_WINDOW_NS as f64 / 1e9);
     per_window.floor().clamp(0.0, (u64::MAX - 1) as f64) as u64
+}
+
+/// Fewest packets, and bytes, a burst window's threshold may be: below
+/// that a tenth of a second's count says little about a rate (three
+/// packets in it are no flood of 30 a second), and the rate window alone
+/// judges.
+const MIN_BURST_PACKETS: f64 = 100.0;
+const MIN_BURST_BYTES: f64 = 100.0 * 1500.0;
+
+/// `rates` (per second, `burst` times) as counts in one burst window, off
+/// where the rule or the burst allowance is, or where they would be too
+/// small to tell a rate.
+fn burst_counts(rates: ClassRates, enabled: bool, burst: f64) -> (u32, u32) {
+    let scale = burst * BURST_WINDOW.as_secs_f64();
+    let packets = rates.pps * scale;
+    let bytes = rates.mbps * 1e6 / 8.0 * scale;
+    let on = enabled && burst > 0.0;
+    let packets = count(packets, on && packets >= MIN_BURST_PACKETS);
+    let bytes = count(bytes, on && bytes >= MIN_BURST_BYTES);
+    (packets, bytes)
 }
 
 /// A destination's rates for `class` under `config`, and whether the
@@ -77,12 +102,17 @@ pub fn for_kernel(config: &Config) -> Thresholds {
     }
     let mut dst_packets = [u32::MAX; DST_CLASSES];
     let mut dst_bytes = [u64::MAX; DST_CLASSES];
+    let mut dst_burst_packets = [u32::MAX; DST_CLASSES];
+    let mut dst_burst_bytes = [u32::MAX; DST_CLASSES];
     for class in DstClass::ALL {
         for c in &effective {
             let (rates, enabled) = dst_rates(c, class);
             let i = class as usize;
             dst_packets[i] = dst_packets[i].min(count(rates.pps, enabled));
             dst_bytes[i] = dst_bytes[i].min(bytes(rates.mbps, enabled));
+            let (packets, bytes) = burst_counts(rates, enabled, c.flood.burst);
+            dst_burst_packets[i] = dst_burst_packets[i].min(packets);
+            dst_burst_bytes[i] = dst_burst_bytes[i].min(bytes);
         }
     }
     let mut source = [u32::MAX; RATE_CLASSES];
@@ -99,8 +129,11 @@ pub fn for_kernel(config: &Config) -> Thresholds {
     Thresholds {
         rate_window_ns: RATE_WINDOW_NS,
         sketch_window_ns: SKETCH_WINDOW_NS,
+        burst_window_ns: BURST_WINDOW.as_nanos() as u64,
         dst_bytes,
         dst_packets,
+        dst_burst_packets,
+        dst_burst_bytes,
         // Hosts and slow ports are counted in 512-bit sketches: the kernel
         // fires one bit past the most bits whose estimate is within them.
         sweep_bits: if sweep.enabled {
@@ -158,6 +191,62 @@ mod tests {
         assert_eq!(t.fast_ports, u32::MAX);
         assert_eq!(t.slow_bits, u32::MAX);
         assert!(t.source.iter().all(|&s| s == u32::MAX));
+    }
+
+    #[test]
+    fn burst_thresholds_are_the_allowance_times_the_rates_over_a_tenth_of_a_second() {
+        let t = for_kernel(&Config::default());
+        assert_eq!(t.burst_window_ns, 100_000_000);
+        let packets = |c: DstClass| t.dst_burst_packets[c as usize];
+        let bytes = |c: DstClass| t.dst_burst_bytes[c as usize];
+        // 1 000 SYN/s, 4 times, for 0.1 s; 1 Gbit/s of them likewise.
+        assert_eq!(packets(DstClass::Syn), 400);
+        assert_eq!(bytes(DstClass::Syn), 50_000_000);
+        assert_eq!(packets(DstClass::Udp), 8_000);
+        assert_eq!(packets(DstClass::Icmp), 2_000);
+        assert_eq!(bytes(DstClass::Icmp), 5_000_000);
+        assert_eq!(packets(DstClass::All), 200_000);
+        assert_eq!(bytes(DstClass::All), 500_000_000);
+        // Past 2³² bytes a tenth of a second is past what the kernel's
+        // 32-bit burst counts hold: the largest they do.
+        let c = Config::parse(
+            "[flood]\nall = { mbps = 400000 }\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            for_kernel(&c).dst_burst_bytes[DstClass::All as usize],
+            u32::MAX - 1
+        );
+    }
+
+    #[test]
+    fn burst_thresholds_are_off_when_the_allowance_is_or_too_small_to_tell() {
+        let off =
+            Config::parse("[flood]\nburst = 0\n", std::path::Path::new("t.toml")).expect("valid");
+        let t = for_kernel(&off);
+        assert!(t.dst_burst_packets.iter().all(|&n| n == u32::MAX));
+        assert!(t.dst_burst_bytes.iter().all(|&n| n == u32::MAX));
+        assert_eq!(t.dst_packets[DstClass::Udp as usize], 20_000, "rates stay");
+
+        // 50 SYN/s is 20 in a burst window: too few to tell a rate by.
+        let low = Config::parse(
+            "[syn_flood]\ndst_host_syn_rate = 50\n",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("valid");
+        let t = for_kernel(&low);
+        assert_eq!(t.dst_burst_packets[DstClass::Syn as usize], u32::MAX);
+        assert_eq!(t.dst_packets[DstClass::Syn as usize], 50);
+    }
+
+    #[test]
+    fn an_override_allowing_smaller_bursts_lowers_the_kernels_burst_threshold() {
+        let text = "[[override]]\nnetwork = \"198.18.0.0/24\"\nflood = { burst = 2 }\n";
+        let c = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let t = for_kernel(&c);
+        assert_eq!(t.dst_burst_packets[DstClass::Udp as usize], 4_000);
+        assert_eq!(t.dst_burst_packets[DstClass::Syn as usize], 200);
     }
 
     #[test]

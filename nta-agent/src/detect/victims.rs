@@ -16,7 +16,7 @@ use nta_common::{
 use super::{
     Detector, EventContext, Finding, Subject, Tick,
     engine::top,
-    flood::{self, VictimTraffic},
+    flood::{self, RateWindow, VictimTraffic},
     port_scan,
 };
 use crate::{
@@ -210,10 +210,12 @@ impl Detector {
     }
 
     /// A destination's packets or bytes of a class other than SYN crossed
-    /// the kernel's threshold: the victim's current window, evaluated now.
+    /// the kernel's threshold in one of its windows: the victim's current
+    /// window, evaluated now.
     pub(super) fn dst_event(
         &mut self,
         dst: IpAddr,
+        kind: EventKind,
         e: &ThresholdEvent,
         ctx: &EventContext,
     ) -> Vec<Finding> {
@@ -231,16 +233,19 @@ impl Detector {
         }
         let mut v = window_traffic(
             dst,
+            kind,
+            self.window_of(dst, kind),
             ctx.destination.as_ref(),
             ctx.previous_destination.as_ref(),
         );
+        // The count that crossed, in a window of at most its length: a rate
+        // of at least that.
         let i = class as usize;
-        match EventKind::from_u32(e.kind) {
-            // The count that crossed, in a window of at most a second: a
-            // rate of at least that.
-            Some(EventKind::DstBytes) => v.bps[i] = v.bps[i].max(e.count as f64 * 8.0),
-            _ => {
-                v.pps[i] = v.pps[i].max(e.count as f64);
+        let secs = v.window.secs;
+        match kind.in_bytes() {
+            true => v.bps[i] = v.bps[i].max(e.count as f64 * 8.0 / secs),
+            false => {
+                v.pps[i] = v.pps[i].max(e.count as f64 / secs);
                 v.packets[i] = v.packets[i].max(e.count);
             }
         }
@@ -252,23 +257,30 @@ impl Detector {
     }
 }
 
-/// A destination's traffic in the kernel's current rate window (at most a
-/// second long, so counts are lower bounds of per-second rates), with the
+/// A destination's traffic in the kernel window an event of `kind` counted
+/// in (at most `window.secs` long, so its rates are lower bounds), with the
 /// shares over the growth since the last snapshot.
 fn window_traffic(
     dst: IpAddr,
+    kind: EventKind,
+    window: RateWindow,
     now: Option<&DstHostStats>,
     previous: Option<&DstView>,
 ) -> VictimTraffic {
-    let mut v = VictimTraffic::new(dst, DetectedBy::Kernel);
+    let mut v = VictimTraffic {
+        window,
+        ..VictimTraffic::new(dst, DetectedBy::Kernel)
+    };
     let Some(d) = now else {
         return v;
     };
     for i in 0..DST_CLASSES {
-        let packets = d.packets[i].saturating_sub(d.window_packets[i]);
-        let bytes = d.bytes[i].saturating_sub(d.window_bytes[i]);
-        v.pps[i] = packets as f64;
-        v.bps[i] = bytes as f64 * 8.0;
+        let (packets, bytes) = match kind.in_burst_window() {
+            true => d.in_burst_window(i),
+            false => d.in_rate_window(i),
+        };
+        v.pps[i] = packets as f64 / window.secs;
+        v.bps[i] = bytes as f64 * 8.0 / window.secs;
         v.packets[i] = packets;
     }
     let (packets, bytes, services) = class_growth(previous, &DstView::from(d));
@@ -573,6 +585,85 @@ mod tests {
         let a = events[0].alert();
         assert_eq!((a.id, a.peak_rate), (1, 85_000.0));
         assert_eq!(a.evidence.detected_by, DetectedBy::Kernel);
+    }
+
+    /// A burst-window event on the victim for `count` packets of `class`,
+    /// the map read just after it holding them (after others long before).
+    fn burst_on(class: DstClass, count: u64) -> EventContext {
+        let mut d = DstHostStats::default();
+        for c in [class, DstClass::All] {
+            let i = c as usize;
+            d.packets[i] = 3_000_000 + count;
+            d.bytes[i] = (3_000_000 + count) * 600;
+            d.window_packets[i] = 3_000_000;
+            d.window_bytes[i] = 3_000_000 * 600;
+            d.burst_packets[i] = 3_000_000;
+            d.burst_bytes[i] = (3_000_000 * 600) as u32;
+        }
+        let mut ctx = event_on(class, count, d, None);
+        ctx.event.kind = EventKind::DstBurstPackets as u32;
+        ctx
+    }
+
+    #[test]
+    fn a_burst_past_its_allowance_is_a_flood_at_once() {
+        let mut run = Run::new(Config::default());
+        // 20 000 UDP/s is the threshold; 4 times that for 0.1 s is 8 000.
+        let events = run
+            .detector
+            .on_event(&burst_on(DstClass::Udp, 8_001), &mut || 1);
+        assert_eq!(kinds(&events), vec![AlertKind::UdpFlood]);
+        let a = events[0].alert();
+        assert_eq!(
+            a.evidence.pps,
+            Some(80_010.0),
+            "a tenth of a second's count"
+        );
+        assert_eq!(a.evidence.window_secs, 0.1);
+        assert_eq!(a.evidence.threshold, 20_000.0, "the threshold as set");
+        assert_eq!(a.evidence.detected_by, DetectedBy::Kernel);
+    }
+
+    #[test]
+    fn a_burst_within_its_allowance_is_no_flood() {
+        // The kernel signals at the lowest threshold of any destination;
+        // this victim's own allows 8 times its 20 000/s for a tenth.
+        let text = "[[override]]\nnetwork = \"198.18.0.1/32\"\nflood = { burst = 8 }\n";
+        let config = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let mut run = Run::new(config);
+        let events = run
+            .detector
+            .on_event(&burst_on(DstClass::Udp, 8_001), &mut || 1);
+        assert_eq!(events, vec![], "80 000/s for 0.1 s: 4 times, within 8");
+        let events = run
+            .detector
+            .on_event(&burst_on(DstClass::Udp, 16_001), &mut || 1);
+        assert_eq!(kinds(&events), vec![AlertKind::UdpFlood]);
+    }
+
+    #[test]
+    fn a_syn_burst_is_judged_by_its_hosts_own_rate() {
+        let text = "[[override]]\nnetwork = \"198.18.0.1/32\"\n\
+                    syn_flood = { dst_host_syn_rate = 10000.0 }\n";
+        let config = Config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        for (config, count, flood) in [
+            // 1 000 SYN in 0.1 s: 10 000/s, 2.5 times the default's burst
+            // allowance of 400 but a quarter of the override's 4 000.
+            (Config::default(), 1_000, true),
+            (config.clone(), 1_000, false),
+            (config, 4_001, true),
+        ] {
+            let mut run = Run::new(config);
+            let mut ctx = burst_on(DstClass::Syn, count);
+            ctx.port_syns = vec![(80, count)];
+            let events = run.detector.on_event(&ctx, &mut || 1);
+            let want = if flood {
+                vec![AlertKind::SynFlood]
+            } else {
+                vec![]
+            };
+            assert_eq!(kinds(&events), want, "{count} SYNs in a burst window");
+        }
     }
 
     #[test]

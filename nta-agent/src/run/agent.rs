@@ -175,7 +175,7 @@ impl<S: PacketSource> Agent<S> {
         } else {
             None
         };
-        let about_a_destination = matches!(kind, Some(EventKind::DstPackets | EventKind::DstBytes));
+        let about_a_destination = kind.is_some_and(EventKind::of_destination);
         let (destination, previous_destination) = if about_a_destination {
             let read = self.source.destination(event.key.into());
             let now = self.read_or_log(read, "a destination's counters").flatten();

@@ -245,7 +245,7 @@ impl Xdp {
                 Some(EventKind::SourceRate) => {
                     assert!((event.class as usize) < RATE_CLASSES, "{event:?}")
                 }
-                Some(EventKind::DstPackets | EventKind::DstBytes) => {
+                Some(kind) if kind.of_destination() => {
                     assert!(DstClass::from_u32(event.class).is_some(), "{event:?}")
                 }
                 _ => assert_eq!(event.class, 0, "{event:?}"),
@@ -377,6 +377,7 @@ pub fn quiet() -> Thresholds {
         fast_window_ns: long,
         weighted_window_ns: long,
         slow_window_ns: long,
+        burst_window_ns: long,
         ..Thresholds::DISABLED
     }
 }
@@ -389,6 +390,7 @@ pub fn zero_windows() -> Thresholds {
         fast_window_ns: 0,
         weighted_window_ns: 0,
         slow_window_ns: 0,
+        burst_window_ns: 0,
         ..Thresholds::DISABLED
     }
 }

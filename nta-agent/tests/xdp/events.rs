@@ -41,10 +41,13 @@ fn every_packet() -> Thresholds {
         weighted_window_ns: 0,
         slow_window_ns: 0,
         sketch_window_ns: 0,
+        burst_window_ns: 0,
         source: [0; RATE_CLASSES],
         // The destination classes and sweeps have tests of their own.
         dst_packets: syns_only(0),
         dst_bytes: [u64::MAX; DST_CLASSES],
+        dst_burst_packets: [u32::MAX; DST_CLASSES],
+        dst_burst_bytes: [u32::MAX; DST_CLASSES],
         sweep_bits: u32::MAX,
         fast_ports: 0,
         weighted_score: 0,

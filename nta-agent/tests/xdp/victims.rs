@@ -157,6 +157,85 @@ fn a_byte_threshold_fires_on_the_packet_that_passes_it() {
     }
 }
 
+/// The burst window's thresholds of 2 packets and 100 bytes for `class`
+/// only, over a burst window `window_ns` long; the rate window's off.
+fn burst_only(class: DstClass, window_ns: u64) -> Thresholds {
+    let mut dst_burst_packets = [u32::MAX; DST_CLASSES];
+    let mut dst_burst_bytes = [u32::MAX; DST_CLASSES];
+    dst_burst_packets[class as usize] = 2;
+    dst_burst_bytes[class as usize] = 100;
+    Thresholds {
+        dst_burst_packets,
+        dst_burst_bytes,
+        burst_window_ns: window_ns,
+        ..quiet()
+    }
+}
+
+#[test]
+fn each_destination_class_signals_once_past_its_burst_thresholds() {
+    if !support::privileged() {
+        return;
+    }
+    for class in DstClass::ALL {
+        let mut xdp = load(&burst_only(class, support::xdp::long_window_ns()));
+        let victim = dst(10 + class as usize);
+        let frame = frame_of(class, SRC_V4, victim);
+        let len = frame.len() as u64;
+        let mut got = Vec::new();
+        for n in 1..=6u64 {
+            for e in xdp.send(&frame) {
+                let kind = EventKind::from_u32(e.kind).expect("known kind");
+                got.push((n, kind, e.class, IpAddr::from(e.key), e.count));
+            }
+        }
+        // The packet count crosses 2 at the third packet; the bytes cross
+        // 100 at the packet that takes them past it.
+        let bytes_at = 100 / len + 1;
+        let mut want = vec![(
+            3,
+            EventKind::DstBurstPackets,
+            class as u32,
+            victim.into(),
+            3,
+        )];
+        want.push((
+            bytes_at,
+            EventKind::DstBurstBytes,
+            class as u32,
+            victim.into(),
+            bytes_at * len,
+        ));
+        want.sort_by_key(|w| (w.0, w.1 as u32));
+        assert_eq!(got, want, "{} ({len}-byte frames)", class.name());
+        let d = xdp.dst_host(IpAddr::V4(victim));
+        assert_eq!(
+            d.in_burst_window(class as usize),
+            (6, 6 * len),
+            "{}",
+            class.name()
+        );
+    }
+}
+
+#[test]
+fn a_burst_window_that_has_elapsed_counts_afresh() {
+    let Some(mut xdp) = support::privileged().then(|| load(&burst_only(DstClass::Udp, 0))) else {
+        return;
+    };
+    // A zero-length window restarts at every packet: no burst ever holds
+    // more than one, and the totals still count all of them.
+    let victim = dst(20);
+    for n in 1..=5 {
+        let events = xdp.send(&frame_of(DstClass::Udp, SRC_V4, victim));
+        assert_eq!(events, [], "packet {n}");
+    }
+    let d = xdp.dst_host(IpAddr::V4(victim));
+    assert_eq!(d.packets[DstClass::Udp as usize], 5);
+    assert_eq!(d.in_burst_window(DstClass::Udp as usize), (1, 50));
+    assert_eq!(d.burst_window_start_ns, d.last_seen_ns);
+}
+
 #[test]
 fn udp_from_reflection_services_is_counted_per_service() {
     let Some(mut xdp) = support::privileged().then(|| load(&quiet())) else {

@@ -351,6 +351,7 @@ fn port_scan_window_restarts_when_it_has_elapsed() {
         fast_window_ns: 0,
         weighted_window_ns: 0,
         slow_window_ns: 0,
+        burst_window_ns: 0,
         ..Thresholds::DISABLED
     }) else {
         return;

@@ -766,6 +766,7 @@ impl Expect {
             // Under the tests' long windows, the first packet opens both.
             for (start, window) in [
                 (got.rate_window_start_ns, "rate"),
+                (got.burst_window_start_ns, "burst"),
                 (got.sketch_window_start_ns, "source sketch"),
             ] {
                 check_window_start(
@@ -787,6 +788,11 @@ impl Expect {
                 sketch_window_start_ns: got.sketch_window_start_ns,
                 service_packets: want.services,
                 sources: source_registers(&want.sources),
+                // The tests' burst windows are as long as their rate
+                // windows: the same bases, in their low halves.
+                burst_packets: base.map(|(packets, _)| packets as u32),
+                burst_bytes: base.map(|(_, bytes)| bytes as u32),
+                burst_window_start_ns: got.burst_window_start_ns,
             };
             assert_eq!(got, expected, "{what}: DST_HOSTS[{addr}]");
         }

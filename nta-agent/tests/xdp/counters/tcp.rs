@@ -116,6 +116,9 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
             sketch_window_start_ns: d.last_seen_ns,
             service_packets: [0; SERVICES],
             sources,
+            burst_packets: [0; DST_CLASSES],
+            burst_bytes: [0; DST_CLASSES],
+            burst_window_start_ns: d.last_seen_ns,
         }
     );
 
