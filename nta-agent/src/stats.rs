@@ -265,7 +265,7 @@ impl LiveStats {
         self.events_lost = after.global.get(Counter::EventsLost) + agent.dropped.events;
         self.samples_lost = after.global.get(Counter::SamplesLost) + agent.dropped.samples;
 
-        let sources = source_growth(before, after);
+        let sources = source_growth(before, after, LIVE_TOP_N);
         self.top_sources = top(sources, packets, per_sec, |addr, packets_per_sec, share| {
             TopSource {
                 addr,

@@ -275,20 +275,64 @@ pub fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Packets each source sent from `before` to `after`, busiest first (ties
-/// to the lower address, so reports are deterministic).
-pub fn source_growth(before: &Snapshot, after: &Snapshot) -> Vec<(IpAddr, u64)> {
-    let mut sources: Vec<(IpAddr, u64)> = after
-        .sources
-        .iter()
-        .map(|(key, now)| {
-            let then = before.sources.get(key).map_or(0, |s| s.packets);
-            (IpAddr::from(*key), growth(then, now.packets))
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    sources.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
-    sources
+/// The busiest `n` of a stream of counts, kept in memory for a few times
+/// `n` whatever the stream's length: a spoofed flood's 65 536 sources cost
+/// no more than ten. Busiest first, ties to the lower key, so reports are
+/// deterministic.
+#[derive(Debug, Clone)]
+pub struct Busiest<T> {
+    n: usize,
+    kept: Vec<(T, u64)>,
+    offered: u64,
+}
+
+impl<T: Copy + Ord> Busiest<T> {
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            kept: Vec::new(),
+            offered: 0,
+        }
+    }
+
+    pub fn add(&mut self, key: T, count: u64) {
+        self.offered += 1;
+        self.kept.push((key, count));
+        if self.kept.len() >= 4 * self.n.max(1) {
+            self.trim();
+        }
+    }
+
+    /// How many were added.
+    pub fn offered(&self) -> u64 {
+        self.offered
+    }
+
+    fn trim(&mut self) {
+        self.kept
+            .sort_unstable_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
+        self.kept.truncate(self.n);
+    }
+
+    /// The busiest, busiest first.
+    pub fn into_sorted(mut self) -> Vec<(T, u64)> {
+        self.trim();
+        self.kept
+    }
+}
+
+/// The `n` sources that sent the most packets from `before` to `after`,
+/// busiest first (ties to the lower address).
+pub fn source_growth(before: &Snapshot, after: &Snapshot, n: usize) -> Vec<(IpAddr, u64)> {
+    let mut busiest = Busiest::new(n);
+    for (key, now) in &after.sources {
+        let then = before.sources.get(key).map_or(0, |s| s.packets);
+        let grown = growth(then, now.packets);
+        if grown > 0 {
+            busiest.add(IpAddr::from(*key), grown);
+        }
+    }
+    busiest.into_sorted()
 }
 
 /// SYN growth per destination port from `before` to `after` (counters
@@ -314,7 +358,7 @@ pub fn summarize(before: &Snapshot, after: &Snapshot) -> Summary {
     let syns = after.grown_since(before, Counter::TcpSyn);
     let per_sec = |n: u64| per_sec(n, elapsed);
 
-    let top_source = source_growth(before, after).first().copied();
+    let top_source = source_growth(before, after, 1).first().copied();
     let top_syn_port = port_growth(&before.syn_ports, &after.syn_ports)
         .first()
         .copied();
@@ -383,6 +427,27 @@ mod tests {
             packets,
             ..SourceView::default()
         }
+    }
+
+    #[test]
+    fn busiest_keeps_the_top_n_of_any_stream_in_bounded_memory() {
+        let mut b = Busiest::new(3);
+        // 10 000 offered, in an order that puts the busiest everywhere.
+        for i in 0..10_000u32 {
+            let count = u64::from((i * 7919) % 10_000);
+            b.add(i, count);
+            assert!(b.kept.len() < 12, "at most 4 × n kept");
+        }
+        assert_eq!(b.offered(), 10_000);
+        let top = b.into_sorted();
+        let counts: Vec<u64> = top.iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, [9_999, 9_998, 9_997]);
+        // Ties go to the lower key.
+        let mut tied = Busiest::new(2);
+        for key in [5, 3, 9, 1] {
+            tied.add(key, 7);
+        }
+        assert_eq!(tied.into_sorted(), [(1, 7), (3, 7)]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{collections::HashMap, net::IpAddr};
 
 use jiff::Timestamp;
 use nta_common::{
-    DstHostStats,
+    DstHostStats, IpKey,
     maps::{DstClass, EventKind, RateClass, ThresholdEvent},
 };
 
@@ -20,11 +20,11 @@ use super::{
 use crate::{
     alert::{AlertEvent, AlertKind, Count, DetectedBy, EVIDENCE_TOP_N},
     config::Config,
-    traffic::{DstView, Snapshot, SourceView, growth, port_growth},
+    traffic::{Busiest, DstView, Snapshot, SourceView, growth, port_growth},
 };
 
-/// SYNs a tick brought each destination, by source.
-type SynsByDst = HashMap<IpAddr, Vec<(IpAddr, u64)>>;
+/// The busiest senders of the SYNs a tick brought each destination.
+type SynsByDst = HashMap<IpAddr, Busiest<IpAddr>>;
 
 /// Two snapshots of the kernel counters and the time at the second.
 pub struct Tick<'a> {
@@ -76,6 +76,32 @@ fn class_count(s: &SourceView, class: RateClass) -> u64 {
         RateClass::Rst => s.rsts,
         RateClass::BareAck => s.bare_acks,
     }
+}
+
+/// The SYNs each destination received in the tick from the sources that
+/// `findings` report scanning (each counts towards its latest destination,
+/// as the kernel records it).
+fn scanner_syns(tick: &Tick, findings: &[Finding]) -> HashMap<IpAddr, u64> {
+    let mut scanners: Vec<IpAddr> = findings
+        .iter()
+        .filter(|f| matches!(f.key.kind, AlertKind::PortScan | AlertKind::Sweep))
+        .filter_map(|f| f.src)
+        .collect();
+    scanners.sort_unstable();
+    scanners.dedup();
+    let mut by_dst = HashMap::new();
+    for src in scanners {
+        let key = IpKey::from(src);
+        let Some(s) = tick.after.sources.get(&key) else {
+            continue;
+        };
+        let Some(dst) = port_scan::addr_of(&s.last_dst) else {
+            continue;
+        };
+        let before = tick.before.sources.get(&key).map_or(0, |b| b.syns());
+        *by_dst.entry(dst).or_default() += growth(before, s.syns());
+    }
+    by_dst
 }
 
 pub(super) fn top<T: Copy + Ord>(mut counts: Vec<(T, u64)>) -> Vec<Count<T>> {
@@ -317,7 +343,10 @@ impl Detector {
             if syns > 0
                 && let Some(d) = dst
             {
-                syns_by_dst.entry(d).or_default().push((src, syns));
+                syns_by_dst
+                    .entry(d)
+                    .or_insert_with(|| Busiest::new(EVIDENCE_TOP_N))
+                    .add(src, syns);
             }
             if self.config.allowlisted(src) {
                 continue;
@@ -374,12 +403,8 @@ impl Detector {
         let port_syns = port_growth(&tick.before.syn_ports, &tick.after.syn_ports);
         let top_ports = top(port_syns.clone());
 
-        // Sources still scanning in this tick.
-        let scanners: Vec<IpAddr> = findings
-            .iter()
-            .filter(|f| matches!(f.key.kind, AlertKind::PortScan | AlertKind::Sweep))
-            .filter_map(|f| f.src)
-            .collect();
+        // SYNs of the sources still scanning in this tick, by destination.
+        let from_scanners = scanner_syns(tick, findings);
 
         let mut flooded_ports = Vec::new();
         // SYNs to hosts whose override lets them take more than the default.
@@ -393,13 +418,10 @@ impl Detector {
                 continue;
             }
             let bytes = growth(before.map_or(0, |b| b.bytes[syn]), d.bytes[syn]);
-            let senders = syns_by_dst.remove(&dst).unwrap_or_default();
-            let from_scanners = senders
-                .iter()
-                .filter(|(s, _)| scanners.contains(s))
-                .map(|(_, n)| *n)
-                .sum::<u64>() as f64
-                / syns as f64;
+            let senders = syns_by_dst
+                .remove(&dst)
+                .unwrap_or_else(|| Busiest::new(EVIDENCE_TOP_N));
+            let from_scanners = from_scanners.get(&dst).copied().unwrap_or(0) as f64 / syns as f64;
             let cfg = self.config.syn_flood_for(dst);
             let (rate, bps) = (syns as f64 / secs, bytes as f64 * 8.0 / secs);
             // The sketch is merged only for a flood: a victim's 128 bytes.
@@ -408,7 +430,7 @@ impl Detector {
             let distinct_sources = if over {
                 self.merged.add(dst, &d.sources)
             } else {
-                senders.len() as u64
+                senders.offered()
             };
             let finding = syn_flood::host(
                 &cfg,
@@ -420,7 +442,7 @@ impl Detector {
                     top_ports: top_ports.clone(),
                     distinct_sources: Some(distinct_sources),
                     estimated: over,
-                    top_sources: top(senders),
+                    top_sources: top(senders.into_sorted()),
                     from_scanners,
                     detected_by: DetectedBy::Poll,
                     window: RateWindow::RATE,

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     alert::{AlertKind, DetectedBy, EVIDENCE_TOP_N},
-    traffic::{DstView, SourceView, growth},
+    traffic::{Busiest, DstView, SourceView, growth},
 };
 
 /// Share of a victim's packets of one class that one source must send for
@@ -31,15 +31,24 @@ pub const SINGLE_SOURCE_SHARE: f64 = 0.5;
 
 /// What a tick's sources sent one destination (each source counts towards
 /// its latest destination and port, as the kernel records them).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Senders {
     /// Packets by destination port.
     ports: HashMap<u16, u64>,
-    /// The busiest sources, by packets (kept to a few times the evidence's
-    /// list, so a spoofed flood's 65 536 sources cost no more).
-    top: Vec<(IpAddr, u64)>,
+    /// The busiest sources, by packets.
+    top: Busiest<IpAddr>,
     /// The biggest sender of each class and its packets.
     biggest: [Option<(IpAddr, u64)>; DST_CLASSES],
+}
+
+impl Default for Senders {
+    fn default() -> Self {
+        Self {
+            ports: HashMap::new(),
+            top: Busiest::new(EVIDENCE_TOP_N),
+            biggest: [None; DST_CLASSES],
+        }
+    }
 }
 
 impl Senders {
@@ -48,11 +57,7 @@ impl Senders {
         if port != 0 {
             *self.ports.entry(port).or_default() += packets;
         }
-        self.top.push((src, packets));
-        if self.top.len() >= 4 * EVIDENCE_TOP_N {
-            self.top.sort_by(|(a, x), (b, y)| y.cmp(x).then(a.cmp(b)));
-            self.top.truncate(EVIDENCE_TOP_N);
-        }
+        self.top.add(src, packets);
         for (slot, n) in self.biggest.iter_mut().zip(by_class) {
             if n > 0 && slot.is_none_or(|(_, most)| n > most) {
                 *slot = Some((src, n));
@@ -201,7 +206,7 @@ impl Detector {
                     });
                 }
                 v.top_ports = top(s.ports.iter().map(|(p, n)| (*p, *n)).collect());
-                v.top_sources = top(s.top.clone());
+                v.top_sources = top(s.top.clone().into_sorted());
             }
             v.distinct_sources = Some(self.merged.add(dst, &after.sources));
             out.extend(flood::evaluate(&cfg, &v));

@@ -226,6 +226,14 @@ pub(super) fn attach(
     let (sensor, streams) = sensor
         .attach(&args.iface, args.xdp_mode.into())
         .with_context(|| format!("attaching to {}", args.iface))?;
+    // Loading parsed the kernel's BTF (a few MB in some 100 000 small
+    // allocations, all freed by now): hand those pages back rather than
+    // keep them resident for the agent's lifetime.
+    // SAFETY: malloc_trim only releases free memory; no pointer changes.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
     info!(
         message = "Sensor attached",
         iface = %sensor.iface(),
