@@ -63,6 +63,7 @@ pub mod names {
     pub const SAMPLE_PORTS: &str = "SAMPLE_PORTS";
     pub const SAMPLES: &str = "SAMPLES";
     pub const BLOCKLIST: &str = "BLOCKLIST";
+    pub const BLOCKLIST_ACTIVE: &str = "BLOCKLIST_ACTIVE";
 }
 
 /// Entries in the per-source LRU map.
@@ -73,7 +74,7 @@ pub mod names {
 pub const SOURCES_MAX_ENTRIES: u32 = 65_536;
 
 /// Entries in the per-destination-host LRU map: the hosts this sensor protects
-/// plus whatever spoofed destinations pass by; 16 384 × 472 B ≈ 7.4 MiB.
+/// plus whatever spoofed destinations pass by; 16 384 × 528 B ≈ 8.3 MiB.
 pub const DST_HOSTS_MAX_ENTRIES: u32 = 16_384;
 
 /// Every TCP destination port has its own SYN counter.

@@ -11,7 +11,7 @@ use nta_common::{
 
 use crate::{
     count::{Global, atomic_add},
-    maps::BLOCKLIST,
+    maps::{BLOCKLIST, BLOCKLIST_ACTIVE},
     parse::{Family, Network},
 };
 
@@ -23,6 +23,9 @@ use crate::{
 /// nothing here, and the packet goes on as if unlisted.
 #[inline(always)]
 pub fn drops(global: &Global, network: &Network, len: u64) -> bool {
+    if BLOCKLIST_ACTIVE.get(0).is_none_or(|active| *active == 0) {
+        return false;
+    }
     let Some(entry) = lookup(&BlockKey::addr(network.src)) else {
         return false;
     };

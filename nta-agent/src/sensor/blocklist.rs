@@ -8,7 +8,7 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{IterableMap as _, LpmTrie, Map, MapData, MapError},
+    maps::{Array, IterableMap as _, LpmTrie, Map, MapData, MapError},
 };
 use ipnet::IpNet;
 use nta_common::{
@@ -37,8 +37,25 @@ pub struct BlockEntry {
 /// the counters. CIDRs are taken with host bits cleared
 /// (`198.18.0.7/24` is `198.18.0.0/24`); callers should normalise them so
 /// that what they store and show is what the kernel holds.
+///
+/// With each change it tells the program whether the trie holds anything
+/// (`BLOCKLIST_ACTIVE`), so that packets skip the lookup while it is empty;
+/// one handle at a time should change it, as the agent's one mitigation
+/// task does.
 pub struct Blocklist {
     trie: LpmTrie<MapData, IpKey, BlockStats>,
+    active: Array<MapData, u32>,
+}
+
+/// A file descriptor of its own for `data`, so the handle made from it
+/// can move to another task.
+fn own_fd(data: &MapData) -> Result<MapData, SensorError> {
+    let fd: OwnedFd = data
+        .fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| read_error(MapError::IoError(e)))?;
+    MapData::from_fd(fd).map_err(read_error)
 }
 
 impl Blocklist {
@@ -47,15 +64,27 @@ impl Blocklist {
         // Checks the map type and the key and value sizes against ours.
         let shared: LpmTrie<&MapData, IpKey, BlockStats> =
             LpmTrie::try_from(map).map_err(read_error)?;
-        let fd: OwnedFd = shared
-            .map()
-            .fd()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| read_error(MapError::IoError(e)))?;
-        let data = MapData::from_fd(fd).map_err(read_error)?;
+        let data = own_fd(shared.map())?;
         let trie = LpmTrie::try_from(Map::LpmTrie(data)).map_err(read_error)?;
-        Ok(Self { trie })
+        let name = names::BLOCKLIST_ACTIVE;
+        let map = ebpf.map(name).ok_or(SensorError::MissingMap(name))?;
+        let shared: Array<&MapData, u32> = Array::try_from(map).map_err(read_error)?;
+        let data = own_fd(shared.map())?;
+        let active = Array::try_from(Map::Array(data)).map_err(read_error)?;
+        let mut blocklist = Self { trie, active };
+        blocklist.tell_program()?;
+        Ok(blocklist)
+    }
+
+    /// Tells the program whether the trie holds any entry.
+    fn tell_program(&mut self) -> Result<(), SensorError> {
+        let any = self.trie.keys().next().is_some();
+        self.active
+            .set(0, u32::from(any), 0)
+            .map_err(|source| SensorError::Map {
+                name: names::BLOCKLIST_ACTIVE,
+                source,
+            })
     }
 
     /// Blocks `cidr`: the program drops every IPv4 (for an IPv4 CIDR) or
@@ -73,7 +102,7 @@ impl Blocklist {
             .trie
             .insert(&key.into(), BlockStats::for_net(&cidr), BPF_NOEXIST)
         {
-            Ok(()) => Ok(true),
+            Ok(()) => self.tell_program().map(|()| true),
             Err(source) => match os_error(&source) {
                 Some(libc::EEXIST) => Ok(false),
                 Some(libc::ENOSPC) => Err(SensorError::BlocklistFull { cidr }),
@@ -87,7 +116,7 @@ impl Blocklist {
     pub fn remove(&mut self, cidr: IpNet) -> Result<bool, SensorError> {
         let (cidr, key) = kernel_key(cidr)?;
         match self.trie.remove(&key.into()) {
-            Ok(()) => Ok(true),
+            Ok(()) => self.tell_program().map(|()| true),
             Err(source) => match os_error(&source) {
                 Some(libc::ENOENT) => Ok(false),
                 _ => Err(SensorError::Unblock { cidr, source }),

@@ -711,3 +711,42 @@ fn bench_blocklist_cost() {
         figures::record("XDP per packet", &name, ns, "ns", None, &note);
     }
 }
+
+/// The program skips the trie while it is empty: removing one of two
+/// entries must leave the other blocking, removing the last must pass
+/// everything, and blocking again must drop again.
+#[test]
+fn the_last_entry_removed_and_one_added_again_switch_the_lookup_off_and_on() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load();
+    // Empty at load: nothing dropped.
+    assert_eq!(xdp.run(&syn_from_v4("198.18.0.1")), XDP_PASS);
+    xdp.block("198.18.0.1/32");
+    xdp.block("198.18.0.2/32");
+    assert!(
+        xdp.blocklist()
+            .remove(net("198.18.0.1/32"))
+            .expect("removing")
+    );
+    assert_eq!(xdp.run(&syn_from_v4("198.18.0.1")), XDP_PASS);
+    assert_eq!(
+        xdp.run(&syn_from_v4("198.18.0.2")),
+        XDP_DROP,
+        "one entry left: still looked up"
+    );
+    assert!(
+        xdp.blocklist()
+            .remove(net("198.18.0.2/32"))
+            .expect("removing")
+    );
+    assert_eq!(xdp.run(&syn_from_v4("198.18.0.2")), XDP_PASS);
+    xdp.block("198.18.0.2/32");
+    assert_eq!(
+        xdp.run(&syn_from_v4("198.18.0.2")),
+        XDP_DROP,
+        "blocked again after the list was empty"
+    );
+    assert_eq!(stats(&xdp, "198.18.0.2/32"), (1, SYN_V4_LEN));
+}
