@@ -21,9 +21,9 @@
 //! - `-6 -sS -T4 --top-ports 100` against the victim: 0.11 s; `-6 -sn` over
 //!   a /120 (256 hosts): 0.04 s.
 //! - `-sS -T2 -p 40001-40020` (0.4 s between probes): 8.5 s.
-//! - `-T1` waits 15 s between probes: the slow rule's 16 ports would take 4
-//!   minutes, too long for the suite; it is left out. The `-T2` test checks
-//!   the same rule (many ports in a long window) in 8.5 s.
+//! - `-sS -T1 -p 40001-40016` (15 s between probes): 4.5 minutes, the
+//!   suite's longest test; its probes span 240 s from the first, and the
+//!   slow rule's default (15 ports in 5 minutes) fires on the last.
 
 mod support;
 
@@ -53,9 +53,20 @@ fn lab() -> Option<CoverageLab> {
 /// Runs nmap with `args` from the attacker's namespace; the first packet is
 /// timed with tcpdump `filter`, and the alert of `kind`.
 fn nmap(lab: &CoverageLab, args: &[&str], filter: &str, kind: &str) -> Attacked {
+    nmap_within(lab, SCAN_LIMIT, args, filter, kind)
+}
+
+/// [`nmap`], for a scan that may run up to `limit`.
+fn nmap_within(
+    lab: &CoverageLab,
+    limit: Duration,
+    args: &[&str],
+    filter: &str,
+    kind: &str,
+) -> Attacked {
     let mut all = vec!["nmap", "-n"];
     all.extend_from_slice(args);
-    let attacked = attack(lab, &all, SCAN_LIMIT, Ends::Itself, filter, kind);
+    let attacked = attack(lab, &all, limit, Ends::Itself, filter, kind);
     assert!(
         attacked.output.contains("Nmap done"),
         "nmap did not finish:\n{}",
@@ -279,6 +290,41 @@ fn nmap_polite_scan_of_twenty_high_ports_raises_one_port_scan() {
     assert!(
         after <= Duration::from_secs(9),
         "the slow scan's alert came {after:?} after its first probe: the 16th goes at 6 s"
+    );
+}
+
+/// nmap's slowest timing: one probe every 15 s, which no per-second or
+/// per-few-seconds rule sees; the slow rule (Zeek's 15 ports in 5
+/// minutes) catches its 16th.
+#[test]
+fn nmap_paranoid_scan_of_sixteen_high_ports_raises_one_port_scan() {
+    let Some(lab) = lab() else { return };
+    let attacked = nmap_within(
+        &lab,
+        Duration::from_secs(300),
+        &["-sS", "-Pn", "-T1", "-p", "40001-40016", VICTIM_ADDR],
+        &from_attacker(),
+        "port_scan",
+    );
+    one_port_scan(
+        &lab,
+        &attacked,
+        "nmap -sS -T1 -p 40001-40016",
+        "syn",
+        (ATTACKER_ADDR, VICTIM_ADDR),
+        16,
+        false,
+    );
+    // nmap ends with its last probe, the one that completes 16 ports
+    // (measured: 240 s after its first packet, which the rule cannot have
+    // fired on before 15 ports were probed, 210 s in).
+    let after = attacked.after_first_packet().unwrap_or_default();
+    let alert_at = attacked.alert_at.unwrap_or_default();
+    assert!(
+        after >= Duration::from_secs(210) && alert_at <= attacked.ran + DETECTION_LIMIT,
+        "the paranoid scan's alert came {after:?} after its first probe, {alert_at:?} after \
+         nmap started, which ran {:?}",
+        attacked.ran
     );
 }
 

@@ -340,7 +340,7 @@ pub fn attack(
     kind: &str,
 ) -> Attacked {
     let capture = FirstPacket::capture(&lab.net, filter);
-    let watch = AlertWatch::start(&lab.api, WATCH_LIMIT);
+    let watch = AlertWatch::start(&lab.api, WATCH_LIMIT.max(limit + Duration::from_secs(10)));
     let start = Instant::now();
     let start_wall = SystemTime::now();
     let mut tool = Spawned::start(&lab.net.attacker, limit, args);
