@@ -283,6 +283,9 @@ pub struct Evidence {
     pub top_sources: Vec<Count<IpAddr>>,
     /// How the incident was first found.
     pub detected_by: DetectedBy,
+    /// Signature and DNS tunnel: the sample's source port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
     /// Signature: the rule's sid, rev, msg, classtype and priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<u32>,

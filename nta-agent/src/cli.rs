@@ -18,6 +18,11 @@ pub struct Cli {
 pub enum Command {
     /// Attach the XDP sensor to an interface, detect attacks, serve the API.
     Run(RunArgs),
+    /// Read capture files (pcap, pcapng) and inspect every TCP and UDP
+    /// payload with the rules; needs no root. Exit 0 when the files were
+    /// read whole, 1 when one was cut short or damaged, 2 when one is not
+    /// a capture.
+    Read(ReadArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -120,6 +125,32 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// Configuration file (TOML): the DNS tunnel settings, the allowlist.
+    #[arg(long, short, env = "NTA_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Rules file(s): only these are loaded, as Suricata loads only the
+    /// rule files it is given; without any, the embedded defaults.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+
+    /// Write Suricata's EVE JSON to this file (appended to), or to stdout
+    /// with `-`.
+    #[arg(long, value_name = "PATH")]
+    pub eve: Option<crate::eve::EveTarget>,
+
+    /// Also store the alerts in this store, which `nta-agent run` and its
+    /// API serve later.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// The capture files, read in timestamp order across them.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Interface to watch, e.g. eth0 or lo.
     #[arg(long, short)]
@@ -173,6 +204,16 @@ pub struct RunArgs {
     /// Say what automatic mitigation would block, without blocking.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Write Suricata's EVE JSON to this file (appended to, created if
+    /// missing), or to stdout with `-`: an alert event per rule match and
+    /// per incident of the other detectors as it opens, and stats events.
+    #[arg(long, value_name = "PATH", env = "NTA_EVE")]
+    pub eve: Option<crate::eve::EveTarget>,
+
+    /// How often a stats event goes to the EVE output (Suricata's default).
+    #[arg(long, default_value = "8s", value_parser = parse_interval)]
+    pub eve_stats_interval: Duration,
 }
 
 /// `--xdp-mode`, as clap reads it.

@@ -13,10 +13,12 @@
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`source`]: the packet-source seam: snapshots, events and samples.
 //! - [`sensor`]: the live source: load and attach the XDP program, read its maps.
+//! - [`capture`]: capture files (pcap, pcapng) read into frames and IP packets.
 //! - [`detect`]: port scans of every kind and sweeps, floods on a host (SYN,
 //!   TCP, UDP, ICMP, fragments, all traffic) and reflection, volumetric
 //!   floods, payload findings; incidents.
 //! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
+//! - [`eve`]: Suricata's EVE JSON: alert and stats events, and their writer.
 //! - [`store`]: alerts, blocks and traffic history in redb, and the writer task.
 //! - [`cli`]: command-line interface.
 //! - [`http_client`]: the one HTTP client setup, for notifications and the `block` command.
@@ -25,18 +27,22 @@
 //! - [`stats`]: the live view served by the API.
 //! - [`api`]: the HTTP JSON API (warp) and the dashboard.
 //! - [`run`]: the `run` command: start-up phases, the loop, shutdown.
+//! - [`read`]: the `read` command: captures through the payload pipeline.
 
 pub mod alert;
 pub mod api;
 pub mod block;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod eve;
 pub mod http_client;
 pub mod inspect;
 pub mod mitigate;
 pub mod notify;
 pub mod payload;
+pub mod read;
 pub mod run;
 pub mod sensor;
 pub mod source;

@@ -23,6 +23,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Run(args) => nta_agent::run::run(args).await,
+        Command::Read(args) => {
+            let status = nta_agent::read::read(&args)?;
+            if status != 0 {
+                // The message is printed; the status says the rest.
+                std::process::exit(status.into());
+            }
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             let summary = nta_agent::config::check(&file)?;
             println!("{summary}");

@@ -1,6 +1,8 @@
-//! Python's aiosmtpd, the real SMTP server the email channel's tests send
-//! to (`nta-agent/tests/notify/smtp_server.py`): from PyPI with pip, or
-//! from Debian's packages where the system Python refuses pip (PEP 668).
+//! The Python modules the tests import: aiosmtpd, the real SMTP server the
+//! email channel's tests send to (`nta-agent/tests/notify/smtp_server.py`),
+//! and jsonschema, which checks EVE output against Suricata's schema
+//! (`nta-agent/tests/eve.rs`). From PyPI with pip, or from Debian's
+//! packages where the system Python refuses pip (PEP 668).
 
 use anyhow::{Context as _, bail};
 
@@ -9,63 +11,91 @@ use crate::{
     privilege::root_cmd,
 };
 
-/// The module the tests import, and how to get it: the 1.x API the
-/// script uses (`authenticator`, `AuthResult`, `auth_require_tls`).
-const MODULE: &str = "aiosmtpd";
-const PIP_PACKAGE: &str = "aiosmtpd>=1.4,<2";
-const DEBIAN_PACKAGE: &str = "python3-aiosmtpd";
+/// A module the tests import, and how to get it.
+struct Module {
+    name: &'static str,
+    pip: &'static str,
+    debian: &'static str,
+    used_by: &'static str,
+}
+
+const MODULES: [Module; 2] = [
+    Module {
+        name: "aiosmtpd",
+        // The 1.x API the script uses (`authenticator`, `AuthResult`,
+        // `auth_require_tls`).
+        pip: "aiosmtpd>=1.4,<2",
+        debian: "python3-aiosmtpd",
+        used_by: "the email tests' SMTP server",
+    },
+    Module {
+        name: "jsonschema",
+        // Draft 2020-12, which Suricata's EVE schema is written in.
+        pip: "jsonschema>=4",
+        debian: "python3-jsonschema",
+        used_by: "the EVE tests' schema check",
+    },
+];
 
 pub fn ensure() -> anyhow::Result<()> {
     if which::which("python3").is_err() {
         bail!(
-            "python3 is not installed (or not on PATH); the email tests need it with {MODULE}: \
-             install python3 and pip, then run `python3 -m pip install '{PIP_PACKAGE}'`"
+            "python3 is not installed (or not on PATH); the email and EVE tests need it with \
+             aiosmtpd and jsonschema: install python3 and pip, then run \
+             `python3 -m pip install 'aiosmtpd>=1.4,<2' 'jsonschema>=4'`"
         );
     }
-    if importable(MODULE) {
-        note(format!("{MODULE} (python3): already installed"));
+    for module in &MODULES {
+        ensure_module(module)?;
+    }
+    Ok(())
+}
+
+fn ensure_module(m: &Module) -> anyhow::Result<()> {
+    let Module {
+        name,
+        pip,
+        debian,
+        used_by,
+    } = m;
+    if importable(name) {
+        note(format!("{name} (python3): already installed"));
         return Ok(());
     }
-    note(format!("{MODULE} (python3): missing"));
+    note(format!("{name} (python3): missing"));
 
     if externally_managed() {
         // Debian's own Python: pip would refuse, and its packages are what
         // that Python is meant to get modules from.
-        let by_hand = || format!("by hand: apt-get install {DEBIAN_PACKAGE}");
+        let by_hand = || format!("by hand: apt-get install {debian}");
         root_cmd(
             "apt-get",
             &[("DEBIAN_FRONTEND", "noninteractive")],
             &[],
-            "installing the email tests' SMTP server",
+            &format!("installing {used_by}"),
         )
         .with_context(by_hand)?
-        .args(["install", "-y", "--no-install-recommends", DEBIAN_PACKAGE])
+        .args(["install", "-y", "--no-install-recommends", debian])
         .run()
         .with_context(by_hand)?;
     } else {
         Cmd::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                PIP_PACKAGE,
-            ])
+            .args(["-m", "pip", "install", "--disable-pip-version-check", pip])
             .run()
             .with_context(|| {
                 format!(
-                    "installing {MODULE} for the email tests (the network may be refused here); \
-                     by hand: python3 -m pip install '{PIP_PACKAGE}'"
+                    "installing {name} for {used_by} (the network may be refused here); \
+                     by hand: python3 -m pip install '{pip}'"
                 )
             })?;
     }
-    if !importable(MODULE) {
+    if !importable(name) {
         bail!(
-            "{MODULE} was installed, yet `python3 -c 'import {MODULE}'` still fails: is the \
+            "{name} was installed, yet `python3 -c 'import {name}'` still fails: is the \
              python3 on PATH the one pip installs for? Check with `python3 -m pip --version`"
         );
     }
-    note(format!("{MODULE} (python3): installed"));
+    note(format!("{name} (python3): installed"));
     Ok(())
 }
 

@@ -48,6 +48,7 @@ pub fn signature(m: &Match, src: SocketAddr, dst: SocketAddr, transport: &str) -
             unit: "matches".into(),
             window_secs: 0.0,
             class: Some(transport.into()),
+            src_port: Some(src.port()),
             sid: Some(m.sid),
             rev: Some(m.rev),
             signature: Some(m.msg.clone()),

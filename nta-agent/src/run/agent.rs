@@ -21,9 +21,10 @@ use tracing::{debug, info, warn};
 
 use super::start::{Blocking, RunningApi, Settings};
 use crate::{
-    alert::AlertEvent,
+    alert::{AlertEvent, AlertKind},
     api::{Report, stream::Feed},
     detect::{self, Detector, EventContext, Tick},
+    eve::{self, EveWriter},
     mitigate::{auto, blocklist::SharedBlocklist},
     notify::Notifier,
     source::PacketSource,
@@ -64,6 +65,11 @@ pub(super) struct Agent<S> {
     ticks: u64,
     /// Failed reads of the source, logged once in a while.
     read_failures: Throttle,
+    /// The EVE output, if any, and when it last had a stats event.
+    eve: Option<EveWriter>,
+    eve_stats_interval: Duration,
+    eve_stats_at: Instant,
+    started: Instant,
 }
 
 impl<S: PacketSource> Agent<S> {
@@ -73,6 +79,7 @@ impl<S: PacketSource> Agent<S> {
         source: S,
         settings: Settings,
         notifier: Option<Notifier>,
+        eve: Option<EveWriter>,
         blocking: Blocking,
         api: &RunningApi,
     ) -> Self {
@@ -98,6 +105,10 @@ impl<S: PacketSource> Agent<S> {
             previous: None,
             ticks: 0,
             read_failures: Throttle::default(),
+            eve,
+            eve_stats_interval: settings.eve_stats_interval,
+            eve_stats_at: Instant::now(),
+            started: Instant::now(),
         }
     }
 
@@ -145,6 +156,14 @@ impl<S: PacketSource> Agent<S> {
         self.on_tick().await;
         let closing = self.detector.close_all(self.source.now().wall);
         self.persist(closing).await;
+        self.eve_stats();
+        if let Some(eve) = self.eve.take() {
+            let dropped = eve.dropped();
+            match eve.close() {
+                Ok(written) => info!(message = "EVE output closed", written, dropped),
+                Err(error) => warn!(message = "EVE output failed", error = %error, dropped),
+            }
+        }
         self.writer.close(STORE_GRACE).await;
         if let Some(notifier) = self.notifier {
             // The closing messages, and digests of anything held back.
@@ -232,6 +251,14 @@ impl<S: PacketSource> Agent<S> {
             return;
         }
         let now = self.source.now().wall;
+        if let Some(eve) = &mut self.eve
+            && finding.key.kind == AlertKind::Signature
+            && let Some(flow) = eve::Flow::of_finding(&finding)
+        {
+            // One event per match, as Suricata writes them; the incident
+            // below counts the repeats.
+            eve.send(eve::signature(&finding, &flow, now));
+        }
         let event = self.detect(&timings::DETECT_FINDING, |detector, next_id| {
             detector.observe(finding, now, next_id)
         });
@@ -271,6 +298,20 @@ impl<S: PacketSource> Agent<S> {
             .tick(&previous, &current, time.wall, counts);
         self.feed.stats(&self.report);
         self.previous = Some(current);
+        if self.eve_stats_at.elapsed() >= self.eve_stats_interval {
+            self.eve_stats();
+        }
+    }
+
+    /// A stats event with the latest totals, if there is an EVE output.
+    fn eve_stats(&mut self) {
+        let (Some(eve), Some(last)) = (&mut self.eve, &self.previous) else {
+            return;
+        };
+        self.eve_stats_at = Instant::now();
+        let uptime = self.started.elapsed().as_secs();
+        let event = eve::stats(&last.global, uptime, eve.alerts(), Timestamp::now());
+        eve.send(event);
     }
 
     /// Runs a detector step, timed as `stage`, with alert ids from the store.
@@ -321,6 +362,16 @@ impl<S: PacketSource> Agent<S> {
             notifier.notify(&events);
         }
         self.report.live.alerts_opened(&events);
+        if let Some(eve) = &mut self.eve {
+            // Rule matches went out one by one as they came (on_finding).
+            for event in &events {
+                if let AlertEvent::Opened(a) = event
+                    && a.kind != AlertKind::Signature
+                {
+                    eve.send(eve::detection(a));
+                }
+            }
+        }
         if self.policy.active() {
             self.mitigate(&events).await;
         }

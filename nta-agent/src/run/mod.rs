@@ -20,6 +20,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = Settings::read(&args)?;
     let store = start::open_store(&settings.db)?;
     let notifier = start::notifier(&settings)?;
+    let eve = start::eve(&settings)?;
     let loaded = LoadedSensor::load(&start::sensor_settings(&settings.config))
         .context("loading the XDP sensor")?;
     // The blocklist before the program is attached, so that what was
@@ -30,7 +31,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (findings, inspecting) = payload.spawn(streams.samples);
     let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
 
-    let mut agent = Agent::new(sensor, settings, notifier, blocking, &api);
+    let mut agent = Agent::new(sensor, settings, notifier, eve, blocking, &api);
     let signal = agent.run_until_signal(streams.events, findings).await?;
     info!(message = "Stopping", signal);
     let sensor = agent.shutdown().await;

@@ -18,6 +18,7 @@ use crate::{
     cli::RunArgs,
     config::Config,
     detect,
+    eve::{EveTarget, EveWriter},
     inspect::{self, Payload},
     mitigate::{
         auto::AutoPolicy,
@@ -47,6 +48,9 @@ pub(super) struct Settings {
     pub interval: Duration,
     pub policy: AutoPolicy,
     pub retention: Retention,
+    /// Where EVE events go, if anywhere, and how often stats do.
+    pub eve: Option<EveTarget>,
+    pub eve_stats_interval: Duration,
 }
 
 impl Settings {
@@ -90,8 +94,20 @@ impl Settings {
             interval: args.interval,
             policy,
             retention,
+            eve: args.eve.clone(),
+            eve_stats_interval: args.eve_stats_interval,
         })
     }
+}
+
+/// Opens the EVE output, if one is asked for.
+pub(super) fn eve(settings: &Settings) -> anyhow::Result<Option<EveWriter>> {
+    let Some(target) = &settings.eve else {
+        return Ok(None);
+    };
+    let writer = EveWriter::start(target)?;
+    info!(message = "EVE output", to = ?target);
+    Ok(Some(writer))
 }
 
 /// Opens the store and closes the incidents a previous run left open.

@@ -62,6 +62,20 @@ pub fn have_tool(tool: &str) -> bool {
         )
 }
 
+/// Returns true if python3 can import `module`; like [`have_tool`], fails
+/// under CI.
+pub fn python_module(module: &str) -> bool {
+    let imports = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    imports
+        || missing(
+            &format!("python3 cannot import `{module}`"),
+            "`cargo xtask setup --test-tools`",
+        )
+}
+
 /// [`privileged`], and every one of `tools` on PATH: what a test that runs
 /// real tools in network namespaces needs. Stops at the first one missing.
 pub fn privileged_with(tools: &[&str]) -> bool {

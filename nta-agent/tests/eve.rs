@@ -1,0 +1,196 @@
+//! EVE JSON from the live agent (`--eve PATH`): a rule match, a port scan
+//! and a SYN flood in the namespaces, then every line checked against
+//! Suricata's own published schema (`../shared/eve/schema.json`, GPL-2.0
+//! test data read in place) with Python's jsonschema, and the events'
+//! contents against what was sent.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use serde_json::Value;
+use support::{
+    lab::{Lab, curl, web_server},
+    netns::{ATTACKER_ADDR, VICTIM_ADDR},
+};
+
+/// nta's rule "cmd.exe in User-Agent" (default.rules).
+const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
+/// The EVE signature ids of nta's port scans and SYN floods (README).
+const SID_PORT_SCAN: u64 = 8_700_001;
+const SID_SYN_FLOOD: u64 = 8_700_003;
+
+/// Suricata's EVE schema, shipped beside the project as test data.
+fn schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/eve/schema.json")
+}
+
+/// Validates every line of `eve` against [`schema`]; panics with the
+/// first line that does not, and why.
+fn validate(eve: &Path) {
+    let script = "
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft202012Validator(schema)
+n = 0
+for n, line in enumerate(open(sys.argv[2]), 1):
+    errors = sorted(validator.iter_errors(json.loads(line)), key=str)
+    if errors:
+        sys.exit(f'line {n}: {errors[0].message} at {list(errors[0].absolute_path)}: {line}')
+print(n)
+";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(schema())
+        .arg(eve)
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "EVE output does not validate against Suricata's schema: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn alerts_with_sid(events: &[Value], sid: u64) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["event_type"] == "alert" && e["alert"]["signature_id"] == sid)
+        .collect()
+}
+
+#[test]
+fn the_live_agents_eve_output_validates_and_says_what_happened() {
+    if !support::privileged_with(&["curl", "python3", "nmap", "hping3", "timeout"])
+        || !support::python_module("jsonschema")
+    {
+        return;
+    }
+    assert!(schema().is_file(), "{} is missing", schema().display());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let eve = dir.path().join("log/eve.json");
+    let eve_arg = eve.to_str().expect("a UTF-8 path");
+    let mut lab = Lab::start_with(&["--eve", eve_arg, "--eve-stats-interval", "1s"]);
+    let _web = web_server(&lab.net);
+
+    curl(
+        &lab.net,
+        &[
+            "-o",
+            "/dev/null",
+            "-H",
+            "User-Agent: cmd.exe",
+            &format!("http://{VICTIM_ADDR}/"),
+        ],
+    );
+    let scan = lab.net.exec(
+        &lab.net.attacker,
+        Duration::from_secs(60),
+        &[
+            "nmap",
+            "-n",
+            "-sS",
+            "-Pn",
+            "-T4",
+            "-p",
+            "1-200",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(scan.status.success(), "nmap: {scan:?}");
+    let flood = lab.net.exec(
+        &lab.net.attacker,
+        Duration::from_secs(20),
+        &[
+            "timeout",
+            "2",
+            "hping3",
+            "-S",
+            "-p",
+            "80",
+            "--flood",
+            VICTIM_ADDR,
+        ],
+    );
+    assert_eq!(flood.status.code(), Some(124), "hping3: {flood:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    lab.agent
+        .stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+
+    validate(&eve);
+    let text = std::fs::read_to_string(&eve).expect("reading the EVE file");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let log = || lab.agent.log();
+
+    // The rule match, as Suricata writes one.
+    let matches = alerts_with_sid(&events, SID_CMD_EXE_USER_AGENT);
+    assert_eq!(matches.len(), 1, "one request, one event; {}", log());
+    let m = matches[0];
+    assert_eq!(m["src_ip"], ATTACKER_ADDR);
+    assert_eq!(m["dest_ip"], VICTIM_ADDR);
+    assert_eq!(m["dest_port"], 80);
+    assert_eq!(m["proto"], "TCP");
+    assert!(m["src_port"].as_u64().is_some_and(|p| p > 1023), "{m}");
+    assert!(m["flow_id"].as_u64().is_some(), "{m}");
+    assert_eq!(m["alert"]["gid"], 1);
+    assert_eq!(m["alert"]["action"], "allowed");
+    assert_eq!(m["alert"]["category"], "Web Application Attack");
+    assert!(
+        m["alert"]["signature"]
+            .as_str()
+            .is_some_and(|s| s.contains("cmd.exe")),
+        "{m}"
+    );
+
+    // nta's own detections, one event each as its incident opened.
+    let scans = alerts_with_sid(&events, SID_PORT_SCAN);
+    assert_eq!(scans.len(), 1, "one scan, one event; {}", log());
+    assert_eq!(scans[0]["src_ip"], ATTACKER_ADDR);
+    assert_eq!(
+        scans[0]["alert"]["metadata"]["nta_kind"],
+        serde_json::json!(["port_scan"])
+    );
+    let floods = alerts_with_sid(&events, SID_SYN_FLOOD);
+    assert_eq!(floods.len(), 1, "one flood, one event; {}", log());
+    assert_eq!(floods[0]["dest_ip"], VICTIM_ADDR);
+    assert_eq!(floods[0]["proto"], "TCP");
+    assert!(
+        floods[0]["alert"]["metadata"]["nta_pps"][0]
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some_and(|pps| pps > 1000.0),
+        "{}",
+        floods[0]
+    );
+
+    // Stats every second, the last at shutdown counting every alert event.
+    let stats: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "stats")
+        .collect();
+    assert!(stats.len() >= 3, "{} stats events; {}", stats.len(), log());
+    let last = stats.last().expect("a stats event");
+    let alert_events = events.iter().filter(|e| e["event_type"] == "alert").count();
+    assert_eq!(
+        last["stats"]["detect"]["alert"], alert_events as u64,
+        "{last}"
+    );
+    assert!(
+        last["stats"]["decoder"]["pkts"]
+            .as_u64()
+            .is_some_and(|n| n > 10_000),
+        "the flood's packets: {last}"
+    );
+    assert_eq!(
+        events.last().map(|e| &e["event_type"]),
+        Some(&Value::from("stats"))
+    );
+}
