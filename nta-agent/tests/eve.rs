@@ -6,14 +6,11 @@
 
 mod support;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::{
+    eve::{alerts_with_sid, can_validate, validated},
     lab::{Lab, curl, web_server},
     netns::{ATTACKER_ADDR, VICTIM_ADDR},
 };
@@ -24,54 +21,11 @@ const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
 const SID_PORT_SCAN: u64 = 8_700_001;
 const SID_SYN_FLOOD: u64 = 8_700_003;
 
-/// Suricata's EVE schema, shipped beside the project as test data.
-fn schema() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/eve/schema.json")
-}
-
-/// Validates every line of `eve` against [`schema`]; panics with the
-/// first line that does not, and why.
-fn validate(eve: &Path) {
-    let script = "
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-validator = jsonschema.Draft202012Validator(schema)
-n = 0
-for n, line in enumerate(open(sys.argv[2]), 1):
-    errors = sorted(validator.iter_errors(json.loads(line)), key=str)
-    if errors:
-        sys.exit(f'line {n}: {errors[0].message} at {list(errors[0].absolute_path)}: {line}')
-print(n)
-";
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(schema())
-        .arg(eve)
-        .output()
-        .expect("running python3");
-    assert!(
-        out.status.success(),
-        "EVE output does not validate against Suricata's schema: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-fn alerts_with_sid(events: &[Value], sid: u64) -> Vec<&Value> {
-    events
-        .iter()
-        .filter(|e| e["event_type"] == "alert" && e["alert"]["signature_id"] == sid)
-        .collect()
-}
-
 #[test]
 fn the_live_agents_eve_output_validates_and_says_what_happened() {
-    if !support::privileged_with(&["curl", "python3", "nmap", "hping3", "timeout"])
-        || !support::python_module("jsonschema")
-    {
+    if !support::privileged_with(&["curl", "nmap", "hping3", "timeout"]) || !can_validate() {
         return;
     }
-    assert!(schema().is_file(), "{} is missing", schema().display());
     let dir = tempfile::tempdir().expect("temp dir");
     let eve = dir.path().join("log/eve.json");
     let eve_arg = eve.to_str().expect("a UTF-8 path");
@@ -122,12 +76,7 @@ fn the_live_agents_eve_output_validates_and_says_what_happened() {
     lab.agent
         .stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 
-    validate(&eve);
-    let text = std::fs::read_to_string(&eve).expect("reading the EVE file");
-    let events: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
-        .collect();
+    let events = validated(&eve);
     let log = || lab.agent.log();
 
     // The rule match, as Suricata writes one.

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// Every target, in the order they run by default.
-pub const TARGETS: [&str; 5] = ["http", "dns", "rules", "config", "api_query"];
+pub const TARGETS: [&str; 6] = ["http", "dns", "rules", "config", "api_query", "capture"];
 
 /// Longest a single input may take, in seconds, before libFuzzer reports it
 /// as a hang (its default is 20 minutes): every target parses a few KB, so a

@@ -56,8 +56,9 @@ pub struct EveWriter {
 
 fn open(path: &Path) -> anyhow::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the directory of the EVE file {}", path.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("creating the directory of the EVE file {}", path.display())
+        })?;
     }
     OpenOptions::new()
         .create(true)
