@@ -178,3 +178,105 @@ fn a_capture_cut_short_keeps_what_came_before_and_says_where() {
         text(&out)
     );
 }
+
+/// Writes a pcap of `packets` Ethernet frames from 20 000 sources to one
+/// host: a third DNS queries, a third HTTP requests, a third bare SYNs,
+/// 100 000 a second of capture time.
+fn mixed_capture(path: &Path, packets: u32) {
+    use std::io::Write as _;
+    let file = fs::File::create(path).expect("creating the capture");
+    let mut out = std::io::BufWriter::new(file);
+    let mut header = Vec::new();
+    header.extend(0xa1b2_c3d4u32.to_le_bytes());
+    header.extend(2u16.to_le_bytes());
+    header.extend(4u16.to_le_bytes());
+    header.extend([0; 8]);
+    header.extend(65_535u32.to_le_bytes());
+    header.extend(1u32.to_le_bytes());
+    out.write_all(&header).expect("writing");
+    let http = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n";
+    let dns = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01";
+    let mut frame = Vec::with_capacity(256);
+    for i in 0..packets {
+        let src = [10, ((i % 20_000) >> 8) as u8, (i % 20_000) as u8, 1];
+        let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+            .ipv4(src, [198, 18, 0, 1], 64);
+        let sport = 40_000 + (i % 1000) as u16;
+        frame.clear();
+        match i % 3 {
+            0 => builder.udp(sport, 53).write(&mut frame, dns),
+            1 => builder
+                .tcp(sport, 80, i, 65_535)
+                .ack(1)
+                .psh()
+                .write(&mut frame, http),
+            _ => builder
+                .tcp(sport, 80, i, 65_535)
+                .syn()
+                .write(&mut frame, &[]),
+        }
+        .expect("building a frame");
+        let len = frame.len() as u32;
+        let mut record = Vec::with_capacity(16);
+        record.extend((1_765_000_000 + i / 100_000).to_le_bytes());
+        record.extend(((i % 100_000) * 10).to_le_bytes());
+        record.extend(len.to_le_bytes());
+        record.extend(len.to_le_bytes());
+        out.write_all(&record).expect("writing");
+        out.write_all(&frame).expect("writing");
+    }
+    out.flush().expect("writing");
+}
+
+/// Seconds `program args` takes, best of three.
+fn best_of_three(program: &str, args: &[&str]) -> f64 {
+    (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let out = Command::new(program).args(args).output().expect("running");
+            assert!(out.status.success(), "{program}: {}", text(&out));
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+#[ignore = "benchmark: about a minute; cargo xtask bench runs it"]
+fn bench_read_speed_against_tcpdump() {
+    if !support::have_tool("tcpdump") {
+        return;
+    }
+    const PACKETS: u32 = 1_000_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let capture = dir.path().join("mixed.pcap");
+    mixed_capture(&capture, PACKETS);
+    let file = str_of(&capture);
+    let tcpdump = best_of_three("tcpdump", &["-r", file, "-w", "/dev/null"]);
+    let nta = best_of_three(env!("CARGO_BIN_EXE_nta-agent"), &["read", file]);
+    let group = "reading a capture";
+    let note = "1 000 000 frames from 20 000 sources (DNS, HTTP, SYN), best of three";
+    support::figures::record(
+        group,
+        "tcpdump -r FILE -w /dev/null",
+        f64::from(PACKETS) / tcpdump,
+        "packets/s",
+        None,
+        note,
+    );
+    support::figures::record(
+        group,
+        "nta-agent read FILE (payload rules and DNS tunnels)",
+        f64::from(PACKETS) / nta,
+        "packets/s",
+        None,
+        note,
+    );
+    support::figures::record(
+        group,
+        "nta-agent read time over tcpdump's",
+        nta / tcpdump,
+        "x",
+        Some(support::figures::Target::AtMost(5.0)),
+        "the kernel's counters are not computed offline yet",
+    );
+}

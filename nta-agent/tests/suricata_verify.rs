@@ -65,7 +65,11 @@ fn run(test: &Value, out_dir: &Path) -> Option<String> {
         }
     }
     let eve = out_dir.join(format!("{}.json", test["test"].as_str()?.replace('/', "_")));
-    let mut args = vec!["read".to_owned(), "--eve".to_owned(), eve.display().to_string()];
+    let mut args = vec![
+        "read".to_owned(),
+        "--eve".to_owned(),
+        eve.display().to_string(),
+    ];
     for r in &rules {
         args.extend(["--rules".to_owned(), r.clone()]);
     }
@@ -96,7 +100,9 @@ fn run(test: &Value, out_dir: &Path) -> Option<String> {
             None => events.len(),
         } as u64;
         if got != want {
-            let sid = expected["sid"].as_u64().map_or("any".into(), |s| s.to_string());
+            let sid = expected["sid"]
+                .as_u64()
+                .map_or("any".into(), |s| s.to_string());
             wrong.push(format!("sid {sid}: {got} alerts, Suricata {want}"));
         }
     }
