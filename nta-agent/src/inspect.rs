@@ -10,7 +10,7 @@ use std::{
     time::Instant,
 };
 
-use nta_common::maps::ip_proto;
+use nta_common::maps::{SampleHeader, ip_proto};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::warn;
 
@@ -47,7 +47,26 @@ pub fn inspect(
     tunnel_threshold: u32,
     now: Instant,
 ) -> Vec<Finding> {
-    let h = &sample.header;
+    inspect_payload(
+        &sample.header,
+        &sample.data,
+        matcher,
+        tunnels,
+        tunnel_threshold,
+        now,
+    )
+}
+
+/// Inspects one payload of the flow `h` describes (a sample's, or a
+/// capture's whole segment).
+pub fn inspect_payload(
+    h: &SampleHeader,
+    data: &[u8],
+    matcher: &Matcher,
+    tunnels: &mut DnsTunnel,
+    tunnel_threshold: u32,
+    now: Instant,
+) -> Vec<Finding> {
     let (transport, name) = match h.proto {
         ip_proto::TCP => (Transport::Tcp, "tcp"),
         ip_proto::UDP => (Transport::Udp, "udp"),
@@ -55,7 +74,7 @@ pub fn inspect(
     };
     let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
     let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
-    let inspected = Inspected::parse(transport, src, dst, &sample.data);
+    let inspected = Inspected::parse(transport, src, dst, data);
     let mut findings: Vec<Finding> = matcher
         .matches(&inspected)
         .iter()

@@ -30,7 +30,6 @@ use crate::{
         matcher::Matcher,
         rules::{self, RuleSet},
     },
-    source::PayloadSample,
     store::Store,
 };
 
@@ -118,26 +117,24 @@ impl Reader {
             return;
         };
         self.totals.payloads += 1;
-        let sample = PayloadSample {
-            header: SampleHeader {
-                src: IpKey::from(net.src),
-                dst: IpKey::from(net.dst),
-                src_port: t.src_port,
-                dst_port: t.dst_port,
-                proto: net.proto,
-                tcp_flags: t.tcp_flags,
-                _pad: [0; 2],
-                payload_len: u32::try_from(t.payload.len()).unwrap_or(u32::MAX),
-                captured: u32::try_from(t.payload.len()).unwrap_or(u32::MAX),
-                at_ns: 0,
-            },
-            data: t.payload.to_vec(),
+        let header = SampleHeader {
+            src: IpKey::from(net.src),
+            dst: IpKey::from(net.dst),
+            src_port: t.src_port,
+            dst_port: t.dst_port,
+            proto: net.proto,
+            tcp_flags: t.tcp_flags,
+            _pad: [0; 2],
+            payload_len: u32::try_from(t.payload.len()).unwrap_or(u32::MAX),
+            captured: u32::try_from(t.payload.len()).unwrap_or(u32::MAX),
+            at_ns: 0,
         };
         let (origin_ts, origin) = *self.origin.get_or_insert((ts, Instant::now()));
         let since = ts.duration_since(origin_ts).max(SignedDuration::ZERO);
         let now = origin + Duration::try_from(since).unwrap_or_default();
-        let findings = inspect::inspect(
-            &sample,
+        let findings = inspect::inspect_payload(
+            &header,
+            t.payload,
             &self.matcher,
             &mut self.tunnels,
             self.tunnel_threshold,
@@ -221,54 +218,71 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// One capture's next frame, copied, for the merge over files.
+/// One capture's next frame, copied, for the merge over files (the
+/// buffer is reused from frame to frame).
+#[derive(Default)]
 struct Pending {
     ts: Timestamp,
-    link: crate::capture::Link,
+    link: Option<crate::capture::Link>,
     data: Vec<u8>,
     wire_len: u32,
 }
 
-fn next_pending(c: &mut CaptureReader) -> Result<Option<Pending>, CaptureError> {
-    let mut out = None;
+/// Fills `p` with `c`'s next frame; false at the end of the file.
+fn next_into(c: &mut CaptureReader, p: &mut Pending) -> Result<bool, CaptureError> {
     c.next_frame(|f| {
-        out = Some(Pending {
-            ts: f.ts,
-            link: f.link,
-            data: f.data.to_vec(),
-            wire_len: f.wire_len,
-        })
-    })?;
-    Ok(out)
+        p.ts = f.ts;
+        p.link = Some(f.link);
+        p.data.clear();
+        p.data.extend_from_slice(f.data);
+        p.wire_len = f.wire_len;
+    })
 }
 
 /// Frames of every capture, oldest first across files; the first error
 /// stops its file only.
 fn read_in_time_order(captures: &mut [CaptureReader], reader: &mut Reader) -> Option<CaptureError> {
+    let progress = Progress::new(captures);
     let mut first_error = None;
-    let mut pending: Vec<Option<Pending>> = Vec::with_capacity(captures.len());
-    for c in captures.iter_mut() {
-        pending.push(next_pending(c).unwrap_or_else(|e| {
+    if let [only] = captures {
+        // One file: its frames as they are, no copies.
+        loop {
+            match only.next_frame(|f| reader.frame(f)) {
+                Ok(true) => progress.update(std::slice::from_ref(only), &reader.totals),
+                Ok(false) => break,
+                Err(e) => {
+                    first_error = Some(e);
+                    break;
+                }
+            }
+        }
+        progress.finish();
+        return first_error;
+    }
+    let mut pending: Vec<Pending> = captures.iter().map(|_| Pending::default()).collect();
+    let mut live: Vec<bool> = Vec::with_capacity(captures.len());
+    for (c, p) in captures.iter_mut().zip(&mut pending) {
+        live.push(next_into(c, p).unwrap_or_else(|e| {
             first_error.get_or_insert(e);
-            None
+            false
         }));
     }
-    let progress = Progress::new(captures);
     while let Some(i) = (0..pending.len())
-        .filter(|i| pending[*i].is_some())
-        .min_by_key(|i| pending[*i].as_ref().map(|p| p.ts))
+        .filter(|i| live[*i])
+        .min_by_key(|i| pending[*i].ts)
     {
-        if let Some(p) = pending[i].take() {
+        let p = &pending[i];
+        if let Some(link) = p.link {
             reader.frame(Frame {
                 ts: p.ts,
-                link: p.link,
+                link,
                 data: &p.data,
                 wire_len: p.wire_len,
             });
         }
-        pending[i] = next_pending(&mut captures[i]).unwrap_or_else(|e| {
+        live[i] = next_into(&mut captures[i], &mut pending[i]).unwrap_or_else(|e| {
             first_error.get_or_insert(e);
-            None
+            false
         });
         progress.update(captures, &reader.totals);
     }

@@ -280,3 +280,58 @@ fn bench_read_speed_against_tcpdump() {
         "the kernel's counters are not computed offline yet",
     );
 }
+
+/// A pcap of HTTP requests the rules catch, one at each of `seconds`.
+fn requests_at(path: &Path, seconds: &[u32]) {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0; 8]);
+    out.extend(65_535u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (i, secs) in seconds.iter().enumerate() {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+            .ipv4([198, 18, 0, 2], [198, 18, 0, 1], 64)
+            .tcp(40_000 + i as u16, 80, 1, 65_535)
+            .ack(1)
+            .psh()
+            .write(
+                &mut frame,
+                b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: cmd.exe\r\n\r\n",
+            )
+            .expect("a frame");
+        out.extend(secs.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend((frame.len() as u32).to_le_bytes());
+        out.extend((frame.len() as u32).to_le_bytes());
+        out.extend(frame);
+    }
+    fs::write(path, out).expect("writing the capture");
+}
+
+#[test]
+fn several_captures_are_read_in_timestamp_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    requests_at(&a, &[1_765_000_001, 1_765_000_003, 1_765_000_005]);
+    requests_at(&b, &[1_765_000_002, 1_765_000_004]);
+    let eve = dir.path().join("eve.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
+        .args(["read", "--eve", str_of(&eve), str_of(&a), str_of(&b)])
+        .output()
+        .expect("running nta-agent read");
+    assert!(out.status.success(), "{}", text(&out));
+    let events: Vec<serde_json::Value> = fs::read_to_string(&eve)
+        .expect("the EVE output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let times: Vec<String> = alerts_with_sid(&events, SID_CMD_EXE_USER_AGENT)
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let seconds: Vec<&str> = times.iter().map(|t| &t[17..19]).collect();
+    assert_eq!(seconds, ["41", "42", "43", "44", "45"], "{times:?}");
+}
