@@ -179,13 +179,8 @@ fn a_capture_cut_short_keeps_what_came_before_and_says_where() {
     );
 }
 
-/// Writes a pcap of `packets` Ethernet frames from 20 000 sources to one
-/// host: a third DNS queries, a third HTTP requests, a third bare SYNs,
-/// 100 000 a second of capture time.
-fn mixed_capture(path: &Path, packets: u32) {
-    use std::io::Write as _;
-    let file = fs::File::create(path).expect("creating the capture");
-    let mut out = std::io::BufWriter::new(file);
+/// A legacy pcap file's header: microseconds, Ethernet.
+fn pcap_header() -> Vec<u8> {
     let mut header = Vec::new();
     header.extend(0xa1b2_c3d4u32.to_le_bytes());
     header.extend(2u16.to_le_bytes());
@@ -193,7 +188,29 @@ fn mixed_capture(path: &Path, packets: u32) {
     header.extend([0; 8]);
     header.extend(65_535u32.to_le_bytes());
     header.extend(1u32.to_le_bytes());
-    out.write_all(&header).expect("writing");
+    header
+}
+
+/// A pcap record of `frame` at `secs` and `micros`.
+fn pcap_record(secs: u32, micros: u32, frame: &[u8]) -> Vec<u8> {
+    let len = frame.len() as u32;
+    let mut record = Vec::with_capacity(16 + frame.len());
+    record.extend(secs.to_le_bytes());
+    record.extend(micros.to_le_bytes());
+    record.extend(len.to_le_bytes());
+    record.extend(len.to_le_bytes());
+    record.extend(frame);
+    record
+}
+
+/// Writes a pcap of `packets` Ethernet frames from 20 000 sources to one
+/// host: a third DNS queries, a third HTTP requests, a third bare SYNs,
+/// 100 000 a second of capture time.
+fn mixed_capture(path: &Path, packets: u32) {
+    use std::io::Write as _;
+    let file = fs::File::create(path).expect("creating the capture");
+    let mut out = std::io::BufWriter::new(file);
+    out.write_all(&pcap_header()).expect("writing");
     let http = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n";
     let dns = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01";
     let mut frame = Vec::with_capacity(256);
@@ -216,14 +233,8 @@ fn mixed_capture(path: &Path, packets: u32) {
                 .write(&mut frame, &[]),
         }
         .expect("building a frame");
-        let len = frame.len() as u32;
-        let mut record = Vec::with_capacity(16);
-        record.extend((1_765_000_000 + i / 100_000).to_le_bytes());
-        record.extend(((i % 100_000) * 10).to_le_bytes());
-        record.extend(len.to_le_bytes());
-        record.extend(len.to_le_bytes());
+        let record = pcap_record(1_765_000_000 + i / 100_000, (i % 100_000) * 10, &frame);
         out.write_all(&record).expect("writing");
-        out.write_all(&frame).expect("writing");
     }
     out.flush().expect("writing");
 }
@@ -283,13 +294,7 @@ fn bench_read_speed_against_tcpdump() {
 
 /// A pcap of HTTP requests the rules catch, one at each of `seconds`.
 fn requests_at(path: &Path, seconds: &[u32]) {
-    let mut out = Vec::new();
-    out.extend(0xa1b2_c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend([0; 8]);
-    out.extend(65_535u32.to_le_bytes());
-    out.extend(1u32.to_le_bytes());
+    let mut out = pcap_header();
     for (i, secs) in seconds.iter().enumerate() {
         let mut frame = Vec::new();
         etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
@@ -302,11 +307,7 @@ fn requests_at(path: &Path, seconds: &[u32]) {
                 b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: cmd.exe\r\n\r\n",
             )
             .expect("a frame");
-        out.extend(secs.to_le_bytes());
-        out.extend(0u32.to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend(frame);
+        out.extend(pcap_record(*secs, 0, &frame));
     }
     fs::write(path, out).expect("writing the capture");
 }
