@@ -12,7 +12,11 @@
 //! escapes), `nocase`, `depth`, `offset`, the sticky buffers `pkt_data`,
 //! `http.method`, `http.uri`, `http.uri.raw`, `http.header`,
 //! `http.user_agent`, `http.host`, `dns.query`, and `sid`, `rev`,
-//! `classtype`, `priority`.
+//! `classtype`, `priority`. The older forms published rulesets still use
+//! are read as Suricata reads them: `uricontent:"..."` is a content in
+//! `http.uri`, and a content modifier (`http_uri`, `http_raw_uri`,
+//! `http_header`, `http_user_agent`, `http_host`, `http_method`,
+//! `dns_query`) puts the one content before it in that buffer.
 //!
 //! A rule using anything else — another keyword (`pcre`, `flow`,
 //! `byte_test`, `dsize`, ...), an address variable (`$HOME_NET`), a negated
@@ -363,20 +367,24 @@ const CLASSTYPES: &[(&str, u8)] = &[
 /// Priority of rules with neither `priority` nor a classtype.
 const DEFAULT_PRIORITY: u8 = 3;
 
+/// The buffer a content modifier of the old form (`content:"x";
+/// http_uri;`) puts its content in.
+fn legacy_modifier(option: &str) -> Option<Buffer> {
+    Some(match option {
+        "http_uri" => Buffer::HttpUri,
+        "http_raw_uri" => Buffer::HttpUriRaw,
+        "http_header" => Buffer::HttpHeader,
+        "http_user_agent" => Buffer::HttpUserAgent,
+        "http_host" => Buffer::HttpHost,
+        "http_method" => Buffer::HttpMethod,
+        "dns_query" => Buffer::DnsQuery,
+        _ => return None,
+    })
+}
+
 /// What to do instead of an unsupported option, when there is something.
 fn hint(option: &str) -> String {
-    let hint = match option {
-        "http_uri" | "http_raw_uri" | "http_header" | "http_user_agent" | "http_host"
-        | "http_method" | "dns_query" => {
-            let sticky = match option {
-                "http_raw_uri" => "http.uri.raw".to_owned(),
-                other => other.replacen('_', ".", 1),
-            };
-            format!(
-                "the old content-modifier form; put the sticky buffer `{sticky}` before the content"
-            )
-        }
-        "uricontent" => "use `http.uri; content:\"...\"`".into(),
+    let hint: String = match option {
         "distance" | "within" => {
             "relative matches are not supported; contents match anywhere in their buffer".into()
         }
@@ -526,6 +534,18 @@ impl Parsing {
             }
             "content" => self.content(option)?,
             "nocase" | "depth" | "offset" => self.modifier(option)?,
+            // Snort's and older Suricata's forms, still all over published
+            // rulesets: `uricontent` is a content in the URI, and a
+            // buffer's name after a content moves that one content there.
+            "uricontent" => {
+                self.content(option)?;
+                self.move_last_content(name, Buffer::HttpUri)?;
+            }
+            _ if legacy_modifier(name).is_some() => {
+                no_value(option)?;
+                let buffer = legacy_modifier(name).unwrap_or(Buffer::PktData);
+                self.move_last_content(name, buffer)?;
+            }
             "sid" => {
                 let v: u32 = number(name, value(option)?)?;
                 if v == 0 {
@@ -642,6 +662,17 @@ impl Parsing {
                 option: name.to_owned(),
             });
         }
+        Ok(())
+    }
+
+    /// Puts the last content in `buffer` (a content modifier `name`).
+    fn move_last_content(&mut self, name: &str, buffer: Buffer) -> Result<(), Problem> {
+        let Some(content) = self.contents.last_mut() else {
+            return Err(Problem::NoPrecedingContent {
+                option: name.to_owned(),
+            });
+        };
+        content.buffer = buffer;
         Ok(())
     }
 

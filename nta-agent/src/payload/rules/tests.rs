@@ -136,11 +136,6 @@ fn unsupported_options_are_named() {
             "{err}"
         );
     }
-    let err = error(&with_options(r#"content:"x"; http_uri; sid:1;"#));
-    assert!(
-        err.contains("put the sticky buffer `http.uri` before the content"),
-        "{err}"
-    );
     let err = error(&with_options(r#"content:"x"; frobnicate; sid:1;"#));
     assert_eq!(err, "local.rules:1: unsupported option `frobnicate`");
 }
@@ -448,4 +443,36 @@ fn any_prefix_or_mangling_of_a_rule_is_an_error_not_a_panic() {
             let _ = parse_rules(&mangled.into_iter().collect::<String>(), "t.rules");
         }
     }
+}
+
+#[test]
+fn the_old_content_modifier_forms_put_their_content_in_the_buffer() {
+    let r = one(&with_options(
+        r#"content:"GET"; http_method; content:"/admin"; http_uri; content:"x"; sid:1;"#,
+    ));
+    let buffers: Vec<Buffer> = r.contents.iter().map(|c| c.buffer).collect();
+    // A modifier moves the one content before it; the next is raw again.
+    assert_eq!(
+        buffers,
+        [Buffer::HttpMethod, Buffer::HttpUri, Buffer::PktData]
+    );
+    let r = one(&with_options(
+        r#"uricontent:"/cgi-bin/"; content:"y"; sid:2;"#,
+    ));
+    assert_eq!(r.contents[0].buffer, Buffer::HttpUri);
+    assert_eq!(r.contents[0].bytes, b"/cgi-bin/");
+    assert_eq!(r.contents[1].buffer, Buffer::PktData);
+    for (modifier, buffer) in [
+        ("http_raw_uri", Buffer::HttpUriRaw),
+        ("http_header", Buffer::HttpHeader),
+        ("http_user_agent", Buffer::HttpUserAgent),
+        ("http_host", Buffer::HttpHost),
+    ] {
+        let r = one(&with_options(&format!(
+            r#"content:"z"; {modifier}; sid:3;"#
+        )));
+        assert_eq!(r.contents[0].buffer, buffer, "{modifier}");
+    }
+    let err = error(&with_options("http_uri; sid:1;"));
+    assert!(err.contains("http_uri"), "{err}");
 }
