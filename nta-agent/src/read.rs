@@ -9,7 +9,7 @@
 use std::{
     collections::BTreeMap,
     io::IsTerminal as _,
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -141,11 +141,8 @@ impl Reader {
             now,
         );
         for finding in findings {
-            if let Some(eve) = &mut self.eve
-                && finding.key.kind == AlertKind::Signature
-                && let Some(flow) = eve::Flow::of_finding(&finding)
-            {
-                eve.send(eve::signature(&finding, &flow, ts));
+            if let Some(eve) = &mut self.eve {
+                eve.finding(&finding, ts);
             }
             let next_id = &mut self.next_id;
             let event = self.detector.observe(finding, ts, &mut || {
@@ -157,15 +154,11 @@ impl Reader {
     }
 
     fn on_alert(&mut self, event: AlertEvent) {
+        if let Some(eve) = &mut self.eve {
+            eve.incident(&event);
+        }
         match &event {
-            AlertEvent::Opened(a) => {
-                *self.totals.alerts.entry(a.kind).or_default() += 1;
-                if let Some(eve) = &mut self.eve
-                    && a.kind != AlertKind::Signature
-                {
-                    eve.send(eve::detection(a));
-                }
-            }
+            AlertEvent::Opened(a) => *self.totals.alerts.entry(a.kind).or_default() += 1,
             AlertEvent::Closed(a) => self.alerts.push(a.clone()),
             AlertEvent::Updated(_) => {}
         }
@@ -370,7 +363,7 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
 }
 
 fn summary(t: &Totals, span: SignedDuration, files: &[PathBuf]) -> String {
-    let names: Vec<String> = files.iter().map(|p| display(p)).collect();
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let mut out = format!(
         "read {}: {} packets, {} bytes over {:.3} s ({} IPv4, {} IPv6, {} TCP, {} UDP, {} not IP; {} payloads inspected)\n",
         names.join(", "),
@@ -390,8 +383,4 @@ fn summary(t: &Totals, span: SignedDuration, files: &[PathBuf]) -> String {
         out.push_str(&format!("\n  {kind}: {n}"));
     }
     out
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
 }

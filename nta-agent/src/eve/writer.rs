@@ -18,7 +18,13 @@ use std::{
 use anyhow::Context as _;
 use tracing::warn;
 
-use super::Event;
+use jiff::Timestamp;
+
+use super::{Event, Flow, detection, signature};
+use crate::{
+    alert::{AlertEvent, AlertKind},
+    detect::Finding,
+};
 
 /// Events waiting for the writer thread: a second of a busy sensor's
 /// alerts and more; past it they are dropped and counted.
@@ -125,6 +131,28 @@ impl EveWriter {
                     );
                 }
             }
+        }
+    }
+
+    /// A payload finding seen at `at`: a rule match is an alert event of
+    /// its own, one per match as Suricata writes them (the incident it
+    /// feeds counts the repeats); other findings show when their incident
+    /// opens (see [`EveWriter::incident`]).
+    pub fn finding(&mut self, f: &Finding, at: Timestamp) {
+        if f.key.kind == AlertKind::Signature
+            && let Some(flow) = Flow::of_finding(f)
+        {
+            self.send(signature(f, &flow, at));
+        }
+    }
+
+    /// An incident's event: nta's own detections are alert events when
+    /// they open (rule matches went out one by one, as findings).
+    pub fn incident(&mut self, event: &AlertEvent) {
+        if let AlertEvent::Opened(a) = event
+            && a.kind != AlertKind::Signature
+        {
+            self.send(detection(a));
         }
     }
 

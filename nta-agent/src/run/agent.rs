@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use super::start::{Blocking, RunningApi, Settings};
 use crate::{
-    alert::{AlertEvent, AlertKind},
+    alert::AlertEvent,
     api::{Report, stream::Feed},
     detect::{self, Detector, EventContext, Tick},
     eve::{self, EveWriter},
@@ -251,13 +251,8 @@ impl<S: PacketSource> Agent<S> {
             return;
         }
         let now = self.source.now().wall;
-        if let Some(eve) = &mut self.eve
-            && finding.key.kind == AlertKind::Signature
-            && let Some(flow) = eve::Flow::of_finding(&finding)
-        {
-            // One event per match, as Suricata writes them; the incident
-            // below counts the repeats.
-            eve.send(eve::signature(&finding, &flow, now));
+        if let Some(eve) = &mut self.eve {
+            eve.finding(&finding, now);
         }
         let event = self.detect(&timings::DETECT_FINDING, |detector, next_id| {
             detector.observe(finding, now, next_id)
@@ -363,13 +358,8 @@ impl<S: PacketSource> Agent<S> {
         }
         self.report.live.alerts_opened(&events);
         if let Some(eve) = &mut self.eve {
-            // Rule matches went out one by one as they came (on_finding).
             for event in &events {
-                if let AlertEvent::Opened(a) = event
-                    && a.kind != AlertKind::Signature
-                {
-                    eve.send(eve::detection(a));
-                }
+                eve.incident(event);
             }
         }
         if self.policy.active() {
