@@ -1,12 +1,15 @@
-//! Types that cross the kernel/user boundary, defined once for both sides.
+//! Types and logic shared by the XDP program and the agent, defined once for
+//! both sides: map layouts, classification, and the counting itself.
 //!
 //! Everything here is `#[repr(C)]`, `Copy` and free of implicit padding, so the
 //! XDP program and the agent agree byte for byte on map keys and values.
 #![no_std]
 
 pub mod classify;
+pub mod count;
 pub mod counters;
 pub mod maps;
+pub mod packet;
 pub mod sketch;
 
 #[cfg(feature = "user")]

@@ -7,12 +7,13 @@ use aya_ebpf::helpers::generated::bpf_map_lookup_elem;
 use nta_common::{
     BlockKey, BlockStats, Counter,
     maps::block_family::{IPV4, IPV6},
+    packet::Family,
 };
 
 use crate::{
     count::{Global, atomic_add},
     maps::{BLOCKLIST, BLOCKLIST_ACTIVE},
-    parse::{Family, Network},
+    parse::Network,
 };
 
 /// Whether `network`'s source is blocked; if so, counts the frame of `len`

@@ -1,5 +1,6 @@
-//! Counter updates: global totals, per source, per destination, per port,
-//! and the window counters whose threshold crossings are signalled at once.
+//! The counting's state in the program's maps (see `nta_common::count`):
+//! global totals per CPU, shared LRU entries updated with atomics, threshold
+//! crossings onto the `EVENTS` ring.
 
 use core::intrinsics::{
     AtomicOrdering::{Relaxed, SeqCst},
@@ -9,20 +10,14 @@ use core::intrinsics::{
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_ns};
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
-    classify::{
-        DstClass, NO_DST_CLASS, NO_SERVICE, NOT_A_PROBE, Probe, icmp_probe, reflection_service,
-        tcp_class, tcp_flags, tcp_probe, udp_probe,
-    },
-    maps::{
-        EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, port_slot, port_weight,
-    },
-    sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
+    count::State,
+    maps::{ThresholdEvent, Thresholds, port_slot},
+    packet::Packet,
 };
 
 use crate::{
     features,
     maps::{DST_HOSTS, EVENTS, GLOBAL, SOURCES, SYN_PORTS, THRESHOLDS},
-    parse::{Family, Packet, Proto, TransportKind},
 };
 
 /// This CPU's global counters.
@@ -37,7 +32,7 @@ impl Global {
     /// Per-CPU value: a plain add cannot race.
     #[inline(always)]
     pub fn add(&self, counter: Counter, n: u64) {
-        if features::on(feature::TOTALS) {
+        if features::on(nta_common::maps::feature::TOTALS) {
             unsafe { (*self.0).values[counter as usize] += n }
         }
     }
@@ -63,184 +58,6 @@ pub fn atomic_add(target: *mut u64, n: u64) {
     unsafe { atomic_xadd::<u64, u64, { Relaxed }>(target, n) };
 }
 
-/// Adds `n` to a window counter and returns its new value.
-///
-/// Sequentially consistent on purpose: for BPF, LLVM 22 encodes a relaxed
-/// fetch-and-add as a plain atomic add (no fetch flag) even when the old
-/// value is used, so the program would compare garbage.
-#[inline(always)]
-fn window_add(target: *mut u64, n: u64) -> u64 {
-    unsafe { atomic_xadd::<u64, u64, { SeqCst }>(target, n) }.wrapping_add(n)
-}
-
-/// The count at which a threshold of `t` ("more than t") fires.
-#[inline(always)]
-fn crossing(t: u32) -> u64 {
-    u64::from(t) + 1
-}
-
-/// Counts one parsed IP packet everywhere it belongs; returns the time it
-/// was seen.
-#[inline(always)]
-pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
-    totals(global, packet, len);
-    let t = &packet.transport;
-    // A source's UDP and ICMP rates count every such packet, later
-    // fragments and cut-short headers too.
-    let class = match packet.proto {
-        Proto::Udp => RateClass::Udp as u32,
-        Proto::Icmp => RateClass::Icmp as u32,
-        Proto::Tcp | Proto::Other => NO_CLASS,
-    };
-    let mut seen = Seen {
-        global,
-        packet,
-        len,
-        class,
-        dst_class: NO_DST_CLASS,
-        probe: NOT_A_PROBE,
-        service: NO_SERVICE,
-        syn_port: None,
-        dst_port: 0,
-        now: 0,
-        thresholds: None,
-    };
-    match t.kind {
-        TransportKind::Tcp => {
-            use tcp_flags::{ACK, FIN, RST, SYN};
-            seen.dst_port = t.dst_port;
-            let flags = t.flags;
-            if flags & (SYN | ACK) == SYN {
-                seen.class = RateClass::Syn as u32;
-                seen.syn_port = Some(t.dst_port);
-            }
-            if flags & RST != 0 {
-                seen.class = RateClass::Rst as u32;
-            }
-            if flags & (SYN | RST | FIN | ACK) == ACK && t.payload_len == 0 {
-                seen.class = RateClass::BareAck as u32;
-            }
-            seen.dst_class = tcp_class(flags, t.payload_len);
-            seen.probe = tcp_probe(flags, t.src_port, t.dst_port, t.payload_len);
-        }
-        TransportKind::Udp => {
-            seen.dst_port = t.dst_port;
-            seen.dst_class = DstClass::Udp as u32;
-            seen.probe = udp_probe(t.src_port, t.dst_port);
-            seen.service = reflection_service(t.src_port);
-        }
-        TransportKind::Opaque if packet.proto == Proto::Icmp => {
-            seen.dst_class = DstClass::Icmp as u32;
-            seen.probe = icmp_probe(t.flags);
-        }
-        TransportKind::Opaque | TransportKind::LaterFragment | TransportKind::Truncated => {}
-    }
-
-    seen.now = unsafe { bpf_ktime_get_coarse_ns() };
-    seen.thresholds = THRESHOLDS.get_ptr(0);
-    if features::on(feature::SOURCES) {
-        source(&seen);
-    }
-    if features::on(feature::DST_HOSTS) {
-        destination(&seen);
-    }
-    if let Some(port) = seen.syn_port.filter(|_| features::on(feature::SYN_PORTS)) {
-        let (chunk, slot) = port_slot(port);
-        if let Some(ports) = SYN_PORTS.get_ptr_mut(chunk) {
-            // Per-CPU value: a plain add cannot race.
-            unsafe { (*ports).syns[slot] += 1 };
-        }
-    }
-    seen.now
-}
-
-/// The global totals by family, protocol, flag and parse outcome.
-#[inline(always)]
-fn totals(global: &Global, packet: &Packet, len: u64) {
-    match packet.family {
-        Family::V4 => {
-            global.add(Counter::Ipv4Packets, 1);
-            global.add(Counter::Ipv4Bytes, len);
-        }
-        Family::V6 => {
-            global.add(Counter::Ipv6Packets, 1);
-            global.add(Counter::Ipv6Bytes, len);
-        }
-    }
-    let (packets, bytes) = match packet.proto {
-        Proto::Tcp => (Counter::TcpPackets, Counter::TcpBytes),
-        Proto::Udp => (Counter::UdpPackets, Counter::UdpBytes),
-        Proto::Icmp => (Counter::IcmpPackets, Counter::IcmpBytes),
-        Proto::Other => (Counter::OtherL4Packets, Counter::OtherL4Bytes),
-    };
-    global.add(packets, 1);
-    global.add(bytes, len);
-    if packet.fragment {
-        global.add(Counter::Fragments, 1);
-    }
-    let t = &packet.transport;
-    match t.kind {
-        TransportKind::Tcp => {
-            use tcp_flags::{ACK, FIN, RST, SYN};
-            if t.flags & SYN != 0 {
-                if t.flags & ACK != 0 {
-                    global.add(Counter::TcpSynAck, 1);
-                } else {
-                    global.add(Counter::TcpSyn, 1);
-                }
-            }
-            if t.flags & RST != 0 {
-                global.add(Counter::TcpRst, 1);
-            }
-            if t.flags & FIN != 0 {
-                global.add(Counter::TcpFin, 1);
-            }
-            if t.src_port == 53 || t.dst_port == 53 {
-                global.add(Counter::Dns, 1);
-            }
-        }
-        TransportKind::Udp => {
-            if t.src_port == 53 || t.dst_port == 53 {
-                global.add(Counter::Dns, 1);
-            }
-        }
-        TransportKind::LaterFragment => global.add(Counter::NonFirstFragments, 1),
-        TransportKind::Truncated => global.add(t.error, 1),
-        TransportKind::Opaque => {}
-    }
-}
-
-/// `Seen::class` of a packet in no rate class (a SYN-ACK, a data segment).
-///
-/// A plain integer rather than `Option<RateClass>`: LLVM folds the option
-/// into a niche value and, for BPF, compared it in a way that sent `None`
-/// down the first arm, and left the verifier paths it could not close.
-const NO_CLASS: u32 = u32::MAX;
-
-/// What the per-key updates need to know about the packet.
-struct Seen<'a> {
-    global: &'a Global,
-    packet: &'a Packet,
-    len: u64,
-    /// The source's `RateClass` as a number, or `NO_CLASS`.
-    class: u32,
-    /// The destination's `DstClass` (besides `All` and `Fragment`) as a
-    /// number, or `NO_DST_CLASS`.
-    dst_class: u32,
-    /// A `Probe` as a number, or `NOT_A_PROBE`.
-    probe: u32,
-    /// Index of the reflection service the UDP source port belongs to, or
-    /// `NO_SERVICE`.
-    service: u32,
-    syn_port: Option<u16>,
-    dst_port: u16,
-    now: u64,
-    /// `None` only if the map lookup failed, which it cannot for index 0.
-    /// Until the agent writes it, the entry is all zeros: no windows, no
-    /// events (`configured == 0`).
-    thresholds: Option<*const Thresholds>,
-}
-
 /// Initial values live in read-only data: building a 368-byte `SourceStats`
 /// on the 512-byte BPF stack next to the parsed packet overflows it.
 static NEW_SOURCE: SourceStats = SourceStats::ZERO;
@@ -261,409 +78,84 @@ macro_rules! entry {
     };
 }
 
-/// Zeroes an array of words in place, one store per word. Volatile, so
-/// that LLVM does not merge neighbouring arrays into a `memset` call, which
-/// for BPF becomes a byte loop the verifier walks a byte at a time.
-#[inline(always)]
-unsafe fn zero_words<const N: usize>(words: *mut [u64; N]) {
-    for i in 0..N {
-        unsafe { core::ptr::write_volatile(&raw mut (*words)[i], 0) };
+/// The program's maps, as the counting's state.
+pub struct Maps<'a>(pub &'a Global);
+
+impl State for Maps<'_> {
+    #[inline(always)]
+    fn on(&self, part: u32) -> bool {
+        features::on(part)
     }
-}
 
-/// Copies `from` into `to` word by word, for the same reason.
-#[inline(always)]
-unsafe fn copy_words<const N: usize>(to: *mut [u64; N], from: *const [u64; N]) {
-    for i in 0..N {
-        unsafe {
-            let word = core::ptr::read_volatile(&raw const (*from)[i]);
-            core::ptr::write_volatile(&raw mut (*to)[i], word);
-        }
+    #[inline(always)]
+    fn count(&self, counter: Counter, n: u64) {
+        self.0.add(counter, n);
     }
-}
 
-/// Copies the low 32 bits of each of `from`'s words into `to`, volatile
-/// like [`copy_words`].
-#[inline(always)]
-unsafe fn copy_low_halves<const N: usize>(to: *mut [u32; N], from: *const [u64; N]) {
-    for i in 0..N {
-        unsafe {
-            let word = core::ptr::read_volatile(&raw const (*from)[i]);
-            core::ptr::write_volatile(&raw mut (*to)[i], word as u32);
-        }
+    #[inline(always)]
+    fn now(&self) -> u64 {
+        unsafe { bpf_ktime_get_coarse_ns() }
     }
-}
 
-/// Restarts a window that began `length` or more ago; true if it did.
-#[inline(always)]
-fn roll(start: *mut u64, now: u64, length: u64) -> bool {
-    unsafe {
-        if now.wrapping_sub(*start) >= length {
-            *start = now;
-            return true;
-        }
+    #[inline(always)]
+    fn thresholds(&self) -> Option<*const Thresholds> {
+        THRESHOLDS.get_ptr(0)
     }
-    false
-}
 
-/// Tells the agent that `count` crossed a threshold. A full ring is counted,
-/// never waited on.
-#[inline(always)]
-fn signal(
-    global: &Global,
-    kind: EventKind,
-    class: u32,
-    key: &IpKey,
-    count: u64,
-    window_start: u64,
-    now: u64,
-) {
-    match EVENTS.reserve::<ThresholdEvent>(0) {
-        Some(mut entry) => {
-            entry.write(ThresholdEvent {
-                kind: kind as u32,
-                class,
-                key: *key,
-                count,
-                window_start_ns: window_start,
-                at_ns: now,
-            });
-            entry.submit(0);
-        }
-        None => global.add(Counter::EventsLost, 1),
+    #[inline(always)]
+    fn source(&self, key: &IpKey) -> Option<*mut SourceStats> {
+        entry!(SOURCES, key, &NEW_SOURCE)
     }
-}
 
-/// Sets `bit` in a bitmap; true if this call set it. A plain read first:
-/// during a flood the bit is almost always set already, and the atomic
-/// fetch-or that tells which CPU set it costs more than the read.
-#[inline(always)]
-unsafe fn set_bit(bitmap: *mut [u64; BITMAP_WORDS], bit: u32) -> bool {
-    let (word, mask) = bitmap_slot(bit);
-    unsafe {
-        let target = &raw mut (*bitmap)[word];
-        if *target & mask != 0 {
-            return false;
-        }
-        atomic_or::<u64, u64, { Relaxed }>(target, mask) & mask == 0
+    #[inline(always)]
+    fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats> {
+        entry!(DST_HOSTS, key, &NEW_DST_HOST)
     }
-}
 
-#[inline(always)]
-fn source(seen: &Seen) {
-    let key = &seen.packet.src;
-    let Some(s) = entry!(SOURCES, key, &NEW_SOURCE) else {
-        return;
-    };
-    let now = seen.now;
-    unsafe {
-        if (*s).first_seen_ns == 0 {
-            // Windows start with the source, not at boot.
-            (*s).first_seen_ns = now;
-            (*s).rate_window_start_ns = now;
-            (*s).slow_window_start_ns = now;
-            (*s).fast_window_start_ns = now;
-            (*s).weighted_window_start_ns = now;
-        }
-        atomic_add(&raw mut (*s).packets, 1);
-        atomic_add(&raw mut (*s).bytes, seen.len);
-        match seen.packet.proto {
-            Proto::Tcp => atomic_add(&raw mut (*s).tcp_packets, 1),
-            Proto::Udp => atomic_add(&raw mut (*s).udp_packets, 1),
-            Proto::Icmp => atomic_add(&raw mut (*s).icmp_packets, 1),
-            Proto::Other => {}
-        }
-        (*s).last_seen_ns = now;
-        (*s).last_dst = seen.packet.dst;
-        (*s).last_dst_port = seen.dst_port;
-
-        if seen.class == RateClass::Rst as u32 {
-            atomic_add(&raw mut (*s).rsts, 1);
-        } else if seen.class == RateClass::BareAck as u32 {
-            atomic_add(&raw mut (*s).bare_acks, 1);
-        }
-        // One arm per index, a constant, so the verifier checks every
-        // array access against a known offset.
-        const SYN_PROBE: u32 = Probe::Syn as u32;
-        const FIN_PROBE: u32 = Probe::Fin as u32;
-        const ACK_PROBE: u32 = Probe::Ack as u32;
-        const UDP_PROBE: u32 = Probe::Udp as u32;
-        const ECHO_PROBE: u32 = Probe::Echo as u32;
-        match seen.probe {
-            SYN_PROBE => atomic_add(&raw mut (*s).probes[SYN_PROBE as usize], 1),
-            FIN_PROBE => atomic_add(&raw mut (*s).probes[FIN_PROBE as usize], 1),
-            ACK_PROBE => atomic_add(&raw mut (*s).probes[ACK_PROBE as usize], 1),
-            UDP_PROBE => atomic_add(&raw mut (*s).probes[UDP_PROBE as usize], 1),
-            ECHO_PROBE => atomic_add(&raw mut (*s).probes[ECHO_PROBE as usize], 1),
-            _ => {}
-        }
-        let Some(t) = seen.thresholds.filter(|t| (**t).configured != 0) else {
-            return;
-        };
-        const SYN: u32 = RateClass::Syn as u32;
-        const UDP: u32 = RateClass::Udp as u32;
-        const ICMP: u32 = RateClass::Icmp as u32;
-        const RST: u32 = RateClass::Rst as u32;
-        const BARE_ACK: u32 = RateClass::BareAck as u32;
-        match seen.class {
-            SYN => rate_window::<{ SYN as usize }>(seen, s, t),
-            UDP => rate_window::<{ UDP as usize }>(seen, s, t),
-            ICMP => rate_window::<{ ICMP as usize }>(seen, s, t),
-            RST => rate_window::<{ RST as usize }>(seen, s, t),
-            BARE_ACK => rate_window::<{ BARE_ACK as usize }>(seen, s, t),
-            _ => {}
-        }
-        if seen.probe != NOT_A_PROBE {
-            probe_sketches(seen, s, t);
+    #[inline(always)]
+    fn syn(&self, port: u16) {
+        let (chunk, slot) = port_slot(port);
+        if let Some(ports) = SYN_PORTS.get_ptr_mut(chunk) {
+            // Per-CPU value: a plain add cannot race.
+            unsafe { (*ports).syns[slot] += 1 };
         }
     }
-}
 
-/// Counts the packet in the source's rate window for class `CLASS`.
-#[inline(always)]
-unsafe fn rate_window<const CLASS: usize>(seen: &Seen, s: *mut SourceStats, t: *const Thresholds) {
-    let now = seen.now;
-    unsafe {
-        if roll(&raw mut (*s).rate_window_start_ns, now, (*t).rate_window_ns) {
-            zero_words(&raw mut (*s).window_counts);
-        }
-        let count = window_add(&raw mut (*s).window_counts[CLASS], 1);
-        if count == crossing((*t).source[CLASS]) {
-            let start = (*s).rate_window_start_ns;
-            let key = &seen.packet.src;
-            signal(
-                seen.global,
-                EventKind::SourceRate,
-                CLASS as u32,
-                key,
-                count,
-                start,
-                now,
-            );
-        }
-    }
-}
-
-/// Records a probe in the source's scan windows: its destination host in
-/// the sweep sketch, and its port, if it has one, in the port sketch.
-#[inline(always)]
-unsafe fn probe_sketches(seen: &Seen, s: *mut SourceStats, t: *const Thresholds) {
-    let now = seen.now;
-    let key = &seen.packet.src;
-    unsafe {
-        if roll(&raw mut (*s).slow_window_start_ns, now, (*t).slow_window_ns) {
-            zero_words(&raw mut (*s).port_bitmap);
-            (*s).slow_bits = 0;
-            zero_words(&raw mut (*s).host_bitmap);
-            (*s).host_bits = 0;
-        }
-        if set_bit(&raw mut (*s).host_bitmap, host_bit(&seen.packet.dst)) {
-            let hosts = window_add(&raw mut (*s).host_bits, 1);
-            if hosts == crossing((*t).sweep_bits) {
-                let start = (*s).slow_window_start_ns;
-                signal(seen.global, EventKind::Sweep, 0, key, hosts, start, now);
+    /// Never waits: a full ring loses the event.
+    #[inline(always)]
+    fn signal(&self, event: ThresholdEvent) -> bool {
+        match EVENTS.reserve::<ThresholdEvent>(0) {
+            Some(mut entry) => {
+                entry.write(event);
+                entry.submit(0);
+                true
             }
+            None => false,
         }
-        if seen.probe != Probe::Echo as u32 {
-            port_sketch(seen, s, t, seen.dst_port);
-        }
+    }
+
+    #[inline(always)]
+    fn add_shared(target: *mut u64, n: u64) {
+        atomic_add(target, n);
+    }
+
+    /// Sequentially consistent on purpose: for BPF, LLVM 22 encodes a
+    /// relaxed fetch-and-add as a plain atomic add (no fetch flag) even when
+    /// the old value is used, so the program would compare garbage.
+    #[inline(always)]
+    fn window_add(target: *mut u64, n: u64) -> u64 {
+        unsafe { atomic_xadd::<u64, u64, { SeqCst }>(target, n) }.wrapping_add(n)
+    }
+
+    #[inline(always)]
+    fn fetch_or(target: *mut u64, mask: u64) -> u64 {
+        unsafe { atomic_or::<u64, u64, { Relaxed }>(target, mask) }
     }
 }
 
-/// Records a probe to `port` in the source's three port-scan windows.
+/// Counts one parsed IP packet everywhere it belongs; returns the time it
+/// was seen.
 #[inline(always)]
-unsafe fn port_sketch(seen: &Seen, s: *mut SourceStats, t: *const Thresholds, port: u16) {
-    let now = seen.now;
-    let key = &seen.packet.src;
-    unsafe {
-        if roll(&raw mut (*s).fast_window_start_ns, now, (*t).fast_window_ns) {
-            (*s).fast_ports = 0;
-        }
-        if roll(
-            &raw mut (*s).weighted_window_start_ns,
-            now,
-            (*t).weighted_window_ns,
-        ) {
-            (*s).weighted_score = 0;
-        }
-        // A port is new exactly once per slow window.
-        if !set_bit(&raw mut (*s).port_bitmap, port_bit(port)) {
-            return;
-        }
-        let bits = window_add(&raw mut (*s).slow_bits, 1);
-        if bits == crossing((*t).slow_bits) {
-            let start = (*s).slow_window_start_ns;
-            signal(seen.global, EventKind::ScanSlow, 0, key, bits, start, now);
-        }
-        let fast = window_add(&raw mut (*s).fast_ports, 1);
-        if fast == crossing((*t).fast_ports) {
-            let start = (*s).fast_window_start_ns;
-            signal(seen.global, EventKind::ScanFast, 0, key, fast, start, now);
-        }
-        let weight = port_weight(port);
-        let score = window_add(&raw mut (*s).weighted_score, weight);
-        let limit = u64::from((*t).weighted_score);
-        if score >= limit && score - weight < limit {
-            let start = (*s).weighted_window_start_ns;
-            signal(
-                seen.global,
-                EventKind::ScanWeighted,
-                0,
-                key,
-                score,
-                start,
-                now,
-            );
-        }
-    }
-}
-
-#[inline(always)]
-fn destination(seen: &Seen) {
-    let key = &seen.packet.dst;
-    let Some(d) = entry!(DST_HOSTS, key, &NEW_DST_HOST) else {
-        return;
-    };
-    let now = seen.now;
-    let t = seen.thresholds.filter(|t| unsafe { (**t).configured } != 0);
-    unsafe {
-        (*d).last_seen_ns = now;
-        if let Some(t) = t
-            && roll(&raw mut (*d).rate_window_start_ns, now, (*t).rate_window_ns)
-        {
-            // The new window counts from here: see `DstHostStats`.
-            copy_words(&raw mut (*d).window_packets, &raw const (*d).packets);
-            copy_words(&raw mut (*d).window_bytes, &raw const (*d).bytes);
-        }
-        if let Some(t) = t
-            && roll(
-                &raw mut (*d).burst_window_start_ns,
-                now,
-                (*t).burst_window_ns,
-            )
-        {
-            copy_low_halves(&raw mut (*d).burst_packets, &raw const (*d).packets);
-            copy_low_halves(&raw mut (*d).burst_bytes, &raw const (*d).bytes);
-        }
-        const ALL: u32 = DstClass::All as u32;
-        const SYN: u32 = DstClass::Syn as u32;
-        const TCP: u32 = DstClass::Tcp as u32;
-        const UDP: u32 = DstClass::Udp as u32;
-        const ICMP: u32 = DstClass::Icmp as u32;
-        const FRAGMENT: u32 = DstClass::Fragment as u32;
-        dst_class::<{ ALL as usize }>(seen, d, t);
-        match seen.dst_class {
-            SYN => dst_class::<{ SYN as usize }>(seen, d, t),
-            TCP => dst_class::<{ TCP as usize }>(seen, d, t),
-            UDP => dst_class::<{ UDP as usize }>(seen, d, t),
-            ICMP => dst_class::<{ ICMP as usize }>(seen, d, t),
-            _ => {}
-        }
-        if seen.packet.fragment {
-            dst_class::<{ FRAGMENT as usize }>(seen, d, t);
-        }
-        if seen.service < SERVICES as u32 {
-            let i = seen.service as usize & (SERVICES - 1);
-            atomic_add(&raw mut (*d).service_packets[i], 1);
-        }
-        if let Some(t) = t {
-            source_sketch(seen, d, t);
-        }
-    }
-}
-
-/// Counts the packet in the destination's class `CLASS` and signals a
-/// crossing of its packet or byte threshold in the rate window.
-#[inline(always)]
-unsafe fn dst_class<const CLASS: usize>(
-    seen: &Seen,
-    d: *mut DstHostStats,
-    t: Option<*const Thresholds>,
-) {
-    unsafe {
-        let packets = window_add(&raw mut (*d).packets[CLASS], 1);
-        let bytes = window_add(&raw mut (*d).bytes[CLASS], seen.len);
-        let Some(t) = t else {
-            return;
-        };
-        // Wrapping: another CPU may have just moved the window's base past
-        // these totals; the huge difference then matches no threshold.
-        let in_window = packets.wrapping_sub((*d).window_packets[CLASS]);
-        let key = &seen.packet.dst;
-        let start = (*d).rate_window_start_ns;
-        if in_window == crossing((*t).dst_packets[CLASS]) {
-            signal(
-                seen.global,
-                EventKind::DstPackets,
-                CLASS as u32,
-                key,
-                in_window,
-                start,
-                seen.now,
-            );
-        }
-        // The one packet that takes the window's bytes past the threshold.
-        let bytes_in_window = bytes.wrapping_sub((*d).window_bytes[CLASS]);
-        let limit = (*t).dst_bytes[CLASS];
-        if bytes_in_window > limit && bytes_in_window - seen.len <= limit {
-            signal(
-                seen.global,
-                EventKind::DstBytes,
-                CLASS as u32,
-                key,
-                bytes_in_window,
-                start,
-                seen.now,
-            );
-        }
-        // The burst window likewise, in the low halves of the counters.
-        let start = (*d).burst_window_start_ns;
-        let in_burst = (packets as u32).wrapping_sub((*d).burst_packets[CLASS]);
-        if u64::from(in_burst) == crossing((*t).dst_burst_packets[CLASS]) {
-            signal(
-                seen.global,
-                EventKind::DstBurstPackets,
-                CLASS as u32,
-                key,
-                u64::from(in_burst),
-                start,
-                seen.now,
-            );
-        }
-        let bytes_in_burst = (bytes as u32).wrapping_sub((*d).burst_bytes[CLASS]);
-        let limit = (*t).dst_burst_bytes[CLASS];
-        let len = seen.len as u32;
-        if bytes_in_burst > limit && bytes_in_burst.wrapping_sub(len) <= limit {
-            signal(
-                seen.global,
-                EventKind::DstBurstBytes,
-                CLASS as u32,
-                key,
-                u64::from(bytes_in_burst),
-                start,
-                seen.now,
-            );
-        }
-    }
-}
-
-/// Offers the packet's source to the destination's HyperLogLog registers.
-#[inline(always)]
-unsafe fn source_sketch(seen: &Seen, d: *mut DstHostStats, t: *const Thresholds) {
-    unsafe {
-        if roll(
-            &raw mut (*d).sketch_window_start_ns,
-            seen.now,
-            (*t).sketch_window_ns,
-        ) {
-            // As words: the registers start 8-byte aligned (see the layout
-            // assertions), and 16 stores beat 128.
-            zero_words(&raw mut (*d).sources as *mut [u64; HLL_REGISTERS / 8]);
-        }
-        let (index, rank) = hll_slot(&seen.packet.src);
-        let register = &raw mut (*d).sources[index & (HLL_REGISTERS - 1)];
-        if *register < rank {
-            *register = rank;
-        }
-    }
+pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
+    nta_common::count::packet(&Maps(global), packet, len)
 }

@@ -9,12 +9,12 @@ use aya_ebpf::{
 use nta_common::{
     Counter,
     maps::{SAMPLE_BYTES, Sample, SampleHeader, ip_proto, sample_port},
+    packet::{Packet, TransportKind},
 };
 
 use crate::{
     count::Global,
     maps::{SAMPLE_PORTS, SAMPLE_RATE, SAMPLES, SAMPLING},
-    parse::{Packet, TransportKind},
 };
 
 /// The per-CPU rate cap counts samples over this window.

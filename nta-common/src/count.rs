@@ -1,0 +1,621 @@
+//! What a parsed packet adds to the counters: global totals, per source,
+//! per destination, per port, and the window counters whose threshold
+//! crossings are signalled at once.
+//!
+//! One definition for the XDP program and the capture reader: both hand
+//! [`packet`] a [`Packet`] and a [`State`], the program's maps (shared
+//! entries updated with atomics) or the reader's memory. Written for the
+//! verifier: every array index a constant or masked, no loops but bounded
+//! ones, words written one by one (see [`zero_words`]).
+
+use crate::{
+    Counter, DstHostStats, IpKey, SourceStats,
+    classify::{
+        DstClass, NO_DST_CLASS, NO_SERVICE, NOT_A_PROBE, Probe, icmp_probe, reflection_service,
+        tcp_class, tcp_flags, tcp_probe, udp_probe,
+    },
+    maps::{EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, port_weight},
+    packet::{Family, Packet, Proto, TransportKind},
+    sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
+};
+
+/// Where the counts live, and the clock they are stamped with.
+///
+/// Entries are handed out as raw pointers: in the kernel, other CPUs update
+/// the same entry at the same time, so no `&mut` may exist; the updates
+/// that could race go through [`State::add_shared`], [`State::window_add`]
+/// and [`State::fetch_or`].
+pub trait State {
+    /// Whether a part of the counting (a `feature` bit) runs.
+    fn on(&self, part: u32) -> bool;
+    /// Adds to a global total (a per-CPU value in the kernel).
+    fn count(&self, counter: Counter, n: u64);
+    /// Nanoseconds on the clock windows are measured with.
+    fn now(&self) -> u64;
+    /// The windows and thresholds; `None` only if they cannot be read.
+    fn thresholds(&self) -> Option<*const Thresholds>;
+    /// The source's entry, created (all zeros) if new; `None` if there is
+    /// no room.
+    fn source(&self, key: &IpKey) -> Option<*mut SourceStats>;
+    /// The destination's entry, likewise.
+    fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats>;
+    /// Counts a SYN to `port`.
+    fn syn(&self, port: u16);
+    /// Tells the agent of a threshold crossing; false if it was lost.
+    fn signal(&self, event: ThresholdEvent) -> bool;
+    /// Adds `n` to a counter of a shared entry.
+    fn add_shared(target: *mut u64, n: u64);
+    /// Adds `n` to a window counter of a shared entry; returns the new value.
+    fn window_add(target: *mut u64, n: u64) -> u64;
+    /// Sets `mask`'s bits in a word of a shared entry; returns the old word.
+    fn fetch_or(target: *mut u64, mask: u64) -> u64;
+}
+
+/// The count at which a threshold of `t` ("more than t") fires.
+#[inline(always)]
+fn crossing(t: u32) -> u64 {
+    u64::from(t) + 1
+}
+
+/// Counts one parsed IP packet everywhere it belongs; returns the time it
+/// was seen.
+#[inline(always)]
+pub fn packet<S: State>(state: &S, packet: &Packet, len: u64) -> u64 {
+    totals(state, packet, len);
+    let t = &packet.transport;
+    // A source's UDP and ICMP rates count every such packet, later
+    // fragments and cut-short headers too.
+    let class = match packet.proto {
+        Proto::Udp => RateClass::Udp as u32,
+        Proto::Icmp => RateClass::Icmp as u32,
+        Proto::Tcp | Proto::Other => NO_CLASS,
+    };
+    let mut seen = Seen {
+        state,
+        packet,
+        len,
+        class,
+        dst_class: NO_DST_CLASS,
+        probe: NOT_A_PROBE,
+        service: NO_SERVICE,
+        syn_port: None,
+        dst_port: 0,
+        now: 0,
+        thresholds: None,
+    };
+    match t.kind {
+        TransportKind::Tcp => {
+            use tcp_flags::{ACK, FIN, RST, SYN};
+            seen.dst_port = t.dst_port;
+            let flags = t.flags;
+            if flags & (SYN | ACK) == SYN {
+                seen.class = RateClass::Syn as u32;
+                seen.syn_port = Some(t.dst_port);
+            }
+            if flags & RST != 0 {
+                seen.class = RateClass::Rst as u32;
+            }
+            if flags & (SYN | RST | FIN | ACK) == ACK && t.payload_len == 0 {
+                seen.class = RateClass::BareAck as u32;
+            }
+            seen.dst_class = tcp_class(flags, t.payload_len);
+            seen.probe = tcp_probe(flags, t.src_port, t.dst_port, t.payload_len);
+        }
+        TransportKind::Udp => {
+            seen.dst_port = t.dst_port;
+            seen.dst_class = DstClass::Udp as u32;
+            seen.probe = udp_probe(t.src_port, t.dst_port);
+            seen.service = reflection_service(t.src_port);
+        }
+        TransportKind::Opaque if packet.proto == Proto::Icmp => {
+            seen.dst_class = DstClass::Icmp as u32;
+            seen.probe = icmp_probe(t.flags);
+        }
+        TransportKind::Opaque | TransportKind::LaterFragment | TransportKind::Truncated => {}
+    }
+
+    seen.now = state.now();
+    seen.thresholds = state.thresholds();
+    if state.on(feature::SOURCES) {
+        source(&seen);
+    }
+    if state.on(feature::DST_HOSTS) {
+        destination(&seen);
+    }
+    if let Some(port) = seen.syn_port.filter(|_| state.on(feature::SYN_PORTS)) {
+        state.syn(port);
+    }
+    seen.now
+}
+
+/// The global totals by family, protocol, flag and parse outcome.
+#[inline(always)]
+fn totals<S: State>(state: &S, packet: &Packet, len: u64) {
+    match packet.family {
+        Family::V4 => {
+            state.count(Counter::Ipv4Packets, 1);
+            state.count(Counter::Ipv4Bytes, len);
+        }
+        Family::V6 => {
+            state.count(Counter::Ipv6Packets, 1);
+            state.count(Counter::Ipv6Bytes, len);
+        }
+    }
+    let (packets, bytes) = match packet.proto {
+        Proto::Tcp => (Counter::TcpPackets, Counter::TcpBytes),
+        Proto::Udp => (Counter::UdpPackets, Counter::UdpBytes),
+        Proto::Icmp => (Counter::IcmpPackets, Counter::IcmpBytes),
+        Proto::Other => (Counter::OtherL4Packets, Counter::OtherL4Bytes),
+    };
+    state.count(packets, 1);
+    state.count(bytes, len);
+    if packet.fragment {
+        state.count(Counter::Fragments, 1);
+    }
+    let t = &packet.transport;
+    match t.kind {
+        TransportKind::Tcp => {
+            use tcp_flags::{ACK, FIN, RST, SYN};
+            if t.flags & SYN != 0 {
+                if t.flags & ACK != 0 {
+                    state.count(Counter::TcpSynAck, 1);
+                } else {
+                    state.count(Counter::TcpSyn, 1);
+                }
+            }
+            if t.flags & RST != 0 {
+                state.count(Counter::TcpRst, 1);
+            }
+            if t.flags & FIN != 0 {
+                state.count(Counter::TcpFin, 1);
+            }
+            if t.src_port == 53 || t.dst_port == 53 {
+                state.count(Counter::Dns, 1);
+            }
+        }
+        TransportKind::Udp => {
+            if t.src_port == 53 || t.dst_port == 53 {
+                state.count(Counter::Dns, 1);
+            }
+        }
+        TransportKind::LaterFragment => state.count(Counter::NonFirstFragments, 1),
+        TransportKind::Truncated => state.count(t.error, 1),
+        TransportKind::Opaque => {}
+    }
+}
+
+/// `Seen::class` of a packet in no rate class (a SYN-ACK, a data segment).
+///
+/// A plain integer rather than `Option<RateClass>`: LLVM folds the option
+/// into a niche value and, for BPF, compared it in a way that sent `None`
+/// down the first arm, and left the verifier paths it could not close.
+const NO_CLASS: u32 = u32::MAX;
+
+/// What the per-key updates need to know about the packet.
+struct Seen<'a, S> {
+    state: &'a S,
+    packet: &'a Packet,
+    len: u64,
+    /// The source's `RateClass` as a number, or `NO_CLASS`.
+    class: u32,
+    /// The destination's `DstClass` (besides `All` and `Fragment`) as a
+    /// number, or `NO_DST_CLASS`.
+    dst_class: u32,
+    /// A `Probe` as a number, or `NOT_A_PROBE`.
+    probe: u32,
+    /// Index of the reflection service the UDP source port belongs to, or
+    /// `NO_SERVICE`.
+    service: u32,
+    syn_port: Option<u16>,
+    dst_port: u16,
+    now: u64,
+    /// `None` only if the map lookup failed, which it cannot for index 0.
+    /// Until the agent writes it, the entry is all zeros: no windows, no
+    /// events (`configured == 0`).
+    thresholds: Option<*const Thresholds>,
+}
+
+/// Zeroes an array of words in place, one store per word. Volatile, so
+/// that LLVM does not merge neighbouring arrays into a `memset` call, which
+/// for BPF becomes a byte loop the verifier walks a byte at a time.
+#[inline(always)]
+unsafe fn zero_words<const N: usize>(words: *mut [u64; N]) {
+    for i in 0..N {
+        unsafe { core::ptr::write_volatile(&raw mut (*words)[i], 0) };
+    }
+}
+
+/// Copies `from` into `to` word by word, for the same reason.
+#[inline(always)]
+unsafe fn copy_words<const N: usize>(to: *mut [u64; N], from: *const [u64; N]) {
+    for i in 0..N {
+        unsafe {
+            let word = core::ptr::read_volatile(&raw const (*from)[i]);
+            core::ptr::write_volatile(&raw mut (*to)[i], word);
+        }
+    }
+}
+
+/// Copies the low 32 bits of each of `from`'s words into `to`, volatile
+/// like [`copy_words`].
+#[inline(always)]
+unsafe fn copy_low_halves<const N: usize>(to: *mut [u32; N], from: *const [u64; N]) {
+    for i in 0..N {
+        unsafe {
+            let word = core::ptr::read_volatile(&raw const (*from)[i]);
+            core::ptr::write_volatile(&raw mut (*to)[i], word as u32);
+        }
+    }
+}
+
+/// Restarts a window that began `length` or more ago; true if it did.
+#[inline(always)]
+fn roll(start: *mut u64, now: u64, length: u64) -> bool {
+    unsafe {
+        if now.wrapping_sub(*start) >= length {
+            *start = now;
+            return true;
+        }
+    }
+    false
+}
+
+/// Tells the agent that `count` crossed a threshold. A full ring is counted,
+/// never waited on.
+#[inline(always)]
+fn signal<S: State>(
+    state: &S,
+    kind: EventKind,
+    class: u32,
+    key: &IpKey,
+    count: u64,
+    window_start: u64,
+    now: u64,
+) {
+    let event = ThresholdEvent {
+        kind: kind as u32,
+        class,
+        key: *key,
+        count,
+        window_start_ns: window_start,
+        at_ns: now,
+    };
+    if !state.signal(event) {
+        state.count(Counter::EventsLost, 1);
+    }
+}
+
+/// Sets `bit` in a bitmap; true if this call set it. A plain read first:
+/// during a flood the bit is almost always set already, and the atomic
+/// fetch-or that tells which CPU set it costs more than the read.
+#[inline(always)]
+unsafe fn set_bit<S: State>(bitmap: *mut [u64; BITMAP_WORDS], bit: u32) -> bool {
+    let (word, mask) = bitmap_slot(bit);
+    unsafe {
+        let target = &raw mut (*bitmap)[word];
+        if *target & mask != 0 {
+            return false;
+        }
+        S::fetch_or(target, mask) & mask == 0
+    }
+}
+
+#[inline(always)]
+fn source<S: State>(seen: &Seen<S>) {
+    let key = &seen.packet.src;
+    let Some(s) = seen.state.source(key) else {
+        return;
+    };
+    let now = seen.now;
+    unsafe {
+        if (*s).first_seen_ns == 0 {
+            // Windows start with the source, not at boot.
+            (*s).first_seen_ns = now;
+            (*s).rate_window_start_ns = now;
+            (*s).slow_window_start_ns = now;
+            (*s).fast_window_start_ns = now;
+            (*s).weighted_window_start_ns = now;
+        }
+        S::add_shared(&raw mut (*s).packets, 1);
+        S::add_shared(&raw mut (*s).bytes, seen.len);
+        match seen.packet.proto {
+            Proto::Tcp => S::add_shared(&raw mut (*s).tcp_packets, 1),
+            Proto::Udp => S::add_shared(&raw mut (*s).udp_packets, 1),
+            Proto::Icmp => S::add_shared(&raw mut (*s).icmp_packets, 1),
+            Proto::Other => {}
+        }
+        (*s).last_seen_ns = now;
+        (*s).last_dst = seen.packet.dst;
+        (*s).last_dst_port = seen.dst_port;
+
+        if seen.class == RateClass::Rst as u32 {
+            S::add_shared(&raw mut (*s).rsts, 1);
+        } else if seen.class == RateClass::BareAck as u32 {
+            S::add_shared(&raw mut (*s).bare_acks, 1);
+        }
+        // One arm per index, a constant, so the verifier checks every
+        // array access against a known offset.
+        const SYN_PROBE: u32 = Probe::Syn as u32;
+        const FIN_PROBE: u32 = Probe::Fin as u32;
+        const ACK_PROBE: u32 = Probe::Ack as u32;
+        const UDP_PROBE: u32 = Probe::Udp as u32;
+        const ECHO_PROBE: u32 = Probe::Echo as u32;
+        match seen.probe {
+            SYN_PROBE => S::add_shared(&raw mut (*s).probes[SYN_PROBE as usize], 1),
+            FIN_PROBE => S::add_shared(&raw mut (*s).probes[FIN_PROBE as usize], 1),
+            ACK_PROBE => S::add_shared(&raw mut (*s).probes[ACK_PROBE as usize], 1),
+            UDP_PROBE => S::add_shared(&raw mut (*s).probes[UDP_PROBE as usize], 1),
+            ECHO_PROBE => S::add_shared(&raw mut (*s).probes[ECHO_PROBE as usize], 1),
+            _ => {}
+        }
+        let Some(t) = seen.thresholds.filter(|t| (**t).configured != 0) else {
+            return;
+        };
+        const SYN: u32 = RateClass::Syn as u32;
+        const UDP: u32 = RateClass::Udp as u32;
+        const ICMP: u32 = RateClass::Icmp as u32;
+        const RST: u32 = RateClass::Rst as u32;
+        const BARE_ACK: u32 = RateClass::BareAck as u32;
+        match seen.class {
+            SYN => rate_window::<S, { SYN as usize }>(seen, s, t),
+            UDP => rate_window::<S, { UDP as usize }>(seen, s, t),
+            ICMP => rate_window::<S, { ICMP as usize }>(seen, s, t),
+            RST => rate_window::<S, { RST as usize }>(seen, s, t),
+            BARE_ACK => rate_window::<S, { BARE_ACK as usize }>(seen, s, t),
+            _ => {}
+        }
+        if seen.probe != NOT_A_PROBE {
+            probe_sketches(seen, s, t);
+        }
+    }
+}
+
+/// Counts the packet in the source's rate window for class `CLASS`.
+#[inline(always)]
+unsafe fn rate_window<S: State, const CLASS: usize>(
+    seen: &Seen<S>, s: *mut SourceStats, t: *const Thresholds) {
+    let now = seen.now;
+    unsafe {
+        if roll(&raw mut (*s).rate_window_start_ns, now, (*t).rate_window_ns) {
+            zero_words(&raw mut (*s).window_counts);
+        }
+        let count = S::window_add(&raw mut (*s).window_counts[CLASS], 1);
+        if count == crossing((*t).source[CLASS]) {
+            let start = (*s).rate_window_start_ns;
+            let key = &seen.packet.src;
+            signal(
+                seen.state,
+                EventKind::SourceRate,
+                CLASS as u32,
+                key,
+                count,
+                start,
+                now,
+            );
+        }
+    }
+}
+
+/// Records a probe in the source's scan windows: its destination host in
+/// the sweep sketch, and its port, if it has one, in the port sketch.
+#[inline(always)]
+unsafe fn probe_sketches<S: State>(seen: &Seen<S>, s: *mut SourceStats, t: *const Thresholds) {
+    let now = seen.now;
+    let key = &seen.packet.src;
+    unsafe {
+        if roll(&raw mut (*s).slow_window_start_ns, now, (*t).slow_window_ns) {
+            zero_words(&raw mut (*s).port_bitmap);
+            (*s).slow_bits = 0;
+            zero_words(&raw mut (*s).host_bitmap);
+            (*s).host_bits = 0;
+        }
+        if set_bit::<S>(&raw mut (*s).host_bitmap, host_bit(&seen.packet.dst)) {
+            let hosts = S::window_add(&raw mut (*s).host_bits, 1);
+            if hosts == crossing((*t).sweep_bits) {
+                let start = (*s).slow_window_start_ns;
+                signal(seen.state, EventKind::Sweep, 0, key, hosts, start, now);
+            }
+        }
+        if seen.probe != Probe::Echo as u32 {
+            port_sketch(seen, s, t, seen.dst_port);
+        }
+    }
+}
+
+/// Records a probe to `port` in the source's three port-scan windows.
+#[inline(always)]
+unsafe fn port_sketch<S: State>(seen: &Seen<S>, s: *mut SourceStats, t: *const Thresholds, port: u16) {
+    let now = seen.now;
+    let key = &seen.packet.src;
+    unsafe {
+        if roll(&raw mut (*s).fast_window_start_ns, now, (*t).fast_window_ns) {
+            (*s).fast_ports = 0;
+        }
+        if roll(
+            &raw mut (*s).weighted_window_start_ns,
+            now,
+            (*t).weighted_window_ns,
+        ) {
+            (*s).weighted_score = 0;
+        }
+        // A port is new exactly once per slow window.
+        if !set_bit::<S>(&raw mut (*s).port_bitmap, port_bit(port)) {
+            return;
+        }
+        let bits = S::window_add(&raw mut (*s).slow_bits, 1);
+        if bits == crossing((*t).slow_bits) {
+            let start = (*s).slow_window_start_ns;
+            signal(seen.state, EventKind::ScanSlow, 0, key, bits, start, now);
+        }
+        let fast = S::window_add(&raw mut (*s).fast_ports, 1);
+        if fast == crossing((*t).fast_ports) {
+            let start = (*s).fast_window_start_ns;
+            signal(seen.state, EventKind::ScanFast, 0, key, fast, start, now);
+        }
+        let weight = port_weight(port);
+        let score = S::window_add(&raw mut (*s).weighted_score, weight);
+        let limit = u64::from((*t).weighted_score);
+        if score >= limit && score - weight < limit {
+            let start = (*s).weighted_window_start_ns;
+            signal(
+                seen.state,
+                EventKind::ScanWeighted,
+                0,
+                key,
+                score,
+                start,
+                now,
+            );
+        }
+    }
+}
+
+#[inline(always)]
+fn destination<S: State>(seen: &Seen<S>) {
+    let key = &seen.packet.dst;
+    let Some(d) = seen.state.destination(key) else {
+        return;
+    };
+    let now = seen.now;
+    let t = seen.thresholds.filter(|t| unsafe { (**t).configured } != 0);
+    unsafe {
+        (*d).last_seen_ns = now;
+        if let Some(t) = t
+            && roll(&raw mut (*d).rate_window_start_ns, now, (*t).rate_window_ns)
+        {
+            // The new window counts from here: see `DstHostStats`.
+            copy_words(&raw mut (*d).window_packets, &raw const (*d).packets);
+            copy_words(&raw mut (*d).window_bytes, &raw const (*d).bytes);
+        }
+        if let Some(t) = t
+            && roll(
+                &raw mut (*d).burst_window_start_ns,
+                now,
+                (*t).burst_window_ns,
+            )
+        {
+            copy_low_halves(&raw mut (*d).burst_packets, &raw const (*d).packets);
+            copy_low_halves(&raw mut (*d).burst_bytes, &raw const (*d).bytes);
+        }
+        const ALL: u32 = DstClass::All as u32;
+        const SYN: u32 = DstClass::Syn as u32;
+        const TCP: u32 = DstClass::Tcp as u32;
+        const UDP: u32 = DstClass::Udp as u32;
+        const ICMP: u32 = DstClass::Icmp as u32;
+        const FRAGMENT: u32 = DstClass::Fragment as u32;
+        dst_class::<S, { ALL as usize }>(seen, d, t);
+        match seen.dst_class {
+            SYN => dst_class::<S, { SYN as usize }>(seen, d, t),
+            TCP => dst_class::<S, { TCP as usize }>(seen, d, t),
+            UDP => dst_class::<S, { UDP as usize }>(seen, d, t),
+            ICMP => dst_class::<S, { ICMP as usize }>(seen, d, t),
+            _ => {}
+        }
+        if seen.packet.fragment {
+            dst_class::<S, { FRAGMENT as usize }>(seen, d, t);
+        }
+        if seen.service < SERVICES as u32 {
+            let i = seen.service as usize & (SERVICES - 1);
+            S::add_shared(&raw mut (*d).service_packets[i], 1);
+        }
+        if let Some(t) = t {
+            source_sketch(seen, d, t);
+        }
+    }
+}
+
+/// Counts the packet in the destination's class `CLASS` and signals a
+/// crossing of its packet or byte threshold in the rate window.
+#[inline(always)]
+unsafe fn dst_class<S: State, const CLASS: usize>(
+    seen: &Seen<S>,
+    d: *mut DstHostStats,
+    t: Option<*const Thresholds>,
+) {
+    unsafe {
+        let packets = S::window_add(&raw mut (*d).packets[CLASS], 1);
+        let bytes = S::window_add(&raw mut (*d).bytes[CLASS], seen.len);
+        let Some(t) = t else {
+            return;
+        };
+        // Wrapping: another CPU may have just moved the window's base past
+        // these totals; the huge difference then matches no threshold.
+        let in_window = packets.wrapping_sub((*d).window_packets[CLASS]);
+        let key = &seen.packet.dst;
+        let start = (*d).rate_window_start_ns;
+        if in_window == crossing((*t).dst_packets[CLASS]) {
+            signal(
+                seen.state,
+                EventKind::DstPackets,
+                CLASS as u32,
+                key,
+                in_window,
+                start,
+                seen.now,
+            );
+        }
+        // The one packet that takes the window's bytes past the threshold.
+        let bytes_in_window = bytes.wrapping_sub((*d).window_bytes[CLASS]);
+        let limit = (*t).dst_bytes[CLASS];
+        if bytes_in_window > limit && bytes_in_window - seen.len <= limit {
+            signal(
+                seen.state,
+                EventKind::DstBytes,
+                CLASS as u32,
+                key,
+                bytes_in_window,
+                start,
+                seen.now,
+            );
+        }
+        // The burst window likewise, in the low halves of the counters.
+        let start = (*d).burst_window_start_ns;
+        let in_burst = (packets as u32).wrapping_sub((*d).burst_packets[CLASS]);
+        if u64::from(in_burst) == crossing((*t).dst_burst_packets[CLASS]) {
+            signal(
+                seen.state,
+                EventKind::DstBurstPackets,
+                CLASS as u32,
+                key,
+                u64::from(in_burst),
+                start,
+                seen.now,
+            );
+        }
+        let bytes_in_burst = (bytes as u32).wrapping_sub((*d).burst_bytes[CLASS]);
+        let limit = (*t).dst_burst_bytes[CLASS];
+        let len = seen.len as u32;
+        if bytes_in_burst > limit && bytes_in_burst.wrapping_sub(len) <= limit {
+            signal(
+                seen.state,
+                EventKind::DstBurstBytes,
+                CLASS as u32,
+                key,
+                u64::from(bytes_in_burst),
+                start,
+                seen.now,
+            );
+        }
+    }
+}
+
+/// Offers the packet's source to the destination's HyperLogLog registers.
+#[inline(always)]
+unsafe fn source_sketch<S: State>(seen: &Seen<S>, d: *mut DstHostStats, t: *const Thresholds) {
+    unsafe {
+        if roll(
+            &raw mut (*d).sketch_window_start_ns,
+            seen.now,
+            (*t).sketch_window_ns,
+        ) {
+            // As words: the registers start 8-byte aligned (see the layout
+            // assertions), and 16 stores beat 128.
+            zero_words(&raw mut (*d).sources as *mut [u64; HLL_REGISTERS / 8]);
+        }
+        let (index, rank) = hll_slot(&seen.packet.src);
+        let register = &raw mut (*d).sources[index & (HLL_REGISTERS - 1)];
+        if *register < rank {
+            *register = rank;
+        }
+    }
+}
