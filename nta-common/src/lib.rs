@@ -10,6 +10,7 @@ pub mod count;
 pub mod counters;
 pub mod maps;
 pub mod packet;
+pub mod parse;
 pub mod sketch;
 
 #[cfg(feature = "user")]

@@ -38,8 +38,9 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
     let frame_len = (ctx.data_end() - ctx.data()) as u64;
     let global = count::Global::get()?;
     global.frame(frame_len);
+    let frame = parse::Xdp(ctx);
 
-    let link = match parse::link(ctx) {
+    let link = match parse::link(&frame) {
         Ok(link) => link,
         Err(parse::Unparsed(counter)) => {
             global.add(counter, 1);
@@ -55,7 +56,7 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
         global.non_ip(frame_len);
         return Ok(xdp_action::XDP_PASS);
     }
-    let network = match parse::network(ctx, &link) {
+    let network = match parse::network(&frame, &link) {
         Ok(network) => network,
         Err(parse::Unparsed(counter)) => {
             // Never dropped: without a header there is no source to block.
@@ -70,7 +71,7 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
         return Ok(xdp_action::XDP_DROP);
     }
     tagged(&global, &link);
-    match parse::packet(ctx, &network) {
+    match parse::packet(&frame, &network) {
         Ok(packet) => {
             let now = count::packet(&global, &packet, frame_len);
             if features::on(feature::SAMPLING) {
