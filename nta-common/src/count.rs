@@ -16,6 +16,7 @@ use crate::{
     },
     maps::{EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, port_weight},
     packet::{Family, Packet, Proto, TransportKind},
+    parse::{self, Frame, Link, Network, Unparsed},
     sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
 };
 
@@ -49,6 +50,90 @@ pub trait State {
     fn window_add(target: *mut u64, n: u64) -> u64;
     /// Sets `mask`'s bits in a word of a shared entry; returns the old word.
     fn fetch_or(target: *mut u64, mask: u64) -> u64;
+}
+
+/// What became of a frame.
+pub enum Verdict {
+    /// Counted as far as it parsed; passed.
+    Passed,
+    /// Not parsed to its network header, for the reason counted.
+    Unparsed(Counter),
+    /// Its source is blocked: counted as such, to be dropped.
+    Blocked,
+    /// An IP packet, counted everywhere it belongs at `now`.
+    Counted { packet: Packet, now: u64 },
+}
+
+/// Parses and counts one frame of `len` bytes on the wire. `blocked` says
+/// whether the network header's source is blocked (and counts it so):
+/// asked before anything else is counted, so that a blocked flood leaves no
+/// trace in the per-source and per-destination state.
+#[inline(always)]
+pub fn frame<S: State, F: Frame>(
+    state: &S,
+    frame: &F,
+    len: u64,
+    blocked: impl FnOnce(&Network) -> bool,
+) -> Verdict {
+    state.count(Counter::Packets, 1);
+    state.count(Counter::Bytes, len);
+    let link = match parse::link(frame) {
+        Ok(link) => link,
+        Err(Unparsed(counter)) => {
+            state.count(counter, 1);
+            return Verdict::Unparsed(counter);
+        }
+    };
+    ip(state, frame, &link, len, blocked)
+}
+
+/// [`frame`] past the link layer, for frames whose link header was read
+/// elsewhere (a capture's cooked or loopback headers).
+#[inline(always)]
+pub fn ip<S: State, F: Frame>(
+    state: &S,
+    frame: &F,
+    link: &Link,
+    len: u64,
+    blocked: impl FnOnce(&Network) -> bool,
+) -> Verdict {
+    if !parse::is_ip(link) {
+        tagged(state, link);
+        state.count(Counter::NonIpPackets, 1);
+        state.count(Counter::NonIpBytes, len);
+        return Verdict::Passed;
+    }
+    let network = match parse::network(frame, link) {
+        Ok(network) => network,
+        Err(Unparsed(counter)) => {
+            // Never blocked: without a header there is no source to block.
+            tagged(state, link);
+            state.count(counter, 1);
+            return Verdict::Unparsed(counter);
+        }
+    };
+    if blocked(&network) {
+        return Verdict::Blocked;
+    }
+    tagged(state, link);
+    match parse::packet(frame, &network) {
+        Ok(packet) => {
+            let now = self::packet(state, &packet, len);
+            Verdict::Counted { packet, now }
+        }
+        Err(Unparsed(counter)) => {
+            state.count(counter, 1);
+            Verdict::Unparsed(counter)
+        }
+    }
+}
+
+/// Counts a frame whose VLAN tags parsed, unless it is blocked.
+#[inline(always)]
+fn tagged<S: State>(state: &S, link: &Link) {
+    if link.vlan_tags > 0 {
+        state.count(Counter::VlanTagged, 1);
+    }
 }
 
 /// The count at which a threshold of `t` ("more than t") fires.
@@ -373,7 +458,10 @@ fn source<S: State>(seen: &Seen<S>) {
 /// Counts the packet in the source's rate window for class `CLASS`.
 #[inline(always)]
 unsafe fn rate_window<S: State, const CLASS: usize>(
-    seen: &Seen<S>, s: *mut SourceStats, t: *const Thresholds) {
+    seen: &Seen<S>,
+    s: *mut SourceStats,
+    t: *const Thresholds,
+) {
     let now = seen.now;
     unsafe {
         if roll(&raw mut (*s).rate_window_start_ns, now, (*t).rate_window_ns) {
@@ -424,7 +512,12 @@ unsafe fn probe_sketches<S: State>(seen: &Seen<S>, s: *mut SourceStats, t: *cons
 
 /// Records a probe to `port` in the source's three port-scan windows.
 #[inline(always)]
-unsafe fn port_sketch<S: State>(seen: &Seen<S>, s: *mut SourceStats, t: *const Thresholds, port: u16) {
+unsafe fn port_sketch<S: State>(
+    seen: &Seen<S>,
+    s: *mut SourceStats,
+    t: *const Thresholds,
+    port: u16,
+) {
     let now = seen.now;
     let key = &seen.packet.src;
     unsafe {

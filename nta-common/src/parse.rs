@@ -37,9 +37,8 @@ pub trait Frame {
 }
 
 // `ptr_at` hands out pointers to anywhere in a frame.
-const _: () = assert!(
-    align_of::<Ipv4Hdr>() == 1 && align_of::<Ipv6Hdr>() == 1 && align_of::<UdpHdr>() == 1
-);
+const _: () =
+    assert!(align_of::<Ipv4Hdr>() == 1 && align_of::<Ipv6Hdr>() == 1 && align_of::<UdpHdr>() == 1);
 
 /// A frame in memory.
 pub struct Bytes<'a>(pub &'a [u8]);
@@ -128,8 +127,7 @@ fn be16(bytes: &[u8; 2]) -> u16 {
 /// Reads the Ethernet header and up to two VLAN tags.
 #[inline(always)]
 pub fn link<F: Frame>(ctx: &F) -> Result<Link, Unparsed> {
-    let eth: *const [u8; EthHdr::LEN] =
-        ptr_at(ctx, 0).ok_or(Unparsed(Counter::ErrEthTruncated))?;
+    let eth: *const [u8; EthHdr::LEN] = ptr_at(ctx, 0).ok_or(Unparsed(Counter::ErrEthTruncated))?;
     let eth = unsafe { &*eth };
     let mut ether_type = be16(&[eth[12], eth[13]]);
     let mut offset = EthHdr::LEN;

@@ -12,7 +12,6 @@ use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::State,
     maps::{ThresholdEvent, Thresholds, port_slot},
-    packet::Packet,
 };
 
 use crate::{
@@ -35,18 +34,6 @@ impl Global {
         if features::on(nta_common::maps::feature::TOTALS) {
             unsafe { (*self.0).values[counter as usize] += n }
         }
-    }
-
-    #[inline(always)]
-    pub fn frame(&self, len: u64) {
-        self.add(Counter::Packets, 1);
-        self.add(Counter::Bytes, len);
-    }
-
-    #[inline(always)]
-    pub fn non_ip(&self, len: u64) {
-        self.add(Counter::NonIpPackets, 1);
-        self.add(Counter::NonIpBytes, len);
     }
 }
 
@@ -151,11 +138,4 @@ impl State for Maps<'_> {
     fn fetch_or(target: *mut u64, mask: u64) -> u64 {
         unsafe { atomic_or::<u64, u64, { Relaxed }>(target, mask) }
     }
-}
-
-/// Counts one parsed IP packet everywhere it belongs; returns the time it
-/// was seen.
-#[inline(always)]
-pub fn packet(global: &Global, packet: &Packet, len: u64) -> u64 {
-    nta_common::count::packet(&Maps(global), packet, len)
 }

@@ -24,7 +24,7 @@ mod parse;
 mod sample;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use nta_common::{Counter, maps::feature};
+use nta_common::{Counter, count::Verdict, maps::feature};
 
 #[xdp]
 pub fn nta(ctx: XdpContext) -> u32 {
@@ -35,60 +35,26 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
     if !features::on(feature::PARSE) {
         return Ok(xdp_action::XDP_PASS);
     }
-    let frame_len = (ctx.data_end() - ctx.data()) as u64;
+    let len = (ctx.data_end() - ctx.data()) as u64;
     let global = count::Global::get()?;
-    global.frame(frame_len);
     let frame = parse::Xdp(ctx);
-
-    let link = match parse::link(&frame) {
-        Ok(link) => link,
-        Err(parse::Unparsed(counter)) => {
-            global.add(counter, 1);
-            if counter == Counter::ErrVlanTooDeep {
-                // Rare and worth a look; compiled out below the agent's log level.
-                aya_log_ebpf::debug!(ctx, "frame with more than two VLAN tags passed unparsed");
-            }
-            return Ok(xdp_action::XDP_PASS);
-        }
+    let blocked = |network: &parse::Network| {
+        features::on(feature::BLOCKLIST) && block::drops(&global, network, len)
     };
-    if !parse::is_ip(&link) {
-        tagged(&global, &link);
-        global.non_ip(frame_len);
-        return Ok(xdp_action::XDP_PASS);
-    }
-    let network = match parse::network(&frame, &link) {
-        Ok(network) => network,
-        Err(parse::Unparsed(counter)) => {
-            // Never dropped: without a header there is no source to block.
-            tagged(&global, &link);
-            global.add(counter, 1);
-            return Ok(xdp_action::XDP_PASS);
-        }
-    };
-    // First, so that a blocked flood costs one lookup and leaves no trace
-    // in the per-source and per-destination maps the detectors read.
-    if features::on(feature::BLOCKLIST) && block::drops(&global, &network, frame_len) {
-        return Ok(xdp_action::XDP_DROP);
-    }
-    tagged(&global, &link);
-    match parse::packet(&frame, &network) {
-        Ok(packet) => {
-            let now = count::packet(&global, &packet, frame_len);
+    match nta_common::count::frame(&count::Maps(&global), &frame, len, blocked) {
+        Verdict::Counted { packet, now } => {
             if features::on(feature::SAMPLING) {
                 sample::payload(ctx, &global, &packet, now);
             }
         }
-        Err(parse::Unparsed(counter)) => global.add(counter, 1),
+        Verdict::Blocked => return Ok(xdp_action::XDP_DROP),
+        Verdict::Unparsed(Counter::ErrVlanTooDeep) => {
+            // Rare and worth a look; compiled out below the agent's log level.
+            aya_log_ebpf::debug!(ctx, "frame with more than two VLAN tags passed unparsed");
+        }
+        Verdict::Unparsed(_) | Verdict::Passed => {}
     }
     Ok(xdp_action::XDP_PASS)
-}
-
-/// Counts a frame whose VLAN tags parsed, unless it is dropped.
-#[inline(always)]
-fn tagged(global: &count::Global, link: &parse::Link) {
-    if link.vlan_tags > 0 {
-        global.add(Counter::VlanTagged, 1);
-    }
 }
 
 #[cfg(not(test))]

@@ -4,7 +4,8 @@
 use core::ptr::read_volatile;
 
 use aya_ebpf::programs::XdpContext;
-pub use nta_common::parse::{Frame, Link, Network, Unparsed, is_ip, link, network, packet};
+use nta_common::parse::Frame;
+pub use nta_common::parse::Network;
 
 pub struct Xdp<'a>(pub &'a XdpContext);
 
