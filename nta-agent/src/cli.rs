@@ -126,9 +126,15 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReadArgs {
-    /// Configuration file (TOML): the DNS tunnel settings, the allowlist.
+    /// Configuration file (TOML): thresholds, windows, the DNS tunnel
+    /// settings, the allowlist, as for `run`.
     #[arg(long, short, env = "NTA_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// How often, in the capture's time, the detectors read the counters,
+    /// as `run`'s interval.
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
 
     /// Rules file(s): only these are loaded, as Suricata loads only the
     /// rule files it is given; without any, the embedded defaults.

@@ -1,28 +1,28 @@
-//! `nta-agent read`: capture files inspected in user space — no root, no
-//! BPF, no network — through the payload pipeline (every TCP and UDP
-//! payload: rules, DNS tunnels) into incidents, with the capture's own
-//! clock, out as EVE JSON, into a store, or as a summary.
-//!
-//! The kernel's counters (scans, floods) are not computed offline yet: that
-//! needs the XDP program's counting as code the reader can run too.
+//! `nta-agent read`: capture files analysed in user space — no root, no
+//! BPF, no network — with the capture's own clock. Every frame is counted
+//! as the XDP program counts it (the same code, `nta_common::count`), its
+//! threshold crossings and the counters at each interval go to the same
+//! detectors as live, and every TCP and UDP payload goes through the
+//! payload pipeline (rules, DNS tunnels). Out as EVE JSON, into a store,
+//! or as a summary.
 
-use std::{
-    collections::BTreeMap,
-    io::IsTerminal as _,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, io::IsTerminal as _, path::PathBuf};
 
 use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
-use nta_common::{IpKey, maps::SampleHeader};
+use nta_common::{
+    Counter, GlobalCounters,
+    count::Verdict,
+    maps::{SampleHeader, ip_proto},
+    packet::{Packet, TransportKind},
+};
 
 use crate::{
     alert::{AlertEvent, AlertKind},
-    capture::{CaptureError, CaptureReader, Frame, Network, network},
+    capture::{CaptureError, CaptureReader, Counts, Frame},
     cli::ReadArgs,
     config::Config,
-    detect::Detector,
+    detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
     inspect,
     payload::{
@@ -30,7 +30,9 @@ use crate::{
         matcher::Matcher,
         rules::{self, RuleSet},
     },
+    source::PacketSource,
     store::Store,
+    traffic::Snapshot,
 };
 
 /// Exit status of a read cut short or damaged: what came before was read.
@@ -38,22 +40,20 @@ const EXIT_DAMAGED: u8 = 1;
 /// Exit status of a file that is not a capture or cannot be opened.
 const EXIT_UNREADABLE: u8 = 2;
 
-/// What a read saw.
+/// What a read saw besides the counters.
 #[derive(Debug, Default)]
 struct Totals {
-    packets: u64,
-    bytes: u64,
-    ipv4: u64,
-    ipv6: u64,
-    tcp: u64,
-    udp: u64,
-    /// Frames that are not IP, or whose headers are damaged.
-    other: u64,
+    frames: u64,
     payloads: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     alerts: BTreeMap<AlertKind, u64>,
 }
+
+/// Intervals without a frame that are run one by one; after a longer gap
+/// the detectors see two empty intervals and then the one before the next
+/// frame, as if the counters had been read all along.
+const GAP_TICKS: u32 = 2;
 
 /// The rules a read uses: only the given files, as Suricata loads only the
 /// rule files it is given; the embedded defaults without any.
@@ -72,17 +72,20 @@ fn load_rules(files: &[PathBuf]) -> anyhow::Result<RuleSet> {
     Ok(set)
 }
 
-/// The pipeline a read feeds, and where its findings go.
+/// The counters and pipeline a read feeds, and where its findings go.
 struct Reader {
+    counts: Counts,
+    /// The counters at the last interval, and when the next one ends
+    /// (capture clock, ns).
+    previous: Option<Snapshot>,
+    next_tick_ns: u64,
+    interval_ns: u64,
     matcher: Matcher,
     tunnels: DnsTunnel,
     tunnel_threshold: u32,
     detector: Detector,
     eve: Option<EveWriter>,
     next_id: u64,
-    /// The capture's clock as the tunnel detector's `Instant`s: the first
-    /// frame's time is `origin`.
-    origin: Option<(Timestamp, Instant)>,
     totals: Totals,
     alerts: Vec<crate::alert::Alert>,
 }
@@ -90,65 +93,125 @@ struct Reader {
 impl Reader {
     fn frame(&mut self, frame: Frame<'_>) {
         let t = &mut self.totals;
-        t.packets += 1;
-        t.bytes += u64::from(frame.wire_len);
+        t.frames += 1;
         t.first = Some(t.first.map_or(frame.ts, |f| f.min(frame.ts)));
         t.last = Some(t.last.map_or(frame.ts, |l| l.max(frame.ts)));
-        let Some(net) = network(frame.link, frame.data) else {
-            t.other += 1;
+        self.ticks_before(frame.ts);
+        self.counts.set_time(frame.ts);
+        if let Verdict::Counted { packet, .. } =
+            self.counts.frame(frame.link, frame.data, frame.wire_len)
+        {
+            self.payload(frame.ts, &packet, frame.data);
+        }
+        for event in self.counts.take_events() {
+            let ctx =
+                EventContext::gather(
+                    event,
+                    &self.counts,
+                    self.previous.as_ref(),
+                    |e, _| match e {},
+                );
+            let found = self
+                .detector
+                .on_event(&ctx, &mut next_id(&mut self.next_id));
+            self.on_alerts(found);
+        }
+    }
+
+    /// Runs the intervals that end before `ts`, each with the clock at its
+    /// end; the first frame starts the first.
+    fn ticks_before(&mut self, ts: Timestamp) {
+        let ns = u64::try_from(ts.as_nanosecond()).unwrap_or(0);
+        if self.previous.is_none() {
+            self.counts.set_time(ts);
+            self.previous = Some(snapshot(&self.counts));
+            self.next_tick_ns = ns.saturating_add(self.interval_ns);
+            return;
+        }
+        let mut run = 0;
+        while self.next_tick_ns <= ns {
+            if run == GAP_TICKS {
+                let behind = (ns - self.next_tick_ns) / self.interval_ns;
+                self.next_tick_ns += behind * self.interval_ns;
+            }
+            let end = Timestamp::from_nanosecond(i128::from(self.next_tick_ns))
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            self.counts.set_time(end);
+            self.tick();
+            self.next_tick_ns = self.next_tick_ns.saturating_add(self.interval_ns);
+            run += 1;
+        }
+    }
+
+    /// One interval: the counters now against the last ones.
+    fn tick(&mut self) {
+        let current = snapshot(&self.counts);
+        let Some(previous) = self.previous.take() else {
+            self.previous = Some(current);
             return;
         };
-        match net.src {
-            std::net::IpAddr::V4(_) => t.ipv4 += 1,
-            std::net::IpAddr::V6(_) => t.ipv6 += 1,
-        }
-        match net.proto {
-            nta_common::maps::ip_proto::TCP => t.tcp += 1,
-            nta_common::maps::ip_proto::UDP => t.udp += 1,
-            _ => {}
-        }
-        self.payload(frame.ts, &net);
+        let time = self.counts.now();
+        let tick = Tick {
+            before: &previous,
+            after: &current,
+            now: time.wall,
+            now_ns: time.mono_ns,
+        };
+        let found = self
+            .detector
+            .on_tick(&tick, &mut next_id(&mut self.next_id));
+        self.on_alerts(found);
+        self.previous = Some(current);
     }
 
     /// Every TCP and UDP payload goes through the rules and, for DNS, the
     /// tunnel detector, whole (there is no kernel sampling offline).
-    fn payload(&mut self, ts: Timestamp, net: &Network<'_>) {
-        let Some(t) = net.transport.as_ref().filter(|t| !t.payload.is_empty()) else {
+    fn payload(&mut self, ts: Timestamp, packet: &Packet, data: &[u8]) {
+        let t = &packet.transport;
+        let (proto, tcp_flags) = match t.kind {
+            TransportKind::Tcp => (ip_proto::TCP, t.flags),
+            TransportKind::Udp => (ip_proto::UDP, 0),
+            _ => return,
+        };
+        let start = t.payload_offset as usize;
+        let end = start.saturating_add(t.payload_len as usize).min(data.len());
+        let Some(payload) = data.get(start..end).filter(|p| !p.is_empty()) else {
             return;
         };
         self.totals.payloads += 1;
         let header = SampleHeader {
-            src: IpKey::from(net.src),
-            dst: IpKey::from(net.dst),
+            src: packet.src,
+            dst: packet.dst,
             src_port: t.src_port,
             dst_port: t.dst_port,
-            proto: net.proto,
-            tcp_flags: t.tcp_flags,
+            proto,
+            tcp_flags,
             _pad: [0; 2],
-            payload_len: u32::try_from(t.payload.len()).unwrap_or(u32::MAX),
-            captured: u32::try_from(t.payload.len()).unwrap_or(u32::MAX),
-            at_ns: 0,
+            payload_len: t.payload_len,
+            captured: payload.len() as u32,
+            at_ns: self.counts.now().mono_ns,
         };
-        let (origin_ts, origin) = *self.origin.get_or_insert((ts, Instant::now()));
-        let since = ts.duration_since(origin_ts).max(SignedDuration::ZERO);
-        let now = origin + Duration::try_from(since).unwrap_or_default();
         let findings = inspect::inspect_payload(
             &header,
-            t.payload,
+            payload,
             &self.matcher,
             &mut self.tunnels,
             self.tunnel_threshold,
-            now,
+            self.counts.instant(),
         );
         for finding in findings {
             if let Some(eve) = &mut self.eve {
                 eve.finding(&finding, ts);
             }
-            let next_id = &mut self.next_id;
-            let event = self.detector.observe(finding, ts, &mut || {
-                *next_id += 1;
-                *next_id
-            });
+            let event = self
+                .detector
+                .observe(finding, ts, &mut next_id(&mut self.next_id));
+            self.on_alert(event);
+        }
+    }
+
+    fn on_alerts(&mut self, events: Vec<AlertEvent>) {
+        for event in events {
             self.on_alert(event);
         }
     }
@@ -165,6 +228,21 @@ impl Reader {
     }
 }
 
+/// Alert ids for a read: 1, 2, ...
+fn next_id(last: &mut u64) -> impl FnMut() -> u64 + '_ {
+    move || {
+        *last += 1;
+        *last
+    }
+}
+
+fn snapshot(counts: &Counts) -> Snapshot {
+    match counts.snapshot() {
+        Ok(snapshot) => snapshot,
+        Err(never) => match never {},
+    }
+}
+
 /// Reads every capture in `args`; returns the exit status: 0 when every
 /// file was read whole.
 pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
@@ -176,13 +254,16 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
     let eve = args.eve.as_ref().map(EveWriter::start).transpose()?;
     let tunnel = config.dns_tunnel.detector();
     let mut reader = Reader {
+        counts: Counts::new(thresholds::for_kernel(&config)),
+        previous: None,
+        next_tick_ns: 0,
+        interval_ns: u64::try_from(args.interval.as_nanos()).unwrap_or(u64::MAX),
         matcher: Matcher::new(&rules.rules).context("compiling the rules")?,
         tunnel_threshold: tunnel.unique_subdomains,
         tunnels: DnsTunnel::new(tunnel),
         detector: Detector::new(config),
         eve,
         next_id: 0,
-        origin: None,
         totals: Totals::default(),
         alerts: Vec::new(),
     };
@@ -305,12 +386,12 @@ impl Progress {
 
     fn update(&self, captures: &[CaptureReader], totals: &Totals) {
         let Some(bar) = &self.0 else { return };
-        if !totals.packets.is_multiple_of(4096) {
+        if !totals.frames.is_multiple_of(4096) {
             return;
         }
         let read: u64 = captures.iter().map(|c| c.progress().0).sum();
         bar.set_position(read);
-        let rate = totals.packets as f64 / bar.elapsed().as_secs_f64().max(1e-3);
+        let rate = totals.frames as f64 / bar.elapsed().as_secs_f64().max(1e-3);
         let alerts: u64 = totals.alerts.values().sum();
         bar.set_message(format!("{:.0} packets/s, {alerts} alerts", rate));
     }
@@ -325,27 +406,22 @@ impl Progress {
 /// Closes the incidents, writes the outputs, prints the summary.
 fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
     let end = reader.totals.last.unwrap_or(Timestamp::UNIX_EPOCH);
+    if reader.previous.is_some() {
+        // The last, partial interval, as the live agent's at shutdown.
+        reader.counts.set_time(end);
+        reader.tick();
+    }
     for event in reader.detector.close_all(end) {
         reader.on_alert(event);
     }
     let t = &reader.totals;
+    let global = reader.counts.global();
     let span = match (t.first, t.last) {
         (Some(first), Some(last)) => last.duration_since(first),
         _ => SignedDuration::ZERO,
     };
     if let Some(mut eve) = reader.eve.take() {
         let alerts = eve.alerts();
-        let mut global = nta_common::GlobalCounters::ZERO;
-        for (counter, value) in [
-            (nta_common::Counter::Packets, t.packets),
-            (nta_common::Counter::Bytes, t.bytes),
-            (nta_common::Counter::Ipv4Packets, t.ipv4),
-            (nta_common::Counter::Ipv6Packets, t.ipv6),
-            (nta_common::Counter::TcpPackets, t.tcp),
-            (nta_common::Counter::UdpPackets, t.udp),
-        ] {
-            global.values[counter as usize] = value;
-        }
         let uptime = u64::try_from(span.as_secs()).unwrap_or(0);
         eve.send(eve::stats(&global, uptime, alerts, end));
         eve.close()?;
@@ -357,24 +433,25 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing the alerts to {}", db.display()))?;
     }
     if args.eve.is_none() && args.db.is_none() {
-        println!("{}", summary(t, span, &args.captures));
+        println!("{}", summary(t, &global, span, &args.captures));
     }
     Ok(())
 }
 
-fn summary(t: &Totals, span: SignedDuration, files: &[PathBuf]) -> String {
+fn summary(t: &Totals, g: &GlobalCounters, span: SignedDuration, files: &[PathBuf]) -> String {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let ip = g.get(Counter::Ipv4Packets) + g.get(Counter::Ipv6Packets);
     let mut out = format!(
         "read {}: {} packets, {} bytes over {:.3} s ({} IPv4, {} IPv6, {} TCP, {} UDP, {} not IP; {} payloads inspected)\n",
         names.join(", "),
-        t.packets,
-        t.bytes,
+        g.get(Counter::Packets),
+        g.get(Counter::Bytes),
         span.as_secs_f64(),
-        t.ipv4,
-        t.ipv6,
-        t.tcp,
-        t.udp,
-        t.other,
+        g.get(Counter::Ipv4Packets),
+        g.get(Counter::Ipv6Packets),
+        g.get(Counter::TcpPackets),
+        g.get(Counter::UdpPackets),
+        g.get(Counter::Packets).saturating_sub(ip),
         t.payloads
     );
     let total: u64 = t.alerts.values().sum();

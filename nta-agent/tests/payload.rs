@@ -10,8 +10,6 @@ mod support;
 
 use std::{
     fs,
-    hash::{BuildHasher, RandomState},
-    path::Path,
     process::Command,
     thread,
     time::{Duration, Instant},
@@ -21,16 +19,13 @@ use nta_agent::payload::{dns_tunnel::DnsTunnelConfig, excerpt::MAX_EXCERPT};
 use serde_json::Value;
 use support::{
     api::{AlertWatch, Api},
-    lab::{Lab, Spawned, curl, explain, ms, poll_note, web_server},
-    netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
+    dns::{check_dig, dig_batch, dns_responder, tunnel_names},
+    lab::{Lab, curl, explain, ms, poll_note, web_server},
+    netns::{ATTACKER_ADDR, VICTIM_ADDR},
 };
 
 /// Longest any poller runs.
 const WATCH_LIMIT: Duration = Duration::from_secs(60);
-/// Longest a server in the victim's namespace lives.
-const SERVER_LIMIT: Duration = Duration::from_secs(120);
-/// Longest one curl or dig run may take.
-const TOOL_LIMIT: Duration = Duration::from_secs(20);
 /// Longest the tests wait for an alert that should already be there.
 const ALERT_LIMIT: Duration = Duration::from_secs(5);
 /// After benign traffic: findings go to the store at once, and one tick
@@ -41,72 +36,6 @@ const SETTLE: Duration = Duration::from_secs(2);
 const SID_CMD_EXE_USER_AGENT: u64 = 1_000_001;
 /// nta's rule "cmd.exe in HTTP headers" (default.rules).
 const SID_CMD_EXE_HEADER: u64 = 1_000_002;
-
-/// A DNS server for the victim's address: an A record (the victim) for A
-/// queries, NXDOMAIN for anything else. Prints `ready` once bound.
-const DNS_RESPONDER: &str = "
-import socket, struct
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('198.18.0.1', 53))
-print('ready', flush=True)
-while True:
-    q, peer = s.recvfrom(4096)
-    i = 12
-    while i < len(q) and q[i] != 0:
-        i += 1 + q[i]
-    if len(q) < 12 or i + 5 > len(q):
-        continue
-    qid, = struct.unpack('!H', q[:2])
-    qtype, = struct.unpack('!H', q[i + 1:i + 3])
-    question = q[12:i + 5]
-    if qtype == 1:
-        head = struct.pack('!6H', qid, 0x8580, 1, 1, 0, 0)
-        answer = struct.pack('!HHHIH', 0xc00c, 1, 1, 60, 4) + socket.inet_aton('198.18.0.1')
-        s.sendto(head + question + answer, peer)
-    else:
-        s.sendto(struct.pack('!6H', qid, 0x8583, 1, 0, 0, 0) + question, peer)
-";
-
-/// [`DNS_RESPONDER`] in the victim's namespace, bound before this returns.
-fn dns_responder(net: &Topology) -> Spawned {
-    let mut responder =
-        Spawned::start(&net.victim, SERVER_LIMIT, &["python3", "-c", DNS_RESPONDER]);
-    responder.wait_for_output("ready", Duration::from_secs(10));
-    responder
-}
-
-/// `dig -f` in the attacker's namespace: one query per line of `queries`
-/// ("name type"), each tried once for at most 1 s, against the victim.
-fn dig_batch(net: &Topology, dir: &Path, queries: &[String]) -> Spawned {
-    let file = dir.join("queries.txt");
-    fs::write(&file, queries.join("\n") + "\n").expect("writing the dig batch file");
-    let file = file.to_str().expect("utf-8 temp path");
-    let server = format!("@{VICTIM_ADDR}");
-    Spawned::start(
-        &net.attacker,
-        TOOL_LIMIT,
-        &[
-            "dig",
-            &server,
-            "+tries=1",
-            "+time=1",
-            "+noall",
-            "+comments",
-            "-f",
-            file,
-        ],
-    )
-}
-
-/// Waits for a `dig -f` run; panics unless every query was answered.
-fn check_dig(dig: &mut Spawned, queries: usize) {
-    let (status, out) = dig.wait(TOOL_LIMIT + Duration::from_secs(5));
-    let answered = out.matches("status: ").count();
-    assert!(
-        status.success() && answered == queries,
-        "dig ({status}): {answered} of {queries} queries answered:\n{out}"
-    );
-}
 
 /// The signature alerts for `sid`.
 fn with_sid(alerts: &[Value], sid: u64) -> Vec<Value> {
@@ -164,20 +93,6 @@ fn unescape(excerpt: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// `count` names `<32 random hex digits>.t.exfil.example`, all different.
-fn tunnel_names(count: usize) -> Vec<String> {
-    let random = RandomState::new();
-    (0..count as u64)
-        .map(|i| {
-            format!(
-                "{:016x}{:016x}.t.exfil.example",
-                random.hash_one(2 * i),
-                random.hash_one(2 * i + 1)
-            )
-        })
-        .collect()
 }
 
 #[test]

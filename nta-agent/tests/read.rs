@@ -15,9 +15,11 @@ use std::{
 };
 
 use jiff::Timestamp;
+use serde_json::Value;
 use support::{
+    dns::{check_dig, dig_batch, dns_responder, tunnel_names},
     eve::{alerts_with_sid, can_validate, validated},
-    lab::{Spawned, curl, web_server},
+    lab::{Spawned, curl, nmap_fast_scan, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -60,6 +62,72 @@ fn capture_attack(net: &Topology, iface: &str, file: &Path) -> (Timestamp, Times
     tcpdump.wait(Duration::from_secs(15));
     fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
     (before, after)
+}
+
+/// Captures on `iface` in the victim's namespace into `file` while the
+/// attacker runs, one after the other: `nmap -sS`, a request with
+/// `User-Agent: cmd.exe`, 200 DNS queries for names that look like a
+/// tunnel's, and a second of `hping3 -S --flood`.
+fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
+    let _web = web_server(net);
+    let _dns = dns_responder(net);
+    let path = file.to_str().expect("a UTF-8 path");
+    let mut tcpdump = Spawned::start(
+        &net.victim,
+        Duration::from_secs(60),
+        &[
+            "tcpdump",
+            "-i",
+            iface,
+            "-n",
+            "-U",
+            "-B",
+            "32768",
+            "-w",
+            path,
+            "tcp or udp",
+        ],
+    );
+    tcpdump.wait_for_output("listening on", Duration::from_secs(10));
+    nmap_fast_scan(net, "1-200");
+    curl(
+        net,
+        &[
+            "-o",
+            "/dev/null",
+            "-H",
+            "User-Agent: cmd.exe",
+            &format!("http://{VICTIM_ADDR}/"),
+        ],
+    );
+    let queries: Vec<String> = tunnel_names(200)
+        .into_iter()
+        .map(|name| format!("{name} TXT"))
+        .collect();
+    check_dig(&mut dig_batch(net, dir, &queries), queries.len());
+    let mut flood = Spawned::start(
+        &net.attacker,
+        Duration::from_secs(1),
+        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
+    );
+    flood.wait(Duration::from_secs(10));
+    // Stopping tcpdump (SIGINT) has it write what it has.
+    let _ = Command::new("pkill")
+        .args(["-INT", "-f", &format!("tcpdump -i {iface} .*{path}")])
+        .status();
+    tcpdump.wait(Duration::from_secs(30));
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
+}
+
+/// nta's own detections in EVE events, by kind.
+fn nta_kinds(events: &[Value]) -> std::collections::BTreeMap<String, Vec<&Value>> {
+    let mut kinds = std::collections::BTreeMap::<String, Vec<&Value>>::new();
+    for e in events {
+        if let Some(kind) = e["alert"]["metadata"]["nta_kind"][0].as_str() {
+            kinds.entry(kind.to_owned()).or_default().push(e);
+        }
+    }
+    kinds
 }
 
 /// `nta-agent read ARGS` as the unprivileged user `nobody`.
@@ -140,6 +208,66 @@ fn a_tcpdump_capture_read_by_an_ordinary_user_finds_the_rule_match() {
             stdout.contains(&format!("alerts: {n}\n  signature: {n}")),
             "{name}: sids {sids:?}; {stdout}"
         );
+    }
+}
+
+/// The user story: attacks captured with tcpdump, on the veth and
+/// with `-i any`, read by an ordinary user, each found as the live agent
+/// finds it (the scan and the flood by the counters, now run in user
+/// space; the request and the tunnel by the payload pipeline).
+#[test]
+fn attacks_captured_with_tcpdump_are_all_found_by_an_ordinary_user() {
+    let tools = [
+        "tcpdump", "curl", "python3", "runuser", "nmap", "hping3", "dig", "pkill",
+    ];
+    if !support::privileged_with(&tools) || !can_validate() {
+        return;
+    }
+    let net = Topology::new();
+    let dir = shared_dir();
+    for (iface, name) in [(net.victim_if.as_str(), "veth.pcap"), ("any", "any.pcap")] {
+        let capture: PathBuf = dir.path().join(name);
+        capture_attacks(&net, iface, &capture, dir.path());
+        let eve = dir.path().join(format!("{name}.eve.json"));
+        let out = read_as_nobody(&["--eve", str_of(&eve), str_of(&capture)]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let events = validated(&eve);
+        let kinds = nta_kinds(&events);
+        let summary = || format!("{name}: {:?}", kinds.keys().collect::<Vec<_>>());
+        println!("{}; {} events", summary(), events.len());
+        for kind in ["port_scan", "syn_flood", "dns_tunnel"] {
+            let found = kinds.get(kind).map_or(0, Vec::len);
+            assert_eq!(found, 1, "one {kind}; {}", summary());
+        }
+        let scan = kinds["port_scan"][0];
+        assert_eq!(scan["src_ip"], ATTACKER_ADDR, "{scan}");
+        assert_eq!(scan["dest_ip"], VICTIM_ADDR, "{scan}");
+        let flood = kinds["syn_flood"][0];
+        assert_eq!(flood["dest_ip"], VICTIM_ADDR, "{flood}");
+        assert_eq!(flood["dest_port"], 80, "{flood}");
+        assert_eq!(kinds["dns_tunnel"][0]["src_ip"], ATTACKER_ADDR);
+        assert_eq!(
+            alerts_with_sid(&events, SID_CMD_EXE_USER_AGENT).len(),
+            1,
+            "{}",
+            summary()
+        );
+        // Nothing the live agent would not raise for these: no sweep, no
+        // UDP or ICMP flood.
+        for kind in kinds.keys() {
+            assert!(
+                [
+                    "port_scan",
+                    "syn_flood",
+                    "dns_tunnel",
+                    "volumetric",
+                    "signature"
+                ]
+                .contains(&kind.as_str()),
+                "unexpected {kind}; {}",
+                summary()
+            );
+        }
     }
 }
 

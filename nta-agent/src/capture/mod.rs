@@ -6,6 +6,7 @@
 //! blocks, the time of each frame, and errors that name the file and where
 //! in it things went wrong.
 
+mod counts;
 mod link;
 
 use std::{
@@ -19,6 +20,7 @@ use pcap_parser::{
     Linktype, PcapBlockOwned, PcapError, create_reader, pcapng::Block, traits::PcapReaderIterator,
 };
 
+pub use counts::Counts;
 pub use link::{Link, Network, Transport, network};
 
 /// Buffer the reader starts with; it grows (to [`MAX_BUFFER`]) for frames

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     alert::{AlertEvent, AlertKind, Count, DetectedBy, EVIDENCE_TOP_N},
     config::Config,
+    source::PacketSource,
     traffic::{Busiest, DstView, Snapshot, SourceView, growth, port_growth},
 };
 
@@ -53,6 +54,82 @@ pub struct EventContext {
     pub previous_destination: Option<DstView>,
     pub now: Timestamp,
     pub now_ns: u64,
+}
+
+impl EventContext {
+    /// Reads what `event` needs from `source` right after it, beside what
+    /// the `previous` snapshot had. A failed read leaves its part empty
+    /// and is handed to `failed` with what was being read.
+    pub fn gather<S: PacketSource>(
+        event: ThresholdEvent,
+        source: &S,
+        previous: Option<&Snapshot>,
+        mut failed: impl FnMut(S::Error, &'static str),
+    ) -> Self {
+        let kind = EventKind::from_u32(event.kind);
+        let about_a_source = matches!(
+            kind,
+            Some(
+                EventKind::ScanFast
+                    | EventKind::ScanWeighted
+                    | EventKind::ScanSlow
+                    | EventKind::Sweep
+                    | EventKind::SourceRate
+            )
+        );
+        let addr = IpAddr::from(event.key);
+        let (counts, source_before) = if about_a_source {
+            let now = reported(source.source(addr), "a source's counters", &mut failed).flatten();
+            let before = previous.and_then(|p| p.sources.get(&event.key)).copied();
+            (now, before)
+        } else {
+            (None, None)
+        };
+        let about_a_destination = kind.is_some_and(EventKind::of_destination);
+        let (destination, previous_destination) = if about_a_destination {
+            let now = reported(
+                source.destination(addr),
+                "a destination's counters",
+                &mut failed,
+            )
+            .flatten();
+            let before = previous.and_then(|p| p.dst_hosts.get(&event.key).copied());
+            (now, before)
+        } else {
+            (None, None)
+        };
+        let port_syns = if about_a_destination && event.class == DstClass::Syn as u32 {
+            match (
+                reported(source.syn_ports(), "the SYN counts by port", &mut failed),
+                previous,
+            ) {
+                (Some(now), Some(previous)) => port_growth(&previous.syn_ports, &now),
+                _ => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        let time = source.now();
+        EventContext {
+            event,
+            source: counts,
+            source_before,
+            port_syns,
+            destination,
+            previous_destination,
+            now: time.wall,
+            now_ns: time.mono_ns,
+        }
+    }
+}
+
+/// The value of `result`, or `None` after handing its error to `failed`.
+fn reported<T, E>(
+    result: Result<T, E>,
+    what: &'static str,
+    failed: &mut impl FnMut(E, &'static str),
+) -> Option<T> {
+    result.map_err(|error| failed(error, what)).ok()
 }
 
 /// Share of new SYNs the busiest port must have for a destination's SYN

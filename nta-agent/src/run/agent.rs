@@ -8,10 +8,7 @@ use std::{
 
 use anyhow::Context as _;
 use jiff::Timestamp;
-use nta_common::{
-    GlobalCounters,
-    maps::{DstClass, EventKind, ThresholdEvent},
-};
+use nta_common::{GlobalCounters, maps::ThresholdEvent};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::mpsc,
@@ -177,65 +174,13 @@ impl<S: PacketSource> Agent<S> {
 
     /// A threshold crossing: detect now rather than at the next tick.
     async fn on_event(&mut self, event: ThresholdEvent) {
-        let kind = EventKind::from_u32(event.kind);
-        let about_a_source = matches!(
-            kind,
-            Some(
-                EventKind::ScanFast
-                    | EventKind::ScanWeighted
-                    | EventKind::ScanSlow
-                    | EventKind::Sweep
-                    | EventKind::SourceRate
-            )
-        );
-        let source = if about_a_source {
-            let read = self.source.source(event.key.into());
-            self.read_or_log(read, "a source's counters").flatten()
-        } else {
-            None
-        };
-        let about_a_destination = kind.is_some_and(EventKind::of_destination);
-        let (destination, previous_destination) = if about_a_destination {
-            let read = self.source.destination(event.key.into());
-            let now = self.read_or_log(read, "a destination's counters").flatten();
-            let before = self
-                .previous
-                .as_ref()
-                .and_then(|p| p.dst_hosts.get(&event.key).copied());
-            (now, before)
-        } else {
-            (None, None)
-        };
-        let syn_class = event.class == DstClass::Syn as u32;
-        let port_syns = if about_a_destination && syn_class {
-            let read = self.source.syn_ports();
-            match (
-                self.read_or_log(read, "the SYN counts by port"),
-                &self.previous,
-            ) {
-                (Some(now), Some(previous)) => traffic::port_growth(&previous.syn_ports, &now),
-                _ => Vec::new(),
-            }
-        } else {
-            Vec::new()
-        };
-        let time = self.source.now();
-        let source_before = self
-            .previous
-            .as_ref()
-            .and_then(|p| p.sources.get(&event.key))
-            .copied()
-            .filter(|_| about_a_source);
-        let ctx = EventContext {
+        let failures = &mut self.read_failures;
+        let ctx = EventContext::gather(
             event,
-            source,
-            source_before,
-            port_syns,
-            destination,
-            previous_destination,
-            now: time.wall,
-            now_ns: time.mono_ns,
-        };
+            &self.source,
+            self.previous.as_ref(),
+            |error, what| log_read_failure(failures, error, what),
+        );
         let events = self.detect(&timings::DETECT_EVENT, |detector, next_id| {
             detector.on_event(&ctx, next_id)
         });
@@ -322,23 +267,10 @@ impl<S: PacketSource> Agent<S> {
         found
     }
 
-    /// The value of a read of the source, or `None` with a log line (at
-    /// most one a minute: a map that cannot be read fails every tick).
+    /// The value of a read of the source, or `None` with a log line.
     fn read_or_log<T>(&mut self, read: Result<T, S::Error>, what: &'static str) -> Option<T> {
-        match read {
-            Ok(value) => Some(value),
-            Err(error) => {
-                if let Some(suppressed) = self.read_failures.allow(Instant::now()) {
-                    warn!(
-                        message = "Failed to read the sensor",
-                        reading = what,
-                        error = %anyhow::Error::from(error),
-                        suppressed,
-                    );
-                }
-                None
-            }
-        }
+        read.map_err(|error| log_read_failure(&mut self.read_failures, error, what))
+            .ok()
     }
 
     /// Logs alert events, sends them to the live feed and notifiers, and
@@ -416,6 +348,22 @@ impl<S: PacketSource> Agent<S> {
                 }
             }
         }
+    }
+}
+
+/// Logs a failed read of the source, at most once a minute: a map that
+/// cannot be read fails every tick.
+fn log_read_failure<E>(throttle: &mut Throttle, error: E, what: &'static str)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if let Some(suppressed) = throttle.allow(Instant::now()) {
+        warn!(
+            message = "Failed to read the sensor",
+            reading = what,
+            error = %anyhow::Error::from(error),
+            suppressed,
+        );
     }
 }
 

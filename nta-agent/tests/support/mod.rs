@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod coverage;
+pub mod dns;
 pub mod eve;
 pub mod figures;
 pub mod frames;
