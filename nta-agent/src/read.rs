@@ -19,7 +19,7 @@ use nta_common::{
 
 use crate::{
     alert::{AlertEvent, AlertKind},
-    capture::{CaptureError, CaptureReader, Counts, Frame},
+    capture::{self, CaptureError, CaptureReader, Counts, Frame},
     cli::ReadArgs,
     config::Config,
     detect::{Detector, EventContext, Tick, thresholds},
@@ -173,11 +173,10 @@ impl Reader {
             TransportKind::Udp => (ip_proto::UDP, 0),
             _ => return,
         };
-        let start = t.payload_offset as usize;
-        let end = start.saturating_add(t.payload_len as usize).min(data.len());
-        let Some(payload) = data.get(start..end).filter(|p| !p.is_empty()) else {
+        let payload = capture::payload(packet, data);
+        if payload.is_empty() {
             return;
-        };
+        }
         self.totals.payloads += 1;
         let header = SampleHeader {
             src: packet.src,

@@ -18,24 +18,14 @@ use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::{self, State, Verdict},
     maps::{DST_HOSTS_MAX_ENTRIES, PORT_COUNT, SOURCES_MAX_ENTRIES, ThresholdEvent, Thresholds},
-    parse::{Bytes, Link as IpLink},
+    parse::Bytes,
 };
 
-use super::Link;
+use super::{Link, link::ip_link};
 use crate::{
     source::{Dropped, PacketSource, SourceTime},
     traffic::{DstView, Snapshot, SourceView},
 };
-
-const ETH_P_IPV4: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-
-/// Linux cooked headers: v1 has the protocol at 14..16 of 16 bytes, v2 at
-/// 0..2 of 20.
-const SLL_HEADER: usize = 16;
-const SLL2_HEADER: usize = 20;
-/// BSD loopback: a 4-byte address family, in the capturing host's order.
-const NULL_HEADER: usize = 4;
 
 /// Counters kept in memory, updated as the kernel updates its maps.
 ///
@@ -92,27 +82,12 @@ impl Counts {
         let bytes = Bytes(data);
         let len = u64::from(wire_len);
         let never = |_: &_| false;
-        let ip = |ether_type, l3_offset| {
-            self.count(Counter::Packets, 1);
-            self.count(Counter::Bytes, len);
-            let link = IpLink {
-                ether_type,
-                l3_offset,
-                vlan_tags: 0,
-            };
-            count::ip(self, &bytes, &link, len, never)
-        };
-        match link {
-            Link::Ethernet => count::frame(self, &bytes, len, never),
-            Link::Raw => match data.first().map(|b| b >> 4) {
-                Some(6) => ip(ETH_P_IPV6, 0),
-                _ => ip(ETH_P_IPV4, 0),
-            },
-            Link::LinuxSll => ip(be16_at(data, 14), SLL_HEADER),
-            Link::LinuxSll2 => ip(be16_at(data, 0), SLL2_HEADER),
-            Link::Null => ip(null_ether_type(data), NULL_HEADER),
-            Link::Other(_) => ip(0, 0),
+        if link == Link::Ethernet {
+            return count::frame(self, &bytes, len, never);
         }
+        self.count(Counter::Packets, 1);
+        self.count(Counter::Bytes, len);
+        count::ip(self, &bytes, &ip_link(link, data), len, never)
     }
 
     /// The threshold crossings since the last call, oldest first.
@@ -129,31 +104,6 @@ impl Counts {
     pub fn instant(&self) -> Instant {
         let (origin_ns, origin) = self.origin.get().unwrap_or((0, Instant::now()));
         origin + Duration::from_nanos(self.now_ns.get().saturating_sub(origin_ns))
-    }
-}
-
-fn be16_at(data: &[u8], at: usize) -> u16 {
-    match data.get(at..at + 2) {
-        Some(b) => u16::from_be_bytes([b[0], b[1]]),
-        None => 0,
-    }
-}
-
-/// The EtherType of a BSD loopback frame's address family, which is in the
-/// capturing host's byte order: IPv4 is 2 everywhere; IPv6 is 24, 28 or 30
-/// depending on the BSD.
-fn null_ether_type(data: &[u8]) -> u16 {
-    let Some(b) = data.get(..NULL_HEADER) else {
-        return 0;
-    };
-    let family = match (b[0], b[3]) {
-        (0, f) => f,
-        (f, _) => f,
-    };
-    match family {
-        2 => ETH_P_IPV4,
-        24 | 28 | 30 => ETH_P_IPV6,
-        _ => 0,
     }
 }
 

@@ -1,9 +1,11 @@
-//! From a frame of any supported link type to its IP packet, its addresses,
-//! transport and payload (etherparse slices the headers).
+//! From a frame of any supported link type to where its IP packet starts;
+//! the IP and transport headers are read by the parser the XDP program
+//! uses (`nta_common::parse`).
 
-use std::net::{IpAddr, SocketAddr};
-
-use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use nta_common::{
+    packet::{Packet, TransportKind},
+    parse::{self, Bytes, Link as IpLink},
+};
 
 /// How a capture's frames begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,124 +24,86 @@ pub enum Link {
     Other(i32),
 }
 
-/// What nta looks at in an IP packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network<'a> {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// The IP protocol number (of the last header, past IPv6 extensions).
-    pub proto: u8,
-    /// TCP or UDP: the ports, the TCP flags (0 for UDP) and the payload.
-    pub transport: Option<Transport<'a>>,
-}
+const ETH_P_IPV4: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transport<'a> {
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub tcp_flags: u8,
-    pub payload: &'a [u8],
-}
-
-impl Network<'_> {
-    pub fn src_socket(&self) -> Option<SocketAddr> {
-        self.transport
-            .as_ref()
-            .map(|t| SocketAddr::new(self.src, t.src_port))
-    }
-
-    pub fn dst_socket(&self) -> Option<SocketAddr> {
-        self.transport
-            .as_ref()
-            .map(|t| SocketAddr::new(self.dst, t.dst_port))
-    }
-}
-
-/// Linux cooked v2: protocol type (2), reserved (2), interface (4), ARPHRD
-/// type (2), packet type (1), address length (1), address (8).
+/// Linux cooked headers: v1 has the protocol at 14..16 of 16 bytes, v2 at
+/// 0..2 of 20.
+const SLL_HEADER: usize = 16;
 const SLL2_HEADER: usize = 20;
-
+/// BSD loopback: a 4-byte address family, in the capturing host's order.
+const NULL_HEADER: usize = 4;
 /// BSD address families that mean IPv6 (NetBSD/FreeBSD/Darwin differ).
-const AF_INET6: [u32; 3] = [24, 28, 30];
-const AF_INET: u32 = 2;
+const AF_INET6: [u8; 3] = [24, 28, 30];
+const AF_INET: u8 = 2;
 
-/// The IP packet in `frame` of link type `link`, sliced; `None` for what
-/// is not IP (ARP, other link types) or too damaged to slice.
-pub fn network(link: Link, frame: &[u8]) -> Option<Network<'_>> {
-    let sliced = match link {
-        Link::Ethernet => SlicedPacket::from_ethernet(frame).ok()?,
-        Link::Raw => SlicedPacket::from_ip(frame).ok()?,
-        Link::LinuxSll => SlicedPacket::from_linux_sll(frame).ok()?,
-        Link::LinuxSll2 => {
-            let proto = u16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
-            SlicedPacket::from_ether_type(EtherType(proto), frame.get(SLL2_HEADER..)?).ok()?
-        }
-        Link::Null => {
-            let family: [u8; 4] = frame.get(..4)?.try_into().ok()?;
-            // Written in the capturing host's byte order: either.
-            let (le, be) = (u32::from_le_bytes(family), u32::from_be_bytes(family));
-            let ip = frame.get(4..)?;
-            if le == AF_INET || be == AF_INET || AF_INET6.iter().any(|f| *f == le || *f == be) {
-                SlicedPacket::from_ip(ip).ok()?
-            } else {
-                return None;
-            }
-        }
-        Link::Other(_) => return None,
+/// For a link type other than Ethernet (whose header the shared parser
+/// reads, VLAN tags and all): the EtherType its header gives and where the
+/// IP header starts. An EtherType of 0 is "not IP".
+pub fn ip_link(link: Link, frame: &[u8]) -> IpLink {
+    let (ether_type, l3_offset) = match link {
+        Link::Ethernet | Link::Other(_) => (0, 0),
+        Link::Raw => match frame.first().map(|b| b >> 4) {
+            Some(6) => (ETH_P_IPV6, 0),
+            _ => (ETH_P_IPV4, 0),
+        },
+        Link::LinuxSll => (be16_at(frame, 14), SLL_HEADER),
+        Link::LinuxSll2 => (be16_at(frame, 0), SLL2_HEADER),
+        Link::Null => (null_ether_type(frame), NULL_HEADER),
     };
-    let (src, dst, proto) = match sliced.net.as_ref()? {
-        NetSlice::Ipv4(v4) => {
-            let h = v4.header();
-            (
-                IpAddr::from(h.source_addr()),
-                IpAddr::from(h.destination_addr()),
-                v4.payload().ip_number.0,
-            )
-        }
-        NetSlice::Ipv6(v6) => {
-            let h = v6.header();
-            (
-                IpAddr::from(h.source_addr()),
-                IpAddr::from(h.destination_addr()),
-                v6.payload().ip_number.0,
-            )
-        }
-        NetSlice::Arp(_) => return None,
-    };
-    let transport = match sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => Some(Transport {
-            src_port: tcp.source_port(),
-            dst_port: tcp.destination_port(),
-            tcp_flags: tcp_flags(&tcp),
-            payload: tcp.payload(),
-        }),
-        Some(TransportSlice::Udp(udp)) => Some(Transport {
-            src_port: udp.source_port(),
-            dst_port: udp.destination_port(),
-            tcp_flags: 0,
-            payload: udp.payload(),
-        }),
-        _ => None,
-    };
-    Some(Network {
-        src,
-        dst,
-        proto,
-        transport,
-    })
+    IpLink {
+        ether_type,
+        l3_offset,
+        vlan_tags: 0,
+    }
 }
 
-fn tcp_flags(tcp: &etherparse::TcpSlice<'_>) -> u8 {
-    use nta_common::classify::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
-    [
-        (tcp.fin(), FIN),
-        (tcp.syn(), SYN),
-        (tcp.rst(), RST),
-        (tcp.psh(), PSH),
-        (tcp.ack(), ACK),
-        (tcp.urg(), URG),
-    ]
-    .iter()
-    .filter(|(set, _)| *set)
-    .fold(0, |flags, (_, bit)| flags | bit)
+fn be16_at(frame: &[u8], at: usize) -> u16 {
+    match frame.get(at..at + 2) {
+        Some(b) => u16::from_be_bytes([b[0], b[1]]),
+        None => 0,
+    }
+}
+
+/// The EtherType of a BSD loopback frame's address family, written in the
+/// capturing host's byte order: either.
+fn null_ether_type(frame: &[u8]) -> u16 {
+    let Some(b) = frame.get(..NULL_HEADER) else {
+        return 0;
+    };
+    let family = if b[0] == 0 { b[3] } else { b[0] };
+    match family {
+        AF_INET => ETH_P_IPV4,
+        f if AF_INET6.contains(&f) => ETH_P_IPV6,
+        _ => 0,
+    }
+}
+
+/// The IP packet in `frame` as the XDP program parses it, without counting
+/// it; `None` for what is not IP or too damaged to parse.
+pub fn decode(link: Link, frame: &[u8]) -> Option<Packet> {
+    let bytes = Bytes(frame);
+    let ip = match link {
+        Link::Ethernet => parse::link(&bytes).ok()?,
+        other => ip_link(other, frame),
+    };
+    if !parse::is_ip(&ip) {
+        return None;
+    }
+    let network = parse::network(&bytes, &ip).ok()?;
+    parse::packet(&bytes, &network).ok()
+}
+
+/// The TCP or UDP payload of `packet` that `frame` holds (a capture's snap
+/// length may have cut it); empty for anything else.
+pub fn payload<'a>(packet: &Packet, frame: &'a [u8]) -> &'a [u8] {
+    let t = &packet.transport;
+    if !matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) {
+        return &[];
+    }
+    let start = t.payload_offset as usize;
+    let end = start
+        .saturating_add(t.payload_len as usize)
+        .min(frame.len());
+    frame.get(start..end).unwrap_or(&[])
 }

@@ -21,7 +21,7 @@ use pcap_parser::{
 };
 
 pub use counts::Counts;
-pub use link::{Link, Network, Transport, network};
+pub use link::{Link, decode, payload};
 
 /// Buffer the reader starts with; it grows (to [`MAX_BUFFER`]) for frames
 /// larger than half of it.
@@ -279,6 +279,7 @@ mod tests {
     use std::io::Cursor;
 
     use etherparse::PacketBuilder;
+    use nta_common::packet::Proto;
 
     use super::*;
 
@@ -395,12 +396,12 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0].0, ts("2025-12-06T05:46:40.25Z"));
         assert_eq!(frames[1].0, ts("2025-12-06T05:46:41.000007Z"));
-        let net = network(frames[0].1, &frames[0].2).expect("IPv4 UDP");
-        assert_eq!(net.src, IpAddr::from([198, 18, 0, 2]));
-        assert_eq!(net.proto, 17);
-        let t = net.transport.expect("UDP");
+        let packet = decode(frames[0].1, &frames[0].2).expect("IPv4 UDP");
+        assert_eq!(IpAddr::from(packet.src), IpAddr::from([198, 18, 0, 2]));
+        assert_eq!(packet.proto, Proto::Udp);
+        let t = packet.transport;
         assert_eq!(
-            (t.src_port, t.dst_port, t.payload),
+            (t.src_port, t.dst_port, payload(&packet, &frames[0].2)),
             (5353, 53, &b"query"[..])
         );
     }
@@ -419,8 +420,8 @@ mod tests {
         assert!(error.is_none(), "{error:?}");
         assert_eq!(frames[0].0, Timestamp::new(10, 123_456_789).unwrap());
         assert_eq!(frames[0].1, Link::Ethernet);
-        let net = network(frames[0].1, &frames[0].2).expect("decodes");
-        assert_eq!(net.transport.expect("UDP").payload, b"y");
+        let packet = decode(frames[0].1, &frames[0].2).expect("decodes");
+        assert_eq!(payload(&packet, &frames[0].2), b"y");
     }
 
     #[test]
@@ -443,12 +444,16 @@ mod tests {
             (Link::Null, null_be),
             (Link::Raw, ip.clone()),
         ] {
-            let net = network(link, &frame).unwrap_or_else(|| panic!("{link:?}"));
-            assert_eq!(net.dst, IpAddr::from([198, 18, 0, 1]), "{link:?}");
-            assert_eq!(net.transport.expect("UDP").payload, b"z", "{link:?}");
+            let packet = decode(link, &frame).unwrap_or_else(|| panic!("{link:?}"));
+            assert_eq!(
+                IpAddr::from(packet.dst),
+                IpAddr::from([198, 18, 0, 1]),
+                "{link:?}"
+            );
+            assert_eq!(payload(&packet, &frame), b"z", "{link:?}");
         }
         assert_eq!(Link::from(Linktype::LINUX_SLL2), Link::LinuxSll2);
-        assert_eq!(network(Link::Other(147), &ip), None);
+        assert!(decode(Link::Other(147), &ip).is_none());
     }
 
     #[test]
