@@ -17,9 +17,9 @@ use std::{
 use jiff::Timestamp;
 use serde_json::Value;
 use support::{
-    dns::{check_dig, dig_batch, dns_responder, tunnel_names},
+    captures::capture_attacks,
     eve::{alerts_with_sid, can_validate, validated},
-    lab::{Spawned, curl, nmap_fast_scan, web_server},
+    lab::{Spawned, curl, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -62,61 +62,6 @@ fn capture_attack(net: &Topology, iface: &str, file: &Path) -> (Timestamp, Times
     tcpdump.wait(Duration::from_secs(15));
     fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
     (before, after)
-}
-
-/// Captures on `iface` in the victim's namespace into `file` while the
-/// attacker runs, one after the other: `nmap -sS`, a request with
-/// `User-Agent: cmd.exe`, 200 DNS queries for names that look like a
-/// tunnel's, and a second of `hping3 -S --flood`.
-fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
-    let _web = web_server(net);
-    let _dns = dns_responder(net);
-    let path = file.to_str().expect("a UTF-8 path");
-    let mut tcpdump = Spawned::start(
-        &net.victim,
-        Duration::from_secs(60),
-        &[
-            "tcpdump",
-            "-i",
-            iface,
-            "-n",
-            "-U",
-            "-B",
-            "32768",
-            "-w",
-            path,
-            "tcp or udp",
-        ],
-    );
-    tcpdump.wait_for_output("listening on", Duration::from_secs(10));
-    nmap_fast_scan(net, "1-200");
-    curl(
-        net,
-        &[
-            "-o",
-            "/dev/null",
-            "-H",
-            "User-Agent: cmd.exe",
-            &format!("http://{VICTIM_ADDR}/"),
-        ],
-    );
-    let queries: Vec<String> = tunnel_names(200)
-        .into_iter()
-        .map(|name| format!("{name} TXT"))
-        .collect();
-    check_dig(&mut dig_batch(net, dir, &queries), queries.len());
-    let mut flood = Spawned::start(
-        &net.attacker,
-        Duration::from_secs(1),
-        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
-    );
-    flood.wait(Duration::from_secs(10));
-    // Stopping tcpdump (SIGINT) has it write what it has.
-    let _ = Command::new("pkill")
-        .args(["-INT", "-f", &format!("tcpdump -i {iface} .*{path}")])
-        .status();
-    tcpdump.wait(Duration::from_secs(30));
-    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
 }
 
 /// nta's own detections in EVE events, by kind.

@@ -95,6 +95,26 @@ impl Counts {
         std::mem::take(&mut *self.events.borrow_mut())
     }
 
+    /// Every source's entry, as the kernel's map would hold it.
+    pub fn sources(&self) -> Vec<(IpKey, SourceStats)> {
+        // SAFETY: a shared read; nothing is counted while it lasts.
+        let sources = unsafe { &*self.sources.get() };
+        sources.iter().map(|(k, s)| (*k, *s)).collect()
+    }
+
+    /// Every destination's entry, likewise.
+    pub fn destinations(&self) -> Vec<(IpKey, DstHostStats)> {
+        // SAFETY: as for `sources`.
+        let destinations = unsafe { &*self.destinations.get() };
+        destinations.iter().map(|(k, d)| (*k, *d)).collect()
+    }
+
+    /// SYNs per destination port, indexed by port.
+    pub fn syn_ports_now(&self) -> Vec<u64> {
+        // SAFETY: as for `sources`.
+        unsafe { (*self.syn_ports.get()).clone() }
+    }
+
     pub fn global(&self) -> GlobalCounters {
         // SAFETY: no pointer into the totals outlives a `State` call.
         unsafe { *self.global.get() }
@@ -206,8 +226,7 @@ impl PacketSource for Counts {
     }
 
     fn syn_ports(&self) -> Result<Vec<u64>, Infallible> {
-        // SAFETY: as for `snapshot`.
-        Ok(unsafe { (*self.syn_ports.get()).clone() })
+        Ok(self.syn_ports_now())
     }
 
     fn dropped(&self) -> Dropped {

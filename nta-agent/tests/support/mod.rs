@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod api;
+pub mod captures;
 pub mod coverage;
 pub mod dns;
 pub mod eve;

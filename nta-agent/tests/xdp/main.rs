@@ -12,6 +12,8 @@
 //!   probes, host sketch and sweep events per source;
 //! - `parts`: the load-time part switches;
 //! - `robustness`: random and mutated frames against a model of the parse;
+//! - `differential`: the same frames through the program and through the
+//!   capture reader's counting, with the same results;
 //! - `cost`: benchmarks of the time per packet (ignored; `cargo xtask
 //!   bench` runs them).
 //!
@@ -25,6 +27,7 @@ mod support;
 mod blocklist;
 mod cost;
 mod counters;
+mod differential;
 mod events;
 mod parts;
 mod robustness;

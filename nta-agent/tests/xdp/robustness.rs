@@ -28,7 +28,7 @@ const BLOCKED_V4: &str = "203.0.113.0/24";
 const BLOCKED_V6: &str = "2001:db8:bad::/48";
 
 /// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -191,7 +191,7 @@ fn tags(rng: &mut Rng) -> Vec<VlanTag> {
 }
 
 /// One test frame, at most [`MAX_FRAME`] bytes.
-fn frame(rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn frame(rng: &mut Rng) -> Vec<u8> {
     let mut frame = match rng.below(10) {
         // Random bytes of any length.
         0 => {

@@ -1,0 +1,65 @@
+//! Captures of real attacks, made with tcpdump in the test namespaces, for
+//! the tests that read them back.
+
+use std::{fs, os::unix::fs::PermissionsExt as _, path::Path, process::Command, time::Duration};
+
+use super::{
+    dns::{check_dig, dig_batch, dns_responder, tunnel_names},
+    lab::{Spawned, curl, nmap_fast_scan, web_server},
+    netns::{Topology, VICTIM_ADDR},
+};
+
+/// Captures on `iface` in the victim's namespace into `file` while the
+/// attacker runs, one after the other: `nmap -sS`, a request with
+/// `User-Agent: cmd.exe`, 200 DNS queries for names that look like a
+/// tunnel's, and a second of `hping3 -S --flood`.
+pub fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
+    let _web = web_server(net);
+    let _dns = dns_responder(net);
+    let path = file.to_str().expect("a UTF-8 path");
+    let mut tcpdump = Spawned::start(
+        &net.victim,
+        Duration::from_secs(60),
+        &[
+            "tcpdump",
+            "-i",
+            iface,
+            "-n",
+            "-U",
+            "-B",
+            "32768",
+            "-w",
+            path,
+            "tcp or udp",
+        ],
+    );
+    tcpdump.wait_for_output("listening on", Duration::from_secs(10));
+    nmap_fast_scan(net, "1-200");
+    curl(
+        net,
+        &[
+            "-o",
+            "/dev/null",
+            "-H",
+            "User-Agent: cmd.exe",
+            &format!("http://{VICTIM_ADDR}/"),
+        ],
+    );
+    let queries: Vec<String> = tunnel_names(200)
+        .into_iter()
+        .map(|name| format!("{name} TXT"))
+        .collect();
+    check_dig(&mut dig_batch(net, dir, &queries), queries.len());
+    let mut flood = Spawned::start(
+        &net.attacker,
+        Duration::from_secs(1),
+        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
+    );
+    flood.wait(Duration::from_secs(10));
+    // Stopping tcpdump (SIGINT) has it write what it has.
+    let _ = Command::new("pkill")
+        .args(["-INT", "-f", &format!("tcpdump -i {iface} .*{path}")])
+        .status();
+    tcpdump.wait(Duration::from_secs(30));
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
+}
