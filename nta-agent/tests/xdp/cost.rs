@@ -51,15 +51,15 @@ fn ip_packet(frame: &[u8]) -> &[u8] {
 }
 
 /// A kind of packet timed by repeating one frame.
-struct Class {
+pub(crate) struct Class {
     name: &'static str,
-    frame: Vec<u8>,
+    pub(crate) frame: Vec<u8>,
     /// What the figure's note adds to how it was measured.
     note: &'static str,
 }
 
 /// The classes whose every run is alike once the source is known.
-fn repeated_classes() -> Vec<Class> {
+pub(crate) fn repeated_classes() -> Vec<Class> {
     let known = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
     let body: Vec<u8> = (0..400u32)
         .map(|i| b"GET /x HTTP/1.1\r\n"[i as usize % 17])
