@@ -1,19 +1,20 @@
 //! The XDP program's counting (`nta_common::count`) over a capture's frames,
 //! in memory: the same global totals, per-source and per-destination
-//! entries (as many as the kernel's maps hold, least recently used evicted
-//! first), SYNs per port, and threshold crossings queued for the reader to
-//! act on at once. A [`PacketSource`] whose clock is the capture's.
+//! entries (as many as the kernel's maps hold, the least recently seen
+//! evicted first), SYNs per port, and threshold crossings queued for the
+//! reader to act on at once. A [`PacketSource`] whose clock is the
+//! capture's.
 
 use std::{
     cell::{Cell, RefCell, UnsafeCell},
     convert::Infallible,
     net::IpAddr,
-    num::NonZeroUsize,
     time::{Duration, Instant},
 };
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
-use lru::LruCache;
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::{self, State, Verdict},
@@ -31,13 +32,14 @@ use crate::{
 ///
 /// Each map sits in its own cell: [`State`] hands out raw pointers into
 /// entries (the kernel's CPUs share them), and a pointer into one map stays
-/// valid while another is updated. Entries live on the heap of their LRU
-/// list, so a pointer is valid until that map's next insertion, which
-/// `nta_common::count` never makes while it holds one.
+/// valid while another is updated. Entries are boxed, so a pointer is valid
+/// until that map's next eviction, which only an insertion makes and
+/// `nta_common::count` never inserts into a map while it holds a pointer
+/// into it.
 pub struct Counts {
     global: UnsafeCell<GlobalCounters>,
-    sources: UnsafeCell<LruCache<IpKey, SourceStats>>,
-    destinations: UnsafeCell<LruCache<IpKey, DstHostStats>>,
+    sources: UnsafeCell<Entries<SourceStats>>,
+    destinations: UnsafeCell<Entries<DstHostStats>>,
     syn_ports: UnsafeCell<Vec<u64>>,
     thresholds: Thresholds,
     events: RefCell<Vec<ThresholdEvent>>,
@@ -52,11 +54,10 @@ pub struct Counts {
 impl Counts {
     /// Nothing counted; crossings of `thresholds` are queued.
     pub fn new(thresholds: Thresholds) -> Self {
-        let size = |n: u32| NonZeroUsize::new(n as usize).unwrap_or(NonZeroUsize::MIN);
         Self {
             global: UnsafeCell::new(GlobalCounters::ZERO),
-            sources: UnsafeCell::new(LruCache::new(size(SOURCES_MAX_ENTRIES))),
-            destinations: UnsafeCell::new(LruCache::new(size(DST_HOSTS_MAX_ENTRIES))),
+            sources: UnsafeCell::new(Entries::new(SOURCES_MAX_ENTRIES)),
+            destinations: UnsafeCell::new(Entries::new(DST_HOSTS_MAX_ENTRIES)),
             syn_ports: UnsafeCell::new(vec![0; PORT_COUNT]),
             thresholds,
             events: RefCell::new(Vec::new()),
@@ -99,14 +100,14 @@ impl Counts {
     pub fn sources(&self) -> Vec<(IpKey, SourceStats)> {
         // SAFETY: a shared read; nothing is counted while it lasts.
         let sources = unsafe { &*self.sources.get() };
-        sources.iter().map(|(k, s)| (*k, *s)).collect()
+        sources.map.iter().map(|(k, s)| (*k, **s)).collect()
     }
 
     /// Every destination's entry, likewise.
     pub fn destinations(&self) -> Vec<(IpKey, DstHostStats)> {
         // SAFETY: as for `sources`.
         let destinations = unsafe { &*self.destinations.get() };
-        destinations.iter().map(|(k, d)| (*k, *d)).collect()
+        destinations.map.iter().map(|(k, d)| (*k, **d)).collect()
     }
 
     /// SYNs per destination port, indexed by port.
@@ -124,6 +125,65 @@ impl Counts {
     pub fn instant(&self) -> Instant {
         let (origin_ns, origin) = self.origin.get().unwrap_or((0, Instant::now()));
         origin + Duration::from_nanos(self.now_ns.get().saturating_sub(origin_ns))
+    }
+}
+
+/// Entries of one map, at most as many as the kernel's holds. When it is
+/// full, the least recently seen eighth goes at once (an LRU map in the
+/// kernel evicts one at a time, approximately the least recently used): a
+/// scan per eighth instead of bookkeeping on every packet.
+struct Entries<V> {
+    /// Keyed by addresses from the network: foldhash's per-process random
+    /// seed keeps collisions unpredictable, at a fraction of SipHash's cost.
+    map: HashMap<IpKey, Box<V>, foldhash::fast::RandomState>,
+    max: usize,
+}
+
+/// When an entry was last counted.
+trait LastSeen {
+    fn last_seen(&self) -> u64;
+}
+
+impl LastSeen for SourceStats {
+    fn last_seen(&self) -> u64 {
+        self.last_seen_ns
+    }
+}
+
+impl LastSeen for DstHostStats {
+    fn last_seen(&self) -> u64 {
+        self.last_seen_ns
+    }
+}
+
+impl<V: LastSeen> Entries<V> {
+    fn new(max: u32) -> Self {
+        Self {
+            map: HashMap::default(),
+            max: max as usize,
+        }
+    }
+
+    /// The entry of `key`, inserted as `new` if absent, after making room.
+    fn entry(&mut self, key: &IpKey, new: V) -> *mut V {
+        if !self.map.contains_key(key) && self.map.len() >= self.max {
+            self.evict();
+        }
+        &raw mut **self.map.entry(*key).or_insert_with(|| Box::new(new))
+    }
+
+    fn evict(&mut self) {
+        let mut seen: Vec<u64> = self.map.values().map(|v| v.last_seen()).collect();
+        let n = (seen.len() / 8).max(1);
+        let (_, cutoff, _) = seen.select_nth_unstable(n - 1);
+        let cutoff = *cutoff;
+        let mut dropped = 0;
+        // Ties at the cutoff: drop only as many as needed.
+        self.map.retain(|_, v| {
+            let old = v.last_seen() < cutoff || (v.last_seen() == cutoff && dropped < n);
+            dropped += usize::from(old);
+            !old
+        });
     }
 }
 
@@ -149,13 +209,13 @@ impl State for Counts {
     fn source(&self, key: &IpKey) -> Option<*mut SourceStats> {
         // SAFETY: the borrow ends here; the entry is on the list's heap.
         let sources = unsafe { &mut *self.sources.get() };
-        Some(sources.get_or_insert_mut(*key, || SourceStats::ZERO) as *mut _)
+        Some(sources.entry(key, SourceStats::ZERO))
     }
 
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats> {
         // SAFETY: as for `source`.
         let destinations = unsafe { &mut *self.destinations.get() };
-        Some(destinations.get_or_insert_mut(*key, || DstHostStats::ZERO) as *mut _)
+        Some(destinations.entry(key, DstHostStats::ZERO))
     }
 
     fn syn(&self, port: u16) {
@@ -202,12 +262,14 @@ impl PacketSource for Counts {
             at: self.instant(),
             global: self.global(),
             sources: sources
+                .map
                 .iter()
-                .map(|(k, s)| (*k, SourceView::from(s)))
+                .map(|(k, s)| (*k, SourceView::from(&**s)))
                 .collect(),
             dst_hosts: destinations
+                .map
                 .iter()
-                .map(|(k, d)| (*k, DstView::from(d)))
+                .map(|(k, d)| (*k, DstView::from(&**d)))
                 .collect(),
             syn_ports: self.syn_ports()?,
         })
@@ -216,13 +278,16 @@ impl PacketSource for Counts {
     fn source(&self, addr: IpAddr) -> Result<Option<SourceView>, Infallible> {
         // SAFETY: as for `snapshot`.
         let sources = unsafe { &*self.sources.get() };
-        Ok(sources.peek(&IpKey::from(addr)).map(SourceView::from))
+        Ok(sources
+            .map
+            .get(&IpKey::from(addr))
+            .map(|s| SourceView::from(&**s)))
     }
 
     fn destination(&self, addr: IpAddr) -> Result<Option<DstHostStats>, Infallible> {
         // SAFETY: as for `snapshot`.
         let destinations = unsafe { &*self.destinations.get() };
-        Ok(destinations.peek(&IpKey::from(addr)).copied())
+        Ok(destinations.map.get(&IpKey::from(addr)).map(|d| **d))
     }
 
     fn syn_ports(&self) -> Result<Vec<u64>, Infallible> {

@@ -23,6 +23,7 @@
 //! resolver resolving many addresses is normal.
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet},
     hash::{BuildHasher, RandomState},
     net::IpAddr,
@@ -217,7 +218,7 @@ impl DnsTunnel {
             return None;
         }
         let name = QueryName::split(&query.name)?;
-        let sub_hash = (!name.subdomain.is_empty()).then(|| self.hasher.hash_one(&name.subdomain));
+        let sub_hash = (!name.subdomain.is_empty()).then(|| self.hasher.hash_one(&*name.subdomain));
         // A copy (a few numbers), so the window can be borrowed beside it.
         let config = self.config.clone();
         let threshold = config.unique_subdomains.min(MAX_UNIQUE_SUBDOMAINS);
@@ -252,7 +253,7 @@ impl DnsTunnel {
             txt_null: window.txt_null,
             reason: reasons.join("; "),
             example: query.name.clone(),
-            domain: name.domain,
+            domain: name.domain.into_owned(),
         })
     }
 
@@ -266,7 +267,12 @@ impl DnsTunnel {
             domains: HashMap::new(),
         });
         source.last_seen = now;
-        if !source.domains.contains_key(domain) && source.domains.len() >= MAX_DOMAINS_PER_SOURCE {
+        // Two lookups rather than `entry`, which would take an owned key
+        // on every query.
+        if source.domains.contains_key(domain) {
+            return source.domains.get_mut(domain).expect("just found");
+        }
+        if source.domains.len() >= MAX_DOMAINS_PER_SOURCE {
             let oldest = source
                 .domains
                 .iter()
@@ -304,7 +310,15 @@ impl DnsTunnel {
 /// How many trailing labels make up the registered domain.
 fn registered_labels(labels: &[&str]) -> usize {
     match labels {
-        [.., second, tld] if tld.len() == 2 && SECOND_LEVELS.contains(second) => 3,
+        [.., second, tld] => registered_by_last(Some(second), tld),
+        _ => 2,
+    }
+}
+
+/// [`registered_labels`] from the last two labels.
+fn registered_by_last(second: Option<&str>, tld: &str) -> usize {
+    match second {
+        Some(second) if tld.len() == 2 && SECOND_LEVELS.contains(&second) => 3,
         _ => 2,
     }
 }
@@ -361,20 +375,63 @@ fn reasons(config: &DnsTunnelConfig, window: &Window, domain: &str, threshold: u
 }
 
 /// A query's name split at its registered domain.
-struct QueryName {
+struct QueryName<'a> {
     /// The registered domain (`example.co.uk`).
-    domain: String,
+    domain: Cow<'a, str>,
     /// What comes before it, dots and all.
-    subdomain: String,
+    subdomain: Cow<'a, str>,
     longest_label: usize,
     /// The highest entropy of a subdomain label long enough to measure.
     max_entropy: f64,
 }
 
-impl QueryName {
+impl<'a> QueryName<'a> {
     /// `None` for reverse lookups and names with no registered domain.
-    fn split(name: &str) -> Option<Self> {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
+    fn split(name: &'a str) -> Option<Self> {
+        let name = name.trim_end_matches('.');
+        let plain = !name.starts_with('.')
+            && !name.contains("..")
+            && !name.bytes().any(|b| b.is_ascii_uppercase());
+        if plain {
+            Self::split_plain(name)
+        } else {
+            QueryName::split_owned(name)
+        }
+    }
+
+    /// A name in lower case without empty labels: its parts are slices of
+    /// it, which is what nearly every query is.
+    fn split_plain(name: &'a str) -> Option<Self> {
+        let mut last = name.rsplit('.');
+        let tld = last.next().filter(|t| !t.is_empty())?;
+        if tld == "arpa" {
+            return None;
+        }
+        let keep = registered_by_last(last.next(), tld);
+        // Where the registered domain starts: after the keep-th dot from
+        // the end, or at the start if there are just `keep` labels.
+        let mut dots = name.rmatch_indices('.').map(|(i, _)| i);
+        let start = match dots.nth(keep - 1) {
+            Some(dot) => dot + 1,
+            None if name.split('.').count() == keep => 0,
+            None => return None,
+        };
+        let subdomain = name.get(..start.saturating_sub(1)).unwrap_or("");
+        let labels = || subdomain.split('.').filter(|l| !l.is_empty());
+        Some(Self {
+            domain: Cow::Borrowed(&name[start..]),
+            subdomain: Cow::Borrowed(subdomain),
+            longest_label: labels().map(str::len).max().unwrap_or(0),
+            max_entropy: labels()
+                .filter(|l| l.len() >= MIN_ENTROPY_LABEL_LEN)
+                .map(|l| shannon_entropy(l.as_bytes()))
+                .fold(0.0, f64::max),
+        })
+    }
+
+    /// Any other name: lowered, empty labels dropped.
+    fn split_owned(name: &str) -> Option<QueryName<'static>> {
+        let name = name.to_ascii_lowercase();
         let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
         if labels.last() == Some(&"arpa") {
             return None;
@@ -385,9 +442,9 @@ impl QueryName {
         }
         let split = labels.len() - keep;
         let sub = &labels[..split];
-        Some(Self {
-            domain: labels[split..].join("."),
-            subdomain: sub.join("."),
+        Some(QueryName {
+            domain: Cow::Owned(labels[split..].join(".")),
+            subdomain: Cow::Owned(sub.join(".")),
             longest_label: sub.iter().map(|l| l.len()).max().unwrap_or(0),
             max_entropy: sub
                 .iter()
@@ -401,6 +458,40 @@ impl QueryName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_names_split_as_any_name_does() {
+        for name in [
+            "www.example.com",
+            "example.com",
+            "com",
+            "a.co.uk",
+            "co.uk",
+            "x.y.example.co.uk",
+            "uk",
+            "4.3.2.1.in-addr.arpa",
+            "0123456789abcdef0123456789abcdef.t.exfil.example",
+            "a.b.c.d.e.f",
+        ] {
+            let plain = QueryName::split_plain(name);
+            let owned = QueryName::split_owned(name);
+            assert_eq!(
+                plain.as_ref().map(|p| (&*p.domain, &*p.subdomain, p.longest_label)),
+                owned.as_ref().map(|o| (&*o.domain, &*o.subdomain, o.longest_label)),
+                "{name}"
+            );
+            assert_eq!(
+                plain.map(|p| p.max_entropy.to_bits()),
+                owned.map(|o| o.max_entropy.to_bits()),
+                "{name}"
+            );
+        }
+        // The others take the owned path, and land where the plain would.
+        let upper = QueryName::split("WWW.Example.COM.").expect("splits");
+        assert_eq!((&*upper.domain, &*upper.subdomain), ("example.com", "www"));
+        let gaps = QueryName::split("a..b.example.com").expect("splits");
+        assert_eq!((&*gaps.domain, &*gaps.subdomain), ("example.com", "a.b"));
+    }
 
     fn q(name: &str, qtype: u16) -> DnsQuestion {
         DnsQuestion {

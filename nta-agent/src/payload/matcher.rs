@@ -295,7 +295,12 @@ fn buffers<'p>(
             add(Buffer::HttpUriRaw, http.uri.map(Cow::Borrowed));
         }
         if wanted(Buffer::HttpHeader) {
-            let mut all = Vec::new();
+            let len = http
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len() + 4)
+                .sum();
+            let mut all = Vec::with_capacity(len);
             for h in &http.headers {
                 all.extend_from_slice(h.name.as_bytes());
                 all.extend_from_slice(b": ");

@@ -3,10 +3,17 @@
 //! as the XDP program counts it (the same code, `nta_common::count`), its
 //! threshold crossings and the counters at each interval go to the same
 //! detectors as live, and every TCP and UDP payload goes through the
-//! payload pipeline (rules, DNS tunnels). Out as EVE JSON, into a store,
-//! or as a summary.
+//! payload pipeline (rules, DNS tunnels) on a second thread. Out as EVE
+//! JSON, into a store, or as a summary.
 
-use std::{collections::BTreeMap, io::IsTerminal as _, path::PathBuf};
+mod inspection;
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    io::IsTerminal as _,
+    path::PathBuf,
+    sync::Arc,
+};
 
 use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
@@ -24,16 +31,16 @@ use crate::{
     config::Config,
     detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
-    inspect,
     payload::{
         dns_tunnel::DnsTunnel,
         matcher::Matcher,
         rules::{self, RuleSet},
     },
-    source::PacketSource,
+    source::{PacketSource, SourceTime},
     store::Store,
     traffic::Snapshot,
 };
+use inspection::{Batch, Found, Inspection};
 
 /// Exit status of a read cut short or damaged: what came before was read.
 const EXIT_DAMAGED: u8 = 1;
@@ -72,18 +79,54 @@ fn load_rules(files: &[PathBuf]) -> anyhow::Result<RuleSet> {
     Ok(set)
 }
 
-/// The counters and pipeline a read feeds, and where its findings go.
+/// Frames a batch holds at most: what the inspection thread gets at once.
+const BATCH_FRAMES: u64 = 4096;
+/// Batches handed to the inspection thread and not yet applied: one it
+/// works on, one waiting, so that it never waits for the counting side.
+/// Detection runs this many batches behind counting.
+const IN_FLIGHT: usize = 2;
+
+/// What the detectors get from counting, in the order it happened.
+enum Input {
+    /// A threshold crossing and what was read right after it.
+    Event(Box<EventContext>),
+    /// The counters at the end of an interval, and the time then.
+    Tick {
+        after: Arc<Snapshot>,
+        now: SourceTime,
+    },
+}
+
+/// The counting side of a read: frames counted as the kernel counts them,
+/// intervals run on the capture's clock, payloads batched for the
+/// inspection thread; then both sides' results applied to the detectors in
+/// frame order.
 struct Reader {
     counts: Counts,
     /// The counters at the last interval, and when the next one ends
     /// (capture clock, ns).
-    previous: Option<Snapshot>,
+    previous: Option<Arc<Snapshot>>,
     next_tick_ns: u64,
     interval_ns: u64,
-    matcher: Matcher,
-    tunnels: DnsTunnel,
-    tunnel_threshold: u32,
+    /// Frames counted so far: the index of the next.
+    frame: u64,
+    /// The batch being filled and the inputs of its frames; the inputs of
+    /// the batches the inspection thread has, oldest first; emptied
+    /// batches, to be filled again.
+    batch: Batch,
+    batch_start: u64,
+    inputs: Vec<(u64, Input)>,
+    in_flight: VecDeque<Vec<(u64, Input)>>,
+    spare: Vec<Batch>,
+    inspection: Inspection,
+    detection: Detection,
+}
+
+/// The detectors' side: the incidents, their alerts and the outputs.
+struct Detection {
     detector: Detector,
+    /// The counters at the detectors' last interval.
+    before: Option<Arc<Snapshot>>,
     eve: Option<EveWriter>,
     next_id: u64,
     totals: Totals,
@@ -92,7 +135,7 @@ struct Reader {
 
 impl Reader {
     fn frame(&mut self, frame: Frame<'_>) {
-        let t = &mut self.totals;
+        let t = &mut self.detection.totals;
         t.frames += 1;
         t.first = Some(t.first.map_or(frame.ts, |f| f.min(frame.ts)));
         t.last = Some(t.last.map_or(frame.ts, |l| l.max(frame.ts)));
@@ -104,17 +147,17 @@ impl Reader {
             self.payload(frame.ts, &packet, frame.data);
         }
         for event in self.counts.take_events() {
-            let ctx =
-                EventContext::gather(
-                    event,
-                    &self.counts,
-                    self.previous.as_ref(),
-                    |e, _| match e {},
-                );
-            let found = self
-                .detector
-                .on_event(&ctx, &mut next_id(&mut self.next_id));
-            self.on_alerts(found);
+            let ctx = EventContext::gather(
+                event,
+                &self.counts,
+                self.previous.as_deref(),
+                |e, _| match e {},
+            );
+            self.inputs.push((self.frame, Input::Event(Box::new(ctx))));
+        }
+        self.frame += 1;
+        if self.frame - self.batch_start >= BATCH_FRAMES {
+            self.hand_over();
         }
     }
 
@@ -124,7 +167,7 @@ impl Reader {
         let ns = u64::try_from(ts.as_nanosecond()).unwrap_or(0);
         if self.previous.is_none() {
             self.counts.set_time(ts);
-            self.previous = Some(snapshot(&self.counts));
+            self.tick();
             self.next_tick_ns = ns.saturating_add(self.interval_ns);
             return;
         }
@@ -143,29 +186,19 @@ impl Reader {
         }
     }
 
-    /// One interval: the counters now against the last ones.
+    /// The counters now, for the detectors' interval and the next events.
     fn tick(&mut self) {
-        let current = snapshot(&self.counts);
-        let Some(previous) = self.previous.take() else {
-            self.previous = Some(current);
-            return;
+        let now = Arc::new(snapshot(&self.counts));
+        self.previous = Some(Arc::clone(&now));
+        let input = Input::Tick {
+            after: now,
+            now: self.counts.now(),
         };
-        let time = self.counts.now();
-        let tick = Tick {
-            before: &previous,
-            after: &current,
-            now: time.wall,
-            now_ns: time.mono_ns,
-        };
-        let found = self
-            .detector
-            .on_tick(&tick, &mut next_id(&mut self.next_id));
-        self.on_alerts(found);
-        self.previous = Some(current);
+        self.inputs.push((self.frame, input));
     }
 
-    /// Every TCP and UDP payload goes through the rules and, for DNS, the
-    /// tunnel detector, whole (there is no kernel sampling offline).
+    /// Batches every TCP and UDP payload for inspection, whole (there is
+    /// no kernel sampling offline).
     fn payload(&mut self, ts: Timestamp, packet: &Packet, data: &[u8]) {
         let t = &packet.transport;
         let (proto, tcp_flags) = match t.kind {
@@ -177,7 +210,7 @@ impl Reader {
         if payload.is_empty() {
             return;
         }
-        self.totals.payloads += 1;
+        self.detection.totals.payloads += 1;
         let header = SampleHeader {
             src: packet.src,
             dst: packet.dst,
@@ -190,23 +223,94 @@ impl Reader {
             captured: payload.len() as u32,
             at_ns: self.counts.now().mono_ns,
         };
-        let findings = inspect::inspect_payload(
-            &header,
-            payload,
-            &self.matcher,
-            &mut self.tunnels,
-            self.tunnel_threshold,
-            self.counts.instant(),
-        );
-        for finding in findings {
-            if let Some(eve) = &mut self.eve {
-                eve.finding(&finding, ts);
-            }
-            let event = self
-                .detector
-                .observe(finding, ts, &mut next_id(&mut self.next_id));
-            self.on_alert(event);
+        let at = self.counts.instant();
+        self.batch.push(self.frame, ts, at, header, payload);
+    }
+
+    /// Hands the batch being filled to the inspection thread, and applies
+    /// the oldest it has once more than [`IN_FLIGHT`] are out.
+    fn hand_over(&mut self) {
+        let next = self.spare.pop().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
+        if !self.inspection.send(batch) {
+            tracing::warn!("The payload inspection thread is gone: payloads are not inspected");
         }
+        self.in_flight.push_back(std::mem::take(&mut self.inputs));
+        self.batch_start = self.frame;
+        while self.in_flight.len() > IN_FLIGHT {
+            self.collect();
+        }
+    }
+
+    /// Applies the oldest batch the inspection thread has, with its
+    /// frames' inputs, once it is done.
+    fn collect(&mut self) {
+        let Some(inputs) = self.in_flight.pop_front() else {
+            return;
+        };
+        let (found, batch) = self.inspection.receive().unwrap_or_default();
+        self.detection.apply(inputs, found);
+        self.spare.push(batch);
+    }
+
+    /// Everything counted and inspected, applied.
+    fn drain(&mut self) {
+        self.hand_over();
+        while !self.in_flight.is_empty() {
+            self.collect();
+        }
+    }
+}
+
+impl Detection {
+    /// Counting's inputs and inspection's findings in frame order; at the
+    /// same frame, the counters' first, as the kernel signals a packet
+    /// before its sample is read.
+    fn apply(&mut self, inputs: Vec<(u64, Input)>, found: Vec<Found>) {
+        let mut found = found.into_iter().peekable();
+        for (frame, input) in inputs {
+            while let Some(f) = found.next_if(|f| f.frame < frame) {
+                self.finding(f);
+            }
+            match input {
+                Input::Event(ctx) => {
+                    let events = self
+                        .detector
+                        .on_event(&ctx, &mut next_id(&mut self.next_id));
+                    self.on_alerts(events);
+                }
+                Input::Tick { after, now } => self.tick(after, now),
+            }
+        }
+        for f in found {
+            self.finding(f);
+        }
+    }
+
+    fn tick(&mut self, after: Arc<Snapshot>, now: SourceTime) {
+        if let Some(before) = self.before.take() {
+            let tick = Tick {
+                before: &before,
+                after: &after,
+                now: now.wall,
+                now_ns: now.mono_ns,
+            };
+            let events = self
+                .detector
+                .on_tick(&tick, &mut next_id(&mut self.next_id));
+            self.on_alerts(events);
+        }
+        self.before = Some(after);
+    }
+
+    fn finding(&mut self, found: Found) {
+        if let Some(eve) = &mut self.eve {
+            eve.finding(&found.finding, found.ts);
+        }
+        let event = self
+            .detector
+            .observe(found.finding, found.ts, &mut next_id(&mut self.next_id));
+        self.on_alert(event);
     }
 
     fn on_alerts(&mut self, events: Vec<AlertEvent>) {
@@ -252,19 +356,32 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
     let rules = load_rules(&args.rules)?;
     let eve = args.eve.as_ref().map(EveWriter::start).transpose()?;
     let tunnel = config.dns_tunnel.detector();
+    let inspection = Inspection::start(
+        Matcher::new(&rules.rules).context("compiling the rules")?,
+        DnsTunnel::new(tunnel.clone()),
+        tunnel.unique_subdomains,
+    )
+    .context("starting the payload inspection thread")?;
     let mut reader = Reader {
         counts: Counts::new(thresholds::for_kernel(&config)),
         previous: None,
         next_tick_ns: 0,
         interval_ns: u64::try_from(args.interval.as_nanos()).unwrap_or(u64::MAX),
-        matcher: Matcher::new(&rules.rules).context("compiling the rules")?,
-        tunnel_threshold: tunnel.unique_subdomains,
-        tunnels: DnsTunnel::new(tunnel),
-        detector: Detector::new(config),
-        eve,
-        next_id: 0,
-        totals: Totals::default(),
-        alerts: Vec::new(),
+        frame: 0,
+        batch: Batch::default(),
+        batch_start: 0,
+        inputs: Vec::new(),
+        in_flight: VecDeque::new(),
+        spare: Vec::new(),
+        inspection,
+        detection: Detection {
+            detector: Detector::new(config),
+            before: None,
+            eve,
+            next_id: 0,
+            totals: Totals::default(),
+            alerts: Vec::new(),
+        },
     };
     let mut captures = Vec::new();
     for path in &args.captures {
@@ -321,7 +438,7 @@ fn read_in_time_order(captures: &mut [CaptureReader], reader: &mut Reader) -> Op
         // One file: its frames as they are, no copies.
         loop {
             match only.next_frame(|f| reader.frame(f)) {
-                Ok(true) => progress.update(std::slice::from_ref(only), &reader.totals),
+                Ok(true) => progress.update(std::slice::from_ref(only), &reader.detection.totals),
                 Ok(false) => break,
                 Err(e) => {
                     first_error = Some(e);
@@ -357,7 +474,7 @@ fn read_in_time_order(captures: &mut [CaptureReader], reader: &mut Reader) -> Op
             first_error.get_or_insert(e);
             false
         });
-        progress.update(captures, &reader.totals);
+        progress.update(captures, &reader.detection.totals);
     }
     progress.finish();
     first_error
@@ -404,22 +521,28 @@ impl Progress {
 
 /// Closes the incidents, writes the outputs, prints the summary.
 fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
-    let end = reader.totals.last.unwrap_or(Timestamp::UNIX_EPOCH);
+    let end = reader
+        .detection
+        .totals
+        .last
+        .unwrap_or(Timestamp::UNIX_EPOCH);
     if reader.previous.is_some() {
         // The last, partial interval, as the live agent's at shutdown.
         reader.counts.set_time(end);
         reader.tick();
     }
-    for event in reader.detector.close_all(end) {
-        reader.on_alert(event);
-    }
-    let t = &reader.totals;
+    reader.drain();
     let global = reader.counts.global();
+    let detection = &mut reader.detection;
+    for event in detection.detector.close_all(end) {
+        detection.on_alert(event);
+    }
+    let t = &detection.totals;
     let span = match (t.first, t.last) {
         (Some(first), Some(last)) => last.duration_since(first),
         _ => SignedDuration::ZERO,
     };
-    if let Some(mut eve) = reader.eve.take() {
+    if let Some(mut eve) = detection.eve.take() {
         let alerts = eve.alerts();
         let uptime = u64::try_from(span.as_secs()).unwrap_or(0);
         eve.send(eve::stats(&global, uptime, alerts, end));
@@ -428,7 +551,7 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
     if let Some(db) = &args.db {
         let store = Store::open(db)?;
         store
-            .put_alerts(&reader.alerts)
+            .put_alerts(&detection.alerts)
             .with_context(|| format!("writing the alerts to {}", db.display()))?;
     }
     if args.eve.is_none() && args.db.is_none() {
