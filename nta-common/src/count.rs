@@ -45,11 +45,20 @@ pub trait State {
     /// Tells the agent of a threshold crossing; false if it was lost.
     fn signal(&self, event: ThresholdEvent) -> bool;
     /// Adds `n` to a counter of a shared entry.
-    fn add_shared(target: *mut u64, n: u64);
+    ///
+    /// # Safety
+    /// `target` points into an entry this state handed out, still live.
+    unsafe fn add_shared(target: *mut u64, n: u64);
     /// Adds `n` to a window counter of a shared entry; returns the new value.
-    fn window_add(target: *mut u64, n: u64) -> u64;
+    ///
+    /// # Safety
+    /// As for [`State::add_shared`].
+    unsafe fn window_add(target: *mut u64, n: u64) -> u64;
     /// Sets `mask`'s bits in a word of a shared entry; returns the old word.
-    fn fetch_or(target: *mut u64, mask: u64) -> u64;
+    ///
+    /// # Safety
+    /// As for [`State::add_shared`].
+    unsafe fn fetch_or(target: *mut u64, mask: u64) -> u64;
 }
 
 /// What became of a frame.

@@ -122,7 +122,7 @@ impl State for Maps<'_> {
     }
 
     #[inline(always)]
-    fn add_shared(target: *mut u64, n: u64) {
+    unsafe fn add_shared(target: *mut u64, n: u64) {
         atomic_add(target, n);
     }
 
@@ -130,12 +130,12 @@ impl State for Maps<'_> {
     /// relaxed fetch-and-add as a plain atomic add (no fetch flag) even when
     /// the old value is used, so the program would compare garbage.
     #[inline(always)]
-    fn window_add(target: *mut u64, n: u64) -> u64 {
+    unsafe fn window_add(target: *mut u64, n: u64) -> u64 {
         unsafe { atomic_xadd::<u64, u64, { SeqCst }>(target, n) }.wrapping_add(n)
     }
 
     #[inline(always)]
-    fn fetch_or(target: *mut u64, mask: u64) -> u64 {
+    unsafe fn fetch_or(target: *mut u64, mask: u64) -> u64 {
         unsafe { atomic_or::<u64, u64, { Relaxed }>(target, mask) }
     }
 }

@@ -123,7 +123,7 @@ impl Counts {
 
     /// The capture clock as an `Instant`, for what keeps time that way.
     pub fn instant(&self) -> Instant {
-        let (origin_ns, origin) = self.origin.get().unwrap_or((0, Instant::now()));
+        let (origin_ns, origin) = self.origin.get().unwrap_or_else(|| (0, Instant::now()));
         origin + Duration::from_nanos(self.now_ns.get().saturating_sub(origin_ns))
     }
 }
@@ -229,12 +229,12 @@ impl State for Counts {
         true
     }
 
-    fn add_shared(target: *mut u64, n: u64) {
+    unsafe fn add_shared(target: *mut u64, n: u64) {
         // SAFETY: `target` points into a live entry (see `Counts`).
         unsafe { *target = (*target).wrapping_add(n) }
     }
 
-    fn window_add(target: *mut u64, n: u64) -> u64 {
+    unsafe fn window_add(target: *mut u64, n: u64) -> u64 {
         // SAFETY: as for `add_shared`.
         unsafe {
             *target = (*target).wrapping_add(n);
@@ -242,7 +242,7 @@ impl State for Counts {
         }
     }
 
-    fn fetch_or(target: *mut u64, mask: u64) -> u64 {
+    unsafe fn fetch_or(target: *mut u64, mask: u64) -> u64 {
         // SAFETY: as for `add_shared`.
         unsafe {
             let old = *target;
