@@ -128,7 +128,7 @@ struct Detection {
     /// The counters at the detectors' last interval.
     before: Option<Arc<Snapshot>>,
     eve: Option<EveWriter>,
-    next_id: u64,
+    ids: AlertIds,
     totals: Totals,
     alerts: Vec<crate::alert::Alert>,
 }
@@ -276,7 +276,7 @@ impl Detection {
                 Input::Event(ctx) => {
                     let events = self
                         .detector
-                        .on_event(&ctx, &mut next_id(&mut self.next_id));
+                        .on_event(&ctx, &mut || self.ids.next());
                     self.on_alerts(events);
                 }
                 Input::Tick { after, now } => self.tick(after, now),
@@ -297,7 +297,7 @@ impl Detection {
             };
             let events = self
                 .detector
-                .on_tick(&tick, &mut next_id(&mut self.next_id));
+                .on_tick(&tick, &mut || self.ids.next());
             self.on_alerts(events);
         }
         self.before = Some(after);
@@ -309,7 +309,7 @@ impl Detection {
         }
         let event = self
             .detector
-            .observe(found.finding, found.ts, &mut next_id(&mut self.next_id));
+            .observe(found.finding, found.ts, &mut || self.ids.next());
         self.on_alert(event);
     }
 
@@ -331,11 +331,22 @@ impl Detection {
     }
 }
 
-/// Alert ids for a read: 1, 2, ...
-fn next_id(last: &mut u64) -> impl FnMut() -> u64 + '_ {
-    move || {
-        *last += 1;
-        *last
+/// Where a read's alert ids come from: the store it writes to, beside the
+/// alerts already there, or 1, 2, ... without one.
+enum AlertIds {
+    Store(Store),
+    Count(u64),
+}
+
+impl AlertIds {
+    fn next(&mut self) -> u64 {
+        match self {
+            AlertIds::Store(store) => store.allocate_alert_id(),
+            AlertIds::Count(last) => {
+                *last += 1;
+                *last
+            }
+        }
     }
 }
 
@@ -355,6 +366,12 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
     };
     let rules = load_rules(&args.rules)?;
     let eve = args.eve.as_ref().map(EveWriter::start).transpose()?;
+    // Opened first: a store that cannot be written stops the read before
+    // it starts, not after.
+    let ids = match &args.db {
+        Some(db) => AlertIds::Store(Store::open(db)?),
+        None => AlertIds::Count(0),
+    };
     let tunnel = config.dns_tunnel.detector();
     let inspection = Inspection::start(
         Matcher::new(&rules.rules).context("compiling the rules")?,
@@ -378,7 +395,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
             detector: Detector::new(config),
             before: None,
             eve,
-            next_id: 0,
+            ids,
             totals: Totals::default(),
             alerts: Vec::new(),
         },
@@ -527,8 +544,11 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         .last
         .unwrap_or(Timestamp::UNIX_EPOCH);
     if reader.previous.is_some() {
-        // The last, partial interval, as the live agent's at shutdown.
-        reader.counts.set_time(end);
+        // The last interval, to its end: the capture stops, time does not,
+        // and a rate over the few milliseconds after the last tick would
+        // make a handful of packets a flood.
+        let boundary = Timestamp::from_nanosecond(i128::from(reader.next_tick_ns)).unwrap_or(end);
+        reader.counts.set_time(boundary);
         reader.tick();
     }
     reader.drain();
@@ -548,8 +568,7 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         eve.send(eve::stats(&global, uptime, alerts, end));
         eve.close()?;
     }
-    if let Some(db) = &args.db {
-        let store = Store::open(db)?;
+    if let (Some(db), AlertIds::Store(store)) = (&args.db, &detection.ids) {
         store
             .put_alerts(&detection.alerts)
             .with_context(|| format!("writing the alerts to {}", db.display()))?;

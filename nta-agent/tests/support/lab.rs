@@ -4,8 +4,7 @@
 
 use std::{
     fs::{self, File},
-    io::{Read, Seek},
-    os::unix::process::CommandExt,
+    os::unix::{fs::FileExt as _, process::CommandExt},
     path::Path,
     process::{Child, Command, ExitStatus, Output, Stdio},
     thread,
@@ -114,13 +113,19 @@ impl Spawned {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// Everything it printed so far.
+    /// Everything it printed so far. Read at offsets, never seeking: the
+    /// tool writes through the same open file, and moving its offset back
+    /// would have its next write land over what it wrote before.
     pub fn output(&self) -> String {
-        let mut file = &self.out;
-        let mut text = String::new();
-        let _ = file.rewind();
-        let _ = file.read_to_string(&mut text);
-        text
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            match self.out.read_at(&mut chunk, bytes.len() as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Waits until its output contains `needle`; panics with the output
