@@ -274,9 +274,7 @@ impl Detection {
             }
             match input {
                 Input::Event(ctx) => {
-                    let events = self
-                        .detector
-                        .on_event(&ctx, &mut || self.ids.next());
+                    let events = self.detector.on_event(&ctx, &mut || self.ids.next());
                     self.on_alerts(events);
                 }
                 Input::Tick { after, now } => self.tick(after, now),
@@ -295,9 +293,7 @@ impl Detection {
                 now: now.wall,
                 now_ns: now.mono_ns,
             };
-            let events = self
-                .detector
-                .on_tick(&tick, &mut || self.ids.next());
+            let events = self.detector.on_tick(&tick, &mut || self.ids.next());
             self.on_alerts(events);
         }
         self.before = Some(after);

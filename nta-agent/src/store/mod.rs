@@ -22,7 +22,7 @@ use std::{
     io::{self, Read},
     path::{Path, PathBuf},
     sync::{
-        PoisonError, RwLock,
+        PoisonError, RwLock, RwLockReadGuard,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
 };
@@ -352,9 +352,17 @@ impl Store {
         &self,
         table: TableDefinition<K, V>,
         action: &'static str,
-    ) -> Result<redb::ReadOnlyTable<K, V>, StoreError> {
-        let txn = self.db.begin_read().map_err(self.db_err(action))?;
-        txn.open_table(table).map_err(self.db_err(action))
+    ) -> Result<Held<'_, redb::ReadOnlyTable<K, V>>, StoreError> {
+        let Held {
+            value: txn,
+            _handle,
+        } = self.db.begin_read().map_err(self.db_err(action))?;
+        // The table keeps its transaction alive; the handle stays held.
+        let table = txn.open_table(table).map_err(self.db_err(action))?;
+        Ok(Held {
+            value: table,
+            _handle,
+        })
     }
 
     /// Maps a redb error to [`StoreError::Database`] for this file, noting
@@ -393,9 +401,31 @@ impl Handle {
         db.as_ref().ok_or_else(closed)?.begin_write()
     }
 
-    fn begin_read(&self) -> Result<ReadTransaction, TransactionError> {
+    /// A read transaction, holding the handle: a reopen (which closes the
+    /// handle, failing the reads in progress with `DatabaseClosed`) waits
+    /// for it to end.
+    fn begin_read(&self) -> Result<Held<'_, ReadTransaction>, TransactionError> {
         let db = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        db.as_ref().ok_or_else(closed)?.begin_read()
+        let txn = db.as_ref().ok_or_else(closed)?.begin_read()?;
+        Ok(Held {
+            value: txn,
+            _handle: db,
+        })
+    }
+}
+
+/// Something read through the handle, with the handle held until it is
+/// dropped (after the value: fields drop in order).
+pub(crate) struct Held<'a, T> {
+    value: T,
+    _handle: RwLockReadGuard<'a, Option<Database>>,
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
     }
 }
 
