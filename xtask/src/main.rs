@@ -83,7 +83,7 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         secs: u32,
-        /// Targets to run (default: all): http, dns, rules, config, api_query.
+        /// Targets to run (default: all): http, dns, rules, config, api_query, capture.
         targets: Vec<String>,
     },
 }
