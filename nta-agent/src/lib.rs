@@ -9,6 +9,7 @@
 //! - [`throttle`]: log lines kept to one per period.
 //! - [`timings`]: latency histograms of detection and store writes.
 //! - [`traffic`]: counter snapshots, rates and top talkers.
+//! - [`flows`]: flow records from the flow table's entries.
 //! - [`payload`]: HTTP and DNS parsing, the rule language and matcher, DNS tunnels.
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`source`]: the packet-source seam: snapshots, events and samples.
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod eve;
+pub mod flows;
 pub mod http_client;
 pub mod inspect;
 pub mod mitigate;

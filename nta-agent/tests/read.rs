@@ -198,6 +198,29 @@ fn attacks_captured_with_tcpdump_are_all_found_by_an_ordinary_user() {
             "{}",
             summary()
         );
+        // Flow events: the request's connection, whole, both ways.
+        let web: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["event_type"] == "flow" && e["dest_port"] == 80)
+            .filter(|e| e["flow"]["pkts_toclient"].as_u64().is_some_and(|n| n >= 3))
+            .collect();
+        assert!(!web.is_empty(), "{name}: no complete flow to port 80");
+        let web = web[0];
+        assert_eq!(web["src_ip"], ATTACKER_ADDR, "{web}");
+        assert_eq!(web["dest_ip"], VICTIM_ADDR, "{web}");
+        assert_eq!(web["proto"], "TCP", "{web}");
+        assert_eq!(web["flow"]["state"], "closed", "{web}");
+        assert!(
+            web["flow"]["pkts_toserver"]
+                .as_u64()
+                .is_some_and(|n| n >= 3),
+            "{web}"
+        );
+        let dns = events
+            .iter()
+            .filter(|e| e["event_type"] == "flow" && e["dest_port"] == 53)
+            .count();
+        assert!(dns >= 200, "{name}: {dns} DNS flows for 200 queries");
         // Nothing the live agent would not raise for these: no sweep, no
         // UDP or ICMP flood.
         for kind in kinds.keys() {

@@ -14,7 +14,10 @@ use crate::{
         DstClass, NO_DST_CLASS, NO_SERVICE, NOT_A_PROBE, Probe, icmp_probe, reflection_service,
         tcp_class, tcp_flags, tcp_probe, udp_probe,
     },
-    maps::{EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, port_weight},
+    flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH},
+    maps::{
+        EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, ip_proto, port_weight,
+    },
     packet::{Family, Packet, Proto, TransportKind},
     parse::{self, Frame, Link, Network, Unparsed},
     sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
@@ -42,6 +45,13 @@ pub trait State {
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats>;
     /// Counts a SYN to `port`.
     fn syn(&self, port: u16);
+    /// The flow's entry, if the table has it.
+    fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats>;
+    /// The flow's entry, inserted (all zeros) if absent; `None` if there
+    /// is no room.
+    fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats>;
+    /// This CPU's new-flow window: [start ns, flows inserted in it].
+    fn new_flow_window(&self) -> Option<*mut [u64; 2]>;
     /// Tells the agent of a threshold crossing; false if it was lost.
     fn signal(&self, event: ThresholdEvent) -> bool;
     /// Adds `n` to a counter of a shared entry.
@@ -69,8 +79,14 @@ pub enum Verdict {
     Unparsed(Counter),
     /// Its source is blocked: counted as such, to be dropped.
     Blocked,
-    /// An IP packet, counted everywhere it belongs at `now`.
-    Counted { packet: Packet, now: u64 },
+    /// An IP packet, counted everywhere it belongs at `now`; a TCP or UDP
+    /// payload is its flow direction's `payload_ordinal`-th (1 for the
+    /// first; 0 without a payload or a flow entry).
+    Counted {
+        packet: Packet,
+        now: u64,
+        payload_ordinal: u64,
+    },
 }
 
 /// Parses and counts one frame of `len` bytes on the wire. `blocked` says
@@ -127,8 +143,12 @@ pub fn ip<S: State, F: Frame>(
     tagged(state, link);
     match parse::packet(frame, &network) {
         Ok(packet) => {
-            let now = self::packet(state, &packet, len);
-            Verdict::Counted { packet, now }
+            let counted = self::packet(state, &packet, len);
+            Verdict::Counted {
+                packet,
+                now: counted.now,
+                payload_ordinal: counted.payload_ordinal,
+            }
         }
         Err(Unparsed(counter)) => {
             state.count(counter, 1);
@@ -151,10 +171,17 @@ fn crossing(t: u32) -> u64 {
     u64::from(t) + 1
 }
 
-/// Counts one parsed IP packet everywhere it belongs; returns the time it
-/// was seen.
+/// What counting a packet tells its caller.
+pub struct Counted {
+    /// When it was seen.
+    pub now: u64,
+    /// See [`Verdict::Counted`].
+    pub payload_ordinal: u64,
+}
+
+/// Counts one parsed IP packet everywhere it belongs.
 #[inline(always)]
-pub fn packet<S: State>(state: &S, packet: &Packet, len: u64) -> u64 {
+pub fn packet<S: State>(state: &S, packet: &Packet, len: u64) -> Counted {
     totals(state, packet, len);
     let t = &packet.transport;
     // A source's UDP and ICMP rates count every such packet, later
@@ -219,7 +246,15 @@ pub fn packet<S: State>(state: &S, packet: &Packet, len: u64) -> u64 {
     if let Some(port) = seen.syn_port.filter(|_| state.on(feature::SYN_PORTS)) {
         state.syn(port);
     }
-    seen.now
+    let payload_ordinal = if state.on(feature::FLOWS) {
+        flow(&seen)
+    } else {
+        0
+    };
+    Counted {
+        now: seen.now,
+        payload_ordinal,
+    }
 }
 
 /// The global totals by family, protocol, flag and parse outcome.
@@ -720,4 +755,95 @@ unsafe fn source_sketch<S: State>(seen: &Seen<S>, d: *mut DstHostStats, t: *cons
             *register = rank;
         }
     }
+}
+
+/// Counts the packet in its flow's entry, inserting the entry if the
+/// new-flow rate allows; returns its payload's ordinal in its direction
+/// (see [`Verdict::Counted`]). A fragment after the first and a transport
+/// header cut short belong to no flow.
+#[inline(always)]
+fn flow<S: State>(seen: &Seen<S>) -> u64 {
+    let p = seen.packet;
+    let t = &p.transport;
+    let (src_port, dst_port) = match t.kind {
+        TransportKind::Tcp | TransportKind::Udp => (t.src_port, t.dst_port),
+        TransportKind::Opaque => (0, 0),
+        TransportKind::LaterFragment | TransportKind::Truncated => return 0,
+    };
+    let (key, dir) = FlowKey::of(&p.src, src_port, &p.dst, dst_port, p.ip_proto);
+    let f = match seen.state.flow(&key) {
+        Some(f) => f,
+        None => {
+            if !new_flow_allowed(seen) {
+                seen.state.count(Counter::FlowsSkipped, 1);
+                return 0;
+            }
+            let Some(f) = seen.state.new_flow(&key) else {
+                seen.state.count(Counter::FlowsSkipped, 1);
+                return 0;
+            };
+            seen.state.count(Counter::FlowsNew, 1);
+            f
+        }
+    };
+    let now = seen.now;
+    unsafe {
+        if (*f).first_seen_ns == 0 {
+            (*f).first_seen_ns = now;
+            (*f).opener = dir as u8;
+        }
+        (*f).last_seen_ns = now;
+        // One arm per direction, a constant index each, for the verifier.
+        let carries_payload =
+            matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) && t.payload_len > 0;
+        let mut ordinal = 0;
+        if dir == LOW_TO_HIGH {
+            S::add_shared(&raw mut (*f).packets[LOW_TO_HIGH], 1);
+            S::add_shared(&raw mut (*f).bytes[LOW_TO_HIGH], seen.len);
+            if carries_payload {
+                ordinal = S::window_add(&raw mut (*f).payload_packets[LOW_TO_HIGH], 1);
+            }
+        } else {
+            S::add_shared(&raw mut (*f).packets[HIGH_TO_LOW], 1);
+            S::add_shared(&raw mut (*f).bytes[HIGH_TO_LOW], seen.len);
+            if carries_payload {
+                ordinal = S::window_add(&raw mut (*f).payload_packets[HIGH_TO_LOW], 1);
+            }
+        }
+        if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
+            let flags = u64::from(t.flags) << (8 * (dir as u64 & 1));
+            // A plain read first: the flags are nearly always known.
+            if (*f).tcp_flags & flags != flags {
+                S::fetch_or(&raw mut (*f).tcp_flags, flags);
+            }
+        }
+        ordinal
+    }
+}
+
+/// Whether this CPU may insert another flow in the current second.
+#[inline(always)]
+fn new_flow_allowed<S: State>(seen: &Seen<S>) -> bool {
+    let Some(t) = seen.thresholds else {
+        return true;
+    };
+    let limit = unsafe { (*t).new_flows_per_cpu };
+    if limit == 0 {
+        return true;
+    }
+    let Some(window) = seen.state.new_flow_window() else {
+        return true;
+    };
+    // Per CPU: plain updates cannot race.
+    unsafe {
+        if seen.now.wrapping_sub((*window)[0]) >= 1_000_000_000 {
+            (*window)[0] = seen.now;
+            (*window)[1] = 0;
+        }
+        if (*window)[1] >= u64::from(limit) {
+            return false;
+        }
+        (*window)[1] += 1;
+    }
+    true
 }

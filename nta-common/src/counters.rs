@@ -97,6 +97,11 @@ counters! {
     BlockedPackets => "blocked_packets",
     /// Bytes of those frames, from the Ethernet header on.
     BlockedBytes => "blocked_bytes",
+    /// Flows inserted into the flow table.
+    FlowsNew => "flows_new",
+    /// Packets of new flows not inserted: the new-flow rate was above its
+    /// limit, or the table had no room.
+    FlowsSkipped => "flows_skipped",
 }
 
 /// Value of the per-CPU `GLOBAL` map's single entry; user space sums it over CPUs.

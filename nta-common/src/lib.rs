@@ -8,6 +8,7 @@
 pub mod classify;
 pub mod count;
 pub mod counters;
+pub mod flow;
 pub mod maps;
 pub mod packet;
 pub mod parse;

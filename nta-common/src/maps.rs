@@ -33,18 +33,22 @@ pub mod feature {
     pub const SYN_PORTS: u32 = 1 << 4;
     /// Payload samples for the agent's inspection.
     pub const SAMPLING: u32 = 1 << 5;
+    /// The flow table.
+    pub const FLOWS: u32 = 1 << 7;
     /// Everything: what the agent loads.
-    pub const ALL: u32 = PARSE | TOTALS | BLOCKLIST | SOURCES | DST_HOSTS | SYN_PORTS | SAMPLING;
+    pub const ALL: u32 =
+        PARSE | TOTALS | BLOCKLIST | SOURCES | DST_HOSTS | SYN_PORTS | SAMPLING | FLOWS;
     /// Pass every frame at once, looking at nothing.
     pub const NONE: u32 = 0;
     /// Each part after parsing, by name, for reports.
-    pub const NAMED: [(&str, u32); 6] = [
+    pub const NAMED: [(&str, u32); 7] = [
         ("totals", TOTALS),
         ("blocklist", BLOCKLIST),
         ("sources", SOURCES),
         ("dst_hosts", DST_HOSTS),
         ("syn_ports", SYN_PORTS),
         ("sampling", SAMPLING),
+        ("flows", FLOWS),
     ];
 }
 
@@ -64,6 +68,8 @@ pub mod names {
     pub const SAMPLES: &str = "SAMPLES";
     pub const BLOCKLIST: &str = "BLOCKLIST";
     pub const BLOCKLIST_ACTIVE: &str = "BLOCKLIST_ACTIVE";
+    pub const FLOWS: &str = "FLOWS";
+    pub const NEW_FLOWS: &str = "NEW_FLOWS";
 }
 
 /// Entries in the per-source LRU map.
@@ -360,6 +366,9 @@ pub struct Thresholds {
     /// 1 once the agent has written the entry; 0 (never written) turns
     /// window counting and events off.
     pub configured: u32,
+    /// New flows each CPU inserts per second at most; 0: no limit.
+    pub new_flows_per_cpu: u32,
+    pub _pad: u32,
 }
 
 impl Thresholds {
@@ -381,6 +390,8 @@ impl Thresholds {
         weighted_score: u32::MAX,
         slow_bits: u32::MAX,
         configured: 1,
+        new_flows_per_cpu: 0,
+        _pad: 0,
     };
 }
 
@@ -486,7 +497,7 @@ pub const fn port_slot(port: u16) -> (u32, usize) {
 // field added without its padding would shift everything after it.
 const _: () = assert!(core::mem::size_of::<SourceStats>() == 368);
 const _: () = assert!(core::mem::size_of::<DstHostStats>() == 528);
-const _: () = assert!(core::mem::size_of::<Thresholds>() == 208);
+const _: () = assert!(core::mem::size_of::<Thresholds>() == 216);
 const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);
 
 /// Entries (CIDRs) in the `BLOCKLIST` trie.
@@ -653,7 +664,9 @@ pub struct Sampling {
     pub max_per_sec: u32,
     /// Sample 1 in N packets with payload on other ports; 0 is off.
     pub one_in: u32,
-    pub _pad: u32,
+    /// Sample the first N payload packets of each direction of every TCP
+    /// and UDP flow, on any port; 0 is off.
+    pub flow_payloads: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<SampleHeader>() == 56);

@@ -82,6 +82,8 @@ pub struct Packet {
     pub src: IpKey,
     pub dst: IpKey,
     pub proto: Proto,
+    /// The IP protocol number (IPv6: of the last header walked).
+    pub ip_proto: u8,
     pub fragment: bool,
     pub transport: Transport,
 }

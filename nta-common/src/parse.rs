@@ -219,6 +219,7 @@ fn ipv4_packet<F: Frame>(ctx: &F, network: &Network) -> Packet {
         src: network.src,
         dst: network.dst,
         proto: classify(proto, ip_proto::ICMP),
+        ip_proto: proto,
         fragment: network.fragment,
         transport,
     }
@@ -302,6 +303,7 @@ fn ipv6_packet<F: Frame>(ctx: &F, network: &Network) -> Result<Packet, Unparsed>
         src: network.src,
         dst: network.dst,
         proto: classify(next, ip_proto::ICMPV6),
+        ip_proto: next,
         fragment,
         transport,
     })

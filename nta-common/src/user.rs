@@ -24,6 +24,8 @@ unsafe impl aya::Pod for Thresholds {}
 unsafe impl aya::Pod for ThresholdEvent {}
 unsafe impl aya::Pod for Sampling {}
 unsafe impl aya::Pod for SampleHeader {}
+unsafe impl aya::Pod for crate::flow::FlowKey {}
+unsafe impl aya::Pod for crate::flow::FlowStats {}
 unsafe impl aya::Pod for Sample {}
 unsafe impl aya::Pod for BlockKey {}
 unsafe impl aya::Pod for BlockStats {}

@@ -11,12 +11,13 @@ use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_n
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::State,
+    flow::{FlowKey, FlowStats},
     maps::{ThresholdEvent, Thresholds, port_slot},
 };
 
 use crate::{
     features,
-    maps::{DST_HOSTS, EVENTS, GLOBAL, SOURCES, SYN_PORTS, THRESHOLDS},
+    maps::{DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, SOURCES, SYN_PORTS, THRESHOLDS},
 };
 
 /// This CPU's global counters.
@@ -49,6 +50,7 @@ pub fn atomic_add(target: *mut u64, n: u64) {
 /// on the 512-byte BPF stack next to the parsed packet overflows it.
 static NEW_SOURCE: SourceStats = SourceStats::ZERO;
 static NEW_DST_HOST: DstHostStats = DstHostStats::ZERO;
+static NEW_FLOW: FlowStats = FlowStats::ZERO;
 
 /// Looks up `key`, inserting `initial` first if it is new. Another CPU may
 /// insert the same key between the lookup and the insert: `BPF_NOEXIST` then
@@ -106,6 +108,23 @@ impl State for Maps<'_> {
             // Per-CPU value: a plain add cannot race.
             unsafe { (*ports).syns[slot] += 1 };
         }
+    }
+
+    #[inline(always)]
+    fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
+        FLOWS.get_ptr_mut(key)
+    }
+
+    #[inline(always)]
+    fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
+        // As `entry!`: another CPU may insert it first.
+        let _ = FLOWS.insert(key, &NEW_FLOW, BPF_NOEXIST as u64);
+        FLOWS.get_ptr_mut(key)
+    }
+
+    #[inline(always)]
+    fn new_flow_window(&self) -> Option<*mut [u64; 2]> {
+        NEW_FLOWS.get_ptr_mut(0)
     }
 
     /// Never waits: a full ring loses the event.

@@ -42,9 +42,13 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
         features::on(feature::BLOCKLIST) && block::drops(&global, network, len)
     };
     match nta_common::count::frame(&count::Maps(&global), &frame, len, blocked) {
-        Verdict::Counted { packet, now } => {
+        Verdict::Counted {
+            packet,
+            now,
+            payload_ordinal,
+        } => {
             if features::on(feature::SAMPLING) {
-                sample::payload(ctx, &global, &packet, now);
+                sample::payload(ctx, &global, &packet, now, payload_ordinal);
             }
         }
         Verdict::Blocked => return Ok(xdp_action::XDP_DROP),

@@ -6,6 +6,7 @@ use aya_ebpf::{
 };
 use nta_common::{
     BlockStats, DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
     maps::{
         BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
         SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
@@ -72,3 +73,13 @@ pub static BLOCKLIST: LpmTrie<IpKey, BlockStats> =
 /// nothing is blocked most of the time; reading this costs about 1.
 #[map]
 pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Flows, both directions in one entry; LRU, so that the oldest go when it
+/// is full. New flows above a rate (per CPU, `NEW_FLOWS`) are not inserted.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, FlowStats> =
+    LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+
+/// This CPU's new-flow window: [start ns, flows inserted in it].
+#[map]
+pub static NEW_FLOWS: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);

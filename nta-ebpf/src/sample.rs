@@ -20,10 +20,11 @@ use crate::{
 /// The per-CPU rate cap counts samples over this window.
 const RATE_WINDOW_NS: u64 = 1_000_000_000;
 
-/// Samples `packet` if its port is watched (or it is the 1-in-N), within the
-/// rate cap. Never waits: a full ring is counted as lost.
+/// Samples `packet` if its port is watched, it is among the first payloads
+/// of its flow's direction (`payload_ordinal`), or it is the 1-in-N,
+/// within the rate cap. Never waits: a full ring is counted as lost.
 #[inline(always)]
-pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64) {
+pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64, payload_ordinal: u64) {
     let t = &packet.transport;
     let (proto, flag) = match t.kind {
         TransportKind::Tcp => (ip_proto::TCP, sample_port::TCP),
@@ -44,7 +45,8 @@ pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64) {
             .get(u32::from(port))
             .is_some_and(|f| f & flag != 0)
     };
-    if !watched(t.dst_port) && !watched(t.src_port) {
+    let early = payload_ordinal != 0 && payload_ordinal <= u64::from(config.flow_payloads);
+    if !early && !watched(t.dst_port) && !watched(t.src_port) {
         let one_in = config.one_in;
         if one_in == 0 || unsafe { bpf_get_prandom_u32() } % one_in != 0 {
             return;

@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::{self, State, Verdict},
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
     maps::{DST_HOSTS_MAX_ENTRIES, PORT_COUNT, SOURCES_MAX_ENTRIES, ThresholdEvent, Thresholds},
     parse::Bytes,
 };
@@ -40,6 +41,9 @@ pub struct Counts {
     global: UnsafeCell<GlobalCounters>,
     sources: UnsafeCell<Entries<SourceStats>>,
     destinations: UnsafeCell<Entries<DstHostStats>>,
+    flows: UnsafeCell<Entries<FlowStats, FlowKey>>,
+    /// The reader is one CPU: one new-flow window.
+    new_flows: UnsafeCell<[u64; 2]>,
     syn_ports: UnsafeCell<Vec<u64>>,
     thresholds: Thresholds,
     events: RefCell<Vec<ThresholdEvent>>,
@@ -58,6 +62,8 @@ impl Counts {
             global: UnsafeCell::new(GlobalCounters::ZERO),
             sources: UnsafeCell::new(Entries::new(SOURCES_MAX_ENTRIES)),
             destinations: UnsafeCell::new(Entries::new(DST_HOSTS_MAX_ENTRIES)),
+            flows: UnsafeCell::new(Entries::new(FLOWS_MAX_ENTRIES)),
+            new_flows: UnsafeCell::new([0; 2]),
             syn_ports: UnsafeCell::new(vec![0; PORT_COUNT]),
             thresholds,
             events: RefCell::new(Vec::new()),
@@ -110,6 +116,29 @@ impl Counts {
         destinations.map.iter().map(|(k, d)| (*k, **d)).collect()
     }
 
+    /// Every flow's entry, likewise.
+    pub fn flows(&self) -> Vec<(FlowKey, FlowStats)> {
+        // SAFETY: as for `sources`.
+        let flows = unsafe { &*self.flows.get() };
+        flows.map.iter().map(|(k, f)| (*k, **f)).collect()
+    }
+
+    /// Removes the flows `over` picks and returns them: what the agent does
+    /// with a flow whose record it wrote.
+    pub fn take_flows(
+        &self,
+        mut over: impl FnMut(&FlowStats) -> bool,
+    ) -> Vec<(FlowKey, FlowStats)> {
+        // SAFETY: as for `sources`, and no pointer into the flows is held
+        // between `State` calls.
+        let flows = unsafe { &mut *self.flows.get() };
+        flows
+            .map
+            .extract_if(|_, f| over(f))
+            .map(|(k, f)| (k, *f))
+            .collect()
+    }
+
     /// SYNs per destination port, indexed by port.
     pub fn syn_ports_now(&self) -> Vec<u64> {
         // SAFETY: as for `sources`.
@@ -132,10 +161,10 @@ impl Counts {
 /// full, the least recently seen eighth goes at once (an LRU map in the
 /// kernel evicts one at a time, approximately the least recently used): a
 /// scan per eighth instead of bookkeeping on every packet.
-struct Entries<V> {
+struct Entries<V, K = IpKey> {
     /// Keyed by addresses from the network: foldhash's per-process random
     /// seed keeps collisions unpredictable, at a fraction of SipHash's cost.
-    map: HashMap<IpKey, Box<V>, foldhash::fast::RandomState>,
+    map: HashMap<K, Box<V>, foldhash::fast::RandomState>,
     max: usize,
 }
 
@@ -156,7 +185,13 @@ impl LastSeen for DstHostStats {
     }
 }
 
-impl<V: LastSeen> Entries<V> {
+impl LastSeen for FlowStats {
+    fn last_seen(&self) -> u64 {
+        self.last_seen_ns
+    }
+}
+
+impl<V: LastSeen, K: Copy + Eq + std::hash::Hash> Entries<V, K> {
     fn new(max: u32) -> Self {
         Self {
             map: HashMap::default(),
@@ -165,7 +200,7 @@ impl<V: LastSeen> Entries<V> {
     }
 
     /// The entry of `key`, inserted as `new` if absent, after making room.
-    fn entry(&mut self, key: &IpKey, new: V) -> *mut V {
+    fn entry(&mut self, key: &K, new: V) -> *mut V {
         if !self.map.contains_key(key) && self.map.len() >= self.max {
             self.evict();
         }
@@ -222,6 +257,22 @@ impl State for Counts {
         // SAFETY: one thread; no other reference to the array is held.
         let ports = unsafe { &mut *self.syn_ports.get() };
         ports[usize::from(port)] += 1;
+    }
+
+    fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
+        // SAFETY: as for `source`.
+        let flows = unsafe { &mut *self.flows.get() };
+        flows.map.get_mut(key).map(|f| &raw mut **f)
+    }
+
+    fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
+        // SAFETY: as for `source`.
+        let flows = unsafe { &mut *self.flows.get() };
+        Some(flows.entry(key, FlowStats::ZERO))
+    }
+
+    fn new_flow_window(&self) -> Option<*mut [u64; 2]> {
+        Some(self.new_flows.get())
     }
 
     fn signal(&self, event: ThresholdEvent) -> bool {

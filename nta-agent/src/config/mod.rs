@@ -47,6 +47,8 @@ pub struct Config {
     pub incidents: Incidents,
     /// Which payloads the kernel copies for inspection.
     pub sampling: Sampling,
+    /// The flow table.
+    pub flows: Flows,
     /// DNS queries that look like tunnelled data.
     pub dns_tunnel: DnsTunnel,
     /// How long traffic history is kept.
@@ -61,6 +63,29 @@ pub struct Config {
     pub notify: Notify,
     /// Automatic blocking of attackers' sources in XDP.
     pub mitigate: Mitigate,
+}
+
+/// The kernel's flow table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Flows {
+    /// New flows each CPU inserts per second at most, so that a flood of
+    /// new flows cannot flush the real ones out; 0: no limit. What is
+    /// skipped is counted (`flows_skipped`).
+    pub new_flows_per_cpu: u32,
+    /// A flow without a packet for this long is over: its record is
+    /// written and its entry removed.
+    #[serde(deserialize_with = "de::duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Flows {
+            new_flows_per_cpu: nta_common::flow::DEFAULT_NEW_FLOWS_PER_CPU,
+            idle_timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 /// Automatic mitigation (`--mitigate`, `--dry-run` switch it on too).
@@ -268,6 +293,9 @@ pub struct Sampling {
     pub max_per_sec: u32,
     /// Also sample 1 in N packets with payload on other ports; 0 is off.
     pub one_in: u32,
+    /// Also sample the first N payload packets of each direction of every
+    /// TCP and UDP flow, on any port; 0 is off.
+    pub flow_payloads: u32,
 }
 
 impl Default for Sampling {
@@ -282,6 +310,7 @@ impl Default for Sampling {
             udp_ports: vec![53],
             max_per_sec: 5_000,
             one_in: 0,
+            flow_payloads: 4,
         }
     }
 }

@@ -150,6 +150,8 @@ pub fn for_kernel(config: &Config) -> Thresholds {
         weighted_score: scan_count(scan.weighted_score),
         slow_bits: scan_count(sketch::bits_for(scan.slow_ports)),
         configured: 1,
+        new_flows_per_cpu: config.flows.new_flows_per_cpu,
+        _pad: 0,
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
 };
 
 use jiff::{Timestamp, tz::TimeZone};
-use nta_common::{Counter, GlobalCounters};
+use nta_common::{Counter, GlobalCounters, maps::ip_proto};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,6 +15,7 @@ use super::sid;
 use crate::{
     alert::{Alert, AlertKind, Evidence, Severity},
     detect::Finding,
+    flows::FlowRecord,
 };
 
 /// One EVE line. Fields left `None` are left out, as Suricata leaves out
@@ -39,6 +40,23 @@ pub struct Event {
     pub alert: Option<AlertBody>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowBody>,
+}
+
+/// The `flow` object of a flow event, with Suricata's field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowBody {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub start: String,
+    pub end: String,
+    pub age: u64,
+    pub state: &'static str,
+    pub reason: &'static str,
+    pub alerted: bool,
 }
 
 /// The `alert` object, with Suricata's field names.
@@ -145,6 +163,45 @@ impl Flow {
     }
 }
 
+/// A flow event: one flow's record, with the client as `src` as Suricata
+/// writes it, and the `flow_id` its alerts carry.
+pub fn flow(r: &FlowRecord) -> Event {
+    let src = SocketAddr::new(r.client.0, r.client.1);
+    let dst = SocketAddr::new(r.server.0, r.server.1);
+    let transport = matches!(r.proto, ip_proto::TCP | ip_proto::UDP);
+    Event {
+        timestamp: timestamp(r.end),
+        flow_id: Some(
+            Flow {
+                src,
+                dst,
+                proto: r.proto,
+            }
+            .id(),
+        ),
+        event_type: "flow",
+        src_ip: Some(src.ip()),
+        src_port: transport.then_some(src.port()),
+        dest_ip: Some(dst.ip()),
+        dest_port: transport.then_some(dst.port()),
+        proto: proto_name(r.proto),
+        alert: None,
+        stats: None,
+        flow: Some(FlowBody {
+            pkts_toserver: r.pkts_toserver,
+            pkts_toclient: r.pkts_toclient,
+            bytes_toserver: r.bytes_toserver,
+            bytes_toclient: r.bytes_toclient,
+            start: timestamp(r.start),
+            end: timestamp(r.end),
+            age: r.age(),
+            state: r.state(),
+            reason: r.reason.name(),
+            alerted: false,
+        }),
+    }
+}
+
 /// FNV-1a: a hash fixed by its definition, unlike std's seeded one.
 struct Fnv(u64);
 
@@ -167,7 +224,6 @@ impl std::hash::Hasher for Fnv {
 }
 
 fn proto_name(proto: u8) -> Option<&'static str> {
-    use nta_common::maps::ip_proto;
     match proto {
         ip_proto::TCP => Some("TCP"),
         ip_proto::UDP => Some("UDP"),
@@ -239,6 +295,7 @@ pub fn signature(f: &Finding, flow: &Flow, at: Timestamp) -> Event {
             metadata,
         }),
         stats: None,
+        flow: None,
     }
 }
 
@@ -278,6 +335,7 @@ pub fn detection(a: &Alert) -> Event {
             metadata,
         }),
         stats: None,
+        flow: None,
     }
 }
 
@@ -346,6 +404,7 @@ pub fn stats(global: &GlobalCounters, uptime: u64, alerts: u64, at: Timestamp) -
             },
             detect: Detect { alert: alerts },
         }),
+        flow: None,
     }
 }
 

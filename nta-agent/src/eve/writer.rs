@@ -24,6 +24,7 @@ use super::{Event, Flow, detection, signature};
 use crate::{
     alert::{AlertEvent, AlertKind},
     detect::Finding,
+    flows::FlowRecord,
 };
 
 /// Events waiting for the writer thread: a second of a busy sensor's
@@ -58,6 +59,9 @@ pub struct EveWriter {
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
     alerts: u64,
+    /// Wait for room instead of dropping: for a capture, where nothing
+    /// runs behind and nothing may be lost.
+    wait: bool,
 }
 
 fn open(path: &Path) -> anyhow::Result<File> {
@@ -108,11 +112,19 @@ impl EveWriter {
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
             written,
+            wait: false,
             alerts: 0,
         })
     }
 
-    /// Queues `event`; never waits.
+    /// The same writer, waiting for room in its queue rather than dropping
+    /// an event (see [`EveWriter::send`]).
+    pub fn waiting(mut self) -> Self {
+        self.wait = true;
+        self
+    }
+
+    /// Queues `event`; never waits, unless made [`EveWriter::waiting`].
     pub fn send(&mut self, event: Event) {
         let Some(queue) = &self.queue else {
             return;
@@ -120,7 +132,14 @@ impl EveWriter {
         if event.event_type == "alert" {
             self.alerts += 1;
         }
-        match queue.try_send(event) {
+        let sent = if self.wait {
+            queue
+                .send(event)
+                .map_err(|e| TrySendError::Disconnected(e.0))
+        } else {
+            queue.try_send(event)
+        };
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -154,6 +173,11 @@ impl EveWriter {
         {
             self.send(detection(a));
         }
+    }
+
+    /// A flow's record.
+    pub fn flow(&mut self, record: &FlowRecord) {
+        self.send(super::event::flow(record));
     }
 
     /// Alert events queued so far (for `stats.detect.alert`).

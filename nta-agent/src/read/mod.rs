@@ -13,6 +13,7 @@ use std::{
     io::IsTerminal as _,
     path::PathBuf,
     sync::Arc,
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -20,6 +21,7 @@ use jiff::{SignedDuration, Timestamp};
 use nta_common::{
     Counter, GlobalCounters,
     count::Verdict,
+    flow::{FlowKey, FlowStats},
     maps::{SampleHeader, ip_proto},
     packet::{Packet, TransportKind},
 };
@@ -31,6 +33,7 @@ use crate::{
     config::Config,
     detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
+    flows::{FlowRecord, Reason},
     payload::{
         dns_tunnel::DnsTunnel,
         matcher::Matcher,
@@ -52,6 +55,7 @@ const EXIT_UNREADABLE: u8 = 2;
 struct Totals {
     frames: u64,
     payloads: u64,
+    flows: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     alerts: BTreeMap<AlertKind, u64>,
@@ -95,6 +99,8 @@ enum Input {
         after: Arc<Snapshot>,
         now: SourceTime,
     },
+    /// Flows that ended (idle, or the capture did).
+    Flows(Vec<FlowRecord>),
 }
 
 /// The counting side of a read: frames counted as the kernel counts them,
@@ -108,6 +114,7 @@ struct Reader {
     previous: Option<Arc<Snapshot>>,
     next_tick_ns: u64,
     interval_ns: u64,
+    idle_timeout: Duration,
     /// Frames counted so far: the index of the next.
     frame: u64,
     /// The batch being filled and the inputs of its frames; the inputs of
@@ -186,15 +193,36 @@ impl Reader {
         }
     }
 
-    /// The counters now, for the detectors' interval and the next events.
+    /// The counters now, for the detectors' interval and the next events;
+    /// the flows idle since the idle timeout, ended.
     fn tick(&mut self) {
         let now = Arc::new(snapshot(&self.counts));
         self.previous = Some(Arc::clone(&now));
+        let time = self.counts.now();
         let input = Input::Tick {
             after: now,
-            now: self.counts.now(),
+            now: time,
         };
         self.inputs.push((self.frame, input));
+        let idle = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
+        let ended = self
+            .counts
+            .take_flows(|f| time.mono_ns.saturating_sub(f.last_seen_ns) >= idle);
+        self.flows_ended(ended, Reason::Timeout);
+    }
+
+    /// Records of flows the counters no longer hold, for the outputs.
+    fn flows_ended(&mut self, mut ended: Vec<(FlowKey, FlowStats)>, reason: Reason) {
+        if ended.is_empty() {
+            return;
+        }
+        // In the order they began: the output is the same run after run.
+        ended.sort_unstable_by_key(|(k, f)| (f.first_seen_ns, *k));
+        let records = ended
+            .iter()
+            .map(|(k, f)| FlowRecord::of(k, f, 0, reason))
+            .collect();
+        self.inputs.push((self.frame, Input::Flows(records)));
     }
 
     /// Batches every TCP and UDP payload for inspection, whole (there is
@@ -278,6 +306,14 @@ impl Detection {
                     self.on_alerts(events);
                 }
                 Input::Tick { after, now } => self.tick(after, now),
+                Input::Flows(records) => {
+                    self.totals.flows += records.len() as u64;
+                    if let Some(eve) = &mut self.eve {
+                        for r in &records {
+                            eve.flow(r);
+                        }
+                    }
+                }
             }
         }
         for f in found {
@@ -361,7 +397,12 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         None => Config::default(),
     };
     let rules = load_rules(&args.rules)?;
-    let eve = args.eve.as_ref().map(EveWriter::start).transpose()?;
+    // A read waits for its EVE output rather than drop an event.
+    let eve = args
+        .eve
+        .as_ref()
+        .map(|target| EveWriter::start(target).map(EveWriter::waiting))
+        .transpose()?;
     // Opened first: a store that cannot be written stops the read before
     // it starts, not after.
     let ids = match &args.db {
@@ -380,6 +421,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         previous: None,
         next_tick_ns: 0,
         interval_ns: u64::try_from(args.interval.as_nanos()).unwrap_or(u64::MAX),
+        idle_timeout: config.flows.idle_timeout,
         frame: 0,
         batch: Batch::default(),
         batch_start: 0,
@@ -547,6 +589,8 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         reader.counts.set_time(boundary);
         reader.tick();
     }
+    let rest = reader.counts.take_flows(|_| true);
+    reader.flows_ended(rest, Reason::Shutdown);
     reader.drain();
     let global = reader.counts.global();
     let detection = &mut reader.detection;
@@ -579,7 +623,7 @@ fn summary(t: &Totals, g: &GlobalCounters, span: SignedDuration, files: &[PathBu
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let ip = g.get(Counter::Ipv4Packets) + g.get(Counter::Ipv6Packets);
     let mut out = format!(
-        "read {}: {} packets, {} bytes over {:.3} s ({} IPv4, {} IPv6, {} TCP, {} UDP, {} not IP; {} payloads inspected)\n",
+        "read {}: {} packets, {} bytes over {:.3} s ({} IPv4, {} IPv6, {} TCP, {} UDP, {} not IP; {} flows; {} payloads inspected)\n",
         names.join(", "),
         g.get(Counter::Packets),
         g.get(Counter::Bytes),
@@ -589,6 +633,7 @@ fn summary(t: &Totals, g: &GlobalCounters, span: SignedDuration, files: &[PathBu
         g.get(Counter::TcpPackets),
         g.get(Counter::UdpPackets),
         g.get(Counter::Packets).saturating_sub(ip),
+        t.flows,
         t.payloads
     );
     let total: u64 = t.alerts.values().sum();

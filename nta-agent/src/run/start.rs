@@ -153,7 +153,7 @@ pub(super) fn sensor_settings(config: &Config) -> SensorSettings {
             enabled: u32::from(s.enabled),
             max_per_sec: s.max_per_sec,
             one_in: s.one_in,
-            _pad: 0,
+            flow_payloads: s.flow_payloads,
         },
         sample_ports: flags.into_iter().collect(),
     }

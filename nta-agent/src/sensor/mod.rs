@@ -19,6 +19,7 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, SourceStats,
+    flow::{FlowKey, FlowStats},
     maps::{FEATURES_GLOBAL, PROGRAM_NAME, Sampling, Thresholds, feature, names},
 };
 use tracing::{debug, warn};
@@ -145,6 +146,11 @@ impl Sensor {
     /// Reads every counter map.
     pub fn snapshot(&self) -> Result<Snapshot, SensorError> {
         read::snapshot(&self.ebpf)
+    }
+
+    /// Every flow in the flow table.
+    pub fn flows(&self) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
+        read::flows(&self.ebpf)
     }
 
     /// SYNs per destination port since the program was loaded, by port.

@@ -8,6 +8,7 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
     maps::{
         DST_HOSTS_MAX_ENTRIES, PORT_CHUNKS, PORT_COUNT, PORTS_PER_CHUNK, SOURCES_MAX_ENTRIES, names,
     },
@@ -67,13 +68,13 @@ fn global(ebpf: &Ebpf) -> Result<GlobalCounters, SensorError> {
 /// Every entry of an LRU map. Entries evicted while we walk are skipped; the
 /// walk is capped at the map's size because a key evicted under the cursor
 /// makes the kernel restart from the first key.
-fn lru<V: aya::Pod, T, C: FromIterator<(IpKey, T)>>(
+fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
     ebpf: &Ebpf,
     name: &'static str,
     max_entries: u32,
     keep: impl Fn(&V) -> T,
 ) -> Result<C, SensorError> {
-    let hash: BpfHashMap<&MapData, IpKey, V> =
+    let hash: BpfHashMap<&MapData, K, V> =
         BpfHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
     Ok(hash
         .iter()
@@ -81,6 +82,11 @@ fn lru<V: aya::Pod, T, C: FromIterator<(IpKey, T)>>(
         .filter_map(Result::ok)
         .map(|(key, value)| (key, keep(&value)))
         .collect())
+}
+
+/// Every flow in the flow table.
+pub(super) fn flows(ebpf: &Ebpf) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
+    lru(ebpf, names::FLOWS, FLOWS_MAX_ENTRIES, |f: &FlowStats| *f)
 }
 
 pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {

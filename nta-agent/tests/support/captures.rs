@@ -12,7 +12,7 @@ use super::{
 /// Captures on `iface` in the victim's namespace into `file` while the
 /// attacker runs, one after the other: `nmap -sS`, a request with
 /// `User-Agent: cmd.exe`, 200 DNS queries for names that look like a
-/// tunnel's, and a second of `hping3 -S --flood`.
+/// tunnel's, and a second of `hping3 -S --flood` from one source port.
 pub fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
     let _web = web_server(net);
     let _dns = dns_responder(net);
@@ -53,7 +53,18 @@ pub fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
     let mut flood = Spawned::start(
         &net.attacker,
         Duration::from_secs(1),
-        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
+        // One source port (-k): one flow, not a hundred thousand.
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            "80",
+            "-s",
+            "40000",
+            "-k",
+            "--flood",
+            VICTIM_ADDR,
+        ],
     );
     flood.wait(Duration::from_secs(10));
     // Stopping tcpdump (SIGINT) has it write what it has.

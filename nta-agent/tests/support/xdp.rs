@@ -100,7 +100,7 @@ impl Xdp {
             enabled: u32::from(s.enabled),
             max_per_sec: s.max_per_sec,
             one_in: s.one_in,
-            _pad: 0,
+            flow_payloads: s.flow_payloads,
         };
         let ports: Vec<(u16, u8)> = ports.into_iter().collect();
         xdp.sensor

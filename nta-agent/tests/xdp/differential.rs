@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use nta_agent::capture::{CaptureReader, Counts};
 use nta_common::{
     DstHostStats, GlobalCounters, IpKey, SourceStats,
+    flow::{FlowKey, FlowStats},
     maps::{DST_CLASSES, RATE_CLASSES, ThresholdEvent, Thresholds, feature},
 };
 
@@ -57,6 +58,8 @@ fn thresholds() -> Thresholds {
         weighted_score: 40,
         slow_bits: 12,
         configured: 1,
+        new_flows_per_cpu: 0,
+        _pad: 0,
     }
 }
 
@@ -77,6 +80,12 @@ fn untimed_destination(mut d: DstHostStats) -> DstHostStats {
     d.sketch_window_start_ns = 0;
     d.burst_window_start_ns = 0;
     d
+}
+
+fn untimed_flow(mut f: FlowStats) -> FlowStats {
+    f.first_seen_ns = 0;
+    f.last_seen_ns = 0;
+    f
 }
 
 /// An event without its timestamps.
@@ -169,6 +178,26 @@ impl Both {
                 IpAddr::from(*key)
             );
         }
+        let mut kernel_flows: Vec<(FlowKey, FlowStats)> = self
+            .xdp
+            .sensor
+            .flows()
+            .expect("reading FLOWS")
+            .into_iter()
+            .map(|(k, f)| (k, untimed_flow(f)))
+            .collect();
+        let mut user_flows: Vec<(FlowKey, FlowStats)> = self
+            .counts
+            .flows()
+            .into_iter()
+            .map(|(k, f)| (k, untimed_flow(f)))
+            .collect();
+        kernel_flows.sort_unstable_by_key(|(k, _)| *k);
+        user_flows.sort_unstable_by_key(|(k, _)| *k);
+        assert_eq!(kernel_flows.len(), user_flows.len(), "{what}: flows");
+        for (k, u) in kernel_flows.iter().zip(&user_flows) {
+            assert!(k == u, "{what}: flow\nkernel {k:?}\nreader {u:?}");
+        }
         let user_ports = self.counts.syn_ports_now();
         assert!(kernel.syn_ports == user_ports, "{what}: SYNs per port");
         let kernel_events: Vec<_> = self.kernel_events.iter().map(untimed_event).collect();
@@ -182,10 +211,11 @@ impl Both {
             *kinds.entry(e.kind).or_default() += 1;
         }
         format!(
-            "{what}: {} frames, {} sources, {} destinations, {} SYNs, events by kind {kinds:?}",
+            "{what}: {} frames, {} sources, {} destinations, {} flows, {} SYNs, events by kind {kinds:?}",
             self.frames,
             sources.len(),
             destinations.len(),
+            user_flows.len(),
             user_ports.iter().sum::<u64>(),
         )
     }

@@ -53,6 +53,8 @@ fn every_packet() -> Thresholds {
         weighted_score: 0,
         slow_bits: 0,
         configured: 1,
+        new_flows_per_cpu: 0,
+        _pad: 0,
     }
 }
 

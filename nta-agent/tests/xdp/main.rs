@@ -10,6 +10,8 @@
 //! - `samples`: the payload samples on the `SAMPLES` ring;
 //! - `victims`: per-destination classes, services and sources, and the
 //!   probes, host sketch and sweep events per source;
+//! - `flows`: the flow table, both directions in one entry, and its
+//!   new-flow rate limit;
 //! - `parts`: the load-time part switches;
 //! - `robustness`: random and mutated frames against a model of the parse;
 //! - `differential`: the same frames through the program and through the
@@ -29,6 +31,7 @@ mod cost;
 mod counters;
 mod differential;
 mod events;
+mod flows;
 mod parts;
 mod robustness;
 mod samples;

@@ -36,7 +36,7 @@ fn on(max_per_sec: u32) -> Sampling {
         enabled: 1,
         max_per_sec,
         one_in: 0,
-        _pad: 0,
+        flow_payloads: 0,
     }
 }
 
@@ -98,6 +98,41 @@ fn unwatched_ports_empty_segments_and_udp_on_tcp_only_ports_are_not_sampled() {
     xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 40_000, 80, b"not tcp"));
     assert_eq!(xdp.samples(), []);
     assert_eq!(xdp.counter(Counter::SamplesTaken), 0);
+}
+
+#[test]
+fn the_first_payloads_of_each_flow_direction_are_sampled_on_any_port() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(
+        Sampling {
+            flow_payloads: 2,
+            ..on(1000)
+        },
+        &web(),
+    );
+    let request = |sport| {
+        let tcp = Tcp::new(sport, 8888, tcp_flags::PSH | tcp_flags::ACK).payload(HTTP_GET);
+        frames::tcp_v4(SRC_V4, DST_V4, &tcp)
+    };
+    let reply =
+        Tcp::new(8888, 40_000, tcp_flags::PSH | tcp_flags::ACK).payload(b"HTTP/1.1 200 OK\r\n");
+    let reply = frames::tcp_v4(DST_V4, SRC_V4, &reply);
+    // An empty segment is no payload: it does not use up the first two.
+    xdp.pass(&frames::tcp_v4(SRC_V4, DST_V4, &Tcp::ack(40_000, 8888)));
+    for _ in 0..3 {
+        xdp.pass(&request(40_000));
+        xdp.pass(&reply);
+    }
+    let samples = xdp.samples();
+    let to_server = samples.iter().filter(|s| s.header.dst_port == 8888).count();
+    let to_client = samples.iter().filter(|s| s.header.src_port == 8888).count();
+    assert_eq!((to_server, to_client), (2, 2), "{samples:?}");
+    // Another flow has its own first two.
+    xdp.pass_repeat(&request(40_001), 3);
+    assert_eq!(xdp.samples().len(), 2);
+    assert_eq!(xdp.counter(Counter::SamplesTaken), 6);
 }
 
 #[test]

@@ -1,0 +1,153 @@
+//! The flow table: both directions of a connection in one entry, with
+//! packets, bytes and TCP flags each way and the end that opened it; what
+//! belongs to no flow; and the new-flow rate limit, which counts what it
+//! skips.
+
+use nta_common::{
+    Counter, IpKey,
+    flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH},
+    maps::{Thresholds, feature, ip_proto},
+};
+
+use crate::support::{
+    self,
+    frames::{self, DST_V4, Ipv4, SRC_V4, Tcp, tcp_flags},
+    xdp::{Xdp, quiet},
+};
+
+fn load(thresholds: &Thresholds) -> Xdp {
+    Xdp::load_with(feature::ALL, Some(thresholds))
+}
+
+/// Keeps this thread on one CPU: the limit is per CPU, and a test run
+/// runs on the CPU of the thread that asks for it.
+fn pin_to_one_cpu() {
+    // SAFETY: a zeroed cpu_set_t is an empty set; sched_setaffinity reads
+    // the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+fn flows(xdp: &Xdp) -> Vec<(FlowKey, FlowStats)> {
+    xdp.sensor.flows().expect("reading FLOWS")
+}
+
+#[test]
+fn a_connection_is_one_flow_counted_each_way() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(&quiet());
+    let client = |tcp: Tcp| frames::tcp_v4(SRC_V4, DST_V4, &tcp);
+    let server = |tcp: Tcp| frames::tcp_v4(DST_V4, SRC_V4, &tcp);
+    let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
+    let syn_ack = server(Tcp::new(80, 40_000, tcp_flags::SYN | tcp_flags::ACK));
+    let request = client(Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(b"GET /"));
+    let fin = client(Tcp::new(40_000, 80, tcp_flags::FIN | tcp_flags::ACK));
+    for frame in [&syn, &syn_ack, &request, &fin] {
+        xdp.pass(frame);
+    }
+    let all = flows(&xdp);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (key, f) = all[0];
+    let (expected, client_dir) = FlowKey::of(
+        &IpKey::from(std::net::IpAddr::from(SRC_V4)),
+        40_000,
+        &IpKey::from(std::net::IpAddr::from(DST_V4)),
+        80,
+        ip_proto::TCP,
+    );
+    assert_eq!(key, expected);
+    let server_dir = 1 - client_dir;
+    assert_eq!(usize::from(f.opener), client_dir);
+    assert_eq!(f.packets[client_dir], 3);
+    assert_eq!(f.packets[server_dir], 1);
+    let len = |frames: &[&Vec<u8>]| frames.iter().map(|f| f.len() as u64).sum::<u64>();
+    assert_eq!(f.bytes[client_dir], len(&[&syn, &request, &fin]));
+    assert_eq!(f.bytes[server_dir], len(&[&syn_ack]));
+    use tcp_flags::{ACK, FIN, PSH, SYN};
+    assert_eq!(f.flags_from(client_dir), SYN | ACK | PSH | FIN);
+    assert_eq!(f.flags_from(server_dir), SYN | ACK);
+    assert_eq!(f.payload_packets[client_dir], 1);
+    assert_eq!(f.payload_packets[server_dir], 0);
+    assert!(f.first_seen_ns > 0 && f.first_seen_ns <= f.last_seen_ns);
+    assert_eq!(xdp.counter(Counter::FlowsNew), 1);
+    assert!([LOW_TO_HIGH, HIGH_TO_LOW].contains(&client_dir));
+}
+
+#[test]
+fn udp_and_icmp_are_flows_and_later_fragments_are_not() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(&quiet());
+    xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 5353, 53, b"query"));
+    xdp.pass(&frames::udp_v4(DST_V4, SRC_V4, 53, 5353, b"answer"));
+    xdp.pass(&frames::ping_v4(SRC_V4, DST_V4));
+    xdp.pass(
+        &Ipv4::new(SRC_V4, DST_V4, ip_proto::UDP)
+            .fragment(false, 3)
+            .frame(&[0; 16]),
+    );
+    let mut all: Vec<(u8, u16, u64)> = flows(&xdp)
+        .iter()
+        .map(|(k, f)| {
+            (
+                k.proto,
+                k.low_port.max(k.high_port),
+                f.packets[0] + f.packets[1],
+            )
+        })
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, [(ip_proto::ICMP, 0, 1), (ip_proto::UDP, 5353, 2)]);
+}
+
+#[test]
+fn a_blocked_source_makes_no_flow() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(&quiet());
+    xdp.block(&format!("{SRC_V4}/32"));
+    assert_eq!(
+        xdp.run(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 80)),
+        crate::support::xdp::XDP_DROP
+    );
+    assert_eq!(flows(&xdp), []);
+    assert_eq!(xdp.counter(Counter::FlowsNew), 0);
+}
+
+#[test]
+fn new_flows_above_the_rate_limit_are_counted_not_inserted() {
+    if !support::privileged() {
+        return;
+    }
+    pin_to_one_cpu();
+    let mut xdp = load(&Thresholds {
+        new_flows_per_cpu: 5,
+        ..quiet()
+    });
+    for port in 0..10 {
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000 + port, 80));
+    }
+    // A flow already in the table is counted whatever the rate.
+    xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 80));
+    assert_eq!(flows(&xdp).len(), 5);
+    assert_eq!(xdp.counter(Counter::FlowsNew), 5);
+    assert_eq!(xdp.counter(Counter::FlowsSkipped), 5);
+    let total: u64 = flows(&xdp)
+        .iter()
+        .map(|(_, f)| f.packets[0] + f.packets[1])
+        .sum();
+    assert_eq!(total, 6);
+}
