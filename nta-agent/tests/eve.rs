@@ -1,5 +1,6 @@
 //! EVE JSON from the live agent (`--eve PATH`): a rule match, a port scan
-//! and a SYN flood in the namespaces, then every line checked against
+//! and a SYN flood in the namespaces, and their flows, then every line
+//! checked against
 //! Suricata's own published schema (`../shared/eve/schema.json`, GPL-2.0
 //! test data read in place) with Python's jsonschema, and the events'
 //! contents against what was sent.
@@ -67,6 +68,10 @@ fn the_live_agents_eve_output_validates_and_says_what_happened() {
             "-S",
             "-p",
             "80",
+            // One source port: one flow, not a hundred thousand flow events.
+            "-s",
+            "40000",
+            "-k",
             "--flood",
             VICTIM_ADDR,
         ],
@@ -118,6 +123,39 @@ fn the_live_agents_eve_output_validates_and_says_what_happened() {
             .is_some_and(|pps| pps > 1000.0),
         "{}",
         floods[0]
+    );
+
+    // Flow events: the request's connection, written at shutdown (it was
+    // not idle for 15 s yet). XDP sees what the victim's interface
+    // receives: the client's packets, not the server's replies.
+    let web: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "flow" && e["flow_id"] == m["flow_id"])
+        .collect();
+    assert_eq!(web.len(), 1, "the alert's flow; {}", log());
+    let web = web[0];
+    assert_eq!(web["src_ip"], ATTACKER_ADDR, "{web}");
+    assert_eq!(web["dest_ip"], VICTIM_ADDR, "{web}");
+    assert_eq!(web["dest_port"], 80, "{web}");
+    assert_eq!(web["proto"], "TCP", "{web}");
+    assert_eq!(web["flow"]["reason"], "shutdown", "{web}");
+    assert_eq!(web["flow"]["state"], "closed", "{web}");
+    assert!(
+        web["flow"]["pkts_toserver"]
+            .as_u64()
+            .is_some_and(|n| n >= 4),
+        "{web}"
+    );
+    assert_eq!(web["flow"]["pkts_toclient"], 0, "{web}");
+    let flood = events
+        .iter()
+        .find(|e| e["event_type"] == "flow" && e["src_port"] == 40_000)
+        .unwrap_or_else(|| panic!("no flow for the flood; {}", log()));
+    assert!(
+        flood["flow"]["pkts_toserver"]
+            .as_u64()
+            .is_some_and(|n| n > 10_000),
+        "{flood}"
     );
 
     // Stats every second, the last at shutdown counting every alert event.

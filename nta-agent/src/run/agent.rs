@@ -16,14 +16,19 @@ use tokio::{
 };
 use tracing::{debug, info, warn};
 
-use super::start::{Blocking, RunningApi, Settings};
+use super::{
+    flow_export,
+    start::{Blocking, RunningApi, Settings},
+};
 use crate::{
     alert::AlertEvent,
     api::{Report, stream::Feed},
     detect::{self, Detector, EventContext, Tick},
     eve::{self, EveWriter},
+    flows::{FlowRecord, Reason},
     mitigate::{auto, blocklist::SharedBlocklist},
     notify::Notifier,
+    sensor::FlowTable,
     source::PacketSource,
     stats::TickCounts,
     store::{Retention, StoreWriter},
@@ -115,6 +120,7 @@ impl<S: PacketSource> Agent<S> {
         &mut self,
         mut events: mpsc::Receiver<ThresholdEvent>,
         mut findings: mpsc::Receiver<detect::Finding>,
+        mut flows: mpsc::Receiver<Vec<FlowRecord>>,
     ) -> anyhow::Result<&'static str> {
         let mut sigint =
             signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -132,6 +138,7 @@ impl<S: PacketSource> Agent<S> {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event).await,
                 Some(finding) = findings.recv() => self.on_finding(finding).await,
+                Some(records) = flows.recv() => self.on_flows(&records),
                 _ = ticker.tick() => {
                     self.on_tick().await;
                     self.expire_blocks().await;
@@ -146,11 +153,23 @@ impl<S: PacketSource> Agent<S> {
         })
     }
 
-    /// Reports the last partial interval, closes every incident, and waits
-    /// (a bounded time) for the store and the notifications; returns the
-    /// source, to be stopped.
-    pub async fn shutdown(mut self) -> S {
+    /// Reports the last partial interval, writes the records of the flows
+    /// left in `table`, closes every incident, and waits (a bounded time)
+    /// for the store and the notifications; returns the source, to be
+    /// stopped.
+    pub async fn shutdown(mut self, table: Option<FlowTable>) -> S {
         self.on_tick().await;
+        if let Some(mut table) = table {
+            let left = tokio::task::spawn_blocking(move || {
+                flow_export::take_ended(&mut table, |_, _| true, Reason::Shutdown)
+            })
+            .await;
+            match left {
+                Ok(Ok(records)) => self.on_flows(&records),
+                Ok(Err(error)) => warn!(message = "Could not read the flow table", %error),
+                Err(error) => warn!(message = "Reading the flow table panicked", %error),
+            }
+        }
         let closing = self.detector.close_all(self.source.now().wall);
         self.persist(closing).await;
         self.eve_stats();
@@ -185,6 +204,15 @@ impl<S: PacketSource> Agent<S> {
             detector.on_event(&ctx, next_id)
         });
         self.persist(events).await;
+    }
+
+    /// Records of flows that ended.
+    fn on_flows(&mut self, records: &[FlowRecord]) {
+        if let Some(eve) = &mut self.eve {
+            for r in records {
+                eve.flow(r);
+            }
+        }
     }
 
     /// A payload finding (rule match, DNS tunnel).

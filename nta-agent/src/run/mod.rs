@@ -5,6 +5,7 @@
 //! are the [`Agent`]'s.
 
 mod agent;
+mod flow_export;
 mod start;
 
 use anyhow::Context as _;
@@ -31,10 +32,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (findings, inspecting) = payload.spawn(streams.samples);
     let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
 
+    let (export, flows) = flow_export::start(
+        sensor.flow_table().context("opening the flow table")?,
+        settings.config.flows.idle_timeout,
+    );
     let mut agent = Agent::new(sensor, settings, notifier, eve, blocking, &api);
-    let signal = agent.run_until_signal(streams.events, findings).await?;
+    let signal = agent
+        .run_until_signal(streams.events, findings, flows)
+        .await?;
     info!(message = "Stopping", signal);
-    let sensor = agent.shutdown().await;
+    let table = export.stop().await;
+    let sensor = agent.shutdown(table).await;
     api.stop().await;
     inspecting.abort();
     let iface = sensor.iface().to_owned();

@@ -49,7 +49,7 @@ pub struct Blocklist {
 
 /// A file descriptor of its own for `data`, so the handle made from it
 /// can move to another task.
-fn own_fd(data: &MapData) -> Result<MapData, SensorError> {
+pub(super) fn own_fd(data: &MapData) -> Result<MapData, SensorError> {
     let fd: OwnedFd = data
         .fd()
         .as_fd()

@@ -17,7 +17,8 @@ use nta_common::{
 use tokio::{io::unix::AsyncFd, task::JoinHandle};
 
 use super::{
-    AttachedMode, Blocklist, LoadOptions, Sensor, SensorError, XdpMode, events, ring, samples,
+    AttachedMode, Blocklist, FlowTable, LoadOptions, Sensor, SensorError, XdpMode, events, ring,
+    samples,
 };
 use crate::{
     source::{Dropped, PacketSource, SourceTime, Streams},
@@ -124,6 +125,11 @@ impl LiveSensor {
         self.mode
     }
 
+    /// A handle on the kernel flow table; each call opens another.
+    pub fn flow_table(&self) -> Result<FlowTable, SensorError> {
+        self.sensor.flow_table()
+    }
+
     /// Stops reading the rings and detaches the program.
     pub fn detach(mut self) -> Result<(), SensorError> {
         for task in &self.tasks {
@@ -168,7 +174,7 @@ impl PacketSource for LiveSensor {
 }
 
 /// CLOCK_MONOTONIC in ns: the clock the XDP program's timestamps use.
-fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

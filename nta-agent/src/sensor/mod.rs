@@ -5,6 +5,7 @@ mod attach;
 mod blocklist;
 mod error;
 pub mod events;
+mod flows;
 mod live;
 mod read;
 mod ring;
@@ -27,7 +28,8 @@ use tracing::{debug, warn};
 pub use attach::{AttachedMode, XdpMode};
 pub use blocklist::{BlockEntry, Blocklist};
 pub use error::SensorError;
-pub use live::{LiveSensor, LoadedSensor, SensorSettings};
+pub use flows::FlowTable;
+pub use live::{LiveSensor, LoadedSensor, SensorSettings, monotonic_ns};
 
 use crate::traffic::Snapshot;
 
@@ -209,6 +211,11 @@ impl Sensor {
     /// same map.
     pub fn blocklist(&self) -> Result<Blocklist, SensorError> {
         Blocklist::open(&self.ebpf)
+    }
+
+    /// A handle on the kernel flow table; each call opens another.
+    pub fn flow_table(&self) -> Result<FlowTable, SensorError> {
+        FlowTable::open(&self.ebpf)
     }
 
     /// Takes the ring of payload samples, to be read by its own task.
