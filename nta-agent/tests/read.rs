@@ -240,9 +240,9 @@ fn attacks_captured_with_tcpdump_are_all_found_by_an_ordinary_user() {
     }
 }
 
-/// `--db`: a read's alerts go into a store, twice into the same one with
-/// ids the store allocates (nothing overwritten), and `nta-agent run`
-/// serves them from it.
+/// `--db`: a read's alerts and flows go into a store, twice into the same
+/// one with ids the store allocates (nothing overwritten), and `nta-agent
+/// run` serves them from it.
 #[test]
 fn the_alerts_a_read_stores_are_served_by_the_agent() {
     if !support::privileged_with(&["tcpdump", "curl", "python3", "runuser"]) {
@@ -258,7 +258,8 @@ fn the_alerts_a_read_stores_are_served_by_the_agent() {
         assert!(out.status.success(), "{}", text(&out));
     }
     let _agent = start_agent(&net, &["--db", str_of(&db)]);
-    let alerts = Api::new(&net.victim).alerts("kind=signature");
+    let api = Api::new(&net.victim);
+    let alerts = api.alerts("kind=signature");
     let ids: std::collections::BTreeSet<u64> =
         alerts.iter().filter_map(|a| a["id"].as_u64()).collect();
     assert_eq!(ids.len(), alerts.len(), "distinct ids: {alerts:?}");
@@ -270,6 +271,18 @@ fn the_alerts_a_read_stores_are_served_by_the_agent() {
     for a in requests {
         assert_eq!(a["src"], ATTACKER_ADDR, "{a}");
         assert_eq!(a["dst"], VICTIM_ADDR, "{a}");
+    }
+    // And the request's flow, once per read, both ways (tcpdump saw both).
+    let body = api.get(&format!("/api/flows?host={ATTACKER_ADDR}&port=80"));
+    let flows = body["flows"].as_array().expect("flows");
+    assert_eq!(flows.len(), 2, "{body}");
+    for f in flows {
+        assert_eq!(f["src_ip"], ATTACKER_ADDR, "{f}");
+        assert_eq!(f["dest_ip"], VICTIM_ADDR, "{f}");
+        assert_eq!(f["dst_port"], 80, "{f}");
+        assert_eq!(f["proto"], 6, "{f}");
+        assert!(f["pkts_toclient"].as_u64().is_some_and(|n| n >= 3), "{f}");
+        assert_eq!(f["state"], "closed", "{f}");
     }
 }
 

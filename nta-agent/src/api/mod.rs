@@ -18,6 +18,7 @@ mod alerts;
 pub mod auth;
 mod blocks;
 mod dashboard;
+mod flows;
 mod health;
 mod history;
 mod metrics;
@@ -137,6 +138,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
     let data = alerts::alerts_handler(store.clone())
         .or(alerts::alert_handler(store.clone()))
         .or(stats::stats_handler(report.clone()))
+        .or(flows::flows_handler(store.clone()))
         .or(history::history_handler(store))
         .or(blocks::list_handler(mitigation.clone()))
         .or(metrics::metrics_handler(

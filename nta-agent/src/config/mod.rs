@@ -390,6 +390,9 @@ pub struct StoreSettings {
     /// How long per-minute history is kept.
     #[serde(deserialize_with = "de::duration")]
     pub retention_minutes: Duration,
+    /// How long flow records are kept.
+    #[serde(deserialize_with = "de::duration")]
+    pub flow_retention: Duration,
 }
 
 impl Default for StoreSettings {
@@ -399,6 +402,8 @@ impl Default for StoreSettings {
             retention_seconds: Duration::from_secs(3600),
             // 43 200 rows: a month of trends and before/after comparisons.
             retention_minutes: Duration::from_secs(30 * 86_400),
+            // A week of "who talked to this host".
+            flow_retention: Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -136,6 +136,9 @@ struct Detection {
     before: Option<Arc<Snapshot>>,
     eve: Option<EveWriter>,
     ids: AlertIds,
+    /// The first failure to store flow records: the read goes on, and
+    /// fails at its end.
+    store_error: Option<crate::store::StoreError>,
     totals: Totals,
     alerts: Vec<crate::alert::Alert>,
 }
@@ -306,18 +309,27 @@ impl Detection {
                     self.on_alerts(events);
                 }
                 Input::Tick { after, now } => self.tick(after, now),
-                Input::Flows(records) => {
-                    self.totals.flows += records.len() as u64;
-                    if let Some(eve) = &mut self.eve {
-                        for r in &records {
-                            eve.flow(r);
-                        }
-                    }
-                }
+                Input::Flows(records) => self.flows(&records),
             }
         }
         for f in found {
             self.finding(f);
+        }
+    }
+
+    /// Flows that ended: to the EVE output and the store.
+    fn flows(&mut self, records: &[FlowRecord]) {
+        self.totals.flows += records.len() as u64;
+        if let Some(eve) = &mut self.eve {
+            for r in records {
+                eve.flow(r);
+            }
+        }
+        if let AlertIds::Store(store) = &self.ids
+            && self.store_error.is_none()
+            && let Err(error) = store.put_flows(records)
+        {
+            self.store_error = Some(error);
         }
     }
 
@@ -434,6 +446,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
             before: None,
             eve,
             ids,
+            store_error: None,
             totals: Totals::default(),
             alerts: Vec::new(),
         },
@@ -607,6 +620,9 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         let uptime = u64::try_from(span.as_secs()).unwrap_or(0);
         eve.send(eve::stats(&global, uptime, alerts, end));
         eve.close()?;
+    }
+    if let (Some(db), Some(error)) = (&args.db, detection.store_error.take()) {
+        return Err(error).with_context(|| format!("writing the flows to {}", db.display()));
     }
     if let (Some(db), AlertIds::Store(store)) = (&args.db, &detection.ids) {
         store

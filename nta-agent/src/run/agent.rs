@@ -206,13 +206,14 @@ impl<S: PacketSource> Agent<S> {
         self.persist(events).await;
     }
 
-    /// Records of flows that ended.
+    /// Records of flows that ended: to the EVE output and the store.
     fn on_flows(&mut self, records: &[FlowRecord]) {
         if let Some(eve) = &mut self.eve {
             for r in records {
                 eve.flow(r);
             }
         }
+        self.writer.flows(records);
     }
 
     /// A payload finding (rule match, DNS tunnel).

@@ -84,6 +84,7 @@ impl Settings {
         let retention = Retention {
             seconds: config.store.retention_seconds,
             minutes: config.store.retention_minutes,
+            flows: config.store.flow_retention,
         };
         Ok(Self {
             config,

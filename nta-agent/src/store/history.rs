@@ -103,6 +103,8 @@ pub struct HistoryPoint {
 pub struct Retention {
     pub seconds: Duration,
     pub minutes: Duration,
+    /// Flow records.
+    pub flows: Duration,
 }
 
 impl Default for Retention {
@@ -110,6 +112,7 @@ impl Default for Retention {
         Self {
             seconds: Duration::from_secs(3600),
             minutes: Duration::from_secs(30 * 24 * 3600),
+            flows: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -511,6 +514,7 @@ mod tests {
         let retention = Retention {
             seconds: Duration::from_secs(3600),
             minutes: Duration::from_secs(24 * 3600),
+            ..Retention::default()
         };
         for t in [
             "2026-01-30T00:00:00Z", // older than both

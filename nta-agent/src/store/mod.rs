@@ -12,6 +12,7 @@
 
 mod alerts;
 mod blocks;
+mod flows;
 mod health;
 mod history;
 mod writer;
@@ -34,6 +35,7 @@ use redb::{
 };
 
 pub use alerts::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT};
+pub use flows::{FlowPage, FlowQuery, MAX_FLOW_LIMIT, StoredFlow};
 pub use health::StoreHealth;
 pub use history::{
     HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention, UnknownMetric,
@@ -88,6 +90,12 @@ pub enum StoreError {
         path: PathBuf,
         action: &'static str,
         source: Box<redb::Error>,
+    },
+    #[error("store {}: flow {id} cannot be decoded: {source}; the file may be damaged", path.display())]
+    CorruptFlow {
+        path: PathBuf,
+        id: u64,
+        source: serde_json::Error,
     },
     #[error("store {}: alert {id} cannot be decoded: {source}; the file may be damaged", path.display())]
     CorruptAlert {
@@ -144,6 +152,8 @@ pub struct Store {
     path: PathBuf,
     /// Next alert id to hand out; starts after the largest stored id.
     next_alert_id: AtomicU64,
+    /// Likewise for flow records.
+    next_flow_id: AtomicU64,
     /// First second from which per-second history is complete: rows before it
     /// were pruned, so older ranges are answered from the per-minute table.
     sec_floor: AtomicI64,
@@ -207,6 +217,7 @@ impl Store {
             failed: AtomicBool::new(false),
             path: path.to_owned(),
             next_alert_id: AtomicU64::new(1),
+            next_flow_id: AtomicU64::new(1),
             sec_floor: AtomicI64::new(i64::MIN),
         };
         store.init_tables()?;
@@ -271,6 +282,13 @@ impl Store {
             // older stores gain it here without a version change.
             txn.open_table(blocks::BLOCKS)
                 .map_err(self.db_err("creating tables"))?;
+            // Flows came later still, likewise.
+            txn.open_table(flows::FLOWS)
+                .map_err(self.db_err("creating tables"))?;
+            txn.open_table(flows::FLOWS_BY_END)
+                .map_err(self.db_err("creating tables"))?;
+            txn.open_table(flows::FLOWS_BY_HOST)
+                .map_err(self.db_err("creating tables"))?;
         }
         self.index_alerts_by_kind(&txn)?;
         txn.commit().map_err(self.db_err("creating tables"))
@@ -285,6 +303,13 @@ impl Store {
             .map_err(self.db_err("reading alerts"))?;
         if let Some((id, _)) = alerts.last().map_err(self.db_err("reading alerts"))? {
             self.next_alert_id
+                .store(id.value().saturating_add(1), Ordering::Relaxed);
+        }
+        let flows = txn
+            .open_table(flows::FLOWS)
+            .map_err(self.db_err("reading flows"))?;
+        if let Some((id, _)) = flows.last().map_err(self.db_err("reading flows"))? {
+            self.next_flow_id
                 .store(id.value().saturating_add(1), Ordering::Relaxed);
         }
         let meta = txn.open_table(META).map_err(self.db_err("opening"))?;

@@ -26,6 +26,7 @@ use super::{
 };
 use crate::{
     alert::Alert,
+    flows::FlowRecord,
     timings::{self, Timings},
 };
 
@@ -36,6 +37,10 @@ pub type HealthReport = Box<dyn Fn(StoreHealth) + Send + Sync>;
 /// Ticks of history kept while the store cannot be written: an hour at
 /// the default 1 s interval, 320 bytes each (~1.2 MB). Older ones go first.
 pub const HISTORY_QUEUE_MAX: usize = 3_600;
+
+/// Flow records waiting for the store at most: a few minutes of a busy
+/// link's flows.
+pub const FLOW_QUEUE_MAX: usize = 100_000;
 
 /// How often a failing writer looks whether its retry is due.
 const RETRY_POLL: Duration = Duration::from_millis(100);
@@ -60,6 +65,7 @@ struct Shared {
 struct Pending {
     backlog: Backlog,
     history: VecDeque<(Timestamp, GlobalCounters)>,
+    flows: VecDeque<FlowRecord>,
     prune: Option<Retention>,
     writes: WriteState,
     closing: bool,
@@ -68,10 +74,20 @@ struct Pending {
 impl Pending {
     /// Puts back what a failed round did not write, ahead of what queued
     /// since (it is older); past the cap, the oldest ticks go.
-    fn put_back(&mut self, history: Vec<(Timestamp, GlobalCounters)>, prune: Option<Retention>) {
+    fn put_back(
+        &mut self,
+        history: Vec<(Timestamp, GlobalCounters)>,
+        flows: Vec<FlowRecord>,
+        prune: Option<Retention>,
+    ) {
         for tick in history.into_iter().rev() {
             if self.history.len() < HISTORY_QUEUE_MAX {
                 self.history.push_front(tick);
+            }
+        }
+        for record in flows.into_iter().rev() {
+            if self.flows.len() < FLOW_QUEUE_MAX {
+                self.flows.push_front(record);
             }
         }
         if self.prune.is_none() {
@@ -138,6 +154,31 @@ impl StoreWriter {
         self.shared.wake.notify_one();
     }
 
+    /// Queues flow records; never waits. Past [`FLOW_QUEUE_MAX`] waiting
+    /// (a store failing for long), the oldest go, and a line says so.
+    pub fn flows(&self, records: &[FlowRecord]) {
+        if records.is_empty() {
+            return;
+        }
+        let mut pending = self.shared.lock();
+        let mut dropped = 0;
+        for r in records {
+            if pending.flows.len() == FLOW_QUEUE_MAX {
+                pending.flows.pop_front();
+                dropped += 1;
+            }
+            pending.flows.push_back(r.clone());
+        }
+        if dropped > 0 && pending.writes.first_drop_of_run() {
+            warn!(
+                message = "Store backlog full: dropping the oldest unwritten flow records",
+                cap = FLOW_QUEUE_MAX,
+            );
+        }
+        drop(pending);
+        self.shared.wake.notify_one();
+    }
+
     /// Asks for old history to be pruned at the next write.
     pub fn prune(&self, retention: &Retention) {
         self.shared.lock().prune = Some(retention.clone());
@@ -177,6 +218,7 @@ impl StoreWriter {
 struct Round {
     alerts: Vec<Alert>,
     history: Vec<(Timestamp, GlobalCounters)>,
+    flows: Vec<FlowRecord>,
     prune: Option<Retention>,
     closing: bool,
 }
@@ -190,12 +232,14 @@ async fn write_loop(shared: Arc<Shared>) -> usize {
             let mut pending = shared.lock();
             let has_work = !pending.backlog.is_empty()
                 || !pending.history.is_empty()
+                || !pending.flows.is_empty()
                 || pending.prune.is_some();
             if pending.closing || (has_work && pending.writes.due(Instant::now())) {
                 pending.writes.began(Instant::now(), Timestamp::now());
                 let round = Round {
                     alerts: pending.backlog.take(),
                     history: pending.history.drain(..).collect(),
+                    flows: pending.flows.drain(..).collect(),
                     prune: pending.prune.take(),
                     closing: pending.closing,
                 };
@@ -235,12 +279,14 @@ async fn write_loop(shared: Arc<Shared>) -> usize {
 }
 
 /// Commits one round: the alerts in one transaction, then the history in
-/// order, then a prune; what fails goes back to wait.
+/// order, then the flow records, then a prune; what fails goes back to
+/// wait.
 async fn write_round(shared: &Shared, round: Round) {
     let store = shared.store.clone();
     let Round {
         alerts,
         history,
+        flows,
         prune,
         ..
     } = round;
@@ -268,8 +314,8 @@ async fn write_round(shared: &Shared, round: Round) {
         }
         shared.report(&pending);
         if !pending.writes.due(Instant::now()) {
-            // Failed: the history waits for the next retry too.
-            pending.put_back(history, prune);
+            // Failed: the history and flows wait for the next retry too.
+            pending.put_back(history, flows, prune);
             return;
         }
     }
@@ -293,7 +339,7 @@ async fn write_round(shared: &Shared, round: Round) {
         match written {
             Some(Ok(())) => succeeded(&mut pending, 0),
             Some(Err((error, left))) => {
-                pending.put_back(left, None);
+                pending.put_back(left, Vec::new(), None);
                 let waiting = pending.backlog.len();
                 failed(&mut pending, &error, "history", waiting);
             }
@@ -301,14 +347,34 @@ async fn write_round(shared: &Shared, round: Round) {
         }
         shared.report(&pending);
         if !pending.writes.due(Instant::now()) {
-            pending.put_back(Vec::new(), prune);
+            pending.put_back(Vec::new(), flows, prune);
+            return;
+        }
+    }
+
+    if !flows.is_empty() {
+        let written = blocking(&store, move |store| {
+            store
+                .with_recovery(|store| store.put_flows(&flows))
+                .map_err(|error| (error, flows))
+        })
+        .await;
+        let mut pending = shared.lock();
+        if let Some(Err((error, flows))) = written {
+            pending.put_back(Vec::new(), flows, prune);
+            let waiting = pending.backlog.len();
+            failed(&mut pending, &error, "flows", waiting);
+            shared.report(&pending);
             return;
         }
     }
 
     if let Some(retention) = prune {
         let pruned = blocking(&store, move |store| {
-            store.with_recovery(|store| store.prune(Timestamp::now(), &retention))
+            store.with_recovery(|store| {
+                store.prune(Timestamp::now(), &retention)?;
+                store.prune_flows(Timestamp::now(), retention.flows)
+            })
         })
         .await;
         if let Some(Err(error)) = pruned {
