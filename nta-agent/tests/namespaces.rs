@@ -95,6 +95,70 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
     );
 }
 
+/// Flows that go idle are written and served: 200 SYNs from one source
+/// port are one flow, listed by `/api/flows` a few seconds after it ended
+/// (idle timeout 2 s), and nothing else from that source.
+#[test]
+fn an_idle_flow_is_served_by_the_api() {
+    let Some(net) = Topology::privileged(&["hping3"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("nta.toml");
+    std::fs::write(&config, "[flows]\nidle_timeout = \"2s\"\n").expect("config");
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut agent = start_attached(
+        &net,
+        &["--config", config, "--listen", support::api::LISTEN],
+    );
+    agent.wait_for_log("API listening", ATTACH_LIMIT);
+    let api = Api::new(&net.victim);
+    // One source port (-s, -k): one flow.
+    let sent = net.exec(
+        &net.attacker,
+        Duration::from_secs(30),
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            "8443",
+            "-s",
+            "41000",
+            "-k",
+            "-c",
+            "200",
+            "-i",
+            "u1000",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&sent.stderr).contains("200 packets transmitted"),
+        "hping3: {sent:?}"
+    );
+    // Idle 2 s, walked every second: there within 4.
+    let path = format!("/api/flows?host={ATTACKER_ADDR}");
+    let start = std::time::Instant::now();
+    let flows = loop {
+        let body = api.get(&path);
+        let flows = body["flows"].as_array().cloned().unwrap_or_default();
+        if !flows.is_empty() || start.elapsed() > Duration::from_secs(8) {
+            break flows;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(flows.len(), 1, "{flows:?}\n{}", agent.log());
+    let f = &flows[0];
+    assert_eq!(f["src_ip"], ATTACKER_ADDR, "{f}");
+    assert_eq!(f["src_port"], 41_000, "{f}");
+    assert_eq!(f["dest_ip"], VICTIM_ADDR, "{f}");
+    assert_eq!(f["dst_port"], 8443, "{f}");
+    assert_eq!(f["pkts_toserver"], 200, "{f}");
+    assert_eq!(f["reason"], "timeout", "{f}");
+    assert_eq!(f["state"], "new", "one way, no FIN: {f}");
+    agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
+}
+
 /// `/metrics`, read with a token, parsed as Prometheus text: the kernel
 /// counters equal what hping3 sent, and the agent's own timings are there.
 #[test]
