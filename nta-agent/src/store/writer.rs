@@ -352,21 +352,8 @@ async fn write_round(shared: &Shared, round: Round) {
         }
     }
 
-    if !flows.is_empty() {
-        let written = blocking(&store, move |store| {
-            store
-                .with_recovery(|store| store.put_flows(&flows))
-                .map_err(|error| (error, flows))
-        })
-        .await;
-        let mut pending = shared.lock();
-        if let Some(Err((error, flows))) = written {
-            pending.put_back(Vec::new(), flows, prune);
-            let waiting = pending.backlog.len();
-            failed(&mut pending, &error, "flows", waiting);
-            shared.report(&pending);
-            return;
-        }
+    if !flows.is_empty() && !write_flows(shared, &store, flows, &prune).await {
+        return;
     }
 
     if let Some(retention) = prune {
@@ -381,6 +368,31 @@ async fn write_round(shared: &Shared, round: Round) {
             warn!(message = "Failed to prune history", %error);
         }
     }
+}
+
+/// Commits flow records; false if that failed (they wait, with `prune`,
+/// for the next retry).
+async fn write_flows(
+    shared: &Shared,
+    store: &Arc<Store>,
+    flows: Vec<FlowRecord>,
+    prune: &Option<Retention>,
+) -> bool {
+    let written = blocking(store, move |store| {
+        store
+            .with_recovery(|store| store.put_flows(&flows))
+            .map_err(|error| (error, flows))
+    })
+    .await;
+    let Some(Err((error, flows))) = written else {
+        return true;
+    };
+    let mut pending = shared.lock();
+    pending.put_back(Vec::new(), flows, prune.clone());
+    let waiting = pending.backlog.len();
+    failed(&mut pending, &error, "flows", waiting);
+    shared.report(&pending);
+    false
 }
 
 /// Runs `write` on the blocking pool; `None` if it panicked, which is
