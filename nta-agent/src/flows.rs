@@ -2,7 +2,7 @@
 //! idle or the agent stops, with the end that opened the flow as the
 //! client (Suricata's and NetFlow's `toserver` direction).
 
-use std::{net::IpAddr, time::Duration};
+use std::net::IpAddr;
 
 use jiff::Timestamp;
 use nta_common::flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH};
@@ -94,21 +94,6 @@ impl FlowRecord {
     }
 }
 
-/// Flows of `flows` idle for `idle` at `now_ns` (their clock): the ones to
-/// export and remove.
-pub fn idle<'a>(
-    flows: impl IntoIterator<Item = (&'a FlowKey, &'a FlowStats)>,
-    now_ns: u64,
-    idle: Duration,
-) -> Vec<FlowKey> {
-    let idle = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
-    flows
-        .into_iter()
-        .filter(|(_, f)| now_ns.saturating_sub(f.last_seen_ns) >= idle)
-        .map(|(k, _)| *k)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use nta_common::IpKey;
@@ -139,8 +124,5 @@ mod tests {
         assert_eq!((r.tcp_flags_toserver, r.tcp_flags_toclient), (0x02, 0x12));
         assert_eq!(r.age(), 2);
         assert_eq!(r.state(), "established");
-        let idle_keys = idle([(&key, &stats)], 20_000_000_000, Duration::from_secs(15));
-        assert_eq!(idle_keys, vec![key]);
-        assert!(idle([(&key, &stats)], 10_000_000_000, Duration::from_secs(15)).is_empty());
     }
 }
