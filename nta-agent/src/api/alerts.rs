@@ -4,7 +4,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use warp::{Filter, Rejection, Reply, reply::Response};
 
-use super::{HandlerError, Params, blocking, parse_time, respond, with_arg};
+use super::{HandlerError, Params, blocking, limit_up_to, ordered, parse_time, respond, with_arg};
 use crate::{
     alert::{AlertKind, AlertState},
     store::{AlertJson, AlertPage, AlertQuery, MAX_ALERT_LIMIT, Store},
@@ -106,7 +106,9 @@ fn alert_query(params: &Params) -> Result<AlertQuery, HandlerError> {
         since: params.get("since", parse_time("since"))?,
         until: params.get("until", parse_time("until"))?,
         state: params.get("state", str::parse::<AlertState>)?,
-        limit: params.get("limit", parse_limit)?.unwrap_or(100),
+        limit: params
+            .get("limit", limit_up_to(MAX_ALERT_LIMIT))?
+            .unwrap_or(100),
         cursor: params.get("cursor", |value| {
             value.parse().map_err(|_| {
                 format!(
@@ -115,26 +117,8 @@ fn alert_query(params: &Params) -> Result<AlertQuery, HandlerError> {
             })
         })?,
     };
-    if let (Some(since), Some(until)) = (query.since, query.until)
-        && until < since
-    {
-        return Err(HandlerError::bad(
-            "until",
-            format!("until ({until}) is before since ({since})"),
-        ));
-    }
+    ordered(query.since, query.until)?;
     Ok(query)
-}
-
-fn parse_limit(value: &str) -> Result<usize, String> {
-    let out_of_range = || format!("limit must be between 1 and {MAX_ALERT_LIMIT}, got {value}");
-    // Parsed as u128 so that a huge number is reported as out of range, not
-    // as "not a number".
-    let limit: u128 = value.parse().map_err(|_| out_of_range())?;
-    usize::try_from(limit)
-        .ok()
-        .filter(|l| (1..=MAX_ALERT_LIMIT).contains(l))
-        .ok_or_else(out_of_range)
 }
 
 #[cfg(test)]

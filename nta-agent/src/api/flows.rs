@@ -4,7 +4,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use warp::{Filter, Rejection, Reply, reply::Response};
 
-use super::{HandlerError, Params, blocking, parse_time, respond, with_arg};
+use super::{HandlerError, Params, blocking, limit_up_to, ordered, parse_time, respond, with_arg};
 use crate::store::{FlowQuery, MAX_FLOW_LIMIT, Store};
 
 /// Query parameters of `GET /api/flows`.
@@ -73,31 +73,17 @@ fn flow_query(params: &Params) -> Result<FlowQuery, HandlerError> {
         app_proto: params.get("app_proto", |value| Ok::<_, String>(value.to_owned()))?,
         since: params.get("since", parse_time("since"))?,
         until: params.get("until", parse_time("until"))?,
-        limit: params.get("limit", parse_limit)?.unwrap_or(100),
+        limit: params
+            .get("limit", limit_up_to(MAX_FLOW_LIMIT))?
+            .unwrap_or(100),
         cursor: params.get("cursor", |value| {
             value.parse().map_err(|_| {
                 format!("cursor must be a flow id (the `next` of the previous page), got `{value}`")
             })
         })?,
     };
-    if let (Some(since), Some(until)) = (query.since, query.until)
-        && until < since
-    {
-        return Err(HandlerError::bad(
-            "until",
-            format!("until ({until}) is before since ({since})"),
-        ));
-    }
+    ordered(query.since, query.until)?;
     Ok(query)
-}
-
-fn parse_limit(value: &str) -> Result<usize, String> {
-    let out_of_range = || format!("limit must be between 1 and {MAX_FLOW_LIMIT}, got {value}");
-    let limit: u128 = value.parse().map_err(|_| out_of_range())?;
-    usize::try_from(limit)
-        .ok()
-        .filter(|l| (1..=MAX_FLOW_LIMIT).contains(l))
-        .ok_or_else(out_of_range)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use nta_common::Counter;
 use serde_json::json;
 use warp::{Filter, Rejection, Reply, reply::Response};
 
-use super::{HandlerError, Params, blocking, parse_time, respond, with_arg};
+use super::{HandlerError, Params, blocking, ordered, parse_time, respond, with_arg};
 use crate::store::{HistoryQuery, Metric, Store};
 
 /// Query parameters of `GET /api/history`.
@@ -55,12 +55,7 @@ async fn history(
             )
         })?,
     };
-    if until < since {
-        return Err(HandlerError::bad(
-            "until",
-            format!("until ({until}) is before since ({since})"),
-        ));
-    }
+    ordered(Some(since), Some(until))?;
     let step_secs = params.get("step", parse_step)?.unwrap_or(1);
     let query = HistoryQuery {
         metric,

@@ -393,6 +393,33 @@ fn parse_time(name: &str) -> impl FnOnce(&str) -> Result<jiff::Timestamp, String
     }
 }
 
+/// A `limit` between 1 and `max`; a huge number is out of range, not
+/// "not a number".
+fn limit_up_to(max: usize) -> impl Fn(&str) -> Result<usize, String> {
+    move |value| {
+        let out_of_range = || format!("limit must be between 1 and {max}, got {value}");
+        let limit: u128 = value.parse().map_err(|_| out_of_range())?;
+        usize::try_from(limit)
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(out_of_range)
+    }
+}
+
+/// A 400 naming `until` when it comes before `since`.
+fn ordered(
+    since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
+) -> Result<(), HandlerError> {
+    match (since, until) {
+        (Some(since), Some(until)) if until < since => Err(HandlerError::bad(
+            "until",
+            format!("until ({until}) is before since ({since})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
