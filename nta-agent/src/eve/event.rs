@@ -56,7 +56,10 @@ pub struct FlowBody {
     pub age: u64,
     pub state: &'static str,
     pub reason: &'static str,
-    pub alerted: bool,
+    /// Left out until flows know their alerts: absent says nothing, where
+    /// `false` would say there were none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerted: Option<bool>,
 }
 
 /// The `alert` object, with Suricata's field names.
@@ -197,7 +200,7 @@ pub fn flow(r: &FlowRecord) -> Event {
             age: r.age(),
             state: r.state(),
             reason: r.reason.name(),
-            alerted: false,
+            alerted: None,
         }),
     }
 }
