@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{
     eve::{alerts_with_sid, can_validate, validated},
-    lab::{Lab, curl, web_server},
+    lab::{Lab, cmd_exe_request, web_server},
     netns::{ATTACKER_ADDR, VICTIM_ADDR},
 };
 
@@ -33,16 +33,7 @@ fn the_live_agents_eve_output_validates_and_says_what_happened() {
     let mut lab = Lab::start_with(&["--eve", eve_arg, "--eve-stats-interval", "1s"]);
     let _web = web_server(&lab.net);
 
-    curl(
-        &lab.net,
-        &[
-            "-o",
-            "/dev/null",
-            "-H",
-            "User-Agent: cmd.exe",
-            &format!("http://{VICTIM_ADDR}/"),
-        ],
-    );
+    cmd_exe_request(&lab.net);
     let scan = lab.net.exec(
         &lab.net.attacker,
         Duration::from_secs(60),

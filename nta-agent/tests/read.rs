@@ -20,7 +20,7 @@ use support::{
     api::Api,
     captures::capture_attacks,
     eve::{alerts_with_sid, can_validate, validated},
-    lab::{Spawned, curl, start_agent, web_server},
+    lab::{Spawned, cmd_exe_request, start_agent, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
@@ -48,16 +48,7 @@ fn capture_attack(net: &Topology, iface: &str, file: &Path) -> (Timestamp, Times
     );
     tcpdump.wait_for_output("listening on", Duration::from_secs(10));
     let before = Timestamp::now();
-    curl(
-        net,
-        &[
-            "-o",
-            "/dev/null",
-            "-H",
-            "User-Agent: cmd.exe",
-            &format!("http://{VICTIM_ADDR}/"),
-        ],
-    );
+    cmd_exe_request(net);
     let after = Timestamp::now();
     // timeout ends tcpdump (SIGTERM), which writes what it has.
     tcpdump.wait(Duration::from_secs(15));

@@ -5,7 +5,7 @@ use std::{fs, os::unix::fs::PermissionsExt as _, path::Path, process::Command, t
 
 use super::{
     dns::{check_dig, dig_batch, dns_responder, tunnel_names},
-    lab::{Spawned, curl, nmap_fast_scan, web_server},
+    lab::{Spawned, cmd_exe_request, nmap_fast_scan, web_server},
     netns::{Topology, VICTIM_ADDR},
 };
 
@@ -35,16 +35,7 @@ pub fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
     );
     tcpdump.wait_for_output("listening on", Duration::from_secs(10));
     nmap_fast_scan(net, "1-200");
-    curl(
-        net,
-        &[
-            "-o",
-            "/dev/null",
-            "-H",
-            "User-Agent: cmd.exe",
-            &format!("http://{VICTIM_ADDR}/"),
-        ],
-    );
+    cmd_exe_request(net);
     let queries: Vec<String> = tunnel_names(200)
         .into_iter()
         .map(|name| format!("{name} TXT"))

@@ -239,6 +239,21 @@ pub fn nmap_fast_scan(net: &Topology, ports: &str) {
     );
 }
 
+/// The request the default rules catch: `User-Agent: cmd.exe` to the
+/// victim's web server, from the attacker.
+pub fn cmd_exe_request(net: &Topology) -> Output {
+    curl(
+        net,
+        &[
+            "-o",
+            "/dev/null",
+            "-H",
+            "User-Agent: cmd.exe",
+            &format!("http://{VICTIM_ADDR}/"),
+        ],
+    )
+}
+
 /// Runs curl in the attacker's namespace with `args` (silent but for
 /// errors, 5 s at most); panics unless it succeeds.
 pub fn curl(net: &Topology, args: &[&str]) -> Output {

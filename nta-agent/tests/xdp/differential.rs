@@ -31,7 +31,7 @@ use crate::support::{
     captures::capture_attacks,
     frames::ETH_HLEN,
     netns::Topology,
-    xdp::{Xdp, coarse_now_ns, long_window_ns},
+    xdp::{Xdp, coarse_now_ns, long_window_ns, quiet},
 };
 
 const SEED: u64 = 0x6469_6666_6572_656e;
@@ -40,14 +40,8 @@ const FRAMES: usize = 100_000;
 /// Windows longer than the test, thresholds low enough that the random
 /// frames cross them: every kind of event is sent.
 fn thresholds() -> Thresholds {
-    let long = long_window_ns();
     Thresholds {
-        rate_window_ns: long,
-        fast_window_ns: long,
-        weighted_window_ns: long,
-        slow_window_ns: long,
-        sketch_window_ns: long,
-        burst_window_ns: long,
+        sketch_window_ns: long_window_ns(),
         dst_bytes: [40_000; DST_CLASSES],
         dst_packets: [60; DST_CLASSES],
         dst_burst_packets: [30; DST_CLASSES],
@@ -57,9 +51,7 @@ fn thresholds() -> Thresholds {
         fast_ports: 8,
         weighted_score: 40,
         slow_bits: 12,
-        configured: 1,
-        new_flows_per_cpu: 0,
-        _pad: 0,
+        ..quiet()
     }
 }
 
