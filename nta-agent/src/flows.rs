@@ -1,11 +1,22 @@
 //! Flow records: what the flow table's entries become when their flow goes
 //! idle or the agent stops, with the end that opened the flow as the
-//! client (Suricata's and NetFlow's `toserver` direction).
+//! client (Suricata's and NetFlow's `toserver` direction); and the
+//! [`Labels`] the payload pipeline and the alerts give flows meanwhile.
 
-use std::net::IpAddr;
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+};
 
+use foldhash::fast::RandomState;
 use jiff::Timestamp;
-use nta_common::flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH};
+use nta_common::{
+    IpKey,
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH},
+};
+
+use crate::payload::AppProto;
 
 /// Why a record was written, in EVE's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +53,10 @@ pub struct FlowRecord {
     pub tcp_flags_toserver: u8,
     pub tcp_flags_toclient: u8,
     pub reason: Reason,
+    /// What its first bytes speak, if nta knows.
+    pub app_proto: Option<AppProto>,
+    /// The alerts raised on it, oldest first, at most [`MAX_ALERTS`].
+    pub alerts: Vec<u64>,
 }
 
 impl FlowRecord {
@@ -71,7 +86,25 @@ impl FlowRecord {
             tcp_flags_toserver: stats.flags_from(to_server),
             tcp_flags_toclient: stats.flags_from(to_client),
             reason,
+            app_proto: None,
+            alerts: Vec::new(),
         }
+    }
+
+    /// The record with what `label` says of its flow.
+    pub fn labelled(self, label: Option<Label>) -> Self {
+        let Some(label) = label else { return self };
+        Self {
+            app_proto: label.app_proto,
+            alerts: label.alerts,
+            ..self
+        }
+    }
+
+    /// The flow table's key of the flow.
+    pub fn key(&self) -> FlowKey {
+        let (client, server) = (IpKey::from(self.client.0), IpKey::from(self.server.0));
+        FlowKey::of(&client, self.client.1, &server, self.server.1, self.proto).0
     }
 
     /// Seconds from its first packet to its last.
@@ -91,6 +124,68 @@ impl FlowRecord {
         } else {
             "new"
         }
+    }
+}
+
+/// Alert ids kept per flow: a flow an attack reuses for thousands of
+/// alerts names the first ones.
+pub const MAX_ALERTS: usize = 16;
+
+/// What the agent learnt of a flow besides its counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Label {
+    pub app_proto: Option<AppProto>,
+    pub alerts: Vec<u64>,
+}
+
+/// Labels of the flows not yet exported, shared by the payload pipeline
+/// and the alerts (which write) and the flow exporter (which takes). As
+/// many as the kernel's flow table holds flows; past that an eighth are
+/// forgotten, as their flows have most likely been evicted too.
+#[derive(Debug, Clone, Default)]
+pub struct Labels(Arc<Mutex<HashMap<FlowKey, Label, RandomState>>>);
+
+impl Labels {
+    fn update(&self, key: FlowKey, f: impl FnOnce(&mut Label)) {
+        let mut labels = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if labels.len() >= FLOWS_MAX_ENTRIES as usize && !labels.contains_key(&key) {
+            let drop: Vec<FlowKey> = labels.keys().take(labels.len() / 8).copied().collect();
+            for k in drop {
+                labels.remove(&k);
+            }
+        }
+        f(labels.entry(key).or_default());
+    }
+
+    /// Says `key`'s flow speaks `app`; the first protocol told stays.
+    pub fn set_app(&self, key: FlowKey, app: AppProto) {
+        self.update(key, |l| {
+            l.app_proto.get_or_insert(app);
+        });
+    }
+
+    /// Adds alert `id` to `key`'s flow.
+    pub fn add_alert(&self, key: FlowKey, id: u64) {
+        self.update(key, |l| {
+            if l.alerts.len() < MAX_ALERTS && !l.alerts.contains(&id) {
+                l.alerts.push(id);
+            }
+        });
+    }
+
+    /// The label of `key`'s flow, removed: its record is being written.
+    pub fn take(&self, key: &FlowKey) -> Option<Label> {
+        let mut labels = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        labels.remove(key)
+    }
+
+    /// Flows labelled.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -124,5 +219,6 @@ mod tests {
         assert_eq!((r.tcp_flags_toserver, r.tcp_flags_toclient), (0x02, 0x12));
         assert_eq!(r.age(), 2);
         assert_eq!(r.state(), "established");
+        assert_eq!(r.key(), key);
     }
 }

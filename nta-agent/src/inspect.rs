@@ -2,7 +2,10 @@
 //!
 //! Each sample is parsed as HTTP (TCP) or DNS (port 53), run through the
 //! rule matcher in one pass per buffer, and DNS questions through the tunnel
-//! detector. Findings go to the run loop, which owns the incidents.
+//! detector; then, when it extends its direction's first bytes, the whole
+//! run is parsed and matched again for what spans segments. The flow's
+//! application protocol is told from those first bytes. Findings go to
+//! the run loop, which owns the incidents.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -10,17 +13,22 @@ use std::{
     time::Instant,
 };
 
-use nta_common::maps::{SampleHeader, ip_proto};
+use nta_common::{
+    flow::FlowKey,
+    maps::{SampleHeader, ip_proto},
+};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::warn;
 
 use crate::{
     detect::{self, Finding},
+    flows::Labels,
     payload::{
-        Inspected, Transport,
+        Inspected, Transport, app_proto,
         dns_tunnel::{DnsTunnel, DnsTunnelConfig},
         matcher::{Matcher, MatcherError},
         rules::{self, LoadError, RuleSet},
+        stream::Streams,
     },
     source::PayloadSample,
 };
@@ -39,71 +47,107 @@ pub fn load_rules(extra: &[PathBuf]) -> Result<RuleSet, LoadError> {
     Ok(set)
 }
 
-/// Inspects one sample.
-pub fn inspect(
-    sample: &PayloadSample,
-    matcher: &Matcher,
-    tunnels: &mut DnsTunnel,
+/// What payload inspection keeps from one payload to the next: the
+/// compiled rules, the tunnel detector's sources, the directions being
+/// reassembled, and the flows' labels it writes the protocols to.
+pub struct Inspector {
+    matcher: Matcher,
+    tunnels: DnsTunnel,
     tunnel_threshold: u32,
-    now: Instant,
-) -> Vec<Finding> {
-    inspect_payload(
-        &sample.header,
-        &sample.data,
-        matcher,
-        tunnels,
-        tunnel_threshold,
-        now,
-    )
+    streams: Streams,
+    labels: Labels,
 }
 
-/// Inspects one payload of the flow `h` describes (a sample's, or a
-/// capture's whole segment).
-pub fn inspect_payload(
-    h: &SampleHeader,
-    data: &[u8],
-    matcher: &Matcher,
-    tunnels: &mut DnsTunnel,
-    tunnel_threshold: u32,
-    now: Instant,
-) -> Vec<Finding> {
-    let (transport, name) = match h.proto {
-        ip_proto::TCP => (Transport::Tcp, "tcp"),
-        ip_proto::UDP => (Transport::Udp, "udp"),
-        _ => return Vec::new(),
-    };
-    let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
-    let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
-    let inspected = Inspected::parse(transport, src, dst, data);
-    let mut findings: Vec<Finding> = matcher
-        .matches(&inspected)
-        .iter()
-        .map(|m| detect::payload::signature(m, src, dst, name))
-        .collect();
-    if let Some(dns) = inspected.dns.as_ref().filter(|d| !d.is_response) {
-        for question in &dns.questions {
-            if let Some(t) = tunnels.observe(src.ip(), question, now) {
-                findings.push(detect::payload::dns_tunnel(&t, dst, tunnel_threshold));
-            }
+/// Rule ids remembered per direction to keep its reassembled run from
+/// raising again what a segment did.
+const SIDS_PER_DIRECTION: usize = 32;
+
+impl Inspector {
+    pub fn new(matcher: Matcher, tunnel: DnsTunnelConfig, labels: Labels) -> Self {
+        Self {
+            matcher,
+            tunnel_threshold: tunnel.unique_subdomains,
+            tunnels: DnsTunnel::new(tunnel),
+            streams: Streams::new(),
+            labels,
         }
     }
-    findings
+
+    /// Inspects one payload of the flow `h` describes (a sample's, or a
+    /// capture's whole segment): alone, then as part of its direction's
+    /// first bytes when it extends them. Tells the flow's protocol.
+    pub fn inspect(&mut self, h: &SampleHeader, data: &[u8], now: Instant) -> Vec<Finding> {
+        let (transport, name) = match h.proto {
+            ip_proto::TCP => (Transport::Tcp, "tcp"),
+            ip_proto::UDP => (Transport::Udp, "udp"),
+            _ => return Vec::new(),
+        };
+        let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
+        let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
+        let inspected = Inspected::parse(transport, src, dst, data);
+        let mut findings: Vec<Finding> = self
+            .matcher
+            .matches(&inspected)
+            .iter()
+            .map(|m| detect::payload::signature(m, src, dst, name))
+            .collect();
+        if let Some(dns) = inspected.dns.as_ref().filter(|d| !d.is_response) {
+            for question in &dns.questions {
+                if let Some(t) = self.tunnels.observe(src.ip(), question, now) {
+                    findings.push(detect::payload::dns_tunnel(&t, dst, self.tunnel_threshold));
+                }
+            }
+        }
+
+        let (stream, run) = self.streams.add(h, data);
+        remember(&mut stream.sids, &findings);
+        if let Some(run) = &run {
+            let whole = Inspected::parse(transport, src, dst, run);
+            for m in self.matcher.matches(&whole) {
+                if !stream.sids.contains(&m.sid) {
+                    let finding = detect::payload::signature(&m, src, dst, name);
+                    remember(&mut stream.sids, std::slice::from_ref(&finding));
+                    findings.push(finding);
+                }
+            }
+        }
+        if !stream.app_checked {
+            let first = run.as_deref().unwrap_or(data);
+            let app = app_proto::detect(transport, first);
+            // A TCP direction is looked at again as its run grows.
+            stream.app_checked = app.is_some() || transport == Transport::Udp || stream.is_done();
+            if let Some(app) = app {
+                let (key, _) = FlowKey::of(&h.src, h.src_port, &h.dst, h.dst_port, h.proto);
+                self.labels.set_app(key, app);
+            }
+        }
+        findings
+    }
+}
+
+fn remember(sids: &mut Vec<u32>, findings: &[Finding]) {
+    for sid in findings.iter().filter_map(|f| f.evidence.sid) {
+        if sids.len() < SIDS_PER_DIRECTION && !sids.contains(&sid) {
+            sids.push(sid);
+        }
+    }
 }
 
 /// The pipeline, its rules compiled, ready to start.
 pub struct Payload {
-    matcher: Matcher,
-    tunnels: DnsTunnel,
-    tunnel_threshold: u32,
+    inspector: Inspector,
 }
 
 impl Payload {
-    /// Compiles `rules` into one matcher; sets up the tunnel detector.
-    pub fn new(rules: &RuleSet, tunnel: DnsTunnelConfig) -> Result<Self, MatcherError> {
+    /// Compiles `rules` into one matcher; sets up the tunnel detector; the
+    /// protocols it tells go to `labels`.
+    pub fn new(
+        rules: &RuleSet,
+        tunnel: DnsTunnelConfig,
+        labels: Labels,
+    ) -> Result<Self, MatcherError> {
         Ok(Self {
-            matcher: Matcher::new(&rules.rules)?,
-            tunnel_threshold: tunnel.unique_subdomains,
-            tunnels: DnsTunnel::new(tunnel),
+            inspector: Inspector::new(Matcher::new(&rules.rules)?, tunnel, labels),
         })
     }
 
@@ -118,12 +162,7 @@ impl Payload {
             let mut dropped = 0u64;
             while let Some(sample) = samples.recv().await {
                 let now = Instant::now();
-                let Self {
-                    matcher,
-                    tunnels,
-                    tunnel_threshold,
-                } = &mut self;
-                for finding in inspect(&sample, matcher, tunnels, *tunnel_threshold, now) {
+                for finding in self.inspector.inspect(&sample.header, &sample.data, now) {
                     if findings.try_send(finding).is_err() {
                         dropped += 1;
                         if dropped.is_power_of_two() {
@@ -147,6 +186,21 @@ mod tests {
     use super::*;
     use crate::alert::AlertKind;
 
+    fn inspector() -> Inspector {
+        inspector_with(Labels::default())
+    }
+
+    fn inspector_with(labels: Labels) -> Inspector {
+        let rules = load_rules(&[]).expect("default rules");
+        assert!(rules.errors.is_empty(), "{:?}", rules.errors);
+        let matcher = Matcher::new(&rules.rules).expect("matcher");
+        Inspector::new(matcher, DnsTunnelConfig::default(), labels)
+    }
+
+    fn inspect(inspector: &mut Inspector, s: &PayloadSample) -> Vec<Finding> {
+        inspector.inspect(&s.header, &s.data, Instant::now())
+    }
+
     fn sample(proto: u8, dst_port: u16, data: &[u8]) -> PayloadSample {
         PayloadSample {
             header: SampleHeader {
@@ -159,6 +213,8 @@ mod tests {
                 _pad: [0; 2],
                 payload_len: data.len() as u32,
                 captured: data.len() as u32,
+                seq: 0,
+                _pad2: [0; 4],
                 at_ns: 0,
             },
             data: data.to_vec(),
@@ -167,19 +223,10 @@ mod tests {
 
     #[test]
     fn cmd_exe_in_the_user_agent_is_a_signature_with_its_sid() {
-        let rules = load_rules(&[]).expect("default rules");
-        assert!(rules.errors.is_empty(), "{:?}", rules.errors);
-        let matcher = Matcher::new(&rules.rules).expect("matcher");
-        let mut tunnels = DnsTunnel::new(DnsTunnelConfig::default());
+        let mut inspector = inspector();
         let req =
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cmd.exe\r\nAccept: */*\r\n\r\n";
-        let found = inspect(
-            &sample(ip_proto::TCP, 80, req),
-            &matcher,
-            &mut tunnels,
-            50,
-            Instant::now(),
-        );
+        let found = inspect(&mut inspector, &sample(ip_proto::TCP, 80, req));
         let sig = found
             .iter()
             .find(|f| f.evidence.sid == Some(1_000_001))
@@ -197,28 +244,15 @@ mod tests {
 
     #[test]
     fn an_ordinary_request_matches_nothing() {
-        let rules = load_rules(&[]).expect("default rules");
-        let matcher = Matcher::new(&rules.rules).expect("matcher");
-        let mut tunnels = DnsTunnel::new(DnsTunnelConfig::default());
+        let mut inspector = inspector();
         let req =
             b"GET /index.html HTTP/1.1\r\nHost: example.org\r\nUser-Agent: curl/8.5.0\r\n\r\n";
-        assert_eq!(
-            inspect(
-                &sample(ip_proto::TCP, 80, req),
-                &matcher,
-                &mut tunnels,
-                50,
-                Instant::now()
-            ),
-            []
-        );
+        assert_eq!(inspect(&mut inspector, &sample(ip_proto::TCP, 80, req)), []);
     }
 
     #[test]
     fn many_random_subdomains_are_a_dns_tunnel() {
-        let rules = load_rules(&[]).expect("default rules");
-        let matcher = Matcher::new(&rules.rules).expect("matcher");
-        let mut tunnels = DnsTunnel::new(DnsTunnelConfig::default());
+        let mut inspector = inspector();
         let now = Instant::now();
         let mut found = Vec::new();
         for i in 0..60u32 {
@@ -229,18 +263,40 @@ mod tests {
                 q.extend_from_slice(label.as_bytes());
             }
             q.extend_from_slice(&[0, 0, 16, 0, 1]);
-            found.extend(inspect(
-                &sample(ip_proto::UDP, 53, &q),
-                &matcher,
-                &mut tunnels,
-                50,
-                now,
-            ));
+            let s = sample(ip_proto::UDP, 53, &q);
+            found.extend(inspector.inspect(&s.header, &s.data, now));
         }
         let t = found
             .iter()
             .find(|f| f.key.kind == AlertKind::DnsTunnel)
             .unwrap_or_else(|| panic!("no tunnel in {found:?}"));
         assert_eq!(t.evidence.domain.as_deref(), Some("tunnel.example"));
+    }
+
+    #[test]
+    fn a_user_agent_split_across_segments_is_matched_once_whole() {
+        let labels = Labels::default();
+        let mut inspector = inspector_with(labels.clone());
+        let req = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cmd.e";
+        let rest = b"xe\r\nAccept: */*\r\n\r\n";
+        let mut first = sample(ip_proto::TCP, 8888, req);
+        first.header.seq = 7_000;
+        let mut second = sample(ip_proto::TCP, 8888, rest);
+        second.header.seq = 7_000 + req.len() as u32;
+        assert_eq!(inspect(&mut inspector, &first), [], "half a user agent");
+        let found = inspect(&mut inspector, &second);
+        let sids: Vec<_> = found.iter().map(|f| f.evidence.sid).collect();
+        let whole = [&req[..], &rest[..]].concat();
+        let expected: Vec<_> =
+            inspect(&mut self::inspector(), &sample(ip_proto::TCP, 8888, &whole))
+                .iter()
+                .map(|f| f.evidence.sid)
+                .collect();
+        assert!(sids.contains(&Some(1_000_001)), "{found:?}");
+        assert_eq!(sids, expected, "as if in one segment");
+        assert_eq!(inspect(&mut inspector, &second), [], "a retransmission");
+        let (key, _) = FlowKey::of(&first.header.src, 40_000, &first.header.dst, 8888, 6);
+        let label = labels.take(&key).expect("the flow is labelled");
+        assert_eq!(label.app_proto, Some(crate::payload::AppProto::Http));
     }
 }

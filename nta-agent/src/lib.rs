@@ -9,8 +9,10 @@
 //! - [`throttle`]: log lines kept to one per period.
 //! - [`timings`]: latency histograms of detection and store writes.
 //! - [`traffic`]: counter snapshots, rates and top talkers.
-//! - [`flows`]: flow records from the flow table's entries.
-//! - [`payload`]: HTTP and DNS parsing, the rule language and matcher, DNS tunnels.
+//! - [`payload`]: HTTP, DNS and TLS parsing, application protocols by
+//!   content, the first bytes of streams put in order, the rule language
+//!   and matcher, DNS tunnels.
+//! - [`flows`]: flow records from the flow table's entries, and their labels.
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
 //! - [`source`]: the packet-source seam: snapshots, events and samples.
 //! - [`sensor`]: the live source: load and attach the XDP program, read its maps.
@@ -18,7 +20,7 @@
 //! - [`detect`]: port scans of every kind and sweeps, floods on a host (SYN,
 //!   TCP, UDP, ICMP, fragments, all traffic) and reflection, volumetric
 //!   floods, payload findings; incidents.
-//! - [`inspect`]: the payload pipeline (samples → HTTP/DNS → rules, tunnels).
+//! - [`inspect`]: the payload pipeline (samples → streams → HTTP/DNS/TLS → rules, tunnels, app protocols).
 //! - [`eve`]: Suricata's EVE JSON: alert and stats events, and their writer.
 //! - [`store`]: alerts, blocks and traffic history in redb, and the writer task.
 //! - [`cli`]: command-line interface.

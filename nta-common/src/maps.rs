@@ -642,6 +642,9 @@ pub struct SampleHeader {
     pub payload_len: u32,
     /// Bytes of payload in the sample (at most `SAMPLE_BYTES`).
     pub captured: u32,
+    /// TCP sequence number of the payload's first byte (0 for UDP).
+    pub seq: u32,
+    pub _pad2: [u8; 4],
     /// When the packet was seen (kernel clock, CLOCK_MONOTONIC).
     pub at_ns: u64,
 }
@@ -669,6 +672,6 @@ pub struct Sampling {
     pub flow_payloads: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<SampleHeader>() == 56);
-const _: () = assert!(core::mem::size_of::<Sample>() == 56 + SAMPLE_BYTES);
+const _: () = assert!(core::mem::size_of::<SampleHeader>() == 64);
+const _: () = assert!(core::mem::size_of::<Sample>() == 64 + SAMPLE_BYTES);
 const _: () = assert!(core::mem::size_of::<Sampling>() == 16);

@@ -44,6 +44,8 @@ pub struct Transport {
     pub dst_port: u16,
     /// TCP flags byte; for ICMP and ICMPv6, the message type.
     pub flags: u8,
+    /// TCP sequence number (0 otherwise): puts sampled segments in order.
+    pub seq: u32,
     /// Bytes after the TCP or UDP header, per the IP header's length fields.
     pub payload_len: u32,
     /// Offset of those bytes from the start of the frame.
@@ -60,6 +62,7 @@ impl Transport {
             src_port: 0,
             dst_port: 0,
             flags: 0,
+            seq: 0,
             payload_len: 0,
             payload_offset: 0,
             error: Counter::Packets,

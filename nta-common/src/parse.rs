@@ -344,6 +344,7 @@ fn transport<F: Frame>(ctx: &F, offset: usize, proto: u8, icmp: u8, l4_len: usiz
                 src_port: be16(&[raw[0], raw[1]]),
                 dst_port: be16(&[raw[2], raw[3]]),
                 flags: raw[13],
+                seq: u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]),
                 payload_len: l4_len.saturating_sub(data_offset) as u32,
                 payload_offset: (offset + data_offset) as u32,
                 error: Counter::Packets,

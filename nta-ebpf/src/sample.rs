@@ -93,6 +93,8 @@ pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64, pay
             _pad: [0; 2],
             payload_len: t.payload_len,
             captured: len as u32,
+            seq: t.seq,
+            _pad2: [0; 4],
             at_ns: now,
         };
         // A bounded, non-zero length for the verifier; probe_read (not

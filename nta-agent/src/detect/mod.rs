@@ -22,6 +22,8 @@ pub mod volumetric;
 
 use std::net::IpAddr;
 
+use nta_common::{IpKey, flow::FlowKey, maps::ip_proto};
+
 pub use engine::{Detector, EventContext, Tick};
 pub use incidents::Incidents;
 
@@ -74,4 +76,19 @@ pub struct Finding {
     pub packets: u64,
     pub message: String,
     pub evidence: Evidence,
+}
+
+impl Finding {
+    /// The flow a payload finding was made on: its two ends, ports and
+    /// transport; `None` for findings of counts (floods, scans).
+    pub fn flow(&self) -> Option<FlowKey> {
+        let proto = match self.evidence.class.as_deref()? {
+            "tcp" => ip_proto::TCP,
+            "udp" => ip_proto::UDP,
+            _ => return None,
+        };
+        let (src, dst) = (IpKey::from(self.src?), IpKey::from(self.dst?));
+        let (src_port, dst_port) = (self.evidence.src_port?, self.dst_port?);
+        Some(FlowKey::of(&src, src_port, &dst, dst_port, proto).0)
+    }
 }

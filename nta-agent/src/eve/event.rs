@@ -36,6 +36,9 @@ pub struct Event {
     pub dest_port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proto: Option<&'static str>,
+    /// The application protocol of the flow, when nta told it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertBody>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,10 +59,8 @@ pub struct FlowBody {
     pub age: u64,
     pub state: &'static str,
     pub reason: &'static str,
-    /// Left out until flows know their alerts: absent says nothing, where
-    /// `false` would say there were none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alerted: Option<bool>,
+    /// Whether an alert was raised on the flow.
+    pub alerted: bool,
 }
 
 /// The `alert` object, with Suricata's field names.
@@ -188,6 +189,7 @@ pub fn flow(r: &FlowRecord) -> Event {
         dest_ip: Some(dst.ip()),
         dest_port: transport.then_some(dst.port()),
         proto: proto_name(r.proto),
+        app_proto: r.app_proto.map(|a| a.name()),
         alert: None,
         stats: None,
         flow: Some(FlowBody {
@@ -200,7 +202,7 @@ pub fn flow(r: &FlowRecord) -> Event {
             age: r.age(),
             state: r.state(),
             reason: r.reason.name(),
-            alerted: None,
+            alerted: !r.alerts.is_empty(),
         }),
     }
 }
@@ -287,6 +289,7 @@ pub fn signature(f: &Finding, flow: &Flow, at: Timestamp) -> Event {
         dest_ip: Some(flow.dst.ip()),
         dest_port: Some(flow.dst.port()),
         proto: proto_name(flow.proto),
+        app_proto: None,
         alert: Some(AlertBody {
             action: "allowed",
             gid: 1,
@@ -323,6 +326,7 @@ pub fn detection(a: &Alert) -> Event {
             "udp" => Some("UDP"),
             _ => None,
         }),
+        app_proto: None,
         alert: Some(AlertBody {
             action: "allowed",
             gid: 1,
@@ -387,6 +391,7 @@ pub fn stats(global: &GlobalCounters, uptime: u64, alerts: u64, at: Timestamp) -
         dest_ip: None,
         dest_port: None,
         proto: None,
+        app_proto: None,
         alert: None,
         stats: Some(Stats {
             uptime,

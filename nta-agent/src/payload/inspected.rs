@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use super::{
     dns::{self, DnsMessage},
     http::{self, HttpRequest},
+    tls::{self, ClientHello},
 };
 
 /// DNS is recognised on this port only (either side): probing every UDP
@@ -30,6 +31,8 @@ pub struct Inspected<'a> {
     pub http: Option<HttpRequest<'a>>,
     /// The DNS message the payload carries, if any.
     pub dns: Option<DnsMessage>,
+    /// The TLS ClientHello the payload starts with, if any (any port).
+    pub tls: Option<ClientHello>,
 }
 
 impl<'a> Inspected<'a> {
@@ -51,6 +54,10 @@ impl<'a> Inspected<'a> {
             Transport::Udp => dns::parse_udp(payload).ok(),
             Transport::Tcp => dns::parse_tcp(payload).ok(),
         };
+        let tls = match transport {
+            Transport::Tcp if http.is_none() => tls::parse_client_hello(payload),
+            _ => None,
+        };
         Inspected {
             transport,
             src,
@@ -58,6 +65,7 @@ impl<'a> Inspected<'a> {
             payload,
             http,
             dns,
+            tls,
         }
     }
 }

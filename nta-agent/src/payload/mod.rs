@@ -3,6 +3,9 @@
 //!
 //! - [`http`]: an HTTP/1.x request from one (possibly truncated) segment.
 //! - [`dns`]: DNS messages over UDP or TCP.
+//! - [`tls`]: the TLS ClientHello's server name and version.
+//! - [`app_proto`]: the application protocol a flow speaks, by content.
+//! - [`stream`]: the first bytes of each TCP direction, put in order.
 //! - [`rules`]: the content-matching subset of the Suricata/Snort rule language.
 //! - [`matcher`]: every content of every rule, matched in one pass per buffer.
 //! - [`dns_tunnel`]: per-source heuristics for data smuggled through DNS names.
@@ -12,10 +15,12 @@
 //! [`Inspected`] and turns [`Match`]es and [`dns_tunnel::TunnelFinding`]s into
 //! alerts, so all of this is unit-tested without a kernel.
 //!
-//! The kernel samples single segments, not streams: a request whose headers
-//! span several segments is matched on what the sampled one holds, and
-//! contents are never matched across segment boundaries.
+//! The kernel samples single segments; [`stream`] puts the first few
+//! kilobytes of each direction back together, so that a request whose
+//! headers span segments is parsed and matched whole. Past those, contents
+//! are matched segment by segment.
 
+pub mod app_proto;
 pub mod dns;
 pub mod dns_tunnel;
 pub mod excerpt;
@@ -23,7 +28,10 @@ pub mod http;
 mod inspected;
 pub mod matcher;
 pub mod rules;
+pub mod stream;
+pub mod tls;
 
+pub use app_proto::AppProto;
 pub use inspected::{Inspected, Transport};
 pub use matcher::{Match, Matcher};
 pub use rules::{Rule, RuleError, RuleSet, check, default_rules, load_file, parse_rules};

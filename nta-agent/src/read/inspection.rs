@@ -14,11 +14,7 @@ use std::{
 use jiff::Timestamp;
 use nta_common::maps::SampleHeader;
 
-use crate::{
-    detect::Finding,
-    inspect,
-    payload::{dns_tunnel::DnsTunnel, matcher::Matcher},
-};
+use crate::{detect::Finding, inspect::Inspector};
 
 /// One frame's payload in a [`Batch`].
 struct Payload {
@@ -80,18 +76,14 @@ pub(super) struct Inspection {
 }
 
 impl Inspection {
-    pub fn start(
-        matcher: Matcher,
-        mut tunnels: DnsTunnel,
-        tunnel_threshold: u32,
-    ) -> std::io::Result<Self> {
+    pub fn start(mut inspector: Inspector) -> std::io::Result<Self> {
         let (to, batches) = sync_channel::<Batch>(super::IN_FLIGHT);
         let (done, from) = sync_channel(super::IN_FLIGHT);
         let thread = thread::Builder::new()
             .name("nta-inspect".into())
             .spawn(move || {
                 for batch in batches {
-                    let found = inspect_batch(&batch, &matcher, &mut tunnels, tunnel_threshold);
+                    let found = inspect_batch(&batch, &mut inspector);
                     if done.send((found, batch)).is_err() {
                         break;
                     }
@@ -128,20 +120,13 @@ impl Drop for Inspection {
     }
 }
 
-fn inspect_batch(
-    batch: &Batch,
-    matcher: &Matcher,
-    tunnels: &mut DnsTunnel,
-    tunnel_threshold: u32,
-) -> Vec<Found> {
+fn inspect_batch(batch: &Batch, inspector: &mut Inspector) -> Vec<Found> {
     let mut found = Vec::new();
     let mut start = 0;
     for p in &batch.payloads {
         let data = &batch.bytes[start..p.end];
         start = p.end;
-        for finding in
-            inspect::inspect_payload(&p.header, data, matcher, tunnels, tunnel_threshold, p.at)
-        {
+        for finding in inspector.inspect(&p.header, data, p.at) {
             found.push(Found {
                 frame: p.frame,
                 ts: p.ts,

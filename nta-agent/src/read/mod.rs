@@ -33,9 +33,9 @@ use crate::{
     config::Config,
     detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
-    flows::{FlowRecord, Reason},
+    flows::{FlowRecord, Labels, Reason},
+    inspect::Inspector,
     payload::{
-        dns_tunnel::DnsTunnel,
         matcher::Matcher,
         rules::{self, RuleSet},
     },
@@ -141,6 +141,8 @@ struct Detection {
     store_error: Option<crate::store::StoreError>,
     totals: Totals,
     alerts: Vec<crate::alert::Alert>,
+    /// What inspection and the alerts learnt of flows, for their records.
+    labels: Labels,
 }
 
 impl Reader {
@@ -252,6 +254,8 @@ impl Reader {
             _pad: [0; 2],
             payload_len: t.payload_len,
             captured: payload.len() as u32,
+            seq: t.seq,
+            _pad2: [0; 4],
             at_ns: self.counts.now().mono_ns,
         };
         let at = self.counts.instant();
@@ -309,7 +313,7 @@ impl Detection {
                     self.on_alerts(events);
                 }
                 Input::Tick { after, now } => self.tick(after, now),
-                Input::Flows(records) => self.flows(&records),
+                Input::Flows(records) => self.flows(records),
             }
         }
         for f in found {
@@ -317,17 +321,26 @@ impl Detection {
         }
     }
 
-    /// Flows that ended: to the EVE output and the store.
-    fn flows(&mut self, records: &[FlowRecord]) {
+    /// Flows that ended, with their labels: to the EVE output and the
+    /// store. Their payloads were all inspected by now: the batches up to
+    /// this frame are back.
+    fn flows(&mut self, records: Vec<FlowRecord>) {
+        let records: Vec<FlowRecord> = records
+            .into_iter()
+            .map(|r| {
+                let label = self.labels.take(&r.key());
+                r.labelled(label)
+            })
+            .collect();
         self.totals.flows += records.len() as u64;
         if let Some(eve) = &mut self.eve {
-            for r in records {
+            for r in &records {
                 eve.flow(r);
             }
         }
         if let AlertIds::Store(store) = &self.ids
             && self.store_error.is_none()
-            && let Err(error) = store.put_flows(records)
+            && let Err(error) = store.put_flows(&records)
         {
             self.store_error = Some(error);
         }
@@ -351,9 +364,13 @@ impl Detection {
         if let Some(eve) = &mut self.eve {
             eve.finding(&found.finding, found.ts);
         }
+        let flow = found.finding.flow();
         let event = self
             .detector
             .observe(found.finding, found.ts, &mut || self.ids.next());
+        if let Some(flow) = flow {
+            self.labels.add_alert(flow, event.alert().id);
+        }
         self.on_alert(event);
     }
 
@@ -421,12 +438,12 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         Some(db) => AlertIds::Store(Store::open(db)?),
         None => AlertIds::Count(0),
     };
-    let tunnel = config.dns_tunnel.detector();
-    let inspection = Inspection::start(
+    let labels = Labels::default();
+    let inspection = Inspection::start(Inspector::new(
         Matcher::new(&rules.rules).context("compiling the rules")?,
-        DnsTunnel::new(tunnel.clone()),
-        tunnel.unique_subdomains,
-    )
+        config.dns_tunnel.detector(),
+        labels.clone(),
+    ))
     .context("starting the payload inspection thread")?;
     let mut reader = Reader {
         counts: Counts::new(thresholds::for_kernel(&config)),
@@ -449,6 +466,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
             store_error: None,
             totals: Totals::default(),
             alerts: Vec::new(),
+            labels,
         },
     };
     let mut captures = Vec::new();

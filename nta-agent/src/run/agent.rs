@@ -25,7 +25,7 @@ use crate::{
     api::{Report, stream::Feed},
     detect::{self, Detector, EventContext, Tick},
     eve::{self, EveWriter},
-    flows::{FlowRecord, Reason},
+    flows::{FlowRecord, Labels, Reason},
     mitigate::{auto, blocklist::SharedBlocklist},
     notify::Notifier,
     sensor::FlowTable,
@@ -72,6 +72,8 @@ pub(super) struct Agent<S> {
     eve_stats_interval: Duration,
     eve_stats_at: Instant,
     started: Instant,
+    /// What is known of flows beyond their counts, for their records.
+    labels: Labels,
 }
 
 impl<S: PacketSource> Agent<S> {
@@ -84,6 +86,7 @@ impl<S: PacketSource> Agent<S> {
         eve: Option<EveWriter>,
         blocking: Blocking,
         api: &RunningApi,
+        labels: Labels,
     ) -> Self {
         let timings = api.state.timings.clone();
         let health = api.state.live.clone();
@@ -111,6 +114,7 @@ impl<S: PacketSource> Agent<S> {
             eve_stats_interval: settings.eve_stats_interval,
             eve_stats_at: Instant::now(),
             started: Instant::now(),
+            labels,
         }
     }
 
@@ -138,7 +142,7 @@ impl<S: PacketSource> Agent<S> {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event).await,
                 Some(finding) = findings.recv() => self.on_finding(finding).await,
-                Some(records) = flows.recv() => self.on_flows(&records),
+                Some(records) = flows.recv() => self.on_flows(records),
                 _ = ticker.tick() => {
                     self.on_tick().await;
                     self.expire_blocks().await;
@@ -165,7 +169,7 @@ impl<S: PacketSource> Agent<S> {
             })
             .await;
             match left {
-                Ok(Ok(records)) => self.on_flows(&records),
+                Ok(Ok(records)) => self.on_flows(records),
                 Ok(Err(error)) => warn!(message = "Could not read the flow table", %error),
                 Err(error) => warn!(message = "Reading the flow table panicked", %error),
             }
@@ -206,14 +210,22 @@ impl<S: PacketSource> Agent<S> {
         self.persist(events).await;
     }
 
-    /// Records of flows that ended: to the EVE output and the store.
-    fn on_flows(&mut self, records: &[FlowRecord]) {
+    /// Records of flows that ended, with their labels: to the EVE output
+    /// and the store.
+    fn on_flows(&mut self, records: Vec<FlowRecord>) {
+        let records: Vec<FlowRecord> = records
+            .into_iter()
+            .map(|r| {
+                let label = self.labels.take(&r.key());
+                r.labelled(label)
+            })
+            .collect();
         if let Some(eve) = &mut self.eve {
-            for r in records {
+            for r in &records {
                 eve.flow(r);
             }
         }
-        self.writer.flows(records);
+        self.writer.flows(&records);
     }
 
     /// A payload finding (rule match, DNS tunnel).
@@ -228,9 +240,13 @@ impl<S: PacketSource> Agent<S> {
         if let Some(eve) = &mut self.eve {
             eve.finding(&finding, now);
         }
+        let flow = finding.flow();
         let event = self.detect(&timings::DETECT_FINDING, |detector, next_id| {
             detector.observe(finding, now, next_id)
         });
+        if let Some(flow) = flow {
+            self.labels.add_alert(flow, event.alert().id);
+        }
         self.persist(vec![event]).await;
     }
 

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use tracing::info;
 
 use self::{agent::Agent, start::Settings};
-use crate::{cli::RunArgs, sensor::LoadedSensor};
+use crate::{cli::RunArgs, flows::Labels, sensor::LoadedSensor};
 
 /// Runs the sensor on `args.iface` until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -27,7 +27,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // The blocklist before the program is attached, so that what was
     // blocked stays blocked from the first packet.
     let blocking = start::blocklist(&loaded, &store, &settings)?;
-    let payload = start::payload(&args.rules, &settings.config)?;
+    // What the payload pipeline and the alerts learn of flows, for their
+    // records.
+    let labels = Labels::default();
+    let payload = start::payload(&args.rules, &settings.config, labels.clone())?;
     let (sensor, streams) = start::attach(loaded, &args)?;
     let (findings, inspecting) = payload.spawn(streams.samples);
     let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
@@ -36,7 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sensor.flow_table().context("opening the flow table")?,
         settings.config.flows.idle_timeout,
     );
-    let mut agent = Agent::new(sensor, settings, notifier, eve, blocking, &api);
+    let mut agent = Agent::new(sensor, settings, notifier, eve, blocking, &api, labels);
     let signal = agent
         .run_until_signal(streams.events, findings, flows)
         .await?;

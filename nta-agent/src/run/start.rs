@@ -19,6 +19,7 @@ use crate::{
     config::Config,
     detect,
     eve::{EveTarget, EveWriter},
+    flows::Labels,
     inspect::{self, Payload},
     mitigate::{
         auto::AutoPolicy,
@@ -222,7 +223,11 @@ fn admin_token(auth: Auth, db: &Path) -> anyhow::Result<Auth> {
 
 /// The rules (the embedded defaults and `--rules` files) compiled, and
 /// the DNS tunnel detector: the payload pipeline, ready to start.
-pub(super) fn payload(rules: &[PathBuf], config: &Config) -> anyhow::Result<Payload> {
+pub(super) fn payload(
+    rules: &[PathBuf],
+    config: &Config,
+    labels: Labels,
+) -> anyhow::Result<Payload> {
     let rules = inspect::load_rules(rules)?;
     for error in &rules.errors {
         warn!(message = "Rule rejected", %error);
@@ -232,7 +237,7 @@ pub(super) fn payload(rules: &[PathBuf], config: &Config) -> anyhow::Result<Payl
         rules = rules.rules.len(),
         rejected = rules.errors.len()
     );
-    Payload::new(&rules, config.dns_tunnel.detector()).context("building the rule matcher")
+    Payload::new(&rules, config.dns_tunnel.detector(), labels).context("building the rule matcher")
 }
 
 /// Attaches the sensor: from here on packets are counted.

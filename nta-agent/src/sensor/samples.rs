@@ -43,6 +43,8 @@ mod tests {
             _pad: [0; 2],
             payload_len: payload.len() as u32,
             captured,
+            seq: 0,
+            _pad2: [0; 4],
             at_ns: 1,
         };
         // SAFETY: reading the bytes of a plain-integer struct.

@@ -48,6 +48,9 @@ pub struct StoredFlow {
     pub tcp_flags_toclient: u8,
     pub state: String,
     pub reason: String,
+    /// Ids of the alerts raised on it.
+    #[serde(default)]
+    pub alerts: Vec<u64>,
 }
 
 impl StoredFlow {
@@ -59,7 +62,7 @@ impl StoredFlow {
             dest_ip: r.server.0,
             dst_port: r.server.1,
             proto: r.proto,
-            app_proto: None,
+            app_proto: r.app_proto.map(|a| a.name().to_owned()),
             pkts_toserver: r.pkts_toserver,
             pkts_toclient: r.pkts_toclient,
             bytes_toserver: r.bytes_toserver,
@@ -70,6 +73,7 @@ impl StoredFlow {
             tcp_flags_toclient: r.tcp_flags_toclient,
             state: r.state().to_owned(),
             reason: r.reason.name().to_owned(),
+            alerts: r.alerts.clone(),
         }
     }
 }
@@ -296,6 +300,8 @@ mod tests {
             tcp_flags_toserver: 0x02,
             tcp_flags_toclient: 0x12,
             reason: Reason::Timeout,
+            app_proto: (proto == 6).then_some(crate::payload::AppProto::Http),
+            alerts: Vec::new(),
         }
     }
 
