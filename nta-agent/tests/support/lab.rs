@@ -205,19 +205,32 @@ pub struct WebServer {
 /// `python3 -m http.server 80` on the victim's address, serving a test
 /// page, answering from the attacker's side before this returns.
 pub fn web_server(net: &Topology) -> WebServer {
+    web_server_on(net, 80)
+}
+
+/// Bytes of `download.bin`, which [`web_server_on`] serves besides the page.
+pub const DOWNLOAD_BYTES: usize = 200_000;
+
+/// `python3 -m http.server PORT` on the victim's address, serving a test
+/// page and [`DOWNLOAD_BYTES`] of `download.bin`, answering from the
+/// attacker's side before this returns.
+pub fn web_server_on(net: &Topology, port: u16) -> WebServer {
     let site = tempfile::tempdir().expect("temp dir");
     fs::write(
         site.path().join("index.html"),
         "<html><body>nta test page</body></html>\n",
     )
     .expect("writing index.html");
+    let download: Vec<u8> = (0..DOWNLOAD_BYTES).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(site.path().join("download.bin"), download).expect("writing download.bin");
+    let port = port.to_string();
     let server = Spawned::start_in(
         &net.victim,
         Some(site.path()),
         WEB_SERVER_LIMIT,
-        &["python3", "-m", "http.server", "80", "--bind", VICTIM_ADDR],
+        &["python3", "-m", "http.server", &port, "--bind", VICTIM_ADDR],
     );
-    wait_for_http(net, &net.attacker, &format!("http://{VICTIM_ADDR}/"));
+    wait_for_http(net, &net.attacker, &format!("http://{VICTIM_ADDR}:{port}/"));
     WebServer {
         _server: server,
         _site: site,

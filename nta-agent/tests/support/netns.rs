@@ -107,6 +107,55 @@ impl Topology {
         topology
     }
 
+    /// A mirror (SPAN) port in the victim's namespace: a veth pair whose
+    /// far end receives a copy of every frame the victim's interface sends
+    /// and receives, as a switch's monitor port does. Returns the far end,
+    /// where a sensor sees both directions of each flow arrive.
+    pub fn mirror_port(&self) -> String {
+        let tap = format!("{}m", self.victim_if);
+        let monitor = format!("{}s", self.victim_if);
+        let ns = &self.victim;
+        run(
+            "ip",
+            &[
+                "-n", ns, "link", "add", &tap, "type", "veth", "peer", "name", &monitor,
+            ],
+        );
+        for dev in [&tap, &monitor] {
+            run("ip", &["-n", ns, "link", "set", dev, "up"]);
+        }
+        let tc = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", ns, "tc"];
+            all.extend_from_slice(args);
+            run("ip", &all);
+        };
+        tc(&["qdisc", "add", "dev", &self.victim_if, "clsact"]);
+        for direction in ["ingress", "egress"] {
+            tc(&[
+                "filter",
+                "add",
+                "dev",
+                &self.victim_if,
+                direction,
+                "protocol",
+                "all",
+                "u32",
+                "match",
+                "u32",
+                "0",
+                "0",
+                "action",
+                "mirred",
+                "egress",
+                "mirror",
+                "dev",
+                &tap,
+            ]);
+        }
+        self.wait_for_carrier(ns, &monitor);
+        monitor
+    }
+
     /// Frames sent before a veth has carrier are dropped: wait for it.
     fn wait_for_carrier(&self, ns: &str, dev: &str) {
         let start = Instant::now();
