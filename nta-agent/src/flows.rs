@@ -7,6 +7,7 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
 use foldhash::fast::RandomState;
@@ -23,6 +24,9 @@ use crate::payload::AppProto;
 pub enum Reason {
     /// Idle for the idle timeout.
     Timeout,
+    /// Still going after the active timeout: the record says what came
+    /// since the flow's previous one, and another will follow.
+    Active,
     /// The agent stopped, or the capture ended.
     Shutdown,
 }
@@ -31,6 +35,7 @@ impl Reason {
     pub fn name(self) -> &'static str {
         match self {
             Reason::Timeout => "timeout",
+            Reason::Active => "active",
             Reason::Shutdown => "shutdown",
         }
     }
@@ -127,6 +132,116 @@ impl FlowRecord {
     }
 }
 
+/// What a walk of the flow table does with a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Leave it: no record yet.
+    Keep,
+    /// Idle: write its record, remove it.
+    End,
+    /// Going on past the active timeout: write a record of what came
+    /// since the last, leave it.
+    Cut,
+}
+
+/// The idle and active timeouts, and what each long flow's records have
+/// said so far, so that the next one says only what came since (as
+/// NetFlow's and IPFIX's delta counts do).
+#[derive(Debug)]
+pub struct Timeouts {
+    idle_ns: u64,
+    active_ns: u64,
+    reported: HashMap<FlowKey, Reported, RandomState>,
+}
+
+/// The counts a flow's records gave so far, and when the last was cut.
+#[derive(Debug, Clone, Copy)]
+struct Reported {
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    cut_ns: u64,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Timeouts {
+    pub fn new(idle: Duration, active: Duration) -> Self {
+        Self {
+            idle_ns: nanos(idle),
+            active_ns: nanos(active),
+            reported: HashMap::default(),
+        }
+    }
+
+    /// What to do with the flow `key` at `now` (the flow table's clock).
+    pub fn pick(&self, key: &FlowKey, stats: &FlowStats, now: u64) -> Pick {
+        if now.saturating_sub(stats.last_seen_ns) >= self.idle_ns {
+            return Pick::End;
+        }
+        let since = self
+            .reported
+            .get(key)
+            .map_or(stats.first_seen_ns, |r| r.cut_ns);
+        if now.saturating_sub(since) >= self.active_ns {
+            Pick::Cut
+        } else {
+            Pick::Keep
+        }
+    }
+
+    /// The record of `stats` for `reason` at `now`: what came since the
+    /// flow's previous record. `None` when nothing did (a flow cut by the
+    /// active timeout, then idle).
+    pub fn record(
+        &mut self,
+        key: &FlowKey,
+        stats: &FlowStats,
+        clock: i128,
+        reason: Reason,
+        now: u64,
+    ) -> Option<FlowRecord> {
+        let before = match reason {
+            Reason::Active => self.reported.get(key).copied(),
+            Reason::Timeout | Reason::Shutdown => self.reported.remove(key),
+        };
+        let mut part = *stats;
+        if let Some(r) = before {
+            for dir in 0..2 {
+                part.packets[dir] = part.packets[dir].saturating_sub(r.packets[dir]);
+                part.bytes[dir] = part.bytes[dir].saturating_sub(r.bytes[dir]);
+            }
+            part.first_seen_ns = r.cut_ns;
+        }
+        if reason == Reason::Active {
+            if self.reported.len() >= FLOWS_MAX_ENTRIES as usize {
+                // Flows the kernel evicted never end here: forget those
+                // not cut for two active timeouts.
+                let stale = self.active_ns.saturating_mul(2);
+                self.reported
+                    .retain(|_, r| now.saturating_sub(r.cut_ns) < stale);
+            }
+            let reported = Reported {
+                packets: stats.packets,
+                bytes: stats.bytes,
+                cut_ns: now,
+            };
+            self.reported.insert(*key, reported);
+        }
+        (part.packets != [0, 0]).then(|| FlowRecord::of(key, &part, clock, reason))
+    }
+
+    /// Long flows being reported on.
+    pub fn len(&self) -> usize {
+        self.reported.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reported.is_empty()
+    }
+}
+
 /// Alert ids kept per flow: a flow an attack reuses for thousands of
 /// alerts names the first ones.
 pub const MAX_ALERTS: usize = 16;
@@ -171,6 +286,27 @@ impl Labels {
                 l.alerts.push(id);
             }
         });
+    }
+
+    /// The label of `key`'s flow, for a record of a flow going on.
+    pub fn get(&self, key: &FlowKey) -> Option<Label> {
+        let labels = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        labels.get(key).cloned()
+    }
+
+    /// The labels of `records`' flows: kept for those that go on
+    /// ([`Reason::Active`]), taken for those that ended.
+    pub fn apply(&self, records: Vec<FlowRecord>) -> Vec<FlowRecord> {
+        records
+            .into_iter()
+            .map(|r| {
+                let label = match r.reason {
+                    Reason::Active => self.get(&r.key()),
+                    Reason::Timeout | Reason::Shutdown => self.take(&r.key()),
+                };
+                r.labelled(label)
+            })
+            .collect()
     }
 
     /// The label of `key`'s flow, removed: its record is being written.
@@ -220,5 +356,83 @@ mod tests {
         assert_eq!(r.age(), 2);
         assert_eq!(r.state(), "established");
         assert_eq!(r.key(), key);
+    }
+
+    #[test]
+    fn a_long_flow_is_reported_in_parts_that_add_up() {
+        let s = 1_000_000_000u64;
+        let (key, dir) = FlowKey::of(
+            &IpKey::from_v4([10, 0, 0, 9]),
+            40_000,
+            &IpKey::from_v4([10, 0, 0, 1]),
+            443,
+            6,
+        );
+        let mut t = Timeouts::new(Duration::from_secs(15), Duration::from_secs(60));
+        let mut stats = FlowStats {
+            first_seen_ns: 10 * s,
+            last_seen_ns: 69 * s,
+            opener: dir as u8,
+            ..FlowStats::ZERO
+        };
+        stats.packets[dir] = 100;
+        stats.bytes[dir] = 10_000;
+        assert_eq!(t.pick(&key, &stats, 69 * s), Pick::Keep);
+        assert_eq!(t.pick(&key, &stats, 70 * s), Pick::Cut);
+        let first = t
+            .record(&key, &stats, 0, Reason::Active, 70 * s)
+            .expect("a record");
+        assert_eq!((first.pkts_toserver, first.bytes_toserver), (100, 10_000));
+        assert_eq!(first.start.as_second(), 10);
+        assert_eq!(t.pick(&key, &stats, 71 * s), Pick::Keep, "cut a second ago");
+
+        stats.packets[dir] = 130;
+        stats.bytes[dir] = 13_000;
+        stats.last_seen_ns = 80 * s;
+        assert_eq!(t.pick(&key, &stats, 95 * s), Pick::End);
+        let last = t
+            .record(&key, &stats, 0, Reason::Timeout, 95 * s)
+            .expect("a record");
+        assert_eq!((last.pkts_toserver, last.bytes_toserver), (30, 3_000));
+        assert_eq!((last.start.as_second(), last.end.as_second()), (70, 80));
+        assert!(t.is_empty(), "an ended flow is forgotten");
+
+        // Cut, then idle with nothing new: no empty record.
+        t.record(&key, &stats, 0, Reason::Active, 96 * s);
+        assert_eq!(t.record(&key, &stats, 0, Reason::Timeout, 120 * s), None);
+    }
+
+    #[test]
+    fn labels_stay_for_flows_going_on_and_go_with_their_end() {
+        let (key, dir) = FlowKey::of(
+            &IpKey::from_v4([10, 0, 0, 9]),
+            40_000,
+            &IpKey::from_v4([10, 0, 0, 1]),
+            80,
+            6,
+        );
+        let labels = Labels::default();
+        labels.set_app(key, AppProto::Http);
+        labels.set_app(key, AppProto::Tls);
+        labels.add_alert(key, 7);
+        labels.add_alert(key, 7);
+        let mut stats = FlowStats {
+            opener: dir as u8,
+            ..FlowStats::ZERO
+        };
+        stats.packets[dir] = 1;
+        let going = FlowRecord::of(&key, &stats, 0, Reason::Active);
+        let ended = FlowRecord {
+            reason: Reason::Timeout,
+            ..going.clone()
+        };
+        let [going] = labels.apply(vec![going]).try_into().expect("one");
+        assert_eq!(
+            (going.app_proto, going.alerts),
+            (Some(AppProto::Http), vec![7])
+        );
+        let [ended] = labels.apply(vec![ended]).try_into().expect("one");
+        assert_eq!(ended.app_proto, Some(AppProto::Http));
+        assert!(labels.is_empty());
     }
 }

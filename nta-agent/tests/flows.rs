@@ -238,3 +238,90 @@ fn downloads_and_rule_matches_on_any_port_are_flows_with_their_protocol_and_aler
     }
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(20));
 }
+
+/// A flow longer than the active timeout (1 s) is written in parts while
+/// it goes on, `reason` `active`; what came after the last part is written
+/// when it goes idle (nothing, when nothing came). The parts add up to what
+/// was sent.
+#[test]
+fn a_long_flow_is_written_every_active_timeout_and_the_parts_add_up() {
+    let Some(net) = Topology::privileged(&["hping3"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("nta.toml");
+    std::fs::write(
+        &config,
+        "[flows]\nidle_timeout = \"2s\"\nactive_timeout = \"1s\"\n",
+    )
+    .expect("config");
+    let mut agent = Agent::start(
+        &net.victim,
+        &net.victim_if,
+        &[
+            "--config",
+            config.to_str().expect("UTF-8"),
+            "--listen",
+            LISTEN,
+        ],
+    );
+    agent.wait_for_log("Sensor attached", START_LIMIT);
+    agent.wait_for_log("API listening", START_LIMIT);
+    // 40 SYNs from one port over 4 s: one flow, going on past 1 s.
+    let sent = net.exec(
+        &net.attacker,
+        Duration::from_secs(30),
+        &[
+            "hping3",
+            "-S",
+            "-p",
+            "8443",
+            "-s",
+            "41500",
+            "-k",
+            "-c",
+            "40",
+            "-i",
+            "u100000",
+            VICTIM_ADDR,
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&sent.stderr).contains("40 packets transmitted"),
+        "hping3: {sent:?}"
+    );
+    let api = Api::new(&net.victim);
+    let start = std::time::Instant::now();
+    let sum = |parts: &[Value]| -> u64 {
+        parts
+            .iter()
+            .filter_map(|f| f["pkts_toserver"].as_u64())
+            .sum()
+    };
+    let parts = loop {
+        let body = api.get(&format!("/api/flows?host={ATTACKER_ADDR}&port=41500"));
+        let parts = body["flows"].as_array().cloned().unwrap_or_default();
+        if sum(&parts) >= 40 || start.elapsed() > FLOWS_LIMIT {
+            break parts;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(sum(&parts), 40, "{parts:?}\n{}", agent.log());
+    // Newest first: a part that ended the flow can only be the last.
+    let reasons: Vec<&str> = parts
+        .iter()
+        .rev()
+        .filter_map(|f| f["reason"].as_str())
+        .collect();
+    assert!(reasons.len() >= 2, "{reasons:?}");
+    let (last, before) = reasons.split_last().expect("parts");
+    assert!(before.iter().all(|r| *r == "active"), "{reasons:?}");
+    assert!(["active", "timeout"].contains(last), "{reasons:?}");
+    for pair in parts.windows(2) {
+        assert!(
+            pair[0]["start"].as_str() >= pair[1]["end"].as_str(),
+            "parts overlap: {pair:?}"
+        );
+    }
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(20));
+}

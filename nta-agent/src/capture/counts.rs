@@ -25,6 +25,7 @@ use nta_common::{
 
 use super::{Link, link::ip_link};
 use crate::{
+    flows::Pick,
     source::{Dropped, PacketSource, SourceTime},
     traffic::{DstView, Snapshot, SourceView},
 };
@@ -123,20 +124,24 @@ impl Counts {
         flows.map.iter().map(|(k, f)| (*k, **f)).collect()
     }
 
-    /// Removes the flows `over` picks and returns them: what the agent does
-    /// with a flow whose record it wrote.
-    pub fn take_flows(
+    /// The flows `pick` ends or cuts, and those it ends removed: what the
+    /// agent does with the kernel's flow table.
+    pub fn walk_flows(
         &self,
-        mut over: impl FnMut(&FlowStats) -> bool,
-    ) -> Vec<(FlowKey, FlowStats)> {
+        mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
+    ) -> Vec<(FlowKey, FlowStats, Pick)> {
         // SAFETY: as for `sources`, and no pointer into the flows is held
         // between `State` calls.
         let flows = unsafe { &mut *self.flows.get() };
-        flows
-            .map
-            .extract_if(|_, f| over(f))
-            .map(|(k, f)| (k, *f))
-            .collect()
+        let mut picked = Vec::new();
+        flows.map.retain(|k, f| match pick(k, f) {
+            Pick::Keep => true,
+            p => {
+                picked.push((*k, **f, p));
+                p != Pick::End
+            }
+        });
+        picked
     }
 
     /// SYNs per destination port, indexed by port.

@@ -77,6 +77,11 @@ pub struct Flows {
     /// written and its entry removed.
     #[serde(deserialize_with = "de::duration")]
     pub idle_timeout: Duration,
+    /// A flow going on for this long has a record written of what it
+    /// carried so far, and again every such period (NetFlow's active
+    /// timeout), so that long transfers show before they end.
+    #[serde(deserialize_with = "de::duration")]
+    pub active_timeout: Duration,
 }
 
 impl Default for Flows {
@@ -84,6 +89,7 @@ impl Default for Flows {
         Flows {
             new_flows_per_cpu: nta_common::flow::DEFAULT_NEW_FLOWS_PER_CPU,
             idle_timeout: Duration::from_secs(15),
+            active_timeout: Duration::from_secs(60),
         }
     }
 }

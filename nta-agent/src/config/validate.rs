@@ -89,6 +89,9 @@ impl Config {
             MAX_QUIET,
         )?;
         validate_store(&self.store)?;
+        let (min, max) = FLOW_TIMEOUT;
+        duration_in("flows.idle_timeout", self.flows.idle_timeout, min, max)?;
+        duration_in("flows.active_timeout", self.flows.active_timeout, min, max)?;
         if self.sampling.max_per_sec == 0 && self.sampling.enabled {
             return Err(Problem::new(
                 "sampling.max_per_sec",
@@ -258,6 +261,10 @@ fn burst(key: &str, value: f64) -> Result<(), Problem> {
     }
     Ok(())
 }
+
+/// Flow timeouts: the table is walked every second at most, and a flow
+/// record a day late is no record.
+const FLOW_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
 
 fn validate_store(s: &StoreSettings) -> Result<(), Problem> {
     let (min, max) = RETENTION_SECONDS;

@@ -13,7 +13,6 @@ use std::{
     io::IsTerminal as _,
     path::PathBuf,
     sync::Arc,
-    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -21,7 +20,6 @@ use jiff::{SignedDuration, Timestamp};
 use nta_common::{
     Counter, GlobalCounters,
     count::Verdict,
-    flow::{FlowKey, FlowStats},
     maps::{SampleHeader, ip_proto},
     packet::{Packet, TransportKind},
 };
@@ -33,7 +31,7 @@ use crate::{
     config::Config,
     detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
-    flows::{FlowRecord, Labels, Reason},
+    flows::{FlowRecord, Labels, Pick, Reason, Timeouts},
     inspect::Inspector,
     payload::{
         matcher::Matcher,
@@ -114,7 +112,7 @@ struct Reader {
     previous: Option<Arc<Snapshot>>,
     next_tick_ns: u64,
     interval_ns: u64,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
     /// Frames counted so far: the index of the next.
     frame: u64,
     /// The batch being filled and the inputs of its frames; the inputs of
@@ -209,23 +207,36 @@ impl Reader {
             now: time,
         };
         self.inputs.push((self.frame, input));
-        let idle = u64::try_from(self.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
-        let ended = self
-            .counts
-            .take_flows(|f| time.mono_ns.saturating_sub(f.last_seen_ns) >= idle);
-        self.flows_ended(ended, Reason::Timeout);
+        self.flow_records(false);
     }
 
-    /// Records of flows the counters no longer hold, for the outputs.
-    fn flows_ended(&mut self, mut ended: Vec<(FlowKey, FlowStats)>, reason: Reason) {
-        if ended.is_empty() {
+    /// Records of the flows idle or past the active timeout (every flow
+    /// at `end`), for the outputs; the flows that ended removed.
+    fn flow_records(&mut self, end: bool) {
+        let now = self.counts.now().mono_ns;
+        let timeouts = &mut self.timeouts;
+        let mut picked = self.counts.walk_flows(|k, f| {
+            if end {
+                Pick::End
+            } else {
+                timeouts.pick(k, f, now)
+            }
+        });
+        if picked.is_empty() {
             return;
         }
         // In the order they began: the output is the same run after run.
-        ended.sort_unstable_by_key(|(k, f)| (f.first_seen_ns, *k));
-        let records = ended
+        picked.sort_unstable_by_key(|(k, f, _)| (f.first_seen_ns, *k));
+        let records = picked
             .iter()
-            .map(|(k, f)| FlowRecord::of(k, f, 0, reason))
+            .filter_map(|(k, f, pick)| {
+                let reason = match pick {
+                    Pick::Cut => Reason::Active,
+                    _ if end => Reason::Shutdown,
+                    _ => Reason::Timeout,
+                };
+                timeouts.record(k, f, 0, reason, now)
+            })
             .collect();
         self.inputs.push((self.frame, Input::Flows(records)));
     }
@@ -325,13 +336,7 @@ impl Detection {
     /// store. Their payloads were all inspected by now: the batches up to
     /// this frame are back.
     fn flows(&mut self, records: Vec<FlowRecord>) {
-        let records: Vec<FlowRecord> = records
-            .into_iter()
-            .map(|r| {
-                let label = self.labels.take(&r.key());
-                r.labelled(label)
-            })
-            .collect();
+        let records = self.labels.apply(records);
         self.totals.flows += records.len() as u64;
         if let Some(eve) = &mut self.eve {
             for r in &records {
@@ -450,7 +455,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         previous: None,
         next_tick_ns: 0,
         interval_ns: u64::try_from(args.interval.as_nanos()).unwrap_or(u64::MAX),
-        idle_timeout: config.flows.idle_timeout,
+        timeouts: Timeouts::new(config.flows.idle_timeout, config.flows.active_timeout),
         frame: 0,
         batch: Batch::default(),
         batch_start: 0,
@@ -620,8 +625,7 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         reader.counts.set_time(boundary);
         reader.tick();
     }
-    let rest = reader.counts.take_flows(|_| true);
-    reader.flows_ended(rest, Reason::Shutdown);
+    reader.flow_records(true);
     reader.drain();
     let global = reader.counts.global();
     let detection = &mut reader.detection;

@@ -17,7 +17,7 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use super::{
-    flow_export,
+    flow_export::Walker,
     start::{Blocking, RunningApi, Settings},
 };
 use crate::{
@@ -25,10 +25,9 @@ use crate::{
     api::{Report, stream::Feed},
     detect::{self, Detector, EventContext, Tick},
     eve::{self, EveWriter},
-    flows::{FlowRecord, Labels, Reason},
+    flows::{FlowRecord, Labels},
     mitigate::{auto, blocklist::SharedBlocklist},
     notify::Notifier,
-    sensor::FlowTable,
     source::PacketSource,
     stats::TickCounts,
     store::{Retention, StoreWriter},
@@ -161,13 +160,10 @@ impl<S: PacketSource> Agent<S> {
     /// left in `table`, closes every incident, and waits (a bounded time)
     /// for the store and the notifications; returns the source, to be
     /// stopped.
-    pub async fn shutdown(mut self, table: Option<FlowTable>) -> S {
+    pub async fn shutdown(mut self, walker: Option<Walker>) -> S {
         self.on_tick().await;
-        if let Some(mut table) = table {
-            let left = tokio::task::spawn_blocking(move || {
-                flow_export::take_ended(&mut table, |_, _| true, Reason::Shutdown)
-            })
-            .await;
+        if let Some(mut walker) = walker {
+            let left = tokio::task::spawn_blocking(move || walker.records(true)).await;
             match left {
                 Ok(Ok(records)) => self.on_flows(records),
                 Ok(Err(error)) => warn!(message = "Could not read the flow table", %error),
@@ -213,13 +209,7 @@ impl<S: PacketSource> Agent<S> {
     /// Records of flows that ended, with their labels: to the EVE output
     /// and the store.
     fn on_flows(&mut self, records: Vec<FlowRecord>) {
-        let records: Vec<FlowRecord> = records
-            .into_iter()
-            .map(|r| {
-                let label = self.labels.take(&r.key());
-                r.labelled(label)
-            })
-            .collect();
+        let records = self.labels.apply(records);
         if let Some(eve) = &mut self.eve {
             for r in &records {
                 eve.flow(r);

@@ -1,12 +1,11 @@
 //! Flow records from the kernel's flow table, off the agent's loop: every
 //! few seconds a blocking task walks the table, removes the flows idle for
-//! the idle timeout and sends their records to the loop; at shutdown the
-//! loop takes what is left.
+//! the idle timeout, cuts those going on past the active timeout, and sends
+//! their records to the loop; at shutdown the loop takes what is left.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use nta_common::flow::FlowStats;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -15,7 +14,7 @@ use tokio::{
 use tracing::warn;
 
 use crate::{
-    flows::{FlowRecord, Reason},
+    flows::{FlowRecord, Pick, Reason, Timeouts},
     sensor::{FlowTable, SensorError, monotonic_ns},
 };
 
@@ -26,7 +25,7 @@ const QUEUE: usize = 64;
 /// The running exporter.
 pub(super) struct FlowExport {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Option<FlowTable>>,
+    task: JoinHandle<Option<Walker>>,
 }
 
 /// How often the table is walked: a third of the idle timeout, so that a
@@ -35,42 +34,38 @@ fn period(idle: Duration) -> Duration {
     (idle / 3).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
-/// Starts exporting the flows of `table` idle for `idle`; their records
-/// come on the returned queue.
+/// Starts exporting the flows of `table` as `timeouts` pick them; their
+/// records come on the returned queue.
 pub(super) fn start(
     table: FlowTable,
+    timeouts: Timeouts,
     idle: Duration,
 ) -> (FlowExport, mpsc::Receiver<Vec<FlowRecord>>) {
-    let (records, queue) = mpsc::channel(QUEUE);
+    let (to_loop, queue) = mpsc::channel(QUEUE);
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
-        let mut table = table;
+        let mut walker = Walker { table, timeouts };
         let mut ticker = interval(period(idle));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let idle_ns = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = &mut stopped => return Some(table),
+                _ = &mut stopped => return Some(walker),
             }
             let walked = tokio::task::spawn_blocking(move || {
-                let ended = take_ended(
-                    &mut table,
-                    |f, now| now.saturating_sub(f.last_seen_ns) >= idle_ns,
-                    Reason::Timeout,
-                );
-                (table, ended)
+                let records = walker.records(false);
+                (walker, records)
             })
             .await;
-            let Ok((back, ended)) = walked else {
+            let Ok((back, records)) = walked else {
                 return None;
             };
-            table = back;
-            match ended {
+            walker = back;
+            match records {
                 Ok(batch) if batch.is_empty() => {}
                 Ok(batch) => {
-                    if records.send(batch).await.is_err() {
-                        return Some(table);
+                    if to_loop.send(batch).await.is_err() {
+                        return Some(walker);
                     }
                 }
                 Err(error) => warn!(message = "Could not read the flow table", %error),
@@ -87,9 +82,9 @@ pub(super) fn start(
 }
 
 impl FlowExport {
-    /// Stops the exporter after its current walk; its table, to take what
-    /// is left.
-    pub async fn stop(mut self) -> Option<FlowTable> {
+    /// Stops the exporter after its current walk; the table and what was
+    /// reported of it, to write what is left.
+    pub async fn stop(mut self) -> Option<Walker> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -97,19 +92,38 @@ impl FlowExport {
     }
 }
 
-/// Removes the flows `over` picks (given the kernel clock now) and makes
-/// their records, on the wall clock, in the order they began.
-pub(super) fn take_ended(
-    table: &mut FlowTable,
-    mut over: impl FnMut(&FlowStats, u64) -> bool,
-    reason: Reason,
-) -> Result<Vec<FlowRecord>, SensorError> {
-    let mono = monotonic_ns();
-    let clock = Timestamp::now().as_nanosecond() - i128::from(mono);
-    let mut ended = table.take(|f| over(f, mono))?;
-    ended.sort_unstable_by_key(|(k, f)| (f.first_seen_ns, *k));
-    Ok(ended
-        .iter()
-        .map(|(k, f)| FlowRecord::of(k, f, clock, reason))
-        .collect())
+/// The flow table and the timeouts that pick its flows' records.
+pub(super) struct Walker {
+    table: FlowTable,
+    timeouts: Timeouts,
+}
+
+impl Walker {
+    /// Records of the flows idle or past the active timeout (every flow
+    /// at `shutdown`), on the wall clock, in the order they began; the
+    /// flows that ended removed.
+    pub(super) fn records(&mut self, shutdown: bool) -> Result<Vec<FlowRecord>, SensorError> {
+        let mono = monotonic_ns();
+        let clock = Timestamp::now().as_nanosecond() - i128::from(mono);
+        let timeouts = &mut self.timeouts;
+        let mut picked = self.table.walk(|k, f| {
+            if shutdown {
+                Pick::End
+            } else {
+                timeouts.pick(k, f, mono)
+            }
+        })?;
+        picked.sort_unstable_by_key(|(k, f, _)| (f.first_seen_ns, *k));
+        Ok(picked
+            .iter()
+            .filter_map(|(k, f, pick)| {
+                let reason = match pick {
+                    Pick::Cut => Reason::Active,
+                    _ if shutdown => Reason::Shutdown,
+                    _ => Reason::Timeout,
+                };
+                timeouts.record(k, f, clock, reason, mono)
+            })
+            .collect())
+    }
 }

@@ -12,7 +12,11 @@ use anyhow::Context as _;
 use tracing::info;
 
 use self::{agent::Agent, start::Settings};
-use crate::{cli::RunArgs, flows::Labels, sensor::LoadedSensor};
+use crate::{
+    cli::RunArgs,
+    flows::{Labels, Timeouts},
+    sensor::LoadedSensor,
+};
 
 /// Runs the sensor on `args.iface` until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -35,17 +39,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (findings, inspecting) = payload.spawn(streams.samples);
     let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
 
+    let flow_config = &settings.config.flows;
     let (export, flows) = flow_export::start(
         sensor.flow_table().context("opening the flow table")?,
-        settings.config.flows.idle_timeout,
+        Timeouts::new(flow_config.idle_timeout, flow_config.active_timeout),
+        flow_config.idle_timeout,
     );
     let mut agent = Agent::new(sensor, settings, notifier, eve, blocking, &api, labels);
     let signal = agent
         .run_until_signal(streams.events, findings, flows)
         .await?;
     info!(message = "Stopping", signal);
-    let table = export.stop().await;
-    let sensor = agent.shutdown(table).await;
+    let walker = export.stop().await;
+    let sensor = agent.shutdown(walker).await;
     api.stop().await;
     inspecting.abort();
     let iface = sensor.iface().to_owned();

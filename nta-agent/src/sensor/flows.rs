@@ -11,6 +11,7 @@ use nta_common::{
 };
 
 use super::{SensorError, blocklist::own_fd};
+use crate::flows::Pick;
 
 const NAME: &str = names::FLOWS;
 
@@ -36,29 +37,32 @@ impl FlowTable {
         Ok(Self { map })
     }
 
-    /// Removes the flows `over` picks and returns them, as they were when
-    /// read. A packet counted between the read and the removal is lost
-    /// with the entry (the flow was idle: there is none, but for a flow
-    /// waking up at that instant).
-    pub fn take(
+    /// Walks the table: returns the flows `pick` ends or cuts, as they
+    /// were when read, and removes those it ends. A packet counted between
+    /// the read and the removal is lost with the entry (the flow was idle:
+    /// there is none, but for a flow waking up at that instant).
+    pub fn walk(
         &mut self,
-        mut over: impl FnMut(&FlowStats) -> bool,
-    ) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
+        mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
+    ) -> Result<Vec<(FlowKey, FlowStats, Pick)>, SensorError> {
         // The walk is capped at the map's size: a key evicted under the
         // cursor makes the kernel restart from the first key.
-        let ended: Vec<(FlowKey, FlowStats)> = self
+        let picked: Vec<(FlowKey, FlowStats, Pick)> = self
             .map
             .iter()
             .take(FLOWS_MAX_ENTRIES as usize)
             .filter_map(Result::ok)
-            .filter(|(_, f)| over(f))
+            .filter_map(|(k, f)| match pick(&k, &f) {
+                Pick::Keep => None,
+                p => Some((k, f, p)),
+            })
             .collect();
-        for (key, _) in &ended {
+        for (key, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
             match self.map.remove(key) {
                 Ok(()) | Err(MapError::KeyNotFound) => {}
                 Err(source) => return Err(map_error(source)),
             }
         }
-        Ok(ended)
+        Ok(picked)
     }
 }
