@@ -1,5 +1,6 @@
 //! Store and API benchmarks: how fast alerts go into redb, and how fast
-//! `GET /api/alerts` answers over a million of them under concurrent load.
+//! `GET /api/alerts` answers over a million of them under concurrent load;
+//! the same for flow records and `GET /api/flows`.
 //! Ignored tests named `bench_`; `cargo xtask bench` runs them in release.
 //! They need no privileges: files in a temp dir, HTTP on loopback.
 
@@ -7,7 +8,7 @@ mod support;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::{IpAddr, SocketAddr, TcpStream},
     sync::Arc,
     thread,
     time::{Duration, Instant},
@@ -17,6 +18,8 @@ use jiff::{SignedDuration, Timestamp};
 use nta_agent::{
     alert::{Alert, AlertKind, AlertState, Count, DetectedBy, Evidence, ScanRule, fixtures},
     api::{self, ApiState, auth::Auth},
+    flows::{FlowRecord, Reason},
+    payload::AppProto,
     stats::LiveView,
     store::Store,
 };
@@ -332,6 +335,132 @@ fn bench_api_alerts_with_a_million() {
             quantile_ms(&times, 0.99),
             "ms",
             Some(Target::AtMost(10.0)),
+            &note,
+        );
+    }
+    let _ = stop.send(());
+    let _ = runtime.block_on(server);
+}
+
+/// A flow record of a busy sensor: 1 000 clients of 50 servers, ports
+/// varying, one flow in [`RARE_EVERY`] from a rare host.
+fn flow_record(i: u64, at: Timestamp) -> FlowRecord {
+    let client = if i % RARE_EVERY == 0 {
+        IpAddr::from([203, 0, 113, 7])
+    } else {
+        IpAddr::from([10, 1, (i % 1000 / 250) as u8, (i % 250) as u8])
+    };
+    let server = IpAddr::from([10, 9, 0, (i % 50) as u8]);
+    FlowRecord {
+        client: (client, 30_000 + (i % 30_000) as u16),
+        server: (server, [80, 443, 53, 8888][(i % 4) as usize]),
+        proto: if i % 4 == 2 { 17 } else { 6 },
+        pkts_toserver: 6 + i % 10,
+        pkts_toclient: 4 + i % 7,
+        bytes_toserver: 500 + i % 1000,
+        bytes_toclient: 1200 + i % 5000,
+        start: at,
+        end: at + SignedDuration::from_millis((i % 5000) as i64),
+        tcp_flags_toserver: 0x1b,
+        tcp_flags_toclient: 0x1b,
+        reason: Reason::Timeout,
+        app_proto: Some(
+            [AppProto::Http, AppProto::Tls, AppProto::Dns, AppProto::Http][(i % 4) as usize],
+        ),
+        alerts: Vec::new(),
+    }
+}
+
+#[test]
+#[ignore = "benchmark: about 2 minutes (fills a store with a million flows); cargo xtask bench runs it"]
+fn bench_api_flows_with_a_million() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("nta.redb")).expect("store");
+    let start = Instant::now();
+    let base = Timestamp::now() - SignedDuration::from_hours(24);
+    for batch in 0..MILLION / 10_000 {
+        let records: Vec<FlowRecord> = (batch * 10_000..(batch + 1) * 10_000)
+            .map(|i| flow_record(i, base + SignedDuration::from_millis(i as i64 * 80)))
+            .collect();
+        store.put_flows(&records).expect("storing flows");
+    }
+    let filled_in = start.elapsed();
+    let fill_note = format!(
+        "{MILLION} flows in batches of 10 000 in {:.1} s ({:.0} flows/s), file {} MB",
+        filled_in.as_secs_f64(),
+        MILLION as f64 / filled_in.as_secs_f64(),
+        store.size_bytes() / 1_000_000
+    );
+    println!("{fill_note}");
+    record(
+        "store",
+        "fill, 10 000 flows per transaction",
+        MILLION as f64 / filled_in.as_secs_f64(),
+        "flows/s",
+        None,
+        &fill_note,
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let state = ApiState::new(Arc::new(store), LiveView::default(), Auth::open());
+    let listener = runtime
+        .block_on(api::bind("127.0.0.1:0".parse().expect("an address")))
+        .expect("binding");
+    let addr = listener.local_addr().expect("the address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(api::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let cases = [
+        ("default page (100 newest)", "/api/flows".to_owned()),
+        (
+            "host=10.1.0.7 (1 in 1 000)",
+            "/api/flows?host=10.1.0.7".to_owned(),
+        ),
+        (
+            "host=203.0.113.7 (1 in 100 000)",
+            "/api/flows?host=203.0.113.7".to_owned(),
+        ),
+        (
+            "app_proto=tls&port=443 (1 in 4)",
+            "/api/flows?app_proto=tls&port=443".to_owned(),
+        ),
+        (
+            "cursor=500000 (deep page)",
+            "/api/flows?cursor=500000".to_owned(),
+        ),
+    ];
+    for (name, path) in cases {
+        let mut client = Client::connect(addr);
+        let (status, body) = client.get(&path);
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        let page: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let listed = page["flows"].as_array().map_or(0, Vec::len);
+        assert!(listed > 0, "{path} listed nothing");
+        let times = load(addr, &path, 1, Duration::from_secs(3));
+        let note = format!(
+            "GET {path}: {listed} flows a page ({} KB), next {}; one client for 3 s, {} requests; store of {MILLION} flows",
+            body.len() / 1000,
+            page["next"],
+            times.len(),
+        );
+        record(
+            "api",
+            &format!("/api/flows {name}, median"),
+            quantile_ms(&times, 0.5),
+            "ms",
+            None,
+            &note,
+        );
+        record(
+            "api",
+            &format!("/api/flows {name}, p99"),
+            quantile_ms(&times, 0.99),
+            "ms",
+            Some(Target::AtMost(100.0)),
             &note,
         );
     }
