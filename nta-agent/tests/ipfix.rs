@@ -2,8 +2,9 @@
 //! capture of known IPv4 and IPv6 flows, received by nfcapd and read back
 //! with nfdump, which must find every flow record nta wrote to EVE (the
 //! same addresses, ports, protocol, packets and bytes, each direction) and
-//! no sequence failure; and the same messages saved as an IPFIX file,
-//! which libfixbuf's ipfixDump must parse whole.
+//! no sequence failure; the same messages saved as an IPFIX file, which
+//! libfixbuf's ipfixDump must parse whole; and the live agent's flows,
+//! idle and at shutdown, to nfcapd in the victim's namespace.
 
 mod support;
 
@@ -19,6 +20,8 @@ use serde_json::Value;
 use support::{
     captures::{pcap_header, pcap_record},
     collectors::{Nfcapd, UdpSink, nfdump},
+    lab::{curl, start_agent, web_server},
+    netns::{Topology, VICTIM_ADDR},
 };
 
 /// Flows of each kind in [`known_flows`].
@@ -160,11 +163,14 @@ fn expected_from_eve(eve: &Path) -> Vec<Uniflow> {
             continue;
         }
         let ip = |k: &str| -> IpAddr { e[k].as_str().and_then(|s| s.parse().ok()).expect(k) };
-        let port = |k: &str| e[k].as_u64().and_then(|p| u16::try_from(p).ok()).expect(k);
+        // ICMP flows have no ports in EVE; nta's flow key holds 0.
+        let port = |k: &str| e[k].as_u64().map_or(0, |p| u16::try_from(p).expect(k));
         let n = |k: &str| e["flow"][k].as_u64().expect(k);
         let proto = match e["proto"].as_str() {
             Some("TCP") => 6,
             Some("UDP") => 17,
+            Some("ICMP") => 1,
+            Some("IPv6-ICMP") => 58,
             other => panic!("unexpected protocol {other:?} in {e}"),
         };
         let (client, server) = (
@@ -205,6 +211,19 @@ fn field<T: std::str::FromStr>(fields: &[&str], i: usize, line: &str) -> T {
         .unwrap_or_else(|_| panic!("column {i} of {line}"))
 }
 
+/// A port column; ICMP's show as TYPE.CODE, its high and low byte.
+#[track_caller]
+fn port(fields: &[&str], i: usize, line: &str) -> u16 {
+    match fields[i].trim().split_once('.') {
+        Some((high, low)) => {
+            let byte =
+                |s: &str| -> u16 { s.parse().unwrap_or_else(|_| panic!("column {i} of {line}")) };
+            byte(high) << 8 | byte(low)
+        }
+        None => field(fields, i, line),
+    }
+}
+
 /// The records of an nfdump file, by nfdump's CSV output.
 fn nfdump_records(file: &Path) -> Vec<Uniflow> {
     // Plain numbers (-N), not "1.2 M"; the header names the columns, a
@@ -238,13 +257,15 @@ fn nfdump_records(file: &Path) -> Vec<Uniflow> {
         let proto = match f[pr].trim() {
             "TCP" | "6" => 6,
             "UDP" | "17" => 17,
+            "ICMP" | "1" => 1,
+            "ICMP6" | "58" => 58,
             other => panic!("protocol {other} in {line}"),
         };
         records.push((
             field(&f, sa, line),
-            field(&f, sp, line),
+            port(&f, sp, line),
             field(&f, da, line),
-            field(&f, dp, line),
+            port(&f, dp, line),
             proto,
             field(&f, pkt, line),
             field(&f, byt, line),
@@ -306,7 +327,14 @@ fn nfdump_reads_back_every_flow_record_a_read_exports() {
         "records nfdump read; nta said: {stderr}"
     );
     assert_eq!(got, expected);
-    let stats = nfdump(&["-r", files[0].to_str().expect("UTF-8"), "-I"]);
+    assert_no_loss(&files[0], &log, expected.len());
+}
+
+/// nfdump's statistics of `file` count `flows` records and no sequence
+/// failure, and so does nfcapd's `log` as it stopped.
+#[track_caller]
+fn assert_no_loss(file: &Path, log: &str, flows: usize) {
+    let stats = nfdump(&["-r", file.to_str().expect("UTF-8"), "-I"]);
     let stats = String::from_utf8_lossy(&stats.stdout);
     println!("{stats}");
     let failures = stats
@@ -314,16 +342,75 @@ fn nfdump_reads_back_every_flow_record_a_read_exports() {
         .find_map(|l| l.strip_prefix("Sequence failures:"))
         .unwrap_or_else(|| panic!("no sequence failures line in:\n{stats}"));
     assert_eq!(failures.trim(), "0", "{stats}");
+    assert!(stats.contains(&format!("Flows: {flows}\n")), "{stats}");
     assert!(
-        stats.contains(&format!("Flows: {}\n", expected.len())),
-        "{stats}"
-    );
-    // nfcapd's own count as it stops.
-    assert!(
-        log.contains(&format!("Flows: {}, ", expected.len()))
+        log.contains(&format!("Flows: {flows}, "))
             && log.contains("Sequence Errors: 0, Bad Packets: 0"),
         "{log}"
     );
+}
+
+/// Waits, up to `limit`, until the EVE file has a flow event that ended
+/// idle.
+fn wait_for_idle_flow(eve: &Path, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        let text = fs::read_to_string(eve).unwrap_or_default();
+        if text.contains("\"reason\":\"timeout\"") {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn the_live_agent_sends_its_idle_and_last_flows_to_nfcapd() {
+    if !support::privileged_with(&["nfcapd", "nfdump", "curl", "python3"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("nta.toml");
+    // Idle flows within seconds, not the default 15.
+    fs::write(&config, "[flows]\nidle_timeout = \"2s\"\n").expect("writing the config");
+    let eve = dir.path().join("eve.json");
+    let net = Topology::new();
+    // On the victim's loopback, beside the agent; the sensor watches the
+    // veth, so the export is not counted as traffic.
+    let nfcapd = Nfcapd::start_in(Some(&net.victim), &dir.path().join("nfcapd"));
+    let args = [
+        "--config",
+        config.to_str().expect("UTF-8"),
+        "--eve",
+        eve.to_str().expect("UTF-8"),
+        "--ipfix",
+        &nfcapd.addr(),
+    ];
+    let mut agent = start_agent(&net, &args);
+    let _web = web_server(&net);
+    let url = format!("http://{VICTIM_ADDR}/");
+    for _ in 0..5 {
+        curl(&net, &["-o", "/dev/null", &url]);
+    }
+    let idle = wait_for_idle_flow(&eve, std::time::Duration::from_secs(15));
+    assert!(idle, "no flow ended idle:\n{}", agent.log());
+    // One more, written when the agent stops.
+    curl(&net, &["-o", "/dev/null", &url]);
+    agent.stop_cleanly(libc::SIGTERM, std::time::Duration::from_secs(15));
+    let (files, log) = nfcapd.finish();
+    assert_eq!(files.len(), 1, "nfcapd's files: {files:?}\n{log}");
+    let expected = expected_from_eve(&eve);
+    let (idle, ended) = records_by_reason(&eve);
+    assert!(idle >= 5 && ended >= 1, "{idle} idle, {ended} at shutdown");
+    assert!(
+        agent
+            .log()
+            .contains(&format!("records={} failed=0", expected.len())),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(nfdump_records(&files[0]), expected);
+    assert_no_loss(&files[0], &log, expected.len());
 }
 
 #[test]
