@@ -46,6 +46,8 @@ pub struct IpfixExporter {
     /// Wait for the socket and between messages, rather than drop: for a
     /// capture, where nothing runs behind.
     pace: Option<Duration>,
+    /// When the last message went, for the pace.
+    last_sent: Option<Instant>,
     totals: ExportTotals,
 }
 
@@ -69,6 +71,7 @@ impl IpfixExporter {
             socket,
             encoder: Encoder::new(OBSERVATION_DOMAIN),
             pace: None,
+            last_sent: None,
             totals: ExportTotals::default(),
         })
     }
@@ -106,24 +109,24 @@ impl IpfixExporter {
         let export_time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-        let (socket, totals, collector, pace) =
-            (&self.socket, &mut self.totals, self.collector, self.pace);
-        let mut first = true;
-        let encoded =
-            self.encoder
-                .encode(flows, Instant::now(), export_time, |message, records| {
-                    if let (Some(gap), false) = (pace, first) {
-                        thread::sleep(gap);
-                    }
-                    first = false;
-                    match socket.send(message) {
-                        Ok(_) => {
-                            totals.messages += 1;
-                            totals.records += u64::from(records);
-                        }
-                        Err(error) => failed(totals, collector, &error),
-                    }
-                });
+        let (socket, totals, collector) = (&self.socket, &mut self.totals, self.collector);
+        let (pace, last_sent) = (self.pace, &mut self.last_sent);
+        let send = |message: &[u8], records: u32| {
+            if let (Some(gap), Some(last)) = (pace, *last_sent) {
+                thread::sleep(gap.saturating_sub(last.elapsed()));
+            }
+            *last_sent = Some(Instant::now());
+            match socket.send(message) {
+                Ok(_) => {
+                    totals.messages += 1;
+                    totals.records += u64::from(records);
+                }
+                Err(error) => failed(totals, collector, &error),
+            }
+        };
+        let encoded = self
+            .encoder
+            .encode(flows, Instant::now(), export_time, send);
         if let Err(error) = encoded {
             failed(&mut self.totals, collector, &error);
         }
@@ -189,6 +192,22 @@ mod tests {
             received += 1;
         }
         assert!(received > 1, "80 records take several messages");
+    }
+
+    #[test]
+    fn a_paced_exporter_spaces_its_messages_across_calls() {
+        let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut exporter = IpfixExporter::start(collector.local_addr().unwrap())
+            .unwrap()
+            .paced()
+            .unwrap();
+        let start = Instant::now();
+        for i in 0..10 {
+            exporter.export(&[record(40_000 + i)]);
+        }
+        // Ten messages, nine gaps, whether in one call or ten.
+        assert!(start.elapsed() >= PACE * 9, "{:?}", start.elapsed());
+        assert_eq!(exporter.totals().messages, 10);
     }
 
     #[test]
