@@ -146,6 +146,12 @@ pub struct ReadArgs {
     #[arg(long, value_name = "PATH")]
     pub eve: Option<crate::eve::EveTarget>,
 
+    /// Also send every flow record to this IPFIX collector over UDP
+    /// (IP:PORT, e.g. nfcapd's); wins over `[export] ipfix` in the config.
+    /// A read waits for the socket rather than drop a message.
+    #[arg(long, value_name = "IP:PORT", value_parser = crate::config::collector)]
+    pub ipfix: Option<SocketAddr>,
+
     /// Also store the alerts in this store, which `nta-agent run` and its
     /// API serve later.
     #[arg(long, value_name = "PATH")]
@@ -217,6 +223,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", env = "NTA_EVE")]
     pub eve: Option<crate::eve::EveTarget>,
 
+    /// Also send every flow record to this IPFIX collector over UDP
+    /// (IP:PORT, e.g. nfcapd's); wins over `[export] ipfix` in the config.
+    /// Never waits: what the socket cannot take at once is dropped and
+    /// counted.
+    #[arg(long, value_name = "IP:PORT", env = "NTA_IPFIX", value_parser = crate::config::collector)]
+    pub ipfix: Option<SocketAddr>,
+
     /// How often a stats event goes to the EVE output (Suricata's default).
     #[arg(long, default_value = "8s", value_parser = parse_interval)]
     pub eve_stats_interval: Duration,
@@ -272,6 +285,24 @@ mod tests {
         assert!(err.contains("`soon`"), "{err}");
         let err = parse_interval("1ms").unwrap_err();
         assert!(err.contains("too short"), "{err}");
+    }
+
+    #[test]
+    fn ipfix_takes_an_address_and_port_and_names_a_bad_one() {
+        let cli =
+            Cli::try_parse_from(["nta-agent", "read", "--ipfix", "[::1]:4739", "x.pcap"]).unwrap();
+        let Command::Read(args) = cli.command else {
+            panic!("not read: {cli:?}");
+        };
+        assert_eq!(args.ipfix, Some("[::1]:4739".parse().unwrap()));
+        let err =
+            Cli::try_parse_from(["nta-agent", "run", "-i", "lo", "--ipfix", "collector:4739"])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains(r#"invalid IPFIX collector "collector:4739""#),
+            "{err}"
+        );
     }
 
     #[test]

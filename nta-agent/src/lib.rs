@@ -22,6 +22,7 @@
 //!   floods, payload findings; incidents.
 //! - [`inspect`]: the payload pipeline (samples → streams → HTTP/DNS/TLS → rules, tunnels, app protocols).
 //! - [`eve`]: Suricata's EVE JSON: alert and stats events, and their writer.
+//! - [`export`]: flow records to IPFIX collectors over UDP.
 //! - [`store`]: alerts, blocks and traffic history in redb, and the writer task.
 //! - [`cli`]: command-line interface.
 //! - [`http_client`]: the one HTTP client setup, for notifications and the `block` command.
@@ -40,6 +41,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod eve;
+pub mod export;
 pub mod flows;
 pub mod http_client;
 pub mod inspect;

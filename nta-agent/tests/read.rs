@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use support::{
     api::Api,
-    captures::capture_attacks,
+    captures::{capture_attacks, pcap_header, pcap_record},
     eve::{alerts_with_sid, can_validate, validated},
     lab::{Spawned, cmd_exe_request, start_agent, web_server},
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
@@ -317,30 +317,6 @@ fn a_capture_cut_short_keeps_what_came_before_and_says_where() {
         "{}",
         text(&out)
     );
-}
-
-/// A legacy pcap file's header: microseconds, Ethernet.
-fn pcap_header() -> Vec<u8> {
-    let mut header = Vec::new();
-    header.extend(0xa1b2_c3d4u32.to_le_bytes());
-    header.extend(2u16.to_le_bytes());
-    header.extend(4u16.to_le_bytes());
-    header.extend([0; 8]);
-    header.extend(65_535u32.to_le_bytes());
-    header.extend(1u32.to_le_bytes());
-    header
-}
-
-/// A pcap record of `frame` at `secs` and `micros`.
-fn pcap_record(secs: u32, micros: u32, frame: &[u8]) -> Vec<u8> {
-    let len = frame.len() as u32;
-    let mut record = Vec::with_capacity(16 + frame.len());
-    record.extend(secs.to_le_bytes());
-    record.extend(micros.to_le_bytes());
-    record.extend(len.to_le_bytes());
-    record.extend(len.to_le_bytes());
-    record.extend(frame);
-    record
 }
 
 /// Writes a pcap of `packets` Ethernet frames from 20 000 sources to one

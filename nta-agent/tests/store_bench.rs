@@ -345,7 +345,7 @@ fn bench_api_alerts_with_a_million() {
 /// A flow record of a busy sensor: 1 000 clients of 50 servers, ports
 /// varying, one flow in [`RARE_EVERY`] from a rare host.
 fn flow_record(i: u64, at: Timestamp) -> FlowRecord {
-    let client = if i % RARE_EVERY == 0 {
+    let client = if i.is_multiple_of(RARE_EVERY) {
         IpAddr::from([203, 0, 113, 7])
     } else {
         IpAddr::from([10, 1, (i % 1000 / 250) as u8, (i % 250) as u8])

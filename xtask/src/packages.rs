@@ -1,6 +1,7 @@
 //! The Debian packages the integration tests drive: traffic generators and
 //! scanners, the tools that set up and inspect network namespaces, and the
 //! browser (and Node.js, for Playwright) that the dashboard test drives;
+//! the flow collectors the IPFIX test sends to;
 //! and the peers `cargo xtask bench --peers` runs beside nta.
 
 use std::{fs, path::Path, thread, time::Duration};
@@ -23,6 +24,9 @@ const PACKAGES: &[&str] = &[
     "bpftool",
     "chromium",
     "netsniff-ng",
+    // IPFIX collectors: nfcapd and nfdump, and libfixbuf's ipfixDump.
+    "nfdump",
+    "libfixbuf-tools",
 ];
 
 /// Installed only where no `node`/`npm` is on PATH: a machine may have a

@@ -11,6 +11,7 @@
 
 mod de;
 mod error;
+mod export;
 mod flood;
 mod locate;
 mod notify;
@@ -25,6 +26,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Location};
+pub use export::{Export, collector};
 pub use flood::{ClassRates, Flood, FloodOverride, RatesOverride};
 pub use notify::{EmailFile, Notify, SmsFile, WebhookFile};
 
@@ -63,6 +65,8 @@ pub struct Config {
     pub notify: Notify,
     /// Automatic blocking of attackers' sources in XDP.
     pub mitigate: Mitigate,
+    /// Flow records to collectors (IPFIX).
+    pub export: Export,
 }
 
 /// The kernel's flow table.
@@ -627,6 +631,9 @@ impl Config {
             count(self.allowlist.len(), "allowlist entry", "allowlist entries"),
             count(self.overrides.len(), "override", "overrides"),
         );
+        if let Some(collector) = self.export.ipfix {
+            let _ = write!(s, "; flows to IPFIX collector {collector}");
+        }
         s
     }
 }

@@ -509,3 +509,44 @@ fn victim_side_floods_cannot_block_their_sources() {
             .contains(&crate::alert::AlertKind::Reflection)
     );
 }
+
+#[test]
+fn an_ipfix_collector_is_an_address_and_a_port() {
+    assert_eq!(Config::default().export.ipfix, None);
+    let c = parse("[export]\nipfix = \"127.0.0.1:4739\"\n");
+    assert_eq!(c.export.ipfix, Some("127.0.0.1:4739".parse().unwrap()));
+    assert!(
+        c.summary()
+            .ends_with("; flows to IPFIX collector 127.0.0.1:4739"),
+        "{}",
+        c.summary()
+    );
+    let c = parse("[export]\nipfix = \"[2001:db8::1]:2055\"\n");
+    assert_eq!(c.export.ipfix, Some("[2001:db8::1]:2055".parse().unwrap()));
+    assert!(!Config::default().summary().contains("IPFIX"));
+}
+
+#[test]
+fn bad_ipfix_collectors_are_refused_naming_the_value() {
+    for (value, why) in [
+        ("collector.example:4739", "write it as IP:PORT"),
+        ("127.0.0.1", "write it as IP:PORT"),
+        ("127.0.0.1:0", "port 0 cannot be sent to"),
+        ("0.0.0.0:4739", "not an address to send to"),
+        ("[::]:4739", "not an address to send to"),
+        ("255.255.255.255:4739", "not an address to send to"),
+    ] {
+        let e = parse_err(&format!("[export]\nipfix = \"{value}\"\n"));
+        assert!(
+            e.contains(&format!(
+                "export.ipfix: invalid IPFIX collector \"{value}\": {why}"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("nta.toml:2:"), "{e}");
+    }
+    let e = parse_err("[export]\nipfix = 4739\n");
+    assert!(e.contains("export.ipfix"), "{e}");
+    let e = parse_err("[export]\nnetflow = \"127.0.0.1:2055\"\n");
+    assert!(e.contains("unknown field `netflow`"), "{e}");
+}

@@ -31,6 +31,7 @@ use crate::{
     config::Config,
     detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
+    export::IpfixExporter,
     flows::{FlowRecord, Labels, Pick, Reason, Timeouts},
     inspect::Inspector,
     payload::{
@@ -133,6 +134,8 @@ struct Detection {
     /// The counters at the detectors' last interval.
     before: Option<Arc<Snapshot>>,
     eve: Option<EveWriter>,
+    /// Flow records to an IPFIX collector, if any.
+    ipfix: Option<IpfixExporter>,
     ids: AlertIds,
     /// The first failure to store flow records: the read goes on, and
     /// fails at its end.
@@ -332,9 +335,9 @@ impl Detection {
         }
     }
 
-    /// Flows that ended, with their labels: to the EVE output and the
-    /// store. Their payloads were all inspected by now: the batches up to
-    /// this frame are back.
+    /// Flows that ended, with their labels: to the EVE output, the IPFIX
+    /// collector and the store. Their payloads were all inspected by now:
+    /// the batches up to this frame are back.
     fn flows(&mut self, records: Vec<FlowRecord>) {
         let records = self.labels.apply(records);
         self.totals.flows += records.len() as u64;
@@ -342,6 +345,9 @@ impl Detection {
             for r in &records {
                 eve.flow(r);
             }
+        }
+        if let Some(ipfix) = &mut self.ipfix {
+            ipfix.export(&records);
         }
         if let AlertIds::Store(store) = &self.ids
             && self.store_error.is_none()
@@ -437,6 +443,13 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         .as_ref()
         .map(|target| EveWriter::start(target).map(EveWriter::waiting))
         .transpose()?;
+    // The command line wins over the config file, as for `run`; a read
+    // waits for the socket rather than drop a message.
+    let ipfix = args
+        .ipfix
+        .or(config.export.ipfix)
+        .map(|collector| IpfixExporter::start(collector)?.paced())
+        .transpose()?;
     // Opened first: a store that cannot be written stops the read before
     // it starts, not after.
     let ids = match &args.db {
@@ -467,6 +480,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
             detector: Detector::new(config),
             before: None,
             eve,
+            ipfix,
             ids,
             store_error: None,
             totals: Totals::default(),
@@ -643,6 +657,9 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         eve.send(eve::stats(&global, uptime, alerts, end));
         eve.close()?;
     }
+    if let Some(ipfix) = detection.ipfix.take() {
+        log_ipfix_totals(&ipfix);
+    }
     if let (Some(db), Some(error)) = (&args.db, detection.store_error.take()) {
         return Err(error).with_context(|| format!("writing the flows to {}", db.display()));
     }
@@ -655,6 +672,17 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         println!("{}", summary(t, &global, span, &args.captures));
     }
     Ok(())
+}
+
+/// What went to the IPFIX collector; a warning if some of it did not.
+fn log_ipfix_totals(ipfix: &IpfixExporter) {
+    let t = ipfix.totals();
+    let collector = ipfix.collector();
+    if t.failed > 0 {
+        tracing::warn!(message = "IPFIX export incomplete", %collector, messages = t.messages, records = t.records, failed = t.failed);
+    } else {
+        tracing::info!(message = "IPFIX export done", %collector, messages = t.messages, records = t.records);
+    }
 }
 
 fn summary(t: &Totals, g: &GlobalCounters, span: SignedDuration, files: &[PathBuf]) -> String {

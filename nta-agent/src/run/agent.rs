@@ -25,6 +25,7 @@ use crate::{
     api::{Report, stream::Feed},
     detect::{self, Detector, EventContext, Tick},
     eve::{self, EveWriter},
+    export::IpfixExporter,
     flows::{FlowRecord, Labels},
     mitigate::{auto, blocklist::SharedBlocklist},
     notify::Notifier,
@@ -44,6 +45,12 @@ const STORE_GRACE: Duration = Duration::from_secs(10);
 
 /// Ticks between two prunes of old history.
 const PRUNE_EVERY_TICKS: u64 = 60;
+
+/// Where events and flow records go besides the store.
+pub(super) struct Outputs {
+    pub eve: Option<EveWriter>,
+    pub ipfix: Option<IpfixExporter>,
+}
 
 /// The loop's state: the source, the detectors, and where alerts go.
 pub(super) struct Agent<S> {
@@ -70,6 +77,8 @@ pub(super) struct Agent<S> {
     eve: Option<EveWriter>,
     eve_stats_interval: Duration,
     eve_stats_at: Instant,
+    /// Flow records to an IPFIX collector, if any.
+    ipfix: Option<IpfixExporter>,
     started: Instant,
     /// What is known of flows beyond their counts, for their records.
     labels: Labels,
@@ -82,7 +91,7 @@ impl<S: PacketSource> Agent<S> {
         source: S,
         settings: Settings,
         notifier: Option<Notifier>,
-        eve: Option<EveWriter>,
+        outputs: Outputs,
         blocking: Blocking,
         api: &RunningApi,
         labels: Labels,
@@ -109,9 +118,10 @@ impl<S: PacketSource> Agent<S> {
             previous: None,
             ticks: 0,
             read_failures: Throttle::default(),
-            eve,
+            eve: outputs.eve,
             eve_stats_interval: settings.eve_stats_interval,
             eve_stats_at: Instant::now(),
+            ipfix: outputs.ipfix,
             started: Instant::now(),
             labels,
         }
@@ -170,6 +180,11 @@ impl<S: PacketSource> Agent<S> {
                 Err(error) => warn!(message = "Reading the flow table panicked", %error),
             }
         }
+        if let Some(ipfix) = self.ipfix.take() {
+            let t = ipfix.totals();
+            let collector = ipfix.collector();
+            info!(message = "IPFIX export closed", %collector, messages = t.messages, records = t.records, failed = t.failed);
+        }
         let closing = self.detector.close_all(self.source.now().wall);
         self.persist(closing).await;
         self.eve_stats();
@@ -206,14 +221,17 @@ impl<S: PacketSource> Agent<S> {
         self.persist(events).await;
     }
 
-    /// Records of flows that ended, with their labels: to the EVE output
-    /// and the store.
+    /// Records of flows that ended, with their labels: to the EVE output,
+    /// the IPFIX collector and the store.
     fn on_flows(&mut self, records: Vec<FlowRecord>) {
         let records = self.labels.apply(records);
         if let Some(eve) = &mut self.eve {
             for r in &records {
                 eve.flow(r);
             }
+        }
+        if let Some(ipfix) = &mut self.ipfix {
+            ipfix.export(&records);
         }
         self.writer.flows(&records);
     }

@@ -26,6 +26,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let store = start::open_store(&settings.db)?;
     let notifier = start::notifier(&settings)?;
     let eve = start::eve(&settings)?;
+    let ipfix = start::ipfix(&settings)?;
     let loaded = LoadedSensor::load(&start::sensor_settings(&settings.config))
         .context("loading the XDP sensor")?;
     // The blocklist before the program is attached, so that what was
@@ -45,7 +46,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Timeouts::new(flow_config.idle_timeout, flow_config.active_timeout),
         flow_config.idle_timeout,
     );
-    let mut agent = Agent::new(sensor, settings, notifier, eve, blocking, &api, labels);
+    let outputs = agent::Outputs { eve, ipfix };
+    let mut agent = Agent::new(sensor, settings, notifier, outputs, blocking, &api, labels);
     let signal = agent
         .run_until_signal(streams.events, findings, flows)
         .await?;

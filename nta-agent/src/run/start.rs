@@ -19,6 +19,7 @@ use crate::{
     config::Config,
     detect,
     eve::{EveTarget, EveWriter},
+    export::IpfixExporter,
     flows::Labels,
     inspect::{self, Payload},
     mitigate::{
@@ -52,6 +53,8 @@ pub(super) struct Settings {
     /// Where EVE events go, if anywhere, and how often stats do.
     pub eve: Option<EveTarget>,
     pub eve_stats_interval: Duration,
+    /// The IPFIX collector flow records go to, if any.
+    pub ipfix: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -82,6 +85,8 @@ impl Settings {
             max_entries: usize::try_from(config.mitigate.max_entries).unwrap_or(usize::MAX),
             kinds: config.mitigate.kinds.clone(),
         };
+        // The command line wins, as it does for every other setting.
+        let ipfix = args.ipfix.or(config.export.ipfix);
         let retention = Retention {
             seconds: config.store.retention_seconds,
             minutes: config.store.retention_minutes,
@@ -98,6 +103,7 @@ impl Settings {
             retention,
             eve: args.eve.clone(),
             eve_stats_interval: args.eve_stats_interval,
+            ipfix,
         })
     }
 }
@@ -110,6 +116,16 @@ pub(super) fn eve(settings: &Settings) -> anyhow::Result<Option<EveWriter>> {
     let writer = EveWriter::start(target)?;
     info!(message = "EVE output", to = ?target);
     Ok(Some(writer))
+}
+
+/// Opens the socket towards the IPFIX collector, if one is asked for.
+pub(super) fn ipfix(settings: &Settings) -> anyhow::Result<Option<IpfixExporter>> {
+    let Some(collector) = settings.ipfix else {
+        return Ok(None);
+    };
+    let exporter = IpfixExporter::start(collector)?;
+    info!(message = "IPFIX export", to = %collector);
+    Ok(Some(exporter))
 }
 
 /// Opens the store and closes the incidents a previous run left open.

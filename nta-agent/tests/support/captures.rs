@@ -1,5 +1,5 @@
 //! Captures of real attacks, made with tcpdump in the test namespaces, for
-//! the tests that read them back.
+//! the tests that read them back; and legacy pcap files written by hand.
 
 use std::{fs, os::unix::fs::PermissionsExt as _, path::Path, process::Command, time::Duration};
 
@@ -64,4 +64,28 @@ pub fn capture_attacks(net: &Topology, iface: &str, file: &Path, dir: &Path) {
         .status();
     tcpdump.wait(Duration::from_secs(30));
     fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
+}
+
+/// A legacy pcap file's header: microseconds, Ethernet.
+pub fn pcap_header() -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend(0xa1b2_c3d4u32.to_le_bytes());
+    header.extend(2u16.to_le_bytes());
+    header.extend(4u16.to_le_bytes());
+    header.extend([0; 8]);
+    header.extend(65_535u32.to_le_bytes());
+    header.extend(1u32.to_le_bytes());
+    header
+}
+
+/// A pcap record of `frame` at `secs` and `micros`.
+pub fn pcap_record(secs: u32, micros: u32, frame: &[u8]) -> Vec<u8> {
+    let len = frame.len() as u32;
+    let mut record = Vec::with_capacity(16 + frame.len());
+    record.extend(secs.to_le_bytes());
+    record.extend(micros.to_le_bytes());
+    record.extend(len.to_le_bytes());
+    record.extend(len.to_le_bytes());
+    record.extend(frame);
+    record
 }

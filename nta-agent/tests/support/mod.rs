@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod captures;
+pub mod collectors;
 pub mod coverage;
 pub mod dns;
 pub mod eve;
