@@ -24,7 +24,7 @@ use crate::{
     detect::{self, Finding},
     flows::Labels,
     payload::{
-        Inspected, Transport, app_proto,
+        AppProto, Inspected, Transport, app_proto,
         dns_tunnel::{DnsTunnel, DnsTunnelConfig},
         matcher::{Matcher, MatcherError},
         rules::{self, LoadError, RuleSet},
@@ -56,7 +56,14 @@ pub struct Inspector {
     tunnel_threshold: u32,
     streams: Streams,
     labels: Labels,
+    /// Hashes of the flows labelled lately, direct-mapped: the datagrams
+    /// of a flow after its first skip the shared labels' lock.
+    labelled: Box<[u64; LABELLED_SLOTS]>,
+    hasher: foldhash::fast::FixedState,
 }
+
+/// Slots of [`Inspector::labelled`].
+const LABELLED_SLOTS: usize = 4096;
 
 /// Rule ids remembered per direction to keep its reassembled run from
 /// raising again what a segment did.
@@ -70,6 +77,8 @@ impl Inspector {
             tunnels: DnsTunnel::new(tunnel),
             streams: Streams::new(),
             labels,
+            labelled: Box::new([0; LABELLED_SLOTS]),
+            hasher: foldhash::fast::FixedState::default(),
         }
     }
 
@@ -82,6 +91,11 @@ impl Inspector {
             ip_proto::UDP => (Transport::Udp, "udp"),
             _ => return Vec::new(),
         };
+        if data.is_empty() {
+            // A bare FIN or RST: the end of its direction.
+            self.streams.end(h);
+            return Vec::new();
+        }
         let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
         let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
         let inspected = Inspected::parse(transport, src, dst, data);
@@ -99,30 +113,74 @@ impl Inspector {
             }
         }
 
+        match transport {
+            Transport::Tcp => self.stream(h, data, &inspected, &mut findings),
+            // A datagram is a whole message: its protocol is told from it
+            // alone, from what was parsed already.
+            Transport::Udp => {
+                if let Some(app) = app_proto::of(&inspected) {
+                    self.label(flow_key(h), app);
+                }
+            }
+        }
+        findings
+    }
+}
+
+impl Inspector {
+    /// Adds a TCP segment to its direction's first bytes: the rules over
+    /// the run it extends, the flow's protocol from the run (or the
+    /// segment) until told.
+    fn stream(
+        &mut self,
+        h: &SampleHeader,
+        data: &[u8],
+        inspected: &Inspected<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let (src, dst) = (inspected.src, inspected.dst);
         let (stream, run) = self.streams.add(h, data);
-        remember(&mut stream.sids, &findings);
-        if let Some(run) = &run {
-            let whole = Inspected::parse(transport, src, dst, run);
-            for m in self.matcher.matches(&whole) {
+        let whole = run
+            .as_deref()
+            .map(|run| Inspected::parse(Transport::Tcp, src, dst, run));
+        remember(&mut stream.sids, findings);
+        if let Some(whole) = &whole {
+            for m in self.matcher.matches(whole) {
                 if !stream.sids.contains(&m.sid) {
-                    let finding = detect::payload::signature(&m, src, dst, name);
+                    let finding = detect::payload::signature(&m, src, dst, "tcp");
                     remember(&mut stream.sids, std::slice::from_ref(&finding));
                     findings.push(finding);
                 }
             }
         }
         if !stream.app_checked {
-            let first = run.as_deref().unwrap_or(data);
-            let app = app_proto::detect(transport, first);
-            // A TCP direction is looked at again as its run grows.
-            stream.app_checked = app.is_some() || transport == Transport::Udp || stream.is_done();
+            let app = app_proto::of(whole.as_ref().unwrap_or(inspected));
+            // Looked at again as the run grows, until it is done.
+            stream.app_checked = app.is_some() || stream.is_done();
             if let Some(app) = app {
-                let (key, _) = FlowKey::of(&h.src, h.src_port, &h.dst, h.dst_port, h.proto);
-                self.labels.set_app(key, app);
+                self.label(flow_key(h), app);
             }
         }
-        findings
+        self.streams.end(h);
     }
+}
+
+impl Inspector {
+    /// Says `key`'s flow speaks `app`, unless it was said lately.
+    fn label(&mut self, key: FlowKey, app: AppProto) {
+        use std::hash::BuildHasher as _;
+        // 0 marks an empty slot.
+        let hash = self.hasher.hash_one(key).max(1);
+        let slot = &mut self.labelled[hash as usize % LABELLED_SLOTS];
+        if *slot != hash {
+            *slot = hash;
+            self.labels.set_app(key, app);
+        }
+    }
+}
+
+fn flow_key(h: &SampleHeader) -> FlowKey {
+    FlowKey::of(&h.src, h.src_port, &h.dst, h.dst_port, h.proto).0
 }
 
 fn remember(sids: &mut Vec<u32>, findings: &[Finding]) {

@@ -2,7 +2,7 @@
 //! than its port, as Suricata's protocol detection does: HTTP on 8888 is
 //! HTTP, and SSH on 443 is SSH.
 
-use super::{Transport, dns, http, tls};
+use super::{Inspected, Transport, dns, http, tls};
 
 /// An application protocol nta recognises, with EVE's name for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,10 +60,40 @@ pub fn detect(transport: Transport, data: &[u8]) -> Option<AppProto> {
     }
 }
 
+/// The protocol of a payload already parsed as `inspected`: what its
+/// parsers found, then the cheap checks of [`detect`] for the rest, so
+/// that nothing is parsed twice.
+pub fn of(inspected: &Inspected<'_>) -> Option<AppProto> {
+    if inspected.http.is_some() {
+        return Some(AppProto::Http);
+    }
+    if inspected.tls.is_some() {
+        return Some(AppProto::Tls);
+    }
+    if let Some(dns) = &inspected.dns {
+        return plausible_dns(dns).then_some(AppProto::Dns);
+    }
+    let data = inspected.payload;
+    match inspected.transport {
+        Transport::Udp
+            if inspected.src.port() != super::inspected::DNS_PORT
+                && inspected.dst.port() != super::inspected::DNS_PORT =>
+        {
+            detect(Transport::Udp, data)
+        }
+        Transport::Udp => None,
+        Transport::Tcp => detect(Transport::Tcp, data),
+    }
+}
+
 /// A DNS message that is plausibly one: a standard query or its answer
 /// with at least one question, every question read.
 fn dns_message(parsed: Result<dns::DnsMessage, dns::DnsError>) -> bool {
-    parsed.is_ok_and(|m| m.opcode == 0 && m.complete && !m.questions.is_empty())
+    parsed.is_ok_and(|m| plausible_dns(&m))
+}
+
+fn plausible_dns(m: &dns::DnsMessage) -> bool {
+    m.opcode == 0 && m.complete && !m.questions.is_empty()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::{
 
 /// DNS is recognised on this port only (either side): probing every UDP
 /// datagram as DNS would turn random payloads into "queries".
-pub const DNS_PORT: u16 = 53;
+pub(crate) const DNS_PORT: u16 = 53;
 
 /// Layer-4 protocol of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

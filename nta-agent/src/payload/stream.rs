@@ -9,8 +9,8 @@
 //! inspected alone, as they come.
 //!
 //! Memory is bounded per direction ([`STREAM_BYTES`], [`MAX_SEGMENTS`]) and
-//! overall ([`MAX_STREAMS`], [`MAX_BUFFERED`]); a direction idle for
-//! [`IDLE_NS`] is forgotten.
+//! overall ([`MAX_STREAMS`], [`MAX_BUFFERED`]); a direction is forgotten
+//! at its FIN or RST, or idle for [`IDLE_NS`].
 
 use std::collections::HashMap;
 
@@ -63,6 +63,10 @@ pub struct Stream {
     segments: Vec<(i64, Box<[u8]>)>,
     /// Length of the contiguous run last handed back.
     run_len: usize,
+    /// Offsets where the contiguous run starts and ends: a segment that
+    /// touches neither end cannot change it.
+    run_start: i64,
+    run_end: i64,
     /// No more reassembly: the run is full, or the segments are.
     done: bool,
     /// Whether the application protocol was looked for already.
@@ -136,11 +140,12 @@ impl Streams {
         self.buffered
     }
 
-    /// Adds the segment `h` describes; returns its direction's state and,
-    /// when the segment extended a run of more than itself, the run.
+    /// Adds the TCP segment `h` describes; returns its direction's state
+    /// and, when the segment extended a run of more than itself, the run.
     pub fn add(&mut self, h: &SampleHeader, data: &[u8]) -> (&mut Stream, Option<Vec<u8>>) {
         let key = Direction::of(h);
-        if !self.streams.contains_key(&key) {
+        let full = self.streams.len() >= MAX_STREAMS || self.buffered >= MAX_BUFFERED;
+        if full && !self.streams.contains_key(&key) {
             self.make_room(h.at_ns);
         }
         let stream = self.streams.entry(key).or_insert_with(|| Stream {
@@ -149,14 +154,23 @@ impl Streams {
         });
         stream.last_ns = h.at_ns;
         let mut grown = None;
-        let tcp = h.proto == nta_common::maps::ip_proto::TCP;
-        if tcp && !stream.done && !data.is_empty() {
+        if !stream.done && !data.is_empty() {
             let before = stream.buffered();
             let at = i64::from(h.seq.wrapping_sub(stream.origin) as i32);
+            let end = at + data.len() as i64;
             stream.segments.push((at, data.into()));
-            let run = stream.run();
-            if run.len() > stream.run_len && run.len() > data.len() {
-                grown = Some(run);
+            if stream.segments.len() == 1 {
+                // One segment is its own run: nothing to assemble.
+                (stream.run_start, stream.run_end) = (at, end);
+            } else if (at <= stream.run_end && end > stream.run_end)
+                || (at < stream.run_start && end >= stream.run_start)
+            {
+                let run = stream.run();
+                stream.run_start = stream.segments.first().map_or(at, |(s, _)| *s);
+                stream.run_end = stream.run_start + run.len() as i64;
+                if run.len() > stream.run_len && run.len() > data.len() {
+                    grown = Some(run);
+                }
             }
             stream.run_len = stream
                 .run_len
@@ -167,12 +181,19 @@ impl Streams {
             }
             self.buffered = self.buffered + stream.buffered() - before.min(self.buffered);
         }
-        if tcp && h.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
-            stream.done = true;
-            self.buffered -= stream.buffered().min(self.buffered);
-            stream.segments = Vec::new();
-        }
         (stream, grown)
+    }
+
+    /// Forgets the direction of `h` if `h` ends it (FIN or RST); true if
+    /// it did.
+    pub fn end(&mut self, h: &SampleHeader) -> bool {
+        if h.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) == 0 {
+            return false;
+        }
+        if let Some(stream) = self.streams.remove(&Direction::of(h)) {
+            self.buffered -= stream.buffered().min(self.buffered);
+        }
+        true
     }
 
     /// Forgets idle directions when full; then, if still full, an eighth
@@ -281,10 +302,11 @@ mod tests {
 
         let mut s = Streams::new();
         add(&mut s, 0, b"abc");
-        let (_, run) = s.add(&segment(3, 3, 0x19, 2), b"def");
+        let fin = segment(3, 3, 0x19, 2);
+        let (_, run) = s.add(&fin, b"def");
         assert_eq!(run.as_deref(), Some(&b"abcdef"[..]));
-        assert_eq!(s.buffered(), 0);
-        assert_eq!(add(&mut s, 6, b"ghi"), None);
+        assert!(s.end(&fin), "a FIN ends the direction");
+        assert_eq!((s.buffered(), s.len()), (0, 0));
     }
 
     #[test]

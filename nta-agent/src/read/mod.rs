@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
 use nta_common::{
     Counter, GlobalCounters,
+    classify::tcp_flags::{FIN, RST},
     count::Verdict,
     maps::{SampleHeader, ip_proto},
     packet::{Packet, TransportKind},
@@ -254,10 +255,15 @@ impl Reader {
             _ => return,
         };
         let payload = capture::payload(packet, data);
-        if payload.is_empty() {
+        // A FIN or RST with no data still ends its direction's stream: the
+        // inspection thread is told, so that streams do not pile up.
+        let ends = tcp_flags & (FIN | RST) != 0;
+        if payload.is_empty() && !ends {
             return;
         }
-        self.detection.totals.payloads += 1;
+        if !payload.is_empty() {
+            self.detection.totals.payloads += 1;
+        }
         let header = SampleHeader {
             src: packet.src,
             dst: packet.dst,
