@@ -1,16 +1,20 @@
 // nta dashboard: wires the modules under js/ together.
 //
 // Startup: take the token from the URL, show the theme, load stats, charts,
-// blocks and alerts, then follow the live stream (falling back to polling).
+// blocks and alerts, then follow the live stream (falling back to polling),
+// and show the view the URL fragment names.
 
 import { getJson, takeTokenFromUrl } from './js/api.js';
 import { handleAlertEvent, initAlerts, refresh, reload, setFilter } from './js/alerts.js';
 import { initBlocks, renderBlockedTotals } from './js/blocks.js';
 import { initCharts, pushStats, recolorCharts } from './js/charts.js';
 import { initDetail, showDetail } from './js/detail.js';
+import { initFlows, showFlows } from './js/flows.js';
+import { hideHosts, initHosts, showHosts } from './js/hosts.js';
 import { startLive } from './js/live.js';
 import { renderStatus, renderTops } from './js/overview.js';
 import { initTheme } from './js/theme.js';
+import { routeOf, showView } from './js/views.js';
 
 /** One stats object, from the stream or a poll, updates every live view. */
 function onStats(stats) {
@@ -47,14 +51,35 @@ function openAlert(id) {
   else location.hash = hash;
 }
 
+/**
+ * Shows the view the fragment names (`#host=IP`, `#flows&port=80`, ...);
+ * `#alert=ID` opens the alert over the view already shown.
+ */
+function route() {
+  const target = routeOf(location.hash);
+  if (target == null) return;
+  const detail = document.getElementById('alert-detail');
+  if (detail.open) detail.close();
+  showView(target.view);
+  if (target.view === 'hosts') showHosts(target.params);
+  else hideHosts();
+  if (target.view === 'flows') showFlows(target.params);
+}
+
 takeTokenFromUrl();
 initTheme(recolorCharts);
 initDetail();
 initAlerts();
 initCharts();
 initBlocks({ openAlert });
+initHosts();
+initFlows();
 getJson('/api/stats').then(onStats, () => {});
 reload();
 startLive({ onStats, onAlertEvent: handleAlertEvent, refreshAlerts: refresh });
+route();
 openLinkedAlert();
-window.addEventListener('hashchange', openLinkedAlert);
+window.addEventListener('hashchange', () => {
+  route();
+  openLinkedAlert();
+});

@@ -3,8 +3,9 @@
 
 import { ApiError, getJson } from './api.js';
 import { byId, flash, h, replaceChildren } from './dom.js';
-import { alertDuration, formatEndpoints, formatFullTime, formatRate, formatTime, kindLabel } from './format.js';
+import { alertDuration, formatFullTime, formatRate, formatTime, kindLabel } from './format.js';
 import { refreshDetail, showDetail } from './detail.js';
+import { alertEndpoints } from './views.js';
 
 /** Filter parameter → its form control. */
 const FIELDS = {
@@ -53,6 +54,8 @@ export function initAlerts() {
 
   const body = tbody();
   body.addEventListener('click', (event) => {
+    // An address link opens its host view, not the alert.
+    if (event.target.closest('a')) return;
     const row = event.target.closest('tr[data-alert-id]');
     if (row) openRow(row);
   });
@@ -233,7 +236,7 @@ function fillRow(row, alert) {
       h('time', { datetime: alert.first_seen, title: formatFullTime(alert.first_seen) }, formatTime(alert.first_seen))),
     h('td', { 'data-label': 'Severity' }, h('span', { class: `badge sev-${alert.severity}` }, alert.severity)),
     h('td', { 'data-label': 'Kind', class: 'kind' }, kindLabel(alert.kind)),
-    h('td', { 'data-label': 'Source → destination', class: 'mono endpoints' }, formatEndpoints(alert)),
+    h('td', { 'data-label': 'Source → destination', class: 'mono endpoints' }, alertEndpoints(alert)),
     h('td', { 'data-label': 'State' }, h('span', { class: `state state-${alert.state}` }, alert.state)),
     h('td', { 'data-label': 'Duration', class: 'num duration' }, alertDuration(alert)),
     h('td', { 'data-label': 'Peak', class: 'num peak' }, `${formatRate(alert.peak_rate)} ${unit}`.trim()),

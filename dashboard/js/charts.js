@@ -95,6 +95,43 @@ export function pushStats(stats) {
 /** Rebuilds the charts with the current theme's colours. */
 export function recolorCharts() {
   if (state.plots.size > 0) createPlots();
+  others.forEach((chart) => chart.draw(chart.rows, true));
+}
+
+// Charts of other views (a host's traffic), drawn like the traffic charts.
+const others = new Set();
+const resizeOthers = new ResizeObserver((entries) => {
+  for (const chart of others) {
+    if (entries.some((entry) => entry.target === byId(chart.id))) chart.draw();
+  }
+});
+
+/**
+ * A chart of `series` ([{label, key, color, width}]) in the element `id`,
+ * for views other than the traffic charts: `draw(rows)` plots rows
+ * ({t: seconds, key: value}); it redraws itself on a resize and a theme
+ * change.
+ */
+export function createChart(id, title, series) {
+  const chart = { id, title, series, rows: [], plot: null, width: 0 };
+  chart.draw = (rows = chart.rows, force = false) => {
+    chart.rows = rows;
+    const container = byId(id);
+    const width = Math.floor(container.clientWidth);
+    if (typeof uPlot === 'undefined') return;
+    if (!force && width === chart.width && rows === chart.drawn) return;
+    chart.plot?.destroy();
+    container.setAttribute('role', 'img');
+    const data = [rows.map((row) => row.t), ...series.map((s) => rows.map((row) => row[s.key] ?? null))];
+    chart.plot = new uPlot(plotOptions(chart, width), data, container);
+    chart.width = width;
+    chart.drawn = rows;
+    container.dataset.points = String(rows.length);
+    container.setAttribute('aria-label', `${title}: ${rows.length} points`);
+  };
+  others.add(chart);
+  resizeOthers.observe(byId(id));
+  return chart;
 }
 
 function selectRange(range) {

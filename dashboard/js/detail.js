@@ -3,6 +3,7 @@
 
 import { byId, h, replaceChildren } from './dom.js';
 import { alertDuration, formatCount, formatFullTime, formatRate, kindLabel } from './format.js';
+import { hostLink } from './views.js';
 
 /** Evidence fields shown with a label of their own; any other field is listed as it comes. */
 const EVIDENCE_LABELS = [
@@ -78,8 +79,8 @@ function fill(alert) {
     ['Severity', h('span', { class: `badge sev-${alert.severity}` }, alert.severity)],
     ['State', h('span', { class: `state state-${alert.state}` }, alert.state)],
     ['Kind', alert.kind],
-    ['Source', alert.src ?? '—'],
-    ['Destination', alert.dst ?? '—'],
+    ['Source', alert.src ? hostLink(alert.src) : '—'],
+    ['Destination', alert.dst ? hostLink(alert.dst) : '—'],
     ['Destination port', alert.dst_port ?? '—'],
     ['First seen', timeValue(alert.first_seen)],
     ['Last seen', timeValue(alert.last_seen)],

@@ -88,16 +88,6 @@ export function alertDuration(alert, now = Date.now()) {
   return formatDuration(secondsBetween(alert.first_seen, end));
 }
 
-/** "198.18.0.2 → 10.0.0.1:80", with "—" for a missing address. */
-export function formatEndpoints(alert) {
-  const src = alert.src ?? '—';
-  let dst = alert.dst ?? (alert.dst_port != null ? '—' : null);
-  if (dst != null && alert.dst_port != null) {
-    dst = `${dst.includes(':') ? `[${dst}]` : dst}:${alert.dst_port}`;
-  }
-  return dst == null ? src : `${src} → ${dst}`;
-}
-
 const KIND_LABELS = {
   port_scan: 'port scan',
   sweep: 'sweep',

@@ -3,6 +3,7 @@
 
 import { byId, h, replaceChildren } from './dom.js';
 import { formatBytes, formatCount, formatDuration, formatRate } from './format.js';
+import { hostLink } from './views.js';
 
 const XDP_MODES = { native: 'native', skb: 'generic (skb)' };
 
@@ -34,21 +35,26 @@ function markNonZero(id, value) {
 }
 
 /**
- * Fills the top sources and top SYN ports tables. `onPick(param, value)`
- * runs when an address or a port is chosen as an alert filter.
+ * Fills the top sources and top SYN ports tables. An address links to its
+ * host view; `onPick(param, value)` runs when an address or a port is
+ * chosen as an alert filter.
  */
 export function renderTops(stats, onPick) {
   renderTopTable(
     byId('top-sources'),
     stats.top_sources ?? [],
-    (row) => pickButton(row.addr, `Show alerts from ${row.addr}`, () => onPick('src', row.addr)),
+    (row) => [
+      hostLink(row.addr),
+      ' ',
+      pickButton('alerts', `Show alerts from ${row.addr}`, () => onPick('src', row.addr), `src ${row.addr}`),
+    ],
     (row) => row.packets_per_sec,
     'No traffic',
   );
   renderTopTable(
     byId('top-ports'),
     stats.top_syn_ports ?? [],
-    (row) => pickButton(String(row.port), `Show alerts for destination port ${row.port}`, () => onPick('dst_port', String(row.port))),
+    (row) => pickButton(String(row.port), `Show alerts for destination port ${row.port}`, () => onPick('dst_port', String(row.port)), `port ${row.port}`),
     (row) => row.syns_per_sec,
     'No SYNs',
   );
@@ -57,7 +63,8 @@ export function renderTops(stats, onPick) {
 function renderTopTable(table, rows, keyCell, rateOf, emptyText) {
   const body = table.tBodies[0];
   // The table is rebuilt every tick: keep keyboard focus on the same entry.
-  const focused = body.contains(document.activeElement) ? document.activeElement.textContent : null;
+  const active = document.activeElement;
+  const focused = body.contains(active) ? (active.dataset.focusKey ?? active.dataset.host ?? null) : null;
   if (rows.length === 0) {
     replaceChildren(body, h('tr', {}, h('td', { colspan: 3, class: 'muted empty-cell' }, emptyText)));
   } else {
@@ -68,12 +75,15 @@ function renderTopTable(table, rows, keyCell, rateOf, emptyText) {
     )));
   }
   if (focused != null) {
-    [...body.querySelectorAll('button')].find((b) => b.textContent === focused)?.focus();
+    [...body.querySelectorAll('a, button')]
+      .find((node) => (node.dataset.focusKey ?? node.dataset.host) === focused)?.focus();
   }
 }
 
-function pickButton(label, description, onClick) {
-  const button = h('button', { type: 'button', class: 'linklike', title: description, 'aria-label': description }, label);
+function pickButton(label, description, onClick, focusKey) {
+  const button = h('button', {
+    type: 'button', class: 'linklike', title: description, 'aria-label': description, 'data-focus-key': focusKey,
+  }, label);
   button.addEventListener('click', onClick);
   return button;
 }

@@ -8,9 +8,15 @@
 //! browser script then checks, without reloading: the port-scan and
 //! signature rows appear, the charts have points, the hostile text is shown
 //! as text and nothing ran, a kind filter works, a `#alert=ID` link opens
-//! that alert; with the stream blocked the page polls, and goes live again
-//! once unblocked. It saves screenshots in light and dark mode and on a
-//! phone under `target/nta-test-artifacts/dashboard/`.
+//! that alert; the attacker's address in an alert row opens its host view,
+//! where its flows (stored once idle: the test sets a 2 s idle timeout)
+//! show, and its port 80 the flows view, where the request's flow shows and
+//! the attacker's flows are filtered, sorted and paged; with the stream
+//! blocked the page polls, and goes live again once unblocked. It saves
+//! screenshots in light and dark mode, on a phone, and of the hosts and
+//! flows views under
+//! `target/nta-test-artifacts/dashboard/`. The API's own answers about the
+//! attacker (`/api/hosts/{ip}`, `/api/top`) are checked after.
 
 mod support;
 
@@ -35,7 +41,10 @@ const HOSTILE_USER_AGENT: &str = "cmd.exe <img src=x onerror=alert(1)><script>al
 /// first start on a cold disk is slow).
 const READY_LIMIT: Duration = Duration::from_secs(60);
 /// Longest the whole browser run may take.
-const BROWSER_LIMIT: Duration = Duration::from_secs(150);
+const BROWSER_LIMIT: Duration = Duration::from_secs(210);
+/// Flows are stored once idle this long: short, so that the request's
+/// flow is there while the browser looks.
+const FLOW_CONFIG: &str = "[flows]\nidle_timeout = \"2s\"\n";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -95,11 +104,20 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     let _ = std::fs::remove_dir_all(&out);
 
     let net = Topology::new();
-    let mut agent = start_agent(&net, &["--token", TOKEN]);
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = config_dir.path().join("nta.toml");
+    std::fs::write(&config, FLOW_CONFIG).expect("writing the config");
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut agent = start_agent(&net, &["--token", TOKEN, "--config", config]);
     let api = Api::with_token(&net.victim, Some(TOKEN));
     let _web = web_server(&net);
 
-    let mut browser = browser(&net, &scripts, &out, &[]);
+    let mut browser = browser(
+        &net,
+        &scripts,
+        &out,
+        &["--attacker", ATTACKER_ADDR, "--victim", VICTIM_ADDR],
+    );
     browser.wait_for_output("ready", READY_LIMIT);
 
     nmap_fast_scan(&net, "1-1000");
@@ -133,6 +151,8 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
         "dashboard-light.png",
         "dashboard-dark.png",
         "dashboard-phone-dark.png",
+        "hosts-light.png",
+        "flows-light.png",
     ] {
         let path = out.join(shot);
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -144,16 +164,48 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     }
     println!(
         "dashboard: port_scan row {} ms and signature row {} ms after the page went live; \
-         chart points {}; stream blocked: polling after {} ms, live {} ms after unblocking; \
-         screenshots in {}",
+         chart points {}; the attacker's flows in the host view after {} ms; flows pages {}; \
+         stream blocked: polling after {} ms, live {} ms after unblocking; screenshots in {}",
         result["port_scan_row_ms"],
         result["signature_row_ms"],
         result["chart_points"],
+        result["host_flow_ms"],
+        result["flows_pages"],
         result["polling_after_ms"],
         result["live_again_ms"],
         out.display()
     );
+    the_api_adds_up_the_attackers_flows(&api);
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(10));
+}
+
+/// What the browser showed, from the API: the attacker's host answer
+/// names the victim as a peer, port 80 among its services and the port
+/// scan among its alerts, and top talkers by flows list both ends.
+fn the_api_adds_up_the_attackers_flows(api: &Api) {
+    let host = api.get(&format!("/api/hosts/{ATTACKER_ADDR}"));
+    assert_eq!(host["host"], ATTACKER_ADDR, "{host}");
+    assert!(host["flows"].as_u64() > Some(0), "{host}");
+    // XDP sees what the victim receives only: the attacker's bytes out.
+    assert!(host["bytes_out"].as_u64() > Some(0), "{host}");
+    assert_eq!(host["truncated"], false, "{host}");
+    let has = |list: &str, key: &str, value: serde_json::Value| {
+        host[list]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i[key] == value))
+    };
+    assert!(has("peers", "ip", VICTIM_ADDR.into()), "{host}");
+    assert!(has("ports", "port", 80.into()), "{host}");
+    assert!(has("alerts", "kind", "port_scan".into()), "{host}");
+    let top = api.get("/api/top?by=flows&limit=5");
+    for addr in [ATTACKER_ADDR, VICTIM_ADDR] {
+        assert!(
+            top["hosts"]
+                .as_array()
+                .is_some_and(|hosts| hosts.iter().any(|h| h["ip"] == addr)),
+            "{addr} not in {top}"
+        );
+    }
 }
 
 /// The blocks panel during a flood that `--mitigate` blocked: the entry's

@@ -97,7 +97,8 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
 
 /// Flows that go idle are written and served: 200 SYNs from one source
 /// port are one flow, listed by `/api/flows` a few seconds after it ended
-/// (idle timeout 2 s), and nothing else from that source.
+/// (idle timeout 2 s), and nothing else from that source; `/api/hosts`
+/// and `/api/top` add it up.
 #[test]
 fn an_idle_flow_is_served_by_the_api() {
     let Some(net) = Topology::privileged(&["hping3"]) else {
@@ -156,6 +157,27 @@ fn an_idle_flow_is_served_by_the_api() {
     assert_eq!(f["pkts_toserver"], 200, "{f}");
     assert_eq!(f["reason"], "timeout", "{f}");
     assert_eq!(f["state"], "new", "one way, no FIN: {f}");
+    // The same flow, added up by host and in the top talkers.
+    let host = api.get(&format!("/api/hosts/{ATTACKER_ADDR}"));
+    assert_eq!(
+        (host["flows"].as_u64(), host["pkts_out"].as_u64()),
+        (Some(1), Some(200)),
+        "{host}"
+    );
+    assert_eq!(host["ports"][0]["port"], 8443, "{host}");
+    assert_eq!(host["peers"][0]["ip"], VICTIM_ADDR, "{host}");
+    let top = api.get("/api/top?by=pkts");
+    let pkts = |addr: &str| {
+        top["hosts"]
+            .as_array()
+            .and_then(|hosts| hosts.iter().find(|h| h["ip"] == addr))
+            .and_then(|h| h["pkts"].as_u64())
+    };
+    assert_eq!(
+        (pkts(ATTACKER_ADDR), pkts(VICTIM_ADDR)),
+        (Some(200), Some(200)),
+        "{top}"
+    );
     agent.stop_cleanly(libc::SIGTERM, STOP_LIMIT);
 }
 

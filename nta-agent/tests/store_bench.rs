@@ -467,3 +467,81 @@ fn bench_api_flows_with_a_million() {
     let _ = stop.send(());
     let _ = runtime.block_on(server);
 }
+
+/// A host with more flows than one request reads: `host_traffic` and
+/// `top_hosts` each stop at `MAX_FLOWS_SCANNED` and say so, and how long
+/// that bound takes is what a request for a busy host costs.
+#[test]
+#[ignore = "benchmark: about 10 s; cargo xtask bench runs it"]
+fn bench_host_and_top_read_a_bounded_number_of_flows() {
+    use nta_agent::store::{HostQuery, MAX_FLOWS_SCANNED, TopBy, TopQuery};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("flows.redb")).expect("store");
+    let start = Timestamp::from_second(1_767_225_600).expect("a time");
+    let total = MAX_FLOWS_SCANNED as u64 + 20_000;
+    let server = "10.0.0.1".parse().expect("an address");
+    for first in (0..total).step_by(10_000) {
+        let flows: Vec<FlowRecord> = (first..(first + 10_000).min(total))
+            .map(|i| {
+                let at = start + SignedDuration::from_millis(i as i64);
+                FlowRecord {
+                    client: (
+                        format!("198.18.{}.{}", (i >> 8) % 256, i % 256)
+                            .parse()
+                            .expect("an address"),
+                        40_000,
+                    ),
+                    server: (server, 80),
+                    proto: 6,
+                    pkts_toserver: 5,
+                    pkts_toclient: 4,
+                    bytes_toserver: 500,
+                    bytes_toclient: 4000,
+                    start: at,
+                    end: at + SignedDuration::from_millis(10),
+                    tcp_flags_toserver: 0x1b,
+                    tcp_flags_toclient: 0x1b,
+                    reason: Reason::Timeout,
+                    app_proto: Some(AppProto::Http),
+                    alerts: Vec::new(),
+                }
+            })
+            .collect();
+        store.put_flows(&flows).expect("storing flows");
+    }
+    let (since, until) = (start, start + SignedDuration::from_hours(1));
+    let timed = Instant::now();
+    let host = store
+        .host_traffic(&HostQuery {
+            host: server,
+            since,
+            until,
+            max_scanned: MAX_FLOWS_SCANNED,
+        })
+        .expect("host traffic");
+    let host_ms = timed.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(host.scanned, MAX_FLOWS_SCANNED as u64);
+    assert!(host.truncated);
+    let timed = Instant::now();
+    let top = store
+        .top_hosts(&TopQuery {
+            since,
+            until,
+            by: TopBy::Bytes,
+            limit: 10,
+            max_scanned: MAX_FLOWS_SCANNED,
+        })
+        .expect("top hosts");
+    let top_ms = timed.elapsed().as_secs_f64() * 1000.0;
+    assert!(top.truncated);
+    for (name, ms) in [("host traffic", host_ms), ("top hosts", top_ms)] {
+        record(
+            "store",
+            &format!("{name}, {MAX_FLOWS_SCANNED} flows read"),
+            ms,
+            "ms",
+            Some(Target::AtMost(1000.0)),
+            &format!("one request at the scan bound, over {total} stored flows"),
+        );
+    }
+}

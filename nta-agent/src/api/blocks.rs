@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use warp::{Filter, Rejection, Reply, http::StatusCode, path::Tail, reply::Response};
 
-use super::{HandlerError, auth, auth::Auth, respond, with_arg};
+use super::{HandlerError, auth, auth::Auth, percent_decode, respond, with_arg};
 use crate::{
     block::{
         Added, AutoView, Block, InvalidBlock, Listing, Origin, Removed, check_reason, parse_cidr,
@@ -184,27 +184,6 @@ fn json<T: Serialize>(answer: &T) -> Result<warp::reply::Json, HandlerError> {
     let value = serde_json::to_value(answer)
         .map_err(|e| HandlerError::Internal(format!("encoding the answer: {e}")))?;
     Ok(warp::reply::json(&value))
-}
-
-/// `%2F` → `/` and the like: a CIDR in a path is written either way.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = text
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl From<InvalidBlock> for HandlerError {
@@ -426,12 +405,5 @@ mod tests {
         );
         let (status, _) = add(&state, &big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("198.18.0.0%2F24"), "198.18.0.0/24");
-        assert_eq!(percent_decode("2001%3Adb8%3A%3A%2f48"), "2001:db8::/48");
-        assert_eq!(percent_decode("100%"), "100%");
     }
 }

@@ -6,6 +6,9 @@
 //! - [`stats`]: `GET /api/stats`.
 //! - [`stream`]: `GET /api/stream` (Server-Sent Events).
 //! - [`history`]: `GET /api/history`.
+//! - [`flows`]: `GET /api/flows`.
+//! - [`hosts`]: `GET /api/hosts/{ip}`.
+//! - [`top`]: `GET /api/top`.
 //! - [`metrics`]: `GET /metrics` (Prometheus text).
 //! - [`health`]: `GET /healthz`.
 //! - [`dashboard`]: `GET /` and the page's files.
@@ -21,9 +24,11 @@ mod dashboard;
 mod flows;
 mod health;
 mod history;
+mod hosts;
 mod metrics;
 mod stats;
 pub mod stream;
+mod top;
 
 use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc};
 
@@ -139,6 +144,8 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
         .or(alerts::alert_handler(store.clone()))
         .or(stats::stats_handler(report.clone()))
         .or(flows::flows_handler(store.clone()))
+        .or(hosts::host_handler(store.clone()))
+        .or(top::top_handler(store.clone()))
         .or(history::history_handler(store))
         .or(blocks::list_handler(mitigation.clone()))
         .or(metrics::metrics_handler(
@@ -406,6 +413,50 @@ fn limit_up_to(max: usize) -> impl Fn(&str) -> Result<usize, String> {
     }
 }
 
+/// The period of `since` and `until`: `until` defaults to now, `since` to
+/// `default` before `until`; a 400 names the one that is wrong.
+fn period(
+    params: &Params,
+    default: jiff::SignedDuration,
+) -> Result<(jiff::Timestamp, jiff::Timestamp), HandlerError> {
+    let until = params
+        .get("until", parse_time("until"))?
+        .unwrap_or_else(jiff::Timestamp::now);
+    let since = match params.get("since", parse_time("since"))? {
+        Some(since) => since,
+        None => until.checked_sub(default).map_err(|e| {
+            HandlerError::bad(
+                "until",
+                format!("until is too early to look {default:#} back: {e}"),
+            )
+        })?,
+    };
+    ordered(Some(since), Some(until))?;
+    Ok((since, until))
+}
+
+/// `%2F` → `/` and the like: a CIDR or an IPv6 address in a path is
+/// written either way.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A 400 naming `until` when it comes before `since`.
 fn ordered(
     since: Option<jiff::Timestamp>,
@@ -428,8 +479,14 @@ mod tests {
     };
 
     /// The paths that read data, one of each kind.
-    pub(super) const DATA_PATHS: [&str; 4] =
-        ["/api/alerts", "/api/alerts/1", "/api/stats", "/api/history"];
+    pub(super) const DATA_PATHS: [&str; 6] = [
+        "/api/alerts",
+        "/api/alerts/1",
+        "/api/stats",
+        "/api/history",
+        "/api/hosts/10.0.0.1",
+        "/api/top",
+    ];
 
     /// Each `(query, parameter, message)`: `GET {path}?{query}` is a 400
     /// naming `parameter`, its error containing `message`.
@@ -479,6 +536,13 @@ mod tests {
         let body = serde_json::from_slice(response.body())
             .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON: {e}"));
         (response.status(), body)
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("198.18.0.0%2F24"), "198.18.0.0/24");
+        assert_eq!(percent_decode("2001%3Adb8%3A%3A%2f48"), "2001:db8::/48");
+        assert_eq!(percent_decode("100%"), "100%");
     }
 
     #[tokio::test]

@@ -132,7 +132,7 @@ pub struct FlowPage {
     pub next: Option<u64>,
 }
 
-fn host_key(addr: IpAddr) -> u128 {
+pub(super) fn host_key(addr: IpAddr) -> u128 {
     u128::from_be_bytes(IpKey::from(addr).addr)
 }
 
@@ -144,6 +144,7 @@ impl Store {
         }
         let doing = "writing flows";
         let txn = self.db.begin_write().map_err(self.db_err(doing))?;
+        self.note_longest_flow(&txn, records)?;
         {
             let mut flows = txn.open_table(FLOWS).map_err(self.db_err(doing))?;
             let mut by_end = txn.open_table(FLOWS_BY_END).map_err(self.db_err(doing))?;

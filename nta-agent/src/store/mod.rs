@@ -3,6 +3,8 @@
 //! - [`alerts`]: incidents by id, queried newest first.
 //! - [`history`]: counter deltas per second and per minute, served as rates.
 //! - [`blocks`]: the blocklist, restored on restart.
+//! - [`flows`]: flow records, listed newest first with filters.
+//! - [`hosts`]: flows added up by host: one host's traffic, top talkers.
 //! - [`health`]: failed writes, retries and the alerts waiting for them.
 //!
 //! The file carries a schema marker (table `nta_meta`) written when nta creates
@@ -15,6 +17,7 @@ mod blocks;
 mod flows;
 mod health;
 mod history;
+mod hosts;
 mod writer;
 
 use std::{
@@ -39,6 +42,10 @@ pub use flows::{FlowPage, FlowQuery, MAX_FLOW_LIMIT, StoredFlow};
 pub use health::StoreHealth;
 pub use history::{
     HistoryPoint, HistoryQuery, MAX_HISTORY_POINTS, Metric, Retention, UnknownMetric,
+};
+pub use hosts::{
+    Bucket, HOST_TOP_N, HostQuery, HostTotals, HostTraffic, MAX_FLOWS_SCANNED, MAX_SERIES_BUCKETS,
+    MAX_TOP_LIMIT, Peer, PortUse, TopBy, TopHosts, TopQuery,
 };
 pub use writer::{HISTORY_QUEUE_MAX, HealthReport, StoreWriter};
 
