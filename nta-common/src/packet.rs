@@ -78,15 +78,12 @@ impl Transport {
     }
 }
 
-/// A parsed IPv4 or IPv6 packet. The addresses first and the whole
-/// aligned to 8 bytes: the XDP program then reads and copies them in
-/// 8-byte moves (flow keys compare them as two 64-bit halves each).
-#[repr(C, align(8))]
+/// A parsed IPv4 or IPv6 packet.
 #[derive(Clone, Copy, Debug)]
 pub struct Packet {
+    pub family: Family,
     pub src: IpKey,
     pub dst: IpKey,
-    pub family: Family,
     pub proto: Proto,
     /// The IP protocol number (IPv6: of the last header walked).
     pub ip_proto: u8,

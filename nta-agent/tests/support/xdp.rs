@@ -65,7 +65,7 @@ impl Xdp {
             ..LoadOptions::default()
         };
         let mut sensor = Sensor::load(&options).unwrap_or_else(|e| {
-            panic!("loading the XDP program with parts {parts:#x} (built with bpf-linker?): {e}")
+            panic!("loading the XDP program with parts {parts:#x} (built with bpf-linker?): {e:?}")
         });
         if let Some(thresholds) = thresholds {
             sensor
