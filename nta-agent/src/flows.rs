@@ -191,6 +191,41 @@ impl Timeouts {
         }
     }
 
+    /// What a walk at `now` does with the flow `key`: ends every flow when
+    /// the table is being emptied (`end`: the agent stops, the capture
+    /// ended), else as [`Timeouts::pick`] says.
+    pub fn pick_for(&self, key: &FlowKey, stats: &FlowStats, now: u64, end: bool) -> Pick {
+        if end {
+            Pick::End
+        } else {
+            self.pick(key, stats, now)
+        }
+    }
+
+    /// The records of the flows a walk at `now` picked, in the order they
+    /// began (the output is the same run after run); `clock` is the
+    /// epoch's nanoseconds at the table's 0.
+    pub fn records(
+        &mut self,
+        mut picked: Vec<(FlowKey, FlowStats, Pick)>,
+        clock: i128,
+        now: u64,
+        end: bool,
+    ) -> Vec<FlowRecord> {
+        picked.sort_unstable_by_key(|(k, f, _)| (f.first_seen_ns, *k));
+        picked
+            .iter()
+            .filter_map(|(k, f, pick)| {
+                let reason = match pick {
+                    Pick::Cut => Reason::Active,
+                    _ if end => Reason::Shutdown,
+                    _ => Reason::Timeout,
+                };
+                self.record(k, f, clock, reason, now)
+            })
+            .collect()
+    }
+
     /// The record of `stats` for `reason` at `now`: what came since the
     /// flow's previous record. `None` when nothing did (a flow cut by the
     /// active timeout, then idle).

@@ -33,7 +33,7 @@ use crate::{
     detect::{Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
     export::IpfixExporter,
-    flows::{FlowRecord, Labels, Pick, Reason, Timeouts},
+    flows::{FlowRecord, Labels, Timeouts},
     inspect::Inspector,
     payload::{
         matcher::Matcher,
@@ -219,29 +219,13 @@ impl Reader {
     fn flow_records(&mut self, end: bool) {
         let now = self.counts.now().mono_ns;
         let timeouts = &mut self.timeouts;
-        let mut picked = self.counts.walk_flows(|k, f| {
-            if end {
-                Pick::End
-            } else {
-                timeouts.pick(k, f, now)
-            }
-        });
+        let picked = self
+            .counts
+            .walk_flows(|k, f| timeouts.pick_for(k, f, now, end));
         if picked.is_empty() {
             return;
         }
-        // In the order they began: the output is the same run after run.
-        picked.sort_unstable_by_key(|(k, f, _)| (f.first_seen_ns, *k));
-        let records = picked
-            .iter()
-            .filter_map(|(k, f, pick)| {
-                let reason = match pick {
-                    Pick::Cut => Reason::Active,
-                    _ if end => Reason::Shutdown,
-                    _ => Reason::Timeout,
-                };
-                timeouts.record(k, f, 0, reason, now)
-            })
-            .collect();
+        let records = self.timeouts.records(picked, 0, now, end);
         self.inputs.push((self.frame, Input::Flows(records)));
     }
 

@@ -14,7 +14,7 @@ use tokio::{
 use tracing::warn;
 
 use crate::{
-    flows::{FlowRecord, Pick, Reason, Timeouts},
+    flows::{FlowRecord, Timeouts},
     sensor::{FlowTable, SensorError, monotonic_ns},
 };
 
@@ -106,24 +106,9 @@ impl Walker {
         let mono = monotonic_ns();
         let clock = Timestamp::now().as_nanosecond() - i128::from(mono);
         let timeouts = &mut self.timeouts;
-        let mut picked = self.table.walk(|k, f| {
-            if shutdown {
-                Pick::End
-            } else {
-                timeouts.pick(k, f, mono)
-            }
-        })?;
-        picked.sort_unstable_by_key(|(k, f, _)| (f.first_seen_ns, *k));
-        Ok(picked
-            .iter()
-            .filter_map(|(k, f, pick)| {
-                let reason = match pick {
-                    Pick::Cut => Reason::Active,
-                    _ if shutdown => Reason::Shutdown,
-                    _ => Reason::Timeout,
-                };
-                timeouts.record(k, f, clock, reason, mono)
-            })
-            .collect())
+        let picked = self
+            .table
+            .walk(|k, f| timeouts.pick_for(k, f, mono, shutdown))?;
+        Ok(timeouts.records(picked, clock, mono, shutdown))
     }
 }
