@@ -113,7 +113,9 @@ impl Default for FlowQuery {
 
 impl FlowQuery {
     fn matches(&self, f: &StoredFlow) -> bool {
-        self.host.is_none_or(|h| f.src_ip == h || f.dest_ip == h)
+        // An IPv4-mapped address is the IPv4 host the flows name.
+        let host = self.host.map(|h| h.to_canonical());
+        host.is_none_or(|h| f.src_ip == h || f.dest_ip == h)
             && self.port.is_none_or(|p| f.src_port == p || f.dst_port == p)
             && self.proto.is_none_or(|p| f.proto == p)
             && self
@@ -222,7 +224,7 @@ impl Store {
             }
             Some(host) => {
                 let index = txn.open_table(FLOWS_BY_HOST).map_err(self.db_err(doing))?;
-                let key = host_key(host);
+                let key = host_key(host.to_canonical());
                 for row in index
                     .range((key, 0)..(key, cursor))
                     .map_err(self.db_err(doing))?
@@ -359,6 +361,11 @@ mod tests {
         assert_eq!(ids(&store, host([10, 0, 0, 1])), [3, 2, 1]);
         assert_eq!(ids(&store, host([10, 0, 0, 7])), [3, 1]);
         assert_eq!(ids(&store, host([10, 0, 0, 9])), Vec::<u64>::new());
+        let mapped = FlowQuery {
+            host: Some("::ffff:10.0.0.7".parse().expect("an address")),
+            ..q()
+        };
+        assert_eq!(ids(&store, mapped), [3, 1], "IPv4-mapped is the IPv4 host");
         let port = |p| FlowQuery {
             port: Some(p),
             ..q()
