@@ -2,7 +2,7 @@
 
 use std::{
     collections::BTreeMap,
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, Instant},
 };
@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::{
     alert::{AlertEvent, AlertKind, Severity},
     config::{Config, Flood, SynFlood, Volumetric},
+    export::ExportTotals,
     sensor::AttachedMode,
     source::Dropped,
     store::StoreHealth,
@@ -78,6 +79,16 @@ impl LiveView {
     /// The store's health, as the writer found it.
     pub fn store_health(&self, health: StoreHealth) {
         self.write().store = health;
+    }
+
+    /// The IPFIX export's totals to `collector`.
+    pub fn ipfix(&self, collector: SocketAddr, totals: ExportTotals) {
+        self.write().ipfix = Some(IpfixStats {
+            collector,
+            messages: totals.messages,
+            records: totals.records,
+            failed: totals.failed,
+        });
     }
 
     /// The view as it is now.
@@ -165,9 +176,22 @@ pub struct LiveStats {
     pub thresholds: ThresholdView,
     /// Whether alerts and history can be written, and what waits if not.
     pub store: StoreHealth,
+    /// What went to the IPFIX collector, when there is one.
+    pub ipfix: Option<IpfixStats>,
     /// Alerts opened since start, by kind and severity (for `/metrics`).
     #[serde(skip)]
     pub alerts_opened: BTreeMap<(AlertKind, Severity), u64>,
+}
+
+/// The IPFIX export's totals since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IpfixStats {
+    pub collector: SocketAddr,
+    /// Messages sent, and the flow records in them.
+    pub messages: u64,
+    pub records: u64,
+    /// Messages that could not be sent.
+    pub failed: u64,
 }
 
 /// The thresholds a chart of aggregate rates can show. They apply per

@@ -18,6 +18,7 @@ use std::{
 
 use serde_json::Value;
 use support::{
+    api::Api,
     captures::{pcap_header, pcap_record},
     collectors::{Nfcapd, UdpSink, nfdump},
     lab::{curl, start_agent, web_server},
@@ -394,6 +395,16 @@ fn the_live_agent_sends_its_idle_and_last_flows_to_nfcapd() {
     }
     let idle = wait_for_idle_flow(&eve, std::time::Duration::from_secs(15));
     assert!(idle, "no flow ended idle:\n{}", agent.log());
+    // What was sent so far, in /api/stats and /metrics.
+    let api = Api::new(&net.victim);
+    let stats = api.get("/api/stats");
+    let sent = &stats["ipfix"];
+    assert_eq!(sent["collector"], nfcapd.addr().as_str(), "{stats}");
+    assert!(sent["records"].as_u64().is_some_and(|n| n >= 1), "{stats}");
+    assert_eq!(sent["failed"], 0, "{stats}");
+    let metrics = api.get_text("/metrics");
+    let records = format!("nta_ipfix_records_total {}", sent["records"]);
+    assert!(metrics.contains(&records), "no `{records}` in\n{metrics}");
     // One more, written when the agent stops.
     curl(&net, &["-o", "/dev/null", &url]);
     agent.stop_cleanly(libc::SIGTERM, std::time::Duration::from_secs(15));

@@ -156,6 +156,23 @@ fn register_live(registry: &mut Registry, live: &LiveStats) {
         "Payload samples lost (kernel ring full or agent queue full)",
         counter(live.samples_lost),
     );
+    if let Some(ipfix) = &live.ipfix {
+        registry.register(
+            "ipfix_messages",
+            "IPFIX messages sent to the collector",
+            counter(ipfix.messages),
+        );
+        registry.register(
+            "ipfix_records",
+            "Flow records sent to the IPFIX collector",
+            counter(ipfix.records),
+        );
+        registry.register(
+            "ipfix_send_failures",
+            "IPFIX messages that could not be sent",
+            counter(ipfix.failed),
+        );
+    }
     registry.register(
         "store_write_failures",
         "Store writes (alerts or history) that failed, e.g. on a full or read-only disk",

@@ -232,6 +232,7 @@ impl<S: PacketSource> Agent<S> {
         }
         if let Some(ipfix) = &mut self.ipfix {
             ipfix.export(&records);
+            self.report.live.ipfix(ipfix.collector(), ipfix.totals());
         }
         self.writer.flows(&records);
     }
