@@ -97,6 +97,23 @@ fn flows_by_port(api: &Api, ports: &[u16]) -> HashMap<u16, Value> {
     }
 }
 
+/// The agent on `iface` in the victim's namespace with `config` (written
+/// into `dir`), attached and answering.
+fn start_with_config(net: &Topology, iface: &str, dir: &Path, config: &str) -> Agent {
+    let file = dir.join("nta.toml");
+    std::fs::write(&file, config).expect("writing the config");
+    let args = [
+        "--config",
+        file.to_str().expect("UTF-8"),
+        "--listen",
+        LISTEN,
+    ];
+    let mut agent = Agent::start(&net.victim, iface, &args);
+    agent.wait_for_log("Sensor attached", START_LIMIT);
+    agent.wait_for_log("API listening", START_LIMIT);
+    agent
+}
+
 #[test]
 fn downloads_and_rule_matches_on_any_port_are_flows_with_their_protocol_and_alerts() {
     let Some(net) = Topology::privileged(&["curl", "tcpdump", "python3"]) else {
@@ -106,20 +123,12 @@ fn downloads_and_rule_matches_on_any_port_are_flows_with_their_protocol_and_aler
     let _web_80 = web_server_on(&net, 80);
     let _web_8888 = web_server_on(&net, 8888);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("nta.toml");
-    std::fs::write(&config, "[flows]\nidle_timeout = \"2s\"\n").expect("config");
-    let mut agent = Agent::start(
-        &net.victim,
+    let mut agent = start_with_config(
+        &net,
         &monitor,
-        &[
-            "--config",
-            config.to_str().expect("UTF-8"),
-            "--listen",
-            LISTEN,
-        ],
+        dir.path(),
+        "[flows]\nidle_timeout = \"2s\"\n",
     );
-    agent.wait_for_log("Sensor attached", START_LIMIT);
-    agent.wait_for_log("API listening", START_LIMIT);
     let pcap = dir.path().join("mirror.pcap");
     let mut dump = Spawned::start(
         &net.victim,
@@ -249,24 +258,12 @@ fn a_long_flow_is_written_every_active_timeout_and_the_parts_add_up() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("nta.toml");
-    std::fs::write(
-        &config,
-        "[flows]\nidle_timeout = \"2s\"\nactive_timeout = \"1s\"\n",
-    )
-    .expect("config");
-    let mut agent = Agent::start(
-        &net.victim,
+    let mut agent = start_with_config(
+        &net,
         &net.victim_if,
-        &[
-            "--config",
-            config.to_str().expect("UTF-8"),
-            "--listen",
-            LISTEN,
-        ],
+        dir.path(),
+        "[flows]\nidle_timeout = \"2s\"\nactive_timeout = \"1s\"\n",
     );
-    agent.wait_for_log("Sensor attached", START_LIMIT);
-    agent.wait_for_log("API listening", START_LIMIT);
     // 40 SYNs from one port over 4 s: one flow, going on past 1 s.
     let sent = net.exec(
         &net.attacker,

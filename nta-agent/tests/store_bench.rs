@@ -245,6 +245,43 @@ impl Client {
     }
 }
 
+/// The API over `store` on a loopback port, on a runtime of its own.
+struct Server {
+    addr: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    fn start(store: Store) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let state = ApiState::new(Arc::new(store), LiveView::default(), Auth::open());
+        let listener = runtime
+            .block_on(api::bind("127.0.0.1:0".parse().expect("an address")))
+            .expect("binding");
+        let addr = listener.local_addr().expect("the address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(api::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            runtime,
+            stop,
+            task,
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.runtime.block_on(self.task);
+    }
+}
+
 #[test]
 #[ignore = "benchmark: about 2 minutes (fills a store with a million alerts); cargo xtask bench runs it"]
 fn bench_api_alerts_with_a_million() {
@@ -269,19 +306,8 @@ fn bench_api_alerts_with_a_million() {
         &fill_note,
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let state = ApiState::new(Arc::new(store), LiveView::default(), Auth::open());
-    let listener = runtime
-        .block_on(api::bind("127.0.0.1:0".parse().expect("an address")))
-        .expect("binding");
-    let addr = listener.local_addr().expect("the address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = Server::start(store);
+    let addr = server.addr;
 
     let clients = 8;
     let period = Duration::from_secs(10);
@@ -338,8 +364,7 @@ fn bench_api_alerts_with_a_million() {
             &note,
         );
     }
-    let _ = stop.send(());
-    let _ = runtime.block_on(server);
+    server.stop();
 }
 
 /// A flow record of a busy sensor: 1 000 clients of 50 servers, ports
@@ -401,19 +426,8 @@ fn bench_api_flows_with_a_million() {
         &fill_note,
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let state = ApiState::new(Arc::new(store), LiveView::default(), Auth::open());
-    let listener = runtime
-        .block_on(api::bind("127.0.0.1:0".parse().expect("an address")))
-        .expect("binding");
-    let addr = listener.local_addr().expect("the address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = Server::start(store);
+    let addr = server.addr;
     let cases = [
         ("default page (100 newest)", "/api/flows".to_owned()),
         (
@@ -464,8 +478,7 @@ fn bench_api_flows_with_a_million() {
             &note,
         );
     }
-    let _ = stop.send(());
-    let _ = runtime.block_on(server);
+    server.stop();
 }
 
 /// A host with more flows than one request reads: `host_traffic` and
