@@ -245,6 +245,16 @@ impl Client {
     }
 }
 
+/// The median and the 99th percentile of `times`, the latter against
+/// `target_ms`.
+fn record_latency(what: &str, times: &[Duration], target_ms: f64, note: &str) {
+    let median = quantile_ms(times, 0.5);
+    record("api", &format!("{what}, median"), median, "ms", None, note);
+    let p99 = quantile_ms(times, 0.99);
+    let target = Some(Target::AtMost(target_ms));
+    record("api", &format!("{what}, p99"), p99, "ms", target, note);
+}
+
 /// The API over `store` on a loopback port, on a runtime of its own.
 struct Server {
     addr: SocketAddr,
@@ -347,22 +357,7 @@ fn bench_api_alerts_with_a_million() {
             thread::available_parallelism().map_or(0, |n| n.get()),
             quantile_ms(&alone, 0.5),
         );
-        record(
-            "api",
-            &format!("/api/alerts {name}, median"),
-            quantile_ms(&times, 0.5),
-            "ms",
-            None,
-            &note,
-        );
-        record(
-            "api",
-            &format!("/api/alerts {name}, p99"),
-            quantile_ms(&times, 0.99),
-            "ms",
-            Some(Target::AtMost(10.0)),
-            &note,
-        );
+        record_latency(&format!("/api/alerts {name}"), &times, 10.0, &note);
     }
     server.stop();
 }
@@ -461,22 +456,7 @@ fn bench_api_flows_with_a_million() {
             page["next"],
             times.len(),
         );
-        record(
-            "api",
-            &format!("/api/flows {name}, median"),
-            quantile_ms(&times, 0.5),
-            "ms",
-            None,
-            &note,
-        );
-        record(
-            "api",
-            &format!("/api/flows {name}, p99"),
-            quantile_ms(&times, 0.99),
-            "ms",
-            Some(Target::AtMost(100.0)),
-            &note,
-        );
+        record_latency(&format!("/api/flows {name}"), &times, 100.0, &note);
     }
     server.stop();
 }
