@@ -62,8 +62,9 @@ pub struct Inspector {
     hasher: foldhash::fast::FixedState,
 }
 
-/// Slots of [`Inspector::labelled`].
-const LABELLED_SLOTS: usize = 4096;
+/// Slots of [`Inspector::labelled`] (512 KiB): a few thousand would be
+/// thrashed by tens of thousands of flows sending in turn.
+const LABELLED_SLOTS: usize = 1 << 16;
 
 /// Rule ids remembered per direction to keep its reassembled run from
 /// raising again what a segment did.
