@@ -326,9 +326,17 @@ async function flowsView(page) {
   result.flows_port_80 = filtered.length;
   console.log(`flows view: ${filtered.length} flows of ${args.attacker} on port 80, the web request's among them`);
 
-  // The scan's flows: more than a page.
-  await filterFlows(page, { '#flow-port': '' });
-  await page.waitForFunction(() => !document.getElementById('flows-older').disabled);
+  // The scan's flows: more than a page, once the agent has written them
+  // (each when idle, so they may still be coming in): asked again every
+  // 2 s, for up to a minute.
+  for (let tries = 1; ; tries++) {
+    await filterFlows(page, { '#flow-port': '' });
+    const more = await page
+      .waitForFunction(() => !document.getElementById('flows-older').disabled, null, { timeout: 2000 })
+      .then(() => true, () => false);
+    if (more) break;
+    if (tries >= 30) fail('the scan\'s flows never filled more than a page');
+  }
   const first = await flowRows(page);
   if (first.some((f) => f.proto !== 'tcp')) fail(`the protocol filter let through ${JSON.stringify(first)}`);
   for (const [dir, ok] of [['descending', (a, b) => a >= b], ['ascending', (a, b) => a <= b]]) {

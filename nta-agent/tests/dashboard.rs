@@ -46,6 +46,17 @@ const BROWSER_LIMIT: Duration = Duration::from_secs(210);
 /// flow is there while the browser looks.
 const FLOW_CONFIG: &str = "[flows]\nidle_timeout = \"2s\"\n";
 
+/// One browser test at a time: two Chromiums and a flood starting at once
+/// on a small machine can take longer than [`READY_LIMIT`] to start, and
+/// the attack test clears the screenshots folder the other writes into.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_browser() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -100,6 +111,7 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     {
         return;
     }
+    let _one = one_browser();
     let out = artefacts();
     let _ = std::fs::remove_dir_all(&out);
 
@@ -219,6 +231,7 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
     {
         return;
     }
+    let _one = one_browser();
     let out = artefacts().join("unblock");
     let _ = std::fs::remove_dir_all(&out);
     let net = Topology::new();
