@@ -504,6 +504,25 @@ impl Reader<'_> {
             })?;
         Ok(ControlFlow::Continue(Some(flow)))
     }
+
+    /// Hands `add` each flow of `ids` that overlaps `period`, until `max`
+    /// were read.
+    fn sum_overlapping(
+        &mut self,
+        store: &Store,
+        ids: impl Iterator<Item = Result<u64, StoreError>>,
+        (since, until): (Timestamp, Timestamp),
+        mut add: impl FnMut(&FlowHead),
+    ) -> Result<(), StoreError> {
+        for id in ids {
+            match self.read(store, id?)? {
+                ControlFlow::Break(()) => break,
+                ControlFlow::Continue(Some(flow)) if flow.overlaps(since, until) => add(&flow),
+                ControlFlow::Continue(_) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -525,20 +544,12 @@ impl Store {
             scanned: 0,
             truncated: false,
         };
-        for row in index
+        let ids = index
             .range((key, 0)..=(key, u64::MAX))
             .map_err(self.db_err(doing))?
             .rev()
-        {
-            let id = row.map_err(self.db_err(doing))?.0.value().1;
-            match reader.read(self, id)? {
-                ControlFlow::Break(()) => break,
-                ControlFlow::Continue(Some(flow)) if flow.overlaps(query.since, query.until) => {
-                    sums.add(&flow)
-                }
-                ControlFlow::Continue(_) => {}
-            }
-        }
+            .map(|row| Ok(row.map_err(self.db_err(doing))?.0.value().1));
+        reader.sum_overlapping(self, ids, (query.since, query.until), |f| sums.add(f))?;
         Ok(sums.finish(reader.scanned, reader.truncated))
     }
 
@@ -570,20 +581,12 @@ impl Store {
             scanned: 0,
             truncated: false,
         };
-        for row in by_end
+        let ids = by_end
             .range((query.since.as_second(), 0)..=(last_end, u64::MAX))
             .map_err(self.db_err(doing))?
             .rev()
-        {
-            let id = row.map_err(self.db_err(doing))?.0.value().1;
-            match reader.read(self, id)? {
-                ControlFlow::Break(()) => break,
-                ControlFlow::Continue(Some(flow)) if flow.overlaps(query.since, query.until) => {
-                    sums.add(&flow)
-                }
-                ControlFlow::Continue(_) => {}
-            }
-        }
+            .map(|row| Ok(row.map_err(self.db_err(doing))?.0.value().1));
+        reader.sum_overlapping(self, ids, (query.since, query.until), |f| sums.add(f))?;
         Ok(sums.finish(query, reader.scanned, reader.truncated))
     }
 
