@@ -15,7 +15,7 @@ use serde_json::Value;
 use support::{
     api::{Api, LISTEN},
     coverage::{finished, python},
-    lab::{DOWNLOAD_BYTES, Spawned, curl, web_server_on},
+    lab::{DOWNLOAD_BYTES, Spawned, curl, send_syns, web_server_on},
     netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
 };
 
@@ -265,28 +265,7 @@ fn a_long_flow_is_written_every_active_timeout_and_the_parts_add_up() {
         "[flows]\nidle_timeout = \"2s\"\nactive_timeout = \"1s\"\n",
     );
     // 40 SYNs from one port over 4 s: one flow, going on past 1 s.
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            "8443",
-            "-s",
-            "41500",
-            "-k",
-            "-c",
-            "40",
-            "-i",
-            "u100000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("40 packets transmitted"),
-        "hping3: {sent:?}"
-    );
+    send_syns(&net, 8443, 40, "u100000", Some(41_500));
     let api = Api::new(&net.victim);
     let start = std::time::Instant::now();
     let sum = |parts: &[Value]| -> u64 {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use support::{
     api::Api,
+    lab::send_syns,
     netns::{ATTACKER_ADDR, Agent, Topology, VICTIM_ADDR},
 };
 
@@ -32,32 +33,6 @@ fn total(log: &str, name: &str) -> Option<u64> {
         .find_map(|field| field.strip_prefix(&prefix)?.parse().ok())
 }
 
-/// Sends `count` SYNs to the victim's `port` with hping3, `interval`
-/// apart (`u1000`: 1000 µs), and checks they all went out.
-fn send_syns(net: &Topology, port: u16, count: u32, interval: &str) {
-    let (port, count) = (port.to_string(), count.to_string());
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            &port,
-            "-c",
-            &count,
-            "-i",
-            interval,
-            VICTIM_ADDR,
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&sent.stderr);
-    assert!(
-        stderr.contains(&format!("{count} packets transmitted")),
-        "hping3 did not send {count} SYNs: {stderr}"
-    );
-}
-
 /// Starts an agent on the victim's veth with `args` and waits until its
 /// sensor is attached.
 fn start_attached(net: &Topology, args: &[&str]) -> Agent {
@@ -74,7 +49,7 @@ fn agent_reports_exactly_the_syns_hping3_sent() {
     let mut agent = start_attached(&net, &["--interval", "200ms"]);
     assert!(net.xdp_attached(&net.victim, &net.victim_if));
 
-    send_syns(&net, 80, 200, "u1000");
+    send_syns(&net, 80, 200, "u1000", None);
     // Let at least one interval report them before stopping.
     std::thread::sleep(Duration::from_millis(500));
 
@@ -114,29 +89,8 @@ fn an_idle_flow_is_served_by_the_api() {
     );
     agent.wait_for_log("API listening", ATTACH_LIMIT);
     let api = Api::new(&net.victim);
-    // One source port (-s, -k): one flow.
-    let sent = net.exec(
-        &net.attacker,
-        Duration::from_secs(30),
-        &[
-            "hping3",
-            "-S",
-            "-p",
-            "8443",
-            "-s",
-            "41000",
-            "-k",
-            "-c",
-            "200",
-            "-i",
-            "u1000",
-            VICTIM_ADDR,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("200 packets transmitted"),
-        "hping3: {sent:?}"
-    );
+    // One source port: one flow.
+    send_syns(&net, 8443, 200, "u1000", Some(41_000));
     // Idle 2 s, walked every second: there within 4.
     let path = format!("/api/flows?host={ATTACKER_ADDR}");
     let start = std::time::Instant::now();
@@ -197,7 +151,7 @@ fn metrics_count_the_syns_hping3_sent() {
     let refused = anonymous.try_get("/metrics").expect("an answer");
     assert_eq!(refused.status, 401, "{}", refused.body);
 
-    send_syns(&net, 443, 150, "u2000");
+    send_syns(&net, 443, 150, "u2000", None);
     // Two ticks: the totals are read once per second.
     std::thread::sleep(Duration::from_millis(2100));
 

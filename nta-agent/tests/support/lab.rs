@@ -398,3 +398,22 @@ impl FirstPacket {
             .unwrap_or_else(|| panic!("no packet in tcpdump's output:\n{out}"))
     }
 }
+
+/// Sends `count` SYNs from the attacker to the victim's `port` with
+/// hping3, `interval` apart (`u1000`: 1000 µs), all from `src_port` if
+/// given (one flow), and checks they all went out.
+pub fn send_syns(net: &Topology, port: u16, count: u32, interval: &str, src_port: Option<u16>) {
+    let (port, count) = (port.to_string(), count.to_string());
+    let mut args = vec!["hping3", "-S", "-p", &port, "-c", &count, "-i", interval];
+    let src = src_port.map(|p| p.to_string());
+    if let Some(src) = &src {
+        args.extend(["-s", src, "-k"]);
+    }
+    args.push(VICTIM_ADDR);
+    let sent = net.exec(&net.attacker, Duration::from_secs(30), &args);
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert!(
+        stderr.contains(&format!("{count} packets transmitted")),
+        "hping3 did not send {count} SYNs: {stderr}"
+    );
+}
