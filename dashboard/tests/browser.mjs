@@ -63,6 +63,8 @@ const problems = [];   // console errors, page errors, CSP violations
 const LAB_NETWORK_CHANGE = 'Failed to load resource: net::ERR_NETWORK_CHANGED';
 const dialogs = [];    // alert()/confirm(): an injected script ran
 const result = {};
+const pages = [];      // described when a check fails
+const failedRequests = [];
 
 /** A page on the dashboard, with the token, live on the stream. */
 async function openDashboard(context) {
@@ -74,6 +76,9 @@ async function openDashboard(context) {
     }
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('requestfailed', (req) => failedRequests.push(
+    `${new Date().toISOString()} ${new URL(req.url()).pathname}: ${req.failure()?.errorText}`));
+  pages.push(page);
   page.on('dialog', async (dialog) => {
     dialogs.push(`${dialog.type()}: ${dialog.message()}`);
     await dialog.dismiss();
@@ -363,6 +368,18 @@ async function flowsView(page) {
   console.log(`paged: ${older.length} older flows, then the first page again`);
 }
 
+/** What each page showed when a check failed: its connection state and a screenshot. */
+async function describePages() {
+  if (failedRequests.length) console.log(`failed requests:\n${failedRequests.slice(-20).join('\n')}`);
+  for (const [i, page] of pages.entries()) {
+    if (page.isClosed()) continue;
+    const conn = await page.locator('#conn').evaluate((el) => `${el.dataset.state} (${el.textContent})`, null, { timeout: 5000 })
+      .catch((e) => `unknown: ${e.message}`);
+    console.log(`page ${i}: ${page.url().replace(/token=[^&]*/, 'token=…')}, connection ${conn}`);
+    await page.screenshot({ path: join(args.out, `failed-page-${i}.png`), fullPage: true, timeout: 5000 }).catch(() => {});
+  }
+}
+
 function fail(message) {
   throw new Error(message);
 }
@@ -374,6 +391,7 @@ try {
 } catch (err) {
   console.log(`error: ${err.message}`);
   if (problems.length) console.log(`browser errors:\n${problems.join('\n')}`);
+  await describePages();
   await browser.close().catch(() => {});
   process.exit(1);
 }

@@ -239,16 +239,19 @@ fn dashboard_unblock_button_lets_the_attacker_through_again() {
     let api = Api::with_token(&net.victim, Some(TOKEN));
     let attacker = format!("{ATTACKER_ADDR}/32");
 
-    let flood = Spawned::start(
-        &net.attacker,
-        Duration::from_secs(60),
-        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
-    );
     let mut browser = browser(
         &net,
         &scripts,
         &out,
         &["--scenario", "unblock", "--cidr", &attacker],
+    );
+    // The page goes live before the flood: on 2 CPUs, a flood that starts
+    // with Chromium can keep the page from starting within its limit.
+    browser.wait_for_output("ready", READY_LIMIT);
+    let flood = Spawned::start(
+        &net.attacker,
+        Duration::from_secs(60),
+        &["hping3", "-S", "-p", "80", "--flood", VICTIM_ADDR],
     );
     let (status, output) = browser.wait(BROWSER_LIMIT);
     assert!(
