@@ -18,10 +18,10 @@ pub const FLOWS_MAX_ENTRIES: u32 = 131_072;
 /// flush the real ones out of the table: Katran's figure.
 pub const DEFAULT_NEW_FLOWS_PER_CPU: u32 = 125_000;
 
-/// A flow's key: the two ends, the lower (address, port) first, so that
-/// both directions find the same entry. Aligned to 8 bytes, with no
-/// byte-array padding, so that the XDP program builds and copies it in
-/// 8-byte moves rather than byte by byte (and a `memset` call).
+/// A flow's key: the two ends, the one that sorts first (see `precedes`)
+/// first, so that both directions find the same entry. Aligned to 8 bytes,
+/// with no byte-array padding, so that the XDP program builds and copies it
+/// in 8-byte moves rather than byte by byte (and a `memset` call).
 #[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct FlowKey {
@@ -66,29 +66,31 @@ impl FlowKey {
     }
 }
 
-/// Whether end `a` sorts before (or equals) end `b`: by address as a
-/// number, then port. Written with 64-bit halves, not a byte-array
-/// comparison, which LLVM would make a `memcmp` call the BPF target lacks.
+/// Whether end `a` sorts before (or equals) end `b`, by address then port.
+/// The order only has to be the same for both directions, not numeric: the
+/// addresses are compared as four native-endian words, which the program
+/// loads in four moves each, where big-endian halves took a byte-by-byte
+/// load and shift of all 32 bytes (~70 instructions per packet).
 #[inline(always)]
 fn precedes(a: &IpKey, a_port: u16, b: &IpKey, b_port: u16) -> bool {
-    let (a_hi, a_lo) = halves(a);
-    let (b_hi, b_lo) = halves(b);
-    if a_hi != b_hi {
-        return a_hi < b_hi;
-    }
-    if a_lo != b_lo {
-        return a_lo < b_lo;
+    let (a, b) = (words(a), words(b));
+    for i in 0..4 {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
     }
     a_port <= b_port
 }
 
 #[inline(always)]
-fn halves(key: &IpKey) -> (u64, u64) {
+fn words(key: &IpKey) -> [u32; 4] {
     let a = &key.addr;
-    (
-        u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]),
-        u64::from_be_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]),
-    )
+    [
+        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
+        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
+        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
+        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
+    ]
 }
 
 /// What the kernel knows of one flow. Counters are updated with atomic

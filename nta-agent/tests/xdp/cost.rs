@@ -26,6 +26,8 @@ const ROUNDS: usize = 5;
 const SINGLES: u32 = 10_001;
 const GROUP: &str = "XDP cost per packet";
 const TARGET_NS: f64 = 30.0;
+/// The flow table may add at most 25 % to the whole program's cost.
+const FLOWS_GROWTH: f64 = 1.25;
 
 /// Median of one run each of `frame(0)` .. `frame(SINGLES - 1)`.
 fn median_of_singles(xdp: &mut Xdp, frame: impl Fn(u32) -> Vec<u8>) -> f64 {
@@ -212,6 +214,8 @@ fn bench_xdp_cost_by_part() {
             .iter()
             .map(|(name, part)| (*name, feature::PARSE | part)),
     );
+    // The flow table's share of the whole (see `FLOWS_GROWTH`).
+    loads.push(("all but flows", feature::ALL & !feature::FLOWS));
     loads.push(("everything", feature::ALL));
     loads.push(("pass at once", feature::NONE));
 
@@ -281,7 +285,14 @@ fn bench_xdp_cost_by_part() {
         .position(|c| c.name.starts_with("TCP ACK with"))
         .expect("the payload class");
     for (l, (name, parts)) in loads.iter().enumerate() {
-        if [feature::PARSE, feature::ALL, feature::NONE].contains(parts) {
+        if [
+            feature::PARSE,
+            feature::ALL & !feature::FLOWS,
+            feature::ALL,
+            feature::NONE,
+        ]
+        .contains(parts)
+        {
             continue;
         }
         let c = if parts & feature::SAMPLING != 0 {
@@ -309,8 +320,22 @@ fn bench_xdp_cost_by_part() {
             "{repeated}; every part switched off, parsing too: what running any XDP program costs under BPF_PROG_TEST_RUN"
         ),
     );
-    // A switch that changed nothing would show as equal times.
     let full = loads.len() - 2;
+    let without_flows = loads.len() - 3;
+    for (c, class) in classes.iter().enumerate() {
+        if class.name.starts_with("truncated") {
+            continue;
+        }
+        figures::record(
+            GROUP,
+            &format!("the whole program with flows over without: {}", class.name),
+            times[full][c] / times[without_flows][c],
+            "×",
+            Some(Target::AtMost(FLOWS_GROWTH)),
+            &format!("{repeated}; every part, over every part but the flow table"),
+        );
+    }
+    // A switch that changed nothing would show as equal times.
     assert!(
         times[full][syn] > times[0][syn],
         "the full program ({:.1} ns) is no slower than parse-and-pass ({:.1} ns) on a SYN: \
