@@ -146,7 +146,13 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     );
 
     let (status, output) = browser.wait(BROWSER_LIMIT);
-    let context = || format!("browser:\n{output}\n{}", explain(&api.alerts(""), &agent));
+    let context = || {
+        format!(
+            "browser:\n{output}\n{}\n{}",
+            flow_diagnosis(&api),
+            explain(&api.alerts(""), &agent)
+        )
+    };
     assert!(
         status.success(),
         "the browser checks failed ({status})\n{}",
@@ -189,6 +195,31 @@ fn dashboard_shows_a_live_attack_and_renders_attacker_data_as_text() {
     );
     the_api_adds_up_the_attackers_flows(&api);
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(10));
+}
+
+/// For a failure: the attacker's TCP flows in the store, and every
+/// flow counter the agent reports.
+fn flow_diagnosis(api: &Api) -> String {
+    let flows = api.get(&format!(
+        "/api/flows?host={ATTACKER_ADDR}&proto=tcp&limit=1000"
+    ));
+    let stored = flows["flows"].as_array().map_or(0, Vec::len);
+    let mut counters = Vec::new();
+    let mut stack = vec![(String::new(), api.get("/api/stats"))];
+    while let Some((path, value)) = stack.pop() {
+        if let Some(object) = value.as_object() {
+            for (k, v) in object {
+                stack.push((format!("{path}.{k}"), v.clone()));
+            }
+        } else if path.contains("flow") {
+            counters.push(format!("{path}={value}"));
+        }
+    }
+    counters.sort();
+    format!(
+        "flows of the attacker over TCP in the store: {stored}\nflow counters: {}",
+        counters.join(", ")
+    )
 }
 
 /// What the browser showed, from the API: the attacker's host answer
