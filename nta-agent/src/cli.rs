@@ -107,10 +107,16 @@ pub struct NotifyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// Parse a rules file and report every rejected rule with its line.
+    /// Parse rules files: every rejected rule with its line (on stderr),
+    /// then per file how many loaded and were rejected, and the reasons
+    /// with how many rules each rejected.
     Check {
-        /// The rules file to check.
-        file: PathBuf,
+        /// The rules files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Configuration file whose `[vars]` set `$HOME_NET` and the rest.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 

@@ -39,10 +39,10 @@ pub const FINDING_QUEUE: usize = 4096;
 
 /// The default rules plus every file in `extra`. Rules that do not parse
 /// are returned as errors with their file and line; the others load.
-pub fn load_rules(extra: &[PathBuf]) -> Result<RuleSet, LoadError> {
+pub fn load_rules(extra: &[PathBuf], vars: &rules::Vars) -> Result<RuleSet, LoadError> {
     let mut set = rules::default_rules();
     for path in extra {
-        set.merge(rules::load_file(path)?);
+        set.merge(rules::load_file_with(path, vars)?);
     }
     Ok(set)
 }
@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn inspector_with(labels: Labels) -> Inspector {
-        let rules = load_rules(&[]).expect("default rules");
+        let rules = load_rules(&[], &rules::Vars::default()).expect("default rules");
         assert!(rules.errors.is_empty(), "{:?}", rules.errors);
         let matcher = Matcher::new(&rules.rules).expect("matcher");
         Inspector::new(matcher, DnsTunnelConfig::default(), labels)

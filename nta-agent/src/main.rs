@@ -44,12 +44,16 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Rules(RulesCommand::Check { file }) => {
-            let (summary, errors) = nta_agent::payload::rules::check(&file)?;
+        Command::Rules(RulesCommand::Check { files, config }) => {
+            let vars = match config {
+                Some(path) => nta_agent::config::Config::load(&path)?.rule_vars(),
+                None => nta_agent::payload::rules::Vars::default(),
+            };
+            let (summary, errors) = nta_agent::payload::rules::check(&files, &vars)?;
             for error in &errors {
                 eprintln!("{error}");
             }
-            println!("{summary}");
+            print!("{summary}");
             if !errors.is_empty() {
                 // The errors are the report: no "Error:" chain or backtrace.
                 std::process::exit(1);

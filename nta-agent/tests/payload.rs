@@ -294,7 +294,7 @@ fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
     fs::write(
         &rules,
         "alert http any any -> any any (msg:\"secret path\"; http.uri; content:\"/very-secret\"; sid:9000001; rev:1;)\n\
-         alert http any any -> any any (msg:\"regex\"; http.uri; content:\"/x\"; pcre:\"/x/\"; sid:9000002; rev:1;)\n\
+         alert http any any -> any any (msg:\"byte test\"; http.uri; content:\"/x\"; byte_test:1,=,1,0; sid:9000002; rev:1;)\n\
          alert http any any -> any any (msg:\"no sid\"; http.uri; content:\"/nosid\"; rev:1;)\n",
     )
     .expect("writing the rules file");

@@ -67,6 +67,16 @@ pub struct Config {
     pub mitigate: Mitigate,
     /// Flow records to collectors (IPFIX).
     pub export: Export,
+    /// Rule variables (`HOME_NET = "[10.0.0.0/8]"`, `HTTP_PORTS = "[80,8080]"`),
+    /// over Suricata's defaults.
+    pub vars: std::collections::BTreeMap<String, String>,
+}
+
+impl Config {
+    /// The rule variables: Suricata's defaults with `[vars]` over them.
+    pub fn rule_vars(&self) -> crate::payload::rules::Vars {
+        crate::payload::rules::Vars::with(self.vars.clone())
+    }
 }
 
 /// The kernel's flow table.

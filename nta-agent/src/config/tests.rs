@@ -550,3 +550,18 @@ fn bad_ipfix_collectors_are_refused_naming_the_value() {
     let e = parse_err("[export]\nnetflow = \"127.0.0.1:2055\"\n");
     assert!(e.contains("unknown field `netflow`"), "{e}");
 }
+
+#[test]
+fn rule_variables_override_suricatas_and_bad_ones_are_named() {
+    let config = parse("[vars]\nHOME_NET = \"198.18.0.0/15\"\nHTTP_PORTS = \"[80,8888]\"\n");
+    let vars = config.rule_vars();
+    assert_eq!(vars.expand("$EXTERNAL_NET").unwrap(), "!198.18.0.0/15");
+    assert_eq!(vars.expand("$HTTP_PORTS").unwrap(), "[80,8888]");
+    let e = parse_err("[vars]\nHOME_NET = \"[10.0.0.300]\"\n");
+    assert!(
+        e.contains("vars.HOME_NET: `[10.0.0.300]` is neither addresses nor ports"),
+        "{e}"
+    );
+    let e = parse_err("[vars]\nHOME_NET = \"$NOPE\"\n");
+    assert!(e.contains("vars.HOME_NET: unknown variable `$NOPE`"), "{e}");
+}

@@ -106,7 +106,26 @@ impl Config {
             validate_override(i, o, &self.overrides[..i])?;
         }
         validate_notify(&self.notify)?;
-        validate_mitigate(&self.mitigate)
+        validate_mitigate(&self.mitigate)?;
+        self.validate_vars()
+    }
+
+    /// Each rule variable expands (no unknown or cyclic names) to an
+    /// address or a port field.
+    fn validate_vars(&self) -> Result<(), Problem> {
+        use crate::payload::rules::net;
+        let vars = self.rule_vars();
+        for (name, value) in &self.vars {
+            let key = format!("vars.{name}");
+            let text = vars.expand(value).map_err(|m| Problem::new(&key, m))?;
+            if let (Err(as_addresses), Err(_)) = (net::addresses(&text), net::ports(&text)) {
+                return Err(Problem::new(
+                    &key,
+                    format!("`{value}` is neither addresses nor ports: {as_addresses}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,16 +1,21 @@
-//! Every content of every rule, matched in one pass per buffer.
+//! Rules matched against a sample: a prefilter, then each candidate rule
+//! checked whole.
 //!
-//! One Aho–Corasick automaton per buffer kind holds the contents of all
-//! rules for that buffer, built ASCII-case-insensitive: a single scan finds
-//! candidates for `nocase` and exact contents alike, and exact ones are then
-//! confirmed by comparing bytes. Identical contents share one pattern.
+//! As in Suricata, each rule has a fast pattern: the content marked
+//! `fast_pattern`, else its longest content that is not negated. One
+//! Aho–Corasick automaton per buffer holds the fast patterns of every rule,
+//! built ASCII-case-insensitive (identical patterns share one entry), and a
+//! single scan of each buffer finds the rules worth looking at. The cost
+//! per sample grows with the sample and the hits, not with the number of
+//! rules — and a short content shared by many rules (`/`, `POST`) does not
+//! wake them all.
 //!
-//! As in Suricata, each rule has a fast pattern, its longest content: only
-//! rules whose fast pattern was hit are looked at further (protocol,
-//! addresses, ports, then every content against the recorded hits, with its
-//! offset/depth and case). The cost per sample grows with the sample and the
-//! hits, not with the number of rules — and a short content shared by many
-//! rules (`/`, `POST`) does not wake them all.
+//! A candidate is then checked as Suricata's content inspection does: its
+//! protocol, addresses, ports and `flow`, then, buffer by buffer in rule
+//! order, each content in turn (`offset`/`depth` in the buffer,
+//! `distance`/`within` after the previous match, `startswith`/`endswith`,
+//! negation), trying a content's later occurrences when a relative one
+//! after it fails, within a bounded number of steps.
 
 use std::{borrow::Cow, collections::HashMap};
 
@@ -19,7 +24,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use super::{
     Inspected, Transport, excerpt,
     http::{decode_uri, normalize_host},
-    rules::{Buffer, Direction, Protocol, Rule},
+    rules::{Buffer, Content, Direction, Protocol, Rule},
 };
 
 /// A rule that matched a sample, with what an analyst needs to judge it.
@@ -48,15 +53,40 @@ pub struct MatcherError {
     pub source: aho_corasick::BuildError,
 }
 
+/// A buffer as contents see it: which one, and whether `dotprefix` put a
+/// `.` before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct View {
+    buffer: Buffer,
+    dotprefix: bool,
+}
+
+impl View {
+    fn of(content: &Content) -> View {
+        View {
+            buffer: content.buffer,
+            dotprefix: content.dotprefix,
+        }
+    }
+
+    /// Index into [`Matcher::automata`].
+    fn index(self) -> usize {
+        self.buffer.index() * 2 + usize::from(self.dotprefix)
+    }
+
+    const COUNT: usize = Buffer::ALL.len() * 2;
+}
+
 /// The compiled rules.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     rules: Vec<Rule>,
-    /// For each rule, the global pattern id of each of its contents.
-    content_patterns: Vec<Vec<u32>>,
-    patterns: Patterns,
-    /// Indexed by [`Buffer::index`]; `None` when no rule uses the buffer.
+    /// Rules by fast pattern id.
+    fast_users: Vec<Vec<u32>>,
+    /// Indexed by [`View::index`]; `None` when no rule looks there.
     automata: Vec<Option<Automaton>>,
+    /// Indexed by [`View::index`]: whether some content looks there.
+    used: Vec<bool>,
 }
 
 /// Above this many patterns in one buffer, the automaton is left to the
@@ -65,62 +95,65 @@ pub struct Matcher {
 /// distinct 15-byte contents. 1000 rules take under 1 MB.
 const DFA_MAX_PATTERNS: usize = 5000;
 
+/// Most steps (a content tried at one position) spent on one rule and one
+/// buffer: a rule of many relative contents over a buffer full of their
+/// first bytes would otherwise try every combination. Suricata bounds its
+/// recursion the same way.
+const MAX_STEPS: u32 = 4096;
+
 #[derive(Debug, Clone)]
 struct Automaton {
     ac: AhoCorasick,
-    /// Global pattern id of each of this automaton's patterns.
+    /// Fast pattern id of each of this automaton's patterns.
     ids: Vec<u32>,
 }
 
-/// One automaton hit: (global pattern id, buffer instance, start, end).
-/// Sorted, hits of one pattern are contiguous and in buffer order.
-type Hit = (u32, u32, u32, u32);
-
-/// Patterns known to the automata, by global id, with the rules that use
-/// each as their fast pattern.
-#[derive(Debug, Clone, Default)]
-struct Patterns {
-    /// Rules whose fast pattern (longest content) this is.
-    fast_users: Vec<Vec<u32>>,
+/// The content a rule is prefiltered on.
+fn fast_pattern(rule: &Rule) -> Option<&Content> {
+    rule.contents.iter().find(|c| c.fast_pattern).or_else(|| {
+        // The longest content is the least likely to hit by chance: a rule
+        // with `content:"POST"` and a long distinctive content costs
+        // nothing on every other POST.
+        rule.contents
+            .iter()
+            .filter(|c| !c.negated && c.pcre.is_none())
+            .rev()
+            .max_by_key(|c| c.bytes.len())
+    })
 }
 
 impl Matcher {
     /// Compiles `rules`. Fails only if an automaton would exceed the
     /// `aho-corasick` crate's size limits, far beyond any real rule set.
     pub fn new(rules: &[Rule]) -> Result<Matcher, MatcherError> {
-        let mut per_buffer: Vec<(Vec<Vec<u8>>, Vec<u32>)> =
-            vec![(Vec::new(), Vec::new()); Buffer::ALL.len()];
-        let mut ids: HashMap<(Buffer, Vec<u8>), u32> = HashMap::new();
-        let mut patterns = Patterns::default();
-        let mut content_patterns = Vec::with_capacity(rules.len());
+        let mut per_view: Vec<(Vec<Vec<u8>>, Vec<u32>)> =
+            vec![(Vec::new(), Vec::new()); View::COUNT];
+        let mut ids: HashMap<(View, Vec<u8>), u32> = HashMap::new();
+        let mut fast_users: Vec<Vec<u32>> = Vec::new();
+        let mut used = vec![false; View::COUNT];
         for (r, rule) in rules.iter().enumerate() {
-            let mut of_rule = Vec::with_capacity(rule.contents.len());
-            for content in &rule.contents {
-                let key = (content.buffer, content.bytes.to_ascii_lowercase());
-                let id = *ids.entry(key).or_insert_with_key(|(buffer, lower)| {
-                    let id = patterns.fast_users.len() as u32;
-                    patterns.fast_users.push(Vec::new());
-                    let (bytes, global) = &mut per_buffer[buffer.index()];
-                    bytes.push(lower.clone());
-                    global.push(id);
-                    id
-                });
-                of_rule.push(id);
+            for c in &rule.contents {
+                used[View::of(c).index()] = true;
             }
-            // The longest content is the least likely to hit by chance, so
-            // it alone decides whether the rule is looked at: a rule with
-            // `content:"POST"` and a long distinctive content costs nothing
-            // on every other POST.
-            let fast = (0..rule.contents.len())
-                .max_by_key(|&c| (rule.contents[c].bytes.len(), std::cmp::Reverse(c)))
-                .map_or(0, |c| of_rule[c]);
-            patterns.fast_users[fast as usize].push(r as u32);
-            content_patterns.push(of_rule);
+            // The parser refuses a rule whose contents are all negated.
+            let Some(fast) = fast_pattern(rule) else {
+                continue;
+            };
+            let key = (View::of(fast), fast.bytes.to_ascii_lowercase());
+            let id = *ids.entry(key).or_insert_with_key(|(view, lower)| {
+                let id = fast_users.len() as u32;
+                fast_users.push(Vec::new());
+                let (bytes, global) = &mut per_view[view.index()];
+                bytes.push(lower.clone());
+                global.push(id);
+                id
+            });
+            fast_users[id as usize].push(r as u32);
         }
-        let automata = Buffer::ALL
-            .iter()
-            .zip(per_buffer)
-            .map(|(&buffer, (bytes, ids))| {
+        let automata = per_view
+            .into_iter()
+            .enumerate()
+            .map(|(i, (bytes, ids))| {
                 if bytes.is_empty() {
                     return Ok(None);
                 }
@@ -134,7 +167,7 @@ impl Matcher {
                     .kind((bytes.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
                     .build(&bytes)
                     .map_err(|source| MatcherError {
-                        buffer: buffer.name(),
+                        buffer: Buffer::ALL[i / 2].name(),
                         source,
                     })?;
                 Ok(Some(Automaton { ac, ids }))
@@ -142,9 +175,9 @@ impl Matcher {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Matcher {
             rules: rules.to_vec(),
-            content_patterns,
-            patterns,
+            fast_users,
             automata,
+            used,
         })
     }
 
@@ -165,71 +198,80 @@ impl Matcher {
     /// Every rule that matches `pkt`, most severe (lowest priority) first,
     /// then by sid.
     pub fn matches(&self, pkt: &Inspected<'_>) -> Vec<Match> {
-        let instances = buffers(pkt, |b| self.automata[b.index()].is_some());
-        // The one pass: each buffer through its automaton, every hit kept.
-        let mut hits: Vec<Hit> = Vec::new();
-        for (k, (buffer, bytes)) in instances.iter().enumerate() {
-            if let Some(automaton) = &self.automata[buffer.index()] {
-                // Positions fit u32: buffers are parts of one sample.
-                hits.extend(automaton.ac.find_overlapping_iter(&**bytes).map(|m| {
-                    (
-                        automaton.ids[m.pattern().as_usize()],
-                        k as u32,
-                        m.start() as u32,
-                        m.end() as u32,
-                    )
-                }));
+        let instances = views(pkt, &self.used);
+        // The prefilter: each buffer through its automaton.
+        let mut hit: Vec<u32> = Vec::new();
+        for (view, bytes) in &instances {
+            if let Some(automaton) = &self.automata[view.index()] {
+                hit.extend(
+                    automaton
+                        .ac
+                        .find_overlapping_iter(&**bytes)
+                        .map(|m| automaton.ids[m.pattern().as_usize()]),
+                );
             }
         }
-        if hits.is_empty() {
+        if hit.is_empty() {
             return Vec::new();
         }
-        hits.sort_unstable();
-
-        let mut candidates: Vec<u32> = Vec::new();
-        let mut last = None;
-        for &(pattern, ..) in &hits {
-            if last != Some(pattern) {
-                candidates.extend(&self.patterns.fast_users[pattern as usize]);
-                last = Some(pattern);
-            }
-        }
+        hit.sort_unstable();
+        hit.dedup();
+        let mut candidates: Vec<u32> = hit
+            .iter()
+            .flat_map(|&p| self.fast_users[p as usize].iter().copied())
+            .collect();
         candidates.sort_unstable();
         candidates.dedup();
 
         let mut out: Vec<Match> = candidates
             .into_iter()
-            .filter_map(|r| self.check(r as usize, pkt, &instances, &hits))
+            .filter_map(|r| self.check(r as usize, pkt, &instances))
             .collect();
         out.sort_by_key(|m| (m.priority, m.sid));
         out
     }
 
-    /// Whether rule `r` matches, given every automaton hit.
+    /// Whether rule `r` matches `pkt`, whose buffers are `instances`.
     fn check(
         &self,
         r: usize,
         pkt: &Inspected<'_>,
-        instances: &[(Buffer, Cow<'_, [u8]>)],
-        hits: &[Hit],
+        instances: &[(View, Cow<'_, [u8]>)],
     ) -> Option<Match> {
         let rule = &self.rules[r];
         if !applies(rule, pkt) {
             return None;
         }
-        let mut first = None;
-        for (content, &pattern) in rule.contents.iter().zip(&self.content_patterns[r]) {
-            let from = hits.partition_point(|h| h.0 < pattern);
-            let to = from + hits[from..].partition_point(|h| h.0 == pattern);
-            let &(_, k, start, _) = hits[from..to].iter().find(|&&(_, k, start, end)| {
-                let (start, end) = (start as usize, end as usize);
-                start >= content.offset
-                    && content
-                        .depth
-                        .is_none_or(|d| end <= content.offset.saturating_add(d))
-                    && (content.nocase || instances[k as usize].1[start..end] == content.bytes[..])
+        let mut first: Option<(usize, usize)> = None;
+        let mut rest = &rule.contents[..];
+        while let Some(head) = rest.first() {
+            let view = View::of(head);
+            let n = rest.iter().take_while(|c| View::of(c) == view).count();
+            let (section, tail) = rest.split_at(n);
+            rest = tail;
+            // Any instance of the buffer (each DNS question) may match.
+            let found = instances.iter().enumerate().find_map(|(k, (v, bytes))| {
+                if *v != view || !sizes_fit(rule, view, bytes.len()) {
+                    return None;
+                }
+                let mut steps = 0;
+                section_match(section, bytes, 0, &mut steps).map(|at| (k, at))
             })?;
-            first.get_or_insert((k as usize, start as usize));
+            first.get_or_insert(found);
+        }
+        // Sizes of buffers no content looks at.
+        for size in &rule.sizes {
+            let view = View {
+                buffer: size.buffer,
+                dotprefix: size.dotprefix,
+            };
+            if !rule.contents.iter().any(|c| View::of(c) == view)
+                && !instances
+                    .iter()
+                    .any(|(v, b)| *v == view && sizes_fit(rule, view, b.len()))
+            {
+                return None;
+            }
         }
         let (k, start) = first?;
         Some(Match {
@@ -238,20 +280,138 @@ impl Matcher {
             msg: rule.msg.clone(),
             classtype: rule.classtype.clone(),
             priority: rule.priority,
-            buffer: instances[k].0.name(),
+            buffer: instances[k].0.buffer.name(),
             offset: start,
             excerpt: excerpt::around(&instances[k].1, start),
         })
     }
 }
 
+/// Whether `len` is within every `bsize` the rule sets on `view`.
+fn sizes_fit(rule: &Rule, view: View, len: usize) -> bool {
+    rule.sizes.iter().all(|s| {
+        s.buffer != view.buffer || s.dotprefix != view.dotprefix || (s.min..=s.max).contains(&len)
+    })
+}
+
+/// Matches `contents` (one buffer's, in rule order) in `buf`, the previous
+/// match having ended at `prev_end`; returns where the first positive
+/// content matched (`usize::MAX` when there is none after `contents[0]`).
+fn section_match(
+    contents: &[Content],
+    buf: &[u8],
+    prev_end: usize,
+    steps: &mut u32,
+) -> Option<usize> {
+    let Some((c, rest)) = contents.split_first() else {
+        return Some(usize::MAX);
+    };
+    // Later occurrences are worth trying only for a relative successor: an
+    // absolute one is placed the same whatever this one's position.
+    let retry = rest.first().is_some_and(Content::is_relative);
+    if let Some(pcre) = &c.pcre {
+        // The subject starts where the pattern may: `^` anchors there.
+        let lo = if pcre.relative {
+            prev_end.min(buf.len())
+        } else {
+            0
+        };
+        let subject = &buf[lo..];
+        if c.negated {
+            return match pcre.regex.is_match(subject) {
+                true => None,
+                false => section_match(rest, buf, prev_end, steps),
+            };
+        }
+        let mut from = 0;
+        while let Some(m) = pcre.regex.find_at(subject, from) {
+            *steps += 1;
+            if *steps > MAX_STEPS {
+                return None;
+            }
+            if section_match(rest, buf, lo + m.end(), steps).is_some() {
+                return Some(lo + m.start());
+            }
+            if !retry || m.start() >= subject.len() {
+                return None;
+            }
+            from = m.start() + 1;
+        }
+        return None;
+    }
+    let (lo, hi) = window(c, buf.len(), prev_end)?;
+    if c.negated {
+        if find(buf, c, lo, hi).is_some() {
+            return None;
+        }
+        return section_match(rest, buf, prev_end, steps);
+    }
+    let mut from = lo;
+    while let Some(at) = find(buf, c, from, hi) {
+        *steps += 1;
+        if *steps > MAX_STEPS {
+            return None;
+        }
+        if section_match(rest, buf, at + c.bytes.len(), steps).is_some() {
+            return Some(at);
+        }
+        if !retry {
+            return None;
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The span `[lo, hi)` content `c` must lie in, or `None` when it cannot.
+fn window(c: &Content, len: usize, prev_end: usize) -> Option<(usize, usize)> {
+    let (mut lo, mut hi) = if c.is_relative() {
+        let start = prev_end as i64 + i64::from(c.distance.unwrap_or(0));
+        let end = c.within.map_or(len as i64, |w| start + w as i64);
+        (start.max(0) as usize, end.max(0) as usize)
+    } else if c.startswith {
+        (0, c.bytes.len())
+    } else {
+        let end = c.depth.map_or(len, |d| c.offset.saturating_add(d));
+        (c.offset, end)
+    };
+    if c.endswith {
+        lo = lo.max(len.saturating_sub(c.bytes.len()));
+    }
+    hi = hi.min(len);
+    (lo < hi && hi - lo >= c.bytes.len()).then_some((lo, hi))
+}
+
+/// Where `c` first occurs in `buf[from..hi]`, as an index into `buf`.
+fn find(buf: &[u8], c: &Content, from: usize, hi: usize) -> Option<usize> {
+    let needle = &c.bytes[..];
+    let hay = buf.get(from..hi)?;
+    if needle.len() > hay.len() {
+        return None;
+    }
+    let at = if c.nocase {
+        hay.windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+    } else {
+        memchr::memmem::find(hay, needle)
+    };
+    at.map(|i| from + i)
+}
+
 /// Whether `rule`'s header (protocol, addresses, ports) fits `pkt`.
 fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
+    // An HTTP request and a ClientHello go to the server after the
+    // handshake; a DNS message's QR bit tells its way (see `check_flow`).
     let protocol = match rule.protocol {
         Protocol::Tcp => pkt.transport == Transport::Tcp,
         Protocol::Udp => pkt.transport == Transport::Udp,
         Protocol::Http => pkt.http.is_some(),
-        Protocol::Dns => pkt.dns.is_some(),
+        Protocol::Tls => pkt.tls.is_some(),
+        Protocol::Dns => pkt.dns.as_ref().is_some_and(|d| {
+            rule.flow
+                .to_server
+                .is_none_or(|to_server| to_server != d.is_response)
+        }),
     };
     let one_way = |src: std::net::SocketAddr, dst: std::net::SocketAddr| {
         rule.src.matches(src.ip())
@@ -264,6 +424,27 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
             Direction::ToDst => one_way(pkt.src, pkt.dst),
             Direction::Both => one_way(pkt.src, pkt.dst) || one_way(pkt.dst, pkt.src),
         }
+}
+
+/// The views of `pkt` that some content looks at (`used`, by
+/// [`View::index`]): each buffer as it is, and with a `.` before it.
+fn views<'p>(pkt: &'p Inspected<'_>, used: &[bool]) -> Vec<(View, Cow<'p, [u8]>)> {
+    let view = |buffer, dotprefix| View { buffer, dotprefix };
+    let mut out = Vec::new();
+    for (buffer, bytes) in buffers(pkt, |b| {
+        used[view(b, false).index()] || used[view(b, true).index()]
+    }) {
+        if used[view(buffer, true).index()] {
+            let mut dotted = Vec::with_capacity(bytes.len() + 1);
+            dotted.push(b'.');
+            dotted.extend_from_slice(&bytes);
+            out.push((view(buffer, true), Cow::Owned(dotted)));
+        }
+        if used[view(buffer, false).index()] {
+            out.push((view(buffer, false), bytes));
+        }
+    }
+    out
 }
 
 /// The buffers of `pkt` that some rule looks at. `dns.query` gives one
@@ -318,6 +499,11 @@ fn buffers<'p>(
                 http.host().map(|h| Cow::Owned(normalize_host(h))),
             );
         }
+    }
+    if let Some(sni) = pkt.tls.as_ref().and_then(|t| t.sni.as_deref())
+        && wanted(Buffer::TlsSni)
+    {
+        add(Buffer::TlsSni, Some(Cow::Borrowed(sni.as_bytes())));
     }
     if let Some(dns) = &pkt.dns
         && wanted(Buffer::DnsQuery)

@@ -68,13 +68,13 @@ const GAP_TICKS: u32 = 2;
 
 /// The rules a read uses: only the given files, as Suricata loads only the
 /// rule files it is given; the embedded defaults without any.
-fn load_rules(files: &[PathBuf]) -> anyhow::Result<RuleSet> {
+fn load_rules(files: &[PathBuf], vars: &rules::Vars) -> anyhow::Result<RuleSet> {
     if files.is_empty() {
         return Ok(rules::default_rules());
     }
     let mut set = RuleSet::default();
     for path in files {
-        let loaded = rules::load_file(path)?;
+        let loaded = rules::load_file_with(path, vars)?;
         for error in &loaded.errors {
             eprintln!("{error}");
         }
@@ -426,7 +426,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let rules = load_rules(&args.rules)?;
+    let rules = load_rules(&args.rules, &config.rule_vars())?;
     // A read waits for its EVE output rather than drop an event.
     let eve = args
         .eve

@@ -244,7 +244,7 @@ pub(super) fn payload(
     config: &Config,
     labels: Labels,
 ) -> anyhow::Result<Payload> {
-    let rules = inspect::load_rules(rules)?;
+    let rules = inspect::load_rules(rules, &config.rule_vars())?;
     for error in &rules.errors {
         warn!(message = "Rule rejected", %error);
     }

@@ -476,3 +476,127 @@ fn matcher_throughput() {
         big.automata_bytes() / 1024
     );
 }
+
+/// Suricata's relative matching: `distance`/`within` count from the end of
+/// the previous content's match, and a later occurrence of that content is
+/// tried when the relative one fails after the first.
+#[test]
+fn relative_contents_follow_the_previous_match_and_backtrack() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"id="; content:"42"; distance:0; within:4; sid:1;)
+alert tcp any any -> any any (content:"id="; content:"42"; distance:2; within:2; sid:2;)
+alert tcp any any -> any any (content:"ab"; content:"cd"; distance:-4; within:4; sid:3;)"#,
+    );
+    // The first `id=` is followed by 7, the second by 42: found by backtracking.
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"id=7&id=42")), vec![1]);
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"id=xx42")), vec![1, 2]);
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, SERVER, b"id=xxxxx42")),
+        Vec::<u32>::new()
+    );
+    // A negative distance looks back: `cd` right before `ab`'s end.
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"cdab")), vec![3]);
+}
+
+#[test]
+fn startswith_endswith_negation_and_bsize_bound_the_match() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.uri; content:"/admin"; startswith; sid:1;)
+alert http any any -> any any (http.uri; content:".php"; endswith; sid:2;)
+alert http any any -> any any (http.uri; content:"/x"; content:!"safe"; distance:0; sid:3;)
+alert http any any -> any any (http.uri; content:"/y"; bsize:<6; sid:4;)"#,
+    );
+    let get = |uri: &str| format!("GET {uri} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes();
+    assert_eq!(sids(&m, &http(&get("/admin/a.php"))), vec![1, 2]);
+    assert_eq!(sids(&m, &http(&get("/a/admin.php?x"))), Vec::<u32>::new());
+    assert_eq!(sids(&m, &http(&get("/x/evil"))), vec![3]);
+    assert_eq!(sids(&m, &http(&get("/x/safe"))), Vec::<u32>::new());
+    assert_eq!(sids(&m, &http(&get("/y/a"))), vec![4]);
+    assert_eq!(sids(&m, &http(&get("/y/abc"))), Vec::<u32>::new());
+}
+
+/// The prefilter looks for the `fast_pattern` content, not the longest: a
+/// rule is still checked whole.
+#[test]
+fn the_fast_pattern_is_the_one_marked() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"a-long-common-prefix"; content:"zq"; fast_pattern; sid:1;)"#,
+    );
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, SERVER, b"a-long-common-prefix zq")),
+        vec![1]
+    );
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, SERVER, b"a-long-common-prefix")),
+        Vec::<u32>::new()
+    );
+}
+
+/// `dotprefix` on `dns.query` as ET writes it: the domain and its
+/// subdomains, not a name that merely ends the same.
+#[test]
+fn dotprefix_matches_a_domain_and_its_subdomains_only() {
+    let m = matcher(
+        r#"alert dns any any -> any any (dns.query; dotprefix; content:".evil.example"; nocase; endswith; sid:1;)"#,
+    );
+    let client = "198.51.100.7:5353";
+    let server = "192.0.2.53:53";
+    for (name, hit) in [
+        ("evil.example", true),
+        ("www.EVIL.example", true),
+        ("notevil.example", false),
+        ("evil.example.org", false),
+    ] {
+        let query = dns_query(name);
+        let found = !sids(&m, &udp(client, server, &query)).is_empty();
+        assert_eq!(found, hit, "{name}");
+    }
+}
+
+/// `flow:to_server` on a DNS rule is the query, `to_client` the answer.
+#[test]
+fn dns_flow_direction_is_the_messages() {
+    let m = matcher(
+        r#"alert dns any any -> any any (flow:to_server; dns.query; content:"q.example"; sid:1;)
+alert dns any any -> any any (flow:to_client; dns.query; content:"q.example"; sid:2;)"#,
+    );
+    let mut query = dns_query("q.example");
+    let client = "198.51.100.7:5353";
+    let server = "192.0.2.53:53";
+    assert_eq!(sids(&m, &udp(client, server, &query)), vec![1]);
+    query[2] |= 0x80; // QR: a response, questions echoed
+    assert_eq!(sids(&m, &udp(server, client, &query)), vec![2]);
+}
+
+#[test]
+fn tls_sni_rules_match_the_client_hello() {
+    let m = matcher(
+        r#"alert tls any any -> any any (flow:established,to_server; tls.sni; content:"bad.example"; endswith; nocase; sid:1;)"#,
+    );
+    let hello = crate::payload::tls::tests::client_hello("www.Bad.Example", &[0x0304]);
+    assert_eq!(sids(&m, &tcp(CLIENT, "192.0.2.10:443", &hello)), vec![1]);
+    let other = crate::payload::tls::tests::client_hello("good.example", &[0x0304]);
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, "192.0.2.10:443", &other)),
+        Vec::<u32>::new()
+    );
+}
+
+/// A rule of many relative contents over a buffer full of their first
+/// bytes stops after a bounded number of steps.
+#[test]
+fn backtracking_is_bounded() {
+    let rule = format!(
+        "alert tcp any any -> any any ({} content:\"b\"; distance:0; sid:1;)",
+        "content:\"a\"; distance:0; ".repeat(20)
+    );
+    let m = matcher(&rule);
+    let payload = vec![b'a'; 1400];
+    let start = Instant::now();
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, &payload)), Vec::<u32>::new());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}

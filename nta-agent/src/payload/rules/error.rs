@@ -52,9 +52,6 @@ pub enum Problem {
     #[error("unterminated string in `{option}`")]
     UnterminatedString { option: String },
 
-    #[error("negated content (`content:!\"...\"`) is not supported")]
-    NegatedContent,
-
     #[error("`{option}` must follow a `content`")]
     NoPrecedingContent { option: String },
 
@@ -76,11 +73,37 @@ pub enum Problem {
     #[error("missing `sid`")]
     MissingSid,
 
-    #[error("the rule has no `content`: this engine only matches contents")]
+    #[error("the rule has no `content` to look for (or only negated ones, or only `pcre`)")]
     NoContent,
 
     #[error("duplicate sid {sid} (first used at {first})")]
     DuplicateSid { sid: u32, first: String },
+}
+
+impl Problem {
+    /// A short name for the reason, to count rejections by: the keyword
+    /// for an unsupported option (`pcre`, `flow:only_stream`), else what
+    /// is wrong (`protocol smb`, `duplicate sid`, ...).
+    pub fn reason(&self) -> String {
+        match self {
+            Problem::UnsupportedOption { name, .. } => name.clone(),
+            Problem::UnsupportedProtocol(p) => format!("protocol {p}"),
+            Problem::UnsupportedAction(a) => format!("action {a}"),
+            Problem::BadValue { option, .. } => format!("bad {option}"),
+            Problem::BadHeaderField { field, .. } => format!("bad {field}"),
+            Problem::TooLong { .. } => "too long".into(),
+            Problem::Syntax(_) | Problem::UnterminatedString { .. } => "syntax".into(),
+            Problem::NoPrecedingContent { option } => format!("{option} without content"),
+            Problem::Repeated { option } | Problem::RepeatedModifier { option } => {
+                format!("repeated {option}")
+            }
+            Problem::EmptyBuffer { buffer } => format!("empty {buffer}"),
+            Problem::BufferProtocol { buffer, protocol } => format!("{buffer} in {protocol} rule"),
+            Problem::MissingSid => "missing sid".into(),
+            Problem::NoContent => "no content".into(),
+            Problem::DuplicateSid { .. } => "duplicate sid".into(),
+        }
+    }
 }
 
 /// A rules file that could not be read at all.

@@ -40,18 +40,22 @@
 mod error;
 mod lex;
 pub mod net;
+mod pcre;
 #[cfg(test)]
 mod tests;
+mod vars;
 
 use std::{
     collections::{HashMap, HashSet, hash_map::Entry},
     fmt, fs,
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 pub use error::{LoadError, Problem, RuleError};
 pub use lex::MAX_RULE_LEN;
 pub use net::{Addresses, PortRange, Ports, Spec};
+pub use pcre::Pcre;
+pub use vars::Vars;
 
 /// The rules shipped with the agent.
 const DEFAULT_RULES: &str = include_str!("../../../rules/default.rules");
@@ -76,6 +80,8 @@ pub enum Protocol {
     Http,
     /// DNS messages (UDP or TCP, port 53).
     Dns,
+    /// TCP payloads that start with a TLS ClientHello.
+    Tls,
 }
 
 impl Protocol {
@@ -86,6 +92,7 @@ impl Protocol {
             Protocol::Udp => "udp",
             Protocol::Http => "http",
             Protocol::Dns => "dns",
+            Protocol::Tls => "tls",
         }
     }
 }
@@ -117,11 +124,13 @@ pub enum Buffer {
     HttpHost,
     /// Each question's name.
     DnsQuery,
+    /// The ClientHello's server name (SNI).
+    TlsSni,
 }
 
 impl Buffer {
     /// Every buffer, in [`Buffer::index`] order.
-    pub const ALL: [Buffer; 8] = [
+    pub const ALL: [Buffer; 9] = [
         Buffer::PktData,
         Buffer::HttpMethod,
         Buffer::HttpUri,
@@ -130,6 +139,7 @@ impl Buffer {
         Buffer::HttpUserAgent,
         Buffer::HttpHost,
         Buffer::DnsQuery,
+        Buffer::TlsSni,
     ];
 
     /// The rule keyword, also used in alerts.
@@ -143,6 +153,7 @@ impl Buffer {
             Buffer::HttpUserAgent => "http.user_agent",
             Buffer::HttpHost => "http.host",
             Buffer::DnsQuery => "dns.query",
+            Buffer::TlsSni => "tls.sni",
         }
     }
 
@@ -159,7 +170,8 @@ impl Buffer {
     fn fits(self, protocol: Protocol) -> bool {
         match self {
             Buffer::PktData => true,
-            Buffer::DnsQuery => protocol != Protocol::Http,
+            Buffer::DnsQuery => matches!(protocol, Protocol::Dns | Protocol::Tcp | Protocol::Udp),
+            Buffer::TlsSni => protocol == Protocol::Tls,
             _ => matches!(protocol, Protocol::Http | Protocol::Tcp),
         }
     }
@@ -172,16 +184,63 @@ impl fmt::Display for Buffer {
 }
 
 /// One `content` and its modifiers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Content {
     pub buffer: Buffer,
+    /// The buffer with a `.` put before it (the `dotprefix` transform), so
+    /// that `.example.com` matches the name and its subdomains only.
+    pub dotprefix: bool,
     pub bytes: Vec<u8>,
     /// ASCII case-insensitive.
     pub nocase: bool,
+    /// `content:!"..."`: the rule matches only if this does not.
+    pub negated: bool,
     /// Bytes skipped at the start of the buffer.
     pub offset: usize,
     /// The match must end within this many bytes after `offset`.
     pub depth: Option<usize>,
+    /// Relative to the end of the previous content's match in the same
+    /// buffer: start this many bytes after it (may be negative).
+    pub distance: Option<i32>,
+    /// Relative too: end at most this many bytes after the previous match
+    /// (counted from where `distance` puts the start).
+    pub within: Option<usize>,
+    /// Only at the very start of the buffer.
+    pub startswith: bool,
+    /// Only at the very end of the buffer.
+    pub endswith: bool,
+    /// `fast_pattern`: the content the prefilter looks for.
+    pub fast_pattern: bool,
+    /// A `pcre` in the contents' sequence, in place of bytes (then empty).
+    pub pcre: Option<Pcre>,
+}
+
+impl Content {
+    /// Whether it is placed after the previous content's match.
+    pub fn is_relative(&self) -> bool {
+        self.distance.is_some()
+            || self.within.is_some()
+            || self.pcre.as_ref().is_some_and(|p| p.relative)
+    }
+}
+
+/// `bsize`: the bounds, inclusive, of a buffer's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferSize {
+    pub buffer: Buffer,
+    pub dotprefix: bool,
+    pub min: usize,
+    pub max: usize,
+}
+
+/// What `flow` asks of the message a rule matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowCheck {
+    /// `to_server` (true) or `to_client` (false); `None` for either.
+    pub to_server: Option<bool>,
+    /// `established`: implied by the application messages the engine
+    /// parses (an HTTP request, a TLS ClientHello come after the handshake).
+    pub established: bool,
 }
 
 /// A parsed rule.
@@ -201,8 +260,11 @@ pub struct Rule {
     pub direction: Direction,
     pub dst: Addresses,
     pub dst_ports: Ports,
-    /// In rule order; at least one.
+    /// In rule order; at least one not negated.
     pub contents: Vec<Content>,
+    /// `bsize` conditions.
+    pub sizes: Vec<BufferSize>,
+    pub flow: FlowCheck,
     /// File the rule came from.
     pub origin: String,
     /// Line it starts on.
@@ -247,12 +309,18 @@ impl RuleSet {
     }
 }
 
-/// Parses a rules file's text; `origin` names it in errors.
+/// Parses a rules file's text with Suricata's default variables; `origin`
+/// names it in errors.
 pub fn parse_rules(text: &str, origin: &str) -> RuleSet {
+    parse_rules_with(text, origin, &Vars::default())
+}
+
+/// Parses a rules file's text, its `$VARIABLES` taken from `vars`.
+pub fn parse_rules_with(text: &str, origin: &str, vars: &Vars) -> RuleSet {
     let mut set = RuleSet::default();
     let mut first_line: HashMap<u32, usize> = HashMap::new();
     for lex::LogicalLine { line, text } in lex::logical_lines(text) {
-        let problem = match text.and_then(|text| parse_rule(&text, origin, line)) {
+        let problem = match text.and_then(|text| parse_rule(&text, origin, line, vars)) {
             Ok(rule) => match first_line.entry(rule.sid) {
                 Entry::Vacant(e) => {
                     e.insert(line);
@@ -275,13 +343,18 @@ pub fn parse_rules(text: &str, origin: &str) -> RuleSet {
     set
 }
 
-/// Reads and parses a rules file.
+/// Reads and parses a rules file with Suricata's default variables.
 pub fn load_file(path: &Path) -> Result<RuleSet, LoadError> {
+    load_file_with(path, &Vars::default())
+}
+
+/// Reads and parses a rules file, its `$VARIABLES` taken from `vars`.
+pub fn load_file_with(path: &Path, vars: &Vars) -> Result<RuleSet, LoadError> {
     let text = fs::read_to_string(path).map_err(|source| LoadError {
         path: path.to_owned(),
         source,
     })?;
-    Ok(parse_rules(&text, &path.display().to_string()))
+    Ok(parse_rules_with(&text, &path.display().to_string(), vars))
 }
 
 /// The rules embedded in the agent (`nta-agent/rules/default.rules`).
@@ -289,30 +362,55 @@ pub fn default_rules() -> RuleSet {
     parse_rules(DEFAULT_RULES, DEFAULT_ORIGIN)
 }
 
-/// For `nta-agent rules check FILE`: a one-line summary and every error.
-pub fn check(path: &Path) -> Result<(String, Vec<RuleError>), LoadError> {
-    let set = load_file(path)?;
-    let buffers: HashSet<Buffer> = set
-        .rules
-        .iter()
-        .flat_map(|r| r.contents.iter().map(|c| c.buffer))
-        .collect();
-    let mut used: Vec<&str> = Buffer::ALL
-        .iter()
-        .filter(|b| buffers.contains(b))
-        .map(|b| b.name())
-        .collect();
-    if used.is_empty() {
-        used.push("none");
+/// For `nta-agent rules check FILE...`: the report (a line per file, then
+/// the rejection reasons with how many rules each rejected, most first)
+/// and every error.
+pub fn check(paths: &[PathBuf], vars: &Vars) -> Result<(String, Vec<RuleError>), LoadError> {
+    let mut report = String::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let set = load_file_with(path, vars)?;
+        let buffers: HashSet<Buffer> = set
+            .rules
+            .iter()
+            .flat_map(|r| r.contents.iter().map(|c| c.buffer))
+            .collect();
+        let mut used: Vec<&str> = Buffer::ALL
+            .iter()
+            .filter(|b| buffers.contains(b))
+            .map(|b| b.name())
+            .collect();
+        if used.is_empty() {
+            used.push("none");
+        }
+        report.push_str(&format!(
+            "{}: {} rules loaded, {} rejected; buffers used: {}\n",
+            path.display(),
+            set.rules.len(),
+            set.errors.len(),
+            used.join(", ")
+        ));
+        errors.extend(set.errors);
     }
-    let summary = format!(
-        "{}: {} rules loaded, {} rejected; buffers used: {}",
-        path.display(),
-        set.rules.len(),
-        set.errors.len(),
-        used.join(", ")
-    );
-    Ok((summary, set.errors))
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for error in &errors {
+        *reasons.entry(error.problem.reason()).or_default() += 1;
+    }
+    let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if !reasons.is_empty() {
+        let width = reasons
+            .iter()
+            .map(|(r, _)| r.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        report.push_str(&format!("{:<width$}  rules\n", "reason"));
+        for (reason, n) in reasons {
+            report.push_str(&format!("{reason:<width$}  {n}\n"));
+        }
+    }
+    Ok((report, errors))
 }
 
 /// Suricata's `classification.config` classtypes and their default
@@ -385,20 +483,13 @@ fn legacy_modifier(option: &str) -> Option<Buffer> {
 /// What to do instead of an unsupported option, when there is something.
 fn hint(option: &str) -> String {
     let hint: String = match option {
-        "distance" | "within" => {
-            "relative matches are not supported; contents match anywhere in their buffer".into()
-        }
-        "flow" | "flowbits" | "stream_size" => {
-            "samples are single segments, there is no flow state".into()
-        }
-        "pcre" => "regular expressions are not supported; use `content`".into(),
-        "fast_pattern" => "all contents are matched in one pass anyway; remove it".into(),
+        "flowbits" | "stream_size" => "samples carry no flow state".into(),
         _ => return String::new(),
     };
     format!(" ({hint})")
 }
 
-fn parse_rule(text: &str, origin: &str, line: usize) -> Result<Rule, Problem> {
+fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule, Problem> {
     let text = text.trim();
     let Some(open) = text.find('(') else {
         return Err(Problem::Syntax(
@@ -426,6 +517,7 @@ fn parse_rule(text: &str, origin: &str, line: usize) -> Result<Rule, Problem> {
         "udp" => Protocol::Udp,
         "http" => Protocol::Http,
         "dns" => Protocol::Dns,
+        "tls" => Protocol::Tls,
         other => return Err(Problem::UnsupportedProtocol(other.to_owned())),
     };
     let field = |field: &'static str, text: &str, reason: String| Problem::BadHeaderField {
@@ -433,8 +525,18 @@ fn parse_rule(text: &str, origin: &str, line: usize) -> Result<Rule, Problem> {
         text: text.to_owned(),
         reason,
     };
-    let src_spec = net::addresses(src).map_err(|r| field("source address", src, r))?;
-    let src_ports_spec = net::ports(src_ports).map_err(|r| field("source port", src_ports, r))?;
+    let addresses = |name: &'static str, text: &str| {
+        vars.expand(text)
+            .and_then(|t| net::addresses(&t))
+            .map_err(|r| field(name, text, r))
+    };
+    let ports = |name: &'static str, text: &str| {
+        vars.expand(text)
+            .and_then(|t| net::ports(&t))
+            .map_err(|r| field(name, text, r))
+    };
+    let src_spec = addresses("source address", src)?;
+    let src_ports_spec = ports("source port", src_ports)?;
     let direction = match direction {
         "->" => Direction::ToDst,
         "<>" => Direction::Both,
@@ -447,14 +549,14 @@ fn parse_rule(text: &str, origin: &str, line: usize) -> Result<Rule, Problem> {
         }
         other => return Err(field("direction", other, "expected `->` or `<>`".into())),
     };
-    let dst_spec = net::addresses(dst).map_err(|r| field("destination address", dst, r))?;
-    let dst_ports_spec =
-        net::ports(dst_ports).map_err(|r| field("destination port", dst_ports, r))?;
+    let dst_spec = addresses("destination address", dst)?;
+    let dst_ports_spec = ports("destination port", dst_ports)?;
 
     let options = parse_options(body)?;
     for content in &options.contents {
         check_content(content, protocol)?;
     }
+    check_flow(options.flow, protocol)?;
     let priority = match (options.priority, &options.classtype) {
         (Some(p), _) => p,
         (None, Some(class)) => CLASSTYPES
@@ -478,6 +580,8 @@ fn parse_rule(text: &str, origin: &str, line: usize) -> Result<Rule, Problem> {
         dst: dst_spec,
         dst_ports: dst_ports_spec,
         contents: options.contents,
+        sizes: options.sizes,
+        flow: options.flow,
         origin: origin.to_owned(),
         line,
     })
@@ -491,6 +595,8 @@ struct Options {
     classtype: Option<String>,
     priority: Option<u8>,
     contents: Vec<Content>,
+    sizes: Vec<BufferSize>,
+    flow: FlowCheck,
 }
 
 /// Which modifiers a content has been given, to refuse repeats.
@@ -499,6 +605,11 @@ struct Given {
     nocase: bool,
     depth: bool,
     offset: bool,
+    distance: bool,
+    within: bool,
+    startswith: bool,
+    endswith: bool,
+    fast_pattern: bool,
 }
 
 fn parse_options(body: &str) -> Result<Options, Problem> {
@@ -519,7 +630,11 @@ struct Parsing {
     priority: Option<u8>,
     contents: Vec<Content>,
     given: Vec<Given>,
+    sizes: Vec<BufferSize>,
+    flow: Option<FlowCheck>,
     buffer: Buffer,
+    /// The current buffer has the `dotprefix` transform.
+    dotprefix: bool,
     /// A sticky buffer named but not yet used by a content.
     unused_buffer: Option<Buffer>,
 }
@@ -533,7 +648,36 @@ impl Parsing {
                 set_once(&mut self.msg, name, lex::unescape(name, v.text)?)?;
             }
             "content" => self.content(option)?,
-            "nocase" | "depth" | "offset" => self.modifier(option)?,
+            "pcre" => self.pcre(option)?,
+            "nocase" | "depth" | "offset" | "distance" | "within" | "startswith" | "endswith"
+            | "fast_pattern" => self.modifier(option)?,
+            // What an alert carries, not what it matches: references,
+            // ET's metadata, which end is the target; `rawbytes` is what
+            // contents match anyway here.
+            "metadata" | "reference" | "target" | "rawbytes" => {}
+            "bsize" => {
+                let (min, max) = size_range(name, value(option)?)?;
+                self.sizes.push(BufferSize {
+                    buffer: self.buffer,
+                    dotprefix: self.dotprefix,
+                    min,
+                    max,
+                });
+            }
+            "dotprefix" => {
+                no_value(option)?;
+                if self.unused_buffer.is_none() {
+                    return Err(bad(
+                        name,
+                        "must follow a sticky buffer, e.g. `dns.query; dotprefix;`",
+                    ));
+                }
+                self.dotprefix = true;
+            }
+            "flow" => {
+                let check = flow_check(value(option)?)?;
+                set_once(&mut self.flow, name, check)?;
+            }
             // Snort's and older Suricata's forms, still all over published
             // rulesets: `uricontent` is a content in the URI, and a
             // buffer's name after a content moves that one content there.
@@ -576,6 +720,7 @@ impl Parsing {
                     no_value(option)?;
                     self.use_nothing_unused()?;
                     self.buffer = sticky;
+                    self.dotprefix = false;
                     self.unused_buffer = Some(sticky);
                 }
                 None => {
@@ -593,9 +738,6 @@ impl Parsing {
     fn content(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let name = option.name;
         let v = value(option)?;
-        if v.negated {
-            return Err(Problem::NegatedContent);
-        }
         if !v.quoted {
             return Err(bad(
                 name,
@@ -620,20 +762,54 @@ impl Parsing {
         }
         self.contents.push(Content {
             buffer: self.buffer,
+            dotprefix: self.dotprefix,
             bytes,
-            nocase: false,
-            offset: 0,
-            depth: None,
+            negated: v.negated,
+            ..Content::default()
         });
         self.given.push(Given::default());
         self.unused_buffer = None;
         Ok(())
     }
 
-    /// `nocase`, `depth` or `offset`, on the content before it.
+    /// `pcre:"/PATTERN/FLAGS"`, into the current buffer or the one a flag
+    /// names, in sequence with the contents.
+    fn pcre(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
+        // Quoted or not, as Suricata takes both.
+        let v = value(option)?;
+        if self.contents.len() == MAX_CONTENTS_PER_RULE {
+            return Err(bad(
+                "pcre",
+                &format!("more than {MAX_CONTENTS_PER_RULE} contents in one rule"),
+            ));
+        }
+        // The text goes to the regex engine as written: `\;`, `\"` and
+        // `\\` mean there what they mean in the rule.
+        let pcre = pcre::parse(v.text)?;
+        let (buffer, dotprefix) = match pcre.buffer {
+            Some(named) => (named, false),
+            None => (self.buffer, self.dotprefix),
+        };
+        self.contents.push(Content {
+            buffer,
+            dotprefix,
+            negated: v.negated,
+            pcre: Some(pcre),
+            ..Content::default()
+        });
+        self.given.push(Given::default());
+        self.unused_buffer = None;
+        Ok(())
+    }
+
+    /// A content modifier (`nocase`, `depth`, `distance`, `endswith`,
+    /// `fast_pattern`, ...), on the content before it.
     fn modifier(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let name = option.name;
-        let (Some(content), Some(given)) = (self.contents.last_mut(), self.given.last_mut()) else {
+        let (Some(content), Some(given)) = (
+            self.contents.last_mut().filter(|c| c.pcre.is_none()),
+            self.given.last_mut(),
+        ) else {
             return Err(Problem::NoPrecedingContent {
                 option: name.to_owned(),
             });
@@ -652,9 +828,46 @@ impl Parsing {
                 content.depth = Some(depth);
                 &mut given.depth
             }
-            _ => {
+            "offset" => {
                 content.offset = number(name, value(option)?)?;
                 &mut given.offset
+            }
+            "distance" => {
+                content.distance = Some(number(name, value(option)?)?);
+                &mut given.distance
+            }
+            "within" => {
+                let within: usize = number(name, value(option)?)?;
+                if within < content.bytes.len() {
+                    return Err(bad(
+                        name,
+                        &format!(
+                            "{within} is shorter than its content ({} bytes), so it never matches",
+                            content.bytes.len()
+                        ),
+                    ));
+                }
+                content.within = Some(within);
+                &mut given.within
+            }
+            "startswith" => {
+                no_value(option)?;
+                content.startswith = true;
+                &mut given.startswith
+            }
+            "endswith" => {
+                no_value(option)?;
+                content.endswith = true;
+                &mut given.endswith
+            }
+            _ => {
+                // `fast_pattern:only` and `fast_pattern:OFFSET,LENGTH` pick
+                // the same content; the whole of it is looked for.
+                if content.negated {
+                    return Err(bad(name, "a negated content cannot be the fast pattern"));
+                }
+                content.fast_pattern = true;
+                &mut given.fast_pattern
             }
         };
         if std::mem::replace(seen, true) {
@@ -689,8 +902,11 @@ impl Parsing {
     fn finish(self) -> Result<Options, Problem> {
         self.use_nothing_unused()?;
         let sid = self.sid.ok_or(Problem::MissingSid)?;
-        if self.contents.is_empty() {
+        if self.contents.iter().all(|c| c.negated || c.pcre.is_some()) {
             return Err(Problem::NoContent);
+        }
+        if self.contents.iter().filter(|c| c.fast_pattern).count() > 1 {
+            return Err(bad("fast_pattern", "given on more than one content"));
         }
         Ok(Options {
             sid,
@@ -699,7 +915,113 @@ impl Parsing {
             classtype: self.classtype,
             priority: self.priority,
             contents: self.contents,
+            sizes: self.sizes,
+            flow: self.flow.unwrap_or_default(),
         })
+    }
+}
+
+/// `bsize:N`, `<N`, `>N`, `<=N`, `>=N` or `N<>M` (exclusive, as in
+/// Suricata): the inclusive bounds of the buffer's length.
+fn size_range(option: &str, v: &lex::Value<'_>) -> Result<(usize, usize), Problem> {
+    let text = v.text.replace(' ', "");
+    let n = |t: &str| -> Result<usize, Problem> {
+        t.parse().map_err(|_| {
+            bad(
+                option,
+                &format!("`{}` is not a size (N, <N, >N, N<>M)", v.text),
+            )
+        })
+    };
+    let range = if let Some((lo, hi)) = text.split_once("<>") {
+        let (lo, hi) = (n(lo)?, n(hi)?);
+        if hi <= lo + 1 {
+            return Err(bad(option, &format!("`{}` is an empty range", v.text)));
+        }
+        (lo + 1, hi - 1)
+    } else if let Some(t) = text.strip_prefix("<=") {
+        (0, n(t)?)
+    } else if let Some(t) = text.strip_prefix(">=") {
+        (n(t)?, usize::MAX)
+    } else if let Some(t) = text.strip_prefix('<') {
+        let hi = n(t)?;
+        if hi == 0 {
+            return Err(bad(option, "`<0` never matches"));
+        }
+        (0, hi - 1)
+    } else if let Some(t) = text.strip_prefix('>') {
+        (n(t)?.saturating_add(1), usize::MAX)
+    } else {
+        let exact = n(&text)?;
+        (exact, exact)
+    };
+    Ok(range)
+}
+
+/// `flow:established,to_server` and the like.
+fn flow_check(v: &lex::Value<'_>) -> Result<FlowCheck, Problem> {
+    let mut check = FlowCheck::default();
+    for word in v.text.split(',').map(str::trim) {
+        let direction = match word {
+            "to_server" | "from_client" => Some(true),
+            "to_client" | "from_server" => Some(false),
+            "established" => {
+                check.established = true;
+                None
+            }
+            // Every message the engine sees is stateless-compatible.
+            "stateless" => None,
+            other => {
+                return Err(Problem::UnsupportedOption {
+                    name: format!("flow:{other}"),
+                    hint: " (the flow's state is known here only from the application \
+                           message: established, to_server and to_client are supported)"
+                        .into(),
+                });
+            }
+        };
+        if let Some(d) = direction {
+            if check.to_server.is_some_and(|had| had != d) {
+                return Err(bad("flow", "both directions given"));
+            }
+            check.to_server = Some(d);
+        }
+    }
+    Ok(check)
+}
+
+/// Checks `flow` against the rule's protocol: the direction is known from
+/// the application message (an HTTP request and a TLS ClientHello go to the
+/// server; a DNS query to the server, its answer to the client), not yet
+/// for raw TCP or UDP payloads.
+fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
+    if flow == FlowCheck::default() {
+        return Ok(());
+    }
+    let unsupported = |what: &str, why: &str| {
+        Err(Problem::UnsupportedOption {
+            name: format!("flow:{what}"),
+            hint: format!(" ({why})"),
+        })
+    };
+    match protocol {
+        Protocol::Tcp | Protocol::Udp => unsupported(
+            "...",
+            &format!(
+                "on {} rules the flow's direction is not known to the matcher; \
+                 only http, tls and dns rules take `flow`",
+                protocol.name()
+            ),
+        ),
+        Protocol::Http | Protocol::Tls if flow.to_server == Some(false) => unsupported(
+            "to_client",
+            "only requests and ClientHellos are parsed, not what servers send",
+        ),
+        Protocol::Dns if flow.established => unsupported(
+            "established",
+            "a DNS message alone does not tell whether the flow saw both directions",
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -710,6 +1032,20 @@ fn check_content(content: &Content, protocol: Protocol) -> Result<(), Problem> {
             buffer: content.buffer.name(),
             protocol: protocol.name(),
         });
+    }
+    let absolute = content.depth.is_some() || content.offset > 0;
+    if content.is_relative() && absolute {
+        return Err(bad(
+            "distance",
+            "a content is placed either after the previous one (distance, within) or \
+             in the buffer (offset, depth), not both",
+        ));
+    }
+    if content.startswith && (content.is_relative() || absolute || content.endswith) {
+        return Err(bad(
+            "startswith",
+            "cannot be combined with offset, depth, distance, within or endswith",
+        ));
     }
     if let Some(depth) = content.depth
         && depth < content.bytes.len()

@@ -109,24 +109,21 @@ alert tcp any any -> any any (content:\"y\"; sid:3;)\n";
 
 #[test]
 fn an_error_in_a_multiline_rule_names_its_first_line() {
-    let text = "\n\nalert http any any -> any any (msg:\"x\"; \\\n  pcre:\"/a/\"; \\\n  sid:1;)\n";
+    let text =
+        "\n\nalert http any any -> any any (msg:\"x\"; \\\n  flowbits:set,a; \\\n  sid:1;)\n";
     let set = parse_rules(text, "local.rules");
     assert_eq!(
         set.errors[0].to_string(),
-        "local.rules:3: unsupported option `pcre` (regular expressions are not supported; use `content`)"
+        "local.rules:3: unsupported option `flowbits` (samples carry no flow state)"
     );
 }
 
 #[test]
 fn unsupported_options_are_named() {
     for option in [
-        "pcre:\"/x/\"",
-        "flow:established,to_server",
         "byte_test:1,>,2,0",
         "dsize:>100",
-        "reference:url,x",
-        "metadata:a b",
-        "distance:2",
+        "isdataat:1,relative",
         "threshold:type limit",
     ] {
         let name = option.split(':').next().unwrap();
@@ -156,8 +153,8 @@ fn header_errors_say_which_field() {
             "bad source address `10.0.0.300`",
         ),
         (
-            "alert tcp $HOME_NET any -> any any (content:\"x\"; sid:1;)",
-            "`$HOME_NET` are not supported",
+            "alert tcp $NOPE any -> any any (content:\"x\"; sid:1;)",
+            "bad source address `$NOPE`: unknown variable `$NOPE`",
         ),
         (
             "alert tcp any any -> any 70000 (content:\"x\"; sid:1;)",
@@ -208,7 +205,7 @@ fn option_errors_say_which_option() {
             "unterminated string in `content`",
         ),
         (r#"msg:"abc; content:"x"; sid:1;"#, "unexpected `x"),
-        (r#"content:!"x"; sid:1;"#, "negated content"),
+        (r#"content:!"x"; sid:1;"#, "only negated ones"),
         (r#"content:x; sid:1;"#, "`content`: needs a quoted string"),
         (r#"content:""; sid:1;"#, "`content`: empty content"),
         (
@@ -307,10 +304,10 @@ fn content_escapes_and_hex() {
 #[test]
 fn bad_rules_do_not_stop_the_others_and_every_error_is_reported() {
     let text = r#"alert tcp any any -> any any (content:"a"; sid:1;)
-alert tcp any any -> any any (content:"b"; pcre:"/b/"; sid:2;)
+alert tcp any any -> any any (content:"b"; flowbits:set,b; sid:2;)
 alert tcp any any -> any any (content:"c"; sid:3;)
 alert tcp any any -> any any (content:"d"; sid:1;)
-alert tcp $HOME_NET any -> any any (content:"e"; sid:5;)
+alert tcp $NOPE any -> any any (content:"e"; sid:5;)
 alert tcp any any -> any any (content:"f";)
 alert tcp any any -> any any (content:"g"; sid:7;)
 "#;
@@ -319,12 +316,12 @@ alert tcp any any -> any any (content:"g"; sid:7;)
     assert_eq!(sids, vec![1, 3, 7]);
     let errors: Vec<_> = set.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    assert!(errors[0].starts_with("local.rules:2: unsupported option `pcre`"));
+    assert!(errors[0].starts_with("local.rules:2: unsupported option `flowbits`"));
     assert_eq!(
         errors[1],
         "local.rules:4: duplicate sid 1 (first used at local.rules:1)"
     );
-    assert!(errors[2].starts_with("local.rules:5: bad source address `$HOME_NET`"));
+    assert!(errors[2].starts_with("local.rules:5: bad source address `$NOPE`"));
     assert_eq!(errors[3], "local.rules:6: missing `sid`");
 }
 
@@ -398,9 +395,26 @@ fn check_reports_a_summary_and_every_error() {
          alert http any any -> any any (content:\"x\" sid:4;)"
     )
     .unwrap();
-    let (summary, errors) = check(file.path()).unwrap();
+    let vars = Vars::default();
+    let (summary, errors) = check(&[file.path().to_owned()], &vars).unwrap();
+    let lines: Vec<&str> = summary.lines().collect();
     assert!(
-        summary.ends_with("2 rules loaded, 2 rejected; buffers used: http.uri, dns.query"),
+        lines[0].ends_with("2 rules loaded, 2 rejected; buffers used: http.uri, dns.query"),
+        "{summary}"
+    );
+    // The reasons, with how many rules each rejected.
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["reason", "rules"]
+    );
+    let mut reasons: Vec<Vec<&str>> = lines[2..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [vec!["byte_test", "1"], vec!["syntax", "1"]],
         "{summary}"
     );
     assert_eq!(errors.len(), 2);
@@ -416,7 +430,7 @@ fn check_reports_a_summary_and_every_error() {
             .starts_with(&format!("{path}:4: unexpected"))
     );
 
-    let err = check(Path::new("/nonexistent/local.rules")).unwrap_err();
+    let err = check(&[PathBuf::from("/nonexistent/local.rules")], &vars).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("cannot read rules file /nonexistent/local.rules: "),
@@ -475,4 +489,119 @@ fn the_old_content_modifier_forms_put_their_content_in_the_buffer() {
     }
     let err = error(&with_options("http_uri; sid:1;"));
     assert!(err.contains("http_uri"), "{err}");
+}
+
+/// An Emerging Threats rule as published: variables, metadata, references,
+/// `flow`, `fast_pattern`, relative contents, `endswith`, `bsize`,
+/// `dotprefix`.
+#[test]
+fn emerging_threats_rules_parse_with_their_keywords() {
+    let rule = one(
+        r#"alert http $HOME_NET any -> $EXTERNAL_NET $HTTP_PORTS (msg:"ET TEST"; flow:established,to_server; http.method; content:"POST"; http.uri; content:"/gate.php"; fast_pattern; startswith; content:"id="; distance:0; within:20; content:!"safe"; http.host; bsize:<30; content:".xyz"; endswith; reference:url,example.com; classtype:trojan-activity; sid:2000001; rev:2; metadata:created_at 2024_01_01, signature_severity Major;)"#,
+    );
+    assert!(rule.src.matches("10.1.2.3".parse::<IpAddr>().unwrap()));
+    assert!(!rule.dst.matches("10.1.2.3".parse::<IpAddr>().unwrap()));
+    assert!(rule.dst.matches("203.0.113.1".parse::<IpAddr>().unwrap()));
+    assert!(rule.dst_ports.matches(80u16) && !rule.dst_ports.matches(8080u16));
+    assert_eq!(
+        rule.flow,
+        FlowCheck {
+            to_server: Some(true),
+            established: true
+        }
+    );
+    let c = &rule.contents;
+    assert!(c[1].fast_pattern && c[1].startswith);
+    assert_eq!((c[2].distance, c[2].within), (Some(0), Some(20)));
+    assert!(c[3].negated && c[3].buffer == Buffer::HttpUri);
+    assert!(c[4].endswith && c[4].buffer == Buffer::HttpHost);
+    assert_eq!(
+        rule.sizes,
+        vec![BufferSize {
+            buffer: Buffer::HttpHost,
+            dotprefix: false,
+            min: 0,
+            max: 29
+        }]
+    );
+    let dns = one(
+        r#"alert dns $HOME_NET any -> any any (msg:"ET DNS"; dns.query; dotprefix; content:".evil.example"; nocase; endswith; sid:2;)"#,
+    );
+    assert!(dns.contents[0].dotprefix && dns.contents[0].endswith);
+}
+
+#[test]
+fn variables_come_from_the_config_over_suricata_defaults() {
+    let text = r#"alert tcp $HOME_NET any -> any $HTTP_PORTS (content:"x"; sid:1;)"#;
+    let vars = Vars::with([
+        ("HOME_NET".to_owned(), "198.18.0.0/15".to_owned()),
+        ("HTTP_PORTS".to_owned(), "[80,8888]".to_owned()),
+    ]);
+    let set = parse_rules_with(text, "t.rules", &vars);
+    assert_eq!(set.errors, vec![]);
+    let rule = &set.rules[0];
+    assert!(rule.src.matches("198.19.0.1".parse::<IpAddr>().unwrap()));
+    assert!(!rule.src.matches("10.0.0.1".parse::<IpAddr>().unwrap()));
+    assert!(rule.dst_ports.matches(8888u16));
+}
+
+#[test]
+fn bsize_takes_suricatas_forms() {
+    let sizes = |v: &str| {
+        one(&with_options(&format!(
+            r#"http.uri; content:"a"; bsize:{v}; sid:1;"#
+        )))
+        .sizes[0]
+    };
+    assert_eq!((sizes("5").min, sizes("5").max), (5, 5));
+    assert_eq!((sizes("<5").min, sizes("<5").max), (0, 4));
+    assert_eq!((sizes(">5").min, sizes(">5").max), (6, usize::MAX));
+    assert_eq!((sizes("<=5").min, sizes("<=5").max), (0, 5));
+    assert_eq!((sizes("2<>6").min, sizes("2<>6").max), (3, 5));
+    let err = error(&with_options(r#"content:"a"; bsize:x; sid:1;"#));
+    assert!(err.contains("`bsize`: `x` is not a size"), "{err}");
+}
+
+#[test]
+fn contradictory_or_unmatchable_modifiers_are_refused() {
+    for (options, expected) in [
+        (
+            r#"content:"abc"; within:2; sid:1;"#,
+            "`within`: 2 is shorter",
+        ),
+        (
+            r#"content:"a"; content:"b"; depth:4; distance:1; sid:1;"#,
+            "not both",
+        ),
+        (
+            r#"content:"a"; startswith; endswith; sid:1;"#,
+            "`startswith`: cannot",
+        ),
+        (r#"content:!"a"; sid:1;"#, "only negated ones"),
+        (
+            r#"content:!"a"; fast_pattern; content:"b"; sid:1;"#,
+            "negated content cannot be the fast pattern",
+        ),
+        (
+            r#"content:"a"; fast_pattern; content:"b"; fast_pattern; sid:1;"#,
+            "more than one content",
+        ),
+        (r#"content:"a"; flow:to_client; sid:1;"#, "flow:to_client"),
+        (
+            r#"content:"a"; flow:only_stream; sid:1;"#,
+            "flow:only_stream",
+        ),
+        (
+            r#"content:"a"; dotprefix; sid:1;"#,
+            "must follow a sticky buffer",
+        ),
+    ] {
+        let err = error(&with_options(options));
+        assert!(err.contains(expected), "{options}: {err}");
+    }
+    let tcp_flow = error(r#"alert tcp any any -> any any (content:"a"; flow:established; sid:1;)"#);
+    assert!(
+        tcp_flow.contains("only http, tls and dns rules take `flow`"),
+        "{tcp_flow}"
+    );
 }

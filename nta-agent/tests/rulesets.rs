@@ -1,0 +1,304 @@
+//! The Emerging Threats Open ruleset (`../shared/rulesets/`, BSD/GPL, read
+//! in place) as a user would try it: `nta-agent rules check` over every
+//! file, and rules taken from it catching what they were written for.
+
+mod support;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use serde_json::Value;
+use support::{
+    captures::{pcap_header, pcap_record},
+    eve::alerts_with_sid,
+};
+
+/// ET Open rules that load, at least: the count may only rise (raise it
+/// when it does).
+const LOADED_AT_LEAST: usize = 14_441;
+
+fn ruleset() -> Option<PathBuf> {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rulesets/et-open-2024-04-21");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        support::missing(
+            &format!("the ET Open ruleset is not at {}", dir.display()),
+            "it sits beside the project in ../shared/rulesets",
+        );
+        None
+    }
+}
+
+/// Every `.rules` file of the set, in name order.
+fn rule_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("reading the ruleset")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Rules in `file` that are enabled: lines that are neither blank nor
+/// comments (ET puts one rule per line).
+fn enabled_rules(file: &Path) -> usize {
+    fs::read_to_string(file)
+        .expect("reading a rules file")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .count()
+}
+
+fn str_of(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+#[test]
+fn rules_check_counts_every_enabled_et_open_rule_and_loads_more_than_before() {
+    let Some(dir) = ruleset() else {
+        return;
+    };
+    let files = rule_files(&dir);
+    assert!(files.len() > 40, "{} rules files", files.len());
+    let mut args = vec!["rules", "check"];
+    args.extend(files.iter().map(|f| str_of(f)));
+    let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
+        .args(&args)
+        .output()
+        .expect("running nta-agent rules check");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let (mut loaded, mut rejected, mut enabled) = (0, 0, 0);
+    for file in &files {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{}: ", file.display())))
+            .unwrap_or_else(|| panic!("no line for {}:\n{report}", file.display()));
+        let numbers: Vec<usize> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let (l, r) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
+        // Every enabled rule is either loaded or rejected with a reason.
+        assert_eq!(l + r, enabled_rules(file), "{line}");
+        loaded += l;
+        rejected += r;
+        enabled += enabled_rules(file);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().count(),
+        rejected,
+        "one line per rejected rule"
+    );
+    // The reasons table accounts for every rejection.
+    let tabled: usize = report
+        .lines()
+        .skip_while(|l| !l.starts_with("reason"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(tabled, rejected, "{report}");
+    println!(
+        "ET Open: {loaded} of {enabled} enabled rules load ({:.1} %)\n{}",
+        100.0 * loaded as f64 / enabled as f64,
+        report
+            .lines()
+            .skip_while(|l| !l.starts_with("reason"))
+            .take(16)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        loaded >= LOADED_AT_LEAST,
+        "{loaded} ET Open rules load, fewer than the {LOADED_AT_LEAST} before"
+    );
+}
+
+/// The sensor's network as `$HOME_NET`, so that ET's client-side rules
+/// apply to its hosts.
+const CONFIG: &str = "[vars]\nHOME_NET = \"198.18.0.0/15\"\n";
+const CLIENT: [u8; 4] = [198, 18, 0, 2];
+const RESOLVER: [u8; 4] = [198, 18, 0, 1];
+const OUTSIDE: [u8; 4] = [203, 0, 113, 5];
+
+/// ET's DNS rule for a domain (`dns.query; content; nocase; endswith`).
+const SID_DNS: u64 = 2_029_107;
+/// ET's TLS rule for a server name (`flow:established,to_server; tls.sni;
+/// content; endswith`).
+const SID_TLS: u64 = 2_025_487;
+/// ET's user-agent rule (`flow:established,to_server; http.user_agent;
+/// content:"reqwest/"; depth:8`).
+const SID_USER_AGENT: u64 = 2_028_842;
+
+fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut frame, payload)
+        .expect("a UDP frame");
+    frame
+}
+
+fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, 1000, 65_535)
+        .ack(1)
+        .psh()
+        .write(&mut frame, payload)
+        .expect("a TCP frame");
+    frame
+}
+
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut packet = simple_dns::Packet::new_query(9);
+    packet.questions.push(simple_dns::Question::new(
+        simple_dns::Name::new_unchecked(name),
+        simple_dns::TYPE::A.into(),
+        simple_dns::CLASS::IN.into(),
+        false,
+    ));
+    packet.build_bytes_vec().expect("a DNS query")
+}
+
+/// A TLS 1.2 ClientHello record naming `sni`.
+fn client_hello(sni: &str) -> Vec<u8> {
+    let name = sni.as_bytes();
+    let mut list = vec![0u8];
+    list.extend((name.len() as u16).to_be_bytes());
+    list.extend(name);
+    let mut server_name = (list.len() as u16).to_be_bytes().to_vec();
+    server_name.extend(list);
+    let mut extensions = 0u16.to_be_bytes().to_vec();
+    extensions.extend((server_name.len() as u16).to_be_bytes());
+    extensions.extend(server_name);
+    let mut body = vec![3, 3];
+    body.extend([7u8; 32]);
+    body.push(0); // no session id
+    body.extend([0, 2, 0x13, 0x01]); // one cipher suite
+    body.extend([1, 0]); // null compression
+    body.extend((extensions.len() as u16).to_be_bytes());
+    body.extend(extensions);
+    let mut handshake = vec![1];
+    handshake.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(body);
+    let mut record = vec![22, 3, 1];
+    record.extend((handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
+fn get_with_user_agent(agent: &str) -> Vec<u8> {
+    format!("GET /update HTTP/1.1\r\nHost: updates.example\r\nUser-Agent: {agent}\r\n\r\n")
+        .into_bytes()
+}
+
+/// Rules straight from ET Open's files raise their alerts in a read of a
+/// capture holding what they describe, and only there: a domain and a
+/// subdomain that merely end alike, a user agent with the fragment further in.
+#[test]
+fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
+    let Some(dir) = ruleset() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let frames = [
+        udp_frame(
+            CLIENT,
+            RESOLVER,
+            40_000,
+            53,
+            &dns_query("appsdown.urbanvillager.xyz"),
+        ),
+        udp_frame(
+            CLIENT,
+            RESOLVER,
+            40_001,
+            53,
+            &dns_query("appsdown.urbanvillager.xyz.example"),
+        ),
+        tcp_frame(
+            CLIENT,
+            OUTSIDE,
+            40_002,
+            443,
+            &client_hello("cdn.maraukog.info"),
+        ),
+        tcp_frame(
+            CLIENT,
+            OUTSIDE,
+            40_003,
+            443,
+            &client_hello("maraukog.info.example"),
+        ),
+        tcp_frame(
+            CLIENT,
+            OUTSIDE,
+            40_004,
+            80,
+            &get_with_user_agent("reqwest/0.12"),
+        ),
+        tcp_frame(
+            CLIENT,
+            OUTSIDE,
+            40_005,
+            80,
+            &get_with_user_agent("x-reqwest/0.12"),
+        ),
+    ];
+    let mut capture = pcap_header();
+    for (i, frame) in frames.iter().enumerate() {
+        capture.extend(pcap_record(1_765_000_000 + i as u32, 0, frame));
+    }
+    let pcap = tmp.path().join("et.pcap");
+    fs::write(&pcap, capture).expect("writing the capture");
+    let config = tmp.path().join("nta.toml");
+    fs::write(&config, CONFIG).expect("writing the config");
+    let eve = tmp.path().join("eve.json");
+    let rules = |name: &str| dir.join(name).to_str().expect("UTF-8").to_owned();
+    let (adware, agents) = (
+        rules("emerging-adware_pup.rules"),
+        rules("emerging-user_agents.rules"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
+        .args([
+            "read",
+            "--config",
+            str_of(&config),
+            "--rules",
+            &adware,
+            "--rules",
+            &agents,
+        ])
+        .args(["--eve", str_of(&eve), str_of(&pcap)])
+        .output()
+        .expect("running nta-agent read");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = fs::read_to_string(&eve)
+        .expect("the EVE output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("EVE lines are JSON"))
+        .collect();
+    for (sid, port) in [
+        (SID_DNS, 40_000),
+        (SID_TLS, 40_002),
+        (SID_USER_AGENT, 40_004),
+    ] {
+        let alerts = alerts_with_sid(&events, sid);
+        let ports: Vec<&Value> = alerts.iter().map(|a| &a["src_port"]).collect();
+        assert_eq!(ports, [&Value::from(port)], "sid {sid}");
+        assert_eq!(alerts[0]["src_ip"], "198.18.0.2", "sid {sid}");
+    }
+}
