@@ -89,7 +89,11 @@ export function initFlows() {
   const form = byId('flow-filters');
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    location.hash = flowsHash(readFilters());
+    const hash = flowsHash(readFilters());
+    // The same filters again set no new hash, so no hashchange: asking
+    // again is a refresh, as flows keep being written.
+    if (location.hash === hash) showFlows(readFilters());
+    else location.hash = hash;
   });
   form.addEventListener('reset', () => setTimeout(() => { location.hash = flowsHash({}); }));
   byId('flows-older').addEventListener('click', () => {
