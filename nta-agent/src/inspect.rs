@@ -26,9 +26,10 @@ use crate::{
     payload::{
         AppProto, Inspected, Transport, app_proto,
         dns_tunnel::{DnsTunnel, DnsTunnelConfig},
-        matcher::{Matcher, MatcherError},
+        matcher::{Match, Matcher, MatcherError},
         rules::{self, LoadError, RuleSet},
         stream::Streams,
+        threshold::Tracker,
     },
     source::PayloadSample,
 };
@@ -52,6 +53,8 @@ pub fn load_rules(extra: &[PathBuf], vars: &rules::Vars) -> Result<RuleSet, Load
 /// reassembled, and the flows' labels it writes the protocols to.
 pub struct Inspector {
     matcher: Matcher,
+    /// The windows of rules with a `threshold` or `detection_filter`.
+    thresholds: Tracker,
     tunnels: DnsTunnel,
     tunnel_threshold: u32,
     streams: Streams,
@@ -74,6 +77,7 @@ impl Inspector {
     pub fn new(matcher: Matcher, tunnel: DnsTunnelConfig, labels: Labels) -> Self {
         Self {
             matcher,
+            thresholds: Tracker::default(),
             tunnel_threshold: tunnel.unique_subdomains,
             tunnels: DnsTunnel::new(tunnel),
             streams: Streams::new(),
@@ -100,12 +104,15 @@ impl Inspector {
         let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
         let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
         let inspected = Inspected::parse(transport, src, dst, data);
-        let mut findings: Vec<Finding> = self
-            .matcher
-            .matches(&inspected)
+        let matches = self.matcher.matches(&inspected);
+        let mut findings: Vec<Finding> = matches
             .iter()
+            .filter(|m| alerts(&mut self.thresholds, m, src, dst, now))
             .map(|m| detect::payload::signature(m, src, dst, name))
             .collect();
+        // What matched, whether or not a threshold let it alert: the run
+        // that holds this segment does not count it again.
+        let matched: Vec<u32> = matches.iter().map(|m| m.sid).collect();
         if let Some(dns) = inspected.dns.as_ref().filter(|d| !d.is_response) {
             for question in &dns.questions {
                 if let Some(t) = self.tunnels.observe(src.ip(), question, now) {
@@ -115,7 +122,7 @@ impl Inspector {
         }
 
         match transport {
-            Transport::Tcp => self.stream(h, data, &inspected, &mut findings),
+            Transport::Tcp => self.stream(h, data, &inspected, &matched, &mut findings, now),
             // A datagram is a whole message: its protocol is told from it
             // alone, from what was parsed already.
             Transport::Udp => {
@@ -137,20 +144,24 @@ impl Inspector {
         h: &SampleHeader,
         data: &[u8],
         inspected: &Inspected<'_>,
+        matched: &[u32],
         findings: &mut Vec<Finding>,
+        now: Instant,
     ) {
         let (src, dst) = (inspected.src, inspected.dst);
         let (stream, run) = self.streams.add(h, data);
         let whole = run
             .as_deref()
             .map(|run| Inspected::parse(Transport::Tcp, src, dst, run));
-        remember(&mut stream.sids, findings);
+        remember(&mut stream.sids, matched.iter().copied());
         if let Some(whole) = &whole {
             for m in self.matcher.matches(whole) {
-                if !stream.sids.contains(&m.sid) {
-                    let finding = detect::payload::signature(&m, src, dst, "tcp");
-                    remember(&mut stream.sids, std::slice::from_ref(&finding));
-                    findings.push(finding);
+                if stream.sids.contains(&m.sid) {
+                    continue;
+                }
+                remember(&mut stream.sids, [m.sid]);
+                if alerts(&mut self.thresholds, &m, src, dst, now) {
+                    findings.push(detect::payload::signature(&m, src, dst, "tcp"));
                 }
             }
         }
@@ -164,6 +175,19 @@ impl Inspector {
         }
         self.streams.end(h);
     }
+}
+
+/// Whether match `m` from `src` to `dst` at `now` alerts: always, unless
+/// its rule's `threshold` or `detection_filter` holds it back.
+fn alerts(
+    thresholds: &mut Tracker,
+    m: &Match,
+    src: SocketAddr,
+    dst: SocketAddr,
+    now: Instant,
+) -> bool {
+    m.threshold
+        .is_none_or(|t| thresholds.allow(m.sid, &t, src.ip(), dst.ip(), now))
 }
 
 impl Inspector {
@@ -184,8 +208,8 @@ fn flow_key(h: &SampleHeader) -> FlowKey {
     FlowKey::of(&h.src, h.src_port, &h.dst, h.dst_port, h.proto).0
 }
 
-fn remember(sids: &mut Vec<u32>, findings: &[Finding]) {
-    for sid in findings.iter().filter_map(|f| f.evidence.sid) {
+fn remember(sids: &mut Vec<u32>, matched: impl IntoIterator<Item = u32>) {
+    for sid in matched {
         if sids.len() < SIDS_PER_DIRECTION && !sids.contains(&sid) {
             sids.push(sid);
         }
@@ -195,6 +219,7 @@ fn remember(sids: &mut Vec<u32>, findings: &[Finding]) {
 /// The pipeline, its rules compiled, ready to start.
 pub struct Payload {
     inspector: Inspector,
+    rules: rules::LoadCounts,
 }
 
 impl Payload {
@@ -207,7 +232,16 @@ impl Payload {
     ) -> Result<Self, MatcherError> {
         Ok(Self {
             inspector: Inspector::new(Matcher::new(&rules.rules)?, tunnel, labels),
+            rules: rules::LoadCounts {
+                loaded: rules.rules.len(),
+                rejected: rules.errors.len(),
+            },
         })
+    }
+
+    /// How many rules loaded, and how many were rejected.
+    pub fn rules(&self) -> rules::LoadCounts {
+        self.rules
     }
 
     /// Inspects `samples` until their channel closes; returns the findings'
@@ -241,6 +275,8 @@ impl Payload {
 #[cfg(test)]
 mod tests {
     use nta_common::{IpKey, maps::SampleHeader};
+
+    use std::time::Duration;
 
     use super::*;
     use crate::alert::AlertKind;
@@ -299,6 +335,39 @@ mod tests {
                 .is_some_and(|e| e.contains("cmd.exe"))
         );
         assert_eq!(sig.dst_port, Some(80));
+    }
+
+    /// A rule with `threshold: type limit, count 1` alerts once per source
+    /// and window, each stream segment and run included.
+    #[test]
+    fn a_thresholded_rule_alerts_once_per_source_and_window() {
+        let rules = rules::parse_rules(
+            r#"alert http any any -> any any (http.uri; content:"/probe"; threshold:type limit, track by_src, count 1, seconds 60; sid:9;)"#,
+            "t.rules",
+        );
+        assert_eq!(rules.errors, vec![]);
+        let matcher = Matcher::new(&rules.rules).expect("matcher");
+        let mut inspector = Inspector::new(matcher, DnsTunnelConfig::default(), Labels::default());
+        let req = b"GET /probe HTTP/1.1\r\nHost: a\r\n\r\n";
+        let now = Instant::now();
+        let mut from = |src: u8, port: u16, at: Instant| {
+            let mut s = sample(ip_proto::TCP, 80, req);
+            s.header.src = IpKey::from_v4([198, 18, 0, src]);
+            s.header.src_port = port;
+            inspector.inspect(&s.header, &s.data, at).len()
+        };
+        assert_eq!(from(2, 40_000, now), 1);
+        assert_eq!(
+            from(2, 40_001, now),
+            0,
+            "the same source, within the minute"
+        );
+        assert_eq!(from(3, 40_000, now), 1, "another source");
+        assert_eq!(
+            from(2, 40_002, now + Duration::from_secs(61)),
+            1,
+            "the next window"
+        );
     }
 
     #[test]

@@ -82,6 +82,11 @@ impl LiveView {
     }
 
     /// The IPFIX export's totals to `collector`.
+    /// The rules the payload pipeline loaded, and those it rejected.
+    pub fn rules(&self, rules: crate::payload::rules::LoadCounts) {
+        self.write().rules = rules;
+    }
+
     pub fn ipfix(&self, collector: SocketAddr, totals: ExportTotals) {
         self.write().ipfix = Some(IpfixStats {
             collector,
@@ -178,6 +183,8 @@ pub struct LiveStats {
     pub store: StoreHealth,
     /// What went to the IPFIX collector, when there is one.
     pub ipfix: Option<IpfixStats>,
+    /// Rules loaded and rejected at start.
+    pub rules: crate::payload::rules::LoadCounts,
     /// Alerts opened since start, by kind and severity (for `/metrics`).
     #[serde(skip)]
     pub alerts_opened: BTreeMap<(AlertKind, Severity), u64>,

@@ -174,6 +174,16 @@ fn register_live(registry: &mut Registry, live: &LiveStats) {
         );
     }
     registry.register(
+        "rules_loaded",
+        "Payload rules loaded",
+        gauge(live.rules.loaded),
+    );
+    registry.register(
+        "rules_rejected",
+        "Payload rules rejected (each logged at start; nta-agent rules check lists them)",
+        gauge(live.rules.rejected),
+    );
+    registry.register(
         "store_write_failures",
         "Store writes (alerts or history) that failed, e.g. on a full or read-only disk",
         counter(live.store.failed_writes),
@@ -273,6 +283,10 @@ mod tests {
             live.open_incidents = 3;
             live.store.failed_writes = 4;
             live.store.backlog = 2;
+            live.rules = crate::payload::rules::LoadCounts {
+                loaded: 14_441,
+                rejected: 10_386,
+            };
         });
         let start = std::time::Instant::now();
         crate::timings::observe(&state.timings.detect, &crate::timings::DETECT_TICK, start);
@@ -338,6 +352,8 @@ mod tests {
             "nta_stream_clients 0",
             "nta_store_write_failures_total 4",
             "nta_store_backlog 2",
+            "nta_rules_loaded 14441",
+            "nta_rules_rejected 10386",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }

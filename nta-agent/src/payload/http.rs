@@ -59,6 +59,13 @@ pub struct HttpRequest<'a> {
     pub headers: Vec<Header<'a>>,
     /// The segment ends before the blank line that closes the headers.
     pub truncated: bool,
+    /// The request line, without its line end.
+    pub line: &'a [u8],
+    /// The request line and headers up to and including the blank line
+    /// (what was sampled of them, when truncated).
+    pub start: &'a [u8],
+    /// The body's first bytes, as far as sampled; empty when truncated.
+    pub body: &'a [u8],
 }
 
 /// One header line.
@@ -94,7 +101,7 @@ impl<'a> HttpRequest<'a> {
 pub fn parse_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    if let Ok(httparse::Status::Complete(_)) = req.parse(payload) {
+    if let Ok(httparse::Status::Complete(end)) = req.parse(payload) {
         // On `Complete` httparse has set every field and shrunk `headers` to
         // the ones it parsed.
         let (Some(method), Some(uri)) = (req.method, req.path) else {
@@ -113,9 +120,22 @@ pub fn parse_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
                 })
                 .collect(),
             truncated: false,
+            line: first_line(payload),
+            start: &payload[..end],
+            body: &payload[end..],
         });
     }
     lenient(payload)
+}
+
+/// The first non-empty line of `payload`, without its line end.
+fn first_line(payload: &[u8]) -> &[u8] {
+    let start = payload
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(payload.len());
+    let rest = &payload[start..];
+    strip_cr(memchr(b'\n', rest).map_or(rest, |i| &rest[..i]))
 }
 
 /// Line-by-line reading of what is complete in `payload`.
@@ -175,6 +195,7 @@ fn lenient(payload: &[u8]) -> Option<HttpRequest<'_>> {
 
     let mut headers = Vec::new();
     let mut truncated = true;
+    let mut end = payload.len();
     if let Some(newline) = newline {
         let mut pos = start + newline + 1;
         while let Some(i) = memchr(b'\n', &payload[pos..]) {
@@ -182,6 +203,7 @@ fn lenient(payload: &[u8]) -> Option<HttpRequest<'_>> {
             pos += i + 1;
             if line.is_empty() {
                 truncated = false;
+                end = pos;
                 break;
             }
             if headers.len() < MAX_HEADERS
@@ -197,6 +219,9 @@ fn lenient(payload: &[u8]) -> Option<HttpRequest<'_>> {
         version,
         headers,
         truncated: truncated || !line_complete,
+        line,
+        start: &payload[..end],
+        body: &payload[end..],
     })
 }
 

@@ -23,7 +23,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::{
     Inspected, Transport, excerpt,
-    http::{decode_uri, normalize_host},
+    http::{HttpRequest, decode_uri, normalize_host},
     rules::{Buffer, Content, Direction, Protocol, Rule},
 };
 
@@ -42,6 +42,9 @@ pub struct Match {
     /// That buffer around the match, escaped and at most
     /// [`excerpt::MAX_EXCERPT`] bytes.
     pub excerpt: String,
+    /// The rule's `threshold` or `detection_filter`: whether this match
+    /// alerts is for the caller's [`Tracker`](super::threshold::Tracker).
+    pub threshold: Option<super::threshold::Threshold>,
 }
 
 /// Why rules could not be compiled.
@@ -116,7 +119,7 @@ fn fast_pattern(rule: &Rule) -> Option<&Content> {
         // nothing on every other POST.
         rule.contents
             .iter()
-            .filter(|c| !c.negated && c.pcre.is_none())
+            .filter(|c| !c.negated && c.is_bytes())
             .rev()
             .max_by_key(|c| c.bytes.len())
     })
@@ -283,6 +286,7 @@ impl Matcher {
             buffer: instances[k].0.buffer.name(),
             offset: start,
             excerpt: excerpt::around(&instances[k].1, start),
+            threshold: rule.threshold,
         })
     }
 }
@@ -309,6 +313,14 @@ fn section_match(
     // Later occurrences are worth trying only for a relative successor: an
     // absolute one is placed the same whatever this one's position.
     let retry = rest.first().is_some_and(Content::is_relative);
+    if let Some(at) = c.data_at {
+        let base = if at.relative { prev_end } else { 0 };
+        let present = base.saturating_add(at.offset) < buf.len();
+        return match present != c.negated {
+            true => section_match(rest, buf, prev_end, steps),
+            false => None,
+        };
+    }
     if let Some(pcre) = &c.pcre {
         // The subject starts where the pattern may: `^` anchors there.
         let lo = if pcre.relative {
@@ -426,6 +438,54 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
         }
 }
 
+/// The HTTP request's buffers beyond method, URI, headers and host.
+const MORE_HTTP_BUFFERS: [Buffer; 13] = [
+    Buffer::HttpRequestLine,
+    Buffer::HttpProtocol,
+    Buffer::HttpStart,
+    Buffer::HttpHeaderNames,
+    Buffer::HttpCookie,
+    Buffer::HttpContentType,
+    Buffer::HttpContentLen,
+    Buffer::HttpReferer,
+    Buffer::HttpAccept,
+    Buffer::HttpAcceptLang,
+    Buffer::HttpAcceptEnc,
+    Buffer::HttpConnection,
+    Buffer::HttpRequestBody,
+];
+
+/// One of [`MORE_HTTP_BUFFERS`] of `http`, as Suricata builds it.
+fn more_http<'p>(http: &HttpRequest<'p>, buffer: Buffer) -> Option<Cow<'p, [u8]>> {
+    let header = |name: &str| http.header(name).map(Cow::Borrowed);
+    match buffer {
+        Buffer::HttpRequestLine => Some(Cow::Borrowed(http.line)),
+        Buffer::HttpProtocol => http
+            .version
+            .map(|v| Cow::Owned(format!("HTTP/1.{v}").into_bytes())),
+        Buffer::HttpStart => Some(Cow::Borrowed(http.start)),
+        Buffer::HttpHeaderNames => {
+            let mut names = Vec::new();
+            for h in &http.headers {
+                names.extend_from_slice(b"\r\n");
+                names.extend_from_slice(h.name.as_bytes());
+            }
+            names.extend_from_slice(b"\r\n\r\n");
+            Some(Cow::Owned(names))
+        }
+        Buffer::HttpCookie => header("cookie"),
+        Buffer::HttpContentType => header("content-type"),
+        Buffer::HttpContentLen => header("content-length"),
+        Buffer::HttpReferer => header("referer"),
+        Buffer::HttpAccept => header("accept"),
+        Buffer::HttpAcceptLang => header("accept-language"),
+        Buffer::HttpAcceptEnc => header("accept-encoding"),
+        Buffer::HttpConnection => header("connection"),
+        Buffer::HttpRequestBody => Some(Cow::Borrowed(http.body)),
+        _ => None,
+    }
+}
+
 /// The views of `pkt` that some content looks at (`used`, by
 /// [`View::index`]): each buffer as it is, and with a `.` before it.
 fn views<'p>(pkt: &'p Inspected<'_>, used: &[bool]) -> Vec<(View, Cow<'p, [u8]>)> {
@@ -498,6 +558,11 @@ fn buffers<'p>(
                 Buffer::HttpHost,
                 http.host().map(|h| Cow::Owned(normalize_host(h))),
             );
+        }
+        for buffer in MORE_HTTP_BUFFERS {
+            if wanted(buffer) {
+                add(buffer, more_http(http, buffer));
+            }
         }
     }
     if let Some(sni) = pkt.tls.as_ref().and_then(|t| t.sni.as_deref())

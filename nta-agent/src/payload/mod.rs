@@ -6,8 +6,9 @@
 //! - [`tls`]: the TLS ClientHello's server name and version.
 //! - [`app_proto`]: the application protocol a flow speaks, by content.
 //! - [`stream`]: the first bytes of each TCP direction, put in order.
-//! - [`rules`]: the content-matching subset of the Suricata/Snort rule language.
-//! - [`matcher`]: every content of every rule, matched in one pass per buffer.
+//! - [`rules`]: the Suricata rule language, the part of it nta implements.
+//! - [`matcher`]: a prefilter on each rule's fast pattern, then the rule whole.
+//! - [`threshold`]: `threshold` and `detection_filter`, tracked per rule.
 //! - [`dns_tunnel`]: per-source heuristics for data smuggled through DNS names.
 //! - [`excerpt`]: bounded, escaped views of attacker bytes for alerts.
 //!
@@ -29,6 +30,7 @@ mod inspected;
 pub mod matcher;
 pub mod rules;
 pub mod stream;
+pub mod threshold;
 pub mod tls;
 
 pub use app_proto::AppProto;

@@ -37,8 +37,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let labels = Labels::default();
     let payload = start::payload(&args.rules, &settings.config, labels.clone())?;
     let (sensor, streams) = start::attach(loaded, &args)?;
+    let rules = payload.rules();
     let (findings, inspecting) = payload.spawn(streams.samples);
     let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
+    api.state.live.rules(rules);
 
     let flow_config = &settings.config.flows;
     let (export, flows) = flow_export::start(

@@ -245,8 +245,17 @@ pub(super) fn payload(
     labels: Labels,
 ) -> anyhow::Result<Payload> {
     let rules = inspect::load_rules(rules, &config.rule_vars())?;
-    for error in &rules.errors {
+    // A published ruleset may have thousands the engine refuses: the
+    // first few are logged, the rest counted.
+    for error in rules.errors.iter().take(REJECTIONS_LOGGED) {
         warn!(message = "Rule rejected", %error);
+    }
+    if rules.errors.len() > REJECTIONS_LOGGED {
+        warn!(
+            message = "More rules rejected",
+            count = rules.errors.len() - REJECTIONS_LOGGED,
+            hint = "`nta-agent rules check FILE...` lists every one, with the reasons counted"
+        );
     }
     info!(
         message = "Rules loaded",
@@ -255,6 +264,9 @@ pub(super) fn payload(
     );
     Payload::new(&rules, config.dns_tunnel.detector(), labels).context("building the rule matcher")
 }
+
+/// Rejected rules logged one by one at start.
+const REJECTIONS_LOGGED: usize = 20;
 
 /// Attaches the sensor: from here on packets are counted.
 pub(super) fn attach(

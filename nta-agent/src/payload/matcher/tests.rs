@@ -656,3 +656,38 @@ fn et_open_throughput() {
         "",
     );
 }
+
+/// The request's other buffers, as Suricata builds them: the request line,
+/// the version, header names, single headers, the body's first bytes.
+#[test]
+fn the_other_http_request_buffers_are_matched() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.request_line; content:"POST /login HTTP/1.1"; startswith; endswith; sid:1;)
+alert http any any -> any any (http.protocol; content:"HTTP/1.1"; bsize:8; sid:2;)
+alert http any any -> any any (http.header_names; content:"|0d 0a|Host|0d 0a|Cookie|0d 0a|"; sid:3;)
+alert http any any -> any any (content:"session=evil"; http_cookie; sid:4;)
+alert http any any -> any any (http.content_type; content:"application/x-www-form-urlencoded"; sid:5;)
+alert http any any -> any any (http.request_body; content:"user=admin"; startswith; sid:6;)
+alert http any any -> any any (content:"pass="; http_client_body; content:"' or"; http_client_body; distance:0; sid:7;)
+alert http any any -> any any (http.start; content:"|0d 0a 0d 0a|"; endswith; sid:8;)
+alert http any any -> any any (http.request_body; content:"Host"; sid:9;)"#,
+    );
+    let request = b"POST /login HTTP/1.1\r\nHost: a\r\nCookie: session=evil\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nuser=admin&pass=' or 1=1";
+    assert_eq!(sids(&m, &http(request)), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+}
+
+/// `isdataat` in the sequence (absolute, relative, negated) and `urilen`.
+#[test]
+fn isdataat_and_urilen_bound_where_data_is() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.uri; content:"/a"; isdataat:2,relative; sid:1;)
+alert http any any -> any any (http.uri; content:"/a"; isdataat:!1,relative; sid:2;)
+alert http any any -> any any (http.uri; content:"/"; isdataat:5; sid:3;)
+alert http any any -> any any (http.uri; content:"/"; urilen:<4; sid:4;)
+alert http any any -> any any (http.uri; content:"/"; urilen:3<>6,raw; sid:5;)"#,
+    );
+    let get = |uri: &str| format!("GET {uri} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes();
+    assert_eq!(sids(&m, &http(&get("/a"))), vec![2, 4]);
+    assert_eq!(sids(&m, &http(&get("/abcd"))), vec![1, 5]);
+    assert_eq!(sids(&m, &http(&get("/abcdef"))), vec![1, 3]);
+}

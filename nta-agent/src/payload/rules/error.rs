@@ -73,7 +73,7 @@ pub enum Problem {
     #[error("missing `sid`")]
     MissingSid,
 
-    #[error("the rule has no `content` to look for (or only negated ones, or only `pcre`)")]
+    #[error("the rule has no `content` to look for (only negated ones, `pcre` or `isdataat`)")]
     NoContent,
 
     #[error("duplicate sid {sid} (first used at {first})")]

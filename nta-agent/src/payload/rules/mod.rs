@@ -57,6 +57,8 @@ pub use net::{Addresses, PortRange, Ports, Spec};
 pub use pcre::Pcre;
 pub use vars::Vars;
 
+use super::threshold::{self, Threshold};
+
 /// The rules shipped with the agent.
 const DEFAULT_RULES: &str = include_str!("../../../rules/default.rules");
 
@@ -126,11 +128,29 @@ pub enum Buffer {
     DnsQuery,
     /// The ClientHello's server name (SNI).
     TlsSni,
+    /// The request line, without its line end.
+    HttpRequestLine,
+    /// The version as sent, e.g. `HTTP/1.1`.
+    HttpProtocol,
+    /// The request line and headers, up to the blank line.
+    HttpStart,
+    /// The header names, each after `\\r\\n`, ending `\\r\\n\\r\\n`.
+    HttpHeaderNames,
+    HttpCookie,
+    HttpContentType,
+    HttpContentLen,
+    HttpReferer,
+    HttpAccept,
+    HttpAcceptLang,
+    HttpAcceptEnc,
+    HttpConnection,
+    /// The body's first bytes, as far as sampled.
+    HttpRequestBody,
 }
 
 impl Buffer {
     /// Every buffer, in [`Buffer::index`] order.
-    pub const ALL: [Buffer; 9] = [
+    pub const ALL: [Buffer; 22] = [
         Buffer::PktData,
         Buffer::HttpMethod,
         Buffer::HttpUri,
@@ -140,6 +160,19 @@ impl Buffer {
         Buffer::HttpHost,
         Buffer::DnsQuery,
         Buffer::TlsSni,
+        Buffer::HttpRequestLine,
+        Buffer::HttpProtocol,
+        Buffer::HttpStart,
+        Buffer::HttpHeaderNames,
+        Buffer::HttpCookie,
+        Buffer::HttpContentType,
+        Buffer::HttpContentLen,
+        Buffer::HttpReferer,
+        Buffer::HttpAccept,
+        Buffer::HttpAcceptLang,
+        Buffer::HttpAcceptEnc,
+        Buffer::HttpConnection,
+        Buffer::HttpRequestBody,
     ];
 
     /// The rule keyword, also used in alerts.
@@ -154,6 +187,19 @@ impl Buffer {
             Buffer::HttpHost => "http.host",
             Buffer::DnsQuery => "dns.query",
             Buffer::TlsSni => "tls.sni",
+            Buffer::HttpRequestLine => "http.request_line",
+            Buffer::HttpProtocol => "http.protocol",
+            Buffer::HttpStart => "http.start",
+            Buffer::HttpHeaderNames => "http.header_names",
+            Buffer::HttpCookie => "http.cookie",
+            Buffer::HttpContentType => "http.content_type",
+            Buffer::HttpContentLen => "http.content_len",
+            Buffer::HttpReferer => "http.referer",
+            Buffer::HttpAccept => "http.accept",
+            Buffer::HttpAcceptLang => "http.accept_lang",
+            Buffer::HttpAcceptEnc => "http.accept_enc",
+            Buffer::HttpConnection => "http.connection",
+            Buffer::HttpRequestBody => "http.request_body",
         }
     }
 
@@ -213,6 +259,16 @@ pub struct Content {
     pub fast_pattern: bool,
     /// A `pcre` in the contents' sequence, in place of bytes (then empty).
     pub pcre: Option<Pcre>,
+    /// An `isdataat` in the sequence, in place of bytes: data at this
+    /// offset (after the previous match, when `relative`); `negated`: none.
+    pub data_at: Option<DataAt>,
+}
+
+/// `isdataat:N[,relative]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataAt {
+    pub offset: usize,
+    pub relative: bool,
 }
 
 impl Content {
@@ -221,6 +277,12 @@ impl Content {
         self.distance.is_some()
             || self.within.is_some()
             || self.pcre.as_ref().is_some_and(|p| p.relative)
+            || self.data_at.is_some_and(|d| d.relative)
+    }
+
+    /// A content proper: bytes to look for, not a `pcre` or `isdataat`.
+    pub fn is_bytes(&self) -> bool {
+        self.pcre.is_none() && self.data_at.is_none()
     }
 }
 
@@ -265,10 +327,19 @@ pub struct Rule {
     /// `bsize` conditions.
     pub sizes: Vec<BufferSize>,
     pub flow: FlowCheck,
+    /// `threshold` or `detection_filter`: which matches alert.
+    pub threshold: Option<Threshold>,
     /// File the rule came from.
     pub origin: String,
     /// Line it starts on.
     pub line: usize,
+}
+
+/// How many rules loaded, and how many were rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoadCounts {
+    pub loaded: usize,
+    pub rejected: usize,
 }
 
 /// Rules that loaded, and why the others did not.
@@ -476,6 +547,9 @@ fn legacy_modifier(option: &str) -> Option<Buffer> {
         "http_host" => Buffer::HttpHost,
         "http_method" => Buffer::HttpMethod,
         "dns_query" => Buffer::DnsQuery,
+        "http_client_body" => Buffer::HttpRequestBody,
+        "http_cookie" => Buffer::HttpCookie,
+        "http_request_line" => Buffer::HttpRequestLine,
         _ => return None,
     })
 }
@@ -582,6 +656,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         contents: options.contents,
         sizes: options.sizes,
         flow: options.flow,
+        threshold: options.threshold,
         origin: origin.to_owned(),
         line,
     })
@@ -597,6 +672,7 @@ struct Options {
     contents: Vec<Content>,
     sizes: Vec<BufferSize>,
     flow: FlowCheck,
+    threshold: Option<Threshold>,
 }
 
 /// Which modifiers a content has been given, to refuse repeats.
@@ -632,6 +708,7 @@ struct Parsing {
     given: Vec<Given>,
     sizes: Vec<BufferSize>,
     flow: Option<FlowCheck>,
+    threshold: Option<Threshold>,
     buffer: Buffer,
     /// The current buffer has the `dotprefix` transform.
     dotprefix: bool,
@@ -649,6 +726,26 @@ impl Parsing {
             }
             "content" => self.content(option)?,
             "pcre" => self.pcre(option)?,
+            "isdataat" => self.data_at(option)?,
+            "urilen" => {
+                let v = value(option)?;
+                let (size, raw) = match v.text.rsplit_once(',') {
+                    Some((size, "raw")) => (size, true),
+                    Some((size, "norm")) => (size, false),
+                    _ => (v.text, false),
+                };
+                let (min, max) = size_range(name, &lex::Value { text: size, ..*v })?;
+                self.sizes.push(BufferSize {
+                    buffer: if raw {
+                        Buffer::HttpUriRaw
+                    } else {
+                        Buffer::HttpUri
+                    },
+                    dotprefix: false,
+                    min,
+                    max,
+                });
+            }
             "nocase" | "depth" | "offset" | "distance" | "within" | "startswith" | "endswith"
             | "fast_pattern" => self.modifier(option)?,
             // What an alert carries, not what it matches: references,
@@ -677,6 +774,12 @@ impl Parsing {
             "flow" => {
                 let check = flow_check(value(option)?)?;
                 set_once(&mut self.flow, name, check)?;
+            }
+            "threshold" | "detection_filter" => {
+                let t = threshold::parse(value(option)?.text, name == "detection_filter")
+                    .map_err(|reason| bad(name, &reason))?;
+                // One of the two per rule, as Suricata allows.
+                set_once(&mut self.threshold, "threshold or detection_filter", t)?;
             }
             // Snort's and older Suricata's forms, still all over published
             // rulesets: `uricontent` is a content in the URI, and a
@@ -802,12 +905,40 @@ impl Parsing {
         Ok(())
     }
 
+    /// `isdataat:[!]N[,relative]`, in sequence with the contents.
+    fn data_at(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
+        let v = value(option)?;
+        let (offset, relative) = match v.text.split_once(',') {
+            Some((n, "relative")) => (n.trim(), true),
+            Some(_) => return Err(bad("isdataat", "expected `N` or `N,relative`")),
+            None => (v.text.trim(), false),
+        };
+        let offset: usize = offset
+            .parse()
+            .map_err(|_| bad("isdataat", &format!("`{offset}` is not an offset")))?;
+        if self.contents.len() == MAX_CONTENTS_PER_RULE {
+            return Err(bad(
+                "isdataat",
+                &format!("more than {MAX_CONTENTS_PER_RULE} contents in one rule"),
+            ));
+        }
+        self.contents.push(Content {
+            buffer: self.buffer,
+            dotprefix: self.dotprefix,
+            negated: v.negated,
+            data_at: Some(DataAt { offset, relative }),
+            ..Content::default()
+        });
+        self.given.push(Given::default());
+        Ok(())
+    }
+
     /// A content modifier (`nocase`, `depth`, `distance`, `endswith`,
     /// `fast_pattern`, ...), on the content before it.
     fn modifier(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let name = option.name;
         let (Some(content), Some(given)) = (
-            self.contents.last_mut().filter(|c| c.pcre.is_none()),
+            self.contents.last_mut().filter(|c| c.is_bytes()),
             self.given.last_mut(),
         ) else {
             return Err(Problem::NoPrecedingContent {
@@ -902,7 +1033,7 @@ impl Parsing {
     fn finish(self) -> Result<Options, Problem> {
         self.use_nothing_unused()?;
         let sid = self.sid.ok_or(Problem::MissingSid)?;
-        if self.contents.iter().all(|c| c.negated || c.pcre.is_some()) {
+        if self.contents.iter().all(|c| c.negated || !c.is_bytes()) {
             return Err(Problem::NoContent);
         }
         if self.contents.iter().filter(|c| c.fast_pattern).count() > 1 {
@@ -917,6 +1048,7 @@ impl Parsing {
             contents: self.contents,
             sizes: self.sizes,
             flow: self.flow.unwrap_or_default(),
+            threshold: self.threshold,
         })
     }
 }

@@ -120,12 +120,7 @@ fn an_error_in_a_multiline_rule_names_its_first_line() {
 
 #[test]
 fn unsupported_options_are_named() {
-    for option in [
-        "byte_test:1,>,2,0",
-        "dsize:>100",
-        "isdataat:1,relative",
-        "threshold:type limit",
-    ] {
+    for option in ["byte_test:1,>,2,0", "dsize:>100", "ssl_state:client_hello"] {
         let name = option.split(':').next().unwrap();
         let err = error(&with_options(&format!(r#"content:"x"; {option}; sid:1;"#)));
         assert!(
@@ -604,4 +599,36 @@ fn contradictory_or_unmatchable_modifiers_are_refused() {
         tcp_flow.contains("only http, tls and dns rules take `flow`"),
         "{tcp_flow}"
     );
+}
+
+#[test]
+fn the_request_buffers_have_their_suricata_names() {
+    for buffer in [
+        "http.request_line",
+        "http.protocol",
+        "http.start",
+        "http.header_names",
+        "http.cookie",
+        "http.content_type",
+        "http.content_len",
+        "http.referer",
+        "http.accept",
+        "http.accept_lang",
+        "http.accept_enc",
+        "http.connection",
+        "http.request_body",
+    ] {
+        let rule = one(&with_options(&format!(r#"{buffer}; content:"x"; sid:1;"#)));
+        assert_eq!(rule.contents[0].buffer.name(), buffer);
+    }
+    for (modifier, buffer) in [
+        ("http_client_body", Buffer::HttpRequestBody),
+        ("http_cookie", Buffer::HttpCookie),
+        ("http_request_line", Buffer::HttpRequestLine),
+    ] {
+        let rule = one(&with_options(&format!(
+            r#"content:"x"; {modifier}; sid:1;"#
+        )));
+        assert_eq!(rule.contents[0].buffer, buffer);
+    }
 }
