@@ -138,6 +138,13 @@ impl Matcher {
             for c in &rule.contents {
                 used[View::of(c).index()] = true;
             }
+            for size in &rule.sizes {
+                used[View {
+                    buffer: size.buffer,
+                    dotprefix: size.dotprefix,
+                }
+                .index()] = true;
+            }
             // The parser refuses a rule whose contents are all negated.
             let Some(fast) = fast_pattern(rule) else {
                 continue;

@@ -208,8 +208,19 @@ impl Buffer {
         self as usize
     }
 
+    /// The buffer a sticky keyword selects, by its name or the older
+    /// one Suricata still reads (`dns_query`, `tls_sni`, ...).
     fn from_keyword(keyword: &str) -> Option<Buffer> {
-        Buffer::ALL.into_iter().find(|b| b.name() == keyword)
+        let older = match keyword {
+            "dns_query" => Some(Buffer::DnsQuery),
+            "tls_sni" => Some(Buffer::TlsSni),
+            "http_request_line" => Some(Buffer::HttpRequestLine),
+            "http_header_names" => Some(Buffer::HttpHeaderNames),
+            "http_start" => Some(Buffer::HttpStart),
+            "http_protocol" => Some(Buffer::HttpProtocol),
+            _ => None,
+        };
+        older.or_else(|| Buffer::ALL.into_iter().find(|b| b.name() == keyword))
     }
 
     /// Whether a rule for `protocol` can see this buffer.
@@ -546,10 +557,9 @@ fn legacy_modifier(option: &str) -> Option<Buffer> {
         "http_user_agent" => Buffer::HttpUserAgent,
         "http_host" => Buffer::HttpHost,
         "http_method" => Buffer::HttpMethod,
-        "dns_query" => Buffer::DnsQuery,
         "http_client_body" => Buffer::HttpRequestBody,
         "http_cookie" => Buffer::HttpCookie,
-        "http_request_line" => Buffer::HttpRequestLine,
+
         _ => return None,
     })
 }
@@ -727,59 +737,14 @@ impl Parsing {
             "content" => self.content(option)?,
             "pcre" => self.pcre(option)?,
             "isdataat" => self.data_at(option)?,
-            "urilen" => {
-                let v = value(option)?;
-                let (size, raw) = match v.text.rsplit_once(',') {
-                    Some((size, "raw")) => (size, true),
-                    Some((size, "norm")) => (size, false),
-                    _ => (v.text, false),
-                };
-                let (min, max) = size_range(name, &lex::Value { text: size, ..*v })?;
-                self.sizes.push(BufferSize {
-                    buffer: if raw {
-                        Buffer::HttpUriRaw
-                    } else {
-                        Buffer::HttpUri
-                    },
-                    dotprefix: false,
-                    min,
-                    max,
-                });
-            }
             "nocase" | "depth" | "offset" | "distance" | "within" | "startswith" | "endswith"
             | "fast_pattern" => self.modifier(option)?,
             // What an alert carries, not what it matches: references,
             // ET's metadata, which end is the target; `rawbytes` is what
             // contents match anyway here.
             "metadata" | "reference" | "target" | "rawbytes" => {}
-            "bsize" => {
-                let (min, max) = size_range(name, value(option)?)?;
-                self.sizes.push(BufferSize {
-                    buffer: self.buffer,
-                    dotprefix: self.dotprefix,
-                    min,
-                    max,
-                });
-            }
-            "dotprefix" => {
-                no_value(option)?;
-                if self.unused_buffer.is_none() {
-                    return Err(bad(
-                        name,
-                        "must follow a sticky buffer, e.g. `dns.query; dotprefix;`",
-                    ));
-                }
-                self.dotprefix = true;
-            }
-            "flow" => {
-                let check = flow_check(value(option)?)?;
-                set_once(&mut self.flow, name, check)?;
-            }
-            "threshold" | "detection_filter" => {
-                let t = threshold::parse(value(option)?.text, name == "detection_filter")
-                    .map_err(|reason| bad(name, &reason))?;
-                // One of the two per rule, as Suricata allows.
-                set_once(&mut self.threshold, "threshold or detection_filter", t)?;
+            "urilen" | "bsize" | "dotprefix" | "flow" | "threshold" | "detection_filter" => {
+                self.condition(option)?;
             }
             // Snort's and older Suricata's forms, still all over published
             // rulesets: `uricontent` is a content in the URI, and a
@@ -833,6 +798,69 @@ impl Parsing {
                     });
                 }
             },
+        }
+        Ok(())
+    }
+
+    /// A condition on a buffer or on the rule as a whole: `bsize`,
+    /// `urilen`, `dotprefix`, `flow`, `threshold`, `detection_filter`.
+    fn condition(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
+        let name = option.name;
+        match name {
+            "urilen" => {
+                let v = value(option)?;
+                let (size, raw) = match v.text.rsplit_once(',') {
+                    Some((size, "raw")) => (size, true),
+                    Some((size, "norm")) => (size, false),
+                    _ => (v.text, false),
+                };
+                let (min, max) = size_range(name, &lex::Value { text: size, ..*v })?;
+                self.sizes.push(BufferSize {
+                    buffer: if raw {
+                        Buffer::HttpUriRaw
+                    } else {
+                        Buffer::HttpUri
+                    },
+                    dotprefix: false,
+                    min,
+                    max,
+                });
+            }
+            "bsize" => {
+                let (min, max) = size_range(name, value(option)?)?;
+                self.sizes.push(BufferSize {
+                    buffer: self.buffer,
+                    dotprefix: self.dotprefix,
+                    min,
+                    max,
+                });
+            }
+            "dotprefix" => {
+                no_value(option)?;
+                if self.unused_buffer.is_none() {
+                    return Err(bad(
+                        name,
+                        "must follow a sticky buffer, e.g. `dns.query; dotprefix;`",
+                    ));
+                }
+                self.dotprefix = true;
+            }
+            "flow" => {
+                let check = flow_check(value(option)?)?;
+                set_once(&mut self.flow, name, check)?;
+            }
+            "threshold" | "detection_filter" => {
+                let t = threshold::parse(value(option)?.text, name == "detection_filter")
+                    .map_err(|reason| bad(name, &reason))?;
+                // One of the two per rule, as Suricata allows.
+                set_once(&mut self.threshold, "threshold or detection_filter", t)?;
+            }
+            _ => {
+                return Err(Problem::UnsupportedOption {
+                    name: name.to_owned(),
+                    hint: String::new(),
+                });
+            }
         }
         Ok(())
     }
@@ -908,10 +936,15 @@ impl Parsing {
     /// `isdataat:[!]N[,relative]`, in sequence with the contents.
     fn data_at(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let v = value(option)?;
-        let (offset, relative) = match v.text.split_once(',') {
+        // `!N` unquoted: the lexer marks only a quoted value negated.
+        let (negated, text) = match v.text.strip_prefix('!') {
+            Some(rest) => (true, rest.trim_start()),
+            None => (v.negated, v.text),
+        };
+        let (offset, relative) = match text.split_once(',') {
             Some((n, "relative")) => (n.trim(), true),
             Some(_) => return Err(bad("isdataat", "expected `N` or `N,relative`")),
-            None => (v.text.trim(), false),
+            None => (text.trim(), false),
         };
         let offset: usize = offset
             .parse()
@@ -925,7 +958,7 @@ impl Parsing {
         self.contents.push(Content {
             buffer: self.buffer,
             dotprefix: self.dotprefix,
-            negated: v.negated,
+            negated,
             data_at: Some(DataAt { offset, relative }),
             ..Content::default()
         });
@@ -1173,10 +1206,11 @@ fn check_content(content: &Content, protocol: Protocol) -> Result<(), Problem> {
              in the buffer (offset, depth), not both",
         ));
     }
-    if content.startswith && (content.is_relative() || absolute || content.endswith) {
+    // With `endswith` too, the content is the whole buffer.
+    if content.startswith && (content.is_relative() || absolute) {
         return Err(bad(
             "startswith",
-            "cannot be combined with offset, depth, distance, within or endswith",
+            "cannot be combined with offset, depth, distance or within",
         ));
     }
     if let Some(depth) = content.depth

@@ -569,7 +569,7 @@ fn contradictory_or_unmatchable_modifiers_are_refused() {
             "not both",
         ),
         (
-            r#"content:"a"; startswith; endswith; sid:1;"#,
+            r#"content:"a"; depth:3; startswith; sid:1;"#,
             "`startswith`: cannot",
         ),
         (r#"content:!"a"; sid:1;"#, "only negated ones"),
@@ -624,11 +624,31 @@ fn the_request_buffers_have_their_suricata_names() {
     for (modifier, buffer) in [
         ("http_client_body", Buffer::HttpRequestBody),
         ("http_cookie", Buffer::HttpCookie),
-        ("http_request_line", Buffer::HttpRequestLine),
     ] {
         let rule = one(&with_options(&format!(
             r#"content:"x"; {modifier}; sid:1;"#
         )));
         assert_eq!(rule.contents[0].buffer, buffer);
     }
+}
+
+#[test]
+fn older_sticky_names_select_their_buffers() {
+    for (keyword, buffer) in [
+        ("dns_query", Buffer::DnsQuery),
+        ("http_request_line", Buffer::HttpRequestLine),
+        ("http_header_names", Buffer::HttpHeaderNames),
+    ] {
+        let protocol = if buffer == Buffer::DnsQuery {
+            "dns"
+        } else {
+            "http"
+        };
+        let rule = one(&format!(
+            r#"alert {protocol} any any -> any any ({keyword}; content:"x"; sid:1;)"#
+        ));
+        assert_eq!(rule.contents[0].buffer, buffer, "{keyword}");
+    }
+    let tls = one(r#"alert tls any any -> any any (tls_sni; content:"x"; sid:1;)"#);
+    assert_eq!(tls.contents[0].buffer, Buffer::TlsSni);
 }
