@@ -2,7 +2,8 @@
 //! built from them, run over a few samples (and the text itself as one).
 //!
 //! Asserts: no panic; every loaded rule has 1 to `MAX_CONTENTS_PER_RULE`
-//! contents of 1 to `MAX_CONTENT_LEN` bytes, a line number inside the text,
+//! contents of 1 to `MAX_CONTENT_LEN` bytes (or `pcre`/`isdataat` steps),
+//! one of them a content to prefilter on, a line number inside the text,
 //! a unique sid; every error displays and names a line inside the text;
 //! `Matcher::new` accepts whatever `parse_rules` loaded; every match names a
 //! loaded sid and has an excerpt of at most `MAX_EXCERPT` printable bytes.
@@ -47,8 +48,14 @@ fuzz_target!(|data: &[u8]| {
         );
         assert!(!rule.contents.is_empty() && rule.contents.len() <= MAX_CONTENTS_PER_RULE);
         for content in &rule.contents {
-            assert!(!content.bytes.is_empty() && content.bytes.len() <= MAX_CONTENT_LEN);
+            // A `pcre` or `isdataat` step has no bytes; a content has some.
+            assert_eq!(content.is_bytes(), !content.bytes.is_empty());
+            assert!(content.bytes.len() <= MAX_CONTENT_LEN);
         }
+        assert!(
+            rule.contents.iter().any(|c| c.is_bytes() && !c.negated),
+            "a rule with nothing to prefilter on loaded"
+        );
         assert!(rule.priority >= 1);
     }
     for error in &set.errors {

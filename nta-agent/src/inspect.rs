@@ -26,6 +26,7 @@ use crate::{
     payload::{
         AppProto, Inspected, Transport, app_proto,
         dns_tunnel::{DnsTunnel, DnsTunnelConfig},
+        flowbits::Flowbits,
         matcher::{Match, Matcher, MatcherError},
         rules::{self, LoadError, RuleSet},
         stream::Streams,
@@ -45,6 +46,7 @@ pub fn load_rules(extra: &[PathBuf], vars: &rules::Vars) -> Result<RuleSet, Load
     for path in extra {
         set.merge(rules::load_file_with(path, vars)?);
     }
+    rules::reject_unset_flowbits(&mut set);
     Ok(set)
 }
 
@@ -55,6 +57,8 @@ pub struct Inspector {
     matcher: Matcher,
     /// The windows of rules with a `threshold` or `detection_filter`.
     thresholds: Tracker,
+    /// The bits rules set on flows.
+    flowbits: Flowbits,
     tunnels: DnsTunnel,
     tunnel_threshold: u32,
     streams: Streams,
@@ -78,6 +82,7 @@ impl Inspector {
         Self {
             matcher,
             thresholds: Tracker::default(),
+            flowbits: Flowbits::default(),
             tunnel_threshold: tunnel.unique_subdomains,
             tunnels: DnsTunnel::new(tunnel),
             streams: Streams::new(),
@@ -104,12 +109,14 @@ impl Inspector {
         let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
         let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
         let inspected = Inspected::parse(transport, src, dst, data);
+        let key = flow_key(h);
         let matches = self.matcher.matches(&inspected);
-        let mut findings: Vec<Finding> = matches
-            .iter()
-            .filter(|m| alerts(&mut self.thresholds, m, src, dst, now))
-            .map(|m| detect::payload::signature(m, src, dst, name))
-            .collect();
+        let mut findings: Vec<Finding> = Vec::new();
+        for m in passing(&self.matcher, &mut self.flowbits, matches.iter(), key, now) {
+            if alerts(&mut self.thresholds, m, src, dst, now) {
+                findings.push(detect::payload::signature(m, src, dst, name));
+            }
+        }
         // What matched, whether or not a threshold let it alert: the run
         // that holds this segment does not count it again.
         let matched: Vec<u32> = matches.iter().map(|m| m.sid).collect();
@@ -155,13 +162,22 @@ impl Inspector {
             .map(|run| Inspected::parse(Transport::Tcp, src, dst, run));
         remember(&mut stream.sids, matched.iter().copied());
         if let Some(whole) = &whole {
-            for m in self.matcher.matches(whole) {
-                if stream.sids.contains(&m.sid) {
-                    continue;
-                }
-                remember(&mut stream.sids, [m.sid]);
-                if alerts(&mut self.thresholds, &m, src, dst, now) {
-                    findings.push(detect::payload::signature(&m, src, dst, "tcp"));
+            let fresh: Vec<Match> = self
+                .matcher
+                .matches(whole)
+                .into_iter()
+                .filter(|m| !stream.sids.contains(&m.sid))
+                .collect();
+            remember(&mut stream.sids, fresh.iter().map(|m| m.sid));
+            for m in passing(
+                &self.matcher,
+                &mut self.flowbits,
+                fresh.iter(),
+                flow_key(h),
+                now,
+            ) {
+                if alerts(&mut self.thresholds, m, src, dst, now) {
+                    findings.push(detect::payload::signature(m, src, dst, "tcp"));
                 }
             }
         }
@@ -175,6 +191,28 @@ impl Inspector {
         }
         self.streams.end(h);
     }
+}
+
+/// The matches on flow `key` that pass their rules' `flowbits` conditions
+/// and may alert (not `noalert`), their bits set: those that set bits
+/// first, as Suricata orders rules, so that a checker sees what a setter
+/// matching the same payload set.
+fn passing<'m>(
+    matcher: &Matcher,
+    flowbits: &mut Flowbits,
+    matches: impl Iterator<Item = &'m Match>,
+    key: FlowKey,
+    now: Instant,
+) -> Vec<&'m Match> {
+    let rules = matcher.rules();
+    let mut ordered: Vec<&Match> = matches.collect();
+    ordered.sort_by_key(|m| rules[m.rule].flowbits.iter().any(|f| !f.changes()));
+    let mut out: Vec<&Match> = ordered
+        .into_iter()
+        .filter(|m| flowbits.apply(&rules[m.rule], key, now) && !rules[m.rule].noalert)
+        .collect();
+    out.sort_by_key(|m| (m.priority, m.sid));
+    out
 }
 
 /// Whether match `m` from `src` to `dst` at `now` alerts: always, unless
@@ -368,6 +406,40 @@ mod tests {
             1,
             "the next window"
         );
+    }
+
+    /// A `flowbits:set` rule marks the flow (and, `noalert`, says nothing);
+    /// the `isset` rule then alerts on that flow's later request only.
+    #[test]
+    fn flowbits_carry_a_match_to_the_flows_later_payloads() {
+        let rules = rules::parse_rules(
+            r#"alert http any any -> any any (http.uri; content:"/login"; flowbits:set,tried_login; flowbits:noalert; sid:1;)
+alert http any any -> any any (http.uri; content:"/admin"; flowbits:isset,tried_login; sid:2;)"#,
+            "t.rules",
+        );
+        assert_eq!(rules.errors, vec![]);
+        let matcher = Matcher::new(&rules.rules).expect("matcher");
+        let mut inspector = Inspector::new(matcher, DnsTunnelConfig::default(), Labels::default());
+        let now = Instant::now();
+        let mut send = |port: u16, seq: u32, uri: &str| {
+            let req = format!("GET {uri} HTTP/1.1\r\nHost: a\r\n\r\n");
+            let mut s = sample(ip_proto::TCP, 80, req.as_bytes());
+            s.header.src_port = port;
+            s.header.seq = seq;
+            let found = inspector.inspect(&s.header, &s.data, now);
+            found
+                .iter()
+                .filter_map(|f| f.evidence.sid)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            send(40_000, 1, "/admin"),
+            Vec::<u32>::new(),
+            "not marked yet"
+        );
+        assert_eq!(send(40_001, 1, "/login"), Vec::<u32>::new(), "noalert");
+        assert_eq!(send(40_001, 5000, "/admin"), [2], "the marked flow");
+        assert_eq!(send(40_002, 1, "/admin"), Vec::<u32>::new(), "another flow");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Match {
     /// The rule's `threshold` or `detection_filter`: whether this match
     /// alerts is for the caller's [`Tracker`](super::threshold::Tracker).
     pub threshold: Option<super::threshold::Threshold>,
+    /// The rule's index in [`Matcher::rules`].
+    pub rule: usize,
 }
 
 /// Why rules could not be compiled.
@@ -294,6 +296,7 @@ impl Matcher {
             offset: start,
             excerpt: excerpt::around(&instances[k].1, start),
             threshold: rule.threshold,
+            rule: r,
         })
     }
 }

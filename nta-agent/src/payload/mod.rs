@@ -9,6 +9,7 @@
 //! - [`rules`]: the Suricata rule language, the part of it nta implements.
 //! - [`matcher`]: a prefilter on each rule's fast pattern, then the rule whole.
 //! - [`threshold`]: `threshold` and `detection_filter`, tracked per rule.
+//! - [`flowbits`]: the names rules set on flows and others test.
 //! - [`dns_tunnel`]: per-source heuristics for data smuggled through DNS names.
 //! - [`excerpt`]: bounded, escaped views of attacker bytes for alerts.
 //!
@@ -25,6 +26,7 @@ pub mod app_proto;
 pub mod dns;
 pub mod dns_tunnel;
 pub mod excerpt;
+pub mod flowbits;
 pub mod http;
 mod inspected;
 pub mod matcher;

@@ -80,6 +80,11 @@ fn load_rules(files: &[PathBuf], vars: &rules::Vars) -> anyhow::Result<RuleSet> 
         }
         set.merge(loaded);
     }
+    let before = set.errors.len();
+    rules::reject_unset_flowbits(&mut set);
+    for error in &set.errors[before..] {
+        eprintln!("{error}");
+    }
     Ok(set)
 }
 

@@ -76,6 +76,9 @@ pub enum Problem {
     #[error("the rule has no `content` to look for (only negated ones, `pcre` or `isdataat`)")]
     NoContent,
 
+    #[error("`flowbits:isset,{name}`: no loaded rule sets `{name}`, so this one could never match")]
+    UnsetFlowbit { name: String },
+
     #[error("duplicate sid {sid} (first used at {first})")]
     DuplicateSid { sid: u32, first: String },
 }
@@ -102,6 +105,7 @@ impl Problem {
             Problem::MissingSid => "missing sid".into(),
             Problem::NoContent => "no content".into(),
             Problem::DuplicateSid { .. } => "duplicate sid".into(),
+            Problem::UnsetFlowbit { .. } => "flowbits:isset of a bit no rule sets".into(),
         }
     }
 }

@@ -306,6 +306,38 @@ pub struct BufferSize {
     pub max: usize,
 }
 
+/// One `flowbits` operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flowbit {
+    Set(String),
+    Unset(String),
+    Toggle(String),
+    /// A condition: the rule matches only where the bit is set.
+    IsSet(String),
+    /// A condition: the rule matches only where the bit is not set.
+    IsNotSet(String),
+}
+
+impl Flowbit {
+    pub fn name(&self) -> &str {
+        match self {
+            Flowbit::Set(n)
+            | Flowbit::Unset(n)
+            | Flowbit::Toggle(n)
+            | Flowbit::IsSet(n)
+            | Flowbit::IsNotSet(n) => n,
+        }
+    }
+
+    /// Whether it changes the flow's bits (rather than test them).
+    pub fn changes(&self) -> bool {
+        matches!(
+            self,
+            Flowbit::Set(_) | Flowbit::Unset(_) | Flowbit::Toggle(_)
+        )
+    }
+}
+
 /// What `flow` asks of the message a rule matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlowCheck {
@@ -340,6 +372,10 @@ pub struct Rule {
     pub flow: FlowCheck,
     /// `threshold` or `detection_filter`: which matches alert.
     pub threshold: Option<Threshold>,
+    /// `flowbits` operations and conditions, in rule order.
+    pub flowbits: Vec<Flowbit>,
+    /// `flowbits:noalert`: a match sets bits but raises no alert.
+    pub noalert: bool,
     /// File the rule came from.
     pub origin: String,
     /// Line it starts on.
@@ -425,6 +461,46 @@ pub fn parse_rules_with(text: &str, origin: &str, vars: &Vars) -> RuleSet {
     set
 }
 
+/// Rejects the rules that require a flowbit (`isset`) no loaded rule
+/// sets: they could never match, and saying so beats loading a rule that
+/// silently never fires. Repeated until none is left, as a rejected rule
+/// may have been another's only setter.
+pub fn reject_unset_flowbits(set: &mut RuleSet) {
+    loop {
+        let set_by_some: HashSet<String> = set
+            .rules
+            .iter()
+            .flat_map(|r| r.flowbits.iter())
+            .filter(|f| matches!(f, Flowbit::Set(_) | Flowbit::Toggle(_)))
+            .map(|f| f.name().to_owned())
+            .collect();
+        let orphan = |r: &Rule| {
+            r.flowbits.iter().find_map(|f| match f {
+                Flowbit::IsSet(n) if !set_by_some.contains(n) => Some(n.clone()),
+                _ => None,
+            })
+        };
+        let (keep, drop): (Vec<Rule>, Vec<Rule>) = std::mem::take(&mut set.rules)
+            .into_iter()
+            .partition(|r| orphan(r).is_none());
+        let dropped: Vec<RuleError> = drop
+            .iter()
+            .map(|r| RuleError {
+                origin: r.origin.clone(),
+                line: r.line,
+                problem: Problem::UnsetFlowbit {
+                    name: orphan(r).unwrap_or_default(),
+                },
+            })
+            .collect();
+        set.rules = keep;
+        if dropped.is_empty() {
+            return;
+        }
+        set.errors.extend(dropped);
+    }
+}
+
 /// Reads and parses a rules file with Suricata's default variables.
 pub fn load_file(path: &Path) -> Result<RuleSet, LoadError> {
     load_file_with(path, &Vars::default())
@@ -449,11 +525,18 @@ pub fn default_rules() -> RuleSet {
 /// and every error.
 pub fn check(paths: &[PathBuf], vars: &Vars) -> Result<(String, Vec<RuleError>), LoadError> {
     let mut report = String::new();
-    let mut errors = Vec::new();
+    // Every file into one set, as the agent loads them: a sid used twice
+    // and a flowbit set in one file and tested in another count across.
+    let mut all = RuleSet::default();
     for path in paths {
-        let set = load_file_with(path, vars)?;
-        let buffers: HashSet<Buffer> = set
-            .rules
+        all.merge(load_file_with(path, vars)?);
+    }
+    reject_unset_flowbits(&mut all);
+    for path in paths {
+        let origin = path.display().to_string();
+        let rules: Vec<&Rule> = all.rules.iter().filter(|r| r.origin == origin).collect();
+        let rejected = all.errors.iter().filter(|e| e.origin == origin).count();
+        let buffers: HashSet<Buffer> = rules
             .iter()
             .flat_map(|r| r.contents.iter().map(|c| c.buffer))
             .collect();
@@ -466,14 +549,12 @@ pub fn check(paths: &[PathBuf], vars: &Vars) -> Result<(String, Vec<RuleError>),
             used.push("none");
         }
         report.push_str(&format!(
-            "{}: {} rules loaded, {} rejected; buffers used: {}\n",
-            path.display(),
-            set.rules.len(),
-            set.errors.len(),
+            "{origin}: {} rules loaded, {rejected} rejected; buffers used: {}\n",
+            rules.len(),
             used.join(", ")
         ));
-        errors.extend(set.errors);
     }
+    let errors = all.errors;
     let mut reasons: HashMap<String, usize> = HashMap::new();
     for error in &errors {
         *reasons.entry(error.problem.reason()).or_default() += 1;
@@ -567,7 +648,7 @@ fn legacy_modifier(option: &str) -> Option<Buffer> {
 /// What to do instead of an unsupported option, when there is something.
 fn hint(option: &str) -> String {
     let hint: String = match option {
-        "flowbits" | "stream_size" => "samples carry no flow state".into(),
+        "stream_size" => "samples carry no stream state".into(),
         _ => return String::new(),
     };
     format!(" ({hint})")
@@ -667,6 +748,8 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         sizes: options.sizes,
         flow: options.flow,
         threshold: options.threshold,
+        flowbits: options.flowbits,
+        noalert: options.noalert,
         origin: origin.to_owned(),
         line,
     })
@@ -683,6 +766,8 @@ struct Options {
     sizes: Vec<BufferSize>,
     flow: FlowCheck,
     threshold: Option<Threshold>,
+    flowbits: Vec<Flowbit>,
+    noalert: bool,
 }
 
 /// Which modifiers a content has been given, to refuse repeats.
@@ -719,6 +804,8 @@ struct Parsing {
     sizes: Vec<BufferSize>,
     flow: Option<FlowCheck>,
     threshold: Option<Threshold>,
+    flowbits: Vec<Flowbit>,
+    noalert: bool,
     buffer: Buffer,
     /// The current buffer has the `dotprefix` transform.
     dotprefix: bool,
@@ -746,6 +833,7 @@ impl Parsing {
             "urilen" | "bsize" | "dotprefix" | "flow" | "threshold" | "detection_filter" => {
                 self.condition(option)?;
             }
+            "flowbits" => self.flowbit(value(option)?.text)?,
             // Snort's and older Suricata's forms, still all over published
             // rulesets: `uricontent` is a content in the URI, and a
             // buffer's name after a content moves that one content there.
@@ -862,6 +950,42 @@ impl Parsing {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// `flowbits:set,NAME` (`unset`, `toggle`, `isset`, `isnotset`) or
+    /// `flowbits:noalert`.
+    fn flowbit(&mut self, text: &str) -> Result<(), Problem> {
+        let (op, name) = match text.split_once(',') {
+            Some((op, name)) => (op.trim(), name.trim()),
+            None => (text.trim(), ""),
+        };
+        if op == "noalert" && name.is_empty() {
+            self.noalert = true;
+            return Ok(());
+        }
+        if name.is_empty() || name.contains(['|', '&']) {
+            return Err(bad(
+                "flowbits",
+                &format!("`{text}`: expected OPERATION,NAME with one name"),
+            ));
+        }
+        let name = name.to_owned();
+        self.flowbits.push(match op {
+            "set" => Flowbit::Set(name),
+            "unset" => Flowbit::Unset(name),
+            "toggle" => Flowbit::Toggle(name),
+            "isset" => Flowbit::IsSet(name),
+            "isnotset" => Flowbit::IsNotSet(name),
+            other => {
+                return Err(bad(
+                    "flowbits",
+                    &format!(
+                        "unknown operation `{other}` (set, unset, toggle, isset, isnotset, noalert)"
+                    ),
+                ));
+            }
+        });
         Ok(())
     }
 
@@ -1082,6 +1206,8 @@ impl Parsing {
             sizes: self.sizes,
             flow: self.flow.unwrap_or_default(),
             threshold: self.threshold,
+            flowbits: self.flowbits,
+            noalert: self.noalert,
         })
     }
 }

@@ -652,3 +652,31 @@ fn older_sticky_names_select_their_buffers() {
     let tls = one(r#"alert tls any any -> any any (tls_sni; content:"x"; sid:1;)"#);
     assert_eq!(tls.contents[0].buffer, Buffer::TlsSni);
 }
+
+#[test]
+fn a_rule_testing_a_flowbit_no_rule_sets_is_rejected_by_name() {
+    let mut set = parse_rules(
+        r#"alert http any any -> any any (content:"a"; flowbits:set,one; sid:1;)
+alert http any any -> any any (content:"b"; flowbits:isset,one; flowbits:set,two; sid:2;)
+alert http any any -> any any (content:"c"; flowbits:isset,nobody; flowbits:set,three; sid:3;)
+alert http any any -> any any (content:"d"; flowbits:isset,three; sid:4;)
+alert http any any -> any any (content:"e"; flowbits:isnotset,nobody; sid:5;)"#,
+        "local.rules",
+    );
+    assert_eq!(set.errors, vec![]);
+    reject_unset_flowbits(&mut set);
+    let sids: Vec<u32> = set.rules.iter().map(|r| r.sid).collect();
+    assert_eq!(sids, [1, 2, 5]);
+    let errors: Vec<String> = set.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("local.rules:3: `flowbits:isset,nobody`: no loaded rule sets"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("local.rules:4: `flowbits:isset,three`"),
+        "{errors:?}"
+    );
+    let err = error(&with_options(r#"content:"a"; flowbits:isset,a|b; sid:1;"#));
+    assert!(err.contains("one name"), "{err}");
+}
