@@ -109,12 +109,11 @@ alert tcp any any -> any any (content:\"y\"; sid:3;)\n";
 
 #[test]
 fn an_error_in_a_multiline_rule_names_its_first_line() {
-    let text =
-        "\n\nalert http any any -> any any (msg:\"x\"; \\\n  flowbits:set,a; \\\n  sid:1;)\n";
+    let text = "\n\nalert http any any -> any any (msg:\"x\"; \\\n  byte_jump:4,0; \\\n  sid:1;)\n";
     let set = parse_rules(text, "local.rules");
     assert_eq!(
         set.errors[0].to_string(),
-        "local.rules:3: unsupported option `flowbits` (samples carry no flow state)"
+        "local.rules:3: unsupported option `byte_jump`"
     );
 }
 
@@ -299,7 +298,7 @@ fn content_escapes_and_hex() {
 #[test]
 fn bad_rules_do_not_stop_the_others_and_every_error_is_reported() {
     let text = r#"alert tcp any any -> any any (content:"a"; sid:1;)
-alert tcp any any -> any any (content:"b"; flowbits:set,b; sid:2;)
+alert tcp any any -> any any (content:"b"; byte_jump:4,0; sid:2;)
 alert tcp any any -> any any (content:"c"; sid:3;)
 alert tcp any any -> any any (content:"d"; sid:1;)
 alert tcp $NOPE any -> any any (content:"e"; sid:5;)
@@ -311,7 +310,7 @@ alert tcp any any -> any any (content:"g"; sid:7;)
     assert_eq!(sids, vec![1, 3, 7]);
     let errors: Vec<_> = set.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    assert!(errors[0].starts_with("local.rules:2: unsupported option `flowbits`"));
+    assert!(errors[0].starts_with("local.rules:2: unsupported option `byte_jump`"));
     assert_eq!(
         errors[1],
         "local.rules:4: duplicate sid 1 (first used at local.rules:1)"
