@@ -18,7 +18,8 @@ use std::{
 
 use libfuzzer_sys::fuzz_target;
 use nta_agent::{
-    inspect,
+    flows::Labels,
+    inspect::Inspector,
     payload::{
         Matcher, default_rules,
         dns::{self, DnsMessage, DnsQuestion},
@@ -63,6 +64,8 @@ fn sample(proto: u8, src: IpKey, data: &[u8]) -> PayloadSample {
             _pad: [0; 2],
             payload_len: data.len() as u32,
             captured: data.len() as u32,
+            seq: 0,
+            _pad2: [0; 4],
             at_ns: 0,
         },
         data: data.to_vec(),
@@ -99,16 +102,14 @@ fuzz_target!(|data: &[u8]| {
     // The pipeline: rules and the tunnel detector, from a few sources, over
     // two windows of the hair-trigger detector.
     let t0 = Instant::now();
-    let mut tunnels = [
-        DnsTunnel::new(DnsTunnelConfig::default()),
-        DnsTunnel::new(hair_trigger()),
-    ];
-    for (i, tunnel) in tunnels.iter_mut().enumerate() {
+    for (i, config) in [DnsTunnelConfig::default(), hair_trigger()].into_iter().enumerate() {
+        let mut inspector = Inspector::new(matcher().clone(), config, Labels::default());
         for round in 0..3u8 {
             let now = t0 + Duration::from_millis(700 * u64::from(round));
             let src = IpKey::from_v4([198, 18, i as u8, round % 2]);
             for proto in [17, 6] {
-                let found = inspect::inspect(&sample(proto, src, data), matcher(), tunnel, 1, now);
+                let s = sample(proto, src, data);
+                let found = inspector.inspect(&s.header, &s.data, now);
                 for f in found {
                     if let Some(excerpt) = &f.evidence.excerpt {
                         assert!(excerpt.len() <= MAX_EXCERPT, "{f:?}");
@@ -119,13 +120,17 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        let tunnel = inspector.tunnels();
         assert!(tunnel.tracked_sources() <= MAX_SOURCES);
         assert!(tunnel.tracked_domains() <= MAX_SOURCES * MAX_DOMAINS_PER_SOURCE);
     }
 
     // The detector takes any question: a name that no parser produced
     // (empty labels, dots only, non-ASCII) must not upset it either.
-    let [tunnel, hair] = &mut tunnels;
+    let (mut tunnel, mut hair) = (
+        DnsTunnel::new(DnsTunnelConfig::default()),
+        DnsTunnel::new(hair_trigger()),
+    );
     let question = DnsQuestion {
         name: String::from_utf8_lossy(data).into_owned(),
         qtype: data.first().map_or(16, |&b| u16::from(b)),

@@ -92,6 +92,11 @@ impl Inspector {
         }
     }
 
+    /// The DNS tunnel detector, for checks of its bounds.
+    pub fn tunnels(&self) -> &DnsTunnel {
+        &self.tunnels
+    }
+
     /// Inspects one payload of the flow `h` describes (a sample's, or a
     /// capture's whole segment): alone, then as part of its direction's
     /// first bytes when it extends them. Tells the flow's protocol.
