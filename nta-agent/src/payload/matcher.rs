@@ -448,22 +448,9 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
         }
 }
 
-/// The HTTP request's buffers beyond method, URI, headers and host.
-const MORE_HTTP_BUFFERS: [Buffer; 13] = [
-    Buffer::HttpRequestLine,
-    Buffer::HttpProtocol,
-    Buffer::HttpStart,
-    Buffer::HttpHeaderNames,
-    Buffer::HttpCookie,
-    Buffer::HttpContentType,
-    Buffer::HttpContentLen,
-    Buffer::HttpReferer,
-    Buffer::HttpAccept,
-    Buffer::HttpAcceptLang,
-    Buffer::HttpAcceptEnc,
-    Buffer::HttpConnection,
-    Buffer::HttpRequestBody,
-];
+/// The HTTP request's buffers beyond method, URI, headers and host: the
+/// last of [`Buffer::ALL`], from `http.request_line` on.
+const MORE_HTTP_BUFFERS: &[Buffer] = Buffer::ALL.split_at(Buffer::HttpRequestLine.index()).1;
 
 /// One of [`MORE_HTTP_BUFFERS`] of `http`, as Suricata builds it.
 fn more_http<'p>(http: &HttpRequest<'p>, buffer: Buffer) -> Option<Cow<'p, [u8]>> {
@@ -569,7 +556,7 @@ fn buffers<'p>(
                 http.host().map(|h| Cow::Owned(normalize_host(h))),
             );
         }
-        for buffer in MORE_HTTP_BUFFERS {
+        for &buffer in MORE_HTTP_BUFFERS {
             if wanted(buffer) {
                 add(buffer, more_http(http, buffer));
             }

@@ -128,7 +128,8 @@ pub enum Buffer {
     DnsQuery,
     /// The ClientHello's server name (SNI).
     TlsSni,
-    /// The request line, without its line end.
+    /// The request line, without its line end. It and the buffers after
+    /// it stay last: the matcher takes them as one range of `ALL`.
     HttpRequestLine,
     /// The version as sent, e.g. `HTTP/1.1`.
     HttpProtocol,
