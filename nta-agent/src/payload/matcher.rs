@@ -254,6 +254,7 @@ impl Matcher {
         if !applies(rule, pkt) {
             return None;
         }
+        let cut = pkt.http.as_ref().is_some_and(|h| h.truncated);
         let mut first: Option<(usize, usize)> = None;
         let mut rest = &rule.contents[..];
         while let Some(head) = rest.first() {
@@ -266,10 +267,17 @@ impl Matcher {
                 if *v != view || !sizes_fit(rule, view, bytes.len()) {
                     return None;
                 }
-                let mut steps = 0;
-                section_match(section, bytes, 0, &mut steps).map(|at| (k, at))
+                let mut walk = Walk {
+                    steps: 0,
+                    cut: cut && view.buffer.is_http(),
+                };
+                section_match(section, bytes, 0, &mut walk).map(|at| (k, at))
             })?;
-            first.get_or_insert(found);
+            // A section of negations and `isdataat` alone has no position
+            // to show: the match is shown where a content matched.
+            if found.1 != NO_POSITION {
+                first.get_or_insert(found);
+            }
         }
         // Sizes of buffers no content looks at.
         for size in &rule.sizes {
@@ -308,17 +316,37 @@ fn sizes_fit(rule: &Rule, view: View, len: usize) -> bool {
     })
 }
 
+/// One buffer's walk through a rule's section: the steps taken, and
+/// whether the buffer may be cut short (a request whose end was not
+/// sampled), where not finding a content does not prove it absent.
+struct Walk {
+    steps: u32,
+    cut: bool,
+}
+
+impl Walk {
+    /// Counts a step; false past [`MAX_STEPS`].
+    fn step(&mut self) -> bool {
+        self.steps += 1;
+        self.steps <= MAX_STEPS
+    }
+}
+
+/// What [`section_match`] returns for a section that matched without a
+/// content or `pcre` matching anywhere (negations and `isdataat` only).
+const NO_POSITION: usize = usize::MAX;
+
 /// Matches `contents` (one buffer's, in rule order) in `buf`, the previous
 /// match having ended at `prev_end`; returns where the first positive
-/// content matched (`usize::MAX` when there is none after `contents[0]`).
+/// content matched ([`NO_POSITION`] when none did).
 fn section_match(
     contents: &[Content],
     buf: &[u8],
     prev_end: usize,
-    steps: &mut u32,
+    walk: &mut Walk,
 ) -> Option<usize> {
     let Some((c, rest)) = contents.split_first() else {
-        return Some(usize::MAX);
+        return Some(NO_POSITION);
     };
     // Later occurrences are worth trying only for a relative successor: an
     // absolute one is placed the same whatever this one's position.
@@ -327,7 +355,7 @@ fn section_match(
         let base = if at.relative { prev_end } else { 0 };
         let present = base.saturating_add(at.offset) < buf.len();
         return match present != c.negated {
-            true => section_match(rest, buf, prev_end, steps),
+            true => section_match(rest, buf, prev_end, walk),
             false => None,
         };
     }
@@ -340,18 +368,18 @@ fn section_match(
         };
         let subject = &buf[lo..];
         if c.negated {
-            return match pcre.regex.is_match(subject) {
+            // As for a negated content: a cut buffer proves no absence.
+            return match walk.cut || pcre.regex.is_match(subject) {
                 true => None,
-                false => section_match(rest, buf, prev_end, steps),
+                false => section_match(rest, buf, prev_end, walk),
             };
         }
         let mut from = 0;
         while let Some(m) = pcre.regex.find_at(subject, from) {
-            *steps += 1;
-            if *steps > MAX_STEPS {
+            if !walk.step() {
                 return None;
             }
-            if section_match(rest, buf, lo + m.end(), steps).is_some() {
+            if section_match(rest, buf, lo + m.end(), walk).is_some() {
                 return Some(lo + m.start());
             }
             if !retry || m.start() >= subject.len() {
@@ -361,20 +389,24 @@ fn section_match(
         }
         return None;
     }
-    let (lo, hi) = window(c, buf.len(), prev_end)?;
+    let window = window(c, buf.len(), prev_end);
     if c.negated {
-        if find(buf, c, lo, hi).is_some() {
+        // No room for the content is as good as not finding it, in a
+        // whole buffer; in one cut short, the content may lie past its end.
+        let found = window.is_some_and(|(lo, hi)| find(buf, c, lo, hi).is_some());
+        let unseen = walk.cut && window.is_none_or(|(_, hi)| hi >= buf.len());
+        if found || unseen {
             return None;
         }
-        return section_match(rest, buf, prev_end, steps);
+        return section_match(rest, buf, prev_end, walk);
     }
+    let (lo, hi) = window?;
     let mut from = lo;
     while let Some(at) = find(buf, c, from, hi) {
-        *steps += 1;
-        if *steps > MAX_STEPS {
+        if !walk.step() {
             return None;
         }
-        if section_match(rest, buf, at + c.bytes.len(), steps).is_some() {
+        if section_match(rest, buf, at + c.bytes.len(), walk).is_some() {
             return Some(at);
         }
         if !retry {

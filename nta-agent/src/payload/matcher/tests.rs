@@ -691,3 +691,36 @@ alert http any any -> any any (http.uri; content:"/"; urilen:3<>6,raw; sid:5;)"#
     assert_eq!(sids(&m, &http(&get("/abcd"))), vec![1, 5]);
     assert_eq!(sids(&m, &http(&get("/abcdef"))), vec![1, 3]);
 }
+
+/// A rule whose first buffer holds only a negation matches when that
+/// buffer is too short to hold the negated content, and is shown where its
+/// content matched, in the next buffer.
+#[test]
+fn a_match_is_shown_where_a_content_matched_not_at_a_negation() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.uri; content:!"safe"; http.user_agent; content:"evil"; sid:1;)"#,
+    );
+    let req = b"GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: an evil one\r\n\r\n";
+    let found = m.matches(&http(req));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].buffer, found[0].offset), ("http.user_agent", 3));
+    assert!(found[0].excerpt.contains("evil"), "{found:?}");
+}
+
+/// A negation is judged only where the buffer is whole: in a request cut
+/// short, what is missing may hold the negated content (Suricata waits
+/// for the whole request; the stream's run brings it here).
+#[test]
+fn a_negation_is_not_judged_past_the_end_of_a_request_cut_short() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.uri.raw; content:"/a"; content:!"/c/"; distance:4; sid:1;)
+alert http any any -> any any (http.uri.raw; content:"/a"; pcre:!"/safe/"; sid:2;)"#,
+    );
+    assert_eq!(sids(&m, &http(b"GET /a")), Vec::<u32>::new(), "cut short");
+    assert_eq!(
+        sids(&m, &http(b"GET /a/b/../c/x HTTP/1.0\r\n\r\n")),
+        vec![2],
+        "`/c/` past the distance"
+    );
+    assert_eq!(sids(&m, &http(b"GET /a/b/x HTTP/1.0\r\n\r\n")), vec![1, 2]);
+}

@@ -224,6 +224,11 @@ impl Buffer {
         older.or_else(|| Buffer::ALL.into_iter().find(|b| b.name() == keyword))
     }
 
+    /// Whether it is one of an HTTP request's.
+    pub fn is_http(self) -> bool {
+        !matches!(self, Buffer::PktData | Buffer::DnsQuery | Buffer::TlsSni)
+    }
+
     /// Whether a rule for `protocol` can see this buffer.
     fn fits(self, protocol: Protocol) -> bool {
         match self {
