@@ -118,7 +118,7 @@ impl Inspector {
         let matches = self.matcher.matches(&inspected);
         let mut findings: Vec<Finding> = Vec::new();
         for m in passing(&self.matcher, &mut self.flowbits, matches.iter(), key, now) {
-            if alerts(&mut self.thresholds, m, src, dst, now) {
+            if alerts(&self.matcher, &mut self.thresholds, m, src, dst, now) {
                 findings.push(detect::payload::signature(m, src, dst, name));
             }
         }
@@ -181,7 +181,7 @@ impl Inspector {
                 flow_key(h),
                 now,
             ) {
-                if alerts(&mut self.thresholds, m, src, dst, now) {
+                if alerts(&self.matcher, &mut self.thresholds, m, src, dst, now) {
                     findings.push(detect::payload::signature(m, src, dst, "tcp"));
                 }
             }
@@ -223,13 +223,15 @@ fn passing<'m>(
 /// Whether match `m` from `src` to `dst` at `now` alerts: always, unless
 /// its rule's `threshold` or `detection_filter` holds it back.
 fn alerts(
+    matcher: &Matcher,
     thresholds: &mut Tracker,
     m: &Match,
     src: SocketAddr,
     dst: SocketAddr,
     now: Instant,
 ) -> bool {
-    m.threshold
+    matcher.rules()[m.rule]
+        .threshold
         .is_none_or(|t| thresholds.allow(m.sid, &t, src.ip(), dst.ip(), now))
 }
 

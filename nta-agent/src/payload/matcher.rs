@@ -42,10 +42,8 @@ pub struct Match {
     /// That buffer around the match, escaped and at most
     /// [`excerpt::MAX_EXCERPT`] bytes.
     pub excerpt: String,
-    /// The rule's `threshold` or `detection_filter`: whether this match
-    /// alerts is for the caller's [`Tracker`](super::threshold::Tracker).
-    pub threshold: Option<super::threshold::Threshold>,
-    /// The rule's index in [`Matcher::rules`].
+    /// The rule's index in [`Matcher::rules`]: its `threshold` and
+    /// `flowbits` are for the caller to apply.
     pub rule: usize,
 }
 
@@ -303,7 +301,6 @@ impl Matcher {
             buffer: instances[k].0.buffer.name(),
             offset: start,
             excerpt: excerpt::around(&instances[k].1, start),
-            threshold: rule.threshold,
             rule: r,
         })
     }
