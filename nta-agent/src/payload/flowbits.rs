@@ -52,7 +52,7 @@ impl Flowbits {
         }
         if ids.iter().any(|(_, op)| op.changes()) {
             if !self.flows.contains_key(&key) && self.flows.len() >= MAX_FLOWS {
-                self.make_room(now);
+                super::make_room(&mut self.flows, MAX_FLOWS, now, IDLE, |(seen, _)| *seen);
             }
             let (seen, bits) = self.flows.entry(key).or_insert_with(|| (now, Vec::new()));
             *seen = now;
@@ -73,18 +73,6 @@ impl Flowbits {
     fn intern(&mut self, name: &str) -> u32 {
         let next = self.names.len() as u32;
         *self.names.entry(name.to_owned()).or_insert(next)
-    }
-
-    /// Drops the flows idle past [`IDLE`], else the oldest eighth.
-    fn make_room(&mut self, now: Instant) {
-        self.flows
-            .retain(|_, (seen, _)| now.saturating_duration_since(*seen) < IDLE);
-        if self.flows.len() >= MAX_FLOWS {
-            let mut seen: Vec<Instant> = self.flows.values().map(|(s, _)| *s).collect();
-            let (_, cutoff, _) = seen.select_nth_unstable(self.flows.len() / 8);
-            let cutoff = *cutoff;
-            self.flows.retain(|_, (s, _)| *s > cutoff);
-        }
     }
 
     /// Flows with bits held.

@@ -40,6 +40,26 @@ pub use inspected::{Inspected, Transport};
 pub use matcher::{Match, Matcher};
 pub use rules::{Rule, RuleError, RuleSet, check, default_rules, load_file, parse_rules};
 
+/// Makes room in `table`, which holds at most `max` entries, each last
+/// used at `used(entry)`: drops those idle for `idle` or more at `now`,
+/// then, if it is still full, the least recently used eighth. A scan per
+/// eighth rather than bookkeeping on every use.
+fn make_room<K, V>(
+    table: &mut std::collections::HashMap<K, V>,
+    max: usize,
+    now: std::time::Instant,
+    idle: std::time::Duration,
+    used: impl Fn(&V) -> std::time::Instant,
+) {
+    table.retain(|_, v| now.saturating_duration_since(used(v)) < idle);
+    if table.len() >= max {
+        let mut times: Vec<std::time::Instant> = table.values().map(&used).collect();
+        let (_, cutoff, _) = times.select_nth_unstable(table.len() / 8);
+        let cutoff = *cutoff;
+        table.retain(|_, v| used(v) > cutoff);
+    }
+}
+
 /// A fixed stream of pseudo-random numbers (xorshift64 from `seed`), for
 /// the tests that feed the parsers noise.
 #[cfg(test)]

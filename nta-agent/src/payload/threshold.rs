@@ -129,7 +129,8 @@ impl Tracker {
         };
         let length = Duration::from_secs(u64::from(t.seconds));
         if !self.windows.contains_key(&key) && self.windows.len() >= MAX_TRACKERS {
-            self.make_room(now, length);
+            // Windows as long as this one's at most are over when it would be.
+            super::make_room(&mut self.windows, MAX_TRACKERS, now, length, |w| w.start);
         }
         let window = self.windows.entry(key).or_insert(Window {
             start: now,
@@ -153,20 +154,6 @@ impl Tracker {
                 }
                 due
             }
-        }
-    }
-
-    /// Drops the windows over (at `now`, for windows of `length` at most
-    /// as long as this rule's), else the oldest eighth.
-    fn make_room(&mut self, now: Instant, length: Duration) {
-        self.windows
-            .retain(|_, w| now.saturating_duration_since(w.start) < length);
-        if self.windows.len() >= MAX_TRACKERS {
-            let mut starts: Vec<Instant> = self.windows.values().map(|w| w.start).collect();
-            let n = starts.len() / 8;
-            let (_, cutoff, _) = starts.select_nth_unstable(n);
-            let cutoff = *cutoff;
-            self.windows.retain(|_, w| w.start > cutoff);
         }
     }
 
