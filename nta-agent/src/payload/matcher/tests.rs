@@ -537,6 +537,25 @@ fn the_fast_pattern_is_the_one_marked() {
         sids(&m, &tcp(CLIENT, SERVER, b"a-long-common-prefix")),
         Vec::<u32>::new()
     );
+    // The choice itself: the marked content; else the longest one not
+    // negated and not a `pcre`, the first of equals.
+    let chosen = |text: &str| {
+        let set = parse_rules(text, "t.rules");
+        assert_eq!(set.errors, vec![]);
+        fast_pattern(&set.rules[0]).map(|c| c.bytes.clone())
+    };
+    assert_eq!(
+        chosen(
+            r#"alert tcp any any -> any any (content:"a-long-common-prefix"; content:"zq"; fast_pattern; sid:1;)"#
+        ),
+        Some(b"zq".to_vec())
+    );
+    assert_eq!(
+        chosen(
+            r#"alert tcp any any -> any any (content:"ab"; content:!"a-longer-negation"; pcre:"/a-much-longer-pattern/"; content:"cd"; sid:1;)"#
+        ),
+        Some(b"ab".to_vec())
+    );
 }
 
 /// `dotprefix` on `dns.query` as ET writes it: the domain and its
