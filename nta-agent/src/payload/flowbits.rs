@@ -71,8 +71,12 @@ impl Flowbits {
     }
 
     fn intern(&mut self, name: &str) -> u32 {
-        let next = self.names.len() as u32;
-        *self.names.entry(name.to_owned()).or_insert(next)
+        if let Some(&id) = self.names.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.insert(name.to_owned(), id);
+        id
     }
 
     /// Flows with bits held.
