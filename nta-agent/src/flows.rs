@@ -152,6 +152,8 @@ pub struct Timeouts {
     idle_ns: u64,
     active_ns: u64,
     reported: HashMap<FlowKey, Reported, RandomState>,
+    /// Most long flows reported on: as many as the kernel's table holds.
+    capacity: usize,
 }
 
 /// The counts a flow's records gave so far, and when the last was cut.
@@ -172,7 +174,14 @@ impl Timeouts {
             idle_ns: nanos(idle),
             active_ns: nanos(active),
             reported: HashMap::default(),
+            capacity: FLOWS_MAX_ENTRIES as usize,
         }
+    }
+
+    /// For a kernel flow table of `flows` entries, not the default size.
+    pub fn for_table(mut self, flows: u32) -> Self {
+        self.capacity = flows as usize;
+        self
     }
 
     /// What to do with the flow `key` at `now` (the flow table's clock).
@@ -250,7 +259,7 @@ impl Timeouts {
             part.first_seen_ns = r.cut_ns;
         }
         if reason == Reason::Active {
-            if self.reported.len() >= FLOWS_MAX_ENTRIES as usize {
+            if self.reported.len() >= self.capacity {
                 // Flows the kernel evicted never end here: forget those
                 // not cut for two active timeouts.
                 let stale = self.active_ns.saturating_mul(2);
@@ -292,13 +301,30 @@ pub struct Label {
 /// and the alerts (which write) and the flow exporter (which takes). As
 /// many as the kernel's flow table holds flows; past that an eighth are
 /// forgotten, as their flows have most likely been evicted too.
-#[derive(Debug, Clone, Default)]
-pub struct Labels(Arc<Mutex<HashMap<FlowKey, Label, RandomState>>>);
+#[derive(Debug, Clone)]
+pub struct Labels {
+    labels: Arc<Mutex<HashMap<FlowKey, Label, RandomState>>>,
+    capacity: usize,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self::for_table(FLOWS_MAX_ENTRIES)
+    }
+}
 
 impl Labels {
+    /// For a kernel flow table of `flows` entries.
+    pub fn for_table(flows: u32) -> Self {
+        Self {
+            labels: Arc::default(),
+            capacity: flows as usize,
+        }
+    }
+
     fn update(&self, key: FlowKey, f: impl FnOnce(&mut Label)) {
-        let mut labels = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if labels.len() >= FLOWS_MAX_ENTRIES as usize && !labels.contains_key(&key) {
+        let mut labels = self.labels.lock().unwrap_or_else(PoisonError::into_inner);
+        if labels.len() >= self.capacity && !labels.contains_key(&key) {
             let drop: Vec<FlowKey> = labels.keys().take(labels.len() / 8).copied().collect();
             for k in drop {
                 labels.remove(&k);
@@ -325,7 +351,7 @@ impl Labels {
 
     /// The label of `key`'s flow, for a record of a flow going on.
     pub fn get(&self, key: &FlowKey) -> Option<Label> {
-        let labels = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let labels = self.labels.lock().unwrap_or_else(PoisonError::into_inner);
         labels.get(key).cloned()
     }
 
@@ -346,13 +372,16 @@ impl Labels {
 
     /// The label of `key`'s flow, removed: its record is being written.
     pub fn take(&self, key: &FlowKey) -> Option<Label> {
-        let mut labels = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut labels = self.labels.lock().unwrap_or_else(PoisonError::into_inner);
         labels.remove(key)
     }
 
     /// Flows labelled.
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.labels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

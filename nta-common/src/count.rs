@@ -26,9 +26,9 @@ use crate::{
 /// Where the counts live, and the clock they are stamped with.
 ///
 /// Entries are handed out as raw pointers: in the kernel, other CPUs update
-/// the same entry at the same time, so no `&mut` may exist; the updates
-/// that could race go through [`State::add_shared`], [`State::window_add`]
-/// and [`State::fetch_or`].
+/// the same source and destination entries at the same time, so no `&mut`
+/// may exist; the updates that could race go through [`State::add_shared`],
+/// [`State::window_add`] and [`State::fetch_or`]. Flow entries are per CPU.
 pub trait State {
     /// Whether a part of the counting (a `feature` bit) runs.
     fn on(&self, part: u32) -> bool;
@@ -36,6 +36,13 @@ pub trait State {
     fn count(&self, counter: Counter, n: u64);
     /// Nanoseconds on the clock windows are measured with.
     fn now(&self) -> u64;
+    /// The same clock read to the nanosecond, where [`State::now`] is
+    /// coarse: once per flow and CPU, so that the CPU that saw a flow's
+    /// first packet is known even when its ends' packets reach two CPUs
+    /// within one tick of the coarse clock.
+    fn fine_now(&self) -> u64 {
+        self.now()
+    }
     /// The windows and thresholds; `None` only if they cannot be read.
     fn thresholds(&self) -> Option<*const Thresholds>;
     /// The source's entry, created (all zeros) if new; `None` if there is
@@ -45,10 +52,12 @@ pub trait State {
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats>;
     /// Counts a SYN to `port`.
     fn syn(&self, port: u16);
-    /// The flow's entry, if the table has it.
+    /// This CPU's slot of the flow's entry, if the table has it: no other
+    /// CPU writes it. It may hold another flow of the same hash (see
+    /// [`FlowStats::key`]).
     fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats>;
-    /// The flow's entry, inserted (all zeros) if absent; `None` if there
-    /// is no room.
+    /// The flow's entry, inserted (all zeros) if absent, as [`State::flow`];
+    /// `None` if there is no room.
     fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats>;
     /// This CPU's new-flow window: [start ns, flows inserted in it].
     fn new_flow_window(&self) -> Option<*mut [u64; 2]>;
@@ -787,38 +796,55 @@ fn flow<S: State>(seen: &Seen<S>) -> u64 {
         }
     };
     let now = seen.now;
+    // The entry is this CPU's slot of the flow (see `FlowStats`): plain
+    // updates cannot race.
     unsafe {
         if (*f).first_seen_ns == 0 {
-            (*f).first_seen_ns = now;
+            let first = seen.state.fine_now();
+            (*f).key = key;
+            (*f).first_seen_ns = first;
+            (*f).last_seen_ns = first;
             (*f).opener = dir as u8;
+        } else if !(*f).key.same(&key) {
+            // Another flow with the same hash holds the entry.
+            seen.state.count(Counter::FlowsSkipped, 1);
+            return 0;
         }
-        (*f).last_seen_ns = now;
+        // The coarse clock lags the fine one by up to a tick: the last
+        // packet is never before the first.
+        if now > (*f).last_seen_ns {
+            (*f).last_seen_ns = now;
+        }
         // One arm per direction, a constant index each, for the verifier.
         let carries_payload =
             matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) && t.payload_len > 0;
         let mut ordinal = 0;
         if dir == LOW_TO_HIGH {
-            S::add_shared(&raw mut (*f).packets[LOW_TO_HIGH], 1);
-            S::add_shared(&raw mut (*f).bytes[LOW_TO_HIGH], seen.len);
+            (*f).packets[LOW_TO_HIGH] += 1;
+            (*f).bytes[LOW_TO_HIGH] += seen.len;
             if carries_payload {
-                ordinal = S::window_add(&raw mut (*f).payload_packets[LOW_TO_HIGH], 1);
+                ordinal = count_payload(&mut (*f).payload_packets[LOW_TO_HIGH]);
             }
         } else {
-            S::add_shared(&raw mut (*f).packets[HIGH_TO_LOW], 1);
-            S::add_shared(&raw mut (*f).bytes[HIGH_TO_LOW], seen.len);
+            (*f).packets[HIGH_TO_LOW] += 1;
+            (*f).bytes[HIGH_TO_LOW] += seen.len;
             if carries_payload {
-                ordinal = S::window_add(&raw mut (*f).payload_packets[HIGH_TO_LOW], 1);
+                ordinal = count_payload(&mut (*f).payload_packets[HIGH_TO_LOW]);
             }
         }
         if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
-            let flags = u64::from(t.flags) << (8 * (dir as u64 & 1));
-            // A plain read first: the flags are nearly always known.
-            if (*f).tcp_flags & flags != flags {
-                S::fetch_or(&raw mut (*f).tcp_flags, flags);
-            }
+            (*f).tcp_flags |= u16::from(t.flags) << (8 * (dir as u16 & 1));
         }
         ordinal
     }
+}
+
+/// Counts a payload packet of a flow's direction, up to `u16::MAX`;
+/// returns its ordinal.
+#[inline(always)]
+fn count_payload(count: &mut u16) -> u64 {
+    *count = count.saturating_add(1);
+    u64::from(*count)
 }
 
 /// Whether this CPU may insert another flow in the current second.

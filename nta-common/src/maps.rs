@@ -8,6 +8,8 @@ pub const PROGRAM_NAME: &str = "nta";
 /// Name of the load-time global holding [`feature`] bits: which parts of
 /// the program run on each packet.
 pub const FEATURES_GLOBAL: &str = "NTA_FEATURES";
+/// The program's global holding the seed of the flow table's key hash.
+pub const FLOW_SEED_GLOBAL: &str = "NTA_FLOW_SEED";
 
 /// Parts of the XDP program that can be switched off at load time.
 ///

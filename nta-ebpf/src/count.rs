@@ -7,7 +7,10 @@ use core::intrinsics::{
     atomic_or, atomic_xadd,
 };
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_coarse_ns};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::generated::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+};
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::State,
@@ -17,7 +20,9 @@ use nta_common::{
 
 use crate::{
     features,
-    maps::{DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, SOURCES, SYN_PORTS, THRESHOLDS},
+    maps::{
+        DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NTA_FLOW_SEED, SOURCES, SYN_PORTS, THRESHOLDS,
+    },
 };
 
 /// This CPU's global counters.
@@ -87,6 +92,11 @@ impl State for Maps<'_> {
     }
 
     #[inline(always)]
+    fn fine_now(&self) -> u64 {
+        unsafe { bpf_ktime_get_ns() }
+    }
+
+    #[inline(always)]
     fn thresholds(&self) -> Option<*const Thresholds> {
         THRESHOLDS.get_ptr(0)
     }
@@ -112,14 +122,15 @@ impl State for Maps<'_> {
 
     #[inline(always)]
     fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
-        FLOWS.get_ptr_mut(key)
+        FLOWS.get_ptr_mut(&key.hash(NTA_FLOW_SEED.load()))
     }
 
     #[inline(always)]
     fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
+        let hash = key.hash(NTA_FLOW_SEED.load());
         // As `entry!`: another CPU may insert it first.
-        let _ = FLOWS.insert(key, &NEW_FLOW, BPF_NOEXIST as u64);
-        FLOWS.get_ptr_mut(key)
+        let _ = FLOWS.insert(&hash, &NEW_FLOW, BPF_NOEXIST as u64);
+        FLOWS.get_ptr_mut(&hash)
     }
 
     #[inline(always)]

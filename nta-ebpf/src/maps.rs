@@ -1,12 +1,13 @@
 //! The program's maps and load-time globals; sizes come from nta-common.
 
 use aya_ebpf::{
+    Global,
     macros::map,
-    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
 use nta_common::{
     BlockStats, DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
-    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
+    flow::{FLOWS_MAX_ENTRIES, FlowStats},
     maps::{
         BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
         SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
@@ -74,11 +75,18 @@ pub static BLOCKLIST: LpmTrie<IpKey, BlockStats> =
 #[map]
 pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Flows, both directions in one entry; LRU, so that the oldest go when it
-/// is full. New flows above a rate (per CPU, `NEW_FLOWS`) are not inserted.
+/// Flows, both directions in one entry, keyed by the key's seeded hash
+/// (`FlowKey::hash`), with a slot per CPU so that counting takes no locked
+/// add; LRU, so that the oldest go when it is full. The agent sets its size
+/// at load. New flows above a rate (per CPU, `NEW_FLOWS`) are not inserted.
 #[map]
-pub static FLOWS: LruHashMap<FlowKey, FlowStats> =
-    LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+pub static FLOWS: LruPerCpuHashMap<u64, FlowStats> =
+    LruPerCpuHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+
+/// The seed of `FLOWS`' key hash, drawn at random by the agent at load
+/// (`FLOW_SEED_GLOBAL`).
+#[unsafe(no_mangle)]
+pub static NTA_FLOW_SEED: Global<u64> = Global::new(0);
 
 /// This CPU's new-flow window: [start ns, flows inserted in it].
 #[map]

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::{self, State, Verdict},
-    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
+    flow::{FlowKey, FlowStats},
     maps::{DST_HOSTS_MAX_ENTRIES, PORT_COUNT, SOURCES_MAX_ENTRIES, ThresholdEvent, Thresholds},
     parse::Bytes,
 };
@@ -57,13 +57,14 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Nothing counted; crossings of `thresholds` are queued.
-    pub fn new(thresholds: Thresholds) -> Self {
+    /// Nothing counted; crossings of `thresholds` are queued; at most
+    /// `flows` flows are held, as in the kernel's table.
+    pub fn new(thresholds: Thresholds, flows: u32) -> Self {
         Self {
             global: UnsafeCell::new(GlobalCounters::ZERO),
             sources: UnsafeCell::new(Entries::new(SOURCES_MAX_ENTRIES)),
             destinations: UnsafeCell::new(Entries::new(DST_HOSTS_MAX_ENTRIES)),
-            flows: UnsafeCell::new(Entries::new(FLOWS_MAX_ENTRIES)),
+            flows: UnsafeCell::new(Entries::new(flows)),
             new_flows: UnsafeCell::new([0; 2]),
             syn_ports: UnsafeCell::new(vec![0; PORT_COUNT]),
             thresholds,

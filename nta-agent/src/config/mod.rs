@@ -96,11 +96,15 @@ pub struct Flows {
     /// timeout), so that long transfers show before they end.
     #[serde(deserialize_with = "de::duration")]
     pub active_timeout: Duration,
+    /// Flows the kernel's table holds; each takes about 64 bytes plus 96
+    /// per CPU of kernel memory, allocated at start.
+    pub table_size: u32,
 }
 
 impl Default for Flows {
     fn default() -> Self {
         Flows {
+            table_size: nta_common::flow::FLOWS_MAX_ENTRIES,
             new_flows_per_cpu: nta_common::flow::DEFAULT_NEW_FLOWS_PER_CPU,
             idle_timeout: Duration::from_secs(15),
             active_timeout: Duration::from_secs(60),

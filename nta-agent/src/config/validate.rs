@@ -92,6 +92,16 @@ impl Config {
         let (min, max) = FLOW_TIMEOUT;
         duration_in("flows.idle_timeout", self.flows.idle_timeout, min, max)?;
         duration_in("flows.active_timeout", self.flows.active_timeout, min, max)?;
+        let (min, max) = FLOW_TABLE_SIZE;
+        if !(min..=max).contains(&self.flows.table_size) {
+            return Err(Problem::new(
+                "flows.table_size",
+                format!(
+                    "must be between {min} and {max} flows, got {}",
+                    self.flows.table_size
+                ),
+            ));
+        }
         if self.sampling.max_per_sec == 0 && self.sampling.enabled {
             return Err(Problem::new(
                 "sampling.max_per_sec",
@@ -283,6 +293,10 @@ fn burst(key: &str, value: f64) -> Result<(), Problem> {
 
 /// Flow timeouts: the table is walked every second at most, and a flow
 /// record a day late is no record.
+/// The kernel flow table's size: a table smaller than this is flushed by
+/// any busy host, and past the upper bound its slots (96 bytes per CPU
+/// each) take gigabytes on a large machine.
+const FLOW_TABLE_SIZE: (u32, u32) = (1_024, 4_194_304);
 const FLOW_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
 
 fn validate_store(s: &StoreSettings) -> Result<(), Problem> {

@@ -451,7 +451,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         Some(db) => AlertIds::Store(Store::open(db)?),
         None => AlertIds::Count(0),
     };
-    let labels = Labels::default();
+    let labels = Labels::for_table(config.flows.table_size);
     let inspection = Inspection::start(Inspector::new(
         Matcher::new(&rules.rules).context("compiling the rules")?,
         config.dns_tunnel.detector(),
@@ -459,11 +459,12 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
     ))
     .context("starting the payload inspection thread")?;
     let mut reader = Reader {
-        counts: Counts::new(thresholds::for_kernel(&config)),
+        counts: Counts::new(thresholds::for_kernel(&config), config.flows.table_size),
         previous: None,
         next_tick_ns: 0,
         interval_ns: u64::try_from(args.interval.as_nanos()).unwrap_or(u64::MAX),
-        timeouts: Timeouts::new(config.flows.idle_timeout, config.flows.active_timeout),
+        timeouts: Timeouts::new(config.flows.idle_timeout, config.flows.active_timeout)
+            .for_table(config.flows.table_size),
         frame: 0,
         batch: Batch::default(),
         batch_start: 0,

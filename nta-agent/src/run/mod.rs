@@ -34,7 +34,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let blocking = start::blocklist(&loaded, &store, &settings)?;
     // What the payload pipeline and the alerts learn of flows, for their
     // records.
-    let labels = Labels::default();
+    let labels = Labels::for_table(settings.config.flows.table_size);
     let payload = start::payload(&args.rules, &settings.config, labels.clone())?;
     let (sensor, streams) = start::attach(loaded, &args)?;
     let rules = payload.rules();
@@ -45,7 +45,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let flow_config = &settings.config.flows;
     let (export, flows) = flow_export::start(
         sensor.flow_table().context("opening the flow table")?,
-        Timeouts::new(flow_config.idle_timeout, flow_config.active_timeout),
+        Timeouts::new(flow_config.idle_timeout, flow_config.active_timeout)
+            .for_table(flow_config.table_size),
         flow_config.idle_timeout,
     );
     let outputs = agent::Outputs { eve, ipfix };

@@ -174,6 +174,7 @@ pub(super) fn sensor_settings(config: &Config) -> SensorSettings {
             flow_payloads: s.flow_payloads,
         },
         sample_ports: flags.into_iter().collect(),
+        flow_table_size: config.flows.table_size,
     }
 }
 

@@ -3,10 +3,10 @@
 
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, IterableMap as _, Map, MapData, MapError},
+    maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues},
 };
 use nta_common::{
-    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
+    flow::{FlowKey, FlowStats},
     maps::names,
 };
 
@@ -19,7 +19,10 @@ const NAME: &str = names::FLOWS;
 /// descriptor, so it can move to the task that exports flows while the
 /// [`Sensor`](super::Sensor) goes on reading the counters.
 pub struct FlowTable {
-    map: BpfHashMap<MapData, FlowKey, FlowStats>,
+    /// Keyed by the flow key's seeded hash, a slot per CPU.
+    map: PerCpuHashMap<MapData, u64, FlowStats>,
+    /// The table's size, which caps a walk.
+    size: u32,
 }
 
 fn map_error(source: MapError) -> SensorError {
@@ -27,14 +30,14 @@ fn map_error(source: MapError) -> SensorError {
 }
 
 impl FlowTable {
-    pub(super) fn open(ebpf: &Ebpf) -> Result<Self, SensorError> {
+    pub(super) fn open(ebpf: &Ebpf, size: u32) -> Result<Self, SensorError> {
         let map = ebpf.map(NAME).ok_or(SensorError::MissingMap(NAME))?;
         // Checks the map type and the key and value sizes against ours.
-        let shared: BpfHashMap<&MapData, FlowKey, FlowStats> =
-            BpfHashMap::try_from(map).map_err(map_error)?;
+        let shared: PerCpuHashMap<&MapData, u64, FlowStats> =
+            PerCpuHashMap::try_from(map).map_err(map_error)?;
         let data = own_fd(shared.map())?;
-        let map = BpfHashMap::try_from(Map::LruHashMap(data)).map_err(map_error)?;
-        Ok(Self { map })
+        let map = PerCpuHashMap::try_from(Map::PerCpuLruHashMap(data)).map_err(map_error)?;
+        Ok(Self { map, size })
     }
 
     /// Walks the table: returns the flows `pick` ends or cuts, as they
@@ -47,22 +50,31 @@ impl FlowTable {
     ) -> Result<Vec<(FlowKey, FlowStats, Pick)>, SensorError> {
         // The walk is capped at the map's size: a key evicted under the
         // cursor makes the kernel restart from the first key.
-        let picked: Vec<(FlowKey, FlowStats, Pick)> = self
+        let picked: Vec<(u64, FlowStats, Pick)> = self
             .map
             .iter()
-            .take(FLOWS_MAX_ENTRIES as usize)
+            .take(self.size as usize)
             .filter_map(Result::ok)
-            .filter_map(|(k, f)| match pick(&k, &f) {
-                Pick::Keep => None,
-                p => Some((k, f, p)),
+            .filter_map(|(hash, slots)| {
+                let f = merged(&slots)?;
+                match pick(&f.key, &f) {
+                    Pick::Keep => None,
+                    p => Some((hash, f, p)),
+                }
             })
             .collect();
-        for (key, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
-            match self.map.remove(key) {
+        for (hash, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
+            match self.map.remove(hash) {
                 Ok(()) | Err(MapError::KeyNotFound) => {}
                 Err(source) => return Err(map_error(source)),
             }
         }
-        Ok(picked)
+        Ok(picked.into_iter().map(|(_, f, p)| (f.key, f, p)).collect())
     }
+}
+
+/// A flow's slots, one per CPU, as one; `None` for an entry no packet has
+/// filled yet (inserted an instant before it is counted).
+pub(super) fn merged(slots: &PerCpuValues<FlowStats>) -> Option<FlowStats> {
+    FlowStats::merge(slots.iter())
 }

@@ -36,6 +36,8 @@ pub struct SensorSettings {
     pub sampling: Sampling,
     /// Ports whose payloads are always sampled, with `sample_port` flags.
     pub sample_ports: Vec<(u16, u8)>,
+    /// Flows its flow table holds.
+    pub flow_table_size: u32,
 }
 
 /// The program loaded and configured, not yet attached: what must be in
@@ -49,6 +51,7 @@ impl LoadedSensor {
     pub fn load(settings: &SensorSettings) -> Result<Self, SensorError> {
         let options = LoadOptions {
             log_level: settings.log_level,
+            flow_table_size: settings.flow_table_size,
             ..LoadOptions::default()
         };
         let mut sensor = Sensor::load(&options)?;

@@ -20,8 +20,9 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, SourceStats,
+    flow::FLOWS_MAX_ENTRIES,
     flow::{FlowKey, FlowStats},
-    maps::{FEATURES_GLOBAL, PROGRAM_NAME, Sampling, Thresholds, feature, names},
+    maps::{FEATURES_GLOBAL, FLOW_SEED_GLOBAL, PROGRAM_NAME, Sampling, Thresholds, feature, names},
 };
 use tracing::{debug, warn};
 
@@ -46,6 +47,15 @@ pub fn program() -> Result<&'static [u8], SensorError> {
     Ok(PROGRAM)
 }
 
+/// A random seed for the flow table's key hash, from the standard
+/// library's per-process random keys (the operating system's randomness).
+fn flow_seed() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
 /// Oldest kernel nta supports: BPF links for XDP (5.9), atomic fetch-and-op
 /// map updates (5.12) and `bpf_ktime_get_coarse_ns` (5.11); 5.15 is the first
 /// long-term release with all of them.
@@ -59,6 +69,8 @@ pub struct LoadOptions {
     /// Parts of the program that run ([`feature`] bits): all of them, but
     /// for benchmarks that time the parts one by one.
     pub features: u32,
+    /// Flows the kernel's flow table holds.
+    pub flow_table_size: u32,
 }
 
 impl Default for LoadOptions {
@@ -66,6 +78,7 @@ impl Default for LoadOptions {
         Self {
             log_level: log::LevelFilter::Info,
             features: feature::ALL,
+            flow_table_size: FLOWS_MAX_ENTRIES,
         }
     }
 }
@@ -77,6 +90,7 @@ pub struct Sensor {
     attached: Option<(String, AttachedMode)>,
     /// Reads the program's log ring; dropping it would close the ring's fd.
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    flow_table_size: u32,
 }
 
 impl Sensor {
@@ -86,9 +100,12 @@ impl Sensor {
         check_kernel()?;
         raise_memlock_limit();
         let level = aya_log_level(options.log_level);
+        let seed = flow_seed();
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &level, false)
             .override_global(FEATURES_GLOBAL, &options.features, true)
+            .override_global(FLOW_SEED_GLOBAL, &seed, true)
+            .map_max_entries(names::FLOWS, options.flow_table_size)
             .load(object)
             .map_err(SensorError::from_load)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
@@ -109,6 +126,7 @@ impl Sensor {
             link: None,
             attached: None,
             logger,
+            flow_table_size: options.flow_table_size,
         })
     }
 
@@ -152,7 +170,7 @@ impl Sensor {
 
     /// Every flow in the flow table.
     pub fn flows(&self) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
-        read::flows(&self.ebpf)
+        read::flows(&self.ebpf, self.flow_table_size)
     }
 
     /// SYNs per destination port since the program was loaded, by port.
@@ -215,7 +233,7 @@ impl Sensor {
 
     /// A handle on the kernel flow table; each call opens another.
     pub fn flow_table(&self) -> Result<FlowTable, SensorError> {
-        FlowTable::open(&self.ebpf)
+        FlowTable::open(&self.ebpf, self.flow_table_size)
     }
 
     /// Takes the ring of payload samples, to be read by its own task.

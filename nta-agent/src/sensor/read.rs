@@ -4,11 +4,11 @@ use std::{net::IpAddr, time::Instant};
 
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray},
+    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, PerCpuHashMap},
 };
 use nta_common::{
     DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
-    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
+    flow::{FlowKey, FlowStats},
     maps::{
         DST_HOSTS_MAX_ENTRIES, PORT_CHUNKS, PORT_COUNT, PORTS_PER_CHUNK, SOURCES_MAX_ENTRIES, names,
     },
@@ -84,9 +84,18 @@ fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
         .collect())
 }
 
-/// Every flow in the flow table.
-pub(super) fn flows(ebpf: &Ebpf) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
-    lru(ebpf, names::FLOWS, FLOWS_MAX_ENTRIES, |f: &FlowStats| *f)
+/// Every flow in the flow table, its CPUs' slots merged.
+pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
+    let name = names::FLOWS;
+    let table: PerCpuHashMap<&MapData, u64, FlowStats> =
+        PerCpuHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
+    Ok(table
+        .iter()
+        .take(size as usize)
+        .filter_map(Result::ok)
+        .filter_map(|(_, slots)| super::flows::merged(&slots))
+        .map(|f| (f.key, f))
+        .collect())
 }
 
 pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {

@@ -394,3 +394,27 @@ pub fn zero_windows() -> Thresholds {
         ..Thresholds::DISABLED
     }
 }
+
+/// Keeps this thread on one CPU: a test run runs on the CPU of the thread
+/// that asks for it, and the program's rate limits and flow slots are per
+/// CPU.
+pub fn pin_to_one_cpu() {
+    pin_to_cpu(0);
+}
+
+/// Keeps this thread on CPU `cpu`.
+pub fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; sched_setaffinity reads
+    // the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(
+            rc,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

@@ -31,7 +31,7 @@ use crate::support::{
     captures::capture_attacks,
     frames::ETH_HLEN,
     netns::Topology,
-    xdp::{Xdp, coarse_now_ns, long_window_ns, quiet},
+    xdp::{Xdp, coarse_now_ns, long_window_ns, pin_to_one_cpu, quiet},
 };
 
 const SEED: u64 = 0x6469_6666_6572_656e;
@@ -96,9 +96,11 @@ struct Both {
 
 impl Both {
     fn new() -> Self {
+        // The reader is one CPU: so must the program be.
+        pin_to_one_cpu();
         let thresholds = thresholds();
         let xdp = Xdp::load_with(feature::ALL, Some(&thresholds));
-        let counts = Counts::new(thresholds);
+        let counts = Counts::new(thresholds, nta_common::flow::FLOWS_MAX_ENTRIES);
         // The reader's clock stands at the load time: later than any
         // window's start of 0, as the kernel's is.
         let now = Timestamp::from_nanosecond(i128::from(coarse_now_ns())).expect("a time");

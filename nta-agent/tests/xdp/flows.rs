@@ -12,29 +12,11 @@ use nta_common::{
 use crate::support::{
     self,
     frames::{self, DST_V4, Ipv4, SRC_V4, Tcp, tcp_flags},
-    xdp::{Xdp, quiet},
+    xdp::{Xdp, pin_to_cpu, pin_to_one_cpu, quiet},
 };
 
 fn load(thresholds: &Thresholds) -> Xdp {
     Xdp::load_with(feature::ALL, Some(thresholds))
-}
-
-/// Keeps this thread on one CPU: the limit is per CPU, and a test run
-/// runs on the CPU of the thread that asks for it.
-fn pin_to_one_cpu() {
-    // SAFETY: a zeroed cpu_set_t is an empty set; sched_setaffinity reads
-    // the set it is given.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        assert_eq!(
-            rc,
-            0,
-            "sched_setaffinity: {}",
-            std::io::Error::last_os_error()
-        );
-    }
 }
 
 fn flows(xdp: &Xdp) -> Vec<(FlowKey, FlowStats)> {
@@ -82,6 +64,56 @@ fn a_connection_is_one_flow_counted_each_way() {
     assert!(f.first_seen_ns > 0 && f.first_seen_ns <= f.last_seen_ns);
     assert_eq!(xdp.counter(Counter::FlowsNew), 1);
     assert!([LOW_TO_HIGH, HIGH_TO_LOW].contains(&client_dir));
+}
+
+#[test]
+fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
+    if !support::privileged() {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        assert!(!support::in_ci(), "two CPUs needed");
+        return;
+    }
+    let mut xdp = load(&quiet());
+    let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
+    let syn_ack = frames::tcp_v4(
+        DST_V4,
+        SRC_V4,
+        &Tcp::new(80, 40_000, tcp_flags::SYN | tcp_flags::ACK),
+    );
+    let data = frames::tcp_v4(
+        SRC_V4,
+        DST_V4,
+        &Tcp::new(40_000, 80, tcp_flags::ACK).payload(b"x"),
+    );
+    // The client's packets on CPU 1, the server's on CPU 0, as RSS may
+    // spread the two directions of a connection.
+    pin_to_cpu(1);
+    xdp.pass(&syn);
+    pin_to_cpu(0);
+    xdp.pass(&syn_ack);
+    pin_to_cpu(1);
+    xdp.pass(&data);
+    pin_to_one_cpu();
+    let all = flows(&xdp);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (key, f) = all[0];
+    assert_eq!(f.key, key);
+    let client_dir = usize::from(f.opener);
+    let server_dir = 1 - client_dir;
+    // The client opened it, on CPU 1: the earliest slot names the opener.
+    assert_eq!(
+        (f.packets[client_dir], f.packets[server_dir]),
+        (2, 1),
+        "{f:?}"
+    );
+    assert_eq!(f.bytes[server_dir], syn_ack.len() as u64);
+    use tcp_flags::{ACK, SYN};
+    assert_eq!(f.flags_from(client_dir), SYN | ACK);
+    assert_eq!(f.flags_from(server_dir), SYN | ACK);
+    assert_eq!(f.payload_packets[client_dir], 1);
+    assert_eq!(xdp.counter(Counter::FlowsNew), 1);
 }
 
 #[test]
