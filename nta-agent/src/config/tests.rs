@@ -42,6 +42,7 @@ fn defaults_are_the_documented_thresholds() {
     assert_eq!(c.incidents.quiet_period, Duration::from_secs(10));
     assert_eq!(c.flows.idle_timeout, Duration::from_secs(15));
     assert_eq!(c.flows.active_timeout, Duration::from_secs(60));
+    assert_eq!(c.flows.table_size, 131_072);
     assert_eq!(c.store.retention_seconds, Duration::from_secs(3600));
     assert_eq!(c.store.retention_minutes, Duration::from_secs(30 * 86_400));
     assert!(c.allowlist.is_empty() && c.overrides.is_empty());
@@ -254,6 +255,11 @@ fn validation_errors_name_the_key_and_point_at_its_value() {
     assert_eq!(
         e,
         "nta.toml:2:18: flows.active_timeout: must be between 1s and 1d, got 0s"
+    );
+    let e = parse_err("[flows]\ntable_size = 100\n");
+    assert_eq!(
+        e,
+        "nta.toml:2:14: flows.table_size: must be between 1024 and 4194304 flows, got 100"
     );
     let e = parse_err(
         "[[override]]\nnetwork = \"10.0.0.0/8\"\nsyn_flood = { dst_host_syn_rate = 9 }\n\n\

@@ -59,12 +59,19 @@ impl Xdp {
     /// written; `None` leaves `THRESHOLDS` as the kernel creates it (all
     /// zeros).
     pub fn load_with(parts: u32, thresholds: Option<&Thresholds>) -> Self {
-        let loaded_ns = coarse_now_ns();
         let options = LoadOptions {
             features: parts,
             ..LoadOptions::default()
         };
-        let mut sensor = Sensor::load(&options).unwrap_or_else(|e| {
+        Self::load_with_options(&options, thresholds)
+    }
+
+    /// Loaded with `options`, and `thresholds` written as for
+    /// [`Xdp::load_with`].
+    pub fn load_with_options(options: &LoadOptions, thresholds: Option<&Thresholds>) -> Self {
+        let loaded_ns = coarse_now_ns();
+        let parts = options.features;
+        let mut sensor = Sensor::load(options).unwrap_or_else(|e| {
             panic!("loading the XDP program with parts {parts:#x} (built with bpf-linker?): {e:?}")
         });
         if let Some(thresholds) = thresholds {

@@ -160,6 +160,37 @@ fn a_blocked_source_makes_no_flow() {
 }
 
 #[test]
+fn the_flow_table_holds_as_many_flows_as_configured() {
+    if !support::privileged() {
+        return;
+    }
+    pin_to_one_cpu();
+    let size = 1_024;
+    let options = nta_agent::sensor::LoadOptions {
+        flow_table_size: size,
+        ..Default::default()
+    };
+    let mut xdp = Xdp::load_with_options(&options, Some(&quiet()));
+    for port in 0..3_000 {
+        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 20_000 + port, 80));
+    }
+    let held = flows(&xdp).len();
+    // The LRU makes room for each new flow: the oldest went.
+    assert!(held > 0 && held <= size as usize, "{held} flows held");
+    assert_eq!(xdp.counter(Counter::FlowsNew), 3_000);
+    assert_eq!(xdp.counter(Counter::FlowsSkipped), 0);
+    let newest = FlowKey::of(
+        &IpKey::from(std::net::IpAddr::from(SRC_V4)),
+        22_999,
+        &IpKey::from(std::net::IpAddr::from(DST_V4)),
+        80,
+        ip_proto::TCP,
+    )
+    .0;
+    assert!(flows(&xdp).iter().any(|(k, _)| *k == newest));
+}
+
+#[test]
 fn new_flows_above_the_rate_limit_are_counted_not_inserted() {
     if !support::privileged() {
         return;
