@@ -53,7 +53,9 @@ fn env() -> &'static Env {
         // The open file is all the store needs: nothing is left behind
         // however libFuzzer exits.
         let _ = std::fs::remove_file(&path);
-        store.put_alerts(&fixtures::five_alerts()).expect("storing alerts");
+        store
+            .put_alerts(&fixtures::five_alerts())
+            .expect("storing alerts");
         // 20 seconds of traffic from 2026-01-01T00:00:00Z, for /api/history.
         let start = jiff::Timestamp::from_second(1_767_225_600).expect("time");
         for s in 0..20 {

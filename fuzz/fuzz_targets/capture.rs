@@ -34,14 +34,15 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let counts = Counts::new(Thresholds {
+    let thresholds = Thresholds {
         dst_packets: [0; 6],
         source: [0; 5],
         sweep_bits: 0,
         fast_ports: 0,
         slow_bits: 0,
         ..Thresholds::DISABLED
-    });
+    };
+    let counts = Counts::new(thresholds, nta_common::flow::FLOWS_MAX_ENTRIES);
     let mut counted = 0;
     // A frame takes at least a 16-byte record: more calls than that means
     // the reader is not getting anywhere.
@@ -69,5 +70,9 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => panic!("unexpected after opening: {e}"),
         }
     }
-    panic!("no end after {} calls on {} bytes", data.len() / 16 + 3, data.len());
+    panic!(
+        "no end after {} calls on {} bytes",
+        data.len() / 16 + 3,
+        data.len()
+    );
 });

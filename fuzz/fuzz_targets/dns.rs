@@ -102,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
     // The pipeline: rules and the tunnel detector, from a few sources, over
     // two windows of the hair-trigger detector.
     let t0 = Instant::now();
-    for (i, config) in [DnsTunnelConfig::default(), hair_trigger()].into_iter().enumerate() {
+    for (i, config) in [DnsTunnelConfig::default(), hair_trigger()]
+        .into_iter()
+        .enumerate()
+    {
         let mut inspector = Inspector::new(matcher().clone(), config, Labels::default());
         for round in 0..3u8 {
             let now = t0 + Duration::from_millis(700 * u64::from(round));

@@ -1,5 +1,5 @@
 //! Flows: both directions of a conversation in one entry of `FLOWS`, keyed
-//! by the normalised 5-tuple.
+//! by the normalised 5-tuple's seeded hash, with a slot per CPU.
 
 use crate::IpKey;
 
@@ -9,8 +9,8 @@ pub const LOW_TO_HIGH: usize = 0;
 /// From the `high` end to the `low` end.
 pub const HIGH_TO_LOW: usize = 1;
 
-/// Entries in the `FLOWS` LRU map: 131 072 flows × 128 B (key and value)
-/// ≈ 16 MiB of kernel memory.
+/// Entries in the `FLOWS` map by default (`[flows] table_size`): each
+/// takes about 80 bytes plus a 96-byte slot per CPU, 34 MiB on 2 CPUs.
 pub const FLOWS_MAX_ENTRIES: u32 = 131_072;
 
 /// New flows per second and CPU above which the program stops inserting
@@ -152,6 +152,8 @@ pub struct FlowStats {
     /// Packets and bytes by direction ([`LOW_TO_HIGH`], [`HIGH_TO_LOW`]).
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
+    /// The slot's first packet, on the fine clock (`State::fine_now`), and
+    /// its last, on the coarse one but never before the first.
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
     /// TCP flags seen: from the low end in bits 0..8, from the high end in
