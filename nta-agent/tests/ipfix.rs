@@ -383,13 +383,24 @@ fn assert_no_loss(files: &[PathBuf], log: &str, flows: usize) {
     );
 }
 
-/// Waits, up to `limit`, until the EVE file has a flow event that ended
-/// idle.
-fn wait_for_idle_flow(eve: &Path, limit: std::time::Duration) -> bool {
+/// Waits, up to `limit`, until the EVE file has `count` flow events of TCP
+/// to `port` that ended idle. Other flows (the namespaces' own IPv6
+/// neighbour discovery) may end idle before them.
+fn wait_for_idle_flows(eve: &Path, port: u16, count: usize, limit: std::time::Duration) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
         let text = fs::read_to_string(eve).unwrap_or_default();
-        if text.contains("\"reason\":\"timeout\"") {
+        let idle = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|e| {
+                e["event_type"] == "flow"
+                    && e["proto"] == "TCP"
+                    && e["dest_port"] == port
+                    && e["flow"]["reason"] == "timeout"
+            })
+            .count();
+        if idle >= count {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -425,8 +436,12 @@ fn the_live_agent_sends_its_idle_and_last_flows_to_nfcapd() {
     for _ in 0..5 {
         curl(&net, &["-o", "/dev/null", &url]);
     }
-    let idle = wait_for_idle_flow(&eve, std::time::Duration::from_secs(15));
-    assert!(idle, "no flow ended idle:\n{}", agent.log());
+    let idle = wait_for_idle_flows(&eve, 80, 5, std::time::Duration::from_secs(15));
+    assert!(
+        idle,
+        "the five downloads did not end idle:\n{}",
+        agent.log()
+    );
     // What was sent so far, in /api/stats and /metrics.
     let api = Api::new(&net.victim);
     let stats = api.get("/api/stats");
