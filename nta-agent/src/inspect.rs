@@ -50,6 +50,54 @@ pub fn load_rules(extra: &[PathBuf], vars: &rules::Vars) -> Result<RuleSet, Load
     Ok(set)
 }
 
+/// The rules files a running agent loads and the variables they use: read
+/// at start and again on each reload.
+#[derive(Debug, Clone)]
+pub struct RuleSource {
+    pub paths: Vec<PathBuf>,
+    pub vars: rules::Vars,
+}
+
+/// Why a reload kept the rules it had.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("compiling the rules: {0}")]
+    Compile(#[from] MatcherError),
+}
+
+/// A new rule set, compiled, ready to replace the one in use.
+pub struct Reloaded {
+    pub matcher: Matcher,
+    pub counts: rules::LoadCounts,
+    /// The first rules refused, for the log.
+    pub first_errors: Vec<String>,
+}
+
+impl RuleSource {
+    /// Reads every file and compiles the rules: a rule the engine refuses
+    /// is counted and the others load, but a file that cannot be read, or
+    /// a set that does not compile, fails the whole.
+    pub fn compile(&self) -> Result<Reloaded, ReloadError> {
+        let set = load_rules(&self.paths, &self.vars)?;
+        let matcher = Matcher::new(&set.rules)?;
+        Ok(Reloaded {
+            matcher,
+            counts: rules::LoadCounts {
+                loaded: set.rules.len(),
+                rejected: set.errors.len(),
+            },
+            first_errors: set
+                .errors
+                .iter()
+                .take(20)
+                .map(ToString::to_string)
+                .collect(),
+        })
+    }
+}
+
 /// What payload inspection keeps from one payload to the next: the
 /// compiled rules, the tunnel detector's sources, the directions being
 /// reassembled, and the flows' labels it writes the protocols to.
@@ -90,6 +138,13 @@ impl Inspector {
             labelled: Box::new([0; LABELLED_SLOTS]),
             hasher: foldhash::fast::FixedState::default(),
         }
+    }
+
+    /// Matches with `matcher` from now on. The threshold windows (by
+    /// rule id), the flows' bits, the streams and the tunnels' sources go
+    /// on: a reload loses no state but the old rules.
+    pub fn replace_matcher(&mut self, matcher: Matcher) {
+        self.matcher = matcher;
     }
 
     /// The DNS tunnel detector, for checks of its bounds.
@@ -289,16 +344,31 @@ impl Payload {
         self.rules
     }
 
-    /// Inspects `samples` until their channel closes; returns the findings'
-    /// queue and the task.
+    /// Inspects `samples` until their channel closes, with each matcher
+    /// from `matchers` as it comes (a reload); returns the findings' queue
+    /// and the task.
     pub fn spawn(
         mut self,
         mut samples: mpsc::Receiver<PayloadSample>,
+        mut matchers: mpsc::Receiver<Matcher>,
     ) -> (mpsc::Receiver<Finding>, JoinHandle<()>) {
         let (findings, found) = mpsc::channel(FINDING_QUEUE);
         let task = tokio::spawn(async move {
             let mut dropped = 0u64;
-            while let Some(sample) = samples.recv().await {
+            loop {
+                let sample = tokio::select! {
+                    // A new rule set first: every sample after the reload
+                    // answered is matched with it.
+                    biased;
+                    Some(matcher) = matchers.recv() => {
+                        self.inspector.replace_matcher(matcher);
+                        continue;
+                    }
+                    sample = samples.recv() => match sample {
+                        Some(sample) => sample,
+                        None => break,
+                    },
+                };
                 let now = Instant::now();
                 for finding in self.inspector.inspect(&sample.header, &sample.data, now) {
                     if findings.try_send(finding).is_err() {

@@ -20,8 +20,8 @@ use serde_json::Value;
 use support::{
     api::{AlertWatch, Api},
     dns::{check_dig, dig_batch, dns_responder, tunnel_names},
-    lab::{Lab, curl, explain, ms, poll_note, web_server},
-    netns::{ATTACKER_ADDR, VICTIM_ADDR},
+    lab::{Lab, curl, explain, ms, poll_note, start_agent, web_server},
+    netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
 };
 
 /// Longest any poller runs.
@@ -523,4 +523,106 @@ fn ordinary_curl_and_dig_raise_no_alert() {
         "ordinary traffic raised alerts; {}",
         explain(&alerts, &lab.agent)
     );
+}
+
+/// A rule alerting on requests for `path`, with `sid`.
+fn path_rule(path: &str, sid: u64) -> String {
+    format!(
+        "alert http any any -> any any (msg:\"path {path}\"; http.uri; content:\"{path}\"; sid:{sid}; rev:1;)\n"
+    )
+}
+
+/// `POST /api/rules/reload` from the victim's namespace, with `token` if
+/// any: the status and the body.
+fn post_reload(net: &Topology, token: Option<&str>) -> (String, String) {
+    let header = token.map(|t| format!("Authorization: Bearer {t}"));
+    let mut args = vec!["curl", "-s", "-X", "POST", "-w", "\n%{http_code}"];
+    if let Some(header) = &header {
+        args.extend(["-H", header.as_str()]);
+    }
+    args.push("http://127.0.0.1:3000/api/rules/reload");
+    let out = net.exec(&net.victim, Duration::from_secs(30), &args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.to_owned(), body.to_owned())
+}
+
+/// Requests `path` from the web server until rule `sid`'s alert is listed.
+fn alerts_on(lab_net: &Topology, api: &Api, path: &str, sid: u64) -> Vec<Value> {
+    curl(
+        lab_net,
+        &["-o", "/dev/null", &format!("http://{VICTIM_ADDR}{path}")],
+    );
+    let alerts = poll_alerts(api, ALERT_LIMIT, |all| !with_sid(all, sid).is_empty());
+    with_sid(&alerts, sid)
+}
+
+#[test]
+fn rules_reload_on_sighup_and_post_and_a_file_that_fails_keeps_the_old_set() {
+    let Some(net) = Topology::privileged(&["curl", "python3"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("local.rules");
+    fs::write(&rules, path_rule("/first-secret", 9_000_101)).expect("writing the rules");
+    let db = dir.path().join("nta.redb");
+    let file = rules.to_str().expect("UTF-8");
+    let mut agent = start_agent(
+        &net,
+        &["--rules", file, "--db", db.to_str().expect("UTF-8")],
+    );
+    let api = Api::new(&net.victim);
+    let _web = web_server(&net);
+    let loaded = |api: &Api| {
+        api.get("/api/stats")["rules"]["loaded"]
+            .as_u64()
+            .expect("rules.loaded")
+    };
+    let at_start = loaded(&api);
+    assert_eq!(alerts_on(&net, &api, "/first-secret", 9_000_101).len(), 1);
+
+    // SIGHUP: a second rule, and the first still there.
+    let mut both = path_rule("/first-secret", 9_000_101);
+    both.push_str(&path_rule("/second-secret", 9_000_102));
+    fs::write(&rules, both).expect("rewriting the rules");
+    let pid = libc::pid_t::try_from(agent.pid().expect("the agent's pid")).expect("a pid");
+    // SAFETY: kill has no memory preconditions; pid is the agent's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    agent.wait_for_log("Rules reloaded", Duration::from_secs(20));
+    assert_eq!(loaded(&api), at_start + 1);
+    let found = alerts_on(&net, &api, "/second-secret", 9_000_102);
+    assert_eq!(found.len(), 1, "{}", agent.log());
+
+    // The API, without the admin token: refused.
+    let (status, body) = post_reload(&net, None);
+    assert_eq!(status, "401", "{body}");
+    let token = fs::read_to_string(dir.path().join("api-token")).expect("the admin token");
+    let token = token.trim();
+
+    // A file gone: 422 naming it, and the set in use stays.
+    fs::remove_file(&rules).expect("removing the rules file");
+    let (status, body) = post_reload(&net, Some(token));
+    assert_eq!(status, "422", "{body}");
+    assert!(
+        body.contains(file) && body.contains("stay in use"),
+        "{body}"
+    );
+    assert_eq!(loaded(&api), at_start + 1);
+    agent.assert_logged("Rules reload failed");
+
+    // A new set through the API: its counts, and its rule matches.
+    let mut next = path_rule("/third-secret", 9_000_103);
+    next.push_str("alert http any any -> any any (msg:\"no sid\"; content:\"x\"; rev:1;)\n");
+    fs::write(&rules, next).expect("writing the rules again");
+    let (status, body) = post_reload(&net, Some(token));
+    assert_eq!(status, "200", "{body}");
+    let counts: Value = serde_json::from_str(&body).expect("JSON counts");
+    assert_eq!(counts["loaded"].as_u64(), Some(at_start), "{body}");
+    assert_eq!(counts["rejected"], 1, "{body}");
+    assert_eq!(loaded(&api), at_start);
+    let found = alerts_on(&net, &api, "/third-secret", 9_000_103);
+    assert_eq!(found.len(), 1, "{}", agent.log());
+    // The open incidents went on through the reloads.
+    assert_eq!(with_sid(&api.alerts(""), 9_000_101).len(), 1);
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }

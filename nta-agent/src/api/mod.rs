@@ -26,6 +26,7 @@ mod health;
 mod history;
 mod hosts;
 mod metrics;
+pub mod rules;
 mod stats;
 pub mod stream;
 mod top;
@@ -64,6 +65,8 @@ pub struct ApiState {
     /// Notification counts by channel (none configured: empty).
     pub notify: Arc<NotifyStats>,
     pub mitigation: Mitigation,
+    /// Rules reloads (`POST /api/rules/reload`).
+    pub rules: rules::RulesControl,
 }
 
 impl ApiState {
@@ -79,6 +82,7 @@ impl ApiState {
             timings: Timings::default(),
             notify: Arc::default(),
             mitigation: Mitigation::default(),
+            rules: rules::RulesControl::default(),
         }
     }
 
@@ -137,6 +141,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
         auth,
         timings,
         mitigation,
+        rules,
         ..
     } = state;
     let clients = mitigation.clients.clone();
@@ -157,6 +162,7 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
     // Changes to the blocklist need the admin token, always.
     stream::stream_handler(feed, report, auth.clone())
         .or(blocks::change_handlers(mitigation, auth.clone()))
+        .or(rules::reload_handler(rules, auth.clone()))
         .or(auth::authorized(auth).and(record_client(clients)).and(data))
         .or(health::health_handler())
         .or(dashboard::dashboard_handler())
@@ -250,6 +256,10 @@ enum HandlerError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The request was understood but what it asks for failed (a rules
+    /// file that does not load).
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl HandlerError {
@@ -286,7 +296,7 @@ impl HandlerError {
                 warn!(message = "API request failed", %error);
                 error_reply(status, &error, None)
             }
-            Self::NotFound(message) | Self::Unavailable(message) => {
+            Self::NotFound(message) | Self::Unavailable(message) | Self::Unprocessable(message) => {
                 error_reply(status, &message, None)
             }
         }
@@ -307,6 +317,7 @@ impl ErrorStatus for HandlerError {
             Self::Store(error) => error.status_code(),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

@@ -6,15 +6,18 @@
 
 mod agent;
 mod flow_export;
+mod reload;
 mod start;
 
 use anyhow::Context as _;
+use tokio::sync::mpsc;
 use tracing::info;
 
 use self::{agent::Agent, start::Settings};
 use crate::{
     cli::RunArgs,
     flows::{Labels, Timeouts},
+    inspect::RuleSource,
     sensor::LoadedSensor,
 };
 
@@ -35,12 +38,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // What the payload pipeline and the alerts learn of flows, for their
     // records.
     let labels = Labels::for_table(settings.config.flows.table_size);
-    let payload = start::payload(&args.rules, &settings.config, labels.clone())?;
+    let rule_source = RuleSource {
+        paths: args.rules.clone(),
+        vars: settings.config.rule_vars(),
+    };
+    let payload = start::payload(&rule_source, &settings.config, labels.clone())?;
     let (sensor, streams) = start::attach(loaded, &args)?;
     let rules = payload.rules();
-    let (findings, inspecting) = payload.spawn(streams.samples);
-    let api = start::api(&settings, store.clone(), &sensor, &notifier, &blocking).await?;
+    let (matchers, new_matchers) = mpsc::channel(1);
+    let (findings, inspecting) = payload.spawn(streams.samples, new_matchers);
+    let (reloads, reload_requests) = reload::channel();
+    let api = start::api(
+        &settings,
+        store.clone(),
+        &sensor,
+        &notifier,
+        &blocking,
+        reloads,
+    )
+    .await?;
     api.state.live.rules(rules);
+    let reloading = reload::start(
+        rule_source,
+        matchers,
+        api.state.live.clone(),
+        reload_requests,
+    )?;
 
     let flow_config = &settings.config.flows;
     let (export, flows) = flow_export::start(
@@ -58,6 +81,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let walker = export.stop().await;
     let sensor = agent.shutdown(walker).await;
     api.stop().await;
+    reloading.abort();
     inspecting.abort();
     let iface = sensor.iface().to_owned();
     sensor.detach().context("detaching the XDP program")?;

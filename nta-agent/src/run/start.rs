@@ -14,14 +14,14 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
 use crate::{
-    api::{self, ApiState, Mitigation, auth::Auth, stream::Feed},
+    api::{self, ApiState, Mitigation, auth::Auth, rules::RulesControl, stream::Feed},
     cli::RunArgs,
     config::Config,
     detect,
     eve::{EveTarget, EveWriter},
     export::IpfixExporter,
     flows::Labels,
-    inspect::{self, Payload},
+    inspect::{self, Payload, RuleSource},
     mitigate::{
         auto::AutoPolicy,
         blocklist::{Blocklist, Protected, SharedBlocklist},
@@ -241,11 +241,11 @@ fn admin_token(auth: Auth, db: &Path) -> anyhow::Result<Auth> {
 /// The rules (the embedded defaults and `--rules` files) compiled, and
 /// the DNS tunnel detector: the payload pipeline, ready to start.
 pub(super) fn payload(
-    rules: &[PathBuf],
+    source: &RuleSource,
     config: &Config,
     labels: Labels,
 ) -> anyhow::Result<Payload> {
-    let rules = inspect::load_rules(rules, &config.rule_vars())?;
+    let rules = inspect::load_rules(&source.paths, &source.vars)?;
     // A published ruleset may have thousands the engine refuses: the
     // first few are logged, the rest counted.
     for error in rules.errors.iter().take(REJECTIONS_LOGGED) {
@@ -320,6 +320,7 @@ pub(super) async fn api(
     sensor: &LiveSensor,
     notifier: &Option<Notifier>,
     blocking: &Blocking,
+    rules: RulesControl,
 ) -> anyhow::Result<RunningApi> {
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -341,6 +342,7 @@ pub(super) async fn api(
             policy: blocking.policy.clone(),
             clients: blocking.clients.clone(),
         },
+        rules,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(api::serve(listener, state.clone(), async {
