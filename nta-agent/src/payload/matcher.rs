@@ -86,6 +86,10 @@ pub struct Matcher {
     rules: Vec<Rule>,
     /// Rules by fast pattern id.
     fast_users: Vec<Vec<u32>>,
+    /// Rules with no content to prefilter on (only negated contents,
+    /// `pcre`, `isdataat` or sizes): checked on every sample of their
+    /// protocol, as Suricata checks its rules without a fast pattern.
+    unfiltered: Vec<u32>,
     /// Indexed by [`View::index`]; `None` when no rule looks there.
     automata: Vec<Option<Automaton>>,
     /// Indexed by [`View::index`]: whether some content looks there.
@@ -133,6 +137,7 @@ impl Matcher {
             vec![(Vec::new(), Vec::new()); View::COUNT];
         let mut ids: HashMap<(View, Vec<u8>), u32> = HashMap::new();
         let mut fast_users: Vec<Vec<u32>> = Vec::new();
+        let mut unfiltered = Vec::new();
         let mut used = vec![false; View::COUNT];
         for (r, rule) in rules.iter().enumerate() {
             for c in &rule.contents {
@@ -145,8 +150,8 @@ impl Matcher {
                 }
                 .index()] = true;
             }
-            // The parser refuses a rule whose contents are all negated.
             let Some(fast) = fast_pattern(rule) else {
+                unfiltered.push(r as u32);
                 continue;
             };
             let key = (View::of(fast), fast.bytes.to_ascii_lowercase());
@@ -186,6 +191,7 @@ impl Matcher {
         Ok(Matcher {
             rules: rules.to_vec(),
             fast_users,
+            unfiltered,
             automata,
             used,
         })
@@ -221,7 +227,7 @@ impl Matcher {
                 );
             }
         }
-        if hit.is_empty() {
+        if hit.is_empty() && self.unfiltered.is_empty() {
             return Vec::new();
         }
         hit.sort_unstable();
@@ -229,6 +235,7 @@ impl Matcher {
         let mut candidates: Vec<u32> = hit
             .iter()
             .flat_map(|&p| self.fast_users[p as usize].iter().copied())
+            .chain(self.unfiltered.iter().copied())
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
@@ -254,6 +261,7 @@ impl Matcher {
         }
         let cut = pkt.http.as_ref().is_some_and(|h| h.truncated);
         let mut first: Option<(usize, usize)> = None;
+        let mut anywhere: Option<(usize, usize)> = None;
         let mut rest = &rule.contents[..];
         while let Some(head) = rest.first() {
             let view = View::of(head);
@@ -272,9 +280,12 @@ impl Matcher {
                 section_match(section, bytes, 0, &mut walk).map(|at| (k, at))
             })?;
             // A section of negations and `isdataat` alone has no position
-            // to show: the match is shown where a content matched.
+            // to show: the match is shown where a content matched, else at
+            // the start of the first buffer the rule looked at.
             if found.1 != NO_POSITION {
                 first.get_or_insert(found);
+            } else {
+                anywhere.get_or_insert((found.0, 0));
             }
         }
         // Sizes of buffers no content looks at.
@@ -291,7 +302,7 @@ impl Matcher {
                 return None;
             }
         }
-        let (k, start) = first?;
+        let (k, start) = first.or(anywhere)?;
         Some(Match {
             sid: rule.sid,
             rev: rule.rev,

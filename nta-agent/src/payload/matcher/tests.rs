@@ -522,6 +522,30 @@ alert http any any -> any any (http.uri; content:"/y"; bsize:<6; sid:4;)"#,
     assert_eq!(sids(&m, &http(&get("/y/abc"))), Vec::<u32>::new());
 }
 
+/// Rules with nothing to prefilter on — only a negated content, only
+/// `pcre` — are checked on every sample of their protocol, and shown at
+/// the start of their buffer when no content matched.
+#[test]
+fn rules_without_a_fast_pattern_are_checked_on_every_sample() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.uri; content:!"/index"; sid:1;)
+alert http any any -> any any (http.uri; pcre:"/^\/a[0-9]+$/"; sid:2;)
+alert tcp any any -> any 80 (content:!"GET"; depth:3; sid:3;)"#,
+    );
+    let get = |uri: &str| format!("GET {uri} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes();
+    assert_eq!(sids(&m, &http(&get("/a12"))), vec![1, 2]);
+    assert_eq!(sids(&m, &http(&get("/index.html"))), Vec::<u32>::new());
+    let all = m.matches(&http(&get("/b")));
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].sid, all[0].buffer, all[0].offset),
+        (1, "http.uri", 0)
+    );
+    // A raw rule on its port, whatever the payload holds, unless it
+    // starts with GET.
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"\x16\x03\x01")), vec![3]);
+}
+
 /// The prefilter looks for the `fast_pattern` content, not the longest: a
 /// rule is still checked whole.
 #[test]

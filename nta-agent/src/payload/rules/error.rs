@@ -73,7 +73,7 @@ pub enum Problem {
     #[error("missing `sid`")]
     MissingSid,
 
-    #[error("the rule has no `content` to look for (only negated ones, `pcre` or `isdataat`)")]
+    #[error("the rule has nothing to look for in a payload: no `content`, `pcre` or `isdataat`")]
     NoContent,
 
     #[error("`flowbits:isset,{name}`: no loaded rule sets `{name}`, so this one could never match")]

@@ -1196,7 +1196,9 @@ impl Parsing {
     fn finish(self) -> Result<Options, Problem> {
         self.use_nothing_unused()?;
         let sid = self.sid.ok_or(Problem::MissingSid)?;
-        if self.contents.iter().all(|c| c.negated || !c.is_bytes()) {
+        // Only negations, `pcre` or `isdataat`: checked on every sample,
+        // without a prefilter. Nothing at all would match every packet.
+        if self.contents.is_empty() {
             return Err(Problem::NoContent);
         }
         if self.contents.iter().filter(|c| c.fast_pattern).count() > 1 {
