@@ -73,6 +73,7 @@ pub fn parse(text: &str) -> Result<Pcre, Problem> {
             'M' => buffer = Some(Buffer::HttpMethod),
             'V' => buffer = Some(Buffer::HttpUserAgent),
             'W' => buffer = Some(Buffer::HttpHost),
+            'P' => buffer = Some(Buffer::HttpRequestBody),
             other => {
                 return Err(Problem::UnsupportedOption {
                     name: format!("pcre flag {other}"),
@@ -145,6 +146,11 @@ mod tests {
         assert!(bytes.regex.is_match(b"\xff\x00\n"));
         let anchored = parse("/b/A").unwrap();
         assert!(!anchored.regex.is_match(b"ab") && anchored.regex.is_match(b"ba"));
+        // The request body, Suricata's `http_client_body`.
+        assert_eq!(
+            parse("/DOCTYPE/P").unwrap().buffer,
+            Some(Buffer::HttpRequestBody)
+        );
     }
 
     #[test]
