@@ -45,12 +45,15 @@ impl<'a> Inspected<'a> {
         payload: &'a [u8],
     ) -> Inspected<'a> {
         let is_dns_port = src.port() == DNS_PORT || dst.port() == DNS_PORT;
+        // HTTP by its request line, on any port, 53 too (as Suricata's
+        // protocol detection): a DNS message over TCP starts with its
+        // length, never with a method and a space.
         let http = match transport {
-            Transport::Tcp if !is_dns_port => http::parse_request(payload),
-            _ => None,
+            Transport::Tcp => http::parse_request(payload),
+            Transport::Udp => None,
         };
         let dns = match transport {
-            _ if !is_dns_port => None,
+            _ if !is_dns_port || http.is_some() => None,
             Transport::Udp => dns::parse_udp(payload).ok(),
             Transport::Tcp => dns::parse_tcp(payload).ok(),
         };

@@ -522,6 +522,26 @@ alert http any any -> any any (http.uri; content:"/y"; bsize:<6; sid:4;)"#,
     assert_eq!(sids(&m, &http(&get("/y/abc"))), Vec::<u32>::new());
 }
 
+/// HTTP is told by its request line on any port, 53 too; DNS over TCP on
+/// port 53 is still DNS.
+#[test]
+fn http_from_port_53_is_http_and_dns_over_tcp_is_dns() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.uri; content:"images.gif"; sid:1;)
+alert dns any any -> any any (dns.query; content:"example.org"; sid:2;)"#,
+    );
+    let request = b"GET /images.gif HTTP/1.1\r\nHost: a\r\n\r\n";
+    let from_53 = tcp("192.0.2.5:53", "192.0.2.1:80", request);
+    assert!(from_53.http.is_some() && from_53.dns.is_none());
+    assert_eq!(sids(&m, &from_53), vec![1]);
+    let query = dns_query("www.example.org");
+    let mut framed = u16::try_from(query.len()).unwrap().to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    let over_tcp = tcp(CLIENT, "192.0.2.10:53", &framed);
+    assert!(over_tcp.http.is_none());
+    assert_eq!(sids(&m, &over_tcp), vec![2]);
+}
+
 /// Rules with nothing to prefilter on — only a negated content, only
 /// `pcre` — are checked on every sample of their protocol, and shown at
 /// the start of their buffer when no content matched.
