@@ -168,7 +168,8 @@ impl Inspector {
         }
         let src = SocketAddr::new(IpAddr::from(h.src), h.src_port);
         let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
-        let inspected = Inspected::parse(transport, src, dst, data);
+        let mut inspected = Inspected::parse(transport, src, dst, data);
+        inspected.dsize = Some(h.payload_len as usize);
         let key = flow_key(h);
         let matches = self.matcher.matches(&inspected);
         let mut findings: Vec<Finding> = Vec::new();
@@ -450,6 +451,25 @@ mod tests {
                 .is_some_and(|e| e.contains("cmd.exe"))
         );
         assert_eq!(sig.dst_port, Some(80));
+    }
+
+    /// `dsize` is the packet's payload length from the sample's header,
+    /// not the bytes sampled of it.
+    #[test]
+    fn dsize_reads_the_packets_payload_length() {
+        let rules = rules::parse_rules(
+            r#"alert udp any any -> any any (content:"ping"; dsize:>1000; sid:9;)"#,
+            "t.rules",
+        );
+        assert_eq!(rules.errors, vec![]);
+        let matcher = Matcher::new(&rules.rules).expect("matcher");
+        let mut inspector = Inspector::new(matcher, DnsTunnelConfig::default(), Labels::default());
+        let mut long = sample(ip_proto::UDP, 9_999, b"ping and the first bytes");
+        long.header.payload_len = 1_400;
+        let found = inspect(&mut inspector, &long);
+        assert!(found.iter().any(|f| f.evidence.sid == Some(9)), "{found:?}");
+        let short = sample(ip_proto::UDP, 9_999, b"ping and the first bytes");
+        assert!(inspect(&mut inspector, &short).is_empty());
     }
 
     /// A rule with `threshold: type limit, count 1` alerts once per source

@@ -33,6 +33,11 @@ pub struct Inspected<'a> {
     pub dns: Option<DnsMessage>,
     /// The TLS ClientHello the payload starts with, if any (any port).
     pub tls: Option<ClientHello>,
+    /// The packet's payload length, for `dsize`: set for one packet's
+    /// payload (which may be longer than what was sampled), not for a
+    /// stream's bytes put in order, as Suricata's `dsize` looks at packets
+    /// only.
+    pub dsize: Option<usize>,
 }
 
 impl<'a> Inspected<'a> {
@@ -69,6 +74,7 @@ impl<'a> Inspected<'a> {
             http,
             dns,
             tls,
+            dsize: None,
         }
     }
 }

@@ -259,6 +259,11 @@ impl Matcher {
         if !applies(rule, pkt) {
             return None;
         }
+        if let Some((min, max)) = rule.dsize
+            && !pkt.dsize.is_some_and(|n| (min..=max).contains(&n))
+        {
+            return None;
+        }
         let cut = pkt.http.as_ref().is_some_and(|h| h.truncated);
         let mut first: Option<(usize, usize)> = None;
         let mut anywhere: Option<(usize, usize)> = None;

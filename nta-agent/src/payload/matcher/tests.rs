@@ -522,6 +522,35 @@ alert http any any -> any any (http.uri; content:"/y"; bsize:<6; sid:4;)"#,
     assert_eq!(sids(&m, &http(&get("/y/abc"))), Vec::<u32>::new());
 }
 
+/// `dsize` bounds the packet's payload length, which may exceed what was
+/// sampled; a stream's bytes put in order are no packet and never match.
+#[test]
+fn dsize_bounds_the_packets_payload_not_a_streams() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"ab"; dsize:<10; sid:1;)
+alert tcp any any -> any any (content:"ab"; dsize:100<>2000; sid:2;)"#,
+    );
+    let packet = |len: usize| {
+        let mut p = tcp(CLIENT, SERVER, b"abcd");
+        p.dsize = Some(len);
+        p
+    };
+    assert_eq!(sids(&m, &packet(4)), vec![1]);
+    assert_eq!(sids(&m, &packet(10)), Vec::<u32>::new());
+    // A 1 400-byte payload sampled in part.
+    assert_eq!(sids(&m, &packet(1400)), vec![2]);
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"abcd")), Vec::<u32>::new());
+    let set = parse_rules(
+        r#"alert tcp any any -> any any (content:"a"; dsize:1; dsize:2; sid:1;)"#,
+        "t.rules",
+    );
+    assert!(
+        set.errors[0].to_string().contains("dsize"),
+        "{:?}",
+        set.errors
+    );
+}
+
 /// HTTP is told by its request line on any port, 53 too; DNS over TCP on
 /// port 53 is still DNS.
 #[test]

@@ -375,6 +375,8 @@ pub struct Rule {
     pub contents: Vec<Content>,
     /// `bsize` conditions.
     pub sizes: Vec<BufferSize>,
+    /// `dsize`: the bounds, inclusive, of the packet's payload length.
+    pub dsize: Option<(usize, usize)>,
     pub flow: FlowCheck,
     /// `threshold` or `detection_filter`: which matches alert.
     pub threshold: Option<Threshold>,
@@ -752,6 +754,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         dst_ports: dst_ports_spec,
         contents: options.contents,
         sizes: options.sizes,
+        dsize: options.dsize,
         flow: options.flow,
         threshold: options.threshold,
         flowbits: options.flowbits,
@@ -770,6 +773,7 @@ struct Options {
     priority: Option<u8>,
     contents: Vec<Content>,
     sizes: Vec<BufferSize>,
+    dsize: Option<(usize, usize)>,
     flow: FlowCheck,
     threshold: Option<Threshold>,
     flowbits: Vec<Flowbit>,
@@ -808,6 +812,7 @@ struct Parsing {
     contents: Vec<Content>,
     given: Vec<Given>,
     sizes: Vec<BufferSize>,
+    dsize: Option<(usize, usize)>,
     flow: Option<FlowCheck>,
     threshold: Option<Threshold>,
     flowbits: Vec<Flowbit>,
@@ -836,7 +841,8 @@ impl Parsing {
             // ET's metadata, which end is the target; `rawbytes` is what
             // contents match anyway here.
             "metadata" | "reference" | "target" | "rawbytes" => {}
-            "urilen" | "bsize" | "dotprefix" | "flow" | "threshold" | "detection_filter" => {
+            "urilen" | "bsize" | "dsize" | "dotprefix" | "flow" | "threshold"
+            | "detection_filter" => {
                 self.condition(option)?;
             }
             "flowbits" => self.flowbit(value(option)?.text)?,
@@ -897,7 +903,8 @@ impl Parsing {
     }
 
     /// A condition on a buffer or on the rule as a whole: `bsize`,
-    /// `urilen`, `dotprefix`, `flow`, `threshold`, `detection_filter`.
+    /// `urilen`, `dsize`, `dotprefix`, `flow`, `threshold`,
+    /// `detection_filter`.
     fn condition(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let name = option.name;
         match name {
@@ -919,6 +926,10 @@ impl Parsing {
                     min,
                     max,
                 });
+            }
+            "dsize" => {
+                let range = size_range(name, value(option)?)?;
+                set_once(&mut self.dsize, name, range)?;
             }
             "bsize" => {
                 let (min, max) = size_range(name, value(option)?)?;
@@ -1212,6 +1223,7 @@ impl Parsing {
             priority: self.priority,
             contents: self.contents,
             sizes: self.sizes,
+            dsize: self.dsize,
             flow: self.flow.unwrap_or_default(),
             threshold: self.threshold,
             flowbits: self.flowbits,

@@ -119,7 +119,11 @@ fn an_error_in_a_multiline_rule_names_its_first_line() {
 
 #[test]
 fn unsupported_options_are_named() {
-    for option in ["byte_test:1,>,2,0", "dsize:>100", "ssl_state:client_hello"] {
+    for option in [
+        "byte_test:1,>,2,0",
+        "byte_jump:1,0",
+        "ssl_state:client_hello",
+    ] {
         let name = option.split(':').next().unwrap();
         let err = error(&with_options(&format!(r#"content:"x"; {option}; sid:1;"#)));
         assert!(
