@@ -685,14 +685,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
             header.len()
         )));
     };
-    let protocol = match protocol {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "http" => Protocol::Http,
-        "dns" => Protocol::Dns,
-        "tls" => Protocol::Tls,
-        other => return Err(Problem::UnsupportedProtocol(other.to_owned())),
-    };
+    let protocol = rule_protocol(protocol)?;
     let field = |field: &'static str, text: &str, reason: String| Problem::BadHeaderField {
         field,
         text: text.to_owned(),
@@ -730,14 +723,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         check_content(content, protocol)?;
     }
     check_flow(options.flow, protocol)?;
-    let priority = match (options.priority, &options.classtype) {
-        (Some(p), _) => p,
-        (None, Some(class)) => CLASSTYPES
-            .iter()
-            .find(|(name, _)| name == class)
-            .map_or(DEFAULT_PRIORITY, |&(_, p)| p),
-        (None, None) => DEFAULT_PRIORITY,
-    };
+    let priority = priority(options.priority, options.classtype.as_deref());
     Ok(Rule {
         sid: options.sid,
         rev: options.rev.unwrap_or(1),
@@ -762,6 +748,30 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         origin: origin.to_owned(),
         line,
     })
+}
+
+/// The protocol a rule's header names.
+fn rule_protocol(name: &str) -> Result<Protocol, Problem> {
+    Ok(match name {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "http" => Protocol::Http,
+        "dns" => Protocol::Dns,
+        "tls" => Protocol::Tls,
+        other => return Err(Problem::UnsupportedProtocol(other.to_owned())),
+    })
+}
+
+/// A rule's priority: its own, else its classtype's, else the default.
+fn priority(given: Option<u8>, classtype: Option<&str>) -> u8 {
+    match (given, classtype) {
+        (Some(p), _) => p,
+        (None, Some(class)) => CLASSTYPES
+            .iter()
+            .find(|(name, _)| *name == class)
+            .map_or(DEFAULT_PRIORITY, |&(_, p)| p),
+        (None, None) => DEFAULT_PRIORITY,
+    }
 }
 
 /// The options of one rule, checked one by one.
