@@ -3,7 +3,7 @@
 
 use aya::{
     Ebpf,
-    maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues},
+    maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap},
 };
 use nta_common::{
     flow::{FlowKey, FlowStats},
@@ -56,7 +56,8 @@ impl FlowTable {
             .take(self.size as usize)
             .filter_map(Result::ok)
             .filter_map(|(hash, slots)| {
-                let f = merged(&slots)?;
+                // `None` for an entry no packet has filled yet.
+                let f = FlowStats::merge(slots.iter())?;
                 match pick(&f.key, &f) {
                     Pick::Keep => None,
                     p => Some((hash, f, p)),
@@ -71,10 +72,4 @@ impl FlowTable {
         }
         Ok(picked.into_iter().map(|(_, f, p)| (f.key, f, p)).collect())
     }
-}
-
-/// A flow's slots, one per CPU, as one; `None` for an entry no packet has
-/// filled yet (inserted an instant before it is counted).
-pub(super) fn merged(slots: &PerCpuValues<FlowStats>) -> Option<FlowStats> {
-    FlowStats::merge(slots.iter())
 }

@@ -20,8 +20,7 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, SourceStats,
-    flow::FLOWS_MAX_ENTRIES,
-    flow::{FlowKey, FlowStats},
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
     maps::{FEATURES_GLOBAL, FLOW_SEED_GLOBAL, PROGRAM_NAME, Sampling, Thresholds, feature, names},
 };
 use tracing::{debug, warn};

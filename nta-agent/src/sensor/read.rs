@@ -93,7 +93,7 @@ pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>,
         .iter()
         .take(size as usize)
         .filter_map(Result::ok)
-        .filter_map(|(_, slots)| super::flows::merged(&slots))
+        .filter_map(|(_, slots)| FlowStats::merge(slots.iter()))
         .map(|f| (f.key, f))
         .collect())
 }
