@@ -170,6 +170,7 @@ impl Inspector {
         let dst = SocketAddr::new(IpAddr::from(h.dst), h.dst_port);
         let mut inspected = Inspected::parse(transport, src, dst, data);
         inspected.dsize = Some(h.payload_len as usize);
+        inspected.flow = h.flow;
         let key = flow_key(h);
         let matches = self.matcher.matches(&inspected);
         let mut findings: Vec<Finding> = Vec::new();
@@ -218,9 +219,10 @@ impl Inspector {
     ) {
         let (src, dst) = (inspected.src, inspected.dst);
         let (stream, run) = self.streams.add(h, data);
-        let whole = run
-            .as_deref()
-            .map(|run| Inspected::parse(Transport::Tcp, src, dst, run));
+        let whole = run.as_deref().map(|run| Inspected {
+            flow: h.flow,
+            ..Inspected::parse(Transport::Tcp, src, dst, run)
+        });
         remember(&mut stream.sids, matched.iter().copied());
         if let Some(whole) = &whole {
             let fresh: Vec<Match> = self
@@ -421,7 +423,8 @@ mod tests {
                 dst_port,
                 proto,
                 tcp_flags: 0x18,
-                _pad: [0; 2],
+                flow: 0,
+                _pad: 0,
                 payload_len: data.len() as u32,
                 captured: data.len() as u32,
                 seq: 0,

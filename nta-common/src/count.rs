@@ -17,8 +17,9 @@ use crate::{
     flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH},
     maps::{
         EventKind, RateClass, SERVICES, ThresholdEvent, Thresholds, feature, ip_proto, port_weight,
+        sample_flow,
     },
-    packet::{Family, Packet, Proto, TransportKind},
+    packet::{Family, Packet, Proto, Transport, TransportKind},
     parse::{self, Frame, Link, Network, Unparsed},
     sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
 };
@@ -90,11 +91,13 @@ pub enum Verdict {
     Blocked,
     /// An IP packet, counted everywhere it belongs at `now`; a TCP or UDP
     /// payload is its flow direction's `payload_ordinal`-th (1 for the
-    /// first; 0 without a payload or a flow entry).
+    /// first; 0 without a payload or a flow entry), and `flow` says where
+    /// it stands in its flow ([`sample_flow`] bits).
     Counted {
         packet: Packet,
         now: u64,
         payload_ordinal: u64,
+        flow: u8,
     },
 }
 
@@ -157,6 +160,7 @@ pub fn ip<S: State, F: Frame>(
                 packet,
                 now: counted.now,
                 payload_ordinal: counted.payload_ordinal,
+                flow: counted.flow,
             }
         }
         Err(Unparsed(counter)) => {
@@ -186,6 +190,8 @@ pub struct Counted {
     pub now: u64,
     /// See [`Verdict::Counted`].
     pub payload_ordinal: u64,
+    /// See [`Verdict::Counted`].
+    pub flow: u8,
 }
 
 /// Counts one parsed IP packet everywhere it belongs.
@@ -255,14 +261,15 @@ pub fn packet<S: State>(state: &S, packet: &Packet, len: u64) -> Counted {
     if let Some(port) = seen.syn_port.filter(|_| state.on(feature::SYN_PORTS)) {
         state.syn(port);
     }
-    let payload_ordinal = if state.on(feature::FLOWS) {
-        flow(&seen)
+    let (payload_ordinal, flow) = if state.on(feature::FLOWS) {
+        self::flow(&seen)
     } else {
-        0
+        (0, 0)
     };
     Counted {
         now: seen.now,
         payload_ordinal,
+        flow,
     }
 }
 
@@ -768,16 +775,16 @@ unsafe fn source_sketch<S: State>(seen: &Seen<S>, d: *mut DstHostStats, t: *cons
 
 /// Counts the packet in its flow's entry, inserting the entry if the
 /// new-flow rate allows; returns its payload's ordinal in its direction
-/// (see [`Verdict::Counted`]). A fragment after the first and a transport
-/// header cut short belong to no flow.
+/// and where it stands in the flow (see [`Verdict::Counted`]). A fragment
+/// after the first and a transport header cut short belong to no flow.
 #[inline(always)]
-fn flow<S: State>(seen: &Seen<S>) -> u64 {
+fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
     let p = seen.packet;
     let t = &p.transport;
     let (src_port, dst_port) = match t.kind {
         TransportKind::Tcp | TransportKind::Udp => (t.src_port, t.dst_port),
         TransportKind::Opaque => (0, 0),
-        TransportKind::LaterFragment | TransportKind::Truncated => return 0,
+        TransportKind::LaterFragment | TransportKind::Truncated => return (0, 0),
     };
     let (key, dir) = FlowKey::of(&p.src, src_port, &p.dst, dst_port, p.ip_proto);
     let f = match seen.state.flow(&key) {
@@ -785,11 +792,11 @@ fn flow<S: State>(seen: &Seen<S>) -> u64 {
         None => {
             if !new_flow_allowed(seen) {
                 seen.state.count(Counter::FlowsSkipped, 1);
-                return 0;
+                return (0, 0);
             }
             let Some(f) = seen.state.new_flow(&key) else {
                 seen.state.count(Counter::FlowsSkipped, 1);
-                return 0;
+                return (0, 0);
             };
             seen.state.count(Counter::FlowsNew, 1);
             f
@@ -804,11 +811,11 @@ fn flow<S: State>(seen: &Seen<S>) -> u64 {
             (*f).key = key;
             (*f).first_seen_ns = first;
             (*f).last_seen_ns = first;
-            (*f).opener = dir as u8;
+            (*f).opener = opener(t, dir);
         } else if !(*f).key.same(&key) {
             // Another flow with the same hash holds the entry.
             seen.state.count(Counter::FlowsSkipped, 1);
-            return 0;
+            return (0, 0);
         }
         // The coarse clock lags the fine one by up to a tick: the last
         // packet is never before the first.
@@ -835,7 +842,41 @@ fn flow<S: State>(seen: &Seen<S>) -> u64 {
         if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
             (*f).tcp_flags |= u16::from(t.flags) << (8 * (dir as u16 & 1));
         }
-        ordinal
+        (ordinal, standing(&*f, t, dir))
+    }
+}
+
+/// The end that opened a flow whose slot starts with a packet `t` sent in
+/// direction `dir`: the sender, unless it is a SYN-ACK, whose receiver sent
+/// the SYN (the SYN may have reached another CPU, or been missed).
+#[inline(always)]
+fn opener(t: &Transport, dir: usize) -> u8 {
+    use tcp_flags::{ACK, SYN};
+    let syn_ack = t.kind == TransportKind::Tcp && t.flags & (SYN | ACK) == SYN | ACK;
+    (if syn_ack { dir ^ 1 } else { dir }) as u8
+}
+
+/// Where a packet sent in direction `dir` stands in flow slot `f`, counted
+/// already: [`sample_flow`] bits, as Suricata's `flow` keyword reads them.
+#[inline(always)]
+fn standing(f: &FlowStats, t: &Transport, dir: usize) -> u8 {
+    let way = if dir as u8 == f.opener {
+        sample_flow::TO_SERVER
+    } else {
+        sample_flow::TO_CLIENT
+    };
+    let established = match t.kind {
+        // A SYN from either end on this slot: the flow was seen from its
+        // start. Data without one is a mid-stream pickup, which Suricata
+        // does not take as established either.
+        TransportKind::Tcp => f.tcp_flags & (u16::from(tcp_flags::SYN) * 0x0101) != 0,
+        TransportKind::Udp => f.packets[dir ^ 1] != 0,
+        _ => false,
+    };
+    if established {
+        way | sample_flow::ESTABLISHED
+    } else {
+        way
     }
 }
 

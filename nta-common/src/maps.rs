@@ -627,6 +627,20 @@ pub mod sample_port {
     pub const UDP: u8 = 2;
 }
 
+/// [`SampleHeader::flow`] bits: where a sampled payload stands in its
+/// flow, as the flow's slot on the sampling CPU knows it. No bit set: the
+/// packet has no flow entry (the table was full, or flows are off).
+pub mod sample_flow {
+    /// Sent by the end that opened the flow: its SYN's sender, the other
+    /// end of a SYN-ACK seen first, else the first packet's sender.
+    pub const TO_SERVER: u8 = 1;
+    /// Sent by the other end.
+    pub const TO_CLIENT: u8 = 2;
+    /// TCP: part of the flow's handshake was seen (no mid-stream pickup);
+    /// UDP: the other end has sent too.
+    pub const ESTABLISHED: u8 = 4;
+}
+
 /// What was sampled, ahead of the payload bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -639,7 +653,9 @@ pub struct SampleHeader {
     pub proto: u8,
     /// TCP flags byte (0 for UDP).
     pub tcp_flags: u8,
-    pub _pad: [u8; 2],
+    /// [`sample_flow`] bits.
+    pub flow: u8,
+    pub _pad: u8,
     /// Payload length per the IP header (may exceed what was captured).
     pub payload_len: u32,
     /// Bytes of payload in the sample (at most `SAMPLE_BYTES`).

@@ -46,9 +46,10 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
             packet,
             now,
             payload_ordinal,
+            flow,
         } => {
             if features::on(feature::SAMPLING) {
-                sample::payload(ctx, &global, &packet, now, payload_ordinal);
+                sample::payload(ctx, &global, &packet, now, (payload_ordinal, flow));
             }
         }
         Verdict::Blocked => return Ok(xdp_action::XDP_DROP),

@@ -22,9 +22,16 @@ const RATE_WINDOW_NS: u64 = 1_000_000_000;
 
 /// Samples `packet` if its port is watched, it is among the first payloads
 /// of its flow's direction (`payload_ordinal`), or it is the 1-in-N,
-/// within the rate cap. Never waits: a full ring is counted as lost.
+/// within the rate cap; `flow` is where it stands in its flow
+/// (`sample_flow` bits). Never waits: a full ring is counted as lost.
 #[inline(always)]
-pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64, payload_ordinal: u64) {
+pub fn payload(
+    ctx: &XdpContext,
+    global: &Global,
+    packet: &Packet,
+    now: u64,
+    (payload_ordinal, flow): (u64, u8),
+) {
     let t = &packet.transport;
     let (proto, flag) = match t.kind {
         TransportKind::Tcp => (ip_proto::TCP, sample_port::TCP),
@@ -90,7 +97,8 @@ pub fn payload(ctx: &XdpContext, global: &Global, packet: &Packet, now: u64, pay
             dst_port: t.dst_port,
             proto,
             tcp_flags: t.flags,
-            _pad: [0; 2],
+            flow,
+            _pad: 0,
             payload_len: t.payload_len,
             captured: len as u32,
             seq: t.seq,

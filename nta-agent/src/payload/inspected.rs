@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use nta_common::maps::sample_flow;
+
 use super::{
     dns::{self, DnsMessage},
     http::{self, HttpRequest},
@@ -38,6 +40,9 @@ pub struct Inspected<'a> {
     /// stream's bytes put in order, as Suricata's `dsize` looks at packets
     /// only.
     pub dsize: Option<usize>,
+    /// Where the payload stands in its flow: [`sample_flow`] bits from
+    /// the flow table, 0 when it had no entry.
+    pub flow: u8,
 }
 
 impl<'a> Inspected<'a> {
@@ -75,6 +80,23 @@ impl<'a> Inspected<'a> {
             dns,
             tls,
             dsize: None,
+            flow: 0,
         }
+    }
+
+    /// Whether the payload went to the end that opened the flow; `None`
+    /// without a flow entry.
+    pub fn to_server(&self) -> Option<bool> {
+        match self.flow & (sample_flow::TO_SERVER | sample_flow::TO_CLIENT) {
+            sample_flow::TO_SERVER => Some(true),
+            sample_flow::TO_CLIENT => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Suricata's `established`: for TCP, the flow was seen from its
+    /// handshake; for UDP, both ends have sent.
+    pub fn established(&self) -> bool {
+        self.flow & sample_flow::ESTABLISHED != 0
     }
 }

@@ -470,8 +470,8 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
     // An HTTP request and a ClientHello go to the server after the
     // handshake; a DNS message's QR bit tells its way (see `check_flow`).
     let protocol = match rule.protocol {
-        Protocol::Tcp => pkt.transport == Transport::Tcp,
-        Protocol::Udp => pkt.transport == Transport::Udp,
+        Protocol::Tcp => pkt.transport == Transport::Tcp && flow_fits(rule, pkt),
+        Protocol::Udp => pkt.transport == Transport::Udp && flow_fits(rule, pkt),
         Protocol::Http => pkt.http.is_some(),
         Protocol::Tls => pkt.tls.is_some(),
         Protocol::Dns => pkt.dns.as_ref().is_some_and(|d| {
@@ -491,6 +491,16 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
             Direction::ToDst => one_way(pkt.src, pkt.dst),
             Direction::Both => one_way(pkt.src, pkt.dst) || one_way(pkt.dst, pkt.src),
         }
+}
+
+/// Whether a raw TCP or UDP payload is where `rule`'s `flow` wants it, as
+/// the flow table saw it: a payload without a flow entry has no known
+/// direction or state, and fits only a rule that asks for neither.
+fn flow_fits(rule: &Rule, pkt: &Inspected<'_>) -> bool {
+    let f = &rule.flow;
+    f.to_server.is_none_or(|want| pkt.to_server() == Some(want))
+        && (!f.established || pkt.established())
+        && (!f.not_established || pkt.flow != 0 && !pkt.established())
 }
 
 /// The HTTP request's buffers beyond method, URI, headers and host: the

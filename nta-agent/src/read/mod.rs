@@ -160,10 +160,10 @@ impl Reader {
         t.last = Some(t.last.map_or(frame.ts, |l| l.max(frame.ts)));
         self.ticks_before(frame.ts);
         self.counts.set_time(frame.ts);
-        if let Verdict::Counted { packet, .. } =
+        if let Verdict::Counted { packet, flow, .. } =
             self.counts.frame(frame.link, frame.data, frame.wire_len)
         {
-            self.payload(frame.ts, &packet, frame.data);
+            self.payload(frame.ts, &packet, flow, frame.data);
         }
         for event in self.counts.take_events() {
             let ctx = EventContext::gather(
@@ -235,8 +235,8 @@ impl Reader {
     }
 
     /// Batches every TCP and UDP payload for inspection, whole (there is
-    /// no kernel sampling offline).
-    fn payload(&mut self, ts: Timestamp, packet: &Packet, data: &[u8]) {
+    /// no kernel sampling offline); `flow` is where it stands in its flow.
+    fn payload(&mut self, ts: Timestamp, packet: &Packet, flow: u8, data: &[u8]) {
         let t = &packet.transport;
         let (proto, tcp_flags) = match t.kind {
             TransportKind::Tcp => (ip_proto::TCP, t.flags),
@@ -260,7 +260,8 @@ impl Reader {
             dst_port: t.dst_port,
             proto,
             tcp_flags,
-            _pad: [0; 2],
+            flow,
+            _pad: 0,
             payload_len: t.payload_len,
             captured: payload.len() as u32,
             seq: t.seq,

@@ -12,7 +12,7 @@ use nta_common::{
 use crate::support::{
     self,
     frames::{self, DST_V4, DST_V6, SRC_V4, SRC_V6, Tcp, tcp_flags},
-    xdp::Xdp,
+    xdp::{Xdp, pin_to_cpu, pin_to_one_cpu},
 };
 
 const HTTP_GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: victim\r\nUser-Agent: cmd.exe\r\n\r\n";
@@ -133,6 +133,61 @@ fn the_first_payloads_of_each_flow_direction_are_sampled_on_any_port() {
     xdp.pass_repeat(&request(40_001), 3);
     assert_eq!(xdp.samples().len(), 2);
     assert_eq!(xdp.counter(Counter::SamplesTaken), 6);
+}
+
+/// The `sample_flow` bits of each sample, in order.
+fn standings(xdp: &mut Xdp) -> Vec<u8> {
+    xdp.samples().iter().map(|s| s.header.flow).collect()
+}
+
+#[test]
+fn samples_say_which_way_they_went_and_whether_the_flow_was_seen_from_its_start() {
+    use nta_common::maps::sample_flow::{ESTABLISHED, TO_CLIENT, TO_SERVER};
+    if !support::privileged() {
+        return;
+    }
+    let two_cpus = std::thread::available_parallelism().map_or(1, usize::from) >= 2;
+    assert!(two_cpus || !support::in_ci(), "two CPUs needed");
+    let mut xdp = load(on(1000), &[(445, sample_port::TCP | sample_port::UDP)]);
+    let client = |tcp: Tcp| frames::tcp_v4(SRC_V4, DST_V4, &tcp);
+    let server = |tcp: Tcp| frames::tcp_v4(DST_V4, SRC_V4, &tcp);
+    let data = tcp_flags::PSH | tcp_flags::ACK;
+    // The server's packets on another CPU, whose slot starts with the
+    // SYN-ACK: it still names the client as the opener.
+    pin_to_one_cpu();
+    xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 445));
+    pin_to_cpu(if two_cpus { 1 } else { 0 });
+    xdp.pass(&server(Tcp::new(
+        445,
+        40_000,
+        tcp_flags::SYN | tcp_flags::ACK,
+    )));
+    xdp.pass(&server(Tcp::new(445, 40_000, data).payload(b"banner")));
+    pin_to_one_cpu();
+    xdp.pass(&client(Tcp::new(40_000, 445, data).payload(b"request")));
+    assert_eq!(
+        standings(&mut xdp),
+        [TO_CLIENT | ESTABLISHED, TO_SERVER | ESTABLISHED]
+    );
+    // Data with no handshake seen: a mid-stream pickup, not established.
+    xdp.pass(&client(Tcp::new(40_001, 445, data).payload(b"midstream")));
+    assert_eq!(standings(&mut xdp), [TO_SERVER]);
+    // UDP: established once the other end has answered.
+    xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 5000, 445, b"query"));
+    xdp.pass(&frames::udp_v4(DST_V4, SRC_V4, 445, 5000, b"answer"));
+    xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 5000, 445, b"again"));
+    assert_eq!(
+        standings(&mut xdp),
+        [TO_SERVER, TO_CLIENT | ESTABLISHED, TO_SERVER | ESTABLISHED]
+    );
+    // Without the flow table, nothing is known.
+    let mut plain = Xdp::load_with(feature::ALL & !feature::FLOWS, Some(&Thresholds::DISABLED));
+    plain
+        .sensor
+        .set_sampling(&on(1000), &[(445, sample_port::TCP)])
+        .expect("SAMPLING");
+    plain.pass(&client(Tcp::new(40_000, 445, data).payload(b"request")));
+    assert_eq!(standings(&mut plain), [0]);
 }
 
 #[test]

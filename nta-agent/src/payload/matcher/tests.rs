@@ -816,3 +816,29 @@ alert http any any -> any any (http.uri.raw; content:"/a"; pcre:!"/safe/"; sid:2
     );
     assert_eq!(sids(&m, &http(b"GET /a/b/x HTTP/1.0\r\n\r\n")), vec![1, 2]);
 }
+
+#[test]
+fn raw_tcp_and_udp_flow_is_the_flow_tables() {
+    use nta_common::maps::sample_flow::{ESTABLISHED, TO_CLIENT, TO_SERVER};
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"SMB"; flow:established,to_server; sid:1;)
+alert tcp any any -> any any (content:"SMB"; flow:to_client; sid:2;)
+alert tcp any any -> any any (content:"SMB"; flow:not_established; sid:3;)
+alert tcp any any -> any any (content:"SMB"; sid:4;)
+alert udp any any -> any any (content:"SMB"; flow:established,to_client; sid:5;)"#,
+    );
+    let with = |mut pkt: Inspected<'static>, flow: u8| {
+        pkt.flow = flow;
+        pkt
+    };
+    let seg = |flow| with(tcp(CLIENT, SERVER, b"\xffSMB"), flow);
+    assert_eq!(sids(&m, &seg(TO_SERVER | ESTABLISHED)), [1, 4]);
+    assert_eq!(sids(&m, &seg(TO_CLIENT | ESTABLISHED)), [2, 4]);
+    // Mid-stream: the way is known, the handshake was not seen.
+    assert_eq!(sids(&m, &seg(TO_SERVER)), [3, 4]);
+    // No flow entry: only the rule that asks nothing of the flow.
+    assert_eq!(sids(&m, &seg(0)), [4]);
+    let dgram = |flow| with(udp(SERVER, CLIENT, b"SMB"), flow);
+    assert_eq!(sids(&m, &dgram(TO_CLIENT | ESTABLISHED)), [5]);
+    assert_eq!(sids(&m, &dgram(TO_CLIENT)), Vec::<u32>::new());
+}

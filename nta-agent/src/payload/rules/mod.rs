@@ -5,37 +5,23 @@
 //!     content:"cmd.exe"; nocase; sid:1000001; rev:1; classtype:web-application-attack;)
 //! ```
 //!
-//! Supported: action `alert`; protocols `tcp`, `udp`, `http`, `dns`;
-//! addresses (`any`, IPv4/IPv6, CIDR, `[lists]`, `!negation`) and ports
-//! (`any`, `80`, `1024:`, `:1023`, `8000:8100`, lists, negation); directions
-//! `->` and `<>`; options `msg`, `content` (with `|hex|` and `\"` `\;` `\\`
-//! escapes), `nocase`, `depth`, `offset`, the sticky buffers `pkt_data`,
-//! `http.method`, `http.uri`, `http.uri.raw`, `http.header`,
-//! `http.user_agent`, `http.host`, `dns.query`, and `sid`, `rev`,
-//! `classtype`, `priority`. The older forms published rulesets still use
-//! are read as Suricata reads them: `uricontent:"..."` is a content in
-//! `http.uri`, and a content modifier (`http_uri`, `http_raw_uri`,
-//! `http_header`, `http_user_agent`, `http_host`, `http_method`,
-//! `dns_query`) puts the one content before it in that buffer.
-//!
-//! A rule using anything else — another keyword (`pcre`, `flow`,
-//! `byte_test`, `dsize`, ...), an address variable (`$HOME_NET`), a negated
-//! content — is rejected with its line and the option named, and the other
-//! rules still load: a rule that silently matched less than it says would be
-//! worse than no rule.
+//! The keywords nta takes, beside Suricata's, are tabled in the README
+//! ("Rules"). A rule using anything else is rejected with its line and the
+//! option named, and the other rules still load: a rule that silently
+//! matched less than it says would be worse than no rule.
 //!
 //! Semantics worth knowing:
-//! - all contents of a rule must match, each anywhere in its buffer (no
-//!   `distance`/`within`); `offset:N` skips the first N bytes, `depth:N`
-//!   then limits the search to N bytes (as in Suricata, `depth` counts from
-//!   `offset`);
+//! - contents match in rule order, `distance`/`within` after the previous
+//!   match in the same buffer, `offset`/`depth` from the buffer's start (as
+//!   in Suricata, `depth` counts from `offset`);
 //! - `http.uri` is percent-decoded (see [`super::http::decode_uri`]);
 //!   `http.uri.raw` is the target as sent; `http.header` is every header as
 //!   `Name: value\r\n`; `http.host` is lower-cased without the port;
 //!   `dns.query` is each question's name, dotted, without trailing dot;
-//! - `http` rules apply to TCP payloads that parse as an HTTP request, `dns`
-//!   rules to DNS messages on port 53, whatever the rule's port fields say
-//!   beyond that.
+//! - `http` rules apply to TCP payloads that parse as HTTP, `dns` rules to
+//!   DNS messages on port 53, whatever the rule's port fields say beyond
+//!   that; `flow` on raw `tcp`/`udp` rules reads the flow table's view of
+//!   the payload (see [`super::Inspected::to_server`]).
 
 mod error;
 mod lex;
@@ -350,8 +336,12 @@ pub struct FlowCheck {
     /// `to_server` (true) or `to_client` (false); `None` for either.
     pub to_server: Option<bool>,
     /// `established`: implied by the application messages the engine
-    /// parses (an HTTP request, a TLS ClientHello come after the handshake).
+    /// parses (an HTTP request, a TLS ClientHello come after the handshake);
+    /// for raw TCP and UDP, from the flow table (see
+    /// [`Inspected::established`](super::Inspected::established)).
     pub established: bool,
+    /// `not_established`, on raw TCP and UDP only.
+    pub not_established: bool,
 }
 
 /// A parsed rule.
@@ -1290,13 +1280,18 @@ fn flow_check(v: &lex::Value<'_>) -> Result<FlowCheck, Problem> {
                 check.established = true;
                 None
             }
+            "not_established" => {
+                check.not_established = true;
+                None
+            }
             // Every message the engine sees is stateless-compatible.
             "stateless" => None,
             other => {
                 return Err(Problem::UnsupportedOption {
                     name: format!("flow:{other}"),
-                    hint: " (the flow's state is known here only from the application \
-                           message: established, to_server and to_client are supported)"
+                    hint: " (established, not_established, to_server, to_client and \
+                           stateless are supported; nta matches both single packets and \
+                           the first bytes of streams)"
                         .into(),
                 });
             }
@@ -1308,13 +1303,16 @@ fn flow_check(v: &lex::Value<'_>) -> Result<FlowCheck, Problem> {
             check.to_server = Some(d);
         }
     }
+    if check.established && check.not_established {
+        return Err(bad("flow", "both established and not_established given"));
+    }
     Ok(check)
 }
 
-/// Checks `flow` against the rule's protocol: the direction is known from
-/// the application message (an HTTP request and a TLS ClientHello go to the
-/// server; a DNS query to the server, its answer to the client), not yet
-/// for raw TCP or UDP payloads.
+/// Checks `flow` against the rule's protocol: for raw TCP and UDP the flow
+/// table tells the direction and state; otherwise the application message
+/// does (an HTTP request and a TLS ClientHello go to the server after the
+/// handshake; a DNS query to the server, its answer to the client).
 fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
     if flow == FlowCheck::default() {
         return Ok(());
@@ -1326,13 +1324,10 @@ fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
         })
     };
     match protocol {
-        Protocol::Tcp | Protocol::Udp => unsupported(
-            "...",
-            &format!(
-                "on {} rules the flow's direction is not known to the matcher; \
-                 only http, tls and dns rules take `flow`",
-                protocol.name()
-            ),
+        Protocol::Tcp | Protocol::Udp => Ok(()),
+        _ if flow.not_established => unsupported(
+            "not_established",
+            "an application message is parsed only once the flow is established",
         ),
         Protocol::Http | Protocol::Tls if flow.to_server == Some(false) => unsupported(
             "to_client",

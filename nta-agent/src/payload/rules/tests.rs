@@ -504,7 +504,8 @@ fn emerging_threats_rules_parse_with_their_keywords() {
         rule.flow,
         FlowCheck {
             to_server: Some(true),
-            established: true
+            established: true,
+            not_established: false,
         }
     );
     let c = &rule.contents;
@@ -595,11 +596,42 @@ fn contradictory_or_unmatchable_modifiers_are_refused() {
         let err = error(&with_options(options));
         assert!(err.contains(expected), "{options}: {err}");
     }
-    let tcp_flow = error(r#"alert tcp any any -> any any (content:"a"; flow:established; sid:1;)"#);
-    assert!(
-        tcp_flow.contains("only http, tls and dns rules take `flow`"),
-        "{tcp_flow}"
+    let both = error(
+        r#"alert tcp any any -> any any (content:"a"; flow:established,not_established; sid:1;)"#,
     );
+    assert!(
+        both.contains("both established and not_established"),
+        "{both}"
+    );
+    let http = error(&with_options(
+        r#"content:"a"; flow:not_established; sid:1;"#,
+    ));
+    assert!(http.contains("flow:not_established"), "{http}");
+}
+
+/// Raw TCP and UDP rules take `flow`: the flow table tells the way and
+/// the state.
+#[test]
+fn raw_tcp_and_udp_rules_take_flow() {
+    for (text, to_server, established, not_established) in [
+        ("flow:established,to_server", Some(true), true, false),
+        ("flow:to_client", Some(false), false, false),
+        ("flow:from_server,established", Some(false), true, false),
+        ("flow:not_established", None, false, true),
+        ("flow:stateless", None, false, false),
+    ] {
+        for proto in ["tcp", "udp"] {
+            let r = one(&format!(
+                r#"alert {proto} any any -> any any (content:"a"; {text}; sid:1;)"#
+            ));
+            let want = FlowCheck {
+                to_server,
+                established,
+                not_established,
+            };
+            assert_eq!(r.flow, want, "{proto} {text}");
+        }
+    }
 }
 
 #[test]
