@@ -626,3 +626,106 @@ fn rules_reload_on_sighup_and_post_and_a_file_that_fails_keeps_the_old_set() {
     assert_eq!(with_sid(&api.alerts(""), 9_000_101).len(), 1);
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }
+
+/// ET's user-agent rule for `reqwest/` (`flow:established,to_server;
+/// http.user_agent; content:"reqwest/"; depth:8`), in
+/// `emerging-user_agents.rules`.
+const SID_ET_USER_AGENT: u64 = 2_028_842;
+/// ET's DNS rule for `appsdown.urbanvillager.xyz` (`dns.query; content;
+/// nocase; endswith`), in `emerging-adware_pup.rules`.
+const SID_ET_DNS: u64 = 2_029_107;
+/// Compiling all of ET Open in a debug build takes ~15 s, more on a busy
+/// machine.
+const ET_START_LIMIT: Duration = Duration::from_secs(90);
+
+/// Emerging Threats Open loaded whole into a running agent, as a user
+/// would (every `.rules` file, `HOME_NET` set to the clients): curl with a
+/// user agent ET lists and dig for a domain ET lists raise those rules'
+/// alerts, once each.
+#[test]
+fn et_open_in_a_running_agent_catches_a_listed_user_agent_and_domain() {
+    let Some(dir) = support::et_open::ruleset() else {
+        return;
+    };
+    let Some(net) = Topology::privileged(&["curl", "dig", "python3"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = tmp.path().join("nta.toml");
+    fs::write(
+        &config,
+        format!("[vars]\nHOME_NET = \"{ATTACKER_ADDR}/32\"\n"),
+    )
+    .expect("writing the config");
+    let files = support::et_open::rule_files(&dir);
+    let mut args = vec!["--config".to_owned(), config.display().to_string()];
+    for f in &files {
+        args.extend(["--rules".to_owned(), f.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let mut agent = support::lab::start_agent_within(&net, &args, ET_START_LIMIT);
+    let took = started.elapsed();
+    let api = Api::new(&net.victim);
+    let loaded = api.get("/api/stats")["rules"]["loaded"]
+        .as_u64()
+        .expect("rules.loaded");
+    assert!(loaded > 15_000, "{loaded} rules loaded");
+    let _web = web_server(&net);
+    let _dns = dns_responder(&net);
+
+    curl(
+        &net,
+        &["-o", "/dev/null", &format!("http://{VICTIM_ADDR}/")],
+    );
+    curl(
+        &net,
+        &[
+            "-o",
+            "/dev/null",
+            "-A",
+            "reqwest/0.12.4",
+            &format!("http://{VICTIM_ADDR}/index.html"),
+        ],
+    );
+    let dig = net.exec(
+        &net.attacker,
+        Duration::from_secs(20),
+        &[
+            "dig",
+            &format!("@{VICTIM_ADDR}"),
+            "appsdown.urbanvillager.xyz",
+            "A",
+            "+tries=1",
+            "+time=3",
+        ],
+    );
+    assert!(dig.status.success(), "dig: {dig:?}");
+    let alerts = poll_alerts(&api, ALERT_LIMIT, |all| {
+        !with_sid(all, SID_ET_USER_AGENT).is_empty() && !with_sid(all, SID_ET_DNS).is_empty()
+    });
+    for sid in [SID_ET_USER_AGENT, SID_ET_DNS] {
+        let found = with_sid(&alerts, sid);
+        assert_eq!(found.len(), 1, "sid {sid}: {}", explain(&alerts, &agent));
+        assert_eq!(found[0]["src"], ATTACKER_ADDR, "{}", found[0]);
+    }
+    let agent_alert = &with_sid(&alerts, SID_ET_USER_AGENT)[0];
+    assert!(
+        agent_alert["evidence"]["excerpt"]
+            .as_str()
+            .is_some_and(|e| e.contains("reqwest/")),
+        "{agent_alert}"
+    );
+    let mut sids: Vec<String> = alerts
+        .iter()
+        .map(|a| format!("{} {}", a["evidence"]["sid"], a["message"]))
+        .collect();
+    sids.sort();
+    println!(
+        "ET Open, {} files: {loaded} rules loaded, agent up in {} (debug build); alerts:\n{}",
+        files.len(),
+        ms(took),
+        sids.join("\n")
+    );
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+}

@@ -53,11 +53,17 @@ impl Lab {
 
 /// Starts the agent on the victim's veth and waits until it watches and serves.
 pub fn start_agent(net: &Topology, args: &[&str]) -> Agent {
+    start_agent_within(net, args, START_LIMIT)
+}
+
+/// [`start_agent`], waiting up to `limit` for each step (a large ruleset
+/// takes a while to compile in a debug build).
+pub fn start_agent_within(net: &Topology, args: &[&str], limit: Duration) -> Agent {
     let mut all = vec!["--listen", LISTEN];
     all.extend_from_slice(args);
     let mut agent = Agent::start(&net.victim, &net.victim_if, &all);
-    agent.wait_for_log("Sensor attached", START_LIMIT);
-    agent.wait_for_log("API listening", START_LIMIT);
+    agent.wait_for_log("Sensor attached", limit);
+    agent.wait_for_log("API listening", limit);
     agent
 }
 

@@ -7,6 +7,7 @@ pub mod captures;
 pub mod collectors;
 pub mod coverage;
 pub mod dns;
+pub mod et_open;
 pub mod eve;
 pub mod figures;
 pub mod frames;
