@@ -729,3 +729,101 @@ fn et_open_in_a_running_agent_catches_a_listed_user_agent_and_domain() {
     );
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }
+
+/// ET's rule for a certificate subject ending `CN=*.qbix.com`
+/// (`flow:established,to_client; tls.cert_subject; content; nocase;
+/// endswith`), in `emerging-adware_pup.rules`.
+const SID_ET_CERT_SUBJECT: u64 = 2_025_424;
+
+/// A TLS 1.2 web server on the victim's 8443, with `cert` and `key` (PEM
+/// files), answering before this returns.
+const TLS_SERVER: &str = "
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv = http.server.HTTPServer(('198.18.0.1', 8443), http.server.SimpleHTTPRequestHandler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print('ready', flush=True)
+srv.serve_forever()
+";
+
+/// A server whose certificate ET lists, on a port no rule names: the
+/// agent, on a mirror of the server's interface (XDP sees what arrives),
+/// reads the subject from the server's first bytes, as Suricata's
+/// `tls.cert_subject`, and raises ET's rule against the server.
+#[test]
+fn a_tls_server_with_a_certificate_et_lists_raises_its_rule() {
+    let Some(dir) = support::et_open::ruleset() else {
+        return;
+    };
+    let Some(net) = Topology::privileged(&["curl", "python3"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["cdn.qbix.com".to_owned()]).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "*.qbix.com");
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a certificate");
+    let (cert_file, key_file) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    fs::write(&cert_file, cert.pem()).expect("writing the certificate");
+    fs::write(&key_file, key.serialize_pem()).expect("writing the key");
+    let config = tmp.path().join("nta.toml");
+    fs::write(
+        &config,
+        format!("[vars]\nHOME_NET = \"{ATTACKER_ADDR}/32\"\n"),
+    )
+    .expect("writing the config");
+    let rules = dir.join("emerging-adware_pup.rules");
+    let mut agent = support::lab::start_agent_on(
+        &net,
+        &net.mirror_port(),
+        &[
+            "--config",
+            config.to_str().expect("UTF-8"),
+            "--rules",
+            rules.to_str().expect("UTF-8"),
+        ],
+        support::lab::START_LIMIT,
+    );
+    let api = Api::new(&net.victim);
+    let mut server = support::lab::Spawned::start(
+        &net.victim,
+        Duration::from_secs(120),
+        &[
+            "python3",
+            "-c",
+            TLS_SERVER,
+            cert_file.to_str().expect("UTF-8"),
+            key_file.to_str().expect("UTF-8"),
+        ],
+    );
+    server.wait_for_output("ready", Duration::from_secs(10));
+    curl(
+        &net,
+        &[
+            "-k",
+            "--tls-max",
+            "1.2",
+            "-o",
+            "/dev/null",
+            &format!("https://{VICTIM_ADDR}:8443/"),
+        ],
+    );
+    let alerts = poll_alerts(&api, ALERT_LIMIT, |all| {
+        !with_sid(all, SID_ET_CERT_SUBJECT).is_empty()
+    });
+    let found = with_sid(&alerts, SID_ET_CERT_SUBJECT);
+    assert_eq!(found.len(), 1, "{}", explain(&alerts, &agent));
+    // The server sent the certificate: the alert is from it.
+    assert_eq!(found[0]["src"], VICTIM_ADDR, "{}", found[0]);
+    assert_eq!(
+        found[0]["evidence"]["buffer"], "tls.cert_subject",
+        "{}",
+        found[0]
+    );
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+}

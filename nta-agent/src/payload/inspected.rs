@@ -8,6 +8,7 @@ use super::{
     dns::{self, DnsMessage},
     http::{self, HttpRequest},
     tls::{self, ClientHello},
+    tls_server::{self, ServerHandshake},
 };
 
 /// DNS is recognised on this port only (either side): probing every UDP
@@ -35,6 +36,9 @@ pub struct Inspected<'a> {
     pub dns: Option<DnsMessage>,
     /// The TLS ClientHello the payload starts with, if any (any port).
     pub tls: Option<ClientHello>,
+    /// The server's hello and certificates the payload starts with, if
+    /// any (any port).
+    pub tls_server: Option<ServerHandshake>,
     /// The packet's payload length, for `dsize`: set for one packet's
     /// payload (which may be longer than what was sampled), not for a
     /// stream's bytes put in order, as Suricata's `dsize` looks at packets
@@ -67,9 +71,12 @@ impl<'a> Inspected<'a> {
             Transport::Udp => dns::parse_udp(payload).ok(),
             Transport::Tcp => dns::parse_tcp(payload).ok(),
         };
-        let tls = match transport {
-            Transport::Tcp if http.is_none() => tls::parse_client_hello(payload),
-            _ => None,
+        let (tls, tls_server) = match transport {
+            Transport::Tcp if http.is_none() => (
+                tls::parse_client_hello(payload),
+                tls_server::parse_server_handshake(payload),
+            ),
+            _ => (None, None),
         };
         Inspected {
             transport,
@@ -79,6 +86,7 @@ impl<'a> Inspected<'a> {
             http,
             dns,
             tls,
+            tls_server,
             dsize: None,
             flow: 0,
         }

@@ -25,6 +25,7 @@ use super::{
     Inspected, Transport, excerpt,
     http::{HttpRequest, decode_uri, normalize_host},
     rules::{Buffer, Content, Direction, Protocol, Rule},
+    tls_server::ServerHandshake,
 };
 
 /// A rule that matched a sample, with what an analyst needs to judge it.
@@ -264,7 +265,6 @@ impl Matcher {
         {
             return None;
         }
-        let cut = pkt.http.as_ref().is_some_and(|h| h.truncated);
         let mut first: Option<(usize, usize)> = None;
         let mut anywhere: Option<(usize, usize)> = None;
         let mut rest = &rule.contents[..];
@@ -280,7 +280,7 @@ impl Matcher {
                 }
                 let mut walk = Walk {
                     steps: 0,
-                    cut: cut && view.buffer.is_http(),
+                    cut: cut_short(pkt, view.buffer),
                 };
                 section_match(section, bytes, 0, &mut walk).map(|at| (k, at))
             })?;
@@ -319,6 +319,19 @@ impl Matcher {
             excerpt: excerpt::around(&instances[k].1, start),
             rule: r,
         })
+    }
+}
+
+/// Whether `buffer` of `pkt` may be cut short, its end unseen: an HTTP
+/// request's whose end was not sampled, the certificates when the bytes
+/// ended inside the last.
+fn cut_short(pkt: &Inspected<'_>, buffer: Buffer) -> bool {
+    if buffer.is_http() {
+        pkt.http.as_ref().is_some_and(|h| h.truncated)
+    } else if buffer == Buffer::TlsCerts {
+        pkt.tls_server.as_ref().is_some_and(|t| t.cut)
+    } else {
+        false
     }
 }
 
@@ -473,7 +486,12 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
         Protocol::Tcp => pkt.transport == Transport::Tcp && flow_fits(rule, pkt),
         Protocol::Udp => pkt.transport == Transport::Udp && flow_fits(rule, pkt),
         Protocol::Http => pkt.http.is_some(),
-        Protocol::Tls => pkt.tls.is_some(),
+        // The ClientHello goes to the server, the certificates come back.
+        Protocol::Tls => match rule.flow.to_server {
+            Some(true) => pkt.tls.is_some(),
+            Some(false) => pkt.tls_server.is_some(),
+            None => pkt.tls.is_some() || pkt.tls_server.is_some(),
+        },
         Protocol::Dns => pkt.dns.as_ref().is_some_and(|d| {
             rule.flow
                 .to_server
@@ -622,6 +640,9 @@ fn buffers<'p>(
     {
         add(Buffer::TlsSni, Some(Cow::Borrowed(sni.as_bytes())));
     }
+    if let Some(server) = &pkt.tls_server {
+        tls_server_buffers(server, &wanted, &mut add);
+    }
     if let Some(dns) = &pkt.dns
         && wanted(Buffer::DnsQuery)
     {
@@ -630,6 +651,29 @@ fn buffers<'p>(
         }
     }
     out
+}
+
+/// The certificates' buffers: each certificate, and the leaf's subject,
+/// issuer and serial.
+fn tls_server_buffers<'p>(
+    server: &'p ServerHandshake,
+    wanted: impl Fn(Buffer) -> bool,
+    add: &mut impl FnMut(Buffer, Option<Cow<'p, [u8]>>),
+) {
+    if wanted(Buffer::TlsCerts) {
+        for cert in &server.certs {
+            add(Buffer::TlsCerts, Some(Cow::Borrowed(cert)));
+        }
+    }
+    for (buffer, text) in [
+        (Buffer::TlsCertSubject, &server.subject),
+        (Buffer::TlsCertIssuer, &server.issuer),
+        (Buffer::TlsCertSerial, &server.serial),
+    ] {
+        if wanted(buffer) {
+            add(buffer, text.as_deref().map(|t| Cow::Borrowed(t.as_bytes())));
+        }
+    }
 }
 
 #[cfg(test)]

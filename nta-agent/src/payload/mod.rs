@@ -4,6 +4,7 @@
 //! - [`http`]: an HTTP/1.x request from one (possibly truncated) segment.
 //! - [`dns`]: DNS messages over UDP or TCP.
 //! - [`tls`]: the TLS ClientHello's server name and version.
+//! - [`tls_server`]: the server's hello and certificates.
 //! - [`app_proto`]: the application protocol a flow speaks, by content.
 //! - [`stream`]: the first bytes of each TCP direction, put in order.
 //! - [`rules`]: the Suricata rule language, the part of it nta implements.
@@ -34,6 +35,7 @@ pub mod rules;
 pub mod stream;
 pub mod threshold;
 pub mod tls;
+pub mod tls_server;
 
 pub use app_proto::AppProto;
 pub use inspected::{Inspected, Transport};

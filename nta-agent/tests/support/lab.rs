@@ -59,9 +59,15 @@ pub fn start_agent(net: &Topology, args: &[&str]) -> Agent {
 /// [`start_agent`], waiting up to `limit` for each step (a large ruleset
 /// takes a while to compile in a debug build).
 pub fn start_agent_within(net: &Topology, args: &[&str], limit: Duration) -> Agent {
+    start_agent_on(net, &net.victim_if, args, limit)
+}
+
+/// [`start_agent_within`] on interface `iface` of the victim's namespace
+/// (its [`Topology::mirror_port`], to see both directions).
+pub fn start_agent_on(net: &Topology, iface: &str, args: &[&str], limit: Duration) -> Agent {
     let mut all = vec!["--listen", LISTEN];
     all.extend_from_slice(args);
-    let mut agent = Agent::start(&net.victim, &net.victim_if, &all);
+    let mut agent = Agent::start(&net.victim, iface, &all);
     agent.wait_for_log("Sensor attached", limit);
     agent.wait_for_log("API listening", limit);
     agent

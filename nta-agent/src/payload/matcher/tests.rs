@@ -842,3 +842,35 @@ alert udp any any -> any any (content:"SMB"; flow:established,to_client; sid:5;)
     assert_eq!(sids(&m, &dgram(TO_CLIENT | ESTABLISHED)), [5]);
     assert_eq!(sids(&m, &dgram(TO_CLIENT)), Vec::<u32>::new());
 }
+
+#[test]
+fn certificate_rules_match_the_servers_flight_not_the_clients_hello() {
+    use crate::payload::{tls::tests::client_hello, tls_server::tests as certs};
+    let m = matcher(
+        r#"alert tls any any -> any any (flow:established,to_client; tls.cert_subject; content:"CN=*.qbix.com"; nocase; endswith; sid:1;)
+alert tls any any -> any any (tls.cert_issuer; content:"O=Evil Corp"; sid:2;)
+alert tls any any -> any any (tls.cert_serial; content:"0A:1B:FE"; sid:3;)
+alert tls any any -> any any (tls.certs; content:"Evil Corp"; content:!"Good Corp"; sid:4;)
+alert tls any any -> any any (flow:to_server; tls.sni; content:"qbix.com"; sid:5;)"#,
+    );
+    let leaf = certs::certificate("*.QBIX.com", "Evil Corp", &[0x0a, 0x1b, 0xfe]);
+    let flight = certs::server_flight(&[&leaf]);
+    let from_server = tcp(SERVER, CLIENT, &flight);
+    assert_eq!(sids(&m, &from_server), [1, 2, 3, 4]);
+    let hello = client_hello("cdn.qbix.com", &[]);
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, &hello)), [5]);
+    // Cut inside the certificate: a negation is not judged on what was
+    // not seen, so the rule that needs one does not match.
+    let at = flight
+        .windows(9)
+        .rposition(|w| w == b"Evil Corp")
+        .expect("the subject's organisation");
+    let cut = tcp(SERVER, CLIENT, &flight[..at + 9]);
+    assert!(!sids(&m, &cut).contains(&4), "{:?}", sids(&m, &cut));
+    let other = certs::server_flight(&[&certs::certificate(
+        "www.example.org",
+        "Good Corp",
+        &[0x0a, 0x1b],
+    )]);
+    assert_eq!(sids(&m, &tcp(SERVER, CLIENT, &other)), Vec::<u32>::new());
+}

@@ -68,7 +68,8 @@ pub enum Protocol {
     Http,
     /// DNS messages (UDP or TCP, port 53).
     Dns,
-    /// TCP payloads that start with a TLS ClientHello.
+    /// TCP payloads that start with a TLS ClientHello, or with the
+    /// server's hello and certificates.
     Tls,
 }
 
@@ -114,6 +115,13 @@ pub enum Buffer {
     DnsQuery,
     /// The ClientHello's server name (SNI).
     TlsSni,
+    /// Each certificate the server sent, as DER.
+    TlsCerts,
+    /// The server certificate's subject, e.g. `C=US, CN=www.example.com`.
+    TlsCertSubject,
+    TlsCertIssuer,
+    /// The server certificate's serial, e.g. `0A:1B:FE`.
+    TlsCertSerial,
     /// The request line, without its line end. It and the buffers after
     /// it stay last: the matcher takes them as one range of `ALL`.
     HttpRequestLine,
@@ -137,7 +145,7 @@ pub enum Buffer {
 
 impl Buffer {
     /// Every buffer, in [`Buffer::index`] order.
-    pub const ALL: [Buffer; 22] = [
+    pub const ALL: [Buffer; 26] = [
         Buffer::PktData,
         Buffer::HttpMethod,
         Buffer::HttpUri,
@@ -147,6 +155,10 @@ impl Buffer {
         Buffer::HttpHost,
         Buffer::DnsQuery,
         Buffer::TlsSni,
+        Buffer::TlsCerts,
+        Buffer::TlsCertSubject,
+        Buffer::TlsCertIssuer,
+        Buffer::TlsCertSerial,
         Buffer::HttpRequestLine,
         Buffer::HttpProtocol,
         Buffer::HttpStart,
@@ -174,6 +186,10 @@ impl Buffer {
             Buffer::HttpHost => "http.host",
             Buffer::DnsQuery => "dns.query",
             Buffer::TlsSni => "tls.sni",
+            Buffer::TlsCerts => "tls.certs",
+            Buffer::TlsCertSubject => "tls.cert_subject",
+            Buffer::TlsCertIssuer => "tls.cert_issuer",
+            Buffer::TlsCertSerial => "tls.cert_serial",
             Buffer::HttpRequestLine => "http.request_line",
             Buffer::HttpProtocol => "http.protocol",
             Buffer::HttpStart => "http.start",
@@ -201,6 +217,9 @@ impl Buffer {
         let older = match keyword {
             "dns_query" => Some(Buffer::DnsQuery),
             "tls_sni" => Some(Buffer::TlsSni),
+            "tls_cert_subject" => Some(Buffer::TlsCertSubject),
+            "tls_cert_issuer" => Some(Buffer::TlsCertIssuer),
+            "tls_cert_serial" => Some(Buffer::TlsCertSerial),
             "http_request_line" => Some(Buffer::HttpRequestLine),
             "http_header_names" => Some(Buffer::HttpHeaderNames),
             "http_start" => Some(Buffer::HttpStart),
@@ -212,7 +231,25 @@ impl Buffer {
 
     /// Whether it is one of an HTTP request's.
     pub fn is_http(self) -> bool {
-        !matches!(self, Buffer::PktData | Buffer::DnsQuery | Buffer::TlsSni)
+        !matches!(self, Buffer::PktData | Buffer::DnsQuery) && !self.is_tls()
+    }
+
+    /// Whether it is one of TLS's: the client's server name or the
+    /// server's certificates.
+    pub fn is_tls(self) -> bool {
+        matches!(
+            self,
+            Buffer::TlsSni
+                | Buffer::TlsCerts
+                | Buffer::TlsCertSubject
+                | Buffer::TlsCertIssuer
+                | Buffer::TlsCertSerial
+        )
+    }
+
+    /// Whether only the server sends it (the certificates).
+    pub fn is_tls_server(self) -> bool {
+        self.is_tls() && self != Buffer::TlsSni
     }
 
     /// Whether a rule for `protocol` can see this buffer.
@@ -220,7 +257,7 @@ impl Buffer {
         match self {
             Buffer::PktData => true,
             Buffer::DnsQuery => matches!(protocol, Protocol::Dns | Protocol::Tcp | Protocol::Udp),
-            Buffer::TlsSni => protocol == Protocol::Tls,
+            b if b.is_tls() => protocol == Protocol::Tls,
             _ => matches!(protocol, Protocol::Http | Protocol::Tcp),
         }
     }
@@ -713,6 +750,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         check_content(content, protocol)?;
     }
     check_flow(options.flow, protocol)?;
+    check_tls_side(options.flow, &options.contents)?;
     let priority = priority(options.priority, options.classtype.as_deref());
     Ok(Rule {
         sid: options.sid,
@@ -1329,7 +1367,7 @@ fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
             "not_established",
             "an application message is parsed only once the flow is established",
         ),
-        Protocol::Http | Protocol::Tls if flow.to_server == Some(false) => unsupported(
+        Protocol::Http if flow.to_server == Some(false) => unsupported(
             "to_client",
             "only requests and ClientHellos are parsed, not what servers send",
         ),
@@ -1338,6 +1376,24 @@ fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
             "a DNS message alone does not tell whether the flow saw both directions",
         ),
         _ => Ok(()),
+    }
+}
+
+/// Checks that a TLS rule's buffers are those of the side its `flow`
+/// names: the server name is the client's, the certificates the server's;
+/// and that one rule does not ask for both, which no one message holds.
+fn check_tls_side(flow: FlowCheck, contents: &[Content]) -> Result<(), Problem> {
+    let server = contents.iter().any(|c| c.buffer.is_tls_server());
+    let client = contents.iter().any(|c| c.buffer == Buffer::TlsSni);
+    let mismatch = match flow.to_server {
+        _ if server && client => Some("tls.sni with the server's certificates"),
+        Some(true) if server => Some("the server's certificates with to_server"),
+        Some(false) if client => Some("tls.sni, the client's, with to_client"),
+        _ => None,
+    };
+    match mismatch {
+        Some(what) => Err(bad("flow", &format!("{what}: no message holds both"))),
+        None => Ok(()),
     }
 }
 

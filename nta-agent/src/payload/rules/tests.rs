@@ -713,3 +713,32 @@ alert http any any -> any any (content:"e"; flowbits:isnotset,nobody; sid:5;)"#,
     let err = error(&with_options(r#"content:"a"; flowbits:isset,a|b; sid:1;"#));
     assert!(err.contains("one name"), "{err}");
 }
+
+/// A TLS rule looks at one side: the client's server name or the server's
+/// certificates, never both.
+#[test]
+fn tls_rules_name_the_side_their_buffers_are_on() {
+    let server = one(
+        r#"alert tls any any -> any any (flow:established,to_client; tls_cert_subject; content:"CN=a"; sid:1;)"#,
+    );
+    assert_eq!(server.contents[0].buffer, Buffer::TlsCertSubject);
+    for (options, expected) in [
+        (
+            r#"flow:to_server; tls.certs; content:"a"; sid:1;"#,
+            "the server's certificates with to_server",
+        ),
+        (
+            r#"flow:to_client; tls.sni; content:"a"; sid:1;"#,
+            "tls.sni, the client's, with to_client",
+        ),
+        (
+            r#"tls.sni; content:"a"; tls.cert_issuer; content:"b"; sid:1;"#,
+            "tls.sni with the server's certificates",
+        ),
+    ] {
+        let err = error(&format!("alert tls any any -> any any ({options})"));
+        assert!(err.contains(expected), "{options}: {err}");
+    }
+    let http = error(r#"alert http any any -> any any (tls.cert_serial; content:"0A"; sid:1;)"#);
+    assert!(http.contains("tls.cert_serial"), "{http}");
+}
