@@ -385,6 +385,13 @@ fn section_match(
             false => None,
         };
     }
+    if let Some(op) = &c.byte_op {
+        // A read the bytes cut short cannot be judged: it fails, as a
+        // content past the end would.
+        return op
+            .apply(buf, prev_end)
+            .and_then(|next| section_match(rest, buf, next, walk));
+    }
     if let Some(pcre) = &c.pcre {
         // The subject starts where the pattern may: `^` anchors there.
         let lo = if pcre.relative {

@@ -874,3 +874,25 @@ alert tls any any -> any any (flow:to_server; tls.sni; content:"qbix.com"; sid:5
     )]);
     assert_eq!(sids(&m, &tcp(SERVER, CLIENT, &other)), Vec::<u32>::new());
 }
+
+#[test]
+fn byte_test_and_byte_jump_are_steps_between_contents() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"LEN"; byte_test:1,&,0x80,0,relative; byte_jump:2,1,relative,little; content:"END"; within:3; sid:1;)
+alert tcp any any -> any any (content:"LEN"; byte_test:2,>,1000,1,relative,little; sid:2;)"#,
+    );
+    // "LEN", a flag byte, a 2-byte little-endian length (4), four bytes,
+    // then "END" right after them.
+    let good = b"xxLEN\x80\x04\x00abcdEND";
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, good)), [1]);
+    let flag_clear = b"xxLEN\x00\x04\x00abcdEND";
+    assert_eq!(
+        sids(&m, &tcp(CLIENT, SERVER, flag_clear)),
+        Vec::<u32>::new()
+    );
+    // The length points one byte short of "END".
+    let short = b"xxLEN\x80\x03\x00abcdEND";
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, short)), Vec::<u32>::new());
+    let long = b"LEN\x00\xe9\x03";
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, long)), [2]);
+}

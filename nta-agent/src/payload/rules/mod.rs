@@ -23,6 +23,7 @@
 //!   that; `flow` on raw `tcp`/`udp` rules reads the flow table's view of
 //!   the payload (see [`super::Inspected::to_server`]).
 
+mod byte_ops;
 mod error;
 mod lex;
 pub mod net;
@@ -37,6 +38,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub use byte_ops::ByteOp;
 pub use error::{LoadError, Problem, RuleError};
 pub use lex::MAX_RULE_LEN;
 pub use net::{Addresses, PortRange, Ports, Spec};
@@ -302,6 +304,8 @@ pub struct Content {
     /// An `isdataat` in the sequence, in place of bytes: data at this
     /// offset (after the previous match, when `relative`); `negated`: none.
     pub data_at: Option<DataAt>,
+    /// A `byte_test` or `byte_jump` in the sequence, in place of bytes.
+    pub byte_op: Option<ByteOp>,
 }
 
 /// `isdataat:N[,relative]`.
@@ -318,11 +322,13 @@ impl Content {
             || self.within.is_some()
             || self.pcre.as_ref().is_some_and(|p| p.relative)
             || self.data_at.is_some_and(|d| d.relative)
+            || self.byte_op.is_some_and(|b| b.is_relative())
     }
 
-    /// A content proper: bytes to look for, not a `pcre` or `isdataat`.
+    /// A content proper: bytes to look for, not a `pcre`, `isdataat`,
+    /// `byte_test` or `byte_jump`.
     pub fn is_bytes(&self) -> bool {
-        self.pcre.is_none() && self.data_at.is_none()
+        self.pcre.is_none() && self.data_at.is_none() && self.byte_op.is_none()
     }
 }
 
@@ -873,6 +879,8 @@ impl Parsing {
             "content" => self.content(option)?,
             "pcre" => self.pcre(option)?,
             "isdataat" => self.data_at(option)?,
+            "byte_test" => self.byte_op(option.name, byte_ops::parse_test(value(option)?.text)?)?,
+            "byte_jump" => self.byte_op(option.name, byte_ops::parse_jump(value(option)?.text)?)?,
             "nocase" | "depth" | "offset" | "distance" | "within" | "startswith" | "endswith"
             | "fast_pattern" => self.modifier(option)?,
             // What an alert carries, not what it matches: references,
@@ -1139,6 +1147,24 @@ impl Parsing {
             dotprefix: self.dotprefix,
             negated,
             data_at: Some(DataAt { offset, relative }),
+            ..Content::default()
+        });
+        self.given.push(Given::default());
+        Ok(())
+    }
+
+    /// A `byte_test` or `byte_jump`, in sequence with the contents.
+    fn byte_op(&mut self, name: &str, op: ByteOp) -> Result<(), Problem> {
+        if self.contents.len() == MAX_CONTENTS_PER_RULE {
+            return Err(bad(
+                name,
+                &format!("more than {MAX_CONTENTS_PER_RULE} contents in one rule"),
+            ));
+        }
+        self.contents.push(Content {
+            buffer: self.buffer,
+            dotprefix: self.dotprefix,
+            byte_op: Some(op),
             ..Content::default()
         });
         self.given.push(Given::default());

@@ -109,19 +109,19 @@ alert tcp any any -> any any (content:\"y\"; sid:3;)\n";
 
 #[test]
 fn an_error_in_a_multiline_rule_names_its_first_line() {
-    let text = "\n\nalert http any any -> any any (msg:\"x\"; \\\n  byte_jump:4,0; \\\n  sid:1;)\n";
+    let text = "\n\nalert http any any -> any any (msg:\"x\"; \\\n  byte_extract:4,0,size; \\\n  sid:1;)\n";
     let set = parse_rules(text, "local.rules");
     assert_eq!(
         set.errors[0].to_string(),
-        "local.rules:3: unsupported option `byte_jump`"
+        "local.rules:3: unsupported option `byte_extract`"
     );
 }
 
 #[test]
 fn unsupported_options_are_named() {
     for option in [
-        "byte_test:1,>,2,0",
-        "byte_jump:1,0",
+        "byte_extract:1,0,size",
+        "base64_decode:bytes 4",
         "ssl_state:client_hello",
     ] {
         let name = option.split(':').next().unwrap();
@@ -301,7 +301,7 @@ fn content_escapes_and_hex() {
 #[test]
 fn bad_rules_do_not_stop_the_others_and_every_error_is_reported() {
     let text = r#"alert tcp any any -> any any (content:"a"; sid:1;)
-alert tcp any any -> any any (content:"b"; byte_jump:4,0; sid:2;)
+alert tcp any any -> any any (content:"b"; byte_extract:4,0,size; sid:2;)
 alert tcp any any -> any any (content:"c"; sid:3;)
 alert tcp any any -> any any (content:"d"; sid:1;)
 alert tcp $NOPE any -> any any (content:"e"; sid:5;)
@@ -313,7 +313,7 @@ alert tcp any any -> any any (content:"g"; sid:7;)
     assert_eq!(sids, vec![1, 3, 7]);
     let errors: Vec<_> = set.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    assert!(errors[0].starts_with("local.rules:2: unsupported option `byte_jump`"));
+    assert!(errors[0].starts_with("local.rules:2: unsupported option `byte_extract`"));
     assert_eq!(
         errors[1],
         "local.rules:4: duplicate sid 1 (first used at local.rules:1)"
@@ -387,7 +387,7 @@ fn check_reports_a_summary_and_every_error() {
     writeln!(
         file,
         "alert http any any -> any any (http.uri; content:\"/x\"; sid:1;)\n\
-         alert http any any -> any any (content:\"x\"; byte_test:1,=,1,0; sid:2;)\n\
+         alert http any any -> any any (content:\"x\"; byte_extract:1,0,v; sid:2;)\n\
          alert dns any any -> any any (dns.query; content:\"evil\"; sid:3;)\n\
          alert http any any -> any any (content:\"x\" sid:4;)"
     )
@@ -411,7 +411,7 @@ fn check_reports_a_summary_and_every_error() {
     reasons.sort();
     assert_eq!(
         reasons,
-        [vec!["byte_test", "1"], vec!["syntax", "1"]],
+        [vec!["byte_extract", "1"], vec!["syntax", "1"]],
         "{summary}"
     );
     assert_eq!(errors.len(), 2);
@@ -419,7 +419,7 @@ fn check_reports_a_summary_and_every_error() {
     assert!(
         errors[0]
             .to_string()
-            .starts_with(&format!("{path}:2: unsupported option `byte_test`"))
+            .starts_with(&format!("{path}:2: unsupported option `byte_extract`"))
     );
     assert!(
         errors[1]
