@@ -18,6 +18,10 @@
 //! `http_header`, `http_user_agent`, `http_host`, `http_method`,
 //! `dns_query`) puts the one content before it in that buffer.
 //!
+//! A rule with no payload keyword — `ip`, `icmp`, `tcp` or `udp`, an
+//! address list on one side, `threshold` and `flowbits:set` at most — is
+//! matched on addresses alone, once per new flow (see [`super::ip_only`]).
+//!
 //! A rule using anything else — another keyword (`pcre`, `flow`,
 //! `byte_test`, `dsize`, ...), an address variable (`$HOME_NET`), a negated
 //! content — is rejected with its line and the option named, and the other
