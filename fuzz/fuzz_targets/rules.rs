@@ -1,9 +1,9 @@
 //! The rules parser on arbitrary UTF-8 text; when rules load, the matcher
 //! built from them, run over a few samples (and the text itself as one).
 //!
-//! Asserts: no panic; every loaded rule has 1 to `MAX_CONTENTS_PER_RULE`
+//! Asserts: no panic; every loaded rule has up to `MAX_CONTENTS_PER_RULE`
 //! contents of 1 to `MAX_CONTENT_LEN` bytes (or `pcre`/`isdataat` steps),
-//! one of them a content to prefilter on, a line number inside the text,
+//! none only when it is matched on an address list alone, a line number inside the text,
 //! a unique sid; every error displays and names a line inside the text;
 //! `Matcher::new` accepts whatever `parse_rules` loaded; every match names a
 //! loaded sid and has an excerpt of at most `MAX_EXCERPT` printable bytes.
@@ -46,14 +46,20 @@ fuzz_target!(|data: &[u8]| {
             "line {} of {lines}",
             rule.line
         );
-        assert!(!rule.contents.is_empty() && rule.contents.len() <= MAX_CONTENTS_PER_RULE);
+        assert!(rule.contents.len() <= MAX_CONTENTS_PER_RULE);
+        // A rule without contents is on addresses alone: it has a list of
+        // them to be looked up by.
+        if rule.is_address_only() {
+            assert!(rule.src.bounds().is_some() || rule.dst.bounds().is_some());
+        }
         for content in &rule.contents {
             // A `pcre` or `isdataat` step has no bytes; a content has some.
             assert_eq!(content.is_bytes(), !content.bytes.is_empty());
             assert!(content.bytes.len() <= MAX_CONTENT_LEN);
         }
         // A rule of negations or `pcre` alone loads, checked on every
-        // sample; one with nothing to look for does not (the first assert).
+        // sample; one with nothing to look for loads only with an address
+        // list (the assert above).
         assert!(rule.priority >= 1);
     }
     for error in &set.errors {

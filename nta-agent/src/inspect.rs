@@ -27,6 +27,7 @@ use crate::{
         AppProto, Inspected, Transport, app_proto,
         dns_tunnel::{DnsTunnel, DnsTunnelConfig},
         flowbits::Flowbits,
+        ip_only::IpOnlyRules,
         matcher::{Match, Matcher, MatcherError},
         rules::{self, LoadError, RuleSet},
         stream::Streams,
@@ -70,6 +71,8 @@ pub enum ReloadError {
 /// A new rule set, compiled, ready to replace the one in use.
 pub struct Reloaded {
     pub matcher: Matcher,
+    /// The rules on addresses alone, for the flow table's walks.
+    pub ip_only: IpOnlyRules,
     pub counts: rules::LoadCounts,
     /// The first rules refused, for the log.
     pub first_errors: Vec<String>,
@@ -84,6 +87,7 @@ impl RuleSource {
         let matcher = Matcher::new(&set.rules)?;
         Ok(Reloaded {
             matcher,
+            ip_only: IpOnlyRules::new(&set.rules),
             counts: rules::LoadCounts {
                 loaded: set.rules.len(),
                 rejected: set.errors.len(),

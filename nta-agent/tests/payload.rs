@@ -294,7 +294,7 @@ fn a_users_rules_file_loads_and_its_bad_lines_are_reported() {
     fs::write(
         &rules,
         "alert http any any -> any any (msg:\"secret path\"; http.uri; content:\"/very-secret\"; sid:9000001; rev:1;)\n\
-         alert http any any -> any any (msg:\"byte test\"; http.uri; content:\"/x\"; byte_test:1,=,1,0; sid:9000002; rev:1;)\n\
+         alert http any any -> any any (msg:\"byte extract\"; http.uri; content:\"/x\"; byte_extract:1,0,size; sid:9000002; rev:1;)\n\
          alert http any any -> any any (msg:\"no sid\"; http.uri; content:\"/nosid\"; rev:1;)\n",
     )
     .expect("writing the rules file");
@@ -825,5 +825,54 @@ fn a_tls_server_with_a_certificate_et_lists_raises_its_rule() {
         "{}",
         found[0]
     );
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+}
+
+/// A rule on addresses alone naming the attacker as source.
+fn address_rule(sid: u64) -> String {
+    format!(
+        "alert ip [{ATTACKER_ADDR}] any -> [{VICTIM_ADDR}] any (msg:\"listed source {sid}\"; \
+         threshold: type limit, track by_src, seconds 3600, count 1; sid:{sid}; rev:1;)\n"
+    )
+}
+
+/// A rule on addresses alone alerts on the attacker's connection within a
+/// walk of the flow table, once though it connects twice (its threshold);
+/// after a reload, the new set's rule does, and the old one no more.
+#[test]
+fn a_rule_on_addresses_alone_alerts_on_a_new_flow_and_reloads() {
+    let Some(net) = Topology::privileged(&["curl", "python3"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("addresses.rules");
+    fs::write(&rules, address_rule(9_000_201)).expect("writing the rules");
+    let file = rules.to_str().expect("UTF-8");
+    let mut agent = start_agent(&net, &["--rules", file]);
+    let api = Api::new(&net.victim);
+    let _web = web_server(&net);
+    let url = format!("http://{VICTIM_ADDR}/");
+    // Two flows; a walk comes every 1 to 5 s.
+    curl(&net, &["-o", "/dev/null", &url]);
+    curl(&net, &["-o", "/dev/null", &url]);
+    let limit = Duration::from_secs(15);
+    let alerts = poll_alerts(&api, limit, |all| !with_sid(all, 9_000_201).is_empty());
+    let found = with_sid(&alerts, 9_000_201);
+    assert_eq!(found.len(), 1, "{}", agent.log());
+    assert_eq!(found[0]["src"], ATTACKER_ADDR, "{:?}", found[0]);
+    assert_eq!(found[0]["evidence"]["signature"], "listed source 9000201");
+    // A walk later, still one match: the second flow was held.
+    thread::sleep(Duration::from_secs(6));
+    let after = with_sid(&api.alerts(""), 9_000_201);
+    assert_eq!(after[0]["packets"], 1, "{after:?}");
+
+    fs::write(&rules, address_rule(9_000_202)).expect("rewriting the rules");
+    let pid = libc::pid_t::try_from(agent.pid().expect("the agent's pid")).expect("a pid");
+    // SAFETY: kill has no memory preconditions; pid is the agent's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    agent.wait_for_log("Rules reloaded", Duration::from_secs(20));
+    curl(&net, &["-o", "/dev/null", &url]);
+    let alerts = poll_alerts(&api, limit, |all| !with_sid(all, 9_000_202).is_empty());
+    assert_eq!(with_sid(&alerts, 9_000_202).len(), 1, "{}", agent.log());
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 }

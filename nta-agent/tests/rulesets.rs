@@ -18,7 +18,7 @@ use support::{
 
 /// ET Open rules that load, at least: the count may only rise (raise it
 /// when it does).
-const LOADED_AT_LEAST: usize = 20_145;
+const LOADED_AT_LEAST: usize = 21_337;
 
 fn ruleset() -> Option<PathBuf> {
     let dir =
@@ -301,4 +301,88 @@ fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
         assert_eq!(ports, [&Value::from(port)], "sid {sid}");
         assert_eq!(alerts[0]["src_ip"], "198.18.0.2", "sid {sid}");
     }
+}
+
+/// The first address listed on its own (not as a network) by the first
+/// rule of ET's `ciarmy.rules`, and that rule's sid.
+fn first_listed_address(rules: &str) -> (std::net::Ipv4Addr, u64) {
+    let rule = rules
+        .lines()
+        .find(|l| l.starts_with("alert ip ["))
+        .expect("a rule on a list of addresses");
+    let list = &rule["alert ip [".len()..rule.find(']').expect("the list's end")];
+    let address = list
+        .split(',')
+        .find(|a| !a.contains('/'))
+        .and_then(|a| a.trim().parse().ok())
+        .expect("an IPv4 address in the list");
+    let sid = rule
+        .split("sid:")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .and_then(|s| s.trim().parse().ok())
+        .expect("the rule's sid");
+    (address, sid)
+}
+
+/// A rule on addresses alone, straight from ET's reputation list, alerts
+/// on the first flow from a listed address to the home network and is
+/// held by its threshold (one per source and hour) on the second; an
+/// address it does not list raises nothing.
+#[test]
+fn an_et_reputation_rule_alerts_once_on_flows_from_a_listed_address() {
+    let Some(dir) = ruleset() else {
+        return;
+    };
+    let ciarmy = dir.join("ciarmy.rules");
+    let (listed, sid) =
+        first_listed_address(&fs::read_to_string(&ciarmy).expect("reading ciarmy.rules"));
+    let unlisted = std::net::Ipv4Addr::from(OUTSIDE);
+    let home = std::net::Ipv4Addr::from(CLIENT);
+    let frames = [
+        support::frames::syn_v4(listed, home, 40_000, 22),
+        support::frames::syn_v4(listed, home, 40_001, 23),
+        support::frames::syn_v4(unlisted, home, 40_002, 22),
+    ];
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut capture = pcap_header();
+    for (i, frame) in frames.iter().enumerate() {
+        capture.extend(pcap_record(1_765_000_000 + 2 * i as u32, 0, frame));
+    }
+    let pcap = tmp.path().join("reputation.pcap");
+    fs::write(&pcap, capture).expect("writing the capture");
+    let config = tmp.path().join("nta.toml");
+    fs::write(&config, CONFIG).expect("writing the config");
+    let eve = tmp.path().join("eve.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
+        .args([
+            "read",
+            "--config",
+            str_of(&config),
+            "--rules",
+            str_of(&ciarmy),
+        ])
+        .args(["--eve", str_of(&eve), str_of(&pcap)])
+        .output()
+        .expect("running nta-agent read");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = fs::read_to_string(&eve)
+        .expect("the EVE output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("EVE lines are JSON"))
+        .collect();
+    let alerts = alerts_with_sid(&events, sid);
+    assert_eq!(alerts.len(), 1, "sid {sid} from {listed}: {alerts:?}");
+    assert_eq!(alerts[0]["src_ip"], listed.to_string());
+    assert_eq!(alerts[0]["dest_ip"], home.to_string());
+    assert_eq!(alerts[0]["src_port"], 40_000);
+    let from_unlisted: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert" && e["src_ip"] == unlisted.to_string())
+        .collect();
+    assert_eq!(from_unlisted, Vec::<&Value>::new());
 }

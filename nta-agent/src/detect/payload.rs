@@ -5,10 +5,12 @@ use std::{
     net::SocketAddr,
 };
 
+use nta_common::maps::ip_proto;
+
 use super::{Finding, IncidentKey, Subject};
 use crate::{
     alert::{AlertKind, DetectedBy, Evidence},
-    payload::{dns_tunnel::TunnelFinding, matcher::Match},
+    payload::{dns_tunnel::TunnelFinding, ip_only::AddressMatch, matcher::Match},
 };
 
 /// Severity ratio for a rule's priority: 1 is the most urgent. Priority 1
@@ -56,6 +58,52 @@ pub fn signature(m: &Match, src: SocketAddr, dst: SocketAddr, transport: &str) -
             priority: Some(m.priority),
             buffer: Some(m.buffer.into()),
             excerpt: Some(m.excerpt.clone()),
+            detected_by: DetectedBy::Payload,
+            ..Evidence::default()
+        },
+    }
+}
+
+/// A rule on addresses alone that matched a new flow from `m.src` to
+/// `m.dst`: an alert of the same kind as a payload rule's, with no buffer
+/// or excerpt, as no payload was looked at.
+pub fn address_match(m: &AddressMatch) -> Finding {
+    let transport = match m.proto {
+        ip_proto::TCP => "tcp".to_owned(),
+        ip_proto::UDP => "udp".to_owned(),
+        ip_proto::ICMP => "icmp".to_owned(),
+        ip_proto::ICMPV6 => "ipv6-icmp".to_owned(),
+        other => format!("ip proto {other}"),
+    };
+    Finding {
+        key: IncidentKey {
+            kind: AlertKind::Signature,
+            subject: Subject::Signature(m.src.ip(), m.sid),
+        },
+        src: Some(m.src.ip()),
+        dst: Some(m.dst.ip()),
+        dst_port: Some(m.dst.port()),
+        measure: 1.0,
+        ratio: priority_ratio(m.priority),
+        packets: 1,
+        message: format!(
+            "{} (sid {}) from {} to {} ({transport}, by address)",
+            m.msg,
+            m.sid,
+            m.src.ip(),
+            m.dst
+        ),
+        evidence: Evidence {
+            threshold: 1.0,
+            unit: "matches".into(),
+            window_secs: 0.0,
+            class: Some(transport),
+            src_port: Some(m.src.port()),
+            sid: Some(m.sid),
+            rev: Some(m.rev),
+            signature: Some(m.msg.clone()),
+            classtype: m.classtype.clone(),
+            priority: Some(m.priority),
             detected_by: DetectedBy::Payload,
             ..Evidence::default()
         },

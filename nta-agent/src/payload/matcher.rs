@@ -131,9 +131,15 @@ fn fast_pattern(rule: &Rule) -> Option<&Content> {
 }
 
 impl Matcher {
-    /// Compiles `rules`. Fails only if an automaton would exceed the
+    /// Compiles the payload rules of `rules` (those on addresses alone are
+    /// [`super::ip_only`]'s). Fails only if an automaton would exceed the
     /// `aho-corasick` crate's size limits, far beyond any real rule set.
     pub fn new(rules: &[Rule]) -> Result<Matcher, MatcherError> {
+        let rules: Vec<Rule> = rules
+            .iter()
+            .filter(|r| !r.is_address_only())
+            .cloned()
+            .collect();
         let mut per_view: Vec<(Vec<Vec<u8>>, Vec<u32>)> =
             vec![(Vec::new(), Vec::new()); View::COUNT];
         let mut ids: HashMap<(View, Vec<u8>), u32> = HashMap::new();
@@ -190,7 +196,7 @@ impl Matcher {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Matcher {
-            rules: rules.to_vec(),
+            rules,
             fast_users,
             unfiltered,
             automata,
@@ -504,6 +510,8 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
                 .to_server
                 .is_none_or(|to_server| to_server != d.is_response)
         }),
+        // Rules on addresses alone are matched on flows, not here.
+        Protocol::Ip | Protocol::Icmp => false,
     };
     let one_way = |src: std::net::SocketAddr, dst: std::net::SocketAddr| {
         rule.src.matches(src.ip())

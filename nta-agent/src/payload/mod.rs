@@ -11,6 +11,7 @@
 //! - [`matcher`]: a prefilter on each rule's fast pattern, then the rule whole.
 //! - [`threshold`]: `threshold` and `detection_filter`, tracked per rule.
 //! - [`flowbits`]: the names rules set on flows and others test.
+//! - [`ip_only`]: rules on addresses alone, looked up once per new flow.
 //! - [`dns_tunnel`]: per-source heuristics for data smuggled through DNS names.
 //! - [`excerpt`]: bounded, escaped views of attacker bytes for alerts.
 //!
@@ -30,6 +31,7 @@ pub mod excerpt;
 pub mod flowbits;
 pub mod http;
 mod inspected;
+pub mod ip_only;
 pub mod matcher;
 pub mod rules;
 pub mod stream;

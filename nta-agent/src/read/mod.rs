@@ -30,12 +30,13 @@ use crate::{
     capture::{self, CaptureError, CaptureReader, Counts, Frame},
     cli::ReadArgs,
     config::Config,
-    detect::{Detector, EventContext, Tick, thresholds},
+    detect::{self, Detector, EventContext, Tick, thresholds},
     eve::{self, EveWriter},
     export::IpfixExporter,
     flows::{FlowRecord, Labels, Timeouts},
     inspect::Inspector,
     payload::{
+        ip_only::{FlowLookups, IpOnlyRules},
         matcher::Matcher,
         rules::{self, RuleSet},
     },
@@ -106,6 +107,8 @@ enum Input {
     },
     /// Flows that ended (idle, or the capture did).
     Flows(Vec<FlowRecord>),
+    /// What new flows matched of the rules on addresses alone.
+    Found(Vec<Found>),
 }
 
 /// The counting side of a read: frames counted as the kernel counts them,
@@ -120,6 +123,8 @@ struct Reader {
     next_tick_ns: u64,
     interval_ns: u64,
     timeouts: Timeouts,
+    /// The rules on addresses alone, each walk's new flows looked up.
+    lookups: FlowLookups,
     /// Frames counted so far: the index of the next.
     frame: u64,
     /// The batch being filled and the inputs of its frames; the inputs of
@@ -220,13 +225,27 @@ impl Reader {
     }
 
     /// Records of the flows idle or past the active timeout (every flow
-    /// at `end`), for the outputs; the flows that ended removed.
+    /// at `end`), for the outputs; the flows that ended removed. Before
+    /// them, what the flows new since the previous walk match of the rules
+    /// on addresses alone, as live.
     fn flow_records(&mut self, end: bool) {
-        let now = self.counts.now().mono_ns;
-        let timeouts = &mut self.timeouts;
-        let picked = self
-            .counts
-            .walk_flows(|k, f| timeouts.pick_for(k, f, now, end));
+        let time = self.counts.now();
+        let now = time.mono_ns;
+        let at = self.counts.instant();
+        let (timeouts, lookups) = (&mut self.timeouts, &mut self.lookups);
+        lookups.start_walk(now);
+        let mut found = Vec::new();
+        let picked = self.counts.walk_flows(|k, f| {
+            found.extend(lookups.flow(k, f, at).iter().map(|m| Found {
+                frame: self.frame,
+                ts: time.wall,
+                finding: detect::payload::address_match(m),
+            }));
+            timeouts.pick_for(k, f, now, end)
+        });
+        if !found.is_empty() {
+            self.inputs.push((self.frame, Input::Found(found)));
+        }
         if picked.is_empty() {
             return;
         }
@@ -324,6 +343,11 @@ impl Detection {
                 }
                 Input::Tick { after, now } => self.tick(after, now),
                 Input::Flows(records) => self.flows(records),
+                Input::Found(found) => {
+                    for f in found {
+                        self.finding(f);
+                    }
+                }
             }
         }
         for f in found {
@@ -453,6 +477,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         None => AlertIds::Count(0),
     };
     let labels = Labels::for_table(config.flows.table_size);
+    let lookups = FlowLookups::new(IpOnlyRules::new(&rules.rules));
     let inspection = Inspection::start(Inspector::new(
         Matcher::new(&rules.rules).context("compiling the rules")?,
         config.dns_tunnel.detector(),
@@ -466,6 +491,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
         interval_ns: u64::try_from(args.interval.as_nanos()).unwrap_or(u64::MAX),
         timeouts: Timeouts::new(config.flows.idle_timeout, config.flows.active_timeout)
             .for_table(config.flows.table_size),
+        lookups,
         frame: 0,
         batch: Batch::default(),
         batch_start: 0,

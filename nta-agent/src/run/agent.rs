@@ -17,7 +17,7 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use super::{
-    flow_export::Walker,
+    flow_export::{Walked, Walker},
     start::{Blocking, RunningApi, Settings},
 };
 use crate::{
@@ -133,7 +133,7 @@ impl<S: PacketSource> Agent<S> {
         &mut self,
         mut events: mpsc::Receiver<ThresholdEvent>,
         mut findings: mpsc::Receiver<detect::Finding>,
-        mut flows: mpsc::Receiver<Vec<FlowRecord>>,
+        mut flows: mpsc::Receiver<Walked>,
     ) -> anyhow::Result<&'static str> {
         let mut sigint =
             signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -151,7 +151,7 @@ impl<S: PacketSource> Agent<S> {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event).await,
                 Some(finding) = findings.recv() => self.on_finding(finding).await,
-                Some(records) = flows.recv() => self.on_flows(records),
+                Some(walked) = flows.recv() => self.on_walked(walked).await,
                 _ = ticker.tick() => {
                     self.on_tick().await;
                     self.expire_blocks().await;
@@ -175,7 +175,7 @@ impl<S: PacketSource> Agent<S> {
         if let Some(mut walker) = walker {
             let left = tokio::task::spawn_blocking(move || walker.records(true)).await;
             match left {
-                Ok(Ok(records)) => self.on_flows(records),
+                Ok(Ok(walked)) => self.on_walked(walked).await,
                 Ok(Err(error)) => warn!(message = "Could not read the flow table", %error),
                 Err(error) => warn!(message = "Reading the flow table panicked", %error),
             }
@@ -219,6 +219,15 @@ impl<S: PacketSource> Agent<S> {
             detector.on_event(&ctx, next_id)
         });
         self.persist(events).await;
+    }
+
+    /// A walk of the flow table: the alerts of the rules on addresses
+    /// alone first, so that the records of their flows carry them.
+    async fn on_walked(&mut self, walked: Walked) {
+        for finding in walked.findings {
+            self.on_finding(finding).await;
+        }
+        self.on_flows(walked.records);
     }
 
     /// Records of flows that ended, with their labels: to the EVE output,

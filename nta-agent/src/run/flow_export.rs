@@ -1,7 +1,9 @@
 //! Flow records from the kernel's flow table, off the agent's loop: every
 //! few seconds a blocking task walks the table, removes the flows idle for
 //! the idle timeout, cuts those going on past the active timeout, and sends
-//! their records to the loop; at shutdown the loop takes what is left.
+//! their records to the loop; at shutdown the loop takes what is left. The
+//! same walk looks up each flow new since the previous one in the rules on
+//! addresses alone, and sends what they find along.
 
 use std::time::Duration;
 
@@ -14,7 +16,9 @@ use tokio::{
 use tracing::warn;
 
 use crate::{
+    detect::{self, Finding},
     flows::{FlowRecord, Timeouts},
+    payload::ip_only::{FlowLookups, IpOnlyRules},
     sensor::{FlowTable, SensorError, monotonic_ns},
 };
 
@@ -34,22 +38,40 @@ fn period(idle: Duration) -> Duration {
     (idle / 3).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
-/// Starts exporting the flows of `table` as `timeouts` pick them; their
-/// records come on the returned queue.
+/// What one walk found: the alerts of the rules on addresses alone, and
+/// the records of the flows picked.
+pub(super) struct Walked {
+    pub findings: Vec<Finding>,
+    pub records: Vec<FlowRecord>,
+}
+
+/// Starts exporting the flows of `table` as `timeouts` pick them, and
+/// looking new flows up in `rules` (then in each set from `reloads`);
+/// their records and findings come on the returned queue.
 pub(super) fn start(
     table: FlowTable,
     timeouts: Timeouts,
     idle: Duration,
-) -> (FlowExport, mpsc::Receiver<Vec<FlowRecord>>) {
+    rules: IpOnlyRules,
+    mut reloads: mpsc::Receiver<IpOnlyRules>,
+) -> (FlowExport, mpsc::Receiver<Walked>) {
     let (to_loop, queue) = mpsc::channel(QUEUE);
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
-        let mut walker = Walker { table, timeouts };
+        let mut walker = Walker {
+            table,
+            timeouts,
+            lookups: FlowLookups::new(rules),
+        };
         let mut ticker = interval(period(idle));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
+                Some(rules) = reloads.recv() => {
+                    walker.lookups.replace(rules);
+                    continue;
+                }
                 _ = &mut stopped => return Some(walker),
             }
             let walked = tokio::task::spawn_blocking(move || {
@@ -62,7 +84,7 @@ pub(super) fn start(
             };
             walker = back;
             match records {
-                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) if batch.records.is_empty() && batch.findings.is_empty() => {}
                 Ok(batch) => {
                     if to_loop.send(batch).await.is_err() {
                         return Some(walker);
@@ -92,23 +114,38 @@ impl FlowExport {
     }
 }
 
-/// The flow table and the timeouts that pick its flows' records.
+/// The flow table, the timeouts that pick its flows' records, and the
+/// rules new flows are looked up in.
 pub(super) struct Walker {
     table: FlowTable,
     timeouts: Timeouts,
+    lookups: FlowLookups,
 }
 
 impl Walker {
     /// Records of the flows idle or past the active timeout (every flow
     /// at `shutdown`), on the wall clock, in the order they began; the
-    /// flows that ended removed.
-    pub(super) fn records(&mut self, shutdown: bool) -> Result<Vec<FlowRecord>, SensorError> {
+    /// flows that ended removed. With them, what the flows new since the
+    /// previous walk match of the rules on addresses alone.
+    pub(super) fn records(&mut self, shutdown: bool) -> Result<Walked, SensorError> {
         let mono = monotonic_ns();
         let clock = Timestamp::now().as_nanosecond() - i128::from(mono);
-        let timeouts = &mut self.timeouts;
-        let picked = self
-            .table
-            .walk(|k, f| timeouts.pick_for(k, f, mono, shutdown))?;
-        Ok(timeouts.records(picked, clock, mono, shutdown))
+        let now = std::time::Instant::now();
+        let (timeouts, lookups) = (&mut self.timeouts, &mut self.lookups);
+        lookups.start_walk(mono);
+        let mut findings = Vec::new();
+        let picked = self.table.walk(|k, f| {
+            findings.extend(
+                lookups
+                    .flow(k, f, now)
+                    .iter()
+                    .map(detect::payload::address_match),
+            );
+            timeouts.pick_for(k, f, mono, shutdown)
+        })?;
+        Ok(Walked {
+            findings,
+            records: timeouts.records(picked, clock, mono, shutdown),
+        })
     }
 }

@@ -42,10 +42,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         paths: args.rules.clone(),
         vars: settings.config.rule_vars(),
     };
-    let payload = start::payload(&rule_source, &settings.config, labels.clone())?;
+    let (payload, ip_only) = start::payload(&rule_source, &settings.config, labels.clone())?;
     let (sensor, streams) = start::attach(loaded, &args)?;
     let rules = payload.rules();
     let (matchers, new_matchers) = mpsc::channel(1);
+    let (ip_only_swaps, new_ip_only) = mpsc::channel(1);
     let (findings, inspecting) = payload.spawn(streams.samples, new_matchers);
     let (reloads, reload_requests) = reload::channel();
     let api = start::api(
@@ -58,12 +59,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     )
     .await?;
     api.state.live.rules(rules);
-    let reloading = reload::start(
-        rule_source,
+    let swaps = reload::Swaps {
         matchers,
-        api.state.live.clone(),
-        reload_requests,
-    )?;
+        ip_only: ip_only_swaps,
+    };
+    let reloading = reload::start(rule_source, swaps, api.state.live.clone(), reload_requests)?;
 
     let flow_config = &settings.config.flows;
     let (export, flows) = flow_export::start(
@@ -71,6 +71,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Timeouts::new(flow_config.idle_timeout, flow_config.active_timeout)
             .for_table(flow_config.table_size),
         flow_config.idle_timeout,
+        ip_only,
+        new_ip_only,
     );
     let outputs = agent::Outputs { eve, ipfix };
     let mut agent = Agent::new(sensor, settings, notifier, outputs, blocking, &api, labels);

@@ -1,6 +1,6 @@
 //! Rules reloads, on SIGHUP or `POST /api/rules/reload`: the files are read
 //! and compiled again off the async threads, and the new set replaces the
-//! old in the payload pipeline at once; a file that fails to load keeps
+//! old in the payload pipeline and the flow table's walks at once; a file that fails to load keeps
 //! the old set and says why. Incidents, counters and the rules' threshold
 //! windows and flow bits go on.
 
@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::{
     api::rules::{ReloadAnswer, RulesControl},
     inspect::RuleSource,
-    payload::matcher::Matcher,
+    payload::{ip_only::IpOnlyRules, matcher::Matcher},
     stats::LiveView,
 };
 
@@ -35,10 +35,17 @@ pub(super) fn channel() -> (RulesControl, Requests) {
     (control, Requests(received))
 }
 
+/// Where a reloaded set goes: its payload rules to the payload pipeline,
+/// its rules on addresses alone to the flow table's walks.
+pub(super) struct Swaps {
+    pub matchers: mpsc::Sender<Matcher>,
+    pub ip_only: mpsc::Sender<IpOnlyRules>,
+}
+
 /// Serves reloads, asked for by the API or SIGHUP, until the agent stops.
 pub(super) fn start(
     source: RuleSource,
-    matchers: mpsc::Sender<Matcher>,
+    swaps: Swaps,
     live: LiveView,
     requests: Requests,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -51,7 +58,7 @@ pub(super) fn start(
                 Some(()) = sighup.recv() => None,
                 else => break,
             };
-            let result = reload(&source, &matchers, &live).await;
+            let result = reload(&source, &swaps, &live).await;
             if let Some(answer) = answer {
                 // The client may have gone; the reload stands.
                 let _ = answer.send(result);
@@ -61,11 +68,7 @@ pub(super) fn start(
 }
 
 /// Reads, compiles and swaps in the rules of `source`.
-async fn reload(
-    source: &RuleSource,
-    matchers: &mpsc::Sender<Matcher>,
-    live: &LiveView,
-) -> ReloadAnswer {
+async fn reload(source: &RuleSource, swaps: &Swaps, live: &LiveView) -> ReloadAnswer {
     let reading = source.clone();
     let compiled = tokio::task::spawn_blocking(move || reading.compile())
         .await
@@ -81,10 +84,16 @@ async fn reload(
     for error in &reloaded.first_errors {
         warn!(message = "Rule rejected", %error);
     }
-    matchers
+    swaps
+        .matchers
         .send(reloaded.matcher)
         .await
         .map_err(|_| "the payload pipeline has stopped".to_owned())?;
+    swaps
+        .ip_only
+        .send(reloaded.ip_only)
+        .await
+        .map_err(|_| "the flow table's walks have stopped".to_owned())?;
     let counts = reloaded.counts;
     live.rules(counts);
     info!(

@@ -29,6 +29,7 @@ use crate::{
         token,
     },
     notify::{self, Notifier, env::Environment, settings::NotifySettings},
+    payload::ip_only::IpOnlyRules,
     sensor::{LiveSensor, LoadedSensor, SensorSettings},
     source::Streams,
     stats::{LiveView, ThresholdView},
@@ -244,7 +245,7 @@ pub(super) fn payload(
     source: &RuleSource,
     config: &Config,
     labels: Labels,
-) -> anyhow::Result<Payload> {
+) -> anyhow::Result<(Payload, IpOnlyRules)> {
     let rules = inspect::load_rules(&source.paths, &source.vars)?;
     // A published ruleset may have thousands the engine refuses: the
     // first few are logged, the rest counted.
@@ -263,7 +264,9 @@ pub(super) fn payload(
         rules = rules.rules.len(),
         rejected = rules.errors.len()
     );
-    Payload::new(&rules, config.dns_tunnel.detector(), labels).context("building the rule matcher")
+    let payload = Payload::new(&rules, config.dns_tunnel.detector(), labels)
+        .context("building the rule matcher")?;
+    Ok((payload, IpOnlyRules::new(&rules.rules)))
 }
 
 /// Rejected rules logged one by one at start.

@@ -27,7 +27,10 @@ pub enum Problem {
     #[error("unsupported action `{0}` (only `alert` is supported)")]
     UnsupportedAction(String),
 
-    #[error("unsupported protocol `{0}` (expected tcp, udp, http or dns)")]
+    #[error(
+        "unsupported protocol `{0}` (expected tcp, udp, http, dns or tls; ip and icmp for rules \
+         without payload keywords)"
+    )]
     UnsupportedProtocol(String),
 
     /// An address, port or direction field that does not parse.
@@ -76,6 +79,20 @@ pub enum Problem {
     #[error("the rule has nothing to look for in a payload: no `content`, `pcre` or `isdataat`")]
     NoContent,
 
+    /// A rule without payload keywords, matched on its addresses once per
+    /// flow, that asks for what only a payload rule can have.
+    #[error(
+        "a rule without payload keywords is matched on its addresses alone, once per flow: \
+         `{what}` is not supported there ({reason})"
+    )]
+    AddressOnly { what: String, reason: String },
+
+    #[error(
+        "the rule has no payload keyword and no address list on either side: it would match \
+         every flow"
+    )]
+    MatchesEveryFlow,
+
     #[error("`flowbits:isset,{name}`: no loaded rule sets `{name}`, so this one could never match")]
     UnsetFlowbit { name: String },
 
@@ -104,6 +121,8 @@ impl Problem {
             Problem::BufferProtocol { buffer, protocol } => format!("{buffer} in {protocol} rule"),
             Problem::MissingSid => "missing sid".into(),
             Problem::NoContent => "no content".into(),
+            Problem::AddressOnly { what, .. } => format!("address-only rule with {what}"),
+            Problem::MatchesEveryFlow => "matches every flow".into(),
             Problem::DuplicateSid { .. } => "duplicate sid".into(),
             Problem::UnsetFlowbit { .. } => "flowbits:isset of a bit no rule sets".into(),
         }

@@ -10,6 +10,10 @@
 //! option named, and the other rules still load: a rule that silently
 //! matched less than it says would be worse than no rule.
 //!
+//! A rule with no payload keyword — `ip`, `icmp`, `tcp` or `udp`, an
+//! address list on one side, `threshold` and `flowbits:set` at most — is
+//! matched on addresses alone, once per new flow (see [`super::ip_only`]).
+//!
 //! Semantics worth knowing:
 //! - contents match in rule order, `distance`/`within` after the previous
 //!   match in the same buffer, `offset`/`depth` from the buffer's start (as
@@ -73,6 +77,10 @@ pub enum Protocol {
     /// TCP payloads that start with a TLS ClientHello, or with the
     /// server's hello and certificates.
     Tls,
+    /// Any IP packet: for rules matched on addresses alone.
+    Ip,
+    /// ICMP and ICMPv6: for rules matched on addresses alone.
+    Icmp,
 }
 
 impl Protocol {
@@ -84,7 +92,15 @@ impl Protocol {
             Protocol::Http => "http",
             Protocol::Dns => "dns",
             Protocol::Tls => "tls",
+            Protocol::Ip => "ip",
+            Protocol::Icmp => "icmp",
         }
+    }
+
+    /// Whether only a rule on addresses alone may name it: nothing here
+    /// reads the payloads of other protocols than TCP and UDP.
+    pub const fn is_header_only(self) -> bool {
+        matches!(self, Protocol::Ip | Protocol::Icmp)
     }
 }
 
@@ -423,6 +439,15 @@ pub struct Rule {
     pub line: usize,
 }
 
+impl Rule {
+    /// Whether the rule is matched on its header alone (Suricata's IP-only
+    /// rules): it has no content, as any rule with a payload keyword has
+    /// one, else it is rejected.
+    pub fn is_address_only(&self) -> bool {
+        self.contents.is_empty()
+    }
+}
+
 /// How many rules loaded, and how many were rejected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LoadCounts {
@@ -505,8 +530,11 @@ pub fn parse_rules_with(text: &str, origin: &str, vars: &Vars) -> RuleSet {
 /// Rejects the rules that require a flowbit (`isset`) no loaded rule
 /// sets: they could never match, and saying so beats loading a rule that
 /// silently never fires. Repeated until none is left, as a rejected rule
-/// may have been another's only setter.
+/// may have been another's only setter. First, the rules on addresses
+/// alone that set a bit some rule tests: they are matched on flows, not
+/// payloads, and would not set it where the test looks.
 pub fn reject_unset_flowbits(set: &mut RuleSet) {
+    reject_address_only_setters(set);
     loop {
         let set_by_some: HashSet<String> = set
             .rules
@@ -540,6 +568,58 @@ pub fn reject_unset_flowbits(set: &mut RuleSet) {
         }
         set.errors.extend(dropped);
     }
+}
+
+/// Rejects the rules on addresses alone that set a bit another rule
+/// tests (`isset`, `isnotset`), naming that rule.
+fn reject_address_only_setters(set: &mut RuleSet) {
+    let tested: HashMap<&str, u32> = set
+        .rules
+        .iter()
+        .flat_map(|r| r.flowbits.iter().map(move |f| (f, r.sid)))
+        .filter(|(f, _)| matches!(f, Flowbit::IsSet(_) | Flowbit::IsNotSet(_)))
+        .map(|(f, sid)| (f.name(), sid))
+        .collect();
+    let tester = |r: &Rule| {
+        r.is_address_only()
+            .then(|| {
+                r.flowbits
+                    .iter()
+                    .find_map(|f| Some((f.name().to_owned(), *tested.get(f.name())?)))
+            })
+            .flatten()
+    };
+    let dropped: Vec<(usize, RuleError)> = set
+        .rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| {
+            let (name, sid) = tester(rule)?;
+            let problem = Problem::AddressOnly {
+                what: "flowbits:set of a tested bit".into(),
+                reason: format!("`{name}` would not be set where sid {sid} tests it, on payloads"),
+            };
+            Some((
+                i,
+                RuleError {
+                    origin: rule.origin.clone(),
+                    line: rule.line,
+                    problem,
+                },
+            ))
+        })
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    let gone: HashSet<usize> = dropped.iter().map(|(i, _)| *i).collect();
+    set.rules = std::mem::take(&mut set.rules)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !gone.contains(i))
+        .map(|(_, r)| r)
+        .collect();
+    set.errors.extend(dropped.into_iter().map(|(_, e)| e));
 }
 
 /// Reads and parses a rules file with Suricata's default variables.
@@ -736,22 +816,24 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
     };
     let src_spec = addresses("source address", src)?;
     let src_ports_spec = ports("source port", src_ports)?;
-    let direction = match direction {
-        "->" => Direction::ToDst,
-        "<>" => Direction::Both,
-        "<-" => {
-            return Err(field(
-                "direction",
-                direction,
-                "write `->` with source and destination swapped".into(),
-            ));
-        }
-        other => return Err(field("direction", other, "expected `->` or `<>`".into())),
-    };
+    let direction = rule_direction(direction)?;
     let dst_spec = addresses("destination address", dst)?;
     let dst_ports_spec = ports("destination port", dst_ports)?;
 
-    let options = parse_options(body)?;
+    let options = match parse_options(body) {
+        // `ip` and `icmp` are for rules on addresses alone: one asking for
+        // more is refused for its protocol, whatever else it asks.
+        Err(_) if protocol.is_header_only() => {
+            return Err(Problem::UnsupportedProtocol(protocol.name().to_owned()));
+        }
+        parsed => parsed?,
+    };
+    check_kind(
+        &options,
+        protocol,
+        [&src_spec, &dst_spec],
+        [&src_ports_spec, &dst_ports_spec],
+    )?;
     for content in &options.contents {
         check_content(content, protocol)?;
     }
@@ -784,6 +866,21 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
     })
 }
 
+/// The direction a rule's header names.
+fn rule_direction(text: &str) -> Result<Direction, Problem> {
+    let reason = match text {
+        "->" => return Ok(Direction::ToDst),
+        "<>" => return Ok(Direction::Both),
+        "<-" => "write `->` with source and destination swapped",
+        _ => "expected `->` or `<>`",
+    };
+    Err(Problem::BadHeaderField {
+        field: "direction",
+        text: text.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
 /// The protocol a rule's header names.
 fn rule_protocol(name: &str) -> Result<Protocol, Problem> {
     Ok(match name {
@@ -792,8 +889,70 @@ fn rule_protocol(name: &str) -> Result<Protocol, Problem> {
         "http" => Protocol::Http,
         "dns" => Protocol::Dns,
         "tls" => Protocol::Tls,
+        "ip" => Protocol::Ip,
+        "icmp" => Protocol::Icmp,
         other => return Err(Problem::UnsupportedProtocol(other.to_owned())),
     })
+}
+
+/// Checks a rule as payload rule (a content or more; only `tcp`, `udp`
+/// and the application protocols) or as a rule on addresses alone: no
+/// payload keyword, no `flow`, `flowbits` that only set, and an address
+/// list on one side to look flows up by.
+fn check_kind(
+    options: &Options,
+    protocol: Protocol,
+    addresses: [&Addresses; 2],
+    ports: [&Ports; 2],
+) -> Result<(), Problem> {
+    let refused = || Problem::UnsupportedProtocol(protocol.name().to_owned());
+    let payload_conditions = !options.sizes.is_empty() || options.dsize.is_some();
+    if !options.contents.is_empty() || payload_conditions {
+        if protocol.is_header_only() {
+            return Err(refused());
+        }
+        // Only sizes: checked on every sample, nothing to look for.
+        if options.contents.is_empty() {
+            return Err(Problem::NoContent);
+        }
+        return Ok(());
+    }
+    let address_only = |what: &str, reason: &str| Problem::AddressOnly {
+        what: what.to_owned(),
+        reason: reason.to_owned(),
+    };
+    // An application protocol is told from payloads: such a rule without
+    // content has nothing to look for in them.
+    if matches!(protocol, Protocol::Http | Protocol::Dns | Protocol::Tls) {
+        return Err(Problem::NoContent);
+    }
+    if options.flow != FlowCheck::default() {
+        return Err(address_only(
+            "flow",
+            "a flow's state and direction are not known there",
+        ));
+    }
+    if options.noalert
+        || options
+            .flowbits
+            .iter()
+            .any(|f| !matches!(f, Flowbit::Set(_)))
+    {
+        return Err(address_only(
+            "flowbits other than set",
+            "it is matched outside the payload pipeline, where bits are tested",
+        ));
+    }
+    if protocol.is_header_only() && ports.iter().any(|p| **p != Ports::Any) {
+        return Err(address_only(
+            &format!("ports on {}", protocol.name()),
+            "the protocol has no ports",
+        ));
+    }
+    if addresses.iter().all(|a| a.bounds().is_none()) {
+        return Err(Problem::MatchesEveryFlow);
+    }
+    Ok(())
 }
 
 /// A rule's priority: its own, else its classtype's, else the default.
@@ -1271,11 +1430,6 @@ impl Parsing {
     fn finish(self) -> Result<Options, Problem> {
         self.use_nothing_unused()?;
         let sid = self.sid.ok_or(Problem::MissingSid)?;
-        // Only negations, `pcre` or `isdataat`: checked on every sample,
-        // without a prefilter. Nothing at all would match every packet.
-        if self.contents.is_empty() {
-            return Err(Problem::NoContent);
-        }
         if self.contents.iter().filter(|c| c.fast_pattern).count() > 1 {
             return Err(bad("fast_pattern", "given on more than one content"));
         }

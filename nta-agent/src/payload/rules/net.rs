@@ -80,6 +80,27 @@ impl<T> Spec<T> {
     }
 }
 
+impl<T: Copy> Spec<T> {
+    /// Entries one of which holds every value the field matches: `None`
+    /// when it matches values outside them all (`any`, a negation alone).
+    /// Negated entries of a list only narrow it, so they are left out.
+    pub fn bounds(&self) -> Option<Vec<T>> {
+        match self {
+            Spec::Any | Spec::Not(_) => None,
+            Spec::One(t) => Some(vec![*t]),
+            Spec::List(items) => {
+                let mut out = Vec::new();
+                let mut positive = false;
+                for item in items.iter().filter(|i| !matches!(i, Spec::Not(_))) {
+                    positive = true;
+                    out.extend(item.bounds()?);
+                }
+                positive.then_some(out)
+            }
+        }
+    }
+}
+
 /// Parses an address field.
 pub fn addresses(text: &str) -> Result<Addresses, String> {
     spec(text, 0, &|one| {

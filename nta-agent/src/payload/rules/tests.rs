@@ -742,3 +742,106 @@ fn tls_rules_name_the_side_their_buffers_are_on() {
     let http = error(r#"alert http any any -> any any (tls.cert_serial; content:"0A"; sid:1;)"#);
     assert!(http.contains("tls.cert_serial"), "{http}");
 }
+
+/// ET Open's reputation rules, as published: no payload keyword, an
+/// address list on one side, `$HOME_NET` on the other.
+#[test]
+fn rules_on_addresses_alone_load_in_ets_shapes() {
+    let drop = one(
+        "alert ip [192.0.2.1,198.51.100.0/24] any -> $HOME_NET any (msg:\"ET DROP Spamhaus DROP Listed Traffic Inbound group 1\"; reference:url,www.spamhaus.org/drop/drop.lasso; threshold: type limit, track by_src, seconds 3600, count 1; classtype:misc-attack; flowbits:set,ET.Evil; flowbits:set,ET.DROPIP; sid:2400000; rev:3955; metadata:affected_product Any, created_at 2010_12_30;)",
+    );
+    assert!(drop.is_address_only());
+    assert_eq!(drop.protocol, Protocol::Ip);
+    assert_eq!((drop.sid, drop.rev, drop.priority), (2_400_000, 3955, 2));
+    assert!(drop.threshold.is_some());
+    assert!(drop.src.matches("198.51.100.9".parse::<IpAddr>().unwrap()));
+    assert!(drop.dst.matches("10.1.2.3".parse::<IpAddr>().unwrap()));
+
+    let tor = one(
+        "alert tcp [203.0.113.7,203.0.113.8] any -> $HOME_NET any (msg:\"ET TOR Known Tor Exit Node Traffic group 1\"; reference:url,doc.emergingthreats.net/bin/view/Main/TorRules; threshold: type limit, track by_src, seconds 60, count 1; classtype:misc-attack; flowbits:set,ET.TorIP; sid:2520000; rev:6111;)",
+    );
+    assert!(tor.is_address_only());
+    assert_eq!(tor.protocol, Protocol::Tcp);
+
+    let botcc = one(
+        "alert ip $HOME_NET any -> [192.0.2.66,2001:db8::66] any (msg:\"ET CNC Feodo Tracker Reported CnC Server group 1\"; threshold: type limit, track by_src, seconds 60, count 1; classtype:trojan-activity; sid:2404300; rev:1;)",
+    );
+    assert!(botcc.is_address_only());
+    assert_eq!(botcc.dst.bounds().map(|b| b.len()), Some(2));
+    assert!(one("alert icmp [192.0.2.1] any -> any any (sid:1;)").is_address_only());
+    assert!(!one("alert tcp any any -> any any (content:\"x\"; sid:1;)").is_address_only());
+}
+
+#[test]
+fn rules_on_addresses_alone_that_ask_for_more_say_why_not() {
+    let cases = [
+        (
+            "alert ip any any -> any any (msg:\"all\"; sid:1;)",
+            "would match every flow",
+        ),
+        (
+            "alert tcp any any -> $EXTERNAL_NET 22 (sid:1;)",
+            "would match every flow",
+        ),
+        (
+            "alert ip [192.0.2.1] any -> any any (content:\"x\"; sid:1;)",
+            "unsupported protocol `ip`",
+        ),
+        (
+            "alert icmp [192.0.2.1] any -> any any (itype:8; sid:1;)",
+            "unsupported protocol `icmp`",
+        ),
+        (
+            "alert ip [192.0.2.1] any -> any any (dsize:>10; sid:1;)",
+            "unsupported protocol `ip`",
+        ),
+        (
+            "alert tcp [192.0.2.1] any -> any any (dsize:>10; sid:1;)",
+            "nothing to look for",
+        ),
+        (
+            "alert ip [192.0.2.1] 80 -> any any (sid:1;)",
+            "`ports on ip` is not supported",
+        ),
+        (
+            "alert tcp [192.0.2.1] any -> any any (flow:established; sid:1;)",
+            "`flow` is not supported",
+        ),
+        (
+            "alert ip [192.0.2.1] any -> any any (flowbits:isset,x; sid:1;)",
+            "`flowbits other than set` is not supported",
+        ),
+        (
+            "alert http [192.0.2.1] any -> any any (sid:1;)",
+            "nothing to look for",
+        ),
+    ];
+    for (rule, expected) in cases {
+        let err = error(rule);
+        assert!(
+            err.contains(expected),
+            "{rule}\n  gave: {err}\n  want: {expected}"
+        );
+    }
+}
+
+/// A bit set by a rule on addresses alone would never be seen by the
+/// payload rule testing it: the setter is refused, then the tester.
+#[test]
+fn a_bit_set_on_addresses_alone_and_tested_refuses_both() {
+    let mut set = parse_rules(
+        "alert ip [192.0.2.1] any -> any any (flowbits:set,ET.Evil; sid:1;)\n\
+         alert ip [192.0.2.2] any -> any any (flowbits:set,ET.Other; sid:2;)\n\
+         alert http any any -> any any (http.uri; content:\"/x\"; flowbits:isset,ET.Evil; sid:3;)",
+        "t.rules",
+    );
+    reject_unset_flowbits(&mut set);
+    let sids: Vec<u32> = set.rules.iter().map(|r| r.sid).collect();
+    assert_eq!(sids, [2]);
+    let errors: Vec<String> = set.errors.iter().map(ToString::to_string).collect();
+    assert!(
+        errors[0].contains("t.rules:1:") && errors[0].contains("where sid 3 tests it"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("t.rules:3:"), "{errors:?}");
+}
