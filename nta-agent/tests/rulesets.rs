@@ -18,7 +18,7 @@ use support::{
 
 /// ET Open rules that load, at least: the count may only rise (raise it
 /// when it does).
-const LOADED_AT_LEAST: usize = 21_337;
+const LOADED_AT_LEAST: usize = 21_552;
 
 fn ruleset() -> Option<PathBuf> {
     let dir =

@@ -418,13 +418,13 @@ fn section_match(
             if !walk.step() {
                 return None;
             }
-            if section_match(rest, buf, lo + m.end(), walk).is_some() {
-                return Some(lo + m.start());
+            if section_match(rest, buf, lo + m.end, walk).is_some() {
+                return Some(lo + m.start);
             }
-            if !retry || m.start() >= subject.len() {
+            if !retry || m.start >= subject.len() {
                 return None;
             }
-            from = m.start() + 1;
+            from = m.start + 1;
         }
         return None;
     }

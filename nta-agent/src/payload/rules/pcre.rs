@@ -1,8 +1,11 @@
-//! `pcre:"/PATTERN/FLAGS"`, compiled with the `regex` crate: Perl syntax
-//! without backreferences and lookaround, in time linear in the buffer,
-//! so no rule can stall the pipeline.
+//! `pcre:"/PATTERN/FLAGS"`, compiled with the `regex` crate where it can:
+//! Perl syntax without backreferences and lookaround, in time linear in
+//! the buffer. A pattern with either goes to `fancy-regex`, a backtracking
+//! engine, whose steps per match are bounded ([`MAX_BACKTRACK`]) so that
+//! no rule can stall the pipeline: a match that would take more is taken
+//! as no match.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, ops::Range, sync::Arc};
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -13,12 +16,50 @@ const MAX_PROGRAM: usize = 1 << 20;
 /// Lazy DFA cache per pattern: small, as thousands of patterns load.
 const MAX_DFA_CACHE: usize = 1 << 16;
 
+/// Backtracking steps one match may take: a few milliseconds at most, far
+/// above what ET's patterns need on a sampled buffer.
+const MAX_BACKTRACK: usize = 100_000;
+
+/// The engine a pattern runs on.
+#[derive(Debug)]
+pub enum Engine {
+    /// Linear time, on bytes.
+    Linear(Regex),
+    /// Backtracking, bounded. It matches text, so a buffer's bytes are
+    /// given to it as the characters U+0000–U+00FF (Latin-1): `\xff` and
+    /// `.` then match one byte each, as in PCRE.
+    Backtracking(fancy_regex::Regex),
+}
+
+impl Engine {
+    pub fn is_match(&self, hay: &[u8]) -> bool {
+        self.find_at(hay, 0).is_some()
+    }
+
+    /// The first match starting at or after `from`, as a range of `hay`.
+    pub fn find_at(&self, hay: &[u8], from: usize) -> Option<Range<usize>> {
+        match self {
+            Engine::Linear(regex) => regex.find_at(hay, from).map(|m| m.range()),
+            Engine::Backtracking(regex) => {
+                let text: String = hay.iter().map(|&b| char::from(b)).collect();
+                // Characters past U+007F take two bytes in the text.
+                let to_text = |i: usize| i + hay[..i].iter().filter(|&&b| b >= 0x80).count();
+                let to_bytes = |i: usize| text[..i].chars().count();
+                let m = regex
+                    .find_from_pos(&text, to_text(from.min(hay.len())))
+                    .ok()??;
+                Some(to_bytes(m.start())..to_bytes(m.end()))
+            }
+        }
+    }
+}
+
 /// A compiled `pcre`.
 #[derive(Clone)]
 pub struct Pcre {
     /// As written, between the quotes.
     pub source: String,
-    pub regex: Arc<Regex>,
+    pub regex: Arc<Engine>,
     /// `R`: from the end of the previous match in the buffer.
     pub relative: bool,
     /// The buffer a flag (`U`, `H`, ...) names, over the sticky one.
@@ -101,18 +142,33 @@ pub fn parse(text: &str) -> Result<Pcre, Problem> {
         .dfa_size_limit(MAX_DFA_CACHE);
     // The crate's messages draw the pattern over several lines; a rule's
     // error is one line, so only the last, which says what is wrong.
-    let regex = builder.build().map_err(|e| {
-        let message = e.to_string();
-        let what = message.lines().last().unwrap_or_default().trim().to_owned();
-        if unsupported_perl(pattern) {
-            Problem::UnsupportedOption {
-                name: "pcre (backreference or lookaround)".into(),
-                hint: format!(" (the regex crate matches in linear time and has neither: {what})"),
-            }
-        } else {
-            bad(format!("`{text}`: {what}"))
+    let regex = match builder.build() {
+        Ok(regex) => Engine::Linear(regex),
+        Err(_) if unsupported_perl(pattern) => {
+            let modes = [
+                (nocase, 'i'),
+                (dotall, 's'),
+                (multiline, 'm'),
+                (extended, 'x'),
+            ];
+            let flags: String = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
+            let full = if flags.is_empty() {
+                full.to_owned()
+            } else {
+                format!("(?{flags}){full}")
+            };
+            let regex = fancy_regex::RegexBuilder::new(&full)
+                .backtrack_limit(MAX_BACKTRACK)
+                .build()
+                .map_err(|e| bad(format!("`{text}`: {e}")))?;
+            Engine::Backtracking(regex)
         }
-    })?;
+        Err(e) => {
+            let message = e.to_string();
+            let what = message.lines().last().unwrap_or_default().trim().to_owned();
+            return Err(bad(format!("`{text}`: {what}")));
+        }
+    };
     Ok(Pcre {
         source: text.to_owned(),
         regex: Arc::new(regex),
@@ -154,14 +210,29 @@ mod tests {
     }
 
     #[test]
-    fn what_the_regex_crate_cannot_do_is_named() {
-        for pattern in ["/(a)\\1/", "/a(?=b)/", "/(?<!x)y/"] {
-            let err = parse(pattern).unwrap_err().to_string();
-            assert!(
-                err.contains("backreference or lookaround"),
-                "{pattern}: {err}"
-            );
-        }
+    fn backreferences_and_lookaround_run_bounded_on_bytes() {
+        let twice = parse("/(ab)\\1/i").unwrap();
+        assert!(matches!(*twice.regex, Engine::Backtracking(_)));
+        assert_eq!(twice.regex.find_at(b"xxABab", 0), Some(2..6));
+        assert_eq!(twice.regex.find_at(b"xxABab", 3), None);
+        let ahead = parse("/a(?=\\xff)/").unwrap();
+        // Bytes past 0x7f count one each, before and after the match.
+        assert_eq!(ahead.regex.find_at(b"\xfea\xfe\xe9a\xff", 0), Some(4..5));
+        assert!(!ahead.regex.is_match(b"a\xfe"));
+        let behind = parse("/(?<!x)y/").unwrap();
+        assert!(behind.regex.is_match(b"ay") && !behind.regex.is_match(b"xy"));
+        // Catastrophic backtracking: past the bound, no match, at once.
+        let slow = parse("/^(a+)+\\1b/").unwrap();
+        let hay = [b'a'; 64];
+        let start = std::time::Instant::now();
+        assert!(!slow.regex.is_match(&hay));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn what_the_regex_crates_cannot_do_is_named() {
+        let err = parse("/(a)\\2/").unwrap_err().to_string();
+        assert!(err.starts_with("`pcre`: `/(a)\\2/`"), "{err}");
         let err = parse("/a/Z").unwrap_err().to_string();
         assert!(err.contains("pcre flag Z"), "{err}");
         let err = parse("/(/").unwrap_err().to_string();
