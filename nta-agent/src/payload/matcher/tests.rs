@@ -816,3 +816,77 @@ alert http any any -> any any (http.uri.raw; content:"/a"; pcre:!"/safe/"; sid:2
     );
     assert_eq!(sids(&m, &http(b"GET /a/b/x HTTP/1.0\r\n\r\n")), vec![1, 2]);
 }
+
+fn from_server(payload: &[u8]) -> Inspected<'_> {
+    tcp(SERVER, CLIENT, payload)
+}
+
+/// `file_data` on the way to the client is the response's body: the rule
+/// fires on the server's answer, not on a request carrying the same bytes.
+#[test]
+fn a_to_client_file_data_rule_matches_the_response_not_a_request_with_the_same_bytes() {
+    let m = matcher(
+        r#"alert http any any -> any any (flow:established,to_client; file_data; content:"<applet code=|22|Exploit"; nocase; sid:1;)
+alert http any any -> any any (flow:established,to_server; file_data; content:"<applet code=|22|Exploit"; nocase; sid:2;)"#,
+    );
+    let body = b"<html><APPLET code=\"Exploit.class\"></applet></html>";
+    let response = [
+        &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 49\r\n\r\n"[..],
+        body,
+    ]
+    .concat();
+    let request = [
+        &b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 49\r\n\r\n"[..],
+        body,
+    ]
+    .concat();
+    let found = m.matches(&from_server(&response));
+    assert_eq!(found.iter().map(|m| m.sid).collect::<Vec<_>>(), vec![1]);
+    assert_eq!((found[0].buffer, found[0].offset), ("file.data", 6));
+    assert_eq!(sids(&m, &http(&request)), vec![2]);
+    // The same bytes outside any HTTP message are neither.
+    assert_eq!(sids(&m, &from_server(body)), Vec::<u32>::new());
+}
+
+/// The response's buffers, as Suricata builds them; the buffers both
+/// messages have (headers, cookies, version) are the response's here.
+#[test]
+fn the_http_response_buffers_are_matched() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.stat_code; content:"302"; bsize:3; sid:1;)
+alert http any any -> any any (http.stat_msg; content:"Found"; startswith; endswith; sid:2;)
+alert http any any -> any any (http.response_line; content:"HTTP/1.0 302 Found"; startswith; endswith; sid:3;)
+alert http any any -> any any (http.server; content:"Apache/2.4"; startswith; sid:4;)
+alert http any any -> any any (http.location; content:"/kit/land.php"; sid:5;)
+alert http any any -> any any (flow:to_client; http.cookie; content:"track=1"; sid:6;)
+alert http any any -> any any (flow:to_client; http.header; content:"Server: Apache"; sid:7;)
+alert http any any -> any any (flow:to_client; http.protocol; content:"HTTP/1.0"; bsize:8; sid:8;)
+alert http any any -> any any (flow:to_client; http.response_body; content:"moved here"; sid:9;)
+alert http any any -> any any (flow:to_server; http.header; content:"Server: Apache"; sid:10;)
+alert http any any -> any any (http.stat_code; content:"200"; sid:11;)"#,
+    );
+    let response = b"HTTP/1.0 302 Found\r\nServer: Apache/2.4.58\r\nLocation: http://a.example/kit/land.php\r\n\
+Set-Cookie: track=1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nmoved\r\n5\r\n here\r\n0\r\n\r\n";
+    assert_eq!(
+        sids(&m, &from_server(response)),
+        (1..=9).collect::<Vec<_>>()
+    );
+    // A request has none of the response's own buffers.
+    let request = b"GET /kit/land.php HTTP/1.0\r\nServer: Apache/2.4\r\nCookie: track=1\r\n\r\n";
+    assert_eq!(sids(&m, &http(request)), vec![10]);
+}
+
+/// Only the body's first bytes are sampled: a negated content there is
+/// judged when `Content-Length` says the whole body is in the sample.
+#[test]
+fn a_negation_in_a_body_is_judged_only_when_the_whole_body_was_sampled() {
+    let m = matcher(
+        r#"alert http any any -> any any (flow:to_client; file_data; content:"<script"; content:!"nonce="; distance:0; sid:1;)"#,
+    );
+    let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n<script src=x.js>";
+    assert_eq!(sids(&m, &from_server(whole)), vec![1]);
+    let longer = b"HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n<script src=x.js>";
+    assert_eq!(sids(&m, &from_server(longer)), Vec::<u32>::new());
+    let unknown = b"HTTP/1.1 200 OK\r\n\r\n<script src=x.js>";
+    assert_eq!(sids(&m, &from_server(unknown)), Vec::<u32>::new());
+}

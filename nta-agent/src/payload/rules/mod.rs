@@ -147,11 +147,53 @@ pub enum Buffer {
     HttpConnection,
     /// The body's first bytes, as far as sampled.
     HttpRequestBody,
+    /// A response's three-digit status code.
+    HttpStatCode,
+    /// A response's reason phrase, e.g. `Not Found`.
+    HttpStatMsg,
+    /// A response's status line, without its line end.
+    HttpResponseLine,
+    HttpServer,
+    HttpLocation,
+    /// A response body's first bytes, as far as sampled (chunk framing
+    /// removed).
+    HttpResponseBody,
+    /// The body of the message (`file_data`): a response's on its way to
+    /// the client, a request's on its way to the server.
+    FileData,
+}
+
+/// Which HTTP message a buffer is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMessage {
+    Request,
+    Response,
+    /// Either: the message the sample holds (its headers, its body).
+    Either,
+}
+
+impl HttpMessage {
+    /// The message a rule's `flow` direction names.
+    fn of_flow(to_server: bool) -> HttpMessage {
+        if to_server {
+            HttpMessage::Request
+        } else {
+            HttpMessage::Response
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            HttpMessage::Request => "request",
+            HttpMessage::Response => "response",
+            HttpMessage::Either => "message",
+        }
+    }
 }
 
 impl Buffer {
     /// Every buffer, in [`Buffer::index`] order.
-    pub const ALL: [Buffer; 22] = [
+    pub const ALL: [Buffer; 29] = [
         Buffer::PktData,
         Buffer::HttpMethod,
         Buffer::HttpUri,
@@ -174,6 +216,13 @@ impl Buffer {
         Buffer::HttpAcceptEnc,
         Buffer::HttpConnection,
         Buffer::HttpRequestBody,
+        Buffer::HttpStatCode,
+        Buffer::HttpStatMsg,
+        Buffer::HttpResponseLine,
+        Buffer::HttpServer,
+        Buffer::HttpLocation,
+        Buffer::HttpResponseBody,
+        Buffer::FileData,
     ];
 
     /// The rule keyword, also used in alerts.
@@ -201,6 +250,13 @@ impl Buffer {
             Buffer::HttpAcceptEnc => "http.accept_enc",
             Buffer::HttpConnection => "http.connection",
             Buffer::HttpRequestBody => "http.request_body",
+            Buffer::HttpStatCode => "http.stat_code",
+            Buffer::HttpStatMsg => "http.stat_msg",
+            Buffer::HttpResponseLine => "http.response_line",
+            Buffer::HttpServer => "http.server",
+            Buffer::HttpLocation => "http.location",
+            Buffer::HttpResponseBody => "http.response_body",
+            Buffer::FileData => "file.data",
         }
     }
 
@@ -219,14 +275,43 @@ impl Buffer {
             "http_header_names" => Some(Buffer::HttpHeaderNames),
             "http_start" => Some(Buffer::HttpStart),
             "http_protocol" => Some(Buffer::HttpProtocol),
+            "http_response_line" => Some(Buffer::HttpResponseLine),
+            "http_content_type" => Some(Buffer::HttpContentType),
+            "http_content_len" => Some(Buffer::HttpContentLen),
+            "file_data" => Some(Buffer::FileData),
             _ => None,
         };
         older.or_else(|| Buffer::ALL.into_iter().find(|b| b.name() == keyword))
     }
 
-    /// Whether it is one of an HTTP request's.
+    /// Whether it is one of an HTTP message's.
     pub fn is_http(self) -> bool {
-        !matches!(self, Buffer::PktData | Buffer::DnsQuery | Buffer::TlsSni)
+        self.http_message().is_some()
+    }
+
+    /// Whether it is a message's body, of which only the first bytes are
+    /// sampled.
+    pub fn is_body(self) -> bool {
+        matches!(
+            self,
+            Buffer::HttpRequestBody | Buffer::HttpResponseBody | Buffer::FileData
+        )
+    }
+
+    /// The HTTP message it is taken from; `None` for the others'.
+    pub fn http_message(self) -> Option<HttpMessage> {
+        use Buffer::*;
+        Some(match self {
+            PktData | DnsQuery | TlsSni => return None,
+            HttpMethod | HttpUri | HttpUriRaw | HttpUserAgent | HttpHost | HttpRequestLine
+            | HttpReferer | HttpAccept | HttpAcceptLang | HttpAcceptEnc | HttpRequestBody => {
+                HttpMessage::Request
+            }
+            HttpStatCode | HttpStatMsg | HttpResponseLine | HttpServer | HttpLocation
+            | HttpResponseBody => HttpMessage::Response,
+            HttpHeader | HttpProtocol | HttpStart | HttpHeaderNames | HttpCookie
+            | HttpContentType | HttpContentLen | HttpConnection | FileData => HttpMessage::Either,
+        })
     }
 
     /// Whether a rule for `protocol` can see this buffer.
@@ -648,6 +733,9 @@ fn legacy_modifier(option: &str) -> Option<Buffer> {
         "http_method" => Buffer::HttpMethod,
         "http_client_body" => Buffer::HttpRequestBody,
         "http_cookie" => Buffer::HttpCookie,
+        "http_stat_code" => Buffer::HttpStatCode,
+        "http_stat_msg" => Buffer::HttpStatMsg,
+        "http_server_body" => Buffer::HttpResponseBody,
 
         _ => return None,
     })
@@ -723,6 +811,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
         check_content(content, protocol)?;
     }
     check_flow(options.flow, protocol)?;
+    check_http_message(&options)?;
     let priority = priority(options.priority, options.classtype.as_deref());
     Ok(Rule {
         sid: options.sid,
@@ -1313,8 +1402,8 @@ fn flow_check(v: &lex::Value<'_>) -> Result<FlowCheck, Problem> {
 
 /// Checks `flow` against the rule's protocol: the direction is known from
 /// the application message (an HTTP request and a TLS ClientHello go to the
-/// server; a DNS query to the server, its answer to the client), not yet
-/// for raw TCP or UDP payloads.
+/// server, an HTTP response to the client; a DNS query to the server, its
+/// answer to the client), not yet for raw TCP or UDP payloads.
 fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
     if flow == FlowCheck::default() {
         return Ok(());
@@ -1334,15 +1423,52 @@ fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
                 protocol.name()
             ),
         ),
-        Protocol::Http | Protocol::Tls if flow.to_server == Some(false) => unsupported(
+        Protocol::Tls if flow.to_server == Some(false) => unsupported(
             "to_client",
-            "only requests and ClientHellos are parsed, not what servers send",
+            "only ClientHellos are parsed, not what TLS servers send",
         ),
         Protocol::Dns if flow.established => unsupported(
             "established",
             "a DNS message alone does not tell whether the flow saw both directions",
         ),
         _ => Ok(()),
+    }
+}
+
+/// Checks that a rule's HTTP buffers are of one message, and of the one
+/// its `flow` direction names: a sample holds a request or a response, and
+/// nothing here pairs a response with the request it answers.
+fn check_http_message(options: &Options) -> Result<(), Problem> {
+    let buffers =
+        (options.contents.iter().map(|c| c.buffer)).chain(options.sizes.iter().map(|s| s.buffer));
+    let (mut request, mut response) = (None, None);
+    for buffer in buffers {
+        match buffer.http_message() {
+            Some(HttpMessage::Request) => request = request.or(Some(buffer)),
+            Some(HttpMessage::Response) => response = response.or(Some(buffer)),
+            Some(HttpMessage::Either) | None => {}
+        }
+    }
+    if let (Some(request), Some(response)) = (request, response) {
+        return Err(Problem::RequestAndResponse {
+            request: request.name(),
+            response: response.name(),
+        });
+    }
+    let Some(to_server) = options.flow.to_server else {
+        return Ok(());
+    };
+    let (against, flow) = match to_server {
+        true => (response, "to_server"),
+        false => (request, "to_client"),
+    };
+    match against {
+        Some(buffer) => Err(Problem::BufferAgainstFlow {
+            buffer: buffer.name(),
+            message: HttpMessage::of_flow(!to_server).name(),
+            flow,
+        }),
+        None => Ok(()),
     }
 }
 
