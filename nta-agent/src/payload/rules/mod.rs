@@ -33,9 +33,11 @@
 //!   `http.uri.raw` is the target as sent; `http.header` is every header as
 //!   `Name: value\r\n`; `http.host` is lower-cased without the port;
 //!   `dns.query` is each question's name, dotted, without trailing dot;
-//! - `http` rules apply to TCP payloads that parse as an HTTP request, `dns`
+//! - `http` rules apply to TCP payloads that parse as an HTTP request or
+//!   response (the one their `flow` direction names, else either), `dns`
 //!   rules to DNS messages on port 53, whatever the rule's port fields say
-//!   beyond that.
+//!   beyond that; a rule's HTTP buffers are all of one message, as a
+//!   sample holds one.
 
 mod error;
 mod lex;
@@ -78,7 +80,7 @@ pub const MAX_CONTENT_LEN: usize = 1024;
 pub enum Protocol {
     Tcp,
     Udp,
-    /// TCP payloads that parse as an HTTP request.
+    /// TCP payloads that parse as an HTTP request or response.
     Http,
     /// DNS messages (UDP or TCP, port 53).
     Dns,
