@@ -890,3 +890,16 @@ fn a_negation_in_a_body_is_judged_only_when_the_whole_body_was_sampled() {
     let unknown = b"HTTP/1.1 200 OK\r\n\r\n<script src=x.js>";
     assert_eq!(sids(&m, &from_server(unknown)), Vec::<u32>::new());
 }
+
+/// The default rules' header checks are for what clients send: a server
+/// offering `powershell.ps1` for download raises nothing, the same header
+/// in a request does.
+#[test]
+fn default_header_rules_look_at_requests_not_responses() {
+    let m = defaults();
+    let response =
+        b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=powershell.ps1\r\n\r\n";
+    assert_eq!(sids(&m, &from_server(response)), Vec::<u32>::new());
+    let request = b"GET / HTTP/1.1\r\nX-Run: powershell.ps1\r\n\r\n";
+    assert_eq!(sids(&m, &http(request)), vec![1_000_006]);
+}
