@@ -330,8 +330,9 @@ fn sizes_fit(rule: &Rule, view: View, len: usize) -> bool {
 }
 
 /// One buffer's walk through a rule's section: the steps taken, and
-/// whether the buffer may be cut short (a request whose end was not
-/// sampled), where not finding a content does not prove it absent.
+/// whether the buffer may be cut short (an HTTP message whose headers or
+/// body go on past the sample), where not finding a content does not prove
+/// it absent.
 struct Walk {
     steps: u32,
     cut: bool,
