@@ -407,6 +407,7 @@ fn throughput(m: &Matcher) -> (f64, f64, usize) {
         (Transport::Tcp, CLIENT, SERVER, b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"),
         (Transport::Tcp, CLIENT, SERVER, b"GET /item.php?id=1+UNION+SELECT+password+FROM+users HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: sqlmap/1.8\r\n\r\n"),
         (Transport::Tcp, CLIENT, SERVER, b"POST /api/v1/items HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\nContent-Length: 120\r\n\r\n{\"name\":\"widget\",\"tags\":[\"a\",\"b\",\"c\"],\"price\":12.5,\"description\":\"an ordinary request body of moderate length\"}"),
+        (Transport::Tcp, SERVER, CLIENT, b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 160\r\nConnection: keep-alive\r\n\r\n<!DOCTYPE html><html><head><title>Example</title><script src=\"/static/app.js\"></script></head><body><p>An ordinary page of moderate length.</p></body></html>"),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[0]),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[1]),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[2]),
@@ -737,7 +738,7 @@ fn et_open_throughput() {
         with_parse,
         "samples/s",
         Some(figures::Target::AtLeast(250_000.0)),
-        "every ET Open rule that loads; HTTP, DNS, TLS and raw samples, one core",
+        "every ET Open rule that loads; HTTP request and response, DNS, TLS and raw samples, one core",
     );
     figures::record(
         "payload pipeline",

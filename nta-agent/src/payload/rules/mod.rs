@@ -174,25 +174,6 @@ pub enum HttpMessage {
     Either,
 }
 
-impl HttpMessage {
-    /// The message a rule's `flow` direction names.
-    fn of_flow(to_server: bool) -> HttpMessage {
-        if to_server {
-            HttpMessage::Request
-        } else {
-            HttpMessage::Response
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            HttpMessage::Request => "request",
-            HttpMessage::Response => "response",
-            HttpMessage::Either => "message",
-        }
-    }
-}
-
 impl Buffer {
     /// Every buffer, in [`Buffer::index`] order.
     pub const ALL: [Buffer; 29] = [
@@ -1460,14 +1441,14 @@ fn check_http_message(options: &Options) -> Result<(), Problem> {
     let Some(to_server) = options.flow.to_server else {
         return Ok(());
     };
-    let (against, flow) = match to_server {
-        true => (response, "to_server"),
-        false => (request, "to_client"),
+    let (against, message, flow) = match to_server {
+        true => (response, "response", "to_server"),
+        false => (request, "request", "to_client"),
     };
     match against {
         Some(buffer) => Err(Problem::BufferAgainstFlow {
             buffer: buffer.name(),
-            message: HttpMessage::of_flow(!to_server).name(),
+            message,
             flow,
         }),
         None => Ok(()),
