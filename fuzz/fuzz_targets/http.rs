@@ -1,13 +1,16 @@
-//! The HTTP request parser on arbitrary bytes, as a sampled TCP segment
-//! reaches it: `payload::http::parse_request` alone, then through
-//! `Inspected::parse` and the default rules, as the agent runs them.
+//! The HTTP request and response parsers on arbitrary bytes, as a sampled
+//! TCP segment reaches them: `payload::http::parse_request` and
+//! `parse_response` alone, then through `Inspected::parse` and the default
+//! rules, as the agent runs them.
 //!
 //! Asserts: no panic; at most `MAX_HEADERS` headers; every field borrows the
 //! input; header values are trimmed; `decode_uri` never grows the target;
 //! `normalize_host` never grows the host; a complete request cut before its
 //! blank line (so read by the lenient reader rather than httparse) shows the
-//! same method, target, version and headers; every match's excerpt is
-//! printable ASCII of at most `MAX_EXCERPT` bytes.
+//! same method, target, version and headers; a response's status line,
+//! headers and body lie in order in the input, its code is three digits,
+//! and its body's chunks never decode to more than the body; every match's
+//! excerpt is printable ASCII of at most `MAX_EXCERPT` bytes.
 
 #![no_main]
 
@@ -17,7 +20,10 @@ use libfuzzer_sys::fuzz_target;
 use nta_agent::payload::{
     Inspected, Matcher, Transport, default_rules,
     excerpt::{self, MAX_EXCERPT},
-    http::{MAX_HEADERS, decode_uri, normalize_host, parse_request},
+    http::{
+        HttpResponse, MAX_HEADERS, dechunk, decode_uri, normalize_host, parse_request,
+        parse_response,
+    },
 };
 
 fn matcher() -> &'static Matcher {
@@ -45,6 +51,29 @@ fn before_blank_line(data: &[u8]) -> Option<usize> {
 
 fn printable(text: &str) -> bool {
     text.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// A response's fields borrow the input, in order: the status line, then
+/// the headers, then the body, which together are the whole input; a
+/// chunked body's data is never longer than the body.
+fn check_response(data: &[u8], resp: &HttpResponse<'_>) {
+    assert!(
+        resp.headers.len() <= MAX_HEADERS,
+        "{} headers",
+        resp.headers.len()
+    );
+    assert!(within(data, resp.line) && within(data, resp.reason));
+    assert_eq!(resp.start.len() + resp.body.len(), data.len());
+    if let Some(status) = resp.status {
+        assert!(status.len() == 3 && status.iter().all(u8::is_ascii_digit));
+        assert!(within(resp.line, status));
+    }
+    for header in &resp.headers {
+        assert!(!header.name.is_empty());
+        assert!(within(resp.start, header.name.as_bytes()) && within(resp.start, header.value));
+    }
+    assert!(resp.truncated || resp.start.ends_with(b"\n"));
+    assert!(dechunk(resp.body).len() <= resp.body.len());
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -84,6 +113,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(cut_req.headers, req.headers);
             assert!(cut_req.truncated);
         }
+    }
+    if let Some(resp) = parse_response(data) {
+        check_response(data, &resp);
     }
     // The excerpt helpers on attacker bytes, at every kind of position.
     let at = data

@@ -603,4 +603,32 @@ alert http any any -> any any (http.uri; content:"/admin"; flowbits:isset,tried_
         let label = labels.take(&key).expect("the flow is labelled");
         assert_eq!(label.app_proto, Some(crate::payload::AppProto::Http));
     }
+
+    /// What a server sends is put in order too: a page whose telling bytes
+    /// straddle two segments matches a `file_data` rule on the second.
+    #[test]
+    fn a_response_body_split_across_segments_is_matched_in_the_servers_direction() {
+        let rules = rules::parse_rules(
+            r#"alert http any any -> any any (flow:established,to_client; file_data; content:"<applet code=Exploit"; sid:1;)"#,
+            "t.rules",
+        );
+        assert_eq!(rules.errors, vec![]);
+        let matcher = Matcher::new(&rules.rules).expect("matcher");
+        let mut inspector = Inspector::new(matcher, DnsTunnelConfig::default(), Labels::default());
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><appl";
+        let rest = b"et code=Exploit.class></applet></html>";
+        let from_server = |data: &[u8], seq: u32| {
+            let mut s = sample(ip_proto::TCP, 40_000, data);
+            (s.header.src, s.header.dst) = (s.header.dst, s.header.src);
+            s.header.src_port = 80;
+            s.header.seq = seq;
+            s
+        };
+        let first = from_server(head, 9_000);
+        let second = from_server(rest, 9_000 + head.len() as u32);
+        assert_eq!(inspect(&mut inspector, &first), [], "half a tag");
+        let found = inspect(&mut inspector, &second);
+        let sids: Vec<_> = found.iter().map(|f| f.evidence.sid).collect();
+        assert_eq!(sids, [Some(1)], "{found:?}");
+    }
 }

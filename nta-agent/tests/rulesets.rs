@@ -18,7 +18,7 @@ use support::{
 
 /// ET Open rules that load, at least: the count may only rise (raise it
 /// when it does).
-const LOADED_AT_LEAST: usize = 21_552;
+const LOADED_AT_LEAST: usize = 24_119;
 
 fn ruleset() -> Option<PathBuf> {
     let dir =
@@ -135,6 +135,9 @@ const SID_TLS: u64 = 2_025_487;
 /// ET's user-agent rule (`flow:established,to_server; http.user_agent;
 /// content:"reqwest/"; depth:8`).
 const SID_USER_AGENT: u64 = 2_028_842;
+/// ET's phishing page rule (`flow:established,to_client; file_data;
+/// content:"<title>Login - PayPal</title>"`), on what a server sends.
+const SID_PHISHING: u64 = 2_019_785;
 
 fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::new();
@@ -201,9 +204,20 @@ fn get_with_user_agent(agent: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A server's answer: `header` among its headers, then `body`.
+fn response_with(header: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{header}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Rules straight from ET Open's files raise their alerts in a read of a
 /// capture holding what they describe, and only there: a domain and a
-/// subdomain that merely end alike, a user agent with the fragment further in.
+/// subdomain that merely end alike, a user agent with the fragment further
+/// in, a page title in a header rather than the body.
 #[test]
 fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
     let Some(dir) = ruleset() else {
@@ -253,6 +267,23 @@ fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
             80,
             &get_with_user_agent("x-reqwest/0.12"),
         ),
+        tcp_frame(
+            OUTSIDE,
+            CLIENT,
+            80,
+            40_006,
+            &response_with(
+                "Server: nginx",
+                "<html><head><title>Login - PayPal</title></head>",
+            ),
+        ),
+        tcp_frame(
+            OUTSIDE,
+            CLIENT,
+            80,
+            40_007,
+            &response_with("X-Title: <title>Login - PayPal</title>", "<html></html>"),
+        ),
     ];
     let mut capture = pcap_header();
     for (i, frame) in frames.iter().enumerate() {
@@ -264,9 +295,10 @@ fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
     fs::write(&config, CONFIG).expect("writing the config");
     let eve = tmp.path().join("eve.json");
     let rules = |name: &str| dir.join(name).to_str().expect("UTF-8").to_owned();
-    let (adware, agents) = (
+    let (adware, agents, phishing) = (
         rules("emerging-adware_pup.rules"),
         rules("emerging-user_agents.rules"),
+        rules("emerging-phishing.rules"),
     );
     let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
         .args([
@@ -277,6 +309,8 @@ fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
             &adware,
             "--rules",
             &agents,
+            "--rules",
+            &phishing,
         ])
         .args(["--eve", str_of(&eve), str_of(&pcap)])
         .output()
@@ -301,6 +335,11 @@ fn et_open_rules_catch_the_dns_tls_and_http_they_describe() {
         assert_eq!(ports, [&Value::from(port)], "sid {sid}");
         assert_eq!(alerts[0]["src_ip"], "198.18.0.2", "sid {sid}");
     }
+    // The response goes to the client: the alert is on the server's side.
+    let alerts = alerts_with_sid(&events, SID_PHISHING);
+    let ports: Vec<&Value> = alerts.iter().map(|a| &a["dest_port"]).collect();
+    assert_eq!(ports, [&Value::from(40_006)], "sid {SID_PHISHING}");
+    assert_eq!(alerts[0]["src_ip"], "203.0.113.5");
 }
 
 /// The first address listed on its own (not as a network) by the first

@@ -64,7 +64,7 @@ pub fn detect(transport: Transport, data: &[u8]) -> Option<AppProto> {
 /// parsers found, then the cheap checks of [`detect`] for the rest, so
 /// that nothing is parsed twice.
 pub fn of(inspected: &Inspected<'_>) -> Option<AppProto> {
-    if inspected.http.is_some() {
+    if inspected.http.is_some() || inspected.http_response.is_some() {
         return Some(AppProto::Http);
     }
     if inspected.tls.is_some() {

@@ -128,6 +128,151 @@ pub fn parse_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
     lenient(payload)
 }
 
+/// An HTTP/1.x response as far as one segment shows it. Borrows the
+/// segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse<'a> {
+    /// Minor version (`1` for HTTP/1.1).
+    pub version: u8,
+    /// The three digits of the status code as sent; `None` when the
+    /// segment ends before them or they are not three digits.
+    pub status: Option<&'a [u8]>,
+    /// The reason phrase (`Not Found`), as far as sampled; empty when
+    /// there is none.
+    pub reason: &'a [u8],
+    /// Complete header lines in order, at most [`MAX_HEADERS`].
+    pub headers: Vec<Header<'a>>,
+    /// The segment ends before the blank line that closes the headers.
+    pub truncated: bool,
+    /// The status line, without its line end.
+    pub line: &'a [u8],
+    /// The status line and headers up to and including the blank line
+    /// (what was sampled of them, when truncated).
+    pub start: &'a [u8],
+    /// The body's first bytes as sent (chunk sizes and compression
+    /// included), as far as sampled; empty when truncated.
+    pub body: &'a [u8],
+}
+
+impl<'a> HttpResponse<'a> {
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+}
+
+/// Whether a message with `headers` sends its body in chunks
+/// (`Transfer-Encoding: chunked`).
+pub fn is_chunked(headers: &[Header<'_>]) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .any(|coding| trim(coding).eq_ignore_ascii_case(b"chunked"))
+}
+
+/// Parses the start of `payload` as an HTTP/1.x response; `None` unless it
+/// starts with `HTTP/1.` and a digit. Servers are read leniently, line by
+/// line, as for requests: a status line with an odd code still shows its
+/// headers and body.
+pub fn parse_response(payload: &[u8]) -> Option<HttpResponse<'_>> {
+    let (&minor, _) = payload.strip_prefix(b"HTTP/1.")?.split_first()?;
+    if !minor.is_ascii_digit() {
+        return None;
+    }
+    let newline = memchr(b'\n', payload);
+    let line = match newline {
+        Some(i) => strip_cr(&payload[..i]),
+        None => payload,
+    };
+    let after_version = line.get(b"HTTP/1.x".len()..).unwrap_or_default();
+    let (status, reason) = status_and_reason(after_version);
+    let block = match newline {
+        Some(i) => header_block(payload, i + 1),
+        None => HeaderBlock::cut(payload),
+    };
+    Some(HttpResponse {
+        version: minor - b'0',
+        status,
+        reason,
+        headers: block.headers,
+        truncated: block.truncated,
+        line,
+        start: &payload[..block.end],
+        body: &payload[block.end..],
+    })
+}
+
+/// ` 404 Not Found` → (`404`, `Not Found`). The code must be three digits
+/// followed by a space or the end of what was sampled of the line.
+fn status_and_reason(after_version: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let rest = after_version.strip_prefix(b" ").map(trim_start);
+    let Some(rest) = rest else {
+        return (None, b"");
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits != 3 || rest.get(3).is_some_and(|&b| b != b' ' && b != b'\t') {
+        return (None, b"");
+    }
+    (Some(&rest[..3]), trim(&rest[3..]))
+}
+
+fn trim_start(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    &v[start..]
+}
+
+/// The data of a chunked body's first bytes, chunk sizes and extensions
+/// left out, as far as `body` holds it (the last chunk may be cut short).
+/// Bytes that do not follow the chunked framing end it: what was decoded
+/// until then is returned.
+pub fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = memchr(b'\n', rest) {
+        let size_line = strip_cr(&rest[..i]);
+        let digits = size_line
+            .iter()
+            .position(|b| !b.is_ascii_hexdigit())
+            .unwrap_or(size_line.len());
+        let Some(size) = chunk_size(&size_line[..digits]) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let data = &rest[i + 1..];
+        let take = size.min(data.len());
+        out.extend_from_slice(&data[..take]);
+        // The chunk's data is followed by its own line end.
+        let after = &data[take..];
+        rest = after
+            .strip_prefix(b"\r\n")
+            .or_else(|| after.strip_prefix(b"\n"))
+            .unwrap_or(after);
+        if take < size {
+            break;
+        }
+    }
+    out
+}
+
+/// A chunk size in hex; `None` if absent or too large to be real.
+fn chunk_size(hex_digits: &[u8]) -> Option<usize> {
+    if hex_digits.is_empty() || hex_digits.len() > 8 {
+        return None;
+    }
+    hex_digits
+        .iter()
+        .try_fold(0usize, |n, &b| Some(n << 4 | usize::from(hex(b)?)))
+}
+
 /// The first non-empty line of `payload`, without its line end.
 fn first_line(payload: &[u8]) -> &[u8] {
     let start = payload
@@ -193,36 +338,63 @@ fn lenient(payload: &[u8]) -> Option<HttpRequest<'_>> {
     }
     let uri = uri.filter(|u| !u.is_empty());
 
-    let mut headers = Vec::new();
-    let mut truncated = true;
-    let mut end = payload.len();
-    if let Some(newline) = newline {
-        let mut pos = start + newline + 1;
-        while let Some(i) = memchr(b'\n', &payload[pos..]) {
-            let line = strip_cr(&payload[pos..pos + i]);
-            pos += i + 1;
-            if line.is_empty() {
-                truncated = false;
-                end = pos;
-                break;
-            }
-            if headers.len() < MAX_HEADERS
-                && let Some(header) = header_line(line)
-            {
-                headers.push(header);
-            }
-        }
-    }
+    let block = match newline {
+        Some(newline) => header_block(payload, start + newline + 1),
+        None => HeaderBlock::cut(payload),
+    };
     Some(HttpRequest {
         method,
         uri,
         version,
-        headers,
-        truncated: truncated || !line_complete,
+        headers: block.headers,
+        truncated: block.truncated,
         line,
-        start: &payload[..end],
-        body: &payload[end..],
+        start: &payload[..block.end],
+        body: &payload[block.end..],
     })
+}
+
+/// The header lines after the first line, as far as `payload` holds them.
+struct HeaderBlock<'a> {
+    /// At most [`MAX_HEADERS`].
+    headers: Vec<Header<'a>>,
+    /// No blank line closes them in `payload`.
+    truncated: bool,
+    /// Where the body starts: just past the blank line, else the end.
+    end: usize,
+}
+
+impl HeaderBlock<'_> {
+    /// No header: the first line itself is cut.
+    fn cut(payload: &[u8]) -> HeaderBlock<'_> {
+        HeaderBlock {
+            headers: Vec::new(),
+            truncated: true,
+            end: payload.len(),
+        }
+    }
+}
+
+/// Reads header lines from `pos`, up to the blank line. Lines past
+/// [`MAX_HEADERS`] and lines that are no header are skipped, not refused:
+/// the ones before them still count.
+fn header_block(payload: &[u8], mut pos: usize) -> HeaderBlock<'_> {
+    let mut block = HeaderBlock::cut(payload);
+    while let Some(i) = payload.get(pos..).and_then(|rest| memchr(b'\n', rest)) {
+        let line = strip_cr(&payload[pos..pos + i]);
+        pos += i + 1;
+        if line.is_empty() {
+            block.truncated = false;
+            block.end = pos;
+            break;
+        }
+        if block.headers.len() < MAX_HEADERS
+            && let Some(header) = header_line(line)
+        {
+            block.headers.push(header);
+        }
+    }
+    block
 }
 
 /// `Name: value`, leniently: no continuation lines (obsolete line folding),
@@ -460,6 +632,112 @@ User-Agent: cmd.exe\r\nAccept: */*\r\n\r\n";
             let _ = parse_request(&bytes);
             let _ = decode_uri(&bytes);
             let _ = normalize_host(&bytes);
+        }
+    }
+
+    const NGINX_404: &[u8] = b"HTTP/1.1 404 Not Found\r\nServer: nginx/1.24.0\r\n\
+Content-Type: text/html\r\nLocation: /login\r\n\r\n<html>gone</html>";
+
+    #[test]
+    fn a_complete_response_gives_status_headers_and_body() {
+        let resp = parse_response(NGINX_404).unwrap();
+        assert_eq!(resp.version, 1);
+        assert_eq!(resp.status, Some(&b"404"[..]));
+        assert_eq!(resp.reason, b"Not Found");
+        assert_eq!(resp.line, b"HTTP/1.1 404 Not Found");
+        assert_eq!(resp.header("server"), Some(&b"nginx/1.24.0"[..]));
+        assert_eq!(resp.header("Location"), Some(&b"/login"[..]));
+        assert_eq!(resp.body, b"<html>gone</html>");
+        assert!(resp.start.ends_with(b"/login\r\n\r\n"));
+        assert!(!resp.truncated);
+    }
+
+    #[test]
+    fn every_prefix_of_a_response_parses_without_panic_and_keeps_complete_fields() {
+        let line_end = NGINX_404.iter().position(|&b| b == b'\n').unwrap() + 1;
+        for cut in 0..=NGINX_404.len() {
+            let prefix = &NGINX_404[..cut];
+            let Some(resp) = parse_response(prefix) else {
+                assert!(cut < 8, "prefix of {cut} bytes not recognised: {prefix:?}");
+                continue;
+            };
+            assert_eq!(resp.version, 1);
+            // The code counts once its three digits were sampled.
+            assert_eq!(resp.status.is_some(), cut >= 12, "cut at {cut}");
+            if cut >= line_end {
+                assert_eq!(resp.reason, b"Not Found", "cut at {cut}");
+            }
+            let server_complete = cut >= line_end + b"Server: nginx/1.24.0\r\n".len();
+            assert_eq!(
+                resp.header("server").is_some(),
+                server_complete,
+                "cut at {cut}"
+            );
+            let body_start = NGINX_404.len() - b"<html>gone</html>".len();
+            assert_eq!(resp.truncated, cut < body_start, "cut at {cut}");
+            assert_eq!(
+                resp.body,
+                &NGINX_404[body_start.min(cut)..cut],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_line_that_is_no_response_is_refused_and_odd_codes_are_kept_out() {
+        for payload in [
+            &b""[..],
+            b"HTTP/2 200\r\n\r\n",
+            b"HTTP/1.x 200 OK\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+        ] {
+            assert_eq!(parse_response(payload), None, "{payload:?}");
+        }
+        for (payload, status) in [
+            (&b"HTTP/1.0 2000 OK\r\n\r\n"[..], None),
+            (b"HTTP/1.0 abc\r\n\r\n", None),
+            (b"HTTP/1.0\r\n\r\n", None),
+            (b"HTTP/1.0 204\r\n\r\n", Some(&b"204"[..])),
+            (b"HTTP/1.1   302\tMoved\n\n", Some(b"302")),
+        ] {
+            let resp = parse_response(payload).unwrap();
+            assert_eq!(resp.status, status, "{payload:?}");
+            assert!(!resp.truncated, "{payload:?}");
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_are_read_without_their_framing_as_far_as_sampled() {
+        assert_eq!(
+            dechunk(b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"),
+            b"hello world"
+        );
+        assert_eq!(dechunk(b"5\nhello\n3\nabc"), b"helloabc");
+        // Cut inside a chunk: its first bytes.
+        assert_eq!(dechunk(b"a\r\n0123"), b"0123");
+        // Not chunked framing: nothing after what decoded.
+        assert_eq!(dechunk(b"5\r\nhello\r\nzz\r\nmore"), b"hello");
+        assert_eq!(dechunk(b"fffffffff\r\nx"), b"");
+        let resp =
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n").unwrap();
+        assert!(is_chunked(&resp.headers));
+        assert!(!is_chunked(&parse_response(NGINX_404).unwrap().headers));
+    }
+
+    #[test]
+    fn random_binary_never_panics_the_response_parser() {
+        let mut next = crate::payload::xorshift(0x8765_4321);
+        for len in 0..2000 {
+            let mut bytes = b"HTTP/1.1 ".to_vec();
+            bytes
+                .extend((0..len % 300).map(|_| b"200 OK\r\n:\x00\xff\t5a"[(next() % 14) as usize]));
+            if let Some(resp) = parse_response(&bytes) {
+                assert!(resp.headers.len() <= MAX_HEADERS);
+                assert!(resp.start.len() + resp.body.len() == bytes.len());
+                let _ = dechunk(resp.body);
+            }
+            let _ = dechunk(&bytes[9..]);
         }
     }
 

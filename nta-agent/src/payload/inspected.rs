@@ -6,7 +6,7 @@ use nta_common::maps::sample_flow;
 
 use super::{
     dns::{self, DnsMessage},
-    http::{self, HttpRequest},
+    http::{self, HttpRequest, HttpResponse},
     tls::{self, ClientHello},
     tls_server::{self, ServerHandshake},
 };
@@ -32,6 +32,9 @@ pub struct Inspected<'a> {
     pub payload: &'a [u8],
     /// The HTTP request the payload starts with, if any.
     pub http: Option<HttpRequest<'a>>,
+    /// The HTTP response the payload starts with, if any: what a server
+    /// sends back (never set together with `http`).
+    pub http_response: Option<HttpResponse<'a>>,
     /// The DNS message the payload carries, if any.
     pub dns: Option<DnsMessage>,
     /// The TLS ClientHello the payload starts with, if any (any port).
@@ -50,8 +53,9 @@ pub struct Inspected<'a> {
 }
 
 impl<'a> Inspected<'a> {
-    /// Parses `payload`: as an HTTP request if it is TCP (on any port: the
-    /// method and version tell), as DNS if either port is 53.
+    /// Parses `payload`: as an HTTP request or response if it is TCP (on
+    /// any port: the request or status line tells), as DNS if either port
+    /// is 53.
     pub fn parse(
         transport: Transport,
         src: SocketAddr,
@@ -66,13 +70,19 @@ impl<'a> Inspected<'a> {
             Transport::Tcp => http::parse_request(payload),
             Transport::Udp => None,
         };
+        // A response by its status line, on any port too.
+        let http_response = match transport {
+            Transport::Tcp if http.is_none() => http::parse_response(payload),
+            _ => None,
+        };
+        let is_http = http.is_some() || http_response.is_some();
         let dns = match transport {
-            _ if !is_dns_port || http.is_some() => None,
+            _ if !is_dns_port || is_http => None,
             Transport::Udp => dns::parse_udp(payload).ok(),
             Transport::Tcp => dns::parse_tcp(payload).ok(),
         };
         let (tls, tls_server) = match transport {
-            Transport::Tcp if http.is_none() => (
+            Transport::Tcp if !is_http => (
                 tls::parse_client_hello(payload),
                 tls_server::parse_server_handshake(payload),
             ),
@@ -84,6 +94,7 @@ impl<'a> Inspected<'a> {
             dst,
             payload,
             http,
+            http_response,
             dns,
             tls,
             tls_server,

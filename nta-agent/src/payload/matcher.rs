@@ -23,7 +23,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::{
     Inspected, Transport, excerpt,
-    http::{HttpRequest, decode_uri, normalize_host},
+    http::{self, Header, HttpRequest, HttpResponse, decode_uri, normalize_host},
     rules::{Buffer, Content, Direction, Protocol, Rule},
     tls_server::ServerHandshake,
 };
@@ -271,6 +271,7 @@ impl Matcher {
         {
             return None;
         }
+        let message = Message::of(pkt);
         let mut first: Option<(usize, usize)> = None;
         let mut anywhere: Option<(usize, usize)> = None;
         let mut rest = &rule.contents[..];
@@ -286,7 +287,7 @@ impl Matcher {
                 }
                 let mut walk = Walk {
                     steps: 0,
-                    cut: cut_short(pkt, view.buffer),
+                    cut: cut_short(pkt, message, view.buffer),
                 };
                 section_match(section, bytes, 0, &mut walk).map(|at| (k, at))
             })?;
@@ -329,11 +330,11 @@ impl Matcher {
 }
 
 /// Whether `buffer` of `pkt` may be cut short, its end unseen: an HTTP
-/// request's whose end was not sampled, the certificates when the bytes
-/// ended inside the last.
-fn cut_short(pkt: &Inspected<'_>, buffer: Buffer) -> bool {
+/// message's (see [`Message::cut`]), the certificates when the bytes ended
+/// inside the last.
+fn cut_short(pkt: &Inspected<'_>, message: Option<Message<'_>>, buffer: Buffer) -> bool {
     if buffer.is_http() {
-        pkt.http.as_ref().is_some_and(|h| h.truncated)
+        message.is_some_and(|m| m.cut(buffer))
     } else if buffer == Buffer::TlsCerts {
         pkt.tls_server.as_ref().is_some_and(|t| t.cut)
     } else {
@@ -349,8 +350,9 @@ fn sizes_fit(rule: &Rule, view: View, len: usize) -> bool {
 }
 
 /// One buffer's walk through a rule's section: the steps taken, and
-/// whether the buffer may be cut short (a request whose end was not
-/// sampled), where not finding a content does not prove it absent.
+/// whether the buffer may be cut short (an HTTP message whose headers or
+/// body go on past the sample), where not finding a content does not prove
+/// it absent.
 struct Walk {
     steps: u32,
     cut: bool,
@@ -494,11 +496,16 @@ fn find(buf: &[u8], c: &Content, from: usize, hi: usize) -> Option<usize> {
 /// Whether `rule`'s header (protocol, addresses, ports) fits `pkt`.
 fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
     // An HTTP request and a ClientHello go to the server after the
-    // handshake; a DNS message's QR bit tells its way (see `check_flow`).
+    // handshake, an HTTP response to the client; a DNS message's QR bit
+    // tells its way (see `check_flow`).
     let protocol = match rule.protocol {
         Protocol::Tcp => pkt.transport == Transport::Tcp && flow_fits(rule, pkt),
         Protocol::Udp => pkt.transport == Transport::Udp && flow_fits(rule, pkt),
-        Protocol::Http => pkt.http.is_some(),
+        Protocol::Http => match rule.flow.to_server {
+            Some(true) => pkt.http.is_some(),
+            Some(false) => pkt.http_response.is_some(),
+            None => pkt.http.is_some() || pkt.http_response.is_some(),
+        },
         // The ClientHello goes to the server, the certificates come back.
         Protocol::Tls => match rule.flow.to_server {
             Some(true) => pkt.tls.is_some(),
@@ -536,39 +543,151 @@ fn flow_fits(rule: &Rule, pkt: &Inspected<'_>) -> bool {
         && (!f.not_established || pkt.flow != 0 && !pkt.established())
 }
 
-/// The HTTP request's buffers beyond method, URI, headers and host: the
-/// last of [`Buffer::ALL`], from `http.request_line` on.
+/// The HTTP buffers beyond method, URI, headers and host: the last of
+/// [`Buffer::ALL`], from `http.request_line` on.
 const MORE_HTTP_BUFFERS: &[Buffer] = Buffer::ALL.split_at(Buffer::HttpRequestLine.index()).1;
 
-/// One of [`MORE_HTTP_BUFFERS`] of `http`, as Suricata builds it.
-fn more_http<'p>(http: &HttpRequest<'p>, buffer: Buffer) -> Option<Cow<'p, [u8]>> {
-    let header = |name: &str| http.header(name).map(Cow::Borrowed);
-    match buffer {
-        Buffer::HttpRequestLine => Some(Cow::Borrowed(http.line)),
-        Buffer::HttpProtocol => http
-            .version
-            .map(|v| Cow::Owned(format!("HTTP/1.{v}").into_bytes())),
-        Buffer::HttpStart => Some(Cow::Borrowed(http.start)),
-        Buffer::HttpHeaderNames => {
-            let mut names = Vec::new();
-            for h in &http.headers {
-                names.extend_from_slice(b"\r\n");
-                names.extend_from_slice(h.name.as_bytes());
-            }
-            names.extend_from_slice(b"\r\n\r\n");
-            Some(Cow::Owned(names))
+/// The HTTP message a sample holds, for the buffers requests and
+/// responses both have.
+#[derive(Clone, Copy)]
+enum Message<'p> {
+    Request(&'p HttpRequest<'p>),
+    Response(&'p HttpResponse<'p>),
+}
+
+impl<'p> Message<'p> {
+    fn of(pkt: &'p Inspected<'_>) -> Option<Message<'p>> {
+        match (&pkt.http, &pkt.http_response) {
+            (Some(request), _) => Some(Message::Request(request)),
+            (None, Some(response)) => Some(Message::Response(response)),
+            (None, None) => None,
         }
-        Buffer::HttpCookie => header("cookie"),
+    }
+
+    fn headers(self) -> &'p [Header<'p>] {
+        match self {
+            Message::Request(r) => &r.headers,
+            Message::Response(r) => &r.headers,
+        }
+    }
+
+    fn header(self, name: &str) -> Option<&'p [u8]> {
+        self.headers()
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    fn truncated(self) -> bool {
+        match self {
+            Message::Request(r) => r.truncated,
+            Message::Response(r) => r.truncated,
+        }
+    }
+
+    fn raw_body(self) -> &'p [u8] {
+        match self {
+            Message::Request(r) => r.body,
+            Message::Response(r) => r.body,
+        }
+    }
+
+    /// The body's first bytes, chunk framing removed as Suricata does.
+    fn body(self) -> Cow<'p, [u8]> {
+        let raw = self.raw_body();
+        match http::is_chunked(self.headers()) {
+            true => Cow::Owned(http::dechunk(raw)),
+            false => Cow::Borrowed(raw),
+        }
+    }
+
+    /// Whether `buffer` may hold less than the message sent, so that not
+    /// finding a content there proves nothing: the headers were cut, or
+    /// the body goes on past the sample (its length unknown or longer).
+    fn cut(self, buffer: Buffer) -> bool {
+        let whole_body = || {
+            !http::is_chunked(self.headers())
+                && self
+                    .header("content-length")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+                    .is_some_and(|len| len <= self.raw_body().len())
+        };
+        self.truncated() || (buffer.is_body() && !whole_body())
+    }
+}
+
+/// One of [`MORE_HTTP_BUFFERS`] of `message`, as Suricata builds it; `None`
+/// when that kind of message has no such buffer.
+fn more_http(message: Message<'_>, buffer: Buffer) -> Option<Cow<'_, [u8]>> {
+    let header = |name: &str| message.header(name).map(Cow::Borrowed);
+    let (request, response) = match message {
+        Message::Request(r) => (Some(r), None),
+        Message::Response(r) => (None, Some(r)),
+    };
+    let request_header = |name: &str| request.and_then(|_| header(name));
+    let response_header = |name: &str| response.and_then(|_| header(name));
+    match buffer {
+        Buffer::HttpRequestLine => request.map(|r| Cow::Borrowed(r.line)),
+        Buffer::HttpProtocol => match message {
+            Message::Request(r) => r.version,
+            Message::Response(r) => Some(r.version),
+        }
+        .map(|v| Cow::Owned(format!("HTTP/1.{v}").into_bytes())),
+        Buffer::HttpStart => Some(Cow::Borrowed(match message {
+            Message::Request(r) => r.start,
+            Message::Response(r) => r.start,
+        })),
+        Buffer::HttpHeaderNames => Some(Cow::Owned(header_names(message.headers()))),
+        // A server sets the cookies a client sends back.
+        Buffer::HttpCookie => header(if request.is_some() {
+            "cookie"
+        } else {
+            "set-cookie"
+        }),
         Buffer::HttpContentType => header("content-type"),
         Buffer::HttpContentLen => header("content-length"),
-        Buffer::HttpReferer => header("referer"),
-        Buffer::HttpAccept => header("accept"),
-        Buffer::HttpAcceptLang => header("accept-language"),
-        Buffer::HttpAcceptEnc => header("accept-encoding"),
         Buffer::HttpConnection => header("connection"),
-        Buffer::HttpRequestBody => Some(Cow::Borrowed(http.body)),
+        Buffer::HttpReferer => request_header("referer"),
+        Buffer::HttpAccept => request_header("accept"),
+        Buffer::HttpAcceptLang => request_header("accept-language"),
+        Buffer::HttpAcceptEnc => request_header("accept-encoding"),
+        Buffer::HttpRequestBody => request.map(|_| message.body()),
+        Buffer::HttpStatCode => response.and_then(|r| r.status).map(Cow::Borrowed),
+        Buffer::HttpStatMsg => response.map(|r| Cow::Borrowed(r.reason)),
+        Buffer::HttpResponseLine => response.map(|r| Cow::Borrowed(r.line)),
+        Buffer::HttpServer => response_header("server"),
+        Buffer::HttpLocation => response_header("location"),
+        Buffer::HttpResponseBody => response.map(|_| message.body()),
+        Buffer::FileData => Some(message.body()),
         _ => None,
     }
+}
+
+/// `http.header_names`: each name after `\r\n`, then `\r\n\r\n`.
+fn header_names(headers: &[Header<'_>]) -> Vec<u8> {
+    let mut names = Vec::new();
+    for h in headers {
+        names.extend_from_slice(b"\r\n");
+        names.extend_from_slice(h.name.as_bytes());
+    }
+    names.extend_from_slice(b"\r\n\r\n");
+    names
+}
+
+/// `http.header`: every header as `Name: value\r\n`.
+fn all_headers(headers: &[Header<'_>]) -> Vec<u8> {
+    let len = headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 4)
+        .sum();
+    let mut all = Vec::with_capacity(len);
+    for h in headers {
+        all.extend_from_slice(h.name.as_bytes());
+        all.extend_from_slice(b": ");
+        all.extend_from_slice(h.value);
+        all.extend_from_slice(b"\r\n");
+    }
+    all
 }
 
 /// The views of `pkt` that some content looks at (`used`, by
@@ -620,21 +739,6 @@ fn buffers<'p>(
         if wanted(Buffer::HttpUriRaw) {
             add(Buffer::HttpUriRaw, http.uri.map(Cow::Borrowed));
         }
-        if wanted(Buffer::HttpHeader) {
-            let len = http
-                .headers
-                .iter()
-                .map(|h| h.name.len() + h.value.len() + 4)
-                .sum();
-            let mut all = Vec::with_capacity(len);
-            for h in &http.headers {
-                all.extend_from_slice(h.name.as_bytes());
-                all.extend_from_slice(b": ");
-                all.extend_from_slice(h.value);
-                all.extend_from_slice(b"\r\n");
-            }
-            add(Buffer::HttpHeader, Some(Cow::Owned(all)));
-        }
         if wanted(Buffer::HttpUserAgent) {
             add(Buffer::HttpUserAgent, http.user_agent().map(Cow::Borrowed));
         }
@@ -644,9 +748,17 @@ fn buffers<'p>(
                 http.host().map(|h| Cow::Owned(normalize_host(h))),
             );
         }
+    }
+    if let Some(message) = Message::of(pkt) {
+        if wanted(Buffer::HttpHeader) {
+            add(
+                Buffer::HttpHeader,
+                Some(Cow::Owned(all_headers(message.headers()))),
+            );
+        }
         for &buffer in MORE_HTTP_BUFFERS {
             if wanted(buffer) {
-                add(buffer, more_http(http, buffer));
+                add(buffer, more_http(message, buffer));
             }
         }
     }

@@ -407,6 +407,7 @@ fn throughput(m: &Matcher) -> (f64, f64, usize) {
         (Transport::Tcp, CLIENT, SERVER, b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"),
         (Transport::Tcp, CLIENT, SERVER, b"GET /item.php?id=1+UNION+SELECT+password+FROM+users HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: sqlmap/1.8\r\n\r\n"),
         (Transport::Tcp, CLIENT, SERVER, b"POST /api/v1/items HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\nContent-Length: 120\r\n\r\n{\"name\":\"widget\",\"tags\":[\"a\",\"b\",\"c\"],\"price\":12.5,\"description\":\"an ordinary request body of moderate length\"}"),
+        (Transport::Tcp, SERVER, CLIENT, b"HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 160\r\nConnection: keep-alive\r\n\r\n<!DOCTYPE html><html><head><title>Example</title><script src=\"/static/app.js\"></script></head><body><p>An ordinary page of moderate length.</p></body></html>"),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[0]),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[1]),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[2]),
@@ -737,7 +738,7 @@ fn et_open_throughput() {
         with_parse,
         "samples/s",
         Some(figures::Target::AtLeast(250_000.0)),
-        "every ET Open rule that loads; HTTP, DNS, TLS and raw samples, one core",
+        "every ET Open rule that loads; HTTP request and response, DNS, TLS and raw samples, one core",
     );
     figures::record(
         "payload pipeline",
@@ -895,4 +896,91 @@ alert tcp any any -> any any (content:"LEN"; byte_test:2,>,1000,1,relative,littl
     assert_eq!(sids(&m, &tcp(CLIENT, SERVER, short)), Vec::<u32>::new());
     let long = b"LEN\x00\xe9\x03";
     assert_eq!(sids(&m, &tcp(CLIENT, SERVER, long)), [2]);
+}
+
+fn from_server(payload: &[u8]) -> Inspected<'_> {
+    tcp(SERVER, CLIENT, payload)
+}
+
+/// `file_data` on the way to the client is the response's body: the rule
+/// fires on the server's answer, not on a request carrying the same bytes.
+#[test]
+fn a_to_client_file_data_rule_matches_the_response_not_a_request_with_the_same_bytes() {
+    let m = matcher(
+        r#"alert http any any -> any any (flow:established,to_client; file_data; content:"<applet code=|22|Exploit"; nocase; sid:1;)
+alert http any any -> any any (flow:established,to_server; file_data; content:"<applet code=|22|Exploit"; nocase; sid:2;)"#,
+    );
+    let body = b"<html><APPLET code=\"Exploit.class\"></applet></html>";
+    let response = [
+        &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 49\r\n\r\n"[..],
+        body,
+    ]
+    .concat();
+    let request = [
+        &b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 49\r\n\r\n"[..],
+        body,
+    ]
+    .concat();
+    let found = m.matches(&from_server(&response));
+    assert_eq!(found.iter().map(|m| m.sid).collect::<Vec<_>>(), vec![1]);
+    assert_eq!((found[0].buffer, found[0].offset), ("file.data", 6));
+    assert_eq!(sids(&m, &http(&request)), vec![2]);
+    // The same bytes outside any HTTP message are neither.
+    assert_eq!(sids(&m, &from_server(body)), Vec::<u32>::new());
+}
+
+/// The response's buffers, as Suricata builds them; the buffers both
+/// messages have (headers, cookies, version) are the response's here.
+#[test]
+fn the_http_response_buffers_are_matched() {
+    let m = matcher(
+        r#"alert http any any -> any any (http.stat_code; content:"302"; bsize:3; sid:1;)
+alert http any any -> any any (http.stat_msg; content:"Found"; startswith; endswith; sid:2;)
+alert http any any -> any any (http.response_line; content:"HTTP/1.0 302 Found"; startswith; endswith; sid:3;)
+alert http any any -> any any (http.server; content:"Apache/2.4"; startswith; sid:4;)
+alert http any any -> any any (http.location; content:"/kit/land.php"; sid:5;)
+alert http any any -> any any (flow:to_client; http.cookie; content:"track=1"; sid:6;)
+alert http any any -> any any (flow:to_client; http.header; content:"Server: Apache"; sid:7;)
+alert http any any -> any any (flow:to_client; http.protocol; content:"HTTP/1.0"; bsize:8; sid:8;)
+alert http any any -> any any (flow:to_client; http.response_body; content:"moved here"; sid:9;)
+alert http any any -> any any (flow:to_server; http.header; content:"Server: Apache"; sid:10;)
+alert http any any -> any any (http.stat_code; content:"200"; sid:11;)"#,
+    );
+    let response = b"HTTP/1.0 302 Found\r\nServer: Apache/2.4.58\r\nLocation: http://a.example/kit/land.php\r\n\
+Set-Cookie: track=1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nmoved\r\n5\r\n here\r\n0\r\n\r\n";
+    assert_eq!(
+        sids(&m, &from_server(response)),
+        (1..=9).collect::<Vec<_>>()
+    );
+    // A request has none of the response's own buffers.
+    let request = b"GET /kit/land.php HTTP/1.0\r\nServer: Apache/2.4\r\nCookie: track=1\r\n\r\n";
+    assert_eq!(sids(&m, &http(request)), vec![10]);
+}
+
+/// Only the body's first bytes are sampled: a negated content there is
+/// judged when `Content-Length` says the whole body is in the sample.
+#[test]
+fn a_negation_in_a_body_is_judged_only_when_the_whole_body_was_sampled() {
+    let m = matcher(
+        r#"alert http any any -> any any (flow:to_client; file_data; content:"<script"; content:!"nonce="; distance:0; sid:1;)"#,
+    );
+    let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n<script src=x.js>";
+    assert_eq!(sids(&m, &from_server(whole)), vec![1]);
+    let longer = b"HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n<script src=x.js>";
+    assert_eq!(sids(&m, &from_server(longer)), Vec::<u32>::new());
+    let unknown = b"HTTP/1.1 200 OK\r\n\r\n<script src=x.js>";
+    assert_eq!(sids(&m, &from_server(unknown)), Vec::<u32>::new());
+}
+
+/// The default rules' header checks are for what clients send: a server
+/// offering `powershell.ps1` for download raises nothing, the same header
+/// in a request does.
+#[test]
+fn default_header_rules_look_at_requests_not_responses() {
+    let m = defaults();
+    let response =
+        b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=powershell.ps1\r\n\r\n";
+    assert_eq!(sids(&m, &from_server(response)), Vec::<u32>::new());
+    let request = b"GET / HTTP/1.1\r\nX-Run: powershell.ps1\r\n\r\n";
+    assert_eq!(sids(&m, &http(request)), vec![1_000_006]);
 }

@@ -73,6 +73,26 @@ pub enum Problem {
         protocol: &'static str,
     },
 
+    /// A buffer of an HTTP request and one of a response in one rule:
+    /// Suricata pairs them on one transaction, which a sample cannot.
+    #[error(
+        "`{request}` is in the HTTP request and `{response}` in the response; \
+         a rule here matches one message, not a request with its response"
+    )]
+    RequestAndResponse {
+        request: &'static str,
+        response: &'static str,
+    },
+
+    /// A buffer of one HTTP message in a rule whose `flow` names the other
+    /// direction.
+    #[error("`{buffer}` is in HTTP {message}s, which never travel `{flow}`")]
+    BufferAgainstFlow {
+        buffer: &'static str,
+        message: &'static str,
+        flow: &'static str,
+    },
+
     #[error("missing `sid`")]
     MissingSid,
 
@@ -119,6 +139,8 @@ impl Problem {
             }
             Problem::EmptyBuffer { buffer } => format!("empty {buffer}"),
             Problem::BufferProtocol { buffer, protocol } => format!("{buffer} in {protocol} rule"),
+            Problem::RequestAndResponse { .. } => "http request and response buffers".into(),
+            Problem::BufferAgainstFlow { buffer, flow, .. } => format!("{buffer} with flow:{flow}"),
             Problem::MissingSid => "missing sid".into(),
             Problem::NoContent => "no content".into(),
             Problem::AddressOnly { what, .. } => format!("address-only rule with {what}"),

@@ -22,10 +22,12 @@
 //!   `http.uri.raw` is the target as sent; `http.header` is every header as
 //!   `Name: value\r\n`; `http.host` is lower-cased without the port;
 //!   `dns.query` is each question's name, dotted, without trailing dot;
-//! - `http` rules apply to TCP payloads that parse as HTTP, `dns` rules to
-//!   DNS messages on port 53, whatever the rule's port fields say beyond
-//!   that; `flow` on raw `tcp`/`udp` rules reads the flow table's view of
-//!   the payload (see [`super::Inspected::to_server`]).
+//! - `http` rules apply to TCP payloads that parse as an HTTP request or
+//!   response (the one their `flow` direction names, else either), `dns`
+//!   rules to DNS messages on port 53, whatever the rule's port fields say
+//!   beyond that; a rule's HTTP buffers are all of one message, as a
+//!   sample holds one; `flow` on raw `tcp`/`udp` rules reads the flow
+//!   table's view of the payload (see [`super::Inspected::to_server`]).
 
 mod byte_ops;
 mod error;
@@ -70,7 +72,7 @@ pub const MAX_CONTENT_LEN: usize = 1024;
 pub enum Protocol {
     Tcp,
     Udp,
-    /// TCP payloads that parse as an HTTP request.
+    /// TCP payloads that parse as an HTTP request or response.
     Http,
     /// DNS messages (UDP or TCP, port 53).
     Dns,
@@ -159,11 +161,34 @@ pub enum Buffer {
     HttpConnection,
     /// The body's first bytes, as far as sampled.
     HttpRequestBody,
+    /// A response's three-digit status code.
+    HttpStatCode,
+    /// A response's reason phrase, e.g. `Not Found`.
+    HttpStatMsg,
+    /// A response's status line, without its line end.
+    HttpResponseLine,
+    HttpServer,
+    HttpLocation,
+    /// A response body's first bytes, as far as sampled (chunk framing
+    /// removed).
+    HttpResponseBody,
+    /// The body of the message (`file_data`): a response's on its way to
+    /// the client, a request's on its way to the server.
+    FileData,
+}
+
+/// Which HTTP message a buffer is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMessage {
+    Request,
+    Response,
+    /// Either: the message the sample holds (its headers, its body).
+    Either,
 }
 
 impl Buffer {
     /// Every buffer, in [`Buffer::index`] order.
-    pub const ALL: [Buffer; 26] = [
+    pub const ALL: [Buffer; 33] = [
         Buffer::PktData,
         Buffer::HttpMethod,
         Buffer::HttpUri,
@@ -190,6 +215,13 @@ impl Buffer {
         Buffer::HttpAcceptEnc,
         Buffer::HttpConnection,
         Buffer::HttpRequestBody,
+        Buffer::HttpStatCode,
+        Buffer::HttpStatMsg,
+        Buffer::HttpResponseLine,
+        Buffer::HttpServer,
+        Buffer::HttpLocation,
+        Buffer::HttpResponseBody,
+        Buffer::FileData,
     ];
 
     /// The rule keyword, also used in alerts.
@@ -221,6 +253,13 @@ impl Buffer {
             Buffer::HttpAcceptEnc => "http.accept_enc",
             Buffer::HttpConnection => "http.connection",
             Buffer::HttpRequestBody => "http.request_body",
+            Buffer::HttpStatCode => "http.stat_code",
+            Buffer::HttpStatMsg => "http.stat_msg",
+            Buffer::HttpResponseLine => "http.response_line",
+            Buffer::HttpServer => "http.server",
+            Buffer::HttpLocation => "http.location",
+            Buffer::HttpResponseBody => "http.response_body",
+            Buffer::FileData => "file.data",
         }
     }
 
@@ -242,14 +281,18 @@ impl Buffer {
             "http_header_names" => Some(Buffer::HttpHeaderNames),
             "http_start" => Some(Buffer::HttpStart),
             "http_protocol" => Some(Buffer::HttpProtocol),
+            "http_response_line" => Some(Buffer::HttpResponseLine),
+            "http_content_type" => Some(Buffer::HttpContentType),
+            "http_content_len" => Some(Buffer::HttpContentLen),
+            "file_data" => Some(Buffer::FileData),
             _ => None,
         };
         older.or_else(|| Buffer::ALL.into_iter().find(|b| b.name() == keyword))
     }
 
-    /// Whether it is one of an HTTP request's.
+    /// Whether it is one of an HTTP message's.
     pub fn is_http(self) -> bool {
-        !matches!(self, Buffer::PktData | Buffer::DnsQuery) && !self.is_tls()
+        self.http_message().is_some()
     }
 
     /// Whether it is one of TLS's: the client's server name or the
@@ -268,6 +311,32 @@ impl Buffer {
     /// Whether only the server sends it (the certificates).
     pub fn is_tls_server(self) -> bool {
         self.is_tls() && self != Buffer::TlsSni
+    }
+
+    /// Whether it is a message's body, of which only the first bytes are
+    /// sampled.
+    pub fn is_body(self) -> bool {
+        matches!(
+            self,
+            Buffer::HttpRequestBody | Buffer::HttpResponseBody | Buffer::FileData
+        )
+    }
+
+    /// The HTTP message it is taken from; `None` for the others'.
+    pub fn http_message(self) -> Option<HttpMessage> {
+        use Buffer::*;
+        Some(match self {
+            PktData | DnsQuery | TlsSni | TlsCerts | TlsCertSubject | TlsCertIssuer
+            | TlsCertSerial => return None,
+            HttpMethod | HttpUri | HttpUriRaw | HttpUserAgent | HttpHost | HttpRequestLine
+            | HttpReferer | HttpAccept | HttpAcceptLang | HttpAcceptEnc | HttpRequestBody => {
+                HttpMessage::Request
+            }
+            HttpStatCode | HttpStatMsg | HttpResponseLine | HttpServer | HttpLocation
+            | HttpResponseBody => HttpMessage::Response,
+            HttpHeader | HttpProtocol | HttpStart | HttpHeaderNames | HttpCookie
+            | HttpContentType | HttpContentLen | HttpConnection | FileData => HttpMessage::Either,
+        })
     }
 
     /// Whether a rule for `protocol` can see this buffer.
@@ -761,6 +830,9 @@ fn legacy_modifier(option: &str) -> Option<Buffer> {
         "http_method" => Buffer::HttpMethod,
         "http_client_body" => Buffer::HttpRequestBody,
         "http_cookie" => Buffer::HttpCookie,
+        "http_stat_code" => Buffer::HttpStatCode,
+        "http_stat_msg" => Buffer::HttpStatMsg,
+        "http_server_body" => Buffer::HttpResponseBody,
 
         _ => return None,
     })
@@ -839,6 +911,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
     }
     check_flow(options.flow, protocol)?;
     check_tls_side(options.flow, &options.contents)?;
+    check_http_message(&options)?;
     let priority = priority(options.priority, options.classtype.as_deref());
     Ok(Rule {
         sid: options.sid,
@@ -1529,8 +1602,9 @@ fn flow_check(v: &lex::Value<'_>) -> Result<FlowCheck, Problem> {
 
 /// Checks `flow` against the rule's protocol: for raw TCP and UDP the flow
 /// table tells the direction and state; otherwise the application message
-/// does (an HTTP request and a TLS ClientHello go to the server after the
-/// handshake; a DNS query to the server, its answer to the client).
+/// does (an HTTP request and a TLS ClientHello go to the server, an HTTP
+/// response and the server's certificates to the client; a DNS query to
+/// the server, its answer to the client).
 fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
     if flow == FlowCheck::default() {
         return Ok(());
@@ -1546,10 +1620,6 @@ fn check_flow(flow: FlowCheck, protocol: Protocol) -> Result<(), Problem> {
         _ if flow.not_established => unsupported(
             "not_established",
             "an application message is parsed only once the flow is established",
-        ),
-        Protocol::Http if flow.to_server == Some(false) => unsupported(
-            "to_client",
-            "only requests and ClientHellos are parsed, not what servers send",
         ),
         Protocol::Dns if flow.established => unsupported(
             "established",
@@ -1573,6 +1643,43 @@ fn check_tls_side(flow: FlowCheck, contents: &[Content]) -> Result<(), Problem> 
     };
     match mismatch {
         Some(what) => Err(bad("flow", &format!("{what}: no message holds both"))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a rule's HTTP buffers are of one message, and of the one
+/// its `flow` direction names: a sample holds a request or a response, and
+/// nothing here pairs a response with the request it answers.
+fn check_http_message(options: &Options) -> Result<(), Problem> {
+    let buffers =
+        (options.contents.iter().map(|c| c.buffer)).chain(options.sizes.iter().map(|s| s.buffer));
+    let (mut request, mut response) = (None, None);
+    for buffer in buffers {
+        match buffer.http_message() {
+            Some(HttpMessage::Request) => request = request.or(Some(buffer)),
+            Some(HttpMessage::Response) => response = response.or(Some(buffer)),
+            Some(HttpMessage::Either) | None => {}
+        }
+    }
+    if let (Some(request), Some(response)) = (request, response) {
+        return Err(Problem::RequestAndResponse {
+            request: request.name(),
+            response: response.name(),
+        });
+    }
+    let Some(to_server) = options.flow.to_server else {
+        return Ok(());
+    };
+    let (against, message, flow) = match to_server {
+        true => (response, "response", "to_server"),
+        false => (request, "request", "to_client"),
+    };
+    match against {
+        Some(buffer) => Err(Problem::BufferAgainstFlow {
+            buffer: buffer.name(),
+            message,
+            flow,
+        }),
         None => Ok(()),
     }
 }

@@ -115,6 +115,10 @@ pub fn parse(text: &str) -> Result<Pcre, Problem> {
             'V' => buffer = Some(Buffer::HttpUserAgent),
             'W' => buffer = Some(Buffer::HttpHost),
             'P' => buffer = Some(Buffer::HttpRequestBody),
+            'Q' => buffer = Some(Buffer::FileData),
+            'C' => buffer = Some(Buffer::HttpCookie),
+            'S' => buffer = Some(Buffer::HttpStatCode),
+            'Y' => buffer = Some(Buffer::HttpStatMsg),
             other => {
                 return Err(Problem::UnsupportedOption {
                     name: format!("pcre flag {other}"),

@@ -583,7 +583,10 @@ fn contradictory_or_unmatchable_modifiers_are_refused() {
             r#"content:"a"; fast_pattern; content:"b"; fast_pattern; sid:1;"#,
             "more than one content",
         ),
-        (r#"content:"a"; flow:to_client; sid:1;"#, "flow:to_client"),
+        (
+            r#"content:"a"; flow:to_client; http.uri; content:"/x"; sid:1;"#,
+            "`http.uri` is in HTTP requests, which never travel `to_client`",
+        ),
         (
             r#"content:"a"; flow:only_stream; sid:1;"#,
             "flow:only_stream",
@@ -844,4 +847,78 @@ fn a_bit_set_on_addresses_alone_and_tested_refuses_both() {
         "{errors:?}"
     );
     assert!(errors[1].contains("t.rules:3:"), "{errors:?}");
+}
+
+#[test]
+fn the_response_buffers_have_their_suricata_names() {
+    for buffer in [
+        "http.stat_code",
+        "http.stat_msg",
+        "http.response_line",
+        "http.server",
+        "http.location",
+        "http.response_body",
+        "file.data",
+    ] {
+        let rule = one(&with_options(&format!(
+            r#"flow:established,to_client; {buffer}; content:"x"; sid:1;"#
+        )));
+        assert_eq!(rule.contents[0].buffer.name(), buffer);
+        assert_eq!(rule.flow.to_server, Some(false));
+    }
+    for (keyword, buffer) in [
+        ("file_data", Buffer::FileData),
+        ("http_response_line", Buffer::HttpResponseLine),
+        ("http_content_type", Buffer::HttpContentType),
+    ] {
+        let rule = one(&with_options(&format!(
+            r#"flow:from_server; {keyword}; content:"x"; sid:1;"#
+        )));
+        assert_eq!(rule.contents[0].buffer, buffer, "{keyword}");
+    }
+    for (modifier, buffer) in [
+        ("http_stat_code", Buffer::HttpStatCode),
+        ("http_stat_msg", Buffer::HttpStatMsg),
+        ("http_server_body", Buffer::HttpResponseBody),
+    ] {
+        let rule = one(&with_options(&format!(
+            r#"content:"x"; {modifier}; sid:1;"#
+        )));
+        assert_eq!(rule.contents[0].buffer, buffer, "{modifier}");
+    }
+    let rule = one(&with_options(r#"content:"x"; pcre:"/^20[0-9]/S"; sid:1;"#));
+    assert_eq!(rule.contents[1].buffer, Buffer::HttpStatCode);
+}
+
+/// A sample holds a request or a response: a rule needing both, or a
+/// buffer of the message its `flow` does not match, is refused.
+#[test]
+fn a_rule_on_a_request_and_its_response_is_refused() {
+    for (options, expected) in [
+        (
+            r#"http.uri; content:"/x"; http.stat_code; content:"200"; sid:1;"#,
+            "`http.uri` is in the HTTP request and `http.stat_code` in the response",
+        ),
+        (
+            r#"content:"200"; http_stat_code; content:"ua"; http_user_agent; sid:1;"#,
+            "`http.user_agent` is in the HTTP request and `http.stat_code` in the response",
+        ),
+        (
+            r#"flow:to_server; http.server; content:"nginx"; sid:1;"#,
+            "`http.server` is in HTTP responses, which never travel `to_server`",
+        ),
+        (
+            r#"flow:established,from_server; http.method; content:"GET"; sid:1;"#,
+            "`http.method` is in HTTP requests, which never travel `to_client`",
+        ),
+    ] {
+        let err = error(&with_options(options));
+        assert!(err.contains(expected), "{options}: {err}");
+    }
+    // Buffers both messages have go with either direction.
+    for flow in ["to_server", "to_client"] {
+        one(&with_options(&format!(
+            r#"flow:{flow}; http.header; content:"a"; file_data; content:"b"; http.cookie; content:"c"; sid:1;"#
+        )));
+    }
 }
