@@ -103,6 +103,11 @@ pub struct Matcher {
 /// distinct 15-byte contents. 1000 rules take under 1 MB.
 const DFA_MAX_PATTERNS: usize = 5000;
 
+/// Largest DFA kept: ET Open's `file.data` contents (long, 1 700 of them)
+/// make a 39 MiB one, a quarter of all the automata, for a buffer only
+/// bodies fill; its NFA takes about 1 MiB.
+const DFA_MAX_BYTES: usize = 32 << 20;
+
 /// Most steps (a content tried at one position) spent on one rule and one
 /// buffer: a rule of many relative contents over a buffer full of their
 /// first bytes would otherwise try every combination. Suricata bounds its
@@ -179,19 +184,27 @@ impl Matcher {
                 if bytes.is_empty() {
                     return Ok(None);
                 }
-                let ac = AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    // Standard semantics: overlapping search reports every
-                    // pattern at every position, so `cmd` and `cmd.exe` both hit.
-                    .match_kind(MatchKind::Standard)
-                    // A DFA scans fastest; its memory grows with the
-                    // patterns, so past DFA_MAX_PATTERNS let the crate choose.
-                    .kind((bytes.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
-                    .build(&bytes)
-                    .map_err(|source| MatcherError {
-                        buffer: Buffer::ALL[i / 2].name(),
-                        source,
-                    })?;
+                let build = |kind| {
+                    AhoCorasick::builder()
+                        .ascii_case_insensitive(true)
+                        // Standard semantics: overlapping search reports every
+                        // pattern at every position, so `cmd` and `cmd.exe` both hit.
+                        .match_kind(MatchKind::Standard)
+                        .kind(kind)
+                        .build(&bytes)
+                        .map_err(|source| MatcherError {
+                            buffer: Buffer::ALL[i / 2].name(),
+                            source,
+                        })
+                };
+                // A DFA scans fastest; its memory grows with the patterns,
+                // so past DFA_MAX_PATTERNS, or DFA_MAX_BYTES once built, a
+                // contiguous NFA it is.
+                let dfa = (bytes.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
+                let mut ac = build(dfa)?;
+                if ac.memory_usage() > DFA_MAX_BYTES {
+                    ac = build(Some(AhoCorasickKind::ContiguousNFA))?;
+                }
                 Ok(Some(Automaton { ac, ids }))
             })
             .collect::<Result<Vec<_>, _>>()?;

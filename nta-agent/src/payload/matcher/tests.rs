@@ -403,6 +403,8 @@ fn throughput(m: &Matcher) -> (f64, f64, usize) {
         *b = (i * 31 % 251) as u8;
     }
     let hello = crate::payload::tls::tests::client_hello("www.example.com", &[0x0304]);
+    let leaf = crate::payload::tls_server::tests::certificate("www.example.com", "Example", &[7]);
+    let flight = crate::payload::tls_server::tests::server_flight(&[&leaf]);
     let samples: Vec<(Transport, &str, &str, &[u8])> = vec![
         (Transport::Tcp, CLIENT, SERVER, b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"),
         (Transport::Tcp, CLIENT, SERVER, b"GET /item.php?id=1+UNION+SELECT+password+FROM+users HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: sqlmap/1.8\r\n\r\n"),
@@ -413,24 +415,39 @@ fn throughput(m: &Matcher) -> (f64, f64, usize) {
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:53", &queries[2]),
         (Transport::Tcp, "10.0.0.2:40000", "10.0.0.1:443", &raw),
         (Transport::Tcp, "10.0.0.2:40001", "203.0.113.1:443", &hello),
+        (Transport::Tcp, "203.0.113.1:443", "10.0.0.2:40001", &flight),
         (Transport::Udp, "10.0.0.2:40000", "10.0.0.1:4500", &raw[..400]),
     ];
     let samples: Vec<_> = samples
         .into_iter()
         .map(|(t, s, d, p)| (t, addr(s), addr(d), p))
         .collect();
-    let measure = |parse: bool| {
+    // Each with the flow table's view, as the kernel gives it, so that raw
+    // `tcp`/`udp` rules with `flow` are checked too.
+    let parse = |t, s: SocketAddr, d: SocketAddr, p| {
+        use nta_common::maps::sample_flow::{ESTABLISHED, TO_CLIENT, TO_SERVER};
+        let way = if s.port() < d.port() {
+            TO_CLIENT
+        } else {
+            TO_SERVER
+        };
+        Inspected {
+            flow: way | ESTABLISHED,
+            ..Inspected::parse(t, s, d, p)
+        }
+    };
+    let measure = |parse_each: bool| {
         let parsed: Vec<Inspected<'_>> = samples
             .iter()
-            .map(|&(t, s, d, p)| Inspected::parse(t, s, d, p))
+            .map(|&(t, s, d, p)| parse(t, s, d, p))
             .collect();
         let start = Instant::now();
         let mut n = 0u64;
         let mut hits = 0usize;
         while start.elapsed() < Duration::from_secs(2) {
             for (i, &(t, s, d, p)) in samples.iter().enumerate() {
-                hits += if parse {
-                    m.matches(&Inspected::parse(t, s, d, p)).len()
+                hits += if parse_each {
+                    m.matches(&parse(t, s, d, p)).len()
                 } else {
                     m.matches(&parsed[i]).len()
                 };

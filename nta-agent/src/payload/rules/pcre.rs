@@ -5,7 +5,13 @@
 //! no rule can stall the pipeline: a match that would take more is taken
 //! as no match.
 
-use std::{fmt, ops::Range, sync::Arc};
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    fmt,
+    ops::Range,
+    sync::{Arc, Weak},
+};
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -134,6 +140,68 @@ pub fn parse(text: &str) -> Result<Pcre, Problem> {
     } else {
         pattern
     };
+    let modes = Modes {
+        nocase,
+        dotall,
+        multiline,
+        extended,
+    };
+    Ok(Pcre {
+        source: text.to_owned(),
+        regex: shared(text, || compile(text, pattern, full, modes))?,
+        relative,
+        buffer,
+    })
+}
+
+/// How a pattern is matched, from its flags.
+#[derive(Clone, Copy)]
+struct Modes {
+    nocase: bool,
+    dotall: bool,
+    multiline: bool,
+    extended: bool,
+}
+
+thread_local! {
+    /// The patterns compiled on this thread, by their text, while any rule
+    /// holds them: ET repeats some long patterns dozens of times, and one
+    /// compiled copy of those can take megabytes.
+    static COMPILED: RefCell<HashMap<String, Weak<Engine>>> = RefCell::new(HashMap::new());
+}
+
+/// The engine for `text`: the one compiled before if a rule still holds
+/// it, else `compile`'s.
+fn shared(
+    text: &str,
+    compile: impl FnOnce() -> Result<Engine, Problem>,
+) -> Result<Arc<Engine>, Problem> {
+    if let Some(engine) = COMPILED.with_borrow(|c| c.get(text).and_then(Weak::upgrade)) {
+        return Ok(engine);
+    }
+    let engine = Arc::new(compile()?);
+    COMPILED.with_borrow_mut(|c| {
+        // Forget the patterns of rule sets dropped since, now and then.
+        if c.len() % 1024 == 1023 {
+            c.retain(|_, e| e.strong_count() > 0);
+        }
+        c.insert(text.to_owned(), Arc::downgrade(&engine));
+    });
+    Ok(engine)
+}
+
+/// Compiles `full` (`pattern`, anchored if asked) with `modes`.
+fn compile(text: &str, pattern: &str, full: &str, modes: Modes) -> Result<Engine, Problem> {
+    let bad = |reason: String| Problem::BadValue {
+        option: "pcre".into(),
+        reason,
+    };
+    let Modes {
+        nocase,
+        dotall,
+        multiline,
+        extended,
+    } = modes;
     let mut builder = RegexBuilder::new(full);
     // Bytes, not UTF-8: `\xff` is a byte, `.` any byte.
     builder
@@ -146,8 +214,8 @@ pub fn parse(text: &str) -> Result<Pcre, Problem> {
         .dfa_size_limit(MAX_DFA_CACHE);
     // The crate's messages draw the pattern over several lines; a rule's
     // error is one line, so only the last, which says what is wrong.
-    let regex = match builder.build() {
-        Ok(regex) => Engine::Linear(regex),
+    match builder.build() {
+        Ok(regex) => Ok(Engine::Linear(regex)),
         Err(_) if unsupported_perl(pattern) => {
             let modes = [
                 (nocase, 'i'),
@@ -161,29 +229,54 @@ pub fn parse(text: &str) -> Result<Pcre, Problem> {
             } else {
                 format!("(?{flags}){full}")
             };
-            let regex = fancy_regex::RegexBuilder::new(&full)
+            let regex = fancy_regex::RegexBuilder::new(&named_backrefs(&full))
                 .backtrack_limit(MAX_BACKTRACK)
+                .delegate_size_limit(MAX_PROGRAM)
                 .build()
-                .map_err(|e| bad(format!("`{text}`: {e}")))?;
-            Engine::Backtracking(regex)
+                .map_err(|e| match e.to_string() {
+                    // Counted repetitions of a class, compiled for text:
+                    // `[^\x27]{1075,}` spans every UTF-8 form of a char.
+                    m if m.contains("building NFA") => Problem::UnsupportedOption {
+                        name: "pcre (too large to backtrack)".into(),
+                        hint: format!(
+                            " (with backreferences or lookaround, its parts compile to more \
+                             than {} KiB)",
+                            MAX_PROGRAM / 1024
+                        ),
+                    },
+                    m => bad(format!("`{text}`: {m}")),
+                })?;
+            Ok(Engine::Backtracking(regex))
         }
         Err(e) => {
             let message = e.to_string();
             let what = message.lines().last().unwrap_or_default().trim().to_owned();
-            return Err(bad(format!("`{text}`: {what}")));
+            Err(bad(format!("`{text}`: {what}")))
         }
-    };
-    Ok(Pcre {
-        source: text.to_owned(),
-        regex: Arc::new(regex),
-        relative,
-        buffer,
-    })
+    }
+}
+
+/// `pattern` with PCRE's named backreferences, `(?P=name)`, in the form
+/// `fancy-regex` reads, `\k<name>`.
+fn named_backrefs(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(at) = rest.find("(?P=") {
+        let after = &rest[at + 4..];
+        let Some(end) = after.find(')') else {
+            break;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("\\k<{}>", &after[..end]));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether `pattern` uses what only a backtracking engine does.
 fn unsupported_perl(pattern: &str) -> bool {
-    ["(?=", "(?!", "(?<=", "(?<!", "(?>"]
+    ["(?=", "(?!", "(?<=", "(?<!", "(?>", "(?P="]
         .iter()
         .any(|p| pattern.contains(p))
         || pattern
@@ -223,6 +316,8 @@ mod tests {
         // Bytes past 0x7f count one each, before and after the match.
         assert_eq!(ahead.regex.find_at(b"\xfea\xfe\xe9a\xff", 0), Some(4..5));
         assert!(!ahead.regex.is_match(b"a\xfe"));
+        let named = parse("/(?P<h>[a-f]{2})-(?P=h)/").unwrap();
+        assert!(named.regex.is_match(b"ab-ab") && !named.regex.is_match(b"ab-cd"));
         let behind = parse("/(?<!x)y/").unwrap();
         assert!(behind.regex.is_match(b"ay") && !behind.regex.is_match(b"xy"));
         // Catastrophic backtracking: past the bound, no match, at once.
@@ -235,6 +330,8 @@ mod tests {
 
     #[test]
     fn what_the_regex_crates_cannot_do_is_named() {
+        let err = parse("/(a)\\1[^b]{9000}/").unwrap_err().to_string();
+        assert!(err.contains("pcre (too large to backtrack)"), "{err}");
         let err = parse("/(a)\\2/").unwrap_err().to_string();
         assert!(err.starts_with("`pcre`: `/(a)\\2/`"), "{err}");
         let err = parse("/a/Z").unwrap_err().to_string();
