@@ -223,6 +223,12 @@ impl Inspector {
     ) {
         let (src, dst) = (inspected.src, inspected.dst);
         let (stream, run) = self.streams.add(h, data);
+        // A direction's first segment is its stream so far: `tcp-stream`
+        // rules see it as such (only when some rule is one of those, as
+        // it costs a second pass).
+        let run = run.or_else(|| {
+            (stream.is_one_segment() && self.matcher.has_stream_rules()).then(|| data.to_vec())
+        });
         let whole = run.as_deref().map(|run| Inspected {
             flow: h.flow,
             ..Inspected::parse(Transport::Tcp, src, dst, run)

@@ -89,10 +89,20 @@ fn run(test: &Value, out_dir: &Path) -> Option<String> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .filter(|e: &Value| e["event_type"] == "alert")
         .collect();
+    // Checks on one sid that the index cannot tell apart (they differ in
+    // a field it drops, e.g. `pcap_cnt`: two packets alerting once each)
+    // count together.
+    let mut expected: Vec<(Option<u64>, u64)> = Vec::new();
+    for e in test["expected"].as_array()? {
+        let (sid, count) = (e["sid"].as_u64(), e["count"].as_u64()?);
+        match expected.iter_mut().find(|(s, _)| *s == sid) {
+            Some((_, total)) => *total += count,
+            None => expected.push((sid, count)),
+        }
+    }
     let mut wrong = Vec::new();
-    for expected in test["expected"].as_array()? {
-        let want = expected["count"].as_u64()?;
-        let got = match expected["sid"].as_u64() {
+    for (sid, want) in expected {
+        let got = match sid {
             Some(sid) => events
                 .iter()
                 .filter(|e| e["alert"]["signature_id"] == sid)
@@ -100,9 +110,7 @@ fn run(test: &Value, out_dir: &Path) -> Option<String> {
             None => events.len(),
         } as u64;
         if got != want {
-            let sid = expected["sid"]
-                .as_u64()
-                .map_or("any".into(), |s| s.to_string());
+            let sid = sid.map_or("any".into(), |s| s.to_string());
             wrong.push(format!("sid {sid}: {got} alerts, Suricata {want}"));
         }
     }

@@ -28,7 +28,7 @@ use nta_common::{
 };
 
 use super::{
-    rules::{Direction, Protocol, Rule},
+    rules::{Protocol, Rule},
     threshold::Tracker,
 };
 
@@ -201,17 +201,7 @@ fn applies(rule: &Rule, proto: u8, src: SocketAddr, dst: SocketAddr) -> bool {
         Protocol::Icmp => proto == ip_proto::ICMP || proto == ip_proto::ICMPV6,
         Protocol::Http | Protocol::Dns | Protocol::Tls => false,
     };
-    let one_way = |src: SocketAddr, dst: SocketAddr| {
-        rule.src.matches(src.ip())
-            && rule.src_ports.matches(src.port())
-            && rule.dst.matches(dst.ip())
-            && rule.dst_ports.matches(dst.port())
-    };
-    protocol
-        && match rule.direction {
-            Direction::ToDst => one_way(src, dst),
-            Direction::Both => one_way(src, dst) || one_way(dst, src),
-        }
+    protocol && rule.addresses_fit(src, dst)
 }
 
 /// The rules on addresses alone, with what each walk of the flow table

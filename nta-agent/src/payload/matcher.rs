@@ -24,7 +24,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use super::{
     Inspected, Transport, excerpt,
     http::{self, Header, HttpRequest, HttpResponse, decode_uri, normalize_host},
-    rules::{Buffer, Content, Direction, Protocol, Rule},
+    rules::{Buffer, Content, Protocol, Rule, Scope},
     tls_server::ServerHandshake,
 };
 
@@ -220,6 +220,11 @@ impl Matcher {
     /// The compiled rules.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Whether a rule looks at streams only (`tcp-stream`).
+    pub fn has_stream_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.scope == Scope::Stream)
     }
 
     /// Heap bytes used by the automata (not the rules), for metrics.
@@ -512,7 +517,17 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
     // handshake, an HTTP response to the client; a DNS message's QR bit
     // tells its way (see `check_flow`).
     let protocol = match rule.protocol {
-        Protocol::Tcp => pkt.transport == Transport::Tcp && flow_fits(rule, pkt),
+        // A packet's payload has its size; a stream's bytes put in order
+        // have none (see `Inspected::dsize`).
+        Protocol::Tcp => {
+            pkt.transport == Transport::Tcp
+                && flow_fits(rule, pkt)
+                && match rule.scope {
+                    Scope::Both => true,
+                    Scope::Packets => pkt.dsize.is_some(),
+                    Scope::Stream => pkt.dsize.is_none(),
+                }
+        }
         Protocol::Udp => pkt.transport == Transport::Udp && flow_fits(rule, pkt),
         Protocol::Http => match rule.flow.to_server {
             Some(true) => pkt.http.is_some(),
@@ -533,17 +548,7 @@ fn applies(rule: &Rule, pkt: &Inspected<'_>) -> bool {
         // Rules on addresses alone are matched on flows, not here.
         Protocol::Ip | Protocol::Icmp => false,
     };
-    let one_way = |src: std::net::SocketAddr, dst: std::net::SocketAddr| {
-        rule.src.matches(src.ip())
-            && rule.src_ports.matches(src.port())
-            && rule.dst.matches(dst.ip())
-            && rule.dst_ports.matches(dst.port())
-    };
-    protocol
-        && match rule.direction {
-            Direction::ToDst => one_way(pkt.src, pkt.dst),
-            Direction::Both => one_way(pkt.src, pkt.dst) || one_way(pkt.dst, pkt.src),
-        }
+    protocol && rule.addresses_fit(pkt.src, pkt.dst)
 }
 
 /// Whether a raw TCP or UDP payload is where `rule`'s `flow` wants it, as

@@ -83,6 +83,11 @@ impl Stream {
         self.done
     }
 
+    /// Whether one segment is all it holds: the run is that segment.
+    pub fn is_one_segment(&self) -> bool {
+        !self.done && self.segments.len() == 1
+    }
+
     fn buffered(&self) -> usize {
         self.segments.iter().map(|(_, b)| b.len()).sum()
     }

@@ -1001,3 +1001,20 @@ fn default_header_rules_look_at_requests_not_responses() {
     let request = b"GET / HTTP/1.1\r\nX-Run: powershell.ps1\r\n\r\n";
     assert_eq!(sids(&m, &http(request)), vec![1_000_006]);
 }
+
+#[test]
+fn tcp_pkt_rules_look_at_segments_and_tcp_stream_rules_at_streams() {
+    let m = matcher(
+        r#"alert tcp any any -> any any (content:"EVIL"; sid:1;)
+alert tcp-stream any any -> any any (content:"EVIL"; sid:2;)
+alert tcp-pkt any any -> any any (content:"EVIL"; sid:3;)"#,
+    );
+    // A segment carries its size; the stream's bytes put in order do not.
+    let segment = Inspected {
+        dsize: Some(8),
+        ..tcp(CLIENT, SERVER, b"an EVIL")
+    };
+    assert_eq!(sids(&m, &segment), [1, 3]);
+    assert_eq!(sids(&m, &tcp(CLIENT, SERVER, b"an EVIL")), [1, 2]);
+    assert_eq!(m.rules()[1].scope, crate::payload::rules::Scope::Stream);
+}

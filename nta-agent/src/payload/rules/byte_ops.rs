@@ -255,6 +255,25 @@ fn byte_count(option: &str, text: &str, encoding: Encoding) -> Result<usize, Pro
     }
 }
 
+/// The read both keywords start with: `bytes` at `at`, with the flags
+/// that shape it; the keyword's own flags are left.
+fn read<'t>(
+    option: &str,
+    bytes: &str,
+    at: &str,
+    flags: &[&'t str],
+) -> Result<(Read, Vec<&'t str>), Problem> {
+    let f = read_flags(option, flags)?;
+    let read = Read {
+        bytes: byte_count(option, bytes, f.encoding)?,
+        offset: offset(option, at)?,
+        relative: f.relative,
+        encoding: f.encoding,
+        bitmask: f.bitmask,
+    };
+    Ok((read, f.rest))
+}
+
 /// `byte_test:BYTES,[!]OP,VALUE,OFFSET[,FLAGS...]`.
 pub fn parse_test(text: &str) -> Result<ByteOp, Problem> {
     const NAME: &str = "byte_test";
@@ -286,23 +305,12 @@ pub fn parse_test(text: &str) -> Result<ByteOp, Problem> {
             &format!("`{value}` is not a number (byte_extract variables are not supported)"),
         )
     })?;
-    let ReadFlags {
-        encoding,
-        relative,
-        bitmask,
-        rest,
-    } = read_flags(NAME, flags)?;
+    let (read, rest) = read(NAME, bytes, at, flags)?;
     if let Some(unknown) = rest.first() {
         return Err(bad(NAME, &format!("unknown flag `{unknown}`")));
     }
     Ok(ByteOp::Test {
-        read: Read {
-            bytes: byte_count(NAME, bytes, encoding)?,
-            offset: offset(NAME, at)?,
-            relative,
-            encoding,
-            bitmask,
-        },
+        read,
         compare,
         negated,
         value,
@@ -316,12 +324,7 @@ pub fn parse_jump(text: &str) -> Result<ByteOp, Problem> {
     let [bytes, at, flags @ ..] = fields.as_slice() else {
         return Err(bad(NAME, "expected `bytes, offset[, flags]`"));
     };
-    let ReadFlags {
-        encoding,
-        relative,
-        bitmask,
-        rest,
-    } = read_flags(NAME, flags)?;
+    let (read, rest) = read(NAME, bytes, at, flags)?;
     let (mut multiplier, mut align, mut from, mut post_offset) = (1, false, JumpFrom::AfterRead, 0);
     for flag in rest {
         match flag.split_once(char::is_whitespace) {
@@ -336,13 +339,7 @@ pub fn parse_jump(text: &str) -> Result<ByteOp, Problem> {
         }
     }
     Ok(ByteOp::Jump {
-        read: Read {
-            bytes: byte_count(NAME, bytes, encoding)?,
-            offset: offset(NAME, at)?,
-            relative,
-            encoding,
-            bitmask,
-        },
+        read,
         multiplier,
         align,
         from,

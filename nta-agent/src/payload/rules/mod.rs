@@ -472,9 +472,21 @@ pub struct FlowCheck {
     pub not_established: bool,
 }
 
+/// What a `tcp` rule looks at: Suricata's `tcp-pkt` rules single
+/// segments, its `tcp-stream` rules the stream's bytes put in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    Both,
+    Packets,
+    Stream,
+}
+
 /// A parsed rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    /// `tcp-pkt` or `tcp-stream`; [`Scope::Both`] for every other rule.
+    pub scope: Scope,
     pub sid: u32,
     /// 1 when not given.
     pub rev: u32,
@@ -514,6 +526,21 @@ impl Rule {
     /// one, else it is rejected.
     pub fn is_address_only(&self) -> bool {
         self.contents.is_empty()
+    }
+
+    /// Whether a message from `src` to `dst` fits the rule's addresses,
+    /// ports and direction.
+    pub fn addresses_fit(&self, src: std::net::SocketAddr, dst: std::net::SocketAddr) -> bool {
+        let one_way = |src: std::net::SocketAddr, dst: std::net::SocketAddr| {
+            self.src.matches(src.ip())
+                && self.src_ports.matches(src.port())
+                && self.dst.matches(dst.ip())
+                && self.dst_ports.matches(dst.port())
+        };
+        match self.direction {
+            Direction::ToDst => one_way(src, dst),
+            Direction::Both => one_way(src, dst) || one_way(dst, src),
+        }
     }
 }
 
@@ -870,6 +897,11 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
             header.len()
         )));
     };
+    let scope = match protocol {
+        "tcp-pkt" => Scope::Packets,
+        "tcp-stream" => Scope::Stream,
+        _ => Scope::Both,
+    };
     let protocol = rule_protocol(protocol)?;
     let field = |field: &'static str, text: &str, reason: String| Problem::BadHeaderField {
         field,
@@ -914,6 +946,7 @@ fn parse_rule(text: &str, origin: &str, line: usize, vars: &Vars) -> Result<Rule
     check_http_message(&options)?;
     let priority = priority(options.priority, options.classtype.as_deref());
     Ok(Rule {
+        scope,
         sid: options.sid,
         rev: options.rev.unwrap_or(1),
         msg: options
@@ -957,7 +990,7 @@ fn rule_direction(text: &str) -> Result<Direction, Problem> {
 /// The protocol a rule's header names.
 fn rule_protocol(name: &str) -> Result<Protocol, Problem> {
     Ok(match name {
-        "tcp" => Protocol::Tcp,
+        "tcp" | "tcp-pkt" | "tcp-stream" => Protocol::Tcp,
         "udp" => Protocol::Udp,
         "http" => Protocol::Http,
         "dns" => Protocol::Dns,
@@ -1111,8 +1144,20 @@ impl Parsing {
             "content" => self.content(option)?,
             "pcre" => self.pcre(option)?,
             "isdataat" => self.data_at(option)?,
-            "byte_test" => self.byte_op(option.name, byte_ops::parse_test(value(option)?.text)?)?,
-            "byte_jump" => self.byte_op(option.name, byte_ops::parse_jump(value(option)?.text)?)?,
+            "byte_test" | "byte_jump" => {
+                let text = value(option)?.text;
+                let op = match name {
+                    "byte_test" => byte_ops::parse_test(text)?,
+                    _ => byte_ops::parse_jump(text)?,
+                };
+                self.step(
+                    name,
+                    Content {
+                        byte_op: Some(op),
+                        ..Content::default()
+                    },
+                )?;
+            }
             "nocase" | "depth" | "offset" | "distance" | "within" | "startswith" | "endswith"
             | "fast_pattern" => self.modifier(option)?,
             // What an alert carries, not what it matches: references,
@@ -1368,25 +1413,19 @@ impl Parsing {
         let offset: usize = offset
             .parse()
             .map_err(|_| bad("isdataat", &format!("`{offset}` is not an offset")))?;
-        if self.contents.len() == MAX_CONTENTS_PER_RULE {
-            return Err(bad(
-                "isdataat",
-                &format!("more than {MAX_CONTENTS_PER_RULE} contents in one rule"),
-            ));
-        }
-        self.contents.push(Content {
-            buffer: self.buffer,
-            dotprefix: self.dotprefix,
-            negated,
-            data_at: Some(DataAt { offset, relative }),
-            ..Content::default()
-        });
-        self.given.push(Given::default());
-        Ok(())
+        self.step(
+            "isdataat",
+            Content {
+                negated,
+                data_at: Some(DataAt { offset, relative }),
+                ..Content::default()
+            },
+        )
     }
 
-    /// A `byte_test` or `byte_jump`, in sequence with the contents.
-    fn byte_op(&mut self, name: &str, op: ByteOp) -> Result<(), Problem> {
+    /// A test in sequence with the contents (`isdataat`, `byte_test`,
+    /// `byte_jump`), in the current buffer.
+    fn step(&mut self, name: &str, step: Content) -> Result<(), Problem> {
         if self.contents.len() == MAX_CONTENTS_PER_RULE {
             return Err(bad(
                 name,
@@ -1396,8 +1435,7 @@ impl Parsing {
         self.contents.push(Content {
             buffer: self.buffer,
             dotprefix: self.dotprefix,
-            byte_op: Some(op),
-            ..Content::default()
+            ..step
         });
         self.given.push(Given::default());
         Ok(())
@@ -1407,9 +1445,14 @@ impl Parsing {
     /// `fast_pattern`, ...), on the content before it.
     fn modifier(&mut self, option: &lex::RawOption<'_>) -> Result<(), Problem> {
         let name = option.name;
+        // As Suricata, the last content proper, past a `pcre`, `isdataat`
+        // or byte test after it, but not past a sticky buffer named since.
+        let last = (self.unused_buffer.is_none())
+            .then(|| self.contents.iter().rposition(Content::is_bytes))
+            .flatten();
         let (Some(content), Some(given)) = (
-            self.contents.last_mut().filter(|c| c.is_bytes()),
-            self.given.last_mut(),
+            last.and_then(|i| self.contents.get_mut(i)),
+            last.and_then(|i| self.given.get_mut(i)),
         ) else {
             return Err(Problem::NoPrecedingContent {
                 option: name.to_owned(),

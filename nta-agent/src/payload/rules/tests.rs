@@ -922,3 +922,19 @@ fn a_rule_on_a_request_and_its_response_is_refused() {
         )));
     }
 }
+
+/// A content modifier after `isdataat` or `pcre` is the content's, as
+/// Suricata reads it; after a sticky buffer named since, it has none.
+#[test]
+fn a_modifier_past_a_test_applies_to_the_last_content() {
+    let rule = one(&with_options(
+        r#"http.host; content:"Evil.Example"; isdataat:!1,relative; nocase; sid:1;"#,
+    ));
+    assert!(rule.contents[0].nocase);
+    let rule = one(&with_options(
+        r#"content:"a"; pcre:"/b/R"; depth:5; sid:1;"#,
+    ));
+    assert_eq!(rule.contents[0].depth, Some(5));
+    let err = error(&with_options(r#"content:"a"; http.uri; nocase; sid:1;"#));
+    assert!(err.contains("`nocase` must follow a `content`"), "{err}");
+}
