@@ -4,11 +4,7 @@
 
 mod support;
 
-use std::{
-    fs,
-    path::Path,
-    process::Command,
-};
+use std::{fs, path::Path, process::Command};
 
 use serde_json::Value;
 use support::{

@@ -91,6 +91,9 @@ pub struct Matcher {
     /// `pcre`, `isdataat` or sizes): checked on every sample of their
     /// protocol, as Suricata checks its rules without a fast pattern.
     unfiltered: Vec<u32>,
+    /// Whether a rule looks at streams only (`tcp-stream`): asked of every
+    /// TCP segment, so known once.
+    stream_rules: bool,
     /// Indexed by [`View::index`]; `None` when no rule looks there.
     automata: Vec<Option<Automaton>>,
     /// Indexed by [`View::index`]: whether some content looks there.
@@ -208,10 +211,12 @@ impl Matcher {
                 Ok(Some(Automaton { ac, ids }))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let stream_rules = rules.iter().any(|r| r.scope == Scope::Stream);
         Ok(Matcher {
             rules,
             fast_users,
             unfiltered,
+            stream_rules,
             automata,
             used,
         })
@@ -224,7 +229,7 @@ impl Matcher {
 
     /// Whether a rule looks at streams only (`tcp-stream`).
     pub fn has_stream_rules(&self) -> bool {
-        self.rules.iter().any(|r| r.scope == Scope::Stream)
+        self.stream_rules
     }
 
     /// Heap bytes used by the automata (not the rules), for metrics.
