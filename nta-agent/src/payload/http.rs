@@ -76,13 +76,18 @@ pub struct Header<'a> {
     pub value: &'a [u8],
 }
 
+/// The value of the first of `headers` called `name` (case-insensitive).
+pub fn find_header<'a>(headers: &[Header<'a>], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
 impl<'a> HttpRequest<'a> {
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        find_header(&self.headers, name)
     }
 
     /// The Host header as sent.
@@ -157,10 +162,7 @@ pub struct HttpResponse<'a> {
 impl<'a> HttpResponse<'a> {
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        find_header(&self.headers, name)
     }
 }
 
@@ -209,7 +211,7 @@ pub fn parse_response(payload: &[u8]) -> Option<HttpResponse<'_>> {
 /// ` 404 Not Found` → (`404`, `Not Found`). The code must be three digits
 /// followed by a space or the end of what was sampled of the line.
 fn status_and_reason(after_version: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    let rest = after_version.strip_prefix(b" ").map(trim_start);
+    let rest = after_version.strip_prefix(b" ").map(trim);
     let Some(rest) = rest else {
         return (None, b"");
     };
@@ -218,14 +220,6 @@ fn status_and_reason(after_version: &[u8]) -> (Option<&[u8]>, &[u8]) {
         return (None, b"");
     }
     (Some(&rest[..3]), trim(&rest[3..]))
-}
-
-fn trim_start(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(v.len());
-    &v[start..]
 }
 
 /// The data of a chunked body's first bytes, chunk sizes and extensions

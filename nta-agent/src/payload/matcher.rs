@@ -595,10 +595,7 @@ impl<'p> Message<'p> {
     }
 
     fn header(self, name: &str) -> Option<&'p [u8]> {
-        self.headers()
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        http::find_header(self.headers(), name)
     }
 
     fn truncated(self) -> bool {
