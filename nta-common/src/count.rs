@@ -92,7 +92,7 @@ pub enum Verdict {
     /// An IP packet, counted everywhere it belongs at `now`; a TCP or UDP
     /// payload is its flow direction's `payload_ordinal`-th (1 for the
     /// first; 0 without a payload or a flow entry), and `flow` says where
-    /// it stands in its flow ([`sample_flow`] bits).
+    /// that payload stands in its flow ([`sample_flow`] bits; 0 likewise).
     Counted {
         packet: Packet,
         now: u64,
@@ -842,7 +842,13 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
         if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
             (*f).tcp_flags |= u16::from(t.flags) << (8 * (dir as u16 & 1));
         }
-        (ordinal, standing(&*f, t, dir))
+        // Only a payload is sampled: the others need not be placed.
+        let standing = if carries_payload {
+            standing(&*f, t, dir)
+        } else {
+            0
+        };
+        (ordinal, standing)
     }
 }
 
