@@ -58,6 +58,7 @@ pub fn fuzz(secs: u32, targets: &[String]) -> anyhow::Result<ExitCode> {
         targets.iter().map(String::as_str).collect()
     };
     ensure_cargo_fuzz()?;
+    crate::packages::ensure_build()?;
     let fuzz_dir = workspace_root().join("fuzz");
     // Build first, all targets at once, so that each run's seconds go to
     // fuzzing rather than compiling.

@@ -1,4 +1,5 @@
-//! The Debian packages the integration tests drive: traffic generators and
+//! The Debian packages the agent builds with (Hyperscan), and those the
+//! integration tests drive: traffic generators and
 //! scanners, the tools that set up and inspect network namespaces, and the
 //! browser (and Node.js, for Playwright) that the dashboard test drives;
 //! the flow collectors the IPFIX test sends to;
@@ -34,9 +35,37 @@ const PACKAGES: &[&str] = &[
 /// with.
 const NODE_PACKAGES: &[(&str, &str)] = &[("node", "nodejs"), ("npm", "npm")];
 
+/// What building the agent links: Hyperscan, the multi-pattern matcher
+/// Suricata uses (Intel's on x86-64; Vectorscan, its port, elsewhere),
+/// found through pkg-config.
+pub fn build_packages() -> [&'static str; 2] {
+    let hyperscan = if std::env::consts::ARCH == "x86_64" {
+        "libhyperscan-dev"
+    } else {
+        "libvectorscan-dev"
+    };
+    ["pkg-config", hyperscan]
+}
+
+/// Installs the packages the agent builds with.
+pub fn ensure_build() -> anyhow::Result<()> {
+    install_missing(&build_packages(), &[], "installing the build dependencies")
+}
+
+/// Installs the packages the integration tests use.
 pub fn ensure() -> anyhow::Result<()> {
+    install_missing(PACKAGES, NODE_PACKAGES, "installing the test tools")
+}
+
+/// Installs those of `packages` not installed, and the package of each
+/// `(command, package)` whose command is not on PATH.
+fn install_missing(
+    packages: &[&'static str],
+    commands: &[(&str, &'static str)],
+    why: &str,
+) -> anyhow::Result<()> {
     let mut missing = Vec::new();
-    for &package in PACKAGES {
+    for &package in packages {
         if is_installed(package) {
             note(format!("{package}: already installed"));
         } else {
@@ -44,7 +73,7 @@ pub fn ensure() -> anyhow::Result<()> {
             missing.push(package);
         }
     }
-    for &(command, package) in NODE_PACKAGES {
+    for &(command, package) in commands {
         if which::which(command).is_ok() {
             note(format!("{command}: already on PATH"));
         } else {
@@ -63,7 +92,6 @@ pub fn ensure() -> anyhow::Result<()> {
             by_hand()
         );
     }
-    let why = "installing the test tools";
     root_prefix(&[], why).with_context(by_hand)?;
     root_cmd("apt-get", &[], &[], why)?
         .arg("update")

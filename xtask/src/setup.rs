@@ -15,6 +15,7 @@ pub fn setup(test_tools: bool) -> anyhow::Result<()> {
     nightly()?;
     rust_src()?;
     bpf_linker::ensure()?;
+    packages::ensure_build()?;
     if test_tools {
         packages::ensure()?;
         browser::ensure()?;

@@ -3,9 +3,10 @@
 //!
 //! As in Suricata, each rule has a fast pattern: the content marked
 //! `fast_pattern`, else its longest content that is not negated. One
-//! Aho–Corasick automaton per buffer holds the fast patterns of every rule,
-//! built ASCII-case-insensitive (identical patterns share one entry), and a
-//! single scan of each buffer finds the rules worth looking at. The cost
+//! multi-pattern database per buffer (see [`prefilter`]) holds the fast
+//! patterns of every rule, matched ASCII-case-insensitive (identical
+//! patterns share one entry), and a single scan of each buffer finds the
+//! rules worth looking at. The cost
 //! per sample grows with the sample and the hits, not with the number of
 //! rules — and a short content shared by many rules (`/`, `POST`) does not
 //! wake them all.
@@ -18,8 +19,6 @@
 //! after it fails, within a bounded number of steps.
 
 use std::{borrow::Cow, collections::HashMap};
-
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::{
     Inspected, Transport, excerpt,
@@ -50,11 +49,11 @@ pub struct Match {
 
 /// Why rules could not be compiled.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the matcher for `{buffer}` contents: {source}")]
+#[error("cannot build the prefilter for `{buffer}` contents: {source}")]
 pub struct MatcherError {
     pub buffer: &'static str,
     #[source]
-    pub source: aho_corasick::BuildError,
+    pub source: prefilter::CompileError,
 }
 
 /// A buffer as contents see it: which one, and whether `dotprefix` put a
@@ -73,7 +72,7 @@ impl View {
         }
     }
 
-    /// Index into [`Matcher::automata`].
+    /// Index into the prefilter's databases.
     fn index(self) -> usize {
         self.buffer.index() * 2 + usize::from(self.dotprefix)
     }
@@ -81,8 +80,10 @@ impl View {
     const COUNT: usize = Buffer::ALL.len() * 2;
 }
 
+mod prefilter;
+
 /// The compiled rules.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Matcher {
     rules: Vec<Rule>,
     /// Rules by fast pattern id.
@@ -94,35 +95,17 @@ pub struct Matcher {
     /// Whether a rule looks at streams only (`tcp-stream`): asked of every
     /// TCP segment, so known once.
     stream_rules: bool,
-    /// Indexed by [`View::index`]; `None` when no rule looks there.
-    automata: Vec<Option<Automaton>>,
+    /// Fast patterns by [`View::index`].
+    prefilter: prefilter::Prefilter,
     /// Indexed by [`View::index`]: whether some content looks there.
     used: Vec<bool>,
 }
-
-/// Above this many patterns in one buffer, the automaton is left to the
-/// crate's choice (a contiguous NFA, ~15% slower here) instead of a DFA,
-/// whose size is states × byte classes × 4 bytes: about 10 MB for 5000
-/// distinct 15-byte contents. 1000 rules take under 1 MB.
-const DFA_MAX_PATTERNS: usize = 5000;
-
-/// Largest DFA kept: ET Open's `file.data` contents (long, 1 700 of them)
-/// make a 39 MiB one, a quarter of all the automata, for a buffer only
-/// bodies fill; its NFA takes about 1 MiB.
-const DFA_MAX_BYTES: usize = 32 << 20;
 
 /// Most steps (a content tried at one position) spent on one rule and one
 /// buffer: a rule of many relative contents over a buffer full of their
 /// first bytes would otherwise try every combination. Suricata bounds its
 /// recursion the same way.
 const MAX_STEPS: u32 = 4096;
-
-#[derive(Debug, Clone)]
-struct Automaton {
-    ac: AhoCorasick,
-    /// Fast pattern id of each of this automaton's patterns.
-    ids: Vec<u32>,
-}
 
 /// The content a rule is prefiltered on.
 fn fast_pattern(rule: &Rule) -> Option<&Content> {
@@ -140,8 +123,8 @@ fn fast_pattern(rule: &Rule) -> Option<&Content> {
 
 impl Matcher {
     /// Compiles the payload rules of `rules` (those on addresses alone are
-    /// [`super::ip_only`]'s). Fails only if an automaton would exceed the
-    /// `aho-corasick` crate's size limits, far beyond any real rule set.
+    /// [`super::ip_only`]'s). Fails only if Hyperscan cannot compile a
+    /// buffer's fast patterns, which are literals.
     pub fn new(rules: &[Rule]) -> Result<Matcher, MatcherError> {
         let rules: Vec<Rule> = rules
             .iter()
@@ -180,44 +163,18 @@ impl Matcher {
             });
             fast_users[id as usize].push(r as u32);
         }
-        let automata = per_view
-            .into_iter()
-            .enumerate()
-            .map(|(i, (bytes, ids))| {
-                if bytes.is_empty() {
-                    return Ok(None);
-                }
-                let build = |kind| {
-                    AhoCorasick::builder()
-                        .ascii_case_insensitive(true)
-                        // Standard semantics: overlapping search reports every
-                        // pattern at every position, so `cmd` and `cmd.exe` both hit.
-                        .match_kind(MatchKind::Standard)
-                        .kind(kind)
-                        .build(&bytes)
-                        .map_err(|source| MatcherError {
-                            buffer: Buffer::ALL[i / 2].name(),
-                            source,
-                        })
-                };
-                // A DFA scans fastest; its memory grows with the patterns,
-                // so past DFA_MAX_PATTERNS, or DFA_MAX_BYTES once built, a
-                // contiguous NFA it is.
-                let dfa = (bytes.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
-                let mut ac = build(dfa)?;
-                if ac.memory_usage() > DFA_MAX_BYTES {
-                    ac = build(Some(AhoCorasickKind::ContiguousNFA))?;
-                }
-                Ok(Some(Automaton { ac, ids }))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let prefilter =
+            prefilter::Prefilter::new(per_view).map_err(|(slot, source)| MatcherError {
+                buffer: Buffer::ALL[slot / 2].name(),
+                source,
+            })?;
         let stream_rules = rules.iter().any(|r| r.scope == Scope::Stream);
         Ok(Matcher {
             rules,
             fast_users,
             unfiltered,
             stream_rules,
-            automata,
+            prefilter,
             used,
         })
     }
@@ -232,31 +189,23 @@ impl Matcher {
         self.stream_rules
     }
 
-    /// Heap bytes used by the automata (not the rules), for metrics.
-    pub fn automata_bytes(&self) -> usize {
-        self.automata
-            .iter()
-            .flatten()
-            .map(|a| a.ac.memory_usage())
-            .sum()
+    /// Bytes of the prefilter's databases (not the rules), for metrics.
+    pub fn prefilter_bytes(&self) -> usize {
+        self.prefilter.bytes()
     }
 
     /// Every rule that matches `pkt`, most severe (lowest priority) first,
     /// then by sid.
     pub fn matches(&self, pkt: &Inspected<'_>) -> Vec<Match> {
         let instances = views(pkt, &self.used);
-        // The prefilter: each buffer through its automaton.
+        // The prefilter: each buffer through its database.
         let mut hit: Vec<u32> = Vec::new();
-        for (view, bytes) in &instances {
-            if let Some(automaton) = &self.automata[view.index()] {
-                hit.extend(
-                    automaton
-                        .ac
-                        .find_overlapping_iter(&**bytes)
-                        .map(|m| automaton.ids[m.pattern().as_usize()]),
-                );
-            }
-        }
+        self.prefilter.scan(
+            instances
+                .iter()
+                .map(|(view, bytes)| (view.index(), &**bytes)),
+            &mut hit,
+        );
         if hit.is_empty() && self.unfiltered.is_empty() {
             return Vec::new();
         }

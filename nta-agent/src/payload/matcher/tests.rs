@@ -471,10 +471,10 @@ fn matcher_throughput() {
     let m = Matcher::new(&set.rules).unwrap();
     let (with_parse, match_only, hits) = throughput(&m);
     println!(
-        "matcher_throughput: {} rules, automata {} KiB: {with_parse:.0} samples/s \
+        "matcher_throughput: {} rules, prefilter {} KiB: {with_parse:.0} samples/s \
          parse+match, {match_only:.0} samples/s match only ({hits} matches)",
         m.rules().len(),
-        m.automata_bytes() / 1024
+        m.prefilter_bytes() / 1024
     );
     let rules = m.rules().len();
     figures::record(
@@ -496,9 +496,9 @@ fn matcher_throughput() {
     et_open_throughput();
     let big = Matcher::new(&parse_rules(&generated_rules(25_000), "big.rules").rules).unwrap();
     println!(
-        "matcher_throughput: automata for {} generated rules: {} KiB",
+        "matcher_throughput: prefilter for {} generated rules: {} KiB",
         big.rules().len(),
-        big.automata_bytes() / 1024
+        big.prefilter_bytes() / 1024
     );
 }
 
@@ -745,9 +745,9 @@ fn et_open_throughput() {
     let (with_parse, match_only, hits) = throughput(&m);
     let rules = m.rules().len();
     println!(
-        "matcher_throughput: ET Open, {rules} rules loaded in {load:.2?}, automata {} KiB: \
+        "matcher_throughput: ET Open, {rules} rules loaded in {load:.2?}, prefilter {} KiB: \
          {with_parse:.0} samples/s parse+match, {match_only:.0} match only ({hits} matches)",
-        m.automata_bytes() / 1024
+        m.prefilter_bytes() / 1024
     );
     figures::record(
         "payload pipeline",

@@ -40,8 +40,23 @@ pub trait Contains<V> {
 }
 
 impl Contains<IpAddr> for IpNet {
+    /// The address's leading bits against the network's: every candidate
+    /// rule asks this of both addresses, several times for `$HOME_NET`
+    /// lists, where `ipnet`'s general `contains` showed in profiles.
     fn contains(&self, value: IpAddr) -> bool {
-        IpNet::contains(self, &value)
+        let leading =
+            |bits: u8, width: u8| u128::MAX.checked_shl(u32::from(width - bits)).unwrap_or(0);
+        match (self, value) {
+            (IpNet::V4(net), IpAddr::V4(addr)) => {
+                let mask = leading(net.prefix_len(), 32) as u32;
+                (u32::from(net.addr()) ^ u32::from(addr)) & mask == 0
+            }
+            (IpNet::V6(net), IpAddr::V6(addr)) => {
+                let mask = leading(net.prefix_len(), 128);
+                (u128::from(net.addr()) ^ u128::from(addr)) & mask == 0
+            }
+            _ => false,
+        }
     }
 }
 
@@ -247,6 +262,48 @@ mod tests {
 
         let only_negative = addresses("[!10.0.0.0/8]").unwrap();
         assert!(only_negative.matches(ip("172.16.0.1")) && !only_negative.matches(ip("10.0.0.1")));
+    }
+
+    /// The mask comparison agrees with `ipnet` at every prefix length,
+    /// at the edges of each network, and across address families.
+    #[test]
+    fn a_network_holds_the_addresses_ipnet_says_it_does() {
+        let v4 = ip("203.0.113.77");
+        let v6 = ip("2001:db8:85a3::8a2e:370:7334");
+        for base in [v4, v6] {
+            let width = if base.is_ipv4() { 32 } else { 128 };
+            for len in 0..=width {
+                let net = IpNet::new(base, len).unwrap().trunc();
+                for probe in [
+                    net.network(),
+                    net.broadcast(),
+                    base,
+                    v4,
+                    v6,
+                    ip("0.0.0.0"),
+                    ip("::"),
+                ] {
+                    assert_eq!(
+                        Contains::contains(&net, probe),
+                        IpNet::contains(&net, &probe),
+                        "{net} {probe}"
+                    );
+                }
+                if len > 0 {
+                    // Just past the network, both sides.
+                    let outside = match net {
+                        IpNet::V4(n) => n.supernet().map(|s| IpAddr::V4(s.broadcast())),
+                        IpNet::V6(n) => n.supernet().map(|s| IpAddr::V6(s.broadcast())),
+                    };
+                    if let Some(probe) = outside {
+                        assert_eq!(
+                            Contains::contains(&net, probe),
+                            IpNet::contains(&net, &probe)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
