@@ -83,7 +83,7 @@ impl View {
 mod prefilter;
 
 /// The compiled rules.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Matcher {
     rules: Vec<Rule>,
     /// Rules by fast pattern id.
@@ -95,8 +95,9 @@ pub struct Matcher {
     /// Whether a rule looks at streams only (`tcp-stream`): asked of every
     /// TCP segment, so known once.
     stream_rules: bool,
-    /// Fast patterns by [`View::index`].
-    prefilter: prefilter::Prefilter,
+    /// Fast patterns by [`View::index`]; clones share the databases and
+    /// the scratch spaces.
+    prefilter: std::sync::Arc<prefilter::Prefilter>,
     /// Indexed by [`View::index`]: whether some content looks there.
     used: Vec<bool>,
 }
@@ -174,7 +175,7 @@ impl Matcher {
             fast_users,
             unfiltered,
             stream_rules,
-            prefilter,
+            prefilter: std::sync::Arc::new(prefilter),
             used,
         })
     }
