@@ -172,3 +172,95 @@ fn the_live_agents_eve_output_validates_and_says_what_happened() {
         Some(&Value::from("stats"))
     );
 }
+
+/// logrotate's way with the live agent: the file is moved, then the agent
+/// gets SIGHUP; the events before the signal are in the moved file, the
+/// ones after in a new file at the old path, none lost: the stats events
+/// (one a second) run on without a gap from one file to the other.
+#[test]
+fn sighup_after_a_move_continues_in_a_new_file_losing_nothing() {
+    if !support::privileged() || !can_validate() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let eve = dir.path().join("eve.json");
+    let moved = dir.path().join("eve.json.1");
+    let config = dir.path().join("nta.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor_name = \"edge-7\"\n[eve]\nfile = \"{}\"\ntypes = [\"stats\"]\n",
+            eve.display()
+        ),
+    )
+    .expect("writing the config");
+    let config_arg = config.to_str().expect("a UTF-8 path");
+    // Counters read every 200 ms: a stats event each second, give or take
+    // a read, so that a missing one shows as a gap of two seconds.
+    let mut lab = Lab::start_with(&[
+        "--config",
+        config_arg,
+        "--interval",
+        "200ms",
+        "--eve-stats-interval",
+        "1s",
+    ]);
+    let lines = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while lines(&eve) < 3 {
+        assert!(std::time::Instant::now() < deadline, "{}", lab.agent.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::rename(&eve, &moved).expect("moving the file");
+    // Between the move and the signal, events still go to the moved file.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = libc::pid_t::try_from(lab.agent.pid().expect("the agent's pid")).expect("a pid");
+    // SAFETY: kill has no memory preconditions; pid is the agent's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    lab.agent
+        .wait_for_log("EVE file to be opened again", Duration::from_secs(10));
+    while lines(&eve) < 3 {
+        assert!(std::time::Instant::now() < deadline, "{}", lab.agent.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.agent
+        .stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+
+    let before = validated(&moved);
+    let after = validated(&eve);
+    for e in before.iter().chain(&after) {
+        assert_eq!(e["host"], "edge-7", "{e}");
+        assert_eq!(e["event_type"], "stats", "{e}");
+    }
+    assert!(
+        before.len() >= 4,
+        "{} events before the signal",
+        before.len()
+    );
+    // Every stats event's time, oldest first: each within about the
+    // interval of the one before, across the two files.
+    let times: Vec<jiff::Timestamp> = before
+        .iter()
+        .chain(&after)
+        .map(|e| {
+            let t = e["timestamp"].as_str().expect("timestamp");
+            jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", t)
+                .and_then(|p| p.to_timestamp())
+                .unwrap_or_else(|e| panic!("{t}: {e}"))
+        })
+        .collect();
+    for pair in times.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap > jiff::SignedDuration::ZERO && gap < jiff::SignedDuration::from_millis(1900),
+            "a stats event missing between {} and {}",
+            pair[0],
+            pair[1]
+        );
+    }
+}

@@ -52,9 +52,20 @@ pub fn ensure_build() -> anyhow::Result<()> {
     install_missing(&build_packages(), &[], "installing the build dependencies")
 }
 
+/// Daemons the integration tests start themselves, in their own
+/// directories: the package and its binary.
+const TEST_DAEMONS: &[(&str, &str)] = &[
+    // EVE into Redis lists and streams.
+    ("redis-server", "/usr/bin/redis-server"),
+];
+
 /// Installs the packages the integration tests use.
 pub fn ensure() -> anyhow::Result<()> {
-    install_missing(PACKAGES, NODE_PACKAGES, "installing the test tools")
+    install_missing(PACKAGES, NODE_PACKAGES, "installing the test tools")?;
+    for &(package, binary) in TEST_DAEMONS {
+        ensure_daemon(package, binary)?;
+    }
+    Ok(())
 }
 
 /// Installs those of `packages` not installed, and the package of each

@@ -11,6 +11,7 @@
 
 mod de;
 mod error;
+mod eve;
 mod export;
 mod flood;
 mod locate;
@@ -26,6 +27,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Location};
+pub use eve::{Eve, EventType, RedisMode, SocketType};
 pub use export::{Export, collector};
 pub use flood::{ClassRates, Flood, FloodOverride, RatesOverride};
 pub use notify::{EmailFile, Notify, SmsFile, WebhookFile};
@@ -67,9 +69,14 @@ pub struct Config {
     pub mitigate: Mitigate,
     /// Flow records to collectors (IPFIX).
     pub export: Export,
+    /// EVE JSON to a file, a unix socket, Redis.
+    pub eve: Eve,
     /// Rule variables (`HOME_NET = "[10.0.0.0/8]"`, `HTTP_PORTS = "[80,8080]"`),
     /// over Suricata's defaults.
     pub vars: std::collections::BTreeMap<String, String>,
+    /// This sensor's name, for EVE's `host` field; the host name when left
+    /// out.
+    pub sensor_name: Option<String>,
 }
 
 impl Config {

@@ -23,6 +23,9 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     pub timestamp: String,
+    /// The sensor's name (`sensor_name`), set by the writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<u64>,
     pub event_type: &'static str,
@@ -175,6 +178,7 @@ pub fn flow(r: &FlowRecord) -> Event {
     let transport = matches!(r.proto, ip_proto::TCP | ip_proto::UDP);
     Event {
         timestamp: timestamp(r.end),
+        host: None,
         flow_id: Some(
             Flow {
                 src,
@@ -282,6 +286,7 @@ pub fn signature(f: &Finding, flow: &Flow, at: Timestamp) -> Event {
     }
     Event {
         timestamp: timestamp(at),
+        host: None,
         flow_id: Some(flow.id()),
         event_type: "alert",
         src_ip: Some(flow.src.ip()),
@@ -315,6 +320,7 @@ pub fn detection(a: &Alert) -> Event {
     metadata.insert("nta_alert_id".to_owned(), vec![a.id.to_string()]);
     Event {
         timestamp: timestamp(a.first_seen),
+        host: None,
         flow_id: None,
         event_type: "alert",
         src_ip: a.src,
@@ -384,6 +390,7 @@ pub fn stats(global: &GlobalCounters, uptime: u64, alerts: u64, at: Timestamp) -
     let bytes = global.get(Counter::Bytes);
     Event {
         timestamp: timestamp(at),
+        host: None,
         flow_id: None,
         event_type: "stats",
         src_ip: None,

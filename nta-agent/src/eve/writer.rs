@@ -1,15 +1,15 @@
-//! Writing EVE lines to a file or stdout without ever holding up detection:
-//! events queue to a thread of their own, and what a full queue cannot take
+//! Writing EVE events to every sink without ever holding up detection:
+//! events queue to a thread of their own, which names the sensor in each,
+//! keeps the types asked for, serializes each once and hands the line to
+//! every sink's queue (see [`super::sink`]). What a full queue cannot take
 //! is counted and said once in a while, not waited for.
 
 use std::{
-    fs::{File, OpenOptions},
-    io::{self, BufWriter, Write as _},
-    path::{Path, PathBuf},
+    path::PathBuf,
     str::FromStr,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc::{self, SyncSender, TrySendError},
     },
     thread::JoinHandle,
@@ -20,9 +20,13 @@ use tracing::warn;
 
 use jiff::Timestamp;
 
-use super::{Event, Flow, detection, signature};
+use super::{
+    Event, Flow, detection, signature,
+    sink::{Line, Reopen, Sink, SinkCounters, SinkSpec, SinkStats},
+};
 use crate::{
     alert::{AlertEvent, AlertKind},
+    config::Config,
     detect::Finding,
     flows::FlowRecord,
 };
@@ -31,7 +35,7 @@ use crate::{
 /// alerts and more; past it they are dropped and counted.
 pub const EVE_QUEUE: usize = 65_536;
 
-/// Where the events go.
+/// Where `--eve` sends events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EveTarget {
     Stdout,
@@ -51,76 +55,161 @@ impl FromStr for EveTarget {
     }
 }
 
-/// The sending end; dropping it (or [`EveWriter::close`]) flushes and ends
-/// the thread.
+impl From<&EveTarget> for SinkSpec {
+    fn from(target: &EveTarget) -> Self {
+        match target {
+            EveTarget::Stdout => SinkSpec::Stdout,
+            EveTarget::File(path) => SinkSpec::File(path.clone()),
+        }
+    }
+}
+
+/// The EVE outputs the config file and `--eve` ask for (`--eve` wins over
+/// `[eve] file`); `None` when none is.
+pub fn outputs(config: &Config, eve_flag: Option<&EveTarget>) -> Option<EveOutputs> {
+    let eve = &config.eve;
+    let mut sinks: Vec<SinkSpec> = match (eve_flag, &eve.file) {
+        (Some(target), _) => vec![target.into()],
+        (None, Some(path)) => vec![SinkSpec::File(path.clone())],
+        (None, None) => Vec::new(),
+    };
+    if let Some(path) = &eve.unix_socket {
+        sinks.push(SinkSpec::Unix {
+            path: path.clone(),
+            kind: eve.unix_socket_type,
+        });
+    }
+    if let Some(url) = &eve.redis {
+        sinks.push(SinkSpec::Redis {
+            url: url.clone(),
+            mode: eve.redis_mode,
+            key: eve.redis_key.clone(),
+        });
+    }
+    if sinks.is_empty() {
+        return None;
+    }
+    Some(EveOutputs {
+        sinks,
+        types: eve.types.iter().map(|t| t.name()).collect(),
+        host: Some(sensor_name(config)),
+    })
+}
+
+/// This sensor's name: `sensor_name`, else the host name.
+pub fn sensor_name(config: &Config) -> String {
+    config.sensor_name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "nta".into())
+    })
+}
+
+/// Every sink, and what goes to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EveOutputs {
+    pub sinks: Vec<SinkSpec>,
+    /// The `event_type`s written; the others are left out.
+    pub types: Vec<&'static str>,
+    /// The `host` field of every event: the sensor's name.
+    pub host: Option<String>,
+}
+
+impl EveOutputs {
+    /// One sink, every type, no sensor name.
+    pub fn only(target: &EveTarget) -> Self {
+        Self {
+            sinks: vec![target.into()],
+            types: vec!["alert", "flow", "stats"],
+            host: None,
+        }
+    }
+}
+
+/// The sending end; dropping it (or [`EveWriter::close`]) writes what is
+/// queued and ends the threads.
 pub struct EveWriter {
     queue: Option<SyncSender<Event>>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<Vec<Sink>>>,
     dropped: Arc<AtomicU64>,
-    written: Arc<AtomicU64>,
     alerts: u64,
     /// Wait for room instead of dropping: for a capture, where nothing
     /// runs behind and nothing may be lost.
-    wait: bool,
-}
-
-fn open(path: &Path) -> anyhow::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!("creating the directory of the EVE file {}", path.display())
-        })?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening the EVE file {}", path.display()))
+    wait: Arc<AtomicBool>,
+    reopen: Reopen,
+    /// Each sink's name and counters, read while they run.
+    sinks: Vec<(String, Arc<SinkCounters>)>,
 }
 
 impl EveWriter {
-    /// Opens `target` (a file is opened now, so a bad path fails at start)
-    /// and starts the thread that writes to it.
-    pub fn start(target: &EveTarget) -> anyhow::Result<Self> {
-        let out: Box<dyn io::Write + Send> = match target {
-            EveTarget::Stdout => Box::new(io::stdout()),
-            EveTarget::File(path) => Box::new(open(path)?),
-        };
+    /// Starts every sink (a file is opened now, so a bad path fails at
+    /// start) and the thread that feeds them.
+    pub fn start(outputs: &EveOutputs) -> anyhow::Result<Self> {
+        let reopen = Reopen::default();
+        let sinks = outputs
+            .sinks
+            .iter()
+            .map(|spec| Sink::start(spec, &reopen))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let counters = sinks.iter().map(Sink::counters).collect();
         let (queue, events) = mpsc::sync_channel::<Event>(EVE_QUEUE);
-        let written = Arc::new(AtomicU64::new(0));
-        let count = Arc::clone(&written);
+        let wait = Arc::new(AtomicBool::new(false));
+        let types = outputs.types.clone();
+        let host = outputs.host.clone();
+        let waiting = Arc::clone(&wait);
         let thread = std::thread::Builder::new()
             .name("nta-eve".into())
             .spawn(move || {
-                let mut out = BufWriter::new(out);
-                // Flushed whenever the queue runs dry, so a reader (tail -f,
-                // a log shipper) sees each burst of events at its end.
-                while let Ok(first) = events.recv() {
-                    let mut next = Some(first);
-                    while let Some(event) = next {
-                        serde_json::to_writer(&mut out, &event)?;
-                        out.write_all(b"\n")?;
-                        count.fetch_add(1, Ordering::Relaxed);
-                        next = events.try_recv().ok();
+                for mut event in events {
+                    if !types.contains(&event.event_type) {
+                        continue;
                     }
-                    out.flush()?;
+                    event.host.clone_from(&host);
+                    let line: Line = match serde_json::to_vec(&event) {
+                        Ok(bytes) => bytes.into(),
+                        Err(error) => {
+                            warn!(message = "An EVE event could not be serialized", %error);
+                            continue;
+                        }
+                    };
+                    let wait = waiting.load(Ordering::Relaxed);
+                    for sink in &sinks {
+                        sink.send(&line, wait);
+                    }
                 }
-                out.flush()
+                sinks
             })
             .context("starting the EVE writer thread")?;
         Ok(Self {
             queue: Some(queue),
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
-            written,
-            wait: false,
+            wait,
             alerts: 0,
+            reopen,
+            sinks: counters,
         })
+    }
+
+    /// Asks file sinks to open their file again (SIGHUP, after logrotate).
+    pub fn reopen_handle(&self) -> Reopen {
+        self.reopen.clone()
+    }
+
+    /// Each sink's counters now.
+    pub fn sink_stats(&self) -> Vec<SinkStats> {
+        self.sinks
+            .iter()
+            .map(|(name, counters)| counters.snapshot(name))
+            .collect()
     }
 
     /// The same writer, waiting for room in its queue rather than dropping
     /// an event (see [`EveWriter::send`]).
-    pub fn waiting(mut self) -> Self {
-        self.wait = true;
+    pub fn waiting(self) -> Self {
+        self.wait.store(true, Ordering::Relaxed);
         self
     }
 
@@ -132,7 +221,7 @@ impl EveWriter {
         if event.event_type == "alert" {
             self.alerts += 1;
         }
-        let sent = if self.wait {
+        let sent = if self.wait.load(Ordering::Relaxed) {
             queue
                 .send(event)
                 .map_err(|e| TrySendError::Disconnected(e.0))
@@ -190,20 +279,23 @@ impl EveWriter {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes what is queued and stops; the first write error, if any.
-    pub fn close(mut self) -> anyhow::Result<u64> {
-        self.finish()
+    /// Writes what is queued, stops every sink, and says what each did.
+    pub fn close(mut self) -> anyhow::Result<Vec<SinkStats>> {
+        self.finish()?;
+        Ok(self.sink_stats())
     }
 
-    fn finish(&mut self) -> anyhow::Result<u64> {
+    fn finish(&mut self) -> anyhow::Result<()> {
         self.queue = None;
         if let Some(thread) = self.thread.take() {
-            match thread.join() {
-                Ok(result) => result.context("writing EVE events")?,
-                Err(_) => anyhow::bail!("the EVE writer thread panicked"),
+            let sinks = thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("the EVE writer thread panicked"))?;
+            for sink in sinks {
+                sink.close();
             }
         }
-        Ok(self.written.load(Ordering::Relaxed))
+        Ok(())
     }
 }
 
@@ -229,7 +321,7 @@ mod tests {
         let path = dir.path().join("logs/eve.json");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "{\"earlier\":1}\n").unwrap();
-        let mut w = EveWriter::start(&EveTarget::File(path.clone())).unwrap();
+        let mut w = EveWriter::start(&EveOutputs::only(&EveTarget::File(path.clone()))).unwrap();
         for uptime in 0..3 {
             w.send(stats(
                 &GlobalCounters::ZERO,
@@ -238,7 +330,8 @@ mod tests {
                 Timestamp::UNIX_EPOCH,
             ));
         }
-        assert_eq!(w.close().unwrap(), 3);
+        let sinks = w.close().unwrap();
+        assert_eq!((sinks[0].written, sinks[0].dropped), (3, 0));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "appended to what was there: {text}");
@@ -255,7 +348,7 @@ mod tests {
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "").unwrap();
         let path = blocker.join("eve.json");
-        let e = EveWriter::start(&EveTarget::File(path))
+        let e = EveWriter::start(&EveOutputs::only(&EveTarget::File(path)))
             .err()
             .expect("a file under a file");
         assert!(format!("{e:#}").contains("file/eve.json"), "{e:#}");

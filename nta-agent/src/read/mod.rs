@@ -458,10 +458,8 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<u8> {
     };
     let rules = load_rules(&args.rules, &config.rule_vars())?;
     // A read waits for its EVE output rather than drop an event.
-    let eve = args
-        .eve
-        .as_ref()
-        .map(|target| EveWriter::start(target).map(EveWriter::waiting))
+    let eve = eve::outputs(&config, args.eve.as_ref())
+        .map(|outputs| EveWriter::start(&outputs).map(EveWriter::waiting))
         .transpose()?;
     // The command line wins over the config file, as for `run`; a read
     // waits for the socket rather than drop a message.
@@ -678,7 +676,16 @@ fn finish(reader: &mut Reader, args: &ReadArgs) -> anyhow::Result<()> {
         let alerts = eve.alerts();
         let uptime = u64::try_from(span.as_secs()).unwrap_or(0);
         eve.send(eve::stats(&global, uptime, alerts, end));
-        eve.close()?;
+        // A read waits for its sinks: an event lost is a failed write.
+        for sink in eve.close()? {
+            if sink.dropped > 0 {
+                anyhow::bail!(
+                    "{} EVE events could not be written to {}",
+                    sink.dropped,
+                    sink.name
+                );
+            }
+        }
     }
     if let Some(ipfix) = detection.ipfix.take() {
         log_ipfix_totals(&ipfix);

@@ -189,10 +189,16 @@ impl<S: PacketSource> Agent<S> {
         self.persist(closing).await;
         self.eve_stats();
         if let Some(eve) = self.eve.take() {
-            let dropped = eve.dropped();
+            let behind = eve.dropped();
             match eve.close() {
-                Ok(written) => info!(message = "EVE output closed", written, dropped),
-                Err(error) => warn!(message = "EVE output failed", error = %error, dropped),
+                Ok(sinks) => {
+                    for s in sinks {
+                        info!(message = "EVE output closed", sink = %s.name, written = s.written, dropped = s.dropped + behind);
+                    }
+                }
+                Err(error) => {
+                    warn!(message = "EVE output failed", error = %error, dropped = behind)
+                }
             }
         }
         self.writer.close(STORE_GRACE).await;

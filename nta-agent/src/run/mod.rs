@@ -63,7 +63,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         matchers,
         ip_only: ip_only_swaps,
     };
-    let reloading = reload::start(rule_source, swaps, api.state.live.clone(), reload_requests)?;
+    let reopen = eve.as_ref().map(crate::eve::EveWriter::reopen_handle);
+    let reloading = reload::start(
+        rule_source,
+        swaps,
+        api.state.live.clone(),
+        reload_requests,
+        reopen,
+    )?;
 
     let flow_config = &settings.config.flows;
     let (export, flows) = flow_export::start(

@@ -1,3 +1,6 @@
+//! SIGHUP opens the EVE file again (after logrotate moved it) and reloads
+//! the rules.
+//!
 //! Rules reloads, on SIGHUP or `POST /api/rules/reload`: the files are read
 //! and compiled again off the async threads, and the new set replaces the
 //! old in the payload pipeline and the flow table's walks at once; a file that fails to load keeps
@@ -14,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::{
     api::rules::{ReloadAnswer, RulesControl},
+    eve::Reopen,
     inspect::RuleSource,
     payload::{ip_only::IpOnlyRules, matcher::Matcher},
     stats::LiveView,
@@ -42,12 +46,14 @@ pub(super) struct Swaps {
     pub ip_only: mpsc::Sender<IpOnlyRules>,
 }
 
-/// Serves reloads, asked for by the API or SIGHUP, until the agent stops.
+/// Serves reloads, asked for by the API or SIGHUP, until the agent stops;
+/// on SIGHUP, asks `reopen` first.
 pub(super) fn start(
     source: RuleSource,
     swaps: Swaps,
     live: LiveView,
     requests: Requests,
+    reopen: Option<Reopen>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let Requests(mut received) = requests;
@@ -55,7 +61,13 @@ pub(super) fn start(
         loop {
             let answer = tokio::select! {
                 Some(answer) = received.recv() => Some(answer),
-                Some(()) = sighup.recv() => None,
+                Some(()) = sighup.recv() => {
+                    if let Some(reopen) = &reopen {
+                        reopen.request();
+                        info!(message = "EVE file to be opened again (SIGHUP)");
+                    }
+                    None
+                }
                 else => break,
             };
             let result = reload(&source, &swaps, &live).await;

@@ -18,7 +18,7 @@ use crate::{
     cli::RunArgs,
     config::Config,
     detect,
-    eve::{EveTarget, EveWriter},
+    eve::{EveOutputs, EveWriter},
     export::IpfixExporter,
     flows::Labels,
     inspect::{self, Payload, RuleSource},
@@ -52,7 +52,7 @@ pub(super) struct Settings {
     pub policy: AutoPolicy,
     pub retention: Retention,
     /// Where EVE events go, if anywhere, and how often stats do.
-    pub eve: Option<EveTarget>,
+    pub eve: Option<EveOutputs>,
     pub eve_stats_interval: Duration,
     /// The IPFIX collector flow records go to, if any.
     pub ipfix: Option<SocketAddr>,
@@ -88,6 +88,7 @@ impl Settings {
         };
         // The command line wins, as it does for every other setting.
         let ipfix = args.ipfix.or(config.export.ipfix);
+        let eve = crate::eve::outputs(&config, args.eve.as_ref());
         let retention = Retention {
             seconds: config.store.retention_seconds,
             minutes: config.store.retention_minutes,
@@ -102,7 +103,7 @@ impl Settings {
             interval: args.interval,
             policy,
             retention,
-            eve: args.eve.clone(),
+            eve,
             eve_stats_interval: args.eve_stats_interval,
             ipfix,
         })
@@ -111,11 +112,13 @@ impl Settings {
 
 /// Opens the EVE output, if one is asked for.
 pub(super) fn eve(settings: &Settings) -> anyhow::Result<Option<EveWriter>> {
-    let Some(target) = &settings.eve else {
+    let Some(outputs) = &settings.eve else {
         return Ok(None);
     };
-    let writer = EveWriter::start(target)?;
-    info!(message = "EVE output", to = ?target);
+    let writer = EveWriter::start(outputs)?;
+    for sink in &outputs.sinks {
+        info!(message = "EVE output", to = %sink.name(), host = outputs.host.as_deref());
+    }
     Ok(Some(writer))
 }
 

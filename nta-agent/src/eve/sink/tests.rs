@@ -1,0 +1,214 @@
+//! The sinks against real files and sockets: the same lines everywhere, a
+//! stalled reader that costs only its own lines, a file moved and opened
+//! again with nothing lost, a reader that comes back.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    os::unix::net::{UnixDatagram, UnixListener},
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use jiff::Timestamp;
+use nta_common::GlobalCounters;
+
+use super::*;
+use crate::eve::{EveOutputs, EveWriter, stats};
+
+fn outputs(sinks: Vec<SinkSpec>) -> EveOutputs {
+    EveOutputs {
+        sinks,
+        types: vec!["alert", "flow", "stats"],
+        host: Some("edge-7".into()),
+    }
+}
+
+/// A stats event whose `uptime` numbers it.
+fn numbered(n: u64) -> crate::eve::Event {
+    stats(&GlobalCounters::ZERO, n, 0, Timestamp::UNIX_EPOCH)
+}
+
+fn uptimes(text: &str) -> Vec<u64> {
+    text.lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            assert_eq!(v["host"], "edge-7", "{line}");
+            v["stats"]["uptime"].as_u64().expect("uptime")
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A file, a datagram reader and a stream reader get the same events, each
+/// naming the sensor, and only the types asked for.
+#[test]
+fn every_sink_gets_the_same_events_naming_the_sensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eve.json");
+    let dgram_path = dir.path().join("dgram.sock");
+    let stream_path = dir.path().join("stream.sock");
+    let dgram = UnixDatagram::bind(&dgram_path).unwrap();
+    let listener = UnixListener::bind(&stream_path).unwrap();
+    let mut out = outputs(vec![
+        SinkSpec::File(file.clone()),
+        SinkSpec::Unix {
+            path: dgram_path,
+            kind: SocketType::Dgram,
+        },
+        SinkSpec::Unix {
+            path: stream_path,
+            kind: SocketType::Stream,
+        },
+    ]);
+    out.types = vec!["stats"];
+    let mut w = EveWriter::start(&out).unwrap();
+    for n in 0..5 {
+        w.send(numbered(n));
+    }
+    // A type not asked for is left out.
+    let mut other = numbered(99);
+    other.event_type = "flow";
+    w.send(other);
+    let (stream, _) = listener.accept().unwrap();
+    let sinks = w.close().unwrap();
+    assert!(
+        sinks.iter().all(|s| s.written == 5 && s.dropped == 0),
+        "{sinks:?}"
+    );
+
+    assert_eq!(
+        uptimes(&std::fs::read_to_string(&file).unwrap()),
+        vec![0, 1, 2, 3, 4]
+    );
+    let mut datagrams = String::new();
+    let mut buffer = [0u8; 65_536];
+    dgram.set_nonblocking(true).unwrap();
+    while let Ok(n) = dgram.recv(&mut buffer) {
+        // One event a datagram, without a line end.
+        assert_ne!(buffer[n - 1], b'\n');
+        datagrams.push_str(std::str::from_utf8(&buffer[..n]).unwrap());
+        datagrams.push('\n');
+    }
+    assert_eq!(uptimes(&datagrams), vec![0, 1, 2, 3, 4]);
+    let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+    assert_eq!(uptimes(&lines.join("\n")), vec![0, 1, 2, 3, 4]);
+}
+
+/// A reader that stops reading fills its socket and its queue: its lines
+/// are dropped and counted, while the file gets every one and sending
+/// never waits.
+#[test]
+fn a_stalled_sink_costs_only_its_own_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eve.json");
+    let stalled = dir.path().join("stalled.sock");
+    let listener = UnixListener::bind(&stalled).unwrap();
+    let mut w = EveWriter::start(&outputs(vec![
+        SinkSpec::Unix {
+            path: stalled,
+            kind: SocketType::Stream,
+        },
+        SinkSpec::File(file.clone()),
+    ]))
+    .unwrap();
+    // Never accepted, never read: the connection waits in the listener's
+    // backlog and its buffer fills.
+    // More than the stalled sink's queue and socket hold.
+    let total = SINK_QUEUE as u64 + 20_000;
+    let started = Instant::now();
+    for n in 0..total {
+        w.send(numbered(n));
+        // Paced so that the file's sink keeps up (in a debug build too):
+        // it is the stalled sink's queue that overflows.
+        if n.is_multiple_of(2048) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let sending = started.elapsed();
+    let file_stats = || w.sink_stats()[1].clone();
+    wait_for("the file to have every line", || {
+        let s = file_stats();
+        assert_eq!(s.dropped, 0, "{s:?}");
+        s.written == total
+    });
+    let stuck = w.sink_stats()[0].clone();
+    assert!(stuck.dropped > 0, "{stuck:?}");
+    assert!(stuck.written + stuck.dropped <= total, "{stuck:?}");
+    assert_eq!(w.dropped(), 0, "the writer's own queue kept up");
+    assert!(
+        sending < Duration::from_secs(30),
+        "sending waited: {sending:?}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(uptimes(&text), (0..total).collect::<Vec<_>>());
+    // Closing gives up on the stalled reader within its write timeout.
+    let closing = Instant::now();
+    drop(w);
+    assert!(
+        closing.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        closing.elapsed()
+    );
+    drop(listener);
+}
+
+/// logrotate moves the file, then signals: lines before the request are
+/// in the moved file, lines after it in a new one, none lost or doubled.
+#[test]
+fn the_file_is_opened_again_when_asked_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eve.json");
+    let moved = dir.path().join("eve.json.1");
+    let mut w = EveWriter::start(&outputs(vec![SinkSpec::File(file.clone())])).unwrap();
+    let written = |w: &EveWriter| w.sink_stats()[0].written;
+    for n in 0..100 {
+        w.send(numbered(n));
+    }
+    wait_for("the first lines", || written(&w) == 100);
+    std::fs::rename(&file, &moved).unwrap();
+    // Between the move and the signal: still the moved file.
+    for n in 100..150 {
+        w.send(numbered(n));
+    }
+    wait_for("the lines before the signal", || written(&w) == 150);
+    w.reopen_handle().request();
+    for n in 150..200 {
+        w.send(numbered(n));
+    }
+    w.close().unwrap();
+    let read = |p: &Path| uptimes(&std::fs::read_to_string(p).unwrap());
+    assert_eq!(read(&moved), (0..150).collect::<Vec<_>>());
+    assert_eq!(read(&file), (150..200).collect::<Vec<_>>());
+}
+
+/// A reader that is not there yet, or goes away, is retried with backoff:
+/// what came meanwhile waits in the queue, and flows once it listens.
+#[test]
+fn a_sink_reconnects_when_its_reader_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.sock");
+    let mut w = EveWriter::start(&outputs(vec![SinkSpec::Unix {
+        path: path.clone(),
+        kind: SocketType::Stream,
+    }]))
+    .unwrap();
+    for n in 0..10 {
+        w.send(numbered(n));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!w.sink_stats()[0].up);
+    let listener = UnixListener::bind(&path).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    wait_for("the queued lines", || w.sink_stats()[0].written == 10);
+    let sinks = w.close().unwrap();
+    assert_eq!(sinks[0].dropped, 0);
+    let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+    assert_eq!(uptimes(&lines.join("\n")), (0..10).collect::<Vec<_>>());
+}
