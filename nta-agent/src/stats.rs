@@ -96,6 +96,11 @@ impl LiveView {
         });
     }
 
+    /// The EVE outputs' counts now.
+    pub fn eve(&self, stats: EveStats) {
+        self.write().eve = Some(stats);
+    }
+
     /// The view as it is now.
     pub fn read(&self) -> RwLockReadGuard<'_, LiveStats> {
         self.stats.read().unwrap_or_else(PoisonError::into_inner)
@@ -183,11 +188,24 @@ pub struct LiveStats {
     pub store: StoreHealth,
     /// What went to the IPFIX collector, when there is one.
     pub ipfix: Option<IpfixStats>,
+    /// What went to each EVE output, when there are some.
+    pub eve: Option<EveStats>,
     /// Rules loaded and rejected at start.
     pub rules: crate::payload::rules::LoadCounts,
     /// Alerts opened since start, by kind and severity (for `/metrics`).
     #[serde(skip)]
     pub alerts_opened: BTreeMap<(AlertKind, Severity), u64>,
+}
+
+/// The EVE outputs' counts since start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EveStats {
+    /// The sensor's name, every event's `host`.
+    pub host: Option<String>,
+    /// Events the writer's own queue had no room for (no output got them).
+    pub queue_dropped: u64,
+    /// Each output: events written, dropped, and whether it is connected.
+    pub outputs: Vec<crate::eve::SinkStats>,
 }
 
 /// The IPFIX export's totals since start.

@@ -228,6 +228,35 @@ fn sighup_after_a_move_continues_in_a_new_file_losing_nothing() {
         assert!(std::time::Instant::now() < deadline, "{}", lab.agent.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The output's counts, in the API and for Prometheus.
+    let stats = lab.api.get("/api/stats");
+    let output = &stats["eve"]["outputs"][0];
+    assert_eq!(stats["eve"]["host"], "edge-7", "{stats}");
+    assert!(
+        output["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("eve.json")),
+        "{output}"
+    );
+    assert!(
+        output["written"].as_u64().is_some_and(|n| n >= 6),
+        "{output}"
+    );
+    assert_eq!(output["dropped"], 0, "{output}");
+    assert_eq!(output["up"], true, "{output}");
+    let metrics = lab.api.get_text("/metrics");
+    assert!(
+        metrics.contains("nta_sensor{sensor_name=\"edge-7\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nta_eve_written_total{output=\"file "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nta_eve_output_up{output=\"file "),
+        "{metrics}"
+    );
     lab.agent
         .stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use nta_agent::{
     alert::{Alert, AlertKind, Severity, fixtures},
     notify::{
-        channel::{Deliver, SendError},
+        channel::{Deliver, Delivered, SendError},
         email::Email,
         message::{Message, Purpose},
         settings::{EmailSettings, Secret, SmsSettings, SmtpTls, WebhookSettings},
@@ -68,7 +68,10 @@ async fn email_reaches_every_recipient_with_subject_body_and_headers() {
     );
 
     let message = message();
-    email.send(&message).await.expect("delivered");
+    email
+        .send(&message, &mut Delivered::default())
+        .await
+        .expect("delivered");
 
     let received = server.next_message();
     assert_eq!(received.mail_from, "nta@example.com");
@@ -121,7 +124,10 @@ async fn email_without_an_alert_has_no_alert_id_header() {
         alert: None,
         ..message()
     };
-    email.send(&digest).await.expect("delivered");
+    email
+        .send(&digest, &mut Delivered::default())
+        .await
+        .expect("delivered");
     let received = server.next_message();
     let parsed = mail_parser::MessageParser::default()
         .parse(&received.data)
@@ -147,7 +153,10 @@ async fn email_over_starttls_with_a_private_ca_logs_in_and_delivers() {
     );
     assert!(!email.describe().contains(PASSWORD));
 
-    email.send(&message()).await.expect("delivered over TLS");
+    email
+        .send(&message(), &mut Delivered::default())
+        .await
+        .expect("delivered over TLS");
 
     let received = server.next_message();
     assert!(received.tls, "STARTTLS was on when the message came");
@@ -279,7 +288,9 @@ async fn sms_posts_one_twilio_form_per_recipient_with_basic_auth() {
     );
 
     let message = message();
-    sms.send(&message).await.expect("sent");
+    sms.send(&message, &mut Delivered::default())
+        .await
+        .expect("sent");
 
     let mut requests = receiver.requests();
     assert_eq!(requests.len(), 2, "one request per number: {requests:?}");
@@ -348,6 +359,63 @@ async fn sms_failures_are_transient_for_5xx_and_429_permanent_for_401() {
     }
 }
 
+/// One number fails for a while (Twilio answers 503), the other gets the
+/// message: the retry goes to the failed number only, and nobody gets it
+/// twice.
+#[tokio::test]
+async fn an_sms_retry_goes_to_the_numbers_that_failed_only() {
+    let failures = Arc::new(std::sync::atomic::AtomicU32::new(2));
+    let left = Arc::clone(&failures);
+    let receiver = Receiver::answering(move |request| {
+        let to_uk = form(request)["To"] == "+447700900003";
+        let failing = to_uk
+            && left
+                .fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+        if failing {
+            (503, "busy")
+        } else {
+            (201, r#"{"sid": "SM123", "status": "queued"}"#)
+        }
+    })
+    .await;
+    let sms = Sms::new(&sms_settings(receiver.addr)).unwrap();
+    let message = message();
+    let mut delivered = Delivered::default();
+    for attempt in 1..=2 {
+        let error = sms
+            .send(&message, &mut delivered)
+            .await
+            .expect_err("the UK number is busy");
+        assert_eq!(
+            error,
+            SendError::Transient("+447700900003: Twilio answered 503: busy".into()),
+            "attempt {attempt}"
+        );
+    }
+    sms.send(&message, &mut delivered)
+        .await
+        .expect("the third attempt reaches it");
+    let to: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| form(r)["To"].clone())
+        .collect();
+    let count = |n: &str| to.iter().filter(|t| *t == n).count();
+    assert_eq!(count("+15550000002"), 1, "{to:?}");
+    assert_eq!(count("+447700900003"), 3, "{to:?}");
+    // Everyone reached: another attempt sends nothing.
+    sms.send(&message, &mut delivered)
+        .await
+        .expect("nothing left");
+    assert_eq!(receiver.requests().len(), 4);
+    receiver.stop().await;
+}
+
 #[tokio::test]
 async fn sms_to_a_closed_port_is_transient() {
     let addr: SocketAddr = ([127, 0, 0, 1], closed_port()).into();
@@ -379,7 +447,10 @@ async fn webhook_posts_slack_compatible_json_with_the_alert() {
     );
 
     let message = message();
-    webhook.send(&message).await.expect("posted");
+    webhook
+        .send(&message, &mut Delivered::default())
+        .await
+        .expect("posted");
 
     let requests = receiver.requests();
     let [request] = requests.as_slice() else {
@@ -527,7 +598,10 @@ type FailureKind = fn(String) -> SendError;
 /// Sends [`message`] on `channel`, which must fail with an error of `kind`;
 /// `why` says why, for a wrong outcome. Returns the error's text.
 async fn failure_text(channel: &impl Deliver, kind: FailureKind, why: &str) -> String {
-    let error = channel.send(&message()).await.expect_err(why);
+    let error = channel
+        .send(&message(), &mut Delivered::default())
+        .await
+        .expect_err(why);
     let text = error.to_string();
     assert_eq!(
         error,
@@ -712,6 +786,13 @@ struct Receiver {
 
 impl Receiver {
     async fn start(status: u16, body: &'static str) -> Self {
+        Self::answering(move |_| (status, body)).await
+    }
+
+    /// A server answering each request as `answer` says.
+    async fn answering(
+        answer: impl Fn(&Request) -> (u16, &'static str) + Clone + Send + Sync + 'static,
+    ) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
         let route = warp::any()
@@ -730,14 +811,16 @@ impl Receiver {
                             )
                         })
                         .collect();
+                    let request = Request {
+                        method: method.to_string(),
+                        path: path.as_str().to_owned(),
+                        headers,
+                        body: bytes.to_vec(),
+                    };
+                    let (status, body) = answer(&request);
                     log.lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(Request {
-                            method: method.to_string(),
-                            path: path.as_str().to_owned(),
-                            headers,
-                            body: bytes.to_vec(),
-                        });
+                        .push(request);
                     warp::http::Response::builder()
                         .status(status)
                         .body(body)

@@ -34,6 +34,16 @@ struct ChannelLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutputLabel {
+    output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SensorLabel {
+    sensor_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertLabels {
     kind: String,
     severity: String,
@@ -173,6 +183,9 @@ fn register_live(registry: &mut Registry, live: &LiveStats) {
             counter(ipfix.failed),
         );
     }
+    if let Some(eve) = &live.eve {
+        register_eve(registry, eve);
+    }
     registry.register(
         "rules_loaded",
         "Payload rules loaded",
@@ -218,6 +231,45 @@ fn register_agent(registry: &mut Registry, state: &Scraped) {
         "Clients connected to the live feed (/api/stream)",
         gauge(state.feed.clients()),
     );
+}
+
+/// Each EVE output's counts, and the sensor's name as an info metric.
+fn register_eve(registry: &mut Registry, eve: &crate::stats::EveStats) {
+    if let Some(host) = &eve.host {
+        let info = Family::<SensorLabel, Gauge<i64, AtomicI64>>::default();
+        info.get_or_create(&SensorLabel {
+            sensor_name: host.clone(),
+        })
+        .set(1);
+        registry.register(
+            "sensor",
+            "This sensor's name (EVE's host), as a label",
+            info,
+        );
+    }
+    registry.register(
+        "eve_queue_dropped",
+        "EVE events the writer's queue had no room for (no output got them)",
+        counter(eve.queue_dropped),
+    );
+    let written = Family::<OutputLabel, Counter<u64, AtomicU64>>::default();
+    let dropped = Family::<OutputLabel, Counter<u64, AtomicU64>>::default();
+    let up = Family::<OutputLabel, Gauge<i64, AtomicI64>>::default();
+    for o in &eve.outputs {
+        let label = OutputLabel {
+            output: o.name.clone(),
+        };
+        written.get_or_create(&label).inc_by(o.written);
+        dropped.get_or_create(&label).inc_by(o.dropped);
+        up.get_or_create(&label).set(i64::from(o.up));
+    }
+    registry.register("eve_written", "EVE events written, by output", written);
+    registry.register(
+        "eve_dropped",
+        "EVE events an output could not take or write, by output",
+        dropped,
+    );
+    registry.register("eve_output_up", "Whether an EVE output is connected", up);
 }
 
 /// Each notification channel's counts.

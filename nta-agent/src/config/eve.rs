@@ -19,6 +19,9 @@ pub struct Eve {
     /// `unix_stream`).
     pub unix_socket: Option<PathBuf>,
     pub unix_socket_type: SocketType,
+    /// Also to the local syslog (`/dev/log`), facility `local5`, as
+    /// Suricata's syslog output.
+    pub syslog: bool,
     /// A Redis server, as `redis://HOST:PORT[/DB]`, `rediss://…` or
     /// `redis+unix:///PATH`.
     #[serde(deserialize_with = "redis_url")]
@@ -35,6 +38,7 @@ impl Default for Eve {
             types: EventType::ALL.to_vec(),
             unix_socket: None,
             unix_socket_type: SocketType::Dgram,
+            syslog: false,
             redis: None,
             redis_mode: RedisMode::List,
             redis_key: "nta".into(),

@@ -79,6 +79,9 @@ pub fn outputs(config: &Config, eve_flag: Option<&EveTarget>) -> Option<EveOutpu
             kind: eve.unix_socket_type,
         });
     }
+    if eve.syslog {
+        sinks.push(SinkSpec::Syslog(PathBuf::from("/dev/log")));
+    }
     if let Some(url) = &eve.redis {
         sinks.push(SinkSpec::Redis {
             url: url.clone(),
@@ -139,6 +142,7 @@ pub struct EveWriter {
     /// runs behind and nothing may be lost.
     wait: Arc<AtomicBool>,
     reopen: Reopen,
+    host: Option<String>,
     /// Each sink's name and counters, read while they run.
     sinks: Vec<(String, Arc<SinkCounters>)>,
 }
@@ -189,6 +193,7 @@ impl EveWriter {
             wait,
             alerts: 0,
             reopen,
+            host: outputs.host.clone(),
             sinks: counters,
         })
     }
@@ -196,6 +201,11 @@ impl EveWriter {
     /// Asks file sinks to open their file again (SIGHUP, after logrotate).
     pub fn reopen_handle(&self) -> Reopen {
         self.reopen.clone()
+    }
+
+    /// The sensor's name every event carries.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
     }
 
     /// Each sink's counters now.

@@ -2,9 +2,28 @@
 //! notifier: a name, a description for `notify test`, and one delivery
 //! attempt. Retries, rate limits and counting are the notifier's.
 
-use std::future::Future;
+use std::{collections::BTreeSet, future::Future};
 
 use super::message::Message;
+
+/// Which recipients earlier attempts at one message reached, by their
+/// place in the channel's list: a retry goes to the others only, so that
+/// nobody gets a message twice because someone else's number failed. The
+/// notifier keeps one per message across its attempts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered(BTreeSet<usize>);
+
+impl Delivered {
+    /// Whether recipient `i` has the message.
+    pub fn has(&self, i: usize) -> bool {
+        self.0.contains(&i)
+    }
+
+    /// Recipient `i` got the message.
+    pub fn mark(&mut self, i: usize) {
+        self.0.insert(i);
+    }
+}
 
 /// Why one delivery attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +49,13 @@ pub trait Deliver: Send + Sync + 'static {
     /// contains a secret.
     fn describe(&self) -> String;
 
-    /// One attempt at delivering `message`, bounded in time by the
-    /// channel's own timeout.
-    fn send(&self, message: &Message) -> impl Future<Output = Result<(), SendError>> + Send;
+    /// One attempt at delivering `message` to the recipients `delivered`
+    /// does not name yet, bounded in time by the channel's own timeout;
+    /// marks those it reaches. A channel that sends once for every
+    /// recipient (an email, a webhook) may leave `delivered` alone.
+    fn send(
+        &self,
+        message: &Message,
+        delivered: &mut Delivered,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
 }

@@ -18,7 +18,7 @@ use lettre::{
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 
 use super::{
-    channel::{Deliver, SendError},
+    channel::{Deliver, Delivered, SendError},
     error::{ChannelError, caused_by_tls, chain, recipients, required},
     message::Message,
     settings::{EmailSettings, Secret, SmtpTls},
@@ -142,7 +142,7 @@ impl Deliver for Email {
         format!("{} via {} ({tls})", to.join(", "), self.server)
     }
 
-    async fn send(&self, message: &Message) -> Result<(), SendError> {
+    async fn send(&self, message: &Message, _: &mut Delivered) -> Result<(), SendError> {
         let email = self.email(message)?;
         match tokio::time::timeout(self.timeout, self.transport.send(email)).await {
             Ok(Ok(_response)) => Ok(()),

@@ -105,7 +105,7 @@ async fn try_channel<C: Deliver>(
     };
     let start = std::time::Instant::now();
     let outcome = channel
-        .send(message)
+        .send(message, &mut channel::Delivered::default())
         .await
         .map(|()| start.elapsed())
         .map_err(|e| notifier::redact(&e.to_string(), secrets));

@@ -29,7 +29,7 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use super::{
-    channel::{Deliver, SendError},
+    channel::{Deliver, Delivered, SendError},
     message::{Held, Message, Purpose},
     settings::Route,
     storm::Storm,
@@ -387,8 +387,9 @@ async fn send_loop<C: Deliver>(
 ) {
     while let Some(message) = rx.recv().await {
         let mut attempt = 1;
+        let mut delivered = Delivered::default();
         loop {
-            match channel.send(&message).await {
+            match channel.send(&message, &mut delivered).await {
                 Ok(()) => {
                     counters.sent.fetch_add(1, Ordering::Relaxed);
                     debug!(message = "Notification sent", channel = channel.name(), subject = %message.subject);
@@ -465,7 +466,7 @@ mod tests {
             "a test double".into()
         }
 
-        async fn send(&self, message: &Message) -> Result<(), SendError> {
+        async fn send(&self, message: &Message, _: &mut Delivered) -> Result<(), SendError> {
             sleep(self.delay).await;
             if self.permanent {
                 return Err(SendError::Permanent("535 bad login for pw-123".into()));

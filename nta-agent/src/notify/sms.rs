@@ -4,7 +4,7 @@
 use reqwest::{Client, Url};
 
 use super::{
-    channel::{Deliver, SendError},
+    channel::{Deliver, Delivered, SendError},
     error::{ChannelError, recipients, required},
     message::Message,
     settings::{Secret, SmsSettings},
@@ -89,20 +89,26 @@ impl Deliver for Sms {
         )
     }
 
-    /// Every recipient at once, so that the attempt takes one timeout, not
-    /// one per number, and a bad number does not keep the others waiting.
-    /// Any failure fails the attempt: transient if any was, so that the
-    /// notifier retries (and those who got it may get it twice), otherwise
-    /// permanent.
-    async fn send(&self, message: &Message) -> Result<(), SendError> {
+    /// Every recipient not yet reached at once, so that the attempt takes
+    /// one timeout, not one per number, and a bad number does not keep the
+    /// others waiting. Any failure fails the attempt: transient if any was,
+    /// so that the notifier retries — the numbers that failed only —
+    /// otherwise permanent.
+    async fn send(&self, message: &Message, delivered: &mut Delivered) -> Result<(), SendError> {
+        let pending: Vec<(usize, &String)> = self
+            .to
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !delivered.has(*i))
+            .collect();
         let outcomes =
-            futures_util::future::join_all(self.to.iter().map(|to| self.send_to(to, message)))
+            futures_util::future::join_all(pending.iter().map(|(_, to)| self.send_to(to, message)))
                 .await;
         let mut failures = Vec::new();
         let mut transient = false;
-        for (to, outcome) in self.to.iter().zip(outcomes) {
+        for ((i, to), outcome) in pending.into_iter().zip(outcomes) {
             match outcome {
-                Ok(()) => {}
+                Ok(()) => delivered.mark(i),
                 Err(SendError::Transient(text)) => {
                     transient = true;
                     failures.push(format!("{to}: {text}"));

@@ -7,7 +7,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 use serde_json::json;
 
 use super::{
-    channel::{Deliver, SendError},
+    channel::{Deliver, Delivered, SendError},
     error::{ChannelError, caused_by_tls, chain},
     message::Message,
     settings::WebhookSettings,
@@ -50,7 +50,7 @@ impl Deliver for Webhook {
         format!("POST JSON to {}/…", origin(&self.url))
     }
 
-    async fn send(&self, message: &Message) -> Result<(), SendError> {
+    async fn send(&self, message: &Message, _: &mut Delivered) -> Result<(), SendError> {
         let payload = json!({
             "text": format!("{}\n{}", message.subject, message.body),
             "subject": message.subject,

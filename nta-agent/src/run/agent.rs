@@ -305,6 +305,13 @@ impl<S: PacketSource> Agent<S> {
         self.report
             .live
             .tick(&previous, &current, time.wall, counts);
+        if let Some(eve) = &self.eve {
+            self.report.live.eve(crate::stats::EveStats {
+                host: eve.host().map(str::to_owned),
+                queue_dropped: eve.dropped(),
+                outputs: eve.sink_stats(),
+            });
+        }
         self.feed.stats(&self.report);
         self.previous = Some(current);
         if self.eve_stats_at.elapsed() >= self.eve_stats_interval {

@@ -1,4 +1,4 @@
-//! Where EVE lines go: a file (or stdout), a unix socket, Redis.
+//! Where EVE lines go: a file (or stdout), a unix socket, syslog, Redis.
 //!
 //! Each sink has a bounded queue and a thread of its own, so that a slow or
 //! dead one never holds up detection or another sink: what its queue cannot
@@ -7,6 +7,7 @@
 
 mod file;
 mod redis;
+mod syslog;
 mod unix;
 
 use std::{
@@ -52,6 +53,8 @@ pub enum SinkSpec {
         path: PathBuf,
         kind: SocketType,
     },
+    /// The local syslog's socket (`/dev/log`).
+    Syslog(PathBuf),
     Redis {
         url: String,
         mode: RedisMode,
@@ -72,6 +75,7 @@ impl SinkSpec {
                 };
                 format!("{kind} {}", path.display())
             }
+            SinkSpec::Syslog(path) => format!("syslog {}", path.display()),
             SinkSpec::Redis { url, mode, key } => format!("redis {url} {mode:?} {key}"),
         }
     }
@@ -142,6 +146,7 @@ impl Sink {
                 Box::new(out)
             }
             SinkSpec::Unix { path, kind } => Box::new(unix::UnixOutput::new(path.clone(), *kind)),
+            SinkSpec::Syslog(path) => Box::new(syslog::SyslogOutput::new(path.clone())),
             SinkSpec::Redis { url, mode, key } => {
                 Box::new(redis::RedisOutput::new(url, *mode, key.clone())?)
             }

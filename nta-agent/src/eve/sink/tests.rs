@@ -101,6 +101,34 @@ fn every_sink_gets_the_same_events_naming_the_sensor() {
     assert_eq!(uptimes(&lines.join("\n")), vec![0, 1, 2, 3, 4]);
 }
 
+/// Syslog gets one message an event: `local5.info`, tagged `nta[PID]`, the
+/// event's JSON as the message.
+#[test]
+fn syslog_gets_each_event_as_a_local5_info_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let daemon = UnixDatagram::bind(&path).unwrap();
+    let mut w = EveWriter::start(&outputs(vec![SinkSpec::Syslog(path)])).unwrap();
+    for n in 0..3 {
+        w.send(numbered(n));
+    }
+    let sinks = w.close().unwrap();
+    assert_eq!((sinks[0].written, sinks[0].dropped), (3, 0));
+    let prefix = format!("<174>nta[{}]: ", std::process::id());
+    let mut buffer = [0u8; 65_536];
+    let mut got = String::new();
+    for _ in 0..3 {
+        let n = daemon.recv(&mut buffer).unwrap();
+        let text = std::str::from_utf8(&buffer[..n]).unwrap();
+        let json = text
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{text}"));
+        got.push_str(json);
+        got.push('\n');
+    }
+    assert_eq!(uptimes(&got), vec![0, 1, 2]);
+}
+
 /// A reader that stops reading fills its socket and its queue: its lines
 /// are dropped and counted, while the file gets every one and sending
 /// never waits.
