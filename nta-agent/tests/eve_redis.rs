@@ -358,3 +358,91 @@ fn read_puts_a_captures_alert_in_the_redis_stream_of_the_config() {
         "{events:?}"
     );
 }
+
+/// Two sensors, each named, write into one Redis stream: one watches the
+/// victim's side of the link, the other the attacker's; an nmap scan at
+/// the victim is an alert from the victim's sensor only, and both send
+/// their stats; every event says which sensor it came from.
+#[test]
+fn two_sensors_share_one_stream_and_their_events_say_which() {
+    if !support::privileged_with(&["nmap"]) {
+        return;
+    }
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let net = support::netns::Topology::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = |name: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        fs::write(
+            &path,
+            format!(
+                "sensor_name = \"{name}\"\n[eve]\nredis = \"{}\"\nredis_mode = \"stream\"\nredis_key = \"fleet\"\n",
+                redis.url()
+            ),
+        )
+        .expect("writing a config");
+        path
+    };
+    let (victim_config, attacker_config) = (config("edge-victim"), config("edge-attacker"));
+    let args = |path: &PathBuf| {
+        vec![
+            "--listen".to_owned(),
+            "127.0.0.1:3000".to_owned(),
+            "--config".to_owned(),
+            path.to_str().expect("a UTF-8 path").to_owned(),
+            "--eve-stats-interval".to_owned(),
+            "1s".to_owned(),
+        ]
+    };
+    let start = |ns: &str, iface: &str, path: &PathBuf| {
+        let args = args(path);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut agent = support::netns::Agent::start(ns, iface, &args);
+        agent.wait_for_log("Sensor attached", Duration::from_secs(30));
+        agent
+    };
+    let mut victim = start(&net.victim, &net.victim_if, &victim_config);
+    let mut attacker = start(&net.attacker, &net.attacker_if, &attacker_config);
+    support::lab::nmap_fast_scan(&net, "1-200");
+
+    let mut c = redis.connection();
+    let hosts_of = |events: &[Value], pick: &dyn Fn(&Value) -> bool| {
+        let mut hosts: Vec<String> = events
+            .iter()
+            .filter(|e| pick(e))
+            .filter_map(|e| e["host"].as_str().map(str::to_owned))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    };
+    let is_scan = |e: &Value| {
+        e["event_type"] == "alert" && e["alert"]["metadata"]["nta_kind"][0] == "port_scan"
+    };
+    let mut events: Vec<Value> = Vec::new();
+    wait_for("stats from both sensors and the scan's alert", || {
+        events = stream(&mut c, "fleet")
+            .iter()
+            .map(|e| serde_json::from_slice(e).expect("JSON"))
+            .collect();
+        hosts_of(&events, &|e| e["event_type"] == "stats").len() == 2
+            && !hosts_of(&events, &is_scan).is_empty()
+    });
+    victim.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+    attacker.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
+    assert_eq!(
+        hosts_of(&events, &|e| e["event_type"] == "stats"),
+        vec!["edge-attacker".to_owned(), "edge-victim".to_owned()]
+    );
+    assert_eq!(
+        hosts_of(&events, &is_scan),
+        vec!["edge-victim".to_owned()],
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| e["host"].is_string()),
+        "every event names its sensor"
+    );
+}

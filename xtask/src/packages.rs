@@ -57,6 +57,8 @@ pub fn ensure_build() -> anyhow::Result<()> {
 const TEST_DAEMONS: &[(&str, &str)] = &[
     // EVE into Redis lists and streams.
     ("redis-server", "/usr/bin/redis-server"),
+    // Scraping /metrics, and the shipped Grafana dashboard's queries.
+    ("prometheus", "/usr/bin/prometheus"),
 ];
 
 /// Installs the packages the integration tests use.
