@@ -35,6 +35,10 @@ pub type Line = Arc<[u8]>;
 /// Lines waiting for one sink: a few seconds of a storm's events.
 pub const SINK_QUEUE: usize = 65_536;
 
+/// How long a sender that waits for room (a capture's read) waits for a
+/// sink that writes nothing before giving up on it.
+const WAIT_LIMIT: Duration = Duration::from_secs(5);
+
 /// Lines written in one go (one Redis pipeline, one flush).
 const BATCH: usize = 512;
 
@@ -99,6 +103,8 @@ pub struct SinkCounters {
     pub dropped: AtomicU64,
     /// Whether it is connected now.
     pub up: AtomicBool,
+    /// A waiting sender stopped waiting for it (see [`Sink::send`]).
+    pub gave_up: AtomicBool,
 }
 
 impl SinkCounters {
@@ -172,15 +178,14 @@ impl Sink {
         })
     }
 
-    /// Queues `line`; waits for room only if `wait`, else drops and counts.
+    /// Queues `line`; waits for room only if `wait` (and while the sink
+    /// writes), else drops and counts.
     pub fn send(&self, line: &Line, wait: bool) {
         let Some(queue) = &self.queue else {
             return;
         };
-        let sent = if wait {
-            queue
-                .send(Arc::clone(line))
-                .map_err(|e| TrySendError::Disconnected(e.0))
+        let sent = if wait && !self.counters.gave_up.load(Ordering::Relaxed) {
+            self.wait_for_room(queue, line)
         } else {
             queue.try_send(Arc::clone(line))
         };
@@ -189,6 +194,35 @@ impl Sink {
             if dropped.is_power_of_two() {
                 warn!(message = "EVE events dropped: the sink is behind or down", sink = %self.name, dropped);
             }
+        }
+    }
+
+    /// Waits for room, as long as the sink keeps writing: one that has
+    /// not written for [`WAIT_LIMIT`] is given up on, so that a read with
+    /// its server gone ends (with the loss counted) rather than hang.
+    fn wait_for_room(
+        &self,
+        queue: &SyncSender<Line>,
+        line: &Line,
+    ) -> Result<(), TrySendError<Line>> {
+        let mut line = Arc::clone(line);
+        let mut since = Instant::now();
+        let mut written = self.counters.written.load(Ordering::Relaxed);
+        loop {
+            match queue.try_send(line) {
+                Err(TrySendError::Full(back)) => line = back,
+                other => return other,
+            }
+            let now = self.counters.written.load(Ordering::Relaxed);
+            if now != written {
+                written = now;
+                since = Instant::now();
+            } else if since.elapsed() >= WAIT_LIMIT {
+                self.counters.gave_up.store(true, Ordering::Relaxed);
+                warn!(message = "EVE sink given up on: nothing written for a while", sink = %self.name, waited = ?WAIT_LIMIT);
+                return Err(TrySendError::Full(line));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -240,3 +240,33 @@ fn a_sink_reconnects_when_its_reader_comes_back() {
     let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
     assert_eq!(uptimes(&lines.join("\n")), (0..10).collect::<Vec<_>>());
 }
+
+/// A capture's read waits for its outputs, but not for one that writes
+/// nothing: given up on after a while, its events counted as dropped, the
+/// read goes on.
+#[test]
+fn a_waiting_sender_gives_up_on_a_sink_that_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = EveWriter::start(&outputs(vec![SinkSpec::Unix {
+        path: dir.path().join("nobody-listens.sock"),
+        kind: SocketType::Stream,
+    }]))
+    .unwrap()
+    .waiting();
+    let total = SINK_QUEUE as u64 + 100;
+    let started = Instant::now();
+    for n in 0..total {
+        w.send(numbered(n));
+    }
+    let sinks = w.close().unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= WAIT_LIMIT && waited < WAIT_LIMIT * 3,
+        "{waited:?}"
+    );
+    assert_eq!(
+        (sinks[0].written, sinks[0].dropped),
+        (0, total),
+        "{sinks:?}"
+    );
+}
