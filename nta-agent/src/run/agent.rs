@@ -46,6 +46,23 @@ const STORE_GRACE: Duration = Duration::from_secs(10);
 /// Ticks between two prunes of old history.
 const PRUNE_EVERY_TICKS: u64 = 60;
 
+/// SIGINT and SIGTERM, caught from the start of `run`: one that comes
+/// while the sensor attaches or the API starts stops the agent cleanly
+/// once it runs, detaching, instead of killing it half-started.
+pub struct Stops {
+    sigint: tokio::signal::unix::Signal,
+    sigterm: tokio::signal::unix::Signal,
+}
+
+impl Stops {
+    pub fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            sigint: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            sigterm: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+}
+
 /// Where events and flow records go besides the store.
 pub(super) struct Outputs {
     pub eve: Option<EveWriter>,
@@ -127,18 +144,19 @@ impl<S: PacketSource> Agent<S> {
         }
     }
 
-    /// Detects on every event, finding and tick until SIGINT or SIGTERM;
-    /// returns the signal's name.
+    /// Detects on every event, finding and tick until SIGINT or SIGTERM
+    /// (one that came during start-up included); returns the signal's name.
     pub async fn run_until_signal(
         &mut self,
+        stops: Stops,
         mut events: mpsc::Receiver<ThresholdEvent>,
         mut findings: mpsc::Receiver<detect::Finding>,
         mut flows: mpsc::Receiver<Walked>,
     ) -> anyhow::Result<&'static str> {
-        let mut sigint =
-            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-        let mut sigterm =
-            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let Stops {
+            mut sigint,
+            mut sigterm,
+        } = stops;
         let mut ticker = interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker.tick().await;

@@ -23,6 +23,7 @@ use crate::{
 
 /// Runs the sensor on `args.iface` until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let stops = agent::Stops::install()?;
     // What can be refused (a token, a notification setting) is refused
     // before anything is attached.
     let settings = Settings::read(&args)?;
@@ -84,7 +85,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let outputs = agent::Outputs { eve, ipfix };
     let mut agent = Agent::new(sensor, settings, notifier, outputs, blocking, &api, labels);
     let signal = agent
-        .run_until_signal(streams.events, findings, flows)
+        .run_until_signal(stops, streams.events, findings, flows)
         .await?;
     info!(message = "Stopping", signal);
     let walker = export.stop().await;
