@@ -328,18 +328,11 @@ fn read_puts_a_captures_alert_in_the_redis_stream_of_the_config() {
         ),
     )
     .expect("writing the config");
-    let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
-        .arg("read")
-        .arg("--config")
-        .arg(&config)
-        .arg(&capture)
-        .output()
-        .expect("running nta-agent read");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::nta_read(&[
+        "--config",
+        config.to_str().expect("a UTF-8 path"),
+        capture.to_str().expect("a UTF-8 path"),
+    ]);
     let mut c = redis.connection();
     let events: Vec<Value> = stream(&mut c, "nta")
         .iter()

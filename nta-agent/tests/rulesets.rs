@@ -20,20 +20,12 @@ const LOADED_AT_LEAST: usize = 24_153;
 /// `nta-agent read` of `pcap` with `config` and `rules`: the EVE events it
 /// wrote to `eve`.
 fn read_eve(config: &Path, rules: &[&str], pcap: &Path, eve: &Path) -> Vec<Value> {
-    let mut args = vec!["read", "--config", str_of(config)];
+    let mut args = vec!["--config", str_of(config)];
     for r in rules {
         args.extend(["--rules", r]);
     }
     args.extend(["--eve", str_of(eve), str_of(pcap)]);
-    let out = Command::new(env!("CARGO_BIN_EXE_nta-agent"))
-        .args(&args)
-        .output()
-        .expect("running nta-agent read");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::nta_read(&args);
     fs::read_to_string(eve)
         .expect("the EVE output")
         .lines()

@@ -122,6 +122,7 @@ pub struct EveOutputs {
 
 impl EveOutputs {
     /// One sink, every type, no sensor name.
+    #[cfg(test)]
     pub fn only(target: &EveTarget) -> Self {
         Self {
             sinks: vec![target.into()],

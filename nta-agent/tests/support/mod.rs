@@ -86,3 +86,18 @@ pub fn python_module(module: &str) -> bool {
 pub fn privileged_with(tools: &[&str]) -> bool {
     privileged() && tools.iter().all(|tool| have_tool(tool))
 }
+
+/// Runs `nta-agent read ARGS` (unprivileged, in this process's namespace),
+/// which must succeed; its error output is the panic's message otherwise.
+pub fn nta_read(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nta-agent"))
+        .arg("read")
+        .args(args)
+        .output()
+        .expect("running nta-agent read");
+    assert!(
+        out.status.success(),
+        "nta-agent read {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
