@@ -37,6 +37,8 @@ while True:
 /// Incidents close after 2 s of quiet, so the closing email comes soon;
 /// a failing server is given up on quickly.
 const CONFIG: &str = r#"
+sensor_name = "edge-7"
+
 [incidents]
 quiet_period = "2s"
 
@@ -110,9 +112,11 @@ fn notify_test_reports_each_channel_and_fails_on_any_failure() {
         "{stdout}{stderr}"
     );
     let (subject, body) = parse(&smtp.next_message());
-    assert!(
-        subject.starts_with("[nta] test notification from "),
-        "{subject}"
+    // No sensor_name configured: the host name names the sensor.
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
+    assert_eq!(
+        subject,
+        format!("[nta {0}] test notification from {0}", host.trim()),
     );
     assert!(body.contains("this channel works"), "{body}");
 
@@ -189,12 +193,21 @@ fn a_scan_sends_one_email_when_it_opens_and_one_when_it_closes() {
         "{body}"
     );
     assert!(body.contains("Ports:"), "{body}");
+    assert!(
+        body.lines()
+            .any(|line| line.trim_end() == "Sensor:      edge-7"),
+        "{body}"
+    );
+    assert!(subject.starts_with("[nta edge-7] "), "{subject}");
 
     let closed = smtp
         .next_message_within(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no email when the scan closed\n{}", alert_log(&agent)));
     let (subject, _) = parse(&closed);
-    assert!(subject.starts_with("[nta] closed: port_scan"), "{subject}");
+    assert!(
+        subject.starts_with("[nta edge-7] closed: port_scan"),
+        "{subject}"
+    );
     // One incident, two messages: nothing more.
     assert!(
         smtp.next_message_within(Duration::from_secs(3)).is_none(),
@@ -221,13 +234,15 @@ fn a_hanging_mail_server_delays_no_alert_and_its_failure_is_counted() {
         Duration::from_secs(120),
         &["python3", "-c", HANGING_SERVER],
     );
+    // Its whole line, port and newline, not only the word.
     hanging.wait_for_output("ready", Duration::from_secs(10));
+    hanging.wait_for_output("\n", Duration::from_secs(10));
     let port: u16 = hanging
         .output()
         .split_whitespace()
         .nth(1)
         .and_then(|p| p.parse().ok())
-        .expect("the hanging server's port");
+        .unwrap_or_else(|| panic!("the hanging server's port in {:?}", hanging.output()));
     let dir = tempfile::tempdir().expect("temp dir");
     let mut agent = start_mailing_agent(&net, dir.path(), port);
     let api = Api::new(&net.victim);

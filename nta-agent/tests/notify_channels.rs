@@ -464,6 +464,7 @@ async fn webhook_posts_slack_compatible_json_with_the_alert() {
     assert_eq!(text, format!("{}\n{}", message.subject, message.body));
     assert_eq!(json["subject"], message.subject.as_str());
     assert_eq!(json["purpose"], "opened");
+    assert_eq!(json["sensor"], "edge-7");
     assert_eq!(json["severity"], "critical");
     assert_eq!(json["url"], "http://127.0.0.1:3000/#alert=42");
     assert_eq!(json["alert"]["id"], 42);
@@ -624,13 +625,15 @@ fn message() -> Message {
     Message {
         purpose: Purpose::Opened,
         severity: Severity::Critical,
-        subject: "[nta] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80".into(),
+        sensor: "edge-7".into(),
+        subject: "[nta edge-7] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80".into(),
         body: "SYN flood: 12000 SYN/s — 24× the threshold\n\
                First seen 1970-01-01T00:00:00Z.\n\
                http://127.0.0.1:3000/#alert=42"
             .into(),
-        short: "nta CRITICAL syn_flood 198.18.0.2→198.18.0.1:80 http://127.0.0.1:3000/#alert=42"
-            .into(),
+        short:
+            "nta edge-7 CRITICAL syn_flood 198.18.0.2→198.18.0.1:80 http://127.0.0.1:3000/#alert=42"
+                .into(),
         alert: Some(alert),
         url: Some("http://127.0.0.1:3000/#alert=42".into()),
     }
@@ -880,7 +883,8 @@ async fn a_storm_of_ten_thousand_alerts_makes_six_posts_and_a_digest() {
     let receiver = Receiver::start(200, "ok").await;
     let url = format!("http://{}/hook", receiver.addr);
     let env = Environment::from_maps(&[("NTA_WEBHOOK_URL", &url)], &[]);
-    let settings = resolve(&Notify::default(), &env, "127.0.0.1:3000".parse().unwrap()).unwrap();
+    let api = "127.0.0.1:3000".parse().unwrap();
+    let settings = resolve(&Notify::default(), &env, api, "edge-7".into()).unwrap();
     let notifier = nta_agent::notify::start(&settings).unwrap();
     let stats = notifier.stats();
     let template = message().alert.unwrap();

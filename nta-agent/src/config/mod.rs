@@ -80,6 +80,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// This sensor's name: `sensor_name`, else the host name. It names the
+    /// sensor in EVE's `host`, in notifications and in `/metrics`.
+    pub fn sensor_name(&self) -> String {
+        self.sensor_name.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "nta".into())
+        })
+    }
+
     /// The rule variables: Suricata's defaults with `[vars]` over them.
     pub fn rule_vars(&self) -> crate::payload::rules::Vars {
         crate::payload::rules::Vars::with(self.vars.clone())

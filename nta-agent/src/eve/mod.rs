@@ -17,4 +17,4 @@ mod writer;
 
 pub use event::{Event, Flow, detection, signature, stats, timestamp};
 pub use sink::{Reopen, SinkSpec, SinkStats};
-pub use writer::{EVE_QUEUE, EveOutputs, EveTarget, EveWriter, outputs, sensor_name};
+pub use writer::{EVE_QUEUE, EveOutputs, EveTarget, EveWriter, outputs};

@@ -95,18 +95,7 @@ pub fn outputs(config: &Config, eve_flag: Option<&EveTarget>) -> Option<EveOutpu
     Some(EveOutputs {
         sinks,
         types: eve.types.iter().map(|t| t.name()).collect(),
-        host: Some(sensor_name(config)),
-    })
-}
-
-/// This sensor's name: `sensor_name`, else the host name.
-pub fn sensor_name(config: &Config) -> String {
-    config.sensor_name.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|name| name.trim().to_owned())
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| "nta".into())
+        host: Some(config.sensor_name()),
     })
 }
 

@@ -14,8 +14,8 @@ pub async fn test(args: &NotifyArgs) -> anyhow::Result<bool> {
         None => Config::default(),
     };
     let env = Environment::load(&args.env_file)?;
-    let settings =
-        resolve(&config.notify, &env, args.listen).context("reading the notification settings")?;
+    let settings = resolve(&config.notify, &env, args.listen, config.sensor_name())
+        .context("reading the notification settings")?;
     if !settings.any() {
         eprintln!(
             "no notification channel is configured: set NTA_SMTP_HOST, TWILIO_SID or \

@@ -201,6 +201,7 @@ mod tests {
             &crate::config::Notify::default(),
             &env,
             "127.0.0.1:3000".parse().unwrap(),
+            "edge-7".into(),
         )
         .unwrap();
         assert!(!settings.any());

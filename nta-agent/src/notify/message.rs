@@ -20,14 +20,34 @@ pub enum Purpose {
     Test,
 }
 
+/// Where messages come from: the sensor that saw the traffic, named in every
+/// subject, SMS and webhook body so that alerts from many sensors can be
+/// told apart, and the base of its dashboard links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// `sensor_name`, else the host name.
+    pub sensor: String,
+    /// Base of links to alerts, without a trailing slash.
+    pub dashboard: String,
+}
+
+impl Origin {
+    /// `[nta edge-7]`, the start of every subject.
+    fn tag(&self) -> String {
+        format!("[nta {}]", self.sensor)
+    }
+}
+
 /// One notification, rendered once for every channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     pub purpose: Purpose,
     /// The highest severity it reports (the alert's, or a digest's worst).
     pub severity: Severity,
-    /// One line: severity, kind, source, e.g.
-    /// `[nta] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80`.
+    /// The sensor that sent it ([`Origin::sensor`]).
+    pub sensor: String,
+    /// One line: sensor, severity, kind, source, e.g.
+    /// `[nta edge-7] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80`.
     pub subject: String,
     /// Plain text, several lines: what happened, the evidence, and a link
     /// to the alert in the dashboard.
@@ -48,34 +68,38 @@ pub const SHORT_MAX: usize = 160;
 
 impl Message {
     /// A new incident: what, how bad, the evidence and where to look.
-    pub fn opened(alert: &Alert, dashboard: &str) -> Self {
+    pub fn opened(alert: &Alert, origin: &Origin) -> Self {
         let subject = format!(
-            "[nta] {} {} {}",
+            "{} {} {} {}",
+            origin.tag(),
             alert.severity.as_str().to_uppercase(),
             alert.kind,
             route_of(alert)
         );
         let short = format!(
-            "nta {} {} {}: {}",
+            "nta {} {} {} {}: {}",
+            origin.sensor,
             alert.severity.as_str().to_uppercase(),
             alert.kind,
             route_of(alert),
             alert.message
         );
         let intro = format!("{}\n\n", alert.message);
-        Self::about(alert, dashboard, Purpose::Opened, subject, intro, &short)
+        Self::about(alert, origin, Purpose::Opened, subject, intro, &short)
     }
 
     /// An incident closed: how long it lasted and its totals.
-    pub fn closed(alert: &Alert, dashboard: &str) -> Self {
+    pub fn closed(alert: &Alert, origin: &Origin) -> Self {
         let lasted = duration_text(alert);
         let subject = format!(
-            "[nta] closed: {} {} after {lasted}",
+            "{} closed: {} {} after {lasted}",
+            origin.tag(),
             alert.kind,
             route_of(alert)
         );
         let short = format!(
-            "nta closed #{} {} {} after {lasted}, {} packets, peak {}",
+            "nta {} closed #{} {} {} after {lasted}, {} packets, peak {}",
+            origin.sensor,
             alert.id,
             alert.kind,
             route_of(alert),
@@ -86,26 +110,28 @@ impl Message {
             "Incident #{} is over: no sign of it for the quiet period.\n\n{}\n\n",
             alert.id, alert.message
         );
-        Self::about(alert, dashboard, Purpose::Closed, subject, intro, &short)
+        Self::about(alert, origin, Purpose::Closed, subject, intro, &short)
     }
 
     /// A message about `alert`: a body of `intro`, the alert's facts and
     /// the link to it in the dashboard; `short` cut to fit an SMS.
     fn about(
         alert: &Alert,
-        dashboard: &str,
+        origin: &Origin,
         purpose: Purpose,
         subject: String,
         intro: String,
         short: &str,
     ) -> Self {
-        let url = alert_url(dashboard, alert.id);
+        let url = alert_url(&origin.dashboard, alert.id);
         let mut body = intro;
+        let _ = writeln!(body, "{:<13}{}", "Sensor:", origin.sensor);
         facts(&mut body, alert);
         let _ = write!(body, "\nDashboard: {url}\n");
         Message {
             purpose,
             severity: alert.severity,
+            sensor: origin.sensor.clone(),
             subject,
             body,
             short: shorten(short),
@@ -116,18 +142,21 @@ impl Message {
 
     /// Messages storm control held back, summed up: how many, of which
     /// kinds and severities, and the first few.
-    pub fn digest(held: &Held, dashboard: &str) -> Self {
+    pub fn digest(held: &Held, origin: &Origin) -> Self {
         let worst = held.worst.unwrap_or(Severity::Low);
         let subject = format!(
-            "[nta] {} more notification{} held back: {}",
+            "{} {} more notification{} held back: {}",
+            origin.tag(),
             held.count,
             if held.count == 1 { "" } else { "s" },
             held.kinds_text()
         );
         let mut body = format!(
-            "To keep this channel readable, {} message{} past the rate limit {} not sent one by one.\n\n",
+            "To keep this channel readable, {} message{} from sensor {} past the rate limit {} \
+             not sent one by one.\n\n",
             held.count,
             if held.count == 1 { "" } else { "s" },
+            origin.sensor,
             if held.count == 1 { "was" } else { "were" },
         );
         for ((kind, severity), n) in &held.by_kind {
@@ -146,16 +175,18 @@ impl Message {
                 );
             }
         }
-        let url = format!("{dashboard}/");
+        let url = format!("{}/", origin.dashboard);
         let _ = write!(body, "\nAll alerts: {url}\n");
         let short = shorten(&format!(
-            "nta: {} more alerts held back ({}); see the dashboard",
+            "nta {}: {} more alerts held back ({}); see the dashboard",
+            origin.sensor,
             held.count,
             held.kinds_text()
         ));
         Message {
             purpose: Purpose::Digest,
             severity: worst,
+            sensor: origin.sensor.clone(),
             subject,
             body,
             short,
@@ -165,26 +196,29 @@ impl Message {
     }
 
     /// `nta-agent notify test`.
-    pub fn test(dashboard: &str) -> Self {
-        let host = hostname();
+    pub fn test(origin: &Origin) -> Self {
+        let Origin { sensor, dashboard } = origin;
         Message {
             purpose: Purpose::Test,
             severity: Severity::Low,
-            subject: format!("[nta] test notification from {host}"),
+            sensor: sensor.clone(),
+            subject: format!("{} test notification from {sensor}", origin.tag()),
             body: format!(
-                "This is a test message from nta on {host} (`nta-agent notify test`).\n\
+                "This is a test message from nta on sensor {sensor} (`nta-agent notify test`).\n\
                  If you can read it, this channel works.\n\nDashboard: {dashboard}/\n"
             ),
-            short: shorten(&format!("nta test message from {host}: this channel works")),
+            short: shorten(&format!("nta {sensor} test message: this channel works")),
             alert: None,
             url: Some(format!("{dashboard}/")),
         }
     }
 
-    /// One line for a digest's list.
+    /// One line for a digest's list: the subject without its tag, which
+    /// the digest's own subject carries.
     pub fn line(&self) -> String {
+        let tag = format!("[nta {}] ", self.sensor);
         self.subject
-            .strip_prefix("[nta] ")
+            .strip_prefix(&tag)
             .unwrap_or(&self.subject)
             .to_owned()
     }
@@ -405,20 +439,17 @@ fn shorten(text: &str) -> String {
     short
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this host".to_owned())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::alert::{Count, DetectedBy, Evidence, fixtures};
 
-    const DASHBOARD: &str = "http://127.0.0.1:3000";
+    pub(crate) fn origin() -> Origin {
+        Origin {
+            sensor: "edge-7".into(),
+            dashboard: "http://127.0.0.1:3000".into(),
+        }
+    }
 
     pub(crate) fn alert(id: u64, kind: AlertKind, severity: Severity) -> Alert {
         Alert {
@@ -448,12 +479,12 @@ pub(crate) mod tests {
     fn an_opened_incident_says_severity_kind_source_and_links_to_it() {
         let m = Message::opened(
             &alert(7, AlertKind::SynFlood, Severity::Critical),
-            DASHBOARD,
+            &origin(),
         );
         assert_eq!(m.purpose, Purpose::Opened);
         assert_eq!(
             m.subject,
-            "[nta] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80"
+            "[nta edge-7] CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80"
         );
         assert!(m.body.starts_with("SYN flood on 198.18.0.1"), "{}", m.body);
         for needle in [
@@ -467,6 +498,50 @@ pub(crate) mod tests {
         }
         assert_eq!(m.url.as_deref(), Some("http://127.0.0.1:3000/#alert=7"));
         assert!(m.short.chars().count() <= SHORT_MAX, "{}", m.short);
+    }
+
+    #[test]
+    fn every_message_names_its_sensor() {
+        let a = alert(7, AlertKind::SynFlood, Severity::Critical);
+        let opened = Message::opened(&a, &origin());
+        assert!(
+            opened.body.contains("Sensor:      edge-7\n"),
+            "{}",
+            opened.body
+        );
+        assert!(
+            opened.short.starts_with("nta edge-7 CRITICAL"),
+            "{}",
+            opened.short
+        );
+        assert_eq!(
+            serde_json::to_value(&opened).unwrap()["sensor"],
+            "edge-7",
+            "the webhook's JSON"
+        );
+        let closed = Message::closed(&a, &origin());
+        assert!(closed.subject.starts_with("[nta edge-7] closed:"));
+        assert!(
+            closed.short.starts_with("nta edge-7 closed"),
+            "{}",
+            closed.short
+        );
+        let mut held = Held::default();
+        held.add(&opened);
+        assert_eq!(
+            held.first,
+            ["CRITICAL syn_flood from 198.18.0.2 to 198.18.0.1:80"]
+        );
+        let digest = Message::digest(&held, &origin());
+        assert!(
+            digest.body.contains("from sensor edge-7"),
+            "{}",
+            digest.body
+        );
+        assert!(digest.short.starts_with("nta edge-7:"), "{}", digest.short);
+        let test = Message::test(&origin());
+        assert_eq!(test.subject, "[nta edge-7] test notification from edge-7");
+        assert_eq!(test.sensor, "edge-7");
     }
 
     #[test]
@@ -489,8 +564,8 @@ pub(crate) mod tests {
             service_port: Some(123),
             ..Evidence::default()
         };
-        let m = Message::opened(&a, DASHBOARD);
-        assert_eq!(m.subject, "[nta] HIGH reflection to 198.18.0.1:80");
+        let m = Message::opened(&a, &origin());
+        assert_eq!(m.subject, "[nta edge-7] HIGH reflection to 198.18.0.1:80");
         for needle in [
             "Sources:     ~200 distinct",
             "Peak rates:  85000 pkt/s, 400.0 Mbit/s",
@@ -521,8 +596,8 @@ pub(crate) mod tests {
             },
             ..alert(8, AlertKind::Sweep, Severity::High)
         };
-        let m = Message::opened(&a, DASHBOARD);
-        assert_eq!(m.subject, "[nta] HIGH sweep from 198.18.0.2");
+        let m = Message::opened(&a, &origin());
+        assert_eq!(m.subject, "[nta edge-7] HIGH sweep from 198.18.0.2");
         for needle in [
             "Probes:      syn",
             "Ports:       1 distinct (estimated)",
@@ -536,10 +611,10 @@ pub(crate) mod tests {
     fn a_closed_incident_gives_its_duration_and_totals() {
         let mut a = alert(7, AlertKind::SynFlood, Severity::High);
         a.state = AlertState::Closed;
-        let m = Message::closed(&a, DASHBOARD);
+        let m = Message::closed(&a, &origin());
         assert_eq!(
             m.subject,
-            "[nta] closed: syn_flood from 198.18.0.2 to 198.18.0.1:80 after 1m 5s"
+            "[nta edge-7] closed: syn_flood from 198.18.0.2 to 198.18.0.1:80 after 1m 5s"
         );
         assert!(m.body.contains("Lasted:      1m 5s"), "{}", m.body);
         assert!(m.body.contains("Packets:     123456"), "{}", m.body);
@@ -552,19 +627,19 @@ pub(crate) mod tests {
         for id in 0..9_994 {
             held.add(&Message::opened(
                 &alert(id, AlertKind::PortScan, Severity::High),
-                DASHBOARD,
+                &origin(),
             ));
         }
         held.add(&Message::opened(
             &alert(1, AlertKind::SynFlood, Severity::Critical),
-            DASHBOARD,
+            &origin(),
         ));
-        let m = Message::digest(&held, DASHBOARD);
+        let m = Message::digest(&held, &origin());
         assert_eq!(m.purpose, Purpose::Digest);
         assert_eq!(m.severity, Severity::Critical);
         assert_eq!(
             m.subject,
-            "[nta] 9995 more notifications held back: 9994 port_scan, 1 syn_flood"
+            "[nta edge-7] 9995 more notifications held back: 9994 port_scan, 1 syn_flood"
         );
         assert!(m.body.contains("   9994 × port_scan (high)"), "{}", m.body);
         assert!(m.body.contains("... and 9975 more"), "{}", m.body);
@@ -575,7 +650,7 @@ pub(crate) mod tests {
     fn long_texts_are_cut_for_sms() {
         let mut a = alert(7, AlertKind::Signature, Severity::High);
         a.message = "x".repeat(500);
-        let m = Message::opened(&a, DASHBOARD);
+        let m = Message::opened(&a, &origin());
         assert_eq!(m.short.chars().count(), SHORT_MAX);
         assert!(m.short.ends_with('…'));
     }

@@ -39,7 +39,7 @@ pub fn start(settings: &NotifySettings) -> Result<Notifier, ChannelError> {
             window: STORM_WINDOW,
             attempts: settings.attempts,
             backoff: settings.retry_backoff,
-            dashboard: settings.dashboard_url.clone(),
+            origin: settings.origin.clone(),
         },
         secrets(settings),
     );
@@ -67,7 +67,7 @@ pub struct TestResult {
 /// Sends one test message through every configured channel, once each (no
 /// retry: the point is to see what fails), and reports each result.
 pub async fn test(settings: &NotifySettings) -> Vec<TestResult> {
-    let message = message::Message::test(&settings.dashboard_url);
+    let message = message::Message::test(&settings.origin);
     let secrets = secrets(settings);
     let mut results = Vec::new();
     if let Some((email, _)) = &settings.email {

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 
 use super::{
     channel::{Deliver, Delivered, SendError},
-    message::{Held, Message, Purpose},
+    message::{Held, Message, Origin, Purpose},
     settings::Route,
     storm::Storm,
 };
@@ -59,8 +59,8 @@ pub struct Policy {
     pub attempts: u32,
     /// Wait before the second attempt; doubled for each later one.
     pub backoff: Duration,
-    /// Base of the dashboard links in messages.
-    pub dashboard: String,
+    /// The sensor messages name and the base of their dashboard links.
+    pub origin: Origin,
 }
 
 /// One channel's counts since start.
@@ -187,7 +187,7 @@ impl Builder {
     pub fn start(self) -> Notifier {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let stats = Arc::new(self.stats);
-        let dispatcher = tokio::spawn(dispatch(rx, self.gates, self.policy.dashboard));
+        let dispatcher = tokio::spawn(dispatch(rx, self.gates, self.policy.origin));
         Notifier {
             tx: Some(tx),
             stats,
@@ -317,14 +317,14 @@ impl Gate {
 
     /// Sends the digest of what is held, if the window and the queue have
     /// room (or regardless of the window when `last`, at shutdown).
-    fn flush(&mut self, now: Instant, dashboard: &str, last: bool) {
+    fn flush(&mut self, now: Instant, origin: &Origin, last: bool) {
         if self.held.is_empty() || self.queue.capacity() == 0 {
             return;
         }
         if !last && !self.storm.try_admit(now) {
             return;
         }
-        let digest = Message::digest(&self.held, dashboard);
+        let digest = Message::digest(&self.held, origin);
         if self.queue.try_send(digest).is_ok() {
             self.held = Held::default();
             self.counters.digests.fetch_add(1, Ordering::Relaxed);
@@ -340,7 +340,7 @@ fn into_message(error: mpsc::error::TrySendError<Message>) -> Message {
 
 /// Renders each event once and offers it to every channel whose route
 /// takes it; checks for digests every second.
-async fn dispatch(mut rx: mpsc::Receiver<AlertEvent>, mut gates: Vec<Gate>, dashboard: String) {
+async fn dispatch(mut rx: mpsc::Receiver<AlertEvent>, mut gates: Vec<Gate>, origin: Origin) {
     let mut check = interval(DIGEST_CHECK);
     check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -354,9 +354,9 @@ async fn dispatch(mut rx: mpsc::Receiver<AlertEvent>, mut gates: Vec<Gate>, dash
                 for gate in &mut gates {
                     let message = match gate.wants(&event) {
                         Some(Purpose::Opened) => opened
-                            .get_or_insert_with(|| Message::opened(event.alert(), &dashboard)),
+                            .get_or_insert_with(|| Message::opened(event.alert(), &origin)),
                         Some(_) => closed
-                            .get_or_insert_with(|| Message::closed(event.alert(), &dashboard)),
+                            .get_or_insert_with(|| Message::closed(event.alert(), &origin)),
                         None => continue,
                     };
                     gate.offer(message, now);
@@ -365,14 +365,14 @@ async fn dispatch(mut rx: mpsc::Receiver<AlertEvent>, mut gates: Vec<Gate>, dash
             _ = check.tick() => {
                 let now = Instant::now();
                 for gate in &mut gates {
-                    gate.flush(now, &dashboard, false);
+                    gate.flush(now, &origin, false);
                 }
             }
         }
     }
     // Shutting down: what was held goes out now, or would never be told.
     for gate in &mut gates {
-        gate.flush(Instant::now(), &dashboard, true);
+        gate.flush(Instant::now(), &origin, true);
     }
 }
 
@@ -489,7 +489,7 @@ mod tests {
             window: STORM_WINDOW,
             attempts: 4,
             backoff: Duration::from_secs(2),
-            dashboard: "http://127.0.0.1:3000".into(),
+            origin: crate::notify::message::tests::origin(),
         }
     }
 

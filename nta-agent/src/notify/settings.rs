@@ -3,6 +3,7 @@
 
 use std::{fmt, path::PathBuf, time::Duration};
 
+use super::message::Origin;
 use crate::alert::{AlertKind, Severity};
 
 /// A password or token: kept out of `Debug` output, so that it can never
@@ -100,8 +101,9 @@ impl Route {
 /// channel with its route.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotifySettings {
-    /// Base of links to alerts, without a trailing slash.
-    pub dashboard_url: String,
+    /// The sensor messages name, and the base of links to alerts (without
+    /// a trailing slash).
+    pub origin: Origin,
     pub max_per_minute: u32,
     pub attempts: u32,
     pub retry_backoff: Duration,
@@ -146,11 +148,13 @@ pub const TWILIO_API: &str = "https://api.twilio.com";
 /// by key) into the channels to use. A channel is configured when its key
 /// setting is present anywhere (email: the SMTP host; SMS: the Twilio SID;
 /// webhook: the URL); then its other required settings must be too.
-/// `api_addr` is the API's address, the default base of dashboard links.
+/// `api_addr` is the API's address, the default base of dashboard links;
+/// `sensor` the name messages give.
 pub fn resolve(
     file: &crate::config::Notify,
     env: &super::env::Environment,
     api_addr: std::net::SocketAddr,
+    sensor: String,
 ) -> Result<NotifySettings, SettingsError> {
     let dashboard_url = file
         .dashboard_url
@@ -165,7 +169,10 @@ pub fn resolve(
         ));
     }
     Ok(NotifySettings {
-        dashboard_url,
+        origin: Origin {
+            sensor,
+            dashboard: dashboard_url,
+        },
         max_per_minute: file.max_per_minute,
         attempts: file.attempts,
         retry_backoff: file.retry_backoff,
@@ -471,6 +478,7 @@ mod tests {
             &Notify::default(),
             &Environment::from_maps(process, &[]),
             API.parse().unwrap(),
+            "edge-7".into(),
         )
     }
 
@@ -478,7 +486,8 @@ mod tests {
     fn nothing_configured_means_no_channel() {
         let settings = resolve_env(&[]).unwrap();
         assert!(!settings.any());
-        assert_eq!(settings.dashboard_url, "http://127.0.0.1:3000");
+        assert_eq!(settings.origin.dashboard, "http://127.0.0.1:3000");
+        assert_eq!(settings.origin.sensor, "edge-7");
         assert_eq!(settings.max_per_minute, 6);
     }
 
@@ -599,7 +608,7 @@ mod tests {
         file.email.from = Some("nta@file.example".into());
         file.email.to = Some(vec!["ops@file.example".into()]);
         let env = Environment::from_maps(&[("NTA_WEBHOOK_URL", "http://env.example/hook")], &[]);
-        let settings = resolve(&file, &env, API.parse().unwrap()).unwrap();
+        let settings = resolve(&file, &env, API.parse().unwrap(), "edge-7".into()).unwrap();
         let (webhook, route) = settings.webhook.unwrap();
         assert_eq!(webhook.url, "http://env.example/hook");
         assert_eq!(route.min_severity, Severity::High);

@@ -67,8 +67,9 @@ impl Settings {
         };
         let auth = Auth::for_listen(args.listen, args.token.as_deref())?;
         let env = Environment::load(&args.env_file)?;
-        let notify = notify::settings::resolve(&config.notify, &env, args.listen)
-            .context("reading the notification settings")?;
+        let notify =
+            notify::settings::resolve(&config.notify, &env, args.listen, config.sensor_name())
+                .context("reading the notification settings")?;
         if let Some(path) = env.dotenv_path() {
             info!(message = "Notification variables read", file = %path.display());
         }
