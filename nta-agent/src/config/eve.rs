@@ -1,7 +1,10 @@
 //! `[eve]`: where EVE JSON goes — a file, a unix socket, Redis — and which
 //! events, with Suricata's names for each.
 
-use std::path::PathBuf;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::{Deserialize, Deserializer, de};
 
@@ -11,8 +14,16 @@ use serde::{Deserialize, Deserializer, de};
 #[serde(default, deny_unknown_fields)]
 pub struct Eve {
     /// Appended to, created if missing; reopened on SIGHUP, as logrotate's
-    /// `postrotate` expects.
+    /// `postrotate` expects. May hold strftime date modifiers
+    /// (`eve-%Y-%m-%d-%H.json`), expanded in local time whenever it is
+    /// opened.
     pub file: Option<PathBuf>,
+    /// A new `file` at every turn of this interval (`minute`, `hour`, `day`
+    /// or a length such as `30s`, `15m`, `6h`), as Suricata's
+    /// `rotate-interval`; `file` must then hold a date modifier that tells
+    /// the files apart.
+    #[serde(deserialize_with = "rotate_interval")]
+    pub rotate_interval: Option<Duration>,
     /// The event types written: `alert`, `flow`, `stats`.
     pub types: Vec<EventType>,
     /// A unix socket a reader listens on (Suricata's `unix_dgram` and
@@ -35,6 +46,7 @@ impl Default for Eve {
     fn default() -> Self {
         Self {
             file: None,
+            rotate_interval: None,
             types: EventType::ALL.to_vec(),
             unix_socket: None,
             unix_socket_type: SocketType::Dgram,
@@ -105,4 +117,68 @@ pub fn redis(text: &str) -> Result<String, String> {
 fn redis_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(deserializer)?;
     redis(&text).map(Some).map_err(de::Error::custom)
+}
+
+/// The shortest rotation: a file a second is already more than any
+/// shipper wants.
+pub const MIN_ROTATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `minute`, `hour`, `day`, or a length with its unit (`30s`, `15m`, `6h`,
+/// `1d`), as Suricata's `rotate-interval` takes them.
+pub fn rotate_interval_of(text: &str) -> Result<Duration, String> {
+    let interval = match text {
+        "minute" => Duration::from_secs(60),
+        "hour" => Duration::from_secs(3_600),
+        "day" => Duration::from_secs(86_400),
+        _ => humantime::parse_duration(text).map_err(|e| {
+            format!(
+                r#"invalid rotate_interval "{text}": {e}; write "minute", "hour", "day" or a length such as "30s" or "6h""#
+            )
+        })?,
+    };
+    if interval < MIN_ROTATE_INTERVAL {
+        return Err(format!(
+            r#"rotate_interval "{text}" is shorter than a second"#
+        ));
+    }
+    Ok(interval)
+}
+
+fn rotate_interval<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    rotate_interval_of(&text)
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+/// Whether `path` holds a strftime date modifier (`%Y`, `%s`, …; `%%` is a
+/// percent sign).
+pub fn has_date_modifier(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' && chars.next().is_some_and(|next| next != '%') {
+            return true;
+        }
+    }
+    false
+}
+
+/// `path` with its date modifiers expanded for `at`; itself when it has
+/// none.
+pub fn expand_date(path: &Path, at: &jiff::ZonedDateTime) -> Result<PathBuf, String> {
+    if !path.to_string_lossy().contains('%') {
+        return Ok(path.to_owned());
+    }
+    let pattern = path.to_str().ok_or_else(|| {
+        format!(
+            "{} is not UTF-8, so its date modifiers cannot be read",
+            path.display()
+        )
+    })?;
+    jiff::fmt::strtime::format(pattern, at)
+        .map(PathBuf::from)
+        .map_err(|e| format!("cannot expand the date modifiers of {pattern}: {e}"))
 }

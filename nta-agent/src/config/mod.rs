@@ -11,7 +11,7 @@
 
 mod de;
 mod error;
-mod eve;
+pub mod eve;
 mod export;
 mod flood;
 mod locate;

@@ -117,6 +117,7 @@ impl Config {
         }
         validate_notify(&self.notify)?;
         validate_mitigate(&self.mitigate)?;
+        validate_eve(&self.eve)?;
         self.validate_vars()
     }
 
@@ -137,6 +138,37 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A rotated file needs a date modifier in its name, or every turn would
+/// reopen the same file; the modifiers must be ones strftime knows.
+fn validate_eve(eve: &super::Eve) -> Result<(), Problem> {
+    use super::eve::{expand_date, has_date_modifier};
+    if let Some(file) = &eve.file {
+        expand_date(file, &jiff::ZonedDateTime::now()).map_err(|m| Problem::new("eve.file", m))?;
+    }
+    if eve.rotate_interval.is_some() {
+        match &eve.file {
+            None => {
+                return Err(Problem::new(
+                    "eve.rotate_interval",
+                    "rotates eve.file, which is not set",
+                ));
+            }
+            Some(file) if !has_date_modifier(file) => {
+                return Err(Problem::new(
+                    "eve.file",
+                    format!(
+                        "{} has no date modifier, so each rotation would reopen the same file; \
+                         name it e.g. eve-%Y-%m-%d-%H%M.json",
+                        file.display()
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Automatic entries: at least one, and at most half the kernel's

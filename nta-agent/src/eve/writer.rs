@@ -70,7 +70,13 @@ pub fn outputs(config: &Config, eve_flag: Option<&EveTarget>) -> Option<EveOutpu
     let eve = &config.eve;
     let mut sinks: Vec<SinkSpec> = match (eve_flag, &eve.file) {
         (Some(target), _) => vec![target.into()],
-        (None, Some(path)) => vec![SinkSpec::File(path.clone())],
+        (None, Some(path)) => vec![match eve.rotate_interval {
+            Some(every) => SinkSpec::Rotated {
+                pattern: path.clone(),
+                every,
+            },
+            None => SinkSpec::File(path.clone()),
+        }],
         (None, None) => Vec::new(),
     };
     if let Some(path) = &eve.unix_socket {

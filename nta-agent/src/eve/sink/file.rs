@@ -1,7 +1,8 @@
 //! EVE lines appended to a file, or written to stdout. The file is opened
 //! again when asked (SIGHUP, after logrotate has moved it), so that the
 //! lines before the signal are in the moved file and those after in a new
-//! one, none lost.
+//! one, none lost; and, when it rotates, at each turn of its interval, under
+//! its name's date modifiers expanded anew.
 
 use std::{
     fs::{File, OpenOptions},
@@ -11,9 +12,13 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
+use jiff::{Timestamp, ZonedDateTime};
+
 use super::{Line, Output};
+use crate::config::eve::expand_date;
 
 /// Asks file sinks to open their file again; clones share the request.
 #[derive(Debug, Clone, Default)]
@@ -31,8 +36,13 @@ impl Reopen {
 }
 
 pub(super) struct FileOutput {
-    /// `None` for stdout.
+    /// `None` for stdout; else the name as configured, date modifiers and
+    /// all.
     path: Option<PathBuf>,
+    /// A new file at each turn of this interval.
+    rotate: Option<Duration>,
+    /// When the open file's interval ends.
+    rotate_at: Option<Timestamp>,
     reopen: Reopen,
     /// The request generation the open file answers.
     opened_at: u64,
@@ -43,15 +53,19 @@ impl FileOutput {
     pub(super) fn stdout() -> Self {
         Self {
             path: None,
+            rotate: None,
+            rotate_at: None,
             reopen: Reopen::default(),
             opened_at: 0,
             out: None,
         }
     }
 
-    pub(super) fn file(path: PathBuf, reopen: Reopen) -> Self {
+    pub(super) fn file(path: PathBuf, rotate: Option<Duration>, reopen: Reopen) -> Self {
         Self {
             path: Some(path),
+            rotate,
+            rotate_at: None,
             reopen,
             opened_at: 0,
             out: None,
@@ -62,16 +76,38 @@ impl FileOutput {
         self.opened_at = self.reopen.generation();
         let out: Box<dyn io::Write + Send> = match &self.path {
             None => Box::new(io::stdout()),
-            Some(path) => {
+            Some(pattern) => {
+                let now = ZonedDateTime::now();
+                let path = expand_date(pattern, &now).map_err(io::Error::other)?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)?;
                 }
-                Box::new(open_append(path)?)
+                self.rotate_at = self.rotate.map(|every| next_turn(&now, every));
+                Box::new(open_append(&path)?)
             }
         };
         self.out = Some(BufWriter::new(out));
         Ok(())
     }
+
+    /// Whether the file is due to be opened again: asked to, or at the turn
+    /// of its interval.
+    fn due(&self) -> bool {
+        self.path.is_some()
+            && (self.reopen.generation() != self.opened_at
+                || self.rotate_at.is_some_and(|at| Timestamp::now() >= at))
+    }
+}
+
+/// The end of the interval that holds `now`, counted in whole intervals
+/// from midnight 1970-01-01 local time: an `hour` turns on the hour and a
+/// `day` at local midnight, as the file names' dates read.
+fn next_turn(now: &ZonedDateTime, every: Duration) -> Timestamp {
+    let offset = i128::from(now.offset().seconds()) * 1_000_000_000;
+    let local = now.timestamp().as_nanosecond() + offset;
+    let every = i128::try_from(every.as_nanos()).unwrap_or(i128::MAX).max(1);
+    let next = (local.div_euclid(every) + 1) * every - offset;
+    Timestamp::from_nanosecond(next).unwrap_or(Timestamp::MAX)
 }
 
 fn open_append(path: &std::path::Path) -> io::Result<File> {
@@ -87,7 +123,7 @@ impl Output for FileOutput {
     }
 
     fn write(&mut self, lines: &[Line]) -> io::Result<()> {
-        if self.path.is_some() && self.reopen.generation() != self.opened_at {
+        if self.due() {
             if let Some(mut old) = self.out.take() {
                 old.flush()?;
             }
@@ -110,5 +146,29 @@ impl Output for FileOutput {
         if let Some(mut out) = self.out.take() {
             let _ = out.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(now: &str, every: u64) -> String {
+        let now: ZonedDateTime = now.parse().unwrap();
+        let at = next_turn(&now, Duration::from_secs(every));
+        at.to_zoned_datetime(now.time_zone().clone()).to_string()
+    }
+
+    #[test]
+    fn intervals_turn_on_local_boundaries() {
+        let now = "2026-12-06T13:47:12.5+05:30[Asia/Kolkata]";
+        assert_eq!(turn(now, 3_600), "2026-12-06T14:00:00+05:30[Asia/Kolkata]");
+        assert_eq!(turn(now, 86_400), "2026-12-07T00:00:00+05:30[Asia/Kolkata]");
+        assert_eq!(turn(now, 60), "2026-12-06T13:48:00+05:30[Asia/Kolkata]");
+        assert_eq!(turn(now, 900), "2026-12-06T14:00:00+05:30[Asia/Kolkata]");
+        assert_eq!(turn(now, 30), "2026-12-06T13:47:30+05:30[Asia/Kolkata]");
+        // On a boundary: the next one, not itself.
+        let on = "2026-12-06T14:00:00+05:30[Asia/Kolkata]";
+        assert_eq!(turn(on, 3_600), "2026-12-06T15:00:00+05:30[Asia/Kolkata]");
     }
 }

@@ -53,6 +53,12 @@ pub enum SinkSpec {
     Stdout,
     /// Appended to, created if missing; reopened when asked (SIGHUP).
     File(PathBuf),
+    /// A file under a name with date modifiers, a new one at every turn of
+    /// `every` (and when asked).
+    Rotated {
+        pattern: PathBuf,
+        every: Duration,
+    },
     Unix {
         path: PathBuf,
         kind: SocketType,
@@ -72,6 +78,11 @@ impl SinkSpec {
         match self {
             SinkSpec::Stdout => "stdout".into(),
             SinkSpec::File(path) => format!("file {}", path.display()),
+            SinkSpec::Rotated { pattern, every } => format!(
+                "file {} every {}",
+                pattern.display(),
+                humantime::format_duration(*every)
+            ),
             SinkSpec::Unix { path, kind } => {
                 let kind = match kind {
                     SocketType::Dgram => "unix_dgram",
@@ -146,9 +157,15 @@ impl Sink {
         let mut output: Box<dyn Output> = match spec {
             SinkSpec::Stdout => Box::new(file::FileOutput::stdout()),
             SinkSpec::File(path) => {
-                let mut out = file::FileOutput::file(path.clone(), reopen.clone());
+                let mut out = file::FileOutput::file(path.clone(), None, reopen.clone());
                 out.connect()
                     .with_context(|| format!("opening the EVE file {}", path.display()))?;
+                Box::new(out)
+            }
+            SinkSpec::Rotated { pattern, every } => {
+                let mut out = file::FileOutput::file(pattern.clone(), Some(*every), reopen.clone());
+                out.connect()
+                    .with_context(|| format!("opening the EVE file {}", pattern.display()))?;
                 Box::new(out)
             }
             SinkSpec::Unix { path, kind } => Box::new(unix::UnixOutput::new(path.clone(), *kind)),

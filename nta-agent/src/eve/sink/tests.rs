@@ -216,6 +216,63 @@ fn the_file_is_opened_again_when_asked_and_nothing_is_lost() {
     assert_eq!(read(&file), (150..200).collect::<Vec<_>>());
 }
 
+/// A rotated file: a new file at each turn of the interval, named by its
+/// date modifiers, and every line in exactly one of them, in order.
+#[test]
+fn a_rotated_file_turns_over_each_interval_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = dir.path().join("eve-%s.json");
+    let mut w = EveWriter::start(&outputs(vec![SinkSpec::Rotated {
+        pattern,
+        every: Duration::from_secs(1),
+    }]))
+    .unwrap();
+    // 2.5 s of events, in batches: at least two turns of the interval.
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_millis(2_500) {
+        for _ in 0..10 {
+            w.send(numbered(n));
+            n += 1;
+        }
+        let sent = n;
+        wait_for("the batch", || w.sink_stats()[0].written == sent);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    w.close().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut seen = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let second: i64 = name
+            .strip_prefix("eve-")
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not eve-SECONDS.json"));
+        let lines = uptimes(&std::fs::read_to_string(file).unwrap());
+        assert!(!lines.is_empty(), "{name} is empty");
+        seen.extend(lines);
+        // Opened within its second: the name tells when its lines came.
+        let opened = std::fs::metadata(file).unwrap().created().ok();
+        if let Some(opened) = opened {
+            let at = opened
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            // (Named a moment before it was created, which may be the
+            // next second.)
+            let at = at as i64;
+            assert!(at == second || at == second + 1, "{name} created at {at}");
+        }
+    }
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+}
+
 /// A reader that is not there yet, or goes away, is retried with backoff:
 /// what came meanwhile waits in the queue, and flows once it listens.
 #[test]
@@ -253,7 +310,9 @@ fn a_waiting_sender_gives_up_on_a_sink_that_writes_nothing() {
     }]))
     .unwrap()
     .waiting();
-    let total = SINK_QUEUE as u64 + 100;
+    // More than its queue and the batch its thread holds while it waits
+    // to connect (up to a whole batch, as the thread is scheduled).
+    let total = (SINK_QUEUE + BATCH) as u64 + 100;
     let started = Instant::now();
     for n in 0..total {
         w.send(numbered(n));
