@@ -32,6 +32,14 @@ pub enum SensorError {
     )]
     NotPermitted(#[source] Box<dyn std::error::Error + Send + Sync>),
 
+    #[error(
+        "missing capability {missing}: nta-agent needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; \
+         run it as root, or give it those three (systemd: AmbientCapabilities=CAP_BPF \
+         CAP_NET_ADMIN CAP_PERFMON; by hand: setpriv --inh-caps=+bpf,+net_admin,+perfmon \
+         --ambient-caps=+bpf,+net_admin,+perfmon ...)"
+    )]
+    MissingCapabilities { missing: String },
+
     #[error("no such interface: `{0}` (see `ip link` for the names)")]
     NoSuchInterface(String),
 

@@ -3,6 +3,7 @@
 
 mod attach;
 mod blocklist;
+pub mod capabilities;
 mod error;
 pub mod events;
 mod flows;
@@ -97,6 +98,7 @@ impl Sensor {
     pub fn load(options: &LoadOptions) -> Result<Self, SensorError> {
         let object = program()?;
         check_kernel()?;
+        check_capabilities()?;
         raise_memlock_limit();
         let level = aya_log_level(options.log_level);
         let seed = flow_seed();
@@ -282,6 +284,24 @@ fn check_kernel() -> Result<(), SensorError> {
         });
     }
     Ok(())
+}
+
+/// Fails naming each capability the sensor needs and this process lacks.
+fn check_capabilities() -> Result<(), SensorError> {
+    let Some(effective) = capabilities::effective() else {
+        return Ok(());
+    };
+    let missing = capabilities::missing(effective);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(SensorError::MissingCapabilities {
+        missing: missing
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it so the maps

@@ -239,6 +239,19 @@ impl Agent {
         args: &[&str],
         level: &str,
     ) -> Self {
+        Self::start_wrapped(dir, ns, dev, args, level, &[])
+    }
+
+    /// [`Agent::start_in`] through `wrapper` (e.g. `setpriv` and its
+    /// options), which then runs `nta-agent`.
+    pub fn start_wrapped(
+        dir: tempfile::TempDir,
+        ns: &str,
+        dev: &str,
+        args: &[&str],
+        level: &str,
+        wrapper: &[&str],
+    ) -> Self {
         let log = dir.path().join("agent.log");
         let db = dir.path().join("nta.redb");
         let db_args: Vec<&std::ffi::OsStr> = if args.contains(&"--db") {
@@ -248,21 +261,15 @@ impl Agent {
         };
         let file = fs::File::create(&log).expect("agent log");
         let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            ns,
-            env!("CARGO_BIN_EXE_nta-agent"),
-            "run",
-            "--iface",
-            dev,
-        ])
-        .args(args)
-        .args(db_args)
-        .env("RUST_LOG", level)
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log fd"))
-        .stderr(file);
+        cmd.args(["netns", "exec", ns])
+            .args(wrapper)
+            .args([env!("CARGO_BIN_EXE_nta-agent"), "run", "--iface", dev])
+            .args(args)
+            .args(db_args)
+            .env("RUST_LOG", level)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log fd"))
+            .stderr(file);
         let child = cmd.spawn().expect("starting nta-agent");
         Agent {
             child: Some(child),
