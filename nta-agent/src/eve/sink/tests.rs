@@ -329,3 +329,167 @@ fn a_waiting_sender_gives_up_on_a_sink_that_writes_nothing() {
         "{sinks:?}"
     );
 }
+
+/// A reader of one socket sink, on its own thread: every event it gets,
+/// by its `uptime`, until stopped; stopping removes its socket, as a
+/// daemon that dies leaves nothing listening.
+struct Reader {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<u64>>>,
+}
+
+impl Reader {
+    fn start(path: &Path, kind: SocketType, syslog: bool) -> Reader {
+        let _ = std::fs::remove_file(path);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let path = path.to_owned();
+        let json = move |text: &str| -> u64 {
+            let text = if syslog {
+                &text[text.find("]: ").expect("a syslog tag") + 3..]
+            } else {
+                text
+            };
+            uptimes(text)[0]
+        };
+        let thread = match kind {
+            SocketType::Dgram => {
+                let socket = UnixDatagram::bind(&path).unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_millis(20)))
+                    .unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut buffer = vec![0u8; 65_536];
+                    while !stopping.load(Ordering::Relaxed) {
+                        if let Ok(n) = socket.recv(&mut buffer) {
+                            got.push(json(std::str::from_utf8(&buffer[..n]).unwrap()));
+                        }
+                    }
+                    drop(socket);
+                    let _ = std::fs::remove_file(&path);
+                    got
+                })
+            }
+            SocketType::Stream => {
+                let listener = UnixListener::bind(&path).unwrap();
+                listener.set_nonblocking(true).unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut streams = Vec::new();
+                    while !stopping.load(Ordering::Relaxed) {
+                        if let Ok((stream, _)) = listener.accept() {
+                            stream.set_nonblocking(false).unwrap();
+                            stream
+                                .set_read_timeout(Some(Duration::from_millis(20)))
+                                .unwrap();
+                            streams.push(BufReader::new(stream));
+                        }
+                        for stream in &mut streams {
+                            let mut line = String::new();
+                            while let Ok(n) = stream.read_line(&mut line) {
+                                if n == 0 || !line.ends_with('\n') {
+                                    break;
+                                }
+                                got.push(json(line.trim_end()));
+                                line.clear();
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    drop(listener);
+                    let _ = std::fs::remove_file(&path);
+                    got
+                })
+            }
+        };
+        Reader {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// Each socket output's reader gone for a second in the middle of a storm,
+/// then back: sending never waits, every event is written or counted as
+/// dropped, the file beside it gets all, and events flow again to the
+/// reader once it is back.
+#[test]
+fn a_socket_reader_gone_mid_storm_costs_counted_events_never_a_stall() {
+    for (what, kind, syslog) in [
+        ("unix_dgram", SocketType::Dgram, false),
+        ("unix_stream", SocketType::Stream, false),
+        ("syslog", SocketType::Dgram, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reader.sock");
+        let spec = if syslog {
+            SinkSpec::Syslog(path.clone())
+        } else {
+            SinkSpec::Unix {
+                path: path.clone(),
+                kind,
+            }
+        };
+        let mut reader = Some(Reader::start(&path, kind, syslog));
+        let mut w = EveWriter::start(&outputs(vec![
+            spec,
+            SinkSpec::File(dir.path().join("eve.json")),
+        ]))
+        .unwrap();
+        let mut received = Vec::new();
+        let started = Instant::now();
+        let (mut sent, mut slowest) = (0u64, Duration::ZERO);
+        let mut back = false;
+        while started.elapsed() < Duration::from_secs(3) {
+            let t = Instant::now();
+            w.send(numbered(sent));
+            slowest = slowest.max(t.elapsed());
+            sent += 1;
+            if started.elapsed() > Duration::from_secs(1)
+                && let Some(gone) = reader.take_if(|_| !back)
+            {
+                received.extend(gone.stop());
+            }
+            if !back && started.elapsed() > Duration::from_secs(2) {
+                reader = Some(Reader::start(&path, kind, syslog));
+                back = true;
+            }
+            // Some 20 000 events a second.
+            if sent.is_multiple_of(200) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let last = sent - 1;
+        wait_for("the reader to be back", || w.sink_stats()[0].up);
+        let sinks = w.close().unwrap();
+        received.extend(reader.take().unwrap().stop());
+        let (s, file) = (&sinks[0], &sinks[1]);
+        println!(
+            "{what}: {sent} events in 3 s, reader gone from 1 s to 2 s: {} written, {} dropped, \
+             {} received; the file {} written; slowest send {slowest:?}",
+            s.written,
+            s.dropped,
+            received.len(),
+            file.written
+        );
+        assert_eq!(s.written + s.dropped, sent, "{what}: {s:?}");
+        assert_eq!((file.written, file.dropped), (sent, 0), "{what}: the file");
+        assert!(
+            slowest < Duration::from_millis(100),
+            "{what}: a send waited {slowest:?}"
+        );
+        assert!(received.windows(2).all(|p| p[0] < p[1]), "{what}: in order");
+        assert_eq!(
+            received.last(),
+            Some(&last),
+            "{what}: the storm's end reached the reader"
+        );
+        assert!(received.len() as u64 <= s.written + BATCH as u64, "{what}");
+    }
+}
