@@ -13,6 +13,7 @@
 //! - [`health`]: `GET /healthz`.
 //! - [`dashboard`]: `GET /` and the page's files.
 //! - [`auth`]: the token that `/api/*` and `/metrics` require when set.
+//! - [`tls`]: HTTPS: the certificate and key, and the server over them.
 //!
 //! Every API response is JSON, errors included: `{"error": "..."}`, plus
 //! `"parameter"` naming the query parameter a 400 is about.
@@ -29,6 +30,7 @@ mod metrics;
 pub mod rules;
 mod stats;
 pub mod stream;
+pub mod tls;
 mod top;
 
 use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc};
@@ -43,7 +45,7 @@ use warp::{
     reply::Response,
 };
 
-use self::{auth::Auth, stream::Feed};
+use self::{auth::Auth, stream::Feed, tls::Tls};
 pub use self::{blocks::Mitigation, stats::Report};
 use crate::{
     mitigate::protect::ApiClients,
@@ -131,6 +133,23 @@ pub async fn serve(
         .await;
 }
 
+/// Serves [`routes`] over HTTPS with `tls` on `listener` until `shutdown`
+/// completes, then lets the requests in flight finish, as [`serve`] does.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: ApiState,
+    tls: Tls,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tls::serve(listener, tls, state, shutdown).await;
+}
+
+/// Whether the token, and what the dashboard shows, would cross the
+/// network unencrypted: no TLS on an address other hosts can reach.
+pub fn in_clear_beyond_loopback(addr: SocketAddr, tls: bool) -> bool {
+    !tls && !addr.ip().is_loopback()
+}
+
 /// All routes: the API and `/metrics` behind the token (when one is set),
 /// the dashboard and `/healthz` open; JSON 401, 404 and 405 for the rest.
 pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -179,13 +198,28 @@ pub fn routes(state: ApiState) -> impl Filter<Extract = (impl Reply,), Error = R
 fn record_client(
     clients: Arc<ApiClients>,
 ) -> impl Filter<Extract = (), Error = Infallible> + Clone {
-    warp::addr::remote()
+    remote_addr()
         .map(move |addr: Option<SocketAddr>| {
             if let Some(addr) = addr {
                 clients.saw(addr.ip());
             }
         })
         .untuple_one()
+}
+
+/// The client's address of a connection served over TLS, which the TLS
+/// server puts in each request: warp's `addr::remote` only knows the
+/// connections of its own server.
+#[derive(Debug, Clone, Copy)]
+struct TlsPeer(SocketAddr);
+
+/// The client's address, whichever server accepted the connection.
+fn remote_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::addr::remote()
+        .and(warp::ext::optional::<TlsPeer>())
+        .map(|plain: Option<SocketAddr>, tls: Option<TlsPeer>| {
+            plain.or(tls.map(|TlsPeer(addr)| addr))
+        })
 }
 
 /// Passes a clone of `arg` to the handler.
