@@ -208,6 +208,17 @@ pub struct RunArgs {
     #[arg(long, env = "NTA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Serve the API and dashboard over HTTPS with this certificate chain
+    /// (PEM, the server's certificate first); needs --tls-key. Without
+    /// it, plain HTTP.
+    #[arg(long, env = "NTA_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert's certificate (PEM: PKCS#8, PKCS#1 or
+    /// SEC1).
+    #[arg(long, env = "NTA_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// File of notification variables (NTA_SMTP_*, TWILIO_*,
     /// NTA_WEBHOOK_URL; see .env.example); variables already set in the
     /// environment win over it. A missing file is fine.
@@ -309,6 +320,32 @@ mod tests {
             err.contains(r#"invalid IPFIX collector "collector:4739""#),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_a_key_or_neither() {
+        let cli = Cli::try_parse_from([
+            "nta-agent",
+            "run",
+            "-i",
+            "lo",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run: {cli:?}");
+        };
+        assert_eq!(args.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(args.tls_key, Some(PathBuf::from("key.pem")));
+        for (given, missing) in [("--tls-cert", "--tls-key"), ("--tls-key", "--tls-cert")] {
+            let err = Cli::try_parse_from(["nta-agent", "run", "-i", "lo", given, "x.pem"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(missing), "{given} alone: {err}");
+        }
     }
 
     #[test]

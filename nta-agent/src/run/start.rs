@@ -14,7 +14,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
 use crate::{
-    api::{self, ApiState, Mitigation, auth::Auth, rules::RulesControl, stream::Feed},
+    api::{self, ApiState, Mitigation, auth::Auth, rules::RulesControl, stream::Feed, tls::Tls},
     cli::RunArgs,
     config::Config,
     detect,
@@ -47,6 +47,8 @@ pub(super) struct Settings {
     /// The store's file.
     pub db: PathBuf,
     pub listen: SocketAddr,
+    /// The API's certificate and key, when it serves HTTPS.
+    pub tls: Option<Tls>,
     /// How often counters are read.
     pub interval: Duration,
     pub policy: AutoPolicy,
@@ -66,6 +68,14 @@ impl Settings {
             None => Config::default(),
         };
         let auth = Auth::for_listen(args.listen, args.token.as_deref())?;
+        // clap lets through both or neither.
+        let tls = args
+            .tls_cert
+            .as_deref()
+            .zip(args.tls_key.as_deref())
+            .map(|(cert, key)| Tls::load(cert, key))
+            .transpose()
+            .context("setting up HTTPS for the API (--tls-cert, --tls-key)")?;
         let env = Environment::load(&args.env_file)?;
         let notify =
             notify::settings::resolve(&config.notify, &env, args.listen, config.sensor_name())
@@ -101,6 +111,7 @@ impl Settings {
             notify,
             db,
             listen: args.listen,
+            tls,
             interval: args.interval,
             policy,
             retention,
@@ -352,13 +363,27 @@ pub(super) async fn api(
         rules,
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(api::serve(listener, state.clone(), async {
+    let shutdown = async {
         let _ = stopped.await;
-    }));
+    };
+    let task = match settings.tls.clone() {
+        Some(tls) => tokio::spawn(api::serve_tls(listener, state.clone(), tls, shutdown)),
+        None => tokio::spawn(api::serve(listener, state.clone(), shutdown)),
+    };
+    let tls = settings.tls.is_some();
+    // Before "API listening": whoever waits for that line has this one.
+    if api::in_clear_beyond_loopback(addr, tls) {
+        warn!(
+            message = "The API is served without TLS on an address other hosts reach: \
+                       its token and the dashboard travel in clear",
+            %addr,
+            hint = "serve HTTPS with --tls-cert and --tls-key (NTA_TLS_CERT, NTA_TLS_KEY)",
+        );
+    }
     info!(
         message = "API listening",
         %addr,
-        dashboard = %format!("http://{addr}/"),
+        dashboard = %format!("{}://{addr}/", if tls { "https" } else { "http" }),
         token = if state.auth.required() { "required" } else { "none" },
     );
     Ok(RunningApi { state, stop, task })
