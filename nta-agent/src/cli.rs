@@ -79,6 +79,11 @@ pub struct BlockArgs {
     /// [default: ~/.local/share/nta/nta.redb].
     #[arg(long, env = "NTA_DB")]
     pub db: Option<PathBuf>,
+    /// Trust only the certificates in this PEM file for an https:// API
+    /// (the agent's own self-signed certificate, or its CA), as curl's
+    /// --cacert; without it, the system's roots.
+    #[arg(long, env = "NTA_CACERT", value_name = "PATH")]
+    pub cacert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
