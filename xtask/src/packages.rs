@@ -20,6 +20,8 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
     "curl",
+    // The HTTPS test's certificates, made as the README shows.
+    "openssl",
     "dnsutils",
     "tcpdump",
     "bpftool",
