@@ -883,8 +883,13 @@ async fn a_storm_of_ten_thousand_alerts_makes_six_posts_and_a_digest() {
     let receiver = Receiver::start(200, "ok").await;
     let url = format!("http://{}/hook", receiver.addr);
     let env = Environment::from_maps(&[("NTA_WEBHOOK_URL", &url)], &[]);
-    let api = "127.0.0.1:3000".parse().unwrap();
-    let settings = resolve(&Notify::default(), &env, api, "edge-7".into()).unwrap();
+    let settings = resolve(
+        &Notify::default(),
+        &env,
+        "http://127.0.0.1:3000",
+        "edge-7".into(),
+    )
+    .unwrap();
     let notifier = nta_agent::notify::start(&settings).unwrap();
     let stats = notifier.stats();
     let template = message().alert.unwrap();

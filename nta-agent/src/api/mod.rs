@@ -144,6 +144,12 @@ pub async fn serve_tls(
     tls::serve(listener, tls, state, shutdown).await;
 }
 
+/// The API's URL on `addr`: `https://` with TLS, else `http://`.
+pub fn url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
 /// Whether the token, and what the dashboard shows, would cross the
 /// network unencrypted: no TLS on an address other hosts can reach.
 pub fn in_clear_beyond_loopback(addr: SocketAddr, tls: bool) -> bool {
@@ -749,6 +755,21 @@ mod tests {
         // for requests in flight: the stream must not be one forever.
         feed.close();
         server.stops("server stops with a stream open").await;
+    }
+
+    #[test]
+    fn the_url_says_https_with_tls_and_the_clear_beyond_loopback_is_told() {
+        let any: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let loopback: SocketAddr = "[::1]:3000".parse().unwrap();
+        assert_eq!(url(any, true), "https://0.0.0.0:3000");
+        assert_eq!(url(loopback, false), "http://[::1]:3000");
+        assert!(in_clear_beyond_loopback(any, false));
+        assert!(!in_clear_beyond_loopback(any, true));
+        assert!(!in_clear_beyond_loopback(loopback, false));
+        assert!(!in_clear_beyond_loopback(
+            "127.0.0.1:3000".parse().unwrap(),
+            false
+        ));
     }
 
     #[tokio::test]

@@ -14,7 +14,8 @@ pub async fn test(args: &NotifyArgs) -> anyhow::Result<bool> {
         None => Config::default(),
     };
     let env = Environment::load(&args.env_file)?;
-    let settings = resolve(&config.notify, &env, args.listen, config.sensor_name())
+    let api = format!("http://{}", args.listen);
+    let settings = resolve(&config.notify, &env, &api, config.sensor_name())
         .context("reading the notification settings")?;
     if !settings.any() {
         eprintln!(

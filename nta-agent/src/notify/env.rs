@@ -200,7 +200,7 @@ mod tests {
         let settings = crate::notify::settings::resolve(
             &crate::config::Notify::default(),
             &env,
-            "127.0.0.1:3000".parse().unwrap(),
+            "http://127.0.0.1:3000",
             "edge-7".into(),
         )
         .unwrap();

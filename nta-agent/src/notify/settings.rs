@@ -148,18 +148,18 @@ pub const TWILIO_API: &str = "https://api.twilio.com";
 /// by key) into the channels to use. A channel is configured when its key
 /// setting is present anywhere (email: the SMTP host; SMS: the Twilio SID;
 /// webhook: the URL); then its other required settings must be too.
-/// `api_addr` is the API's address, the default base of dashboard links;
-/// `sensor` the name messages give.
+/// `api_url` is the API's own (`http://` or `https://` and its address),
+/// the default base of dashboard links; `sensor` the name messages give.
 pub fn resolve(
     file: &crate::config::Notify,
     env: &super::env::Environment,
-    api_addr: std::net::SocketAddr,
+    api_url: &str,
     sensor: String,
 ) -> Result<NotifySettings, SettingsError> {
     let dashboard_url = file
         .dashboard_url
         .clone()
-        .unwrap_or_else(|| format!("http://{api_addr}"))
+        .unwrap_or_else(|| api_url.to_owned())
         .trim_end_matches('/')
         .to_owned();
     if !(dashboard_url.starts_with("http://") || dashboard_url.starts_with("https://")) {
@@ -468,7 +468,7 @@ mod tests {
     use super::*;
     use crate::{config::Notify, notify::env::Environment};
 
-    const API: &str = "127.0.0.1:3000";
+    const API: &str = "http://127.0.0.1:3000";
 
     /// Variables of a test case.
     type Vars<'a> = &'a [(&'a str, &'a str)];
@@ -477,7 +477,7 @@ mod tests {
         resolve(
             &Notify::default(),
             &Environment::from_maps(process, &[]),
-            API.parse().unwrap(),
+            API,
             "edge-7".into(),
         )
     }
@@ -608,7 +608,7 @@ mod tests {
         file.email.from = Some("nta@file.example".into());
         file.email.to = Some(vec!["ops@file.example".into()]);
         let env = Environment::from_maps(&[("NTA_WEBHOOK_URL", "http://env.example/hook")], &[]);
-        let settings = resolve(&file, &env, API.parse().unwrap(), "edge-7".into()).unwrap();
+        let settings = resolve(&file, &env, API, "edge-7".into()).unwrap();
         let (webhook, route) = settings.webhook.unwrap();
         assert_eq!(webhook.url, "http://env.example/hook");
         assert_eq!(route.min_severity, Severity::High);

@@ -77,8 +77,10 @@ impl Settings {
             .transpose()
             .context("setting up HTTPS for the API (--tls-cert, --tls-key)")?;
         let env = Environment::load(&args.env_file)?;
+        // Links in messages go to the dashboard as it is served.
+        let api_url = api::url(args.listen, tls.is_some());
         let notify =
-            notify::settings::resolve(&config.notify, &env, args.listen, config.sensor_name())
+            notify::settings::resolve(&config.notify, &env, &api_url, config.sensor_name())
                 .context("reading the notification settings")?;
         if let Some(path) = env.dotenv_path() {
             info!(message = "Notification variables read", file = %path.display());
@@ -383,7 +385,7 @@ pub(super) async fn api(
     info!(
         message = "API listening",
         %addr,
-        dashboard = %format!("{}://{addr}/", if tls { "https" } else { "http" }),
+        dashboard = %format!("{}/", api::url(addr, tls)),
         token = if state.auth.required() { "required" } else { "none" },
     );
     Ok(RunningApi { state, stop, task })
