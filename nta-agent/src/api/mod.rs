@@ -141,7 +141,7 @@ pub async fn serve_tls(
     tls: Tls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    tls::serve(listener, tls, state, shutdown).await;
+    tls::serve(listener, state, tls, shutdown).await;
 }
 
 /// The API's URL on `addr`: `https://` with TLS, else `http://`.

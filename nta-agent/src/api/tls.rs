@@ -224,8 +224,8 @@ fn certified_key(
 /// requests in flight finish, as [`super::serve`] does in the clear.
 pub(super) async fn serve(
     listener: TcpListener,
-    tls: Tls,
     state: ApiState,
+    tls: Tls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let acceptor = TlsAcceptor::from(tls.config.clone());
@@ -292,9 +292,6 @@ impl Connection {
         S::Future: Send + 'static,
     {
         let peer = self.peer;
-        // A response leaves in several TLS records; Nagle would hold the
-        // last one back until the client acknowledges the others.
-        let _ = tcp.set_nodelay(true);
         let limit = self.handshake_limit;
         let handshake = tokio::time::timeout(limit, self.acceptor.accept(tcp));
         let stream = tokio::select! {
