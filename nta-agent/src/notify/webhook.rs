@@ -57,6 +57,7 @@ impl Deliver for Webhook {
             "body": message.body,
             "purpose": message.purpose,
             "severity": message.severity,
+            "sensor": message.sensor,
             "url": message.url,
             "alert": message.alert,
         });

@@ -361,9 +361,14 @@ impl Reader {
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
                     let mut buffer = vec![0u8; 65_536];
-                    while !stopping.load(Ordering::Relaxed) {
-                        if let Ok(n) = socket.recv(&mut buffer) {
-                            got.push(json(std::str::from_utf8(&buffer[..n]).unwrap()));
+                    // Once stopped, what is already in its buffer is read
+                    // before it goes.
+                    loop {
+                        let stopped = stopping.load(Ordering::Relaxed);
+                        match socket.recv(&mut buffer) {
+                            Ok(n) => got.push(json(std::str::from_utf8(&buffer[..n]).unwrap())),
+                            Err(_) if stopped => break,
+                            Err(_) => {}
                         }
                     }
                     drop(socket);
@@ -377,7 +382,8 @@ impl Reader {
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
                     let mut streams = Vec::new();
-                    while !stopping.load(Ordering::Relaxed) {
+                    loop {
+                        let stopped = stopping.load(Ordering::Relaxed);
                         if let Ok((stream, _)) = listener.accept() {
                             stream.set_nonblocking(false).unwrap();
                             stream
@@ -394,6 +400,10 @@ impl Reader {
                                 got.push(json(line.trim_end()));
                                 line.clear();
                             }
+                        }
+                        // Stopped: this last pass read what was buffered.
+                        if stopped {
+                            break;
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
