@@ -59,9 +59,10 @@ impl Auth {
 
     /// The token for an API listening on `listen`: required unless the
     /// address is loopback, and checked for length and characters (it
-    /// travels in a header and a query string).
+    /// travels in a header and a query string). An empty one is none, as
+    /// `NTA_TOKEN=` left blank in an environment file means.
     pub fn for_listen(listen: SocketAddr, token: Option<&str>) -> Result<Self, TokenError> {
-        let Some(token) = token else {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
             if listen.ip().is_loopback() {
                 return Ok(Self::open());
             }
@@ -231,6 +232,11 @@ mod tests {
         assert_eq!(err, TokenError::Required { addr });
         assert!(err.to_string().contains("0.0.0.0:3000"), "{err}");
         assert!(err.to_string().contains("NTA_TOKEN"), "{err}");
+        // Left blank (`NTA_TOKEN=` in an environment file): none.
+        let auth = Auth::for_listen("127.0.0.1:3000".parse().unwrap(), Some("")).unwrap();
+        assert!(!auth.required());
+        let err = Auth::for_listen(addr, Some("")).unwrap_err();
+        assert_eq!(err, TokenError::Required { addr });
     }
 
     #[test]

@@ -119,7 +119,8 @@ async fn send<T: DeserializeOwned>(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<T> {
-    let token = match &args.token {
+    // A blank NTA_TOKEN (an environment file's placeholder) is none.
+    let token = match args.token.as_ref().filter(|t| !t.is_empty()) {
         Some(token) => token.clone(),
         None => {
             let db = match &args.db {
