@@ -104,6 +104,18 @@ pub enum RedisMode {
     Stream,
 }
 
+impl RedisMode {
+    /// Its name in the config file.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RedisMode::List => "list",
+            RedisMode::Rpush => "rpush",
+            RedisMode::Publish => "publish",
+            RedisMode::Stream => "stream",
+        }
+    }
+}
+
 /// Checks a Redis address as the `redis` crate reads it, so that a typo
 /// fails at start with the key's line rather than at the first event.
 pub fn redis(text: &str) -> Result<String, String> {

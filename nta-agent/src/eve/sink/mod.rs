@@ -91,7 +91,7 @@ impl SinkSpec {
                 format!("{kind} {}", path.display())
             }
             SinkSpec::Syslog(path) => format!("syslog {}", path.display()),
-            SinkSpec::Redis { url, mode, key } => format!("redis {url} {mode:?} {key}"),
+            SinkSpec::Redis { url, mode, key } => format!("redis {url} {} {key}", mode.name()),
         }
     }
 }
