@@ -6,83 +6,15 @@
 
 mod support;
 
-use std::{
-    fs,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{fs, path::Path, time::Duration};
 
 use serde_json::Value;
 use support::{
-    lab::Spawned,
     netns::{Agent, Topology, VICTIM_ADDR},
+    prometheus::{Prometheus, value, wait_for},
 };
 
 const TOKEN: &str = "prometheus-scrape-token-0123";
-const PROMETHEUS: &str = "127.0.0.1:9090";
-
-/// Prometheus's answer to PromQL `query`, asked from inside the victim's
-/// namespace.
-fn query(net: &Topology, query: &str) -> Value {
-    try_query(net, query).unwrap_or_else(|| panic!("Prometheus did not answer {query}"))
-}
-
-/// [`query`], or `None` while Prometheus does not listen yet.
-fn try_query(net: &Topology, query: &str) -> Option<Value> {
-    let out = net.exec(
-        &net.victim,
-        Duration::from_secs(10),
-        &[
-            "curl",
-            "-sS",
-            "--get",
-            &format!("http://{PROMETHEUS}/api/v1/query"),
-            "--data-urlencode",
-            &format!("query={query}"),
-        ],
-    );
-    if !out.status.success() {
-        return None;
-    }
-    let answer: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    assert_eq!(answer["status"], "success", "{query}: {answer}");
-    Some(answer)
-}
-
-/// The single value of an instant vector, if it has one series.
-fn value(answer: &Value) -> Option<f64> {
-    let result = answer["data"]["result"].as_array()?;
-    match result.as_slice() {
-        [series] => series["value"][1].as_str()?.parse().ok(),
-        _ => None,
-    }
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut done: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(found) = done() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn prometheus_config(dir: &Path) -> String {
-    let path = dir.join("prometheus.yml");
-    fs::write(
-        &path,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: nta\n    authorization:\n      credentials: {TOKEN}\n    \
-             static_configs:\n      - targets: ['127.0.0.1:3000']\n"
-        ),
-    )
-    .expect("writing prometheus.yml");
-    path.to_str().expect("a UTF-8 path").to_owned()
-}
 
 #[test]
 fn prometheus_scrapes_the_agent_and_counts_every_syn_of_a_burst() {
@@ -113,24 +45,10 @@ fn prometheus_scrapes_the_agent_and_counts_every_syn_of_a_burst() {
         ],
     );
     agent.wait_for_log("API listening", Duration::from_secs(30));
-    let config = prometheus_config(dir.path());
-    let data = dir.path().join("data");
-    let _prometheus = Spawned::start(
-        &net.victim,
-        Duration::from_secs(180),
-        &[
-            "prometheus",
-            &format!("--config.file={config}"),
-            &format!("--storage.tsdb.path={}", data.display()),
-            &format!("--web.listen-address={PROMETHEUS}"),
-        ],
-    );
+    let prometheus = Prometheus::start(&net.victim, dir.path(), Some(TOKEN));
     // Scraped, with the token, and the sensor named.
-    wait_for("a successful scrape", Duration::from_secs(60), || {
-        let up = try_query(&net, r#"up{job="nta"}"#);
-        (up.as_ref().and_then(value) == Some(1.0)).then_some(())
-    });
-    let sensor = query(&net, "nta_sensor");
+    prometheus.wait_for_scrape(&net);
+    let sensor = prometheus.query(&net, "nta_sensor");
     assert_eq!(
         sensor["data"]["result"][0]["metric"]["sensor_name"], "edge-prom",
         "{sensor}"
@@ -138,7 +56,7 @@ fn prometheus_scrapes_the_agent_and_counts_every_syn_of_a_burst() {
 
     let syns = r#"nta_kernel_total{counter="tcp_syn"}"#;
     let before = wait_for("the SYN counter", Duration::from_secs(30), || {
-        value(&query(&net, syns))
+        value(&prometheus.query(&net, syns))
     });
     let burst = net.exec(
         &net.attacker,
@@ -157,11 +75,11 @@ fn prometheus_scrapes_the_agent_and_counts_every_syn_of_a_burst() {
     );
     assert!(burst.status.code().is_some(), "hping3: {burst:?}");
     let after = wait_for("the burst in Prometheus", Duration::from_secs(30), || {
-        value(&query(&net, syns)).filter(|v| *v >= before + 1000.0)
+        value(&prometheus.query(&net, syns)).filter(|v| *v >= before + 1000.0)
     });
     assert_eq!(after - before, 1000.0, "every SYN of the burst, no more");
     // The same as a rate over the burst's minute.
-    let increase = value(&query(
+    let increase = value(&prometheus.query(
         &net,
         &format!("max_over_time({syns}[2m]) - min_over_time({syns}[2m])"),
     ))
@@ -184,7 +102,7 @@ fn prometheus_scrapes_the_agent_and_counts_every_syn_of_a_burst() {
                 .as_str()
                 .expect("expr")
                 .replace("$instance", ".*");
-            let answer = query(&net, &expr);
+            let answer = prometheus.query(&net, &expr);
             let series = answer["data"]["result"].as_array().map_or(0, Vec::len);
             assert!(
                 series > 0,

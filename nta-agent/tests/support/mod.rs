@@ -5,6 +5,7 @@
 pub mod api;
 pub mod captures;
 pub mod collectors;
+pub mod container;
 pub mod coverage;
 pub mod dns;
 pub mod et_open;
@@ -14,6 +15,7 @@ pub mod frames;
 pub mod lab;
 pub mod memory_api;
 pub mod netns;
+pub mod prometheus;
 pub mod smtp;
 pub mod usage;
 pub mod xdp;
