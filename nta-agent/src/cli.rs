@@ -35,6 +35,24 @@ pub enum Command {
     /// Block or unblock sources in the running agent's XDP program.
     #[command(subcommand)]
     Block(BlockCommand),
+    /// Write man pages or shell completions generated from these
+    /// definitions (for packaging).
+    #[command(subcommand, hide = true)]
+    Generate(GenerateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Man pages: nta-agent.1 and one per subcommand (nta-agent-run.1, ...).
+    Man {
+        /// Folder to write them into, created if missing.
+        dir: PathBuf,
+    },
+    /// Completion scripts for bash, zsh and fish.
+    Completions {
+        /// Folder to write them into, created if missing.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,7 @@
 //! - [`api`]: the HTTP JSON API (warp) and the dashboard.
 //! - [`run`]: the `run` command: start-up phases, the loop, shutdown.
 //! - [`read`]: the `read` command: captures through the payload pipeline.
+//! - [`generate`]: man pages and shell completions from the command line's definition.
 
 pub mod alert;
 pub mod api;
@@ -43,6 +44,7 @@ pub mod detect;
 pub mod eve;
 pub mod export;
 pub mod flows;
+pub mod generate;
 pub mod http_client;
 pub mod inspect;
 pub mod mitigate;

@@ -1,7 +1,7 @@
 use std::io::IsTerminal as _;
 
 use clap::Parser as _;
-use nta_agent::cli::{Cli, Command, ConfigCommand, NotifyCommand, RulesCommand};
+use nta_agent::cli::{Cli, Command, ConfigCommand, GenerateCommand, NotifyCommand, RulesCommand};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -41,6 +41,16 @@ async fn main() -> anyhow::Result<()> {
             let ok = nta_agent::notify::cli::test(&args).await?;
             if !ok {
                 std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Generate(command) => {
+            let written = match command {
+                GenerateCommand::Man { dir } => nta_agent::generate::man_pages(&dir)?,
+                GenerateCommand::Completions { dir } => nta_agent::generate::completions(&dir)?,
+            };
+            for path in written {
+                println!("{}", path.display());
             }
             Ok(())
         }
