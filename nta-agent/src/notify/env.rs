@@ -182,29 +182,33 @@ mod tests {
         assert!(err.contains("this is not a variable"), "{err}");
     }
 
+    /// `.env.example`, and the Debian package's /etc/nta/nta.env, which
+    /// systemd reads for the unit.
     #[test]
-    fn the_shipped_example_names_every_variable_and_turns_nothing_on() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.env.example");
-        let text = std::fs::read_to_string(&path).unwrap();
-        for name in VARIABLES {
-            assert!(
-                text.contains(&format!("\n{name}=\n")),
-                "{name} is not in .env.example"
-            );
+    fn the_shipped_examples_name_every_variable_and_turn_nothing_on() {
+        for example in ["../.env.example", "../packaging/debian/nta.env"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+            let text = std::fs::read_to_string(&path).unwrap();
+            for name in VARIABLES {
+                assert!(
+                    text.contains(&format!("\n{name}=\n")),
+                    "{name} is not in {example}"
+                );
+            }
+            let env = Environment {
+                file: read_dotenv(&path).unwrap(),
+                file_path: Some(path),
+                ..Environment::default()
+            };
+            let settings = crate::notify::settings::resolve(
+                &crate::config::Notify::default(),
+                &env,
+                "http://127.0.0.1:3000",
+                "edge-7".into(),
+            )
+            .unwrap();
+            assert!(!settings.any(), "{example} turns a channel on");
         }
-        let env = Environment {
-            file: read_dotenv(&path).unwrap(),
-            file_path: Some(path),
-            ..Environment::default()
-        };
-        let settings = crate::notify::settings::resolve(
-            &crate::config::Notify::default(),
-            &env,
-            "http://127.0.0.1:3000",
-            "edge-7".into(),
-        )
-        .unwrap();
-        assert!(!settings.any());
     }
 
     #[test]
