@@ -8,6 +8,7 @@ mod browser;
 mod build;
 mod cmd;
 mod fuzz;
+mod package;
 mod packages;
 mod paths;
 mod privilege;
@@ -77,6 +78,11 @@ enum Task {
         #[arg(last = true)]
         test_args: Vec<OsString>,
     },
+    /// Set up, build the release agent, and package it as a Debian package,
+    /// target/debian/nta_<version>-1_<arch>.deb: the agent, the systemd unit
+    /// nta@.service (instance: the interface), /etc/nta, man pages and shell
+    /// completions.
+    Package,
     /// Run the libFuzzer targets in fuzz/ (cargo-fuzz, installed if
     /// missing, on nightly) for a while each, and print what they found.
     Fuzz {
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
         Task::Test { test_args } => test::test(&test_args),
         Task::Bench { peers } => bench::bench(peers).map(|()| ExitCode::SUCCESS),
         Task::Fuzz { secs, targets } => fuzz::fuzz(secs, &targets),
+        Task::Package => package::package().map(|_| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|error| {
         // Not anyhow's Debug form: it appends a backtrace whenever

@@ -3,7 +3,8 @@
 //! scanners, the tools that set up and inspect network namespaces, and the
 //! browser (and Node.js, for Playwright) that the dashboard test drives;
 //! the flow collectors the IPFIX test sends to;
-//! and the peers `cargo xtask bench --peers` runs beside nta.
+//! the peers `cargo xtask bench --peers` runs beside nta; and what
+//! `cargo xtask package` and its checks use.
 
 use std::{fs, path::Path, thread, time::Duration};
 
@@ -30,6 +31,11 @@ const PACKAGES: &[&str] = &[
     // IPFIX collectors: nfcapd and nfdump, and libfixbuf's ipfixDump.
     "nfdump",
     "libfixbuf-tools",
+    // The package's checks: dpkg-shlibdeps, which `cargo xtask package`
+    // runs; `man` to render its pages; `systemd-analyze verify` for its unit.
+    "dpkg-dev",
+    "man-db",
+    "systemd",
 ];
 
 /// Installed only where no `node`/`npm` is on PATH: a machine may have a
@@ -52,6 +58,12 @@ pub fn build_packages() -> [&'static str; 2] {
 /// Installs the packages the agent builds with.
 pub fn ensure_build() -> anyhow::Result<()> {
     install_missing(&build_packages(), &[], "installing the build dependencies")
+}
+
+/// What `cargo xtask package` runs beside dpkg-deb: dpkg-shlibdeps, for
+/// the package's Depends.
+pub fn ensure_packaging() -> anyhow::Result<()> {
+    install_missing(&["dpkg-dev"], &[], "installing the packaging tools")
 }
 
 /// Daemons the integration tests start themselves, in their own
