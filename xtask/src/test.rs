@@ -1,12 +1,13 @@
 //! `cargo xtask test`: the whole suite, as root, one test at a time.
 
-use std::{ffi::OsString, io, process::ExitCode};
+use std::{ffi::OsString, io, path::PathBuf, process::ExitCode, time::Instant};
 
 use anyhow::Context as _;
 
 use crate::{
-    build::{cargo_build, cargo_seeing_bpf_linker},
-    cmd::{Cmd, exit_code, step, survive_sigint},
+    build::{agent_binary, cargo_build, cargo_seeing_bpf_linker},
+    cmd::{Cmd, exit_code, note, step, survive_sigint},
+    package,
     privilege::root_prefix,
     setup,
 };
@@ -32,11 +33,19 @@ pub fn cargo_test_as_root(args: &[&str], why: &str) -> anyhow::Result<Cmd> {
 pub fn test(test_args: &[OsString]) -> anyhow::Result<ExitCode> {
     setup::setup(true)?;
     cargo_build(false)?;
+    let deb = if wants_package(test_args) {
+        package_for_tests()
+    } else {
+        None
+    };
 
     let mut cargo = cargo_test_as_root(
         &["--workspace", "--exclude", "nta-ebpf", "--no-fail-fast"],
         "the integration tests",
     )?;
+    if let Some(deb) = &deb {
+        cargo.env(PACKAGE_VAR, deb);
+    }
     // The integration tests share interfaces, namespaces and XDP hooks.
     cargo.args(["--", "--test-threads=1"]).args(test_args);
 
@@ -61,6 +70,45 @@ pub fn test(test_args: &[OsString]) -> anyhow::Result<ExitCode> {
         tally.passed, tally.failed, tally.ignored
     );
     Ok(exit_code(status))
+}
+
+/// Where the package checks (`nta-agent/tests/package.rs`) find the .deb.
+const PACKAGE_VAR: &str = "NTA_TEST_DEB";
+
+/// Whether this run checks the package: the whole suite does; a run given
+/// test-name filters only if one names the package checks, all called
+/// `deb_*`. Building it costs a release build, minutes on two cores.
+fn wants_package(test_args: &[OsString]) -> bool {
+    let filters: Vec<_> = test_args
+        .iter()
+        .filter_map(|arg| arg.to_str())
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|filter| filter.contains("deb"))
+}
+
+/// Builds the release agent and the package for the package checks, or
+/// says why it could not: the rest of the suite runs either way, and the
+/// checks then fail, pointing here.
+fn package_for_tests() -> Option<PathBuf> {
+    let started = Instant::now();
+    let built = cargo_build(true).and_then(|()| package::build_deb(&agent_binary(true)));
+    match built {
+        Ok(deb) => {
+            note(format!(
+                "package for the package checks: {} (release build and package: {:.0}s)",
+                deb.display(),
+                started.elapsed().as_secs_f64()
+            ));
+            Some(deb)
+        }
+        Err(error) => {
+            step(format!(
+                "packaging failed, so the package checks will fail: {error:#}"
+            ));
+            None
+        }
+    }
 }
 
 /// Copies the tests' output to ours as it comes (a test's name shows while
@@ -126,6 +174,15 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builds_the_package_for_the_whole_suite_or_a_filter_naming_it() {
+        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(wants_package(&args(&[])));
+        assert!(wants_package(&args(&["--nocapture"])));
+        assert!(wants_package(&args(&["deb_unit"])));
+        assert!(!wants_package(&args(&["nmap", "--nocapture"])));
+    }
 
     #[test]
     fn sums_the_result_lines_of_every_test_binary() {
