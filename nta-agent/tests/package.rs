@@ -63,27 +63,6 @@ const CONFFILES: [&str; 3] = [
     "/etc/logrotate.d/nta",
 ];
 
-/// The package to check, or `None` (having said why) when there is none.
-fn deb() -> Option<PathBuf> {
-    let Some(path) = std::env::var_os("NTA_TEST_DEB").map(PathBuf::from) else {
-        support::missing(
-            "no package to check: NTA_TEST_DEB is not set",
-            "`cargo xtask test` builds it first and sets it (if packaging failed, its \
-             output says why); or `cargo xtask package`, then \
-             NTA_TEST_DEB=target/debian/nta_VERSION_ARCH.deb",
-        );
-        return None;
-    };
-    if !path.is_file() {
-        support::missing(
-            &format!("{} does not exist", path.display()),
-            "`cargo xtask package`",
-        );
-        return None;
-    }
-    support::have_tool("dpkg-deb").then_some(path)
-}
-
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
@@ -138,7 +117,7 @@ fn listing(deb: &Path) -> BTreeMap<String, Entry> {
 
 #[test]
 fn deb_installs_each_file_owned_by_root_with_its_mode() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     let listing = listing(&deb);
     for (path, mode) in FILES {
         let entry = listing
@@ -163,7 +142,7 @@ fn deb_installs_each_file_owned_by_root_with_its_mode() {
 
 #[test]
 fn deb_control_lists_the_conffiles_the_libraries_and_no_instance_to_start() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     let deb = deb.to_string_lossy();
     let control = tempfile::tempdir().expect("a temporary folder");
     stdout_of("dpkg-deb", &["-e", &deb, &control.path().to_string_lossy()]);
@@ -214,7 +193,7 @@ fn unit_values(unit: &str, key: &str) -> Vec<String> {
 
 #[test]
 fn deb_unit_grants_exactly_the_three_capabilities_and_sandboxes_the_rest() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     let root = unpacked(&deb);
     let unit = fs::read_to_string(root.path().join(UNIT)).expect("the unit");
     for key in ["AmbientCapabilities", "CapabilityBoundingSet"] {
@@ -295,7 +274,7 @@ fn systemd_analyze(root: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn deb_unit_passes_systemd_analyze_verify_and_security() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     if !support::have_tool("systemd-analyze") || !support::have_tool("man") {
         return;
     }
@@ -326,7 +305,7 @@ fn deb_unit_passes_systemd_analyze_verify_and_security() {
 
 #[test]
 fn deb_man_pages_render_and_document_run_and_iface() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     if !support::have_tool("man") {
         return;
     }
@@ -361,7 +340,7 @@ fn deb_man_pages_render_and_document_run_and_iface() {
 
 #[test]
 fn deb_completions_load_and_complete_run_and_iface() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     let root = unpacked(&deb);
     let bash = root
         .path()
@@ -414,7 +393,7 @@ fn deb_completions_load_and_complete_run_and_iface() {
 
 #[test]
 fn deb_default_config_passes_the_packaged_agents_check() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     let root = unpacked(&deb);
     let agent = root.path().join("usr/bin/nta-agent");
     let config = root.path().join("etc/nta/nta.toml");
@@ -445,7 +424,7 @@ fn environment_file(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn deb_agent_started_as_the_unit_starts_it_gets_as_far_as_the_interface() {
-    let Some(deb) = deb() else { return };
+    let Some(deb) = support::deb() else { return };
     if !support::privileged() {
         return;
     }

@@ -11,12 +11,7 @@
 
 mod support;
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{fs, path::PathBuf, time::Duration};
 
 use serde_json::Value;
 use support::{
@@ -27,19 +22,6 @@ use support::{
 };
 
 const SENSOR: &str = "edge-7";
-
-/// The package `cargo xtask package` built for this version, if it has.
-fn package() -> Option<PathBuf> {
-    let arch = Command::new("dpkg")
-        .arg("--print-architecture")
-        .output()
-        .ok()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())?;
-    let deb = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("../debian")
-        .join(format!("nta_{}-1_{arch}.deb", env!("CARGO_PKG_VERSION")));
-    deb.is_file().then_some(deb)
-}
 
 /// The packaged `/etc/nta/nta.toml` with a sensor name and a Redis
 /// stream, as the README tells a user to set them.
@@ -84,8 +66,7 @@ fn the_package_installs_starts_detects_and_rotates_on_a_clean_debian() {
     {
         return;
     }
-    let Some(deb) = package() else {
-        support::missing("no Debian package built", "run `cargo xtask package`");
+    let Some(deb) = support::deb() else {
         return;
     };
     let net = Topology::new();

@@ -36,6 +36,10 @@ const PACKAGES: &[&str] = &[
     "dpkg-dev",
     "man-db",
     "systemd",
+    // A clean Debian to install the package on: debootstrap makes it,
+    // systemd-nspawn boots it.
+    "debootstrap",
+    "systemd-container",
 ];
 
 /// Installed only where no `node`/`npm` is on PATH: a machine may have a

@@ -103,3 +103,25 @@ pub fn nta_read(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Debian package under test (`NTA_TEST_DEB`, which `cargo xtask test`
+/// sets once it has built it), or `None` having said why there is none.
+pub fn deb() -> Option<std::path::PathBuf> {
+    let Some(path) = std::env::var_os("NTA_TEST_DEB").map(std::path::PathBuf::from) else {
+        missing(
+            "no package to check: NTA_TEST_DEB is not set",
+            "`cargo xtask test` builds it first and sets it (if packaging failed, its \
+             output says why); or `cargo xtask package`, then \
+             NTA_TEST_DEB=target/debian/nta_VERSION_ARCH.deb",
+        );
+        return None;
+    };
+    if !path.is_file() {
+        missing(
+            &format!("{} does not exist", path.display()),
+            "`cargo xtask package`",
+        );
+        return None;
+    }
+    have_tool("dpkg-deb").then_some(path)
+}
