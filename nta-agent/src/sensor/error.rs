@@ -74,6 +74,19 @@ pub enum SensorError {
     #[error("watching the {0} ring buffer")]
     Ring(&'static str, #[source] std::io::Error),
 
+    #[error("reading map {name} in batches")]
+    Batch {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("map {0} is not a hash map")]
+    NotAHash(&'static str),
+
+    #[error("counting the CPUs ({0})")]
+    Cpus(&'static str, #[source] std::io::Error),
+
     #[error("reading map {name}")]
     Map {
         name: &'static str,

@@ -2,6 +2,7 @@
 //! attach it to an interface, read its maps, detach.
 
 mod attach;
+mod batch;
 mod blocklist;
 pub mod capabilities;
 mod error;

@@ -1,10 +1,15 @@
 //! Reading the counter maps into a [`Snapshot`].
 
-use std::{net::IpAddr, time::Instant};
+use std::{
+    mem::size_of,
+    net::IpAddr,
+    os::fd::{AsFd as _, BorrowedFd},
+    time::Instant,
+};
 
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray},
 };
 use nta_common::{
     DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
@@ -14,7 +19,7 @@ use nta_common::{
     },
 };
 
-use super::SensorError;
+use super::{SensorError, batch};
 use crate::traffic::{DstView, Snapshot, SourceView};
 
 fn map<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Map, SensorError> {
@@ -65,37 +70,48 @@ fn global(ebpf: &Ebpf) -> Result<GlobalCounters, SensorError> {
     Ok(total)
 }
 
-/// Every entry of an LRU map. Entries evicted while we walk are skipped; the
-/// walk is capped at the map's size because a key evicted under the cursor
-/// makes the kernel restart from the first key.
+/// The file descriptor of a hash map of any kind.
+fn hash_fd<'a>(map: &'a Map, name: &'static str) -> Result<BorrowedFd<'a>, SensorError> {
+    match map {
+        Map::HashMap(data)
+        | Map::LruHashMap(data)
+        | Map::PerCpuHashMap(data)
+        | Map::PerCpuLruHashMap(data) => Ok(data.fd().as_fd()),
+        _ => Err(SensorError::NotAHash(name)),
+    }
+}
+
+/// Every entry of an LRU map, read in batches. The read is capped at the
+/// map's size: an entry evicted and re-created under the kernel's cursor
+/// may be seen twice (the collection keeps one).
 fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
     ebpf: &Ebpf,
     name: &'static str,
     max_entries: u32,
     keep: impl Fn(&V) -> T,
 ) -> Result<C, SensorError> {
-    let hash: BpfHashMap<&MapData, K, V> =
-        BpfHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
-    Ok(hash
-        .iter()
+    let fd = hash_fd(map(ebpf, name)?, name)?;
+    let decode =
+        |key: &[u8], value: &[u8]| Some((batch::read::<K>(key)?, keep(&batch::read::<V>(value)?)));
+    batch::entries(fd, size_of::<K>(), size_of::<V>(), decode)
         .take(max_entries as usize)
-        .filter_map(Result::ok)
-        .map(|(key, value)| (key, keep(&value)))
-        .collect())
+        .collect::<Result<C, _>>()
+        .map_err(|source| SensorError::Batch { name, source })
 }
 
 /// Every flow in the flow table, its CPUs' slots merged.
 pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
     let name = names::FLOWS;
-    let table: PerCpuHashMap<&MapData, u64, FlowStats> =
-        PerCpuHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
-    Ok(table
-        .iter()
+    let fd = hash_fd(map(ebpf, name)?, name)?;
+    let cpus = aya::util::nr_cpus().map_err(|(what, source)| SensorError::Cpus(what, source))?;
+    let decode = |_: &[u8], value: &[u8]| {
+        FlowStats::merge(&batch::per_cpu::<FlowStats>(value, cpus)).map(|f| (f.key, f))
+    };
+    let value_size = batch::per_cpu_slot::<FlowStats>() * cpus;
+    batch::entries(fd, size_of::<u64>(), value_size, decode)
         .take(size as usize)
-        .filter_map(Result::ok)
-        .filter_map(|(_, slots)| FlowStats::merge(slots.iter()))
-        .map(|f| (f.key, f))
-        .collect())
+        .collect::<Result<_, _>>()
+        .map_err(|source| SensorError::Batch { name, source })
 }
 
 pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {

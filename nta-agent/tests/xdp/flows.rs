@@ -3,6 +3,8 @@
 //! belongs to no flow; and the new-flow rate limit, which counts what it
 //! skips.
 
+use std::net::Ipv4Addr;
+
 use nta_common::{
     Counter, IpKey,
     flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH},
@@ -213,4 +215,51 @@ fn new_flows_above_the_rate_limit_are_counted_not_inserted() {
         .map(|(_, f)| f.packets[0] + f.packets[1])
         .sum();
     assert_eq!(total, 6);
+}
+
+/// A full table of sources, each with its flow: the agent reads both whole,
+/// each source with its one SYN, each flow with its one packet (in
+/// batches: a few syscalls, where a walk takes two per entry).
+#[test]
+fn full_tables_of_sources_and_flows_are_read_whole() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = load(&quiet());
+    let n = nta_common::maps::SOURCES_MAX_ENTRIES;
+    let src = |i: u32| Ipv4Addr::from(0xc612_0000 | i).to_string();
+    for i in 0..n {
+        let frame = frames::syn_v4(
+            Ipv4Addr::from(0xc612_0000 | i),
+            "198.19.0.1".parse().unwrap(),
+            40_000,
+            80,
+        );
+        xdp.pass(&frame);
+    }
+    let started = std::time::Instant::now();
+    let snapshot = xdp.snapshot();
+    let read_sources = started.elapsed();
+    let started = std::time::Instant::now();
+    let all_flows = flows(&xdp);
+    let read_flows = started.elapsed();
+    println!(
+        "{n} sources read in {read_sources:?}, {} flows in {read_flows:?}",
+        all_flows.len()
+    );
+    assert_eq!(snapshot.sources.len(), n as usize);
+    for i in (0..n).step_by(97) {
+        let key = IpKey::from(std::net::IpAddr::from(Ipv4Addr::from(0xc612_0000 | i)));
+        let view = snapshot
+            .sources
+            .get(&key)
+            .unwrap_or_else(|| panic!("no {}", src(i)));
+        assert_eq!(view.packets, 1, "{}", src(i));
+    }
+    assert_eq!(all_flows.len(), n as usize);
+    assert!(
+        all_flows
+            .iter()
+            .all(|(_, f)| f.packets.iter().sum::<u64>() == 1)
+    );
 }

@@ -1,0 +1,198 @@
+//! Reading a whole hash map with `BPF_MAP_LOOKUP_BATCH` (Linux 5.6): one
+//! syscall per few thousand entries, where walking it key by key
+//! (`BPF_MAP_GET_NEXT_KEY`, then `BPF_MAP_LOOKUP_ELEM`) takes two per entry
+//! — 131 072 syscalls a tick for a full table of sources. aya has no batch
+//! operations, so this makes the syscall itself.
+
+use std::{
+    io,
+    mem::size_of,
+    os::fd::{AsRawFd, BorrowedFd},
+};
+
+/// `BPF_MAP_LOOKUP_BATCH`'s command number (`enum bpf_cmd`).
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// Entries asked for per call: few calls, and a buffer of a few hundred
+/// KiB. A hash bucket with more entries than this would make the kernel
+/// answer ENOSPC; buckets hold a handful.
+const CHUNK: usize = 4_096;
+
+/// The `batch` member of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Every entry of the hash map `fd`, read a chunk at a time and decoded
+/// by `decode` from the bytes of its key (`key_size`) and value
+/// (`value_size`; a per-CPU map's value is every possible CPU's slot, each
+/// rounded up to 8 bytes). Entries added or evicted meanwhile may or may
+/// not be seen, as with a walk; an entry `decode` refuses is skipped.
+pub fn entries<T, F: FnMut(&[u8], &[u8]) -> Option<T>>(
+    fd: BorrowedFd<'_>,
+    key_size: usize,
+    value_size: usize,
+    decode: F,
+) -> Entries<'_, F> {
+    Entries {
+        fd,
+        key_size,
+        value_size,
+        keys: vec![0u8; key_size * CHUNK],
+        values: vec![0u8; value_size * CHUNK],
+        cursor: [0; 8],
+        started: false,
+        ended: false,
+        got: 0,
+        at: 0,
+        decode,
+    }
+}
+
+/// See [`entries`].
+pub struct Entries<'fd, F> {
+    fd: BorrowedFd<'fd>,
+    key_size: usize,
+    value_size: usize,
+    keys: Vec<u8>,
+    values: Vec<u8>,
+    /// The kernel's cursor: for hash maps, the next bucket, a u32.
+    cursor: [u8; 8],
+    started: bool,
+    /// The kernel said the last chunk was the last.
+    ended: bool,
+    got: usize,
+    at: usize,
+    decode: F,
+}
+
+impl<F> Entries<'_, F> {
+    /// The next chunk into the buffers; `Ok(false)` past the last.
+    fn fetch(&mut self) -> io::Result<bool> {
+        if self.ended {
+            return Ok(false);
+        }
+        let mut next = [0u8; 8];
+        let mut attr = BatchAttr {
+            in_batch: if self.started {
+                self.cursor.as_ptr() as u64
+            } else {
+                0
+            },
+            out_batch: next.as_mut_ptr() as u64,
+            keys: self.keys.as_mut_ptr() as u64,
+            values: self.values.as_mut_ptr() as u64,
+            count: CHUNK as u32,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: attr holds the command's arguments, which point to
+        // buffers of `count` keys and values and to 8-byte cursors, all
+        // alive for the call; the kernel writes within them only.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &mut attr as *mut BatchAttr,
+                size_of::<BatchAttr>() as u32,
+            )
+        };
+        if rc < 0 {
+            let error = io::Error::last_os_error();
+            // ENOENT: this chunk (perhaps empty) is the last.
+            if error.raw_os_error() != Some(libc::ENOENT) {
+                self.ended = true;
+                return Err(error);
+            }
+            self.ended = true;
+        }
+        self.cursor = next;
+        self.started = true;
+        self.got = (attr.count as usize).min(CHUNK);
+        self.at = 0;
+        Ok(self.got > 0)
+    }
+}
+
+impl<T, F: FnMut(&[u8], &[u8]) -> Option<T>> Iterator for Entries<'_, F> {
+    type Item = io::Result<T>;
+
+    fn next(&mut self) -> Option<io::Result<T>> {
+        loop {
+            while self.at < self.got {
+                let i = self.at;
+                self.at += 1;
+                let key = &self.keys[i * self.key_size..(i + 1) * self.key_size];
+                let value = &self.values[i * self.value_size..(i + 1) * self.value_size];
+                if let Some(entry) = (self.decode)(key, value) {
+                    return Some(Ok(entry));
+                }
+            }
+            match self.fetch() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+}
+
+/// A `T` read from the start of `bytes`, which must hold one.
+pub fn read<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
+    (bytes.len() >= size_of::<T>())
+        // SAFETY: T is Pod (any bytes are a valid T), the slice holds
+        // size_of::<T>() bytes, and the read is unaligned.
+        .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Each CPU's `T` of a per-CPU value: `cpus` slots, each rounded up to 8
+/// bytes.
+pub fn per_cpu<T: aya::Pod>(bytes: &[u8], cpus: usize) -> Vec<T> {
+    let slot = per_cpu_slot::<T>();
+    (0..cpus)
+        .filter_map(|cpu| bytes.get(cpu * slot..).and_then(read::<T>))
+        .collect()
+}
+
+/// The bytes a per-CPU map gives each CPU's `T`.
+pub const fn per_cpu_slot<T>() -> usize {
+    size_of::<T>().div_ceil(8) * 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_attribute_is_laid_out_as_the_kernels() {
+        // Four pointers, two u32 and two u64 flags: 56 bytes, count at 32,
+        // map_fd at 36.
+        assert_eq!(size_of::<BatchAttr>(), 56);
+        let attr = BatchAttr::default();
+        let base = &attr as *const BatchAttr as usize;
+        assert_eq!(&attr.count as *const u32 as usize - base, 32);
+        assert_eq!(&attr.map_fd as *const u32 as usize - base, 36);
+        assert_eq!(&attr.flags as *const u64 as usize - base, 48);
+    }
+
+    #[test]
+    fn per_cpu_slots_are_rounded_to_eight_bytes() {
+        assert_eq!(per_cpu_slot::<u32>(), 8);
+        assert_eq!(per_cpu_slot::<[u8; 12]>(), 16);
+        let bytes: Vec<u8> = [7u32, 0, 9, 0]
+            .iter()
+            .flat_map(|n| n.to_ne_bytes())
+            .collect();
+        assert_eq!(per_cpu::<u32>(&bytes, 2), vec![7, 9]);
+        assert_eq!(read::<u64>(&[1, 0, 0]), None);
+    }
+}
