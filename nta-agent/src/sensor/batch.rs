@@ -1,5 +1,5 @@
 //! Reading a whole hash map with `BPF_MAP_LOOKUP_BATCH` (Linux 5.6): one
-//! syscall per few thousand entries, where walking it key by key
+//! syscall per thousand entries, where walking it key by key
 //! (`BPF_MAP_GET_NEXT_KEY`, then `BPF_MAP_LOOKUP_ELEM`) takes two per entry
 //! — 131 072 syscalls a tick for a full table of sources. aya has no batch
 //! operations, so this makes the syscall itself.
@@ -13,10 +13,12 @@ use std::{
 /// `BPF_MAP_LOOKUP_BATCH`'s command number (`enum bpf_cmd`).
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 
-/// Entries asked for per call: few calls, and a buffer of a few hundred
-/// KiB. A hash bucket with more entries than this would make the kernel
-/// answer ENOSPC; buckets hold a handful.
-const CHUNK: usize = 4_096;
+/// Entries asked for per call: 64 calls for a full table of sources, and
+/// buffers of some 200 KiB, which the agent's peak memory under a spoofed
+/// flood (two snapshots of 65 536 sources) can spare. A hash bucket with
+/// more entries than this would make the kernel answer ENOSPC; buckets
+/// hold a handful.
+const CHUNK: usize = 1_024;
 
 /// The `batch` member of `union bpf_attr`.
 #[repr(C)]
