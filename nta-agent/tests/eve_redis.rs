@@ -151,12 +151,9 @@ fn stream(c: &mut redis::Connection, key: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Polls `done` for up to 20 s.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::wait_for(what, Duration::from_secs(20), || done().then_some(()));
 }
 
 #[test]

@@ -18,7 +18,8 @@ use support::{
     container::Container,
     eve,
     netns::{ATTACKER_ADDR, Topology, VICTIM_ADDR},
-    prometheus::{Prometheus, value, wait_for},
+    prometheus::{Prometheus, value},
+    wait_for,
 };
 
 const SENSOR: &str = "edge-7";
@@ -100,16 +101,7 @@ fn the_package_installs_starts_detects_and_rotates_on_a_clean_debian() {
     let status = machine.ok(&format!(
         "cat /proc/$(systemctl show -p MainPID --value {unit})/status"
     ));
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}:")))
-            .unwrap_or_else(|| panic!("no {name} in\n{status}"))
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let field = |name: &str| support::status_field(&status, name);
     assert_ne!(field("Uid"), "0", "{status}");
     assert_eq!(field("CapEff"), "000000c000001000", "{status}");
 

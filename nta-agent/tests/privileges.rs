@@ -65,15 +65,10 @@ fn start_as_nobody(net: &Topology, caps: &[&str]) -> Agent {
     )
 }
 
-/// A field of `/proc/PID/status`, e.g. `Uid` or `CapEff`.
+/// A field of `/proc/PID/status`, e.g. `CapEff`.
 fn status_field(pid: u32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in\n{status}"))
-        .trim()
-        .to_owned()
+    support::status_field(&status, field)
 }
 
 #[test]
@@ -88,7 +83,11 @@ fn the_agent_attaches_detects_and_serves_with_only_its_three_capabilities() {
 
     // What it runs with: nobody, and exactly the three.
     let pid = agent.pid().expect("running");
-    let uids = status_field(pid, "Uid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
+    let uids = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .unwrap_or_else(|| panic!("no Uid in\n{status}"));
     assert!(
         uids.split_whitespace().all(|uid| uid == NOBODY),
         "Uid: {uids}"

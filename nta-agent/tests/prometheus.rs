@@ -11,7 +11,8 @@ use std::{fs, path::Path, time::Duration};
 use serde_json::Value;
 use support::{
     netns::{Agent, Topology, VICTIM_ADDR},
-    prometheus::{Prometheus, value, wait_for},
+    prometheus::{Prometheus, value},
+    wait_for,
 };
 
 const TOKEN: &str = "prometheus-scrape-token-0123";

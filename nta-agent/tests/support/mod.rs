@@ -125,3 +125,36 @@ pub fn deb() -> Option<std::path::PathBuf> {
     }
     have_tool("dpkg-deb").then_some(path)
 }
+
+/// Polls `done` every 250 ms until it gives a value, for at most `limit`.
+pub fn wait_for<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut done: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = done() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// The first word of field `name` (`Uid`, `CapEff`, ...) of a
+/// `/proc/PID/status` text.
+#[track_caller]
+pub fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in\n{status}"))
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -2,15 +2,11 @@
 //! scraping the agent at `127.0.0.1:3000` every second, and asked PromQL
 //! over its HTTP API.
 
-use std::{
-    fs,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{fs, path::Path, time::Duration};
 
 use serde_json::Value;
 
-use super::{lab::Spawned, netns::Topology};
+use super::{lab::Spawned, netns::Topology, wait_for};
 
 /// Where it listens, inside the namespace.
 pub const PROMETHEUS: &str = "127.0.0.1:9090";
@@ -98,17 +94,5 @@ pub fn value(answer: &Value) -> Option<f64> {
     match result.as_slice() {
         [series] => series["value"][1].as_str()?.parse().ok(),
         _ => None,
-    }
-}
-
-/// Polls `done` every 250 ms until it gives a value, for at most `limit`.
-pub fn wait_for<T>(what: &str, limit: Duration, mut done: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(found) = done() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
