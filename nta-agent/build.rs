@@ -8,6 +8,14 @@
 //! (Linux 5.1+, well under nta's 5.15 minimum) has real 32-bit atomics and
 //! jumps.
 //!
+//! `+allows-misaligned-mem-access` lets LLVM read a packet's addresses and
+//! ports in words wherever they sit: without it, every multi-byte field of
+//! a header is loaded a byte at a time. The kernel allows misaligned packet
+//! loads on the architectures nta runs on, but not misaligned stack
+//! accesses, which the verifier rejects at load (so a mistake cannot ship):
+//! the one key with a word at an odd offset, the blocklist's, is written in
+//! 4-byte stores (`nta-ebpf/src/block.rs`).
+//!
 //! When bpf-linker is not installed, an empty stub is written instead so
 //! that `cargo check`, clippy and the unit tests work on a machine without
 //! the eBPF toolchain; a binary built that way refuses to run (see
@@ -82,6 +90,7 @@ fn build(workspace: &Path, out_dir: &Path) -> anyhow::Result<()> {
         "-Cdebuginfo=2".to_owned(),
         "-Clink-arg=--btf".to_owned(),
         format!("-Ctarget-cpu={BPF_CPU}"),
+        "-Ctarget-feature=+allows-misaligned-mem-access".to_owned(),
     ]
     .join("\x1f");
 

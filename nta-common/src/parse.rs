@@ -195,8 +195,8 @@ fn ipv4<F: Frame>(ctx: &F, offset: usize) -> Result<Network, Unparsed> {
     let fragment_offset = be16(&hdr.frags) & 0x1fff;
     Ok(Network {
         family: Family::V4,
-        src: IpKey::from_v4(hdr.src_addr),
-        dst: IpKey::from_v4(hdr.dst_addr),
+        src: unsafe { IpKey::read_v4(&raw const hdr.src_addr) },
+        dst: unsafe { IpKey::read_v4(&raw const hdr.dst_addr) },
         next: hdr.proto,
         offset: offset + header_len,
         end: offset + be16(&hdr.tot_len) as usize,
@@ -234,8 +234,8 @@ fn ipv6<F: Frame>(ctx: &F, offset: usize) -> Result<Network, Unparsed> {
     }
     Ok(Network {
         family: Family::V6,
-        src: IpKey::from_v6(hdr.src_addr),
-        dst: IpKey::from_v6(hdr.dst_addr),
+        src: unsafe { IpKey::read_v6(&raw const hdr.src_addr) },
+        dst: unsafe { IpKey::read_v6(&raw const hdr.dst_addr) },
         next: hdr.next_hdr,
         offset: offset + Ipv6Hdr::LEN,
         end: offset + Ipv6Hdr::LEN + be16(&hdr.payload_len) as usize,
