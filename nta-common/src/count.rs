@@ -46,9 +46,13 @@ pub trait State {
     }
     /// The windows and thresholds; `None` only if they cannot be read.
     fn thresholds(&self) -> Option<*const Thresholds>;
-    /// The source's entry, created (all zeros) if new; `None` if there is
-    /// no room.
+    /// The source's entry, if the table has it.
     fn source(&self, key: &IpKey) -> Option<*mut SourceStats>;
+    /// The source's entry, inserted (all zeros) if absent; `None` if there
+    /// is no room.
+    fn new_source(&self, key: &IpKey) -> Option<*mut SourceStats>;
+    /// This CPU's new-source window: [start ns, sources inserted in it].
+    fn new_source_window(&self) -> Option<*mut [u64; 2]>;
     /// The destination's entry, likewise.
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats>;
     /// Counts a SYN to `port`.
@@ -448,8 +452,22 @@ unsafe fn set_bit<S: State>(bitmap: *mut [u64; BITMAP_WORDS], bit: u32) -> bool 
 #[inline(always)]
 fn source<S: State>(seen: &Seen<S>) {
     let key = &seen.packet.src;
-    let Some(s) = seen.state.source(key) else {
-        return;
+    let s = match seen.state.source(key) {
+        Some(s) => s,
+        None => {
+            let limit = seen
+                .thresholds
+                .map_or(0, |t| unsafe { (*t).new_sources_per_cpu });
+            if !admit(seen, seen.state.new_source_window(), limit) {
+                seen.state.count(Counter::SourcesSkipped, 1);
+                return;
+            }
+            let Some(s) = seen.state.new_source(key) else {
+                seen.state.count(Counter::SourcesSkipped, 1);
+                return;
+            };
+            s
+        }
     };
     let now = seen.now;
     unsafe {
@@ -790,7 +808,10 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
     let f = match seen.state.flow(&key) {
         Some(f) => f,
         None => {
-            if !new_flow_allowed(seen) {
+            let limit = seen
+                .thresholds
+                .map_or(0, |t| unsafe { (*t).new_flows_per_cpu });
+            if !admit(seen, seen.state.new_flow_window(), limit) {
                 seen.state.count(Counter::FlowsSkipped, 1);
                 return (0, 0);
             }
@@ -894,17 +915,14 @@ fn count_payload(count: &mut u16) -> u64 {
     u64::from(*count)
 }
 
-/// Whether this CPU may insert another flow in the current second.
+/// Whether this CPU may insert another entry in the current second, at
+/// most `limit` (0: no limit) counted in `window` ([start ns, inserted]).
 #[inline(always)]
-fn new_flow_allowed<S: State>(seen: &Seen<S>) -> bool {
-    let Some(t) = seen.thresholds else {
-        return true;
-    };
-    let limit = unsafe { (*t).new_flows_per_cpu };
+fn admit<S: State>(seen: &Seen<S>, window: Option<*mut [u64; 2]>, limit: u32) -> bool {
     if limit == 0 {
         return true;
     }
-    let Some(window) = seen.state.new_flow_window() else {
+    let Some(window) = window else {
         return true;
     };
     // Per CPU: plain updates cannot race.

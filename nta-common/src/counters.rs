@@ -102,6 +102,10 @@ counters! {
     /// Packets of new flows not inserted: the new-flow rate was above its
     /// limit, or the table had no room.
     FlowsSkipped => "flows_skipped",
+    /// Packets from sources not in the per-source table that were not
+    /// inserted: the new-source rate was above its limit, or the table had
+    /// no room. They are counted everywhere else.
+    SourcesSkipped => "sources_skipped",
 }
 
 /// Value of the per-CPU `GLOBAL` map's single entry; user space sums it over CPUs.

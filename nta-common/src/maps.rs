@@ -81,6 +81,12 @@ pub mod names {
 /// evicts the least recently seen ones instead of growing without limit.
 pub const SOURCES_MAX_ENTRIES: u32 = 65_536;
 
+/// New sources per second and CPU above which the program stops inserting
+/// them (and counts what it skipped): as many as the table holds, so that a
+/// spoofed flood pays an insert for at most that many packets a second on
+/// each CPU, and the rest cost a lookup that finds nothing.
+pub const DEFAULT_NEW_SOURCES_PER_CPU: u32 = SOURCES_MAX_ENTRIES;
+
 /// Entries in the per-destination-host LRU map: the hosts this sensor protects
 /// plus whatever spoofed destinations pass by; 16 384 × 528 B ≈ 8.3 MiB.
 pub const DST_HOSTS_MAX_ENTRIES: u32 = 16_384;
@@ -415,7 +421,8 @@ pub struct Thresholds {
     pub configured: u32,
     /// New flows each CPU inserts per second at most; 0: no limit.
     pub new_flows_per_cpu: u32,
-    pub _pad: u32,
+    /// New sources each CPU inserts per second at most; 0: no limit.
+    pub new_sources_per_cpu: u32,
 }
 
 impl Thresholds {
@@ -438,7 +445,7 @@ impl Thresholds {
         slow_bits: u32::MAX,
         configured: 1,
         new_flows_per_cpu: 0,
-        _pad: 0,
+        new_sources_per_cpu: 0,
     };
 }
 

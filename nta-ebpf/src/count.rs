@@ -21,7 +21,8 @@ use nta_common::{
 use crate::{
     features,
     maps::{
-        DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NTA_FLOW_SEED, SOURCES, SYN_PORTS, THRESHOLDS,
+        DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES, NTA_FLOW_SEED, SOURCES,
+        SYN_PORTS, THRESHOLDS,
     },
 };
 
@@ -103,7 +104,19 @@ impl State for Maps<'_> {
 
     #[inline(always)]
     fn source(&self, key: &IpKey) -> Option<*mut SourceStats> {
-        entry!(SOURCES, key, &NEW_SOURCE)
+        SOURCES.get_ptr_mut(key)
+    }
+
+    #[inline(always)]
+    fn new_source(&self, key: &IpKey) -> Option<*mut SourceStats> {
+        // As `entry!`: another CPU may insert it first.
+        let _ = SOURCES.insert(key, &NEW_SOURCE, BPF_NOEXIST as u64);
+        SOURCES.get_ptr_mut(key)
+    }
+
+    #[inline(always)]
+    fn new_source_window(&self) -> Option<*mut [u64; 2]> {
+        NEW_SOURCES.get_ptr_mut(0)
     }
 
     #[inline(always)]

@@ -24,6 +24,13 @@ pub static GLOBAL: PerCpuArray<GlobalCounters> = PerCpuArray::with_max_entries(1
 pub static SOURCES: LruHashMap<IpKey, SourceStats> =
     LruHashMap::with_max_entries(SOURCES_MAX_ENTRIES, 0);
 
+/// This CPU's new-source window: [start ns, sources inserted in it]. A
+/// source is inserted only while the window has room
+/// (`Thresholds::new_sources_per_cpu`), so that a spoofed flood costs a
+/// lookup a packet, not an insert.
+#[map]
+pub static NEW_SOURCES: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+
 /// Per-destination-host counters, LRU for the same reason.
 #[map]
 pub static DST_HOSTS: LruHashMap<IpKey, DstHostStats> =

@@ -45,6 +45,8 @@ pub struct Counts {
     flows: UnsafeCell<Entries<FlowStats, FlowKey>>,
     /// The reader is one CPU: one new-flow window.
     new_flows: UnsafeCell<[u64; 2]>,
+    /// The new-source window, as the program's `NEW_SOURCES`.
+    new_sources: UnsafeCell<[u64; 2]>,
     syn_ports: UnsafeCell<Vec<u64>>,
     thresholds: Thresholds,
     events: RefCell<Vec<ThresholdEvent>>,
@@ -66,6 +68,7 @@ impl Counts {
             destinations: UnsafeCell::new(Entries::new(DST_HOSTS_MAX_ENTRIES)),
             flows: UnsafeCell::new(Entries::new(flows)),
             new_flows: UnsafeCell::new([0; 2]),
+            new_sources: UnsafeCell::new([0; 2]),
             syn_ports: UnsafeCell::new(vec![0; PORT_COUNT]),
             thresholds,
             events: RefCell::new(Vec::new()),
@@ -250,7 +253,17 @@ impl State for Counts {
     fn source(&self, key: &IpKey) -> Option<*mut SourceStats> {
         // SAFETY: the borrow ends here; the entry is on the list's heap.
         let sources = unsafe { &mut *self.sources.get() };
+        sources.map.get_mut(key).map(|s| &raw mut **s)
+    }
+
+    fn new_source(&self, key: &IpKey) -> Option<*mut SourceStats> {
+        // SAFETY: as for `source`.
+        let sources = unsafe { &mut *self.sources.get() };
         Some(sources.entry(key, SourceStats::ZERO))
+    }
+
+    fn new_source_window(&self) -> Option<*mut [u64; 2]> {
+        Some(self.new_sources.get())
     }
 
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats> {

@@ -53,6 +53,8 @@ pub struct Config {
     pub sampling: Sampling,
     /// The flow table.
     pub flows: Flows,
+    /// The kernel's per-source table.
+    pub sources: Sources,
     /// DNS queries that look like tunnelled data.
     pub dns_tunnel: DnsTunnel,
     /// How long traffic history is kept.
@@ -127,6 +129,25 @@ impl Default for Flows {
             new_flows_per_cpu: nta_common::flow::DEFAULT_NEW_FLOWS_PER_CPU,
             idle_timeout: Duration::from_secs(15),
             active_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The kernel's per-source table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sources {
+    /// New sources each CPU inserts per second at most, so that a flood of
+    /// spoofed sources costs a lookup a packet rather than an insert; 0: no
+    /// limit. What is skipped is counted (`sources_skipped`); those packets
+    /// still count everywhere else (totals, destinations, flows).
+    pub new_sources_per_cpu: u32,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            new_sources_per_cpu: nta_common::maps::DEFAULT_NEW_SOURCES_PER_CPU,
         }
     }
 }

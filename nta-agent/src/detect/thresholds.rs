@@ -151,7 +151,7 @@ pub fn for_kernel(config: &Config) -> Thresholds {
         slow_bits: scan_count(sketch::bits_for(scan.slow_ports)),
         configured: 1,
         new_flows_per_cpu: config.flows.new_flows_per_cpu,
-        _pad: 0,
+        new_sources_per_cpu: config.sources.new_sources_per_cpu,
     }
 }
 

@@ -92,8 +92,13 @@ impl Xdp {
     /// and its sampling (mapped as `run::sampling_of` maps it), with
     /// sampling on for port 80. The blocklist is empty.
     pub fn load_as_agent(parts: u32) -> Self {
-        let config = Config::default();
-        let mut xdp = Self::load_with(parts, Some(&for_kernel(&config)));
+        Self::load_as_agent_with(parts, &Config::default())
+    }
+
+    /// [`Xdp::load_as_agent`] with the agent's `config` instead of the
+    /// default one.
+    pub fn load_as_agent_with(parts: u32, config: &Config) -> Self {
+        let mut xdp = Self::load_with(parts, Some(&for_kernel(config)));
         let s = &config.sampling;
         let mut ports = BTreeMap::<u16, u8>::new();
         for port in &s.tcp_ports {

@@ -8,6 +8,7 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
+use nta_agent::config::Config;
 use nta_common::maps::{feature, ip_proto};
 
 use crate::support::{
@@ -141,6 +142,37 @@ fn bench_xdp_cost_per_class() {
         ns,
         format!(
             "BPF_PROG_TEST_RUN, median of {SINGLES} single runs, each from a source new to SOURCES"
+        ),
+    );
+
+    // Past the new-source and new-flow limits, which a spoofed flood
+    // reaches within its first second: each packet then only looks its
+    // source and flow up, and inserts neither.
+    let mut config = Config::default();
+    config.sources.new_sources_per_cpu = 1;
+    config.flows.new_flows_per_cpu = 1;
+    let mut limited = Xdp::load_as_agent_with(feature::ALL, &config);
+    let ns = median_of_singles(&mut limited, |i| {
+        frames::syn_v4(fresh_v4(0x40_0000, i), DST_V4, 40_000, 80)
+    });
+    drop(limited);
+    add(
+        "IPv4 SYN, new source past the new-source and new-flow limits (one run per source)",
+        ns,
+        format!(
+            "BPF_PROG_TEST_RUN, median of {SINGLES} single runs, each from a source new to SOURCES, with the agent's new-source and new-flow limits at 1 a second and spent: what a spoofed flood's packet costs once they are"
+        ),
+    );
+
+    // The same single runs on a source already known: what a run costs
+    // alone, which the new source's figure includes.
+    let known = frames::syn_v4(fresh_v4(0x20_0000, 0), DST_V4, 40_000, 80);
+    let ns = median_of_singles(&mut xdp, |_| known.clone());
+    add(
+        "IPv4 SYN, known source (one run per packet)",
+        ns,
+        format!(
+            "BPF_PROG_TEST_RUN, median of {SINGLES} single runs of one frame from a known source: the single runs' own cost, to set the new source's beside"
         ),
     );
 

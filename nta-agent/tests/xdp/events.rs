@@ -54,7 +54,7 @@ fn every_packet() -> Thresholds {
         slow_bits: 0,
         configured: 1,
         new_flows_per_cpu: 0,
-        _pad: 0,
+        new_sources_per_cpu: 0,
     }
 }
 

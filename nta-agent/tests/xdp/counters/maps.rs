@@ -11,14 +11,15 @@ use std::{
 use nta_common::{
     Counter, IpKey, SourceStats,
     classify::{DST_CLASSES, DstClass, Probe},
-    maps::{RATE_CLASSES, RateClass, Thresholds, ip_proto},
+    maps::{RATE_CLASSES, RateClass, Thresholds, feature, ip_proto},
     sketch::port_bit as port_sketch_bit,
 };
 
 use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, ip_frames, probes, sketch};
 use crate::support::{
+    self,
     frames::{self, DST_V4, DST_V6, IPPROTO_GRE, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags},
-    xdp::long_window_ns,
+    xdp::{Xdp, long_window_ns, pin_to_one_cpu, quiet},
 };
 
 // --------------------------------------------------------------------- Sources
@@ -235,6 +236,43 @@ fn syns_from_many_sources_get_one_entry_each() {
         .dst_host(DST_V4, dst)
         .check(&counts, "SYNs from many sources");
 }
+/// Past `new_sources_per_cpu` new sources in a second, a CPU inserts no
+/// more until the next: the rest are counted as skipped, and everywhere
+/// but in `SOURCES`.
+#[test]
+fn new_sources_above_the_rate_limit_are_counted_not_inserted() {
+    if !support::privileged() {
+        return;
+    }
+    // The window is per CPU.
+    pin_to_one_cpu();
+    let thresholds = Thresholds {
+        new_sources_per_cpu: 5,
+        ..quiet()
+    };
+    let mut xdp = Xdp::load_with(feature::ALL, Some(&thresholds));
+    let source = |i: u8| Ipv4Addr::new(198, 18, 3, i);
+    for i in 0..10 {
+        xdp.pass(&frames::syn_v4(source(i), DST_V4, 40_000, 80));
+    }
+    // A source already in the table is counted whatever the rate.
+    xdp.pass(&frames::syn_v4(source(0), DST_V4, 40_001, 80));
+    let held: BTreeSet<IpKey> = xdp.snapshot().sources.keys().copied().collect();
+    let first: BTreeSet<IpKey> = (0..5).map(|i| IpKey::from(IpAddr::V4(source(i)))).collect();
+    assert_eq!(held, first, "the first five sources, and only them");
+    assert_eq!(xdp.source(source(0)).packets, 2);
+    assert_eq!(xdp.counter(Counter::SourcesSkipped), 5);
+    // The skipped SYNs count everywhere else.
+    assert_eq!(xdp.counter(Counter::TcpSyn), 11);
+    assert_eq!(xdp.dst_host(DST_V4).packets[DstClass::Syn as usize], 11);
+
+    // The next second, new sources are inserted again.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    xdp.pass(&frames::syn_v4(source(9), DST_V4, 40_000, 80));
+    assert_eq!(xdp.source(source(9)).packets, 1);
+    assert_eq!(xdp.counter(Counter::SourcesSkipped), 5);
+}
+
 // --------------------------------------------- Port-scan windows and SYN ports
 
 /// When each of a source's windows started: rate, slow, fast, weighted.
