@@ -69,7 +69,7 @@ fn narrow(count: u64) -> u32 {
 impl From<&SourceStats> for SourceView {
     fn from(s: &SourceStats) -> Self {
         Self {
-            packets: s.packets,
+            packets: s.packets(),
             tcp_packets: s.tcp_packets,
             probes: s.probes,
             udp_packets: s.udp_packets,

@@ -479,13 +479,12 @@ fn source<S: State>(seen: &Seen<S>) {
             (*s).fast_window_start_ns = now;
             (*s).weighted_window_start_ns = now;
         }
-        S::add_shared(&raw mut (*s).packets, 1);
         S::add_shared(&raw mut (*s).bytes, seen.len);
         match seen.packet.proto {
             Proto::Tcp => S::add_shared(&raw mut (*s).tcp_packets, 1),
             Proto::Udp => S::add_shared(&raw mut (*s).udp_packets, 1),
             Proto::Icmp => S::add_shared(&raw mut (*s).icmp_packets, 1),
-            Proto::Other => {}
+            Proto::Other => S::add_shared(&raw mut (*s).other_packets, 1),
         }
         (*s).last_seen_ns = now;
         (*s).last_dst = seen.packet.dst;

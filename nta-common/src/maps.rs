@@ -185,7 +185,10 @@ impl IpKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SourceStats {
-    pub packets: u64,
+    /// Packets of other IP protocols than TCP, UDP and ICMP(v6): with the
+    /// three counts below, every packet (see [`SourceStats::packets`]),
+    /// without a fifth locked add on each.
+    pub other_packets: u64,
     pub bytes: u64,
     pub tcp_packets: u64,
     pub udp_packets: u64,
@@ -237,10 +240,18 @@ pub struct SourceStats {
 }
 
 impl SourceStats {
+    /// Every packet the source sent.
+    pub const fn packets(&self) -> u64 {
+        self.tcp_packets
+            .wrapping_add(self.udp_packets)
+            .wrapping_add(self.icmp_packets)
+            .wrapping_add(self.other_packets)
+    }
+
     /// A source not seen yet; a constant, so the XDP program can keep it in
     /// read-only data (see `NEW_SOURCE` there).
     pub const ZERO: Self = Self {
-        packets: 0,
+        other_packets: 0,
         bytes: 0,
         tcp_packets: 0,
         udp_packets: 0,

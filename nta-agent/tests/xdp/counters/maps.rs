@@ -260,7 +260,7 @@ fn new_sources_above_the_rate_limit_are_counted_not_inserted() {
     let held: BTreeSet<IpKey> = xdp.snapshot().sources.keys().copied().collect();
     let first: BTreeSet<IpKey> = (0..5).map(|i| IpKey::from(IpAddr::V4(source(i)))).collect();
     assert_eq!(held, first, "the first five sources, and only them");
-    assert_eq!(xdp.source(source(0)).packets, 2);
+    assert_eq!(xdp.source(source(0)).packets(), 2);
     assert_eq!(xdp.counter(Counter::SourcesSkipped), 5);
     // The skipped SYNs count everywhere else.
     assert_eq!(xdp.counter(Counter::TcpSyn), 11);
@@ -269,7 +269,7 @@ fn new_sources_above_the_rate_limit_are_counted_not_inserted() {
     // The next second, new sources are inserted again.
     std::thread::sleep(std::time::Duration::from_millis(1_100));
     xdp.pass(&frames::syn_v4(source(9), DST_V4, 40_000, 80));
-    assert_eq!(xdp.source(source(9)).packets, 1);
+    assert_eq!(xdp.source(source(9)).packets(), 1);
     assert_eq!(xdp.counter(Counter::SourcesSkipped), 5);
 }
 

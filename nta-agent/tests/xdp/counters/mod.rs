@@ -727,7 +727,7 @@ impl Expect {
                 .last_dst
                 .unwrap_or_else(|| panic!("{what}: the expectation for {addr} has no last_dst"));
             let expected = SourceStats {
-                packets: want.packets,
+                other_packets: want.packets - want.tcp - want.udp - want.icmp,
                 bytes: want.bytes,
                 tcp_packets: want.tcp,
                 udp_packets: want.udp,

@@ -61,7 +61,7 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
     assert_eq!(
         s,
         SourceStats {
-            packets: 1,
+            other_packets: 0,
             bytes: 54,
             tcp_packets: 1,
             udp_packets: 0,
@@ -154,7 +154,7 @@ fn ipv6_tcp_syn_is_counted_in_every_map() {
     let s = counts.sources[&src];
     assert_eq!(
         (
-            s.packets,
+            s.packets(),
             s.bytes,
             s.tcp_packets,
             s.probes[Probe::Syn as usize]
