@@ -2,8 +2,8 @@
 //! through one harness (`support::xdp`), in one test binary with a module a
 //! suite, as aya's integration tests are (one link instead of seven):
 //!
-//! - `counters`: every counter of every map, layer by layer, and every
-//!   truncation of a frame;
+//! - `counters`: every counter of every map, layer by layer, every
+//!   truncation of a frame, and the new-source rate limit;
 //! - `events`: the threshold events on the `EVENTS` ring;
 //! - `blocklist`: which sources the kernel blocklist drops, and what it
 //!   counts;
