@@ -70,10 +70,10 @@ impl From<&SourceStats> for SourceView {
     fn from(s: &SourceStats) -> Self {
         Self {
             packets: s.packets(),
-            tcp_packets: s.tcp_packets,
+            tcp_packets: s.tcp_packets(),
             probes: s.probes,
-            udp_packets: s.udp_packets,
-            icmp_packets: s.icmp_packets,
+            udp_packets: s.udp_packets(),
+            icmp_packets: s.icmp_packets(),
             rsts: s.rsts,
             bare_acks: s.bare_acks,
             last_dst: s.last_dst,

@@ -480,12 +480,6 @@ fn source<S: State>(seen: &Seen<S>) {
             (*s).weighted_window_start_ns = now;
         }
         S::add_shared(&raw mut (*s).bytes, seen.len);
-        match seen.packet.proto {
-            Proto::Tcp => S::add_shared(&raw mut (*s).tcp_packets, 1),
-            Proto::Udp => S::add_shared(&raw mut (*s).udp_packets, 1),
-            Proto::Icmp => S::add_shared(&raw mut (*s).icmp_packets, 1),
-            Proto::Other => S::add_shared(&raw mut (*s).other_packets, 1),
-        }
         (*s).last_seen_ns = now;
         (*s).last_dst = seen.packet.dst;
         (*s).last_dst_port = seen.dst_port;
@@ -495,8 +489,9 @@ fn source<S: State>(seen: &Seen<S>) {
         } else if seen.class == RateClass::BareAck as u32 {
             S::add_shared(&raw mut (*s).bare_acks, 1);
         }
-        // One arm per index, a constant, so the verifier checks every
-        // array access against a known offset.
+        // One count a packet: its probe kind, or else its protocol (see
+        // `SourceStats::other_packets`). One arm per index, a constant, so
+        // the verifier checks every array access against a known offset.
         const SYN_PROBE: u32 = Probe::Syn as u32;
         const FIN_PROBE: u32 = Probe::Fin as u32;
         const ACK_PROBE: u32 = Probe::Ack as u32;
@@ -508,7 +503,12 @@ fn source<S: State>(seen: &Seen<S>) {
             ACK_PROBE => S::add_shared(&raw mut (*s).probes[ACK_PROBE as usize], 1),
             UDP_PROBE => S::add_shared(&raw mut (*s).probes[UDP_PROBE as usize], 1),
             ECHO_PROBE => S::add_shared(&raw mut (*s).probes[ECHO_PROBE as usize], 1),
-            _ => {}
+            _ => match seen.packet.proto {
+                Proto::Tcp => S::add_shared(&raw mut (*s).tcp_rest, 1),
+                Proto::Udp => S::add_shared(&raw mut (*s).udp_rest, 1),
+                Proto::Icmp => S::add_shared(&raw mut (*s).icmp_rest, 1),
+                Proto::Other => S::add_shared(&raw mut (*s).other_packets, 1),
+            },
         }
         let Some(t) = seen.thresholds.filter(|t| (**t).configured != 0) else {
             return;

@@ -185,14 +185,20 @@ impl IpKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SourceStats {
-    /// Packets of other IP protocols than TCP, UDP and ICMP(v6): with the
-    /// three counts below, every packet (see [`SourceStats::packets`]),
-    /// without a fifth locked add on each.
+    /// Packets of other IP protocols than TCP, UDP and ICMP(v6).
+    ///
+    /// Every packet is counted once, in one of `other_packets`,
+    /// `tcp_rest`, `udp_rest`, `icmp_rest` and `probes`: the totals by
+    /// protocol ([`SourceStats::tcp_packets`] and the others) are sums, so
+    /// that a packet costs one locked add here, not two or three.
     pub other_packets: u64,
     pub bytes: u64,
-    pub tcp_packets: u64,
-    pub udp_packets: u64,
-    pub icmp_packets: u64,
+    /// TCP packets that are no probe (see `probes`).
+    pub tcp_rest: u64,
+    /// UDP packets that are no probe.
+    pub udp_rest: u64,
+    /// ICMP and ICMPv6 packets that are no probe.
+    pub icmp_rest: u64,
     /// Probes sent, by [`Probe`](crate::classify::Probe): `probes[Syn]` is
     /// every TCP SYN without ACK this source sent.
     pub probes: [u64; PROBES],
@@ -242,10 +248,29 @@ pub struct SourceStats {
 impl SourceStats {
     /// Every packet the source sent.
     pub const fn packets(&self) -> u64 {
-        self.tcp_packets
-            .wrapping_add(self.udp_packets)
-            .wrapping_add(self.icmp_packets)
+        self.tcp_packets()
+            .wrapping_add(self.udp_packets())
+            .wrapping_add(self.icmp_packets())
             .wrapping_add(self.other_packets)
+    }
+
+    /// TCP packets the source sent, probes of the TCP kinds included.
+    pub const fn tcp_packets(&self) -> u64 {
+        self.tcp_rest
+            .wrapping_add(self.probes[Probe::Syn as usize])
+            .wrapping_add(self.probes[Probe::Fin as usize])
+            .wrapping_add(self.probes[Probe::Ack as usize])
+    }
+
+    /// UDP packets the source sent, probes included.
+    pub const fn udp_packets(&self) -> u64 {
+        self.udp_rest.wrapping_add(self.probes[Probe::Udp as usize])
+    }
+
+    /// ICMP and ICMPv6 packets the source sent, echo requests included.
+    pub const fn icmp_packets(&self) -> u64 {
+        self.icmp_rest
+            .wrapping_add(self.probes[Probe::Echo as usize])
     }
 
     /// A source not seen yet; a constant, so the XDP program can keep it in
@@ -253,9 +278,9 @@ impl SourceStats {
     pub const ZERO: Self = Self {
         other_packets: 0,
         bytes: 0,
-        tcp_packets: 0,
-        udp_packets: 0,
-        icmp_packets: 0,
+        tcp_rest: 0,
+        udp_rest: 0,
+        icmp_rest: 0,
         probes: [0; PROBES],
         rsts: 0,
         bare_acks: 0,

@@ -785,7 +785,7 @@ fn a_full_ring_counts_lost_events() {
         "oldest first"
     );
     assert_eq!(
-        xdp.source(src).udp_packets,
+        xdp.source(src).udp_packets(),
         u64::from(RUNS),
         "counting goes on"
     );

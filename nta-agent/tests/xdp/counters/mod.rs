@@ -726,13 +726,16 @@ impl Expect {
             let last_dst = want
                 .last_dst
                 .unwrap_or_else(|| panic!("{what}: the expectation for {addr} has no last_dst"));
+            // Each packet in one count: its probe kind, or its protocol.
+            let probes = want.all_probes();
+            let probe = |kind: Probe| probes[kind as usize];
             let expected = SourceStats {
                 other_packets: want.packets - want.tcp - want.udp - want.icmp,
                 bytes: want.bytes,
-                tcp_packets: want.tcp,
-                udp_packets: want.udp,
-                icmp_packets: want.icmp,
-                probes: want.all_probes(),
+                tcp_rest: want.tcp - probe(Probe::Syn) - probe(Probe::Fin) - probe(Probe::Ack),
+                udp_rest: want.udp - probe(Probe::Udp),
+                icmp_rest: want.icmp - probe(Probe::Echo),
+                probes,
                 rsts: want.rsts,
                 bare_acks: want.bare_acks,
                 first_seen_ns: first,
