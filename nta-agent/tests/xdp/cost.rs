@@ -53,6 +53,19 @@ fn median_of_singles(xdp: &mut Xdp, frame: impl Fn(u32) -> Vec<u8>) -> f64 {
     times[times.len() / 2].as_nanos() as f64
 }
 
+/// The median over rounds of `over[r] / under[r]`: two cells timed in the
+/// same rounds, so that a slow spell of the machine weighs on both sides of
+/// each ratio, where it would on one side of a ratio of medians.
+fn median_ratio(over: &[Duration], under: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = over
+        .iter()
+        .zip(under)
+        .map(|(o, u)| o.as_secs_f64() / u.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 /// A source in 10.0.0.0/8 (new to SOURCES), distinct for each `i` < 2^24.
 fn fresh_v4(base: u32, i: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x0a00_0000 | ((base + i) & 0x00ff_ffff))
@@ -281,37 +294,19 @@ fn bench_xdp_cost_by_part() {
     }
     let full = loads.len() - 2;
     let without_flows = loads.len() - 3;
-    // The flow table's share, round by round: the two loads run one after
-    // the other in each round, so a slow spell of the machine weighs on
-    // both sides of a round's ratio, where it would on one side of a ratio
-    // of medians.
+    // The flow table's share: the two loads run one after the other in
+    // each round.
     let flow_growth: Vec<f64> = (0..classes.len())
-        .map(|c| {
-            let mut ratios: Vec<f64> = (0..PART_ROUNDS)
-                .map(|r| {
-                    rounds[full][c][r].as_secs_f64() / rounds[without_flows][c][r].as_secs_f64()
-                })
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            ratios[PART_ROUNDS / 2]
-        })
+        .map(|c| median_ratio(&rounds[full][c], &rounds[without_flows][c]))
         .collect();
     // Every class over the floor, a frame cut short in its IPv4 header,
-    // both through the whole program, round by round as above.
+    // both through the whole program.
     let floor_class = classes
         .iter()
         .position(|c| c.name.starts_with("truncated"))
         .expect("the truncated class");
     let over_floor: Vec<f64> = (0..classes.len())
-        .map(|c| {
-            let mut ratios: Vec<f64> = (0..PART_ROUNDS)
-                .map(|r| {
-                    rounds[full][c][r].as_secs_f64() / rounds[full][floor_class][r].as_secs_f64()
-                })
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            ratios[PART_ROUNDS / 2]
-        })
+        .map(|c| median_ratio(&rounds[full][c], &rounds[full][floor_class]))
         .collect();
     // times[load][class]: the median round, in ns.
     let times: Vec<Vec<f64>> = rounds
