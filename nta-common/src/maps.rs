@@ -622,17 +622,6 @@ pub struct BlockKey {
     pub addr: IpKey,
 }
 
-impl BlockKey {
-    /// The key that looks up one address.
-    #[inline(always)]
-    pub const fn addr(addr: IpKey) -> Self {
-        Self {
-            prefix_len: ADDR_BITS,
-            addr,
-        }
-    }
-}
-
 /// `BlockStats::family`: the IP version an entry blocks.
 pub mod block_family {
     pub const IPV4: u32 = 4;
