@@ -29,7 +29,8 @@ use crate::{
 /// Entries are handed out as raw pointers: in the kernel, other CPUs update
 /// the same source and destination entries at the same time, so no `&mut`
 /// may exist; the updates that could race go through [`State::add_shared`],
-/// [`State::window_add`] and [`State::fetch_or`]. Flow entries are per CPU.
+/// [`State::window_add`], [`State::fetch_or`] and [`State::claim`]. Flow
+/// entries are shared likewise.
 pub trait State {
     /// Whether a part of the counting (a `feature` bit) runs.
     fn on(&self, part: u32) -> bool;
@@ -38,9 +39,7 @@ pub trait State {
     /// Nanoseconds on the clock windows are measured with.
     fn now(&self) -> u64;
     /// The same clock read to the nanosecond, where [`State::now`] is
-    /// coarse: once per flow and CPU, so that the CPU that saw a flow's
-    /// first packet is known even when its ends' packets reach two CPUs
-    /// within one tick of the coarse clock.
+    /// coarse: once per flow, for its start.
     fn fine_now(&self) -> u64 {
         self.now()
     }
@@ -57,9 +56,8 @@ pub trait State {
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats>;
     /// Counts a SYN to `port`.
     fn syn(&self, port: u16);
-    /// This CPU's slot of the flow's entry, if the table has it: no other
-    /// CPU writes it. It may hold another flow of the same hash (see
-    /// [`FlowStats::key`]).
+    /// The flow's entry, if the table has it. It may hold another flow of
+    /// the same hash (see [`FlowStats::key`]).
     fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats>;
     /// The flow's entry, inserted (all zeros) if absent, as [`State::flow`];
     /// `None` if there is no room.
@@ -83,6 +81,12 @@ pub trait State {
     /// # Safety
     /// As for [`State::add_shared`].
     unsafe fn fetch_or(target: *mut u64, mask: u64) -> u64;
+    /// Sets a word of a shared entry to `value` if it is 0; true if this
+    /// call did, so that exactly one CPU initialises an entry.
+    ///
+    /// # Safety
+    /// As for [`State::add_shared`].
+    unsafe fn claim(target: *mut u64, value: u64) -> bool;
 }
 
 /// What became of a frame.
@@ -823,22 +827,24 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
         }
     };
     let now = seen.now;
-    // The entry is this CPU's slot of the flow (see `FlowStats`): plain
-    // updates cannot race.
     unsafe {
         if (*f).first_seen_ns == 0 {
-            let first = seen.state.fine_now();
+            // Every CPU that finds the entry empty writes the same key; the
+            // one whose claim takes it starts the flow.
             (*f).key = key;
-            (*f).first_seen_ns = first;
-            (*f).last_seen_ns = first;
-            (*f).opener = opener(t, dir);
+            let first = seen.state.fine_now();
+            if S::claim(&raw mut (*f).first_seen_ns, first) {
+                (*f).last_seen_ns = first;
+                (*f).opener = opener(t, dir);
+            }
         } else if !(*f).key.same(&key) {
             // Another flow with the same hash holds the entry.
             seen.state.count(Counter::FlowsSkipped, 1);
             return (0, 0);
         }
         // The coarse clock lags the fine one by up to a tick: the last
-        // packet is never before the first.
+        // packet is never before the first. Two CPUs may race here; either
+        // time is the flow's last within a tick.
         if now > (*f).last_seen_ns {
             (*f).last_seen_ns = now;
         }
@@ -847,20 +853,24 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
             matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) && t.payload_len > 0;
         let mut ordinal = 0;
         if dir == LOW_TO_HIGH {
-            (*f).packets[LOW_TO_HIGH] += 1;
-            (*f).bytes[LOW_TO_HIGH] += seen.len;
+            S::add_shared(&raw mut (*f).packets[LOW_TO_HIGH], 1);
+            S::add_shared(&raw mut (*f).bytes[LOW_TO_HIGH], seen.len);
             if carries_payload {
-                ordinal = count_payload(&mut (*f).payload_packets[LOW_TO_HIGH]);
+                ordinal = S::window_add(&raw mut (*f).payload_packets[LOW_TO_HIGH], 1);
             }
         } else {
-            (*f).packets[HIGH_TO_LOW] += 1;
-            (*f).bytes[HIGH_TO_LOW] += seen.len;
+            S::add_shared(&raw mut (*f).packets[HIGH_TO_LOW], 1);
+            S::add_shared(&raw mut (*f).bytes[HIGH_TO_LOW], seen.len);
             if carries_payload {
-                ordinal = count_payload(&mut (*f).payload_packets[HIGH_TO_LOW]);
+                ordinal = S::window_add(&raw mut (*f).payload_packets[HIGH_TO_LOW], 1);
             }
         }
         if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
-            (*f).tcp_flags |= u16::from(t.flags) << (8 * (dir as u16 & 1));
+            // A plain read first: the flags are almost always set already.
+            let bits = u64::from(t.flags) << (8 * (dir as u64 & 1));
+            if (*f).tcp_flags & bits != bits {
+                S::fetch_or(&raw mut (*f).tcp_flags, bits);
+            }
         }
         // Only a payload is sampled: the others need not be placed.
         let standing = if carries_payload {
@@ -872,9 +882,9 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
     }
 }
 
-/// The end that opened a flow whose slot starts with a packet `t` sent in
+/// The end that opened a flow whose first packet seen is `t`, sent in
 /// direction `dir`: the sender, unless it is a SYN-ACK, whose receiver sent
-/// the SYN (the SYN may have reached another CPU, or been missed).
+/// the SYN (the SYN was missed).
 #[inline(always)]
 fn opener(t: &Transport, dir: usize) -> u8 {
     use tcp_flags::{ACK, SYN};
@@ -882,7 +892,7 @@ fn opener(t: &Transport, dir: usize) -> u8 {
     (if syn_ack { dir ^ 1 } else { dir }) as u8
 }
 
-/// Where a packet sent in direction `dir` stands in flow slot `f`, counted
+/// Where a packet sent in direction `dir` stands in flow `f`, counted
 /// already: [`sample_flow`] bits, as Suricata's `flow` keyword reads them.
 #[inline(always)]
 fn standing(f: &FlowStats, t: &Transport, dir: usize) -> u8 {
@@ -892,10 +902,10 @@ fn standing(f: &FlowStats, t: &Transport, dir: usize) -> u8 {
         sample_flow::TO_CLIENT
     };
     let established = match t.kind {
-        // A SYN from either end on this slot: the flow was seen from its
-        // start. Data without one is a mid-stream pickup, which Suricata
-        // does not take as established either.
-        TransportKind::Tcp => f.tcp_flags & (u16::from(tcp_flags::SYN) * 0x0101) != 0,
+        // A SYN from either end: the flow was seen from its start. Data
+        // without one is a mid-stream pickup, which Suricata does not take
+        // as established either.
+        TransportKind::Tcp => f.tcp_flags & (u64::from(tcp_flags::SYN) * 0x0101) != 0,
         TransportKind::Udp => f.packets[dir ^ 1] != 0,
         _ => false,
     };
@@ -904,14 +914,6 @@ fn standing(f: &FlowStats, t: &Transport, dir: usize) -> u8 {
     } else {
         way
     }
-}
-
-/// Counts a payload packet of a flow's direction, up to `u16::MAX`;
-/// returns its ordinal.
-#[inline(always)]
-fn count_payload(count: &mut u16) -> u64 {
-    *count = count.saturating_add(1);
-    u64::from(*count)
 }
 
 /// Whether this CPU may insert another entry in the current second, at

@@ -1,5 +1,5 @@
 //! Flows: both directions of a conversation in one entry of `FLOWS`, keyed
-//! by the normalised 5-tuple's seeded hash, with a slot per CPU.
+//! by the normalised 5-tuple's seeded hash, shared by the CPUs.
 
 use crate::IpKey;
 
@@ -10,7 +10,8 @@ pub const LOW_TO_HIGH: usize = 0;
 pub const HIGH_TO_LOW: usize = 1;
 
 /// Entries in the `FLOWS` map by default (`[flows] table_size`): each
-/// takes about 80 bytes plus a 96-byte slot per CPU, 34 MiB on 2 CPUs.
+/// takes its 120-byte value plus about 60 bytes of the kernel's, 23 MiB
+/// whatever the number of CPUs.
 pub const FLOWS_MAX_ENTRIES: u32 = 131_072;
 
 /// New flows per second and CPU above which the program stops inserting
@@ -138,11 +139,12 @@ fn words(key: &IpKey) -> [u32; 4] {
     ]
 }
 
-/// What one CPU counted of one flow: the kernel's table holds a slot per
-/// CPU for each flow (a per-CPU LRU hash), so that the counts are plain
-/// adds, never locked ones, and the agent sums the slots when it reads them
-/// ([`FlowStats::merge`]). A slot whose `first_seen_ns` is 0 is unused: no
-/// packet of the flow reached that CPU.
+/// What the program counted of one flow. One entry for all CPUs, the
+/// value inline: during a flood of many flows each packet's entry is a
+/// cache and TLB miss, and a per-CPU value was a second one, a third of
+/// the program's time (see BENCHMARKS.md). The counts are locked adds, the
+/// first packet claims the entry with a compare-and-swap on
+/// `first_seen_ns`. An entry whose `first_seen_ns` is 0 has no packet yet.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowStats {
@@ -152,19 +154,21 @@ pub struct FlowStats {
     /// Packets and bytes by direction ([`LOW_TO_HIGH`], [`HIGH_TO_LOW`]).
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
-    /// The slot's first packet, on the fine clock (`State::fine_now`), and
+    /// The flow's first packet, on the fine clock (`State::fine_now`), and
     /// its last, on the coarse one but never before the first.
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
+    /// TCP and UDP packets with a payload, by direction: the first few of
+    /// each are sampled.
+    pub payload_packets: [u64; 2],
     /// TCP flags seen: from the low end in bits 0..8, from the high end in
-    /// bits 8..16.
-    pub tcp_flags: u16,
-    /// TCP and UDP packets with a payload, by direction, up to `u16::MAX`:
-    /// the first few of each are sampled.
-    pub payload_packets: [u16; 2],
+    /// bits 8..16. A word, for the atomic or that sets them.
+    pub tcp_flags: u64,
     /// The direction of the flow's first packet: the end that opened it.
     pub opener: u8,
     pub _pad: u8,
+    pub _pad2: u16,
+    pub _pad3: u32,
 }
 
 impl FlowStats {
@@ -182,10 +186,12 @@ impl FlowStats {
         bytes: [0; 2],
         first_seen_ns: 0,
         last_seen_ns: 0,
-        tcp_flags: 0,
         payload_packets: [0; 2],
+        tcp_flags: 0,
         opener: 0,
         _pad: 0,
+        _pad2: 0,
+        _pad3: 0,
     };
 
     /// TCP flags seen from the end that sent in direction `dir`.
@@ -193,32 +199,15 @@ impl FlowStats {
         (self.tcp_flags >> (8 * (dir & 1))) as u8
     }
 
-    /// One flow's slots, one per CPU, as one: counts summed, the earliest
-    /// first packet (whose CPU saw the opener), the latest last, the flags
-    /// of all. `None` if no slot is in use.
-    pub fn merge<'a>(slots: impl IntoIterator<Item = &'a FlowStats>) -> Option<FlowStats> {
-        let mut used = slots.into_iter().filter(|s| s.first_seen_ns != 0);
-        let mut all = *used.next()?;
-        for s in used {
-            for d in [LOW_TO_HIGH, HIGH_TO_LOW] {
-                all.packets[d] = all.packets[d].wrapping_add(s.packets[d]);
-                all.bytes[d] = all.bytes[d].wrapping_add(s.bytes[d]);
-                all.payload_packets[d] =
-                    all.payload_packets[d].saturating_add(s.payload_packets[d]);
-            }
-            if s.first_seen_ns < all.first_seen_ns {
-                all.first_seen_ns = s.first_seen_ns;
-                all.opener = s.opener;
-            }
-            all.last_seen_ns = all.last_seen_ns.max(s.last_seen_ns);
-            all.tcp_flags |= s.tcp_flags;
-        }
-        Some(all)
+    /// Whether a packet has filled the entry (an entry is inserted
+    /// empty, then claimed).
+    pub fn in_use(&self) -> bool {
+        self.first_seen_ns != 0
     }
 }
 
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
-const _: () = assert!(core::mem::size_of::<FlowStats>() == 96);
+const _: () = assert!(core::mem::size_of::<FlowStats>() == 120);
 
 #[cfg(test)]
 mod tests {
@@ -242,39 +231,6 @@ mod tests {
         assert_eq!((k.low_port, k.high_port, d), (8, 9, HIGH_TO_LOW));
         // Another protocol is another flow.
         assert_ne!(FlowKey::of(&v4(1), 80, &v4(2), 1, 17).0, ba);
-    }
-
-    fn slot(first: u64, last: u64, opener: u8, flags: u16) -> FlowStats {
-        FlowStats {
-            key: FlowKey::of(&v4(1), 80, &v4(2), 40_000, 6).0,
-            packets: [2, 1],
-            bytes: [200, 100],
-            first_seen_ns: first,
-            last_seen_ns: last,
-            tcp_flags: flags,
-            payload_packets: [1, u16::MAX],
-            opener,
-            _pad: 0,
-        }
-    }
-
-    #[test]
-    fn a_flows_slots_merge_into_one() {
-        let unused = FlowStats::ZERO;
-        let a = slot(50, 60, 1, 0x0002);
-        let b = slot(40, 90, 0, 0x1200);
-        let all = FlowStats::merge([&unused, &a, &unused, &b]).expect("slots in use");
-        assert_eq!(all.key, a.key);
-        assert_eq!((all.packets, all.bytes), ([4, 2], [400, 200]));
-        // The earliest slot saw the first packet, so its CPU knows the opener.
-        assert_eq!(
-            (all.first_seen_ns, all.last_seen_ns, all.opener),
-            (40, 90, 0)
-        );
-        assert_eq!(all.tcp_flags, 0x1202);
-        assert_eq!(all.payload_packets, [2, u16::MAX]);
-        assert_eq!(FlowStats::merge([&a]), Some(a));
-        assert_eq!(FlowStats::merge([&unused, &unused]), None);
     }
 
     #[test]

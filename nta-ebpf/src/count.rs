@@ -4,7 +4,7 @@
 
 use core::intrinsics::{
     AtomicOrdering::{Relaxed, SeqCst},
-    atomic_or, atomic_xadd,
+    atomic_cxchg, atomic_or, atomic_xadd,
 };
 
 use aya_ebpf::{
@@ -180,5 +180,10 @@ impl State for Maps<'_> {
     #[inline(always)]
     unsafe fn fetch_or(target: *mut u64, mask: u64) -> u64 {
         unsafe { atomic_or::<u64, u64, { Relaxed }>(target, mask) }
+    }
+
+    #[inline(always)]
+    unsafe fn claim(target: *mut u64, value: u64) -> bool {
+        unsafe { atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(target, 0, value).1 }
     }
 }

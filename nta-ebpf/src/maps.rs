@@ -3,7 +3,7 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{Array, LpmTrie, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use nta_common::{
     BlockStats, DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
@@ -83,12 +83,11 @@ pub static BLOCKLIST: LpmTrie<IpKey, BlockStats> =
 pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Flows, both directions in one entry, keyed by the key's seeded hash
-/// (`FlowKey::hash`), with a slot per CPU so that counting takes no locked
-/// add; LRU, so that the oldest go when it is full. The agent sets its size
-/// at load. New flows above a rate (per CPU, `NEW_FLOWS`) are not inserted.
+/// (`FlowKey::hash`), shared by the CPUs (see `FlowStats`); LRU, so that
+/// the oldest go when it is full. The agent sets its size at load. New
+/// flows above a rate (per CPU, `NEW_FLOWS`) are not inserted.
 #[map]
-pub static FLOWS: LruPerCpuHashMap<u64, FlowStats> =
-    LruPerCpuHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+pub static FLOWS: LruHashMap<u64, FlowStats> = LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
 
 /// The seed of `FLOWS`' key hash, drawn at random by the agent at load
 /// (`FLOW_SEED_GLOBAL`).

@@ -320,6 +320,17 @@ impl State for Counts {
             old
         }
     }
+
+    unsafe fn claim(target: *mut u64, value: u64) -> bool {
+        // SAFETY: as for `add_shared`.
+        unsafe {
+            if *target != 0 {
+                return false;
+            }
+            *target = value;
+        }
+        true
+    }
 }
 
 impl PacketSource for Counts {

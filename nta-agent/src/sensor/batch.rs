@@ -36,8 +36,7 @@ struct BatchAttr {
 
 /// Every entry of the hash map `fd`, read a chunk at a time and decoded
 /// by `decode` from the bytes of its key (`key_size`) and value
-/// (`value_size`; a per-CPU map's value is every possible CPU's slot, each
-/// rounded up to 8 bytes). Entries added or evicted meanwhile may or may
+/// (`value_size`). Entries added or evicted meanwhile may or may
 /// not be seen, as with a walk; an entry `decode` refuses is skipped.
 pub fn entries<T, F: FnMut(&[u8], &[u8]) -> Option<T>>(
     fd: BorrowedFd<'_>,
@@ -156,20 +155,6 @@ pub fn read<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
         .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-/// Each CPU's `T` of a per-CPU value: `cpus` slots, each rounded up to 8
-/// bytes.
-pub fn per_cpu<T: aya::Pod>(bytes: &[u8], cpus: usize) -> Vec<T> {
-    let slot = per_cpu_slot::<T>();
-    (0..cpus)
-        .filter_map(|cpu| bytes.get(cpu * slot..).and_then(read::<T>))
-        .collect()
-}
-
-/// The bytes a per-CPU map gives each CPU's `T`.
-pub const fn per_cpu_slot<T>() -> usize {
-    size_of::<T>().div_ceil(8) * 8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,14 +172,8 @@ mod tests {
     }
 
     #[test]
-    fn per_cpu_slots_are_rounded_to_eight_bytes() {
-        assert_eq!(per_cpu_slot::<u32>(), 8);
-        assert_eq!(per_cpu_slot::<[u8; 12]>(), 16);
-        let bytes: Vec<u8> = [7u32, 0, 9, 0]
-            .iter()
-            .flat_map(|n| n.to_ne_bytes())
-            .collect();
-        assert_eq!(per_cpu::<u32>(&bytes, 2), vec![7, 9]);
+    fn a_value_shorter_than_its_type_is_refused() {
         assert_eq!(read::<u64>(&[1, 0, 0]), None);
+        assert_eq!(read::<u32>(&7u32.to_ne_bytes()), Some(7));
     }
 }

@@ -1,16 +1,18 @@
 //! The kernel flow table from user space: a handle of its own, to walk the
 //! table and remove the flows whose records are written.
 
+use std::{mem::size_of, os::fd::AsFd as _};
+
 use aya::{
     Ebpf,
-    maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap},
+    maps::{HashMap, IterableMap as _, Map, MapData, MapError},
 };
 use nta_common::{
     flow::{FlowKey, FlowStats},
     maps::names,
 };
 
-use super::{SensorError, blocklist::own_fd};
+use super::{SensorError, batch, blocklist::own_fd};
 use crate::flows::Pick;
 
 const NAME: &str = names::FLOWS;
@@ -19,8 +21,8 @@ const NAME: &str = names::FLOWS;
 /// descriptor, so it can move to the task that exports flows while the
 /// [`Sensor`](super::Sensor) goes on reading the counters.
 pub struct FlowTable {
-    /// Keyed by the flow key's seeded hash, a slot per CPU.
-    map: PerCpuHashMap<MapData, u64, FlowStats>,
+    /// Keyed by the flow key's seeded hash.
+    map: HashMap<MapData, u64, FlowStats>,
     /// The table's size, which caps a walk.
     size: u32,
 }
@@ -33,10 +35,10 @@ impl FlowTable {
     pub(super) fn open(ebpf: &Ebpf, size: u32) -> Result<Self, SensorError> {
         let map = ebpf.map(NAME).ok_or(SensorError::MissingMap(NAME))?;
         // Checks the map type and the key and value sizes against ours.
-        let shared: PerCpuHashMap<&MapData, u64, FlowStats> =
-            PerCpuHashMap::try_from(map).map_err(map_error)?;
+        let shared: HashMap<&MapData, u64, FlowStats> =
+            HashMap::try_from(map).map_err(map_error)?;
         let data = own_fd(shared.map())?;
-        let map = PerCpuHashMap::try_from(Map::PerCpuLruHashMap(data)).map_err(map_error)?;
+        let map = HashMap::try_from(Map::LruHashMap(data)).map_err(map_error)?;
         Ok(Self { map, size })
     }
 
@@ -48,22 +50,25 @@ impl FlowTable {
         &mut self,
         mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
     ) -> Result<Vec<(FlowKey, FlowStats, Pick)>, SensorError> {
-        // The walk is capped at the map's size: a key evicted under the
-        // cursor makes the kernel restart from the first key.
-        let picked: Vec<(u64, FlowStats, Pick)> = self
-            .map
-            .iter()
+        // In batches, a thousand entries a syscall (see `batch`). The walk
+        // is capped at the map's size: an entry evicted and re-created
+        // under the kernel's cursor may be seen twice.
+        let fd = self.map.map().fd().as_fd();
+        let decode = |key: &[u8], value: &[u8]| {
+            let (hash, f) = (batch::read::<u64>(key)?, batch::read::<FlowStats>(value)?);
+            // An entry no packet has filled yet is left alone.
+            f.in_use().then_some((hash, f))
+        };
+        let mut picked = Vec::new();
+        for entry in batch::entries(fd, size_of::<u64>(), size_of::<FlowStats>(), decode)
             .take(self.size as usize)
-            .filter_map(Result::ok)
-            .filter_map(|(hash, slots)| {
-                // `None` for an entry no packet has filled yet.
-                let f = FlowStats::merge(slots.iter())?;
-                match pick(&f.key, &f) {
-                    Pick::Keep => None,
-                    p => Some((hash, f, p)),
-                }
-            })
-            .collect();
+        {
+            let (hash, f) = entry.map_err(|source| SensorError::Batch { name: NAME, source })?;
+            match pick(&f.key, &f) {
+                Pick::Keep => {}
+                p => picked.push((hash, f, p)),
+            }
+        }
         for (hash, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
             match self.map.remove(hash) {
                 Ok(()) | Err(MapError::KeyNotFound) => {}

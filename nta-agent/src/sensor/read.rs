@@ -99,16 +99,16 @@ fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
         .map_err(|source| SensorError::Batch { name, source })
 }
 
-/// Every flow in the flow table, its CPUs' slots merged.
+/// Every flow in the flow table with a packet counted.
 pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
     let name = names::FLOWS;
     let fd = hash_fd(map(ebpf, name)?, name)?;
-    let cpus = aya::util::nr_cpus().map_err(|(what, source)| SensorError::Cpus(what, source))?;
     let decode = |_: &[u8], value: &[u8]| {
-        FlowStats::merge(&batch::per_cpu::<FlowStats>(value, cpus)).map(|f| (f.key, f))
+        batch::read::<FlowStats>(value)
+            .filter(FlowStats::in_use)
+            .map(|f| (f.key, f))
     };
-    let value_size = batch::per_cpu_slot::<FlowStats>() * cpus;
-    batch::entries(fd, size_of::<u64>(), value_size, decode)
+    batch::entries(fd, size_of::<u64>(), size_of::<FlowStats>(), decode)
         .take(size as usize)
         .collect::<Result<_, _>>()
         .map_err(|source| SensorError::Batch { name, source })
