@@ -408,8 +408,8 @@ pub fn zero_windows() -> Thresholds {
 }
 
 /// Keeps this thread on one CPU: a test run runs on the CPU of the thread
-/// that asks for it, and the program's rate limits and flow slots are per
-/// CPU.
+/// that asks for it, and the program's rate limits and new-entry windows
+/// are per CPU.
 pub fn pin_to_one_cpu() {
     pin_to_cpu(0);
 }
