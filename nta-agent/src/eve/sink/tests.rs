@@ -247,7 +247,7 @@ fn a_rotated_file_turns_over_each_interval_and_loses_nothing() {
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
     let mut seen = Vec::new();
-    for file in &files {
+    for (i, file) in files.iter().enumerate() {
         let name = file.file_name().unwrap().to_str().unwrap();
         let second: i64 = name
             .strip_prefix("eve-")
@@ -255,6 +255,12 @@ fn a_rotated_file_turns_over_each_interval_and_loses_nothing() {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{name} is not eve-SECONDS.json"));
         let lines = uptimes(&std::fs::read_to_string(file).unwrap());
+        // The first file is opened at start, to fail early on a bad path:
+        // on a busy machine its second can end before the first batch
+        // comes. Every later one is opened by a write.
+        if i == 0 && lines.is_empty() {
+            continue;
+        }
         assert!(!lines.is_empty(), "{name} is empty");
         seen.extend(lines);
         // Opened within its second: the name tells when its lines came.
