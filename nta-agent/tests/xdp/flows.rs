@@ -70,13 +70,22 @@ fn a_connection_is_one_flow_counted_each_way() {
     assert!([LOW_TO_HIGH, HIGH_TO_LOW].contains(&client_dir));
 }
 
-#[test]
-fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
+/// Whether the tests that need two CPUs can run: as root, on a machine
+/// with two (which CI must have).
+fn two_cpus() -> bool {
     if !support::privileged() {
-        return;
+        return false;
     }
     if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
         assert!(!support::in_ci(), "two CPUs needed");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
+    if !two_cpus() {
         return;
     }
     let mut xdp = load(&quiet());
@@ -127,11 +136,7 @@ fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
 /// packets in one run).
 #[test]
 fn two_cpus_counting_one_flow_at_once_lose_nothing() {
-    if !support::privileged() {
-        return;
-    }
-    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
-        assert!(!support::in_ci(), "two CPUs needed");
+    if !two_cpus() {
         return;
     }
     const RUNS: u32 = 300_000;
