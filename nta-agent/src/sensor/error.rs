@@ -84,9 +84,6 @@ pub enum SensorError {
     #[error("map {0} is not a hash map")]
     NotAHash(&'static str),
 
-    #[error("counting the CPUs ({0})")]
-    Cpus(&'static str, #[source] std::io::Error),
-
     #[error("reading map {name}")]
     Map {
         name: &'static str,
