@@ -822,7 +822,6 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
                 seen.state.count(Counter::FlowsSkipped, 1);
                 return (0, 0);
             };
-            seen.state.count(Counter::FlowsNew, 1);
             f
         }
     };
@@ -830,12 +829,14 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
     unsafe {
         if (*f).first_seen_ns == 0 {
             // Every CPU that finds the entry empty writes the same key; the
-            // one whose claim takes it starts the flow.
+            // one whose claim takes it starts the flow, and counts it: two
+            // CPUs may both miss the lookup and both insert.
             (*f).key = key;
             let first = seen.state.fine_now();
             if S::claim(&raw mut (*f).first_seen_ns, first) {
                 (*f).last_seen_ns = first;
                 (*f).opener = opener(t, dir);
+                seen.state.count(Counter::FlowsNew, 1);
             }
         } else if !(*f).key.same(&key) {
             // Another flow with the same hash holds the entry.

@@ -133,7 +133,9 @@ fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
 /// Two CPUs counting one connection at the same time lose nothing: the
 /// flow's entry, like the source's and the destination's, is shared, and
 /// every count in it a locked add (plain adds lost 1 133 of these 600 000
-/// packets in one run).
+/// packets in one run). Both CPUs often miss the lookup and both insert:
+/// the flow is still new once (counted on insert, it was twice in 18 of 40
+/// runs).
 #[test]
 fn two_cpus_counting_one_flow_at_once_lose_nothing() {
     if !two_cpus() {
