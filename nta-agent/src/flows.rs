@@ -132,6 +132,9 @@ impl FlowRecord {
     }
 }
 
+/// Flows a walk picked, as they were when read.
+pub type Picked = Vec<(FlowKey, FlowStats, Pick)>;
+
 /// What a walk of the flow table does with a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
@@ -216,7 +219,7 @@ impl Timeouts {
     /// epoch's nanoseconds at the table's 0.
     pub fn records(
         &mut self,
-        mut picked: Vec<(FlowKey, FlowStats, Pick)>,
+        mut picked: Picked,
         clock: i128,
         now: u64,
         end: bool,

@@ -61,11 +61,15 @@ enum Ports {
     /// Random among 256, so the flow table's entries stay in the caches:
     /// the control that tells what the table's memory costs.
     Few,
+    /// Random, to a random one of 256 destination ports: some 16 million
+    /// flows, nearly every frame a new one.
+    ToMany,
 }
 
 /// Writes to `path` a trafgen configuration for one TCP SYN from the
-/// attacker's veth to the victim's port 80, from `src` or, with `None`,
-/// from a random source each frame, from `ports`; returns `path`.
+/// attacker's veth to the victim's port 80 (or as `ports` says), from
+/// `src` or, with `None`, from a random source each frame, from `ports`;
+/// returns `path`.
 fn write_syn_conf(net: &Topology, path: &Path, src: Option<&str>, ports: Ports) -> PathBuf {
     let dst_mac = mac(net, &net.victim, &net.victim_if);
     let src_mac = mac(net, &net.attacker, &net.attacker_if);
@@ -77,15 +81,16 @@ fn write_syn_conf(net: &Topology, path: &Path, src: Option<&str>, ports: Ports) 
     };
     let octets = |ip: &str| ip.replace('.', ", ");
     let source = src.map_or_else(|| "drnd(4)".to_owned(), octets);
-    let sport = match ports {
-        Ports::Any => "drnd(2)",
-        Ports::Few => "0x9c, drnd(1)",
+    let (sport, dport) = match ports {
+        Ports::Any => ("drnd(2)", "const16(80)"),
+        Ports::Few => ("0x9c, drnd(1)", "const16(80)"),
+        Ports::ToMany => ("drnd(2)", "0x1f, drnd(1)"),
     };
     let conf = format!(
         "{{\n  {dst}, {srcm}, 0x08, 0x00,\n  \
          0x45, 0x00, const16(40), drnd(2), 0x40, 0x00, 64, 6, csumip(14, 33),\n  \
          {source},\n  {victim},\n  \
-         {sport}, const16(80), drnd(4), const32(0), 0x50, 0x02, const16(512), csumtcp(14, 34), const16(0),\n}}\n",
+         {sport}, {dport}, drnd(4), const32(0), 0x50, 0x02, const16(512), csumtcp(14, 34), const16(0),\n}}\n",
         dst = bytes(&dst_mac),
         srcm = bytes(&src_mac),
         victim = octets(VICTIM_ADDR),
@@ -203,6 +208,74 @@ fn seen_packets(api: &Api) -> u64 {
     api.get("/api/stats")["totals"]["packets"]
         .as_u64()
         .expect("packets in totals")
+}
+
+/// Frames of the new-flow flood: nearly every one a new flow, more than
+/// the store's queue of records holds, less than the flow table.
+const NEW_FLOWS: u64 = 120_000;
+/// Frames a second of it.
+const NEW_FLOWS_RATE: u64 = 100_000;
+
+/// A flow table fuller than the store's queue of records, all its flows
+/// ending at once (the agent stops): every record reaches the EVE file,
+/// handed over in batches as the store takes them, where the whole table
+/// once went at once and the queue dropped what did not fit.
+#[test]
+fn a_flow_table_ending_at_once_loses_no_record() {
+    let Some(net) = Topology::privileged(&["trafgen"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let conf = write_syn_conf(
+        &net,
+        &dir.path().join("syn.cfg"),
+        Some(ATTACKER_ADDR),
+        Ports::ToMany,
+    );
+    let config = dir.path().join("nta.toml");
+    // No flow ends before the agent stops, and none is held back.
+    fs::write(
+        &config,
+        "[flows]\nidle_timeout = \"10m\"\nactive_timeout = \"10m\"\nnew_flows_per_cpu = 0\n",
+    )
+    .expect("writing the config");
+    let eve = dir.path().join("eve.json");
+    let mut agent = start_agent(
+        &net,
+        &[
+            "--config",
+            config.to_str().expect("UTF-8"),
+            "--eve",
+            eve.to_str().expect("UTF-8"),
+        ],
+    );
+    let api = Api::new(&net.victim);
+    // Paced: trafgen's fastest path may fail to flush its ring.
+    trafgen(&net, &conf, NEW_FLOWS, Some(NEW_FLOWS_RATE), 1);
+    // Once a tick has counted every frame: the flows in the table.
+    let flows_new = |api: &Api| api.get("/api/stats")["totals"]["flows_new"].as_u64();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut flows = flows_new(&api);
+    loop {
+        thread::sleep(Duration::from_millis(2200));
+        let now = flows_new(&api);
+        if now == flows || Instant::now() > deadline {
+            break;
+        }
+        flows = now;
+    }
+    let flows = flows.expect("flows_new in the totals");
+    assert!(
+        flows > nta_agent::store::FLOW_QUEUE_MAX as u64,
+        "only {flows} flows of {NEW_FLOWS} frames"
+    );
+    agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(60));
+    let text = fs::read_to_string(&eve).expect("reading the EVE file");
+    let records = text
+        .lines()
+        .filter(|line| line.contains("\"event_type\":\"flow\""))
+        .count() as u64;
+    assert_eq!(records, flows, "{}", agent.log());
 }
 
 #[test]

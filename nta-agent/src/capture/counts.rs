@@ -25,7 +25,7 @@ use nta_common::{
 
 use super::{Link, link::ip_link};
 use crate::{
-    flows::Pick,
+    flows::{Pick, Picked},
     source::{Dropped, PacketSource, SourceTime},
     traffic::{DstView, Snapshot, SourceView},
 };
@@ -130,10 +130,7 @@ impl Counts {
 
     /// The flows `pick` ends or cuts, and those it ends removed: what the
     /// agent does with the kernel's flow table.
-    pub fn walk_flows(
-        &self,
-        mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
-    ) -> Vec<(FlowKey, FlowStats, Pick)> {
+    pub fn walk_flows(&self, mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick) -> Picked {
         // SAFETY: as for `sources`, and no pointer into the flows is held
         // between `State` calls.
         let flows = unsafe { &mut *self.flows.get() };

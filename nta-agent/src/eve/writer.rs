@@ -9,7 +9,7 @@ use std::{
     str::FromStr,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, SyncSender, TrySendError},
     },
     thread::JoinHandle,
@@ -133,6 +133,8 @@ pub struct EveWriter {
     queue: Option<SyncSender<Event>>,
     thread: Option<JoinHandle<Vec<Sink>>>,
     dropped: Arc<AtomicU64>,
+    /// Events in its queue now.
+    queued: Arc<AtomicUsize>,
     alerts: u64,
     /// Wait for room instead of dropping: for a capture, where nothing
     /// runs behind and nothing may be lost.
@@ -159,10 +161,13 @@ impl EveWriter {
         let types = outputs.types.clone();
         let host = outputs.host.clone();
         let waiting = Arc::clone(&wait);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&queued);
         let thread = std::thread::Builder::new()
             .name("nta-eve".into())
             .spawn(move || {
                 for mut event in events {
+                    taken.fetch_sub(1, Ordering::Relaxed);
                     if !types.contains(&event.event_type) {
                         continue;
                     }
@@ -186,6 +191,7 @@ impl EveWriter {
             queue: Some(queue),
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
+            queued,
             wait,
             alerts: 0,
             reopen,
@@ -227,6 +233,9 @@ impl EveWriter {
         if event.event_type == "alert" {
             self.alerts += 1;
         }
+        // Counted before it is sent, so that the thread never takes more
+        // than was counted.
+        self.queued.fetch_add(1, Ordering::Relaxed);
         let sent = if self.wait.load(Ordering::Relaxed) {
             queue
                 .send(event)
@@ -237,6 +246,7 @@ impl EveWriter {
         match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     warn!(
@@ -278,6 +288,18 @@ impl EveWriter {
     /// Alert events queued so far (for `stats.detect.alert`).
     pub fn alerts(&self) -> u64 {
         self.alerts
+    }
+
+    /// Events waiting: in the writer's queue, and in the fullest queue of
+    /// a sink that is up (a sink that is down drops what comes anyway).
+    pub fn backlog(&self) -> usize {
+        let sinks = self
+            .sinks
+            .iter()
+            .map(|(_, counters)| counters.backlog())
+            .max()
+            .unwrap_or(0);
+        self.queued.load(Ordering::Relaxed) + sinks
     }
 
     /// Events dropped so far.

@@ -12,12 +12,12 @@ use nta_common::{GlobalCounters, maps::ThresholdEvent};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::mpsc,
-    time::{MissedTickBehavior, interval},
+    time::{MissedTickBehavior, interval, sleep},
 };
 use tracing::{debug, info, warn};
 
 use super::{
-    flow_export::{Walked, Walker},
+    flow_export::{self, FlowExport, Walked},
     start::{Blocking, RunningApi, Settings},
 };
 use crate::{
@@ -42,6 +42,16 @@ const NOTIFY_GRACE: Duration = Duration::from_secs(10);
 
 /// How long the store may take to write what is left at shutdown.
 const STORE_GRACE: Duration = Duration::from_secs(10);
+
+/// Flow records (or other events) waiting in an output past which the
+/// loop holds further batches of records back: a walk that ends a full
+/// table's flows at once then waits in bounded memory, a batch at a time,
+/// instead of filling (and overflowing) every queue.
+const FLOWS_AHEAD: usize = 16_384;
+
+/// How often the loop looks again whether the outputs take flow records,
+/// while they do not.
+const FLOW_ROOM_POLL: Duration = Duration::from_millis(20);
 
 /// Ticks between two prunes of old history.
 const PRUNE_EVERY_TICKS: u64 = 60;
@@ -151,7 +161,7 @@ impl<S: PacketSource> Agent<S> {
         stops: Stops,
         mut events: mpsc::Receiver<ThresholdEvent>,
         mut findings: mpsc::Receiver<detect::Finding>,
-        mut flows: mpsc::Receiver<Walked>,
+        flows: &mut mpsc::Receiver<Walked>,
     ) -> anyhow::Result<&'static str> {
         let Stops {
             mut sigint,
@@ -169,7 +179,12 @@ impl<S: PacketSource> Agent<S> {
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event).await,
                 Some(finding) = findings.recv() => self.on_finding(finding).await,
-                Some(walked) = flows.recv() => self.on_walked(walked).await,
+                // Flow records only while the outputs take them: the walk
+                // waits meanwhile, and the kernel table holds the flows.
+                Some(walked) = flows.recv(), if self.takes_flows() => {
+                    self.on_walked(walked).await
+                }
+                _ = sleep(FLOW_ROOM_POLL), if !self.takes_flows() => {}
                 _ = ticker.tick() => {
                     self.on_tick().await;
                     self.expire_blocks().await;
@@ -184,16 +199,38 @@ impl<S: PacketSource> Agent<S> {
         })
     }
 
-    /// Reports the last partial interval, writes the records of the flows
-    /// left in `table`, closes every incident, and waits (a bounded time)
-    /// for the store and the notifications; returns the source, to be
-    /// stopped.
-    pub async fn shutdown(mut self, walker: Option<Walker>) -> S {
+    /// Reports the last partial interval, stops `export` and writes the
+    /// records it had read (from `flows`) and those of the flows left in
+    /// the table, closes every incident, and waits (a bounded time) for the
+    /// store and the notifications; returns the source, to be stopped.
+    pub async fn shutdown(mut self, export: FlowExport, flows: &mut mpsc::Receiver<Walked>) -> S {
         self.on_tick().await;
+        // Records are taken as the store takes them, for as long as it
+        // would be given to finish anyway: a full table's are never in
+        // memory at once, and none is dropped while the store keeps up.
+        let deadline = tokio::time::Instant::now() + STORE_GRACE;
+        // The exporter may be waiting to hand over a batch: take it.
+        let stopping = export.stop();
+        tokio::pin!(stopping);
+        let walker = loop {
+            tokio::select! {
+                walker = &mut stopping => break walker,
+                Some(walked) = flows.recv() => self.take_flows(walked, deadline).await,
+            }
+        };
+        while let Some(walked) = flows.recv().await {
+            self.take_flows(walked, deadline).await;
+        }
         if let Some(mut walker) = walker {
-            let left = tokio::task::spawn_blocking(move || walker.records(true)).await;
-            match left {
-                Ok(Ok(walked)) => self.on_walked(walked).await,
+            let (to_loop, mut batches) = mpsc::channel(flow_export::QUEUE);
+            let reading = tokio::task::spawn_blocking(move || {
+                walker.records(true, |batch| to_loop.blocking_send(batch).is_ok())
+            });
+            while let Some(walked) = batches.recv().await {
+                self.take_flows(walked, deadline).await;
+            }
+            match reading.await {
+                Ok(Ok(())) => {}
                 Ok(Err(error)) => warn!(message = "Could not read the flow table", %error),
                 Err(error) => warn!(message = "Reading the flow table panicked", %error),
             }
@@ -245,8 +282,28 @@ impl<S: PacketSource> Agent<S> {
         self.persist(events).await;
     }
 
-    /// A walk of the flow table: the alerts of the rules on addresses
-    /// alone first, so that the records of their flows carry them.
+    /// Part of a walk of the flow table at shutdown, once the store takes
+    /// flow records (or `deadline` passed).
+    async fn take_flows(&mut self, walked: Walked, deadline: tokio::time::Instant) {
+        while !self.takes_flows() && tokio::time::Instant::now() < deadline {
+            sleep(FLOW_ROOM_POLL).await;
+        }
+        self.on_walked(walked).await;
+    }
+
+    /// Whether the store and the EVE output take another batch of flow
+    /// records: fewer than [`FLOWS_AHEAD`] wait in each.
+    fn takes_flows(&self) -> bool {
+        self.writer.takes_flows(FLOWS_AHEAD)
+            && self
+                .eve
+                .as_ref()
+                .is_none_or(|eve| eve.backlog() < FLOWS_AHEAD)
+    }
+
+    /// Part of a walk of the flow table: the alerts of the rules on
+    /// addresses alone first, so that the records of their flows carry
+    /// them.
     async fn on_walked(&mut self, walked: Walked) {
         for finding in walked.findings {
             self.on_finding(finding).await;

@@ -22,9 +22,13 @@ use crate::{
     sensor::{FlowTable, SensorError, monotonic_ns},
 };
 
-/// Batches of records waiting for the loop; the exporter waits when full,
-/// and the kernel table holds the flows meanwhile.
-const QUEUE: usize = 64;
+/// Flow records handed to the loop at a time: a full table's (131 072)
+/// in 32 batches, each some 600 KiB.
+pub(super) const RECORDS_PER_BATCH: usize = 4_096;
+
+/// Batches waiting for the loop; the walk waits when full, and the kernel
+/// table holds the flows it has not read meanwhile.
+pub(super) const QUEUE: usize = 4;
 
 /// The running exporter.
 pub(super) struct FlowExport {
@@ -38,11 +42,17 @@ fn period(idle: Duration) -> Duration {
     (idle / 3).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
-/// What one walk found: the alerts of the rules on addresses alone, and
-/// the records of the flows picked.
+/// What part of a walk found: the alerts of the rules on addresses alone,
+/// and the records of the flows picked.
 pub(super) struct Walked {
     pub findings: Vec<Finding>,
     pub records: Vec<FlowRecord>,
+}
+
+impl Walked {
+    fn is_empty(&self) -> bool {
+        self.findings.is_empty() && self.records.is_empty()
+    }
 }
 
 /// Starts exporting the flows of `table` as `timeouts` pick them, and
@@ -74,23 +84,21 @@ pub(super) fn start(
                 }
                 _ = &mut stopped => return Some(walker),
             }
+            let to_loop = to_loop.clone();
             let walked = tokio::task::spawn_blocking(move || {
-                let records = walker.records(false);
-                (walker, records)
+                let read = walker.records(false, |batch| to_loop.blocking_send(batch).is_ok());
+                (walker, read, to_loop.is_closed())
             })
             .await;
-            let Ok((back, records)) = walked else {
+            let Ok((back, read, closed)) = walked else {
                 return None;
             };
             walker = back;
-            match records {
-                Ok(batch) if batch.records.is_empty() && batch.findings.is_empty() => {}
-                Ok(batch) => {
-                    if to_loop.send(batch).await.is_err() {
-                        return Some(walker);
-                    }
-                }
-                Err(error) => warn!(message = "Could not read the flow table", %error),
+            if let Err(error) = read {
+                warn!(message = "Could not read the flow table", %error);
+            }
+            if closed {
+                return Some(walker);
             }
         }
     });
@@ -123,29 +131,45 @@ pub(super) struct Walker {
 }
 
 impl Walker {
-    /// Records of the flows idle or past the active timeout (every flow
-    /// at `shutdown`), on the wall clock, in the order they began; the
-    /// flows that ended removed. With them, what the flows new since the
-    /// previous walk match of the rules on addresses alone.
-    pub(super) fn records(&mut self, shutdown: bool) -> Result<Walked, SensorError> {
+    /// Walks the table: hands `emit` the records of the flows idle or past
+    /// the active timeout (every flow at `shutdown`), on the wall clock, in
+    /// batches of at most [`RECORDS_PER_BATCH`], each in the order its
+    /// flows began, once those that ended are removed; with them, what the
+    /// flows new since the previous walk match of the rules on addresses
+    /// alone. Stops early when `emit` says no (no one takes them).
+    pub(super) fn records(
+        &mut self,
+        shutdown: bool,
+        mut emit: impl FnMut(Walked) -> bool,
+    ) -> Result<(), SensorError> {
         let mono = monotonic_ns();
         let clock = Timestamp::now().as_nanosecond() - i128::from(mono);
         let now = std::time::Instant::now();
         let (timeouts, lookups) = (&mut self.timeouts, &mut self.lookups);
         lookups.start_walk(mono);
-        let mut findings = Vec::new();
-        let picked = self.table.walk(|k, f| {
-            findings.extend(
-                lookups
-                    .flow(k, f, now)
-                    .iter()
-                    .map(detect::payload::address_match),
-            );
-            timeouts.pick_for(k, f, mono, shutdown)
-        })?;
-        Ok(Walked {
-            findings,
-            records: timeouts.records(picked, clock, mono, shutdown),
-        })
+        let mut walk = self.table.walk(RECORDS_PER_BATCH)?;
+        loop {
+            let mut findings = Vec::new();
+            let picked = walk.next(|k, f| {
+                findings.extend(
+                    lookups
+                        .flow(k, f, now)
+                        .iter()
+                        .map(detect::payload::address_match),
+                );
+                timeouts.pick_for(k, f, mono, shutdown)
+            })?;
+            let done = picked.is_none();
+            let records = picked.map_or_else(Vec::new, |picked| {
+                timeouts.records(picked, clock, mono, shutdown)
+            });
+            let walked = Walked { findings, records };
+            if !walked.is_empty() && !emit(walked) {
+                return Ok(());
+            }
+            if done {
+                return Ok(());
+            }
+        }
     }
 }

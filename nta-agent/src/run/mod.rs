@@ -74,7 +74,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     )?;
 
     let flow_config = &settings.config.flows;
-    let (export, flows) = flow_export::start(
+    let (export, mut flows) = flow_export::start(
         sensor.flow_table().context("opening the flow table")?,
         Timeouts::new(flow_config.idle_timeout, flow_config.active_timeout)
             .for_table(flow_config.table_size),
@@ -85,11 +85,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let outputs = agent::Outputs { eve, ipfix };
     let mut agent = Agent::new(sensor, settings, notifier, outputs, blocking, &api, labels);
     let signal = agent
-        .run_until_signal(stops, streams.events, findings, flows)
+        .run_until_signal(stops, streams.events, findings, &mut flows)
         .await?;
     info!(message = "Stopping", signal);
-    let walker = export.stop().await;
-    let sensor = agent.shutdown(walker).await;
+    let sensor = agent.shutdown(export, &mut flows).await;
     api.stop().await;
     reloading.abort();
     inspecting.abort();

@@ -233,6 +233,15 @@ impl WriteState {
         })
     }
 
+    /// Whether writes are going through at `now`: the store not failing,
+    /// and no write running for `hung` or longer.
+    pub fn keeping_up(&self, now: Instant, hung: Duration) -> bool {
+        self.health.ok
+            && self
+                .writing
+                .is_none_or(|(began, _)| now.saturating_duration_since(began) < hung)
+    }
+
     /// The report at `now`, with the backlog's current size and drops.
     pub fn health(&self, backlog: &Backlog, now: Instant) -> StoreHealth {
         let stalled_since = self
@@ -319,7 +328,9 @@ mod tests {
         assert!(state.due(t0));
         assert_eq!(state.succeeded(), None, "no run to end");
 
+        assert!(state.keeping_up(t0, STALLED_AFTER));
         assert_eq!(state.failed(&failure(), at, t0), Failure::Began);
+        assert!(!state.keeping_up(t0, STALLED_AFTER));
         assert!(!state.due(t0 + RETRY_INTERVAL / 2));
         assert!(state.due(t0 + RETRY_INTERVAL));
         let later = at + jiff::SignedDuration::from_secs(1);
@@ -367,10 +378,15 @@ mod tests {
             state.health(&backlog, t0 + STALLED_AFTER / 2).stalled_since,
             None
         );
+        let hung = STALLED_AFTER * 3;
+        assert!(state.keeping_up(t0 + STALLED_AFTER, hung));
         let health = state.health(&backlog, t0 + STALLED_AFTER);
         assert_eq!(health.stalled_since, Some(at));
         assert!(health.ok, "slow, not failed");
+        // Flow records stop waiting for it (see `StoreWriter::takes_flows`).
+        assert!(!state.keeping_up(t0 + hung, hung));
         state.ended();
+        assert!(state.keeping_up(t0 + STALLED_AFTER * 5, hung));
         assert_eq!(
             state.health(&backlog, t0 + STALLED_AFTER * 5).stalled_since,
             None

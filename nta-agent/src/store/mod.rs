@@ -47,7 +47,7 @@ pub use hosts::{
     Bucket, HOST_TOP_N, HostQuery, HostTotals, HostTraffic, MAX_FLOWS_SCANNED, MAX_SERIES_BUCKETS,
     MAX_TOP_LIMIT, Peer, PortUse, TopBy, TopHosts, TopQuery,
 };
-pub use writer::{HISTORY_QUEUE_MAX, HealthReport, StoreWriter};
+pub use writer::{FLOW_QUEUE_MAX, HISTORY_QUEUE_MAX, HealthReport, StoreWriter};
 
 /// Schema marker and small settings that must survive restarts.
 const META: TableDefinition<&str, u64> = TableDefinition::new("nta_meta");
@@ -55,6 +55,19 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("nta_meta");
 const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// Layout this build reads and writes; bump it when a table's encoding changes.
 const SCHEMA_VERSION: u64 = 1;
+
+/// Memory redb may keep of the file's pages: its default, 1 GiB, would
+/// let the agent grow with the store (flow records fill it by the
+/// hundred thousand); the kernel's page cache holds the file anyway, and
+/// 16 MiB keeps the B-trees' inner pages, which every query touches.
+const CACHE_BYTES: usize = 16 << 20;
+
+/// redb's builder with nta's settings.
+fn builder() -> Builder {
+    let mut builder = Builder::new();
+    builder.set_cache_size(CACHE_BYTES);
+    builder
+}
 
 /// The first bytes of every redb file. Checked before redb opens a file so
 /// that a file that is not a database is reported, not handed to redb's
@@ -215,7 +228,7 @@ impl Store {
         // damaged file fails here with `Corrupted` instead of panicking or
         // returning garbage later. The file is small (retention bounds the
         // history tables), so reading it whole at startup is cheap.
-        let db = Builder::new()
+        let db = builder()
             .set_check_integrity_on_open(true)
             .create(path)
             .map_err(|e| open_error(path, e))?;
@@ -370,7 +383,7 @@ impl Store {
         // The file as it is, never a new one: if its disk was unmounted,
         // the path may now lead into the empty directory underneath, and a
         // store created there would take the backlog out of sight.
-        let db = Builder::new()
+        let db = builder()
             .open(&self.path)
             .map_err(|e| open_error(&self.path, e))?;
         *slot = Some(db);
@@ -508,7 +521,7 @@ fn check_magic(path: &Path) -> Result<(), StoreError> {
 
 /// Checks the schema marker of an existing file without writing to it.
 fn check_schema_read_only(path: &Path) -> Result<(), StoreError> {
-    let db = match Builder::new().open_read_only(path) {
+    let db = match builder().open_read_only(path) {
         Ok(db) => db,
         // The previous writer did not shut down cleanly; a read-only open
         // cannot repair. The read-write open repairs it and `init_tables`

@@ -42,6 +42,11 @@ pub const HISTORY_QUEUE_MAX: usize = 3_600;
 /// link's flows.
 pub const FLOW_QUEUE_MAX: usize = 100_000;
 
+/// How long a write may run before flow records stop waiting for the
+/// store: a round of tens of thousands of records takes a while on a slow
+/// disk, and only a hung one should be given up on.
+pub const FLOWS_WAIT_HUNG: Duration = Duration::from_secs(5);
+
 /// How often a failing writer looks whether its retry is due.
 const RETRY_POLL: Duration = Duration::from_millis(100);
 
@@ -152,6 +157,15 @@ impl StoreWriter {
         self.shared.report(&pending);
         drop(pending);
         self.shared.wake.notify_one();
+    }
+
+    /// Whether more flow records should be queued now: fewer than `ahead`
+    /// wait, or the store fails or a write has run for [`FLOWS_WAIT_HUNG`],
+    /// and the oldest records are to go past [`FLOW_QUEUE_MAX`] rather
+    /// than hold up the other outputs.
+    pub fn takes_flows(&self, ahead: usize) -> bool {
+        let pending = self.shared.lock();
+        pending.flows.len() < ahead || !pending.writes.keeping_up(Instant::now(), FLOWS_WAIT_HUNG)
     }
 
     /// Queues flow records; never waits. Past [`FLOW_QUEUE_MAX`] waiting

@@ -15,7 +15,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, Receiver, SyncSender, TrySendError},
     },
     thread::JoinHandle,
@@ -110,6 +110,8 @@ trait Output: Send {
 #[derive(Debug, Default)]
 pub struct SinkCounters {
     pub written: AtomicU64,
+    /// Lines in its queue now.
+    pub queued: AtomicUsize,
     /// Lines its queue could not take, or lost in a failed write.
     pub dropped: AtomicU64,
     /// Whether it is connected now.
@@ -119,6 +121,16 @@ pub struct SinkCounters {
 }
 
 impl SinkCounters {
+    /// Lines in its queue now, or 0 while it is down (what comes is
+    /// dropped then, not waited for).
+    pub fn backlog(&self) -> usize {
+        if !self.up.load(Ordering::Relaxed) || self.gave_up.load(Ordering::Relaxed) {
+            0
+        } else {
+            self.queued.load(Ordering::Relaxed)
+        }
+    }
+
     /// The counters now, under `name`.
     pub fn snapshot(&self, name: &str) -> SinkStats {
         SinkStats {
@@ -201,12 +213,16 @@ impl Sink {
         let Some(queue) = &self.queue else {
             return;
         };
+        // Counted before it is sent, so that the thread never takes more
+        // than was counted.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         let sent = if wait && !self.counters.gave_up.load(Ordering::Relaxed) {
             self.wait_for_room(queue, line)
         } else {
             queue.try_send(Arc::clone(line))
         };
         if sent.is_err() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
             let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 warn!(message = "EVE events dropped: the sink is behind or down", sink = %self.name, dropped);
@@ -294,6 +310,7 @@ fn run(
         {
             batch.push(line);
         }
+        counters.queued.fetch_sub(batch.len(), Ordering::Relaxed);
         loop {
             if !counters.up.load(Ordering::Relaxed) {
                 let connected = backoff.due()
