@@ -217,9 +217,9 @@ const NEW_FLOWS: u64 = 120_000;
 const NEW_FLOWS_RATE: u64 = 100_000;
 
 /// A flow table fuller than the store's queue of records, all its flows
-/// ending at once (the agent stops): every record reaches the EVE file,
-/// handed over in batches as the store takes them, where the whole table
-/// once went at once and the queue dropped what did not fit.
+/// ending at once (the agent stops): every record reaches the EVE file and
+/// the store, handed over in batches as they take them, where the whole
+/// table once went at once and the queues dropped what did not fit.
 #[test]
 fn a_flow_table_ending_at_once_loses_no_record() {
     let Some(net) = Topology::privileged(&["trafgen"]) else {
@@ -240,6 +240,7 @@ fn a_flow_table_ending_at_once_loses_no_record() {
     )
     .expect("writing the config");
     let eve = dir.path().join("eve.json");
+    let db = dir.path().join("nta.redb");
     let mut agent = start_agent(
         &net,
         &[
@@ -247,6 +248,8 @@ fn a_flow_table_ending_at_once_loses_no_record() {
             config.to_str().expect("UTF-8"),
             "--eve",
             eve.to_str().expect("UTF-8"),
+            "--db",
+            db.to_str().expect("UTF-8"),
         ],
     );
     let api = Api::new(&net.victim);
@@ -276,6 +279,26 @@ fn a_flow_table_ending_at_once_loses_no_record() {
         .filter(|line| line.contains("\"event_type\":\"flow\""))
         .count() as u64;
     assert_eq!(records, flows, "{}", agent.log());
+    assert_eq!(stored_flows(&db), flows, "{}", agent.log());
+}
+
+/// Flow records in the store at `path`.
+fn stored_flows(path: &Path) -> u64 {
+    use nta_agent::store::{FlowQuery, MAX_FLOW_LIMIT, Store};
+    let store = Store::open(path).expect("opening the agent's store");
+    let mut query = FlowQuery {
+        limit: MAX_FLOW_LIMIT,
+        ..FlowQuery::default()
+    };
+    let mut stored = 0;
+    loop {
+        let page = store.flows(&query).expect("reading flows");
+        stored += page.flows.len() as u64;
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => return stored,
+        }
+    }
 }
 
 #[test]
