@@ -176,15 +176,14 @@ impl<S: PacketSource> Agent<S> {
                 .context("reading the sensor's counters")?,
         );
         Ok(loop {
+            let room = self.takes_flows();
             tokio::select! {
                 Some(event) = events.recv() => self.on_event(event).await,
                 Some(finding) = findings.recv() => self.on_finding(finding).await,
                 // Flow records only while the outputs take them: the walk
                 // waits meanwhile, and the kernel table holds the flows.
-                Some(walked) = flows.recv(), if self.takes_flows() => {
-                    self.on_walked(walked).await
-                }
-                _ = sleep(FLOW_ROOM_POLL), if !self.takes_flows() => {}
+                Some(walked) = flows.recv(), if room => self.on_walked(walked).await,
+                _ = sleep(FLOW_ROOM_POLL), if !room => {}
                 _ = ticker.tick() => {
                     self.on_tick().await;
                     self.expire_blocks().await;
@@ -205,9 +204,9 @@ impl<S: PacketSource> Agent<S> {
     /// store and the notifications; returns the source, to be stopped.
     pub async fn shutdown(mut self, export: FlowExport, flows: &mut mpsc::Receiver<Walked>) -> S {
         self.on_tick().await;
-        // Records are taken as the store takes them, for as long as it
-        // would be given to finish anyway: a full table's are never in
-        // memory at once, and none is dropped while the store keeps up.
+        // Records are taken as the outputs take them, for as long as the
+        // store would be given to finish anyway: a full table's are never
+        // in memory at once, and none is dropped while the outputs keep up.
         let deadline = tokio::time::Instant::now() + STORE_GRACE;
         // The exporter may be waiting to hand over a batch: take it.
         let stopping = export.stop();
@@ -282,7 +281,7 @@ impl<S: PacketSource> Agent<S> {
         self.persist(events).await;
     }
 
-    /// Part of a walk of the flow table at shutdown, once the store takes
+    /// Part of a walk of the flow table at shutdown, once the outputs take
     /// flow records (or `deadline` passed).
     async fn take_flows(&mut self, walked: Walked, deadline: tokio::time::Instant) {
         while !self.takes_flows() && tokio::time::Instant::now() < deadline {

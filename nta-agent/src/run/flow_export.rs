@@ -1,9 +1,10 @@
 //! Flow records from the kernel's flow table, off the agent's loop: every
 //! few seconds a blocking task walks the table, removes the flows idle for
 //! the idle timeout, cuts those going on past the active timeout, and sends
-//! their records to the loop; at shutdown the loop takes what is left. The
-//! same walk looks up each flow new since the previous one in the rules on
-//! addresses alone, and sends what they find along.
+//! their records to the loop in batches, as fast as the loop takes them; at
+//! shutdown the loop takes what is left the same way. The same walk looks
+//! up each flow new since the previous one in the rules on addresses
+//! alone, and sends what they find along.
 
 use std::time::Duration;
 
