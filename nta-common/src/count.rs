@@ -21,7 +21,10 @@ use crate::{
     },
     packet::{Family, Packet, Proto, Transport, TransportKind},
     parse::{self, Frame, Link, Network, Unparsed},
-    sketch::{BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_slot, host_bit, port_bit},
+    sketch::{
+        BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_hash, hll_raises, hll_rank, host_bit,
+        port_bit,
+    },
 };
 
 /// Where the counts live, and the clock they are stamped with.
@@ -786,10 +789,10 @@ unsafe fn source_sketch<S: State>(seen: &Seen<S>, d: *mut DstHostStats, t: *cons
             // assertions), and 16 stores beat 128.
             zero_words(&raw mut (*d).sources as *mut [u64; HLL_REGISTERS / 8]);
         }
-        let (index, rank) = hll_slot(&seen.packet.src);
+        let (index, rest) = hll_hash(&seen.packet.src);
         let register = &raw mut (*d).sources[index & (HLL_REGISTERS - 1)];
-        if *register < rank {
-            *register = rank;
+        if hll_raises(*register, rest) {
+            *register = hll_rank(rest);
         }
     }
 }
