@@ -1,16 +1,18 @@
 //! The flow table: both directions of a connection in one entry, with
 //! packets, bytes and TCP flags each way and the end that opened it; what
-//! belongs to no flow; and the new-flow rate limit, which counts what it
-//! skips.
+//! belongs to no flow; the new-flow rate limit, which counts what it
+//! skips; and two CPUs counting at once, which lose no count and cross
+//! each threshold once.
 
-use std::net::Ipv4Addr;
+use std::{collections::HashSet, net::Ipv4Addr};
 
 use aya::programs::TestRun as _;
 
 use nta_common::{
     Counter, IpKey,
+    classify::{DstClass, Probe},
     flow::{FlowKey, FlowStats, HIGH_TO_LOW, LOW_TO_HIGH},
-    maps::{Thresholds, feature, ip_proto},
+    maps::{EventKind, RateClass, Thresholds, feature, ip_proto},
 };
 
 use crate::support::{
@@ -183,6 +185,66 @@ fn two_cpus_counting_one_flow_at_once_lose_nothing() {
         to.packets[nta_common::classify::DstClass::All as usize],
         sent
     );
+}
+
+/// Two CPUs sending one source's SYNs to one destination at once cross
+/// each threshold once: each window count is a fetch-add, whose result
+/// tells which packet crossed.
+#[test]
+fn two_cpus_flooding_at_once_cross_each_threshold_once() {
+    if !two_cpus() {
+        return;
+    }
+    const RUNS: u32 = 300_000;
+    // Crossed by the packet that makes RUNS + 1: most often while both
+    // CPUs run.
+    let mut thresholds = quiet();
+    thresholds.source[RateClass::Syn as usize] = RUNS;
+    thresholds.dst_packets[DstClass::Syn as usize] = RUNS;
+    let mut xdp = load(&thresholds);
+    let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
+    let program = &*xdp.sensor.xdp().expect("the loaded XDP program");
+    std::thread::scope(|threads| {
+        for cpu in [0, 1] {
+            let syn = &syn;
+            threads.spawn(move || {
+                pin_to_cpu(cpu);
+                let run = program
+                    .test_run(aya::TestRunOptions {
+                        data_in: Some(syn),
+                        repeat: RUNS,
+                        ..Default::default()
+                    })
+                    .expect("test run");
+                assert_eq!(run.return_value, support::xdp::XDP_PASS);
+            });
+        }
+    });
+    pin_to_one_cpu();
+    let crossed = u64::from(RUNS) + 1;
+    let events: Vec<_> = xdp
+        .events()
+        .iter()
+        .map(|e| (EventKind::from_u32(e.kind), e.class, e.count))
+        .collect();
+    assert_eq!(
+        events.iter().collect::<HashSet<_>>().len(),
+        events.len(),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&(Some(EventKind::SourceRate), RateClass::Syn as u32, crossed)),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&(Some(EventKind::DstPackets), DstClass::Syn as u32, crossed)),
+        "{events:?}"
+    );
+    let sent = 2 * u64::from(RUNS);
+    let s = xdp.source(SRC_V4);
+    assert_eq!(s.probes[Probe::Syn as usize], sent);
+    assert_eq!(s.window_counts[RateClass::Syn as usize], sent);
+    assert_eq!(xdp.counter(Counter::EventsLost), 0);
 }
 
 #[test]
