@@ -85,6 +85,28 @@ fn two_cpus() -> bool {
     true
 }
 
+/// Runs the program on `frame` `runs` times on each of CPUs 0 and 1 at
+/// once, then keeps this thread on CPU 0.
+fn run_on_both_cpus(xdp: &mut Xdp, frame: &[u8], runs: u32) {
+    let program = &*xdp.sensor.xdp().expect("the loaded XDP program");
+    std::thread::scope(|threads| {
+        for cpu in [0, 1] {
+            threads.spawn(move || {
+                pin_to_cpu(cpu);
+                let run = program
+                    .test_run(aya::TestRunOptions {
+                        data_in: Some(frame),
+                        repeat: runs,
+                        ..Default::default()
+                    })
+                    .expect("test run");
+                assert_eq!(run.return_value, support::xdp::XDP_PASS);
+            });
+        }
+    });
+    pin_to_one_cpu();
+}
+
 #[test]
 fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
     if !two_cpus() {
@@ -150,24 +172,7 @@ fn two_cpus_counting_one_flow_at_once_lose_nothing() {
         DST_V4,
         &Tcp::new(40_000, 80, tcp_flags::PSH | tcp_flags::ACK).payload(b"x"),
     );
-    let program = &*xdp.sensor.xdp().expect("the loaded XDP program");
-    std::thread::scope(|threads| {
-        for cpu in [0, 1] {
-            let data = &data;
-            threads.spawn(move || {
-                pin_to_cpu(cpu);
-                let run = program
-                    .test_run(aya::TestRunOptions {
-                        data_in: Some(data),
-                        repeat: RUNS,
-                        ..Default::default()
-                    })
-                    .expect("test run");
-                assert_eq!(run.return_value, support::xdp::XDP_PASS);
-            });
-        }
-    });
-    pin_to_one_cpu();
+    run_on_both_cpus(&mut xdp, &data, RUNS);
     let all = flows(&xdp);
     assert_eq!(all.len(), 1, "{all:?}");
     let f = all[0].1;
@@ -203,24 +208,7 @@ fn two_cpus_flooding_at_once_cross_each_threshold_once() {
     thresholds.dst_packets[DstClass::Syn as usize] = RUNS;
     let mut xdp = load(&thresholds);
     let syn = frames::syn_v4(SRC_V4, DST_V4, 40_000, 80);
-    let program = &*xdp.sensor.xdp().expect("the loaded XDP program");
-    std::thread::scope(|threads| {
-        for cpu in [0, 1] {
-            let syn = &syn;
-            threads.spawn(move || {
-                pin_to_cpu(cpu);
-                let run = program
-                    .test_run(aya::TestRunOptions {
-                        data_in: Some(syn),
-                        repeat: RUNS,
-                        ..Default::default()
-                    })
-                    .expect("test run");
-                assert_eq!(run.return_value, support::xdp::XDP_PASS);
-            });
-        }
-    });
-    pin_to_one_cpu();
+    run_on_both_cpus(&mut xdp, &syn, RUNS);
     let crossed = u64::from(RUNS) + 1;
     let events: Vec<_> = xdp
         .events()
