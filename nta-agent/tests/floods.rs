@@ -67,9 +67,8 @@ enum Ports {
 }
 
 /// Writes to `path` a trafgen configuration for one TCP SYN from the
-/// attacker's veth to the victim's port 80 (or as `ports` says), from
-/// `src` or, with `None`, from a random source each frame, from `ports`;
-/// returns `path`.
+/// attacker's veth to the victim, from `src` (with `None`, from a random
+/// source each frame), between the ports `ports` says; returns `path`.
 fn write_syn_conf(net: &Topology, path: &Path, src: Option<&str>, ports: Ports) -> PathBuf {
     let dst_mac = mac(net, &net.victim, &net.victim_if);
     let src_mac = mac(net, &net.attacker, &net.attacker_if);
