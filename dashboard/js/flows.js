@@ -76,7 +76,7 @@ export function flowHead(table, onSort = null, sorted = null) {
 
 const state = {
   filters: {}, // the query of the page shown
-  cursor: null, // this page's cursor (null: the newest)
+  cursor: null, // this page's cursor (null: the newest, none listed yet)
   previous: [], // the cursors of the newer pages, for "Newer"
   next: null,
   flows: [], // this page, as the API listed it
@@ -126,7 +126,11 @@ async function load(cursor) {
   try {
     const page = await getJson('/api/flows', { ...state.filters, limit: PAGE_SIZE, cursor });
     if (generation !== state.generation) return;
-    state.cursor = cursor;
+    // The newest page is pinned to the flows it showed (the cursor is an
+    // exclusive id bound): flows keep being written, and "Newer" must bring
+    // back this page, not a newer one. Submitting the filters again is the
+    // refresh.
+    state.cursor = cursor ?? (page.flows.length ? Math.max(...page.flows.map((f) => f.id)) + 1 : null);
     state.next = page.next ?? null;
     state.flows = page.flows;
   } catch (error) {
