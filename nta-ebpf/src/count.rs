@@ -9,7 +9,7 @@ use core::intrinsics::{
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::generated::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+    helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
 };
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
@@ -21,7 +21,7 @@ use nta_common::{
 use crate::{
     features,
     maps::{
-        DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES, NTA_FLOW_SEED, SOURCES,
+        CLOCK, DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES, NTA_FLOW_SEED, SOURCES,
         SYN_PORTS, THRESHOLDS,
     },
 };
@@ -87,9 +87,25 @@ impl State for Maps<'_> {
         self.0.add(counter, n);
     }
 
+    /// The coarse clock, which moves only at the timer tick, as jiffies do.
+    /// The verifier turns `bpf_jiffies64` into a load, where the coarse
+    /// clock is a helper call: so each CPU calls it once a jiffy and keeps
+    /// the value for the rest of it.
     #[inline(always)]
     fn now(&self) -> u64 {
-        unsafe { bpf_ktime_get_coarse_ns() }
+        let jiffies = unsafe { bpf_jiffies64() };
+        let Some(clock) = CLOCK.get_ptr_mut(0) else {
+            return unsafe { bpf_ktime_get_coarse_ns() };
+        };
+        unsafe {
+            // 0 ns: never read on this CPU (jiffies may well be 0 once,
+            // five minutes after boot).
+            if (*clock)[0] != jiffies || (*clock)[1] == 0 {
+                (*clock)[0] = jiffies;
+                (*clock)[1] = bpf_ktime_get_coarse_ns();
+            }
+            (*clock)[1]
+        }
     }
 
     #[inline(always)]

@@ -18,6 +18,11 @@ use nta_common::{
 #[map]
 pub static GLOBAL: PerCpuArray<GlobalCounters> = PerCpuArray::with_max_entries(1, 0);
 
+/// This CPU's clock: [jiffies, the coarse clock read during that jiffy]
+/// (see `count::Maps::now`).
+#[map]
+pub static CLOCK: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+
 /// Per-source counters and port-scan sketch. LRU: keys come from the network,
 /// so a spoofed-source flood evicts old entries instead of failing inserts.
 #[map]
