@@ -228,6 +228,9 @@ fn two_cpus_flooding_at_once_cross_each_threshold_once() {
         events.contains(&(Some(EventKind::DstPackets), DstClass::Syn as u32, crossed)),
         "{events:?}"
     );
+    // Every other threshold is disabled: these two crossings are all, so
+    // neither fired again at another count.
+    assert_eq!(events.len(), 2, "{events:?}");
     let sent = 2 * u64::from(RUNS);
     let s = xdp.source(SRC_V4);
     assert_eq!(s.probes[Probe::Syn as usize], sent);
