@@ -90,7 +90,9 @@ impl State for Maps<'_> {
     /// The coarse clock, which moves only at the timer tick, as jiffies do.
     /// The verifier turns `bpf_jiffies64` into a load, where the coarse
     /// clock is a helper call: so each CPU calls it once a jiffy and keeps
-    /// the value for the rest of it.
+    /// the value for the rest of it. The tick moves jiffies first and the
+    /// clock just after, so a value read in between stands for its whole
+    /// jiffy: `now` may lag the coarse clock by a jiffy, never lead it.
     #[inline(always)]
     fn now(&self) -> u64 {
         let jiffies = unsafe { bpf_jiffies64() };
