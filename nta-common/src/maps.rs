@@ -10,6 +10,9 @@ pub const PROGRAM_NAME: &str = "nta";
 pub const FEATURES_GLOBAL: &str = "NTA_FEATURES";
 /// The program's global holding the seed of the flow table's key hash.
 pub const FLOW_SEED_GLOBAL: &str = "NTA_FLOW_SEED";
+/// The program's global holding the flow table's number of buckets
+/// (`flow::FlowTableLayout`).
+pub const FLOW_BUCKETS_GLOBAL: &str = "NTA_FLOW_BUCKETS";
 
 /// Parts of the XDP program that can be switched off at load time.
 ///
@@ -71,6 +74,7 @@ pub mod names {
     pub const BLOCKLIST: &str = "BLOCKLIST";
     pub const BLOCKLIST_ACTIVE: &str = "BLOCKLIST_ACTIVE";
     pub const FLOWS: &str = "FLOWS";
+    pub const FLOW_TAGS: &str = "FLOW_TAGS";
     pub const NEW_FLOWS: &str = "NEW_FLOWS";
 }
 

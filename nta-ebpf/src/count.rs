@@ -14,15 +14,15 @@ use aya_ebpf::{
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::State,
-    flow::{FlowKey, FlowStats},
+    flow::{FLOW_WAYS, FlowKey, FlowStats, FlowTableLayout, flow_tag},
     maps::{ThresholdEvent, Thresholds, port_slot},
 };
 
 use crate::{
     features,
     maps::{
-        CLOCK, DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES, NTA_FLOW_SEED, SOURCES,
-        SYN_PORTS, THRESHOLDS,
+        CLOCK, DST_HOSTS, EVENTS, FLOW_TAGS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES,
+        NTA_FLOW_BUCKETS, NTA_FLOW_SEED, SOURCES, SYN_PORTS, THRESHOLDS,
     },
 };
 
@@ -56,7 +56,6 @@ pub fn atomic_add(target: *mut u64, n: u64) {
 /// on the 512-byte BPF stack next to the parsed packet overflows it.
 static NEW_SOURCE: SourceStats = SourceStats::ZERO;
 static NEW_DST_HOST: DstHostStats = DstHostStats::ZERO;
-static NEW_FLOW: FlowStats = FlowStats::ZERO;
 
 /// Looks up `key`, inserting `initial` first if it is new. Another CPU may
 /// insert the same key between the lookup and the insert: `BPF_NOEXIST` then
@@ -71,6 +70,91 @@ macro_rules! entry {
             }
         }
     };
+}
+
+/// The flow table's layout, as the agent loaded it.
+#[inline(always)]
+fn flow_table() -> FlowTableLayout {
+    FlowTableLayout {
+        buckets: NTA_FLOW_BUCKETS.load(),
+    }
+}
+
+/// No way: past the end of the table, so that the `FLOWS` lookup fails.
+const NO_WAY: u32 = u32::MAX;
+
+/// The index of the way that holds the flow of hash `hash` in its two
+/// buckets (see `FlowTableLayout`), or [`NO_WAY`]; with `take` set, a way
+/// taken for it if none does: the first free way of the bucket with more
+/// free ways (the first bucket if they tie), which keeps the buckets
+/// level, so that a table half full turns almost no flow away.
+///
+/// Every way is looked at: the agent frees ways anywhere in a bucket. Two
+/// CPUs inserting one flow at once see the same free ways and try the
+/// same one: the one whose compare-and-swap fails finds the other's tag
+/// there. (A third flow or the agent changing the two buckets between
+/// their looks can part them: the flow then has two entries, each with
+/// some of its packets, and two records.)
+///
+/// A global function, which the verifier checks once, on its own, and
+/// whose result it takes as any number: inlined, each way that can end
+/// the scan was another state for it to carry through the rest of the
+/// program, which took it past its limit of a million instructions.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn nta_flow_way(hash: u64, take: u64) -> u32 {
+    let tag = flow_tag(hash);
+    let buckets = flow_table().candidates(hash);
+    for bucket in buckets {
+        let Some(tags) = FLOW_TAGS.get_ptr(bucket) else {
+            return NO_WAY;
+        };
+        for way in 0..FLOW_WAYS {
+            if unsafe { (*tags)[way as usize] } == tag {
+                return bucket * FLOW_WAYS + way;
+            }
+        }
+    }
+    if take == 0 {
+        return NO_WAY;
+    }
+    let free = nta_flow_free_ways(buckets[0], buckets[1]);
+    let bucket = if free >> 16 > free & 0xffff {
+        buckets[1]
+    } else {
+        buckets[0]
+    };
+    let Some(tags) = FLOW_TAGS.get_ptr_mut(bucket) else {
+        return NO_WAY;
+    };
+    for way in 0..FLOW_WAYS {
+        let t = unsafe { &raw mut (*tags)[way as usize] };
+        if unsafe { *t == tag || (*t == 0 && (Maps::claim(t, tag) || *t == tag)) } {
+            return bucket * FLOW_WAYS + way;
+        }
+    }
+    NO_WAY
+}
+
+/// The free ways of buckets `a` (in the low 16 bits) and `b` (above). A
+/// global function for the same reason, and the counts compared by the
+/// caller: the verifier would otherwise carry each combination of free and
+/// taken ways, 65 536 for two buckets, to the comparison.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn nta_flow_free_ways(a: u32, b: u32) -> u32 {
+    let mut free = 0;
+    for (bucket, unit) in [(a, 1), (b, 1 << 16)] {
+        let Some(tags) = FLOW_TAGS.get_ptr(bucket) else {
+            return 0;
+        };
+        for way in 0..FLOW_WAYS as usize {
+            if unsafe { (*tags)[way] } == 0 {
+                free += unit;
+            }
+        }
+    }
+    free
 }
 
 /// The program's maps, as the counting's state.
@@ -153,15 +237,12 @@ impl State for Maps<'_> {
 
     #[inline(always)]
     fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
-        FLOWS.get_ptr_mut(&key.hash(NTA_FLOW_SEED.load()))
+        FLOWS.get_ptr_mut(nta_flow_way(key.hash(NTA_FLOW_SEED.load()), 0))
     }
 
     #[inline(always)]
     fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
-        let hash = key.hash(NTA_FLOW_SEED.load());
-        // As `entry!`: another CPU may insert it first.
-        let _ = FLOWS.insert(&hash, &NEW_FLOW, BPF_NOEXIST as u64);
-        FLOWS.get_ptr_mut(&hash)
+        FLOWS.get_ptr_mut(nta_flow_way(key.hash(NTA_FLOW_SEED.load()), 1))
     }
 
     #[inline(always)]

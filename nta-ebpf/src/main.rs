@@ -28,15 +28,21 @@ use nta_common::{Counter, count::Verdict, maps::feature};
 
 #[xdp]
 pub fn nta(ctx: XdpContext) -> u32 {
-    try_nta(&ctx).unwrap_or(xdp_action::XDP_PASS)
+    verdict(&ctx)
 }
 
-fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
+/// Returns the action in a register: a `Result` went back through the
+/// stack, leaving whatever the last call put in R0 there at the exit, and
+/// the verifier rejects a subprogram that exits with a pointer to its own
+/// stack in R0.
+fn verdict(ctx: &XdpContext) -> u32 {
     if !features::on(feature::PARSE) {
-        return Ok(xdp_action::XDP_PASS);
+        return xdp_action::XDP_PASS;
     }
     let len = (ctx.data_end() - ctx.data()) as u64;
-    let global = count::Global::get()?;
+    let Ok(global) = count::Global::get() else {
+        return xdp_action::XDP_PASS;
+    };
     let frame = parse::Xdp(ctx);
     let blocked = |network: &parse::Network| {
         features::on(feature::BLOCKLIST) && block::drops(&global, network, len)
@@ -52,14 +58,14 @@ fn try_nta(ctx: &XdpContext) -> Result<u32, ()> {
                 sample::payload(ctx, &global, &packet, now, (payload_ordinal, flow));
             }
         }
-        Verdict::Blocked => return Ok(xdp_action::XDP_DROP),
+        Verdict::Blocked => return xdp_action::XDP_DROP,
         Verdict::Unparsed(Counter::ErrVlanTooDeep) => {
             // Rare and worth a look; compiled out below the agent's log level.
             aya_log_ebpf::debug!(ctx, "frame with more than two VLAN tags passed unparsed");
         }
         Verdict::Unparsed(_) | Verdict::Passed => {}
     }
-    Ok(xdp_action::XDP_PASS)
+    xdp_action::XDP_PASS
 }
 
 #[cfg(not(test))]

@@ -2,12 +2,13 @@
 
 use aya_ebpf::{
     Global,
+    bindings::BPF_F_MMAPABLE,
     macros::map,
     maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use nta_common::{
     BlockStats, DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
-    flow::{FLOWS_MAX_ENTRIES, FlowStats},
+    flow::{BucketTags, FLOW_WAYS, FLOWS_MAX_ENTRIES, FlowStats},
     maps::{
         BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
         SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
@@ -87,12 +88,29 @@ pub static BLOCKLIST: LpmTrie<IpKey, BlockStats> =
 #[map]
 pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Flows, both directions in one entry, keyed by the key's seeded hash
-/// (`FlowKey::hash`), shared by the CPUs (see `FlowStats`); LRU, so that
-/// the oldest go when it is full. The agent sets its size at load. New
-/// flows above a rate (per CPU, `NEW_FLOWS`) are not inserted.
+/// Flows, both directions in one entry, shared by the CPUs (see
+/// `FlowStats`), in buckets of ways (see `FlowTableLayout`): a flow's
+/// entry is found by its tag in `FLOW_TAGS`. The agent sets the size at
+/// load and frees an entry once it has written the flow's record. A new
+/// flow that finds both its buckets full is counted as skipped, as are new
+/// flows above a rate (per CPU, `NEW_FLOWS`).
 #[map]
-pub static FLOWS: LruHashMap<u64, FlowStats> = LruHashMap::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+pub static FLOWS: Array<FlowStats> = Array::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+
+/// The tags of each bucket of `FLOWS` (`flow_tag`; 0 for a free way), a
+/// cache line each: one lookup finds a bucket's eight. Mappable, so that
+/// the agent frees a way with an atomic store of its own, where an update
+/// of the whole bucket could undo a way another CPU just took; the tags
+/// then also start on a page boundary, so that each group of buckets
+/// fills one page.
+#[map]
+pub static FLOW_TAGS: Array<BucketTags> =
+    Array::with_max_entries(FLOWS_MAX_ENTRIES / FLOW_WAYS, BPF_F_MMAPABLE);
+
+/// Buckets of the flow table, set by the agent at load with its size
+/// (`FLOW_BUCKETS_GLOBAL`).
+#[unsafe(no_mangle)]
+pub static NTA_FLOW_BUCKETS: Global<u32> = Global::new(FLOWS_MAX_ENTRIES / FLOW_WAYS);
 
 /// The seed of `FLOWS`' key hash, drawn at random by the agent at load
 /// (`FLOW_SEED_GLOBAL`).

@@ -117,8 +117,8 @@ pub struct Flows {
     /// timeout), so that long transfers show before they end.
     #[serde(deserialize_with = "de::duration")]
     pub active_timeout: Duration,
-    /// Flows the kernel's table holds; each takes about 176 bytes of
-    /// kernel memory, allocated at start.
+    /// Flows the kernel's table holds (rounded up to a multiple of 8);
+    /// each takes 128 bytes of kernel memory, allocated at start.
     pub table_size: u32,
 }
 

@@ -1,8 +1,8 @@
-//! Reading a whole hash map with `BPF_MAP_LOOKUP_BATCH` (Linux 5.6): one
-//! syscall per thousand entries, where walking it key by key
-//! (`BPF_MAP_GET_NEXT_KEY`, then `BPF_MAP_LOOKUP_ELEM`) takes two per entry
-//! — 131 072 syscalls a tick for a full table of sources. aya has no batch
-//! operations, so this makes the syscall itself.
+//! Reading a whole hash map or array with `BPF_MAP_LOOKUP_BATCH` (Linux
+//! 5.6): one syscall per thousand entries, where walking it key by key
+//! (`BPF_MAP_GET_NEXT_KEY`, then `BPF_MAP_LOOKUP_ELEM`) takes two per
+//! entry — 131 072 syscalls a tick for a full table of sources. aya has no
+//! batch operations, so this makes the syscall itself.
 
 use std::{
     io,
@@ -34,7 +34,7 @@ struct BatchAttr {
     flags: u64,
 }
 
-/// Every entry of the hash map `fd`, read a chunk at a time and decoded
+/// Every entry of the hash map or array `fd`, read a chunk at a time and decoded
 /// by `decode` from the bytes of its key (`key_size`) and value
 /// (`value_size`). Entries added or evicted meanwhile may or may
 /// not be seen, as with a walk; an entry `decode` refuses is skipped.
@@ -66,7 +66,8 @@ pub struct Entries<'fd, F> {
     value_size: usize,
     keys: Vec<u8>,
     values: Vec<u8>,
-    /// The kernel's cursor: for hash maps, the next bucket, a u32.
+    /// The kernel's cursor: the next bucket of a hash map, the next index
+    /// of an array, a u32 each.
     cursor: [u8; 8],
     started: bool,
     /// The kernel said the last chunk was the last.

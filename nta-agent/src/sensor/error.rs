@@ -81,8 +81,8 @@ pub enum SensorError {
         source: std::io::Error,
     },
 
-    #[error("map {0} is not a hash map")]
-    NotAHash(&'static str),
+    #[error("map {0} is neither a hash map nor an array")]
+    NotBatchReadable(&'static str),
 
     #[error("reading map {name}")]
     Map {

@@ -1,5 +1,5 @@
 //! The kernel flow table from user space: a handle of its own, to walk the
-//! table and remove the flows whose records are written.
+//! table and free the entries of the flows whose records are written.
 
 use std::{
     mem::size_of,
@@ -8,25 +8,28 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{HashMap, IterableMap as _, Map, MapData, MapError},
+    maps::{Array, IterableMap as _, Map, MapData, MapError},
 };
 use nta_common::{
-    flow::{FlowKey, FlowStats},
+    flow::{BucketTags, FLOW_WAYS, FlowKey, FlowStats},
     maps::names,
 };
 
-use super::{SensorError, batch, blocklist::own_fd};
+use super::{SensorError, batch, blocklist::own_fd, mapped::MappedArray};
 use crate::flows::{Pick, Picked};
 
 const NAME: &str = names::FLOWS;
+const TAGS: &str = names::FLOW_TAGS;
 
-/// A handle on the loaded program's `FLOWS` map, with its own file
-/// descriptor, so it can move to the task that exports flows while the
-/// [`Sensor`](super::Sensor) goes on reading the counters.
+/// A handle on the loaded program's `FLOWS` and `FLOW_TAGS` maps, with
+/// file descriptors of its own, so it can move to the task that exports
+/// flows while the [`Sensor`](super::Sensor) goes on reading the counters.
 pub struct FlowTable {
-    /// Keyed by the flow key's seeded hash.
-    map: HashMap<MapData, u64, FlowStats>,
-    /// The same map, to read through while entries are removed.
+    /// The entries, by index.
+    map: Array<MapData, FlowStats>,
+    /// Their tags, by bucket, which say which entries are taken.
+    tags: MappedArray<BucketTags>,
+    /// The same entries, to read through while entries are freed.
     walk_fd: OwnedFd,
     /// The table's size, which caps a walk.
     size: u32,
@@ -36,20 +39,42 @@ fn map_error(source: MapError) -> SensorError {
     SensorError::Map { name: NAME, source }
 }
 
+/// A handle of its own on the array `name`, whose values must be `V`s.
+fn own_array<V: aya::Pod>(
+    ebpf: &Ebpf,
+    name: &'static str,
+) -> Result<Array<MapData, V>, SensorError> {
+    let error = |source| SensorError::Map { name, source };
+    let map = ebpf.map(name).ok_or(SensorError::MissingMap(name))?;
+    // Checks the map type and the value size against ours.
+    let shared: Array<&MapData, V> = Array::try_from(map).map_err(error)?;
+    let data = own_fd(shared.map())?;
+    Array::try_from(Map::Array(data)).map_err(error)
+}
+
 impl FlowTable {
     pub(super) fn open(ebpf: &Ebpf, size: u32) -> Result<Self, SensorError> {
-        let map = ebpf.map(NAME).ok_or(SensorError::MissingMap(NAME))?;
-        // Checks the map type and the key and value sizes against ours.
-        let shared: HashMap<&MapData, u64, FlowStats> =
-            HashMap::try_from(map).map_err(map_error)?;
-        let data = own_fd(shared.map())?;
-        let walk_fd = data
+        let map = own_array::<FlowStats>(ebpf, NAME)?;
+        // Checks the map type and the value size against ours.
+        let tags = own_array::<BucketTags>(ebpf, TAGS)?;
+        let tags = MappedArray::map(tags.map().fd().as_fd(), size / FLOW_WAYS).map_err(|e| {
+            SensorError::Map {
+                name: TAGS,
+                source: MapError::IoError(e),
+            }
+        })?;
+        let walk_fd = map
+            .map()
             .fd()
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| map_error(MapError::IoError(e)))?;
-        let map = HashMap::try_from(Map::LruHashMap(data)).map_err(map_error)?;
-        Ok(Self { map, walk_fd, size })
+        Ok(Self {
+            map,
+            tags,
+            walk_fd,
+            size,
+        })
     }
 
     /// Starts a walk of the table that hands over what it picks at most
@@ -59,44 +84,46 @@ impl FlowTable {
         Ok(Walk {
             entries: batch::entries(
                 self.walk_fd.as_fd(),
-                size_of::<u64>(),
+                size_of::<u32>(),
                 size_of::<FlowStats>(),
                 decode as Decode,
             ),
             map: &mut self.map,
+            tags: &self.tags,
             left: self.size as usize,
             batch: batch.max(1),
         })
     }
 }
 
-type Decode = fn(&[u8], &[u8]) -> Option<(u64, FlowStats)>;
+type Decode = fn(&[u8], &[u8]) -> Option<(u32, FlowStats)>;
 
-/// An entry's key (the flow key's hash) and value; an entry no packet has
-/// filled yet is left alone.
-fn decode(key: &[u8], value: &[u8]) -> Option<(u64, FlowStats)> {
-    let (hash, f) = (batch::read::<u64>(key)?, batch::read::<FlowStats>(value)?);
-    f.in_use().then_some((hash, f))
+/// An entry's index and value; an entry no packet has filled is left
+/// alone.
+fn decode(index: &[u8], value: &[u8]) -> Option<(u32, FlowStats)> {
+    let (index, f) = (batch::read::<u32>(index)?, batch::read::<FlowStats>(value)?);
+    f.in_use().then_some((index, f))
 }
 
 /// A walk of the flow table under way.
 pub struct Walk<'t> {
     entries: batch::Entries<'t, Decode>,
-    map: &'t mut HashMap<MapData, u64, FlowStats>,
-    /// Entries still to read: the walk is capped at the map's size, as an
-    /// entry evicted and re-created under the kernel's cursor may be seen
-    /// twice.
+    map: &'t mut Array<MapData, FlowStats>,
+    tags: &'t MappedArray<BucketTags>,
+    /// Entries still to read: the walk stops at the map's size.
     left: usize,
     batch: usize,
 }
 
 impl Walk<'_> {
-    /// Reads on until `pick` has ended or cut a batch of flows, removes
-    /// those it ended, and returns them all as they were when read; `None`
-    /// once the table is read through and nothing more was picked. A
-    /// packet counted between the read and the removal is lost with the
-    /// entry (the flow was idle: there is none, but for a flow waking up
-    /// at that instant).
+    /// Reads on until `pick` has ended or cut a batch of flows, frees the
+    /// entries of those it ended, and returns them all as they were when
+    /// read; `None` once the table is read through and nothing more was
+    /// picked. An entry is zeroed, then its tag: a packet counted between
+    /// the read and the zeroing is lost with the entry (the flow was idle:
+    /// there is none, but for a flow waking up at that instant), and one
+    /// counted between the zeroing and the freeing starts the flow again
+    /// in its entry, which the next walk finds.
     pub fn next(
         &mut self,
         mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
@@ -107,19 +134,28 @@ impl Walk<'_> {
                 break;
             };
             self.left -= 1;
-            let (hash, f) = entry.map_err(|source| SensorError::Batch { name: NAME, source })?;
+            let (index, f) = entry.map_err(|source| SensorError::Batch { name: NAME, source })?;
             match pick(&f.key, &f) {
                 Pick::Keep => {}
-                p => picked.push((hash, f, p)),
+                p => picked.push((index, f, p)),
             }
         }
         if picked.is_empty() {
             return Ok(None);
         }
-        for (hash, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
-            match self.map.remove(hash) {
-                Ok(()) | Err(MapError::KeyNotFound) => {}
-                Err(source) => return Err(map_error(source)),
+        for (index, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
+            self.map
+                .set(*index, FlowStats::ZERO, 0)
+                .map_err(map_error)?;
+            let (bucket, way) = (index / FLOW_WAYS, (index % FLOW_WAYS) as usize);
+            if !self.tags.store_word(bucket, way, 0) {
+                return Err(SensorError::Map {
+                    name: TAGS,
+                    source: MapError::OutOfBounds {
+                        index: bucket,
+                        max_entries: self.tags.len(),
+                    },
+                });
             }
         }
         Ok(Some(

@@ -9,6 +9,7 @@ mod error;
 pub mod events;
 mod flows;
 mod live;
+mod mapped;
 mod read;
 mod ring;
 pub mod samples;
@@ -22,8 +23,11 @@ use aya::{
 };
 use nta_common::{
     DstHostStats, SourceStats,
-    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
-    maps::{FEATURES_GLOBAL, FLOW_SEED_GLOBAL, PROGRAM_NAME, Sampling, Thresholds, feature, names},
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats, FlowTableLayout},
+    maps::{
+        FEATURES_GLOBAL, FLOW_BUCKETS_GLOBAL, FLOW_SEED_GLOBAL, PROGRAM_NAME, Sampling, Thresholds,
+        feature, names,
+    },
 };
 use tracing::{debug, warn};
 
@@ -70,7 +74,8 @@ pub struct LoadOptions {
     /// Parts of the program that run ([`feature`] bits): all of them, but
     /// for benchmarks that time the parts one by one.
     pub features: u32,
-    /// Flows the kernel's flow table holds.
+    /// Flows the kernel's flow table holds, rounded up to whole buckets
+    /// (`FlowTableLayout`).
     pub flow_table_size: u32,
 }
 
@@ -103,11 +108,14 @@ impl Sensor {
         raise_memlock_limit();
         let level = aya_log_level(options.log_level);
         let seed = flow_seed();
+        let flows = FlowTableLayout::for_flows(options.flow_table_size);
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &level, false)
             .override_global(FEATURES_GLOBAL, &options.features, true)
             .override_global(FLOW_SEED_GLOBAL, &seed, true)
-            .map_max_entries(names::FLOWS, options.flow_table_size)
+            .override_global(FLOW_BUCKETS_GLOBAL, &flows.buckets, true)
+            .map_max_entries(names::FLOWS, flows.entries())
+            .map_max_entries(names::FLOW_TAGS, flows.buckets)
             .load(object)
             .map_err(SensorError::from_load)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
@@ -128,7 +136,7 @@ impl Sensor {
             link: None,
             attached: None,
             logger,
-            flow_table_size: options.flow_table_size,
+            flow_table_size: flows.entries(),
         })
     }
 

@@ -70,14 +70,16 @@ fn global(ebpf: &Ebpf) -> Result<GlobalCounters, SensorError> {
     Ok(total)
 }
 
-/// The file descriptor of a hash map of any kind.
-fn hash_fd<'a>(map: &'a Map, name: &'static str) -> Result<BorrowedFd<'a>, SensorError> {
+/// The file descriptor of a map the batch read walks: a hash map of any
+/// kind, or an array.
+fn batch_fd<'a>(map: &'a Map, name: &'static str) -> Result<BorrowedFd<'a>, SensorError> {
     match map {
         Map::HashMap(data)
         | Map::LruHashMap(data)
         | Map::PerCpuHashMap(data)
-        | Map::PerCpuLruHashMap(data) => Ok(data.fd().as_fd()),
-        _ => Err(SensorError::NotAHash(name)),
+        | Map::PerCpuLruHashMap(data)
+        | Map::Array(data) => Ok(data.fd().as_fd()),
+        _ => Err(SensorError::NotBatchReadable(name)),
     }
 }
 
@@ -90,7 +92,7 @@ fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
     max_entries: u32,
     keep: impl Fn(&V) -> T,
 ) -> Result<C, SensorError> {
-    let fd = hash_fd(map(ebpf, name)?, name)?;
+    let fd = batch_fd(map(ebpf, name)?, name)?;
     let decode =
         |key: &[u8], value: &[u8]| Some((batch::read::<K>(key)?, keep(&batch::read::<V>(value)?)));
     batch::entries(fd, size_of::<K>(), size_of::<V>(), decode)
@@ -102,13 +104,13 @@ fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
 /// Every flow in the flow table with a packet counted.
 pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>, SensorError> {
     let name = names::FLOWS;
-    let fd = hash_fd(map(ebpf, name)?, name)?;
+    let fd = batch_fd(map(ebpf, name)?, name)?;
     let decode = |_: &[u8], value: &[u8]| {
         batch::read::<FlowStats>(value)
             .filter(FlowStats::in_use)
             .map(|f| (f.key, f))
     };
-    batch::entries(fd, size_of::<u64>(), size_of::<FlowStats>(), decode)
+    batch::entries(fd, size_of::<u32>(), size_of::<FlowStats>(), decode)
         .take(size as usize)
         .collect::<Result<_, _>>()
         .map_err(|source| SensorError::Batch { name, source })

@@ -103,3 +103,28 @@ fn a_blocked_source_passes_when_the_blocklist_is_switched_off() {
         assert_eq!(xdp.run(&frame), expected, "parts {parts:#x}");
     }
 }
+
+/// The verifier walks every path of the program, up to a million
+/// instructions; it walks about 540 000. A change that multiplies the
+/// paths (a branch whose arms it cannot merge, inside an unrolled loop)
+/// can take the count past the limit at once, and the program no longer
+/// loads: this keeps a margin.
+#[test]
+fn the_whole_program_verifies_well_inside_the_verifier_limit() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = Xdp::load_with(feature::ALL, Some(&quiet()));
+    let info = xdp
+        .sensor
+        .xdp()
+        .expect("the loaded program")
+        .info()
+        .expect("the program's info");
+    let verified = info
+        .verified_instruction_count()
+        .expect("a kernel that reports verified instructions (5.16)");
+    println!("{verified} instructions verified");
+    assert!(verified > 1_000, "{verified}");
+    assert!(verified < 700_000, "{verified} instructions verified");
+}
