@@ -117,7 +117,7 @@ pub struct Flows {
     /// timeout), so that long transfers show before they end.
     #[serde(deserialize_with = "de::duration")]
     pub active_timeout: Duration,
-    /// Flows the kernel's table holds (rounded up to a multiple of 8);
+    /// Flows the kernel's table holds (rounded up to a multiple of 512);
     /// each takes 128 bytes of kernel memory, allocated at start.
     pub table_size: u32,
 }

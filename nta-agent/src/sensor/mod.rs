@@ -74,7 +74,7 @@ pub struct LoadOptions {
     /// Parts of the program that run ([`feature`] bits): all of them, but
     /// for benchmarks that time the parts one by one.
     pub features: u32,
-    /// Flows the kernel's flow table holds, rounded up to whole buckets
+    /// Flows the kernel's flow table holds, rounded up to whole groups
     /// (`FlowTableLayout`).
     pub flow_table_size: u32,
 }
