@@ -269,10 +269,12 @@ impl Timeouts {
                 self.reported
                     .retain(|_, r| now.saturating_sub(r.cut_ns) < stale);
             }
+            // The entry was read after `now`: a packet counted in between
+            // is in this part, so the next starts after it.
             let reported = Reported {
                 packets: stats.packets,
                 bytes: stats.bytes,
-                cut_ns: now,
+                cut_ns: now.max(stats.last_seen_ns),
             };
             self.reported.insert(*key, reported);
         }
@@ -467,6 +469,39 @@ mod tests {
         // Cut, then idle with nothing new: no empty record.
         t.record(&key, &stats, 0, Reason::Active, 96 * s);
         assert_eq!(t.record(&key, &stats, 0, Reason::Timeout, 120 * s), None);
+    }
+
+    /// A walk takes `now`, then reads the entries: a packet counted in
+    /// between ends the part after `now`, and the next part starts after
+    /// it, so the parts never overlap.
+    #[test]
+    fn a_part_read_after_its_cut_is_not_overlapped_by_the_next() {
+        let ms = 1_000_000u64;
+        let (key, dir) = FlowKey::of(
+            &IpKey::from_v4([10, 0, 0, 9]),
+            40_000,
+            &IpKey::from_v4([10, 0, 0, 1]),
+            443,
+            6,
+        );
+        let mut t = Timeouts::new(Duration::from_secs(2), Duration::from_secs(1));
+        let mut stats = FlowStats {
+            first_seen_ns: 1_000 * ms,
+            last_seen_ns: 2_031 * ms,
+            opener: dir as u8,
+            ..FlowStats::ZERO
+        };
+        stats.packets[dir] = 21;
+        let first = t
+            .record(&key, &stats, 0, Reason::Active, 2_000 * ms)
+            .expect("a record");
+        stats.packets[dir] = 30;
+        stats.last_seen_ns = 2_900 * ms;
+        let second = t
+            .record(&key, &stats, 0, Reason::Timeout, 5_000 * ms)
+            .expect("a record");
+        assert!(second.start >= first.end, "{first:?} {second:?}");
+        assert_eq!(second.pkts_toserver, 9);
     }
 
     #[test]

@@ -93,9 +93,10 @@ pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 /// entry is found by its tag in `FLOW_TAGS`. The agent sets the size at
 /// load and frees an entry once it has written the flow's record. A new
 /// flow that finds both its buckets full is counted as skipped, as are new
-/// flows above a rate (per CPU, `NEW_FLOWS`).
+/// flows above a rate (per CPU, `NEW_FLOWS`). Mappable: the agent walks
+/// it in place, reading the entries whose tags are taken.
 #[map]
-pub static FLOWS: Array<FlowStats> = Array::with_max_entries(FLOWS_MAX_ENTRIES, 0);
+pub static FLOWS: Array<FlowStats> = Array::with_max_entries(FLOWS_MAX_ENTRIES, BPF_F_MMAPABLE);
 
 /// The tags of each bucket of `FLOWS` (`flow_tag`; 0 for a free way), a
 /// cache line each: one lookup finds a bucket's eight. Mappable, so that

@@ -1,79 +1,53 @@
 //! The kernel flow table from user space: a handle of its own, to walk the
 //! table and free the entries of the flows whose records are written.
 
-use std::{
-    mem::size_of,
-    os::fd::{AsFd as _, OwnedFd},
-};
+use std::os::fd::AsFd as _;
 
 use aya::{
     Ebpf,
-    maps::{Array, IterableMap as _, Map, MapData, MapError},
+    maps::{Array, IterableMap as _, MapError},
 };
 use nta_common::{
     flow::{BucketTags, FLOW_WAYS, FlowKey, FlowStats},
     maps::names,
 };
 
-use super::{SensorError, batch, blocklist::own_fd, mapped::MappedArray};
+use super::{SensorError, mapped::MappedArray};
 use crate::flows::{Pick, Picked};
 
 const NAME: &str = names::FLOWS;
 const TAGS: &str = names::FLOW_TAGS;
 
-/// A handle on the loaded program's `FLOWS` and `FLOW_TAGS` maps, with
-/// file descriptors of its own, so it can move to the task that exports
+/// A handle on the loaded program's `FLOWS` and `FLOW_TAGS` maps, both
+/// mapped into the agent's memory, so it can move to the task that exports
 /// flows while the [`Sensor`](super::Sensor) goes on reading the counters.
+/// A walk reads the tags (a megabyte for the default table) and only the
+/// entries they say are taken, where a copy of the whole table through
+/// `BPF_MAP_LOOKUP_BATCH` took 40 ms however few flows it held.
 pub struct FlowTable {
-    /// The entries, by index.
-    map: Array<MapData, FlowStats>,
-    /// Their tags, by bucket, which say which entries are taken.
+    entries: MappedArray<FlowStats>,
+    /// The entries' tags, by bucket, which say which entries are taken.
     tags: MappedArray<BucketTags>,
-    /// The same entries, to read through while entries are freed.
-    walk_fd: OwnedFd,
-    /// The table's size, which caps a walk.
-    size: u32,
 }
 
-fn map_error(source: MapError) -> SensorError {
-    SensorError::Map { name: NAME, source }
-}
-
-/// A handle of its own on the array `name`, whose values must be `V`s.
-fn own_array<V: aya::Pod>(
+/// Maps the array `name`, of `len` values that must be `V`s.
+fn mapped<V: aya::Pod>(
     ebpf: &Ebpf,
     name: &'static str,
-) -> Result<Array<MapData, V>, SensorError> {
+    len: u32,
+) -> Result<MappedArray<V>, SensorError> {
     let error = |source| SensorError::Map { name, source };
     let map = ebpf.map(name).ok_or(SensorError::MissingMap(name))?;
     // Checks the map type and the value size against ours.
-    let shared: Array<&MapData, V> = Array::try_from(map).map_err(error)?;
-    let data = own_fd(shared.map())?;
-    Array::try_from(Map::Array(data)).map_err(error)
+    let array: Array<_, V> = Array::try_from(map).map_err(error)?;
+    MappedArray::map(array.map().fd().as_fd(), len).map_err(|e| error(MapError::IoError(e)))
 }
 
 impl FlowTable {
     pub(super) fn open(ebpf: &Ebpf, size: u32) -> Result<Self, SensorError> {
-        let map = own_array::<FlowStats>(ebpf, NAME)?;
-        // Checks the map type and the value size against ours.
-        let tags = own_array::<BucketTags>(ebpf, TAGS)?;
-        let tags = MappedArray::map(tags.map().fd().as_fd(), size / FLOW_WAYS).map_err(|e| {
-            SensorError::Map {
-                name: TAGS,
-                source: MapError::IoError(e),
-            }
-        })?;
-        let walk_fd = map
-            .map()
-            .fd()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| map_error(MapError::IoError(e)))?;
         Ok(Self {
-            map,
-            tags,
-            walk_fd,
-            size,
+            entries: mapped(ebpf, NAME, size)?,
+            tags: mapped(ebpf, TAGS, size / FLOW_WAYS)?,
         })
     }
 
@@ -82,36 +56,18 @@ impl FlowTable {
     /// records never sit in memory at once.
     pub fn walk(&mut self, batch: usize) -> Result<Walk<'_>, SensorError> {
         Ok(Walk {
-            entries: batch::entries(
-                self.walk_fd.as_fd(),
-                size_of::<u32>(),
-                size_of::<FlowStats>(),
-                decode as Decode,
-            ),
-            map: &mut self.map,
-            tags: &self.tags,
-            left: self.size as usize,
+            table: self,
+            next: 0,
             batch: batch.max(1),
         })
     }
 }
 
-type Decode = fn(&[u8], &[u8]) -> Option<(u32, FlowStats)>;
-
-/// An entry's index and value; an entry no packet has filled is left
-/// alone.
-fn decode(index: &[u8], value: &[u8]) -> Option<(u32, FlowStats)> {
-    let (index, f) = (batch::read::<u32>(index)?, batch::read::<FlowStats>(value)?);
-    f.in_use().then_some((index, f))
-}
-
 /// A walk of the flow table under way.
 pub struct Walk<'t> {
-    entries: batch::Entries<'t, Decode>,
-    map: &'t mut Array<MapData, FlowStats>,
-    tags: &'t MappedArray<BucketTags>,
-    /// Entries still to read: the walk stops at the map's size.
-    left: usize,
+    table: &'t FlowTable,
+    /// The next entry to look at.
+    next: u32,
     batch: usize,
 }
 
@@ -128,13 +84,18 @@ impl Walk<'_> {
         &mut self,
         mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
     ) -> Result<Option<Picked>, SensorError> {
+        let FlowTable { entries, tags } = self.table;
         let mut picked = Vec::new();
-        while picked.len() < self.batch && self.left > 0 {
-            let Some(entry) = self.entries.next() else {
-                break;
+        while picked.len() < self.batch && self.next < entries.len() {
+            let index = self.next;
+            self.next += 1;
+            let (bucket, way) = (index / FLOW_WAYS, (index % FLOW_WAYS) as usize);
+            if tags.load_word(bucket, way) == Some(0) {
+                continue;
+            }
+            let Some(f) = entries.read(index).filter(FlowStats::in_use) else {
+                continue;
             };
-            self.left -= 1;
-            let (index, f) = entry.map_err(|source| SensorError::Batch { name: NAME, source })?;
             match pick(&f.key, &f) {
                 Pick::Keep => {}
                 p => picked.push((index, f, p)),
@@ -144,16 +105,13 @@ impl Walk<'_> {
             return Ok(None);
         }
         for (index, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
-            self.map
-                .set(*index, FlowStats::ZERO, 0)
-                .map_err(map_error)?;
             let (bucket, way) = (index / FLOW_WAYS, (index % FLOW_WAYS) as usize);
-            if !self.tags.store_word(bucket, way, 0) {
+            if !entries.write(*index, FlowStats::ZERO) || !tags.store_word(bucket, way, 0) {
                 return Err(SensorError::Map {
-                    name: TAGS,
+                    name: NAME,
                     source: MapError::OutOfBounds {
-                        index: bucket,
-                        max_entries: self.tags.len(),
+                        index: *index,
+                        max_entries: entries.len(),
                     },
                 });
             }

@@ -1,7 +1,8 @@
 //! An array map created with `BPF_F_MMAPABLE`, mapped into the agent's
-//! memory: the agent then changes one word of a value with an atomic
-//! store, as the program does, where `BPF_MAP_UPDATE_ELEM` rewrites the
-//! whole value and could undo what a CPU wrote meanwhile.
+//! memory: the agent reads it without copying it through a syscall, and
+//! changes one word of a value with an atomic store, as the program does,
+//! where `BPF_MAP_UPDATE_ELEM` rewrites the whole value and could undo
+//! what a CPU wrote meanwhile.
 
 use std::{
     io,
@@ -22,12 +23,13 @@ pub struct MappedArray<V> {
 }
 
 // SAFETY: the mapping is plain shared memory, which the kernel's programs
-// change at any time anyway; this type writes it only with atomic stores.
+// change at any time anyway; this type reads and writes it only with
+// volatile or atomic accesses.
 unsafe impl<V> Send for MappedArray<V> {}
 
-impl<V> MappedArray<V> {
+impl<V: Copy> MappedArray<V> {
     /// Maps the `len` values of the array map `fd`, which must have been
-    /// created mappable with values of `V`'s size.
+    /// created mappable with values of `V`'s size, 8-byte aligned.
     pub fn map(fd: BorrowedFd<'_>, len: u32) -> io::Result<Self> {
         // SAFETY: sysconf has no preconditions.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
@@ -63,25 +65,56 @@ impl<V> MappedArray<V> {
         self.len
     }
 
+    /// A copy of value `index`, as it is at the moment: a CPU may be
+    /// changing it meanwhile, as with any read of a map.
+    pub fn read(&self, index: u32) -> Option<V> {
+        let at = self.at(index)?;
+        // SAFETY: in bounds of a live mapping, aligned; `V` is plain data,
+        // valid whatever its bytes (the map's value type).
+        Some(unsafe { at.read_volatile() })
+    }
+
+    /// Overwrites value `index`; false if there is none.
+    pub fn write(&self, index: u32, value: V) -> bool {
+        let Some(at) = self.at(index) else {
+            return false;
+        };
+        // SAFETY: as for `read`.
+        unsafe { at.write_volatile(value) };
+        true
+    }
+
+    /// The `word`-th 8-byte word of value `index`, read atomically.
+    pub fn load_word(&self, index: u32, word: usize) -> Option<u64> {
+        let at = self.word(index, word)?;
+        // SAFETY: an aligned word of a live mapping, only ever accessed
+        // atomically or whole by the kernel.
+        Some(unsafe { AtomicU64::from_ptr(at) }.load(Ordering::Acquire))
+    }
+
     /// Stores `value` in the `word`-th 8-byte word of value `index`,
     /// atomically; false if there is no such word.
     pub fn store_word(&self, index: u32, word: usize, value: u64) -> bool {
-        if index >= self.len || word >= size_of::<V>() / size_of::<u64>() {
+        let Some(at) = self.word(index, word) else {
             return false;
-        }
-        // SAFETY: in bounds (checked above) of a live mapping whose values
-        // are 8-byte aligned (array map values are), and only ever accessed
-        // atomically or by the kernel.
-        unsafe {
-            let at = self
-                .base
-                .as_ptr()
-                .add(index as usize)
-                .cast::<u64>()
-                .add(word);
-            AtomicU64::from_ptr(at).store(value, Ordering::SeqCst);
-        }
+        };
+        // SAFETY: as for `load_word`.
+        unsafe { AtomicU64::from_ptr(at) }.store(value, Ordering::SeqCst);
         true
+    }
+
+    fn at(&self, index: u32) -> Option<*mut V> {
+        // SAFETY: in bounds of the mapping, which holds `len` values.
+        (index < self.len).then(|| unsafe { self.base.as_ptr().add(index as usize) })
+    }
+
+    fn word(&self, index: u32, word: usize) -> Option<*mut u64> {
+        if word >= size_of::<V>() / size_of::<u64>() {
+            return None;
+        }
+        // SAFETY: within value `index` (checked above).
+        self.at(index)
+            .map(|at| unsafe { at.cast::<u64>().add(word) })
     }
 }
 
