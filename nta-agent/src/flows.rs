@@ -427,9 +427,9 @@ mod tests {
         assert_eq!(r.key(), key);
     }
 
-    #[test]
-    fn a_long_flow_is_reported_in_parts_that_add_up() {
-        let s = 1_000_000_000u64;
+    /// A client's TCP flow to port 443 from `first` to `last` ns, with no
+    /// packet counted yet, and the client's direction.
+    fn client_flow(first: u64, last: u64) -> (FlowKey, FlowStats, usize) {
         let (key, dir) = FlowKey::of(
             &IpKey::from_v4([10, 0, 0, 9]),
             40_000,
@@ -437,13 +437,20 @@ mod tests {
             443,
             6,
         );
-        let mut t = Timeouts::new(Duration::from_secs(15), Duration::from_secs(60));
-        let mut stats = FlowStats {
-            first_seen_ns: 10 * s,
-            last_seen_ns: 69 * s,
+        let stats = FlowStats {
+            first_seen_ns: first,
+            last_seen_ns: last,
             opener: dir as u8,
             ..FlowStats::ZERO
         };
+        (key, stats, dir)
+    }
+
+    #[test]
+    fn a_long_flow_is_reported_in_parts_that_add_up() {
+        let s = 1_000_000_000u64;
+        let (key, mut stats, dir) = client_flow(10 * s, 69 * s);
+        let mut t = Timeouts::new(Duration::from_secs(15), Duration::from_secs(60));
         stats.packets[dir] = 100;
         stats.bytes[dir] = 10_000;
         assert_eq!(t.pick(&key, &stats, 69 * s), Pick::Keep);
@@ -477,20 +484,8 @@ mod tests {
     #[test]
     fn a_part_read_after_its_cut_is_not_overlapped_by_the_next() {
         let ms = 1_000_000u64;
-        let (key, dir) = FlowKey::of(
-            &IpKey::from_v4([10, 0, 0, 9]),
-            40_000,
-            &IpKey::from_v4([10, 0, 0, 1]),
-            443,
-            6,
-        );
+        let (key, mut stats, dir) = client_flow(1_000 * ms, 2_031 * ms);
         let mut t = Timeouts::new(Duration::from_secs(2), Duration::from_secs(1));
-        let mut stats = FlowStats {
-            first_seen_ns: 1_000 * ms,
-            last_seen_ns: 2_031 * ms,
-            opener: dir as u8,
-            ..FlowStats::ZERO
-        };
         stats.packets[dir] = 21;
         let first = t
             .record(&key, &stats, 0, Reason::Active, 2_000 * ms)
