@@ -263,8 +263,9 @@ impl Timeouts {
         }
         if reason == Reason::Active {
             if self.reported.len() >= self.capacity {
-                // Flows the kernel evicted never end here: forget those
-                // not cut for two active timeouts.
+                // A flow whose entry went without ending here (a read
+                // that stopped short) would stay: forget those not cut
+                // for two active timeouts.
                 let stale = self.active_ns.saturating_mul(2);
                 self.reported
                     .retain(|_, r| now.saturating_sub(r.cut_ns) < stale);

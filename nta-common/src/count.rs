@@ -842,7 +842,8 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
                 seen.state.count(Counter::FlowsNew, 1);
             }
         } else if !(*f).key.same(&key) {
-            // Another flow with the same hash holds the entry.
+            // Another flow with the same tag (its 64-bit hash) holds the
+            // entry.
             seen.state.count(Counter::FlowsSkipped, 1);
             return (0, 0);
         }
