@@ -20,7 +20,9 @@ pub const FLOW_WAYS: u32 = 8;
 
 /// Buckets in a group: the tags of a group fill a 4 KiB page, and a
 /// flow's two buckets are in one group, so that looking for a flow that
-/// is not there costs one TLB miss, not two.
+/// is not there touches one page, not two. On the machine of
+/// BENCHMARKS.md this measured no faster (the default table's megabyte of
+/// tags stays in the TLB); it costs nothing, and a larger table may not.
 pub const FLOW_GROUP_BUCKETS: u32 = 64;
 
 /// The tags of one bucket: a `FLOW_TAGS` value.

@@ -6,7 +6,6 @@
 
 use std::{
     io,
-    marker::PhantomData,
     mem::size_of,
     os::fd::{AsRawFd, BorrowedFd},
     ptr::NonNull,
@@ -19,7 +18,6 @@ pub struct MappedArray<V> {
     base: NonNull<V>,
     len: u32,
     bytes: usize,
-    _values: PhantomData<V>,
 }
 
 // SAFETY: the mapping is plain shared memory, which the kernel's programs
@@ -52,12 +50,7 @@ impl<V: Copy> MappedArray<V> {
         }
         let base =
             NonNull::new(base.cast::<V>()).ok_or_else(|| io::Error::other("null mapping"))?;
-        Ok(Self {
-            base,
-            len,
-            bytes,
-            _values: PhantomData,
-        })
+        Ok(Self { base, len, bytes })
     }
 
     /// Values in the array.
