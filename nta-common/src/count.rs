@@ -22,8 +22,8 @@ use crate::{
     packet::{Family, Packet, Proto, Transport, TransportKind},
     parse::{self, Frame, Link, Network, Unparsed},
     sketch::{
-        BITMAP_WORDS, HLL_REGISTERS, bitmap_slot, hll_hash, hll_raises, hll_rank, host_bit,
-        port_bit,
+        BITMAP_WORDS, HLL_REGISTERS, addr_hash, bitmap_slot, hll_raises, hll_rank, hll_split,
+        host_bit, port_bit,
     },
 };
 
@@ -57,6 +57,16 @@ pub trait State {
     fn new_source_window(&self) -> Option<*mut [u64; 2]>;
     /// The destination's entry, likewise.
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats>;
+    /// Counts a packet in its destination's entry: [`to_destination`],
+    /// which the kernel calls through a global function, checked by the
+    /// verifier once, on its own: inlined, each way the source's counting
+    /// could end was another state for it to walk the destination's with.
+    fn destination_packet(&self, to: &ToDestination)
+    where
+        Self: Sized,
+    {
+        to_destination(self, to);
+    }
     /// Counts a SYN to `port`.
     fn syn(&self, port: u16);
     /// The flow's entry, if the table has it. It may hold another flow of
@@ -404,6 +414,14 @@ unsafe fn copy_low_halves<const N: usize>(to: *mut [u32; N], from: *const [u64; 
     }
 }
 
+/// Writes a table entry's key, as two words: the entry is 8-byte aligned
+/// and its key first, where a copy of an `IpKey` (aligned to a byte) is
+/// sixteen byte moves.
+#[inline(always)]
+unsafe fn set_key(target: *mut IpKey, key: &IpKey) {
+    unsafe { target.cast::<[u64; 2]>().write(key.words()) };
+}
+
 /// Restarts a window that began `length` or more ago; true if it did.
 #[inline(always)]
 fn roll(start: *mut u64, now: u64, length: u64) -> bool {
@@ -479,12 +497,19 @@ fn source<S: State>(seen: &Seen<S>) {
     let now = seen.now;
     unsafe {
         if (*s).first_seen_ns == 0 {
+            // Every CPU that finds the entry new writes the same key.
+            set_key(&raw mut (*s).key, key);
             // Windows start with the source, not at boot.
             (*s).first_seen_ns = now;
             (*s).rate_window_start_ns = now;
             (*s).slow_window_start_ns = now;
             (*s).fast_window_start_ns = now;
             (*s).weighted_window_start_ns = now;
+        } else if !(*s).key.same(key) {
+            // Another source with the same tag (its 64-bit hash) holds the
+            // entry.
+            seen.state.count(Counter::SourcesSkipped, 1);
+            return;
         }
         S::add_shared(&raw mut (*s).bytes, seen.len);
         (*s).last_seen_ns = now;
@@ -649,13 +674,55 @@ unsafe fn port_sketch<S: State>(
 
 #[inline(always)]
 fn destination<S: State>(seen: &Seen<S>) {
-    let key = &seen.packet.dst;
-    let Some(d) = seen.state.destination(key) else {
+    seen.state.destination_packet(&ToDestination {
+        key: seen.packet.dst,
+        source_hash: addr_hash(&seen.packet.src),
+        len: seen.len,
+        now: seen.now,
+        dst_class: seen.dst_class,
+        service: seen.service,
+        fragment: seen.packet.fragment,
+    });
+}
+
+/// What a destination's counters take of a packet: scalars, which the
+/// kernel hands to a global function whole (see
+/// [`State::destination_packet`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ToDestination {
+    pub key: IpKey,
+    /// The source's [`addr_hash`], for the destination's sketch of sources.
+    pub source_hash: u64,
+    pub len: u64,
+    pub now: u64,
+    /// The packet's `DstClass` (besides `All` and `Fragment`) as a
+    /// number, or another number for none.
+    pub dst_class: u32,
+    /// Index of the reflection service the UDP source port belongs to, or
+    /// another number for none.
+    pub service: u32,
+    pub fragment: bool,
+}
+
+/// Counts a packet in its destination's entry and signals the crossings
+/// of its thresholds.
+#[inline(always)]
+pub fn to_destination<S: State>(state: &S, to: &ToDestination) {
+    let key = &to.key;
+    let Some(d) = state.destination(key) else {
         return;
     };
-    let now = seen.now;
-    let t = seen.thresholds.filter(|t| unsafe { (**t).configured } != 0);
+    let now = to.now;
+    let t = state
+        .thresholds()
+        .filter(|t| unsafe { (**t).configured } != 0);
     unsafe {
+        if (*d).last_seen_ns == 0 {
+            // As a new source's.
+            set_key(&raw mut (*d).key, key);
+        } else if !(*d).key.same(key) {
+            return;
+        }
         (*d).last_seen_ns = now;
         if let Some(t) = t
             && roll(&raw mut (*d).rate_window_start_ns, now, (*t).rate_window_ns)
@@ -680,23 +747,23 @@ fn destination<S: State>(seen: &Seen<S>) {
         const UDP: u32 = DstClass::Udp as u32;
         const ICMP: u32 = DstClass::Icmp as u32;
         const FRAGMENT: u32 = DstClass::Fragment as u32;
-        dst_class::<S, { ALL as usize }>(seen, d, t);
-        match seen.dst_class {
-            SYN => dst_class::<S, { SYN as usize }>(seen, d, t),
-            TCP => dst_class::<S, { TCP as usize }>(seen, d, t),
-            UDP => dst_class::<S, { UDP as usize }>(seen, d, t),
-            ICMP => dst_class::<S, { ICMP as usize }>(seen, d, t),
+        dst_class::<S, { ALL as usize }>(state, to, d, t);
+        match to.dst_class {
+            SYN => dst_class::<S, { SYN as usize }>(state, to, d, t),
+            TCP => dst_class::<S, { TCP as usize }>(state, to, d, t),
+            UDP => dst_class::<S, { UDP as usize }>(state, to, d, t),
+            ICMP => dst_class::<S, { ICMP as usize }>(state, to, d, t),
             _ => {}
         }
-        if seen.packet.fragment {
-            dst_class::<S, { FRAGMENT as usize }>(seen, d, t);
+        if to.fragment {
+            dst_class::<S, { FRAGMENT as usize }>(state, to, d, t);
         }
-        if seen.service < SERVICES as u32 {
-            let i = seen.service as usize & (SERVICES - 1);
+        if to.service < SERVICES as u32 {
+            let i = to.service as usize & (SERVICES - 1);
             S::add_shared(&raw mut (*d).service_packets[i], 1);
         }
         if let Some(t) = t {
-            source_sketch(seen, d, t);
+            source_sketch(to, d, t);
         }
     }
 }
@@ -705,44 +772,45 @@ fn destination<S: State>(seen: &Seen<S>) {
 /// crossing of its packet or byte threshold in the rate window.
 #[inline(always)]
 unsafe fn dst_class<S: State, const CLASS: usize>(
-    seen: &Seen<S>,
+    state: &S,
+    to: &ToDestination,
     d: *mut DstHostStats,
     t: Option<*const Thresholds>,
 ) {
     unsafe {
         let packets = S::window_add(&raw mut (*d).packets[CLASS], 1);
-        let bytes = S::window_add(&raw mut (*d).bytes[CLASS], seen.len);
+        let bytes = S::window_add(&raw mut (*d).bytes[CLASS], to.len);
         let Some(t) = t else {
             return;
         };
         // Wrapping: another CPU may have just moved the window's base past
         // these totals; the huge difference then matches no threshold.
         let in_window = packets.wrapping_sub((*d).window_packets[CLASS]);
-        let key = &seen.packet.dst;
+        let key = &to.key;
         let start = (*d).rate_window_start_ns;
         if in_window == crossing((*t).dst_packets[CLASS]) {
             signal(
-                seen.state,
+                state,
                 EventKind::DstPackets,
                 CLASS as u32,
                 key,
                 in_window,
                 start,
-                seen.now,
+                to.now,
             );
         }
         // The one packet that takes the window's bytes past the threshold.
         let bytes_in_window = bytes.wrapping_sub((*d).window_bytes[CLASS]);
         let limit = (*t).dst_bytes[CLASS];
-        if bytes_in_window > limit && bytes_in_window - seen.len <= limit {
+        if bytes_in_window > limit && bytes_in_window - to.len <= limit {
             signal(
-                seen.state,
+                state,
                 EventKind::DstBytes,
                 CLASS as u32,
                 key,
                 bytes_in_window,
                 start,
-                seen.now,
+                to.now,
             );
         }
         // The burst window likewise, in the low halves of the counters.
@@ -750,27 +818,27 @@ unsafe fn dst_class<S: State, const CLASS: usize>(
         let in_burst = (packets as u32).wrapping_sub((*d).burst_packets[CLASS]);
         if u64::from(in_burst) == crossing((*t).dst_burst_packets[CLASS]) {
             signal(
-                seen.state,
+                state,
                 EventKind::DstBurstPackets,
                 CLASS as u32,
                 key,
                 u64::from(in_burst),
                 start,
-                seen.now,
+                to.now,
             );
         }
         let bytes_in_burst = (bytes as u32).wrapping_sub((*d).burst_bytes[CLASS]);
         let limit = (*t).dst_burst_bytes[CLASS];
-        let len = seen.len as u32;
+        let len = to.len as u32;
         if bytes_in_burst > limit && bytes_in_burst.wrapping_sub(len) <= limit {
             signal(
-                seen.state,
+                state,
                 EventKind::DstBurstBytes,
                 CLASS as u32,
                 key,
                 u64::from(bytes_in_burst),
                 start,
-                seen.now,
+                to.now,
             );
         }
     }
@@ -778,18 +846,18 @@ unsafe fn dst_class<S: State, const CLASS: usize>(
 
 /// Offers the packet's source to the destination's HyperLogLog registers.
 #[inline(always)]
-unsafe fn source_sketch<S: State>(seen: &Seen<S>, d: *mut DstHostStats, t: *const Thresholds) {
+unsafe fn source_sketch(to: &ToDestination, d: *mut DstHostStats, t: *const Thresholds) {
     unsafe {
         if roll(
             &raw mut (*d).sketch_window_start_ns,
-            seen.now,
+            to.now,
             (*t).sketch_window_ns,
         ) {
             // As words: the registers start 8-byte aligned (see the layout
             // assertions), and 16 stores beat 128.
             zero_words(&raw mut (*d).sources as *mut [u64; HLL_REGISTERS / 8]);
         }
-        let (index, rest) = hll_hash(&seen.packet.src);
+        let (index, rest) = hll_split(to.source_hash);
         let register = &raw mut (*d).sources[index & (HLL_REGISTERS - 1)];
         if hll_raises(*register, rest) {
             *register = hll_rank(rest);

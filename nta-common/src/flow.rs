@@ -1,7 +1,7 @@
 //! Flows: both directions of a conversation in one entry of `FLOWS`, keyed
 //! by the normalised 5-tuple's seeded hash, shared by the CPUs.
 
-use crate::IpKey;
+use crate::{IpKey, table::hash_words};
 
 /// Index of a direction in [`FlowStats`]' per-direction arrays: from the
 /// key's `low` end to its `high` end.
@@ -13,72 +13,6 @@ pub const HIGH_TO_LOW: usize = 1;
 /// takes its 120-byte value and its 8-byte tag (`FLOW_TAGS`), 16 MiB
 /// whatever the number of CPUs.
 pub const FLOWS_MAX_ENTRIES: u32 = 131_072;
-
-/// Entries in a bucket of the flow table: the tags of one bucket fill one
-/// 64-byte cache line, so looking a flow up in it costs one miss.
-pub const FLOW_WAYS: u32 = 8;
-
-/// Buckets in a group: the tags of a group fill a 4 KiB page, and a
-/// flow's two buckets are in one group, so that looking for a flow that
-/// is not there touches one page, not two. On the machine of
-/// BENCHMARKS.md this measured no faster (the default table's megabyte of
-/// tags stays in the TLB); it costs nothing, and a larger table may not.
-pub const FLOW_GROUP_BUCKETS: u32 = 64;
-
-/// The tags of one bucket: a `FLOW_TAGS` value.
-pub type BucketTags = [u64; FLOW_WAYS as usize];
-
-/// The flow table's layout: `FLOWS` is an array of `buckets` ×
-/// [`FLOW_WAYS`] entries, `FLOW_TAGS` one of `buckets` [`BucketTags`];
-/// the entry of way `w` of bucket `b` is at index `b * FLOW_WAYS + w`. A
-/// flow lives in one of two buckets of one group, picked by the two
-/// halves of its hash, whichever had more free ways when it came (the
-/// power of two choices: a table half full turns almost no flow away,
-/// where the first bucket with room lost one flow in 3 000 at that load).
-///
-/// Array entries, not hash-map ones: the verifier turns an array lookup
-/// into a few instructions, where a hash map's costs a helper call and
-/// the walk of a bucket's chain (about 30 ns a packet on the machine of
-/// BENCHMARKS.md), and an insert an LRU pop under a lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowTableLayout {
-    /// A multiple of [`FLOW_GROUP_BUCKETS`].
-    pub buckets: u32,
-}
-
-impl FlowTableLayout {
-    /// The layout of a table of at least `flows` entries: whole groups,
-    /// one at least (512 flows).
-    pub const fn for_flows(flows: u32) -> Self {
-        let per_group = FLOW_GROUP_BUCKETS * FLOW_WAYS;
-        let groups = flows.div_ceil(per_group);
-        Self {
-            buckets: if groups == 0 { 1 } else { groups } * FLOW_GROUP_BUCKETS,
-        }
-    }
-
-    /// Entries in `FLOWS`.
-    pub const fn entries(&self) -> u32 {
-        self.buckets * FLOW_WAYS
-    }
-
-    /// The two buckets a flow of hash `hash` may live in: the first from
-    /// the high half (multiply and shift maps it onto `0..buckets` without
-    /// a division), the second from the low half's low bits, in the
-    /// first's group.
-    #[inline(always)]
-    pub fn candidates(&self, hash: u64) -> [u32; 2] {
-        let first = (((hash >> 32) * u64::from(self.buckets)) >> 32) as u32;
-        let group = first & !(FLOW_GROUP_BUCKETS - 1);
-        [first, group | (hash as u32 & (FLOW_GROUP_BUCKETS - 1))]
-    }
-}
-
-/// A flow's tag in `FLOW_TAGS`: its hash, never 0, which marks a free way.
-#[inline(always)]
-pub const fn flow_tag(hash: u64) -> u64 {
-    if hash == 0 { 1 } else { hash }
-}
 
 /// New flows per second and CPU above which the program stops inserting
 /// them (and counts what it skipped), so that a flood of new flows cannot
@@ -132,35 +66,12 @@ impl FlowKey {
         }
     }
 
-    /// The key's hash under `seed`, by which the kernel's table is keyed:
-    /// the kernel then hashes and compares 8 bytes, not 40, which took
-    /// about 15 ns off every packet. The seed is drawn at random when the
-    /// program is loaded, so that no one can choose flows whose hashes
-    /// collide with another's; two that still do are told apart by the key
-    /// kept in the entry. Each word is multiplied in, and the product's
-    /// high half folded down: a multiplication carries a difference only
-    /// towards the high bits, where the next word could cancel it (keys
-    /// that differ in an address's last byte and a port collided one time
-    /// in 256 without the fold).
+    /// The key's hash under `seed` (see [`hash_words`]), by which the
+    /// kernel's table is keyed: the kernel then hashes and compares 8
+    /// bytes, not 40, which took about 15 ns off every packet.
     #[inline(always)]
     pub fn hash(&self, seed: u64) -> u64 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let w = self.words();
-        let mut h = seed;
-        h = (h ^ w[0]).wrapping_mul(K);
-        h ^= h >> 32;
-        h = (h ^ w[1]).wrapping_mul(K);
-        h ^= h >> 32;
-        h = (h ^ w[2]).wrapping_mul(K);
-        h ^= h >> 32;
-        h = (h ^ w[3]).wrapping_mul(K);
-        h ^= h >> 32;
-        h = (h ^ w[4]).wrapping_mul(K);
-        // MurmurHash3's finaliser: every bit of the input moves every bit
-        // of the output, as the kernel's bucket choice wants.
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^ (h >> 33)
+        hash_words(&self.words(), seed)
     }
 
     /// Whether `other` is the same flow, compared in five 8-byte moves.
@@ -210,7 +121,7 @@ fn words(key: &IpKey) -> [u32; 4] {
 /// cache and TLB miss, and a per-CPU value was a second one, a third of
 /// the program's time (see BENCHMARKS.md). The counts are locked adds. A
 /// new flow takes a free way by a compare-and-swap on its tag (see
-/// [`FlowTableLayout`]), then its first packet starts the entry with one
+/// [`TableLayout`](crate::table::TableLayout)), then its first packet starts the entry with one
 /// on `first_seen_ns`. An entry whose `first_seen_ns` is 0 has no packet
 /// yet.
 #[repr(C)]
@@ -321,35 +232,6 @@ mod tests {
         udp.proto = 17;
         assert_ne!(udp.hash(seed), h);
         assert!(key.same(&FlowKey::of(&v4(2), 40_000, &v4(1), 80, 6).0));
-    }
-
-    #[test]
-    fn a_table_is_whole_groups_and_a_flow_s_buckets_share_one() {
-        assert_eq!(FlowTableLayout::for_flows(0).entries(), 512);
-        assert_eq!(FlowTableLayout::for_flows(1_024).entries(), 1_024);
-        assert_eq!(FlowTableLayout::for_flows(1_025).entries(), 1_536);
-        assert_eq!(
-            FlowTableLayout::for_flows(FLOWS_MAX_ENTRIES).entries(),
-            FLOWS_MAX_ENTRIES
-        );
-        let layout = FlowTableLayout::for_flows(1_536);
-        let per_group = FLOW_GROUP_BUCKETS;
-        let mut first_of_group = [0u32; 3];
-        let mut apart = 0;
-        for port in 0..30_000u16 {
-            let (key, _) = FlowKey::of(&v4(1), 80, &v4(2), port, 6);
-            let [a, b] = layout.candidates(key.hash(7));
-            assert!(a < layout.buckets && b < layout.buckets, "{a} {b}");
-            assert_eq!(a / per_group, b / per_group, "port {port}: {a} {b}");
-            first_of_group[(a / per_group) as usize] += 1;
-            apart += u32::from(a != b);
-        }
-        // The groups share the flows evenly, and the two buckets are
-        // nearly always two.
-        for n in first_of_group {
-            assert!((9_000..11_000).contains(&n), "{first_of_group:?}");
-        }
-        assert!(apart > 29_000, "{apart}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod maps;
 pub mod packet;
 pub mod parse;
 pub mod sketch;
+pub mod table;
 
 #[cfg(feature = "user")]
 mod user;

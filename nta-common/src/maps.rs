@@ -8,10 +8,11 @@ pub const PROGRAM_NAME: &str = "nta";
 /// Name of the load-time global holding [`feature`] bits: which parts of
 /// the program run on each packet.
 pub const FEATURES_GLOBAL: &str = "NTA_FEATURES";
-/// The program's global holding the seed of the flow table's key hash.
-pub const FLOW_SEED_GLOBAL: &str = "NTA_FLOW_SEED";
+/// The program's global holding the seed of its tables' key hash
+/// (`table::hash_words`).
+pub const TABLE_SEED_GLOBAL: &str = "NTA_TABLE_SEED";
 /// The program's global holding the flow table's number of buckets
-/// (`flow::FlowTableLayout`).
+/// (`table::TableLayout`).
 pub const FLOW_BUCKETS_GLOBAL: &str = "NTA_FLOW_BUCKETS";
 
 /// Parts of the XDP program that can be switched off at load time.
@@ -58,13 +59,18 @@ pub mod feature {
 }
 
 pub use crate::classify::{DST_CLASSES, DstClass, PROBES, Probe, SERVICES};
-use crate::sketch::{BITMAP_WORDS, HLL_REGISTERS};
+use crate::{
+    sketch::{BITMAP_WORDS, HLL_REGISTERS},
+    table::hash_words,
+};
 
 /// Map and global names; the agent looks them up by these strings.
 pub mod names {
     pub const GLOBAL: &str = "GLOBAL";
     pub const SOURCES: &str = "SOURCES";
+    pub const SOURCE_TAGS: &str = "SOURCE_TAGS";
     pub const DST_HOSTS: &str = "DST_HOSTS";
+    pub const DST_HOST_TAGS: &str = "DST_HOST_TAGS";
     pub const SYN_PORTS: &str = "SYN_PORTS";
     pub const THRESHOLDS: &str = "THRESHOLDS";
     pub const EVENTS: &str = "EVENTS";
@@ -78,11 +84,12 @@ pub mod names {
     pub const NEW_FLOWS: &str = "NEW_FLOWS";
 }
 
-/// Entries in the per-source LRU map.
+/// Entries in the per-source table (`SOURCES`, see `table::TableLayout`).
 ///
-/// 65 536 sources × 368 B ≈ 24 MiB of kernel memory: enough to track every
-/// active host of a busy /16, and bounded, so a flood of spoofed sources only
-/// evicts the least recently seen ones instead of growing without limit.
+/// 65 536 sources × 384 B = 24 MiB of kernel memory, and 8 B of tag each:
+/// enough to track every active host of a busy /16, and bounded. A full
+/// table turns new sources away (and counts them) until the agent frees
+/// idle ones.
 pub const SOURCES_MAX_ENTRIES: u32 = 65_536;
 
 /// New sources per second and CPU above which the program stops inserting
@@ -91,8 +98,9 @@ pub const SOURCES_MAX_ENTRIES: u32 = 65_536;
 /// each CPU, and the rest cost a lookup that finds nothing.
 pub const DEFAULT_NEW_SOURCES_PER_CPU: u32 = SOURCES_MAX_ENTRIES;
 
-/// Entries in the per-destination-host LRU map: the hosts this sensor protects
-/// plus whatever spoofed destinations pass by; 16 384 × 528 B ≈ 8.3 MiB.
+/// Entries in the per-destination-host table (`DST_HOSTS`), likewise: the
+/// hosts this sensor protects plus whatever spoofed destinations pass by;
+/// 16 384 × 544 B = 8.5 MiB.
 pub const DST_HOSTS_MAX_ENTRIES: u32 = 16_384;
 
 /// Every TCP destination port has its own SYN counter.
@@ -169,9 +177,31 @@ impl IpKey {
         }
     }
 
+    /// The key's bytes as two words, in memory order.
+    #[inline(always)]
+    pub const fn words(&self) -> [u64; 2] {
+        // Same size, and every bit pattern is a valid word.
+        unsafe { core::mem::transmute::<[u8; 16], [u64; 2]>(self.addr) }
+    }
+
+    /// The key's hash under `seed` (see [`hash_words`]), by which the
+    /// tables of sources and destinations are keyed.
+    #[inline(always)]
+    pub fn hash(&self, seed: u64) -> u64 {
+        hash_words(&self.words(), seed)
+    }
+
+    /// Whether `other` is the same address, compared in two 8-byte moves
+    /// (a derived comparison of the bytes is a `memcmp` call).
+    #[inline(always)]
+    pub fn same(&self, other: &IpKey) -> bool {
+        let (a, b) = (self.words(), other.words());
+        a[0] == b[0] && a[1] == b[1]
+    }
+
     /// The key whose bytes are those of `words` in memory order.
     #[inline(always)]
-    const fn from_words(words: [u64; 2]) -> Self {
+    pub const fn from_words(words: [u64; 2]) -> Self {
         // Same size, and every bit pattern is a valid byte array.
         Self {
             addr: unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(words) },
@@ -181,7 +211,7 @@ impl IpKey {
 
 /// What the kernel knows about one source address.
 ///
-/// Counters are updated with atomic adds because one LRU entry is shared by
+/// Counters are updated with atomic adds because one entry is shared by
 /// all CPUs. Timestamps are `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC, a
 /// few ms of resolution). Window resets are plain stores: two CPUs may both
 /// restart a window at its boundary, which can drop a packet or two from the
@@ -189,6 +219,9 @@ impl IpKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SourceStats {
+    /// The source: the table is keyed by its seeded hash ([`IpKey::hash`]),
+    /// and the key is kept here to tell two sources of one hash apart.
+    pub key: IpKey,
     /// Packets of other IP protocols than TCP, UDP and ICMP(v6).
     ///
     /// Every packet is counted once, in one of `other_packets`,
@@ -277,9 +310,10 @@ impl SourceStats {
             .wrapping_add(self.probes[Probe::Echo as usize])
     }
 
-    /// A source not seen yet; a constant, so the XDP program can keep it in
-    /// read-only data (see `NEW_SOURCE` there).
+    /// A source not seen yet: a free entry of the table, as the agent
+    /// leaves it.
     pub const ZERO: Self = Self {
+        key: IpKey { addr: [0; 16] },
         other_packets: 0,
         bytes: 0,
         tcp_rest: 0,
@@ -357,6 +391,8 @@ pub const fn port_weight(port: u16) -> u64 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DstHostStats {
+    /// The destination, as [`SourceStats::key`].
+    pub key: IpKey,
     /// Packets received of each [`DstClass`]; `packets[All]` is every one.
     pub packets: [u64; DST_CLASSES],
     /// Bytes of those frames, from the Ethernet header on.
@@ -388,9 +424,9 @@ pub struct DstHostStats {
 }
 
 impl DstHostStats {
-    /// A destination not seen yet; a constant, so the XDP program can keep
-    /// it in read-only data (see `NEW_DST_HOST` there).
+    /// A destination not seen yet, likewise.
     pub const ZERO: Self = Self {
+        key: IpKey { addr: [0; 16] },
         packets: [0; DST_CLASSES],
         bytes: [0; DST_CLASSES],
         window_packets: [0; DST_CLASSES],
@@ -589,8 +625,11 @@ pub const fn port_slot(port: u16) -> (u32, usize) {
 
 // The kernel and the agent must agree on these layouts byte for byte; a
 // field added without its padding would shift everything after it.
-const _: () = assert!(core::mem::size_of::<SourceStats>() == 368);
-const _: () = assert!(core::mem::size_of::<DstHostStats>() == 528);
+const _: () = assert!(core::mem::size_of::<SourceStats>() == 384);
+const _: () = assert!(core::mem::size_of::<DstHostStats>() == 544);
+// `count` writes a new entry's key as two words, at the entry's start.
+const _: () = assert!(core::mem::offset_of!(SourceStats, key) == 0);
+const _: () = assert!(core::mem::offset_of!(DstHostStats, key) == 0);
 const _: () = assert!(core::mem::size_of::<Thresholds>() == 216);
 const _: () = assert!(core::mem::size_of::<ThresholdEvent>() == 48);
 

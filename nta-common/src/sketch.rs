@@ -72,7 +72,12 @@ pub const fn hll_slot(source: &IpKey) -> (usize, u8) {
 /// whose leading zeros give the rank it offers ([`hll_rank`]).
 #[inline(always)]
 pub const fn hll_hash(source: &IpKey) -> (usize, u64) {
-    let h = addr_hash(source);
+    hll_split(addr_hash(source))
+}
+
+/// [`hll_hash`] of a source whose [`addr_hash`] is `h`.
+#[inline(always)]
+pub const fn hll_split(h: u64) -> (usize, u64) {
     let index = (h >> (64 - HLL_INDEX_BITS)) as usize;
     // A sentinel bit bounds the rank when the rest of the hash is zero.
     let rest = (h << HLL_INDEX_BITS) | (1 << (HLL_INDEX_BITS - 1));

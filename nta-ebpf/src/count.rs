@@ -1,5 +1,5 @@
 //! The counting's state in the program's maps (see `nta_common::count`):
-//! global totals per CPU, shared LRU entries updated with atomics, threshold
+//! global totals per CPU, shared table entries updated with atomics, threshold
 //! crossings onto the `EVENTS` ring.
 
 use core::intrinsics::{
@@ -7,23 +7,21 @@ use core::intrinsics::{
     atomic_cxchg, atomic_or, atomic_xadd,
 };
 
-use aya_ebpf::{
-    bindings::BPF_NOEXIST,
-    helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
-};
+use aya_ebpf::helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
-    count::State,
-    flow::{FLOW_WAYS, FlowKey, FlowStats, FlowTableLayout, flow_tag},
+    count::{State, ToDestination, to_destination},
+    flow::{FlowKey, FlowStats},
     maps::{ThresholdEvent, Thresholds, port_slot},
 };
 
 use crate::{
     features,
     maps::{
-        CLOCK, DST_HOSTS, EVENTS, FLOW_TAGS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES,
-        NTA_FLOW_BUCKETS, NTA_FLOW_SEED, SOURCES, SYN_PORTS, THRESHOLDS,
+        CLOCK, DST_HOSTS, EVENTS, FLOWS, GLOBAL, NEW_FLOWS, NEW_SOURCES, NTA_TABLE_SEED, SOURCES,
+        SYN_PORTS, THRESHOLDS,
     },
+    table::{nta_dst_host_way, nta_flow_way, nta_source_way},
 };
 
 /// This CPU's global counters.
@@ -44,7 +42,7 @@ impl Global {
     }
 }
 
-/// Adds `n` to a counter in a map entry that all CPUs share (an LRU or
+/// Adds `n` to a counter in a map entry that all CPUs share (a table or
 /// blocklist entry), where a plain `+=` would lose updates. The old value
 /// is not needed, so relaxed is right: a plain atomic add.
 #[inline(always)]
@@ -52,109 +50,32 @@ pub fn atomic_add(target: *mut u64, n: u64) {
     unsafe { atomic_xadd::<u64, u64, { Relaxed }>(target, n) };
 }
 
-/// Initial values live in read-only data: building a 368-byte `SourceStats`
-/// on the 512-byte BPF stack next to the parsed packet overflows it.
-static NEW_SOURCE: SourceStats = SourceStats::ZERO;
-static NEW_DST_HOST: DstHostStats = DstHostStats::ZERO;
-
-/// Looks up `key`, inserting `initial` first if it is new. Another CPU may
-/// insert the same key between the lookup and the insert: `BPF_NOEXIST` then
-/// fails and the second lookup finds that CPU's entry, so no update is lost.
-macro_rules! entry {
-    ($map:expr, $key:expr, $initial:expr) => {
-        match $map.get_ptr_mut($key) {
-            Some(entry) => Some(entry),
-            None => {
-                let _ = $map.insert($key, $initial, BPF_NOEXIST as u64);
-                $map.get_ptr_mut($key)
-            }
-        }
-    };
-}
-
-/// The flow table's layout, as the agent loaded it.
-#[inline(always)]
-fn flow_table() -> FlowTableLayout {
-    FlowTableLayout {
-        buckets: NTA_FLOW_BUCKETS.load(),
-    }
-}
-
-/// No way: past the end of the table, so that the `FLOWS` lookup fails.
-const NO_WAY: u32 = u32::MAX;
-
-/// The index of the way that holds the flow of hash `hash` in its two
-/// buckets (see `FlowTableLayout`), or [`NO_WAY`]; with `take` set, a way
-/// taken for it if none does: the first free way of the bucket with more
-/// free ways (the first bucket if they tie), which keeps the buckets
-/// level, so that a table half full turns almost no flow away.
-///
-/// Every way is looked at: the agent frees ways anywhere in a bucket. Two
-/// CPUs inserting one flow at once see the same free ways and try the
-/// same one: the one whose compare-and-swap fails finds the other's tag
-/// there. (A third flow or the agent changing the two buckets between
-/// their looks can part them: the flow then has two entries, each with
-/// some of its packets, and two records.)
-///
-/// A global function, which the verifier checks once, on its own, and
-/// whose result it takes as any number: inlined, each way that can end
-/// the scan was another state for it to carry through the rest of the
-/// program, which took it past its limit of a million instructions.
+/// Counts a packet in its destination's entry (`count::to_destination`),
+/// handed over as `Maps::destination_packet` packs it. A global function:
+/// see `State::destination_packet`.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn nta_flow_way(hash: u64, take: u64) -> u32 {
-    let tag = flow_tag(hash);
-    let buckets = flow_table().candidates(hash);
-    for bucket in buckets {
-        let Some(tags) = FLOW_TAGS.get_ptr(bucket) else {
-            return NO_WAY;
-        };
-        for way in 0..FLOW_WAYS {
-            if unsafe { (*tags)[way as usize] } == tag {
-                return bucket * FLOW_WAYS + way;
-            }
-        }
-    }
-    if take == 0 {
-        return NO_WAY;
-    }
-    let free = nta_flow_free_ways(buckets[0], buckets[1]);
-    let bucket = if free >> 16 > free & 0xffff {
-        buckets[1]
-    } else {
-        buckets[0]
+pub extern "C" fn nta_count_destination(
+    key0: u64,
+    key1: u64,
+    source_hash: u64,
+    packed: u64,
+    now: u64,
+) -> u32 {
+    let Ok(global) = Global::get() else {
+        return 0;
     };
-    let Some(tags) = FLOW_TAGS.get_ptr_mut(bucket) else {
-        return NO_WAY;
+    let to = ToDestination {
+        key: IpKey::from_words([key0, key1]),
+        source_hash,
+        len: packed & 0xffff_ffff,
+        now,
+        dst_class: (packed >> 32) as u32 & 0xff,
+        service: (packed >> 40) as u32 & 0xff,
+        fragment: (packed >> 48) & 1 != 0,
     };
-    for way in 0..FLOW_WAYS {
-        let t = unsafe { &raw mut (*tags)[way as usize] };
-        if unsafe { *t == tag || (*t == 0 && (Maps::claim(t, tag) || *t == tag)) } {
-            return bucket * FLOW_WAYS + way;
-        }
-    }
-    NO_WAY
-}
-
-/// The free ways of buckets `a` (in the low 16 bits) and `b` (above). A
-/// global function for the same reason, and the counts compared by the
-/// caller: the verifier would otherwise carry each combination of free and
-/// taken ways, 65 536 for two buckets, to the comparison.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn nta_flow_free_ways(a: u32, b: u32) -> u32 {
-    let mut free = 0;
-    for (bucket, unit) in [(a, 1), (b, 1 << 16)] {
-        let Some(tags) = FLOW_TAGS.get_ptr(bucket) else {
-            return 0;
-        };
-        for way in 0..FLOW_WAYS as usize {
-            if unsafe { (*tags)[way] } == 0 {
-                free += unit;
-            }
-        }
-    }
-    free
+    to_destination(&Maps(&global), &to);
+    1
 }
 
 /// The program's maps, as the counting's state.
@@ -206,14 +127,12 @@ impl State for Maps<'_> {
 
     #[inline(always)]
     fn source(&self, key: &IpKey) -> Option<*mut SourceStats> {
-        SOURCES.get_ptr_mut(key)
+        SOURCES.get_ptr_mut(nta_source_way(key.hash(NTA_TABLE_SEED.load()), 0))
     }
 
     #[inline(always)]
     fn new_source(&self, key: &IpKey) -> Option<*mut SourceStats> {
-        // As `entry!`: another CPU may insert it first.
-        let _ = SOURCES.insert(key, &NEW_SOURCE, BPF_NOEXIST as u64);
-        SOURCES.get_ptr_mut(key)
+        SOURCES.get_ptr_mut(nta_source_way(key.hash(NTA_TABLE_SEED.load()), 1))
     }
 
     #[inline(always)]
@@ -223,7 +142,20 @@ impl State for Maps<'_> {
 
     #[inline(always)]
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats> {
-        entry!(DST_HOSTS, key, &NEW_DST_HOST)
+        DST_HOSTS.get_ptr_mut(nta_dst_host_way(key.hash(NTA_TABLE_SEED.load()), 1))
+    }
+
+    /// Through [`nta_count_destination`], in five registers: the class
+    /// and service numbers in a byte each (those that name none become
+    /// 0xff, which still names none), the length in 32 bits.
+    #[inline(always)]
+    fn destination_packet(&self, to: &ToDestination) {
+        let [key0, key1] = to.key.words();
+        let packed = (to.len & 0xffff_ffff)
+            | u64::from(to.dst_class & 0xff) << 32
+            | u64::from(to.service & 0xff) << 40
+            | u64::from(to.fragment) << 48;
+        nta_count_destination(key0, key1, to.source_hash, packed, to.now);
     }
 
     #[inline(always)]
@@ -237,12 +169,12 @@ impl State for Maps<'_> {
 
     #[inline(always)]
     fn flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
-        FLOWS.get_ptr_mut(nta_flow_way(key.hash(NTA_FLOW_SEED.load()), 0))
+        FLOWS.get_ptr_mut(nta_flow_way(key.hash(NTA_TABLE_SEED.load()), 0))
     }
 
     #[inline(always)]
     fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
-        FLOWS.get_ptr_mut(nta_flow_way(key.hash(NTA_FLOW_SEED.load()), 1))
+        FLOWS.get_ptr_mut(nta_flow_way(key.hash(NTA_TABLE_SEED.load()), 1))
     }
 
     #[inline(always)]

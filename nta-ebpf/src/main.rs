@@ -22,6 +22,7 @@ mod features;
 mod maps;
 mod parse;
 mod sample;
+mod table;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use nta_common::{Counter, count::Verdict, maps::feature};
@@ -55,7 +56,7 @@ fn verdict(ctx: &XdpContext) -> u32 {
             flow,
         } => {
             if features::on(feature::SAMPLING) {
-                sample::payload(ctx, &global, &packet, now, (payload_ordinal, flow));
+                sample::payload(ctx, &packet, now, (payload_ordinal, flow));
             }
         }
         Verdict::Blocked => return xdp_action::XDP_DROP,

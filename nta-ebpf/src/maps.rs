@@ -4,15 +4,16 @@ use aya_ebpf::{
     Global,
     bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LpmTrie, PerCpuArray, RingBuf},
 };
 use nta_common::{
     BlockStats, DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
-    flow::{BucketTags, FLOW_WAYS, FLOWS_MAX_ENTRIES, FlowStats},
+    flow::{FLOWS_MAX_ENTRIES, FlowStats},
     maps::{
         BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
-        SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
+        SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, SampleHeader, Sampling, Thresholds,
     },
+    table::{BucketTags, WAYS},
 };
 
 /// Totals by protocol, flag and parse failure; per CPU, so no atomics.
@@ -24,11 +25,20 @@ pub static GLOBAL: PerCpuArray<GlobalCounters> = PerCpuArray::with_max_entries(1
 #[map]
 pub static CLOCK: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per-source counters and port-scan sketch. LRU: keys come from the network,
-/// so a spoofed-source flood evicts old entries instead of failing inserts.
+/// Per-source counters and port-scan sketch, shared by the CPUs, in
+/// buckets of ways found by their tags in `SOURCE_TAGS`, as the flows'
+/// (see `nta_common::table`). Keys come from the network: a full table
+/// turns new sources away (counted as skipped) until the agent frees idle
+/// ones, and a spoofed flood fills it at most at the new-source rate.
+/// Mappable: the agent reads it in place.
 #[map]
-pub static SOURCES: LruHashMap<IpKey, SourceStats> =
-    LruHashMap::with_max_entries(SOURCES_MAX_ENTRIES, 0);
+pub static SOURCES: Array<SourceStats> =
+    Array::with_max_entries(SOURCES_MAX_ENTRIES, BPF_F_MMAPABLE);
+
+/// The tags of each bucket of `SOURCES`, as `FLOW_TAGS` are the flows'.
+#[map]
+pub static SOURCE_TAGS: Array<BucketTags> =
+    Array::with_max_entries(SOURCES_MAX_ENTRIES / WAYS, BPF_F_MMAPABLE);
 
 /// This CPU's new-source window: [start ns, sources inserted in it]. A
 /// source is inserted only while the window has room
@@ -37,10 +47,15 @@ pub static SOURCES: LruHashMap<IpKey, SourceStats> =
 #[map]
 pub static NEW_SOURCES: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per-destination-host counters, LRU for the same reason.
+/// Per-destination-host counters, in a table like `SOURCES`'.
 #[map]
-pub static DST_HOSTS: LruHashMap<IpKey, DstHostStats> =
-    LruHashMap::with_max_entries(DST_HOSTS_MAX_ENTRIES, 0);
+pub static DST_HOSTS: Array<DstHostStats> =
+    Array::with_max_entries(DST_HOSTS_MAX_ENTRIES, BPF_F_MMAPABLE);
+
+/// The tags of each bucket of `DST_HOSTS`.
+#[map]
+pub static DST_HOST_TAGS: Array<BucketTags> =
+    Array::with_max_entries(DST_HOSTS_MAX_ENTRIES / WAYS, BPF_F_MMAPABLE);
 
 /// SYNs per TCP destination port, in 64 per-CPU chunks (see `PortSynCounts`).
 #[map]
@@ -71,6 +86,11 @@ pub static SAMPLE_PORTS: Array<u8> = Array::with_max_entries(PORT_COUNT as u32, 
 #[map]
 pub static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_RING_BYTES, 0);
 
+/// The header of the payload this CPU is about to sample, handed from the
+/// counting to the sampling's global function (see `sample::payload`).
+#[map]
+pub static PENDING_SAMPLE: PerCpuArray<SampleHeader> = PerCpuArray::with_max_entries(1, 0);
+
 /// This CPU's rate-cap window: [start ns, samples in it].
 #[map]
 pub static SAMPLE_RATE: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
@@ -89,7 +109,7 @@ pub static BLOCKLIST: LpmTrie<IpKey, BlockStats> =
 pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Flows, both directions in one entry, shared by the CPUs (see
-/// `FlowStats`), in buckets of ways (see `FlowTableLayout`): a flow's
+/// `FlowStats`), in buckets of ways (see `nta_common::table`): a flow's
 /// entry is found by its tag in `FLOW_TAGS`. The agent sets the size at
 /// load and frees an entry once it has written the flow's record. A new
 /// flow that finds both its buckets full is counted as skipped, as are new
@@ -106,17 +126,17 @@ pub static FLOWS: Array<FlowStats> = Array::with_max_entries(FLOWS_MAX_ENTRIES, 
 /// fills one page.
 #[map]
 pub static FLOW_TAGS: Array<BucketTags> =
-    Array::with_max_entries(FLOWS_MAX_ENTRIES / FLOW_WAYS, BPF_F_MMAPABLE);
+    Array::with_max_entries(FLOWS_MAX_ENTRIES / WAYS, BPF_F_MMAPABLE);
 
 /// Buckets of the flow table, set by the agent at load with its size
 /// (`FLOW_BUCKETS_GLOBAL`).
 #[unsafe(no_mangle)]
-pub static NTA_FLOW_BUCKETS: Global<u32> = Global::new(FLOWS_MAX_ENTRIES / FLOW_WAYS);
+pub static NTA_FLOW_BUCKETS: Global<u32> = Global::new(FLOWS_MAX_ENTRIES / WAYS);
 
-/// The seed of `FLOWS`' key hash, drawn at random by the agent at load
-/// (`FLOW_SEED_GLOBAL`).
+/// The seed of the tables' key hash, drawn at random by the agent at load
+/// (`TABLE_SEED_GLOBAL`).
 #[unsafe(no_mangle)]
-pub static NTA_FLOW_SEED: Global<u64> = Global::new(0);
+pub static NTA_TABLE_SEED: Global<u64> = Global::new(0);
 
 /// This CPU's new-flow window: [start ns, flows inserted in it].
 #[map]

@@ -1,18 +1,17 @@
 //! The kernel flow table from user space: a handle of its own, to walk the
 //! table and free the entries of the flows whose records are written.
 
-use std::os::fd::AsFd as _;
-
-use aya::{
-    Ebpf,
-    maps::{Array, IterableMap as _, MapError},
-};
+use aya::{Ebpf, maps::MapError};
 use nta_common::{
-    flow::{BucketTags, FLOW_WAYS, FlowKey, FlowStats},
+    flow::{FlowKey, FlowStats},
     maps::names,
+    table::{BucketTags, WAYS},
 };
 
-use super::{SensorError, mapped::MappedArray};
+use super::{
+    SensorError,
+    mapped::{MappedArray, mapped},
+};
 use crate::flows::{Pick, Picked};
 
 const NAME: &str = names::FLOWS;
@@ -30,24 +29,11 @@ pub struct FlowTable {
     tags: MappedArray<BucketTags>,
 }
 
-/// Maps the array `name`, of `len` values that must be `V`s.
-fn mapped<V: aya::Pod>(
-    ebpf: &Ebpf,
-    name: &'static str,
-    len: u32,
-) -> Result<MappedArray<V>, SensorError> {
-    let error = |source| SensorError::Map { name, source };
-    let map = ebpf.map(name).ok_or(SensorError::MissingMap(name))?;
-    // Checks the map type and the value size against ours.
-    let array: Array<_, V> = Array::try_from(map).map_err(error)?;
-    MappedArray::map(array.map().fd().as_fd(), len).map_err(|e| error(MapError::IoError(e)))
-}
-
 impl FlowTable {
     pub(super) fn open(ebpf: &Ebpf, size: u32) -> Result<Self, SensorError> {
         Ok(Self {
             entries: mapped(ebpf, NAME, size)?,
-            tags: mapped(ebpf, TAGS, size / FLOW_WAYS)?,
+            tags: mapped(ebpf, TAGS, size / WAYS)?,
         })
     }
 
@@ -89,7 +75,7 @@ impl Walk<'_> {
         while picked.len() < self.batch && self.next < entries.len() {
             let index = self.next;
             self.next += 1;
-            let (bucket, way) = (index / FLOW_WAYS, (index % FLOW_WAYS) as usize);
+            let (bucket, way) = (index / WAYS, (index % WAYS) as usize);
             if tags.load_word(bucket, way) == Some(0) {
                 continue;
             }
@@ -105,7 +91,7 @@ impl Walk<'_> {
             return Ok(None);
         }
         for (index, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
-            let (bucket, way) = (index / FLOW_WAYS, (index % FLOW_WAYS) as usize);
+            let (bucket, way) = (index / WAYS, (index % WAYS) as usize);
             if !entries.write(*index, FlowStats::ZERO) || !tags.store_word(bucket, way, 0) {
                 return Err(SensorError::Map {
                     name: NAME,

@@ -7,10 +7,31 @@
 use std::{
     io,
     mem::size_of,
-    os::fd::{AsRawFd, BorrowedFd},
+    os::fd::{AsFd as _, AsRawFd, BorrowedFd},
     ptr::NonNull,
     sync::atomic::{AtomicU64, Ordering},
 };
+
+use aya::{
+    Ebpf,
+    maps::{Array, IterableMap as _, MapError},
+};
+
+use super::SensorError;
+
+/// Maps the array `name` of the loaded program, of `len` values that must
+/// be `V`s.
+pub fn mapped<V: aya::Pod>(
+    ebpf: &Ebpf,
+    name: &'static str,
+    len: u32,
+) -> Result<MappedArray<V>, SensorError> {
+    let error = |source| SensorError::Map { name, source };
+    let map = ebpf.map(name).ok_or(SensorError::MissingMap(name))?;
+    // Checks the map type and the value size against ours.
+    let array: Array<_, V> = Array::try_from(map).map_err(error)?;
+    MappedArray::map(array.map().fd().as_fd(), len).map_err(|e| error(MapError::IoError(e)))
+}
 
 /// The values of an array map of `len` values of type `V`, in memory
 /// shared with the kernel.

@@ -13,6 +13,7 @@ mod mapped;
 mod read;
 mod ring;
 pub mod samples;
+mod table;
 
 use std::net::IpAddr;
 
@@ -22,12 +23,13 @@ use aya::{
     programs::{Xdp, xdp::XdpLinkId},
 };
 use nta_common::{
-    DstHostStats, SourceStats,
-    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats, FlowTableLayout},
+    DstHostStats, IpKey, SourceStats,
+    flow::{FLOWS_MAX_ENTRIES, FlowKey, FlowStats},
     maps::{
-        FEATURES_GLOBAL, FLOW_BUCKETS_GLOBAL, FLOW_SEED_GLOBAL, PROGRAM_NAME, Sampling, Thresholds,
-        feature, names,
+        DST_HOSTS_MAX_ENTRIES, FEATURES_GLOBAL, FLOW_BUCKETS_GLOBAL, PROGRAM_NAME,
+        SOURCES_MAX_ENTRIES, Sampling, TABLE_SEED_GLOBAL, Thresholds, feature, names,
     },
+    table::TableLayout,
 };
 use tracing::{debug, warn};
 
@@ -36,6 +38,7 @@ pub use blocklist::{BlockEntry, Blocklist};
 pub use error::SensorError;
 pub use flows::FlowTable;
 pub use live::{LiveSensor, LoadedSensor, SensorSettings, monotonic_ns};
+pub use table::{Idle, Table};
 
 use crate::traffic::Snapshot;
 
@@ -52,9 +55,9 @@ pub fn program() -> Result<&'static [u8], SensorError> {
     Ok(PROGRAM)
 }
 
-/// A random seed for the flow table's key hash, from the standard
+/// A random seed for the tables' key hash, from the standard
 /// library's per-process random keys (the operating system's randomness).
-fn flow_seed() -> u64 {
+fn table_seed() -> u64 {
     use std::hash::{BuildHasher as _, Hasher as _};
     std::collections::hash_map::RandomState::new()
         .build_hasher()
@@ -75,7 +78,7 @@ pub struct LoadOptions {
     /// for benchmarks that time the parts one by one.
     pub features: u32,
     /// Flows the kernel's flow table holds, rounded up to whole groups
-    /// (`FlowTableLayout`).
+    /// (`TableLayout`).
     pub flow_table_size: u32,
 }
 
@@ -97,6 +100,10 @@ pub struct Sensor {
     /// Reads the program's log ring; dropping it would close the ring's fd.
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     flow_table_size: u32,
+    sources: Table<SourceStats>,
+    dst_hosts: Table<DstHostStats>,
+    /// When the tables' idle entries are freed, from the thresholds.
+    idle: Idle,
 }
 
 impl Sensor {
@@ -107,12 +114,12 @@ impl Sensor {
         check_capabilities()?;
         raise_memlock_limit();
         let level = aya_log_level(options.log_level);
-        let seed = flow_seed();
-        let flows = FlowTableLayout::for_flows(options.flow_table_size);
+        let seed = table_seed();
+        let flows = TableLayout::for_entries(options.flow_table_size);
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &level, false)
             .override_global(FEATURES_GLOBAL, &options.features, true)
-            .override_global(FLOW_SEED_GLOBAL, &seed, true)
+            .override_global(TABLE_SEED_GLOBAL, &seed, true)
             .override_global(FLOW_BUCKETS_GLOBAL, &flows.buckets, true)
             .map_max_entries(names::FLOWS, flows.entries())
             .map_max_entries(names::FLOW_TAGS, flows.buckets)
@@ -131,12 +138,29 @@ impl Sensor {
             .try_into()?;
         program.load().map_err(SensorError::from_program_load)?;
         debug!(message = "XDP program loaded");
+        let sources = Table::open(
+            &ebpf,
+            names::SOURCES,
+            names::SOURCE_TAGS,
+            TableLayout::for_entries(SOURCES_MAX_ENTRIES),
+            seed,
+        )?;
+        let dst_hosts = Table::open(
+            &ebpf,
+            names::DST_HOSTS,
+            names::DST_HOST_TAGS,
+            TableLayout::for_entries(DST_HOSTS_MAX_ENTRIES),
+            seed,
+        )?;
         Ok(Self {
             ebpf,
             link: None,
             attached: None,
             logger,
             flow_table_size: flows.entries(),
+            sources,
+            dst_hosts,
+            idle: Idle::default(),
         })
     }
 
@@ -173,9 +197,22 @@ impl Sensor {
             .try_into()?)
     }
 
-    /// Reads every counter map.
+    /// Reads every counter map, and frees the sources and destinations
+    /// idle long enough (see [`Idle`]).
     pub fn snapshot(&self) -> Result<Snapshot, SensorError> {
-        read::snapshot(&self.ebpf)
+        self.snapshot_at(monotonic_ns())
+    }
+
+    /// [`Sensor::snapshot`] as if the program's clock read `now_ns`: what
+    /// is idle is so by then.
+    pub fn snapshot_at(&self, now_ns: u64) -> Result<Snapshot, SensorError> {
+        read::snapshot(
+            &self.ebpf,
+            &self.sources,
+            &self.dst_hosts,
+            now_ns,
+            self.idle,
+        )
     }
 
     /// Every flow in the flow table.
@@ -190,17 +227,20 @@ impl Sensor {
 
     /// One source's counters, if the kernel has them.
     pub fn source(&self, addr: IpAddr) -> Result<Option<SourceStats>, SensorError> {
-        read::lookup(&self.ebpf, names::SOURCES, addr)
+        Ok(self.sources.get(&IpKey::from(addr)))
     }
 
     /// One destination's counters, if the kernel has them.
     pub fn dst_host(&self, addr: IpAddr) -> Result<Option<DstHostStats>, SensorError> {
-        read::lookup(&self.ebpf, names::DST_HOSTS, addr)
+        Ok(self.dst_hosts.get(&IpKey::from(addr)))
     }
 
-    /// Sets the windows and thresholds the program signals crossings of.
+    /// Sets the windows and thresholds the program signals crossings of,
+    /// and with them when idle sources and destinations are freed.
     pub fn set_thresholds(&mut self, thresholds: &Thresholds) -> Result<(), SensorError> {
-        self.set(names::THRESHOLDS, 0, thresholds)
+        self.set(names::THRESHOLDS, 0, thresholds)?;
+        self.idle = Idle::for_thresholds(thresholds);
+        Ok(())
     }
 
     /// Sets what the program samples: the switches and rate cap, and the

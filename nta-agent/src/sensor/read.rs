@@ -2,24 +2,21 @@
 
 use std::{
     mem::size_of,
-    net::IpAddr,
     os::fd::{AsFd as _, BorrowedFd},
     time::Instant,
 };
 
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray},
+    maps::{Map, MapData, PerCpuArray},
 };
 use nta_common::{
-    DstHostStats, GlobalCounters, IpKey, PortSynCounts, SourceStats,
+    DstHostStats, GlobalCounters, PortSynCounts, SourceStats,
     flow::{FlowKey, FlowStats},
-    maps::{
-        DST_HOSTS_MAX_ENTRIES, PORT_CHUNKS, PORT_COUNT, PORTS_PER_CHUNK, SOURCES_MAX_ENTRIES, names,
-    },
+    maps::{PORT_CHUNKS, PORT_COUNT, PORTS_PER_CHUNK, names},
 };
 
-use super::{SensorError, batch};
+use super::{Idle, SensorError, Table, batch};
 use crate::traffic::{DstView, Snapshot, SourceView};
 
 fn map<'a>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a Map, SensorError> {
@@ -30,25 +27,27 @@ fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError 
     move |source| SensorError::Map { name, source }
 }
 
-pub(super) fn snapshot(ebpf: &Ebpf) -> Result<Snapshot, SensorError> {
+pub(super) fn snapshot(
+    ebpf: &Ebpf,
+    sources: &Table<SourceStats>,
+    dst_hosts: &Table<DstHostStats>,
+    now_ns: u64,
+    idle: Idle,
+) -> Result<Snapshot, SensorError> {
     // The totals and the per-port counters first, close together and to
-    // the timestamp: the LRU maps take longest to walk, and rates come from
+    // the timestamp: the tables take longest to walk, and rates come from
     // the totals.
     let at = Instant::now();
     let global = global(ebpf)?;
     let syn_ports = syn_ports(ebpf)?;
-    let sources = lru(
-        ebpf,
-        names::SOURCES,
-        SOURCES_MAX_ENTRIES,
-        |s: &SourceStats| SourceView::from(s),
-    )?;
-    let dst_hosts = lru(
-        ebpf,
-        names::DST_HOSTS,
-        DST_HOSTS_MAX_ENTRIES,
-        |d: &DstHostStats| DstView::from(d),
-    )?;
+    let sources = sources
+        .read(now_ns, idle, |s| SourceView::from(s))?
+        .into_iter()
+        .collect();
+    let dst_hosts = dst_hosts
+        .read(now_ns, idle, |d| DstView::from(d))?
+        .into_iter()
+        .collect();
     Ok(Snapshot {
         at,
         global,
@@ -81,24 +80,6 @@ fn batch_fd<'a>(map: &'a Map, name: &'static str) -> Result<BorrowedFd<'a>, Sens
         | Map::Array(data) => Ok(data.fd().as_fd()),
         _ => Err(SensorError::NotBatchReadable(name)),
     }
-}
-
-/// Every entry of an LRU map, read in batches. The read is capped at the
-/// map's size: an entry evicted and re-created under the kernel's cursor
-/// may be seen twice (the collection keeps one).
-fn lru<K: aya::Pod, V: aya::Pod, T, C: FromIterator<(K, T)>>(
-    ebpf: &Ebpf,
-    name: &'static str,
-    max_entries: u32,
-    keep: impl Fn(&V) -> T,
-) -> Result<C, SensorError> {
-    let fd = batch_fd(map(ebpf, name)?, name)?;
-    let decode =
-        |key: &[u8], value: &[u8]| Some((batch::read::<K>(key)?, keep(&batch::read::<V>(value)?)));
-    batch::entries(fd, size_of::<K>(), size_of::<V>(), decode)
-        .take(max_entries as usize)
-        .collect::<Result<C, _>>()
-        .map_err(|source| SensorError::Batch { name, source })
 }
 
 /// Every flow in the flow table with a packet counted.
@@ -134,19 +115,4 @@ pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
         }
     }
     Ok(ports)
-}
-
-/// One entry of an LRU map, or `None` if the kernel has none (or evicted it).
-pub(super) fn lookup<V: aya::Pod>(
-    ebpf: &Ebpf,
-    name: &'static str,
-    addr: IpAddr,
-) -> Result<Option<V>, SensorError> {
-    let hash: BpfHashMap<&MapData, IpKey, V> =
-        BpfHashMap::try_from(map(ebpf, name)?).map_err(map_error(name))?;
-    match hash.get(&IpKey::from(addr), 0) {
-        Ok(value) => Ok(Some(value)),
-        Err(aya::maps::MapError::KeyNotFound) => Ok(None),
-        Err(source) => Err(SensorError::Map { name, source }),
-    }
 }

@@ -12,6 +12,8 @@
 //!   probes, host sketch and sweep events per source;
 //! - `flows`: the flow table, both directions in one entry, and its
 //!   new-flow rate limit;
+//! - `tables`: the tables of sources and destinations, and the idle
+//!   entries the agent frees;
 //! - `parts`: the load-time part switches;
 //! - `robustness`: random and mutated frames against a model of the parse;
 //! - `differential`: the same frames through the program and through the
@@ -35,4 +37,5 @@ mod flows;
 mod parts;
 mod robustness;
 mod samples;
+mod tables;
 mod victims;

@@ -730,6 +730,7 @@ impl Expect {
             let probes = want.all_probes();
             let probe = |kind: Probe| probes[kind as usize];
             let expected = SourceStats {
+                key: IpKey::from(addr),
                 other_packets: want.packets - want.tcp - want.udp - want.icmp,
                 bytes: want.bytes,
                 tcp_rest: want.tcp - probe(Probe::Syn) - probe(Probe::Fin) - probe(Probe::Ack),
@@ -784,6 +785,7 @@ impl Expect {
             }
             let base = want.window.unwrap_or_default();
             let expected = DstHostStats {
+                key: IpKey::from(addr),
                 packets: want.classes.map(|(packets, _)| packets),
                 bytes: want.classes.map(|(_, bytes)| bytes),
                 window_packets: base.map(|(packets, _)| packets),

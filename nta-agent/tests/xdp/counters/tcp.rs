@@ -61,6 +61,7 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
     assert_eq!(
         s,
         SourceStats {
+            key: src,
             other_packets: 0,
             bytes: 54,
             // The SYN is counted as a probe, not again as TCP.
@@ -106,6 +107,7 @@ fn ipv4_tcp_syn_is_counted_in_every_map() {
     assert_eq!(
         d,
         DstHostStats {
+            key: dst,
             packets,
             bytes: packets.map(|n| n * 54),
             // The windows count from zero: their bases are zero.

@@ -1,0 +1,206 @@
+//! The kernel's tables of sources and destination hosts from user space
+//! (see `nta_common::table`): mapped into the agent's memory, read in
+//! place, and rid of idle entries, which nothing else frees.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aya::{Ebpf, maps::MapError};
+use nta_common::{
+    DstHostStats, IpKey, SourceStats,
+    maps::Thresholds,
+    table::{BucketTags, TableLayout, WAYS, tag},
+};
+
+use super::{
+    SensorError,
+    mapped::{MappedArray, mapped},
+};
+
+/// An entry of a table of addresses.
+pub trait Entry: aya::Pod + Default {
+    /// The address it counts.
+    fn key(&self) -> IpKey;
+    /// When its last packet came, on the program's clock.
+    fn last_seen_ns(&self) -> u64;
+    /// Whether a packet has filled it (a way is taken, then filled).
+    fn in_use(&self) -> bool;
+}
+
+impl Entry for SourceStats {
+    fn key(&self) -> IpKey {
+        self.key
+    }
+    fn last_seen_ns(&self) -> u64 {
+        self.last_seen_ns
+    }
+    fn in_use(&self) -> bool {
+        self.first_seen_ns != 0
+    }
+}
+
+impl Entry for DstHostStats {
+    fn key(&self) -> IpKey {
+        self.key
+    }
+    fn last_seen_ns(&self) -> u64 {
+        self.last_seen_ns
+    }
+    fn in_use(&self) -> bool {
+        self.last_seen_ns != 0
+    }
+}
+
+/// Idle at least this long, an entry is freed: past every window, so
+/// that a source that comes back starts them afresh anyway, and what it
+/// loses is only its totals, which the agent has read.
+pub const IDLE_FLOOR_NS: u64 = 60_000_000_000;
+/// Idle at least this long, an entry is freed while the table is under
+/// pressure: the short windows' state, which a flood's keys need, stays.
+pub const PRESSED_IDLE_FLOOR_NS: u64 = 10_000_000_000;
+
+/// When the agent frees an idle entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Idle {
+    /// Idle this long (ns), an entry is freed.
+    pub after_ns: u64,
+    /// Idle this long, an entry is freed while three quarters of the
+    /// table's ways or more are taken: the LRU map's eviction, which the
+    /// tables do not do, so that a spoofed flood's keys make room for the
+    /// next ones within seconds.
+    pub pressed_after_ns: u64,
+}
+
+impl Idle {
+    /// Past every window of `t` and [`IDLE_FLOOR_NS`]; under pressure,
+    /// past the rate, fast, weighted and burst windows and
+    /// [`PRESSED_IDLE_FLOOR_NS`].
+    pub fn for_thresholds(t: &Thresholds) -> Self {
+        let short = [
+            t.rate_window_ns,
+            t.fast_window_ns,
+            t.weighted_window_ns,
+            t.burst_window_ns,
+        ];
+        let pressed = short.into_iter().fold(PRESSED_IDLE_FLOOR_NS, u64::max);
+        let every = [pressed, t.slow_window_ns, t.sketch_window_ns];
+        Self {
+            after_ns: every.into_iter().fold(IDLE_FLOOR_NS, u64::max),
+            pressed_after_ns: pressed,
+        }
+    }
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Self::for_thresholds(&Thresholds::DISABLED)
+    }
+}
+
+/// A table of the loaded program: its entries and its tags, both mapped.
+pub struct Table<V> {
+    name: &'static str,
+    layout: TableLayout,
+    seed: u64,
+    entries: MappedArray<V>,
+    tags: MappedArray<BucketTags>,
+    /// Ways the last read found taken: whether the next one frees entries
+    /// as under pressure.
+    taken: AtomicU32,
+}
+
+impl<V: Entry> Table<V> {
+    /// Maps the table `name`, with tags `tags`, of the layout the program
+    /// was built with, keyed under `seed`.
+    pub(super) fn open(
+        ebpf: &Ebpf,
+        name: &'static str,
+        tags: &'static str,
+        layout: TableLayout,
+        seed: u64,
+    ) -> Result<Self, SensorError> {
+        Ok(Self {
+            name,
+            layout,
+            seed,
+            entries: mapped(ebpf, name, layout.entries())?,
+            tags: mapped(ebpf, tags, layout.buckets)?,
+            taken: AtomicU32::new(0),
+        })
+    }
+
+    /// The entry of `key`, if the table has one.
+    pub fn get(&self, key: &IpKey) -> Option<V> {
+        let hash = key.hash(self.seed);
+        let tag = tag(hash);
+        for bucket in self.layout.candidates(hash) {
+            for way in 0..WAYS {
+                if self.tags.load_word(bucket, way as usize) != Some(tag) {
+                    continue;
+                }
+                let entry = self.entries.read(bucket * WAYS + way);
+                if let Some(entry) = entry.filter(|e| e.in_use() && e.key().same(key)) {
+                    return Some(entry);
+                }
+            }
+        }
+        None
+    }
+
+    /// Every entry in use, as `keep` makes of it; frees the entries idle
+    /// at `now_ns` for as long as `idle` says, after reading them, and the
+    /// ways taken with no packet counted. An entry is zeroed, then its
+    /// tag: a packet counted between the read and the zeroing is lost with
+    /// the entry (the key was idle: there is none, but for one waking up
+    /// at that instant), and one counted between the zeroing and the
+    /// freeing fills the entry again for a key that no longer finds it,
+    /// until the way's next key frees it, idle in its turn.
+    pub fn read<T>(
+        &self,
+        now_ns: u64,
+        idle: Idle,
+        mut keep: impl FnMut(&V) -> T,
+    ) -> Result<Vec<(IpKey, T)>, SensorError> {
+        let pressed = self.taken.load(Ordering::Relaxed) >= self.layout.entries() / 4 * 3;
+        let idle_ns = if pressed {
+            idle.pressed_after_ns
+        } else {
+            idle.after_ns
+        };
+        let mut all = Vec::new();
+        let mut taken = 0;
+        for bucket in 0..self.layout.buckets {
+            for way in 0..WAYS {
+                if self.tags.load_word(bucket, way as usize).unwrap_or(0) == 0 {
+                    continue;
+                }
+                taken += 1;
+                let index = bucket * WAYS + way;
+                let entry = self.entries.read(index).unwrap_or_default();
+                if entry.in_use() {
+                    all.push((entry.key(), keep(&entry)));
+                    if now_ns.saturating_sub(entry.last_seen_ns()) < idle_ns {
+                        continue;
+                    }
+                }
+                if !self.entries.write(index, V::default())
+                    || !self.tags.store_word(bucket, way as usize, 0)
+                {
+                    return Err(self.out_of_bounds(index));
+                }
+                taken -= 1;
+            }
+        }
+        self.taken.store(taken, Ordering::Relaxed);
+        Ok(all)
+    }
+
+    fn out_of_bounds(&self, index: u32) -> SensorError {
+        SensorError::Map {
+            name: self.name,
+            source: MapError::OutOfBounds {
+                index,
+                max_entries: self.entries.len(),
+            },
+        }
+    }
+}
