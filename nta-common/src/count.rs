@@ -41,11 +41,6 @@ pub trait State {
     fn count(&self, counter: Counter, n: u64);
     /// Nanoseconds on the clock windows are measured with.
     fn now(&self) -> u64;
-    /// The same clock read to the nanosecond, where [`State::now`] is
-    /// coarse: once per flow, for its start.
-    fn fine_now(&self) -> u64 {
-        self.now()
-    }
     /// The windows and thresholds; `None` only if they cannot be read.
     fn thresholds(&self) -> Option<*const Thresholds>;
     /// The source's entry, if the table has it.
@@ -902,10 +897,12 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
             // Every CPU that finds the entry empty writes the same key; the
             // one whose claim takes it starts the flow, and counts it: two
             // CPUs may both miss the lookup and both insert.
+            // The coarse clock, as everywhere: the fine one cost a new
+            // flow about 100 ns (see BENCHMARKS.md), and the claim, not
+            // the time, tells which CPU saw the first packet.
             (*f).key = key;
-            let first = seen.state.fine_now();
-            if S::claim(&raw mut (*f).first_seen_ns, first) {
-                (*f).last_seen_ns = first;
+            if S::claim(&raw mut (*f).first_seen_ns, now) {
+                (*f).last_seen_ns = now;
                 (*f).opener = opener(t, dir);
                 seen.state.count(Counter::FlowsNew, 1);
             }
@@ -915,9 +912,8 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
             seen.state.count(Counter::FlowsSkipped, 1);
             return (0, 0);
         }
-        // The coarse clock lags the fine one by up to a tick: the last
-        // packet is never before the first. Two CPUs may race here; either
-        // time is the flow's last within a tick.
+        // Two CPUs may race here; either time is the flow's last within a
+        // tick, and never before the first.
         if now > (*f).last_seen_ns {
             (*f).last_seen_ns = now;
         }

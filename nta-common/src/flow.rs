@@ -133,8 +133,8 @@ pub struct FlowStats {
     /// Packets and bytes by direction ([`LOW_TO_HIGH`], [`HIGH_TO_LOW`]).
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
-    /// The flow's first packet, on the fine clock (`State::fine_now`), and
-    /// its last, on the coarse one but never before the first.
+    /// The flow's first packet and its last, on the coarse clock windows
+    /// use (`State::now`).
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
     /// TCP and UDP packets with a payload, by direction: the first few of

@@ -7,7 +7,7 @@ use core::intrinsics::{
     atomic_cxchg, atomic_or, atomic_xadd,
 };
 
-use aya_ebpf::helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
+use aya_ebpf::helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns};
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::{State, ToDestination, to_destination},
@@ -113,11 +113,6 @@ impl State for Maps<'_> {
             }
             (*clock)[1]
         }
-    }
-
-    #[inline(always)]
-    fn fine_now(&self) -> u64 {
-        unsafe { bpf_ktime_get_ns() }
     }
 
     #[inline(always)]

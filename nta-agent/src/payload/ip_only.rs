@@ -212,7 +212,7 @@ fn applies(rule: &Rule, proto: u8, src: SocketAddr, dst: SocketAddr) -> bool {
 pub struct FlowLookups {
     rules: IpOnlyRules,
     thresholds: Tracker,
-    /// Flows that began from here on (fine clock, ns) are new to this walk.
+    /// Flows that began from here on (the flows' clock, ns) are new to this walk.
     since_ns: u64,
     /// Where this walk started.
     walk_ns: u64,
