@@ -40,14 +40,8 @@ pub(super) fn snapshot(
     let at = Instant::now();
     let global = global(ebpf)?;
     let syn_ports = syn_ports(ebpf)?;
-    let sources = sources
-        .read(now_ns, idle, |s| SourceView::from(s))?
-        .into_iter()
-        .collect();
-    let dst_hosts = dst_hosts
-        .read(now_ns, idle, |d| DstView::from(d))?
-        .into_iter()
-        .collect();
+    let sources = sources.read(now_ns, idle, |s| SourceView::from(s))?;
+    let dst_hosts = dst_hosts.read(now_ns, idle, |d| DstView::from(d))?;
     Ok(Snapshot {
         at,
         global,

@@ -154,41 +154,50 @@ impl<V: Entry> Table<V> {
     /// at that instant), and one counted between the zeroing and the
     /// freeing fills the entry again for a key that no longer finds it,
     /// until the way's next key frees it, idle in its turn.
-    pub fn read<T>(
+    pub fn read<T, C: FromIterator<(IpKey, T)>>(
         &self,
         now_ns: u64,
         idle: Idle,
         mut keep: impl FnMut(&V) -> T,
-    ) -> Result<Vec<(IpKey, T)>, SensorError> {
+    ) -> Result<C, SensorError> {
         let pressed = self.taken.load(Ordering::Relaxed) >= self.layout.entries() / 4 * 3;
         let idle_ns = if pressed {
             idle.pressed_after_ns
         } else {
             idle.after_ns
         };
-        let mut all = Vec::new();
-        let mut taken = 0;
-        for bucket in 0..self.layout.buckets {
-            for way in 0..WAYS {
-                if self.tags.load_word(bucket, way as usize).unwrap_or(0) == 0 {
+        let (mut next, mut taken, mut failed) = (0, 0, None);
+        // Collected as it is read, without a copy of the whole table
+        // first: 65 536 sources take 11 MiB as the detectors keep them.
+        let all = std::iter::from_fn(|| {
+            while next < self.layout.entries() {
+                let index = next;
+                next += 1;
+                let (bucket, way) = (index / WAYS, (index % WAYS) as usize);
+                if self.tags.load_word(bucket, way).unwrap_or(0) == 0 {
                     continue;
                 }
                 taken += 1;
-                let index = bucket * WAYS + way;
                 let entry = self.entries.read(index).unwrap_or_default();
-                if entry.in_use() {
-                    all.push((entry.key(), keep(&entry)));
-                    if now_ns.saturating_sub(entry.last_seen_ns()) < idle_ns {
-                        continue;
-                    }
+                let kept = entry.in_use().then(|| (entry.key(), keep(&entry)));
+                if kept.is_some() && now_ns.saturating_sub(entry.last_seen_ns()) < idle_ns {
+                    return kept;
                 }
-                if !self.entries.write(index, V::default())
-                    || !self.tags.store_word(bucket, way as usize, 0)
+                if !self.entries.write(index, V::default()) || !self.tags.store_word(bucket, way, 0)
                 {
-                    return Err(self.out_of_bounds(index));
+                    failed = Some(self.out_of_bounds(index));
+                    return None;
                 }
                 taken -= 1;
+                if kept.is_some() {
+                    return kept;
+                }
             }
+            None
+        })
+        .collect();
+        if let Some(error) = failed {
+            return Err(error);
         }
         self.taken.store(taken, Ordering::Relaxed);
         Ok(all)

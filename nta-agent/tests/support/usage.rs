@@ -62,7 +62,11 @@ impl ThreadCpu {
     }
 }
 
-/// VmRSS and VmHWM (peak resident memory) of the process, in MiB.
+/// VmRSS and VmHWM (peak resident memory) of the process, in MiB, less
+/// the BPF maps it has mapped (see [`mapped_maps_mib`]): those are the
+/// kernel's memory, counted with its maps, and a mapping of one is
+/// resident whole from the moment it is made, so the peak less them is
+/// the process's own.
 pub fn memory_mib(pid: u32) -> (f64, f64) {
     let path = format!("/proc/{pid}/status");
     let status = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -74,7 +78,35 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
             .map(|kib| kib / 1024.0)
             .unwrap_or_else(|| panic!("{path}: no {name} in\n{status}"))
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    let mapped = mapped_maps_mib(pid);
+    (field("VmRSS:") - mapped, field("VmHWM:") - mapped)
+}
+
+/// Resident memory of the BPF maps the process has mapped (the tables it
+/// reads in place, the rings), in MiB: the `Rss` of its
+/// `anon_inode:bpf-map` mappings.
+pub fn mapped_maps_mib(pid: u32) -> f64 {
+    let path = format!("/proc/{pid}/smaps");
+    let smaps = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut in_map = false;
+    let mut kib = 0.0;
+    for line in smaps.lines() {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !first.ends_with(':') {
+            // A mapping's header: address range, permissions, offset,
+            // device, inode, and a name for most.
+            in_map = line.ends_with("anon_inode:bpf-map");
+        } else if first == "Rss:" && in_map {
+            kib += line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{path}: {line}"));
+        }
+    }
+    kib / 1024.0
 }
 
 /// Kernel BPF statistics (`kernel.bpf_stats_enabled`) on for the guard's
