@@ -56,7 +56,7 @@ fn verdict(ctx: &XdpContext) -> u32 {
             flow,
         } => {
             if features::on(feature::SAMPLING) {
-                sample::payload(ctx, &packet, now, (payload_ordinal, flow));
+                sample::payload(ctx, &global, &packet, now, (payload_ordinal, flow));
             }
         }
         Verdict::Blocked => return xdp_action::XDP_DROP,

@@ -11,7 +11,7 @@ use nta_common::{
     flow::{FLOWS_MAX_ENTRIES, FlowStats},
     maps::{
         BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
-        SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, SampleHeader, Sampling, Thresholds,
+        SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
     },
     table::{BucketTags, WAYS},
 };
@@ -85,11 +85,6 @@ pub static SAMPLE_PORTS: Array<u8> = Array::with_max_entries(PORT_COUNT as u32, 
 /// Payload samples for the agent's payload pipeline.
 #[map]
 pub static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_RING_BYTES, 0);
-
-/// The header of the payload this CPU is about to sample, handed from the
-/// counting to the sampling's global function (see `sample::payload`).
-#[map]
-pub static PENDING_SAMPLE: PerCpuArray<SampleHeader> = PerCpuArray::with_max_entries(1, 0);
 
 /// This CPU's rate-cap window: [start ns, samples in it].
 #[map]

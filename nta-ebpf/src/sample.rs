@@ -3,7 +3,6 @@
 //! HTTP, DNS and rule inspection.
 
 use aya_ebpf::{
-    bindings::xdp_md,
     helpers::generated::{bpf_get_prandom_u32, bpf_probe_read_kernel},
     programs::XdpContext,
 };
@@ -15,7 +14,7 @@ use nta_common::{
 
 use crate::{
     count::Global,
-    maps::{PENDING_SAMPLE, SAMPLE_PORTS, SAMPLE_RATE, SAMPLES, SAMPLING},
+    maps::{SAMPLE_PORTS, SAMPLE_RATE, SAMPLES, SAMPLING},
 };
 
 /// The per-CPU rate cap counts samples over this window.
@@ -25,73 +24,28 @@ const RATE_WINDOW_NS: u64 = 1_000_000_000;
 /// of its flow's direction (`payload_ordinal`), or it is the 1-in-N,
 /// within the rate cap; `flow` is where it stands in its flow
 /// (`sample_flow` bits). Never waits: a full ring is counted as lost.
-///
-/// The packet's header goes through `PENDING_SAMPLE` to [`nta_sample`], a
-/// global function, which the verifier checks once, on its own: inlined,
-/// the sampling's branches were walked again for each way the counting
-/// before it could end, and with the tables of sources and destinations
-/// that took the program past the verifier's limit.
 #[inline(always)]
-pub fn payload(ctx: &XdpContext, packet: &Packet, now: u64, (payload_ordinal, flow): (u64, u8)) {
+pub fn payload(
+    ctx: &XdpContext,
+    global: &Global,
+    packet: &Packet,
+    now: u64,
+    (payload_ordinal, flow): (u64, u8),
+) {
     let t = &packet.transport;
-    let proto = match t.kind {
-        TransportKind::Tcp => ip_proto::TCP,
-        TransportKind::Udp => ip_proto::UDP,
+    let (proto, flag) = match t.kind {
+        TransportKind::Tcp => (ip_proto::TCP, sample_port::TCP),
+        TransportKind::Udp => (ip_proto::UDP, sample_port::UDP),
         _ => return,
     };
     if t.payload_len == 0 {
         return;
     }
-    let Some(pending) = PENDING_SAMPLE.get_ptr_mut(0) else {
+    let Some(config) = SAMPLING.get(0) else {
         return;
     };
-    // Per-CPU value: nothing else writes it before the call reads it.
-    unsafe {
-        *pending = SampleHeader {
-            src: packet.src,
-            dst: packet.dst,
-            src_port: t.src_port,
-            dst_port: t.dst_port,
-            proto,
-            tcp_flags: t.flags,
-            flow,
-            _pad: 0,
-            payload_len: t.payload_len,
-            captured: 0,
-            seq: t.seq,
-            _pad2: [0; 4],
-            at_ns: now,
-        };
-    }
-    nta_sample(ctx.ctx, u64::from(t.payload_offset), payload_ordinal);
-}
-
-/// Samples the TCP or UDP payload at `payload_offset` of the frame whose
-/// header is in `PENDING_SAMPLE` (see [`payload`]); returns 1 if it did.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn nta_sample(ctx: *mut xdp_md, payload_offset: u64, payload_ordinal: u64) -> u32 {
-    let ctx = XdpContext::new(ctx);
-    let Ok(global) = Global::get() else {
-        return 0;
-    };
-    let Some(pending) = PENDING_SAMPLE.get_ptr(0) else {
-        return 0;
-    };
-    let (src_port, dst_port, proto, payload_len, now) = unsafe {
-        let h = &*pending;
-        (h.src_port, h.dst_port, h.proto, h.payload_len, h.at_ns)
-    };
-    let flag = if proto == ip_proto::TCP {
-        sample_port::TCP
-    } else {
-        sample_port::UDP
-    };
-    let Some(config) = SAMPLING.get(0) else {
-        return 0;
-    };
     if config.enabled == 0 {
-        return 0;
+        return;
     }
     let watched = |port: u16| {
         SAMPLE_PORTS
@@ -99,14 +53,14 @@ pub extern "C" fn nta_sample(ctx: *mut xdp_md, payload_offset: u64, payload_ordi
             .is_some_and(|f| f & flag != 0)
     };
     let early = payload_ordinal != 0 && payload_ordinal <= u64::from(config.flow_payloads);
-    if !early && !watched(dst_port) && !watched(src_port) {
+    if !early && !watched(t.dst_port) && !watched(t.src_port) {
         let one_in = config.one_in;
         if one_in == 0 || unsafe { bpf_get_prandom_u32() } % one_in != 0 {
-            return 0;
+            return;
         }
     }
     let Some(rate) = SAMPLE_RATE.get_ptr_mut(0) else {
-        return 0;
+        return;
     };
     // Per-CPU value: plain updates cannot race.
     unsafe {
@@ -116,29 +70,40 @@ pub extern "C" fn nta_sample(ctx: *mut xdp_md, payload_offset: u64, payload_ordi
         }
         if (*rate)[1] >= u64::from(config.max_per_sec) {
             global.add(Counter::SamplesCapped, 1);
-            return 0;
+            return;
         }
         (*rate)[1] += 1;
     }
 
     // What is in this frame of the payload, capped at the sample size.
-    let start = ctx.data() + (payload_offset & 0xffff) as usize;
+    let start = ctx.data() + t.payload_offset as usize;
     let end = ctx.data_end();
     if start >= end {
-        return 0;
+        return;
     }
-    let available = (end - start).min(payload_len as usize);
+    let available = (end - start).min(t.payload_len as usize);
     let len = available.min(SAMPLE_BYTES);
 
     let Some(mut entry) = SAMPLES.reserve::<Sample>(0) else {
         global.add(Counter::SamplesLost, 1);
-        return 0;
+        return;
     };
     let sample = entry.as_mut_ptr();
     unsafe {
         (*sample).header = SampleHeader {
+            src: packet.src,
+            dst: packet.dst,
+            src_port: t.src_port,
+            dst_port: t.dst_port,
+            proto,
+            tcp_flags: t.flags,
+            flow,
+            _pad: 0,
+            payload_len: t.payload_len,
             captured: len as u32,
-            ..*pending
+            seq: t.seq,
+            _pad2: [0; 4],
+            at_ns: now,
         };
         // A bounded, non-zero length for the verifier; probe_read (not
         // xdp_load_bytes) keeps Linux 5.15 supported, and the bytes read
@@ -146,15 +111,14 @@ pub extern "C" fn nta_sample(ctx: *mut xdp_md, payload_offset: u64, payload_ordi
         let n = (len as u32) & (SAMPLE_BYTES as u32 * 2 - 1);
         if n == 0 || n as usize > SAMPLE_BYTES {
             entry.discard(0);
-            return 0;
+            return;
         }
         let dst = (&raw mut (*sample).data).cast();
         if bpf_probe_read_kernel(dst, n, start as *const _) != 0 {
             entry.discard(0);
-            return 0;
+            return;
         }
     }
     entry.submit(0);
     global.add(Counter::SamplesTaken, 1);
-    1
 }
