@@ -23,9 +23,9 @@ fn tune_malloc() {
     // SAFETY: mallopt only changes allocator tuning; called before any
     // thread is started.
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
-    // One malloc arena a CPU rather than glibc's eight: the store's writer
-    // and the payload pipeline allocate on threads of their own, and each
-    // arena kept what they freed. Under a 10-million-source spoofed flood,
+    // One malloc arena a CPU rather than glibc's eight: the snapshots, the
+    // flow table's walks and the store's writes run on the runtime's
+    // blocking threads, and each thread's arena kept what they freed. Under a 10-million-source spoofed flood,
     // whose flows reach the store as records, the agent peaked at 90–102
     // MiB resident for a 49 MiB heap, 72–79 MiB with this (BENCHMARKS.md).
     // MALLOC_ARENA_MAX, if set, wins.
