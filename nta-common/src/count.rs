@@ -705,6 +705,7 @@ pub struct ToDestination {
 pub fn to_destination<S: State>(state: &S, to: &ToDestination) {
     let key = &to.key;
     let Some(d) = state.destination(key) else {
+        state.count(Counter::DstHostsSkipped, 1);
         return;
     };
     let now = to.now;
@@ -716,6 +717,7 @@ pub fn to_destination<S: State>(state: &S, to: &ToDestination) {
             // As a new source's.
             set_key(&raw mut (*d).key, key);
         } else if !(*d).key.same(key) {
+            state.count(Counter::DstHostsSkipped, 1);
             return;
         }
         (*d).last_seen_ns = now;

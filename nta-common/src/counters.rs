@@ -106,6 +106,10 @@ counters! {
     /// inserted: the new-source rate was above its limit, or the table had
     /// no room. They are counted everywhere else.
     SourcesSkipped => "sources_skipped",
+    /// Packets to destinations not in the per-destination table that found
+    /// no room there (both their buckets full, or their tag another's).
+    /// They are counted everywhere else.
+    DstHostsSkipped => "dst_hosts_skipped",
 }
 
 /// Value of the per-CPU `GLOBAL` map's single entry; user space sums it over CPUs.

@@ -8,7 +8,7 @@ use nta_agent::sensor::{Idle, monotonic_ns};
 use nta_common::{
     Counter, IpKey,
     classify::DstClass,
-    maps::{SOURCES_MAX_ENTRIES, Thresholds, feature},
+    maps::{DST_HOSTS_MAX_ENTRIES, SOURCES_MAX_ENTRIES, Thresholds, feature},
 };
 
 use crate::support::{
@@ -114,4 +114,29 @@ fn a_table_three_quarters_full_frees_what_the_short_windows_no_longer_need() {
     xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000, 80));
     assert_eq!(xdp.source(IpAddr::V4(SRC_V4)).packets(), 1);
     assert_eq!(xdp.counter(Counter::SourcesSkipped), skipped);
+}
+
+/// Destinations come from the network as sources do: a full table of them
+/// turns new ones away, and counts each packet it could not count there.
+#[test]
+fn a_full_table_of_destinations_counts_the_packets_it_turns_away() {
+    if !support::privileged() {
+        return;
+    }
+    let mut xdp = Xdp::load();
+    let n = DST_HOSTS_MAX_ENTRIES;
+    for i in 0..n {
+        let dst = Ipv4Addr::from(0xc613_0000 | i);
+        xdp.pass(&frames::syn_v4(SRC_V4, dst, 40_000, 80));
+    }
+    let snapshot = xdp.snapshot();
+    let held = snapshot.dst_hosts.len() as u64;
+    let skipped = snapshot.global.get(Counter::DstHostsSkipped);
+    println!("{held} destinations held, {skipped} turned away");
+    assert_eq!(held + skipped, u64::from(n));
+    // Two buckets of eight ways a key: a full table has turned some away.
+    assert!(skipped > 0, "{held} of {n} held");
+    for view in snapshot.dst_hosts.values() {
+        assert_eq!(view.packets[DstClass::All as usize], 1);
+    }
 }
