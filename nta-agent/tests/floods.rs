@@ -125,6 +125,28 @@ fn xdp_runs() -> (u64, u64) {
     })
 }
 
+/// Runs `send`; returns what it returned and the XDP programs' run time a
+/// run over it, by BPF statistics (their own clock reads included), with
+/// the runs counted.
+fn xdp_ns_over<T>(send: impl FnOnce() -> T) -> (T, f64, u64) {
+    let (ns0, runs0) = xdp_runs();
+    let out = send();
+    let (ns1, runs1) = xdp_runs();
+    let runs = runs1 - runs0;
+    (out, (ns1 - ns0) as f64 / runs.max(1) as f64, runs)
+}
+
+/// The attacker's SYN flood over 256 flows (`Ports::Few`), written beside
+/// `conf`: after their first frames, one known source and known flows.
+fn few_flows_conf(net: &Topology, conf: &Path) -> PathBuf {
+    write_syn_conf(
+        net,
+        &conf.with_file_name("few.cfg"),
+        Some(ATTACKER_ADDR),
+        Ports::Few,
+    )
+}
+
 /// Every loaded XDP program named `nta`, as bpftool describes them.
 fn nta_programs() -> Vec<Value> {
     let out = std::process::Command::new("bpftool")
@@ -350,16 +372,8 @@ fn bench_flood_over_veth() {
     let achieved = at_rate as f64 / secs_rated;
 
     // The same flood over 256 flows, whose entries stay in the caches.
-    let few = write_syn_conf(
-        &net,
-        &conf.with_file_name("few.cfg"),
-        Some(ATTACKER_ADDR),
-        Ports::Few,
-    );
-    let (run_ns4, runs4) = xdp_runs();
-    trafgen(&net, &few, BURST, None, 1);
-    let (run_ns5, runs5) = xdp_runs();
-    let few_ns = (run_ns5 - run_ns4) as f64 / (runs5 - runs4).max(1) as f64;
+    let few = few_flows_conf(&net, &conf);
+    let (_, few_ns, _) = xdp_ns_over(|| trafgen(&net, &few, BURST, None, 1));
     agent.stop_cleanly(libc::SIGTERM, Duration::from_secs(15));
 
     let group = "flood over veth";
@@ -477,33 +491,19 @@ fn bench_spoofed_flood_memory() {
     let _stats = BpfStats::on();
     // The control: the same burst from one source over 256 flows, which
     // after their first frames are all known.
-    let known = write_syn_conf(
-        &net,
-        &conf.with_file_name("known.cfg"),
-        Some(ATTACKER_ADDR),
-        Ports::Few,
-    );
-    let (known_ns0, known_runs0) = xdp_runs();
-    trafgen(&net, &known, NEW_SOURCES_BURST, Some(NEW_SOURCES_RATE), 1);
-    let (known_ns1, known_runs1) = xdp_runs();
-    let known_ns = (known_ns1 - known_ns0) as f64 / (known_runs1 - known_runs0).max(1) as f64;
+    let known = few_flows_conf(&net, &conf);
+    let burst = |conf: &Path| trafgen(&net, conf, NEW_SOURCES_BURST, Some(NEW_SOURCES_RATE), 1);
+    let (_, known_ns, _) = xdp_ns_over(|| burst(&known));
 
     let counter = |api: &Api, name: &str| api.get("/api/stats")["totals"][name].as_u64();
     let skipped0 = counter(&api, "sources_skipped");
-    let (burst_ns0, burst_runs0) = xdp_runs();
-    trafgen(&net, &conf, NEW_SOURCES_BURST, Some(NEW_SOURCES_RATE), 1);
-    let (burst_ns1, burst_runs1) = xdp_runs();
-    let new_source_ns = (burst_ns1 - burst_ns0) as f64 / (burst_runs1 - burst_runs0).max(1) as f64;
-    let burst_runs = burst_runs1 - burst_runs0;
+    let (_, new_source_ns, burst_runs) = xdp_ns_over(|| burst(&conf));
     thread::sleep(Duration::from_millis(2200));
     let burst_skipped = counter(&api, "sources_skipped")
         .zip(skipped0)
         .map(|(after, before)| after - before);
 
-    let (flood_ns0, flood_runs0) = xdp_runs();
-    let took = trafgen(&net, &conf, SPOOFED, None, 1);
-    let (flood_ns1, flood_runs1) = xdp_runs();
-    let flood_ns = (flood_ns1 - flood_ns0) as f64 / (flood_runs1 - flood_runs0).max(1) as f64;
+    let (took, flood_ns, _) = xdp_ns_over(|| trafgen(&net, &conf, SPOOFED, None, 1));
     let flood_skipped = counter(&api, "sources_skipped");
     thread::sleep(Duration::from_millis(2200));
     let (rss_after, hwm) = memory_mib(pid);
