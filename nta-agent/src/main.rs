@@ -25,10 +25,11 @@ fn tune_malloc() {
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
     // One malloc arena a CPU rather than glibc's eight: the snapshots, the
     // flow table's walks and the store's writes run on the runtime's
-    // blocking threads, and each thread's arena kept what they freed. Under a 10-million-source spoofed flood,
-    // whose flows reach the store as records, the agent peaked at 90–102
-    // MiB resident for a 49 MiB heap, 72–79 MiB with this (BENCHMARKS.md).
-    // MALLOC_ARENA_MAX, if set, wins.
+    // blocking threads, and each thread's arena kept what they freed.
+    // Under a 10-million-source spoofed flood, whose flows reach the store
+    // as records, the agent peaked at 90–102 MiB resident for a 49 MiB
+    // heap, 72–79 MiB with this (BENCHMARKS.md). MALLOC_ARENA_MAX, if set,
+    // wins.
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let arenas = i32::try_from(cpus).unwrap_or(i32::MAX);
