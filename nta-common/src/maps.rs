@@ -82,6 +82,10 @@ pub mod names {
     pub const FLOWS: &str = "FLOWS";
     pub const FLOW_TAGS: &str = "FLOW_TAGS";
     pub const NEW_FLOWS: &str = "NEW_FLOWS";
+    pub const POOLS: &str = "POOLS";
+    pub const SOURCE_FREE: &str = "SOURCE_FREE";
+    pub const DST_HOST_FREE: &str = "DST_HOST_FREE";
+    pub const FLOW_FREE: &str = "FLOW_FREE";
 }
 
 /// Entries in the per-source table (`SOURCES`, see `table::TableLayout`).

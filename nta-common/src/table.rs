@@ -1,12 +1,16 @@
 //! The layout of the program's keyed tables (flows, sources, destination
-//! hosts): an array of entries in buckets of ways, and beside it an array
-//! of each bucket's tags, the seeded hashes of the keys its ways hold.
+//! hosts): an array of entries, beside it an array of buckets of ways,
+//! each way naming a key by its tag (a seeded hash) and the index of its
+//! entry, and a pool that hands out free entries in order.
 //!
 //! Array entries, not hash-map ones: the verifier turns an array lookup
 //! into a few instructions, where a hash map's costs a helper call and the
 //! walk of a bucket's chain (about 30 ns a packet on the machine of
 //! BENCHMARKS.md), and an LRU map's insert a pop from its free list under
-//! a lock.
+//! a lock. The pool keeps what that free list did well: new keys' entries
+//! come one after another in memory, so that a burst of them shares pages
+//! and cache lines the last ones warmed, where an entry at the key's hash
+//! was a cold page each (a new source cost about twice as much).
 
 /// Entries in a bucket: the tags of one bucket fill one 64-byte cache
 /// line, so looking a key up in it costs one miss.
@@ -19,12 +23,12 @@ pub const WAYS: u32 = 8;
 /// nothing, and a larger table may not.
 pub const GROUP_BUCKETS: u32 = 64;
 
-/// The tags of one bucket: a value of a table's tag array.
+/// The ways of one bucket, a value of a table's tag array: each a
+/// [`way`] word, 0 while free.
 pub type BucketTags = [u64; WAYS as usize];
 
-/// A table's layout: its entries are an array of `buckets` × [`WAYS`], its
-/// tags one of `buckets` [`BucketTags`]; the entry of way `w` of bucket `b`
-/// is at index `b * WAYS + w`. A key lives in one of two buckets of one
+/// A table's layout: `buckets` × [`WAYS`] ways, and as many entries, an
+/// array of them. A key lives in one of two buckets of one
 /// group, picked by the two halves of its hash, whichever had more free
 /// ways when it came (the power of two choices: a table half full turns
 /// almost no key away, where the first bucket with room lost one in 3 000
@@ -63,10 +67,102 @@ impl TableLayout {
     }
 }
 
-/// A key's tag: its hash, never 0, which marks a free way.
+/// A key's tag: its hash folded to 32 bits, never 0. Two keys of one
+/// bucket with one tag (one in 2^32) are told apart by the key kept in the
+/// entry.
 #[inline(always)]
-pub const fn tag(hash: u64) -> u64 {
-    if hash == 0 { 1 } else { hash }
+pub const fn tag(hash: u64) -> u32 {
+    let t = (hash ^ (hash >> 32)) as u32;
+    if t == 0 { 1 } else { t }
+}
+
+/// A taken way's word: the key's tag in the high half, its entry's index in
+/// the low one, so that one compare-and-swap takes the way and names the
+/// entry, and a lookup finds both in the bucket's cache line. Never 0, the
+/// word of a free way.
+#[inline(always)]
+pub const fn way(tag: u32, index: u32) -> u64 {
+    (tag as u64) << 32 | index as u64
+}
+
+/// The tag of a way's word.
+#[inline(always)]
+pub const fn way_tag(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// The entry index of a way's word.
+#[inline(always)]
+pub const fn way_index(word: u64) -> u32 {
+    word as u32
+}
+
+/// The tables' numbers in the pools' arrays.
+pub mod pool {
+    pub const SOURCES: u32 = 0;
+    pub const DST_HOSTS: u32 = 1;
+    pub const FLOWS: u32 = 2;
+    /// Tables with a pool.
+    pub const COUNT: u32 = 3;
+}
+
+/// The counts of a table's pool of free entries, a value of its own
+/// mappable array: the program takes entries, the agent gives them back
+/// once it has freed their ways, through a ring of indices of the table's
+/// size. The `n`-th entry taken is entry `n` while `n` is below the
+/// table's size (no ring to fill before the program runs), then the one the
+/// agent gave back `n - size`-th, at ring slot `(n - size) % size`. The
+/// agent never gives back more entries than were taken, so it never
+/// overwrites a slot not yet taken from. Each count in a cache line of its
+/// own: the CPUs write the first, the agent the second.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// Entries taken, by the program (compare-and-swap).
+    pub taken: u64,
+    _taken_line: [u64; 7],
+    /// Entries given back, by the agent (one writer).
+    pub given_back: u64,
+    _given_back_line: [u64; 7],
+}
+
+/// Where the pool of a table of `entries` entries finds the entry it hands
+/// out `taken`-th, having had `given_back` given back: the entry itself, a
+/// ring slot to read it from, or none (every entry is out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolNext {
+    Entry(u32),
+    Slot(u32),
+    Empty,
+}
+
+impl PoolNext {
+    #[inline(always)]
+    pub fn at(taken: u64, given_back: u64, entries: u32) -> Self {
+        let size = u64::from(entries);
+        if taken < size {
+            Self::Entry(taken as u32)
+        } else if taken - size < given_back {
+            // Checked, though a table is never empty: a division the
+            // program could not prove safe would not load.
+            match (taken - size).checked_rem(size) {
+                Some(slot) => Self::Slot(slot as u32),
+                None => Self::Empty,
+            }
+        } else {
+            Self::Empty
+        }
+    }
+}
+
+/// The ring slot the agent writes the entry it gives back `given_back`-th
+/// into.
+#[inline(always)]
+pub const fn give_back_slot(given_back: u64, entries: u32) -> u32 {
+    match given_back.checked_rem(entries as u64) {
+        Some(slot) => slot as u32,
+        None => 0,
+    }
 }
 
 /// The seeded hash of a key's 8-byte words, by which the tables are
@@ -122,8 +218,52 @@ mod tests {
     }
 
     #[test]
-    fn no_tag_is_free() {
+    fn no_tag_is_free_and_a_way_names_its_tag_and_entry() {
         assert_eq!(tag(0), 1);
+        assert_eq!(tag(1 << 32 | 1), 1);
         assert_eq!(tag(5), 5);
+        assert_eq!(tag(0xdead_0000_0000_0000), 0xdead_0000);
+        let w = way(tag(0xabcd), 131_071);
+        assert_ne!(w, 0);
+        assert_eq!((way_tag(w), way_index(w)), (0xabcd, 131_071));
+    }
+
+    /// The pool as the program and the agent use it: every entry out once
+    /// in order, then only what was given back, in the order given back.
+    #[test]
+    fn the_pool_hands_out_each_entry_once_then_what_came_back() {
+        const SIZE: u32 = 4;
+        let mut ring = [u32::MAX; SIZE as usize];
+        let (mut taken, mut given_back) = (0u64, 0u64);
+        let take = |taken: &mut u64, given_back: u64, ring: &[u32; 4]| {
+            let index = match PoolNext::at(*taken, given_back, SIZE) {
+                PoolNext::Entry(i) => i,
+                PoolNext::Slot(s) => ring[s as usize],
+                PoolNext::Empty => return None,
+            };
+            *taken += 1;
+            Some(index)
+        };
+        let firsts = [(); 5].map(|_| take(&mut taken, given_back, &ring));
+        assert_eq!(firsts, [Some(0), Some(1), Some(2), Some(3), None]);
+        for index in [2, 0] {
+            ring[give_back_slot(given_back, SIZE) as usize] = index;
+            given_back += 1;
+        }
+        assert_eq!(take(&mut taken, given_back, &ring), Some(2));
+        ring[give_back_slot(given_back, SIZE) as usize] = 3;
+        given_back += 1;
+        assert_eq!(take(&mut taken, given_back, &ring), Some(0));
+        assert_eq!(take(&mut taken, given_back, &ring), Some(3));
+        assert_eq!(take(&mut taken, given_back, &ring), None);
+        // Round the ring more than once: slots are reused.
+        for round in 0..3 {
+            for index in [1, 3, 0] {
+                ring[give_back_slot(given_back, SIZE) as usize] = index;
+                given_back += 1;
+            }
+            let got = [(); 4].map(|_| take(&mut taken, given_back, &ring));
+            assert_eq!(got, [Some(1), Some(3), Some(0), None], "round {round}");
+        }
     }
 }

@@ -23,6 +23,7 @@ unsafe impl aya::Pod for PortSynCounts {}
 unsafe impl aya::Pod for Thresholds {}
 unsafe impl aya::Pod for ThresholdEvent {}
 unsafe impl aya::Pod for Sampling {}
+unsafe impl aya::Pod for crate::table::PoolCounts {}
 unsafe impl aya::Pod for SampleHeader {}
 unsafe impl aya::Pod for crate::flow::FlowKey {}
 unsafe impl aya::Pod for crate::flow::FlowStats {}

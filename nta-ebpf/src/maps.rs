@@ -13,7 +13,7 @@ use nta_common::{
         BLOCKLIST_MAX_ENTRIES, DST_HOSTS_MAX_ENTRIES, EVENTS_RING_BYTES, PORT_CHUNKS, PORT_COUNT,
         SAMPLES_RING_BYTES, SOURCES_MAX_ENTRIES, Sampling, Thresholds,
     },
-    table::{BucketTags, WAYS},
+    table::{BucketTags, PoolCounts, WAYS, pool},
 };
 
 /// Totals by protocol, flag and parse failure; per CPU, so no atomics.
@@ -35,7 +35,7 @@ pub static CLOCK: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 pub static SOURCES: Array<SourceStats> =
     Array::with_max_entries(SOURCES_MAX_ENTRIES, BPF_F_MMAPABLE);
 
-/// The tags of each bucket of `SOURCES`, as `FLOW_TAGS` are the flows'.
+/// The ways of each bucket of `SOURCES`, as `FLOW_TAGS` are the flows'.
 #[map]
 pub static SOURCE_TAGS: Array<BucketTags> =
     Array::with_max_entries(SOURCES_MAX_ENTRIES / WAYS, BPF_F_MMAPABLE);
@@ -113,8 +113,9 @@ pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 #[map]
 pub static FLOWS: Array<FlowStats> = Array::with_max_entries(FLOWS_MAX_ENTRIES, BPF_F_MMAPABLE);
 
-/// The tags of each bucket of `FLOWS` (`flow_tag`; 0 for a free way), a
-/// cache line each: one lookup finds a bucket's eight. Mappable, so that
+/// The ways of each bucket of `FLOWS` (`nta_common::table::way`: a tag and
+/// an entry index; 0 for a free way), a cache line each: one lookup finds a
+/// bucket's eight. Mappable, so that
 /// the agent frees a way with an atomic store of its own, where an update
 /// of the whole bucket could undo a way another CPU just took; the tags
 /// then also start on a page boundary, so that each group of buckets
@@ -136,3 +137,30 @@ pub static NTA_TABLE_SEED: Global<u64> = Global::new(0);
 /// This CPU's new-flow window: [start ns, flows inserted in it].
 #[map]
 pub static NEW_FLOWS: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+
+/// The tables' pools of free entries (`nta_common::table::PoolCounts`), by
+/// `nta_common::table::pool` number. Mappable: the agent gives entries
+/// back with stores of its own.
+#[map]
+pub static POOLS: Array<PoolCounts> = Array::with_max_entries(pool::COUNT, BPF_F_MMAPABLE);
+
+/// The ring of entries given back to the pool of `SOURCES`. A `u64` a slot:
+/// the kernel lays an array's values out 8 bytes apart, and the agent
+/// writes them through its mapping.
+#[map]
+pub static SOURCE_FREE: Array<u64> = Array::with_max_entries(SOURCES_MAX_ENTRIES, BPF_F_MMAPABLE);
+
+/// The ring of entries given back to the pool of `DST_HOSTS`.
+#[map]
+pub static DST_HOST_FREE: Array<u64> =
+    Array::with_max_entries(DST_HOSTS_MAX_ENTRIES, BPF_F_MMAPABLE);
+
+/// The ring of entries given back to the pool of `FLOWS`, sized with it.
+#[map]
+pub static FLOW_FREE: Array<u64> = Array::with_max_entries(FLOWS_MAX_ENTRIES, BPF_F_MMAPABLE);
+
+/// Per CPU and by pool number, 1 + an entry taken from the pool that this
+/// CPU could not use (another CPU took the way it was for), 0 if none: the
+/// CPU's next insert into that table takes it, so that no entry is lost.
+#[map]
+pub static SPARE: PerCpuArray<[u32; pool::COUNT as usize]> = PerCpuArray::with_max_entries(1, 0);

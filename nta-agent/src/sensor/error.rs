@@ -84,6 +84,17 @@ pub enum SensorError {
     #[error("map {0} is neither a hash map nor an array")]
     NotBatchReadable(&'static str),
 
+    #[error(
+        "cannot give entry {index} back to the pool of {name}: {given_back} given back of \
+         {taken} taken (an entry freed twice, or not the table's)"
+    )]
+    PoolOverflow {
+        name: &'static str,
+        index: u32,
+        taken: u64,
+        given_back: u64,
+    },
+
     #[error("reading map {name}")]
     Map {
         name: &'static str,

@@ -5,28 +5,30 @@ use aya::{Ebpf, maps::MapError};
 use nta_common::{
     flow::{FlowKey, FlowStats},
     maps::names,
-    table::{BucketTags, WAYS},
+    table::{BucketTags, WAYS, pool, way_index},
 };
 
 use super::{
     SensorError,
     mapped::{MappedArray, mapped},
+    pool::Pool,
 };
 use crate::flows::{Pick, Picked};
 
 const NAME: &str = names::FLOWS;
 const TAGS: &str = names::FLOW_TAGS;
 
-/// A handle on the loaded program's `FLOWS` and `FLOW_TAGS` maps, both
-/// mapped into the agent's memory, so it can move to the task that exports
+/// A handle on the loaded program's `FLOWS` and `FLOW_TAGS` maps and the
+/// flows' pool, all mapped into the agent's memory, so it can move to the task that exports
 /// flows while the [`Sensor`](super::Sensor) goes on reading the counters.
 /// A walk reads the tags (a megabyte for the default table) and only the
 /// entries they say are taken, where a copy of the whole table through
 /// `BPF_MAP_LOOKUP_BATCH` took 40 ms however few flows it held.
 pub struct FlowTable {
     entries: MappedArray<FlowStats>,
-    /// The entries' tags, by bucket, which say which entries are taken.
+    /// The ways, by bucket, which name the entries taken.
     tags: MappedArray<BucketTags>,
+    pool: Pool,
 }
 
 impl FlowTable {
@@ -34,6 +36,7 @@ impl FlowTable {
         Ok(Self {
             entries: mapped(ebpf, NAME, size)?,
             tags: mapped(ebpf, TAGS, size / WAYS)?,
+            pool: Pool::open(ebpf, pool::FLOWS, names::FLOW_FREE, size)?,
         })
     }
 
@@ -61,46 +64,52 @@ impl Walk<'_> {
     /// Reads on until `pick` has ended or cut a batch of flows, frees the
     /// entries of those it ended, and returns them all as they were when
     /// read; `None` once the table is read through and nothing more was
-    /// picked. An entry is zeroed, then its tag: a packet counted between
-    /// the read and the zeroing is lost with the entry (the flow was idle:
-    /// there is none, but for a flow waking up at that instant), and one
-    /// counted between the zeroing and the freeing starts the flow again
-    /// in its entry, which the next walk finds.
+    /// picked. A way is freed, then its entry zeroed and given back to the
+    /// pool: a packet counted between the read and the zeroing is lost with
+    /// the entry (the flow was idle: there is none, but for a flow waking
+    /// up at that instant, whose next packet starts it again in a new
+    /// entry).
     pub fn next(
         &mut self,
         mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
     ) -> Result<Option<Picked>, SensorError> {
-        let FlowTable { entries, tags } = self.table;
+        let FlowTable {
+            entries,
+            tags,
+            pool,
+        } = self.table;
         let mut picked = Vec::new();
         while picked.len() < self.batch && self.next < entries.len() {
-            let index = self.next;
+            let position = self.next;
             self.next += 1;
-            let (bucket, way) = (index / WAYS, (index % WAYS) as usize);
-            if tags.load_word(bucket, way) == Some(0) {
+            let (bucket, way) = (position / WAYS, (position % WAYS) as usize);
+            let word = tags.load_word(bucket, way).unwrap_or(0);
+            if word == 0 {
                 continue;
             }
-            let Some(f) = entries.read(index).filter(FlowStats::in_use) else {
+            let at = way_index(word);
+            let Some(f) = entries.read(at).filter(FlowStats::in_use) else {
                 continue;
             };
             match pick(&f.key, &f) {
                 Pick::Keep => {}
-                p => picked.push((index, f, p)),
+                p => picked.push(((bucket, way, at), f, p)),
             }
         }
         if picked.is_empty() {
             return Ok(None);
         }
-        for (index, _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
-            let (bucket, way) = (index / WAYS, (index % WAYS) as usize);
-            if !entries.write(*index, FlowStats::ZERO) || !tags.store_word(bucket, way, 0) {
+        for ((bucket, way, at), _, _) in picked.iter().filter(|(_, _, p)| *p == Pick::End) {
+            if !tags.store_word(*bucket, *way, 0) || !entries.write(*at, FlowStats::ZERO) {
                 return Err(SensorError::Map {
                     name: NAME,
                     source: MapError::OutOfBounds {
-                        index: *index,
+                        index: *at,
                         max_entries: entries.len(),
                     },
                 });
             }
+            pool.give_back(*at)?;
         }
         Ok(Some(
             picked.into_iter().map(|(_, f, p)| (f.key, f, p)).collect(),

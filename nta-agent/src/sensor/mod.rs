@@ -10,6 +10,7 @@ pub mod events;
 mod flows;
 mod live;
 mod mapped;
+mod pool;
 mod read;
 mod ring;
 pub mod samples;
@@ -29,7 +30,7 @@ use nta_common::{
         DST_HOSTS_MAX_ENTRIES, FEATURES_GLOBAL, FLOW_BUCKETS_GLOBAL, PROGRAM_NAME,
         SOURCES_MAX_ENTRIES, Sampling, TABLE_SEED_GLOBAL, Thresholds, feature, names,
     },
-    table::TableLayout,
+    table::{TableLayout, pool as pools},
 };
 use tracing::{debug, warn};
 
@@ -123,6 +124,7 @@ impl Sensor {
             .override_global(FLOW_BUCKETS_GLOBAL, &flows.buckets, true)
             .map_max_entries(names::FLOWS, flows.entries())
             .map_max_entries(names::FLOW_TAGS, flows.buckets)
+            .map_max_entries(names::FLOW_FREE, flows.entries())
             .load(object)
             .map_err(SensorError::from_load)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
@@ -142,6 +144,7 @@ impl Sensor {
             &ebpf,
             names::SOURCES,
             names::SOURCE_TAGS,
+            (pools::SOURCES, names::SOURCE_FREE),
             TableLayout::for_entries(SOURCES_MAX_ENTRIES),
             seed,
         )?;
@@ -149,6 +152,7 @@ impl Sensor {
             &ebpf,
             names::DST_HOSTS,
             names::DST_HOST_TAGS,
+            (pools::DST_HOSTS, names::DST_HOST_FREE),
             TableLayout::for_entries(DST_HOSTS_MAX_ENTRIES),
             seed,
         )?;

@@ -1,6 +1,7 @@
 //! The kernel's tables of sources and destination hosts from user space
 //! (see `nta_common::table`): mapped into the agent's memory, read in
-//! place, and rid of idle entries, which nothing else frees.
+//! place, and rid of idle entries, which nothing else frees; their entries
+//! go back to the table's pool.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -8,12 +9,13 @@ use aya::{Ebpf, maps::MapError};
 use nta_common::{
     DstHostStats, IpKey, SourceStats,
     maps::Thresholds,
-    table::{BucketTags, TableLayout, WAYS, tag},
+    table::{BucketTags, TableLayout, WAYS, tag, way_index, way_tag},
 };
 
 use super::{
     SensorError,
     mapped::{MappedArray, mapped},
+    pool::Pool,
 };
 
 /// An entry of a table of addresses.
@@ -96,25 +98,29 @@ impl Default for Idle {
     }
 }
 
-/// A table of the loaded program: its entries and its tags, both mapped.
+/// A table of the loaded program: its entries, its ways and its pool, all
+/// mapped.
 pub struct Table<V> {
     name: &'static str,
     layout: TableLayout,
     seed: u64,
     entries: MappedArray<V>,
     tags: MappedArray<BucketTags>,
+    pool: Pool,
     /// Ways the last read found taken: whether the next one frees entries
     /// as under pressure.
     taken: AtomicU32,
 }
 
 impl<V: Entry> Table<V> {
-    /// Maps the table `name`, with tags `tags`, of the layout the program
-    /// was built with, keyed under `seed`.
+    /// Maps the table `name`, with ways `tags` and pool `pool` (its number
+    /// and ring), of the layout the program was built with, keyed under
+    /// `seed`.
     pub(super) fn open(
         ebpf: &Ebpf,
         name: &'static str,
         tags: &'static str,
+        pool: (u32, &'static str),
         layout: TableLayout,
         seed: u64,
     ) -> Result<Self, SensorError> {
@@ -124,6 +130,7 @@ impl<V: Entry> Table<V> {
             seed,
             entries: mapped(ebpf, name, layout.entries())?,
             tags: mapped(ebpf, tags, layout.buckets)?,
+            pool: Pool::open(ebpf, pool.0, pool.1, layout.entries())?,
             taken: AtomicU32::new(0),
         })
     }
@@ -134,10 +141,11 @@ impl<V: Entry> Table<V> {
         let tag = tag(hash);
         for bucket in self.layout.candidates(hash) {
             for way in 0..WAYS {
-                if self.tags.load_word(bucket, way as usize) != Some(tag) {
+                let word = self.tags.load_word(bucket, way as usize).unwrap_or(0);
+                if way_tag(word) != tag {
                     continue;
                 }
-                let entry = self.entries.read(bucket * WAYS + way);
+                let entry = self.entries.read(way_index(word));
                 if let Some(entry) = entry.filter(|e| e.in_use() && e.key().same(key)) {
                     return Some(entry);
                 }
@@ -148,12 +156,11 @@ impl<V: Entry> Table<V> {
 
     /// Every entry in use, as `keep` makes of it; frees the entries idle
     /// at `now_ns` for as long as `idle` says, after reading them, and the
-    /// ways taken with no packet counted. An entry is zeroed, then its
-    /// tag: a packet counted between the read and the zeroing is lost with
-    /// the entry (the key was idle: there is none, but for one waking up
-    /// at that instant), and one counted between the zeroing and the
-    /// freeing fills the entry again for a key that no longer finds it,
-    /// until the way's next key frees it, idle in its turn.
+    /// ways taken with no packet counted. A way is freed, then its entry
+    /// zeroed and given back to the pool: a packet counted between the
+    /// read and the zeroing is lost with the entry (the key was idle: there
+    /// is none, but for one waking up at that instant, whose next packet
+    /// takes a new entry).
     pub fn read<T, C: FromIterator<(IpKey, T)>>(
         &self,
         now_ns: u64,
@@ -167,6 +174,7 @@ impl<V: Entry> Table<V> {
             idle.after_ns
         };
         let (mut next, mut taken, mut failed) = (0, 0, None);
+        let (entries, tags, pool) = (&self.entries, &self.tags, &self.pool);
         // Collected as it is read, without a copy of the whole table
         // first: 65 536 sources take 11 MiB as the detectors keep them.
         let all = std::iter::from_fn(|| {
@@ -174,18 +182,23 @@ impl<V: Entry> Table<V> {
                 let index = next;
                 next += 1;
                 let (bucket, way) = (index / WAYS, (index % WAYS) as usize);
-                if self.tags.load_word(bucket, way).unwrap_or(0) == 0 {
+                let word = tags.load_word(bucket, way).unwrap_or(0);
+                if word == 0 {
                     continue;
                 }
                 taken += 1;
-                let entry = self.entries.read(index).unwrap_or_default();
+                let at = way_index(word);
+                let entry = entries.read(at).unwrap_or_default();
                 let kept = entry.in_use().then(|| (entry.key(), keep(&entry)));
                 if kept.is_some() && now_ns.saturating_sub(entry.last_seen_ns()) < idle_ns {
                     return kept;
                 }
-                if !self.entries.write(index, V::default()) || !self.tags.store_word(bucket, way, 0)
-                {
-                    failed = Some(self.out_of_bounds(index));
+                if !tags.store_word(bucket, way, 0) || !entries.write(at, V::default()) {
+                    failed = Some(self.out_of_bounds(at));
+                    return None;
+                }
+                if let Err(error) = pool.give_back(at) {
+                    failed = Some(error);
                     return None;
                 }
                 taken -= 1;
