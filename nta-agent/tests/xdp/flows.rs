@@ -369,6 +369,65 @@ fn a_full_flow_table_keeps_its_flows_and_counts_what_it_skips() {
     }
 }
 
+/// Two CPUs inserting the same new flows at the same instant race for the
+/// same ways: the one that loses keeps the entry it took from the pool for
+/// its next insert, so a full table, emptied and filled again lap after
+/// lap, keeps its whole capacity.
+#[test]
+fn two_cpus_inserting_the_same_flows_at_once_lose_no_entry() {
+    if !two_cpus() {
+        return;
+    }
+    let size = 1_024;
+    let options = nta_agent::sensor::LoadOptions {
+        flow_table_size: size,
+        ..Default::default()
+    };
+    let mut xdp = Xdp::load_with_options(&options, Some(&quiet()));
+    for lap in 0..5u16 {
+        let first_port = 10_000 + lap * 5_000;
+        let syns: Vec<Vec<u8>> = (0..3_000)
+            .map(|i| frames::syn_v4(SRC_V4, DST_V4, first_port + i, 80))
+            .collect();
+        let program = &*xdp.sensor.xdp().expect("the loaded XDP program");
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|threads| {
+            for cpu in [0, 1] {
+                let (syns, start) = (&syns, &start);
+                threads.spawn(move || {
+                    pin_to_cpu(cpu);
+                    start.wait();
+                    for syn in syns {
+                        let run = program
+                            .test_run(aya::TestRunOptions {
+                                data_in: Some(syn),
+                                repeat: 1,
+                                ..Default::default()
+                            })
+                            .expect("test run");
+                        assert_eq!(run.return_value, support::xdp::XDP_PASS);
+                    }
+                });
+            }
+        });
+        pin_to_one_cpu();
+        let held = flows(&xdp);
+        assert!(
+            held.len() > size as usize * 98 / 100 && held.len() <= size as usize,
+            "lap {lap}: {} flows held",
+            held.len()
+        );
+        let mut table = xdp.sensor.flow_table().expect("the flow table");
+        let mut walk = table.walk(256).expect("a walk of the flow table");
+        while walk
+            .next(|_, _| nta_agent::flows::Pick::End)
+            .expect("walking the flow table")
+            .is_some()
+        {}
+        assert_eq!(flows(&xdp), [], "lap {lap}");
+    }
+}
+
 #[test]
 fn new_flows_above_the_rate_limit_are_counted_not_inserted() {
     if !support::privileged() {
