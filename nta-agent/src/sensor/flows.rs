@@ -19,8 +19,9 @@ const NAME: &str = names::FLOWS;
 const TAGS: &str = names::FLOW_TAGS;
 
 /// A handle on the loaded program's `FLOWS` and `FLOW_TAGS` maps and the
-/// flows' pool, all mapped into the agent's memory, so it can move to the task that exports
-/// flows while the [`Sensor`](super::Sensor) goes on reading the counters.
+/// flows' pool, all mapped into the agent's memory, so it can move to the
+/// task that exports flows while the [`Sensor`](super::Sensor) goes on
+/// reading the counters.
 /// A walk reads the tags (a megabyte for the default table) and only the
 /// entries they say are taken, where a copy of the whole table through
 /// `BPF_MAP_LOOKUP_BATCH` took 40 ms however few flows it held.
