@@ -10,8 +10,9 @@ pub const LOW_TO_HIGH: usize = 0;
 pub const HIGH_TO_LOW: usize = 1;
 
 /// Entries in the `FLOWS` map by default (`[flows] table_size`): each
-/// takes its 120-byte value and its 8-byte tag (`FLOW_TAGS`), 16 MiB
-/// whatever the number of CPUs.
+/// takes its 120-byte value, its 8-byte way (`FLOW_TAGS`) and its 8-byte
+/// slot of the pool's ring (`FLOW_FREE`), 17 MiB whatever the number of
+/// CPUs.
 pub const FLOWS_MAX_ENTRIES: u32 = 131_072;
 
 /// New flows per second and CPU above which the program stops inserting
@@ -120,9 +121,9 @@ fn words(key: &IpKey) -> [u32; 4] {
 /// value inline: during a flood of many flows each packet's entry is a
 /// cache and TLB miss, and a per-CPU value was a second one, a third of
 /// the program's time (see BENCHMARKS.md). The counts are locked adds. A
-/// new flow takes a free way by a compare-and-swap on its tag (see
-/// [`TableLayout`](crate::table::TableLayout)), then its first packet starts the entry with one
-/// on `first_seen_ns`. An entry whose `first_seen_ns` is 0 has no packet
+/// new flow takes an entry from the flows' pool and a free way by a
+/// compare-and-swap naming it (see [`TableLayout`](crate::table::TableLayout)),
+/// then its first packet starts the entry with one on `first_seen_ns`. An entry whose `first_seen_ns` is 0 has no packet
 /// yet.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

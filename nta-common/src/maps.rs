@@ -90,7 +90,8 @@ pub mod names {
 
 /// Entries in the per-source table (`SOURCES`, see `table::TableLayout`).
 ///
-/// 65 536 sources × 384 B = 24 MiB of kernel memory, and 8 B of tag each:
+/// 65 536 sources × 384 B = 24 MiB of kernel memory, and 8 B of way and
+/// 8 B of pool ring each:
 /// enough to track every active host of a busy /16, and bounded. A full
 /// table turns new sources away (and counts them) until the agent frees
 /// idle ones.

@@ -12,11 +12,11 @@
 //! and cache lines the last ones warmed, where an entry at the key's hash
 //! was a cold page each (a new source cost about twice as much).
 
-/// Entries in a bucket: the tags of one bucket fill one 64-byte cache
-/// line, so looking a key up in it costs one miss.
+/// Ways in a bucket: the ways of one bucket fill one 64-byte cache line,
+/// so looking a key up in it costs one miss.
 pub const WAYS: u32 = 8;
 
-/// Buckets in a group: the tags of a group fill a 4 KiB page, and a key's
+/// Buckets in a group: the ways of a group fill a 4 KiB page, and a key's
 /// two buckets are in one group, so that looking for a key that is not
 /// there touches one page, not two. On the machine of BENCHMARKS.md this
 /// measured no faster (the default tables' tags stay in the TLB); it costs

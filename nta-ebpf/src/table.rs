@@ -1,4 +1,4 @@
-//! Finding a key's way in a keyed table (see `nta_common::table`): the
+//! Finding a key's entry in a keyed table (see `nta_common::table`): the
 //! flows, the sources and the destination hosts.
 
 use core::{
@@ -17,7 +17,7 @@ use crate::maps::{
 };
 
 /// No entry: past the end of any table, so that the entry's lookup fails.
-pub const NO_WAY: u32 = u32::MAX;
+pub const NO_ENTRY: u32 = u32::MAX;
 
 /// Attempts at taking an entry from a pool that other CPUs are taking
 /// from at the same instant, before the insert gives up (and is counted as
@@ -40,7 +40,7 @@ const DST_HOST_TABLE: TableLayout = TableLayout::for_entries(DST_HOSTS_MAX_ENTRI
 /// global functions:
 ///
 /// - `$way(hash, take)`: the entry index of the key of hash `hash`, found
-///   by its tag in its two buckets, or [`NO_WAY`]; with `take` set, an
+///   by its tag in its two buckets, or [`NO_ENTRY`]; with `take` set, an
 ///   entry taken for it from the pool if none is there, and named in the
 ///   first free way of the bucket with more free ways (the first bucket if
 ///   they tie), which keeps the buckets level, so that a table half full
@@ -54,7 +54,7 @@ const DST_HOST_TABLE: TableLayout = TableLayout::for_entries(DST_HOSTS_MAX_ENTRI
 /// - `$free(a, b)`: the free ways of buckets `a` (in the low 16 bits) and
 ///   `b` (above), compared by the caller.
 /// - `$take()`: an entry from the pool (see `PoolCounts`), this CPU's
-///   spare first, or [`NO_WAY`] if every entry is out.
+///   spare first, or [`NO_ENTRY`] if every entry is out.
 ///
 /// Global functions, which the verifier checks once, on its own, and
 /// whose results it takes as any number: inlined, each way that can end
@@ -71,7 +71,7 @@ macro_rules! table {
             let buckets = $layout.candidates(hash);
             for bucket in buckets {
                 let Some(tags) = $tags.get_ptr(bucket) else {
-                    return NO_WAY;
+                    return NO_ENTRY;
                 };
                 for w in 0..WAYS {
                     let word = unsafe { (*tags)[w as usize] };
@@ -81,11 +81,11 @@ macro_rules! table {
                 }
             }
             if take == 0 {
-                return NO_WAY;
+                return NO_ENTRY;
             }
             let free = $free(buckets[0], buckets[1]);
             if free == 0 {
-                return NO_WAY;
+                return NO_ENTRY;
             }
             let bucket = if free >> 16 > free & 0xffff {
                 buckets[1]
@@ -93,10 +93,10 @@ macro_rules! table {
                 buckets[0]
             };
             let index = $take();
-            if index == NO_WAY {
-                return NO_WAY;
+            if index == NO_ENTRY {
+                return NO_ENTRY;
             }
-            let mut found = NO_WAY;
+            let mut found = NO_ENTRY;
             if let Some(tags) = $tags.get_ptr_mut(bucket) {
                 let word = way(tag, index);
                 for w in 0..WAYS {
@@ -152,7 +152,7 @@ macro_rules! table {
                 }
             }
             let Some(counts) = POOLS.get_ptr_mut($pool) else {
-                return NO_WAY;
+                return NO_ENTRY;
             };
             let entries = $layout.entries();
             for _ in 0..TAKE_TRIES {
@@ -164,9 +164,9 @@ macro_rules! table {
                     PoolNext::Entry(index) => index,
                     PoolNext::Slot(slot) => match $ring.get_ptr(slot) {
                         Some(at) => (unsafe { read_volatile(at) }) as u32,
-                        None => return NO_WAY,
+                        None => return NO_ENTRY,
                     },
-                    PoolNext::Empty => return NO_WAY,
+                    PoolNext::Empty => return NO_ENTRY,
                 };
                 let taken_at = unsafe { &raw mut (*counts).taken };
                 if unsafe {
@@ -175,7 +175,7 @@ macro_rules! table {
                     return index;
                 }
             }
-            NO_WAY
+            NO_ENTRY
         }
     };
 }

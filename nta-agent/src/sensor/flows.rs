@@ -22,8 +22,8 @@ const TAGS: &str = names::FLOW_TAGS;
 /// flows' pool, all mapped into the agent's memory, so it can move to the
 /// task that exports flows while the [`Sensor`](super::Sensor) goes on
 /// reading the counters.
-/// A walk reads the tags (a megabyte for the default table) and only the
-/// entries they say are taken, where a copy of the whole table through
+/// A walk reads the ways (a megabyte for the default table) and only the
+/// entries the taken ones name, where a copy of the whole table through
 /// `BPF_MAP_LOOKUP_BATCH` took 40 ms however few flows it held.
 pub struct FlowTable {
     entries: MappedArray<FlowStats>,
