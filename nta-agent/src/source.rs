@@ -33,8 +33,10 @@ pub trait PacketSource {
     /// threshold event about it (its current rate window and sketch).
     fn destination(&self, addr: IpAddr) -> Result<Option<DstHostStats>, Self::Error>;
 
-    /// SYNs counted per destination port, indexed by port.
-    fn syn_ports(&self) -> Result<Vec<u64>, Self::Error>;
+    /// SYNs counted per destination port since `before` (a snapshot's
+    /// `syn_ports`), the ports that grew only, busiest first
+    /// ([`crate::traffic::port_growth`]'s order).
+    fn syn_ports_since(&self, before: &[u64]) -> Result<Vec<(u16, u64)>, Self::Error>;
 
     /// What the source's own queues could not take (losses before the
     /// queues, such as a full kernel ring, are in the counters).

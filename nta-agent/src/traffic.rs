@@ -346,8 +346,14 @@ pub fn port_growth(before: &[u64], after: &[u64]) -> Vec<(u16, u64)> {
             Some((u16::try_from(port).ok()?, n)).filter(|_| n > 0)
         })
         .collect();
-    ports.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
+    busiest_first(&mut ports);
     ports
+}
+
+/// Orders (port, count) pairs as [`port_growth`] returns them: busiest
+/// first, ties to the lower port.
+pub fn busiest_first(ports: &mut [(u16, u64)]) {
+    ports.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
 }
 
 /// Summarises the traffic between two snapshots.

@@ -611,8 +611,8 @@ pub struct ThresholdEvent {
 
 /// Value of one `SYN_PORTS` entry: SYNs to ports `i*1024 .. (i+1)*1024`.
 ///
-/// Chunks rather than one entry per port, so the agent reads all 65 536 ports
-/// with 64 system calls per tick instead of 65 536.
+/// Chunks rather than one entry per port: 64 entries, which the agent reads
+/// in one batch call.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortSynCounts {

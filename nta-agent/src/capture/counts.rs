@@ -27,7 +27,7 @@ use super::{Link, link::ip_link};
 use crate::{
     flows::{Pick, Picked},
     source::{Dropped, PacketSource, SourceTime},
-    traffic::{DstView, Snapshot, SourceView},
+    traffic::{DstView, Snapshot, SourceView, port_growth},
 };
 
 /// Counters kept in memory, updated as the kernel updates its maps.
@@ -349,7 +349,7 @@ impl PacketSource for Counts {
                 .iter()
                 .map(|(k, d)| (*k, DstView::from(&**d)))
                 .collect(),
-            syn_ports: self.syn_ports()?,
+            syn_ports: self.syn_ports_now(),
         })
     }
 
@@ -368,8 +368,10 @@ impl PacketSource for Counts {
         Ok(destinations.map.get(&IpKey::from(addr)).map(|d| **d))
     }
 
-    fn syn_ports(&self) -> Result<Vec<u64>, Infallible> {
-        Ok(self.syn_ports_now())
+    fn syn_ports_since(&self, before: &[u64]) -> Result<Vec<(u16, u64)>, Infallible> {
+        // SAFETY: as for `snapshot`.
+        let now = unsafe { &*self.syn_ports.get() };
+        Ok(port_growth(before, now))
     }
 
     fn dropped(&self) -> Dropped {

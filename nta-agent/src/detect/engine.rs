@@ -98,16 +98,16 @@ impl EventContext {
         } else {
             (None, None)
         };
-        let port_syns = if about_a_destination && event.class == DstClass::Syn as u32 {
-            match (
-                reported(source.syn_ports(), "the SYN counts by port", &mut failed),
-                previous,
-            ) {
-                (Some(now), Some(previous)) => port_growth(&previous.syn_ports, &now),
-                _ => Vec::new(),
+        let port_syns = match previous {
+            Some(previous) if about_a_destination && event.class == DstClass::Syn as u32 => {
+                reported(
+                    source.syn_ports_since(&previous.syn_ports),
+                    "the SYN counts by port",
+                    &mut failed,
+                )
+                .unwrap_or_default()
             }
-        } else {
-            Vec::new()
+            _ => Vec::new(),
         };
         let time = source.now();
         EventContext {

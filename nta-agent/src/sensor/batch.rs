@@ -148,6 +148,58 @@ impl<T, F: FnMut(&[u8], &[u8]) -> Option<T>> Iterator for Entries<'_, F> {
     }
 }
 
+/// Every value of the per-CPU array `fd` of `entries` entries, each CPU's
+/// `words` long, in one call (where a lookup per entry takes one each)
+/// into `values`, laid out as the kernel copies them: entry by entry, each
+/// entry's CPUs in turn (`cpus` of them, the possible CPUs). `keys` is the
+/// kernel's scratch for the indexes. The buffers are the caller's to keep,
+/// so that a read every event allocates nothing.
+pub fn per_cpu_array(
+    fd: BorrowedFd<'_>,
+    entries: u32,
+    words: usize,
+    cpus: usize,
+    keys: &mut Vec<u32>,
+    values: &mut Vec<u64>,
+) -> io::Result<()> {
+    keys.resize(entries as usize, 0);
+    values.resize(entries as usize * cpus * words, 0);
+    let mut next = [0u8; 8];
+    let mut attr = BatchAttr {
+        out_batch: next.as_mut_ptr() as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count: entries,
+        map_fd: fd.as_raw_fd() as u32,
+        ..BatchAttr::default()
+    };
+    // SAFETY: as in `Entries::fetch`: the buffers hold `count` keys and
+    // `count` values of `cpus * words` words, the size the kernel copies
+    // for a per-CPU value of `words * 8` bytes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_BATCH,
+            &mut attr as *mut BatchAttr,
+            size_of::<BatchAttr>() as u32,
+        )
+    };
+    // ENOENT: the array ended within `count` entries.
+    if rc < 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ENOENT) {
+            return Err(error);
+        }
+    }
+    if attr.count != entries {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("{} of the array's {entries} entries read", attr.count),
+        ));
+    }
+    Ok(())
+}
+
 /// A `T` read from the start of `bytes`, which must hold one.
 pub fn read<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
     (bytes.len() >= size_of::<T>())

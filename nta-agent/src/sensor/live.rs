@@ -157,8 +157,8 @@ impl PacketSource for LiveSensor {
         self.sensor.dst_host(addr)
     }
 
-    fn syn_ports(&self) -> Result<Vec<u64>, SensorError> {
-        self.sensor.syn_ports()
+    fn syn_ports_since(&self, before: &[u64]) -> Result<Vec<(u16, u64)>, SensorError> {
+        self.sensor.syn_ports_since(before)
     }
 
     fn dropped(&self) -> Dropped {

@@ -16,7 +16,7 @@ mod ring;
 pub mod samples;
 mod table;
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Mutex};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -41,7 +41,7 @@ pub use flows::FlowTable;
 pub use live::{LiveSensor, LoadedSensor, SensorSettings, monotonic_ns};
 pub use table::{Idle, Table};
 
-use crate::traffic::Snapshot;
+use crate::traffic::{self, Snapshot};
 
 /// The XDP program, built by `build.rs` for the BPF target.
 ///
@@ -105,6 +105,7 @@ pub struct Sensor {
     dst_hosts: Table<DstHostStats>,
     /// When the tables' idle entries are freed, from the thresholds.
     idle: Idle,
+    port_buffers: Mutex<read::PortBuffers>,
 }
 
 impl Sensor {
@@ -165,6 +166,7 @@ impl Sensor {
             sources,
             dst_hosts,
             idle: Idle::default(),
+            port_buffers: Mutex::default(),
         })
     }
 
@@ -212,6 +214,7 @@ impl Sensor {
     pub fn snapshot_at(&self, now_ns: u64) -> Result<Snapshot, SensorError> {
         read::snapshot(
             &self.ebpf,
+            &mut self.port_buffers(),
             &self.sources,
             &self.dst_hosts,
             now_ns,
@@ -226,7 +229,30 @@ impl Sensor {
 
     /// SYNs per destination port since the program was loaded, by port.
     pub fn syn_ports(&self) -> Result<Vec<u64>, SensorError> {
-        read::syn_ports(&self.ebpf)
+        read::syn_ports(&self.ebpf, &mut self.port_buffers())
+    }
+
+    /// SYNs per destination port counted since `before` (a snapshot's
+    /// `syn_ports`), the ports that grew only, busiest first: what a SYN
+    /// flood event reads, without a copy of every port's count.
+    pub fn syn_ports_since(&self, before: &[u64]) -> Result<Vec<(u16, u64)>, SensorError> {
+        let mut grown = Vec::new();
+        read::syn_ports_each(&self.ebpf, &mut self.port_buffers(), |port, syns| {
+            let n = traffic::growth(before.get(port).copied().unwrap_or(0), syns);
+            if let (Ok(port), true) = (u16::try_from(port), n > 0) {
+                grown.push((port, n));
+            }
+        })?;
+        traffic::busiest_first(&mut grown);
+        Ok(grown)
+    }
+
+    /// The buffers of the per-port reads; a panic while another thread
+    /// held them left nothing a read relies on.
+    fn port_buffers(&self) -> std::sync::MutexGuard<'_, read::PortBuffers> {
+        self.port_buffers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One source's counters, if the kernel has them.

@@ -29,6 +29,7 @@ fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError 
 
 pub(super) fn snapshot(
     ebpf: &Ebpf,
+    port_buffers: &mut PortBuffers,
     sources: &Table<SourceStats>,
     dst_hosts: &Table<DstHostStats>,
     now_ns: u64,
@@ -39,7 +40,7 @@ pub(super) fn snapshot(
     // the totals.
     let at = Instant::now();
     let global = global(ebpf)?;
-    let syn_ports = syn_ports(ebpf)?;
+    let syn_ports = syn_ports(ebpf, port_buffers)?;
     let sources = sources.read(now_ns, idle, |s| SourceView::from(s))?;
     let dst_hosts = dst_hosts.read(now_ns, idle, |d| DstView::from(d))?;
     Ok(Snapshot {
@@ -91,22 +92,45 @@ pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>,
         .map_err(|source| SensorError::Batch { name, source })
 }
 
-pub(super) fn syn_ports(ebpf: &Ebpf) -> Result<Vec<u64>, SensorError> {
+// The batch read lays each CPU's chunk out as `words` u64s.
+const _: () = assert!(size_of::<PortSynCounts>() == PORTS_PER_CHUNK * size_of::<u64>());
+
+/// The buffers the per-port SYN counts are read into, kept from one read
+/// to the next: 1 MiB on two CPUs, read on every SYN flood event.
+#[derive(Debug, Default)]
+pub(super) struct PortBuffers {
+    keys: Vec<u32>,
+    values: Vec<u64>,
+}
+
+/// SYNs per destination port summed over the CPUs, handed to `each` as
+/// (port, count) in port order; every port, the unused included.
+pub(super) fn syn_ports_each(
+    ebpf: &Ebpf,
+    buffers: &mut PortBuffers,
+    mut each: impl FnMut(usize, u64),
+) -> Result<(), SensorError> {
     let name = names::SYN_PORTS;
-    let array: PerCpuArray<&MapData, PortSynCounts> =
-        PerCpuArray::try_from(map(ebpf, name)?).map_err(map_error(name))?;
-    let mut ports = vec![0u64; PORT_COUNT];
-    for chunk in 0..PORT_CHUNKS {
-        let per_cpu = array.get(&chunk, 0).map_err(map_error(name))?;
-        let base = chunk as usize * PORTS_PER_CHUNK;
-        for cpu in per_cpu.iter() {
-            for (total, n) in ports[base..base + PORTS_PER_CHUNK]
-                .iter_mut()
-                .zip(cpu.syns.iter())
-            {
-                *total += n;
-            }
+    let fd = match map(ebpf, name)? {
+        Map::PerCpuArray(data) => data.fd().as_fd(),
+        _ => return Err(SensorError::NotBatchReadable(name)),
+    };
+    let cpus = aya::util::nr_cpus().map_err(|(_, source)| SensorError::Batch { name, source })?;
+    let PortBuffers { keys, values } = buffers;
+    batch::per_cpu_array(fd, PORT_CHUNKS, PORTS_PER_CHUNK, cpus, keys, values)
+        .map_err(|source| SensorError::Batch { name, source })?;
+    for (chunk, per_cpu) in values.chunks_exact(cpus * PORTS_PER_CHUNK).enumerate() {
+        for slot in 0..PORTS_PER_CHUNK {
+            let syns = (0..cpus).map(|cpu| per_cpu[cpu * PORTS_PER_CHUNK + slot]).sum();
+            each(chunk * PORTS_PER_CHUNK + slot, syns);
         }
     }
+    Ok(())
+}
+
+/// SYNs per destination port, indexed by port.
+pub(super) fn syn_ports(ebpf: &Ebpf, buffers: &mut PortBuffers) -> Result<Vec<u64>, SensorError> {
+    let mut ports = vec![0u64; PORT_COUNT];
+    syn_ports_each(ebpf, buffers, |port, syns| ports[port] = syns)?;
     Ok(ports)
 }

@@ -19,7 +19,7 @@ use super::{Class, Counting, Dst, Expect, Family, Src, ip_frame, ip_frames, prob
 use crate::support::{
     self,
     frames::{self, DST_V4, DST_V6, IPPROTO_GRE, Ipv4, SRC_V4, SRC_V6, Tcp, tcp_flags},
-    xdp::{Xdp, long_window_ns, pin_to_one_cpu, quiet},
+    xdp::{Xdp, long_window_ns, pin_to_cpu, pin_to_one_cpu, quiet},
 };
 
 // --------------------------------------------------------------------- Sources
@@ -496,4 +496,46 @@ fn syn_ports_count_the_lowest_and_highest_ports_and_chunk_edges() {
         xdp.pass(&frames::syn_v6(SRC_V6, DST_V6, 40_000, port));
     }
     Expect::syns(Family::V6, 74, SRC_V6, DST_V6, &ports).check(&xdp.totals(), "edge ports");
+}
+
+#[test]
+fn syn_ports_since_a_snapshot_sums_the_cpus_and_names_the_ports_that_grew() {
+    let Some(mut xdp) = Counting::privileged() else {
+        return;
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    let syns = |xdp: &mut Counting, port: u16, n: u16| {
+        for i in 0..n {
+            xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 40_000 + i, port));
+        }
+    };
+    pin_to_cpu(0);
+    syns(&mut xdp, 22, 5);
+    let before = xdp.snapshot();
+    // Every CPU's copy counts: the read sums them.
+    for cpu in 0..cpus {
+        pin_to_cpu(cpu);
+        syns(&mut xdp, 80, 3);
+        syns(&mut xdp, 1023, 1);
+        syns(&mut xdp, 65_535, 2);
+    }
+    pin_to_one_cpu();
+    syns(&mut xdp, 1024, 3);
+    let n = cpus as u64;
+    let grown = xdp.sensor.syn_ports_since(&before.syn_ports).expect("SYN_PORTS");
+    // Busiest first, ties to the lower port; port 22 did not grow.
+    let mut expected = vec![(80, 3 * n), (1024, 3), (65_535, 2 * n), (1023, n)];
+    expected.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
+    assert_eq!(grown, expected, "{cpus} CPUs");
+    let after = xdp.snapshot();
+    assert_eq!(after.syn_ports[22], 5);
+    assert_eq!(
+        grown,
+        nta_agent::traffic::port_growth(&before.syn_ports, &after.syn_ports),
+        "the same as two snapshots' difference"
+    );
+    assert_eq!(
+        xdp.sensor.syn_ports_since(&after.syn_ports).expect("SYN_PORTS"),
+        []
+    );
 }
