@@ -121,7 +121,9 @@ pub(super) fn syn_ports_each(
         .map_err(|source| SensorError::Batch { name, source })?;
     for (chunk, per_cpu) in values.chunks_exact(cpus * PORTS_PER_CHUNK).enumerate() {
         for slot in 0..PORTS_PER_CHUNK {
-            let syns = (0..cpus).map(|cpu| per_cpu[cpu * PORTS_PER_CHUNK + slot]).sum();
+            let syns = (0..cpus)
+                .map(|cpu| per_cpu[cpu * PORTS_PER_CHUNK + slot])
+                .sum();
             each(chunk * PORTS_PER_CHUNK + slot, syns);
         }
     }

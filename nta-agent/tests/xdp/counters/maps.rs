@@ -522,7 +522,10 @@ fn syn_ports_since_a_snapshot_sums_the_cpus_and_names_the_ports_that_grew() {
     pin_to_one_cpu();
     syns(&mut xdp, 1024, 3);
     let n = cpus as u64;
-    let grown = xdp.sensor.syn_ports_since(&before.syn_ports).expect("SYN_PORTS");
+    let grown = xdp
+        .sensor
+        .syn_ports_since(&before.syn_ports)
+        .expect("SYN_PORTS");
     // Busiest first, ties to the lower port; port 22 did not grow.
     let mut expected = vec![(80, 3 * n), (1024, 3), (65_535, 2 * n), (1023, n)];
     expected.sort_by(|(pa, a), (pb, b)| b.cmp(a).then(pa.cmp(pb)));
@@ -535,7 +538,9 @@ fn syn_ports_since_a_snapshot_sums_the_cpus_and_names_the_ports_that_grew() {
         "the same as two snapshots' difference"
     );
     assert_eq!(
-        xdp.sensor.syn_ports_since(&after.syn_ports).expect("SYN_PORTS"),
+        xdp.sensor
+            .syn_ports_since(&after.syn_ports)
+            .expect("SYN_PORTS"),
         []
     );
 }
