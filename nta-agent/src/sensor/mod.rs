@@ -237,10 +237,17 @@ impl Sensor {
     /// flood event reads, without a copy of every port's count.
     pub fn syn_ports_since(&self, before: &[u64]) -> Result<Vec<(u16, u64)>, SensorError> {
         let mut grown = Vec::new();
-        read::syn_ports_each(&self.ebpf, &mut self.port_buffers(), |port, syns| {
-            let n = traffic::growth(before.get(port).copied().unwrap_or(0), syns);
-            if let (Ok(port), true) = (u16::try_from(port), n > 0) {
-                grown.push((port, n));
+        read::syn_port_chunks(&self.ebpf, &mut self.port_buffers(), |first, syns| {
+            let was = before.get(first..first + syns.len());
+            // A flood grows one chunk of 64: the others compare equal whole.
+            if was == Some(syns.as_slice()) {
+                return;
+            }
+            for (i, &now) in syns.iter().enumerate() {
+                let n = traffic::growth(was.map_or(0, |was| was[i]), now);
+                if let (Ok(port), true) = (u16::try_from(first + i), n > 0) {
+                    grown.push((port, n));
+                }
             }
         })?;
         traffic::busiest_first(&mut grown);

@@ -103,12 +103,13 @@ pub(super) struct PortBuffers {
     values: Vec<u64>,
 }
 
-/// SYNs per destination port summed over the CPUs, handed to `each` as
-/// (port, count) in port order; every port, the unused included.
-pub(super) fn syn_ports_each(
+/// SYNs per destination port summed over the CPUs, handed to `each` a
+/// chunk at a time, in port order, as the chunk's first port and the
+/// counts of its [`PORTS_PER_CHUNK`] ports; every port, the unused included.
+pub(super) fn syn_port_chunks(
     ebpf: &Ebpf,
     buffers: &mut PortBuffers,
-    mut each: impl FnMut(usize, u64),
+    mut each: impl FnMut(usize, &[u64; PORTS_PER_CHUNK]),
 ) -> Result<(), SensorError> {
     let name = names::SYN_PORTS;
     let fd = match map(ebpf, name)? {
@@ -129,9 +130,7 @@ pub(super) fn syn_ports_each(
                 *sum += syns;
             }
         }
-        for (slot, syns) in sums.iter().enumerate() {
-            each(chunk * PORTS_PER_CHUNK + slot, *syns);
-        }
+        each(chunk * PORTS_PER_CHUNK, &sums);
     }
     Ok(())
 }
@@ -139,6 +138,8 @@ pub(super) fn syn_ports_each(
 /// SYNs per destination port, indexed by port.
 pub(super) fn syn_ports(ebpf: &Ebpf, buffers: &mut PortBuffers) -> Result<Vec<u64>, SensorError> {
     let mut ports = vec![0u64; PORT_COUNT];
-    syn_ports_each(ebpf, buffers, |port, syns| ports[port] = syns)?;
+    syn_port_chunks(ebpf, buffers, |first, syns| {
+        ports[first..first + PORTS_PER_CHUNK].copy_from_slice(syns)
+    })?;
     Ok(ports)
 }
