@@ -227,11 +227,6 @@ impl Sensor {
         read::flows(&self.ebpf, self.flow_table_size)
     }
 
-    /// SYNs per destination port since the program was loaded, by port.
-    pub fn syn_ports(&self) -> Result<Vec<u64>, SensorError> {
-        read::syn_ports(&self.ebpf, &mut self.port_buffers())
-    }
-
     /// SYNs per destination port counted since `before` (a snapshot's
     /// `syn_ports`), the ports that grew only, busiest first: what a SYN
     /// flood event reads, without a copy of every port's count.
@@ -239,7 +234,8 @@ impl Sensor {
         let mut grown = Vec::new();
         read::syn_port_chunks(&self.ebpf, &mut self.port_buffers(), |first, syns| {
             let was = before.get(first..first + syns.len());
-            // A flood grows one chunk of 64: the others compare equal whole.
+            // A flood grows one of the 64 chunks: the others compare equal
+            // whole.
             if was == Some(syns.as_slice()) {
                 return;
             }
