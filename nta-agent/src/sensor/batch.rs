@@ -97,26 +97,11 @@ impl<F> Entries<'_, F> {
             map_fd: self.fd.as_raw_fd() as u32,
             ..BatchAttr::default()
         };
-        // SAFETY: attr holds the command's arguments, which point to
-        // buffers of `count` keys and values and to 8-byte cursors, all
-        // alive for the call; the kernel writes within them only.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                size_of::<BatchAttr>() as u32,
-            )
-        };
-        if rc < 0 {
-            let error = io::Error::last_os_error();
-            // ENOENT: this chunk (perhaps empty) is the last.
-            if error.raw_os_error() != Some(libc::ENOENT) {
-                self.ended = true;
-                return Err(error);
-            }
-            self.ended = true;
-        }
+        // SAFETY: attr points to buffers of `count` keys and values and to
+        // 8-byte cursors, all alive for the call.
+        let more = unsafe { lookup_batch(&mut attr) };
+        self.ended = !matches!(more, Ok(true));
+        more?;
         self.cursor = next;
         self.started = true;
         self.got = (attr.count as usize).min(CHUNK);
@@ -148,6 +133,34 @@ impl<T, F: FnMut(&[u8], &[u8]) -> Option<T>> Iterator for Entries<'_, F> {
     }
 }
 
+/// Runs `BPF_MAP_LOOKUP_BATCH` with `attr`, which the kernel updates
+/// (`count` to the entries copied); `Ok(false)` when the map ended within
+/// the chunk (the kernel's ENOENT, the chunk perhaps empty).
+///
+/// # Safety
+/// `attr`'s pointers must name buffers of `count` keys and `count` values
+/// of the map's sizes, and 8-byte cursors, alive for the call: the kernel
+/// writes within them.
+unsafe fn lookup_batch(attr: &mut BatchAttr) -> io::Result<bool> {
+    // SAFETY: the caller's.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_BATCH,
+            attr as *mut BatchAttr,
+            size_of::<BatchAttr>() as u32,
+        )
+    };
+    if rc < 0 {
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::ENOENT) => Ok(false),
+            _ => Err(error),
+        };
+    }
+    Ok(true)
+}
+
 /// Every value of the per-CPU array `fd` of `entries` entries, each CPU's
 /// `words` long, in one call (where a lookup per entry takes one each)
 /// into `values`, laid out as the kernel copies them: entry by entry, each
@@ -173,24 +186,10 @@ pub fn per_cpu_array(
         map_fd: fd.as_raw_fd() as u32,
         ..BatchAttr::default()
     };
-    // SAFETY: as in `Entries::fetch`: the buffers hold `count` keys and
-    // `count` values of `cpus * words` words, the size the kernel copies
-    // for a per-CPU value of `words * 8` bytes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_LOOKUP_BATCH,
-            &mut attr as *mut BatchAttr,
-            size_of::<BatchAttr>() as u32,
-        )
-    };
-    // ENOENT: the array ended within `count` entries.
-    if rc < 0 {
-        let error = io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::ENOENT) {
-            return Err(error);
-        }
-    }
+    // SAFETY: the buffers hold `count` keys and `count` values of
+    // `cpus * words` words, the size the kernel copies for a per-CPU value
+    // of `words * 8` bytes; the cursor is 8 bytes; all alive for the call.
+    unsafe { lookup_batch(&mut attr) }?;
     if attr.count != entries {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
