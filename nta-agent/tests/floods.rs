@@ -225,6 +225,17 @@ fn record_agent_memory(group: &str, (rss, hwm): (f64, f64), note: &str) {
 /// (root, trafgen and bpftool).
 fn flood_bench(src: Option<&str>) -> Option<(Topology, tempfile::TempDir, PathBuf)> {
     let net = Topology::privileged(&["trafgen", "bpftool"])?;
+    // The attacker's end sends no IPv6 of its own: its router
+    // solicitations, seconds apart, would cross the pair at any moment,
+    // sometimes between reading the link's counter and the agent's, and
+    // read as a frame the counters missed (or one too many).
+    let sysctl = format!("net.ipv6.conf.{}.disable_ipv6=1", net.attacker_if);
+    let out = net.exec(
+        &net.attacker,
+        Duration::from_secs(5),
+        &["sysctl", "-w", &sysctl],
+    );
+    assert!(out.status.success(), "sysctl -w {sysctl}: {out:?}");
     let dir = tempfile::tempdir().expect("temporary directory");
     let conf = write_syn_conf(&net, &dir.path().join("syn.cfg"), src, Ports::Any);
     Some((net, dir, conf))
