@@ -122,9 +122,10 @@ fn words(key: &IpKey) -> [u32; 4] {
 /// cache and TLB miss, and a per-CPU value was a second one, a third of
 /// the program's time (see BENCHMARKS.md). The counts are locked adds. A
 /// new flow takes an entry from the flows' pool and a free way by a
-/// compare-and-swap naming it (see [`TableLayout`](crate::table::TableLayout)),
-/// then its first packet starts the entry with one on `first_seen_ns`. An entry whose `first_seen_ns` is 0 has no packet
-/// yet.
+/// compare-and-swap naming it (see
+/// [`TableLayout`](crate::table::TableLayout)), then its first packet
+/// starts the entry with one on `first_seen_ns`. An entry whose
+/// `first_seen_ns` is 0 has no packet yet.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowStats {

@@ -27,9 +27,10 @@ pub static CLOCK: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-source counters and port-scan sketch, shared by the CPUs, each
 /// named by a way of `SOURCE_TAGS` and handed out by the sources' pool, as
-/// the flows' (see `nta_common::table`). Keys come from the network: a full table
-/// turns new sources away (counted as skipped) until the agent frees idle
-/// ones, and a spoofed flood fills it at most at the new-source rate.
+/// the flows' (see `nta_common::table`). Keys come from the network: a
+/// full table turns new sources away (counted as skipped) until the agent
+/// frees idle ones, and a spoofed flood fills it at most at the new-source
+/// rate.
 /// Mappable: the agent reads it in place.
 #[map]
 pub static SOURCES: Array<SourceStats> =
@@ -107,10 +108,10 @@ pub static BLOCKLIST_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 /// `FlowStats`), each named by a way of `FLOW_TAGS` (see
 /// `nta_common::table`), found there by the flow's tag. The agent sets the
 /// size at load and frees an entry once it has written the flow's record,
-/// giving it back to the flows' pool. A new
-/// flow that finds both its buckets full is counted as skipped, as are new
-/// flows above a rate (per CPU, `NEW_FLOWS`). Mappable: the agent walks
-/// it in place, reading the entries its taken ways name.
+/// giving it back to the flows' pool. A new flow that finds both its
+/// buckets full is counted as skipped, as are new flows above a rate (per
+/// CPU, `NEW_FLOWS`). Mappable: the agent walks it in place, reading the
+/// entries its taken ways name.
 #[map]
 pub static FLOWS: Array<FlowStats> = Array::with_max_entries(FLOWS_MAX_ENTRIES, BPF_F_MMAPABLE);
 
