@@ -6,7 +6,7 @@
 //! trafgen (netsniff-ng) sends prebuilt SYN frames from the attacker's
 //! namespace as fast as one CPU can; the sender's veth `tx_packets` says
 //! how many frames entered the pair. The XDP program's own run time comes
-//! from the kernel's BPF statistics (`kernel.bpf_stats_enabled`).
+//! from the kernel's BPF statistics (run time and count of each program).
 
 mod support;
 
