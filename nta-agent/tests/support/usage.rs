@@ -112,11 +112,11 @@ pub fn mapped_maps_mib(pid: u32) -> f64 {
 /// Kernel BPF statistics (each program's run time and count) on while the
 /// guard lives, through `BPF_ENABLE_STATS`: the kernel keeps them on while
 /// any such descriptor is open, so two guards that overlap, or a test
-/// killed before its guard drops, leave them as they were. Writing the
-/// `kernel.bpf_stats_enabled` sysctl and restoring it left them on after
-/// two overlapping runs, and every XDP figure measured after that paid the
-/// statistics' two clock reads a run (99 → 125 ns for a SYN from a known
-/// source on the machine of BENCHMARKS.md).
+/// killed before its guard drops, leave them as they were. A guard that
+/// wrote the `kernel.bpf_stats_enabled` sysctl and restored what it had
+/// read would leave them on after two overlapping runs, and every XDP
+/// figure taken after would pay the statistics' two clock reads a run
+/// (83 → 133 ns for a known source's SYN on the machine of BENCHMARKS.md).
 pub struct BpfStats(#[expect(dead_code, reason = "held: closing it ends the statistics")] OwnedFd);
 
 impl BpfStats {
