@@ -41,6 +41,8 @@ pub trait State {
     fn count(&self, counter: Counter, n: u64);
     /// Nanoseconds on the clock windows are measured with.
     fn now(&self) -> u64;
+    /// The number of the CPU counting the packet.
+    fn cpu(&self) -> u32;
     /// The windows and thresholds; `None` only if they cannot be read.
     fn thresholds(&self) -> Option<*const Thresholds>;
     /// The source's entry, if the table has it.
@@ -904,6 +906,7 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
             // the time, tells which CPU saw the first packet.
             (*f).key = key;
             if S::claim(&raw mut (*f).first_seen_ns, now) {
+                (*f).owner = seen.state.cpu() + 1;
                 (*f).last_seen_ns = now;
                 (*f).opener = opener(t, dir);
                 seen.state.count(Counter::FlowsNew, 1);
@@ -923,15 +926,29 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
         let carries_payload =
             matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) && t.payload_len > 0;
         let mut ordinal = 0;
+        // Plain adds by the owner alone (see `FlowStats`); a CPU that
+        // finds the entry claimed but its owner not yet written counts as
+        // another.
+        let owned = (*f).owner == seen.state.cpu() + 1;
         if dir == LOW_TO_HIGH {
-            S::add_shared(&raw mut (*f).packets[LOW_TO_HIGH], 1);
-            S::add_shared(&raw mut (*f).bytes[LOW_TO_HIGH], seen.len);
+            if owned {
+                (*f).packets[LOW_TO_HIGH] += 1;
+                (*f).bytes[LOW_TO_HIGH] += seen.len;
+            } else {
+                S::add_shared(&raw mut (*f).others_packets[LOW_TO_HIGH], 1);
+                S::add_shared(&raw mut (*f).others_bytes[LOW_TO_HIGH], seen.len);
+            }
             if carries_payload {
                 ordinal = S::window_add(&raw mut (*f).payload_packets[LOW_TO_HIGH], 1);
             }
         } else {
-            S::add_shared(&raw mut (*f).packets[HIGH_TO_LOW], 1);
-            S::add_shared(&raw mut (*f).bytes[HIGH_TO_LOW], seen.len);
+            if owned {
+                (*f).packets[HIGH_TO_LOW] += 1;
+                (*f).bytes[HIGH_TO_LOW] += seen.len;
+            } else {
+                S::add_shared(&raw mut (*f).others_packets[HIGH_TO_LOW], 1);
+                S::add_shared(&raw mut (*f).others_bytes[HIGH_TO_LOW], seen.len);
+            }
             if carries_payload {
                 ordinal = S::window_add(&raw mut (*f).payload_packets[HIGH_TO_LOW], 1);
             }

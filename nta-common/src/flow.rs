@@ -10,8 +10,8 @@ pub const LOW_TO_HIGH: usize = 0;
 pub const HIGH_TO_LOW: usize = 1;
 
 /// Entries in the `FLOWS` map by default (`[flows] table_size`): each
-/// takes its 120-byte value, its 8-byte way (`FLOW_TAGS`) and its 8-byte
-/// slot of the pool's ring (`FLOW_FREE`), 17 MiB whatever the number of
+/// takes its 152-byte value, its 8-byte way (`FLOW_TAGS`) and its 8-byte
+/// slot of the pool's ring (`FLOW_FREE`), 21 MiB whatever the number of
 /// CPUs.
 pub const FLOWS_MAX_ENTRIES: u32 = 131_072;
 
@@ -120,19 +120,26 @@ fn words(key: &IpKey) -> [u32; 4] {
 /// What the program counted of one flow. One entry for all CPUs, the
 /// value inline: during a flood of many flows each packet's entry is a
 /// cache and TLB miss, and a per-CPU value was a second one, a third of
-/// the program's time (see BENCHMARKS.md). The counts are locked adds. A
-/// new flow takes an entry from the flows' pool and a free way by a
-/// compare-and-swap naming it (see
+/// the program's time (see BENCHMARKS.md). A new flow takes an entry from
+/// the flows' pool and a free way by a compare-and-swap naming it (see
 /// [`TableLayout`](crate::table::TableLayout)), then its first packet
 /// starts the entry with one on `first_seen_ns`. An entry whose
 /// `first_seen_ns` is 0 has no packet yet.
+///
+/// The CPU that starts a flow owns its `packets` and `bytes`, and counts
+/// into them with plain adds; any other CPU counts into `others_packets`
+/// and `others_bytes` with locked ones, which a plain add beside would
+/// lose. A NIC steers a flow's packets to one queue, so nearly every
+/// packet is its owner's, and a locked add costs about 5 ns. Read the
+/// totals through [`FlowStats::merged`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowStats {
     /// The flow: the table is keyed by its seeded hash ([`FlowKey::hash`]),
     /// and the key is kept here to tell two flows of one hash apart.
     pub key: FlowKey,
-    /// Packets and bytes by direction ([`LOW_TO_HIGH`], [`HIGH_TO_LOW`]).
+    /// Packets and bytes by direction ([`LOW_TO_HIGH`], [`HIGH_TO_LOW`]),
+    /// counted by the owner (see above).
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
     /// The flow's first packet and its last, on the coarse clock windows
@@ -149,7 +156,13 @@ pub struct FlowStats {
     pub opener: u8,
     pub _pad: u8,
     pub _pad2: u16,
-    pub _pad3: u32,
+    /// The owner: 1 + the number of the CPU that started the flow, 0
+    /// until it has.
+    pub owner: u32,
+    /// Packets and bytes by direction counted by CPUs other than the
+    /// owner: last, away from what every packet touches.
+    pub others_packets: [u64; 2],
+    pub others_bytes: [u64; 2],
 }
 
 impl FlowStats {
@@ -172,12 +185,25 @@ impl FlowStats {
         opener: 0,
         _pad: 0,
         _pad2: 0,
-        _pad3: 0,
+        owner: 0,
+        others_packets: [0; 2],
+        others_bytes: [0; 2],
     };
 
     /// TCP flags seen from the end that sent in direction `dir`.
     pub fn flags_from(&self, dir: usize) -> u8 {
         (self.tcp_flags >> (8 * (dir & 1))) as u8
+    }
+
+    /// The flow with every CPU's counts in `packets` and `bytes`.
+    pub fn merged(mut self) -> Self {
+        for dir in [LOW_TO_HIGH, HIGH_TO_LOW] {
+            self.packets[dir] += self.others_packets[dir];
+            self.bytes[dir] += self.others_bytes[dir];
+        }
+        self.others_packets = [0; 2];
+        self.others_bytes = [0; 2];
+        self
     }
 
     /// Whether a packet has filled the entry (an entry is inserted
@@ -188,7 +214,7 @@ impl FlowStats {
 }
 
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
-const _: () = assert!(core::mem::size_of::<FlowStats>() == 120);
+const _: () = assert!(core::mem::size_of::<FlowStats>() == 152);
 
 #[cfg(test)]
 mod tests {
@@ -198,6 +224,23 @@ mod tests {
 
     fn v4(a: u8) -> IpKey {
         IpKey::from_v4([10, 0, 0, a])
+    }
+
+    #[test]
+    fn a_merged_flow_holds_the_owner_s_counts_and_the_others_in_one() {
+        let f = FlowStats {
+            packets: [3, 1],
+            bytes: [300, 100],
+            others_packets: [2, 0],
+            others_bytes: [120, 0],
+            owner: 2,
+            ..FlowStats::ZERO
+        }
+        .merged();
+        assert_eq!((f.packets, f.bytes), ([5, 1], [420, 100]));
+        assert_eq!((f.others_packets, f.others_bytes), ([0; 2], [0; 2]));
+        // Merging twice counts nothing twice.
+        assert_eq!(f.merged(), f);
     }
 
     #[test]

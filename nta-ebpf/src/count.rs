@@ -7,7 +7,9 @@ use core::intrinsics::{
     atomic_cxchg, atomic_or, atomic_xadd,
 };
 
-use aya_ebpf::helpers::generated::{bpf_jiffies64, bpf_ktime_get_coarse_ns};
+use aya_ebpf::helpers::generated::{
+    bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_coarse_ns,
+};
 use nta_common::{
     Counter, DstHostStats, GlobalCounters, IpKey, SourceStats,
     count::{State, ToDestination, to_destination},
@@ -113,6 +115,12 @@ impl State for Maps<'_> {
             }
             (*clock)[1]
         }
+    }
+
+    /// Inlined by the verifier on x86-64: a per-CPU load.
+    #[inline(always)]
+    fn cpu(&self) -> u32 {
+        unsafe { bpf_get_smp_processor_id() }
     }
 
     #[inline(always)]

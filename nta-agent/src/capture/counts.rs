@@ -243,6 +243,11 @@ impl State for Counts {
         self.now_ns.get()
     }
 
+    /// One thread: one CPU.
+    fn cpu(&self) -> u32 {
+        0
+    }
+
     fn thresholds(&self) -> Option<*const Thresholds> {
         Some(&raw const self.thresholds)
     }

@@ -89,7 +89,11 @@ impl Walk<'_> {
                 continue;
             }
             let at = way_index(word);
-            let Some(f) = entries.read(at).filter(FlowStats::in_use) else {
+            let Some(f) = entries
+                .read(at)
+                .filter(FlowStats::in_use)
+                .map(FlowStats::merged)
+            else {
                 continue;
             };
             match pick(&f.key, &f) {

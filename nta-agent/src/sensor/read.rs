@@ -84,7 +84,7 @@ pub(super) fn flows(ebpf: &Ebpf, size: u32) -> Result<Vec<(FlowKey, FlowStats)>,
     let decode = |_: &[u8], value: &[u8]| {
         batch::read::<FlowStats>(value)
             .filter(FlowStats::in_use)
-            .map(|f| (f.key, f))
+            .map(|f| (f.key, f.merged()))
     };
     batch::entries(fd, size_of::<u32>(), size_of::<FlowStats>(), decode)
         .take(size as usize)

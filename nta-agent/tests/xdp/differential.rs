@@ -74,9 +74,12 @@ fn untimed_destination(mut d: DstHostStats) -> DstHostStats {
     d
 }
 
+/// A flow without its timestamps and its owner, the number of the CPU
+/// that counted it first.
 fn untimed_flow(mut f: FlowStats) -> FlowStats {
     f.first_seen_ns = 0;
     f.last_seen_ns = 0;
+    f.owner = 0;
     f
 }
 
