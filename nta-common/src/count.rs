@@ -922,37 +922,18 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
         if now > (*f).last_seen_ns {
             (*f).last_seen_ns = now;
         }
-        // One arm per direction, a constant index each, for the verifier.
         let carries_payload =
             matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) && t.payload_len > 0;
-        let mut ordinal = 0;
         // Plain adds by the owner alone (see `FlowStats`); a CPU that
         // finds the entry claimed but its owner not yet written counts as
         // another.
         let owned = (*f).owner == seen.state.cpu() + 1;
-        if dir == LOW_TO_HIGH {
-            if owned {
-                (*f).packets[LOW_TO_HIGH] += 1;
-                (*f).bytes[LOW_TO_HIGH] += seen.len;
-            } else {
-                S::add_shared(&raw mut (*f).others_packets[LOW_TO_HIGH], 1);
-                S::add_shared(&raw mut (*f).others_bytes[LOW_TO_HIGH], seen.len);
-            }
-            if carries_payload {
-                ordinal = S::window_add(&raw mut (*f).payload_packets[LOW_TO_HIGH], 1);
-            }
+        // One call per direction, a constant index each, for the verifier.
+        let ordinal = if dir == LOW_TO_HIGH {
+            count_direction::<S, LOW_TO_HIGH>(f, owned, seen.len, carries_payload)
         } else {
-            if owned {
-                (*f).packets[HIGH_TO_LOW] += 1;
-                (*f).bytes[HIGH_TO_LOW] += seen.len;
-            } else {
-                S::add_shared(&raw mut (*f).others_packets[HIGH_TO_LOW], 1);
-                S::add_shared(&raw mut (*f).others_bytes[HIGH_TO_LOW], seen.len);
-            }
-            if carries_payload {
-                ordinal = S::window_add(&raw mut (*f).payload_packets[HIGH_TO_LOW], 1);
-            }
-        }
+            count_direction::<S, HIGH_TO_LOW>(f, owned, seen.len, carries_payload)
+        };
         if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
             // A plain read first: the flags are almost always set already.
             let bits = u64::from(t.flags) << (8 * (dir as u64 & 1));
@@ -967,6 +948,32 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
             0
         };
         (ordinal, standing)
+    }
+}
+
+/// Counts a packet of `len` bytes in direction `DIR` of the flow's entry
+/// `f`, as its owner or as another CPU; returns its payload's ordinal in
+/// that direction if it `carries_payload`, else 0.
+#[inline(always)]
+unsafe fn count_direction<S: State, const DIR: usize>(
+    f: *mut FlowStats,
+    owned: bool,
+    len: u64,
+    carries_payload: bool,
+) -> u64 {
+    unsafe {
+        if owned {
+            (*f).packets[DIR] += 1;
+            (*f).bytes[DIR] += len;
+        } else {
+            S::add_shared(&raw mut (*f).others_packets[DIR], 1);
+            S::add_shared(&raw mut (*f).others_bytes[DIR], len);
+        }
+        if carries_payload {
+            S::window_add(&raw mut (*f).payload_packets[DIR], 1)
+        } else {
+            0
+        }
     }
 }
 
