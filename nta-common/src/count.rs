@@ -1001,7 +1001,7 @@ fn standing(f: &FlowStats, t: &Transport, dir: usize) -> u8 {
         // without one is a mid-stream pickup, which Suricata does not take
         // as established either.
         TransportKind::Tcp => f.tcp_flags & (u64::from(tcp_flags::SYN) * 0x0101) != 0,
-        TransportKind::Udp => f.packets[dir ^ 1] != 0,
+        TransportKind::Udp => f.seen_from(dir ^ 1),
         _ => false,
     };
     if established {

@@ -195,6 +195,14 @@ impl FlowStats {
         (self.tcp_flags >> (8 * (dir & 1))) as u8
     }
 
+    /// Whether any CPU has counted a packet in direction `dir`: the owner's
+    /// count alone misses what other CPUs saw.
+    #[inline(always)]
+    pub fn seen_from(&self, dir: usize) -> bool {
+        let dir = dir & 1;
+        self.packets[dir] != 0 || self.others_packets[dir] != 0
+    }
+
     /// The flow with every CPU's counts in `packets` and `bytes`.
     pub fn merged(mut self) -> Self {
         for dir in [LOW_TO_HIGH, HIGH_TO_LOW] {
