@@ -32,7 +32,8 @@ use crate::{
 /// Entries are handed out as raw pointers: in the kernel, other CPUs update
 /// the same source and destination entries at the same time, so no `&mut`
 /// may exist; the updates that could race go through [`State::add_shared`],
-/// [`State::window_add`], [`State::fetch_or`] and [`State::claim`]. Flow
+/// [`State::window_add`], [`State::fetch_or`], [`State::claim`] and
+/// [`State::claim_bits`]. Flow
 /// entries are shared likewise.
 pub trait State {
     /// Whether a part of the counting (a `feature` bit) runs.
@@ -97,6 +98,13 @@ pub trait State {
     /// # Safety
     /// As for [`State::add_shared`].
     unsafe fn claim(target: *mut u64, value: u64) -> bool;
+    /// Sets a 32-bit word of a shared entry to `current | bits` if it still
+    /// holds `current`; true if this call did, so that exactly one CPU
+    /// takes a part of the word.
+    ///
+    /// # Safety
+    /// As for [`State::add_shared`].
+    unsafe fn claim_bits(target: *mut u32, current: u32, bits: u32) -> bool;
 }
 
 /// What became of a frame.
@@ -906,7 +914,6 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
             // the time, tells which CPU saw the first packet.
             (*f).key = key;
             if S::claim(&raw mut (*f).first_seen_ns, now) {
-                (*f).owner = seen.state.cpu() + 1;
                 (*f).last_seen_ns = now;
                 (*f).opener = opener(t, dir);
                 seen.state.count(Counter::FlowsNew, 1);
@@ -924,15 +931,12 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
         }
         let carries_payload =
             matches!(t.kind, TransportKind::Tcp | TransportKind::Udp) && t.payload_len > 0;
-        // Plain adds by the owner alone (see `FlowStats`); a CPU that
-        // finds the entry claimed but its owner not yet written counts as
-        // another.
-        let owned = (*f).owner == seen.state.cpu() + 1;
         // One call per direction, a constant index each, for the verifier.
+        let cpu = seen.state.cpu();
         let ordinal = if dir == LOW_TO_HIGH {
-            count_direction::<S, LOW_TO_HIGH>(f, owned, seen.len, carries_payload)
+            count_direction::<S, LOW_TO_HIGH>(f, cpu, seen.len, carries_payload)
         } else {
-            count_direction::<S, HIGH_TO_LOW>(f, owned, seen.len, carries_payload)
+            count_direction::<S, HIGH_TO_LOW>(f, cpu, seen.len, carries_payload)
         };
         if p.ip_proto == ip_proto::TCP && t.kind == TransportKind::Tcp {
             // A plain read first: the flags are almost always set already.
@@ -952,16 +956,26 @@ fn flow<S: State>(seen: &Seen<S>) -> (u64, u8) {
 }
 
 /// Counts a packet of `len` bytes in direction `DIR` of the flow's entry
-/// `f`, as its owner or as another CPU; returns its payload's ordinal in
-/// that direction if it `carries_payload`, else 0.
+/// `f`, on `cpu`: with plain adds if that CPU owns the direction or is
+/// the first to take it, else as another CPU (see `FlowStats`); returns
+/// its payload's ordinal in that direction if it `carries_payload`, else 0.
 #[inline(always)]
 unsafe fn count_direction<S: State, const DIR: usize>(
     f: *mut FlowStats,
-    owned: bool,
+    cpu: u32,
     len: u64,
     carries_payload: bool,
 ) -> u64 {
     unsafe {
+        let mine = FlowStats::owner_bits(cpu, DIR);
+        let half = 0xffff << (16 * DIR);
+        let owners = (*f).owners;
+        // A half, once set, never changes while the flow lives: a CPU that
+        // loses the race for it, or finds the other half just changed,
+        // counts as another this time.
+        let owned = mine != 0
+            && (owners & half == mine
+                || (owners & half == 0 && S::claim_bits(&raw mut (*f).owners, owners, mine)));
         if owned {
             (*f).packets[DIR] += 1;
             (*f).bytes[DIR] += len;

@@ -126,12 +126,15 @@ fn words(key: &IpKey) -> [u32; 4] {
 /// starts the entry with one on `first_seen_ns`. An entry whose
 /// `first_seen_ns` is 0 has no packet yet.
 ///
-/// The CPU that starts a flow owns its `packets` and `bytes`, and counts
-/// into them with plain adds; any other CPU counts into `others_packets`
-/// and `others_bytes` with locked ones, which a plain add beside would
-/// lose. A NIC steers a flow's packets to one queue, so nearly every
-/// packet is its owner's, and a locked add costs about 5 ns. Read the
-/// totals through [`FlowStats::merged`].
+/// Each direction of a flow has an owner: the first CPU to count a packet
+/// that way, named in `owners`. The owner counts into that direction's
+/// `packets` and `bytes` with plain adds; any other CPU counts into
+/// `others_packets` and `others_bytes` with locked ones, which a plain add
+/// beside would lose. A NIC steers each direction of a connection to one
+/// queue (RSS hashes the addresses and ports in order, so the two
+/// directions often land on different CPUs), so nearly every packet is its
+/// direction's owner's, and a locked add costs about 5 ns. Read the totals
+/// through [`FlowStats::merged`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FlowStats {
@@ -156,9 +159,11 @@ pub struct FlowStats {
     pub opener: u8,
     pub _pad: u8,
     pub _pad2: u16,
-    /// The owner: 1 + the number of the CPU that started the flow, 0
-    /// until it has.
-    pub owner: u32,
+    /// The owner of each direction: 1 + the number of its CPU, in the low
+    /// 16 bits for [`LOW_TO_HIGH`] and the high 16 for [`HIGH_TO_LOW`]; 0
+    /// until a CPU has counted a packet that way. Each half is set once,
+    /// by a compare-and-swap (see [`FlowStats::owner_bits`]).
+    pub owners: u32,
     /// Packets and bytes by direction counted by CPUs other than the
     /// owner: last, away from what every packet touches.
     pub others_packets: [u64; 2],
@@ -185,7 +190,7 @@ impl FlowStats {
         opener: 0,
         _pad: 0,
         _pad2: 0,
-        owner: 0,
+        owners: 0,
         others_packets: [0; 2],
         others_bytes: [0; 2],
     };
@@ -193,6 +198,23 @@ impl FlowStats {
     /// TCP flags seen from the end that sent in direction `dir`.
     pub fn flags_from(&self, dir: usize) -> u8 {
         (self.tcp_flags >> (8 * (dir & 1))) as u8
+    }
+
+    /// The CPU that owns direction `dir`, if one does.
+    pub fn owner(&self, dir: usize) -> Option<u32> {
+        let half = (self.owners >> (16 * (dir & 1))) & 0xffff;
+        half.checked_sub(1)
+    }
+
+    /// The `owners` bits that name `cpu` as the owner of direction `dir`;
+    /// 0 for a CPU whose number does not fit, which never owns.
+    #[inline(always)]
+    pub fn owner_bits(cpu: u32, dir: usize) -> u32 {
+        let mine = cpu.wrapping_add(1);
+        if mine > 0xffff {
+            return 0;
+        }
+        mine << (16 * (dir & 1))
     }
 
     /// Whether any CPU has counted a packet in direction `dir`: the owner's
@@ -241,7 +263,7 @@ mod tests {
             bytes: [300, 100],
             others_packets: [2, 0],
             others_bytes: [120, 0],
-            owner: 2,
+            owners: 2 | 1 << 16,
             ..FlowStats::ZERO
         }
         .merged();
@@ -249,6 +271,29 @@ mod tests {
         assert_eq!((f.others_packets, f.others_bytes), ([0; 2], [0; 2]));
         // Merging twice counts nothing twice.
         assert_eq!(f.merged(), f);
+        assert_eq!(
+            (f.owner(LOW_TO_HIGH), f.owner(HIGH_TO_LOW)),
+            (Some(1), Some(0))
+        );
+    }
+
+    #[test]
+    fn each_direction_names_its_own_owner() {
+        let mut f = FlowStats::ZERO;
+        assert_eq!((f.owner(LOW_TO_HIGH), f.owner(HIGH_TO_LOW)), (None, None));
+        f.owners |= FlowStats::owner_bits(3, HIGH_TO_LOW);
+        assert_eq!(
+            (f.owner(LOW_TO_HIGH), f.owner(HIGH_TO_LOW)),
+            (None, Some(3))
+        );
+        f.owners |= FlowStats::owner_bits(0, LOW_TO_HIGH);
+        assert_eq!(
+            (f.owner(LOW_TO_HIGH), f.owner(HIGH_TO_LOW)),
+            (Some(0), Some(3))
+        );
+        // A CPU number past 16 bits never takes a half.
+        assert_eq!(FlowStats::owner_bits(0xffff, LOW_TO_HIGH), 0);
+        assert_eq!(FlowStats::owner_bits(0xfffe, HIGH_TO_LOW), 0xffff << 16);
     }
 
     #[test]

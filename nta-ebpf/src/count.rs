@@ -220,4 +220,9 @@ impl State for Maps<'_> {
     unsafe fn claim(target: *mut u64, value: u64) -> bool {
         unsafe { atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(target, 0, value).1 }
     }
+
+    #[inline(always)]
+    unsafe fn claim_bits(target: *mut u32, current: u32, bits: u32) -> bool {
+        unsafe { atomic_cxchg::<u32, { SeqCst }, { SeqCst }>(target, current, current | bits).1 }
+    }
 }

@@ -333,6 +333,17 @@ impl State for Counts {
         }
         true
     }
+
+    unsafe fn claim_bits(target: *mut u32, current: u32, bits: u32) -> bool {
+        // SAFETY: as for `add_shared`.
+        unsafe {
+            if *target != current {
+                return false;
+            }
+            *target = current | bits;
+        }
+        true
+    }
 }
 
 impl PacketSource for Counts {

@@ -19,7 +19,7 @@ use crate::support::{
         tcp_flags,
     },
     usage::BpfStats,
-    xdp::{XDP_DROP, XDP_PASS, Xdp},
+    xdp::{XDP_DROP, XDP_PASS, Xdp, pin_to_cpu, pin_to_one_cpu},
 };
 
 const RUNS: u32 = 1_000_000;
@@ -205,6 +205,23 @@ fn bench_xdp_cost_per_class() {
             more => format!("{repeated}; {more}"),
         };
         add(class.name, ns, note);
+    }
+    // A connection's reply counted on another CPU than its opening, as a
+    // NIC's RSS may steer the two directions: each direction has an owner
+    // of its own, which counts without locked adds.
+    if std::thread::available_parallelism().map_or(1, usize::from) >= 2 {
+        let client = Ipv4Addr::new(198, 18, 7, 9);
+        pin_to_cpu(1);
+        xdp.test_run(&frames::syn_v4(client, DST_V4, 40_001, 80), 1);
+        pin_to_one_cpu();
+        let reply = frames::tcp_v4(DST_V4, client, &Tcp::ack(80, 40_001));
+        xdp.test_run(&reply, 1);
+        let ns = xdp.median_ns(ROUNDS, RUNS, XDP_PASS, |_| reply.clone());
+        add(
+            "TCP ACK of a flow opened on another CPU",
+            ns,
+            format!("{repeated}; the server's bare ACKs on CPU 0, its client's SYN on CPU 1"),
+        );
     }
     // The kernel's BPF statistics, which the flood benchmarks take the
     // program's run time from, add two clock reads to every run they

@@ -74,12 +74,12 @@ fn untimed_destination(mut d: DstHostStats) -> DstHostStats {
     d
 }
 
-/// A flow without its timestamps and its owner, the number of the CPU
-/// that counted it first.
+/// A flow without its timestamps and its owners, the numbers of the CPUs
+/// that counted it first each way.
 fn untimed_flow(mut f: FlowStats) -> FlowStats {
     f.first_seen_ns = 0;
     f.last_seen_ns = 0;
-    f.owner = 0;
+    f.owners = 0;
     f
 }
 

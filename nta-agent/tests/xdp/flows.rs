@@ -103,9 +103,15 @@ fn end_every_flow(xdp: &Xdp) -> usize {
 /// Runs the program on `frame` `runs` times on each of CPUs 0 and 1 at
 /// once, then keeps this thread on CPU 0.
 fn run_on_both_cpus(xdp: &mut Xdp, frame: &[u8], runs: u32) {
+    run_each_on_a_cpu(xdp, [frame, frame], runs);
+}
+
+/// Runs the program `runs` times on `frames[0]` on CPU 0 and on
+/// `frames[1]` on CPU 1 at once, then keeps this thread on CPU 0.
+fn run_each_on_a_cpu(xdp: &mut Xdp, frames: [&[u8]; 2], runs: u32) {
     let program = &*xdp.sensor.xdp().expect("the loaded XDP program");
     std::thread::scope(|threads| {
-        for cpu in [0, 1] {
+        for (cpu, frame) in frames.into_iter().enumerate() {
             threads.spawn(move || {
                 pin_to_cpu(cpu);
                 let run = program
@@ -167,6 +173,13 @@ fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
     assert_eq!(f.flags_from(server_dir), SYN | ACK);
     assert_eq!(f.payload_packets[client_dir], 1);
     assert_eq!(xdp.counter(Counter::FlowsNew), 1);
+    // Each direction is owned by the CPU that saw it first, so both count
+    // with plain adds.
+    assert_eq!(
+        (f.owner(client_dir), f.owner(server_dir)),
+        (Some(1), Some(0)),
+        "{f:?}"
+    );
 }
 
 /// Two CPUs counting one connection at the same time lose nothing: the
@@ -205,6 +218,56 @@ fn two_cpus_counting_one_flow_at_once_lose_nothing() {
         to.packets[nta_common::classify::DstClass::All as usize],
         sent
     );
+}
+
+/// The two directions of a new flow, each on its own CPU at the same
+/// instant, then each on the other's: both CPUs race for the entry and for
+/// the two owners' halves of one word, then count as the other; nothing is
+/// lost either way.
+#[test]
+fn both_directions_of_a_new_flow_on_two_cpus_at_once_lose_nothing() {
+    if !two_cpus() {
+        return;
+    }
+    const RUNS: u32 = 200_000;
+    let mut xdp = load(&quiet());
+    let request = frames::tcp_v4(
+        SRC_V4,
+        DST_V4,
+        &Tcp::new(40_000, 80, tcp_flags::ACK).payload(b"request"),
+    );
+    let reply = frames::tcp_v4(
+        DST_V4,
+        SRC_V4,
+        &Tcp::new(80, 40_000, tcp_flags::ACK).payload(b"a longer reply"),
+    );
+    run_each_on_a_cpu(&mut xdp, [&request, &reply], RUNS);
+    run_each_on_a_cpu(&mut xdp, [&reply, &request], RUNS);
+    let all = flows(&xdp);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let f = all[0].1;
+    let (_, client_dir) = FlowKey::of(
+        &IpKey::from(std::net::IpAddr::from(SRC_V4)),
+        40_000,
+        &IpKey::from(std::net::IpAddr::from(DST_V4)),
+        80,
+        ip_proto::TCP,
+    );
+    let server_dir = 1 - client_dir;
+    let sent = 2 * u64::from(RUNS);
+    assert_eq!(
+        (f.packets[client_dir], f.packets[server_dir]),
+        (sent, sent),
+        "{f:?}"
+    );
+    assert_eq!(f.bytes[client_dir], sent * request.len() as u64);
+    assert_eq!(f.bytes[server_dir], sent * reply.len() as u64);
+    assert_eq!(f.payload_packets, [sent; 2]);
+    assert!(
+        f.owner(client_dir).is_some() && f.owner(server_dir).is_some(),
+        "{f:?}"
+    );
+    assert_eq!(xdp.counter(Counter::FlowsNew), 1);
 }
 
 /// Two CPUs sending one source's SYNs to one destination at once cross
