@@ -189,7 +189,9 @@ impl Timeouts {
 
     /// What to do with the flow `key` at `now` (the flow table's clock).
     pub fn pick(&self, key: &FlowKey, stats: &FlowStats, now: u64) -> Pick {
-        if now.saturating_sub(stats.last_seen_ns) >= self.idle_ns {
+        // A flow is claimed before its first packet's time is written: 0
+        // is a flow starting, not one idle since the clock's start.
+        if stats.last_seen_ns != 0 && now.saturating_sub(stats.last_seen_ns) >= self.idle_ns {
             return Pick::End;
         }
         let since = self
@@ -477,6 +479,21 @@ mod tests {
         // Cut, then idle with nothing new: no empty record.
         t.record(&key, &stats, 0, Reason::Active, 96 * s);
         assert_eq!(t.record(&key, &stats, 0, Reason::Timeout, 120 * s), None);
+    }
+
+    /// A walk may read a flow between its claim and its first packet's
+    /// time: it is starting, and kept.
+    #[test]
+    fn a_flow_read_as_it_starts_is_kept() {
+        let s = 1_000_000_000u64;
+        let (key, stats, _) = client_flow(100 * s, 0);
+        let t = Timeouts::new(Duration::from_secs(15), Duration::from_secs(60));
+        assert_eq!(t.pick(&key, &stats, 100 * s), Pick::Keep);
+        assert_eq!(
+            t.pick_for(&key, &stats, 100 * s, true),
+            Pick::End,
+            "at shutdown"
+        );
     }
 
     /// A walk takes `now`, then reads the entries: a packet counted in

@@ -428,10 +428,16 @@ unsafe fn set_key(target: *mut IpKey, key: &IpKey) {
 }
 
 /// Restarts a window that began `length` or more ago; true if it did.
+/// Only forward: a `now` before the window's start is counted in it. In
+/// the kernel each CPU keeps the clock for a jiffy (see the program's
+/// `now`), so one CPU may be a tick behind another that just restarted
+/// the window, and a capture's timestamps may step back; restarting then
+/// would move the window back and zero what it had counted.
 #[inline(always)]
 fn roll(start: *mut u64, now: u64, length: u64) -> bool {
     unsafe {
-        if now.wrapping_sub(*start) >= length {
+        let since = now.wrapping_sub(*start);
+        if since as i64 >= 0 && since >= length {
             *start = now;
             return true;
         }
@@ -1037,8 +1043,7 @@ fn admit<S: State>(seen: &Seen<S>, window: Option<*mut [u64; 2]>, limit: u32) ->
     };
     // Per CPU: plain updates cannot race.
     unsafe {
-        if seen.now.wrapping_sub((*window)[0]) >= 1_000_000_000 {
-            (*window)[0] = seen.now;
+        if roll(&raw mut (*window)[0], seen.now, 1_000_000_000) {
             (*window)[1] = 0;
         }
         if (*window)[1] >= u64::from(limit) {
@@ -1047,4 +1052,24 @@ fn admit<S: State>(seen: &Seen<S>, window: Option<*mut [u64; 2]>, limit: u32) ->
         (*window)[1] += 1;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::roll;
+
+    #[test]
+    fn a_window_restarts_forward_only() {
+        let mut start = 0u64;
+        // The first packet starts it.
+        assert!(roll(&mut start, 5_000, 1_000));
+        assert_eq!(start, 5_000);
+        assert!(!roll(&mut start, 5_999, 1_000));
+        assert!(roll(&mut start, 6_000, 1_000));
+        // A clock a tick behind the CPU that restarted it counts in the
+        // window, which stays where it is.
+        assert!(!roll(&mut start, 4_000, 1_000));
+        assert!(!roll(&mut start, 1, 1_000));
+        assert_eq!(start, 6_000);
+    }
 }

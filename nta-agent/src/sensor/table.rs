@@ -3,7 +3,13 @@
 //! place, and rid of idle entries, which nothing else frees; their entries
 //! go back to the table's pool.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::{
+    collections::HashSet,
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU32, Ordering},
+    },
+};
 
 use aya::{Ebpf, maps::MapError};
 use nta_common::{
@@ -110,6 +116,10 @@ pub struct Table<V> {
     /// Ways the last read found taken: whether the next one frees entries
     /// as under pressure.
     taken: AtomicU32,
+    /// The ways the last read found taken but their entries not yet
+    /// filled, by position and word: a way is freed only when two reads in
+    /// a row find it so, since a CPU fills its entry just after taking it.
+    unfilled: Mutex<HashSet<(u32, u64)>>,
 }
 
 impl<V: Entry> Table<V> {
@@ -132,6 +142,7 @@ impl<V: Entry> Table<V> {
             tags: mapped(ebpf, tags, layout.buckets)?,
             pool: Pool::open(ebpf, pool.0, pool.1, layout.entries())?,
             taken: AtomicU32::new(0),
+            unfilled: Mutex::new(HashSet::new()),
         })
     }
 
@@ -156,11 +167,14 @@ impl<V: Entry> Table<V> {
 
     /// Every entry in use, as `keep` makes of it; frees the entries idle
     /// at `now_ns` for as long as `idle` says, after reading them, and the
-    /// ways taken with no packet counted. A way is freed, then its entry
-    /// zeroed and given back to the pool: a packet counted between the
-    /// read and the zeroing is lost with the entry (the key was idle: there
-    /// is none, but for one waking up at that instant, whose next packet
-    /// takes a new entry).
+    /// ways the previous read too found taken with no packet counted. A
+    /// way is freed, then its entry zeroed and given back to the pool: a
+    /// packet counted between the read and the zeroing is lost with the
+    /// entry (the key was idle: there is none, but for one waking up at
+    /// that instant, whose next packet takes a new entry; rarely, a CPU
+    /// that found the way before it was freed counts into the entry after
+    /// it was zeroed, and the key that takes the entry next starts with
+    /// that packet).
     pub fn read<T, C: FromIterator<(IpKey, T)>>(
         &self,
         now_ns: u64,
@@ -175,6 +189,8 @@ impl<V: Entry> Table<V> {
         };
         let (mut next, mut taken, mut failed) = (0, 0, None);
         let (entries, tags, pool) = (&self.entries, &self.tags, &self.pool);
+        let mut unfilled = self.unfilled.lock().unwrap_or_else(PoisonError::into_inner);
+        let was_unfilled = std::mem::take(&mut *unfilled);
         // Collected as it is read, without a copy of the whole table
         // first: 65 536 sources take 11 MiB as the detectors keep them.
         let all = std::iter::from_fn(|| {
@@ -190,8 +206,16 @@ impl<V: Entry> Table<V> {
                 let at = way_index(word);
                 let entry = entries.read(at).unwrap_or_default();
                 let kept = entry.in_use().then(|| (entry.key(), keep(&entry)));
-                if kept.is_some() && now_ns.saturating_sub(entry.last_seen_ns()) < idle_ns {
+                // A source is filled before its last packet's time is
+                // written: 0 is a packet being counted, not an idle entry.
+                let last_seen = entry.last_seen_ns();
+                if kept.is_some() && (last_seen == 0 || now_ns.saturating_sub(last_seen) < idle_ns)
+                {
                     return kept;
+                }
+                if kept.is_none() && !was_unfilled.contains(&(index, word)) {
+                    unfilled.insert((index, word));
+                    continue;
                 }
                 if !tags.store_word(bucket, way, 0) || !entries.write(at, V::default()) {
                     failed = Some(self.out_of_bounds(at));
