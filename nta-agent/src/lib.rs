@@ -46,6 +46,7 @@ pub mod export;
 pub mod flows;
 pub mod generate;
 pub mod http_client;
+pub mod idle;
 pub mod inspect;
 pub mod mitigate;
 pub mod notify;

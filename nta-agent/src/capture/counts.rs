@@ -1,9 +1,10 @@
 //! The XDP program's counting (`nta_common::count`) over a capture's frames,
 //! in memory: the same global totals, per-source and per-destination
-//! entries (as many as the kernel's maps hold, the least recently seen
-//! evicted first), SYNs per port, and threshold crossings queued for the
-//! reader to act on at once. A [`PacketSource`] whose clock is the
-//! capture's.
+//! entries (as many as the kernel's tables hold, a new key turned away
+//! while they are full, idle ones freed as each snapshot reads them, as the
+//! agent frees the kernel's), SYNs per port, and threshold crossings
+//! queued for the reader to act on at once. A [`PacketSource`] whose clock
+//! is the capture's.
 
 use std::{
     cell::{Cell, RefCell, UnsafeCell},
@@ -21,11 +22,13 @@ use nta_common::{
     flow::{FlowKey, FlowStats},
     maps::{DST_HOSTS_MAX_ENTRIES, PORT_COUNT, SOURCES_MAX_ENTRIES, ThresholdEvent, Thresholds},
     parse::Bytes,
+    table::TableLayout,
 };
 
 use super::{Link, link::ip_link};
 use crate::{
     flows::{Pick, Picked},
+    idle::Idle,
     source::{Dropped, PacketSource, SourceTime},
     traffic::{DstView, Snapshot, SourceView, port_growth},
 };
@@ -35,9 +38,8 @@ use crate::{
 /// Each map sits in its own cell: [`State`] hands out raw pointers into
 /// entries (the kernel's CPUs share them), and a pointer into one map stays
 /// valid while another is updated. Entries are boxed, so a pointer is valid
-/// until that map's next eviction, which only an insertion makes and
-/// `nta_common::count` never inserts into a map while it holds a pointer
-/// into it.
+/// until its entry is removed, which only a snapshot or a walk of the flows
+/// does, between frames.
 pub struct Counts {
     global: UnsafeCell<GlobalCounters>,
     sources: UnsafeCell<Entries<SourceStats>>,
@@ -48,6 +50,8 @@ pub struct Counts {
     /// The new-source window, as the program's `NEW_SOURCES`.
     new_sources: UnsafeCell<[u64; 2]>,
     syn_ports: UnsafeCell<Vec<u64>>,
+    /// When a snapshot frees idle sources and destinations.
+    idle: Idle,
     thresholds: Thresholds,
     events: RefCell<Vec<ThresholdEvent>>,
     /// The capture's clock: the current frame's time, in nanoseconds since
@@ -60,13 +64,15 @@ pub struct Counts {
 
 impl Counts {
     /// Nothing counted; crossings of `thresholds` are queued; at most
-    /// `flows` flows are held, as in the kernel's table.
+    /// `flows` flows are held, as in the kernel's table of that size.
     pub fn new(thresholds: Thresholds, flows: u32) -> Self {
+        let capacity = |entries| TableLayout::for_entries(entries).entries();
         Self {
             global: UnsafeCell::new(GlobalCounters::ZERO),
-            sources: UnsafeCell::new(Entries::new(SOURCES_MAX_ENTRIES)),
-            destinations: UnsafeCell::new(Entries::new(DST_HOSTS_MAX_ENTRIES)),
-            flows: UnsafeCell::new(Entries::new(flows)),
+            sources: UnsafeCell::new(Entries::new(capacity(SOURCES_MAX_ENTRIES))),
+            destinations: UnsafeCell::new(Entries::new(capacity(DST_HOSTS_MAX_ENTRIES))),
+            flows: UnsafeCell::new(Entries::new(capacity(flows))),
+            idle: Idle::for_thresholds(&thresholds),
             new_flows: UnsafeCell::new([0; 2]),
             new_sources: UnsafeCell::new([0; 2]),
             syn_ports: UnsafeCell::new(vec![0; PORT_COUNT]),
@@ -163,10 +169,8 @@ impl Counts {
     }
 }
 
-/// Entries of one map, at most as many as the kernel's holds. When it is
-/// full, the least recently seen eighth goes at once (an LRU map in the
-/// kernel evicts one at a time, approximately the least recently used): a
-/// scan per eighth instead of bookkeeping on every packet.
+/// Entries of one table, at most as many as the kernel's holds: a full one
+/// turns new keys away, as the kernel's does, until idle ones are freed.
 struct Entries<V, K = IpKey> {
     /// Keyed by addresses from the network: foldhash's per-process random
     /// seed keeps collisions unpredictable, at a fraction of SipHash's cost.
@@ -205,26 +209,21 @@ impl<V: LastSeen, K: Copy + Eq + std::hash::Hash> Entries<V, K> {
         }
     }
 
-    /// The entry of `key`, inserted as `new` if absent, after making room.
-    fn entry(&mut self, key: &K, new: V) -> *mut V {
+    /// The entry of `key`, inserted as `new` if absent; `None` if it is
+    /// absent and the table full.
+    fn entry(&mut self, key: &K, new: V) -> Option<*mut V> {
         if !self.map.contains_key(key) && self.map.len() >= self.max {
-            self.evict();
+            return None;
         }
-        &raw mut **self.map.entry(*key).or_insert_with(|| Box::new(new))
+        Some(&raw mut **self.map.entry(*key).or_insert_with(|| Box::new(new)))
     }
 
-    fn evict(&mut self) {
-        let mut seen: Vec<u64> = self.map.values().map(|v| v.last_seen()).collect();
-        let n = (seen.len() / 8).max(1);
-        let (_, cutoff, _) = seen.select_nth_unstable(n - 1);
-        let cutoff = *cutoff;
-        let mut dropped = 0;
-        // Ties at the cutoff: drop only as many as needed.
-        self.map.retain(|_, v| {
-            let old = v.last_seen() < cutoff || (v.last_seen() == cutoff && dropped < n);
-            dropped += usize::from(old);
-            !old
-        });
+    /// Frees the entries idle at `now_ns` for as long as `idle` says of a
+    /// table this full.
+    fn free_idle(&mut self, now_ns: u64, idle: &Idle) {
+        let after = idle.after_for(self.map.len(), self.max);
+        self.map
+            .retain(|_, v| now_ns.saturating_sub(v.last_seen()) < after);
     }
 }
 
@@ -261,7 +260,7 @@ impl State for Counts {
     fn new_source(&self, key: &IpKey) -> Option<*mut SourceStats> {
         // SAFETY: as for `source`.
         let sources = unsafe { &mut *self.sources.get() };
-        Some(sources.entry(key, SourceStats::ZERO))
+        sources.entry(key, SourceStats::ZERO)
     }
 
     fn new_source_window(&self) -> Option<*mut [u64; 2]> {
@@ -271,7 +270,7 @@ impl State for Counts {
     fn destination(&self, key: &IpKey) -> Option<*mut DstHostStats> {
         // SAFETY: as for `source`.
         let destinations = unsafe { &mut *self.destinations.get() };
-        Some(destinations.entry(key, DstHostStats::ZERO))
+        destinations.entry(key, DstHostStats::ZERO)
     }
 
     fn syn(&self, port: u16) {
@@ -289,7 +288,7 @@ impl State for Counts {
     fn new_flow(&self, key: &FlowKey) -> Option<*mut FlowStats> {
         // SAFETY: as for `source`.
         let flows = unsafe { &mut *self.flows.get() };
-        Some(flows.entry(key, FlowStats::ZERO))
+        flows.entry(key, FlowStats::ZERO)
     }
 
     fn new_flow_window(&self) -> Option<*mut [u64; 2]> {
@@ -349,10 +348,14 @@ impl State for Counts {
 impl PacketSource for Counts {
     type Error = Infallible;
 
+    /// Every entry, then those idle long enough freed, as the agent reads
+    /// and frees the kernel's tables.
     fn snapshot(&self) -> Result<Snapshot, Infallible> {
-        // SAFETY: shared reads; nothing is counted while they last.
-        let (sources, destinations) = unsafe { (&*self.sources.get(), &*self.destinations.get()) };
-        Ok(Snapshot {
+        // SAFETY: nothing is counted while this lasts, and no pointer into
+        // the tables is held between frames.
+        let (sources, destinations) =
+            unsafe { (&mut *self.sources.get(), &mut *self.destinations.get()) };
+        let snapshot = Snapshot {
             at: self.instant(),
             global: self.global(),
             sources: sources
@@ -366,7 +369,11 @@ impl PacketSource for Counts {
                 .map(|(k, d)| (*k, DstView::from(&**d)))
                 .collect(),
             syn_ports: self.syn_ports_now(),
-        })
+        };
+        let now = self.now_ns.get();
+        sources.free_idle(now, &self.idle);
+        destinations.free_idle(now, &self.idle);
+        Ok(snapshot)
     }
 
     fn source(&self, addr: IpAddr) -> Result<Option<SourceView>, Infallible> {

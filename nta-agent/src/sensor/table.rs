@@ -14,9 +14,10 @@ use std::{
 use aya::{Ebpf, maps::MapError};
 use nta_common::{
     DstHostStats, IpKey, SourceStats,
-    maps::Thresholds,
     table::{BucketTags, TableLayout, WAYS, tag, way_index, way_tag},
 };
+
+pub use crate::idle::Idle;
 
 use super::{
     SensorError,
@@ -55,52 +56,6 @@ impl Entry for DstHostStats {
     }
     fn in_use(&self) -> bool {
         self.last_seen_ns != 0
-    }
-}
-
-/// Idle at least this long, an entry is freed: past every window, so
-/// that a source that comes back starts them afresh anyway, and what it
-/// loses is only its totals, which the agent has read.
-pub const IDLE_FLOOR_NS: u64 = 60_000_000_000;
-/// Idle at least this long, an entry is freed while the table is under
-/// pressure: the short windows' state, which a flood's keys need, stays.
-pub const PRESSED_IDLE_FLOOR_NS: u64 = 10_000_000_000;
-
-/// When the agent frees an idle entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Idle {
-    /// Idle this long (ns), an entry is freed.
-    pub after_ns: u64,
-    /// Idle this long, an entry is freed while three quarters of the
-    /// table's ways or more are taken: the LRU map's eviction, which the
-    /// tables do not do, so that a spoofed flood's keys make room for the
-    /// next ones within seconds.
-    pub pressed_after_ns: u64,
-}
-
-impl Idle {
-    /// Past every window of `t` and [`IDLE_FLOOR_NS`]; under pressure,
-    /// past the rate, fast, weighted and burst windows and
-    /// [`PRESSED_IDLE_FLOOR_NS`].
-    pub fn for_thresholds(t: &Thresholds) -> Self {
-        let short = [
-            t.rate_window_ns,
-            t.fast_window_ns,
-            t.weighted_window_ns,
-            t.burst_window_ns,
-        ];
-        let pressed = short.into_iter().fold(PRESSED_IDLE_FLOOR_NS, u64::max);
-        let every = [pressed, t.slow_window_ns, t.sketch_window_ns];
-        Self {
-            after_ns: every.into_iter().fold(IDLE_FLOOR_NS, u64::max),
-            pressed_after_ns: pressed,
-        }
-    }
-}
-
-impl Default for Idle {
-    fn default() -> Self {
-        Self::for_thresholds(&Thresholds::DISABLED)
     }
 }
 
@@ -181,12 +136,10 @@ impl<V: Entry> Table<V> {
         idle: Idle,
         mut keep: impl FnMut(&V) -> T,
     ) -> Result<C, SensorError> {
-        let pressed = self.taken.load(Ordering::Relaxed) >= self.layout.entries() / 4 * 3;
-        let idle_ns = if pressed {
-            idle.pressed_after_ns
-        } else {
-            idle.after_ns
-        };
+        let idle_ns = idle.after_for(
+            self.taken.load(Ordering::Relaxed) as usize,
+            self.layout.entries() as usize,
+        );
         let (mut next, mut taken, mut failed) = (0, 0, None);
         let (entries, tags, pool) = (&self.entries, &self.tags, &self.pool);
         let mut unfilled = self.unfilled.lock().unwrap_or_else(PoisonError::into_inner);

@@ -385,9 +385,20 @@ fn a_full_flow_table_keeps_its_flows_and_counts_what_it_skips() {
         .0
     };
     let flows_sent = 3_000;
+    // A capture's reader holds as many as the kernel's table, and likewise
+    // pushes none out for a new one.
+    let reader = nta_agent::capture::Counts::new(quiet(), size);
+    reader.set_time(jiff::Timestamp::now());
     for port in 0..flows_sent {
-        xdp.pass(&frames::syn_v4(SRC_V4, DST_V4, 20_000 + port, 80));
+        let syn = frames::syn_v4(SRC_V4, DST_V4, 20_000 + port, 80);
+        xdp.pass(&syn);
+        let len = u32::try_from(syn.len()).expect("a frame's length");
+        reader.frame(nta_agent::capture::Link::Ethernet, &syn, len);
     }
+    let read: HashSet<FlowKey> = reader.flows().iter().map(|(k, _)| *k).collect();
+    assert_eq!(read, (20_000..20_000 + 1_024).map(key).collect());
+    let reader_skipped = reader.global().get(Counter::FlowsSkipped);
+    assert_eq!(reader_skipped, u64::from(flows_sent) - 1_024);
     let held = flows(&xdp);
     let (new, skipped) = (
         xdp.counter(Counter::FlowsNew),
