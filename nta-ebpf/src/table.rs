@@ -156,24 +156,31 @@ macro_rules! table {
             };
             let entries = $layout.entries();
             for _ in 0..TAKE_TRIES {
-                // Volatile: the counts before the slot, as the agent wrote
-                // the slot before the count.
                 let taken = unsafe { read_volatile(&raw const (*counts).taken) };
                 let given_back = unsafe { read_volatile(&raw const (*counts).given_back) };
-                let index = match PoolNext::at(taken, given_back, entries) {
+                let next = PoolNext::at(taken, given_back, entries);
+                if matches!(next, PoolNext::Empty) {
+                    return NO_ENTRY;
+                }
+                let taken_at = unsafe { &raw mut (*counts).taken };
+                if !unsafe {
+                    atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(taken_at, taken, taken + 1).1
+                } {
+                    continue;
+                }
+                // The slot only now: the agent writes a slot before the
+                // count that hands it over, and BPF's compare-and-swap is
+                // fully ordered, so a slot read after it is the one written
+                // before the count read before it, on a CPU that would
+                // otherwise let the two reads pass each other (arm64).
+                return match next {
                     PoolNext::Entry(index) => index,
                     PoolNext::Slot(slot) => match $ring.get_ptr(slot) {
                         Some(at) => (unsafe { read_volatile(at) }) as u32,
-                        None => return NO_ENTRY,
+                        None => NO_ENTRY,
                     },
-                    PoolNext::Empty => return NO_ENTRY,
+                    PoolNext::Empty => NO_ENTRY,
                 };
-                let taken_at = unsafe { &raw mut (*counts).taken };
-                if unsafe {
-                    atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(taken_at, taken, taken + 1).1
-                } {
-                    return index;
-                }
             }
             NO_ENTRY
         }
