@@ -69,7 +69,9 @@ impl Walk<'_> {
     /// pool: a packet counted between the read and the zeroing is lost with
     /// the entry (the flow was idle: there is none, but for a flow waking
     /// up at that instant, whose next packet starts it again in a new
-    /// entry).
+    /// entry; rarely, a CPU that found the way before it was freed counts
+    /// into the entry after it was zeroed, and the flow that takes the
+    /// entry next starts with that packet, or finds it held).
     pub fn next(
         &mut self,
         mut pick: impl FnMut(&FlowKey, &FlowStats) -> Pick,
