@@ -14,6 +14,7 @@
 //!   and matcher, DNS tunnels.
 //! - [`flows`]: flow records from the flow table's entries, and their labels.
 //! - [`config`]: the TOML configuration: thresholds, windows, allowlist, overrides.
+//! - [`idle`]: when a source or destination gone quiet is forgotten.
 //! - [`source`]: the packet-source seam: snapshots, events and samples.
 //! - [`sensor`]: the live source: load and attach the XDP program, read its maps.
 //! - [`capture`]: capture files (pcap, pcapng) read into frames and IP packets.

@@ -33,8 +33,7 @@ use crate::{
 /// the same source and destination entries at the same time, so no `&mut`
 /// may exist; the updates that could race go through [`State::add_shared`],
 /// [`State::window_add`], [`State::fetch_or`], [`State::claim`] and
-/// [`State::claim_bits`]. Flow
-/// entries are shared likewise.
+/// [`State::claim_bits`]. Flow entries are shared likewise.
 pub trait State {
     /// Whether a part of the counting (a `feature` bit) runs.
     fn on(&self, part: u32) -> bool;

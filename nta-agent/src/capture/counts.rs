@@ -84,9 +84,11 @@ impl Counts {
         }
     }
 
-    /// Sets the clock to a frame's time.
+    /// Sets the clock to a frame's time: never 0, which marks an entry no
+    /// packet has filled yet (the kernel's clock never reads 0), though a
+    /// capture's frames may be stamped with the epoch.
     pub fn set_time(&self, ts: Timestamp) {
-        let ns = u64::try_from(ts.as_nanosecond()).unwrap_or(0);
+        let ns = u64::try_from(ts.as_nanosecond()).unwrap_or(0).max(1);
         self.now_ns.set(ns);
         self.wall.set(ts);
         if self.origin.get().is_none() {

@@ -267,3 +267,30 @@ fn a_capture_of_real_attacks_is_counted_alike_by_the_program_and_the_reader() {
     assert!(both.frames > 1000, "{compared}");
     assert!(!both.kernel_events.is_empty(), "{compared}");
 }
+
+/// A capture stamped with the epoch still counts a flow once and keeps its
+/// destination: 0 marks an entry no packet has filled.
+#[test]
+fn frames_stamped_with_the_epoch_are_counted_as_any_others() {
+    use nta_common::Counter;
+    let counts = Counts::new(quiet(), nta_common::flow::FLOWS_MAX_ENTRIES);
+    counts.set_time(Timestamp::UNIX_EPOCH);
+    let syn = crate::support::frames::syn_v4(
+        crate::support::frames::SRC_V4,
+        crate::support::frames::DST_V4,
+        40_000,
+        80,
+    );
+    let len = u32::try_from(syn.len()).expect("a frame's length");
+    for _ in 0..3 {
+        counts.frame(nta_agent::capture::Link::Ethernet, &syn, len);
+    }
+    assert_eq!(counts.global().get(Counter::FlowsNew), 1);
+    let flows = counts.flows();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].1.packets.iter().sum::<u64>(), 3);
+    assert_eq!(counts.destinations().len(), 1);
+    use nta_agent::source::PacketSource;
+    let snapshot = counts.snapshot().expect("a snapshot");
+    assert_eq!(snapshot.dst_hosts.len(), 1);
+}
