@@ -183,9 +183,10 @@ fn a_connection_seen_on_two_cpus_is_one_flow_with_all_its_counts() {
 }
 
 /// Two CPUs counting one connection at the same time lose nothing: the
-/// flow's entry, like the source's and the destination's, is shared, and
-/// every count in it a locked add (plain adds lost 1 133 of these 600 000
-/// packets in one run). Both CPUs often miss the lookup and both insert:
+/// flow's entry, like the source's and the destination's, is shared; the
+/// direction's owner counts with plain adds and the other CPU with locked
+/// ones into fields of its own (plain adds from both lost 1 133 of these
+/// 600 000 packets in one run). Both CPUs often miss the lookup and both insert:
 /// the flow is still new once (counted on insert, it was twice in 18 of 40
 /// runs).
 #[test]
