@@ -427,16 +427,17 @@ unsafe fn set_key(target: *mut IpKey, key: &IpKey) {
 }
 
 /// Restarts a window that began `length` or more ago; true if it did.
-/// Only forward: a `now` before the window's start is counted in it. In
-/// the kernel each CPU keeps the clock for a jiffy (see the program's
-/// `now`), so one CPU may be a tick behind another that just restarted
-/// the window, and a capture's timestamps may step back; restarting then
-/// would move the window back and zero what it had counted.
+/// A `now` less than `length` before the window's start is counted in it:
+/// in the kernel each CPU keeps the clock for a jiffy (see the program's
+/// `now`), so one CPU may be a tick behind another that just restarted the
+/// window, and restarting then would move the window back and zero what
+/// it had counted. A `now` further back restarts it, as a capture's clock
+/// does after one frame stamped far ahead.
 #[inline(always)]
 fn roll(start: *mut u64, now: u64, length: u64) -> bool {
     unsafe {
         let since = now.wrapping_sub(*start);
-        if since as i64 >= 0 && since >= length {
+        if since.min(since.wrapping_neg()) >= length {
             *start = now;
             return true;
         }
@@ -1058,7 +1059,7 @@ mod tests {
     use super::roll;
 
     #[test]
-    fn a_window_restarts_forward_only() {
+    fn a_window_restarts_a_length_away_either_way() {
         let mut start = 0u64;
         // The first packet starts it.
         assert!(roll(&mut start, 5_000, 1_000));
@@ -1067,8 +1068,11 @@ mod tests {
         assert!(roll(&mut start, 6_000, 1_000));
         // A clock a tick behind the CPU that restarted it counts in the
         // window, which stays where it is.
-        assert!(!roll(&mut start, 4_000, 1_000));
-        assert!(!roll(&mut start, 1, 1_000));
+        assert!(!roll(&mut start, 5_100, 1_000));
+        assert!(!roll(&mut start, 5_001, 1_000));
         assert_eq!(start, 6_000);
+        // A capture back from a frame stamped far ahead starts afresh.
+        assert!(roll(&mut start, 3_000, 1_000));
+        assert_eq!(start, 3_000);
     }
 }

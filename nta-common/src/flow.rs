@@ -278,6 +278,16 @@ mod tests {
     }
 
     #[test]
+    fn a_direction_counted_only_by_other_cpus_is_seen() {
+        let mut f = FlowStats::ZERO;
+        assert!(!f.seen_from(LOW_TO_HIGH));
+        f.others_packets[LOW_TO_HIGH] = 1;
+        assert!(f.seen_from(LOW_TO_HIGH) && !f.seen_from(HIGH_TO_LOW));
+        f.packets[HIGH_TO_LOW] = 1;
+        assert!(f.seen_from(HIGH_TO_LOW));
+    }
+
+    #[test]
     fn each_direction_names_its_own_owner() {
         let mut f = FlowStats::ZERO;
         assert_eq!((f.owner(LOW_TO_HIGH), f.owner(HIGH_TO_LOW)), (None, None));

@@ -175,6 +175,8 @@ macro_rules! table {
                 // otherwise let the two reads pass each other (arm64).
                 return match next {
                     PoolNext::Entry(index) => index,
+                    // The ring has a slot for every entry, so `slot` is in
+                    // it: the count just taken is never lost here.
                     PoolNext::Slot(slot) => match $ring.get_ptr(slot) {
                         Some(at) => (unsafe { read_volatile(at) }) as u32,
                         None => NO_ENTRY,

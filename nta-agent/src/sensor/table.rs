@@ -29,7 +29,9 @@ use super::{
 pub trait Entry: aya::Pod + Default {
     /// The address it counts.
     fn key(&self) -> IpKey;
-    /// When its last packet came, on the program's clock.
+    /// When its last packet came, on the program's clock: for a source
+    /// being filled, whose last packet's time is not written yet, when
+    /// its first came.
     fn last_seen_ns(&self) -> u64;
     /// Whether a packet has filled it (a way is taken, then filled).
     fn in_use(&self) -> bool;
@@ -40,7 +42,7 @@ impl Entry for SourceStats {
         self.key
     }
     fn last_seen_ns(&self) -> u64 {
-        self.last_seen_ns
+        self.last_seen_ns.max(self.first_seen_ns)
     }
     fn in_use(&self) -> bool {
         self.first_seen_ns != 0
@@ -129,7 +131,7 @@ impl<V: Entry> Table<V> {
     /// that instant, whose next packet takes a new entry; rarely, a CPU
     /// that found the way before it was freed counts into the entry after
     /// it was zeroed, and the key that takes the entry next starts with
-    /// that packet).
+    /// that packet, or finds it held until it goes idle).
     pub fn read<T, C: FromIterator<(IpKey, T)>>(
         &self,
         now_ns: u64,
@@ -159,11 +161,7 @@ impl<V: Entry> Table<V> {
                 let at = way_index(word);
                 let entry = entries.read(at).unwrap_or_default();
                 let kept = entry.in_use().then(|| (entry.key(), keep(&entry)));
-                // A source is filled before its last packet's time is
-                // written: 0 is a packet being counted, not an idle entry.
-                let last_seen = entry.last_seen_ns();
-                if kept.is_some() && (last_seen == 0 || now_ns.saturating_sub(last_seen) < idle_ns)
-                {
+                if kept.is_some() && now_ns.saturating_sub(entry.last_seen_ns()) < idle_ns {
                     return kept;
                 }
                 if kept.is_none() && !was_unfilled.contains(&(index, word)) {
