@@ -43,9 +43,7 @@ impl Idle {
             pressed_after_ns: pressed,
         }
     }
-}
 
-impl Idle {
     /// How long an entry must have been idle to be freed from a table of
     /// `capacity` entries of which `taken` are taken.
     pub fn after_for(&self, taken: usize, capacity: usize) -> u64 {

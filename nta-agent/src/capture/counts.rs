@@ -180,7 +180,8 @@ struct Entries<V, K = IpKey> {
     max: usize,
 }
 
-/// When an entry was last counted.
+/// When an entry was last counted: what frees the idle sources and
+/// destinations (flows end through [`Counts::walk_flows`]).
 trait LastSeen {
     fn last_seen(&self) -> u64;
 }
@@ -197,13 +198,7 @@ impl LastSeen for DstHostStats {
     }
 }
 
-impl LastSeen for FlowStats {
-    fn last_seen(&self) -> u64 {
-        self.last_seen_ns
-    }
-}
-
-impl<V: LastSeen, K: Copy + Eq + std::hash::Hash> Entries<V, K> {
+impl<V, K: Copy + Eq + std::hash::Hash> Entries<V, K> {
     fn new(max: u32) -> Self {
         Self {
             map: HashMap::default(),
@@ -219,7 +214,9 @@ impl<V: LastSeen, K: Copy + Eq + std::hash::Hash> Entries<V, K> {
         }
         Some(&raw mut **self.map.entry(*key).or_insert_with(|| Box::new(new)))
     }
+}
 
+impl<V: LastSeen, K: Copy + Eq + std::hash::Hash> Entries<V, K> {
     /// Frees the entries idle at `now_ns` for as long as `idle` says of a
     /// table this full.
     fn free_idle(&mut self, now_ns: u64, idle: &Idle) {
