@@ -173,7 +173,7 @@ fn samples_say_which_way_they_went_and_whether_the_flow_was_seen_from_its_start(
     xdp.pass(&client(Tcp::new(40_001, 445, data).payload(b"midstream")));
     assert_eq!(standings(&mut xdp), [TO_SERVER]);
     // UDP: established once the other end has answered, even when the
-    // answer came in on a CPU other than the flow's owner.
+    // answer came in on another CPU than the query.
     xdp.pass(&frames::udp_v4(SRC_V4, DST_V4, 5000, 445, b"query"));
     pin_to_cpu(if two_cpus { 1 } else { 0 });
     xdp.pass(&frames::udp_v4(DST_V4, SRC_V4, 445, 5000, b"answer"));
