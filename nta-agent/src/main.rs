@@ -38,31 +38,6 @@ fn tune_malloc() {
     }
 }
 
-/// How often a running agent hands freed heap pages back to the system.
-const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Starts a thread that hands the pages of freed memory back to the system
-/// every [`TRIM_EVERY`]. glibc returns only the top of a heap when memory is
-/// freed; what a flood's flow records and the store's pages leave free in
-/// the middle of the arenas stays resident until `malloc_trim` releases it.
-/// Under the 10-million-source spoofed flood that is 10–20 MiB of the
-/// agent's resident memory (BENCHMARKS.md); a trim takes 0.1–1 ms.
-fn hand_back_freed_memory() {
-    let trimmer = std::thread::Builder::new()
-        .name("nta-trim".into())
-        .spawn(|| {
-            loop {
-                std::thread::sleep(TRIM_EVERY);
-                // SAFETY: malloc_trim only releases free pages, under each
-                // arena's own lock.
-                unsafe { libc::malloc_trim(0) };
-            }
-        });
-    if let Err(error) = trimmer {
-        tracing::warn!(message = "Freed memory will not be handed back", %error);
-    }
-}
-
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -73,10 +48,7 @@ async fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     match cli.command {
-        Command::Run(args) => {
-            hand_back_freed_memory();
-            nta_agent::run::run(args).await
-        }
+        Command::Run(args) => nta_agent::run::run(args).await,
         Command::Read(args) => {
             let status = nta_agent::read::read(&args)?;
             if status != 0 {
