@@ -153,15 +153,15 @@ fn stats_overhead_ns(net: &Topology, dir: &Path) -> f64 {
                 let out = run(
                     "bpftool",
                     &[
-                        "prog", "run", "id", &id, "data_in", &file, "repeat", "1000000",
+                        "-j", "prog", "run", "id", &id, "data_in", &file, "repeat", "1000000",
                     ],
                 );
                 let text = String::from_utf8_lossy(&out.stdout);
-                text.split("duration (average): ")
-                    .nth(1)
-                    .and_then(|rest| rest.split("ns").next())
-                    .and_then(|n| n.trim().parse().ok())
-                    .unwrap_or_else(|| panic!("no duration in `bpftool prog run`: {text}"))
+                // {"retval":…,"duration":…}, the mean in ns.
+                serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["duration"].as_f64())
+                    .unwrap_or_else(|| panic!("no duration in `bpftool -j prog run`: {text}"))
             })
             .collect();
         ns.sort_by(f64::total_cmp);
