@@ -495,7 +495,8 @@ mod tests {
             Pick::End,
             "at shutdown"
         );
-        // One left so (a packet racing its entry's freeing) still ends.
+        // A flow left in that state (a packet raced the freeing of its
+        // entry) still ends once it has been idle that long.
         assert_eq!(t.pick(&key, &stats, 115 * s), Pick::End);
     }
 
